@@ -1,0 +1,175 @@
+//! The cipher-suite layer: one AEAD key per exposure, one nonce per chunk.
+//!
+//! Chunks are sealed with no associated data under the nonce
+//! `chunk_index as little-endian u32 ‖ 8 zero bytes` (spec §6.2), so that v1
+//! ciphertexts are byte-identical across implementations. On the wire a chunk
+//! payload is `ciphertext ‖ tag`.
+
+use core::fmt;
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// AEAD tag length of every suite we define.
+pub const TAG_LEN: usize = 16;
+/// Key length of every suite we define.
+pub const KEY_LEN: usize = 32;
+/// Nonce length of every suite we define.
+pub const NONCE_LEN: usize = 12;
+
+/// The nonce for a chunk: its index little-endian, then eight zero bytes.
+pub fn chunk_nonce(chunk_index: u32) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    n[..4].copy_from_slice(&chunk_index.to_le_bytes());
+    n
+}
+
+/// A 256-bit exposure key. Zeroized on drop, compared in constant time, never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Key([u8; KEY_LEN]);
+
+impl Key {
+    /// Wraps raw key bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Key(bytes)
+    }
+
+    /// The raw bytes (for tickets and out-of-band export only).
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Key {}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
+}
+
+/// Which AEAD a suite uses; this is what the Manifest flags and tickets carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CipherId {
+    /// ChaCha20-Poly1305 (IETF, 96-bit nonce); the upstream default.
+    ChaCha20Poly1305,
+    /// AES-256-GCM.
+    Aes256Gcm,
+    /// No confidentiality, no integrity: fuzzing and tests only.
+    Null,
+}
+
+impl CipherId {
+    /// Name used on the command line and in tickets.
+    pub fn name(self) -> &'static str {
+        match self {
+            CipherId::ChaCha20Poly1305 => "chacha20-poly1305",
+            CipherId::Aes256Gcm => "aes-256-gcm",
+            CipherId::Null => "null",
+        }
+    }
+
+    /// Parses [`CipherId::name`] (the null cipher is not selectable by name).
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "chacha20-poly1305" | "chacha20poly1305" | "chacha" => Some(CipherId::ChaCha20Poly1305),
+            "aes-256-gcm" | "aes256gcm" | "aes" => Some(CipherId::Aes256Gcm),
+            _ => None,
+        }
+    }
+}
+
+/// AEAD failure. Deliberately carries no detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AeadError;
+
+impl fmt::Display for AeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AEAD authentication failed")
+    }
+}
+
+impl std::error::Error for AeadError {}
+
+/// One keyed AEAD. Implementations hold the expanded key and zeroize it on drop.
+pub trait CipherSuite: Send + Sync + 'static {
+    /// Which suite this is.
+    fn id(&self) -> CipherId;
+
+    /// Encrypts `data` in place under [`chunk_nonce`]`(chunk_index)`; returns the tag.
+    fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError>;
+
+    /// Checks `tag` and decrypts `data` in place. On error `data` must be treated as garbage.
+    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError>;
+}
+
+impl<T: CipherSuite + ?Sized> CipherSuite for Box<T> {
+    fn id(&self) -> CipherId {
+        (**self).id()
+    }
+    fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        (**self).seal(chunk_index, data)
+    }
+    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError> {
+        (**self).open(chunk_index, data, tag)
+    }
+}
+
+/// A cipher that provides NO SECURITY and is for fuzzing and tests only:
+/// the "ciphertext" is the plaintext and the tag is a checksum of it.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullCipher;
+
+#[cfg(any(test, feature = "testing"))]
+impl NullCipher {
+    fn tag(chunk_index: u32, data: &[u8]) -> [u8; TAG_LEN] {
+        let mut t = [0u8; TAG_LEN];
+        t[..4].copy_from_slice(&chunk_index.to_le_bytes());
+        for (i, b) in data.iter().enumerate() {
+            t[4 + i % 12] ^= b.rotate_left((i / 12) as u32 % 8);
+        }
+        t
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl CipherSuite for NullCipher {
+    fn id(&self) -> CipherId {
+        CipherId::Null
+    }
+    fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        Ok(Self::tag(chunk_index, data))
+    }
+    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError> {
+        if bool::from(Self::tag(chunk_index, data).ct_eq(tag)) {
+            Ok(())
+        } else {
+            Err(AeadError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_layout() {
+        assert_eq!(chunk_nonce(0x0403_0201), [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn key_debug_is_redacted() {
+        let k = Key::from_bytes([7; 32]);
+        assert!(!format!("{k:?}").contains('7'));
+        assert_eq!(k, Key::from_bytes([7; 32]));
+        assert_ne!(k, Key::from_bytes([8; 32]));
+    }
+}

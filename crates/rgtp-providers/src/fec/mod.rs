@@ -1,0 +1,3 @@
+//! FEC codecs.
+/// Placeholder.
+pub struct AnyFec;
