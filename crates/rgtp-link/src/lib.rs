@@ -14,6 +14,10 @@ pub mod impair;
 pub mod mem;
 pub mod udp;
 
+pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats, Lossy};
+pub use mem::{MemLink, SimNet};
+pub use udp::{UdpConfig, UdpLink};
+
 /// What a link can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -49,7 +53,12 @@ pub trait Link {
     /// Waits up to `timeout` (`None`: forever; zero: do not wait) for datagrams,
     /// then receives as many as fit in `buf`, appending one [`Received`] per
     /// datagram to `out`. Returns the number received (0 on timeout).
-    fn recv(&mut self, buf: &mut [u8], out: &mut Vec<Received>, timeout: Option<Duration>) -> io::Result<usize>;
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<Received>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize>;
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -62,7 +71,12 @@ impl<L: Link + ?Sized> Link for Box<L> {
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)
     }
-    fn recv(&mut self, buf: &mut [u8], out: &mut Vec<Received>, timeout: Option<Duration>) -> io::Result<usize> {
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<Received>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         (**self).recv(buf, out, timeout)
     }
 }

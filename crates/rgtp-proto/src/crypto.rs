@@ -106,7 +106,8 @@ pub trait CipherSuite: Send + Sync + 'static {
     fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError>;
 
     /// Checks `tag` and decrypts `data` in place. On error `data` must be treated as garbage.
-    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError>;
+    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN])
+        -> Result<(), AeadError>;
 }
 
 impl<T: CipherSuite + ?Sized> CipherSuite for Box<T> {
@@ -116,7 +117,12 @@ impl<T: CipherSuite + ?Sized> CipherSuite for Box<T> {
     fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
         (**self).seal(chunk_index, data)
     }
-    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError> {
+    fn open(
+        &self,
+        chunk_index: u32,
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadError> {
         (**self).open(chunk_index, data, tag)
     }
 }
@@ -147,7 +153,12 @@ impl CipherSuite for NullCipher {
     fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
         Ok(Self::tag(chunk_index, data))
     }
-    fn open(&self, chunk_index: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadError> {
+    fn open(
+        &self,
+        chunk_index: u32,
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadError> {
         if bool::from(Self::tag(chunk_index, data).ct_eq(tag)) {
             Ok(())
         } else {
@@ -162,7 +173,10 @@ mod tests {
 
     #[test]
     fn nonce_layout() {
-        assert_eq!(chunk_nonce(0x0403_0201), [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            chunk_nonce(0x0403_0201),
+            [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub struct FecParams {
 
 impl FecParams {
     /// No FEC.
-    pub const NONE: FecParams = FecParams { scheme: FecScheme::None, n: 0, k: 0 };
+    pub const NONE: FecParams = FecParams {
+        scheme: FecScheme::None,
+        n: 0,
+        k: 0,
+    };
 
     /// Parity shards per block.
     pub fn parity(&self) -> usize {

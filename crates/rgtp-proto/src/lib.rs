@@ -15,6 +15,7 @@ pub mod fec;
 pub mod merkle;
 pub mod puller;
 pub mod replay;
+pub mod suite;
 pub mod time;
 pub mod token;
 
@@ -25,6 +26,7 @@ pub use exposer::{Exposer, ExposerConfig, ExposerStats, Exposure};
 pub use fec::{FecCodec, FecParams, FecScheme};
 pub use merkle::{HashId, MerkleScheme, MerkleTree};
 pub use puller::{Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
+pub use suite::SuiteId;
 pub use time::Instant;
 
 /// Where a datagram came from or goes to. The core only compares peers and

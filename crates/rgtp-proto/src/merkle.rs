@@ -5,8 +5,22 @@
 //! list sibling hashes from the leaf up to the root (spec §6.4). A one-chunk
 //! exposure has proof depth 0 and its root is its leaf hash. An empty exposure
 //! (zero chunks) has the leaf hash of the empty string as its root.
+//!
+//! Guarantees of this module:
+//! - [`MerkleTree`], [`root_of`] and [`MerkleRootBuilder`] compute the same
+//!   root for the same leaves, and that root is the root of the padded tree
+//!   described above. Subtrees made only of padding are hashed once per level,
+//!   never per node, so building costs `chunk_count - 1 + O(log chunk_count)`
+//!   node hashes.
+//! - [`verify_proof`] folds siblings as upstream §4.4 does (bit 0 of the index
+//!   clear: the running hash is the left child), rejects a proof whose length is
+//!   not [`proof_depth`]`(chunk_count)` or whose index is not below
+//!   `chunk_count`, and compares roots in constant time.
+//! - Nothing here allocates per node: a tree allocates one vector per level and
+//!   the streaming root needs no heap at all.
 
 use rgtp_wire::Hash;
+use subtle::ConstantTimeEq;
 
 /// Which hash a scheme uses; this is what the Manifest flags and tickets carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,38 +78,116 @@ impl<T: MerkleScheme + ?Sized> MerkleScheme for Box<T> {
 
 /// Proof depth for `chunk_count` chunks: ceil(log2(chunk_count)), 0 for 0 or 1.
 pub fn proof_depth(chunk_count: u32) -> usize {
-    let _ = chunk_count;
-    todo!("merkle proof_depth")
+    depth_for(u64::from(chunk_count))
 }
 
+/// ceil(log2(n)), 0 for 0 or 1.
+fn depth_for(n: u64) -> usize {
+    if n <= 1 {
+        0
+    } else {
+        (u64::BITS - (n - 1).leading_zeros()) as usize
+    }
+}
+
+/// The hash standing in for a missing leaf.
+const ZERO_HASH: Hash = [0u8; 32];
+
 /// A complete tree: every level kept, so any proof can be read off.
+///
+/// Only nodes that cover at least one real leaf are stored; a node whose
+/// subtree is all padding is the same at every position of its level, so one
+/// hash per level (`pads`) stands in for all of them.
 #[derive(Debug, Clone)]
 pub struct MerkleTree {
-    // Private representation chosen by the implementation.
+    /// `levels[0]` holds the real leaves, `levels[h]` the real nodes of height
+    /// `h`, and the last level the root alone. An empty tree stores its root
+    /// (the leaf hash of the empty string) as the only level.
     levels: Vec<Vec<Hash>>,
+    /// `pads[h]`: the hash of an all-padding subtree of height `h`, for `h < depth`.
+    pads: Vec<Hash>,
+    /// Number of real leaves.
+    leaf_count: u32,
 }
 
 impl MerkleTree {
     /// Builds the tree over leaf hashes (unpadded; padding happens here).
+    ///
+    /// # Panics
+    /// If there are more than `u32::MAX` leaves.
     pub fn from_leaves<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> Self {
-        let _ = (scheme, leaves);
-        todo!("merkle from_leaves")
+        let leaf_count = u32::try_from(leaves.len()).expect("at most u32::MAX chunks");
+        if leaves.is_empty() {
+            return MerkleTree {
+                levels: vec![vec![scheme.leaf(&[])]],
+                pads: Vec::new(),
+                leaf_count,
+            };
+        }
+        let depth = proof_depth(leaf_count);
+        let mut pads = Vec::with_capacity(depth);
+        let mut pad = ZERO_HASH;
+        for h in 0..depth {
+            if h > 0 {
+                pad = scheme.node(&pad, &pad);
+            }
+            pads.push(pad);
+        }
+        let mut levels = Vec::with_capacity(depth + 1);
+        levels.push(leaves);
+        for pad in &pads {
+            let below = levels.last().expect("at least the leaf level");
+            let mut level = Vec::with_capacity(below.len().div_ceil(2));
+            for pair in below.chunks(2) {
+                level.push(match pair {
+                    [left, right] => scheme.node(left, right),
+                    [left] => scheme.node(left, pad),
+                    _ => unreachable!("chunks(2) yields one or two items"),
+                });
+            }
+            levels.push(level);
+        }
+        MerkleTree {
+            levels,
+            pads,
+            leaf_count,
+        }
     }
 
     /// The root.
     pub fn root(&self) -> Hash {
-        let _ = &self.levels;
-        todo!("merkle root")
+        self.levels.last().expect("a tree has at least one level")[0]
     }
 
     /// Number of real (unpadded) leaves.
     pub fn leaf_count(&self) -> u32 {
-        todo!("merkle leaf_count")
+        self.leaf_count
     }
 
     /// Proof depth (siblings per proof).
     pub fn depth(&self) -> usize {
-        todo!("merkle depth")
+        self.pads.len()
+    }
+
+    /// The real (unpadded) leaf hashes.
+    pub fn leaves(&self) -> &[Hash] {
+        &self.levels[0][..self.leaf_count as usize]
+    }
+
+    /// The proof for `index`: sibling hashes from the leaf up to the root.
+    ///
+    /// # Panics
+    /// If `index >= leaf_count()`.
+    pub fn siblings(&self, index: u32) -> impl ExactSizeIterator<Item = &Hash> + '_ {
+        assert!(
+            index < self.leaf_count,
+            "proof index {index} out of range for {} chunks",
+            self.leaf_count
+        );
+        (0..self.depth()).map(move |h| {
+            let sibling = (index as usize >> h) ^ 1;
+            self.levels[h].get(sibling).unwrap_or(&self.pads[h])
+        })
     }
 
     /// Writes the proof for `index` (leaf→root, 32 bytes per sibling) into `out`,
@@ -104,15 +196,108 @@ impl MerkleTree {
     /// # Panics
     /// If `index >= leaf_count()` or `out` has the wrong length.
     pub fn write_proof(&self, index: u32, out: &mut [u8]) {
-        let _ = (index, out);
-        todo!("merkle write_proof")
+        assert_eq!(
+            out.len(),
+            32 * self.depth(),
+            "proof buffer must be 32 * depth bytes"
+        );
+        for (slot, sibling) in out.chunks_exact_mut(32).zip(self.siblings(index)) {
+            slot.copy_from_slice(sibling);
+        }
     }
 }
 
 /// Root over unpadded leaf hashes without keeping the levels (pullers use this).
+///
+/// Same result as [`MerkleTree::from_leaves`]`(..).root()`, with no allocation.
 pub fn root_of<M: MerkleScheme + ?Sized>(scheme: &M, leaves: &[Hash]) -> Hash {
-    let _ = (scheme, leaves);
-    todo!("merkle root_of")
+    let mut builder = MerkleRootBuilder::new();
+    for leaf in leaves {
+        builder.push(scheme, leaf);
+    }
+    builder.finish(scheme)
+}
+
+/// Computes a Merkle root from leaves pushed one at a time, in order, keeping
+/// only O(log n) hashes (one per set bit of the leaf count) and never allocating.
+///
+/// The same `scheme` must be passed to every call.
+#[derive(Debug, Clone)]
+pub struct MerkleRootBuilder {
+    /// Roots of complete subtrees, largest first; their heights are the set
+    /// bits of `count`, highest first.
+    stack: [Hash; 64],
+    /// Number of leaves pushed.
+    count: u64,
+}
+
+impl Default for MerkleRootBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MerkleRootBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        MerkleRootBuilder {
+            stack: [ZERO_HASH; 64],
+            count: 0,
+        }
+    }
+
+    /// Number of leaves pushed so far.
+    pub fn leaf_count(&self) -> u64 {
+        self.count
+    }
+
+    /// Appends the next leaf hash.
+    pub fn push<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaf: &Hash) {
+        let mut len = self.count.count_ones() as usize;
+        let mut hash = *leaf;
+        // Every trailing one bit of the count is a complete subtree of the
+        // same height as `hash` sitting just left of it: merge.
+        for _ in 0..self.count.trailing_ones() {
+            len -= 1;
+            hash = scheme.node(&self.stack[len], &hash);
+        }
+        self.stack[len] = hash;
+        self.count += 1;
+    }
+
+    /// The root of the tree over all pushed leaves (padded as [`MerkleTree`] pads).
+    pub fn finish<M: MerkleScheme + ?Sized>(self, scheme: &M) -> Hash {
+        let n = self.count;
+        if n == 0 {
+            return scheme.leaf(&[]);
+        }
+        let depth = depth_for(n);
+        let mut len = n.count_ones() as usize;
+        // The smallest complete subtree is the rightmost; carry it up to the
+        // root. At each height, a set bit of `n` means a complete subtree sits
+        // just left of the carry; otherwise the carry's right sibling is padding.
+        let lowest = n.trailing_zeros() as usize;
+        len -= 1;
+        let mut carry = self.stack[len];
+        if lowest == depth {
+            // A power of two: the single complete subtree is the whole tree.
+            return carry;
+        }
+        let mut pad = ZERO_HASH;
+        for h in 0..depth {
+            if h > lowest && (n >> h) & 1 == 1 {
+                len -= 1;
+                carry = scheme.node(&self.stack[len], &carry);
+            } else if h >= lowest {
+                carry = scheme.node(&carry, &pad);
+            }
+            if h + 1 < depth {
+                pad = scheme.node(&pad, &pad);
+            }
+        }
+        debug_assert_eq!(len, 0);
+        carry
+    }
 }
 
 /// Checks a proof: folds `siblings` (leaf→root) into `leaf` by the bits of `index`
@@ -126,6 +311,274 @@ pub fn verify_proof<'a, M: MerkleScheme + ?Sized>(
     siblings: impl ExactSizeIterator<Item = &'a Hash>,
     root: &Hash,
 ) -> bool {
-    let _ = (scheme, leaf, index, chunk_count, siblings, root);
-    todo!("merkle verify_proof")
+    let depth = proof_depth(chunk_count);
+    if index >= chunk_count || siblings.len() != depth {
+        return false;
+    }
+    let mut hash = *leaf;
+    let mut position = index;
+    let mut folded = 0usize;
+    for sibling in siblings {
+        hash = if position & 1 == 0 {
+            scheme.node(&hash, sibling)
+        } else {
+            scheme.node(sibling, &hash)
+        };
+        position >>= 1;
+        folded += 1;
+    }
+    // Do not trust `len()` alone: an iterator that lied about its length
+    // must not pass.
+    if folded != depth {
+        return false;
+    }
+    hash.ct_eq(root).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A structure-testing hash: four FNV-1a lanes with distinct bases and a
+    /// final avalanche. NOT a cryptographic hash.
+    struct ToyHash;
+
+    impl ToyHash {
+        fn digest(parts: &[&[u8]]) -> Hash {
+            let mut lanes = [
+                0xcbf2_9ce4_8422_2325u64,
+                0x9e37_79b9_7f4a_7c15,
+                0x6a09_e667_f3bc_c908,
+                0xbb67_ae85_84ca_a73b,
+            ];
+            for part in parts {
+                for &b in *part {
+                    for (k, lane) in lanes.iter_mut().enumerate() {
+                        *lane =
+                            (*lane ^ u64::from(b) ^ k as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                    }
+                }
+            }
+            let mut out = [0u8; 32];
+            for (k, lane) in lanes.iter().enumerate() {
+                let mut z = lane.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^= z >> 31;
+                out[8 * k..8 * k + 8].copy_from_slice(&z.to_le_bytes());
+            }
+            out
+        }
+    }
+
+    impl MerkleScheme for ToyHash {
+        fn id(&self) -> HashId {
+            HashId::Sha256
+        }
+        fn leaf(&self, chunk: &[u8]) -> Hash {
+            Self::digest(&[&[0x00], chunk])
+        }
+        fn node(&self, left: &Hash, right: &Hash) -> Hash {
+            Self::digest(&[&[0x01], left, right])
+        }
+    }
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n)
+            .map(|i| ToyHash.leaf(&(i as u32).to_le_bytes()))
+            .collect()
+    }
+
+    /// The spec's construction, literally: pad to a power of two with zero
+    /// hashes and hash every node. Returns all levels, leaves first.
+    fn naive_levels(leaves: &[Hash]) -> Vec<Vec<Hash>> {
+        let mut level = leaves.to_vec();
+        level.resize(leaves.len().next_power_of_two(), ZERO_HASH);
+        let mut levels = vec![level];
+        while levels.last().unwrap().len() > 1 {
+            let next = levels
+                .last()
+                .unwrap()
+                .chunks(2)
+                .map(|p| ToyHash.node(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        levels
+    }
+
+    #[test]
+    fn depth_table() {
+        let table = [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 3),
+            (8, 3),
+            (9, 4),
+            (1 << 20, 20),
+            ((1 << 20) + 1, 21),
+            (u32::MAX, 32),
+        ];
+        for (n, d) in table {
+            assert_eq!(proof_depth(n), d, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn empty_exposure() {
+        let tree = MerkleTree::from_leaves(&ToyHash, Vec::new());
+        assert_eq!(tree.root(), ToyHash.leaf(&[]));
+        assert_eq!(tree.leaf_count(), 0);
+        assert_eq!(tree.depth(), 0);
+        assert!(tree.leaves().is_empty());
+        assert_eq!(root_of(&ToyHash, &[]), ToyHash.leaf(&[]));
+        let root = tree.root();
+        assert!(!verify_proof(&ToyHash, &root, 0, 0, [].iter(), &root));
+    }
+
+    #[test]
+    fn single_chunk() {
+        let leaf = ToyHash.leaf(b"only");
+        let tree = MerkleTree::from_leaves(&ToyHash, vec![leaf]);
+        assert_eq!(tree.root(), leaf);
+        assert_eq!(tree.depth(), 0);
+        assert_eq!(tree.siblings(0).len(), 0);
+        tree.write_proof(0, &mut []);
+        assert!(verify_proof(&ToyHash, &leaf, 0, 1, [].iter(), &leaf));
+        assert!(!verify_proof(&ToyHash, &leaf, 1, 1, [].iter(), &leaf));
+        assert!(!verify_proof(&ToyHash, &leaf, 0, 1, [leaf].iter(), &leaf));
+    }
+
+    #[test]
+    fn matches_naive_padded_tree() {
+        for n in 1..=70 {
+            let leaves = leaves(n);
+            let naive = naive_levels(&leaves);
+            let root = naive.last().unwrap()[0];
+            let tree = MerkleTree::from_leaves(&ToyHash, leaves.clone());
+            assert_eq!(tree.root(), root, "n = {n}");
+            assert_eq!(root_of(&ToyHash, &leaves), root, "n = {n}");
+            assert_eq!(tree.depth(), naive.len() - 1);
+            assert_eq!(tree.leaves(), &leaves[..]);
+            for i in 0..n {
+                let expected: Vec<Hash> =
+                    (0..tree.depth()).map(|h| naive[h][(i >> h) ^ 1]).collect();
+                let got: Vec<Hash> = tree.siblings(i as u32).copied().collect();
+                assert_eq!(got, expected, "n = {n}, i = {i}");
+                let mut buf = vec![0xa5; 32 * tree.depth()];
+                tree.write_proof(i as u32, &mut buf);
+                assert_eq!(buf, expected.concat());
+            }
+        }
+    }
+
+    #[test]
+    fn proofs_verify_and_tampering_fails() {
+        for n in 1..=33u32 {
+            let leaves = leaves(n as usize);
+            let tree = MerkleTree::from_leaves(&ToyHash, leaves.clone());
+            let root = tree.root();
+            for i in 0..n {
+                let leaf = &leaves[i as usize];
+                let proof: Vec<Hash> = tree.siblings(i).copied().collect();
+                assert!(verify_proof(&ToyHash, leaf, i, n, proof.iter(), &root));
+                // Wrong index (same depth) fails.
+                for j in (0..n).filter(|&j| j != i) {
+                    assert!(!verify_proof(&ToyHash, leaf, j, n, proof.iter(), &root));
+                }
+                // Index out of range fails even if the bits would fold right.
+                let alias = i + (1 << proof.len());
+                assert!(!verify_proof(&ToyHash, leaf, alias, n, proof.iter(), &root));
+                // Wrong chunk count changes the required depth.
+                if proof_depth(n + 1) != proof.len() {
+                    assert!(!verify_proof(&ToyHash, leaf, i, n + 1, proof.iter(), &root));
+                }
+                // Flipped bits anywhere fail.
+                let mut bad_leaf = *leaf;
+                bad_leaf[(i as usize) % 32] ^= 0x80;
+                assert!(!verify_proof(
+                    &ToyHash,
+                    &bad_leaf,
+                    i,
+                    n,
+                    proof.iter(),
+                    &root
+                ));
+                for s in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[s][31 - s % 32] ^= 1;
+                    assert!(!verify_proof(&ToyHash, leaf, i, n, bad.iter(), &root));
+                }
+                let mut bad_root = root;
+                bad_root[0] ^= 1;
+                assert!(!verify_proof(&ToyHash, leaf, i, n, proof.iter(), &bad_root));
+                // Too short and too long fail.
+                if let Some((_, shorter)) = proof.split_last() {
+                    assert!(!verify_proof(&ToyHash, leaf, i, n, shorter.iter(), &root));
+                }
+                let mut longer = proof.clone();
+                longer.push(ZERO_HASH);
+                assert!(!verify_proof(&ToyHash, leaf, i, n, longer.iter(), &root));
+            }
+        }
+    }
+
+    /// An iterator that claims a length it does not have.
+    struct Liar<'a>(core::slice::Iter<'a, Hash>, usize);
+
+    impl<'a> Iterator for Liar<'a> {
+        type Item = &'a Hash;
+        fn next(&mut self) -> Option<&'a Hash> {
+            self.0.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.1, Some(self.1))
+        }
+    }
+
+    impl ExactSizeIterator for Liar<'_> {}
+
+    #[test]
+    fn lying_iterator_fails() {
+        // Two leaves: a proof of depth 1 claimed, none given. Folding nothing
+        // leaves the leaf itself, which is made to equal the "root".
+        let leaf = ToyHash.leaf(b"x");
+        assert!(!verify_proof(
+            &ToyHash,
+            &leaf,
+            0,
+            2,
+            Liar([].iter(), 1),
+            &leaf
+        ));
+    }
+
+    #[test]
+    fn builder_matches_root_of_at_every_prefix() {
+        let leaves = leaves(300);
+        let mut builder = MerkleRootBuilder::new();
+        for (i, leaf) in leaves.iter().enumerate() {
+            builder.push(&ToyHash, leaf);
+            assert_eq!(builder.leaf_count(), i as u64 + 1);
+            let expected = naive_levels(&leaves[..=i]).last().unwrap()[0];
+            assert_eq!(builder.clone().finish(&ToyHash), expected, "n = {}", i + 1);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of range")]
+    fn proof_index_out_of_range_panics() {
+        let tree = MerkleTree::from_leaves(&ToyHash, leaves(3));
+        tree.write_proof(3, &mut [0u8; 64]);
+    }
+
+    #[test]
+    #[should_panic(expected = "32 * depth")]
+    fn proof_buffer_wrong_length_panics() {
+        let tree = MerkleTree::from_leaves(&ToyHash, leaves(3));
+        tree.write_proof(0, &mut [0u8; 32]);
+    }
 }

@@ -24,7 +24,9 @@ impl Instant {
 
     /// From milliseconds.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { micros: millis * 1000 }
+        Instant {
+            micros: millis * 1000,
+        }
     }
 
     /// Microseconds since the origin.
@@ -41,14 +43,22 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(d.as_micros().min(u64::MAX as u128) as u64) }
+        Instant {
+            micros: self
+                .micros
+                .saturating_add(d.as_micros().min(u64::MAX as u128) as u64),
+        }
     }
 }
 
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_sub(d.as_micros().min(u64::MAX as u128) as u64) }
+        Instant {
+            micros: self
+                .micros
+                .saturating_sub(d.as_micros().min(u64::MAX as u128) as u64),
+        }
     }
 }
 

@@ -1,1 +1,90 @@
-//! Address-validation tokens.
+//! Address-validation tokens (extension, spec §5.3).
+//!
+//! A token is a 128-bit keyed BLAKE2b MAC over the Exposure_ID, the peer's
+//! address and a time epoch, under a secret the exposer draws at start-up. It
+//! proves that the puller received a Manifest at that address, so the exposer
+//! may send it more than the amplification limit allows for unvalidated
+//! addresses. Tokens need no per-puller state: the exposer recomputes them.
+
+use blake2::digest::consts::U16;
+use blake2::digest::Mac;
+use blake2::Blake2bMac;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use rgtp_wire::{ExposureId, Token};
+
+use crate::time::Instant;
+use crate::Peer;
+
+/// A token is valid in the epoch it was minted in and the next one.
+pub const EPOCH_MICROS: u64 = 30_000_000;
+
+/// The exposer's token secret.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    /// Wraps a secret (the driver draws it from its RNG).
+    pub fn new(secret: [u8; 32]) -> Self {
+        TokenKey(secret)
+    }
+
+    fn epoch(now: Instant) -> u64 {
+        now.total_micros() / EPOCH_MICROS
+    }
+
+    fn mac(&self, id: &ExposureId, peer: &Peer, epoch: u64) -> Token {
+        let mut m =
+            <Blake2bMac<U16> as Mac>::new_from_slice(&self.0).expect("32-byte key is valid");
+        m.update(b"rgtp-v1 token");
+        m.update(id);
+        let mut peer_bytes = Vec::with_capacity(19);
+        peer.key_bytes(&mut peer_bytes);
+        m.update(&peer_bytes);
+        m.update(&epoch.to_be_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// The token for `peer` now.
+    pub fn mint(&self, id: &ExposureId, peer: &Peer, now: Instant) -> Token {
+        self.mac(id, peer, Self::epoch(now))
+    }
+
+    /// True if `token` was minted for `peer` in this epoch or the previous one.
+    pub fn validate(&self, id: &ExposureId, peer: &Peer, now: Instant, token: &Token) -> bool {
+        let e = Self::epoch(now);
+        let cur = self.mac(id, peer, e).ct_eq(token);
+        let prev = self.mac(id, peer, e.saturating_sub(1)).ct_eq(token);
+        bool::from(cur | prev)
+    }
+}
+
+impl core::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    #[test]
+    fn bound_to_peer_exposure_and_time() {
+        let k = TokenKey::new([9; 32]);
+        let id = [1u8; 16];
+        let a = Peer::Ip("127.0.0.1:5000".parse::<SocketAddr>().unwrap());
+        let b = Peer::Ip("127.0.0.1:5001".parse::<SocketAddr>().unwrap());
+        let t0 = Instant::from_micros(5);
+        let tok = k.mint(&id, &a, t0);
+        assert!(k.validate(&id, &a, t0, &tok));
+        assert!(!k.validate(&id, &b, t0, &tok));
+        assert!(!k.validate(&[2; 16], &a, t0, &tok));
+        assert!(k.validate(&id, &a, Instant::from_micros(EPOCH_MICROS + 1), &tok));
+        assert!(!k.validate(&id, &a, Instant::from_micros(2 * EPOCH_MICROS + 1), &tok));
+        assert!(!TokenKey::new([8; 32]).validate(&id, &a, t0, &tok));
+    }
+}

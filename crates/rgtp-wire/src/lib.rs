@@ -8,14 +8,24 @@
 //! - [`Repr::parse`] never panics, whatever the input, and borrows variable-length
 //!   parts (payloads, proofs, NAK index lists) from the datagram without copying.
 //! - [`Repr::emit`] never panics on a buffer of exactly [`Repr::buffer_len`] bytes.
-//! - `parse(emit(r)) == r` for every repr that [`Repr::check`] accepts.
+//! - `parse(emit(r)) == r` for every repr that [`Repr::check`] accepts (and
+//!   whose payload fits the `max_payload` given to `parse`).
+//! - After [`Packet::new_checked`] succeeds, no accessor of the view panics.
+//!
+//! Parse errors follow a fixed order, documented on [`Repr::parse`].
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls;
+mod emit;
 mod error;
+mod packet;
+mod parse;
 mod repr;
 
 pub use error::Error;
+pub use packet::Packet;
 pub use repr::*;
 
 /// The only protocol version this crate speaks.

@@ -273,29 +273,60 @@ pub enum Repr<'a> {
 impl<'a> Repr<'a> {
     /// Parses one datagram. `max_payload` bounds the payload of Chunk_Data,
     /// Chunk_Data_With_Proof and FEC_Parity ([`crate::MAX_PAYLOAD_UDP`] for v1 over UDP).
+    ///
+    /// Never panics. Payloads, proofs and NAK lists borrow from `data`
+    /// (NAK lists as [`IndexList::Wire`]). Checks run in this order, and the
+    /// first failure is returned:
+    ///
+    /// 1. fewer than 4 bytes → [`Error::Truncated`]; version ≠ 1 →
+    ///    [`Error::UnknownVersion`]; type not 1..=8 → [`Error::UnknownType`];
+    ///    Length ≠ datagram length → [`Error::LengthMismatch`];
+    /// 2. shorter than the type's fixed part → [`Error::Truncated`];
+    ///    Pull_Request, Rate_Report or Keepalive longer than its size, or a
+    ///    Manifest whose length is not 72 (88 when the raw flags have `TOKEN`)
+    ///    → [`Error::BadLength`];
+    /// 3. Manifest flags with an undefined bit or both hash selectors →
+    ///    [`Error::BadFlags`] (unknown [`PullFlags`] and [`NakFlags`] bits are kept);
+    /// 4. Proof_Depth > 32 or beyond the packet → [`Error::BadProofDepth`];
+    ///    NAK length ≠ 24 + 4·NAK_Count (+16 with `TOKEN`) → [`Error::BadNakCount`];
+    /// 5. payload longer than `max_payload` → [`Error::PayloadTooLarge`].
+    ///
+    /// Reserved fields are ignored.
     pub fn parse(data: &'a [u8], max_payload: usize) -> Result<Repr<'a>, Error> {
-        let _ = (data, max_payload);
-        todo!("wire parser")
+        crate::parse::parse(data, max_payload)
     }
 
     /// Bytes [`Repr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        todo!("wire buffer_len")
+        crate::emit::buffer_len(self)
     }
 
     /// Writes the packet into `buf[..self.buffer_len()]`.
     ///
     /// # Panics
     /// If `buf` is shorter than [`Repr::buffer_len`], or the repr is one
-    /// [`Repr::check`] rejects (e.g. a proof longer than 255 hashes).
+    /// [`Repr::check`] rejects (e.g. a proof longer than 32 hashes).
+    ///
+    /// Reserved fields are written as zero; bytes past `buffer_len()` are left alone.
     pub fn emit(&self, buf: &mut [u8]) {
-        let _ = buf;
-        todo!("wire emit")
+        crate::emit::emit(self, buf)
     }
 
     /// Checks that the repr can be emitted (token flags agree, proof length a multiple of 32, …).
+    ///
+    /// Errors, checked in this order:
+    /// - Manifest flags with an undefined bit or both hash selectors, or
+    ///   whose `TOKEN` bit disagrees with `token.is_some()` → [`Error::BadFlags`];
+    /// - a proof whose length is not a multiple of 32 or exceeds 32 hashes →
+    ///   [`Error::BadProofDepth`];
+    /// - NAK `TOKEN` flag disagreeing with `token.is_some()` → [`Error::BadFlags`];
+    ///   a wire index list whose length is not a multiple of 4, or more than
+    ///   65535 entries → [`Error::BadNakCount`];
+    /// - a packet longer than 65535 bytes → [`Error::BadLength`].
+    ///
+    /// It does not bound payloads: that limit is the caller's `max_payload`.
     pub fn check(&self) -> Result<(), Error> {
-        todo!("wire check")
+        crate::emit::check(self)
     }
 
     /// The packet type.
@@ -326,3 +357,6 @@ impl<'a> Repr<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,22 @@
-//! RGTP.
+//! RGTP: the builder that assembles the layers, the drivers that run the
+//! sans-IO core over links, tickets, and the pieces of the `rgtp` command.
+//!
+//! ```text
+//!   rgtp (builder, drivers, CLI)
+//!    ├── rgtp-proto      Exposer / Puller state machines, layer traits
+//!    │    └── rgtp-wire  packet codec
+//!    ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs
+//!    └── rgtp-link       UDP, in-memory, impairments
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod builder;
+pub mod driver;
+pub mod sim;
+pub mod sink;
+pub mod suite;
+pub mod ticket;
+
+pub use builder::{ExposerBuilder, Prepared, StartError};
+pub use suite::{DynSuite, FecSpec};
+pub use ticket::Ticket;

@@ -1,1 +1,568 @@
-fn main() {}
+//! The `rgtp` command: expose a file, pull one, or run a loopback demo.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::RngCore;
+use rand_chacha::rand_core::SeedableRng;
+
+use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
+use rgtp::driver::{self, Clock, PullFailure};
+use rgtp::sink::{FileSink, MemSink};
+use rgtp::{DynSuite, ExposerBuilder, FecSpec, Prepared, Ticket};
+use rgtp_link::udp::UdpLink;
+use rgtp_link::Link;
+use rgtp_proto::puller::PullError;
+use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
+
+/// Exit statuses, one per kind of failure.
+mod exit {
+    pub const USAGE: u8 = 2;
+    pub const TIMEOUT: u8 = 3;
+    pub const AUTH: u8 = 4;
+    pub const MERKLE: u8 = 5;
+    pub const IO: u8 = 6;
+    pub const PROTOCOL: u8 = 7;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "rgtp",
+    version,
+    about = "Red Giant Transport Protocol: expose and pull files over UDP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Seal FILE once and serve it until Ctrl-C; prints the ticket pullers need.
+    Expose(ExposeArgs),
+    /// Pull the exposure a ticket names into OUT, verified.
+    Pull(PullArgs),
+    /// Generate data, expose and pull it over loopback UDP in one process, and report.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct SuiteArgs {
+    /// AEAD: aes-256-gcm (default) or chacha20-poly1305 (upstream default).
+    #[arg(long, value_parser = parse_cipher, default_value = DEFAULT_CIPHER.name())]
+    cipher: CipherId,
+    /// Merkle hash: blake3 (default), sha256 or blake2b-256 (upstream default).
+    #[arg(long, value_parser = parse_hash, default_value = DEFAULT_HASH.name())]
+    hash: HashId,
+    /// FEC: none, rs:N,K (e.g. rs:255,223) or raptorq:OVERHEAD (e.g. raptorq:0.25).
+    #[arg(long, default_value = "none")]
+    fec: FecSpec,
+    /// Send a Merkle proof with every chunk.
+    #[arg(long)]
+    proofs: bool,
+    /// Plaintext bytes per chunk.
+    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
+    chunk_size: u32,
+}
+
+#[derive(clap::Args)]
+struct ExposeArgs {
+    /// File to expose (mapped, not read into memory first).
+    file: PathBuf,
+    /// UDP port to serve on.
+    #[arg(long, short, default_value_t = 9000)]
+    port: u16,
+    /// Address to bind (default all IPv4 interfaces; use :: for IPv6).
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Host to write into the ticket (default: the bound address, or 127.0.0.1 when unspecified).
+    #[arg(long)]
+    advertise: Option<String>,
+    #[command(flatten)]
+    suite: SuiteArgs,
+    /// Serve requests without address validation, as upstream v1 exposers do. This lifts the
+    /// 3x amplification bound: only on networks where source addresses cannot be spoofed.
+    #[arg(long)]
+    dangerous_serve_unvalidated: bool,
+    /// Print only the ticket.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct PullArgs {
+    /// The ticket `rgtp expose` printed (rgtp://HOST:PORT/ID#KEY).
+    ticket: String,
+    /// Output file (written as OUT.rgtp-partial, renamed when verified).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Ask for a Merkle proof with every chunk.
+    #[arg(long)]
+    proofs: bool,
+    /// Do not request FEC parity.
+    #[arg(long)]
+    no_fec: bool,
+    /// Seconds to wait for the exposer's Manifest.
+    #[arg(long, default_value_t = 5)]
+    connect_timeout: u64,
+    /// Seconds without progress before giving up.
+    #[arg(long, default_value_t = 10)]
+    idle_timeout: u64,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Bytes to transfer (suffixes k, M, G, KiB, MiB, GiB).
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    size: u64,
+    #[command(flatten)]
+    suite: SuiteArgs,
+    /// Seed for the generated data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_cipher(s: &str) -> Result<CipherId, String> {
+    CipherId::from_name(s)
+        .ok_or_else(|| format!("unknown cipher {s:?}: use aes-256-gcm or chacha20-poly1305"))
+}
+
+fn parse_hash(s: &str) -> Result<HashId, String> {
+    HashId::from_name(s)
+        .ok_or_else(|| format!("unknown hash {s:?}: use blake3, sha256 or blake2b-256"))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("size {s:?}: expected a number like 64MiB"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        u => return Err(format!("size unit {u:?}: use k, M, G, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RGTP_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Expose(a) => expose(a),
+        Command::Pull(a) => pull(a),
+        Command::Demo(a) => demo(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("rgtp: error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type CliResult = Result<(), (u8, String)>;
+
+fn builder(s: &SuiteArgs) -> ExposerBuilder<CipherId, HashId, FecSpec> {
+    ExposerBuilder::new()
+        .with_cipher(s.cipher)
+        .with_hash(s.hash)
+        .with_fec(s.fec)
+        .with_proofs(s.proofs)
+        .with_chunk_size(s.chunk_size)
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn install_stop_handler() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+fn map_file(path: &Path) -> Result<(Option<memmap2::Mmap>, u64), (u8, String)> {
+    let file = File::open(path).map_err(|e| {
+        (
+            exit::IO,
+            format!(
+                "cannot open {}: {e} (check the path and its permissions)",
+                path.display()
+            ),
+        )
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| (exit::IO, format!("{}: {e}", path.display())))?
+        .len();
+    if len == 0 {
+        return Ok((None, 0));
+    }
+    // SAFETY: the map is read once, at expose time; a concurrent writer could change what
+    // we seal but cannot make us read out of bounds.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| (exit::IO, format!("cannot map {}: {e}", path.display())))?;
+    Ok((Some(map), len))
+}
+
+fn expose(a: ExposeArgs) -> CliResult {
+    let (map, len) = map_file(&a.file)?;
+    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let addr = SocketAddr::new(a.bind, a.port);
+    let mut link = UdpLink::bind(addr).map_err(|e| {
+        (
+            exit::IO,
+            format!(
+                "cannot bind UDP {addr}: {e} (is the port in use? try --port 0 for any free port)"
+            ),
+        )
+    })?;
+    let started = StdInstant::now();
+    let mut config = rgtp_proto::ExposerConfig {
+        max_segments: link.capabilities().max_segments,
+        dangerous_serve_unvalidated: a.dangerous_serve_unvalidated,
+        ..Default::default()
+    };
+    config.max_payload = link.capabilities().mtu;
+    let prepared = builder(&a.suite)
+        .with_config(config)
+        .expose(data)
+        .map_err(|e| (exit::USAGE, e.to_string()))?;
+    drop(map);
+    let local = link.local_addr();
+    let mut ticket = prepared.ticket(local);
+    ticket.host = match &a.advertise {
+        Some(h) => h.clone(),
+        None if local.ip().is_unspecified() => match local {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.to_string(),
+            SocketAddr::V6(_) => "[::1]".into(),
+        },
+        None => ticket.host,
+    };
+    println!("{ticket}");
+    if !a.quiet {
+        let suite = prepared.exposure.suite();
+        eprintln!(
+            "exposing {} ({len} bytes, {} chunks of {}) on udp {local}; sealed in {:.2?}\n\
+             suite: {} + {}, fec {:?} ({}/{}), proofs {}. Ctrl-C to stop.",
+            a.file.display(),
+            prepared.exposure.chunk_count(),
+            prepared.exposure.chunk_size(),
+            started.elapsed(),
+            suite.cipher.name(),
+            suite.hash.name(),
+            suite.fec.scheme,
+            suite.fec.n,
+            suite.fec.k,
+            suite.proofs,
+        );
+    }
+    install_stop_handler();
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("template"),
+    );
+    let mut exposer = prepared.exposer();
+    let clock = Clock::new();
+    driver::serve(&mut exposer, &mut link, &clock, &STOP, |x| {
+        let s = x.stats();
+        bar.set_message(format!(
+            "requests {} · chunks sent {} · {} sent · dropped {}",
+            s.requests + s.manifests_sent,
+            s.chunks_sent,
+            indicatif::HumanBytes(s.bytes_out),
+            s.malformed + s.unknown_exposure + s.busy + s.over_budget + s.bad_token,
+        ));
+        bar.tick();
+    })
+    .map_err(|e| (exit::IO, format!("serving failed: {e}")))?;
+    bar.finish();
+    Ok(())
+}
+
+fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
+    match e {
+        PullFailure::Protocol(PullError::HandshakeTimeout) => (
+            exit::TIMEOUT,
+            format!(
+                "no answer from {}:{} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
+                ticket.host, ticket.port
+            ),
+        ),
+        PullFailure::Protocol(PullError::Timeout) => {
+            (exit::TIMEOUT, "the transfer stalled: the exposer stopped answering".into())
+        }
+        PullFailure::Protocol(PullError::AuthFailed) => (
+            exit::AUTH,
+            "chunks failed authentication: the key in the ticket does not match this exposure (or the traffic is forged)".into(),
+        ),
+        PullFailure::Protocol(PullError::MerkleFailed) => (
+            exit::MERKLE,
+            "Merkle verification failed: the data does not match the exposure's root; nothing was kept".into(),
+        ),
+        PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
+        PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
+    }
+}
+
+fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {
+    let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
+    if let (Some(cipher), Some(hash)) = (ticket.cipher, ticket.hash) {
+        c.expected_suite = Some((cipher, hash));
+    }
+    c
+}
+
+fn pull(a: PullArgs) -> CliResult {
+    let ticket: Ticket = a
+        .ticket
+        .parse()
+        .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
+    let server = ticket.socket_addr().map_err(|e| {
+        (
+            exit::USAGE,
+            format!("cannot resolve the ticket's host {:?}: {e}", ticket.host),
+        )
+    })?;
+    let bind: SocketAddr = match server {
+        SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
+        SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+    };
+    let mut link =
+        UdpLink::bind(bind).map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?;
+    let mut sink = FileSink::create(&a.output).map_err(|e| {
+        (
+            exit::IO,
+            format!(
+                "cannot create output {}: {e} (check the directory exists and is writable)",
+                a.output.display()
+            ),
+        )
+    })?;
+    let mut cfg = puller_config(&ticket, Peer::Ip(server));
+    cfg.want_proofs = a.proofs;
+    cfg.use_fec = !a.no_fec;
+    cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
+    cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
+    let clock = Clock::new();
+    let mut puller = Puller::new(cfg, DynSuite, clock.now());
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .expect("template"),
+    );
+    let started = StdInstant::now();
+    let result = driver::pull(&mut puller, &mut link, &clock, &mut sink, |p| {
+        if let Some(m) = p.manifest() {
+            bar.set_length(m.total_size);
+            let done = (p.progress() as f64 * m.total_size as f64) as u64;
+            bar.set_position(done.min(m.total_size));
+            let s = p.stats();
+            bar.set_message(format!(
+                "rtt {:.1} ms, loss {:.1}%",
+                s.srtt_us as f64 / 1000.0,
+                s.loss_rate * 100.0
+            ));
+        }
+    });
+    match result {
+        Ok(()) => {
+            sink.finish()
+                .map_err(|e| (exit::IO, format!("finishing {}: {e}", a.output.display())))?;
+            bar.finish();
+            if !a.quiet {
+                let s = puller.stats();
+                let m = puller.manifest().expect("complete implies manifest");
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "pulled {} bytes in {:.2}s ({}/s), verified against root {}; retransmitted {}, FEC rebuilt {}",
+                    m.total_size,
+                    secs,
+                    indicatif::HumanBytes((m.total_size as f64 / secs.max(1e-9)) as u64),
+                    hex::encode(&m.merkle_root[..8]),
+                    s.chunks_rerequested,
+                    s.fec_recoveries,
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            bar.abandon();
+            Err(pull_failure(e, &ticket))
+        }
+    }
+}
+
+fn demo(a: DemoArgs) -> CliResult {
+    let size = usize::try_from(a.size).map_err(|_| (exit::USAGE, "size too large".to_string()))?;
+    eprintln!("generating {} of data…", indicatif::HumanBytes(a.size));
+    let mut data = vec![0u8; size];
+    rand_chacha::ChaCha8Rng::seed_from_u64(a.seed).fill_bytes(&mut data);
+
+    let mut link = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
+        .map_err(|e| (exit::IO, format!("cannot bind loopback UDP: {e}")))?;
+    let caps = link.capabilities();
+    let config = rgtp_proto::ExposerConfig {
+        max_segments: caps.max_segments,
+        max_payload: caps.mtu,
+        ..Default::default()
+    };
+    let t0 = StdInstant::now();
+    let prepared: Prepared = builder(&a.suite)
+        .with_config(config)
+        .expose(&data)
+        .map_err(|e| (exit::USAGE, e.to_string()))?;
+    let expose_time = t0.elapsed();
+    let ticket = prepared.ticket(link.local_addr());
+    let mut exposer = prepared.exposer();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let server = std::thread::spawn(move || {
+        let clock = Clock::new();
+        let r = driver::serve(&mut exposer, &mut link, &clock, &stop2, |_| {});
+        (r, exposer.stats())
+    });
+
+    let mut plink = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
+        .map_err(|e| (exit::IO, format!("cannot bind loopback UDP: {e}")))?;
+    let server_addr = ticket
+        .socket_addr()
+        .map_err(|e| (exit::IO, e.to_string()))?;
+    let clock = Clock::new();
+    let mut puller = Puller::new(
+        puller_config(&ticket, Peer::Ip(server_addr)),
+        DynSuite,
+        clock.now(),
+    );
+    let mut sink = MemSink::default();
+    let bar = ProgressBar::new(a.size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("template"),
+    );
+    let t1 = StdInstant::now();
+    let r = driver::pull(&mut puller, &mut plink, &clock, &mut sink, |p| {
+        bar.set_position((p.progress() as f64 * a.size as f64) as u64);
+    });
+    let pull_time = t1.elapsed();
+    bar.finish_and_clear();
+    stop.store(true, Ordering::Relaxed);
+    let (serve_result, xstats) = server
+        .join()
+        .map_err(|_| (exit::PROTOCOL, "exposer thread panicked".to_string()))?;
+    serve_result.map_err(|e| (exit::IO, format!("exposer failed: {e}")))?;
+    r.map_err(|e| pull_failure(e, &ticket))?;
+    if sink.data != data {
+        return Err((exit::MERKLE, "pulled data differs from the source".into()));
+    }
+    report(
+        &a,
+        &prepared,
+        expose_time,
+        pull_time,
+        &puller.stats(),
+        &xstats,
+    );
+    Ok(())
+}
+
+fn report(
+    a: &DemoArgs,
+    p: &Prepared,
+    expose_time: Duration,
+    pull_time: Duration,
+    s: &PullerStats,
+    x: &rgtp_proto::ExposerStats,
+) {
+    let suite = p.exposure.suite();
+    let secs = pull_time.as_secs_f64().max(1e-9);
+    println!("rgtp demo: loopback UDP transfer, verified byte-exact");
+    println!(
+        "  size            {} ({} bytes)",
+        indicatif::HumanBytes(a.size),
+        a.size
+    );
+    println!(
+        "  suite           {} + {}, fec {:?} {}/{}, proofs {}, chunk {} B",
+        suite.cipher.name(),
+        suite.hash.name(),
+        suite.fec.scheme,
+        suite.fec.n,
+        suite.fec.k,
+        suite.proofs,
+        p.exposure.chunk_size()
+    );
+    println!(
+        "  expose (seal)   {:.3} s ({:.0} MB/s)",
+        expose_time.as_secs_f64(),
+        a.size as f64 / 1e6 / expose_time.as_secs_f64().max(1e-9)
+    );
+    println!("  pull            {:.3} s", secs);
+    println!(
+        "  goodput         {:.1} MB/s ({:.2} Gbit/s)",
+        a.size as f64 / 1e6 / secs,
+        a.size as f64 * 8.0 / 1e9 / secs
+    );
+    println!(
+        "  packets         puller sent {} / received {}; exposer sent {} / received {}",
+        s.datagrams_sent, s.datagrams_received, x.datagrams_out, x.datagrams_in
+    );
+    println!(
+        "  requests        {} NAKs ({} carrying re-requests), {} Pull_Requests",
+        s.naks_sent, s.retransmit_naks, s.pull_requests_sent
+    );
+    println!(
+        "  retransmissions {} chunks re-requested, {} duplicates received",
+        s.chunks_rerequested, s.duplicates
+    );
+    println!(
+        "  FEC             {} parity received, {} chunks rebuilt",
+        s.parity_received, s.fec_recoveries
+    );
+    println!(
+        "  RTT / loss      {:.2} ms / {:.2}%, final window {} chunks",
+        s.srtt_us as f64 / 1000.0,
+        s.loss_rate * 100.0,
+        s.window
+    );
+}

@@ -1,3 +1,195 @@
-//! FEC codecs.
-/// Placeholder.
-pub struct AnyFec;
+//! FEC codecs: systematic erasure codes over the encrypted chunks of a block.
+//!
+//! - [`ReedSolomon`]: (n, k) over GF(2^8) with polynomial 0x11D (upstream §5);
+//!   any `k` of the `n` shards rebuild the block.
+//! - [`RaptorQ`]: RFC 6330 with one source block of `k` symbols and repair
+//!   ESIs `k..n`; any `k + RaptorQ::RECEIVE_OVERHEAD` distinct shards (or all
+//!   `n`, if fewer) rebuild the block except with probability below 10⁻⁶.
+//! - [`AnyFec`]: picks one of them (or [`NoFec`]) from the Manifest's [`FecParams`].
+//!
+//! Guarantees, for every codec here:
+//! - Shapes are checked before any work: wrong shard counts, unequal or zero
+//!   shard lengths give [`FecError::ShapeMismatch`]; nothing panics on them.
+//! - `reconstruct` either fills every data shard and returns `Ok`, or returns
+//!   an error and leaves `shards` untouched, so a caller may add shards and retry.
+//! - FEC does **not** detect corruption. A corrupted input shard yields wrong
+//!   rebuilt shards without any error; the AEAD open of every rebuilt chunk is
+//!   what rejects them. Never use a rebuilt shard without opening it.
+//!
+//! The mapping onto RGTP packets is in `spec/fec-mapping.md`.
+
+pub use rgtp_proto::fec::NoFec;
+use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
+
+mod rq;
+mod rs;
+
+pub use rq::RaptorQ;
+pub use rs::ReedSolomon;
+
+/// Any of the supported codecs, chosen at run time from [`FecParams`].
+#[derive(Debug, Clone)]
+pub enum AnyFec {
+    /// No FEC.
+    None(NoFec),
+    /// Reed-Solomon over GF(2^8).
+    ReedSolomon(ReedSolomon),
+    /// RaptorQ (RFC 6330).
+    RaptorQ(RaptorQ),
+}
+
+impl AnyFec {
+    /// Builds the codec `params` describe.
+    ///
+    /// `FecScheme::None` needs `n = k = 0`; the others need `1 ≤ k < n ≤ 255`.
+    /// Anything else is [`FecError::InvalidParams`].
+    pub fn new(params: FecParams) -> Result<AnyFec, FecError> {
+        match params.scheme {
+            FecScheme::None if params.n == 0 && params.k == 0 => Ok(AnyFec::None(NoFec)),
+            FecScheme::None => Err(FecError::InvalidParams),
+            FecScheme::ReedSolomon => ReedSolomon::new(params.n, params.k).map(AnyFec::ReedSolomon),
+            FecScheme::RaptorQ => RaptorQ::new(params.n, params.k).map(AnyFec::RaptorQ),
+        }
+    }
+
+    /// Shards of a block the puller should hold before calling `reconstruct`;
+    /// see [`min_shards`].
+    pub fn min_shards(&self) -> usize {
+        min_shards(self.params())
+    }
+}
+
+impl FecCodec for AnyFec {
+    fn params(&self) -> FecParams {
+        match self {
+            AnyFec::None(c) => c.params(),
+            AnyFec::ReedSolomon(c) => c.params(),
+            AnyFec::RaptorQ(c) => c.params(),
+        }
+    }
+
+    fn encode(&self, data: &[&[u8]], parity: &mut [&mut [u8]]) -> Result<(), FecError> {
+        match self {
+            AnyFec::None(c) => c.encode(data, parity),
+            AnyFec::ReedSolomon(c) => c.encode(data, parity),
+            AnyFec::RaptorQ(c) => c.encode(data, parity),
+        }
+    }
+
+    fn reconstruct(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), FecError> {
+        match self {
+            AnyFec::None(c) => c.reconstruct(shards),
+            AnyFec::ReedSolomon(c) => c.reconstruct(shards),
+            AnyFec::RaptorQ(c) => c.reconstruct(shards),
+        }
+    }
+}
+
+/// How many distinct shards of a block (data or parity) the puller should
+/// hold before it calls `reconstruct`.
+///
+/// - `None`: 0 (there is nothing to rebuild from).
+/// - Reed-Solomon: `k`; any `k` shards always suffice.
+/// - RaptorQ: `k + RaptorQ::RECEIVE_OVERHEAD`, capped at `n`. Fewer (but at
+///   least `k`) often work too, and `reconstruct` may be tried earlier; this
+///   is the count at which failure is rare enough (< 10⁻⁶) to plan around.
+pub fn min_shards(params: FecParams) -> usize {
+    let k = usize::from(params.k);
+    match params.scheme {
+        FecScheme::None => 0,
+        FecScheme::ReedSolomon => k,
+        FecScheme::RaptorQ => (k + RaptorQ::RECEIVE_OVERHEAD).min(usize::from(params.n)),
+    }
+}
+
+/// Checks `encode` arguments against `params`: `k` data and `n - k` parity
+/// shards, all of one non-zero length. Returns that length.
+fn check_shapes(
+    params: FecParams,
+    data: &[&[u8]],
+    parity: &mut [&mut [u8]],
+) -> Result<usize, FecError> {
+    if data.len() != usize::from(params.k) || parity.len() != params.parity() {
+        return Err(FecError::ShapeMismatch);
+    }
+    let len = data.first().map_or(0, |d| d.len());
+    if len == 0 || data.iter().any(|d| d.len() != len) || parity.iter().any(|p| p.len() != len) {
+        return Err(FecError::ShapeMismatch);
+    }
+    Ok(len)
+}
+
+/// Checks `reconstruct` input against `params`: `n` entries, every present
+/// shard of one non-zero length. Returns how many are present.
+fn check_received(params: FecParams, shards: &[Option<Vec<u8>>]) -> Result<usize, FecError> {
+    if shards.len() != usize::from(params.n) {
+        return Err(FecError::ShapeMismatch);
+    }
+    let mut len = None;
+    let mut present = 0;
+    for shard in shards.iter().flatten() {
+        if shard.is_empty() || len.is_some_and(|l| l != shard.len()) {
+            return Err(FecError::ShapeMismatch);
+        }
+        len = Some(shard.len());
+        present += 1;
+    }
+    Ok(present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_fec_picks_the_scheme() {
+        let rs = FecParams {
+            scheme: FecScheme::ReedSolomon,
+            n: 6,
+            k: 4,
+        };
+        let rq = FecParams {
+            scheme: FecScheme::RaptorQ,
+            n: 6,
+            k: 4,
+        };
+        assert!(matches!(AnyFec::new(rs), Ok(AnyFec::ReedSolomon(_))));
+        assert!(matches!(AnyFec::new(rq), Ok(AnyFec::RaptorQ(_))));
+        assert!(matches!(AnyFec::new(FecParams::NONE), Ok(AnyFec::None(_))));
+        assert_eq!(AnyFec::new(rs).map(|c| c.params()), Ok(rs));
+        assert_eq!(AnyFec::new(rq).map(|c| c.params()), Ok(rq));
+    }
+
+    #[test]
+    fn min_shards_per_scheme() {
+        let p = |scheme, n, k| FecParams { scheme, n, k };
+        assert_eq!(min_shards(FecParams::NONE), 0);
+        assert_eq!(min_shards(p(FecScheme::ReedSolomon, 255, 223)), 223);
+        assert_eq!(min_shards(p(FecScheme::RaptorQ, 255, 223)), 225);
+        assert_eq!(min_shards(p(FecScheme::RaptorQ, 224, 223)), 224);
+        assert_eq!(min_shards(p(FecScheme::RaptorQ, 2, 1)), 2);
+    }
+
+    #[test]
+    fn shape_checks() {
+        let p = FecParams {
+            scheme: FecScheme::ReedSolomon,
+            n: 3,
+            k: 2,
+        };
+        let mut out = [0u8; 4];
+        assert_eq!(check_shapes(p, &[&[1; 4], &[2; 4]], &mut [&mut out]), Ok(4));
+        assert_eq!(
+            check_shapes(p, &[&[1; 4]], &mut [&mut out]),
+            Err(FecError::ShapeMismatch)
+        );
+        assert_eq!(
+            check_received(p, &[None, Some(vec![1]), Some(vec![2])]),
+            Ok(2)
+        );
+        assert_eq!(
+            check_received(p, &[None, None]),
+            Err(FecError::ShapeMismatch)
+        );
+    }
+}

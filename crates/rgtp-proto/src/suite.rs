@@ -1,0 +1,107 @@
+//! What an exposure is sealed, hashed and coded with, and how that travels in
+//! the Manifest flags (spec §4.2). Flags 0 is the upstream default suite.
+
+use rgtp_wire::{Manifest, ManifestFlags};
+
+use crate::crypto::CipherId;
+use crate::fec::{FecParams, FecScheme};
+use crate::merkle::HashId;
+
+/// The layers an exposure was prepared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SuiteId {
+    /// AEAD.
+    pub cipher: CipherId,
+    /// Merkle hash.
+    pub hash: HashId,
+    /// FEC scheme and (n, k).
+    pub fec: FecParams,
+    /// Whether chunks are served with Merkle proofs.
+    pub proofs: bool,
+}
+
+impl Default for SuiteId {
+    /// The upstream default: ChaCha20-Poly1305, BLAKE2b-256, no FEC, no proofs.
+    fn default() -> Self {
+        SuiteId {
+            cipher: CipherId::ChaCha20Poly1305,
+            hash: HashId::Blake2b256,
+            fec: FecParams::NONE,
+            proofs: false,
+        }
+    }
+}
+
+/// Why a Manifest's suite fields cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuiteError {
+    /// FEC_N/FEC_K are not `0, 0` and not `1 ≤ k < n`.
+    BadFecParams,
+    /// RaptorQ flagged without (n, k).
+    RaptorQWithoutParams,
+    /// The null cipher cannot be signalled.
+    NullCipher,
+}
+
+impl SuiteId {
+    /// Manifest flags for this suite (without the TOKEN bit).
+    pub fn manifest_flags(&self) -> Result<ManifestFlags, SuiteError> {
+        let mut f = ManifestFlags::empty();
+        match self.cipher {
+            CipherId::ChaCha20Poly1305 => {}
+            CipherId::Aes256Gcm => f |= ManifestFlags::AES_256_GCM,
+            CipherId::Null => return Err(SuiteError::NullCipher),
+        }
+        match self.hash {
+            HashId::Blake2b256 => {}
+            HashId::Sha256 => f |= ManifestFlags::HASH_SHA256,
+            HashId::Blake3 => f |= ManifestFlags::HASH_BLAKE3,
+        }
+        if self.fec.scheme == FecScheme::RaptorQ {
+            f |= ManifestFlags::FEC_RAPTORQ;
+        }
+        if self.proofs {
+            f |= ManifestFlags::PROOFS;
+        }
+        Ok(f)
+    }
+
+    /// Reads the suite a Manifest announces.
+    pub fn from_manifest(m: &Manifest) -> Result<SuiteId, SuiteError> {
+        let cipher = if m.flags.contains(ManifestFlags::AES_256_GCM) {
+            CipherId::Aes256Gcm
+        } else {
+            CipherId::ChaCha20Poly1305
+        };
+        let hash = if m.flags.contains(ManifestFlags::HASH_SHA256) {
+            HashId::Sha256
+        } else if m.flags.contains(ManifestFlags::HASH_BLAKE3) {
+            HashId::Blake3
+        } else {
+            HashId::Blake2b256
+        };
+        let (n, k) = (m.fec_n, m.fec_k);
+        let fec = match (n, k) {
+            (0, 0) if m.flags.contains(ManifestFlags::FEC_RAPTORQ) => {
+                return Err(SuiteError::RaptorQWithoutParams)
+            }
+            (0, 0) => FecParams::NONE,
+            (n, k) if k >= 1 && k < n => FecParams {
+                scheme: if m.flags.contains(ManifestFlags::FEC_RAPTORQ) {
+                    FecScheme::RaptorQ
+                } else {
+                    FecScheme::ReedSolomon
+                },
+                n,
+                k,
+            },
+            _ => return Err(SuiteError::BadFecParams),
+        };
+        Ok(SuiteId {
+            cipher,
+            hash,
+            fec,
+            proofs: m.flags.contains(ManifestFlags::PROOFS),
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! Property tests for Merkle trees over the real hash schemes.
+
+use proptest::prelude::*;
+use rgtp_proto::merkle::{proof_depth, root_of, verify_proof, HashId, MerkleScheme, MerkleTree};
+use rgtp_providers::hash::{Blake2b256, Blake3, Sha256};
+use rgtp_providers::AnyHash;
+
+fn any_hash() -> impl Strategy<Value = AnyHash> {
+    prop::sample::select(vec![HashId::Blake2b256, HashId::Sha256, HashId::Blake3])
+        .prop_map(AnyHash::new)
+}
+
+/// 1..200 chunks. Each starts with its index so no two are equal: two equal
+/// sibling leaves make swapping them undetectable, which is expected and not
+/// what these properties are about.
+fn chunks() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..200).prop_map(|cs| {
+        cs.into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                let mut chunk = (i as u32).to_le_bytes().to_vec();
+                chunk.append(&mut c);
+                chunk
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn every_proof_verifies_and_tampering_fails(
+        scheme in any_hash(),
+        chunks in chunks(),
+        pick in any::<prop::sample::Index>(),
+        other in any::<prop::sample::Index>(),
+        bit in 0usize..256,
+    ) {
+        let n = chunks.len() as u32;
+        let leaves: Vec<[u8; 32]> = chunks.iter().map(|c| scheme.leaf(c)).collect();
+        let tree = MerkleTree::from_leaves(&scheme, leaves.clone());
+        let root = tree.root();
+        prop_assert_eq!(root_of(&scheme, &leaves), root);
+        prop_assert_eq!(tree.depth(), proof_depth(n));
+
+        for i in 0..n {
+            let proof: Vec<[u8; 32]> = tree.siblings(i).copied().collect();
+            prop_assert!(verify_proof(&scheme, &leaves[i as usize], i, n, proof.iter(), &root));
+        }
+
+        let i = pick.index(chunks.len()) as u32;
+        let leaf = leaves[i as usize];
+        let proof: Vec<[u8; 32]> = tree.siblings(i).copied().collect();
+        let flip = |h: &mut [u8; 32]| h[bit / 8] ^= 1 << (bit % 8);
+
+        let mut bad_leaf = leaf;
+        flip(&mut bad_leaf);
+        prop_assert!(!verify_proof(&scheme, &bad_leaf, i, n, proof.iter(), &root));
+
+        for s in 0..proof.len() {
+            let mut bad = proof.clone();
+            flip(&mut bad[s]);
+            prop_assert!(!verify_proof(&scheme, &leaf, i, n, bad.iter(), &root));
+        }
+
+        let j = other.index(chunks.len()) as u32;
+        if j != i {
+            prop_assert!(!verify_proof(&scheme, &leaf, j, n, proof.iter(), &root));
+        }
+        // An index past the end fails even where its low bits match.
+        prop_assert!(!verify_proof(&scheme, &leaf, i + n, n, proof.iter(), &root));
+        prop_assert!(!verify_proof(&scheme, &leaf, i | (1 << proof.len()), n, proof.iter(), &root));
+
+        let mut bad_root = root;
+        flip(&mut bad_root);
+        prop_assert!(!verify_proof(&scheme, &leaf, i, n, proof.iter(), &bad_root));
+    }
+
+    #[test]
+    fn root_of_matches_tree(scheme in any_hash(), leaves in prop::collection::vec(any::<[u8; 32]>(), 0..300)) {
+        let tree = MerkleTree::from_leaves(&scheme, leaves.clone());
+        prop_assert_eq!(root_of(&scheme, &leaves), tree.root());
+    }
+}
+
+#[test]
+fn any_hash_matches_concrete_schemes() {
+    let (l, r) = ([1u8; 32], [2u8; 32]);
+    let cases: [(HashId, Box<dyn MerkleScheme>); 3] = [
+        (HashId::Blake2b256, Box::new(Blake2b256::new())),
+        (HashId::Sha256, Box::new(Sha256::new())),
+        (HashId::Blake3, Box::new(Blake3)),
+    ];
+    for (id, concrete) in cases {
+        let any = AnyHash::new(id);
+        assert_eq!(any.id(), id);
+        assert_eq!(concrete.id(), id);
+        assert_eq!(any.leaf(b"chunk"), concrete.leaf(b"chunk"));
+        assert_eq!(any.node(&l, &r), concrete.node(&l, &r));
+        // Domain separation: a leaf over 64 bytes is not the node over them.
+        assert_ne!(any.leaf(&[l, r].concat()), any.node(&l, &r));
+        assert_ne!(any.node(&l, &r), any.node(&r, &l));
+    }
+}
+
+/// A tree the size of a 64 MiB exposure at 1200-byte chunks builds, and its
+/// padding (55 924 leaves → 65 536) is handled without hashing padding nodes.
+#[test]
+fn medium_tree() {
+    let scheme = AnyHash::new(HashId::Blake3);
+    let leaves: Vec<[u8; 32]> = (0u32..55_924)
+        .map(|i| scheme.leaf(&i.to_le_bytes()))
+        .collect();
+    let tree = MerkleTree::from_leaves(&scheme, leaves.clone());
+    assert_eq!(tree.depth(), 16);
+    assert_eq!(root_of(&scheme, &leaves), tree.root());
+    let last = 55_923;
+    let proof: Vec<[u8; 32]> = tree.siblings(last).copied().collect();
+    assert!(verify_proof(
+        &scheme,
+        &leaves[last as usize],
+        last,
+        55_924,
+        proof.iter(),
+        &tree.root()
+    ));
+}

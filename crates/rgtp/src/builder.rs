@@ -1,0 +1,323 @@
+//! The builder: assembles an exposure from one provider per layer.
+//!
+//! Each `with_*` call replaces one type parameter, in the manner of
+//! s2n-quic's providers: pass a [`CipherId`]/[`HashId`]/[`FecSpec`] to choose
+//! at run time, or your own provider to plug in a new implementation.
+//! [`ExposerBuilder::expose`] validates the combination and does all the
+//! cryptographic work once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rgtp_proto::exposer::{BuildError, ChunkStore, MAX_CHUNK_SIZE};
+use rgtp_proto::{
+    CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, MerkleScheme,
+};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
+use rgtp_wire::ExposureId;
+
+use crate::suite::FecSpec;
+use crate::ticket::{host_of, Ticket};
+
+/// Why an exposure could not be started; each names what to change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Chunk size out of range.
+    #[error("chunk size {0} is out of range: use 1..={MAX_CHUNK_SIZE} (default 1200)")]
+    ChunkSize(u32),
+    /// The cipher provider refused.
+    #[error("cipher {0} is not available")]
+    Cipher(String),
+    /// The FEC provider refused.
+    #[error("FEC setting rejected: {0}")]
+    Fec(String),
+    /// Building failed.
+    #[error("could not prepare the exposure: {0}")]
+    Build(#[from] BuildError),
+    /// Memory for the ciphertext could not be had.
+    #[error("could not allocate {0} bytes for the ciphertext store: {1}")]
+    Alloc(usize, std::io::Error),
+}
+
+/// Supplies the cipher once the key is known.
+pub trait CipherProvider {
+    /// The cipher.
+    type Cipher: CipherSuite;
+    /// Builds it.
+    fn start(self, key: &Key) -> Result<Self::Cipher, StartError>;
+}
+
+impl CipherProvider for CipherId {
+    type Cipher = AnyCipher;
+    fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
+        AnyCipher::new(self, key).ok_or_else(|| StartError::Cipher(self.name().into()))
+    }
+}
+
+/// A cipher constructor as a provider: `Custom(|key| MyCipher::new(key))`.
+pub struct Custom<F>(pub F);
+
+impl<C: CipherSuite, F: FnOnce(&Key) -> C> CipherProvider for Custom<F> {
+    type Cipher = C;
+    fn start(self, key: &Key) -> Result<C, StartError> {
+        Ok((self.0)(key))
+    }
+}
+
+/// Supplies the Merkle hash.
+pub trait HashProvider {
+    /// The scheme.
+    type Hash: MerkleScheme;
+    /// Builds it.
+    fn start(self) -> Result<Self::Hash, StartError>;
+}
+
+impl HashProvider for HashId {
+    type Hash = AnyHash;
+    fn start(self) -> Result<AnyHash, StartError> {
+        Ok(AnyHash::new(self))
+    }
+}
+
+/// Any scheme value as a provider.
+pub struct Scheme<M>(pub M);
+
+impl<M: MerkleScheme> HashProvider for Scheme<M> {
+    type Hash = M;
+    fn start(self) -> Result<M, StartError> {
+        Ok(self.0)
+    }
+}
+
+/// Supplies the FEC codec.
+pub trait FecProvider {
+    /// The codec.
+    type Fec: FecCodec;
+    /// Builds it.
+    fn start(self) -> Result<Self::Fec, StartError>;
+}
+
+impl FecProvider for FecSpec {
+    type Fec = AnyFec;
+    fn start(self) -> Result<AnyFec, StartError> {
+        let p = self.params().map_err(StartError::Fec)?;
+        AnyFec::new(p).map_err(|e| StartError::Fec(e.to_string()))
+    }
+}
+
+/// Any codec value as a provider.
+pub struct Codec<F>(pub F);
+
+impl<F: FecCodec> FecProvider for Codec<F> {
+    type Fec = F;
+    fn start(self) -> Result<F, StartError> {
+        Ok(self.0)
+    }
+}
+
+/// Our default cipher (spec §4.3 gives the measurements behind it).
+pub const DEFAULT_CIPHER: CipherId = CipherId::Aes256Gcm;
+/// Our default Merkle hash (spec §4.3).
+pub const DEFAULT_HASH: HashId = HashId::Blake3;
+/// Default chunk size over UDP (upstream §8).
+pub const DEFAULT_CHUNK_SIZE: u32 = 1200;
+
+/// Assembles an exposure.
+pub struct ExposerBuilder<C = CipherId, H = HashId, F = FecSpec> {
+    cipher: C,
+    hash: H,
+    fec: F,
+    proofs: bool,
+    chunk_size: u32,
+    key: Option<Key>,
+    exposure_id: Option<ExposureId>,
+    config: ExposerConfig,
+}
+
+impl Default for ExposerBuilder {
+    fn default() -> Self {
+        ExposerBuilder {
+            cipher: DEFAULT_CIPHER,
+            hash: DEFAULT_HASH,
+            fec: FecSpec::None,
+            proofs: false,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            key: None,
+            exposure_id: None,
+            config: ExposerConfig::default(),
+        }
+    }
+}
+
+impl ExposerBuilder {
+    /// Our defaults: AES-256-GCM, BLAKE3, no FEC, no proofs, 1200-byte chunks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The upstream default suite (Manifest flags 0): ChaCha20-Poly1305 and BLAKE2b-256.
+    pub fn upstream() -> Self {
+        Self::default()
+            .with_cipher(CipherId::ChaCha20Poly1305)
+            .with_hash(HashId::Blake2b256)
+    }
+}
+
+impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F> {
+    /// Replaces the cipher layer.
+    pub fn with_cipher<C2: CipherProvider>(self, cipher: C2) -> ExposerBuilder<C2, H, F> {
+        ExposerBuilder {
+            cipher,
+            hash: self.hash,
+            fec: self.fec,
+            proofs: self.proofs,
+            chunk_size: self.chunk_size,
+            key: self.key,
+            exposure_id: self.exposure_id,
+            config: self.config,
+        }
+    }
+
+    /// Replaces the Merkle layer.
+    pub fn with_hash<H2: HashProvider>(self, hash: H2) -> ExposerBuilder<C, H2, F> {
+        ExposerBuilder {
+            cipher: self.cipher,
+            hash,
+            fec: self.fec,
+            proofs: self.proofs,
+            chunk_size: self.chunk_size,
+            key: self.key,
+            exposure_id: self.exposure_id,
+            config: self.config,
+        }
+    }
+
+    /// Replaces the FEC layer.
+    pub fn with_fec<F2: FecProvider>(self, fec: F2) -> ExposerBuilder<C, H, F2> {
+        ExposerBuilder {
+            cipher: self.cipher,
+            hash: self.hash,
+            fec,
+            proofs: self.proofs,
+            chunk_size: self.chunk_size,
+            key: self.key,
+            exposure_id: self.exposure_id,
+            config: self.config,
+        }
+    }
+
+    /// Serve every chunk with its Merkle proof.
+    pub fn with_proofs(mut self, proofs: bool) -> Self {
+        self.proofs = proofs;
+        self
+    }
+
+    /// Plaintext bytes per chunk.
+    pub fn with_chunk_size(mut self, chunk_size: u32) -> Self {
+        self.chunk_size = chunk_size;
+        self
+    }
+
+    /// Use this key instead of a fresh random one.
+    pub fn with_key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Use this Exposure_ID instead of a fresh random one.
+    pub fn with_exposure_id(mut self, id: ExposureId) -> Self {
+        self.exposure_id = Some(id);
+        self
+    }
+
+    /// Serving settings (amplification limit, queue, GSO batch, …).
+    pub fn with_config(mut self, config: ExposerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Validates the combination, seals `data` and prepares the exposure.
+    pub fn expose(self, data: &[u8]) -> Result<Prepared, StartError> {
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return Err(StartError::ChunkSize(self.chunk_size));
+        }
+        let key = self.key.unwrap_or_else(rgtp_providers::cipher::random_key);
+        let id = self
+            .exposure_id
+            .unwrap_or_else(rgtp_providers::cipher::random_exposure_id);
+        let cipher = self.cipher.start(&key)?;
+        let hash = self.hash.start()?;
+        let fec = self.fec.start()?;
+        let store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
+        let exposure = Exposure::build_into(
+            id,
+            data,
+            self.chunk_size,
+            &cipher,
+            &hash,
+            &fec,
+            self.proofs,
+            store,
+        )?;
+        let mut config = self.config;
+        if config.token_secret == [0; 32] {
+            config.token_secret = *rgtp_providers::cipher::random_key().as_bytes();
+        }
+        Ok(Prepared {
+            exposure: Arc::new(exposure),
+            key,
+            config,
+        })
+    }
+}
+
+/// Ciphertext store in an anonymous mapping: pages are committed as they are written.
+struct AnonStore(memmap2::MmapMut);
+
+impl ChunkStore for AnonStore {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+fn alloc_store(len: usize) -> Result<Box<dyn ChunkStore>, StartError> {
+    if len < (1 << 20) {
+        return Ok(Box::new(vec![0u8; len]));
+    }
+    let map = memmap2::MmapMut::map_anon(len).map_err(|e| StartError::Alloc(len, e))?;
+    Ok(Box::new(AnonStore(map)))
+}
+
+/// A prepared exposure with its key: make tickets and exposers from it.
+pub struct Prepared {
+    /// The sealed dataset.
+    pub exposure: Arc<Exposure>,
+    /// Its key (never sent on the wire).
+    pub key: Key,
+    /// Serving settings.
+    pub config: ExposerConfig,
+}
+
+impl Prepared {
+    /// The ticket for pulling from `addr`, with the suite pinned.
+    pub fn ticket(&self, addr: SocketAddr) -> Ticket {
+        let suite = self.exposure.suite();
+        Ticket {
+            host: host_of(&addr),
+            port: addr.port(),
+            exposure_id: *self.exposure.id(),
+            key: self.key.clone(),
+            cipher: Some(suite.cipher),
+            hash: Some(suite.hash),
+        }
+    }
+
+    /// A fresh serving state machine (many may serve one exposure).
+    pub fn exposer(&self) -> Exposer {
+        Exposer::new(Arc::clone(&self.exposure), self.config.clone())
+    }
+}
