@@ -91,6 +91,11 @@ pub struct PullerConfig {
     pub rate_report_interval: Duration,
     /// Re-send Pull_Request this often to refresh the address-validation token.
     pub token_refresh: Duration,
+    /// Without proofs, leave the Merkle check to the driver: instead of hashing each chunk
+    /// as it arrives, emit [`PullerEvent::VerifyRoot`] once every chunk is in and let the
+    /// driver hash the reassembled output (in parallel) and report the root through
+    /// [`Puller::handle_root`]. Chunks are still authenticated by the AEAD on arrival.
+    pub deferred_root: bool,
 }
 
 impl PullerConfig {
@@ -115,6 +120,7 @@ impl PullerConfig {
             keepalive_interval: Duration::from_secs(25),
             rate_report_interval: Duration::from_secs(1),
             token_refresh: Duration::from_secs(20),
+            deferred_root: false,
         }
     }
 }
@@ -180,6 +186,9 @@ pub enum PullerEvent {
         /// Plaintext.
         data: Vec<u8>,
     },
+    /// Every chunk arrived (deferred-root mode): hash the output's chunks with
+    /// [`Puller::hash_scheme`], and pass the root to [`Puller::handle_root`].
+    VerifyRoot,
     /// Every chunk arrived and the Merkle root over them matches.
     Complete,
     /// The pull ended without the data.
@@ -258,6 +267,7 @@ pub struct PullerStats {
 enum Phase {
     Handshake,
     Transfer,
+    Verifying,
     Done,
     Failed,
 }
@@ -639,7 +649,11 @@ impl<S: SuiteFactory> Puller<S> {
             }
             return None;
         }
-        let leaf = layers.hash.leaf(body);
+        let leaf = if proof.is_some() || !self.cfg.deferred_root {
+            layers.hash.leaf(body)
+        } else {
+            [0; HASH_LEN]
+        };
         if let Some(proof) = proof {
             let siblings = proof
                 .chunks_exact(HASH_LEN)
@@ -841,7 +855,11 @@ impl<S: SuiteFactory> Puller<S> {
                 return;
             }
             s.truncate(plen);
-            let leaf = layers.hash.leaf(&s);
+            let leaf = if self.cfg.deferred_root {
+                [0; HASH_LEN]
+            } else {
+                layers.hash.leaf(&s)
+            };
             rebuilt.push((idx, leaf, s));
         }
         for (idx, leaf, data) in rebuilt {
@@ -861,6 +879,12 @@ impl<S: SuiteFactory> Puller<S> {
 
     fn finish(&mut self) {
         let Some(m) = self.manifest else { return };
+        if self.cfg.deferred_root && m.chunk_count > 0 {
+            self.phase = Phase::Verifying;
+            self.blocks.clear();
+            self.events.push_back(PullerEvent::VerifyRoot);
+            return;
+        }
         let layers = self.layers.as_ref().expect("layers");
         let root = if m.chunk_count == 0 {
             layers.hash.leaf(&[])
@@ -870,6 +894,27 @@ impl<S: SuiteFactory> Puller<S> {
         if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
             self.phase = Phase::Done;
             self.blocks.clear();
+            self.events.push_back(PullerEvent::Complete);
+        } else {
+            self.stats.merkle_failures += 1;
+            self.fail(PullError::MerkleFailed);
+        }
+    }
+
+    /// The Merkle scheme of the accepted Manifest (for deferred-root verification).
+    pub fn hash_scheme(&self) -> Option<&S::Hash> {
+        self.layers.as_ref().map(|l| &l.hash)
+    }
+
+    /// Completes a deferred-root pull: `root` is the Merkle root the driver computed over
+    /// the reassembled output. Ignored unless [`PullerEvent::VerifyRoot`] was emitted.
+    pub fn handle_root(&mut self, root: &Hash) {
+        if self.phase != Phase::Verifying {
+            return;
+        }
+        let m = self.manifest.expect("verifying implies a manifest");
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
+            self.phase = Phase::Done;
             self.events.push_back(PullerEvent::Complete);
         } else {
             self.stats.merkle_failures += 1;
@@ -917,7 +962,7 @@ impl<S: SuiteFactory> Puller<S> {
                     self.next_token_refresh = now + self.cfg.token_refresh;
                 }
             }
-            Phase::Done | Phase::Failed => {}
+            Phase::Verifying | Phase::Done | Phase::Failed => {}
         }
     }
 
@@ -962,7 +1007,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
                 Some(t)
             }
-            Phase::Done | Phase::Failed => None,
+            Phase::Verifying | Phase::Done | Phase::Failed => None,
         }
     }
 
@@ -976,7 +1021,7 @@ impl<S: SuiteFactory> Puller<S> {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
-        if self.is_finished() {
+        if self.is_finished() || self.phase == Phase::Verifying {
             return None;
         }
         let repr_len = if self.want_pull_request {

@@ -119,7 +119,7 @@ impl<F: FecCodec> FecProvider for Codec<F> {
 /// Our default cipher (spec §4.3 gives the measurements behind it).
 pub const DEFAULT_CIPHER: CipherId = CipherId::Aes256Gcm;
 /// Our default Merkle hash (spec §4.3).
-pub const DEFAULT_HASH: HashId = HashId::Blake3;
+pub const DEFAULT_HASH: HashId = HashId::Sha256;
 /// Default chunk size over UDP (upstream §8).
 pub const DEFAULT_CHUNK_SIZE: u32 = 1200;
 
@@ -151,7 +151,7 @@ impl Default for ExposerBuilder {
 }
 
 impl ExposerBuilder {
-    /// Our defaults: AES-256-GCM, BLAKE3, no FEC, no proofs, 1200-byte chunks.
+    /// Our defaults: AES-256-GCM, SHA-256, no FEC, no proofs, 1200-byte chunks.
     pub fn new() -> Self {
         Self::default()
     }
@@ -288,7 +288,7 @@ fn alloc_store(len: usize) -> Result<Box<dyn ChunkStore>, StartError> {
     if len < (1 << 20) {
         return Ok(Box::new(vec![0u8; len]));
     }
-    let map = memmap2::MmapMut::map_anon(len).map_err(|e| StartError::Alloc(len, e))?;
+    let map = crate::sink::anon_map(len).map_err(|e| StartError::Alloc(len, e))?;
     Ok(Box::new(AnonStore(map)))
 }
 

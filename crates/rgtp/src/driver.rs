@@ -96,6 +96,9 @@ pub enum PullFailure {
     /// Writing the output or using the link failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The caller's stop flag was set before the pull completed.
+    #[error("stopped before the pull completed")]
+    Stopped,
 }
 
 fn send_all<S: SuiteFactory, L: Link>(
@@ -118,6 +121,13 @@ fn drain_events<S: SuiteFactory>(
         match ev {
             PullerEvent::Manifest(info) => sink.manifest(&info)?,
             PullerEvent::Recovered { offset, data, .. } => sink.write_at(offset, &data)?,
+            PullerEvent::VerifyRoot => {
+                let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) else {
+                    continue;
+                };
+                let root = crate::verify::output_root(scheme, sink.contents()?, m.chunk_size);
+                puller.handle_root(&root);
+            }
             PullerEvent::Complete => return Ok(Some(())),
             PullerEvent::Failed(e) => return Err(PullFailure::Protocol(e)),
         }
@@ -132,6 +142,19 @@ pub fn pull<S: SuiteFactory, L: Link>(
     link: &mut L,
     clock: &Clock,
     sink: &mut impl Sink,
+    progress: impl FnMut(&Puller<S>),
+) -> Result<(), PullFailure> {
+    pull_until(puller, link, clock, sink, &AtomicBool::new(false), progress)
+}
+
+/// [`pull`], giving up with [`PullFailure::Stopped`] within about 100 ms of
+/// `stop` being set.
+pub fn pull_until<S: SuiteFactory, L: Link>(
+    puller: &mut Puller<S>,
+    link: &mut L,
+    clock: &Clock,
+    sink: &mut impl Sink,
+    stop: &AtomicBool,
     mut progress: impl FnMut(&Puller<S>),
 ) -> Result<(), PullFailure> {
     let mut rbuf = vec![0u8; RECV_BUF];
@@ -139,6 +162,9 @@ pub fn pull<S: SuiteFactory, L: Link>(
     let mut metas: Vec<Received> = Vec::with_capacity(1024);
     let mut last_progress = std::time::Instant::now();
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(PullFailure::Stopped);
+        }
         let now = clock.now();
         send_all(puller, link, now, &mut tbuf)?;
         if drain_events(puller, sink)?.is_some() {

@@ -16,6 +16,7 @@ pub mod sim;
 pub mod sink;
 pub mod suite;
 pub mod ticket;
+pub mod verify;
 
 pub use builder::{ExposerBuilder, Prepared, StartError};
 pub use suite::{DynSuite, FecSpec};

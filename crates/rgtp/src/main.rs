@@ -4,7 +4,7 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -58,7 +58,7 @@ struct SuiteArgs {
     /// AEAD: aes-256-gcm (default) or chacha20-poly1305 (upstream default).
     #[arg(long, value_parser = parse_cipher, default_value = DEFAULT_CIPHER.name())]
     cipher: CipherId,
-    /// Merkle hash: blake3 (default), sha256 or blake2b-256 (upstream default).
+    /// Merkle hash: sha256 (default), blake3 or blake2b-256 (upstream default).
     #[arg(long, value_parser = parse_hash, default_value = DEFAULT_HASH.name())]
     hash: HashId,
     /// FEC: none, rs:N,K (e.g. rs:255,223) or raptorq:OVERHEAD (e.g. raptorq:0.25).
@@ -195,9 +195,27 @@ fn builder(s: &SuiteArgs) -> ExposerBuilder<CipherId, HashId, FecSpec> {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`STOP`].
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
+    STOP_SIGNAL.store(sig, Ordering::Relaxed);
     STOP.store(true, Ordering::Relaxed);
+}
+
+/// Dies of the signal that stopped us, as if it had never been caught, once
+/// cleanup is done (so the shell sees the usual interrupted status).
+fn die_of_stop_signal() -> ! {
+    let sig = match STOP_SIGNAL.load(Ordering::Relaxed) {
+        0 => libc::SIGTERM,
+        s => s,
+    };
+    // SAFETY: restoring the default disposition and raising a signal are plain libc calls.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
 }
 
 fn install_stop_handler() {
@@ -334,6 +352,7 @@ fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
         ),
         PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
         PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
+        PullFailure::Stopped => (exit::PROTOCOL, "interrupted".into()),
     }
 }
 
@@ -342,6 +361,8 @@ fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {
     if let (Some(cipher), Some(hash)) = (ticket.cipher, ticket.hash) {
         c.expected_suite = Some((cipher, hash));
     }
+    // Without proofs, hash the reassembled output once at the end, on every core.
+    c.deferred_root = true;
     c
 }
 
@@ -362,6 +383,9 @@ fn pull(a: PullArgs) -> CliResult {
     };
     let mut link =
         UdpLink::bind(bind).map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?;
+    // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
+    // partial file is removed instead of left behind.
+    install_stop_handler();
     let mut sink = FileSink::create(&a.output).map_err(|e| {
         (
             exit::IO,
@@ -373,6 +397,7 @@ fn pull(a: PullArgs) -> CliResult {
     })?;
     let mut cfg = puller_config(&ticket, Peer::Ip(server));
     cfg.want_proofs = a.proofs;
+    cfg.deferred_root = !a.proofs;
     cfg.use_fec = !a.no_fec;
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
@@ -390,7 +415,7 @@ fn pull(a: PullArgs) -> CliResult {
         .expect("template"),
     );
     let started = StdInstant::now();
-    let result = driver::pull(&mut puller, &mut link, &clock, &mut sink, |p| {
+    let result = driver::pull_until(&mut puller, &mut link, &clock, &mut sink, &STOP, |p| {
         if let Some(m) = p.manifest() {
             bar.set_length(m.total_size);
             let done = (p.progress() as f64 * m.total_size as f64) as u64;
@@ -423,6 +448,11 @@ fn pull(a: PullArgs) -> CliResult {
                 );
             }
             Ok(())
+        }
+        Err(PullFailure::Stopped) => {
+            bar.abandon();
+            drop(sink);
+            die_of_stop_signal()
         }
         Err(e) => {
             bar.abandon();
@@ -492,7 +522,7 @@ fn demo(a: DemoArgs) -> CliResult {
         .map_err(|_| (exit::PROTOCOL, "exposer thread panicked".to_string()))?;
     serve_result.map_err(|e| (exit::IO, format!("exposer failed: {e}")))?;
     r.map_err(|e| pull_failure(e, &ticket))?;
-    if sink.data != data {
+    if sink.data() != &data[..] {
         return Err((exit::MERKLE, "pulled data differs from the source".into()));
     }
     report(

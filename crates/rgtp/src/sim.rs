@@ -86,6 +86,16 @@ pub fn simulate(
                 PullerEvent::Recovered { offset, data, .. } => {
                     node.sink.write_at(offset, &data).map(|_| None)
                 }
+                PullerEvent::VerifyRoot => {
+                    let (Some(m), Some(scheme)) =
+                        (node.puller.manifest(), node.puller.hash_scheme())
+                    else {
+                        continue;
+                    };
+                    let root = crate::verify::output_root(scheme, node.sink.data(), m.chunk_size);
+                    node.puller.handle_root(&root);
+                    Ok(None)
+                }
                 PullerEvent::Complete => Ok(Some(Ok(()))),
                 PullerEvent::Failed(e) => Ok(Some(Err(e))),
             };
@@ -176,7 +186,7 @@ pub fn simulate(
                 stats: n.puller.stats(),
                 elapsed: n.finished_at.saturating_since(START),
                 result: match n.result {
-                    Some(Ok(())) => Ok(n.sink.data),
+                    Some(Ok(())) => Ok(n.sink.to_vec()),
                     Some(Err(e)) => Err(e),
                     None => Err(PullError::Timeout),
                 },

@@ -13,13 +13,43 @@ pub trait Sink {
     fn manifest(&mut self, info: &ManifestInfo) -> io::Result<()>;
     /// Writes verified plaintext at `offset`.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Everything written so far, for the end-of-transfer Merkle check.
+    fn contents(&self) -> io::Result<&[u8]>;
 }
 
-/// Collects the output in memory.
-#[derive(Debug, Default)]
+/// Collects the output in memory (an anonymous map advised for huge pages, so a
+/// large output costs few page faults).
+#[derive(Default)]
 pub struct MemSink {
-    /// The output.
-    pub data: Vec<u8>,
+    map: Option<memmap2::MmapMut>,
+}
+
+impl MemSink {
+    /// The output so far.
+    pub fn data(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The output, copied out.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.data().to_vec()
+    }
+}
+
+impl core::fmt::Debug for MemSink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemSink")
+            .field("len", &self.data().len())
+            .finish()
+    }
+}
+
+/// An anonymous read-write map of `len` bytes, advised for transparent huge pages.
+pub fn anon_map(len: usize) -> io::Result<memmap2::MmapMut> {
+    let map = memmap2::MmapMut::map_anon(len.max(1))?;
+    // Advice only; kernels without THP simply ignore it.
+    let _ = map.advise(memmap2::Advice::HugePage);
+    Ok(map)
 }
 
 impl Sink for MemSink {
@@ -27,17 +57,22 @@ impl Sink for MemSink {
         let len = usize::try_from(info.total_size).map_err(|_| {
             io::Error::new(io::ErrorKind::OutOfMemory, "exposure too large for memory")
         })?;
-        self.data = vec![0; len];
+        self.map = if len == 0 { None } else { Some(anon_map(len)?) };
         Ok(())
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let start = offset as usize;
-        self.data
-            .get_mut(start..start + data.len())
+        self.map
+            .as_deref_mut()
+            .and_then(|m| m.get_mut(start..start + data.len()))
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "chunk past the end"))?
             .copy_from_slice(data);
         Ok(())
+    }
+
+    fn contents(&self) -> io::Result<&[u8]> {
+        Ok(self.data())
     }
 }
 
@@ -123,6 +158,10 @@ impl Sink for FileSink {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "chunk past the end"))?
             .copy_from_slice(data);
         Ok(())
+    }
+
+    fn contents(&self) -> io::Result<&[u8]> {
+        Ok(self.map.as_deref().unwrap_or(&[]))
     }
 }
 

@@ -76,7 +76,8 @@ impl FecSpec {
             }
             FecSpec::RaptorQ { k, overhead } => {
                 let n = (f64::from(k) * (1.0 + overhead)).ceil();
-                if overhead.is_nan() || overhead <= 0.0 || n > 255.0 || k == 0 || n <= f64::from(k) {
+                if overhead.is_nan() || overhead <= 0.0 || n > 255.0 || k == 0 || n <= f64::from(k)
+                {
                     return Err(format!(
                         "raptorq:{overhead}: overhead must be > 0 and k·(1+overhead) ≤ 255 (k = {k})"
                     ));
