@@ -49,7 +49,8 @@ impl ChunkStore for Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// Chunk size 0, or larger than a packet can carry.
+    /// Chunk size 0, or larger than a packet can carry (with a proof, since any puller
+    /// may ask for one).
     BadChunkSize,
     /// More chunks than 32-bit indices (or FEC block numbers) allow.
     TooManyChunks,
@@ -71,7 +72,9 @@ pub enum BuildError {
 impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            BuildError::BadChunkSize => f.write_str("chunk size must be between 1 and 65000 bytes"),
+            BuildError::BadChunkSize => f.write_str(
+                "chunk size must be at least 1 and small enough that a chunk with its Merkle proof fits a 65507-byte datagram",
+            ),
             BuildError::TooManyChunks => f.write_str("too many chunks for 32-bit chunk indices"),
             BuildError::StoreSize { needed, given } => {
                 write!(f, "chunk store has {given} bytes, {needed} needed")
@@ -87,6 +90,15 @@ impl std::error::Error for BuildError {}
 
 /// Largest chunk size we accept (a chunk plus headers must fit a 65,507-byte UDP datagram).
 pub const MAX_CHUNK_SIZE: u32 = 65_000;
+
+/// Largest datagram an exposer ever emits: the UDP payload limit.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Size of a Chunk_Data_With_Proof carrying a full chunk of `chunk_size` for `chunk_count` chunks:
+/// the exposure's largest packet, since any puller may ask for proofs.
+pub fn max_packet_len(chunk_size: u32, chunk_count: u32) -> usize {
+    25 + HASH_LEN * crate::merkle::proof_depth(chunk_count) + chunk_size as usize + TAG_LEN
+}
 
 /// An immutable, pre-encrypted, Merkle-committed, FEC-coded dataset.
 pub struct Exposure {
@@ -181,6 +193,9 @@ impl Exposure {
             return Err(BuildError::TooManyChunks);
         }
         let count = count as u32;
+        if max_packet_len(chunk_size, count) > MAX_DATAGRAM {
+            return Err(BuildError::BadChunkSize);
+        }
         let params = fec.params();
         if params.scheme != FecScheme::None {
             let blocks = count.div_ceil(u32::from(params.k));

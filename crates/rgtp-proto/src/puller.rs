@@ -61,8 +61,10 @@ pub struct PullerConfig {
     pub exposer: Peer,
     /// The exposure's key.
     pub key: Key,
-    /// Cipher and hash pinned by the ticket; a Manifest announcing others is refused.
-    pub expected_suite: Option<(CipherId, HashId)>,
+    /// Cipher pinned by the ticket; a Manifest announcing another is refused.
+    pub expected_cipher: Option<CipherId>,
+    /// Hash pinned by the ticket; a Manifest announcing another is refused.
+    pub expected_hash: Option<HashId>,
     /// Ask for Merkle proofs with every chunk.
     pub want_proofs: bool,
     /// Request FEC parity when the exposure has it.
@@ -105,7 +107,8 @@ impl PullerConfig {
             exposure_id,
             exposer,
             key,
-            expected_suite: None,
+            expected_cipher: None,
+            expected_hash: None,
             want_proofs: false,
             use_fec: true,
             initial_window: 64,
@@ -542,14 +545,22 @@ impl<S: SuiteFactory> Puller<S> {
         let (layers, suite) = layers_suite;
         let count = m.chunk_count as usize;
         self.received = vec![0; count.div_ceil(64)];
-        self.leaves = vec![[0; HASH_LEN]; count];
+        // Deferred-root pulls never read the leaves: the driver hashes the output.
+        self.leaves = if self.cfg.deferred_root {
+            Vec::new()
+        } else {
+            vec![[0; HASH_LEN]; count]
+        };
         self.layers = Some(layers);
         self.suite = suite;
         self.manifest = Some(Manifest { token: None, ..*m });
         self.token = m.token;
         self.phase = Phase::Transfer;
         self.last_progress = now;
-        self.sample_rtt(now.saturating_since(self.last_pull_request));
+        // Karn: only an unambiguous handshake gives an RTT sample.
+        if self.handshake_tries == 1 {
+            self.sample_rtt(now.saturating_since(self.last_pull_request));
+        }
         self.next_token_refresh = now + self.cfg.token_refresh;
         self.events
             .push_back(PullerEvent::Manifest(self.manifest().expect("just set")));
@@ -560,10 +571,16 @@ impl<S: SuiteFactory> Puller<S> {
 
     fn validate_manifest(&self, m: &Manifest) -> Option<(Layers<S>, SuiteId)> {
         let suite = SuiteId::from_manifest(m).ok()?;
-        if let Some((c, h)) = self.cfg.expected_suite {
-            if c != suite.cipher || h != suite.hash {
-                return None;
-            }
+        if self.cfg.expected_cipher.is_some_and(|c| c != suite.cipher)
+            || self.cfg.expected_hash.is_some_and(|h| h != suite.hash)
+        {
+            return None;
+        }
+        // Parity entries carry the block number in 23 bits.
+        if suite.fec.scheme != FecScheme::None
+            && m.chunk_count.div_ceil(u32::from(suite.fec.k)) >= 1 << 23
+        {
+            return None;
         }
         if m.total_size == 0 {
             if m.chunk_count != 0 {
@@ -690,7 +707,9 @@ impl<S: SuiteFactory> Puller<S> {
 
     fn accept(&mut self, idx: u32, leaf: Hash) {
         self.received[idx as usize / 64] |= 1 << (idx % 64);
-        self.leaves[idx as usize] = leaf;
+        if let Some(l) = self.leaves.get_mut(idx as usize) {
+            *l = leaf;
+        }
         self.replay.check_and_set(idx);
         self.stats.chunks_received += 1;
         self.stall_auth = 0;
@@ -1028,7 +1047,8 @@ impl<S: SuiteFactory> Puller<S> {
             self.want_pull_request = false;
             if self.phase == Phase::Handshake {
                 self.handshake_tries += 1;
-                let backoff = self.cfg.handshake_interval * (1 << self.handshake_tries.min(3));
+                let backoff =
+                    self.cfg.handshake_interval * (1 << (self.handshake_tries - 1).min(3));
                 self.handshake_next = now + backoff.min(Duration::from_secs(1));
             }
             self.last_pull_request = now;

@@ -1,5 +1,5 @@
 //! Known-answer vectors (`spec/vectors/fec.txt`), and an independent model of
-//! the Reed-Solomon field and matrix that `spec/fec-mapping.md` describes.
+//! the Reed-Solomon field and matrix that `spec/rgtp-v1.md §7` describes.
 
 use rgtp_proto::fec::FecCodec;
 use rgtp_providers::fec::{AnyFec, RaptorQ, ReedSolomon};
@@ -129,7 +129,7 @@ fn gf_pow(a: u8, e: usize) -> u8 {
     (0..e).fold(1, |acc, _| gf_mul(acc, a))
 }
 
-/// The encoding matrix as spec/fec-mapping.md words it: V[r][c] = r^c (n×k),
+/// The encoding matrix as spec/rgtp-v1.md §7 words it: V[r][c] = r^c (n×k),
 /// times the inverse of V's top k×k block.
 fn model_matrix(n: usize, k: usize) -> Vec<Vec<u8>> {
     let v: Vec<Vec<u8>> = (0..n)

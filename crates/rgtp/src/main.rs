@@ -358,9 +358,8 @@ fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
 
 fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
-    if let (Some(cipher), Some(hash)) = (ticket.cipher, ticket.hash) {
-        c.expected_suite = Some((cipher, hash));
-    }
+    c.expected_cipher = ticket.cipher;
+    c.expected_hash = ticket.hash;
     // Without proofs, hash the reassembled output once at the end, on every core.
     c.deferred_root = true;
     c

@@ -46,12 +46,12 @@ pub enum FecSpec {
         /// Data shards per block.
         k: u8,
     },
-    /// RaptorQ with k source symbols per block and this much repair.
+    /// RaptorQ: k source symbols and n − k repair symbols per block.
     RaptorQ {
+        /// Source plus repair symbols per block.
+        n: u8,
         /// Source symbols per block.
         k: u8,
-        /// Repair symbols as a fraction of k.
-        overhead: f64,
     },
 }
 
@@ -74,19 +74,16 @@ impl FecSpec {
                     Err(format!("rs:{n},{k}: need 1 <= K < N <= 255"))
                 }
             }
-            FecSpec::RaptorQ { k, overhead } => {
-                let n = (f64::from(k) * (1.0 + overhead)).ceil();
-                if overhead.is_nan() || overhead <= 0.0 || n > 255.0 || k == 0 || n <= f64::from(k)
-                {
-                    return Err(format!(
-                        "raptorq:{overhead}: overhead must be > 0 and k·(1+overhead) ≤ 255 (k = {k})"
-                    ));
+            FecSpec::RaptorQ { n, k } => {
+                if k >= 1 && k < n {
+                    Ok(FecParams {
+                        scheme: FecScheme::RaptorQ,
+                        n,
+                        k,
+                    })
+                } else {
+                    Err(format!("raptorq:{n},{k}: need 1 <= K < N <= 255"))
                 }
-                Ok(FecParams {
-                    scheme: FecScheme::RaptorQ,
-                    n: n as u8,
-                    k,
-                })
             }
         }
     }
@@ -113,14 +110,22 @@ impl FromStr for FecSpec {
                 FecSpec::ReedSolomon { n, k }
             }
             "raptorq" => match pair(args) {
-                Some((n, k)) if k > 0 && n > k => FecSpec::RaptorQ {
-                    k,
-                    overhead: f64::from(n - k) / f64::from(k),
-                },
-                _ => FecSpec::RaptorQ {
-                    k: RAPTORQ_DEFAULT_K,
-                    overhead: args.trim().parse().map_err(|_| bad())?,
-                },
+                Some((n, k)) => FecSpec::RaptorQ { n, k },
+                None => {
+                    let overhead: f64 = args.trim().parse().map_err(|_| bad())?;
+                    let k = RAPTORQ_DEFAULT_K;
+                    let repair = (f64::from(k) * overhead).ceil();
+                    if !(repair >= 1.0 && repair <= f64::from(255 - k)) {
+                        return Err(format!(
+                            "raptorq:{args}: overhead must give 1..={} repair symbols per {k}-symbol block (e.g. raptorq:0.25)",
+                            255 - k
+                        ));
+                    }
+                    FecSpec::RaptorQ {
+                        n: k + repair as u8,
+                        k,
+                    }
+                }
             },
             _ => return Err(bad()),
         };
@@ -134,10 +139,7 @@ impl fmt::Display for FecSpec {
         match *self {
             FecSpec::None => f.write_str("none"),
             FecSpec::ReedSolomon { n, k } => write!(f, "rs:{n},{k}"),
-            FecSpec::RaptorQ { k, overhead } => {
-                let p = self.params().map_err(|_| fmt::Error)?;
-                write!(f, "raptorq:{},{} (overhead {overhead})", p.n, k)
-            }
+            FecSpec::RaptorQ { n, k } => write!(f, "raptorq:{n},{k}"),
         }
     }
 }

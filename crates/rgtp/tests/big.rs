@@ -128,3 +128,67 @@ fn four_pullers_exposer_memory_flat() {
         "serving heap {four} B stays far below the 24 MiB exposure"
     );
 }
+
+/// A file over 4 GiB is exposed from a map (never read whole into memory first) and
+/// pulled into a file, byte-exact.
+#[test]
+fn four_gib_file() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let len: u64 = (4 << 30) + 1000;
+    {
+        // Sparse, with marks spread over it so that misplaced chunks would show.
+        let mut f = std::fs::File::create(&src).unwrap();
+        f.set_len(len).unwrap();
+        for i in 0..4096u64 {
+            let at = (i * 1_048_573 * 1021) % (len - 8);
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(&i.to_le_bytes()).unwrap();
+        }
+        f.seek(SeekFrom::Start(len - 8)).unwrap();
+        f.write_all(b"the end!").unwrap();
+    }
+    let file = std::fs::File::open(&src).unwrap();
+    // SAFETY: the file is private to this test and not modified while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let link = common::loopback(false);
+    let prepared = common::prepare(ExposerBuilder::new(), &link, &map);
+    drop(map);
+    assert_eq!(prepared.exposure.total_size(), len);
+    assert!(prepared.exposure.chunk_count() > 3_500_000);
+    let server = common::Server::start(&prepared, link);
+
+    let out = dir.path().join("out.bin");
+    let ticket = prepared.ticket(server.addr);
+    let mut cfg = rgtp_proto::PullerConfig::new(
+        ticket.exposure_id,
+        rgtp_proto::Peer::Ip(server.addr),
+        ticket.key.clone(),
+    );
+    cfg.deferred_root = true;
+    let mut plink = common::loopback(false);
+    let clock = Clock::new();
+    let mut puller = rgtp_proto::Puller::new(cfg, rgtp::DynSuite, clock.now());
+    let mut sink = rgtp::sink::FileSink::create(&out).unwrap();
+    driver::pull(&mut puller, &mut plink, &clock, &mut sink, |_| {}).unwrap();
+    sink.finish().unwrap();
+    server.stop();
+    drop(prepared);
+
+    let (mut a, mut b) = (
+        std::fs::File::open(&src).unwrap(),
+        std::fs::File::open(&out).unwrap(),
+    );
+    assert_eq!(b.metadata().unwrap().len(), len);
+    let (mut x, mut y) = (vec![0u8; 8 << 20], vec![0u8; 8 << 20]);
+    loop {
+        let n = a.read(&mut x).unwrap();
+        if n == 0 {
+            break;
+        }
+        b.read_exact(&mut y[..n]).unwrap();
+        assert!(x[..n] == y[..n], "output differs");
+    }
+}

@@ -181,3 +181,47 @@ fn empty_and_tiny_exposures() {
         assert_exact(&r, &data, &format!("{len} bytes"));
     }
 }
+
+#[test]
+fn ticket_pins_cipher_and_hash_independently() {
+    use rgtp_proto::puller::PullError;
+    use rgtp_proto::{CipherId, HashId};
+    let data = common::data(10_000, 17);
+    let p = prepare("none", &data); // AES-256-GCM + SHA-256
+    let perfect = ImpairmentConfig::default;
+    let r = run(&p, 1, perfect(), 1, |c| {
+        c.expected_cipher = Some(CipherId::ChaCha20Poly1305)
+    });
+    assert!(
+        matches!(r.pullers[0].result, Err(PullError::BadManifest)),
+        "cipher pin ignored"
+    );
+    let r = run(&p, 1, perfect(), 1, |c| {
+        c.expected_hash = Some(HashId::Blake3)
+    });
+    assert!(
+        matches!(r.pullers[0].result, Err(PullError::BadManifest)),
+        "hash pin ignored"
+    );
+    let r = run(&p, 1, perfect(), 1, |c| {
+        c.expected_cipher = Some(CipherId::Aes256Gcm);
+        c.expected_hash = Some(HashId::Sha256);
+    });
+    assert_exact(&r, &data, "matching pins");
+}
+
+#[test]
+fn chunk_size_bounded_by_largest_proof_packet() {
+    use rgtp_proto::exposer::{max_packet_len, MAX_DATAGRAM};
+    // Any puller may ask for proofs, so a chunk plus a full-depth proof must fit a datagram.
+    assert!(max_packet_len(65_000, 1 << 14) <= MAX_DATAGRAM);
+    assert!(max_packet_len(65_000, (1 << 14) + 1) > MAX_DATAGRAM);
+    assert!(ExposerBuilder::new()
+        .with_chunk_size(65_001)
+        .expose(b"x")
+        .is_err());
+    assert!(ExposerBuilder::new()
+        .with_chunk_size(65_000)
+        .expose(&[7u8; 200_000])
+        .is_ok());
+}

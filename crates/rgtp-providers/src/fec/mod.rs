@@ -16,7 +16,7 @@
 //!   rebuilt shards without any error; the AEAD open of every rebuilt chunk is
 //!   what rejects them. Never use a rebuilt shard without opening it.
 //!
-//! The mapping onto RGTP packets is in `spec/fec-mapping.md`.
+//! The mapping onto RGTP packets is in `spec/rgtp-v1.md §7`.
 
 pub use rgtp_proto::fec::NoFec;
 use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};

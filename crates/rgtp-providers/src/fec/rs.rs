@@ -5,7 +5,7 @@
 //! matrix: take the n×k Vandermonde matrix `V[r][c] = r^c` (r read as a field
 //! element, `0^0 = 1`), multiply on the right by the inverse of its top k×k
 //! block; the top k rows become the identity (systematic) and parity shard `p`
-//! is `Σ_c M[k+p][c]·data[c]`, byte by byte. `spec/fec-mapping.md` states it in
+//! is `Σ_c M[k+p][c]·data[c]`, byte by byte. `spec/rgtp-v1.md §7` states it in
 //! full and `tests/fec_vectors.rs` checks it against an independent model.
 
 use core::fmt;

@@ -105,7 +105,8 @@ pub fn pull(
 ) -> (Result<Vec<u8>, PullFailure>, PullerStats) {
     let ticket = prepared.ticket(server);
     let mut cfg = PullerConfig::new(ticket.exposure_id, Peer::Ip(server), ticket.key.clone());
-    cfg.expected_suite = Some((ticket.cipher.unwrap(), ticket.hash.unwrap()));
+    cfg.expected_cipher = ticket.cipher;
+    cfg.expected_hash = ticket.hash;
     tweak(&mut cfg);
     let mut link = loopback(server.is_ipv6());
     let clock = Clock::new();
