@@ -22,6 +22,7 @@ use rgtp_wire::{
 
 use crate::crypto::{CipherSuite, TAG_LEN};
 use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
+use crate::latency::Latency;
 use crate::merkle::{MerkleScheme, MerkleTree};
 use crate::suite::{SuiteError, SuiteId};
 use crate::time::Instant;
@@ -480,6 +481,7 @@ enum Job {
         to: Peer,
         token: Option<Token>,
         budget: Option<usize>,
+        at: Instant,
     },
     Serve {
         to: Peer,
@@ -487,6 +489,7 @@ enum Job {
         pos: usize,
         proofs: bool,
         budget: Option<usize>,
+        at: Instant,
     },
 }
 
@@ -498,6 +501,7 @@ pub struct Exposer {
     queue: VecDeque<Job>,
     stats: ExposerStats,
     pressure: (Instant, u32, u32),
+    service: Latency,
 }
 
 impl Exposer {
@@ -511,6 +515,7 @@ impl Exposer {
             queue: VecDeque::new(),
             stats: ExposerStats::default(),
             pressure: (Instant::ZERO, 0, 0),
+            service: Latency::default(),
         }
     }
 
@@ -527,6 +532,11 @@ impl Exposer {
     /// Requests seen in the last 100 ms window (upstream's pull pressure).
     pub fn pull_pressure(&self) -> u32 {
         self.pressure.1.max(self.pressure.2)
+    }
+
+    /// Service latency: from a request's arrival to its last datagram leaving, µs.
+    pub fn service_latency(&self) -> &Latency {
+        &self.service
     }
 
     /// Queued jobs (bounded by `queue_limit`).
@@ -620,6 +630,7 @@ impl Exposer {
             to: from,
             token,
             budget,
+            at: now,
         });
     }
 
@@ -650,18 +661,25 @@ impl Exposer {
             pos: 0,
             proofs,
             budget,
+            at: now,
         });
     }
 
     /// Writes the next batch of datagrams into `buf` (cleared first). All datagrams of one
     /// batch go to one destination and, but for the last, have one size.
     #[must_use]
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
         loop {
             let job = self.queue.front_mut()?;
             match job {
-                Job::Manifest { to, token, budget } => {
+                Job::Manifest {
+                    to,
+                    token,
+                    budget,
+                    at,
+                } => {
+                    let at = *at;
                     let to = *to;
                     let mut m = self.exposure.manifest();
                     if let Some(t) = token {
@@ -672,6 +690,8 @@ impl Exposer {
                     let len = repr.buffer_len();
                     let budget = *budget;
                     self.queue.pop_front();
+                    self.service
+                        .record(now.saturating_since(at).as_micros() as u64);
                     if budget.is_some_and(|b| len > b) {
                         self.stats.over_budget += 1;
                         continue;
@@ -691,7 +711,7 @@ impl Exposer {
                     });
                 }
                 Job::Serve { .. } => {
-                    if let Some(t) = self.serve_batch(buf) {
+                    if let Some(t) = self.serve_batch(now, buf) {
                         return Some(t);
                     }
                 }
@@ -700,7 +720,7 @@ impl Exposer {
     }
 
     /// Emits up to `max_segments` datagrams of the front Serve job; pops it when done.
-    fn serve_batch(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+    fn serve_batch(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let exposure = Arc::clone(&self.exposure);
         let max_segments = self.config.max_segments.max(1);
         let Some(Job::Serve {
@@ -709,6 +729,7 @@ impl Exposer {
             pos,
             proofs,
             budget,
+            at,
         }) = self.queue.front_mut()
         else {
             return None;
@@ -754,7 +775,10 @@ impl Exposer {
             *pos += 1;
         }
         if *pos >= entries.len() {
+            let at = *at;
             self.queue.pop_front();
+            self.service
+                .record(now.saturating_since(at).as_micros() as u64);
         }
         if count == 0 {
             return None;

@@ -12,6 +12,7 @@
 pub mod crypto;
 pub mod exposer;
 pub mod fec;
+pub mod latency;
 pub mod merkle;
 pub mod puller;
 pub mod replay;

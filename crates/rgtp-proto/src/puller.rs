@@ -26,6 +26,7 @@ use rgtp_wire::{
 use crate::crypto::{CipherId, CipherSuite, Key, TAG_LEN};
 use crate::exposer::{make_parity_entry, parity_entry, plain_len};
 use crate::fec::{FecCodec, FecParams, FecScheme};
+use crate::latency::Latency;
 use crate::merkle::{self, HashId, MerkleScheme};
 use crate::replay::ReplayWindow;
 use crate::suite::SuiteId;
@@ -333,6 +334,7 @@ pub struct Puller<S: SuiteFactory> {
     want_rate_report: bool,
     want_keepalive: bool,
 
+    latency: Latency,
     auth_streak: u32,
     stall_auth: u64,
     stall_merkle: u64,
@@ -377,6 +379,7 @@ impl<S: SuiteFactory> Puller<S> {
             want_pull_request: true,
             want_rate_report: false,
             want_keepalive: false,
+            latency: Latency::default(),
             auth_streak: 0,
             stall_auth: 0,
             stall_merkle: 0,
@@ -736,7 +739,14 @@ impl<S: SuiteFactory> Puller<S> {
         }
     }
 
+    /// Request-to-arrival latency of first-attempt chunks (and the handshake).
+    pub fn latency(&self) -> &Latency {
+        &self.latency
+    }
+
     fn sample_rtt(&mut self, sample: Duration) {
+        self.latency
+            .record(sample.as_micros().min(u64::MAX as u128) as u64);
         match self.srtt {
             None => {
                 self.srtt = Some(sample);
