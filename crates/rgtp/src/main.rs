@@ -91,9 +91,24 @@ struct ExposeArgs {
     /// 3x amplification bound: only on networks where source addresses cannot be spoofed.
     #[arg(long)]
     dangerous_serve_unvalidated: bool,
+    /// Pre-shared key, 64 hex digits (default: a fresh random key). Also read from RGTP_KEY,
+    /// the variable the C library uses, so both can serve one key.
+    #[arg(long, env = "RGTP_KEY", hide_env_values = true, value_parser = parse_key)]
+    key: Option<KeyArg>,
     /// Print only the ticket.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A key given on the command line.
+#[derive(Clone)]
+struct KeyArg([u8; 32]);
+
+fn parse_key(s: &str) -> Result<KeyArg, String> {
+    let mut k = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut k)
+        .map_err(|_| "the key must be 64 hex digits (32 bytes)".to_string())?;
+    Ok(KeyArg(k))
 }
 
 #[derive(clap::Args)]
@@ -270,10 +285,11 @@ fn expose(a: ExposeArgs) -> CliResult {
         ..Default::default()
     };
     config.max_payload = link.capabilities().mtu;
-    let prepared = builder(&a.suite)
-        .with_config(config)
-        .expose(data)
-        .map_err(|e| (exit::USAGE, e.to_string()))?;
+    let mut b = builder(&a.suite).with_config(config);
+    if let Some(KeyArg(k)) = &a.key {
+        b = b.with_key(rgtp_proto::Key::from_bytes(*k));
+    }
+    let prepared = b.expose(data).map_err(|e| (exit::USAGE, e.to_string()))?;
     drop(map);
     let local = link.local_addr();
     let mut ticket = prepared.ticket(local);

@@ -676,3 +676,33 @@ fn interrupted_transfer_removes_the_partial_file() {
 // 9. A Merkle failure cannot be provoked honestly through the CLI (the exposer
 // seals what it reads, and the key authenticates every chunk); the core's own
 // tests cover it.
+
+// ---------------------------------------------------------------- pre-shared keys
+
+#[test]
+fn expose_with_a_pre_shared_key() {
+    let key = "5a".repeat(32);
+    let ticket = round_trip(5000, &["--key", &key], &[]);
+    assert!(
+        ticket.ends_with(&format!("#{key}")),
+        "ticket carries the given key: {ticket}"
+    );
+
+    // The same key from RGTP_KEY, the variable the C library reads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, b"hello").expect("write");
+    let mut c = rgtp();
+    c.arg("expose")
+        .arg(&src)
+        .args(["--port", "0", "-q"])
+        .env("RGTP_KEY", "zz");
+    let r = run_bounded(c, Duration::from_secs(30));
+    assert_eq!(
+        r.code(),
+        Some(2),
+        "a malformed RGTP_KEY is a usage error: {}",
+        r.describe()
+    );
+    assert!(r.stderr.contains("64 hex digits"), "{}", r.describe());
+}
