@@ -14,8 +14,8 @@
 //! [`Puller::poll_event`]. Call [`Puller::handle_timeout`] when the deadline
 //! passes; an extra call does nothing.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use rgtp_wire::{
@@ -32,6 +32,35 @@ use crate::replay::ReplayWindow;
 use crate::suite::SuiteId;
 use crate::time::Instant;
 use crate::{Peer, Transmit};
+
+/// An in-flight entry counts as lost once this many later-requested entries were answered
+/// (and 9/8 RTT passed): loss detection by order, as QUIC does, with room for reordering.
+pub const PACKET_THRESHOLD: u64 = 128;
+
+/// Queueing delay below which a rising RTT is not read as congestion.
+pub const QUEUE_FLOOR: Duration = Duration::from_millis(5);
+
+/// Retry levels with their own backoff (2^level × RTO); later retries share the last.
+const RETRY_LEVELS: usize = 6;
+
+/// Hasher for the puller's own chunk indices (not peer-chosen, so no flooding concern):
+/// a multiplicative mix is enough and far cheaper than SipHash.
+#[derive(Default)]
+struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// Builds the layers a Manifest asks for.
 pub trait SuiteFactory {
@@ -120,7 +149,7 @@ impl PullerConfig {
             handshake_interval: Duration::from_millis(250),
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
-            min_rto: Duration::from_millis(5),
+            min_rto: Duration::from_millis(25),
             keepalive_interval: Duration::from_secs(25),
             rate_report_interval: Duration::from_secs(1),
             token_refresh: Duration::from_secs(20),
@@ -280,6 +309,8 @@ enum Phase {
 struct Flight {
     sent: Instant,
     attempt: u32,
+    /// Request sequence number: the order entries were asked for.
+    seq: u64,
 }
 
 struct Layers<S: SuiteFactory> {
@@ -311,15 +342,26 @@ pub struct Puller<S: SuiteFactory> {
     next_new: u32,
     retransmit: VecDeque<(u32, u32)>,
     parity_queue: VecDeque<u32>,
-    inflight: HashMap<u32, Flight>,
-    deadlines: BinaryHeap<Reverse<(Instant, u32, Instant)>>,
+    inflight: HashMap<u32, Flight, BuildHasherDefault<IndexHasher>>,
+    /// In-flight entries in request order, one queue per retry level (stale ones are
+    /// skipped lazily). Within a level all entries share one RTO multiplier, so request
+    /// order is deadline order and no entry waits behind a longer-backed-off one.
+    order: [VecDeque<(u64, u32)>; RETRY_LEVELS],
+    next_seq: u64,
+    /// Highest request sequence number answered so far.
+    largest_answered: Option<u64>,
     blocks: HashMap<u32, Block>,
+    /// Parity requests per block still queued or in flight.
+    parity_pending: HashMap<u32, u32>,
+    /// Lost chunks waiting for their block's parity before being re-requested.
+    fec_wait: HashMap<u32, Vec<(u32, u32)>>,
 
     cwnd: f64,
     ssthresh: f64,
     srtt: Option<Duration>,
     rttvar: Duration,
     last_reduction: Instant,
+    min_rtt: Option<Duration>,
     loss: f64,
 
     started: Instant,
@@ -359,14 +401,19 @@ impl<S: SuiteFactory> Puller<S> {
             next_new: 0,
             retransmit: VecDeque::new(),
             parity_queue: VecDeque::new(),
-            inflight: HashMap::new(),
-            deadlines: BinaryHeap::new(),
+            inflight: HashMap::default(),
+            order: Default::default(),
+            next_seq: 0,
+            largest_answered: None,
             blocks: HashMap::new(),
+            parity_pending: HashMap::new(),
+            fec_wait: HashMap::new(),
             cwnd,
             ssthresh: f64::from(cfg.max_window),
             srtt: None,
             rttvar: Duration::ZERO,
             last_reduction: now,
+            min_rtt: None,
             loss: 0.0,
             started: now,
             handshake_next: now,
@@ -450,7 +497,7 @@ impl<S: SuiteFactory> Puller<S> {
             Some(srtt) => (srtt * 2).max(srtt + self.rttvar * 4),
             None => Duration::from_millis(200),
         };
-        base.max(self.cfg.min_rto) * (1 << attempt.min(5))
+        base.max(self.cfg.min_rto) * (1 << attempt.min(RETRY_LEVELS as u32 - 1))
     }
 
     /// Handles one datagram. A verified chunk comes back decrypted in place in `data`.
@@ -562,7 +609,7 @@ impl<S: SuiteFactory> Puller<S> {
         self.last_progress = now;
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.handshake_tries == 1 {
-            self.sample_rtt(now.saturating_since(self.last_pull_request));
+            self.sample_rtt(now, now.saturating_since(self.last_pull_request));
         }
         self.next_token_refresh = now + self.cfg.token_refresh;
         self.events
@@ -692,10 +739,8 @@ impl<S: SuiteFactory> Puller<S> {
             }
         }
         self.auth_streak = 0;
-        let first_try = self.inflight.get(&idx).map(|f| (f.attempt == 0, f.sent));
-        self.inflight.remove(&idx);
-        if let Some((true, sent)) = first_try {
-            self.sample_rtt(now.saturating_since(sent));
+        if let Some(f) = self.inflight.remove(&idx) {
+            self.answered(now, &f);
         }
         self.on_delivery(now);
         self.accept(idx, leaf);
@@ -730,12 +775,42 @@ impl<S: SuiteFactory> Puller<S> {
         self.cwnd = self.cwnd.min(f64::from(self.cfg.max_window));
     }
 
+    /// A loss is a congestion signal only when the RTT shows a standing queue; random
+    /// loss on an uncongested path leaves the window alone (FEC and re-requests repair it).
     fn on_loss(&mut self, sent: Instant, now: Instant) {
         self.loss = self.loss * (1.0 - 1.0 / 64.0) + 1.0 / 64.0;
-        if sent >= self.last_reduction {
-            self.ssthresh = (self.cwnd / 2.0).max(2.0);
-            self.cwnd = self.ssthresh;
-            self.last_reduction = now;
+        if sent >= self.last_reduction && self.congested() {
+            self.reduce(now);
+        }
+    }
+
+    /// Upstream §6.3's signal, with an absolute floor so that a path whose base RTT is
+    /// microseconds (loopback, a LAN) may still hold a useful window: the smoothed RTT is
+    /// more than twice the lowest seen and at least [`QUEUE_FLOOR`] above it.
+    fn congested(&self) -> bool {
+        match (self.srtt, self.min_rtt) {
+            (Some(srtt), Some(min)) => srtt > min * 2 && srtt > min + QUEUE_FLOOR,
+            _ => false,
+        }
+    }
+
+    /// Multiplicative decrease, at most once per RTT.
+    fn reduce(&mut self, now: Instant) {
+        let srtt = self.srtt.unwrap_or(Duration::ZERO);
+        if now < self.last_reduction + srtt {
+            return;
+        }
+        self.ssthresh = (self.cwnd / 2.0).max(2.0);
+        self.cwnd = self.ssthresh;
+        self.last_reduction = now;
+    }
+
+    /// An in-flight entry was answered: advance the packet-threshold mark; sample the RTT
+    /// when the answer is unambiguous (Karn).
+    fn answered(&mut self, now: Instant, f: &Flight) {
+        self.largest_answered = Some(self.largest_answered.map_or(f.seq, |l| l.max(f.seq)));
+        if f.attempt == 0 {
+            self.sample_rtt(now, now.saturating_since(f.sent));
         }
     }
 
@@ -744,7 +819,8 @@ impl<S: SuiteFactory> Puller<S> {
         &self.latency
     }
 
-    fn sample_rtt(&mut self, sample: Duration) {
+    fn sample_rtt(&mut self, now: Instant, sample: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
         self.latency
             .record(sample.as_micros().min(u64::MAX as u128) as u64);
         match self.srtt {
@@ -757,6 +833,9 @@ impl<S: SuiteFactory> Puller<S> {
                 self.rttvar = (self.rttvar * 3 + diff) / 4;
                 self.srtt = Some((srtt * 7 + sample) / 8);
             }
+        }
+        if self.congested() {
+            self.reduce(now);
         }
     }
 
@@ -784,10 +863,9 @@ impl<S: SuiteFactory> Puller<S> {
         self.stats.parity_received += 1;
         let entry = make_parity_entry(p.block_index, p.parity_index);
         if let Some(f) = self.inflight.remove(&entry) {
-            if f.attempt == 0 {
-                self.sample_rtt(now.saturating_since(f.sent));
-            }
+            self.answered(now, &f);
             self.on_delivery(now);
+            self.parity_resolved(p.block_index);
         }
         if self.layers.as_ref().is_none_or(|l| l.fec.is_none()) {
             return;
@@ -995,24 +1073,98 @@ impl<S: SuiteFactory> Puller<S> {
         }
     }
 
+    /// Time after which an entry overtaken by [`PACKET_THRESHOLD`] later answers is lost.
+    fn reorder_window(&self) -> Duration {
+        (self.srtt.unwrap_or(Duration::from_millis(100)) * 9 / 8).max(Duration::from_millis(1))
+    }
+
+    /// When the oldest in-flight entry will count as lost, if nothing arrives first.
+    fn loss_deadline(&self, seq: u64, f: &Flight) -> Instant {
+        let mut t = f.sent + self.rto(f.attempt);
+        if self
+            .largest_answered
+            .is_some_and(|l| l >= seq + PACKET_THRESHOLD)
+        {
+            t = t.min(f.sent + self.reorder_window());
+        }
+        t
+    }
+
+    /// Declares lost the oldest entries that either were overtaken by [`PACKET_THRESHOLD`]
+    /// later answers and are older than 9/8 RTT, or outlived their retransmission timeout.
     fn detect_losses(&mut self, now: Instant) {
-        while let Some(Reverse((deadline, entry, sent))) = self.deadlines.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(f) = self.inflight.get(&entry).copied() else {
-                continue;
-            };
-            if f.sent != sent {
-                continue; // superseded by a later request of the same entry
-            }
-            self.inflight.remove(&entry);
-            self.on_loss(sent, now);
-            if entry & NAK_PARITY_BIT == 0 && !self.is_received(entry) {
-                self.retransmit.push_back((entry, f.attempt + 1));
+        for level in 0..RETRY_LEVELS {
+            while let Some(&(seq, entry)) = self.order[level].front() {
+                let Some(f) = self.inflight.get(&entry).copied() else {
+                    self.order[level].pop_front();
+                    continue;
+                };
+                if f.seq != seq {
+                    self.order[level].pop_front(); // superseded by a later request
+                    continue;
+                }
+                if self.loss_deadline(seq, &f) > now {
+                    break;
+                }
+                self.order[level].pop_front();
+                self.inflight.remove(&entry);
+                self.on_loss(f.sent, now);
+                if entry & NAK_PARITY_BIT != 0 {
+                    self.parity_resolved(parity_entry(entry).0);
+                } else if !self.is_received(entry) {
+                    self.chunk_lost(entry, f.attempt + 1);
+                }
             }
         }
+    }
+
+    /// A lost data chunk is re-requested, unless parity for its block is still on its way:
+    /// then it waits, since the block may be rebuilt without another round trip.
+    fn chunk_lost(&mut self, idx: u32, attempt: u32) {
+        if self.suite.fec.scheme != FecScheme::None {
+            let block = idx / u32::from(self.suite.fec.k);
+            let pending = self.parity_pending.get(&block).copied().unwrap_or(0) as usize;
+            let waiting = self.fec_wait.get(&block).map_or(0, Vec::len);
+            if pending > waiting {
+                self.fec_wait.entry(block).or_default().push((idx, attempt));
+                return;
+            }
+            // More chunks lost than parity on its way could rebuild: ask again now.
+            for (i, a) in self.fec_wait.remove(&block).unwrap_or_default() {
+                self.retransmit.push_back((i, a));
+            }
+        }
+        self.retransmit.push_back((idx, attempt));
+    }
+
+    /// One parity request of `block` was answered, lost or dropped; when none is left,
+    /// chunks still missing from the block are re-requested.
+    fn parity_resolved(&mut self, block: u32) {
+        let Some(n) = self.parity_pending.get_mut(&block) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n > 0 {
+            return;
+        }
+        self.parity_pending.remove(&block);
+        for (idx, attempt) in self.fec_wait.remove(&block).unwrap_or_default() {
+            if !self.is_received(idx) {
+                self.retransmit.push_back((idx, attempt));
+            }
+        }
+    }
+
+    /// The earliest loss deadline over the retry levels (a stale front only makes it early).
+    fn next_loss_deadline(&self) -> Option<Instant> {
+        self.order
+            .iter()
+            .filter_map(|q| q.front())
+            .map(|(seq, entry)| match self.inflight.get(entry) {
+                Some(f) if f.seq == *seq => self.loss_deadline(*seq, f),
+                _ => Instant::ZERO,
+            })
+            .min()
     }
 
     /// The next instant [`Puller::handle_timeout`] must run, if any.
@@ -1031,8 +1183,8 @@ impl<S: SuiteFactory> Puller<S> {
                 if self.token.is_some() {
                     t = t.min(self.next_token_refresh);
                 }
-                if let Some(Reverse((d, _, _))) = self.deadlines.peek() {
-                    t = t.min(*d);
+                if let Some(d) = self.next_loss_deadline() {
+                    t = t.min(d);
                 }
                 Some(t)
             }
@@ -1176,6 +1328,8 @@ impl<S: SuiteFactory> Puller<S> {
                 if self.block_wanted(block) && !self.inflight.contains_key(&e) {
                     entries.push(e);
                     attempts.push(0);
+                } else {
+                    self.parity_resolved(block);
                 }
                 continue;
             }
@@ -1194,9 +1348,13 @@ impl<S: SuiteFactory> Puller<S> {
                 let block = idx / k;
                 let last = ((block + 1) * k).min(m.chunk_count) - 1;
                 if idx == last {
-                    for p in 0..self.proactive_parity() {
+                    let count = self.proactive_parity();
+                    for p in 0..count {
                         self.parity_queue
                             .push_back(make_parity_entry(block, p as u8));
+                    }
+                    if count > 0 {
+                        *self.parity_pending.entry(block).or_default() += count as u32;
                     }
                 }
             }
@@ -1205,9 +1363,17 @@ impl<S: SuiteFactory> Puller<S> {
             return None;
         }
         for (&e, &attempt) in entries.iter().zip(&attempts) {
-            self.inflight.insert(e, Flight { sent: now, attempt });
-            self.deadlines
-                .push(Reverse((now + self.rto(attempt), e, now)));
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.inflight.insert(
+                e,
+                Flight {
+                    sent: now,
+                    attempt,
+                    seq,
+                },
+            );
+            self.order[(attempt as usize).min(RETRY_LEVELS - 1)].push_back((seq, e));
             if e & NAK_PARITY_BIT != 0 {
                 self.stats.parity_requested += 1;
             } else if attempt == 0 {
