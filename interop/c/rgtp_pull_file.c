@@ -14,11 +14,10 @@
 #include <unistd.h>
 
 int main(int argc, char** argv) {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: %s TICKET OUT [CHUNK_SIZE]\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s TICKET OUT\n", argv[0]);
         return 2;
     }
-    size_t chunk_size = argc == 4 ? (size_t)strtoul(argv[3], NULL, 10) : 1200;
     int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         perror(argv[2]);
@@ -33,6 +32,12 @@ int main(int argc, char** argv) {
         fprintf(stderr, "rgtp_pull_file: pull_start: %s (%d)\n", rgtp_strerror(rc), rc);
         return 1;
     }
+    uint64_t total = 0;
+    uint32_t chunk32 = 0, count = 0;
+    rgtp_get_manifest_info(pull, &total, &chunk32, &count);
+    size_t chunk_size = chunk32;
+    fprintf(stderr, "rgtp_pull_file: %llu bytes in %u chunks of %zu\n",
+            (unsigned long long)total, (unsigned)count, chunk_size);
     size_t cap = 65536;
     unsigned char* buf = malloc(cap);
     unsigned long chunks = 0;
@@ -40,11 +45,10 @@ int main(int argc, char** argv) {
         size_t got = 0;
         uint32_t index = 0;
         rc = rgtp_pull_next(pull, buf, cap, &got, &index);
-        if (rc == RGTP_ERR_TIMEOUT) continue; /* the pull itself gives up when it fails */
-        if (rc != RGTP_OK) break;
+        if (rc != RGTP_OK) break; /* failures (a stall included) are final */
         if (got == 0 && index == RGTP_CHUNK_INDEX_NONE) break; /* end of stream */
         if (got > chunk_size) {
-            fprintf(stderr, "rgtp_pull_file: chunk of %zu bytes > CHUNK_SIZE %zu\n", got, chunk_size);
+            fprintf(stderr, "rgtp_pull_file: chunk of %zu bytes > chunk size %zu\n", got, chunk_size);
             rc = RGTP_ERR_INVALID_ARG;
             break;
         }

@@ -55,7 +55,7 @@
  *
  * SOCKETS AND BINDING
  *   A socket holds a configuration; the UDP socket is bound lazily, one per
- *   surface, by rgtp_expose (0.0.0.0:port) or rgtp_pull_start* (an ephemeral
+ *   surface, by rgtp_expose ([::]:port, dual-stack; 0.0.0.0:port without IPv6) or rgtp_pull_start* (an ephemeral
  *   port of the server's address family). A surface owns its UDP socket, so a
  *   socket may be destroyed before its surfaces, and may create several.
  *   Config precedence: the call's config, else the socket's, else defaults.
@@ -255,7 +255,7 @@ rgtp_socket_t* rgtp_socket_create_ccsds(const char* device, const rgtp_config_t*
 
 /**
  * Seals len bytes at data (encrypts every chunk, builds the Merkle tree and
- * FEC parity) and binds UDP 0.0.0.0:port, writing the exposer surface to
+ * FEC parity) and binds UDP [::]:port (dual-stack; 0.0.0.0:port without IPv6), writing the exposer surface to
  * *out. data is copied: it may be freed after the call. data may be NULL when
  * len is 0. Key: RGTP_KEY when both configs are NULL, else random. Errors:
  * RGTP_ERR_SOCKET (port in use), RGTP_ERR_INVALID_ARG (bad chunk size or FEC
@@ -296,6 +296,13 @@ int rgtp_get_stats(const rgtp_surface_t* surface, rgtp_stats_t* out);
 
 /** Fills *out with the surface's latency summary (see rgtp_latency_stats_t). */
 int rgtp_get_latency_stats(const rgtp_surface_t* surface, rgtp_latency_stats_t* out);
+
+/* The Manifest's shape: total plaintext size, chunk size and chunk count, for an
+ * exposer or a started pull (chunk i belongs at offset i * chunk_size). NULL out
+ * pointers are skipped. Returns RGTP_ERR_INVALID_ARG for a NULL or wrong handle.
+ * (redgiant addition.) */
+int rgtp_get_manifest_info(const rgtp_surface_t* surface, uint64_t* out_total_size,
+                           uint32_t* out_chunk_size, uint32_t* out_chunk_count);
 
 /**
  * redgiant addition. Copies the 32-byte AEAD key of an exposer or puller

@@ -313,6 +313,35 @@ pub unsafe extern "C" fn rgtp_get_exposure_id(surf: *const rgtp_surface_t, out: 
 
 /// See rgtp.h.
 #[no_mangle]
+pub unsafe extern "C" fn rgtp_get_manifest_info(
+    surf: *const rgtp_surface_t,
+    out_total_size: *mut u64,
+    out_chunk_size: *mut u32,
+    out_chunk_count: *mut u32,
+) -> c_int {
+    guard(|| {
+        // SAFETY: header contract: NULL or a live surface handle.
+        let s = unsafe { surface(surf) }?;
+        let (total, chunk, count) = s.shape;
+        // SAFETY: each non-NULL pointer points to one writable value (header contract);
+        // NULL ones are skipped.
+        unsafe {
+            if !out_total_size.is_null() {
+                *out_total_size = total;
+            }
+            if !out_chunk_size.is_null() {
+                *out_chunk_size = chunk;
+            }
+            if !out_chunk_count.is_null() {
+                *out_chunk_count = count;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// See rgtp.h.
+#[no_mangle]
 pub unsafe extern "C" fn rgtp_get_key(surf: *const rgtp_surface_t, out: *mut u8) -> c_int {
     guard(|| {
         // SAFETY: header contract: NULL or a live surface handle.

@@ -66,6 +66,8 @@ pub(crate) struct Surface {
     pub(crate) key: Key,
     /// Exposer: the address written into tickets, and the suite pins.
     pub(crate) ticket_addr: Option<(String, u16, CipherId, HashId)>,
+    /// Total size, chunk size and chunk count (the Manifest's), known at creation.
+    pub(crate) shape: (u64, u32, u32),
     pub(crate) snapshot: Mutex<Snapshot>,
     pub(crate) state: Mutex<State>,
 }
@@ -203,7 +205,14 @@ pub(crate) fn expose(r: &Resolved, data: &[u8]) -> Result<Box<Surface>, c_int> {
     } else {
         r.cfg.chunk_size
     };
-    let link = UdpLink::bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)).map_err(|e| {
+    // Dual-stack where the host has IPv6, so IPv4 and IPv6 pullers both reach it;
+    // IPv4 only where it has not.
+    let link = UdpLink::bind(SocketAddr::new(
+        std::net::Ipv6Addr::UNSPECIFIED.into(),
+        port,
+    ))
+    .or_else(|_| UdpLink::bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)))
+    .map_err(|e| {
         tracing::error!(target: "rgtp_ffi", port, error = %e, "cannot bind the exposer socket");
         RGTP_ERR_SOCKET
     })?;
@@ -239,6 +248,11 @@ pub(crate) fn expose(r: &Resolved, data: &[u8]) -> Result<Box<Surface>, c_int> {
         rgtp::ticket::host_of(&local)
     };
     let id = *exposure.id();
+    let shape = (
+        exposure.total_size(),
+        exposure.chunk_size(),
+        exposure.chunk_count(),
+    );
     tracing::info!(
         target: "rgtp_ffi",
         kind = "exposer",
@@ -264,6 +278,7 @@ pub(crate) fn expose(r: &Resolved, data: &[u8]) -> Result<Box<Surface>, c_int> {
         exposure_id: id,
         key,
         ticket_addr: Some((host, local.port(), cipher, hash)),
+        shape,
         snapshot: Mutex::new(snap),
         state: Mutex::new(State::Exposer(Box::new(state))),
     }))
@@ -424,12 +439,17 @@ pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_
         "surface created"
     );
     let snap = st.snapshot();
+    let shape = st
+        .puller
+        .manifest()
+        .map_or((0, 0, 0), |m| (m.total_size, m.chunk_size, m.chunk_count));
     Ok(Box::new(Surface {
         magic: AtomicU64::new(SURFACE_MAGIC),
         kind: Kind::Puller,
         exposure_id: t.exposure_id,
         key: t.key,
         ticket_addr: None,
+        shape,
         snapshot: Mutex::new(snap),
         state: Mutex::new(State::Puller(st)),
     }))

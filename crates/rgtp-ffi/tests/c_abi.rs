@@ -310,7 +310,7 @@ fn exported_symbols_match_the_header() {
             "{name} not exported"
         );
     }
-    assert_eq!(declared, 23, "declarations found in rgtp.h");
+    assert_eq!(declared, 24, "declarations found in rgtp.h");
 }
 
 #[test]

@@ -246,6 +246,14 @@ static int t_handles(void) {
     CHECK_RC(rgtp_get_ticket(ex, buf, need, NULL), RGTP_OK);
     CHECK(strlen(buf) + 1 == need && strncmp(buf, "rgtp://127.0.0.1:", 17) == 0);
     CHECK(strstr(buf, "?cipher=chacha20-poly1305&hash=blake2b-256#"));
+    /* the Manifest's shape */
+    uint64_t total = 0;
+    uint32_t chunk = 0, count = 0;
+    CHECK_RC(rgtp_get_manifest_info(ex, &total, &chunk, &count), RGTP_OK);
+    CHECK(total == 5 && chunk == 1200 && count == 1);
+    CHECK_RC(rgtp_get_manifest_info(ex, NULL, NULL, &count), RGTP_OK);
+    CHECK_RC(rgtp_get_manifest_info(NULL, &total, &chunk, &count), RGTP_ERR_INVALID_ARG);
+    CHECK_RC(rgtp_get_manifest_info(as_surface, &total, &chunk, &count), RGTP_ERR_INVALID_ARG);
     /* an exposure needs no key argument; empty data is allowed */
     rgtp_surface_t* empty = NULL;
     CHECK_RC(rgtp_expose(sock, NULL, 0, NULL, &empty), RGTP_OK);
@@ -307,6 +315,10 @@ static int t_transfer(void) {
         CHECK_RC(rgtp_get_exposure_id(p, pid), RGTP_OK);
         CHECK(memcmp(pid, s.id, 16) == 0);
         CHECK(rgtp_progress(p) < 1.0f);
+        uint64_t ptotal = 0;
+        uint32_t pchunk = 0, pcount = 0;
+        CHECK_RC(rgtp_get_manifest_info(p, &ptotal, &pchunk, &pcount), RGTP_OK);
+        CHECK(ptotal > 0 && pchunk > 0 && pcount == (uint32_t)((ptotal + pchunk - 1) / pchunk));
         /* too small: -2, size needed reported, chunk kept */
         unsigned char tiny[10];
         size_t got = 0;
