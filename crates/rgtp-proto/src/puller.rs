@@ -38,7 +38,11 @@ use crate::{Peer, Transmit};
 pub const PACKET_THRESHOLD: u64 = 128;
 
 /// Queueing delay below which a rising RTT is not read as congestion.
-pub const QUEUE_FLOOR: Duration = Duration::from_millis(5);
+pub const QUEUE_FLOOR: Duration = Duration::from_millis(10);
+
+/// RTT samples whose minimum stands for the current delay (a transient stall delays a
+/// burst of samples; a standing queue delays all of them).
+const RECENT_SAMPLES: usize = 16;
 
 /// Retry levels with their own backoff (2^level × RTO); later retries share the last.
 const RETRY_LEVELS: usize = 6;
@@ -360,8 +364,11 @@ pub struct Puller<S: SuiteFactory> {
     ssthresh: f64,
     srtt: Option<Duration>,
     rttvar: Duration,
-    last_reduction: Instant,
+    /// Requests before this sequence number were made under a window since reduced.
+    reduced_at_seq: u64,
     min_rtt: Option<Duration>,
+    recent: [Duration; RECENT_SAMPLES],
+    recent_len: usize,
     loss: f64,
 
     started: Instant,
@@ -412,8 +419,10 @@ impl<S: SuiteFactory> Puller<S> {
             ssthresh: f64::from(cfg.max_window),
             srtt: None,
             rttvar: Duration::ZERO,
-            last_reduction: now,
+            reduced_at_seq: 0,
             min_rtt: None,
+            recent: [Duration::ZERO; RECENT_SAMPLES],
+            recent_len: 0,
             loss: 0.0,
             started: now,
             handshake_next: now,
@@ -609,7 +618,7 @@ impl<S: SuiteFactory> Puller<S> {
         self.last_progress = now;
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.handshake_tries == 1 {
-            self.sample_rtt(now, now.saturating_since(self.last_pull_request));
+            self.sample_rtt(now.saturating_since(self.last_pull_request), None);
         }
         self.next_token_refresh = now + self.cfg.token_refresh;
         self.events
@@ -777,40 +786,55 @@ impl<S: SuiteFactory> Puller<S> {
 
     /// A loss is a congestion signal only when the RTT shows a standing queue; random
     /// loss on an uncongested path leaves the window alone (FEC and re-requests repair it).
-    fn on_loss(&mut self, sent: Instant, now: Instant) {
+    fn on_loss(&mut self, seq: u64) {
         self.loss = self.loss * (1.0 - 1.0 / 64.0) + 1.0 / 64.0;
-        if sent >= self.last_reduction && self.congested() {
-            self.reduce(now);
+        if self.congested() {
+            self.reduce(seq);
         }
     }
 
     /// Upstream §6.3's signal, with an absolute floor so that a path whose base RTT is
-    /// microseconds (loopback, a LAN) may still hold a useful window: the smoothed RTT is
-    /// more than twice the lowest seen and at least [`QUEUE_FLOOR`] above it.
+    /// microseconds (loopback, a LAN) may still hold a useful window: the current delay
+    /// (the least of the last [`RECENT_SAMPLES`] RTT samples) is more than twice the lowest
+    /// seen and at least [`QUEUE_FLOOR`] above it.
     fn congested(&self) -> bool {
-        match (self.srtt, self.min_rtt) {
-            (Some(srtt), Some(min)) => srtt > min * 2 && srtt > min + QUEUE_FLOOR,
-            _ => false,
+        let Some(min) = self.min_rtt else {
+            return false;
+        };
+        if self.recent_len < RECENT_SAMPLES {
+            return false;
         }
+        let current = self.recent.iter().copied().min().unwrap_or(Duration::ZERO);
+        current > min * 2 && current > min + QUEUE_FLOOR
     }
 
-    /// Multiplicative decrease, at most once per RTT.
-    fn reduce(&mut self, now: Instant) {
-        let srtt = self.srtt.unwrap_or(Duration::ZERO);
-        if now < self.last_reduction + srtt {
+    /// Multiplicative decrease, on evidence from a request (`seq`) sent after the previous
+    /// decrease: the smoothed RTT lags, and the queue a window built is only known to persist
+    /// once a request made under the reduced window still sees it.
+    fn reduce(&mut self, seq: u64) {
+        if seq < self.reduced_at_seq {
             return;
         }
+        tracing::debug!(
+            cwnd = self.cwnd as u32,
+            min_rtt_us = self.min_rtt.map_or(0, |d| d.as_micros() as u64),
+            current_us = self.recent.iter().min().map_or(0, |d| d.as_micros() as u64),
+            "window halved: standing queue"
+        );
         self.ssthresh = (self.cwnd / 2.0).max(2.0);
         self.cwnd = self.ssthresh;
-        self.last_reduction = now;
+        self.reduced_at_seq = self.next_seq;
     }
 
-    /// An in-flight entry was answered: advance the packet-threshold mark; sample the RTT
-    /// when the answer is unambiguous (Karn).
+    /// An in-flight entry was answered: when the answer is unambiguous (a first request,
+    /// Karn's rule), advance the packet-threshold mark and sample the RTT.
     fn answered(&mut self, now: Instant, f: &Flight) {
-        self.largest_answered = Some(self.largest_answered.map_or(f.seq, |l| l.max(f.seq)));
+        // An answer to a re-requested entry may be the late original: it proves nothing
+        // about the order of later requests (and, moved forward, would make every older
+        // outstanding entry look overtaken at once).
         if f.attempt == 0 {
-            self.sample_rtt(now, now.saturating_since(f.sent));
+            self.largest_answered = Some(self.largest_answered.map_or(f.seq, |l| l.max(f.seq)));
+            self.sample_rtt(now.saturating_since(f.sent), Some(f.seq));
         }
     }
 
@@ -819,7 +843,9 @@ impl<S: SuiteFactory> Puller<S> {
         &self.latency
     }
 
-    fn sample_rtt(&mut self, now: Instant, sample: Duration) {
+    fn sample_rtt(&mut self, sample: Duration, seq: Option<u64>) {
+        self.recent[self.recent_len % RECENT_SAMPLES] = sample;
+        self.recent_len += 1;
         self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
         self.latency
             .record(sample.as_micros().min(u64::MAX as u128) as u64);
@@ -834,8 +860,8 @@ impl<S: SuiteFactory> Puller<S> {
                 self.srtt = Some((srtt * 7 + sample) / 8);
             }
         }
-        if self.congested() {
-            self.reduce(now);
+        if let (true, Some(seq)) = (self.congested(), seq) {
+            self.reduce(seq);
         }
     }
 
@@ -1108,7 +1134,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
                 self.order[level].pop_front();
                 self.inflight.remove(&entry);
-                self.on_loss(f.sent, now);
+                self.on_loss(f.seq);
                 if entry & NAK_PARITY_BIT != 0 {
                     self.parity_resolved(parity_entry(entry).0);
                 } else if !self.is_received(entry) {

@@ -228,3 +228,37 @@ fn chunk_size_bounded_by_largest_proof_packet() {
         .expose(&[7u8; 200_000])
         .is_ok());
 }
+
+/// Random loss on an uncongested path is repaired, not read as congestion: the window keeps
+/// growing. A bottleneck that builds a standing queue shrinks it.
+#[test]
+fn window_responds_to_queues_not_to_random_loss() {
+    let data = common::data(8 << 20, 18);
+    let p = prepare("none", &data);
+    let lossy = ImpairmentConfig::default()
+        .with_loss(0.10)
+        .with_delay(Duration::from_millis(10));
+    let r = run(&p, 1, lossy, 4, |_| {});
+    assert_exact(&r, &data, "random loss");
+    let s = r.pullers[0].stats;
+    assert!(s.chunks_rerequested > 0);
+    assert!(
+        s.window >= 1024,
+        "10% random loss collapsed the window to {}",
+        s.window
+    );
+
+    // 4 MB/s bottleneck with a deep buffer: the queue, not loss, is the signal.
+    let bottleneck = ImpairmentConfig::default()
+        .with_delay(Duration::from_millis(5))
+        .with_rate_limit(4_000_000)
+        .with_queue_limit(16 << 20);
+    let r = run(&p, 1, bottleneck, 4, |_| {});
+    assert_exact(&r, &data, "bottleneck");
+    let s = r.pullers[0].stats;
+    assert!(
+        s.window < 1024,
+        "a standing queue left the window at {}",
+        s.window
+    );
+}
