@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rgtp_link::{Link, Received};
 use rgtp_proto::puller::PullError;
-use rgtp_proto::{Exposer, Instant, Puller, PullerEvent, SuiteFactory, Transmit};
+use rgtp_proto::{Exposer, Instant, Puller, PullerEvent, SuiteFactory};
 
 use crate::sink::Sink;
 
@@ -113,7 +113,8 @@ fn send_all<S: SuiteFactory, L: Link>(
     Ok(())
 }
 
-fn drain_events<S: SuiteFactory>(
+/// Carries out the puller's events against `sink`: `Some(())` once the pull completed.
+pub(crate) fn drain_events<S: SuiteFactory>(
     puller: &mut Puller<S>,
     sink: &mut impl Sink,
 ) -> Result<Option<()>, PullFailure> {
@@ -203,9 +204,4 @@ pub fn pull_until<S: SuiteFactory, L: Link>(
             last_progress = std::time::Instant::now();
         }
     }
-}
-
-/// Sends one transmit's datagrams through a link (for drivers that got a transmit elsewhere).
-pub fn send_transmit<L: Link>(link: &mut L, t: &Transmit, buf: &[u8]) -> io::Result<()> {
-    link.send(t, buf)
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use rgtp_link::mem::SimNet;
 use rgtp_proto::puller::PullError;
-use rgtp_proto::{ExposerStats, Instant, Peer, Puller, PullerConfig, PullerEvent, PullerStats};
+use rgtp_proto::{ExposerStats, Instant, Peer, Puller, PullerConfig, PullerStats};
 
 use crate::builder::Prepared;
+use crate::driver::{self, PullFailure};
 use crate::sink::{MemSink, Sink};
 use crate::suite::DynSuite;
 
@@ -80,37 +81,18 @@ pub fn simulate(
     let end = START + limit;
 
     let drain = |node: &mut Node, now: Instant| {
-        while let Some(ev) = node.puller.poll_event() {
-            let r = match ev {
-                PullerEvent::Manifest(info) => node.sink.manifest(&info).map(|_| None),
-                PullerEvent::Recovered { offset, data, .. } => {
-                    node.sink.write_at(offset, &data).map(|_| None)
-                }
-                PullerEvent::VerifyRoot => {
-                    let (Some(m), Some(scheme)) =
-                        (node.puller.manifest(), node.puller.hash_scheme())
-                    else {
-                        continue;
-                    };
-                    let root = crate::verify::output_root(scheme, node.sink.data(), m.chunk_size);
-                    node.puller.handle_root(&root);
-                    Ok(None)
-                }
-                PullerEvent::Complete => Ok(Some(Ok(()))),
-                PullerEvent::Failed(e) => Ok(Some(Err(e))),
-            };
-            match r {
-                Ok(Some(res)) if node.result.is_none() => {
-                    node.result = Some(res);
-                    node.finished_at = now;
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    node.result = Some(Err(PullError::Timeout));
-                    node.finished_at = now;
-                }
-            }
+        if node.result.is_some() {
+            return;
         }
+        let outcome = match driver::drain_events(&mut node.puller, &mut node.sink) {
+            Ok(None) => return,
+            Ok(Some(())) => Ok(()),
+            Err(PullFailure::Protocol(e)) => Err(e),
+            // The in-memory sink only fails on a chunk past the end: an impossible write.
+            Err(PullFailure::Io(_) | PullFailure::Stopped) => Err(PullError::Timeout),
+        };
+        node.result = Some(outcome);
+        node.finished_at = now;
     };
 
     loop {
