@@ -1,0 +1,112 @@
+//! `rgtp-conformance`: a conformance suite for any RGTP v1 implementation, in the manner
+//! of h2spec and quic-interop-runner. Numbered cases, each tied to a MUST or SHOULD of
+//! `spec/rgtp-v1.md`, run against a live exposer (black-box UDP), a puller program (the
+//! harness plays an adversarial exposer), a librgtp.so (C ABI) or the published Python
+//! package; results go to a table, JUnit XML and JSON.
+#![warn(missing_docs)]
+
+pub mod adversary;
+pub mod cases;
+pub mod net;
+pub mod reference;
+pub mod report;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use cases::{Level, Outcome, Selection, Target, Verdict};
+
+/// Exit status when every MUST case passed.
+pub const EXIT_OK: i32 = 0;
+/// Exit status when a MUST case failed.
+pub const EXIT_MUST_FAILED: i32 = 1;
+/// Exit status for usage errors.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status when a requested target is not available in this build.
+pub const EXIT_UNAVAILABLE: i32 = 64;
+
+/// Runs the exposer cases against the exposer at `addr` serving `ticket`'s exposure.
+pub fn run_exposer(
+    addr: SocketAddr,
+    ticket: rgtp::Ticket,
+    quiet: Duration,
+    sel: &Selection,
+) -> Vec<Outcome> {
+    match cases::exposer::ExposerCtx::connect(addr, ticket, quiet) {
+        Ok(ctx) => cases::run_cases(Target::Exposer, cases::exposer::CASES, &ctx, sel),
+        Err(e) => cases::all_with(
+            Target::Exposer,
+            cases::exposer::CASES,
+            sel,
+            Verdict::Fail,
+            &format!("setup: {e}"),
+        ),
+    }
+}
+
+/// Runs the puller cases against the command `cmd` (`{ticket}`, `{out}` placeholders).
+pub fn run_puller(cmd: &str, timeout: Duration, size: usize, sel: &Selection) -> Vec<Outcome> {
+    let dir = match tempfile::Builder::new()
+        .prefix("rgtp-conformance-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            return cases::all_with(
+                Target::Puller,
+                cases::puller::CASES,
+                sel,
+                Verdict::Fail,
+                &format!("scratch dir: {e}"),
+            )
+        }
+    };
+    let ctx = cases::puller::PullerCtx {
+        cmd: cmd.to_string(),
+        timeout,
+        size,
+        dir: dir.path().to_path_buf(),
+    };
+    cases::run_cases(Target::Puller, cases::puller::CASES, &ctx, sel)
+}
+
+/// Runs the ABI cases against the library at `lib`.
+pub fn run_abi(lib: &Path, sel: &Selection) -> Vec<Outcome> {
+    match cases::abi::Api::load(lib) {
+        Ok(api) => cases::run_cases(
+            Target::Abi,
+            cases::abi::CASES,
+            &cases::abi::AbiCtx { api },
+            sel,
+        ),
+        Err(e) => cases::all_with(Target::Abi, cases::abi::CASES, sel, Verdict::Fail, &e),
+    }
+}
+
+/// Runs the Python cases: the published package from `python` (or a venv at `venv`) on `lib`.
+pub fn run_python(lib: &Path, python: Option<&Path>, venv: &Path, sel: &Selection) -> Vec<Outcome> {
+    let ctx = match cases::python::ensure_venv(python, venv) {
+        Ok(py) => cases::python::run_driver(&py, lib, sel),
+        Err(e) => {
+            return cases::all_with(
+                Target::Python,
+                cases::python::CASES,
+                sel,
+                Verdict::Skip,
+                &format!("no Python with rgtp 1.0.0: {e}"),
+            )
+        }
+    };
+    cases::run_cases(Target::Python, cases::python::CASES, &ctx, sel)
+}
+
+/// Ids of the failed cases.
+pub fn failing_ids(outcomes: &[Outcome]) -> BTreeSet<String> {
+    outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Fail)
+        .map(|o| o.info.id.to_string())
+        .collect()
+}

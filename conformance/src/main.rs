@@ -1,0 +1,207 @@
+//! The `rgtp-conformance` command.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rgtp_conformance::{
+    cases, report, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
+};
+
+/// RGTP v1 conformance suite: numbered cases tied to MUST/SHOULD of spec/rgtp-v1.md.
+#[derive(Parser)]
+#[command(name = "rgtp-conformance", version)]
+struct Cli {
+    /// Write JUnit XML here.
+    #[arg(long, global = true)]
+    junit: Option<PathBuf>,
+    /// Write JSON here.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Run only these cases: ids or prefixes, comma-separated (e.g. EXP-01,PUL-020).
+    #[arg(long, global = true, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip these cases: ids or prefixes, comma-separated.
+    #[arg(long, global = true, value_delimiter = ',')]
+    skip: Vec<String>,
+    #[command(subcommand)]
+    target: TargetCmd,
+}
+
+#[derive(Subcommand)]
+enum TargetCmd {
+    /// Test a live exposer, black-box over UDP.
+    Exposer {
+        /// Exposer address HOST:PORT (default: the ticket's).
+        addr: Option<String>,
+        /// The exposure's ticket (rgtp://…#KEY).
+        #[arg(long)]
+        ticket: String,
+        /// Link: udp (default) or eth:IFACE.
+        #[arg(long, default_value = "udp")]
+        link: String,
+        /// Silence window in milliseconds: how long "no answer" is waited for.
+        #[arg(long, default_value_t = 300)]
+        quiet_ms: u64,
+    },
+    /// Test a puller program against the harness's adversarial exposer.
+    Puller {
+        /// Shell command; `{ticket}` and `{out}` are substituted (already shell-quoted).
+        #[arg(long)]
+        cmd: String,
+        /// Bound on one run of the command, seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Bytes exposed per case.
+        #[arg(long, default_value_t = 300_000)]
+        size: usize,
+    },
+    /// Test a librgtp.so through its C ABI.
+    Abi {
+        /// Path of the library.
+        #[arg(long)]
+        lib: PathBuf,
+    },
+    /// Check a packet capture (not available in this build).
+    Pcap {
+        /// The capture file.
+        file: PathBuf,
+    },
+    /// Test the published Python package rgtp 1.0.0 on a librgtp.so.
+    Python {
+        /// Path of the library.
+        #[arg(long)]
+        lib: PathBuf,
+        /// A Python that already has rgtp 1.0.0 (default: a venv under target/).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Where to create the venv.
+        #[arg(long)]
+        venv: Option<PathBuf>,
+    },
+    /// List the catalogue.
+    List,
+}
+
+/// `target/rgtp-conformance-py/venv`, beside the `debug`/`release` directory this binary is in.
+fn default_venv() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("rgtp-conformance-py").join("venv")
+}
+
+fn resolve(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s} resolves to nothing"))
+}
+
+fn finish(target: &str, outcomes: &[Outcome], cli: &Cli) -> i32 {
+    print!("{}", report::table(outcomes));
+    if let Err(e) = report::write_files(target, outcomes, cli.junit.as_deref(), cli.json.as_deref())
+    {
+        eprintln!("rgtp-conformance: writing reports: {e}");
+        return EXIT_USAGE;
+    }
+    if report::must_failed(outcomes) {
+        EXIT_MUST_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run(cli: &Cli) -> i32 {
+    let sel = Selection {
+        only: cli.only.clone(),
+        skip: cli.skip.clone(),
+    };
+    match &cli.target {
+        TargetCmd::Exposer {
+            addr,
+            ticket,
+            link,
+            quiet_ms,
+        } => {
+            if let Some(iface) = link.strip_prefix("eth:") {
+                eprintln!(
+                    "rgtp-conformance: --link eth:{iface} is not yet supported: redgiant has no raw-Ethernet link yet; test over UDP (--link udp)"
+                );
+                return EXIT_UNAVAILABLE;
+            }
+            if link != "udp" {
+                eprintln!("rgtp-conformance: unknown --link {link:?} (udp or eth:IFACE)");
+                return EXIT_USAGE;
+            }
+            let ticket: rgtp::Ticket = match ticket.parse() {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: bad ticket: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let addr = match addr {
+                Some(a) => resolve(a),
+                None => ticket.socket_addr().map_err(|e| e.to_string()),
+            };
+            let addr = match addr {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let out =
+                rgtp_conformance::run_exposer(addr, ticket, Duration::from_millis(*quiet_ms), &sel);
+            finish("exposer", &out, cli)
+        }
+        TargetCmd::Puller { cmd, timeout, size } => {
+            if !cmd.contains("{ticket}") || !cmd.contains("{out}") {
+                eprintln!("rgtp-conformance: --cmd must contain {{ticket}} and {{out}}");
+                return EXIT_USAGE;
+            }
+            let out = rgtp_conformance::run_puller(cmd, Duration::from_secs(*timeout), *size, &sel);
+            finish("puller", &out, cli)
+        }
+        TargetCmd::Abi { lib } => {
+            let out = rgtp_conformance::run_abi(lib, &sel);
+            finish("abi", &out, cli)
+        }
+        TargetCmd::Pcap { file } => {
+            eprintln!(
+                "rgtp-conformance: pcap checking is not available in this build (no capture support exists yet); {} was not examined",
+                file.display()
+            );
+            EXIT_UNAVAILABLE
+        }
+        TargetCmd::Python { lib, python, venv } => {
+            let venv = venv.clone().unwrap_or_else(default_venv);
+            let out = rgtp_conformance::run_python(lib, python.as_deref(), &venv, &sel);
+            finish("python", &out, cli)
+        }
+        TargetCmd::List => {
+            for c in cases::catalogue() {
+                println!(
+                    "{:<8} {:<8} {:<7} {:<6} {}",
+                    c.id,
+                    c.target.name(),
+                    c.section,
+                    c.level.name(),
+                    c.title
+                );
+            }
+            EXIT_OK
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(&cli) as u8)
+}

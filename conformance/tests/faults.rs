@@ -1,0 +1,193 @@
+//! The harness catches faults: deliberately faulty exposers and a faulty puller make
+//! exactly the matching cases fail.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use rgtp::{ExposerBuilder, FecSpec, Ticket};
+use rgtp_conformance::adversary::{self, Hooks, InboundHook, OutboundHook};
+use rgtp_conformance::{failing_ids, Selection};
+use rgtp_proto::crypto::{AeadError, TAG_LEN};
+use rgtp_proto::{CipherId, CipherSuite, ExposerConfig, FecParams, HashId, Key, SuiteFactory};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
+
+fn ids(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Serves an exposure through the harness's loop with `hooks`, runs the exposer
+/// catalogue and returns the failing ids.
+fn faulty_exposer(config: ExposerConfig, hooks: Hooks) -> BTreeSet<String> {
+    let prepared = ExposerBuilder::new()
+        .with_fec(FecSpec::ReedSolomon { n: 6, k: 4 })
+        .with_config(config)
+        .expose(&bytes(60_001, 9))
+        .unwrap();
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let srv = adversary::spawn(prepared.exposer(), bind, Box::new(hooks)).unwrap();
+    let ticket: Ticket = prepared.ticket(srv.addr);
+    let out = rgtp_conformance::run_exposer(srv.addr, ticket, QUIET, &Selection::default());
+    print!("{}", rgtp_conformance::report::table(&out));
+    assert!(rgtp_conformance::report::must_failed(&out));
+    failing_ids(&out)
+}
+
+fn pass_in() -> InboundHook {
+    Box::new(|_| true)
+}
+
+fn pass_out() -> OutboundHook {
+    Box::new(|_| {})
+}
+
+#[test]
+fn exposer_answering_unsupported_versions() {
+    // Rewrites every Pull_Request's version range to 1..1 before the exposer sees it.
+    let hooks = Hooks {
+        inbound: Box::new(|d| {
+            if d.len() == 36 && d[0] == 1 && d[1] == 1 {
+                d[32..36].copy_from_slice(&[0, 1, 0, 1]);
+            }
+            true
+        }),
+        outbound: pass_out(),
+    };
+    let failing = faulty_exposer(ExposerConfig::default(), hooks);
+    assert_eq!(failing, ids(&["EXP-011", "EXP-012", "EXP-013"]));
+}
+
+#[test]
+fn exposer_exceeding_the_amplification_bound() {
+    let config = ExposerConfig {
+        dangerous_serve_unvalidated: true,
+        ..Default::default()
+    };
+    let hooks = Hooks {
+        inbound: pass_in(),
+        outbound: pass_out(),
+    };
+    let failing = faulty_exposer(config, hooks);
+    assert_eq!(failing, ids(&["EXP-040", "EXP-041", "EXP-042", "EXP-044"]));
+}
+
+#[test]
+fn exposer_with_a_wrong_merkle_root() {
+    // Alters the root of every Manifest it sends.
+    let hooks = Hooks {
+        inbound: pass_in(),
+        outbound: Box::new(|d| {
+            if d.len() >= 72 && d[1] == 2 {
+                d[40] ^= 0x10;
+            }
+        }),
+    };
+    let failing = faulty_exposer(ExposerConfig::default(), hooks);
+    assert_eq!(failing, ids(&["EXP-022", "EXP-023"]));
+}
+
+// ------------------------------------------------------------------ faulty puller
+
+/// A cipher that decrypts without checking the tag (the fault under test).
+struct SkipTagCheck(AnyCipher);
+
+impl CipherSuite for SkipTagCheck {
+    fn id(&self) -> CipherId {
+        self.0.id()
+    }
+    fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        self.0.seal(chunk_index, data)
+    }
+    fn open(
+        &self,
+        chunk_index: u32,
+        data: &mut [u8],
+        _tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadError> {
+        // Both AEADs are counter-mode: sealing zeros yields the keystream.
+        let mut ks = vec![0u8; data.len()];
+        self.0.seal(chunk_index, &mut ks)?;
+        for (b, k) in data.iter_mut().zip(ks) {
+            *b ^= k;
+        }
+        Ok(())
+    }
+}
+
+struct SkipTagSuite;
+
+impl SuiteFactory for SkipTagSuite {
+    type Cipher = SkipTagCheck;
+    type Hash = AnyHash;
+    type Fec = AnyFec;
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<SkipTagCheck> {
+        AnyCipher::new(id, key).map(SkipTagCheck)
+    }
+    fn hash(&self, id: HashId) -> Option<AnyHash> {
+        Some(AnyHash::new(id))
+    }
+    fn fec(&self, params: FecParams) -> Option<AnyFec> {
+        AnyFec::new(params).ok()
+    }
+    fn min_shards(&self, params: FecParams) -> usize {
+        rgtp_providers::fec::min_shards(params)
+    }
+}
+
+/// The faulty puller's `main`: runs when this test binary is re-executed by the harness
+/// with FAULTY_TICKET and FAULTY_OUT set; a no-op in a normal test run.
+#[test]
+fn faulty_puller_entry() {
+    let (Ok(ticket), Ok(out)) = (std::env::var("FAULTY_TICKET"), std::env::var("FAULTY_OUT"))
+    else {
+        return;
+    };
+    let code = match ticket.parse::<Ticket>() {
+        Err(_) => 2,
+        Ok(t) => match rgtp_conformance::reference::pull_with(
+            &t,
+            SkipTagSuite,
+            false,
+            Duration::from_secs(2),
+            Duration::from_secs(3),
+        ) {
+            Ok(data) => {
+                std::fs::write(&out, data).expect("write output");
+                0
+            }
+            Err(e) => {
+                eprintln!("faulty puller: {e}");
+                match e {
+                    rgtp::driver::PullFailure::Protocol(p) => match p {
+                        rgtp_proto::puller::PullError::AuthFailed => 4,
+                        rgtp_proto::puller::PullError::MerkleFailed => 5,
+                        rgtp_proto::puller::PullError::BadManifest => 7,
+                        _ => 3,
+                    },
+                    _ => 6,
+                }
+            }
+        },
+    };
+    std::process::exit(code);
+}
+
+#[test]
+fn puller_that_skips_the_tag_check() {
+    let exe = std::env::current_exe().unwrap();
+    let cmd = format!(
+        "FAULTY_TICKET={{ticket}} FAULTY_OUT={{out}} '{}' faulty_puller_entry --exact --nocapture --test-threads=1",
+        exe.display()
+    );
+    let out = rgtp_conformance::run_puller(
+        &cmd,
+        Duration::from_secs(30),
+        200_000,
+        &Selection::default(),
+    );
+    print!("{}", rgtp_conformance::report::table(&out));
+    assert_eq!(failing_ids(&out), ids(&["PUL-006", "PUL-007", "PUL-020"]));
+}
