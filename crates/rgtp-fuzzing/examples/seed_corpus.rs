@@ -1,0 +1,195 @@
+//! Regenerates the committed seed corpora under `fuzz/corpus/<target>/`, deterministically.
+//!
+//! ```sh
+//! cargo run -p rgtp-fuzzing --example seed_corpus
+//! ```
+//!
+//! Seeds: the hex datagrams of `spec/vectors/packets.txt` and real packets emitted for
+//! the fixture exposures (`packet`); printed and malformed tickets (`ticket`); and, for
+//! the structured targets whose input drives `arbitrary`, fixed pseudo-random byte
+//! strings of several lengths. Files are named `seed-*`; entries the fuzzer adds (named
+//! by their SHA-1) are left alone, and `seed-*` files are rewritten in place.
+
+use std::path::{Path, PathBuf};
+
+use rgtp_fuzzing::fixtures;
+use rgtp_proto::{CipherId, HashId, Key};
+use rgtp_wire::{IndexList, Nak, NakFlags, PullFlags, PullRequest, Repr};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// SplitMix64: a fixed, dependency-free byte stream.
+struct Stream(u64);
+
+impl Stream {
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = self.0;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                (z ^ (z >> 31)) as u8
+            })
+            .collect()
+    }
+}
+
+struct Corpus {
+    dir: PathBuf,
+    n: usize,
+}
+
+impl Corpus {
+    fn new(target: &str) -> Self {
+        let dir = root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir).expect("create corpus dir");
+        for e in std::fs::read_dir(&dir).expect("read corpus dir").flatten() {
+            if e.file_name().to_string_lossy().starts_with("seed-") {
+                std::fs::remove_file(e.path()).expect("remove old seed");
+            }
+        }
+        Corpus { dir, n: 0 }
+    }
+
+    fn add(&mut self, name: &str, data: &[u8]) {
+        let path = self.dir.join(format!("seed-{:03}-{name}", self.n));
+        std::fs::write(path, data).expect("write seed");
+        self.n += 1;
+    }
+
+    fn random(&mut self, seed: u64, lens: &[usize], prefix: &[u8]) {
+        let mut s = Stream(seed);
+        for &len in lens {
+            let mut d = prefix.to_vec();
+            d.extend(s.bytes(len));
+            self.add(&format!("random{len}"), &d);
+        }
+    }
+}
+
+/// The `hex = …` datagrams of a vectors file.
+fn vector_packets(file: &str) -> Vec<(String, Vec<u8>)> {
+    let text = std::fs::read_to_string(root().join("spec/vectors").join(file)).expect("vectors");
+    let mut name = String::from("unnamed");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(n) = line
+            .strip_prefix("name:")
+            .or_else(|| line.strip_prefix("invalid:"))
+        {
+            name = n.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("hex") {
+            let v = v.trim_start().trim_start_matches('=');
+            let hex: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+            if let Ok(bytes) = hex::decode(&hex) {
+                out.push((name.clone(), bytes));
+            }
+        }
+    }
+    out
+}
+
+fn packet() {
+    let mut c = Corpus::new("packet");
+    for (name, bytes) in vector_packets("packets.txt") {
+        let mut d = vec![0u8];
+        d.extend(&bytes);
+        let name: String = name
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+            .collect();
+        c.add(&format!("vector-{name}"), &d);
+    }
+    for (i, fx) in fixtures::all().iter().enumerate() {
+        let mut real = vec![fx.manifest_packet(None), fx.manifest_packet(Some([9; 16]))];
+        if fx.exposure.chunk_count() > 0 {
+            real.push(fx.chunk_packet(0, false));
+            real.push(fx.chunk_packet(fx.exposure.chunk_count() - 1, true));
+        }
+        if fx.exposure.block_count() > 0 {
+            real.push(fx.parity_packet(0, 0));
+        }
+        let entries = [0u32, 1, 0x8000_0000];
+        real.push(fixtures::emit(&Repr::Nak(Nak {
+            exposure_id: *fx.exposure.id(),
+            flags: NakFlags::TOKEN | NakFlags::PROOFS,
+            indices: IndexList::Slice(&entries),
+            token: Some([3; 16]),
+        })));
+        real.push(fixtures::emit(&Repr::PullRequest(PullRequest {
+            exposure_id: *fx.exposure.id(),
+            window_size: 64,
+            loss_rate_q16: 0,
+            flags: PullFlags::ADDR_VALIDATION | PullFlags::PROOFS,
+            version_min: 1,
+            version_max: 1,
+        })));
+        for (j, p) in real.iter().enumerate() {
+            let mut d = vec![0u8];
+            d.extend(p);
+            c.add(&format!("fixture{i}-{j}"), &d);
+        }
+    }
+    c.random(1, &[16, 64, 256, 1024], &[1]);
+}
+
+fn ticket() {
+    let mut c = Corpus::new("ticket");
+    let id = "ab".repeat(16);
+    let key = "11".repeat(32);
+    let printed = rgtp::Ticket {
+        host: "[::1]".into(),
+        port: 9000,
+        exposure_id: [0xcd; 16],
+        key: Key::from_bytes([0x22; 32]),
+        cipher: Some(CipherId::Aes256Gcm),
+        hash: Some(HashId::Blake3),
+    }
+    .to_string();
+    let texts = [
+        printed,
+        format!("rgtp://127.0.0.1:9000/{id}#{key}"),
+        format!("rgtp://127.0.0.1:9000/{id}?cipher=aes-256-gcm&hash=sha256#{key}"),
+        format!("rgtp://example.invalid:1/{id}?hash=blake2b-256&cipher=chacha#{key}"),
+        format!("  rgtp://h:65535/{}#{}  ", id.to_uppercase(), key),
+        format!("rgtp://::1:9/{id}#{key}"),
+        format!("rgtp://h:9/{id}?cipher=rot13#{key}"),
+        format!("rgtp://h:x/{id}#{key}"),
+        format!("rgtp://h:9/{id}#{}", &key[1..]),
+        "http://x".into(),
+        "rgtp://".into(),
+    ];
+    for (i, t) in texts.iter().enumerate() {
+        let mut d = vec![0u8];
+        d.extend(t.as_bytes());
+        c.add(&format!("text{i}"), &d);
+    }
+    c.random(2, &[32, 96, 200], &[1]);
+}
+
+fn main() {
+    packet();
+    ticket();
+    let mut c = Corpus::new("merkle_proof");
+    for mode in 0u8..6 {
+        c.random(10 + u64::from(mode), &[64, 400], &[mode]);
+    }
+    let mut c = Corpus::new("fec");
+    for mode in 0u8..4 {
+        c.random(20 + u64::from(mode), &[48, 300, 1500], &[mode]);
+    }
+    let mut c = Corpus::new("puller");
+    c.random(30, &[64, 128, 256, 512, 1024, 2048, 4096, 4096], &[]);
+    let mut c = Corpus::new("exposer");
+    c.random(40, &[64, 128, 256, 512, 1024, 2048, 4096, 4096], &[]);
+    let mut c = Corpus::new("ffi");
+    c.random(50, &[16, 32, 64, 128, 256, 512], &[]);
+    println!(
+        "seed corpora written under {}",
+        root().join("fuzz/corpus").display()
+    );
+}

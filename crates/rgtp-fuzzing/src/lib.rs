@@ -1,0 +1,51 @@
+//! The bodies of redgiant's fuzz targets, as plain functions.
+//!
+//! Each `pub fn <target>(data: &[u8])` is one cargo-fuzz target (`fuzz/fuzz_targets/<target>.rs`
+//! only calls it) and is also replayed over every committed corpus and regression input by
+//! `tests/replay.rs` on stable Rust. A target panics exactly when it found a bug: a panic in
+//! the code under test, or a broken invariant checked here with `assert!`.
+//!
+//! | target         | input                                                             |
+//! |----------------|-------------------------------------------------------------------|
+//! | `packet`       | a datagram, or an `arbitrary` [`rgtp_wire::Repr`]                 |
+//! | `ticket`       | a ticket string, or `arbitrary` ticket fields                     |
+//! | `merkle_proof` | a proof to check, or a real tree's proof and one mutation         |
+//! | `fec`          | RS / RaptorQ shards with erasures and corruptions                 |
+//! | `puller`       | datagrams (real, mutated or arbitrary) after a valid Manifest     |
+//! | `exposer`      | datagrams from arbitrary peers                                    |
+//! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
+//!
+//! The capture-replay (`pcap`) target waits for the pcap work and does not exist yet.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod fixtures;
+
+mod exposer;
+mod fec;
+mod ffi;
+mod merkle_proof;
+mod packet;
+mod puller;
+mod ticket;
+
+pub use exposer::exposer;
+pub use fec::fec;
+pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
+pub use merkle_proof::merkle_proof;
+pub use packet::packet;
+pub use puller::puller;
+pub use ticket::ticket;
+
+/// A target body.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, for the replay test and the seed generator.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("packet", packet),
+    ("ticket", ticket),
+    ("merkle_proof", merkle_proof),
+    ("fec", fec),
+    ("puller", puller),
+    ("exposer", exposer),
+    ("ffi", ffi),
+];

@@ -1,0 +1,392 @@
+//! `puller`: a [`Puller`] behind an adversarial network, after a valid Manifest.
+//!
+//! The puller talks to a real [`Exposer`] serving a real fixture exposure, sealed
+//! with a real AEAD. Every datagram the exposer sends lands in a queue the input
+//! controls: packets are delivered, dropped, duplicated, reordered, bit-flipped or
+//! sent from a foreign peer, and arbitrary datagrams and forged packets are injected.
+//!
+//! Invariants: nothing panics; every chunk handed out (as [`Delivered`] or
+//! [`PullerEvent::Recovered`]) equals the real plaintext at its index and offset;
+//! [`PullerEvent::Complete`] comes only once every chunk was handed out and the
+//! whole equals the real plaintext; the puller sends only well-formed puller packets
+//! to the exposer.
+//!
+//! [`Delivered`]: rgtp_proto::puller::Delivered
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use rgtp::DynSuite;
+use rgtp_proto::merkle::root_of;
+use rgtp_proto::{
+    Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
+};
+use rgtp_wire::{PacketType, Repr};
+
+use crate::fixtures::{self, Fixture};
+
+const EXPOSER: Peer = Peer::Mem(1);
+const PULLER: Peer = Peer::Mem(2);
+const MAX_OPS: usize = 256;
+const MAX_QUEUE: usize = 4096;
+
+#[derive(Debug, Arbitrary)]
+struct Setup {
+    fixture: u8,
+    want_proofs: bool,
+    use_fec: bool,
+    deferred_root: bool,
+    pin_suite: bool,
+    initial_window: u8,
+    max_entries_per_nak: u8,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    /// Puller → exposer → queue.
+    Flush,
+    /// Deliver (and remove) queued datagram `n`.
+    Deliver(u16),
+    /// Deliver every queued datagram, in order.
+    DeliverAll,
+    /// Drop queued datagram `n`.
+    Drop(u16),
+    /// Deliver a copy of queued datagram `n`, keeping it queued.
+    Duplicate(u16),
+    /// Deliver a copy of queued datagram `n` with one byte changed.
+    Mutate { n: u16, at: u16, xor: u8 },
+    /// Deliver a copy of queued datagram `n` with its tail cut off.
+    Truncate { n: u16, keep: u16 },
+    /// Deliver a copy of queued datagram `n` from a foreign peer.
+    Foreign(u16),
+    /// Inject the real packet of a chunk.
+    RealChunk { index: u16, proof: bool },
+    /// Inject a real parity packet.
+    RealParity { block: u16, p: u8 },
+    /// Inject the real chunk packet of `index` with the proof of `other`.
+    WrongProof { index: u16, other: u16 },
+    /// Inject a real chunk's payload under another index.
+    Reindex { index: u16, as_index: u16 },
+    /// Inject the real Manifest again (a refresh), with an optional token.
+    Manifest(Option<[u8; 16]>),
+    /// Inject an arbitrary datagram.
+    Raw(Vec<u8>),
+    /// Inject an arbitrary well-formed packet for this exposure.
+    Forged(Vec<u8>),
+    /// Advance the clock and run the timers.
+    Tick(u16),
+    /// A driver reporting an arbitrary root (deferred-root mode misuse).
+    Root([u8; 32]),
+    /// Run the exchange honestly for a while.
+    Drive(u8),
+}
+
+struct Harness {
+    fx: &'static Fixture,
+    puller: Puller<DynSuite>,
+    exposer: Exposer,
+    now: Instant,
+    queue: VecDeque<Vec<u8>>,
+    out: Vec<u8>,
+    handed: Vec<bool>,
+    complete: bool,
+    buf: Vec<u8>,
+}
+
+/// See the module documentation.
+pub fn puller(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::arbitrary(&mut u) else {
+        return;
+    };
+    let all = fixtures::all();
+    let fx = &all[usize::from(setup.fixture) % all.len()];
+    let mut cfg = PullerConfig::new(*fx.exposure.id(), EXPOSER, fx.key.clone());
+    cfg.want_proofs = setup.want_proofs;
+    cfg.use_fec = setup.use_fec;
+    cfg.deferred_root = setup.deferred_root;
+    cfg.initial_window = u32::from(setup.initial_window.max(1));
+    cfg.max_entries_per_nak = usize::from(setup.max_entries_per_nak.max(1));
+    if setup.pin_suite {
+        cfg.expected_cipher = Some(fx.shape.cipher);
+        cfg.expected_hash = Some(fx.shape.hash);
+    }
+    let exposer = Exposer::new(
+        fx.exposure.clone(),
+        ExposerConfig {
+            token_secret: [0x77; 32],
+            ..Default::default()
+        },
+    );
+    let count = fx.exposure.chunk_count() as usize;
+    let mut h = Harness {
+        fx,
+        puller: Puller::new(cfg, DynSuite, Instant::from_millis(1_000)),
+        exposer,
+        now: Instant::from_millis(1_000),
+        queue: VecDeque::new(),
+        out: vec![0; fx.data.len()],
+        handed: vec![false; count],
+        complete: false,
+        buf: Vec::new(),
+    };
+    // The handshake: Pull_Request → exposer → the real Manifest.
+    h.flush();
+    let manifest = h
+        .queue
+        .iter()
+        .position(|d| d.get(1) == Some(&(PacketType::Manifest as u8)))
+        .expect("the exposer answers a Pull_Request with a Manifest");
+    let m = h.queue.remove(manifest).expect("present");
+    h.queue.clear();
+    h.deliver(EXPOSER, m);
+    assert!(
+        h.puller.manifest().is_some(),
+        "the real Manifest was refused"
+    );
+
+    for _ in 0..MAX_OPS {
+        let Ok(op) = Op::arbitrary(&mut u) else {
+            break;
+        };
+        h.run(op);
+        if h.puller.is_finished() && u.is_empty() {
+            break;
+        }
+    }
+}
+
+impl Harness {
+    fn pick(&self, n: u16) -> Option<usize> {
+        (!self.queue.is_empty()).then(|| usize::from(n) % self.queue.len())
+    }
+
+    fn run(&mut self, op: Op) {
+        let fx = self.fx;
+        let count = fx.exposure.chunk_count();
+        match op {
+            Op::Flush => self.flush(),
+            Op::Deliver(n) => {
+                if let Some(i) = self.pick(n) {
+                    let d = self.queue.remove(i).expect("in range");
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::DeliverAll => {
+                while let Some(d) = self.queue.pop_front() {
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::Drop(n) => {
+                if let Some(i) = self.pick(n) {
+                    self.queue.remove(i);
+                }
+            }
+            Op::Duplicate(n) => {
+                if let Some(i) = self.pick(n) {
+                    let d = self.queue[i].clone();
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::Mutate { n, at, xor } => {
+                if let Some(i) = self.pick(n) {
+                    let mut d = self.queue[i].clone();
+                    let at = usize::from(at) % d.len().max(1);
+                    if let Some(b) = d.get_mut(at) {
+                        *b ^= xor;
+                    }
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::Truncate { n, keep } => {
+                if let Some(i) = self.pick(n) {
+                    let mut d = self.queue[i].clone();
+                    d.truncate(usize::from(keep) % d.len().max(1));
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::Foreign(n) => {
+                if let Some(i) = self.pick(n) {
+                    let d = self.queue[i].clone();
+                    self.deliver(Peer::Mem(9), d);
+                }
+            }
+            Op::RealChunk { index, proof } if count > 0 => {
+                let d = fx.chunk_packet(u32::from(index) % count, proof);
+                self.deliver(EXPOSER, d);
+            }
+            Op::RealParity { block, p } if fx.exposure.block_count() > 0 => {
+                let b = u32::from(block) % fx.exposure.block_count();
+                let d = fx.parity_packet(b, p % fx.parity_count());
+                self.deliver(EXPOSER, d);
+            }
+            Op::WrongProof { index, other } if count > 0 => {
+                let i = u32::from(index) % count;
+                let o = u32::from(other) % count;
+                let mut d = fx.chunk_packet(i, true);
+                let proof = fx.chunk_packet(o, true);
+                let depth = fx.exposure.tree().depth() * 32;
+                d[25..25 + depth].copy_from_slice(&proof[25..25 + depth]);
+                self.deliver(EXPOSER, d);
+            }
+            Op::Reindex { index, as_index } if count > 0 => {
+                let mut d = fx.chunk_packet(u32::from(index) % count, false);
+                d[20..24].copy_from_slice(&u32::from(as_index).to_be_bytes());
+                self.deliver(EXPOSER, d);
+            }
+            Op::Manifest(token) => {
+                let d = fx.manifest_packet(token);
+                self.deliver(EXPOSER, d);
+            }
+            Op::Raw(d) => self.deliver(EXPOSER, d),
+            Op::Forged(bytes) => {
+                if let Ok(mut r) = Repr::arbitrary(&mut Unstructured::new(&bytes)) {
+                    set_id(&mut r, *fx.exposure.id());
+                    let d = fixtures::emit(&r);
+                    self.deliver(EXPOSER, d);
+                }
+            }
+            Op::Tick(ms) => self.tick(Duration::from_millis(u64::from(ms))),
+            Op::Root(root) => {
+                self.puller.handle_root(&root);
+                self.events();
+            }
+            Op::Drive(rounds) => {
+                for _ in 0..rounds % 32 {
+                    if self.puller.is_finished() {
+                        break;
+                    }
+                    self.flush();
+                    while let Some(d) = self.queue.pop_front() {
+                        self.deliver(EXPOSER, d);
+                    }
+                    self.tick(Duration::from_millis(30));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self, by: Duration) {
+        self.now = self.now + by;
+        self.puller.handle_timeout(self.now);
+        self.events();
+    }
+
+    /// Puller transmits go to the exposer; its answers join the queue.
+    fn flush(&mut self) {
+        let mut guard = 0;
+        while let Some(t) = self.puller.poll_transmit(self.now, &mut self.buf) {
+            guard += 1;
+            assert!(guard < 100_000, "poll_transmit never returns None");
+            assert_eq!(t.destination, EXPOSER, "puller sent to a stranger");
+            for d in t.datagrams(&self.buf) {
+                let r = Repr::parse(d, 65_507).expect("the puller emits well-formed packets");
+                assert_eq!(r.exposure_id(), self.fx.exposure.id());
+                assert!(
+                    matches!(
+                        r.packet_type(),
+                        PacketType::PullRequest
+                            | PacketType::Nak
+                            | PacketType::RateReport
+                            | PacketType::Keepalive
+                    ),
+                    "the puller sent a {:?}",
+                    r.packet_type()
+                );
+                self.exposer.handle_datagram(self.now, PULLER, d);
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(t) = self.exposer.poll_transmit(self.now, &mut out) {
+            for d in t.datagrams(&out) {
+                if self.queue.len() < MAX_QUEUE {
+                    self.queue.push_back(d.to_vec());
+                }
+            }
+        }
+        self.events();
+    }
+
+    fn deliver(&mut self, from: Peer, mut d: Vec<u8>) {
+        if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
+            // Copied out so that `check_chunk` may borrow the harness mutably.
+            let (index, offset, data) = (c.index, c.offset, c.data.to_vec());
+            self.check_chunk(index, offset, &data, "delivered");
+        }
+        self.events();
+    }
+
+    fn check_chunk(&mut self, index: u32, offset: u64, data: &[u8], how: &str) {
+        let fx = self.fx;
+        assert!(
+            index < fx.exposure.chunk_count(),
+            "{how} chunk {index} out of range"
+        );
+        assert_eq!(
+            offset,
+            u64::from(index) * u64::from(fx.shape.chunk_size),
+            "{how} chunk {index} at the wrong offset"
+        );
+        assert!(
+            data == fx.plain(index),
+            "{how} chunk {index} differs from the real plaintext"
+        );
+        assert!(!self.complete, "{how} chunk {index} after Complete");
+        let at = offset as usize;
+        self.out[at..at + data.len()].copy_from_slice(data);
+        self.handed[index as usize] = true;
+    }
+
+    fn events(&mut self) {
+        while let Some(e) = self.puller.poll_event() {
+            match e {
+                PullerEvent::Manifest(info) => {
+                    let m = self.fx.exposure.manifest();
+                    assert_eq!(info.exposure_id, m.exposure_id);
+                    assert_eq!(info.total_size, m.total_size, "Manifest info differs");
+                    assert_eq!(info.chunk_count, m.chunk_count, "Manifest info differs");
+                    assert_eq!(info.chunk_size, m.chunk_size, "Manifest info differs");
+                    assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
+                }
+                PullerEvent::Recovered {
+                    index,
+                    offset,
+                    data,
+                } => self.check_chunk(index, offset, &data, "recovered"),
+                PullerEvent::VerifyRoot => {
+                    // What a driver does: hash the output it wrote.
+                    let hash = self.puller.hash_scheme().expect("hash after Manifest");
+                    let cs = self.fx.shape.chunk_size as usize;
+                    let leaves: Vec<_> = self.out.chunks(cs).map(|c| hash.leaf(c)).collect();
+                    let root = root_of(hash, &leaves);
+                    self.puller.handle_root(&root);
+                }
+                PullerEvent::Complete => {
+                    assert!(
+                        self.handed.iter().all(|&h| h),
+                        "Complete before every chunk was handed out"
+                    );
+                    assert!(self.out == self.fx.data, "Complete, but the whole differs");
+                    assert!(self.puller.is_complete());
+                    self.complete = true;
+                }
+                PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),
+            }
+        }
+    }
+}
+
+fn set_id(r: &mut Repr<'_>, id: [u8; 16]) {
+    match r {
+        Repr::PullRequest(p) => p.exposure_id = id,
+        Repr::Manifest(p) => p.exposure_id = id,
+        Repr::ChunkData(p) => p.exposure_id = id,
+        Repr::ChunkDataWithProof(p) => p.exposure_id = id,
+        Repr::FecParity(p) => p.exposure_id = id,
+        Repr::Nak(p) => p.exposure_id = id,
+        Repr::RateReport(p) => p.exposure_id = id,
+        Repr::Keepalive(p) => p.exposure_id = id,
+    }
+}
