@@ -125,6 +125,14 @@ impl core::fmt::Debug for Exposure {
     }
 }
 
+/// Rejects chunk sizes no packet can carry (checked before anything is allocated).
+fn check_chunk_size(chunk_size: u32) -> Result<(), BuildError> {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        return Err(BuildError::BadChunkSize);
+    }
+    Ok(())
+}
+
 /// Number of chunks for `total` bytes in chunks of `chunk_size`.
 pub fn chunk_count(total: u64, chunk_size: u32) -> u64 {
     total.div_ceil(u64::from(chunk_size.max(1)))
@@ -151,9 +159,7 @@ impl Exposure {
         H: MerkleScheme + ?Sized,
         F: FecCodec + ?Sized,
     {
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(BuildError::BadChunkSize);
-        }
+        check_chunk_size(chunk_size)?;
         let store = vec![0u8; Self::store_len(data.len() as u64, chunk_size)];
         Self::build_into(
             id,
@@ -185,9 +191,7 @@ impl Exposure {
         H: MerkleScheme + ?Sized,
         F: FecCodec + ?Sized,
     {
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(BuildError::BadChunkSize);
-        }
+        check_chunk_size(chunk_size)?;
         let total = data.len() as u64;
         let count = chunk_count(total, chunk_size);
         if count > u64::from(u32::MAX) {
