@@ -144,6 +144,7 @@ fn ticket() {
     let printed = rgtp::Ticket {
         host: "[::1]".into(),
         port: 9000,
+        mac: None,
         exposure_id: [0xcd; 16],
         key: Key::from_bytes([0x22; 32]),
         cipher: Some(CipherId::Aes256Gcm),
@@ -153,6 +154,7 @@ fn ticket() {
     let texts = [
         printed,
         format!("rgtp://127.0.0.1:9000/{id}#{key}"),
+        format!("rgtp://02-00-5e-10-00-01/{id}?cipher=aes-256-gcm#{key}"),
         format!("rgtp://127.0.0.1:9000/{id}?cipher=aes-256-gcm&hash=sha256#{key}"),
         format!("rgtp://example.invalid:1/{id}?hash=blake2b-256&cipher=chacha#{key}"),
         format!("  rgtp://h:65535/{}#{}  ", id.to_uppercase(), key),

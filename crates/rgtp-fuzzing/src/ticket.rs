@@ -19,6 +19,7 @@ enum HostKind {
     V4([u8; 4]),
     V6([u8; 16]),
     Name(String),
+    Mac([u8; 6]),
 }
 
 /// First byte even: the rest, as (lossy) UTF-8, is parsed as a ticket; a ticket that
@@ -34,14 +35,16 @@ pub fn ticket(data: &[u8]) {
             round_trip(&t);
         }
     } else if let Ok(f) = Fields::arbitrary(&mut Unstructured::new(rest)) {
-        let host = match f.host {
-            HostKind::V4(a) => std::net::Ipv4Addr::from(a).to_string(),
-            HostKind::V6(a) => format!("[{}]", std::net::Ipv6Addr::from(a)),
-            HostKind::Name(s) => s,
+        let (host, port, mac) = match f.host {
+            HostKind::V4(a) => (std::net::Ipv4Addr::from(a).to_string(), f.port, None),
+            HostKind::V6(a) => (format!("[{}]", std::net::Ipv6Addr::from(a)), f.port, None),
+            HostKind::Name(s) => (s, f.port, None),
+            HostKind::Mac(m) => (String::new(), 0, Some(m)),
         };
         let t = Ticket {
             host,
-            port: f.port,
+            port,
+            mac,
             exposure_id: f.exposure_id,
             key: Key::from_bytes(f.key),
             cipher: f.cipher.map(|aes| {
@@ -58,7 +61,7 @@ pub fn ticket(data: &[u8]) {
             }),
         };
         // Only hosts the ticket grammar can carry are expected to survive printing.
-        if printable_host(&t.host) {
+        if t.mac.is_some() || printable_host(&t.host) {
             let text = t.to_string();
             match text.parse::<Ticket>() {
                 Ok(back) => assert_eq!(back, t, "Display → parse changed the ticket: {text:?}"),

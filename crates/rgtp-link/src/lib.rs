@@ -18,6 +18,51 @@ pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats, Lossy};
 pub use mem::{MemLink, SimNet};
 pub use udp::{UdpConfig, UdpLink};
 
+/// EtherType of RGTP over raw Ethernet (upstream §7.5).
+pub const ETHERTYPE_RGTP: u16 = 0x88B5;
+
+/// An IEEE 802.1Q tag: VLAN ID and priority (PCP, the TSN traffic class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Vlan {
+    /// VLAN ID, 0..=4094 (0: priority tag only).
+    pub id: u16,
+    /// Priority code point, 0..=7.
+    pub pcp: u8,
+    /// Drop eligible indicator.
+    pub dei: bool,
+}
+
+impl Vlan {
+    /// The 16-bit tag control information: PCP (3 bits), DEI (1), VID (12).
+    pub fn tci(&self) -> u16 {
+        (u16::from(self.pcp & 7) << 13) | (u16::from(self.dei) << 12) | (self.id & 0x0fff)
+    }
+
+    /// Splits a tag control information field.
+    pub fn from_tci(tci: u16) -> Vlan {
+        Vlan {
+            id: tci & 0x0fff,
+            pcp: (tci >> 13) as u8,
+            dei: tci & 0x1000 != 0,
+        }
+    }
+}
+
+/// How a link's datagrams look on the wire, so a recorder can write the frames
+/// that were (or would have been) sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// UDP datagrams: recorded with Ethernet/IP/UDP headers synthesised from the peers.
+    Udp,
+    /// Raw Ethernet frames with EtherType [`ETHERTYPE_RGTP`], tagged when `vlan` is set.
+    Ethernet {
+        /// The 802.1Q tag the link puts on every frame it sends.
+        vlan: Option<Vlan>,
+    },
+    /// No wire (in-memory links): recorded as UDP over IPv4 between synthetic hosts.
+    Memory,
+}
+
 /// What a link can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -46,6 +91,11 @@ pub trait Link {
     /// This end's own address.
     fn local_peer(&self) -> Peer;
 
+    /// How datagrams are framed on the wire (for recorders).
+    fn framing(&self) -> Framing {
+        Framing::Memory
+    }
+
     /// Sends the datagrams of `transmit` held in `buf[..transmit.size]`.
     /// A full send queue is not an error: the link may drop (and count) or block briefly.
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()>;
@@ -67,6 +117,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn local_peer(&self) -> Peer {
         (**self).local_peer()
+    }
+    fn framing(&self) -> Framing {
+        (**self).framing()
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)

@@ -388,6 +388,10 @@ impl Link for UdpLink {
         Peer::Ip(self.local)
     }
 
+    fn framing(&self) -> crate::Framing {
+        crate::Framing::Udp
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         check_transmit(transmit, buf)?;
         let Peer::Ip(destination) = transmit.destination else {

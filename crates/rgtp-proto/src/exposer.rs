@@ -415,7 +415,8 @@ pub struct ExposerConfig {
     /// Serve NAKs without a token as if validated, as upstream v1 exposers do.
     /// This lifts the amplification bound; use only on trusted networks.
     pub dangerous_serve_unvalidated: bool,
-    /// Secret for address-validation tokens (draw it from a CSPRNG).
+    /// Secret for address-validation tokens (spec §5.3): derived from the key and
+    /// Exposure_ID by the builder when left zero, or drawn from a CSPRNG.
     pub token_secret: [u8; 32],
 }
 

@@ -46,6 +46,18 @@ impl TokenKey {
         m.finalize().into_bytes().into()
     }
 
+    /// The default secret of an exposure: a keyed BLAKE2b-256 of the Exposure_ID
+    /// under the exposure's AEAD key (spec §5.3). An exposer rebuilt from the
+    /// same key and Exposure_ID then mints and accepts the same tokens, which is
+    /// what lets a recorded transfer be replayed against it byte for byte.
+    pub fn derive_secret(key: &[u8; 32], id: &ExposureId) -> [u8; 32] {
+        use blake2::digest::consts::U32;
+        let mut m = <Blake2bMac<U32> as Mac>::new_from_slice(key).expect("32-byte key is valid");
+        m.update(b"rgtp-v1 token secret");
+        m.update(id);
+        m.finalize().into_bytes().into()
+    }
+
     /// The token for `peer` now.
     pub fn mint(&self, id: &ExposureId, peer: &Peer, now: Instant) -> Token {
         self.mac(id, peer, Self::epoch(now))

@@ -262,7 +262,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         )?;
         let mut config = self.config;
         if config.token_secret == [0; 32] {
-            config.token_secret = *rgtp_providers::cipher::random_key().as_bytes();
+            config.token_secret = rgtp_proto::token::TokenKey::derive_secret(key.as_bytes(), &id);
         }
         Ok(Prepared {
             exposure: Arc::new(exposure),
@@ -309,10 +309,31 @@ impl Prepared {
         Ticket {
             host: host_of(&addr),
             port: addr.port(),
+            mac: None,
             exposure_id: *self.exposure.id(),
             key: self.key.clone(),
             cipher: Some(suite.cipher),
             hash: Some(suite.hash),
+        }
+    }
+
+    /// The ticket for pulling over raw Ethernet from the station `mac`.
+    pub fn ticket_mac(&self, mac: [u8; 6]) -> Ticket {
+        Ticket {
+            host: String::new(),
+            port: 0,
+            mac: Some(mac),
+            ..self.ticket(SocketAddr::from(([0, 0, 0, 0], 0)))
+        }
+    }
+
+    /// The ticket for pulling from `peer` (a UDP address or a MAC address;
+    /// in-memory peers get the address recordings show for them).
+    pub fn ticket_for(&self, peer: rgtp_proto::Peer) -> Ticket {
+        match peer {
+            rgtp_proto::Peer::Ip(a) => self.ticket(a),
+            rgtp_proto::Peer::Ethernet(m) => self.ticket_mac(m),
+            rgtp_proto::Peer::Mem(n) => self.ticket(rgtp_capture::frame::mem_addr(n)),
         }
     }
 

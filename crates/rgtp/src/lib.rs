@@ -6,12 +6,15 @@
 //!    ├── rgtp-proto      Exposer / Puller state machines, layer traits
 //!    │    └── rgtp-wire  packet codec
 //!    ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs
-//!    └── rgtp-link       UDP, in-memory, impairments
+//!    ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
+//!    └── rgtp-capture    recording, capture files, frame synthesis
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod builder;
+pub mod corpus;
 pub mod driver;
+pub mod replay;
 pub mod sim;
 pub mod sink;
 pub mod suite;

@@ -1,6 +1,8 @@
 //! Tickets: everything a puller needs, in one string.
 //!
-//! `rgtp://HOST:PORT/EXPOSURE_ID_HEX?cipher=NAME&hash=NAME#KEY_HEX`
+//! `rgtp://HOST:PORT/EXPOSURE_ID_HEX?cipher=NAME&hash=NAME#KEY_HEX`, or over
+//! raw Ethernet `rgtp://02-00-5e-10-00-01/EXPOSURE_ID_HEX…` (a MAC address
+//! instead of host and port).
 //!
 //! The key rides in the fragment, which never goes on the wire. The query
 //! parameters are optional: when present they pin the suite, and a Manifest
@@ -16,10 +18,12 @@ use rgtp_wire::ExposureId;
 /// A parsed ticket.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ticket {
-    /// `host:port` as written (resolved by [`Ticket::socket_addr`]).
+    /// `host:port` as written (resolved by [`Ticket::socket_addr`]); empty when `mac` is set.
     pub host: String,
-    /// Port.
+    /// Port (0 when `mac` is set).
     pub port: u16,
+    /// The exposer's MAC address, for raw Ethernet (instead of host and port).
+    pub mac: Option<[u8; 6]>,
     /// Exposure_ID.
     pub exposure_id: ExposureId,
     /// The AEAD key.
@@ -35,6 +39,7 @@ impl fmt::Debug for Ticket {
         f.debug_struct("Ticket")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("mac", &self.mac.map(|m| mac_text(&m)))
             .field("exposure_id", &hex::encode(self.exposure_id))
             .field("cipher", &self.cipher)
             .field("hash", &self.hash)
@@ -49,7 +54,7 @@ pub enum TicketError {
     #[error("a ticket starts with rgtp:// (copy the whole line `rgtp expose` printed)")]
     Scheme,
     /// Host or port unreadable.
-    #[error("the address part must be HOST:PORT, e.g. 127.0.0.1:9000 or [::1]:9000")]
+    #[error("the address part must be HOST:PORT, e.g. 127.0.0.1:9000 or [::1]:9000, or a MAC address such as 02-00-5e-10-00-01")]
     Address,
     /// Exposure_ID not 32 hex digits.
     #[error("the Exposure_ID after the address must be 32 hex digits")]
@@ -63,8 +68,30 @@ pub enum TicketError {
 }
 
 impl Ticket {
+    /// The exposer as a peer: its MAC address, or its resolved UDP address.
+    pub fn peer(&self) -> std::io::Result<rgtp_proto::Peer> {
+        match self.mac {
+            Some(m) => Ok(rgtp_proto::Peer::Ethernet(m)),
+            None => self.socket_addr().map(rgtp_proto::Peer::Ip),
+        }
+    }
+
+    /// Where the exposer is, as written in the ticket (`HOST:PORT` or the MAC address).
+    pub fn address(&self) -> String {
+        match self.mac {
+            Some(m) => mac_text(&m),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+
     /// Resolves the address (first result).
     pub fn socket_addr(&self) -> std::io::Result<SocketAddr> {
+        if self.mac.is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "this ticket names a raw-Ethernet exposer (a MAC address): pull it with --link eth:IFACE",
+            ));
+        }
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         (host, self.port).to_socket_addrs()?.next().ok_or_else(|| {
             std::io::Error::new(
@@ -73,6 +100,29 @@ impl Ticket {
             )
         })
     }
+}
+
+/// A MAC address as tickets write it: lowercase, hyphen-separated.
+pub fn mac_text(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Reads `02-00-5e-10-00-01` or `02:00:5e:10:00:01`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let mut out = [0u8; 6];
+    let mut parts = s.split(sep);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -100,14 +150,21 @@ impl FromStr for Ticket {
         };
         let (addr, id) = path.rsplit_once('/').ok_or(TicketError::ExposureId)?;
         let exposure_id = parse_hex::<16>(id).ok_or(TicketError::ExposureId)?;
-        let (host, port) = addr.rsplit_once(':').ok_or(TicketError::Address)?;
-        if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
-            return Err(TicketError::Address);
-        }
-        let port: u16 = port.parse().map_err(|_| TicketError::Address)?;
+        let mac = parse_mac(addr);
+        let (host, port) = match mac {
+            Some(_) => ("", 0),
+            None => {
+                let (host, port) = addr.rsplit_once(':').ok_or(TicketError::Address)?;
+                if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+                    return Err(TicketError::Address);
+                }
+                (host, port.parse().map_err(|_| TicketError::Address)?)
+            }
+        };
         let mut t = Ticket {
             host: host.to_string(),
             port,
+            mac,
             exposure_id,
             key,
             cipher: None,
@@ -136,9 +193,8 @@ impl fmt::Display for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "rgtp://{}:{}/{}",
-            self.host,
-            self.port,
+            "rgtp://{}/{}",
+            self.address(),
             hex::encode(self.exposure_id)
         )?;
         let mut sep = '?';
@@ -173,6 +229,7 @@ mod tests {
             let t = Ticket {
                 host: host.into(),
                 port: 9000,
+                mac: None,
                 exposure_id: [0xab; 16],
                 key: Key::from_bytes([0x11; 32]),
                 cipher: Some(CipherId::Aes256Gcm),
@@ -180,6 +237,36 @@ mod tests {
             };
             let s = t.to_string();
             assert_eq!(s.parse::<Ticket>().unwrap(), t, "{s}");
+        }
+    }
+
+    #[test]
+    fn mac_tickets() {
+        let id = "ab".repeat(16);
+        let key = "11".repeat(32);
+        for addr in ["02-00-5e-10-00-01", "02:00:5E:10:00:01"] {
+            let t: Ticket = format!("rgtp://{addr}/{id}#{key}").parse().unwrap();
+            assert_eq!(t.mac, Some([2, 0, 0x5e, 0x10, 0, 1]));
+            assert_eq!(
+                t.peer().unwrap(),
+                rgtp_proto::Peer::Ethernet([2, 0, 0x5e, 0x10, 0, 1])
+            );
+            assert!(t.socket_addr().is_err());
+            let again: Ticket = t.to_string().parse().unwrap();
+            assert_eq!(again, t);
+            assert!(t.to_string().starts_with("rgtp://02-00-5e-10-00-01/"));
+        }
+        for bad in [
+            "02-00-5e-10-00",
+            "02-00-5e-10-00-01-02",
+            "02-00-5e-10-00-0g",
+            "02-00-5e:10-00-01",
+        ] {
+            assert_eq!(
+                format!("rgtp://{bad}/{id}#{key}").parse::<Ticket>(),
+                Err(TicketError::Address),
+                "{bad}"
+            );
         }
     }
 

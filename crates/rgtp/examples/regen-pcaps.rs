@@ -1,0 +1,14 @@
+//! Regenerates the canonical capture corpus in `pcaps/` (deterministic).
+//!
+//! `cargo run -p rgtp --example regen-pcaps [DIR]`
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pcaps"));
+    for name in rgtp::corpus::generate(&dir)? {
+        println!("{}", dir.join(format!("{name}.pcap")).display());
+    }
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! Replay: feed a recorded capture into a fresh sans-IO core.
+//!
+//! - [`replay_pull`] hands a fresh [`Puller`] holding the ticket every datagram
+//!   the exposer sent in the capture, in order. A complete recording rebuilds
+//!   the file byte for byte; a hostile one shows what our puller makes of it.
+//! - [`replay_expose`] hands an [`Exposer`] rebuilt from the same file, key and
+//!   Exposure_ID every datagram sent to the recorded exposer, and compares
+//!   what it answers with what was recorded, byte for byte.
+//!
+//! The core's clock is the capture's timestamps in both [`Pace`]s: replaying
+//! as recorded only sleeps between records so the replay also takes the
+//! recorded (or scaled) wall time; the result is the same either way.
+
+use std::time::Duration;
+
+use rgtp_capture::{Capture, Datagram, Record};
+use rgtp_proto::puller::PullError;
+use rgtp_proto::{ExposerStats, Instant, Peer, Puller, PullerConfig, PullerStats};
+
+use crate::builder::Prepared;
+use crate::sink::{MemSink, Sink};
+use crate::suite::DynSuite;
+use crate::Ticket;
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// No sleeping: timestamps only drive the core's clock.
+    Fast,
+    /// Sleep so records are fed at their recorded spacing, divided by `speed`.
+    AsRecorded {
+        /// 1.0: real time; 2.0: twice as fast.
+        speed: f64,
+    },
+}
+
+struct Pacer {
+    pace: Pace,
+    first_ts: Option<u64>,
+    start: std::time::Instant,
+}
+
+impl Pacer {
+    fn new(pace: Pace) -> Self {
+        Pacer {
+            pace,
+            first_ts: None,
+            start: std::time::Instant::now(),
+        }
+    }
+
+    fn wait_for(&mut self, ts_us: u64) {
+        let Pace::AsRecorded { speed } = self.pace else {
+            return;
+        };
+        let first = *self.first_ts.get_or_insert(ts_us);
+        let offset = ts_us.saturating_sub(first) as f64 / speed.max(1e-6);
+        let due = Duration::from_micros(offset.min(1e15) as u64);
+        if let Some(left) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(left);
+        }
+    }
+}
+
+/// The instant a record was captured at (never before `floor`: captures can
+/// have timestamps out of order).
+fn instant(r: &Record, floor: Instant) -> Instant {
+    Instant::from_micros(r.ts_us).max(floor)
+}
+
+/// The exposer of a capture: the ticket's address when it names one, else
+/// the destination of the first Pull_Request seen.
+pub fn find_exposer(capture: &Capture, ticket: Option<&Ticket>) -> Option<Peer> {
+    if let Some(p) = ticket.and_then(|t| t.peer().ok()) {
+        return Some(p);
+    }
+    capture.datagrams().find_map(|(_, d)| {
+        (d.payload.len() >= 2 && d.payload[0] == rgtp_wire::VERSION && d.payload[1] == 0x01)
+            .then_some(d.dst)
+    })
+}
+
+/// The same peer, with IPv4-mapped IPv6 addresses written as IPv4.
+fn canonical(p: Peer) -> Peer {
+    match p {
+        Peer::Ip(a) => Peer::Ip(std::net::SocketAddr::new(a.ip().to_canonical(), a.port())),
+        other => other,
+    }
+}
+
+/// How a replayed pull ended.
+#[derive(Debug)]
+pub enum PullVerdict {
+    /// Every chunk arrived and the whole verified: the recovered bytes.
+    Complete(Vec<u8>),
+    /// The puller gave up (what a live pull would have reported).
+    Failed(PullError),
+    /// Holding the output in memory failed.
+    Io(String),
+    /// The capture ended before the transfer did.
+    Incomplete {
+        /// Chunks verified.
+        received: u64,
+        /// Chunks in the exposure (0 if no Manifest was seen).
+        total: u64,
+    },
+}
+
+/// What [`replay_pull`] found.
+#[derive(Debug)]
+pub struct PullReplay {
+    /// The outcome.
+    pub verdict: PullVerdict,
+    /// The puller's counters (malformed, auth failures, duplicates, …).
+    pub stats: PullerStats,
+    /// Datagrams fed to the puller.
+    pub fed: usize,
+    /// The puller whose traffic was replayed (capture address).
+    pub puller: Option<Peer>,
+}
+
+/// Feeds the capture's exposer→puller datagrams into a fresh puller holding
+/// `ticket`. `exposer` defaults to [`find_exposer`]; only datagrams from it to
+/// the first puller it answered are fed. `tweak` may adjust the puller's
+/// configuration (its timeouts are lifted first: a replay judges content,
+/// not timing).
+pub fn replay_pull(
+    capture: &Capture,
+    ticket: &Ticket,
+    exposer: Option<Peer>,
+    pace: Pace,
+    tweak: impl FnOnce(&mut PullerConfig),
+) -> PullReplay {
+    let exposer = exposer
+        .or_else(|| find_exposer(capture, Some(ticket)))
+        .map(canonical);
+    let from_exposer = |d: &Datagram| Some(canonical(d.src)) == exposer;
+    let puller_peer = capture
+        .datagrams()
+        .find(|(_, d)| from_exposer(d))
+        .map(|(_, d)| canonical(d.dst));
+    let start = capture
+        .records
+        .first()
+        .map_or(Instant::from_micros(0), |r| Instant::from_micros(r.ts_us));
+    let mut cfg = PullerConfig::new(
+        ticket.exposure_id,
+        exposer.unwrap_or(Peer::Mem(u32::MAX)),
+        ticket.key.clone(),
+    );
+    cfg.expected_cipher = ticket.cipher;
+    cfg.expected_hash = ticket.hash;
+    cfg.handshake_timeout = Duration::from_secs(365 * 24 * 3600);
+    cfg.idle_timeout = Duration::from_secs(365 * 24 * 3600);
+    tweak(&mut cfg);
+    let mut puller = Puller::new(cfg, DynSuite, start);
+    let mut sink = MemSink::default();
+    let mut pacer = Pacer::new(pace);
+    let mut buf = Vec::with_capacity(2048);
+    let mut now = start;
+    let mut fed = 0;
+    let mut outcome: Option<Result<(), PullVerdict>> = None;
+    let mut work = |puller: &mut Puller<DynSuite>, sink: &mut MemSink, now: Instant| {
+        while puller.poll_transmit(now, &mut buf).is_some() {}
+        match crate::driver::drain_events(puller, sink) {
+            Ok(Some(())) => Some(Ok(())),
+            Ok(None) => None,
+            Err(crate::driver::PullFailure::Protocol(e)) => Some(Err(PullVerdict::Failed(e))),
+            Err(e) => Some(Err(PullVerdict::Io(e.to_string()))),
+        }
+    };
+    outcome = outcome.or_else(|| work(&mut puller, &mut sink, now));
+    for (r, d) in capture.datagrams() {
+        if outcome.is_some() {
+            break;
+        }
+        if !from_exposer(d) || Some(canonical(d.dst)) != puller_peer {
+            continue;
+        }
+        pacer.wait_for(r.ts_us);
+        now = instant(r, now);
+        while let Some(t) = puller.poll_timeout().filter(|t| *t <= now) {
+            puller.handle_timeout(t.max(start));
+            if let Some(o) = work(&mut puller, &mut sink, now) {
+                outcome = Some(o);
+                break;
+            }
+            if puller.poll_timeout() == Some(t) {
+                break;
+            }
+        }
+        if outcome.is_some() {
+            break;
+        }
+        let mut bytes = d.payload.clone();
+        fed += 1;
+        let from = exposer.unwrap_or(d.src);
+        if let Some(c) = puller.handle_datagram(now, from, &mut bytes) {
+            if let Err(e) = sink.write_at(c.offset, c.data) {
+                outcome = Some(Err(PullVerdict::Io(e.to_string())));
+                break;
+            }
+        }
+        outcome = work(&mut puller, &mut sink, now);
+    }
+    let stats = puller.stats();
+    let verdict = match outcome {
+        Some(Ok(())) => PullVerdict::Complete(sink.to_vec()),
+        Some(Err(v)) => v,
+        None => PullVerdict::Incomplete {
+            received: stats.chunks_received,
+            total: puller.manifest().map_or(0, |m| u64::from(m.chunk_count)),
+        },
+    };
+    PullReplay {
+        verdict,
+        stats,
+        fed,
+        puller: puller_peer,
+    }
+}
+
+/// One datagram the exposer sent, recorded or replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Destination.
+    pub to: Peer,
+    /// Bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What [`replay_expose`] found.
+#[derive(Debug)]
+pub struct ExposeReplay {
+    /// Datagrams fed to the exposer.
+    pub fed: usize,
+    /// What the recorded exposer sent, in order.
+    pub recorded: Vec<Sent>,
+    /// What the rebuilt exposer sent, in order.
+    pub produced: Vec<Sent>,
+    /// The rebuilt exposer's counters.
+    pub stats: ExposerStats,
+}
+
+impl ExposeReplay {
+    /// True when the rebuilt exposer answered exactly as recorded.
+    pub fn matches(&self) -> bool {
+        self.recorded == self.produced
+    }
+
+    /// Where the answers first differ, in words.
+    pub fn first_difference(&self) -> Option<String> {
+        let n = self.recorded.len().max(self.produced.len());
+        (0..n).find_map(|i| match (self.recorded.get(i), self.produced.get(i)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) if a.to != b.to => Some(format!(
+                "answer {i}: recorded to {:?}, replayed to {:?}",
+                a.to, b.to
+            )),
+            (Some(a), Some(b)) => {
+                let at = a
+                    .bytes
+                    .iter()
+                    .zip(&b.bytes)
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(a.bytes.len().min(b.bytes.len()));
+                Some(format!(
+                    "answer {i}: {} recorded bytes vs {} replayed, first difference at byte {at}",
+                    a.bytes.len(),
+                    b.bytes.len()
+                ))
+            }
+            (Some(_), None) => Some(format!(
+                "answer {i} and {} more were recorded but not replayed",
+                self.recorded.len() - i - 1
+            )),
+            (None, Some(_)) => Some(format!(
+                "answer {i} and {} more were replayed but not recorded",
+                self.produced.len() - i - 1
+            )),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Feeds every datagram the capture shows arriving at `exposer` into a fresh
+/// exposer from `prepared` (rebuilt from the same file, key and Exposure_ID),
+/// and collects what it answers next to what the recorded exposer sent.
+pub fn replay_expose(
+    capture: &Capture,
+    prepared: &Prepared,
+    exposer: Peer,
+    pace: Pace,
+) -> ExposeReplay {
+    let exposer_peer = canonical(exposer);
+    let mut x = prepared.exposer();
+    let mut pacer = Pacer::new(pace);
+    let mut buf = Vec::with_capacity(64 * 1500);
+    let mut now = Instant::from_micros(0);
+    let mut fed = 0;
+    let mut recorded = Vec::new();
+    let mut produced = Vec::new();
+    for (r, d) in capture.datagrams() {
+        if canonical(d.src) == exposer_peer {
+            recorded.push(Sent {
+                to: canonical(d.dst),
+                bytes: d.payload.clone(),
+            });
+            continue;
+        }
+        if canonical(d.dst) != exposer_peer {
+            continue;
+        }
+        pacer.wait_for(r.ts_us);
+        now = instant(r, now);
+        fed += 1;
+        x.handle_datagram(now, canonical(d.src), &d.payload);
+        while let Some(t) = x.poll_transmit(now, &mut buf) {
+            for dg in t.datagrams(&buf) {
+                produced.push(Sent {
+                    to: canonical(t.destination),
+                    bytes: dg.to_vec(),
+                });
+            }
+        }
+    }
+    ExposeReplay {
+        fed,
+        recorded,
+        produced,
+        stats: x.stats(),
+    }
+}
