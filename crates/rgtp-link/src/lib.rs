@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use rgtp_proto::{Peer, Transmit};
 
+pub mod eth;
 pub mod impair;
 pub mod mem;
 pub mod udp;
 
+pub use eth::{EthConfig, EthLink, EthStats};
 pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats, Lossy};
 pub use mem::{MemLink, SimNet};
 pub use udp::{UdpConfig, UdpLink};
@@ -96,6 +98,11 @@ pub trait Link {
         Framing::Memory
     }
 
+    /// Writes out anything the link buffers (a recorder's capture file).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Sends the datagrams of `transmit` held in `buf[..transmit.size]`.
     /// A full send queue is not an error: the link may drop (and count) or block briefly.
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()>;
@@ -120,6 +127,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn framing(&self) -> Framing {
         (**self).framing()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)
