@@ -3,15 +3,16 @@
 //!
 //! # Files: pure Rust (`pcap-file`), live capture: libpcap (`pcap`, feature `live`)
 //!
-//! Files are written and read with the pure-Rust `pcap-file` crate, not
-//! through libpcap:
+//! Files are read with the pure-Rust `pcap-file` crate and written directly
+//! (classic pcap is a 24-byte header and 16 bytes per record), not through
+//! libpcap:
 //! - reading must run inside the fuzzer and on arbitrary bytes in memory, with
 //!   every malformed file an error rather than a C library's undefined state;
 //! - the default build (and the README's two commands) then needs no C library,
 //!   and recordings are byte-for-byte deterministic (the canonical corpus in
 //!   `pcaps/` is regenerated and compared in CI);
-//! - writing classic pcap is a fixed 24-byte header and 16 bytes per record,
-//!   which libpcap's dumper would not do better.
+//! - a recorder must flush and report write errors (a full disk) as they
+//!   happen, which libpcap's dumper hides behind `FILE*` buffering.
 //!
 //! Capturing live on an interface is what libpcap is for (BPF filters, ring
 //! buffers, every capture backend), so [`live`] uses the `pcap` crate, behind
@@ -22,14 +23,12 @@
 //! pcapng, with link types Ethernet, Linux cooked (v1, v2), raw IP and BSD loopback.
 #![warn(missing_docs, unreachable_pub)]
 
-use std::borrow::Cow;
 use std::io::{self, Write};
-use std::time::Duration;
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::{DataLink, TsResolution};
+use pcap_file::DataLink;
 
 pub use rgtp_link::{Vlan, ETHERTYPE_RGTP};
 use rgtp_proto::Peer;
@@ -45,9 +44,12 @@ pub use record::Recorder;
 /// Largest frame recorded in full.
 pub const SNAPLEN: u32 = 262_144;
 
-/// Writes a classic pcap file (Ethernet, microseconds).
+/// Writes a classic pcap file (Ethernet, microseconds, little-endian).
+///
+/// The format is a fixed 24-byte header and a 16-byte header per record, so
+/// it is written directly; that keeps the writer flushable mid-capture.
 pub struct CaptureWriter<W: Write> {
-    inner: PcapWriter<W>,
+    inner: W,
     frame: Vec<u8>,
     records: u64,
 }
@@ -60,28 +62,22 @@ impl<W: Write> std::fmt::Debug for CaptureWriter<W> {
     }
 }
 
-fn pcap_err(e: pcap_file::PcapError) -> io::Error {
-    match e {
-        pcap_file::PcapError::IoError(e) => e,
-        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
-    }
-}
+/// Link type Ethernet in the tcpdump.org registry.
+const LINKTYPE_ETHERNET: u32 = 1;
 
 impl<W: Write> CaptureWriter<W> {
     /// Writes the file header.
-    pub fn new(w: W) -> io::Result<Self> {
-        let header = PcapHeader {
-            version_major: 2,
-            version_minor: 4,
-            ts_correction: 0,
-            ts_accuracy: 0,
-            snaplen: SNAPLEN,
-            datalink: DataLink::ETHERNET,
-            ts_resolution: TsResolution::MicroSecond,
-            endianness: pcap_file::Endianness::Little,
-        };
+    pub fn new(mut w: W) -> io::Result<Self> {
+        let mut h = [0u8; 24];
+        h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h[4..6].copy_from_slice(&2u16.to_le_bytes());
+        h[6..8].copy_from_slice(&4u16.to_le_bytes());
+        // thiszone and sigfigs stay 0.
+        h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
+        h[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+        w.write_all(&h)?;
         Ok(CaptureWriter {
-            inner: PcapWriter::with_header(w, header).map_err(pcap_err)?,
+            inner: w,
             frame: Vec::with_capacity(2048),
             records: 0,
         })
@@ -90,12 +86,14 @@ impl<W: Write> CaptureWriter<W> {
     /// Records one whole frame seen at `ts_us` (µs since the Unix epoch).
     pub fn write_frame(&mut self, ts_us: u64, frame: &[u8]) -> io::Result<()> {
         let kept = &frame[..frame.len().min(SNAPLEN as usize)];
-        let packet = PcapPacket {
-            timestamp: Duration::from_micros(ts_us),
-            orig_len: frame.len() as u32,
-            data: Cow::Borrowed(kept),
-        };
-        self.inner.write_packet(&packet).map_err(pcap_err)?;
+        let secs = u32::try_from(ts_us / 1_000_000).unwrap_or(u32::MAX);
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&secs.to_le_bytes());
+        h[4..8].copy_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&(kept.len() as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&u32::try_from(frame.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.inner.write_all(&h)?;
+        self.inner.write_all(kept)?;
         self.records += 1;
         Ok(())
     }
@@ -122,11 +120,15 @@ impl<W: Write> CaptureWriter<W> {
         self.records
     }
 
+    /// Flushes the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
     /// Flushes and returns the writer.
-    pub fn into_inner(self) -> io::Result<W> {
-        let mut w = self.inner.into_writer();
-        w.flush()?;
-        Ok(w)
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.inner.flush()?;
+        Ok(self.inner)
     }
 }
 

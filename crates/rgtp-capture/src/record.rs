@@ -38,7 +38,13 @@ pub struct Recorder<L, W: Write = BufWriter<File>> {
     writer: CaptureWriter<W>,
     clock: TimeSource,
     vlan: Option<Vlan>,
+    /// Records written since the last flush.
+    unflushed: u64,
 }
+
+/// Records buffered at most before the capture is flushed, so a capture in
+/// progress can be read and a killed process loses little.
+const FLUSH_EVERY: u64 = 4096;
 
 impl<L, W: Write> std::fmt::Debug for Recorder<L, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +83,7 @@ impl<L: Link, W: Write> Recorder<L, W> {
             writer: CaptureWriter::new(writer)?,
             clock,
             vlan,
+            unflushed: 0,
         })
     }
 
@@ -93,6 +100,15 @@ impl<L: Link, W: Write> Recorder<L, W> {
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.writer.records()
+    }
+
+    fn wrote(&mut self, n: u64) -> io::Result<()> {
+        self.unflushed += n;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            self.writer.flush()?;
+        }
+        Ok(())
     }
 
     /// Flushes the capture and returns the link and the writer.
@@ -138,13 +154,22 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
         self.inner.framing()
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.unflushed = 0;
+        self.writer.flush()?;
+        self.inner.flush()
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         let ts = (self.clock)();
         let src = self.local_for(transmit.destination);
+        let mut n = 0;
         for d in transmit.datagrams(buf) {
             self.writer
                 .write_datagram(ts, src, transmit.destination, self.vlan, d)?;
+            n += 1;
         }
+        self.wrote(n)?;
         self.inner.send(transmit, buf)
     }
 
@@ -168,6 +193,11 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
                     &buf[r.offset..r.offset + r.len],
                 )?;
             }
+            self.wrote(n as u64)?;
+        } else if self.unflushed > 0 {
+            // Idle: a good moment to make the capture readable as it stands.
+            self.unflushed = 0;
+            self.writer.flush()?;
         }
         Ok(n)
     }

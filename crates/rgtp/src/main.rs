@@ -17,6 +17,8 @@ use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
 use rgtp::driver::{self, Clock, PullFailure};
 use rgtp::sink::{FileSink, MemSink};
 use rgtp::{DynSuite, ExposerBuilder, FecSpec, Prepared, Ticket};
+use rgtp_capture::Recorder;
+use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
 use rgtp_proto::puller::PullError;
@@ -36,7 +38,7 @@ mod exit {
 #[command(
     name = "rgtp",
     version,
-    about = "Red Giant Transport Protocol: expose and pull files over UDP"
+    about = "Red Giant Transport Protocol: expose and pull files over UDP or raw Ethernet"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,6 +53,34 @@ enum Command {
     Pull(PullArgs),
     /// Generate data, expose and pull it over loopback UDP in one process, and report.
     Demo(DemoArgs),
+    /// Feed a recorded capture into a fresh puller (rebuilds the file) or, with --source,
+    /// into an exposer rebuilt from the file, and compare its answers with the recording.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Capture file (pcap or pcapng), e.g. from `rgtp pull --record`.
+    capture: PathBuf,
+    /// The exposure's ticket (for its key, Exposure_ID and the exposer's address).
+    #[arg(long)]
+    ticket: String,
+    /// Puller replay: write the rebuilt file here.
+    #[arg(long, short, conflicts_with = "source")]
+    output: Option<PathBuf>,
+    /// Exposer replay: the file that was exposed; the exposer is rebuilt from it with the
+    /// ticket's key and Exposure_ID and the recorded Manifest's suite and chunk size.
+    #[arg(long)]
+    source: Option<PathBuf>,
+    /// Feed packets at their recorded spacing instead of as fast as possible.
+    #[arg(long)]
+    as_recorded: bool,
+    /// With --as-recorded: play this many times faster.
+    #[arg(long, default_value_t = 1.0, requires = "as_recorded")]
+    speed: f64,
+    /// Print only errors.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -67,9 +97,82 @@ struct SuiteArgs {
     /// Send a Merkle proof with every chunk.
     #[arg(long)]
     proofs: bool,
-    /// Plaintext bytes per chunk.
-    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
-    chunk_size: u32,
+    /// Plaintext bytes per chunk [default: 1200 over UDP, 1400 over raw Ethernet].
+    #[arg(long)]
+    chunk_size: Option<u32>,
+}
+
+/// Which link carries the datagrams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LinkArg {
+    /// UDP over IPv4 or IPv6.
+    Udp,
+    /// Raw Ethernet frames (EtherType 0x88B5) on an interface.
+    Eth(String),
+}
+
+fn parse_link(s: &str) -> Result<LinkArg, String> {
+    match s.split_once(':') {
+        None if s == "udp" => Ok(LinkArg::Udp),
+        Some(("eth", iface)) if !iface.is_empty() => Ok(LinkArg::Eth(iface.to_string())),
+        _ => Err(format!(
+            "unknown link {s:?}: use udp, or eth:IFACE for raw Ethernet (e.g. eth:eth0)"
+        )),
+    }
+}
+
+/// Link options shared by expose and pull.
+#[derive(clap::Args)]
+struct LinkArgs {
+    /// udp, or eth:IFACE for raw Ethernet frames (EtherType 0x88B5; needs root or CAP_NET_RAW).
+    #[arg(long, value_parser = parse_link, default_value = "udp")]
+    link: LinkArg,
+    /// Raw Ethernet: tag frames with this 802.1Q VLAN ID (1-4094) and accept only frames of it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=4094))]
+    vlan: Option<u16>,
+    /// Raw Ethernet: 802.1Q priority (PCP, 0-7) for the TSN traffic class; implies a tag (VLAN 0 if --vlan is not given).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=7))]
+    pcp: Option<u8>,
+    /// Write every datagram sent and received to this pcap file (opens in Wireshark; see `rgtp inspect`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+impl LinkArgs {
+    fn vlan(&self) -> Option<rgtp_link::Vlan> {
+        (self.vlan.is_some() || self.pcp.is_some()).then(|| rgtp_link::Vlan {
+            id: self.vlan.unwrap_or(0),
+            pcp: self.pcp.unwrap_or(0),
+            dei: false,
+        })
+    }
+
+    fn check(&self) -> Result<(), (u8, String)> {
+        if self.link == LinkArg::Udp && (self.vlan.is_some() || self.pcp.is_some()) {
+            return Err((
+                exit::USAGE,
+                "--vlan and --pcp tag raw Ethernet frames: use them with --link eth:IFACE (for UDP, use a VLAN interface instead)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the raw-Ethernet link named by `--link eth:IFACE`.
+    fn open_eth(&self, iface: &str) -> Result<EthLink, (u8, String)> {
+        let mut c = EthConfig::new(iface);
+        c.vlan = self.vlan();
+        EthLink::open(c).map_err(|e| (exit::IO, format!("cannot open raw Ethernet on {iface}: {e}")))
+    }
+
+    /// Wraps `link` in a recorder when `--record` asks for one.
+    fn wrap(&self, link: Box<dyn Link>) -> Result<Box<dyn Link>, (u8, String)> {
+        match &self.record {
+            None => Ok(link),
+            Some(path) => Ok(Box::new(
+                Recorder::create(link, path).map_err(|e| (exit::IO, e.to_string()))?,
+            )),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -86,7 +189,14 @@ struct ExposeArgs {
     #[arg(long)]
     advertise: Option<String>,
     #[command(flatten)]
+    link: LinkArgs,
+    #[command(flatten)]
     suite: SuiteArgs,
+    /// Draw the address-validation token secret at random instead of deriving it from the
+    /// key and Exposure_ID (spec §5.3): for widely shared tickets; recordings then replay
+    /// only up to the first token-bearing request.
+    #[arg(long)]
+    random_token_secret: bool,
     /// Serve requests without address validation, as upstream v1 exposers do. This lifts the
     /// 3x amplification bound: only on networks where source addresses cannot be spoofed.
     #[arg(long)]
@@ -121,6 +231,8 @@ struct PullArgs {
     /// Ask for a Merkle proof with every chunk.
     #[arg(long)]
     proofs: bool,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Do not request FEC parity.
     #[arg(long)]
     no_fec: bool,
@@ -188,6 +300,7 @@ fn main() -> ExitCode {
         Command::Expose(a) => expose(a),
         Command::Pull(a) => pull(a),
         Command::Demo(a) => demo(a),
+        Command::Replay(a) => replay(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -200,13 +313,36 @@ fn main() -> ExitCode {
 
 type CliResult = Result<(), (u8, String)>;
 
-fn builder(s: &SuiteArgs) -> ExposerBuilder<CipherId, HashId, FecSpec> {
+/// Default chunk size over raw Ethernet: a 1400-byte chunk and its 40 bytes of
+/// header and tag fit a 1500-byte MTU with room for a proof of depth 1.
+const ETH_CHUNK_SIZE: u32 = 1400;
+
+fn builder(s: &SuiteArgs, default_chunk: u32) -> ExposerBuilder<CipherId, HashId, FecSpec> {
     ExposerBuilder::new()
         .with_cipher(s.cipher)
         .with_hash(s.hash)
         .with_fec(s.fec)
         .with_proofs(s.proofs)
-        .with_chunk_size(s.chunk_size)
+        .with_chunk_size(s.chunk_size.unwrap_or(default_chunk))
+}
+
+/// Refuses a chunk size whose packets would not fit the link (spec §2.12).
+fn check_chunk_fits(chunk: u32, len: u64, proofs: bool, mtu: usize, what: &str) -> Result<(), (u8, String)> {
+    let chunks = len.div_ceil(u64::from(chunk.max(1))).max(1);
+    let depth = if proofs { 64 - (chunks - 1).leading_zeros() as usize } else { 0 };
+    let overhead = if proofs { 25 + 32 * depth } else { 24 } + 16;
+    let packet = chunk as usize + overhead;
+    if packet > mtu {
+        return Err((
+            exit::USAGE,
+            format!(
+                "chunk packets of {packet} bytes ({chunk}-byte chunks{}) do not fit the {mtu}-byte MTU of {what}: use --chunk-size {} or less",
+                if proofs { " with proofs" } else { "" },
+                mtu.saturating_sub(overhead)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -267,45 +403,91 @@ fn map_file(path: &Path) -> Result<(Option<memmap2::Mmap>, u64), (u8, String)> {
 }
 
 fn expose(a: ExposeArgs) -> CliResult {
+    a.link.check()?;
     let (map, len) = map_file(&a.file)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let addr = SocketAddr::new(a.bind, a.port);
-    let mut link = UdpLink::bind(addr).map_err(|e| {
-        (
-            exit::IO,
-            format!(
-                "cannot bind UDP {addr}: {e} (is the port in use? try --port 0 for any free port)"
-            ),
-        )
-    })?;
+    let (link, where_): (Box<dyn Link>, Peer) = match &a.link.link {
+        LinkArg::Udp => {
+            let addr = SocketAddr::new(a.bind, a.port);
+            let link = UdpLink::bind(addr).map_err(|e| {
+                (
+                    exit::IO,
+                    format!(
+                        "cannot bind UDP {addr}: {e} (is the port in use? try --port 0 for any free port)"
+                    ),
+                )
+            })?;
+            let local = link.local_addr();
+            (Box::new(link), Peer::Ip(local))
+        }
+        LinkArg::Eth(iface) => {
+            let link = a.link.open_eth(iface)?;
+            let mac = link.mac();
+            (Box::new(link), Peer::Ethernet(mac))
+        }
+    };
+    let default_chunk = match a.link.link {
+        LinkArg::Udp => DEFAULT_CHUNK_SIZE,
+        LinkArg::Eth(_) => ETH_CHUNK_SIZE,
+    };
+    let caps = link.capabilities();
+    if let LinkArg::Eth(iface) = &a.link.link {
+        check_chunk_fits(
+            a.suite.chunk_size.unwrap_or(default_chunk),
+            len,
+            a.suite.proofs,
+            caps.mtu,
+            iface,
+        )?;
+    }
+    let mut link = a.link.wrap(link)?;
     let started = StdInstant::now();
     let mut config = rgtp_proto::ExposerConfig {
-        max_segments: link.capabilities().max_segments,
+        max_segments: caps.max_segments,
         dangerous_serve_unvalidated: a.dangerous_serve_unvalidated,
         ..Default::default()
     };
-    config.max_payload = link.capabilities().mtu;
-    let mut b = builder(&a.suite).with_config(config);
+    config.max_payload = caps.mtu;
+    if a.random_token_secret {
+        config.token_secret = *rgtp_providers::cipher::random_key().as_bytes();
+    }
+    let mut b = builder(&a.suite, default_chunk).with_config(config);
     if let Some(KeyArg(k)) = &a.key {
         b = b.with_key(rgtp_proto::Key::from_bytes(*k));
     }
     let prepared = b.expose(data).map_err(|e| (exit::USAGE, e.to_string()))?;
     drop(map);
-    let local = link.local_addr();
-    let mut ticket = prepared.ticket(local);
-    ticket.host = match &a.advertise {
-        Some(h) => h.clone(),
-        None if local.ip().is_unspecified() => match local {
-            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.to_string(),
-            SocketAddr::V6(_) => "[::1]".into(),
-        },
-        None => ticket.host,
+    let mut ticket = prepared.ticket_for(where_);
+    let shown = match where_ {
+        Peer::Ip(local) => {
+            ticket.host = match &a.advertise {
+                Some(h) => h.clone(),
+                None if local.ip().is_unspecified() => match local {
+                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.to_string(),
+                    SocketAddr::V6(_) => "[::1]".into(),
+                },
+                None => ticket.host,
+            };
+            format!("udp {local}")
+        }
+        _ => format!(
+            "raw Ethernet {} ({}{})",
+            ticket.address(),
+            match &a.link.link {
+                LinkArg::Eth(i) => i.as_str(),
+                LinkArg::Udp => "",
+            },
+            a.link
+                .vlan()
+                .map(|v| format!(", VLAN {} PCP {}", v.id, v.pcp))
+                .unwrap_or_default()
+        ),
     };
     println!("{ticket}");
     if !a.quiet {
         let suite = prepared.exposure.suite();
         eprintln!(
-            "exposing {} ({len} bytes, {} chunks of {}) on udp {local}; sealed in {:.2?}\n\
+            "exposing {} ({len} bytes, {} chunks of {}) on {shown}; sealed in {:.2?}\n\
              suite: {} + {}, fec {:?} ({}/{}), proofs {}. Ctrl-C to stop.",
             a.file.display(),
             prepared.exposure.chunk_count(),
@@ -343,6 +525,8 @@ fn expose(a: ExposeArgs) -> CliResult {
     })
     .map_err(|e| (exit::IO, format!("serving failed: {e}")))?;
     bar.finish();
+    link.flush()
+        .map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
     Ok(())
 }
 
@@ -351,8 +535,8 @@ fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
         PullFailure::Protocol(PullError::HandshakeTimeout) => (
             exit::TIMEOUT,
             format!(
-                "no answer from {}:{} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
-                ticket.host, ticket.port
+                "no answer from {} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
+                ticket.address()
             ),
         ),
         PullFailure::Protocol(PullError::Timeout) => {
@@ -386,18 +570,42 @@ fn pull(a: PullArgs) -> CliResult {
         .ticket
         .parse()
         .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
-    let server = ticket.socket_addr().map_err(|e| {
-        (
-            exit::USAGE,
-            format!("cannot resolve the ticket's host {:?}: {e}", ticket.host),
-        )
-    })?;
-    let bind: SocketAddr = match server {
-        SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
-        SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+    a.link.check()?;
+    let (link, server): (Box<dyn Link>, Peer) = match (&a.link.link, ticket.mac) {
+        (LinkArg::Udp, Some(_)) => {
+            return Err((
+                exit::USAGE,
+                format!(
+                    "the ticket names a raw-Ethernet exposer ({}): pull it with --link eth:IFACE",
+                    ticket.address()
+                ),
+            ))
+        }
+        (LinkArg::Eth(_), None) => {
+            return Err((
+                exit::USAGE,
+                "--link eth needs a ticket with a MAC address (rgtp://02-00-5e-10-00-01/…), as `rgtp expose --link eth:IFACE` prints".into(),
+            ))
+        }
+        (LinkArg::Eth(iface), Some(mac)) => (Box::new(a.link.open_eth(iface)?), Peer::Ethernet(mac)),
+        (LinkArg::Udp, None) => {
+            let server = ticket.socket_addr().map_err(|e| {
+                (
+                    exit::USAGE,
+                    format!("cannot resolve the ticket's host {:?}: {e}", ticket.host),
+                )
+            })?;
+            let bind: SocketAddr = match server {
+                SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
+                SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+            };
+            let link = UdpLink::bind(bind)
+                .map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?;
+            (Box::new(link), Peer::Ip(server))
+        }
     };
-    let mut link =
-        UdpLink::bind(bind).map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?;
+    let mtu = link.capabilities().mtu;
+    let mut link = a.link.wrap(link)?;
     // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
     // partial file is removed instead of left behind.
     install_stop_handler();
@@ -410,7 +618,8 @@ fn pull(a: PullArgs) -> CliResult {
             ),
         )
     })?;
-    let mut cfg = puller_config(&ticket, Peer::Ip(server));
+    let mut cfg = puller_config(&ticket, server);
+    cfg.max_payload = cfg.max_payload.min(mtu);
     cfg.want_proofs = a.proofs;
     cfg.deferred_root = !a.proofs;
     cfg.use_fec = !a.no_fec;
@@ -443,8 +652,10 @@ fn pull(a: PullArgs) -> CliResult {
             ));
         }
     });
+    let flushed = link.flush();
     match result {
         Ok(()) => {
+            flushed.map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
             sink.finish()
                 .map_err(|e| (exit::IO, format!("finishing {}: {e}", a.output.display())))?;
             bar.finish();
@@ -476,6 +687,108 @@ fn pull(a: PullArgs) -> CliResult {
     }
 }
 
+fn read_capture(path: &Path) -> Result<rgtp_capture::Capture, (u8, String)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        (
+            exit::IO,
+            format!("cannot read {}: {e} (check the path)", path.display()),
+        )
+    })?;
+    rgtp_capture::read(&bytes).map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))
+}
+
+fn replay(a: ReplayArgs) -> CliResult {
+    use rgtp::replay::{Pace, PullVerdict};
+    let ticket: Ticket = a
+        .ticket
+        .parse()
+        .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
+    let capture = read_capture(&a.capture)?;
+    let pace = if a.as_recorded {
+        if !(a.speed > 0.0 && a.speed.is_finite()) {
+            return Err((exit::USAGE, "--speed must be a positive number".into()));
+        }
+        Pace::AsRecorded { speed: a.speed }
+    } else {
+        Pace::Fast
+    };
+    let exposer = rgtp::replay::find_exposer(&capture, Some(&ticket)).ok_or((
+        exit::USAGE,
+        "cannot tell the exposer's address: the ticket's host does not resolve and the capture has no Pull_Request".to_string(),
+    ))?;
+    if let Some(src) = &a.source {
+        let (map, _) = map_file(src)?;
+        let data: &[u8] = map.as_deref().unwrap_or(&[]);
+        let prepared = rgtp::replay::rebuild_exposer(&capture, &ticket, data, 65_507)
+            .map_err(|e| (exit::USAGE, e))?;
+        let r = rgtp::replay::replay_expose(&capture, &prepared, exposer, pace);
+        if r.fed == 0 {
+            return Err((
+                exit::PROTOCOL,
+                format!(
+                    "the capture shows no datagram sent to the exposer {} (recorded on another host?)",
+                    rgtp::corpus::peer_text(exposer)
+                ),
+            ));
+        }
+        if let Some(diff) = r.first_difference() {
+            return Err((
+                exit::PROTOCOL,
+                format!(
+                    "the rebuilt exposer answers differently: {diff} ({} requests fed, {} answers recorded, {} replayed; a capture taken at the puller misses answers lost on the way)",
+                    r.fed,
+                    r.recorded.len(),
+                    r.produced.len()
+                ),
+            ));
+        }
+        if !a.quiet {
+            println!(
+                "identical: {} requests fed, {} answers replayed byte for byte as recorded",
+                r.fed,
+                r.produced.len()
+            );
+        }
+        return Ok(());
+    }
+    let Some(out) = &a.output else {
+        return Err((
+            exit::USAGE,
+            "say what to replay: -o OUT rebuilds the file from the exposer's packets; --source FILE checks the exposer's answers".into(),
+        ));
+    };
+    let r = rgtp::replay::replay_pull(&capture, &ticket, Some(exposer), pace, |_| {});
+    let s = r.stats;
+    let counters = format!(
+        "{} datagrams fed; {} chunks verified, {} duplicates, {} malformed, {} failed authentication, {} failed Merkle checks, {} rebuilt by FEC",
+        r.fed, s.chunks_received, s.duplicates, s.malformed, s.auth_failures, s.merkle_failures, s.fec_recoveries
+    );
+    match r.verdict {
+        PullVerdict::Complete(bytes) => {
+            std::fs::write(out, &bytes).map_err(|e| {
+                (
+                    exit::IO,
+                    format!("writing {}: {e} (check free space and permissions)", out.display()),
+                )
+            })?;
+            if !a.quiet {
+                println!(
+                    "rebuilt {} ({} bytes), verified; {counters}",
+                    out.display(),
+                    bytes.len()
+                );
+            }
+            Ok(())
+        }
+        PullVerdict::Failed(e) => Err(pull_failure(PullFailure::Protocol(e), &ticket)),
+        PullVerdict::Io(e) => Err((exit::IO, e)),
+        PullVerdict::Incomplete { received, total } => Err((
+            exit::TIMEOUT,
+            format!("the capture ends before the transfer: {received} of {total} chunks verified; {counters}"),
+        )),
+    }
+}
+
 fn demo(a: DemoArgs) -> CliResult {
     let size = usize::try_from(a.size).map_err(|_| (exit::USAGE, "size too large".to_string()))?;
     eprintln!("generating {} of data…", indicatif::HumanBytes(a.size));
@@ -491,7 +804,7 @@ fn demo(a: DemoArgs) -> CliResult {
         ..Default::default()
     };
     let t0 = StdInstant::now();
-    let prepared: Prepared = builder(&a.suite)
+    let prepared: Prepared = builder(&a.suite, DEFAULT_CHUNK_SIZE)
         .with_config(config)
         .expose(&data)
         .map_err(|e| (exit::USAGE, e.to_string()))?;

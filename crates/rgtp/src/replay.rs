@@ -331,3 +331,66 @@ pub fn replay_expose(
         stats: x.stats(),
     }
 }
+
+/// The first Manifest of `exposure_id` in the capture.
+pub fn find_manifest(capture: &Capture, exposure_id: &rgtp_wire::ExposureId) -> Option<rgtp_wire::Manifest> {
+    capture.datagrams().find_map(|(_, d)| match rgtp_wire::Repr::parse(&d.payload, 65_535) {
+        Ok(rgtp_wire::Repr::Manifest(m)) if &m.exposure_id == exposure_id => Some(m),
+        _ => None,
+    })
+}
+
+/// Rebuilds the recorded exposer from the file it exposed: the key and
+/// Exposure_ID from the ticket, the suite, chunk size and FEC from the
+/// Manifest in the capture. Checks the Merkle root against the Manifest's, so
+/// a wrong file is caught before any replay.
+pub fn rebuild_exposer(
+    capture: &Capture,
+    ticket: &Ticket,
+    data: &[u8],
+    max_payload: usize,
+) -> Result<Prepared, String> {
+    let m = find_manifest(capture, &ticket.exposure_id).ok_or_else(|| {
+        "the capture holds no Manifest for the ticket's Exposure_ID: nothing says how the exposure was built".to_string()
+    })?;
+    let suite = rgtp_proto::SuiteId::from_manifest(&m)
+        .map_err(|e| format!("the recorded Manifest announces no usable suite: {e:?}"))?;
+    let fec = match suite.fec.scheme {
+        rgtp_proto::FecScheme::None => crate::FecSpec::None,
+        rgtp_proto::FecScheme::ReedSolomon => crate::FecSpec::ReedSolomon {
+            n: suite.fec.n,
+            k: suite.fec.k,
+        },
+        rgtp_proto::FecScheme::RaptorQ => crate::FecSpec::RaptorQ {
+            n: suite.fec.n,
+            k: suite.fec.k,
+        },
+    };
+    let config = rgtp_proto::ExposerConfig {
+        max_segments: 16,
+        max_payload,
+        ..Default::default()
+    };
+    let prepared = crate::ExposerBuilder::new()
+        .with_cipher(suite.cipher)
+        .with_hash(suite.hash)
+        .with_fec(fec)
+        .with_proofs(suite.proofs)
+        .with_chunk_size(m.chunk_size)
+        .with_key(ticket.key.clone())
+        .with_exposure_id(ticket.exposure_id)
+        .with_config(config)
+        .expose(data)
+        .map_err(|e| e.to_string())?;
+    let built = prepared.exposure.manifest();
+    if built.merkle_root != m.merkle_root || built.total_size != m.total_size {
+        return Err(format!(
+            "this file is not the one recorded: its Merkle root {} (size {}) differs from the Manifest's {} (size {})",
+            hex::encode(&built.merkle_root[..8]),
+            built.total_size,
+            hex::encode(&m.merkle_root[..8]),
+            m.total_size
+        ));
+    }
+    Ok(prepared)
+}
