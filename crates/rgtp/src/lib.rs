@@ -14,6 +14,7 @@
 pub mod builder;
 pub mod corpus;
 pub mod driver;
+pub mod inspect;
 pub mod replay;
 pub mod sim;
 pub mod sink;

@@ -56,6 +56,24 @@ enum Command {
     /// Feed a recorded capture into a fresh puller (rebuilds the file) or, with --source,
     /// into an exposer rebuilt from the file, and compare its answers with the recording.
     Replay(ReplayArgs),
+    /// Summarise a capture (pcap or pcapng): per exposure, packets by type, requests,
+    /// retransmissions, loss, FEC, RTT, malformed packets; with --ticket, decrypt and verify.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// Capture file: from `rgtp expose/pull --record`, tcpdump -w or tshark -w.
+    capture: PathBuf,
+    /// Decrypt and verify with this ticket (replays the exposer's packets into a puller).
+    #[arg(long)]
+    ticket: Option<String>,
+    /// With --ticket: write the recovered, verified data here.
+    #[arg(long, short, requires = "ticket")]
+    output: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -161,7 +179,12 @@ impl LinkArgs {
     fn open_eth(&self, iface: &str) -> Result<EthLink, (u8, String)> {
         let mut c = EthConfig::new(iface);
         c.vlan = self.vlan();
-        EthLink::open(c).map_err(|e| (exit::IO, format!("cannot open raw Ethernet on {iface}: {e}")))
+        EthLink::open(c).map_err(|e| {
+            (
+                exit::IO,
+                format!("cannot open raw Ethernet on {iface}: {e}"),
+            )
+        })
     }
 
     /// Wraps `link` in a recorder when `--record` asks for one.
@@ -301,6 +324,7 @@ fn main() -> ExitCode {
         Command::Pull(a) => pull(a),
         Command::Demo(a) => demo(a),
         Command::Replay(a) => replay(a),
+        Command::Inspect(a) => inspect(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -327,9 +351,19 @@ fn builder(s: &SuiteArgs, default_chunk: u32) -> ExposerBuilder<CipherId, HashId
 }
 
 /// Refuses a chunk size whose packets would not fit the link (spec §2.12).
-fn check_chunk_fits(chunk: u32, len: u64, proofs: bool, mtu: usize, what: &str) -> Result<(), (u8, String)> {
+fn check_chunk_fits(
+    chunk: u32,
+    len: u64,
+    proofs: bool,
+    mtu: usize,
+    what: &str,
+) -> Result<(), (u8, String)> {
     let chunks = len.div_ceil(u64::from(chunk.max(1))).max(1);
-    let depth = if proofs { 64 - (chunks - 1).leading_zeros() as usize } else { 0 };
+    let depth = if proofs {
+        64 - (chunks - 1).leading_zeros() as usize
+    } else {
+        0
+    };
     let overhead = if proofs { 25 + 32 * depth } else { 24 } + 16;
     let packet = chunk as usize + overhead;
     if packet > mtu {
@@ -695,6 +729,57 @@ fn read_capture(path: &Path) -> Result<rgtp_capture::Capture, (u8, String)> {
         )
     })?;
     rgtp_capture::read(&bytes).map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))
+}
+
+fn inspect(a: InspectArgs) -> CliResult {
+    let ticket: Option<Ticket> = a
+        .ticket
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
+    let capture = read_capture(&a.capture)?;
+    let report = rgtp::inspect::inspect(&capture, ticket.as_ref());
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).expect("JSON values print")
+        );
+    } else {
+        print!("{report}");
+    }
+    let (Some(out), Some(t)) = (&a.output, &ticket) else {
+        return Ok(());
+    };
+    match (&report.recovered, report.pull.as_ref().map(|p| &p.verdict)) {
+        (Some(bytes), _) => std::fs::write(out, bytes).map_err(|e| {
+            (
+                exit::IO,
+                format!(
+                    "writing {}: {e} (check free space and permissions)",
+                    out.display()
+                ),
+            )
+        }),
+        (None, Some(rgtp::inspect::Verdict::Failed(e))) => {
+            Err(pull_failure(PullFailure::Protocol(*e), t))
+        }
+        (None, Some(v)) => Err((
+            exit::TIMEOUT,
+            format!(
+                "nothing written to {}: the pull in the capture is {}",
+                out.display(),
+                v.name()
+            ),
+        )),
+        (None, None) => Err((
+            exit::PROTOCOL,
+            format!(
+                "nothing written to {}: the capture holds no packets of the ticket's exposure",
+                out.display()
+            ),
+        )),
+    }
 }
 
 fn replay(a: ReplayArgs) -> CliResult {

@@ -333,11 +333,16 @@ pub fn replay_expose(
 }
 
 /// The first Manifest of `exposure_id` in the capture.
-pub fn find_manifest(capture: &Capture, exposure_id: &rgtp_wire::ExposureId) -> Option<rgtp_wire::Manifest> {
-    capture.datagrams().find_map(|(_, d)| match rgtp_wire::Repr::parse(&d.payload, 65_535) {
-        Ok(rgtp_wire::Repr::Manifest(m)) if &m.exposure_id == exposure_id => Some(m),
-        _ => None,
-    })
+pub fn find_manifest(
+    capture: &Capture,
+    exposure_id: &rgtp_wire::ExposureId,
+) -> Option<rgtp_wire::Manifest> {
+    capture
+        .datagrams()
+        .find_map(|(_, d)| match rgtp_wire::Repr::parse(&d.payload, 65_535) {
+            Ok(rgtp_wire::Repr::Manifest(m)) if &m.exposure_id == exposure_id => Some(m),
+            _ => None,
+        })
 }
 
 /// Rebuilds the recorded exposer from the file it exposed: the key and
