@@ -27,9 +27,21 @@ pub enum LiveError {
     Io(#[from] std::io::Error),
 }
 
+type Captured = Result<(libc::timeval, u32, Vec<u8>), pcap::Error>;
+
 /// A capture running on one interface.
+///
+/// libpcap reads on a thread of its own with a 10 ms ring timeout, and
+/// [`LiveCapture::next_record`] waits on that thread with its own timeout.
+/// (On Linux, libpcap's immediate mode and its non-blocking mode were both
+/// seen to leave the last frames of a burst in a ring block until more
+/// traffic arrived; a plain read timeout hands them over within 10 ms.)
 pub struct LiveCapture {
-    cap: pcap::Capture<pcap::Active>,
+    frames: std::sync::mpsc::Receiver<Captured>,
+    stop: pcap::BreakLoop,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// How long one [`LiveCapture::next_record`] waits.
+    timeout: std::time::Duration,
     link: LinkLayer,
     link_type: i32,
     index: usize,
@@ -44,6 +56,15 @@ impl std::fmt::Debug for LiveCapture {
     }
 }
 
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.stop.breakloop();
+        if let Some(t) = self.reader.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl LiveCapture {
     /// Starts capturing on `iface` (e.g. `eth0`, `lo`, `any`) with a BPF
     /// `filter` ([`DEFAULT_FILTER`] when `None`). `timeout_ms` bounds each wait
@@ -51,8 +72,7 @@ impl LiveCapture {
     pub fn open(iface: &str, filter: Option<&str>, timeout_ms: i32) -> Result<Self, LiveError> {
         let mut cap = pcap::Capture::from_device(iface)?
             .snaplen(crate::SNAPLEN as i32)
-            .immediate_mode(true)
-            .timeout(timeout_ms.max(1))
+            .timeout(10)
             .open()?;
         cap.filter(filter.unwrap_or(DEFAULT_FILTER), true)?;
         let link_type = cap.get_datalink().0;
@@ -60,8 +80,29 @@ impl LiveCapture {
             .ok()
             .and_then(LinkLayer::from_linktype)
             .ok_or(LiveError::LinkType(link_type))?;
+        let stop = cap.breakloop_handle();
+        let (tx, frames) = std::sync::mpsc::channel();
+        let reader = std::thread::Builder::new()
+            .name("rgtp-capture".into())
+            .spawn(move || loop {
+                let item = match cap.next_packet() {
+                    Ok(p) => Ok((p.header.ts, p.header.len, p.data.to_vec())),
+                    Err(pcap::Error::TimeoutExpired) => continue,
+                    Err(e) => Err(e),
+                };
+                let last = item.is_err();
+                if tx.send(item).is_err() || last {
+                    return;
+                }
+            })
+            .map_err(LiveError::Io)?;
         Ok(LiveCapture {
-            cap,
+            frames,
+            stop,
+            reader: Some(reader),
+            timeout: std::time::Duration::from_millis(
+                u64::try_from(timeout_ms.max(0)).unwrap_or(0),
+            ),
             link,
             link_type,
             index: 0,
@@ -79,22 +120,23 @@ impl LiveCapture {
         &mut self,
         save: Option<&mut CaptureWriter<W>>,
     ) -> Result<Option<Record>, LiveError> {
-        let p = match self.cap.next_packet() {
-            Ok(p) => p,
-            Err(pcap::Error::TimeoutExpired) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let (ts, wire_len, data) = match self.frames.recv_timeout(self.timeout) {
+            Ok(item) => item?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(LiveError::Pcap(pcap::Error::NoMorePackets))
+            }
         };
-        let ts_us =
-            (p.header.ts.tv_sec.max(0) as u64) * 1_000_000 + p.header.ts.tv_usec.max(0) as u64;
+        let ts_us = (ts.tv_sec.max(0) as u64) * 1_000_000 + ts.tv_usec.max(0) as u64;
         if let Some(w) = save {
             if self.link == LinkLayer::Ethernet {
-                w.write_frame(ts_us, p.data)?;
-            } else if let Ok(d) = frame::decode(self.link, p.data) {
+                w.write_frame(ts_us, &data)?;
+            } else if let Ok(d) = frame::decode(self.link, &data) {
                 // Files we write are Ethernet: other link layers are re-framed.
                 w.write_datagram(ts_us, d.src, d.dst, d.vlan, d.payload)?;
             }
         }
-        let content = frame::decode(self.link, p.data).map(|d| Datagram {
+        let content = frame::decode(self.link, &data).map(|d| Datagram {
             src: d.src,
             dst: d.dst,
             vlan: d.vlan,
@@ -104,8 +146,8 @@ impl LiveCapture {
         let r = Record {
             index: self.index,
             ts_us,
-            orig_len: p.header.len as usize,
-            captured_len: p.data.len(),
+            orig_len: wire_len as usize,
+            captured_len: data.len(),
             content,
         };
         self.index += 1;
