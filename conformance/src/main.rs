@@ -6,9 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rgtp_conformance::{
-    cases, report, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
-};
+use rgtp_conformance::{cases, report, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// RGTP v1 conformance suite: numbered cases tied to MUST/SHOULD of spec/rgtp-v1.md.
 #[derive(Parser)]
@@ -32,14 +30,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum TargetCmd {
-    /// Test a live exposer, black-box over UDP.
+    /// Test a live exposer, black-box over UDP or raw Ethernet.
     Exposer {
-        /// Exposer address HOST:PORT (default: the ticket's).
+        /// Exposer address: HOST:PORT, or a MAC address with --link eth:IFACE (default: the ticket's).
         addr: Option<String>,
         /// The exposure's ticket (rgtp://…#KEY).
         #[arg(long)]
         ticket: String,
-        /// Link: udp (default) or eth:IFACE.
+        /// Link: udp (default), or eth:IFACE for raw Ethernet frames on a local
+        /// interface (EtherType 0x88B5; needs root or CAP_NET_RAW).
         #[arg(long, default_value = "udp")]
         link: String,
         /// Silence window in milliseconds: how long "no answer" is waited for.
@@ -64,10 +63,20 @@ enum TargetCmd {
         #[arg(long)]
         lib: PathBuf,
     },
-    /// Check a packet capture (not available in this build).
+    /// Judge a recorded transfer (pcap or pcapng) packet by packet, offline.
     Pcap {
-        /// The capture file.
+        /// The capture file (rgtp --record, tcpdump -w, tshark -w, Wireshark).
         file: PathBuf,
+        /// The exposure's ticket: opens chunks, verifies proofs, replays the pull.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// The exposer's address, HOST:PORT or MAC (default: the ticket's, else the
+        /// destination of the first Pull_Request).
+        #[arg(long)]
+        exposer: Option<String>,
+        /// MTU of a raw-Ethernet capture's link, bytes.
+        #[arg(long, default_value_t = cases::capture::DEFAULT_ETH_MTU)]
+        mtu: usize,
     },
     /// Test the published Python package rgtp 1.0.0 on a librgtp.so.
     Python {
@@ -129,16 +138,6 @@ fn run(cli: &Cli) -> i32 {
             link,
             quiet_ms,
         } => {
-            if let Some(iface) = link.strip_prefix("eth:") {
-                eprintln!(
-                    "rgtp-conformance: --link eth:{iface} is not yet supported: redgiant has no raw-Ethernet link yet; test over UDP (--link udp)"
-                );
-                return EXIT_UNAVAILABLE;
-            }
-            if link != "udp" {
-                eprintln!("rgtp-conformance: unknown --link {link:?} (udp or eth:IFACE)");
-                return EXIT_USAGE;
-            }
             let ticket: rgtp::Ticket = match ticket.parse() {
                 Ok(t) => t,
                 Err(e) => {
@@ -146,6 +145,43 @@ fn run(cli: &Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
+            let quiet = Duration::from_millis(*quiet_ms);
+            if let Some(iface) = link.strip_prefix("eth:") {
+                let mac = match addr {
+                    Some(a) => rgtp::ticket::parse_mac(a).ok_or_else(|| {
+                        format!("over --link eth:{iface} the exposer is a MAC address such as 02-00-5e-10-00-01, not {a:?}")
+                    }),
+                    None => ticket.mac.ok_or_else(|| {
+                        format!("the ticket names {}, not a MAC address: give the exposer's MAC (rgtp-conformance exposer MAC --link eth:{iface} …)", ticket.address())
+                    }),
+                };
+                let mac = match mac {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("rgtp-conformance: {e}");
+                        return EXIT_USAGE;
+                    }
+                };
+                if iface.is_empty() {
+                    eprintln!("rgtp-conformance: --link eth:IFACE needs an interface name");
+                    return EXIT_USAGE;
+                }
+                let endpoint = match rgtp_conformance::net::Endpoint::eth(iface, mac) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!(
+                            "rgtp-conformance: cannot open raw Ethernet on {iface}: {e} (needs root or CAP_NET_RAW)"
+                        );
+                        return EXIT_USAGE;
+                    }
+                };
+                let out = rgtp_conformance::run_exposer_on(endpoint, ticket, quiet, &sel);
+                return finish("exposer", &out, cli);
+            }
+            if link != "udp" {
+                eprintln!("rgtp-conformance: unknown --link {link:?} (udp or eth:IFACE)");
+                return EXIT_USAGE;
+            }
             let addr = match addr {
                 Some(a) => resolve(a),
                 None => ticket.socket_addr().map_err(|e| e.to_string()),
@@ -157,8 +193,7 @@ fn run(cli: &Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
-            let out =
-                rgtp_conformance::run_exposer(addr, ticket, Duration::from_millis(*quiet_ms), &sel);
+            let out = rgtp_conformance::run_exposer(addr, ticket, quiet, &sel);
             finish("exposer", &out, cli)
         }
         TargetCmd::Puller { cmd, timeout, size } => {
@@ -173,12 +208,43 @@ fn run(cli: &Cli) -> i32 {
             let out = rgtp_conformance::run_abi(lib, &sel);
             finish("abi", &out, cli)
         }
-        TargetCmd::Pcap { file } => {
-            eprintln!(
-                "rgtp-conformance: pcap checking is not available in this build (no capture support exists yet); {} was not examined",
-                file.display()
-            );
-            EXIT_UNAVAILABLE
+        TargetCmd::Pcap {
+            file,
+            ticket,
+            exposer,
+            mtu,
+        } => {
+            let ticket = match ticket.as_deref().map(str::parse::<rgtp::Ticket>) {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    eprintln!("rgtp-conformance: bad ticket: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let exposer = match exposer.as_deref().map(cases::capture::parse_peer) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    eprintln!("rgtp-conformance: --exposer: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let opts = cases::capture::CaptureOptions {
+                ticket,
+                exposer,
+                eth_mtu: Some(*mtu),
+            };
+            match rgtp_conformance::run_capture_file(file, opts, &sel) {
+                Ok((ctx, out)) => {
+                    println!("{}: {}\n", file.display(), ctx.summary());
+                    finish("pcap", &out, cli)
+                }
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    EXIT_USAGE
+                }
+            }
         }
         TargetCmd::Python { lib, python, venv } => {
             let venv = venv.clone().unwrap_or_else(default_venv);

@@ -1,9 +1,25 @@
-//! Black-box UDP probing of an exposer, and packet builders.
+//! Black-box probing of an exposer over UDP or raw Ethernet, and packet builders.
+//!
+//! An [`Endpoint`] says where the exposer is and how to reach it; a [`Probe`] is one
+//! puller address talking to it:
+//!
+//! - **UDP**: each probe is a fresh socket, so a new puller address (port) every
+//!   time; late answers to one case never reach the next.
+//! - **Raw Ethernet** ([`EthLink`], EtherType 0x88B5): every probe shares one link
+//!   on a local interface and so one puller address, the interface's MAC. A probe
+//!   first drains what is still arriving for earlier ones. Cases that need two
+//!   puller addresses at once say n/a ([`Endpoint::distinct_addresses`]).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use rgtp_link::eth::{EthConfig, EthLink};
+use rgtp_link::{Link, Received};
+use rgtp_proto::{Peer, Transmit};
 
 use rgtp_wire::{
     ExposureId, IndexList, Keepalive, Manifest, Nak, NakFlags, PullFlags, PullRequest, RateReport,
@@ -79,9 +95,127 @@ pub fn grow_recv_buffer(sock: &UdpSocket, bytes: usize) {
     }
 }
 
-/// One UDP socket connected to the exposer: one puller address.
+/// Where the exposer under test is, and the link that reaches it.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// UDP: every probe is a fresh socket (a new puller address).
+    Udp(SocketAddr),
+    /// Raw Ethernet: one shared link, one puller address (the interface's MAC).
+    Eth(Arc<EthEndpoint>),
+}
+
+/// The shared raw-Ethernet side of an [`Endpoint::Eth`].
+pub struct EthEndpoint {
+    /// The exposer's MAC address.
+    pub exposer: [u8; 6],
+    /// The local interface.
+    pub interface: String,
+    /// This end's MAC address (every probe's puller address).
+    pub local: [u8; 6],
+    /// The interface MTU: the largest RGTP packet a frame carries.
+    pub mtu: usize,
+    inner: Mutex<EthInner>,
+}
+
+struct EthInner {
+    link: EthLink,
+    buf: Vec<u8>,
+    metas: Vec<Received>,
+    /// Datagrams from the exposer received but not yet collected.
+    pending: VecDeque<Vec<u8>>,
+}
+
+impl EthEndpoint {
+    fn lock(&self) -> MutexGuard<'_, EthInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl EthInner {
+    /// Receives for up to `timeout`, queueing what came from `exposer`; true if anything did.
+    fn pump(&mut self, exposer: [u8; 6], timeout: Duration) -> io::Result<bool> {
+        self.metas.clear();
+        let n = self
+            .link
+            .recv(&mut self.buf, &mut self.metas, Some(timeout))?;
+        let before = self.pending.len();
+        for m in self.metas.iter().take(n) {
+            if m.from == Peer::Ethernet(exposer) {
+                self.pending
+                    .push_back(self.buf[m.offset..m.offset + m.len].to_vec());
+            }
+        }
+        Ok(self.pending.len() > before)
+    }
+}
+
+impl Endpoint {
+    /// An exposer at a UDP address.
+    pub fn udp(addr: SocketAddr) -> Endpoint {
+        Endpoint::Udp(addr)
+    }
+
+    /// An exposer at MAC address `exposer`, reached through a raw-Ethernet link on
+    /// `interface` (needs root or `CAP_NET_RAW`).
+    pub fn eth(interface: &str, exposer: [u8; 6]) -> io::Result<Endpoint> {
+        let link = EthLink::open(EthConfig::new(interface))?;
+        let mtu = link.capabilities().mtu;
+        let local = link.mac();
+        let slot = mtu.max(1500) + 64;
+        Ok(Endpoint::Eth(Arc::new(EthEndpoint {
+            exposer,
+            interface: interface.to_string(),
+            local,
+            mtu,
+            inner: Mutex::new(EthInner {
+                link,
+                buf: vec![0u8; slot * 64],
+                metas: Vec::with_capacity(64),
+                pending: VecDeque::new(),
+            }),
+        })))
+    }
+
+    /// Largest datagram the link carries.
+    pub fn max_datagram(&self) -> usize {
+        match self {
+            Endpoint::Udp(_) => MAX_UDP,
+            Endpoint::Eth(e) => e.mtu,
+        }
+    }
+
+    /// True when each probe gets its own puller address.
+    pub fn distinct_addresses(&self) -> bool {
+        matches!(self, Endpoint::Udp(_))
+    }
+
+    /// True over raw Ethernet.
+    pub fn is_ethernet(&self) -> bool {
+        matches!(self, Endpoint::Eth(_))
+    }
+
+    /// The exposer, as the link names it.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Udp(a) => format!("udp {a}"),
+            Endpoint::Eth(e) => format!(
+                "raw Ethernet {} on {}",
+                rgtp::ticket::mac_text(&e.exposer),
+                e.interface
+            ),
+        }
+    }
+}
+
+enum Chan {
+    Udp(UdpSocket),
+    Eth(Arc<EthEndpoint>),
+}
+
+/// One puller address talking to the exposer: a connected UDP socket, or the
+/// shared raw-Ethernet link.
 pub struct Probe {
-    sock: UdpSocket,
+    chan: Chan,
     /// The exposure probed.
     pub id: ExposureId,
     /// How long silence must last to count as "no answer".
@@ -136,26 +270,70 @@ impl Probe {
         grow_recv_buffer(&sock, 16 << 20);
         sock.connect(addr)?;
         Ok(Probe {
-            sock,
+            chan: Chan::Udp(sock),
             id,
             quiet,
             token: None,
         })
     }
 
-    /// This probe's local address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.sock.local_addr().expect("bound")
+    /// A probe towards `endpoint`: a fresh UDP socket, or the shared Ethernet link
+    /// after draining what is still arriving for earlier probes.
+    pub fn open(endpoint: &Endpoint, id: ExposureId, quiet: Duration) -> io::Result<Probe> {
+        match endpoint {
+            Endpoint::Udp(addr) => Probe::new(*addr, id, quiet),
+            Endpoint::Eth(e) => {
+                let drain = quiet.min(Duration::from_millis(50));
+                let mut inner = e.lock();
+                inner.pending.clear();
+                let until = Instant::now() + Duration::from_secs(2);
+                while inner.pump(e.exposer, drain)? && Instant::now() < until {
+                    inner.pending.clear();
+                }
+                inner.pending.clear();
+                drop(inner);
+                Ok(Probe {
+                    chan: Chan::Eth(Arc::clone(e)),
+                    id,
+                    quiet,
+                    token: None,
+                })
+            }
+        }
+    }
+
+    /// This probe's own address.
+    pub fn local_peer(&self) -> Peer {
+        match &self.chan {
+            Chan::Udp(s) => Peer::Ip(s.local_addr().expect("bound")),
+            Chan::Eth(e) => Peer::Ethernet(e.local),
+        }
     }
 
     /// Sends one datagram (errors such as ICMP unreachable are ignored: silence is checked).
     pub fn send(&self, d: &[u8]) {
-        let _ = self.sock.send(d);
+        match &self.chan {
+            Chan::Udp(s) => {
+                let _ = s.send(d);
+            }
+            Chan::Eth(e) => {
+                let t = Transmit {
+                    destination: Peer::Ethernet(e.exposer),
+                    size: d.len(),
+                    segment_size: None,
+                };
+                let _ = e.lock().link.send(&t, d);
+            }
+        }
     }
 
     /// Receives until nothing arrived for `quiet` after the last datagram (or `first` before
     /// the first), or `max` datagrams arrived.
     pub fn collect(&self, first: Duration, quiet: Duration, max: usize) -> Answers {
+        let sock = match &self.chan {
+            Chan::Udp(s) => s,
+            Chan::Eth(e) => return collect_eth(e, first, quiet, max),
+        };
         let mut out = Answers::default();
         let mut buf = vec![0u8; MAX_UDP + 1];
         let mut deadline = Instant::now() + first;
@@ -164,10 +342,8 @@ impl Probe {
             if now >= deadline {
                 break;
             }
-            let _ = self
-                .sock
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-            match self.sock.recv(&mut buf) {
+            let _ = sock.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+            match sock.recv(&mut buf) {
                 Ok(n) => {
                     out.datagrams.push(buf[..n].to_vec());
                     deadline = Instant::now() + quiet;
@@ -235,4 +411,27 @@ impl Probe {
         }
         Err("the exposer stopped answering Pull_Requests afterwards".into())
     }
+}
+
+/// [`Probe::collect`] over the shared raw-Ethernet link.
+fn collect_eth(e: &EthEndpoint, first: Duration, quiet: Duration, max: usize) -> Answers {
+    let mut out = Answers::default();
+    let mut inner = e.lock();
+    let mut deadline = Instant::now() + first;
+    while out.datagrams.len() < max {
+        if let Some(d) = inner.pending.pop_front() {
+            out.datagrams.push(d);
+            deadline = Instant::now() + quiet;
+            continue;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let wait = (deadline - now).max(Duration::from_millis(1));
+        if inner.pump(e.exposer, wait).is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! Our stack passes every case: our exposer (in process, our driver over our UDP link),
 //! our puller (the `rgtp pull` binary through `--cmd`), and our librgtp.so (C ABI and the
-//! published Python package). Also the command's reports and unavailable targets.
+//! published Python package). Also the command's reports and usage errors.
 
 mod common;
 
@@ -87,7 +87,7 @@ fn our_library_passes_abi_and_python_cases() {
 }
 
 #[test]
-fn command_reports_selection_and_unavailable_targets() {
+fn command_reports_selection_and_usage_errors() {
     let bin = env!("CARGO_BIN_EXE_rgtp-conformance");
     let dir = tempfile::tempdir().unwrap();
     let ours = serve_ours(
@@ -131,25 +131,27 @@ fn command_reports_selection_and_unavailable_targets() {
         x.starts_with("<?xml") && x.contains("<testsuite ") && x.contains("EXP-011"),
         "{x}"
     );
-    // Targets that do not exist yet say so with status 64, never a pass.
+    // Every target exists: a capture is judged (tests/capture.rs), and raw Ethernet
+    // (tests/eth.rs) needs an interface that exists: usage error otherwise.
     let st = Command::new(bin)
         .args(["pcap", "/nonexistent.pcap"])
         .output()
         .unwrap();
-    assert_eq!(st.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&st.stderr).contains("not available"));
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("cannot read"));
     let st = Command::new(bin)
         .args([
             "exposer",
+            "02-00-5e-10-00-01",
             "--link",
-            "eth:eth0",
+            "eth:rgtp-absent0",
             "--ticket",
             &ours.ticket.to_string(),
         ])
         .output()
         .unwrap();
-    assert_eq!(st.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&st.stderr).contains("not yet supported"));
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("rgtp-absent0"));
     // A dead address: every selected MUST case fails, exit 1.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut t = ours.ticket.clone();
@@ -166,7 +168,9 @@ fn command_reports_selection_and_unavailable_targets() {
     );
     let st = Command::new(bin).arg("list").output().unwrap();
     let list = String::from_utf8_lossy(&st.stdout);
-    for id in ["EXP-012", "PUL-020", "ABI-003", "PY-004"] {
+    for id in [
+        "EXP-012", "PUL-020", "ABI-003", "PY-004", "CAP-030", "CAP-107",
+    ] {
         assert!(list.contains(id), "{list}");
     }
 }

@@ -1,5 +1,8 @@
-//! Exposer cases: any live exposer, black-box over UDP. The harness is a puller that
-//! knows the ticket (so it can open chunks and check the root) and misbehaves on purpose.
+//! Exposer cases: any live exposer, black-box over UDP or raw Ethernet. The harness is a
+//! puller that knows the ticket (so it can open chunks and check the root) and misbehaves
+//! on purpose. Over raw Ethernet every probe has the one MAC address of the local
+//! interface, so the case that needs a second puller address (EXP-042) and the one that
+//! needs datagrams larger than a frame (EXP-056) say n/a.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,12 +15,12 @@ use rgtp_wire::{Hash, Manifest, ManifestFlags, NakFlags, PullFlags, Repr, NAK_PA
 
 use super::{fail, skip, Case, CaseResult, Level, OrFail, Stop};
 use crate::ensure;
-use crate::net::{self, Answers, Probe, MAX_UDP};
+use crate::net::{self, Answers, Endpoint, Probe, MAX_UDP};
 
 /// What the exposer cases run against.
 pub struct ExposerCtx {
-    /// Exposer address.
-    pub addr: SocketAddr,
+    /// Where the exposer is, and the link that reaches it.
+    pub endpoint: Endpoint,
     /// The ticket (Exposure_ID, key, pins).
     pub ticket: Ticket,
     /// Silence window.
@@ -32,19 +35,28 @@ pub struct ExposerCtx {
 }
 
 impl ExposerCtx {
-    /// Handshakes once (to learn the Manifest) and prepares the suite.
+    /// Handshakes once over UDP (to learn the Manifest) and prepares the suite.
     pub fn connect(
         addr: SocketAddr,
         ticket: Ticket,
         quiet: Duration,
     ) -> Result<ExposerCtx, String> {
-        let mut p = Probe::new(addr, ticket.exposure_id, quiet).map_err(|e| e.to_string())?;
+        Self::connect_to(Endpoint::udp(addr), ticket, quiet)
+    }
+
+    /// Handshakes once through `endpoint` (to learn the Manifest) and prepares the suite.
+    pub fn connect_to(
+        endpoint: Endpoint,
+        ticket: Ticket,
+        quiet: Duration,
+    ) -> Result<ExposerCtx, String> {
+        let mut p = Probe::open(&endpoint, ticket.exposure_id, quiet).map_err(|e| e.to_string())?;
         let (manifest, _) = p.handshake(PullFlags::ADDR_VALIDATION)?;
         let suite = SuiteId::from_manifest(&manifest).ok();
         let cipher = suite.and_then(|s| AnyCipher::new(s.cipher, &ticket.key));
         let hash = AnyHash::new(suite.map_or(rgtp_proto::HashId::Blake2b256, |s| s.hash));
         Ok(ExposerCtx {
-            addr,
+            endpoint,
             ticket,
             quiet,
             full_pull_limit: 1 << 16,
@@ -56,8 +68,8 @@ impl ExposerCtx {
     }
 
     fn probe(&self) -> Result<Probe, Stop> {
-        Probe::new(self.addr, self.ticket.exposure_id, self.quiet)
-            .or_fail("cannot open a UDP socket")
+        Probe::open(&self.endpoint, self.ticket.exposure_id, self.quiet)
+            .or_fail("cannot open a probe")
     }
 
     /// A probe that handshook with ADDR_VALIDATION (holds a token if the exposer gives one).
@@ -359,9 +371,22 @@ fn exp005(ctx: &ExposerCtx) -> CaseResult {
         return Ok("empty exposure, 0 chunks".into());
     }
     ensure!(m.chunk_size >= 1, "Chunk_Size 0");
+    // The largest chunk payload the link carries: a UDP payload, or a frame less the
+    // Chunk_Data header (and the proof, when every chunk carries one).
+    let max_payload = match &ctx.endpoint {
+        Endpoint::Udp(_) => MAX_UDP,
+        Endpoint::Eth(e) => {
+            let proof = if m.flags.contains(ManifestFlags::PROOFS) {
+                1 + 32 * proof_depth(m.chunk_count)
+            } else {
+                0
+            };
+            e.mtu.saturating_sub(24 + proof)
+        }
+    };
     ensure!(
-        m.chunk_size as usize + 16 <= MAX_UDP,
-        "Chunk_Size {} + 16 exceeds the largest UDP payload",
+        m.chunk_size as usize + 16 <= max_payload,
+        "Chunk_Size {} + 16 exceeds the largest payload the link carries ({max_payload} B)",
         m.chunk_size
     );
     let want = m.total_size.div_ceil(u64::from(m.chunk_size));
@@ -589,11 +614,23 @@ fn exp022(ctx: &ExposerCtx) -> CaseResult {
 
 fn exp023(ctx: &ExposerCtx) -> CaseResult {
     let n = ctx.need_chunks()?;
+    let depth = proof_depth(n);
+    // A chunk with its proof must fit the link (§2.6, §9.1): ask only for those that do.
+    let max = ctx.endpoint.max_datagram();
+    let fits = |i: u32| 25 + 32 * depth + ctx.plain_len(i) + 16 <= max;
+    let sample = sample_indices(n);
+    let entries: Vec<u32> = sample.iter().copied().filter(|&i| fits(i)).collect();
+    if entries.is_empty() {
+        return skip(format!(
+            "n/a: a chunk of {} B with its depth-{depth} proof is {} B, more than the link carries ({max} B)",
+            ctx.manifest.chunk_size,
+            25 + 32 * depth + ctx.plain_len(0) + 16
+        ));
+    }
+    let left_out = sample.len() - entries.len();
     let p = ctx.validated()?;
-    let entries = sample_indices(n);
     let a = p.request(&entries, NakFlags::PROOFS, entries.len());
     let got = check_chunks(ctx, &a, &entries)?;
-    let depth = proof_depth(n);
     for c in &got {
         let Some(proof) = &c.proof else {
             return fail(format!(
@@ -623,8 +660,15 @@ fn exp023(ctx: &ExposerCtx) -> CaseResult {
         );
     }
     Ok(format!(
-        "{} proofs of depth {depth} verify against the root",
-        got.len()
+        "{} proofs of depth {depth} verify against the root{}",
+        got.len(),
+        if left_out > 0 {
+            format!(
+                "; {left_out} sampled chunks left out: with a proof they exceed the link's {max} B"
+            )
+        } else {
+            String::new()
+        }
     ))
 }
 
@@ -927,6 +971,11 @@ fn exp041(ctx: &ExposerCtx) -> CaseResult {
 }
 
 fn exp042(ctx: &ExposerCtx) -> CaseResult {
+    if !ctx.endpoint.distinct_addresses() {
+        return skip(
+            "n/a over raw Ethernet: needs a second puller address, and the harness has one MAC",
+        );
+    }
     let n = ctx.need_chunks()?;
     let a = ctx.validated()?;
     let Some(token) = a.token else {
@@ -1003,8 +1052,8 @@ fn exp044(ctx: &ExposerCtx) -> CaseResult {
 fn exp045(ctx: &ExposerCtx) -> CaseResult {
     let n = ctx.need_chunks()?;
     let p = ctx.validated()?;
-    // The largest NAK one UDP datagram carries.
-    let max = (MAX_UDP - 24 - if p.token.is_some() { 16 } else { 0 }) / 4;
+    // The largest NAK one datagram of the link carries.
+    let max = (ctx.endpoint.max_datagram() - 24 - if p.token.is_some() { 16 } else { 0 }) / 4;
     let entries = entries_for(n, max);
     let d = net::nak(ctx.ticket.exposure_id, &entries, NakFlags::empty(), p.token);
     p.send(&d);
@@ -1129,6 +1178,12 @@ fn exp055(ctx: &ExposerCtx) -> CaseResult {
 }
 
 fn exp056(ctx: &ExposerCtx) -> CaseResult {
+    if let Endpoint::Eth(e) = &ctx.endpoint {
+        return skip(format!(
+            "n/a over raw Ethernet: a frame carries at most the MTU ({} B), so nothing oversize can be sent",
+            e.mtu
+        ));
+    }
     let p = ctx.validated()?;
     let id = ctx.ticket.exposure_id;
     let big = vec![0x5au8; MAX_UDP - 24];

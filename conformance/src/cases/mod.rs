@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 pub mod abi;
+pub mod capture;
 pub mod exposer;
 pub mod puller;
 pub mod python;
@@ -31,7 +32,7 @@ impl Level {
 /// What a case runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// A live exposer, over UDP.
+    /// A live exposer, over UDP or raw Ethernet.
     Exposer,
     /// A puller program, against the harness's adversarial exposer.
     Puller,
@@ -39,6 +40,8 @@ pub enum Target {
     Abi,
     /// The published Python package on a librgtp.so.
     Python,
+    /// A packet capture of a transfer, judged offline.
+    Capture,
 }
 
 impl Target {
@@ -49,6 +52,7 @@ impl Target {
             Target::Puller => "puller",
             Target::Abi => "abi",
             Target::Python => "python",
+            Target::Capture => "pcap",
         }
     }
 }
@@ -255,5 +259,6 @@ pub fn catalogue() -> Vec<Info> {
     v.extend(puller::CASES.iter().map(|c| info(Target::Puller, c)));
     v.extend(abi::CASES.iter().map(|c| info(Target::Abi, c)));
     v.extend(python::CASES.iter().map(|c| info(Target::Python, c)));
+    v.extend(capture::CASES.iter().map(|c| info(Target::Capture, c)));
     v
 }

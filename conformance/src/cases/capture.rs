@@ -1,0 +1,1952 @@
+//! Capture cases: a recorded transfer judged packet by packet, offline.
+//!
+//! The capture is read once ([`CaptureCtx::new`]) and walked in file order. Every
+//! datagram from or to the exposer's address is one packet of the transfer; the
+//! exposer's are judged against the **exposer** cases (`CAP-0xx`), everybody
+//! else's, each address one puller, against the **puller** cases (`CAP-1xx`).
+//! A packet that a middlebox sent with the exposer's source address is the
+//! exposer's as far as the capture can tell, and is judged as such.
+//!
+//! # How answers are tied to requests
+//!
+//! The exposer keeps no state and never sends on its own (§1.1), so every
+//! packet it sends must answer a request received earlier from the same
+//! address: a Manifest answers a Pull_Request (§3.1), a chunk or a parity
+//! shard answers one NAK entry naming it (§3.3, §3.4), and each request and
+//! each entry is answered at most once (duplicate entries count separately).
+//! Walking the capture, each answer consumes one *open* request or entry of
+//! its destination for its Exposure_ID. Whether an answer finds one does not
+//! depend on which it takes, so "unrequested" is exact; *which* request it is
+//! charged to matters for the per-request limits (256 entries, 3× bytes,
+//! proofs per NAK) and is chosen to give the exposer the benefit of the doubt
+//! while following how a FIFO exposer serves: an entry within the first 256,
+//! one whose NAK asked for the packet type sent, one of a validated NAK, the
+//! next entry of the request being served, then the oldest request.
+//!
+//! # Address validation (§5)
+//!
+//! A NAK is validated when its token is one the exposer issued, in a Manifest
+//! earlier in the capture, to the same address for the same exposure. A token
+//! issued to another address (borrowed) or for another exposure, or any other
+//! token once this address was issued some, is not valid: such requests are
+//! bounded like tokenless ones. A token from before the capture began (no
+//! token was issued to that address in the capture) cannot be judged; those
+//! NAKs are left out of the bound and counted in the detail.
+//!
+//! # What the capture cannot show
+//!
+//! A capture taken at the puller misses requests lost on the way to the
+//! exposer and answers lost on the way back; one taken at the exposer misses
+//! what the network did afterwards. Neither hides an unrequested answer. A
+//! network that duplicates datagrams makes a duplicate look unrequested in a
+//! capture taken at the puller. Records cut by the capture's snap length are
+//! left out (and counted).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use rgtp::replay::{self, Pace, PullVerdict};
+use rgtp::Ticket;
+use rgtp_capture::Capture;
+use rgtp_proto::crypto::TAG_LEN;
+use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
+use rgtp_proto::{CipherSuite, FecCodec, FecScheme, MerkleScheme, Peer, SuiteId};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
+use rgtp_wire::{ExposureId, Hash, Manifest, ManifestFlags, Repr, Token, NAK_PARITY_BIT};
+
+use super::{fail, skip, Case, CaseResult, Level, Stop};
+
+/// Parse limit: the largest packet a 16-bit Length allows. Whether a packet fits
+/// the link it travelled on is CAP-005's question, not a parse error.
+const PARSE_LIMIT: usize = 65_535;
+/// Largest UDP payload over IPv4.
+pub const MAX_UDP4: usize = 65_507;
+/// Largest UDP payload over IPv6 (without jumbograms).
+pub const MAX_UDP6: usize = 65_527;
+/// Default MTU assumed for raw-Ethernet captures.
+pub const DEFAULT_ETH_MTU: usize = 1500;
+/// Largest payload of a minimum-size Ethernet frame: shorter payloads are padded.
+const MIN_FRAME_PAYLOAD: usize = 46;
+/// Entries an exposer serves of one NAK (§3.5).
+const NAK_SERVE_LIMIT: usize = 256;
+/// How far a Rate_Report or Keepalive timestamp may be from the capture's clock.
+const CLOCK_SLACK_US: u64 = 24 * 3600 * 1_000_000;
+/// Examples shown in a failure's detail.
+const SHOW: usize = 3;
+
+/// Options of a capture run.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureOptions {
+    /// The exposure's ticket: opens chunks, verifies proofs, replays the pull.
+    pub ticket: Option<Ticket>,
+    /// The exposer's address, when neither the ticket nor the first
+    /// Pull_Request should decide it.
+    pub exposer: Option<Peer>,
+    /// MTU of a raw-Ethernet link (default 1500).
+    pub eth_mtu: Option<usize>,
+}
+
+/// What the capture cases run against: a read capture, analysed once.
+pub struct CaptureCtx {
+    /// The capture.
+    pub capture: Capture,
+    /// The exposer judged.
+    pub exposer: Peer,
+    /// How the exposer was found, in words.
+    pub exposer_from: String,
+    /// The ticket, if given.
+    pub ticket: Option<Ticket>,
+    /// MTU of a raw-Ethernet link.
+    pub eth_mtu: usize,
+    a: Analysis,
+    replayed: OnceLock<Replayed>,
+}
+
+/// The same peer, with IPv4-mapped IPv6 addresses written as IPv4.
+pub fn canonical(p: Peer) -> Peer {
+    match p {
+        Peer::Ip(a) => Peer::Ip(SocketAddr::new(a.ip().to_canonical(), a.port())),
+        other => other,
+    }
+}
+
+/// A peer as tickets and sidecars write it.
+pub fn peer_text(p: &Peer) -> String {
+    rgtp::corpus::peer_text(*p)
+}
+
+/// Parses `--exposer`: a MAC address (`02-00-5e-10-00-01`, `02:00:5e:10:00:01`)
+/// or a UDP address (`192.0.2.1:9000`, `[2001:db8::1]:9000`, `host:port`).
+pub fn parse_peer(s: &str) -> Result<Peer, String> {
+    let s = s.trim();
+    if let Some(m) = rgtp::ticket::parse_mac(s) {
+        return Ok(Peer::Ethernet(m));
+    }
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(Peer::Ip(a));
+    }
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?} is neither a MAC address nor HOST:PORT ({e})"))?
+        .next()
+        .map(Peer::Ip)
+        .ok_or_else(|| format!("{s} resolves to nothing"))
+}
+
+impl CaptureCtx {
+    /// Reads `bytes` (pcap or pcapng), finds the exposer and analyses the capture.
+    ///
+    /// The exposer is `opts.exposer` when given; else the ticket's address when
+    /// the capture shows traffic to or from it; else the destination of the first
+    /// Pull_Request ([`replay::find_exposer`]); else the ticket's address anyway.
+    pub fn new(bytes: &[u8], opts: CaptureOptions) -> Result<CaptureCtx, String> {
+        let capture = rgtp_capture::read(bytes).map_err(|e| e.to_string())?;
+        Self::from_capture(capture, opts)
+    }
+
+    /// As [`CaptureCtx::new`], for a capture already read.
+    pub fn from_capture(capture: Capture, opts: CaptureOptions) -> Result<CaptureCtx, String> {
+        let (exposer, exposer_from) = choose_exposer(&capture, &opts)?;
+        let eth_mtu = opts.eth_mtu.unwrap_or(DEFAULT_ETH_MTU);
+        let a = analyse(&capture, exposer, opts.ticket.as_ref(), eth_mtu);
+        Ok(CaptureCtx {
+            capture,
+            exposer,
+            exposer_from,
+            ticket: opts.ticket,
+            eth_mtu,
+            a,
+            replayed: OnceLock::new(),
+        })
+    }
+
+    /// One paragraph on what the capture holds and who is judged.
+    pub fn summary(&self) -> String {
+        let from = self
+            .a
+            .pkts
+            .iter()
+            .filter(|p| p.dir == Dir::FromExposer)
+            .count();
+        let to = self.a.pkts.len() - from;
+        let pullers: Vec<String> = self.a.pullers.iter().map(peer_text).collect();
+        let mut s = format!(
+            "{} records: {from} datagrams from the exposer, {to} to it",
+            self.capture.records.len()
+        );
+        if self.a.foreign > 0 {
+            s.push_str(&format!(
+                ", {} between other addresses (ignored)",
+                self.a.foreign
+            ));
+        }
+        if self.a.other_frames > 0 {
+            s.push_str(&format!(
+                ", {} frames without a datagram (ignored)",
+                self.a.other_frames
+            ));
+        }
+        if self.a.cut > 0 {
+            s.push_str(&format!(
+                ", {} cut by the snap length (not judged)",
+                self.a.cut
+            ));
+        }
+        s.push_str(&format!(
+            "\nexposer {} ({}); {} {}",
+            peer_text(&self.exposer),
+            self.exposer_from,
+            if pullers.len() == 1 {
+                "puller"
+            } else {
+                "pullers"
+            },
+            if pullers.is_empty() {
+                "none".to_string()
+            } else {
+                pullers.join(", ")
+            }
+        ));
+        s
+    }
+
+    fn bytes(&self, p: &Pkt) -> &[u8] {
+        self.capture.records[p.record]
+            .content
+            .as_ref()
+            .map(|d| &d.payload[..])
+            .unwrap_or(&[])
+    }
+
+    fn frame(&self, p: &Pkt) -> usize {
+        self.capture.records[p.record].index + 1
+    }
+
+    fn replay(&self) -> &Replayed {
+        self.replayed.get_or_init(|| {
+            let Some(t) = &self.ticket else {
+                return Replayed::default();
+            };
+            let r = replay::replay_pull(&self.capture, t, Some(self.exposer), Pace::Fast, |_| {});
+            Replayed {
+                ran: true,
+                verdict: Some(r.verdict),
+                stats: Some(r.stats),
+                fed: r.fed,
+            }
+        })
+    }
+
+    /// The ticket and the first Manifest of its exposure in the capture.
+    fn content(&self) -> Result<(&Ticket, Option<&Manifest>), Stop> {
+        let Some(t) = &self.ticket else {
+            return skip("n/a: needs --ticket (the key opens the chunks)");
+        };
+        Ok((t, self.a.manifests.get(&t.exposure_id)))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Replayed {
+    ran: bool,
+    verdict: Option<PullVerdict>,
+    stats: Option<rgtp_proto::PullerStats>,
+    fed: usize,
+}
+
+fn appears(capture: &Capture, p: Peer) -> bool {
+    let p = canonical(p);
+    capture
+        .datagrams()
+        .any(|(_, d)| canonical(d.src) == p || canonical(d.dst) == p)
+}
+
+fn choose_exposer(capture: &Capture, opts: &CaptureOptions) -> Result<(Peer, String), String> {
+    if let Some(p) = opts.exposer {
+        return Ok((canonical(p), "--exposer".into()));
+    }
+    let from_ticket = opts.ticket.as_ref().and_then(|t| t.peer().ok());
+    if let Some(p) = from_ticket.filter(|p| appears(capture, *p)) {
+        return Ok((canonical(p), "the ticket's address".into()));
+    }
+    if let Some(p) = replay::find_exposer(capture, None) {
+        let why = match (&opts.ticket, from_ticket) {
+            (Some(t), _) => format!(
+                "the destination of the first Pull_Request; the ticket's {} is not in the capture",
+                t.address()
+            ),
+            (None, _) => "the destination of the first Pull_Request".into(),
+        };
+        return Ok((canonical(p), why));
+    }
+    if let Some(p) = from_ticket {
+        return Ok((
+            canonical(p),
+            "the ticket's address, which the capture never shows".into(),
+        ));
+    }
+    Err(
+        "cannot tell the exposer: the capture has no Pull_Request; name it with --exposer ADDR|MAC or --ticket"
+            .into(),
+    )
+}
+
+// ------------------------------------------------------------------ analysis
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    FromExposer,
+    ToExposer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkKind {
+    Udp4,
+    Udp6,
+    Eth,
+}
+
+#[derive(Debug, Clone)]
+struct Pkt {
+    record: usize,
+    ts_us: u64,
+    dir: Dir,
+    /// The other end: the puller.
+    peer: Peer,
+    link: LinkKind,
+    padding: usize,
+}
+
+/// One judgement over many packets.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    judged: usize,
+    bad: usize,
+    examples: Vec<String>,
+}
+
+impl Tally {
+    fn ok(&mut self) {
+        self.judged += 1;
+    }
+
+    fn bad(&mut self, what: String) {
+        self.judged += 1;
+        self.bad += 1;
+        if self.examples.len() < SHOW {
+            self.examples.push(what);
+        }
+    }
+
+    fn check(&mut self, good: bool, what: impl FnOnce() -> String) {
+        if good {
+            self.ok()
+        } else {
+            self.bad(what())
+        }
+    }
+
+    /// PASS when nothing was bad, FAIL with examples, SKIP ("n/a") when nothing was judged.
+    fn verdict(&self, noun: &str, none: &str, note: &str) -> CaseResult {
+        if self.judged == 0 {
+            return skip(format!("n/a: {none}"));
+        }
+        let note = if note.is_empty() {
+            String::new()
+        } else {
+            format!("; {note}")
+        };
+        if self.bad > 0 {
+            let more = if self.bad > self.examples.len() {
+                "; …"
+            } else {
+                ""
+            };
+            return fail(format!(
+                "{} of {} {noun} fail: {}{more}{note}",
+                self.bad,
+                self.judged,
+                self.examples.join("; ")
+            ));
+        }
+        Ok(format!("{} {noun}, all conform{note}", self.judged))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Findings {
+    exp_parse: Tally,
+    exp_length: Tally,
+    exp_reserved: Tally,
+    exp_types: Tally,
+    exp_size: Tally,
+    manifest_solicited: Tally,
+    manifest_version: Tally,
+    manifest_same: Tally,
+    manifest_wellformed: Tally,
+    manifest_token: Tally,
+    chunk_requested: Tally,
+    parity_requested: Tally,
+    nak_limit: Tally,
+    chunk_fields: Tally,
+    chunk_fields_unjudged: usize,
+    parity_fields: Tally,
+    proof_type: Tally,
+    amplification: Tally,
+    amplification_unverifiable: usize,
+    pul_parse: Tally,
+    pul_length: Tally,
+    pul_reserved: Tally,
+    pul_versions: Tally,
+    pul_exposure: Tally,
+    pul_nak_size: Tally,
+    pul_token: Tally,
+    pul_token_unverifiable: usize,
+    pul_reports: Tally,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenStatus {
+    /// No token.
+    Absent,
+    /// Issued to this address for this exposure in the capture.
+    Valid,
+    /// Not issued in the capture, and this address was issued none: it may
+    /// predate the capture.
+    Unverifiable,
+    /// Anything else: borrowed, for another exposure, or never issued.
+    Invalid,
+}
+
+#[derive(Debug)]
+enum ReqKind {
+    Pull {
+        version_ok: bool,
+        asks_token: bool,
+        answered: bool,
+    },
+    Nak {
+        entries: usize,
+        /// Position after the last entry answered (where a FIFO exposer goes on).
+        cursor: usize,
+        proofs: bool,
+        token: TokenStatus,
+        /// One past the highest position answered.
+        max_pos: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Request {
+    frame: usize,
+    peer: Peer,
+    exposure: ExposureId,
+    len: usize,
+    answers: usize,
+    answered_bytes: usize,
+    kind: ReqKind,
+}
+
+impl Request {
+    /// True when the 3× bound of §5.1 applies to its answers.
+    fn bounded(&self) -> bool {
+        match &self.kind {
+            ReqKind::Pull { .. } => true,
+            ReqKind::Nak { token, .. } => {
+                matches!(token, TokenStatus::Absent | TokenStatus::Invalid)
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            ReqKind::Pull { .. } => "Pull_Request",
+            ReqKind::Nak { .. } => "NAK",
+        }
+    }
+}
+
+/// Key of an open NAK entry: (puller, exposure, entry value).
+type EntryKey = (Peer, ExposureId, u32);
+
+#[derive(Debug, Default)]
+struct Analysis {
+    pkts: Vec<Pkt>,
+    other_frames: usize,
+    foreign: usize,
+    cut: usize,
+    pullers: Vec<Peer>,
+    /// The first Manifest the exposer sent for each exposure.
+    manifests: HashMap<ExposureId, Manifest>,
+    /// Exposures the exposer is known to serve (ticket, Manifests).
+    served: HashSet<ExposureId>,
+    reqs: Vec<Request>,
+    /// Open NAK entries: (request, position).
+    open: HashMap<EntryKey, Vec<(usize, usize)>>,
+    asked: HashMap<EntryKey, usize>,
+    sent: HashMap<EntryKey, usize>,
+    last_nak: HashMap<Peer, usize>,
+    /// Tokens the exposer issued: (to, exposure, token).
+    tokens: Vec<(Peer, ExposureId, Token)>,
+    /// Chunk and parity packets from the exposer (indices into `pkts`).
+    chunks: Vec<usize>,
+    parity: Vec<usize>,
+    f: Findings,
+}
+
+fn link_kind(p: &Peer) -> LinkKind {
+    match p {
+        Peer::Ethernet(_) => LinkKind::Eth,
+        Peer::Ip(SocketAddr::V6(_)) => LinkKind::Udp6,
+        _ => LinkKind::Udp4,
+    }
+}
+
+fn strip_token(mut m: Manifest) -> Manifest {
+    m.flags -= ManifestFlags::TOKEN;
+    m.token = None;
+    m
+}
+
+fn plain_len(m: &Manifest, i: u32) -> usize {
+    rgtp_proto::exposer::plain_len(m.total_size, m.chunk_size, i)
+}
+
+fn parity_entry(block: u32, p: u8) -> u32 {
+    NAK_PARITY_BIT | (block << 8) | u32::from(p)
+}
+
+/// Why a Manifest does not describe a well-formed exposure (§2.4, §4.1, §9.1, §10.3).
+fn manifest_problem(m: &Manifest, ticket: Option<&Ticket>) -> Option<String> {
+    let suite = match SuiteId::from_manifest(m) {
+        Ok(s) => s,
+        Err(e) => {
+            return Some(format!(
+                "suite fields not well-formed ({e:?}): FEC_N {}, FEC_K {}, flags {:#06x}",
+                m.fec_n,
+                m.fec_k,
+                m.flags.bits()
+            ))
+        }
+    };
+    if m.total_size == 0 {
+        if m.chunk_count != 0 {
+            return Some(format!("Total_Size 0 with Chunk_Count {}", m.chunk_count));
+        }
+    } else {
+        if m.chunk_size == 0 {
+            return Some("Chunk_Size 0".into());
+        }
+        let want = m.total_size.div_ceil(u64::from(m.chunk_size));
+        if u64::from(m.chunk_count) != want {
+            return Some(format!(
+                "Chunk_Count {} != ceil({} / {}) = {want}",
+                m.chunk_count, m.total_size, m.chunk_size
+            ));
+        }
+    }
+    if suite.fec.scheme != FecScheme::None {
+        let blocks = u64::from(m.chunk_count).div_ceil(u64::from(suite.fec.k));
+        if blocks >= 1 << 23 {
+            return Some(format!(
+                "{blocks} FEC blocks, §3.4 requires fewer than 2^23"
+            ));
+        }
+    }
+    let proof = if suite.proofs {
+        1 + 32 * proof_depth(m.chunk_count)
+    } else {
+        0
+    };
+    let largest = 24 + proof + m.chunk_size as usize + TAG_LEN;
+    if m.chunk_count > 0 && largest > PARSE_LIMIT {
+        return Some(format!(
+            "its chunk packets would be {largest} B, more than the 16-bit Length allows"
+        ));
+    }
+    if let Some(t) = ticket.filter(|t| t.exposure_id == m.exposure_id) {
+        if let Some(c) = t.cipher.filter(|c| *c != suite.cipher) {
+            return Some(format!(
+                "announces {} but the ticket pins {}",
+                suite.cipher.name(),
+                c.name()
+            ));
+        }
+        if let Some(h) = t.hash.filter(|h| *h != suite.hash) {
+            return Some(format!(
+                "announces {} but the ticket pins {}",
+                suite.hash.name(),
+                h.name()
+            ));
+        }
+    }
+    None
+}
+
+fn length_check(t: &mut Tally, b: &[u8], p: &Pkt, frame: usize) {
+    if b.len() < 4 {
+        return t.bad(format!(
+            "frame {frame}: {} B, too short to hold a Length",
+            b.len()
+        ));
+    }
+    let declared = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    if declared != b.len() {
+        t.bad(format!(
+            "frame {frame}: Length {declared}, datagram {} B",
+            b.len()
+        ))
+    } else if p.link == LinkKind::Eth && p.padding > 0 && b.len() + p.padding > MIN_FRAME_PAYLOAD {
+        // A frame longer than the minimum needs no padding: the bytes after Length are the packet's.
+        t.bad(format!(
+            "frame {frame}: Length {declared}, but the frame carries {} B",
+            b.len() + p.padding
+        ))
+    } else {
+        t.ok()
+    }
+}
+
+fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: usize) -> Analysis {
+    let mut a = Analysis::default();
+    for (i, r) in capture.records.iter().enumerate() {
+        let Ok(d) = &r.content else {
+            a.other_frames += 1;
+            continue;
+        };
+        let (src, dst) = (canonical(d.src), canonical(d.dst));
+        let (dir, peer) = if src == exposer && dst != exposer {
+            (Dir::FromExposer, dst)
+        } else if dst == exposer && src != exposer {
+            (Dir::ToExposer, src)
+        } else {
+            a.foreign += 1;
+            continue;
+        };
+        if r.captured_len < r.orig_len {
+            a.cut += 1;
+            continue;
+        }
+        if !a.pullers.contains(&peer) {
+            a.pullers.push(peer);
+        }
+        a.pkts.push(Pkt {
+            record: i,
+            ts_us: r.ts_us,
+            dir,
+            peer,
+            link: link_kind(&src),
+            padding: d.padding,
+        });
+    }
+    let payload = |p: &Pkt| -> &[u8] {
+        capture.records[p.record]
+            .content
+            .as_ref()
+            .map(|d| &d.payload[..])
+            .unwrap_or(&[])
+    };
+    // The exposures served: the ticket's, and every one the exposer sent a Manifest for.
+    if let Some(t) = ticket {
+        a.served.insert(t.exposure_id);
+    }
+    for p in a.pkts.iter().filter(|p| p.dir == Dir::FromExposer) {
+        if let Ok(Repr::Manifest(m)) = Repr::parse(payload(p), PARSE_LIMIT) {
+            a.served.insert(m.exposure_id);
+        }
+    }
+    for i in 0..a.pkts.len() {
+        let p = a.pkts[i].clone();
+        let b = payload(&p);
+        let frame = capture.records[p.record].index + 1;
+        match p.dir {
+            Dir::FromExposer => {
+                length_check(&mut a.f.exp_length, b, &p, frame);
+                let max = match p.link {
+                    LinkKind::Eth => eth_mtu,
+                    LinkKind::Udp6 => MAX_UDP6,
+                    LinkKind::Udp4 => MAX_UDP4,
+                };
+                a.f.exp_size.check(b.len() <= max, || {
+                    format!("frame {frame}: {} B, more than the link's {max}", b.len())
+                });
+                match Repr::parse(b, PARSE_LIMIT) {
+                    Ok(r) => {
+                        a.f.exp_parse.ok();
+                        exposer_packet(&mut a, i, &p, frame, b, r, ticket);
+                    }
+                    Err(e) => a.f.exp_parse.bad(format!(
+                        "frame {frame}: {e} ({} B to {})",
+                        b.len(),
+                        peer_text(&p.peer)
+                    )),
+                }
+            }
+            Dir::ToExposer => {
+                length_check(&mut a.f.pul_length, b, &p, frame);
+                match Repr::parse(b, PARSE_LIMIT) {
+                    Ok(r) => {
+                        a.f.pul_parse.ok();
+                        puller_packet(&mut a, &p, frame, b, r);
+                    }
+                    Err(e) => a.f.pul_parse.bad(format!(
+                        "frame {frame}: {e} ({} B from {})",
+                        b.len(),
+                        peer_text(&p.peer)
+                    )),
+                }
+            }
+        }
+    }
+    // Per-request judgements, now that every answer is known.
+    for q in &a.reqs {
+        if let ReqKind::Pull {
+            version_ok: false,
+            answered,
+            ..
+        } = q.kind
+        {
+            a.f.manifest_version.check(!answered, || {
+                format!(
+                    "frame {}: Pull_Request from {} excluding version 1 was answered",
+                    q.frame,
+                    peer_text(&q.peer)
+                )
+            });
+        }
+        if let ReqKind::Nak {
+            entries, max_pos, ..
+        } = q.kind
+        {
+            if entries > NAK_SERVE_LIMIT {
+                a.f.nak_limit
+                    .check(q.answers <= NAK_SERVE_LIMIT && max_pos <= NAK_SERVE_LIMIT, || {
+                        format!(
+                            "frame {}: {entries}-entry NAK from {} drew {} answers, up to entry {max_pos}",
+                            q.frame,
+                            peer_text(&q.peer),
+                            q.answers
+                        )
+                    });
+            }
+        }
+        if q.bounded() {
+            a.f.amplification.check(q.answered_bytes <= 3 * q.len, || {
+                format!(
+                    "frame {}: {} of {} B from {} (not validated) drew {} B > 3 × {} = {} B",
+                    q.frame,
+                    q.name(),
+                    q.len,
+                    peer_text(&q.peer),
+                    q.answered_bytes,
+                    q.len,
+                    3 * q.len
+                )
+            });
+        } else if matches!(
+            q.kind,
+            ReqKind::Nak {
+                token: TokenStatus::Unverifiable,
+                ..
+            }
+        ) {
+            a.f.amplification_unverifiable += 1;
+        }
+    }
+    a
+}
+
+/// Charges an answer (entry value `value`) to an open NAK entry of `peer`; returns the request.
+#[allow(clippy::too_many_arguments)]
+fn attribute(
+    a: &mut Analysis,
+    peer: Peer,
+    exposure: ExposureId,
+    value: u32,
+    is_proof: bool,
+    manifest_proofs: Option<bool>,
+    size: usize,
+) -> Option<usize> {
+    let key = (peer, exposure, value);
+    *a.sent.entry(key).or_default() += 1;
+    let last = a.last_nak.get(&peer).copied();
+    let cands = a.open.get_mut(&key)?;
+    let reqs = &a.reqs;
+    let best = (0..cands.len()).min_by_key(|&ci| {
+        let (q, pos) = cands[ci];
+        let ReqKind::Nak {
+            cursor,
+            proofs,
+            token,
+            ..
+        } = reqs[q].kind
+        else {
+            unreachable!("only NAK entries are open");
+        };
+        let over = pos >= NAK_SERVE_LIMIT;
+        let mismatch = manifest_proofs.is_some_and(|mp| (mp || proofs) != is_proof);
+        let bound = matches!(token, TokenStatus::Absent | TokenStatus::Invalid);
+        let skip = if pos >= cursor {
+            pos - cursor
+        } else {
+            (1 << 20) + cursor - pos
+        };
+        (over, mismatch, bound, skip, last != Some(q), q)
+    })?;
+    let (q, pos) = cands.remove(best);
+    let r = &mut a.reqs[q];
+    r.answers += 1;
+    r.answered_bytes += size;
+    if let ReqKind::Nak {
+        cursor, max_pos, ..
+    } = &mut r.kind
+    {
+        *cursor = (*cursor).max(pos + 1);
+        *max_pos = (*max_pos).max(pos + 1);
+    }
+    a.last_nak.insert(peer, q);
+    Some(q)
+}
+
+fn unrequested(a: &Analysis, what: &str, key: &EntryKey, frame: usize) -> String {
+    format!(
+        "frame {frame}: {what} to {}: requested {}×, sent {}×",
+        peer_text(&key.0),
+        a.asked.get(key).copied().unwrap_or(0),
+        a.sent.get(key).copied().unwrap_or(0)
+    )
+}
+
+fn exposer_packet(
+    a: &mut Analysis,
+    i: usize,
+    p: &Pkt,
+    frame: usize,
+    b: &[u8],
+    r: Repr<'_>,
+    ticket: Option<&Ticket>,
+) {
+    let peer = p.peer;
+    match r {
+        Repr::Manifest(m) => {
+            a.f.exp_types.ok();
+            match manifest_problem(&m, ticket) {
+                None => a.f.manifest_wellformed.ok(),
+                Some(why) => a.f.manifest_wellformed.bad(format!("frame {frame}: {why}")),
+            }
+            match a.manifests.get(&m.exposure_id) {
+                Some(first) => a
+                    .f
+                    .manifest_same
+                    .check(strip_token(*first) == strip_token(m), || {
+                        format!(
+                            "frame {frame}: Manifest to {} differs from the first one of exposure {}",
+                            peer_text(&peer),
+                            hex::encode(m.exposure_id)
+                        )
+                    }),
+                None => {
+                    a.manifests.insert(m.exposure_id, m);
+                }
+            }
+            // The Pull_Request it answers: a supported version, then a token request
+            // matching the token sent, then the oldest.
+            let pick = a
+                .reqs
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| {
+                    q.peer == peer
+                        && matches!(
+                            q.kind,
+                            ReqKind::Pull {
+                                answered: false,
+                                ..
+                            }
+                        )
+                        && q.exposure == m.exposure_id
+                })
+                .min_by_key(|(qi, q)| {
+                    let ReqKind::Pull {
+                        version_ok,
+                        asks_token,
+                        ..
+                    } = q.kind
+                    else {
+                        unreachable!()
+                    };
+                    (!version_ok, asks_token != m.token.is_some(), *qi)
+                })
+                .map(|(qi, _)| qi);
+            match pick {
+                None => a.f.manifest_solicited.bad(format!(
+                    "frame {frame}: Manifest to {} answers no open Pull_Request for its exposure",
+                    peer_text(&peer)
+                )),
+                Some(qi) => {
+                    a.f.manifest_solicited.ok();
+                    let q = &mut a.reqs[qi];
+                    q.answers += 1;
+                    q.answered_bytes += b.len();
+                    if let ReqKind::Pull {
+                        answered,
+                        asks_token,
+                        ..
+                    } = &mut q.kind
+                    {
+                        *answered = true;
+                        let asked = *asks_token;
+                        a.f.manifest_token.check(asked || m.token.is_none(), || {
+                            format!(
+                                "frame {frame}: Manifest with a token to {}, whose Pull_Request (frame {}) did not set ADDR_VALIDATION",
+                                peer_text(&peer),
+                                a.reqs[qi].frame
+                            )
+                        });
+                    }
+                }
+            }
+            if let Some(t) = m.token {
+                a.tokens.push((peer, m.exposure_id, t));
+            }
+        }
+        Repr::ChunkData(_) | Repr::ChunkDataWithProof(_) => {
+            a.f.exp_types.ok();
+            a.chunks.push(i);
+            let (id, index, payload_len, depth) = match r {
+                Repr::ChunkData(c) => (c.exposure_id, c.chunk_index, c.payload.len(), None),
+                Repr::ChunkDataWithProof(c) => (
+                    c.exposure_id,
+                    c.chunk_index,
+                    c.payload.len(),
+                    Some(c.depth()),
+                ),
+                _ => unreachable!(),
+            };
+            let is_proof = depth.is_some();
+            let manifest = a.manifests.get(&id).copied();
+            match manifest {
+                None => a.f.chunk_fields_unjudged += 1,
+                Some(m) => {
+                    let n = m.chunk_count;
+                    if index >= n {
+                        a.f.chunk_fields.bad(format!(
+                            "frame {frame}: chunk {index} of an exposure of {n} chunks"
+                        ));
+                    } else if payload_len != plain_len(&m, index) + TAG_LEN {
+                        a.f.chunk_fields.bad(format!(
+                            "frame {frame}: chunk {index} payload {payload_len} B, §2.5 requires {}",
+                            plain_len(&m, index) + TAG_LEN
+                        ));
+                    } else if depth.is_some_and(|d| d != proof_depth(n)) {
+                        a.f.chunk_fields.bad(format!(
+                            "frame {frame}: chunk {index} proof depth {}, §2.6 requires {}",
+                            depth.unwrap_or(0),
+                            proof_depth(n)
+                        ));
+                    } else {
+                        a.f.chunk_fields.ok();
+                    }
+                }
+            }
+            let manifest_proofs = manifest.map(|m| m.flags.contains(ManifestFlags::PROOFS));
+            let key = (peer, id, index);
+            match attribute(a, peer, id, index, is_proof, manifest_proofs, b.len()) {
+                None => {
+                    let what = unrequested(a, &format!("chunk {index}"), &key, frame);
+                    a.f.chunk_requested.bad(what);
+                }
+                Some(q) => {
+                    a.f.chunk_requested.ok();
+                    if let (Some(mp), ReqKind::Nak { proofs, .. }) =
+                        (manifest_proofs, &a.reqs[q].kind)
+                    {
+                        let want = mp || *proofs;
+                        let nak_frame = a.reqs[q].frame;
+                        a.f.proof_type.check(want == is_proof, || {
+                            format!(
+                                "frame {frame}: chunk {index} sent {} a proof; Manifest PROOFS {}, NAK (frame {nak_frame}) PROOFS {}",
+                                if is_proof { "with" } else { "without" },
+                                if mp { "set" } else { "clear" },
+                                if *proofs { "set" } else { "clear" },
+                            )
+                        });
+                    }
+                }
+            }
+        }
+        Repr::FecParity(fp) => {
+            a.f.exp_types.ok();
+            a.parity.push(i);
+            a.f.exp_reserved.check(b[27] == 0, || {
+                format!("frame {frame}: FEC_Parity Reserved byte {:#04x}", b[27])
+            });
+            if let Some(m) = a.manifests.get(&fp.exposure_id) {
+                {
+                    let problem = if m.fec_n == 0 {
+                        Some("parity for an exposure without FEC".to_string())
+                    } else if fp.fec_n != m.fec_n || fp.fec_k != m.fec_k {
+                        Some(format!(
+                            "FEC_N/FEC_K {}/{}, the Manifest says {}/{}",
+                            fp.fec_n, fp.fec_k, m.fec_n, m.fec_k
+                        ))
+                    } else if fp.block_index >= m.chunk_count.div_ceil(u32::from(m.fec_k)) {
+                        Some(format!("block {} out of range", fp.block_index))
+                    } else if fp.parity_index >= m.fec_n - m.fec_k {
+                        Some(format!("parity index {} out of range", fp.parity_index))
+                    } else if fp.payload.len() != m.chunk_size as usize + TAG_LEN {
+                        Some(format!(
+                            "payload {} B, §2.7 requires Chunk_Size + 16 = {}",
+                            fp.payload.len(),
+                            m.chunk_size as usize + TAG_LEN
+                        ))
+                    } else {
+                        None
+                    };
+                    match problem {
+                        None => a.f.parity_fields.ok(),
+                        Some(why) => a.f.parity_fields.bad(format!("frame {frame}: {why}")),
+                    }
+                }
+            }
+            let value = parity_entry(fp.block_index, fp.parity_index);
+            let key = (peer, fp.exposure_id, value);
+            match attribute(a, peer, fp.exposure_id, value, false, None, b.len()) {
+                None => {
+                    let what = unrequested(
+                        a,
+                        &format!("parity ({}, {})", fp.block_index, fp.parity_index),
+                        &key,
+                        frame,
+                    );
+                    a.f.parity_requested.bad(what)
+                }
+                Some(_) => a.f.parity_requested.ok(),
+            }
+        }
+        other => a.f.exp_types.bad(format!(
+            "frame {frame}: sent a {:?} to {}",
+            other.packet_type(),
+            peer_text(&peer)
+        )),
+    }
+}
+
+fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>) {
+    let peer = p.peer;
+    let id = *r.exposure_id();
+    if !a.served.is_empty() {
+        let served = a.served.contains(&id);
+        a.f.pul_exposure.check(served, || {
+            format!(
+                "frame {frame}: {:?} from {} for exposure {}, which the exposer does not serve",
+                r.packet_type(),
+                peer_text(&peer),
+                hex::encode(id)
+            )
+        });
+    }
+    match r {
+        Repr::PullRequest(pr) => {
+            a.f.pul_reserved.check(pr.flags.bits() & !0b111 == 0, || {
+                format!(
+                    "frame {frame}: PullFlags {:#010x} set reserved bits 3-31",
+                    pr.flags.bits()
+                )
+            });
+            let version_ok = pr.version_min <= 1 && 1 <= pr.version_max;
+            a.f.pul_versions.check(version_ok, || {
+                format!(
+                    "frame {frame}: Pull_Request from {} offers versions [{}, {}]",
+                    peer_text(&peer),
+                    pr.version_min,
+                    pr.version_max
+                )
+            });
+            a.reqs.push(Request {
+                frame,
+                peer,
+                exposure: id,
+                len: b.len(),
+                answers: 0,
+                answered_bytes: 0,
+                kind: ReqKind::Pull {
+                    version_ok,
+                    asks_token: pr.flags.contains(rgtp_wire::PullFlags::ADDR_VALIDATION),
+                    answered: false,
+                },
+            });
+        }
+        Repr::Nak(nak) => {
+            a.f.pul_reserved.check(nak.flags.bits() & !0b11 == 0, || {
+                format!(
+                    "frame {frame}: NakFlags {:#06x} set reserved bits 2-15",
+                    nak.flags.bits()
+                )
+            });
+            let entries = nak.indices.len();
+            a.f.pul_nak_size.check(entries <= NAK_SERVE_LIMIT, || {
+                format!(
+                    "frame {frame}: NAK from {} lists {entries} entries",
+                    peer_text(&peer)
+                )
+            });
+            let token = match nak.token {
+                None => TokenStatus::Absent,
+                Some(t) => {
+                    let here = a
+                        .tokens
+                        .iter()
+                        .any(|(to, x, tk)| *to == peer && *x == id && *tk == t);
+                    let to_peer = a.tokens.iter().any(|(to, _, tk)| *to == peer && *tk == t);
+                    let elsewhere = a.tokens.iter().find(|(to, _, tk)| *to != peer && *tk == t);
+                    let peer_had = a.tokens.iter().any(|(to, _, _)| *to == peer);
+                    // CAP-107: the puller echoes a token it was given, byte for byte.
+                    if to_peer {
+                        a.f.pul_token.ok();
+                    } else if let Some((other, _, _)) = elsewhere {
+                        a.f.pul_token.bad(format!(
+                            "frame {frame}: NAK from {} carries the token issued to {}",
+                            peer_text(&peer),
+                            peer_text(other)
+                        ));
+                    } else if peer_had {
+                        a.f.pul_token.bad(format!(
+                            "frame {frame}: NAK from {} carries a token the exposer never issued to it",
+                            peer_text(&peer)
+                        ));
+                    } else {
+                        a.f.pul_token_unverifiable += 1;
+                    }
+                    if here {
+                        TokenStatus::Valid
+                    } else if !peer_had && elsewhere.is_none() {
+                        TokenStatus::Unverifiable
+                    } else {
+                        TokenStatus::Invalid
+                    }
+                }
+            };
+            let q = a.reqs.len();
+            a.reqs.push(Request {
+                frame,
+                peer,
+                exposure: id,
+                len: b.len(),
+                answers: 0,
+                answered_bytes: 0,
+                kind: ReqKind::Nak {
+                    entries,
+                    cursor: 0,
+                    proofs: nak.flags.contains(rgtp_wire::NakFlags::PROOFS),
+                    token,
+                    max_pos: 0,
+                },
+            });
+            for (pos, e) in nak.indices.iter().enumerate() {
+                let key = (peer, id, e);
+                a.open.entry(key).or_default().push((q, pos));
+                *a.asked.entry(key).or_default() += 1;
+            }
+        }
+        Repr::RateReport(rr) => {
+            a.f.pul_reserved.check(b[32..36] == [0; 4], || {
+                format!(
+                    "frame {frame}: Rate_Report Reserved {}",
+                    hex::encode(&b[32..36])
+                )
+            });
+            let clock_ok = rr.timestamp_us.abs_diff(p.ts_us) <= CLOCK_SLACK_US;
+            a.f.pul_reports
+                .check(rr.loss_rate_q16 <= 65_535 && clock_ok, || {
+                    format!(
+                        "frame {frame}: Rate_Report from {}: Loss_Rate_Q16 {}, Timestamp_Us {} ({} s from the capture's clock)",
+                        peer_text(&peer),
+                        rr.loss_rate_q16,
+                        rr.timestamp_us,
+                        rr.timestamp_us.abs_diff(p.ts_us) / 1_000_000
+                    )
+                });
+        }
+        Repr::Keepalive(k) => {
+            a.f.pul_reserved.check(b[28..32] == [0; 4], || {
+                format!(
+                    "frame {frame}: Keepalive Reserved {}",
+                    hex::encode(&b[28..32])
+                )
+            });
+            a.f.pul_reports
+                .check(k.timestamp_us.abs_diff(p.ts_us) <= CLOCK_SLACK_US, || {
+                    format!(
+                        "frame {frame}: Keepalive from {}: Timestamp_Us {} is {} s from the capture's clock",
+                        peer_text(&peer),
+                        k.timestamp_us,
+                        k.timestamp_us.abs_diff(p.ts_us) / 1_000_000
+                    )
+                });
+        }
+        // Exposer-to-puller types sent to the exposer: nothing the puller cases judge.
+        _ => {}
+    }
+}
+
+// ------------------------------------------------------------------ content helpers
+
+/// A chunk packet, parsed.
+struct ChunkPkt<'a> {
+    index: u32,
+    /// Ciphertext ‖ tag.
+    payload: &'a [u8],
+    /// Sibling hashes, leaf level first (Chunk_Data_With_Proof).
+    proof: Option<Vec<Hash>>,
+}
+
+/// The chunk packet in `b`, if it is one of exposure `id`.
+fn chunk_of<'a>(b: &'a [u8], id: &ExposureId) -> Option<ChunkPkt<'a>> {
+    match Repr::parse(b, PARSE_LIMIT).ok()? {
+        Repr::ChunkData(c) if c.exposure_id == *id => Some(ChunkPkt {
+            index: c.chunk_index,
+            payload: c.payload,
+            proof: None,
+        }),
+        Repr::ChunkDataWithProof(c) if c.exposure_id == *id => Some(ChunkPkt {
+            index: c.chunk_index,
+            payload: c.payload,
+            proof: Some(c.siblings().copied().collect()),
+        }),
+        _ => None,
+    }
+}
+
+/// Opens a sealed payload (ciphertext ‖ tag) of chunk `index`.
+fn open(cipher: &AnyCipher, index: u32, payload: &[u8]) -> Result<Vec<u8>, String> {
+    if payload.len() < TAG_LEN {
+        return Err(format!(
+            "chunk {index}: a {} B payload has no tag",
+            payload.len()
+        ));
+    }
+    let (body, tag) = payload.split_at(payload.len() - TAG_LEN);
+    let mut body = body.to_vec();
+    let tag: [u8; TAG_LEN] = tag.try_into().expect("TAG_LEN bytes");
+    cipher
+        .open(index, &mut body, &tag)
+        .map_err(|_| format!("chunk {index}: the tag does not verify under the ticket's key"))?;
+    Ok(body)
+}
+
+fn suite_of(m: &Manifest) -> Result<SuiteId, Stop> {
+    SuiteId::from_manifest(m).map_err(|e| {
+        Stop::Skip(format!(
+            "n/a: the Manifest names no usable suite ({e:?}; CAP-013 judges it)"
+        ))
+    })
+}
+
+/// The parity shards of block `b`, computed from the plaintext `out` (§7.1-§7.5).
+fn block_parity(
+    m: &Manifest,
+    out: &[u8],
+    cipher: &AnyCipher,
+    codec: &AnyFec,
+    b: u32,
+) -> Result<Vec<Vec<u8>>, String> {
+    let k = u32::from(m.fec_k);
+    let cs = m.chunk_size as usize;
+    let shard = cs + TAG_LEN;
+    let mut data = Vec::with_capacity(k as usize);
+    for j in 0..k {
+        let idx = b * k + j;
+        if idx >= m.chunk_count {
+            data.push(vec![0u8; shard]); // virtual zero shard (§7.2)
+            continue;
+        }
+        let off = idx as usize * cs;
+        let mut v = out
+            .get(off..off + plain_len(m, idx))
+            .ok_or("the replayed output is shorter than the Manifest says")?
+            .to_vec();
+        let tag = cipher
+            .seal(idx, &mut v)
+            .map_err(|e| format!("sealing chunk {idx}: {e}"))?;
+        v.extend_from_slice(&tag);
+        v.resize(shard, 0);
+        data.push(v);
+    }
+    let mut parity = vec![vec![0u8; shard]; usize::from(m.fec_n - m.fec_k)];
+    let drefs: Vec<&[u8]> = data.iter().map(|v| &v[..]).collect();
+    let mut prefs: Vec<&mut [u8]> = parity.iter_mut().map(|v| &mut v[..]).collect();
+    codec
+        .encode(&drefs, &mut prefs)
+        .map_err(|e| format!("coding block {b}: {e}"))?;
+    Ok(parity)
+}
+
+// ------------------------------------------------------------------ exposer cases
+
+const NO_EXPOSER_DATAGRAM: &str = "no datagram from the exposer in the capture";
+
+fn cap001(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .exp_parse
+        .verdict("datagrams from the exposer", NO_EXPOSER_DATAGRAM, "")
+}
+
+fn cap002(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .exp_length
+        .verdict("datagrams from the exposer", NO_EXPOSER_DATAGRAM, "")
+}
+
+fn cap003(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.exp_reserved.verdict(
+        "FEC_Parity packets",
+        "no FEC_Parity, the only exposer packet with a Reserved field (undefined Manifest flag bits are parse errors, CAP-001)",
+        "",
+    )
+}
+
+fn cap004(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.exp_types.verdict(
+        "packets from the exposer",
+        "no valid packet from the exposer",
+        "",
+    )
+}
+
+fn cap005(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.exp_size.verdict(
+        "datagrams from the exposer",
+        NO_EXPOSER_DATAGRAM,
+        &format!(
+            "limits UDP/IPv4 {MAX_UDP4} B, UDP/IPv6 {MAX_UDP6} B, Ethernet MTU {} B",
+            ctx.eth_mtu
+        ),
+    )
+}
+
+fn cap010(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .manifest_solicited
+        .verdict("Manifests", "no Manifest in the capture", "")
+}
+
+fn cap011(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.manifest_version.verdict(
+        "Pull_Requests excluding version 1",
+        "no Pull_Request excluded version 1",
+        "",
+    )
+}
+
+fn cap012(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.manifest_same.verdict(
+        "repeated Manifests",
+        "no exposure had more than one Manifest",
+        "",
+    )
+}
+
+fn cap013(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .manifest_wellformed
+        .verdict("Manifests", "no Manifest in the capture", "")
+}
+
+fn cap014(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.manifest_token.verdict(
+        "Manifests answering a Pull_Request",
+        "no Manifest answered a Pull_Request",
+        "",
+    )
+}
+
+fn cap020(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .chunk_requested
+        .verdict("chunk packets", "no chunk packet in the capture", "")
+}
+
+fn cap021(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .parity_requested
+        .verdict("FEC_Parity packets", "no FEC_Parity in the capture", "")
+}
+
+fn cap022(ctx: &CaptureCtx) -> CaseResult {
+    let served: Vec<String> = ctx
+        .a
+        .reqs
+        .iter()
+        .filter_map(|q| match q.kind {
+            ReqKind::Nak { entries, .. } if entries > NAK_SERVE_LIMIT => Some(format!(
+                "frame {}: {entries} entries → {} answers",
+                q.frame, q.answers
+            )),
+            _ => None,
+        })
+        .take(SHOW)
+        .collect();
+    ctx.a.f.nak_limit.verdict(
+        "NAKs of more than 256 entries",
+        "no NAK listed more than 256 entries",
+        &served.join(", "),
+    )
+}
+
+fn cap023(ctx: &CaptureCtx) -> CaseResult {
+    let f = &ctx.a.f;
+    let none = if f.chunk_fields_unjudged > 0 {
+        "no Manifest of the chunks' exposure in the capture"
+    } else {
+        "no chunk packet in the capture"
+    };
+    f.chunk_fields.verdict("chunk packets", none, "")
+}
+
+fn cap024(ctx: &CaptureCtx) -> CaseResult {
+    let f = &ctx.a.f;
+    f.parity_fields.verdict(
+        "FEC_Parity packets",
+        if ctx.a.parity.is_empty() {
+            "no FEC_Parity in the capture"
+        } else {
+            "no Manifest of the parity's exposure in the capture"
+        },
+        "",
+    )
+}
+
+fn cap025(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.proof_type.verdict(
+        "requested chunk packets",
+        "no requested chunk of an exposure whose Manifest is in the capture",
+        "",
+    )
+}
+
+fn cap030(ctx: &CaptureCtx) -> CaseResult {
+    let n = ctx.a.f.amplification_unverifiable;
+    let mut notes = Vec::new();
+    let worst = ctx
+        .a
+        .reqs
+        .iter()
+        .filter(|q| q.bounded() && q.len > 0)
+        .max_by(|x, y| (x.answered_bytes * y.len).cmp(&(y.answered_bytes * x.len)));
+    if let Some(q) = worst {
+        notes.push(format!(
+            "highest ratio {:.2}: frame {}, {} of {} B → {} B",
+            q.answered_bytes as f64 / q.len as f64,
+            q.frame,
+            q.name(),
+            q.len,
+            q.answered_bytes
+        ));
+    }
+    if n > 0 {
+        notes.push(format!(
+            "{n} NAKs with tokens issued before the capture began not judged"
+        ));
+    }
+    let note = notes.join("; ");
+    ctx.a.f.amplification.verdict(
+        "unvalidated requests",
+        "no request from an unvalidated address",
+        &note,
+    )
+}
+
+fn cap040(ctx: &CaptureCtx) -> CaseResult {
+    let (t, m) = ctx.content()?;
+    let cid = m
+        .and_then(|m| SuiteId::from_manifest(m).ok())
+        .map(|s| s.cipher)
+        .or(t.cipher);
+    let mut tally = Tally::default();
+    let mut cipher = None;
+    for &i in &ctx.a.chunks {
+        let p = &ctx.a.pkts[i];
+        let Some(ChunkPkt { index, payload, .. }) = chunk_of(ctx.bytes(p), &t.exposure_id) else {
+            continue;
+        };
+        if cipher.is_none() {
+            let Some(cid) = cid else {
+                return skip("n/a: neither a Manifest of the ticket's exposure nor a cipher pin in the ticket names the AEAD");
+            };
+            cipher = Some(
+                AnyCipher::new(cid, &t.key)
+                    .ok_or_else(|| Stop::Fail(format!("{} is not available", cid.name())))?,
+            );
+        }
+        let c = cipher.as_ref().expect("set above");
+        match open(c, index, payload) {
+            Ok(_) => tally.ok(),
+            Err(e) => tally.bad(format!("frame {}: {e}", ctx.frame(p))),
+        }
+    }
+    tally.verdict(
+        "chunks of the ticket's exposure",
+        "no chunk of the ticket's exposure in the capture",
+        "",
+    )
+}
+
+fn cap041(ctx: &CaptureCtx) -> CaseResult {
+    let (t, m) = ctx.content()?;
+    let proofs: Vec<(&Pkt, u32, &[u8], Vec<Hash>)> = ctx
+        .a
+        .chunks
+        .iter()
+        .map(|&i| &ctx.a.pkts[i])
+        .filter_map(|p| match chunk_of(ctx.bytes(p), &t.exposure_id) {
+            Some(ChunkPkt {
+                index,
+                payload,
+                proof: Some(proof),
+            }) => Some((p, index, payload, proof)),
+            _ => None,
+        })
+        .collect();
+    if proofs.is_empty() {
+        return skip("n/a: no Chunk_Data_With_Proof of the ticket's exposure in the capture");
+    }
+    let Some(m) = m else {
+        return skip("n/a: no Manifest (so no root) of the ticket's exposure in the capture");
+    };
+    let suite = suite_of(m)?;
+    let cipher = AnyCipher::new(suite.cipher, &t.key)
+        .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
+    let hash = AnyHash::new(suite.hash);
+    let mut tally = Tally::default();
+    let mut unopened = 0;
+    for (p, index, payload, proof) in proofs {
+        let Ok(plain) = open(&cipher, index, payload) else {
+            unopened += 1;
+            continue;
+        };
+        let leaf = hash.leaf(&plain);
+        let ok = verify_proof(
+            &hash,
+            &leaf,
+            index,
+            m.chunk_count,
+            proof.iter(),
+            &m.merkle_root,
+        );
+        tally.check(ok, || {
+            format!(
+                "frame {}: the proof of chunk {index} (depth {}) does not fold to the Manifest's root",
+                ctx.frame(p),
+                proof.len()
+            )
+        });
+    }
+    let note = if unopened > 0 {
+        format!("{unopened} failing AEAD not judged (CAP-040)")
+    } else {
+        String::new()
+    };
+    tally.verdict(
+        "proofs",
+        "no proof chunk of the ticket's exposure opens under its key",
+        &note,
+    )
+}
+
+fn cap042(ctx: &CaptureCtx) -> CaseResult {
+    let (t, m) = ctx.content()?;
+    let r = ctx.replay();
+    let s = r.stats.unwrap_or_default();
+    let counters = format!(
+        "auth failures {}, Merkle failures {}, malformed {}, duplicates {}, FEC rebuilds {}",
+        s.auth_failures, s.merkle_failures, s.malformed, s.duplicates, s.fec_recoveries
+    );
+    match &r.verdict {
+        Some(PullVerdict::Complete(out)) => {
+            let Some(m) = m else {
+                return Ok(format!(
+                    "{} datagrams replayed: complete, {} B ({counters})",
+                    r.fed,
+                    out.len()
+                ));
+            };
+            let suite = suite_of(m)?;
+            let hash = AnyHash::new(suite.hash);
+            let cs = (m.chunk_size as usize).max(1);
+            let leaves: Vec<Hash> = out.chunks(cs).map(|c| hash.leaf(c)).collect();
+            let root = root_of(&hash, &leaves);
+            crate::ensure!(
+                out.len() as u64 == m.total_size && root == m.merkle_root,
+                "the replayed output ({} B) has root {}…, the Manifest says {} B and {}…",
+                out.len(),
+                hex::encode(&root[..8]),
+                m.total_size,
+                hex::encode(&m.merkle_root[..8])
+            );
+            Ok(format!(
+                "{} datagrams replayed into a fresh puller: complete, {} B, root {}… = the Manifest's ({counters})",
+                r.fed,
+                out.len(),
+                hex::encode(&root[..8])
+            ))
+        }
+        Some(PullVerdict::Failed(e)) => fail(format!(
+            "the replayed puller failed after {} datagrams: {e} ({counters})",
+            r.fed
+        )),
+        Some(PullVerdict::Io(e)) => fail(format!("the replay failed: {e}")),
+        Some(PullVerdict::Incomplete { total: 0, .. }) => skip(format!(
+            "n/a: no Manifest of exposure {} reached the replayed puller",
+            hex::encode(t.exposure_id)
+        )),
+        Some(PullVerdict::Incomplete { received, total }) => skip(format!(
+            "n/a: the capture ends before the transfer does: {received} of {total} chunks verified ({counters})"
+        )),
+        None => skip(format!("n/a: not replayed (ran: {})", r.ran)),
+    }
+}
+
+fn cap043(ctx: &CaptureCtx) -> CaseResult {
+    let (t, m) = ctx.content()?;
+    let parity: Vec<(&Pkt, u32, u8, &[u8])> = ctx
+        .a
+        .parity
+        .iter()
+        .map(|&i| &ctx.a.pkts[i])
+        .filter_map(|p| match Repr::parse(ctx.bytes(p), PARSE_LIMIT) {
+            Ok(Repr::FecParity(fp)) if fp.exposure_id == t.exposure_id => {
+                Some((p, fp.block_index, fp.parity_index, fp.payload))
+            }
+            _ => None,
+        })
+        .collect();
+    if parity.is_empty() {
+        return skip("n/a: no FEC_Parity of the ticket's exposure in the capture");
+    }
+    let Some(m) = m else {
+        return skip("n/a: no Manifest of the ticket's exposure in the capture");
+    };
+    let suite = suite_of(m)?;
+    if suite.fec.scheme == FecScheme::None {
+        return skip("n/a: the Manifest announces no FEC (CAP-024 judges parity sent anyway)");
+    }
+    let Some(PullVerdict::Complete(out)) = &ctx.replay().verdict else {
+        return skip(
+            "n/a: the replayed pull did not complete, so the sealed chunks to code are unknown (CAP-042)",
+        );
+    };
+    let cipher = AnyCipher::new(suite.cipher, &t.key)
+        .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
+    let codec = AnyFec::new(suite.fec).map_err(|e| Stop::Fail(format!("{:?}: {e}", suite.fec)))?;
+    let blocks = m.chunk_count.div_ceil(u32::from(m.fec_k));
+    let mut cache: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+    let mut tally = Tally::default();
+    let mut out_of_range = 0;
+    for (p, b, pi, payload) in parity {
+        if b >= blocks || usize::from(pi) >= suite.fec.parity() {
+            out_of_range += 1;
+            continue;
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(b) {
+            e.insert(block_parity(m, out, &cipher, &codec, b).map_err(Stop::Fail)?);
+        }
+        let want = &cache[&b][usize::from(pi)];
+        tally.check(payload == &want[..], || {
+            format!(
+                "frame {}: parity ({b}, {pi}) differs from {:?} parity of the sealed block",
+                ctx.frame(p),
+                suite.fec.scheme
+            )
+        });
+    }
+    let note = if out_of_range > 0 {
+        format!("{out_of_range} out of range not judged (CAP-024)")
+    } else {
+        String::new()
+    };
+    tally.verdict("parity shards", "no parity shard in range", &note)
+}
+
+// ------------------------------------------------------------------ puller cases
+
+const NO_PULLER_DATAGRAM: &str = "no datagram to the exposer in the capture";
+
+fn cap101(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .pul_parse
+        .verdict("datagrams to the exposer", NO_PULLER_DATAGRAM, "")
+}
+
+fn cap102(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .pul_length
+        .verdict("datagrams to the exposer", NO_PULLER_DATAGRAM, "")
+}
+
+fn cap103(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.pul_reserved.verdict(
+        "Pull_Requests, NAKs, Rate_Reports and Keepalives",
+        "no puller packet in the capture",
+        "",
+    )
+}
+
+fn cap104(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .pul_versions
+        .verdict("Pull_Requests", "no Pull_Request in the capture", "")
+}
+
+fn cap105(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.pul_exposure.verdict(
+        "requests",
+        "neither a ticket nor a Manifest tells which exposures the exposer serves",
+        "",
+    )
+}
+
+fn cap106(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a
+        .f
+        .pul_nak_size
+        .verdict("NAKs", "no NAK in the capture", "")
+}
+
+fn cap107(ctx: &CaptureCtx) -> CaseResult {
+    let n = ctx.a.f.pul_token_unverifiable;
+    let (none, note) = if n == 0 {
+        ("no NAK carries a token".to_string(), String::new())
+    } else {
+        (
+            format!("the {n} tokens in NAKs were issued before the capture began"),
+            format!("{n} issued before the capture began not judged"),
+        )
+    };
+    ctx.a.f.pul_token.verdict("NAKs with a token", &none, &note)
+}
+
+fn cap108(ctx: &CaptureCtx) -> CaseResult {
+    ctx.a.f.pul_reports.verdict(
+        "Rate_Reports and Keepalives",
+        "no Rate_Report or Keepalive in the capture",
+        "",
+    )
+}
+
+/// The capture catalogue: `CAP-0xx` judge the exposer, `CAP-1xx` the puller(s).
+pub static CASES: &[Case<CaptureCtx>] = &[
+    Case {
+        id: "CAP-001",
+        title: "exposer: every datagram parses as RGTP v1",
+        section: "§2.13",
+        level: Level::Must,
+        run: cap001,
+    },
+    Case {
+        id: "CAP-002",
+        title: "exposer: Length field = datagram size",
+        section: "§2.1",
+        level: Level::Must,
+        run: cap002,
+    },
+    Case {
+        id: "CAP-003",
+        title: "exposer: Reserved fields are 0",
+        section: "§2.11",
+        level: Level::Must,
+        run: cap003,
+    },
+    Case {
+        id: "CAP-004",
+        title: "exposer: sends only types 2-5",
+        section: "§3.7",
+        level: Level::Must,
+        run: cap004,
+    },
+    Case {
+        id: "CAP-005",
+        title: "exposer: every packet fits the link",
+        section: "§9.1",
+        level: Level::Must,
+        run: cap005,
+    },
+    Case {
+        id: "CAP-010",
+        title: "exposer: Manifest only for a Pull_Request, ≤1",
+        section: "§3.1",
+        level: Level::Must,
+        run: cap010,
+    },
+    Case {
+        id: "CAP-011",
+        title: "exposer: no Manifest if versions exclude 1",
+        section: "§3.2",
+        level: Level::Must,
+        run: cap011,
+    },
+    Case {
+        id: "CAP-012",
+        title: "exposer: repeated Manifests are the same",
+        section: "§3.1",
+        level: Level::Must,
+        run: cap012,
+    },
+    Case {
+        id: "CAP-013",
+        title: "exposer: Manifest sizes, suite, ticket pins",
+        section: "§2.4",
+        level: Level::Must,
+        run: cap013,
+    },
+    Case {
+        id: "CAP-014",
+        title: "exposer: token only when bit 2 asked for it",
+        section: "§5.2",
+        level: Level::Must,
+        run: cap014,
+    },
+    Case {
+        id: "CAP-020",
+        title: "exposer: every chunk answers a NAK entry",
+        section: "§3.3",
+        level: Level::Must,
+        run: cap020,
+    },
+    Case {
+        id: "CAP-021",
+        title: "exposer: every parity answers a parity entry",
+        section: "§3.4",
+        level: Level::Must,
+        run: cap021,
+    },
+    Case {
+        id: "CAP-022",
+        title: "exposer: at most 256 entries served per NAK",
+        section: "§3.5",
+        level: Level::Must,
+        run: cap022,
+    },
+    Case {
+        id: "CAP-023",
+        title: "exposer: chunk index, payload size, depth",
+        section: "§2.5",
+        level: Level::Must,
+        run: cap023,
+    },
+    Case {
+        id: "CAP-024",
+        title: "exposer: FEC_Parity fields match Manifest",
+        section: "§7.3",
+        level: Level::Must,
+        run: cap024,
+    },
+    Case {
+        id: "CAP-025",
+        title: "exposer: proof iff Manifest or NAK PROOFS",
+        section: "§3.6",
+        level: Level::Must,
+        run: cap025,
+    },
+    Case {
+        id: "CAP-030",
+        title: "exposer: unvalidated request → ≤ 3× its size",
+        section: "§5.1",
+        level: Level::Must,
+        run: cap030,
+    },
+    Case {
+        id: "CAP-040",
+        title: "exposer: every chunk opens (ticket key)",
+        section: "§6.2",
+        level: Level::Must,
+        run: cap040,
+    },
+    Case {
+        id: "CAP-041",
+        title: "exposer: every proof folds to the root",
+        section: "§6.4",
+        level: Level::Must,
+        run: cap041,
+    },
+    Case {
+        id: "CAP-042",
+        title: "exposer: replayed pull completes, root ok",
+        section: "§6.5",
+        level: Level::Must,
+        run: cap042,
+    },
+    Case {
+        id: "CAP-043",
+        title: "exposer: parity = code of the sealed block",
+        section: "§7.1",
+        level: Level::Must,
+        run: cap043,
+    },
+    Case {
+        id: "CAP-101",
+        title: "puller: every datagram parses as RGTP v1",
+        section: "§2.13",
+        level: Level::Must,
+        run: cap101,
+    },
+    Case {
+        id: "CAP-102",
+        title: "puller: Length field = datagram size",
+        section: "§2.1",
+        level: Level::Must,
+        run: cap102,
+    },
+    Case {
+        id: "CAP-103",
+        title: "puller: Reserved fields and bits are 0",
+        section: "§2.11",
+        level: Level::Must,
+        run: cap103,
+    },
+    Case {
+        id: "CAP-104",
+        title: "puller: Pull_Requests offer version 1",
+        section: "§3.2",
+        level: Level::Should,
+        run: cap104,
+    },
+    Case {
+        id: "CAP-105",
+        title: "puller: requests name a served exposure",
+        section: "§3.8",
+        level: Level::Should,
+        run: cap105,
+    },
+    Case {
+        id: "CAP-106",
+        title: "puller: at most 256 entries per NAK",
+        section: "§3.5",
+        level: Level::Should,
+        run: cap106,
+    },
+    Case {
+        id: "CAP-107",
+        title: "puller: NAK token echoes its own token",
+        section: "§5.3",
+        level: Level::Must,
+        run: cap107,
+    },
+    Case {
+        id: "CAP-108",
+        title: "puller: Rate_Report/Keepalive values sane",
+        section: "§8.5",
+        level: Level::Should,
+        run: cap108,
+    },
+];
