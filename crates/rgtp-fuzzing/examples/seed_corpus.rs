@@ -4,8 +4,10 @@
 //! cargo run -p rgtp-fuzzing --example seed_corpus
 //! ```
 //!
-//! Seeds: the hex datagrams of `spec/vectors/packets.txt` and real packets emitted for
-//! the fixture exposures (`packet`); printed and malformed tickets (`ticket`); and, for
+//! Seeds: the hex datagrams of `spec/vectors/packets.txt`, real packets emitted for
+//! the fixture exposures and the first packet of each kind in every capture of `pcaps/`
+//! (`packet`); printed and malformed tickets (`ticket`); the `pcaps/` captures behind
+//! their scenario's selector byte (`pcap`); and, for
 //! the structured targets whose input drives `arbitrary`, fixed pseudo-random byte
 //! strings of several lengths. Files are named `seed-*`; entries the fuzzer adds (named
 //! by their SHA-1) are left alone, and `seed-*` files are rewritten in place.
@@ -134,6 +136,25 @@ fn packet() {
             c.add(&format!("fixture{i}-{j}"), &d);
         }
     }
+    // The first datagram of each kind (type byte, and whether it parses) in every capture
+    // of pcaps/: the hostile ones bring truncated, forged and wrong-version packets.
+    for sc in rgtp::corpus::scenarios() {
+        let file = std::fs::read(root().join("pcaps").join(format!("{}.pcap", sc.name)))
+            .expect("pcaps/ holds the corpus");
+        let cap = rgtp_capture::read(&file).expect("corpus captures read");
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, d) in cap.datagrams() {
+            let kind = (
+                d.payload.get(1).copied(),
+                Repr::parse(&d.payload, 65_535).is_ok(),
+            );
+            if seen.insert(kind) {
+                let mut x = vec![0u8];
+                x.extend(&d.payload);
+                c.add(&format!("pcap-{}", sc.name), &x);
+            }
+        }
+    }
     c.random(1, &[16, 64, 256, 1024], &[1]);
 }
 
@@ -173,9 +194,39 @@ fn ticket() {
     c.random(2, &[32, 96, 200], &[1]);
 }
 
+/// The first `n` records of a classic pcap file.
+fn first_records(pcap: &[u8], n: usize) -> Vec<u8> {
+    let mut end = 24;
+    for _ in 0..n {
+        if end + 16 > pcap.len() {
+            break;
+        }
+        let incl =
+            u32::from_le_bytes(pcap[end + 8..end + 12].try_into().expect("4 bytes")) as usize;
+        end += 16 + incl;
+    }
+    pcap[..end.min(pcap.len())].to_vec()
+}
+
+/// Captures from `pcaps/`, each behind the selector byte of its scenario; the
+/// smallest whole, the others cut to their first records (handshake, requests,
+/// the first chunks and whatever the attack put there) to keep the corpus small.
+fn pcap() {
+    let mut c = Corpus::new("pcap");
+    for (i, s) in rgtp::corpus::scenarios().iter().enumerate() {
+        let file = std::fs::read(root().join("pcaps").join(format!("{}.pcap", s.name)))
+            .expect("pcaps/ holds the corpus (cargo run -p rgtp --example regen-pcaps)");
+        let keep = if file.len() <= 4096 { usize::MAX } else { 14 };
+        let mut d = vec![i as u8];
+        d.extend(first_records(&file, keep));
+        c.add(s.name, &d);
+    }
+}
+
 fn main() {
     packet();
     ticket();
+    pcap();
     let mut c = Corpus::new("merkle_proof");
     for mode in 0u8..6 {
         c.random(10 + u64::from(mode), &[64, 400], &[mode]);

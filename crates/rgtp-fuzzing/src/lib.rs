@@ -14,8 +14,7 @@
 //! | `puller`       | datagrams (real, mutated or arbitrary) after a valid Manifest     |
 //! | `exposer`      | datagrams from arbitrary peers                                    |
 //! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
-//!
-//! The capture-replay (`pcap`) target waits for the pcap work and does not exist yet.
+//! | `pcap`         | a selector byte and capture bytes, replayed and inspected          |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -25,6 +24,7 @@ mod fec;
 mod ffi;
 mod merkle_proof;
 mod packet;
+mod pcap;
 mod puller;
 mod ticket;
 
@@ -33,6 +33,7 @@ pub use fec::fec;
 pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
 pub use merkle_proof::merkle_proof;
 pub use packet::packet;
+pub use pcap::pcap;
 pub use puller::puller;
 pub use ticket::ticket;
 
@@ -48,4 +49,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("puller", puller),
     ("exposer", exposer),
     ("ffi", ffi),
+    ("pcap", pcap),
 ];
