@@ -311,8 +311,10 @@ fn decode_ethertype(
     match ethertype {
         ETHERTYPE_RGTP => {
             let (src, dst) = macs.unwrap_or(([0; 6], [0; 6]));
-            // Frames shorter than 60 bytes are padded: the RGTP Length says where the packet ends.
-            let end = if rest.len() >= 4 {
+            // Frames shorter than 60 bytes are padded: in a payload of at most 46 bytes
+            // the RGTP Length says where the packet ends (spec §15.1). Longer payloads
+            // are never padded and are kept whole (a disagreeing Length is malformed).
+            let end = if (4..=46).contains(&rest.len()) {
                 let len = usize::from(be16(rest, 2));
                 if (4..=rest.len()).contains(&len) {
                     len
@@ -486,6 +488,13 @@ mod tests {
         assert_eq!((d.src, d.dst, d.vlan), (a, b, Some(vlan)));
         assert_eq!(d.payload, &[1, 8, 0, 6, 9, 9]);
         assert_eq!(d.padding, 60 - 18 - 6);
+        // A longer payload is never padding: kept whole for the parser to judge.
+        let mut long = Vec::new();
+        let mut pkt = vec![1, 8, 0, 6];
+        pkt.resize(100, 7);
+        build(a, b, None, &pkt, &mut long);
+        let d = decode(LinkLayer::Ethernet, &long).unwrap();
+        assert_eq!((d.payload.len(), d.padding), (100, 0));
     }
 
     #[test]
