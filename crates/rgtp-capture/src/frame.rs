@@ -267,15 +267,25 @@ pub fn decode(link: LinkLayer, frame: &[u8]) -> Result<Decoded<'_>, FrameError> 
             if frame.len() < 16 {
                 return Err(FrameError::Truncated("Linux cooked header"));
             }
-            decode_ethertype(be16(frame, 14), &frame[16..], None, None)
+            // Cooked headers carry the sender's link address only; the receiver is
+            // the capturing host, whose address they omit (written as all zeros).
+            let macs = (be16(frame, 4) == 6).then(|| (mac6(&frame[6..12]), [0; 6]));
+            decode_ethertype(be16(frame, 14), &frame[16..], None, macs)
         }
         LinkLayer::LinuxSll2 => {
             if frame.len() < 20 {
                 return Err(FrameError::Truncated("Linux cooked v2 header"));
             }
-            decode_ethertype(be16(frame, 0), &frame[20..], None, None)
+            let macs = (frame[11] == 6).then(|| (mac6(&frame[12..18]), [0; 6]));
+            decode_ethertype(be16(frame, 0), &frame[20..], None, macs)
         }
     }
+}
+
+fn mac6(b: &[u8]) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[..6]);
+    m
 }
 
 fn decode_ethernet(frame: &[u8]) -> Result<Decoded<'_>, FrameError> {
@@ -504,6 +514,25 @@ mod tests {
         let d = decode(LinkLayer::Ethernet, &f).unwrap();
         assert_eq!(d.src, ip("10.0.0.1:9000"));
         assert_eq!(d.dst, ip("10.0.0.2:9000"));
+    }
+
+    #[test]
+    fn cooked_captures_keep_the_sender_mac() {
+        let mut sll = vec![0u8; 16];
+        sll[4..6].copy_from_slice(&6u16.to_be_bytes());
+        sll[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        sll[14..16].copy_from_slice(&ETHERTYPE_RGTP.to_be_bytes());
+        sll.extend_from_slice(&[1, 8, 0, 4]);
+        let d = decode(LinkLayer::LinuxSll, &sll).unwrap();
+        assert_eq!(d.src, Peer::Ethernet([2, 0, 0, 0, 0, 9]));
+        let mut sll2 = vec![0u8; 20];
+        sll2[0..2].copy_from_slice(&ETHERTYPE_RGTP.to_be_bytes());
+        sll2[11] = 6;
+        sll2[12..18].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
+        sll2.extend_from_slice(&[1, 8, 0, 4]);
+        let d = decode(LinkLayer::LinuxSll2, &sll2).unwrap();
+        assert_eq!(d.src, Peer::Ethernet([2, 0, 0, 0, 0, 7]));
+        assert_eq!(d.payload, &[1, 8, 0, 4]);
     }
 
     #[test]

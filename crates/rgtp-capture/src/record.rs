@@ -160,6 +160,10 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
         self.inner.flush()
     }
 
+    fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
+        self.inner.last_recv_vlans()
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         let ts = (self.clock)();
         let src = self.local_for(transmit.destination);
@@ -183,13 +187,17 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
         let n = self.inner.recv(buf, out, timeout)?;
         if n > 0 {
             let ts = (self.clock)();
-            for r in &out[first..] {
+            // Received frames are recorded with the tag they arrived with, where the
+            // link reports it (raw Ethernet), else with the link's own.
+            let tags = self.inner.last_recv_vlans().filter(|t| t.len() == n);
+            for (i, r) in out[first..].iter().enumerate() {
                 let dst = self.local_for(r.from);
+                let vlan = tags.map_or(self.vlan, |t| t[i]);
                 self.writer.write_datagram(
                     ts,
                     r.from,
                     dst,
-                    self.vlan,
+                    vlan,
                     &buf[r.offset..r.offset + r.len],
                 )?;
             }

@@ -85,6 +85,7 @@ use pnet_packet::vlan::{ClassOfService, MutableVlanPacket, VlanPacket};
 use rgtp_proto::{Peer, Transmit};
 
 use crate::mem::check_transmit;
+use crate::sys::poll_fd;
 use crate::{Capabilities, Framing, Link, Received, Vlan, ETHERTYPE_RGTP};
 
 /// Most frames one [`Link::send`] batch or one receive call handles.
@@ -625,6 +626,10 @@ impl Link for EthLink {
         Framing::Ethernet {
             vlan: self.config.vlan,
         }
+    }
+
+    fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
+        Some(&self.last_vlans)
     }
 
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
@@ -1206,32 +1211,6 @@ fn set_buffers(fd: &OwnedFd, bytes: usize) {
 /// The same error with `context` in front of its message.
 fn annotate(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
-}
-
-/// Waits up to `timeout` (`None`: forever) for `events` on `fd`. Interrupts count as a wake-up.
-fn poll_fd(fd: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::Result<()> {
-    let ms = match timeout {
-        None => -1,
-        // Round up so a wait never ends before its deadline.
-        Some(t) => t
-            .as_nanos()
-            .div_ceil(1_000_000)
-            .min(libc::c_int::MAX as u128) as libc::c_int,
-    };
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, and the count says one.
-    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use rgtp_proto::{Peer, Transmit};
 pub mod eth;
 pub mod impair;
 pub mod mem;
+mod sys;
 pub mod udp;
 
 pub use eth::{EthConfig, EthLink, EthStats};
@@ -103,6 +104,12 @@ pub trait Link {
         Ok(())
     }
 
+    /// The 802.1Q tag of each datagram the last [`Link::recv`] returned, for
+    /// links that see tags (raw Ethernet); `None` for the others.
+    fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
+        None
+    }
+
     /// Sends the datagrams of `transmit` held in `buf[..transmit.size]`.
     /// A full send queue is not an error: the link may drop (and count) or block briefly.
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()>;
@@ -130,6 +137,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn flush(&mut self) -> io::Result<()> {
         (**self).flush()
+    }
+    fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
+        (**self).last_recv_vlans()
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)

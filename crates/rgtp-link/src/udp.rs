@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
@@ -26,6 +26,7 @@ use rgtp_proto::{Peer, Transmit};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::mem::check_transmit;
+use crate::sys::poll_fd;
 use crate::{Capabilities, Link, Received};
 
 /// Receive slot size: the largest UDP payload, or one GRO batch, fits.
@@ -537,32 +538,6 @@ fn force_buffer(socket: &Socket, which: ForceOption, bytes: usize) -> bool {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn force_buffer(_: &Socket, _: ForceOption, _: usize) -> bool {
     false
-}
-
-/// Waits up to `timeout` (`None`: forever) for `events` on `fd`. Interrupts count as a wake-up.
-fn poll_fd(fd: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::Result<()> {
-    let ms = match timeout {
-        None => -1,
-        // Round up so a wait never ends before its deadline.
-        Some(t) => t
-            .as_nanos()
-            .div_ceil(1_000_000)
-            .min(libc::c_int::MAX as u128) as libc::c_int,
-    };
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, and the count says one.
-    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -285,15 +285,32 @@ fn vlan_tagged_transfer_carries_the_tag_on_the_wire() {
     );
     assert_eq!(code, Some(3), "an untagged puller must time out: {err}");
     assert!(err.contains("no answer"), "{err}");
+    let rec = dir.path().join("tagged.pcap");
     let (code, err) = pull(
         &pair.b,
         &x.ticket,
         &out,
-        &["--link", &link_b, "--vlan", "100", "--pcp", "5"],
+        &[
+            "--link",
+            &link_b,
+            "--vlan",
+            "100",
+            "--pcp",
+            "3",
+            "--record",
+            rec.to_str().unwrap(),
+        ],
     );
     x.stop();
     assert_eq!(code, Some(0), "tagged pull failed: {err}");
     assert!(std::fs::read(&out).unwrap() == bytes);
+    // The recording shows each frame's own tag: PCP 5 from the exposer, 3 from the puller.
+    let cap = rgtp_capture::read(&std::fs::read(&rec).unwrap()).unwrap();
+    for (_, d) in cap.datagrams() {
+        let v = d.vlan.expect("tagged");
+        let from_exposer = d.src == rgtp_proto::Peer::Ethernet(pair.a_mac());
+        assert_eq!((v.id, v.pcp), (100, if from_exposer { 5 } else { 3 }));
+    }
     let tagged = nft_counter(&pair.b, "tagged");
     assert!(
         tagged > 700,
