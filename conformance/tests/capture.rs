@@ -72,6 +72,13 @@ const CORPUS: &[Expect] = &[
             "CAP-010", "CAP-014", "CAP-020", "CAP-023", "CAP-030", "CAP-040", "CAP-042",
         ],
     },
+    // A bottleneck with queue drops, recorded at the puller: Rate_Reports to judge.
+    Expect {
+        name: "bottleneck",
+        failing: &[],
+        failing_without_ticket: &[],
+        pass: &["CAP-020", "CAP-030", "CAP-040", "CAP-042", "CAP-108"],
+    },
     Expect {
         name: "multi-chunk",
         failing: &[],

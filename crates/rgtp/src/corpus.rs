@@ -245,6 +245,21 @@ pub fn scenarios() -> Vec<Scenario> {
             attack: Attack::OversizeNak,
             ..base("hostile-oversize-nak", "a NAK listing 1000 chunks: the exposer serves at most 256, within its amplification budget", &["nak-limits", "amplification"], 15)
         },
+        Scenario {
+            down: ImpairmentConfig {
+                delay: Duration::from_millis(10),
+                rate_limit: Some(50_000),
+                queue_limit_bytes: 30_000,
+                ..ImpairmentConfig::perfect()
+            },
+            up: ImpairmentConfig {
+                delay: Duration::from_millis(10),
+                ..ImpairmentConfig::perfect()
+            },
+            side: Side::Puller,
+            size: 120_000,
+            ..base("bottleneck", "a 400 kbit/s bottleneck with a 30 kB queue: queue drops, RTT growth, Rate_Reports over 2.5 s", &["congestion", "rate-report", "queue-loss"], 16)
+        },
     ]
 }
 

@@ -60,7 +60,7 @@ fn scenario(name: &str) -> corpus::Scenario {
 fn corpus_regenerates_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let names = corpus::generate(tmp.path()).unwrap();
-    assert!(names.len() >= 15);
+    assert!(names.len() >= 16);
     for name in &names {
         for ext in ["pcap", "json"] {
             let fresh = std::fs::read(tmp.path().join(format!("{name}.{ext}"))).unwrap();
@@ -151,7 +151,7 @@ fn check_replays(e: &Entry, pace: Pace) {
 #[test]
 fn every_capture_replays_as_its_sidecar_says() {
     let entries = corpus_entries();
-    assert!(entries.len() >= 15, "pcaps/ is missing captures");
+    assert!(entries.len() >= 16, "pcaps/ is missing captures");
     for e in &entries {
         check_replays(e, Pace::Fast);
     }
@@ -215,13 +215,13 @@ fn each_capture_exercises_what_it_claims() {
             })
             .collect()
     };
-    // Every packet type the protocol has appears somewhere in the corpus.
+    // Every packet type but the Keepalive (25 s of silence) appears somewhere in the corpus.
     let mut types = std::collections::BTreeSet::new();
     for e in &entries {
         types.extend(parse_all(e).iter().map(|(t, _)| *t));
     }
     assert!(
-        types.is_superset(&[1, 2, 3, 4, 5, 6].into_iter().collect()),
+        types.is_superset(&[1, 2, 3, 4, 5, 6, 7].into_iter().collect()),
         "packet types in the corpus: {types:?}"
     );
 
@@ -262,6 +262,13 @@ fn each_capture_exercises_what_it_claims() {
     assert!(
         parse_all(lossy).iter().filter(|(_, i)| i.is_some()).count() >= 100,
         "lossy: every chunk arrives in the end"
+    );
+
+    // The bottleneck transfer lasts long enough for the puller's Rate_Reports.
+    let slow = by_name(&entries, "bottleneck");
+    assert!(
+        parse_all(slow).iter().filter(|(t, _)| *t == 7).count() >= 2,
+        "bottleneck: no Rate_Reports"
     );
 
     let eth = by_name(&entries, "ethernet-vlan");
