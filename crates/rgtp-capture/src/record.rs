@@ -28,10 +28,11 @@ pub fn wall_clock() -> TimeSource {
 ///
 /// Raw-Ethernet links are recorded as the frames they send (with the link's
 /// 802.1Q tag); UDP and in-memory links as synthesised Ethernet/IP/UDP frames
-/// (see [`crate::frame`]). A UDP socket bound to an unspecified address does
-/// not know which local address a datagram used: the recorder writes the
-/// loopback address when the peer is on loopback and the unspecified address
-/// otherwise. A failed write to the capture is returned from `send`/`recv`,
+/// (see [`crate::frame`]). A UDP socket bound to an unspecified address
+/// learns the local address each peer's datagrams arrive at (`IP_PKTINFO`)
+/// and the recorder writes that; before anything arrived from a peer it
+/// writes the loopback address for a peer on loopback and the unspecified
+/// address otherwise. A failed write to the capture is returned from `send`/`recv`,
 /// so a full disk stops the transfer instead of leaving a silently partial capture.
 pub struct Recorder<L, W: Write = BufWriter<File>> {
     inner: L,
@@ -120,6 +121,9 @@ impl<L: Link, W: Write> Recorder<L, W> {
     fn local_for(&self, peer: Peer) -> Peer {
         match (self.inner.local_peer(), peer) {
             (Peer::Ip(local), Peer::Ip(remote)) if local.ip().is_unspecified() => {
+                if let Some(ip) = self.inner.local_ip_for(&peer) {
+                    return Peer::Ip(SocketAddr::new(ip, local.port()));
+                }
                 let ip = match (local.ip(), remote.ip()) {
                     (IpAddr::V4(_), r) if r.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
                     (IpAddr::V6(_), IpAddr::V4(r)) if r.is_loopback() => {
@@ -162,6 +166,10 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
 
     fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
         self.inner.last_recv_vlans()
+    }
+
+    fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
+        self.inner.local_ip_for(peer)
     }
 
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
@@ -261,5 +269,35 @@ mod tests {
         assert_eq!(ds[1].1.payload, b"abc");
         assert_eq!(ds[0].1.src, ds[1].1.dst);
         assert_eq!(ds[0].1.dst, ds[1].1.src);
+    }
+
+    #[test]
+    fn unspecified_udp_binds_record_the_address_datagrams_arrived_at() {
+        let link = rgtp_link::UdpLink::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = link.local_addr().port();
+        let mut rec = Recorder::with_writer(link, Vec::new(), Box::new(|| 5)).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // 127.0.0.2 is on loopback too, but not the address the fallback would write.
+        peer.send_to(b"\x01\x08\x00\x05!", ("127.0.0.2", port))
+            .unwrap();
+        let mut buf = vec![0u8; 1 << 17];
+        let mut out = Vec::new();
+        assert_eq!(
+            rec.recv(&mut buf, &mut out, Some(Duration::from_secs(5)))
+                .unwrap(),
+            1
+        );
+        let from = out[0].from;
+        let tx = Transmit {
+            destination: from,
+            size: 2,
+            segment_size: None,
+        };
+        rec.send(&tx, b"ok").unwrap();
+        let (_, bytes) = rec.finish().unwrap();
+        let cap = crate::read(&bytes).unwrap();
+        let ds: Vec<_> = cap.datagrams().map(|(_, d)| (d.src, d.dst)).collect();
+        let us = Peer::Ip(format!("127.0.0.2:{port}").parse().unwrap());
+        assert_eq!(ds, vec![(from, us), (us, from)]);
     }
 }

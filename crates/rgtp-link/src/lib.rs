@@ -110,6 +110,12 @@ pub trait Link {
         None
     }
 
+    /// The local IP address `peer` reaches us at, when the link knows it (a
+    /// UDP socket bound to an unspecified address learns it per datagram).
+    fn local_ip_for(&self, _peer: &Peer) -> Option<std::net::IpAddr> {
+        None
+    }
+
     /// Sends the datagrams of `transmit` held in `buf[..transmit.size]`.
     /// A full send queue is not an error: the link may drop (and count) or block briefly.
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()>;
@@ -140,6 +146,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
         (**self).last_recv_vlans()
+    }
+    fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
+        (**self).local_ip_for(peer)
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)

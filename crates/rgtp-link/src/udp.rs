@@ -116,7 +116,13 @@ pub struct UdpLink {
     staging: Vec<u8>,
     /// Datagrams waiting in `staging`.
     staged: VecDeque<Received>,
+    /// The local address each peer's datagrams arrived at (IP_PKTINFO), for a
+    /// socket bound to an unspecified address; bounded.
+    local_ips: std::collections::HashMap<SocketAddr, IpAddr>,
 }
+
+/// Most peers whose arrival address [`UdpLink`] remembers.
+const LOCAL_IPS_MAX: usize = 4096;
 
 impl TryFrom<SocketAddr> for UdpLink {
     type Error = io::Error;
@@ -163,6 +169,7 @@ impl UdpLink {
             stats: UdpStats::default(),
             staging: Vec::new(),
             staged: VecDeque::new(),
+            local_ips: std::collections::HashMap::new(),
         })
     }
 
@@ -300,6 +307,14 @@ impl UdpLink {
         let mut n = 0;
         for (i, m) in meta[..msgs].iter().enumerate() {
             let from = peer_of(m.addr);
+            if let (Some(dst), Peer::Ip(a)) = (m.dst_ip, from) {
+                if self.local.ip().is_unspecified() {
+                    if self.local_ips.len() >= LOCAL_IPS_MAX && !self.local_ips.contains_key(&a) {
+                        self.local_ips.clear();
+                    }
+                    self.local_ips.insert(a, dst.to_canonical());
+                }
+            }
             n += self.split(m, |offset, len| {
                 out.push(Received {
                     from,
@@ -391,6 +406,14 @@ impl Link for UdpLink {
 
     fn framing(&self) -> crate::Framing {
         crate::Framing::Udp
+    }
+
+    fn local_ip_for(&self, peer: &Peer) -> Option<IpAddr> {
+        match peer {
+            Peer::Ip(a) if self.local.ip().is_unspecified() => self.local_ips.get(a).copied(),
+            Peer::Ip(_) => Some(self.local.ip()),
+            _ => None,
+        }
     }
 
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
