@@ -41,6 +41,12 @@ enum TargetCmd {
         /// interface (EtherType 0x88B5; needs root or CAP_NET_RAW).
         #[arg(long, default_value = "udp")]
         link: String,
+        /// Raw Ethernet: tag probes with this 802.1Q VLAN ID and hear only that VLAN.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(0..=4094))]
+        vlan: Option<u16>,
+        /// Raw Ethernet: 802.1Q priority (PCP, 0-7) of the probes.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=7))]
+        pcp: Option<u8>,
         /// Silence window in milliseconds: how long "no answer" is waited for.
         #[arg(long, default_value_t = 300)]
         quiet_ms: u64,
@@ -136,6 +142,8 @@ fn run(cli: &Cli) -> i32 {
             addr,
             ticket,
             link,
+            vlan,
+            pcp,
             quiet_ms,
         } => {
             let ticket: rgtp::Ticket = match ticket.parse() {
@@ -166,7 +174,12 @@ fn run(cli: &Cli) -> i32 {
                     eprintln!("rgtp-conformance: --link eth:IFACE needs an interface name");
                     return EXIT_USAGE;
                 }
-                let endpoint = match rgtp_conformance::net::Endpoint::eth(iface, mac) {
+                let tag = (vlan.is_some() || pcp.is_some()).then(|| rgtp_link::Vlan {
+                    id: vlan.unwrap_or(0),
+                    pcp: pcp.unwrap_or(0),
+                    dei: false,
+                });
+                let endpoint = match rgtp_conformance::net::Endpoint::eth_tagged(iface, mac, tag) {
                     Ok(e) => e,
                     Err(e) => {
                         eprintln!(
@@ -180,6 +193,10 @@ fn run(cli: &Cli) -> i32 {
             }
             if link != "udp" {
                 eprintln!("rgtp-conformance: unknown --link {link:?} (udp or eth:IFACE)");
+                return EXIT_USAGE;
+            }
+            if vlan.is_some() || pcp.is_some() {
+                eprintln!("rgtp-conformance: --vlan and --pcp tag raw Ethernet frames: use them with --link eth:IFACE");
                 return EXIT_USAGE;
             }
             let addr = match addr {

@@ -158,7 +158,18 @@ impl Endpoint {
     /// An exposer at MAC address `exposer`, reached through a raw-Ethernet link on
     /// `interface` (needs root or `CAP_NET_RAW`).
     pub fn eth(interface: &str, exposer: [u8; 6]) -> io::Result<Endpoint> {
-        let link = EthLink::open(EthConfig::new(interface))?;
+        Self::eth_tagged(interface, exposer, None)
+    }
+
+    /// [`Endpoint::eth`] with every frame tagged `vlan` (and only frames of that VLAN heard).
+    pub fn eth_tagged(
+        interface: &str,
+        exposer: [u8; 6],
+        vlan: Option<rgtp_link::Vlan>,
+    ) -> io::Result<Endpoint> {
+        let mut config = EthConfig::new(interface);
+        config.vlan = vlan;
+        let link = EthLink::open(config)?;
         let mtu = link.capabilities().mtu;
         let local = link.mac();
         let slot = mtu.max(1500) + 64;

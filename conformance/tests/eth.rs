@@ -150,6 +150,49 @@ fn exposer_cases_pass_over_raw_ethernet() {
 }
 
 #[test]
+fn exposer_cases_pass_over_a_vlan() {
+    let pair = VethPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.bin");
+    std::fs::write(&file, bytes(30_000, 5)).unwrap();
+    let (_exposer, ticket) = expose_on(&pair, &file, &["--vlan", "42", "--pcp", "4"]);
+    let bin = env!("CARGO_BIN_EXE_rgtp-conformance");
+    let link = format!("eth:{}", pair.b_if);
+    let run = |extra: &[&str]| {
+        pair.b
+            .command(bin)
+            .args([
+                "--only",
+                "EXP-001,EXP-010,EXP-020",
+                "exposer",
+                "--quiet-ms",
+                "150",
+            ])
+            .args(["--ticket", &ticket.to_string(), "--link", &link])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Probes on the exposer's VLAN are answered.
+    let st = run(&["--vlan", "42", "--pcp", "4"]);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&st.stdout),
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // Untagged probes never reach a tagged exposer: the cases fail.
+    let st = run(&[]);
+    assert_eq!(
+        st.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+}
+
+#[test]
 fn ethernet_link_usage_errors() {
     let bin = env!("CARGO_BIN_EXE_rgtp-conformance");
     let udp_ticket = "rgtp://127.0.0.1:9/00112233445566778899aabbccddeeff#000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -172,4 +215,11 @@ fn ethernet_link_usage_errors() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+    // A VLAN tag over UDP is a usage error naming the fix.
+    let st = Command::new(bin)
+        .args(["exposer", "--ticket", udp_ticket, "--vlan", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("--link eth"));
 }
