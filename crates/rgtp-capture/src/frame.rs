@@ -5,7 +5,7 @@
 //! optional 802.1Q tag, EtherType `0x88B5`, the RGTP packet. UDP links hand
 //! the kernel payloads, not frames, so the recorder synthesises
 //! Ethernet/IPv4-or-IPv6/UDP headers carrying the real addresses and ports,
-//! with valid IP and UDP checksums so that Wireshark shows no errors. The MAC
+//! with valid IP and UDP checksums (pnet_packet computes them) so Wireshark shows no errors. The MAC
 //! addresses of synthesised frames are not real: they are the locally
 //! administered `02:00:` followed by the last four bytes of the IP address.
 //!
@@ -15,6 +15,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::udp::UdpPacket;
 use rgtp_link::{Vlan, ETHERTYPE_RGTP};
 use rgtp_proto::Peer;
 
@@ -84,25 +86,6 @@ fn push_ethernet(
     out.extend_from_slice(&ethertype.to_be_bytes());
 }
 
-/// Sums 16-bit big-endian words (one's complement, not yet folded).
-fn sum16(data: &[u8], mut acc: u32) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc = acc.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-    }
-    if let [last] = chunks.remainder() {
-        acc = acc.wrapping_add(u32::from(*last) << 8);
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
-
 /// Appends the frame carrying `payload` from `src` to `dst` to `out`.
 ///
 /// Two Ethernet peers give a raw RGTP frame (tagged when `vlan` is set); IP
@@ -130,14 +113,12 @@ pub fn build(src: Peer, dst: Peer, vlan: Option<Vlan>, payload: &[u8], out: &mut
             ip[9] = IPPROTO_UDP;
             ip[12..16].copy_from_slice(&sip.octets());
             ip[16..20].copy_from_slice(&dip.octets());
-            let c = fold(sum16(&ip, 0));
+            let c = pnet_packet::ipv4::checksum(&Ipv4Packet::new(&ip).expect("20 bytes"));
             ip[10..12].copy_from_slice(&c.to_be_bytes());
             out.extend_from_slice(&ip);
-            let ulen = (8 + payload.len()) as u16;
-            let mut pseudo = sum16(&sip.octets(), 0);
-            pseudo = sum16(&dip.octets(), pseudo);
-            pseudo += u32::from(IPPROTO_UDP) + u32::from(ulen);
-            push_udp(out, s.port(), d.port(), payload, pseudo);
+            push_udp(out, s.port(), d.port(), payload, |udp| {
+                pnet_packet::udp::ipv4_checksum(udp, &sip, &dip)
+            });
         }
         (sip, dip) => {
             let (sip, dip) = (to_v6(sip), to_v6(dip));
@@ -152,27 +133,35 @@ pub fn build(src: Peer, dst: Peer, vlan: Option<Vlan>, payload: &[u8], out: &mut
             ip[8..24].copy_from_slice(&sip.octets());
             ip[24..40].copy_from_slice(&dip.octets());
             out.extend_from_slice(&ip);
-            let mut pseudo = sum16(&sip.octets(), 0);
-            pseudo = sum16(&dip.octets(), pseudo);
-            pseudo += u32::from(ulen) + u32::from(IPPROTO_UDP);
-            push_udp(out, s.port(), d.port(), payload, pseudo);
+            push_udp(out, s.port(), d.port(), payload, |udp| {
+                pnet_packet::udp::ipv6_checksum(udp, &sip, &dip)
+            });
         }
     }
 }
 
-fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, payload: &[u8], pseudo: u32) {
+/// Appends a UDP header and `payload`, with the checksum `checksum` computes
+/// over them (pnet's, with the IP pseudo-header). A computed 0 is sent as
+/// 0xffff: 0 means "no checksum" over IPv4 and is forbidden over IPv6.
+fn push_udp(
+    out: &mut Vec<u8>,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    checksum: impl FnOnce(&UdpPacket<'_>) -> u16,
+) {
+    let start = out.len();
     let ulen = (8 + payload.len()) as u16;
-    let mut h = [0u8; 8];
-    h[0..2].copy_from_slice(&sport.to_be_bytes());
-    h[2..4].copy_from_slice(&dport.to_be_bytes());
-    h[4..6].copy_from_slice(&ulen.to_be_bytes());
-    let mut c = fold(sum16(payload, sum16(&h, pseudo)));
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&dport.to_be_bytes());
+    out.extend_from_slice(&ulen.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(payload);
+    let mut c = checksum(&UdpPacket::new(&out[start..]).expect("8-byte header"));
     if c == 0 {
         c = 0xffff;
     }
-    h[6..8].copy_from_slice(&c.to_be_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(payload);
+    out[start + 6..start + 8].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Link-layer header types a capture can have (the tcpdump.org registry numbers).
@@ -452,15 +441,19 @@ mod tests {
             &mut f,
         );
         assert_eq!(f.len(), 14 + 20 + 8 + 5);
-        // The IPv4 header sums to 0xffff with its checksum; so does UDP with the pseudo header.
-        assert_eq!(fold(sum16(&f[14..34], 0)), 0);
+        // Checksums verify: recomputing over the finished headers gives what is there.
+        let iph = Ipv4Packet::new(&f[14..34]).unwrap();
+        assert_eq!(pnet_packet::ipv4::checksum(&iph), iph.get_checksum());
         let d = decode(LinkLayer::Ethernet, &f).unwrap();
         assert_eq!(d.src, ip("192.0.2.1:9000"));
         assert_eq!(d.dst, ip("192.0.2.2:40000"));
         assert_eq!(d.payload, b"\x01\x02\x00\x05x");
-        let mut pseudo = sum16(&f[26..34], 0) + 17 + 13;
-        pseudo = sum16(&f[34..], pseudo);
-        assert_eq!(fold(pseudo), 0);
+        let udp = UdpPacket::new(&f[34..]).unwrap();
+        let (sip, dip) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert_eq!(
+            pnet_packet::udp::ipv4_checksum(&udp, &sip, &dip),
+            udp.get_checksum()
+        );
     }
 
     #[test]
