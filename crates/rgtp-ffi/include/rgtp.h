@@ -266,6 +266,15 @@ int rgtp_expose(rgtp_socket_t* sock, const void* data, size_t len,
                 const rgtp_config_t* cfg, rgtp_surface_t** out);
 
 /**
+ * redgiant addition. rgtp_expose with an explicit 32-byte pre-shared key,
+ * whatever the configs and RGTP_KEY say (the key is copied, and zeroized with
+ * the surface). RGTP_ERR_INVALID_ARG when key is NULL; otherwise as rgtp_expose.
+ */
+int rgtp_expose_with_key(rgtp_socket_t* sock, const void* data, size_t len,
+                         const uint8_t key[32], const rgtp_config_t* cfg,
+                         rgtp_surface_t** out);
+
+/**
  * Exposer: serves for up to timeout_ms (receives, handles, sends what was
  * queued) and returns RGTP_OK as soon as it handled at least one datagram and
  * sent all that was queued, or RGTP_ERR_TIMEOUT if no datagram arrived within

@@ -252,7 +252,44 @@ pub unsafe extern "C" fn rgtp_expose(
         };
         // SAFETY: header contract: NULL or a readable config.
         let r = effective(unsafe { config(cfg) }, s)?;
-        let surf = surface::expose(&r, data)?;
+        let surf = surface::expose(&r, data, None)?;
+        // SAFETY: `out` is non-NULL and writable.
+        unsafe { put(out, Box::into_raw(surf).cast()) }
+    })
+}
+
+/// See rgtp.h.
+#[no_mangle]
+pub unsafe extern "C" fn rgtp_expose_with_key(
+    sock: *mut rgtp_socket_t,
+    data: *const c_void,
+    len: usize,
+    key: *const u8,
+    cfg: *const rgtp_config_t,
+    out: *mut *mut rgtp_surface_t,
+) -> c_int {
+    guard(|| {
+        // SAFETY: header contract: NULL or a live socket handle.
+        let s = unsafe { socket(sock) }?;
+        if out.is_null()
+            || key.is_null()
+            || (data.is_null() && len > 0)
+            || len > isize::MAX as usize
+        {
+            return Err(RGTP_ERR_INVALID_ARG);
+        }
+        let data: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: as in rgtp_expose: `len` readable bytes at non-NULL `data`.
+            unsafe { std::slice::from_raw_parts(data.cast(), len) }
+        };
+        let mut k = Zeroizing::new([0u8; 32]);
+        // SAFETY: `key` points to 32 readable bytes (header contract), non-NULL here.
+        unsafe { std::ptr::copy_nonoverlapping(key, k.as_mut_ptr(), 32) };
+        // SAFETY: header contract: NULL or a readable config.
+        let r = effective(unsafe { config(cfg) }, s)?;
+        let surf = surface::expose(&r, data, Some(Key::from_bytes(*k)))?;
         // SAFETY: `out` is non-NULL and writable.
         unsafe { put(out, Box::into_raw(surf).cast()) }
     })

@@ -185,8 +185,16 @@ pub(crate) struct ExposerState {
 }
 
 /// Builds an exposer surface (the `rgtp_expose` body after argument checks).
-pub(crate) fn expose(r: &Resolved, data: &[u8]) -> Result<Box<Surface>, c_int> {
-    let key = if r.null { env_key()? } else { None };
+pub(crate) fn expose(
+    r: &Resolved,
+    data: &[u8],
+    given_key: Option<Key>,
+) -> Result<Box<Surface>, c_int> {
+    let key = match given_key {
+        Some(k) => Some(k),
+        None if r.null => env_key()?,
+        None => None,
+    };
     let port = if r.cfg.port != 0 {
         r.cfg.port
     } else {

@@ -310,7 +310,7 @@ fn exported_symbols_match_the_header() {
             "{name} not exported"
         );
     }
-    assert_eq!(declared, 24, "declarations found in rgtp.h");
+    assert_eq!(declared, 25, "declarations found in rgtp.h");
 }
 
 #[test]
@@ -346,6 +346,11 @@ fn c_wrong_exposure_id_and_env_key() {
 #[test]
 fn c_wrong_key() {
     api_test("wrong_key", 60);
+}
+
+#[test]
+fn c_expose_with_key() {
+    api_test("expose_with_key", 60);
 }
 
 #[test]

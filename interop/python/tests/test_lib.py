@@ -56,6 +56,37 @@ def test_pull_start_with_address_and_key(serve, size: int) -> None:
             assert b"".join(chunks[i] for i in sorted(chunks)) == data
 
 
+def test_expose_with_a_pre_shared_key(lib: str, monkeypatch) -> None:
+    """expose(key=…) serves the given key (over RGTP_KEY and any config); a puller with it pulls."""
+    psk = bytes(range(0x40, 0x60))
+    monkeypatch.setenv("RGTP_KEY", "11" * 32)
+    data = payload(50_000, seed=3)
+    with rgtp.Socket(rgtp.Config(port=0)) as xs:
+        surface = rgtp.expose(xs, data, key=psk.hex())
+        with surface:
+            assert surface.key() == psk
+            port = rgtp.Ticket.parse(surface.ticket()).port
+            stop = threading.Event()
+
+            def serve_loop() -> None:
+                while not stop.is_set():
+                    rgtp.poll(surface, 50)
+
+            th = threading.Thread(target=serve_loop)
+            th.start()
+            try:
+                with rgtp.Socket() as ps, rgtp.pull_start(
+                    ps, ("127.0.0.1", port), surface.exposure_id(), key=psk, config=PULL_CFG
+                ) as s:
+                    assert rgtp.pull_bytes(s, idle_timeout=20) == data
+            finally:
+                stop.set()
+                th.join()
+    with rgtp.Socket(rgtp.Config(port=0)) as xs:
+        with pytest.raises(ValueError):
+            rgtp.expose(xs, b"abc", key=b"short")
+
+
 def test_pull_start_key_from_env_and_hex(serve, monkeypatch) -> None:
     data = payload(5000)
     e = serve(data)

@@ -567,6 +567,59 @@ static int t_wrong_key(void) {
     return 0;
 }
 
+/* A pre-shared key given to the exposer: the puller holding it pulls; the key wins
+ * over RGTP_KEY and over a config; a NULL key is refused. */
+static int t_expose_with_key(void) {
+    uint8_t psk[32];
+    for (int i = 0; i < 32; i++) psk[i] = (uint8_t)(0xa0 + i);
+    setenv("RGTP_KEY", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 1);
+    unsigned char* data = random_bytes(100000, 9);
+    server_t s;
+    memset(&s, 0, sizeof s);
+    CHECK_RC(rgtp_socket_create(NULL, &s.sock), RGTP_OK);
+    CHECK_RC(rgtp_expose_with_key(s.sock, data, 100000, NULL, NULL, &s.surface),
+             RGTP_ERR_INVALID_ARG);
+    CHECK(s.surface == NULL);
+    CHECK_RC(rgtp_expose_with_key(NULL, data, 100000, psk, NULL, &s.surface),
+             RGTP_ERR_INVALID_ARG);
+    /* NULL configs: the given key wins over RGTP_KEY */
+    CHECK_RC(rgtp_expose_with_key(s.sock, data, 100000, psk, NULL, &s.surface), RGTP_OK);
+    unsetenv("RGTP_KEY");
+    CHECK_RC(rgtp_get_key(s.surface, s.key), RGTP_OK);
+    CHECK(memcmp(s.key, psk, 32) == 0);
+    CHECK_RC(rgtp_get_exposure_id(s.surface, s.id), RGTP_OK);
+    struct sockaddr_in* a = (struct sockaddr_in*)&s.addr;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(ticket_port(s.surface));
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(pthread_create(&s.thread, NULL, serve, &s) == 0);
+    /* the puller holding the pre-shared key pulls it byte for byte */
+    rgtp_socket_t* ps = NULL;
+    rgtp_surface_t* p = NULL;
+    CHECK_RC(rgtp_socket_create(NULL, &ps), RGTP_OK);
+    CHECK_RC(rgtp_pull_start_with_key(ps, &s.addr, s.id, psk, NULL, &p), RGTP_OK);
+    unsigned char* out = pull_all(p, 100000, 1200);
+    CHECK(memcmp(out, data, 100000) == 0);
+    rgtp_destroy_surface(p);
+    rgtp_socket_destroy(ps);
+    server_stop(&s);
+    /* with a config too */
+    rgtp_socket_t* xs = NULL;
+    rgtp_surface_t* ex = NULL;
+    rgtp_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    CHECK_RC(rgtp_socket_create(NULL, &xs), RGTP_OK);
+    CHECK_RC(rgtp_expose_with_key(xs, "abc", 3, psk, &cfg, &ex), RGTP_OK);
+    uint8_t k2[32];
+    CHECK_RC(rgtp_get_key(ex, k2), RGTP_OK);
+    CHECK(memcmp(k2, psk, 32) == 0);
+    rgtp_destroy_surface(ex);
+    rgtp_socket_destroy(xs);
+    free(out);
+    free(data);
+    return 0;
+}
+
 /* RGTP_KEY / RGTP_PORT / RGTP_CRYPTO_BACKEND with NULL configs. */
 static int t_env(void) {
     const char* hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -618,6 +671,7 @@ int main(int argc, char** argv) {
     if (!strcmp(n, "wrong_id")) return t_wrong_id();
     if (!strcmp(n, "wrong_key")) return t_wrong_key();
     if (!strcmp(n, "env")) return t_env();
+    if (!strcmp(n, "expose_with_key")) return t_expose_with_key();
     fprintf(stderr, "unknown test %s\n", n);
     return 2;
 }

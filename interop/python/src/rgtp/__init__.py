@@ -359,16 +359,33 @@ def _data_arg(data: BytesLike) -> Tuple[Any, int, Any]:
     return arr, len(mv), (arr, mv)
 
 
-def expose(sock: Socket, data: BytesLike, config: Optional[Config] = None) -> Surface:
-    """Seal ``data`` once (encrypt every chunk, build the Merkle tree) and expose it."""
+def expose(
+    sock: Socket,
+    data: BytesLike,
+    config: Optional[Config] = None,
+    key: Optional[Union[bytes, str]] = None,
+) -> Surface:
+    """Seal ``data`` once (encrypt every chunk, build the Merkle tree) and expose it.
+
+    ``key`` (32 bytes or 64 hex digits) is a pre-shared key; without it the library
+    draws one (or takes ``RGTP_KEY`` when no config is given, as 1.0.0 does)."""
     lib = _L()
     ptr_arg, n, keep = _data_arg(data)
     cfg_struct, cfg = _cfg_ptr(config if config is not None else sock.config)
     out = SurfacePtr()
-    _check(
-        lib.fn("rgtp_expose")(sock._handle(), ptr_arg, n, cfg, ctypes.byref(out)),
-        "rgtp_expose",
-    )
+    if key is not None:
+        key_buf = (ctypes.c_uint8 * KEY_LEN).from_buffer_copy(parse_key(key))
+        _check(
+            lib.fn("rgtp_expose_with_key")(
+                sock._handle(), ptr_arg, n, key_buf, cfg, ctypes.byref(out)
+            ),
+            "rgtp_expose_with_key",
+        )
+    else:
+        _check(
+            lib.fn("rgtp_expose")(sock._handle(), ptr_arg, n, cfg, ctypes.byref(out)),
+            "rgtp_expose",
+        )
     del keep  # librgtp copies the data during the call (rgtp.h)
     return Surface(out, sock, keepalive=cfg_struct)
 

@@ -108,6 +108,19 @@ _SIGNATURES: List[Tuple[str, Any, List[Any], bool]] = [
         False,
     ),
     (
+        "rgtp_expose_with_key",
+        _c_int,
+        [
+            SocketPtr,
+            ctypes.c_void_p,
+            _c_size_t,
+            _u8p,
+            _cfg_p,
+            ctypes.POINTER(SurfacePtr),
+        ],
+        False,
+    ),
+    (
         "rgtp_pull_start_ticket",
         _c_int,
         [SocketPtr, ctypes.c_char_p, _cfg_p, ctypes.POINTER(SurfacePtr)],
