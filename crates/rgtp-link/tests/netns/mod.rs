@@ -157,19 +157,6 @@ impl Netns {
             .unwrap_or_else(|| panic!("no link/ether address for {iface} in: {out}"));
         parse_mac(text).unwrap_or_else(|| panic!("bad MAC address {text:?} for {iface}"))
     }
-
-    /// Adds the 802.1Q sub-interface `PARENT.ID` on `parent` (`ip link add link PARENT
-    /// name PARENT.ID type vlan id ID`), brings it up and returns its name. `Err` when
-    /// the kernel cannot (e.g. built without CONFIG_VLAN_8021Q).
-    pub fn add_vlan(&self, parent: &str, id: u16) -> Result<String, String> {
-        let name = format!("{parent}.{id}");
-        let id = id.to_string();
-        self.try_ip(&[
-            "link", "add", "link", parent, "name", &name, "type", "vlan", "id", &id,
-        ])?;
-        self.up(&name);
-        Ok(name)
-    }
 }
 
 impl Drop for Netns {
