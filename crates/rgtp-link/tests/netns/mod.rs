@@ -1,6 +1,5 @@
-//! Network namespaces for tests: two namespaces joined by a veth pair, VLAN
-//! sub-interfaces, MTU changes, and running code or commands inside a
-//! namespace. Everything is removed when the values are dropped, also while a
+//! Network namespaces for tests: two namespaces joined by a veth pair, MTU
+//! changes, and running code or commands inside a namespace. Everything is removed when the values are dropped, also while a
 //! test panics.
 //!
 //! Needs root (creating namespaces needs `CAP_SYS_ADMIN`) and the `ip` command
@@ -161,7 +160,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Devices inside (the veth ends, VLANs) go with the namespace. Never panic here:
+        // Devices inside (the veth ends) go with the namespace. Never panic here:
         // this may run while a test is already panicking.
         if let Err(e) = try_ip(&["netns", "del", &self.name]) {
             eprintln!("warning: {e}");
