@@ -228,6 +228,52 @@ fn effective(call: Option<rgtp_config_t>, sock: &Socket) -> Result<Resolved, c_i
 
 // ---------------------------------------------------------------- exposer
 
+/// The body of `rgtp_expose` and `rgtp_expose_with_key`: `key` overrides the
+/// configs and `RGTP_KEY`.
+///
+/// # Safety
+/// The pointers follow rgtp_expose's header contract.
+unsafe fn expose_with(
+    sock: *mut rgtp_socket_t,
+    data: *const c_void,
+    len: usize,
+    cfg: *const rgtp_config_t,
+    out: *mut *mut rgtp_surface_t,
+    key: Option<Key>,
+) -> Result<(), c_int> {
+    // SAFETY: header contract: NULL or a live socket handle.
+    let s = unsafe { socket(sock) }?;
+    if out.is_null() || (data.is_null() && len > 0) || len > isize::MAX as usize {
+        return Err(RGTP_ERR_INVALID_ARG);
+    }
+    let data: &[u8] = if len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller passes `len` readable bytes at `data` (non-NULL here),
+        // unchanged for the duration of the call; they are sealed and not kept.
+        unsafe { std::slice::from_raw_parts(data.cast(), len) }
+    };
+    // SAFETY: header contract: NULL or a readable config.
+    let r = effective(unsafe { config(cfg) }, s)?;
+    let surf = surface::expose(&r, data, key)?;
+    // SAFETY: `out` is non-NULL and writable.
+    unsafe { put(out, Box::into_raw(surf).cast()) }
+}
+
+/// A 32-byte key at `key` (NULL → `RGTP_ERR_INVALID_ARG`).
+///
+/// # Safety
+/// `key` is NULL or points to 32 readable bytes.
+unsafe fn read_key(key: *const u8) -> Result<Key, c_int> {
+    if key.is_null() {
+        return Err(RGTP_ERR_INVALID_ARG);
+    }
+    let mut k = Zeroizing::new([0u8; 32]);
+    // SAFETY: `key` points to 32 readable bytes (caller's contract), non-NULL here.
+    unsafe { std::ptr::copy_nonoverlapping(key, k.as_mut_ptr(), 32) };
+    Ok(Key::from_bytes(*k))
+}
+
 /// See rgtp.h.
 #[no_mangle]
 pub unsafe extern "C" fn rgtp_expose(
@@ -237,25 +283,8 @@ pub unsafe extern "C" fn rgtp_expose(
     cfg: *const rgtp_config_t,
     out: *mut *mut rgtp_surface_t,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: header contract: NULL or a live socket handle.
-        let s = unsafe { socket(sock) }?;
-        if out.is_null() || (data.is_null() && len > 0) || len > isize::MAX as usize {
-            return Err(RGTP_ERR_INVALID_ARG);
-        }
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: the caller passes `len` readable bytes at `data` (non-NULL here),
-            // unchanged for the duration of the call; they are sealed and not kept.
-            unsafe { std::slice::from_raw_parts(data.cast(), len) }
-        };
-        // SAFETY: header contract: NULL or a readable config.
-        let r = effective(unsafe { config(cfg) }, s)?;
-        let surf = surface::expose(&r, data, None)?;
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { put(out, Box::into_raw(surf).cast()) }
-    })
+    // SAFETY: the pointers are forwarded under the header contract.
+    guard(|| unsafe { expose_with(sock, data, len, cfg, out, None) })
 }
 
 /// See rgtp.h.
@@ -269,29 +298,11 @@ pub unsafe extern "C" fn rgtp_expose_with_key(
     out: *mut *mut rgtp_surface_t,
 ) -> c_int {
     guard(|| {
-        // SAFETY: header contract: NULL or a live socket handle.
-        let s = unsafe { socket(sock) }?;
-        if out.is_null()
-            || key.is_null()
-            || (data.is_null() && len > 0)
-            || len > isize::MAX as usize
-        {
-            return Err(RGTP_ERR_INVALID_ARG);
+        // SAFETY: the pointers are forwarded under the header contract.
+        unsafe {
+            let key = read_key(key)?;
+            expose_with(sock, data, len, cfg, out, Some(key))
         }
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: as in rgtp_expose: `len` readable bytes at non-NULL `data`.
-            unsafe { std::slice::from_raw_parts(data.cast(), len) }
-        };
-        let mut k = Zeroizing::new([0u8; 32]);
-        // SAFETY: `key` points to 32 readable bytes (header contract), non-NULL here.
-        unsafe { std::ptr::copy_nonoverlapping(key, k.as_mut_ptr(), 32) };
-        // SAFETY: header contract: NULL or a readable config.
-        let r = effective(unsafe { config(cfg) }, s)?;
-        let surf = surface::expose(&r, data, Some(Key::from_bytes(*k)))?;
-        // SAFETY: `out` is non-NULL and writable.
-        unsafe { put(out, Box::into_raw(surf).cast()) }
     })
 }
 
@@ -584,16 +595,11 @@ pub unsafe extern "C" fn rgtp_pull_start_with_key(
         // SAFETY: the pointers are forwarded under the header contract.
         unsafe {
             start(sock, cfg, out, || {
-                if key.is_null() {
-                    return Err(RGTP_ERR_INVALID_ARG);
-                }
-                let mut k = Zeroizing::new([0u8; 32]);
-                // SAFETY: `key` points to 32 readable bytes (header contract).
-                std::ptr::copy_nonoverlapping(key, k.as_mut_ptr(), 32);
+                let key = read_key(key)?;
                 Ok(PullTarget {
                     server: sockaddr(server)?,
                     exposure_id: read_id(exposure_id)?,
-                    key: Key::from_bytes(*k),
+                    key,
                     cipher: None,
                     hash: None,
                 })
