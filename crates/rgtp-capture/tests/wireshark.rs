@@ -48,44 +48,9 @@ fn script() -> PathBuf {
 // spec/vectors/packets.txt (format in its header; read as in rgtp-wire's tests)
 // ---------------------------------------------------------------------------
 
-#[derive(Debug)]
-struct Record {
-    valid: bool,
-    name: String,
-    fields: BTreeMap<String, String>,
-}
-
-fn records(text: &str) -> Vec<Record> {
-    let mut out: Vec<Record> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("name:") {
-            out.push(Record {
-                valid: true,
-                name: name.trim().into(),
-                fields: BTreeMap::new(),
-            });
-        } else if let Some(name) = line.strip_prefix("invalid:") {
-            out.push(Record {
-                valid: false,
-                name: name.trim().into(),
-                fields: BTreeMap::new(),
-            });
-        } else {
-            let (key, value) = line
-                .split_once('=')
-                .unwrap_or_else(|| panic!("line {}: {line}", n + 1));
-            let record = out
-                .last_mut()
-                .unwrap_or_else(|| panic!("line {}: field before record", n + 1));
-            record.fields.insert(key.trim().into(), value.trim().into());
-        }
-    }
-    out
-}
+#[path = "../../rgtp-wire/tests/support/packet_records.rs"]
+mod packet_records;
+use packet_records::{records, Record};
 
 impl Record {
     fn bytes(&self) -> Vec<u8> {

@@ -1,7 +1,5 @@
 //! Checks every record of `spec/vectors/packets.txt` (format in its header).
 
-use std::collections::BTreeMap;
-
 use rgtp_wire::{
     ChunkData, ChunkDataWithProof, Error, FecParity, IndexList, Keepalive, Manifest, ManifestFlags,
     Nak, NakFlags, PullFlags, PullRequest, RateReport, Repr, MAX_PAYLOAD_UDP,
@@ -12,45 +10,9 @@ const VECTORS: &str = include_str!(concat!(
     "/../../spec/vectors/packets.txt"
 ));
 
-#[derive(Debug)]
-struct Record {
-    valid: bool,
-    name: String,
-    fields: BTreeMap<String, String>,
-}
-
-fn records(text: &str) -> Vec<Record> {
-    let mut out: Vec<Record> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("name:") {
-            out.push(Record {
-                valid: true,
-                name: name.trim().into(),
-                fields: BTreeMap::new(),
-            });
-        } else if let Some(name) = line.strip_prefix("invalid:") {
-            out.push(Record {
-                valid: false,
-                name: name.trim().into(),
-                fields: BTreeMap::new(),
-            });
-        } else {
-            let (key, value) = line
-                .split_once('=')
-                .unwrap_or_else(|| panic!("line {}: {line}", n + 1));
-            let record = out
-                .last_mut()
-                .unwrap_or_else(|| panic!("line {}: field before record", n + 1));
-            let old = record.fields.insert(key.trim().into(), value.trim().into());
-            assert!(old.is_none(), "line {}: duplicate field", n + 1);
-        }
-    }
-    out
-}
+#[path = "support/packet_records.rs"]
+mod packet_records;
+use packet_records::{records, Record};
 
 impl Record {
     fn get(&self, key: &str) -> &str {
