@@ -17,8 +17,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::udp::UdpPacket;
+use redgiant_base::Peer;
 use rgtp_link::{Vlan, ETHERTYPE_RGTP};
-use rgtp_proto::Peer;
 
 /// UDP port given to in-memory peers in recordings.
 pub const MEM_PORT: u16 = 9000;

@@ -30,8 +30,8 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption
 use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::DataLink;
 
+use redgiant_base::Peer;
 pub use rgtp_link::{Vlan, ETHERTYPE_RGTP};
-use rgtp_proto::Peer;
 
 pub mod frame;
 #[cfg(feature = "live")]

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use redgiant_base::{Peer, Transmit};
 use rgtp_link::{Capabilities, Framing, Link, Received, Vlan};
-use rgtp_proto::{Peer, Transmit};
 
 use crate::CaptureWriter;
 

@@ -5,9 +5,9 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use redgiant_base::Peer;
 use rgtp_capture::live::{LiveCapture, LiveError};
 use rgtp_capture::CaptureWriter;
-use rgtp_proto::Peer;
 
 fn datagram(i: u8) -> Vec<u8> {
     // A Keepalive: version 1, type 8, Length 32.

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use redgiant_base::Peer;
 use rgtp_capture::frame::{build, decode, LinkLayer};
 use rgtp_capture::Vlan;
-use rgtp_proto::Peer;
 
 fn records() -> Vec<HashMap<String, String>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/frames.txt");

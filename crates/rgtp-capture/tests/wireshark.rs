@@ -16,9 +16,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use redgiant_base::Peer;
 use rgtp_capture::frame::{self, LinkLayer};
 use rgtp_capture::{CaptureWriter, Vlan};
-use rgtp_proto::Peer;
 use rgtp_wire::{Error, Repr, MAX_PAYLOAD_ETHERNET, MAX_PAYLOAD_UDP};
 
 const VECTORS: &str = include_str!(concat!(

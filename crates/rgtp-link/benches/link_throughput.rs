@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use redgiant_base::Transmit;
 use rgtp_link::{ImpairmentConfig, Link, MemLink, UdpLink};
-use rgtp_proto::Transmit;
 
 const SEGMENT: usize = 1240;
 const BATCH: usize = 64;

@@ -82,7 +82,7 @@ use std::time::{Duration, Instant};
 use pnet_datalink::MacAddr;
 use pnet_packet::ethernet::{EtherType, EthernetPacket, MutableEthernetPacket};
 use pnet_packet::vlan::{ClassOfService, MutableVlanPacket, VlanPacket};
-use rgtp_proto::{Peer, Transmit};
+use redgiant_base::{Peer, Transmit};
 
 use crate::mem::check_transmit;
 use crate::sys::poll_fd;

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rgtp_proto::{Instant, Peer, Transmit};
+use redgiant_base::{Instant, Peer, Transmit};
 
 use crate::{Capabilities, Link, Received};
 

@@ -16,7 +16,7 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rgtp_proto::{Instant, Peer, Transmit};
+use redgiant_base::{Instant, Peer, Transmit};
 
 use crate::impair::{Impairment, ImpairmentConfig, ImpairmentStats};
 use crate::{Capabilities, Link, Received};

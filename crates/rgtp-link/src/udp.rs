@@ -22,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
-use rgtp_proto::{Peer, Transmit};
+use redgiant_base::{Peer, Transmit};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::mem::check_transmit;

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netns::{Netns, VethPair};
+use redgiant_base::{Peer, Transmit};
 use rgtp_link::{EthConfig, EthLink, Framing, Link, Vlan, ETHERTYPE_RGTP};
-use rgtp_proto::{Peer, Transmit};
 
 const BROADCAST: [u8; 6] = [0xff; 6];
 /// Locally administered multicast groups.

@@ -25,9 +25,9 @@ use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
 use crate::latency::Latency;
 use crate::merkle::{MerkleScheme, MerkleTree};
 use crate::suite::{SuiteError, SuiteId};
-use crate::time::Instant;
 use crate::token::TokenKey;
 use crate::{Peer, Transmit};
+use redgiant_base::Instant;
 
 /// Backing memory for an exposure's ciphertext (a `Vec`, or an anonymous map for large files).
 pub trait ChunkStore: Send + Sync + 'static {

@@ -30,8 +30,8 @@ use crate::latency::Latency;
 use crate::merkle::{self, HashId, MerkleScheme};
 use crate::replay::ReplayWindow;
 use crate::suite::SuiteId;
-use crate::time::Instant;
 use crate::{Peer, Transmit};
+use redgiant_base::Instant;
 
 /// An in-flight entry counts as lost once this many later-requested entries were answered
 /// (and 9/8 RTT passed): loss detection by order, as QUIC does, with room for reordering.

@@ -14,8 +14,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use rgtp_wire::{ExposureId, Token};
 
-use crate::time::Instant;
 use crate::Peer;
+use redgiant_base::Instant;
 
 /// A token is valid in the epoch it was minted in and the next one.
 pub const EPOCH_MICROS: u64 = 30_000_000;

@@ -1,6 +1,6 @@
-//! Time as the core sees it: a microsecond count handed in by the driver.
+//! Time as endpoints see it: a microsecond count handed in by the driver.
 //!
-//! The core never reads a clock. Drivers pass microseconds since the Unix
+//! An endpoint never reads a clock. Drivers pass microseconds since the Unix
 //! epoch (so Rate_Report and Keepalive timestamps mean what the spec says);
 //! the simulator passes virtual time starting wherever it likes.
 

@@ -1,0 +1,26 @@
+//! The protocol-neutral base of the redgiant stack.
+//!
+//! Every protocol of the stack (RGTP, and the others that share its links)
+//! is a sans-IO [`Endpoint`]: datagrams or bytes and an [`Instant`] go in;
+//! [`Transmit`]s, events and the next deadline come out. This crate holds
+//! what they all share and knows no protocol:
+//!
+//! - [`Peer`], [`Instant`], [`Transmit`]: the vocabulary of endpoints and links;
+//! - [`link::Link`]: a datagram link (UDP, raw Ethernet, in-memory, recorders);
+//! - [`stream::StreamLink`]: a byte-stream link (TCP, in-memory pipes);
+//! - [`endpoint`]: the endpoint contract;
+//! - [`driver`]: the one driver that runs any endpoint over any link, on a
+//!   real clock or step by step on virtual time.
+//!
+//! Nothing here depends on a protocol crate; `.ci/run` checks that it stays so.
+#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod link;
+pub mod peer;
+pub mod time;
+pub mod transmit;
+
+pub use peer::Peer;
+pub use time::Instant;
+pub use transmit::Transmit;
