@@ -3,7 +3,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rgtp_link::{Link, Received};
 use rgtp_proto::puller::PullError;
@@ -11,37 +11,8 @@ use rgtp_proto::{Exposer, Instant, Puller, PullerEvent, SuiteFactory};
 
 use crate::sink::Sink;
 
-/// Wall-clock time as the core wants it: microseconds since the Unix epoch,
-/// advanced by a monotonic clock so it never goes backwards.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    origin_us: u64,
-    start: std::time::Instant,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock {
-    /// Starts now.
-    pub fn new() -> Self {
-        let origin_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        Clock {
-            origin_us,
-            start: std::time::Instant::now(),
-        }
-    }
-
-    /// The current instant.
-    pub fn now(&self) -> Instant {
-        Instant::from_micros(self.origin_us + self.start.elapsed().as_micros() as u64)
-    }
-}
+/// The wall clock drivers run on (re-exported from the base crate).
+pub use redgiant_base::SystemClock as Clock;
 
 /// Receive buffer size: room for many GRO batches.
 const RECV_BUF: usize = 4 << 20;
