@@ -8,13 +8,16 @@
 //! - [`Peer`], [`Instant`], [`Transmit`]: the vocabulary of endpoints and links;
 //! - [`link::Link`]: a datagram link (UDP, raw Ethernet, in-memory, recorders);
 //! - [`endpoint`]: the endpoint contract;
-//! - [`clock`]: the time sources drivers read.
+//! - [`clock`]: the time sources drivers read;
+//! - [`driver`]: the one driver that runs any endpoint over any link, on a
+//!   real clock or step by step on virtual time.
 //!
 //! Nothing here depends on a protocol crate; `.ci/run` checks that it stays so.
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod driver;
 pub mod endpoint;
 pub mod link;
 pub mod peer;

@@ -147,3 +147,35 @@ impl<L: Link + ?Sized> Link for Box<L> {
         (**self).recv(buf, out, timeout)
     }
 }
+
+impl<L: Link + ?Sized> Link for &mut L {
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    fn local_peer(&self) -> Peer {
+        (**self).local_peer()
+    }
+    fn framing(&self) -> Framing {
+        (**self).framing()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
+        (**self).last_recv_vlans()
+    }
+    fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
+        (**self).local_ip_for(peer)
+    }
+    fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
+        (**self).send(transmit, buf)
+    }
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<Received>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        (**self).recv(buf, out, timeout)
+    }
+}

@@ -8,11 +8,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rgtp::driver::Clock;
+use redgiant_base::driver::{Application, Driver, DriverConfig, Turn};
+use rgtp::driver::{Clock, ServeApp};
 use rgtp::{DynSuite, ExposerBuilder, FecSpec};
 use rgtp_link::udp::UdpLink;
-use rgtp_link::{Link, Received};
-use rgtp_proto::puller::PullError;
+use rgtp_link::Link;
+use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{
     CipherId, Exposer, ExposerConfig, HashId, Key, Peer, Puller, PullerConfig, PullerEvent,
 };
@@ -174,14 +175,19 @@ fn latency_of(l: &rgtp_proto::latency::Latency) -> rgtp_latency_stats_t {
     }
 }
 
-/// An exposer and its UDP socket.
+/// An exposer and the driver of its UDP socket.
 pub(crate) struct ExposerState {
     exposer: Exposer,
-    link: UdpLink,
-    clock: Clock,
-    rbuf: Vec<u8>,
-    tbuf: Vec<u8>,
-    metas: Vec<Received>,
+    driver: Driver<UdpLink>,
+}
+
+/// The one driver over a surface's socket, its receive buffer sized for the socket.
+fn driver_for(link: UdpLink) -> Driver<UdpLink> {
+    let config = DriverConfig {
+        recv_buffer: link.recommended_recv_buffer_len(),
+        ..DriverConfig::default()
+    };
+    Driver::with_clock(link, Clock::new(), config)
 }
 
 /// Builds an exposer surface (the `rgtp_expose` body after argument checks).
@@ -270,14 +276,9 @@ pub(crate) fn expose(
         bytes = exposure.total_size(),
         "surface created"
     );
-    let rbuf = vec![0u8; link.recommended_recv_buffer_len()];
     let state = ExposerState {
         exposer,
-        link,
-        clock: Clock::new(),
-        rbuf,
-        tbuf: Vec::with_capacity(64 * 1500),
-        metas: Vec::with_capacity(64),
+        driver: driver_for(link),
     };
     let snap = state.snapshot();
     Ok(Box::new(Surface {
@@ -325,32 +326,20 @@ impl ExposerState {
         let mut handled = false;
         loop {
             let remaining = timeout.map(|t| t.saturating_sub(start.elapsed()));
-            let wait = if self.exposer.queued() > 0 || handled {
+            let wait = if handled {
                 Duration::ZERO
             } else {
                 remaining.map_or(SLICE, |r| r.min(SLICE))
             };
-            self.metas.clear();
-            self.link
-                .recv(&mut self.rbuf, &mut self.metas, Some(wait))
+            let turn = self
+                .driver
+                .turn(&mut self.exposer, &mut ServeApp, wait)
                 .map_err(|_| RGTP_ERR_SOCKET)?;
-            let now = self.clock.now();
-            for m in &self.metas {
-                self.exposer
-                    .handle_datagram(now, m.from, &self.rbuf[m.offset..m.offset + m.len]);
-                handled = true;
-            }
-            for _ in 0..256 {
-                // A fresh instant per batch: the service latency measures real time spent.
-                let Some(t) = self.exposer.poll_transmit(self.clock.now(), &mut self.tbuf) else {
-                    break;
-                };
-                self.link
-                    .send(&t, &self.tbuf)
-                    .map_err(|_| RGTP_ERR_SOCKET)?;
-            }
+            // Serving never ends by itself: `Turn::Done` holds an uninhabited type.
+            let Turn::Continue { received, pending } = turn;
+            handled |= received > 0;
             *lock(snap)? = self.snapshot();
-            if handled && self.exposer.queued() == 0 {
+            if handled && !pending {
                 return Ok(true);
             }
             if remaining.is_some_and(|r| r.is_zero()) {
@@ -360,20 +349,84 @@ impl ExposerState {
     }
 }
 
-/// A puller, its UDP socket, and the verified chunks not yet handed out.
+/// A puller, the driver of its UDP socket, and what it handed out.
 pub(crate) struct PullerState {
     puller: Puller<DynSuite>,
-    link: UdpLink,
-    clock: Clock,
-    rbuf: Vec<u8>,
-    tbuf: Vec<u8>,
-    metas: Vec<Received>,
+    driver: Driver<UdpLink>,
+    app: Handout,
+    handed: u32,
+    wait: Duration,
+}
+
+/// The C ABI's application side of a pull: verified chunks wait in `ready`
+/// for `rgtp_pull_next`; the end of the pull is noted for the caller.
+#[derive(Default)]
+struct Handout {
     ready: VecDeque<(u32, Vec<u8>)>,
     chunk_count: Option<u32>,
-    handed: u32,
     complete: bool,
     failed: Option<c_int>,
-    wait: Duration,
+}
+
+/// A driver error on the puller's socket.
+struct SocketError;
+
+impl From<std::io::Error> for SocketError {
+    fn from(_: std::io::Error) -> Self {
+        SocketError
+    }
+}
+
+impl Application<Puller<DynSuite>> for Handout {
+    type Output = ();
+    type Error = SocketError;
+
+    fn deliver(&mut self, d: Delivered<'_>) -> Result<(), SocketError> {
+        self.ready.push_back((d.index, d.data.to_vec()));
+        Ok(())
+    }
+
+    fn event(
+        &mut self,
+        puller: &mut Puller<DynSuite>,
+        ev: PullerEvent,
+    ) -> Result<Option<()>, SocketError> {
+        match ev {
+            PullerEvent::Manifest(info) => {
+                self.chunk_count = Some(info.chunk_count);
+                tracing::info!(
+                    target: "rgtp_ffi",
+                    exposure_id = %hex::encode(info.exposure_id),
+                    bytes = info.total_size,
+                    chunks = info.chunk_count,
+                    chunk_size = info.chunk_size,
+                    cipher = info.suite.cipher.name(),
+                    hash = info.suite.hash.name(),
+                    "manifest received"
+                );
+            }
+            PullerEvent::Recovered { index, data, .. } => self.ready.push_back((index, data)),
+            // deferred_root is off: the core checks the root itself.
+            PullerEvent::VerifyRoot => {}
+            PullerEvent::Complete => {
+                self.complete = true;
+                let s = puller.stats();
+                tracing::info!(
+                    target: "rgtp_ffi",
+                    chunks = s.chunks_received,
+                    bytes = s.bytes_received,
+                    "pull complete"
+                );
+                return Ok(Some(()));
+            }
+            PullerEvent::Failed(e) => {
+                self.failed = Some(pull_error_code(e));
+                tracing::warn!(target: "rgtp_ffi", error = %e, "pull failed");
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Where, what and how to pull.
@@ -402,7 +455,6 @@ pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let link = UdpLink::bind(bind).map_err(|_| RGTP_ERR_SOCKET)?;
-    let clock = Clock::new();
     let mut pc = PullerConfig::new(t.exposure_id, Peer::Ip(t.server), t.key.clone());
     pc.expected_cipher = t.cipher;
     pc.expected_hash = t.hash;
@@ -417,26 +469,19 @@ pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_
     pc.handshake_timeout = r.timeout(DEFAULT_HANDSHAKE);
     let wait = r.timeout(DEFAULT_IDLE);
     pc.idle_timeout = wait;
-    let puller = Puller::new(pc, DynSuite, clock.now());
-    let rbuf = vec![0u8; link.recommended_recv_buffer_len()];
+    let driver = driver_for(link);
+    let puller = Puller::new(pc, DynSuite, driver.clock().now());
     let mut st = Box::new(PullerState {
         puller,
-        link,
-        clock,
-        rbuf,
-        tbuf: Vec::with_capacity(2048),
-        metas: Vec::with_capacity(64),
-        ready: VecDeque::new(),
-        chunk_count: None,
+        driver,
+        app: Handout::default(),
         handed: 0,
-        complete: false,
-        failed: None,
         wait,
     });
-    while st.chunk_count.is_none() && st.failed.is_none() {
+    while st.app.chunk_count.is_none() && st.app.failed.is_none() {
         st.step(SLICE)?;
     }
-    if let Some(code) = st.failed {
+    if let Some(code) = st.app.failed {
         return Err(code);
     }
     tracing::info!(
@@ -473,8 +518,8 @@ pub(crate) enum Next {
 impl PullerState {
     fn snapshot(&self) -> Snapshot {
         let s = self.puller.stats();
-        let progress = match self.chunk_count {
-            Some(n) if self.complete && self.handed >= n => 1.0,
+        let progress = match self.app.chunk_count {
+            Some(n) if self.app.complete && self.handed >= n => 1.0,
             Some(n) if n > 0 => {
                 // Stays below 1.0 until the last chunk is out and the root verified.
                 (self.handed as f32 / n as f32).min(f32::from_bits(1.0f32.to_bits() - 1))
@@ -500,83 +545,17 @@ impl PullerState {
         }
     }
 
-    fn drain(&mut self) {
-        while let Some(ev) = self.puller.poll_event() {
-            match ev {
-                PullerEvent::Manifest(info) => {
-                    self.chunk_count = Some(info.chunk_count);
-                    tracing::info!(
-                        target: "rgtp_ffi",
-                        exposure_id = %hex::encode(info.exposure_id),
-                        bytes = info.total_size,
-                        chunks = info.chunk_count,
-                        chunk_size = info.chunk_size,
-                        cipher = info.suite.cipher.name(),
-                        hash = info.suite.hash.name(),
-                        "manifest received"
-                    );
-                }
-                PullerEvent::Recovered { index, data, .. } => self.ready.push_back((index, data)),
-                // deferred_root is off: the core checks the root itself.
-                PullerEvent::VerifyRoot => {}
-                PullerEvent::Complete => {
-                    self.complete = true;
-                    let s = self.puller.stats();
-                    tracing::info!(
-                        target: "rgtp_ffi",
-                        chunks = s.chunks_received,
-                        bytes = s.bytes_received,
-                        "pull complete"
-                    );
-                }
-                PullerEvent::Failed(e) => {
-                    self.failed = Some(pull_error_code(e));
-                    tracing::warn!(target: "rgtp_ffi", error = %e, "pull failed");
-                }
-            }
-        }
-    }
-
-    /// One turn: send what is due, wait up to `max_wait` for datagrams, handle them and
-    /// the timers. Returns whether any datagram arrived.
+    /// One turn of the driver: send what is due, wait up to `max_wait` for
+    /// datagrams, handle them and the timers. Returns whether any datagram arrived.
     fn step(&mut self, max_wait: Duration) -> Result<bool, c_int> {
-        let now = self.clock.now();
-        while let Some(t) = self.puller.poll_transmit(now, &mut self.tbuf) {
-            self.link
-                .send(&t, &self.tbuf)
-                .map_err(|_| RGTP_ERR_SOCKET)?;
-        }
-        self.drain();
-        if self.complete || self.failed.is_some() {
+        if self.app.complete || self.app.failed.is_some() {
             return Ok(false);
         }
-        let wait = match self.puller.poll_timeout() {
-            Some(d) if d <= now => {
-                self.puller.handle_timeout(now);
-                self.drain();
-                return Ok(false);
-            }
-            Some(d) => d.saturating_since(now).min(max_wait),
-            None => max_wait,
-        };
-        self.metas.clear();
-        self.link
-            .recv(&mut self.rbuf, &mut self.metas, Some(wait))
-            .map_err(|_| RGTP_ERR_SOCKET)?;
-        let now = self.clock.now();
-        let got = !self.metas.is_empty();
-        for m in &self.metas {
-            let data = &mut self.rbuf[m.offset..m.offset + m.len];
-            if let Some(d) = self.puller.handle_datagram(now, m.from, data) {
-                self.ready.push_back((d.index, d.data.to_vec()));
-            }
+        match self.driver.turn(&mut self.puller, &mut self.app, max_wait) {
+            Ok(Turn::Continue { received, .. }) => Ok(received > 0),
+            Ok(Turn::Done(())) => Ok(false),
+            Err(SocketError) => Err(RGTP_ERR_SOCKET),
         }
-        self.drain();
-        if self.puller.poll_timeout().is_some_and(|d| d <= now) {
-            self.puller.handle_timeout(now);
-            self.drain();
-        }
-        Ok(got)
     }
 
     /// `rgtp_poll` on a puller: drives for up to `timeout`.
@@ -588,11 +567,11 @@ impl PullerState {
         let start = std::time::Instant::now();
         let mut got = false;
         loop {
-            if let Some(code) = self.failed {
+            if let Some(code) = self.app.failed {
                 *lock(snap)? = self.snapshot();
                 return Err(code);
             }
-            if self.complete {
+            if self.app.complete {
                 break;
             }
             let remaining = timeout.map(|t| t.saturating_sub(start.elapsed()));
@@ -610,20 +589,20 @@ impl PullerState {
     pub(crate) fn next(&mut self, buf: &mut [u8], snap: &Mutex<Snapshot>) -> Result<Next, c_int> {
         let start = std::time::Instant::now();
         let r = loop {
-            if let Some(code) = self.failed {
+            if let Some(code) = self.app.failed {
                 break Err(code);
             }
-            if let Some((index, data)) = self.ready.front() {
+            if let Some((index, data)) = self.app.ready.front() {
                 let (index, len) = (*index, data.len());
                 if buf.len() < len {
                     break Ok(Next::TooSmall { len });
                 }
                 buf[..len].copy_from_slice(data);
-                self.ready.pop_front();
+                self.app.ready.pop_front();
                 self.handed += 1;
                 break Ok(Next::Chunk { index, len });
             }
-            if self.complete {
+            if self.app.complete {
                 break Ok(Next::End);
             }
             let elapsed = start.elapsed();

@@ -17,8 +17,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use redgiant_base::driver::{Application, Stepper};
 use rgtp::DynSuite;
 use rgtp_proto::merkle::root_of;
+use rgtp_proto::puller::Delivered;
 use rgtp_proto::{
     Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
 };
@@ -82,16 +84,21 @@ enum Op {
     Drive(u8),
 }
 
-struct Harness {
+/// The harness drives the puller through the stack's one step-wise driver;
+/// this is the application side it checks every output with.
+struct Checker {
     fx: &'static Fixture,
-    puller: Puller<DynSuite>,
-    exposer: Exposer,
-    now: Instant,
-    queue: VecDeque<Vec<u8>>,
     out: Vec<u8>,
     handed: Vec<bool>,
     complete: bool,
-    buf: Vec<u8>,
+}
+
+struct Harness {
+    fx: &'static Fixture,
+    st: Stepper<Puller<DynSuite>, Checker>,
+    exposer: Exposer,
+    now: Instant,
+    queue: VecDeque<Vec<u8>>,
 }
 
 /// See the module documentation.
@@ -120,16 +127,19 @@ pub fn puller(data: &[u8]) {
         },
     );
     let count = fx.exposure.chunk_count() as usize;
-    let mut h = Harness {
+    let checker = Checker {
         fx,
-        puller: Puller::new(cfg, DynSuite, Instant::from_millis(1_000)),
-        exposer,
-        now: Instant::from_millis(1_000),
-        queue: VecDeque::new(),
         out: vec![0; fx.data.len()],
         handed: vec![false; count],
         complete: false,
-        buf: Vec::new(),
+    };
+    let puller = Puller::new(cfg, DynSuite, Instant::from_millis(1_000));
+    let mut h = Harness {
+        fx,
+        st: Stepper::new(puller, checker, PULLER),
+        exposer,
+        now: Instant::from_millis(1_000),
+        queue: VecDeque::new(),
     };
     // The handshake: Pull_Request → exposer → the real Manifest.
     h.flush();
@@ -142,7 +152,7 @@ pub fn puller(data: &[u8]) {
     h.queue.clear();
     h.deliver(EXPOSER, m);
     assert!(
-        h.puller.manifest().is_some(),
+        h.st.endpoint.manifest().is_some(),
         "the real Manifest was refused"
     );
 
@@ -151,7 +161,7 @@ pub fn puller(data: &[u8]) {
             break;
         };
         h.run(op);
-        if h.puller.is_finished() && u.is_empty() {
+        if h.st.endpoint.is_finished() && u.is_empty() {
             break;
         }
     }
@@ -249,12 +259,12 @@ impl Harness {
             }
             Op::Tick(ms) => self.tick(Duration::from_millis(u64::from(ms))),
             Op::Root(root) => {
-                self.puller.handle_root(&root);
-                self.events();
+                self.st.endpoint.handle_root(&root);
+                self.st.events();
             }
             Op::Drive(rounds) => {
                 for _ in 0..rounds % 32 {
-                    if self.puller.is_finished() {
+                    if self.st.endpoint.is_finished() {
                         break;
                     }
                     self.flush();
@@ -270,34 +280,32 @@ impl Harness {
 
     fn tick(&mut self, by: Duration) {
         self.now = self.now + by;
-        self.puller.handle_timeout(self.now);
-        self.events();
+        self.st.timeout(self.now);
     }
 
     /// Puller transmits go to the exposer; its answers join the queue.
     fn flush(&mut self) {
-        let mut guard = 0;
-        while let Some(t) = self.puller.poll_transmit(self.now, &mut self.buf) {
-            guard += 1;
-            assert!(guard < 100_000, "poll_transmit never returns None");
-            assert_eq!(t.destination, EXPOSER, "puller sent to a stranger");
-            for d in t.datagrams(&self.buf) {
-                let r = Repr::parse(d, 65_507).expect("the puller emits well-formed packets");
-                assert_eq!(r.exposure_id(), self.fx.exposure.id());
-                assert!(
-                    matches!(
-                        r.packet_type(),
-                        PacketType::PullRequest
-                            | PacketType::Nak
-                            | PacketType::RateReport
-                            | PacketType::Keepalive
-                    ),
-                    "the puller sent a {:?}",
-                    r.packet_type()
-                );
-                self.exposer.handle_datagram(self.now, PULLER, d);
-            }
-        }
+        let (now, fx, exposer) = (self.now, self.fx, &mut self.exposer);
+        let mut sent = 0;
+        self.st.transmit(now, &mut |to, d| {
+            sent += 1;
+            assert!(sent < 100_000, "poll_transmit never returns None");
+            assert_eq!(to, EXPOSER, "puller sent to a stranger");
+            let r = Repr::parse(d, 65_507).expect("the puller emits well-formed packets");
+            assert_eq!(r.exposure_id(), fx.exposure.id());
+            assert!(
+                matches!(
+                    r.packet_type(),
+                    PacketType::PullRequest
+                        | PacketType::Nak
+                        | PacketType::RateReport
+                        | PacketType::Keepalive
+                ),
+                "the puller sent a {:?}",
+                r.packet_type()
+            );
+            exposer.handle_datagram(now, PULLER, d);
+        });
         let mut out = Vec::new();
         while let Some(t) = self.exposer.poll_transmit(self.now, &mut out) {
             for d in t.datagrams(&out) {
@@ -306,18 +314,16 @@ impl Harness {
                 }
             }
         }
-        self.events();
+        self.st.events();
     }
 
     fn deliver(&mut self, from: Peer, mut d: Vec<u8>) {
-        if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
-            // Copied out so that `check_chunk` may borrow the harness mutably.
-            let (index, offset, data) = (c.index, c.offset, c.data.to_vec());
-            self.check_chunk(index, offset, &data, "delivered");
-        }
-        self.events();
+        self.st.input(self.now, from, &mut d);
+        self.st.events();
     }
+}
 
+impl Checker {
     fn check_chunk(&mut self, index: u32, offset: u64, data: &[u8], how: &str) {
         let fx = self.fx;
         assert!(
@@ -338,43 +344,57 @@ impl Harness {
         self.out[at..at + data.len()].copy_from_slice(data);
         self.handed[index as usize] = true;
     }
+}
 
-    fn events(&mut self) {
-        while let Some(e) = self.puller.poll_event() {
-            match e {
-                PullerEvent::Manifest(info) => {
-                    let m = self.fx.exposure.manifest();
-                    assert_eq!(info.exposure_id, m.exposure_id);
-                    assert_eq!(info.total_size, m.total_size, "Manifest info differs");
-                    assert_eq!(info.chunk_count, m.chunk_count, "Manifest info differs");
-                    assert_eq!(info.chunk_size, m.chunk_size, "Manifest info differs");
-                    assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
-                }
-                PullerEvent::Recovered {
-                    index,
-                    offset,
-                    data,
-                } => self.check_chunk(index, offset, &data, "recovered"),
-                PullerEvent::VerifyRoot => {
-                    // What a driver does: hash the output it wrote.
-                    let hash = self.puller.hash_scheme().expect("hash after Manifest");
-                    let cs = self.fx.shape.chunk_size as usize;
-                    let leaves: Vec<_> = self.out.chunks(cs).map(|c| hash.leaf(c)).collect();
-                    let root = root_of(hash, &leaves);
-                    self.puller.handle_root(&root);
-                }
-                PullerEvent::Complete => {
-                    assert!(
-                        self.handed.iter().all(|&h| h),
-                        "Complete before every chunk was handed out"
-                    );
-                    assert!(self.out == self.fx.data, "Complete, but the whole differs");
-                    assert!(self.puller.is_complete());
-                    self.complete = true;
-                }
-                PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),
+impl Application<Puller<DynSuite>> for Checker {
+    type Output = ();
+    type Error = std::io::Error;
+
+    fn deliver(&mut self, c: Delivered<'_>) -> std::io::Result<()> {
+        self.check_chunk(c.index, c.offset, c.data, "delivered");
+        Ok(())
+    }
+
+    /// Never ends the run: the harness keeps feeding a finished puller.
+    fn event(
+        &mut self,
+        puller: &mut Puller<DynSuite>,
+        e: PullerEvent,
+    ) -> std::io::Result<Option<()>> {
+        match e {
+            PullerEvent::Manifest(info) => {
+                let m = self.fx.exposure.manifest();
+                assert_eq!(info.exposure_id, m.exposure_id);
+                assert_eq!(info.total_size, m.total_size, "Manifest info differs");
+                assert_eq!(info.chunk_count, m.chunk_count, "Manifest info differs");
+                assert_eq!(info.chunk_size, m.chunk_size, "Manifest info differs");
+                assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
             }
+            PullerEvent::Recovered {
+                index,
+                offset,
+                data,
+            } => self.check_chunk(index, offset, &data, "recovered"),
+            PullerEvent::VerifyRoot => {
+                // What a driver does: hash the output it wrote.
+                let hash = puller.hash_scheme().expect("hash after Manifest");
+                let cs = self.fx.shape.chunk_size as usize;
+                let leaves: Vec<_> = self.out.chunks(cs).map(|c| hash.leaf(c)).collect();
+                let root = root_of(hash, &leaves);
+                puller.handle_root(&root);
+            }
+            PullerEvent::Complete => {
+                assert!(
+                    self.handed.iter().all(|&h| h),
+                    "Complete before every chunk was handed out"
+                );
+                assert!(self.out == self.fx.data, "Complete, but the whole differs");
+                assert!(puller.is_complete());
+                self.complete = true;
+            }
+            PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),
         }
+        Ok(None)
     }
 }
 

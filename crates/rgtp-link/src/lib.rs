@@ -22,3 +22,16 @@ pub use udp::{UdpConfig, UdpLink};
 
 /// EtherType of RGTP over raw Ethernet (upstream §7.5).
 pub const ETHERTYPE_RGTP: u16 = 0x88B5;
+
+/// The in-memory network as the one driver's virtual network.
+impl redgiant_base::driver::Network for SimNet {
+    fn send(&mut self, now: Instant, from: Peer, to: Peer, data: &[u8]) {
+        SimNet::send(self, now, from, to, data)
+    }
+    fn deliver_due(&mut self, now: Instant, out: &mut Vec<(Peer, Peer, Vec<u8>)>) -> usize {
+        SimNet::deliver_due(self, now, out)
+    }
+    fn next_delivery(&self) -> Option<Instant> {
+        SimNet::next_delivery(self)
+    }
+}

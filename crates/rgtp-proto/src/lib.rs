@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+mod endpoint;
 pub mod exposer;
 pub mod fec;
 pub mod latency;

@@ -17,8 +17,11 @@ use rgtp_capture::{Capture, Datagram, Record};
 use rgtp_proto::puller::PullError;
 use rgtp_proto::{ExposerStats, Instant, Peer, Puller, PullerConfig, PullerStats};
 
+use redgiant_base::driver::Stepper;
+
 use crate::builder::Prepared;
-use crate::sink::{MemSink, Sink};
+use crate::driver::{PullApp, PullFailure, ServeApp};
+use crate::sink::MemSink;
 use crate::suite::DynSuite;
 use crate::Ticket;
 
@@ -153,25 +156,20 @@ pub fn replay_pull(
     cfg.handshake_timeout = Duration::from_secs(365 * 24 * 3600);
     cfg.idle_timeout = Duration::from_secs(365 * 24 * 3600);
     tweak(&mut cfg);
-    let mut puller = Puller::new(cfg, DynSuite, start);
-    let mut sink = MemSink::default();
+    let app = PullApp {
+        sink: MemSink::default(),
+    };
+    let local = puller_peer.unwrap_or(Peer::Mem(0));
+    let mut st = Stepper::new(Puller::new(cfg, DynSuite, start), app, local);
     let mut pacer = Pacer::new(pace);
-    let mut buf = Vec::with_capacity(2048);
     let mut now = start;
     let mut fed = 0;
-    let mut outcome: Option<Result<(), PullVerdict>> = None;
-    let mut work = |puller: &mut Puller<DynSuite>, sink: &mut MemSink, now: Instant| {
-        while puller.poll_transmit(now, &mut buf).is_some() {}
-        match crate::driver::drain_events(puller, sink) {
-            Ok(Some(())) => Some(Ok(())),
-            Ok(None) => None,
-            Err(crate::driver::PullFailure::Protocol(e)) => Some(Err(PullVerdict::Failed(e))),
-            Err(e) => Some(Err(PullVerdict::Io(e.to_string()))),
-        }
-    };
-    outcome = outcome.or_else(|| work(&mut puller, &mut sink, now));
+    // What the puller sends goes nowhere: the capture holds the answers.
+    let discard = &mut |_: Peer, _: &[u8]| {};
+    st.transmit(now, discard);
+    st.events();
     for (r, d) in capture.datagrams() {
-        if outcome.is_some() {
+        if st.is_finished() {
             break;
         }
         if !from_exposer(d) || Some(canonical(d.dst)) != puller_peer {
@@ -182,31 +180,26 @@ pub fn replay_pull(
         // Every timer due by now fires at now, as a live driver's would: stepping
         // through each deadline would cost one turn per periodic timer across
         // any gap in the capture's timestamps (years, in a hostile file).
-        if puller.poll_timeout().is_some_and(|t| t <= now) {
-            puller.handle_timeout(now);
-            if let Some(o) = work(&mut puller, &mut sink, now) {
-                outcome = Some(o);
+        if st.fire_timers(now) {
+            st.transmit(now, discard);
+            st.events();
+            if st.is_finished() {
                 break;
             }
-        }
-        if outcome.is_some() {
-            break;
         }
         let mut bytes = d.payload.clone();
         fed += 1;
         let from = exposer.unwrap_or(d.src);
-        if let Some(c) = puller.handle_datagram(now, from, &mut bytes) {
-            if let Err(e) = sink.write_at(c.offset, c.data) {
-                outcome = Some(Err(PullVerdict::Io(e.to_string())));
-                break;
-            }
-        }
-        outcome = work(&mut puller, &mut sink, now);
+        st.input(now, from, &mut bytes);
+        st.transmit(now, discard);
+        st.events();
     }
+    let (puller, app, outcome) = st.into_parts();
     let stats = puller.stats();
     let verdict = match outcome {
-        Some(Ok(())) => PullVerdict::Complete(sink.to_vec()),
-        Some(Err(v)) => v,
+        Some(Ok(())) => PullVerdict::Complete(app.sink.to_vec()),
+        Some(Err(PullFailure::Protocol(e))) => PullVerdict::Failed(e),
+        Some(Err(e)) => PullVerdict::Io(e.to_string()),
         None => PullVerdict::Incomplete {
             received: stats.chunks_received,
             total: puller.manifest().map_or(0, |m| u64::from(m.chunk_count)),
@@ -293,9 +286,8 @@ pub fn replay_expose(
     pace: Pace,
 ) -> ExposeReplay {
     let exposer_peer = canonical(exposer);
-    let mut x = prepared.exposer();
+    let mut x = Stepper::new(prepared.exposer(), ServeApp, exposer_peer);
     let mut pacer = Pacer::new(pace);
-    let mut buf = Vec::with_capacity(64 * 1500);
     let mut now = Instant::from_micros(0);
     let mut fed = 0;
     let mut recorded = Vec::new();
@@ -314,21 +306,20 @@ pub fn replay_expose(
         pacer.wait_for(r.ts_us);
         now = instant(r, now);
         fed += 1;
-        x.handle_datagram(now, canonical(d.src), &d.payload);
-        while let Some(t) = x.poll_transmit(now, &mut buf) {
-            for dg in t.datagrams(&buf) {
-                produced.push(Sent {
-                    to: canonical(t.destination),
-                    bytes: dg.to_vec(),
-                });
-            }
-        }
+        x.input(now, canonical(d.src), &mut d.payload.clone());
+        x.transmit(now, &mut |to, dg| {
+            produced.push(Sent {
+                to: canonical(to),
+                bytes: dg.to_vec(),
+            })
+        });
     }
+    let stats = x.endpoint.stats();
     ExposeReplay {
         fed,
         recorded,
         produced,
-        stats: x.stats(),
+        stats,
     }
 }
 

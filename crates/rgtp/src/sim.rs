@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use rgtp_link::mem::SimNet;
 use rgtp_proto::puller::PullError;
-use rgtp_proto::{ExposerStats, Instant, Peer, Puller, PullerConfig, PullerStats};
+use rgtp_proto::{Exposer, ExposerStats, Instant, Peer, Puller, PullerConfig, PullerStats};
+
+use redgiant_base::driver::{self, Node, Stepper};
 
 use crate::builder::Prepared;
-use crate::driver::{self, PullFailure};
-use crate::sink::{MemSink, Sink};
+use crate::driver::{PullApp, PullFailure, ServeApp};
+use crate::sink::MemSink;
 use crate::suite::DynSuite;
 
 /// The exposer's node address.
@@ -47,6 +49,37 @@ pub struct SimReport {
 
 const START: Instant = Instant::from_micros(1_000_000_000);
 
+/// The exposer as a simulation node, noting its deepest queue.
+struct ExposerNode {
+    stepper: Stepper<Exposer, ServeApp>,
+    queue_max: usize,
+}
+
+impl Node for ExposerNode {
+    fn peer(&self) -> Peer {
+        self.stepper.peer()
+    }
+    fn is_done(&self) -> bool {
+        false
+    }
+    fn is_background(&self) -> bool {
+        true
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.stepper.deadline()
+    }
+    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        self.queue_max = self.queue_max.max(self.stepper.endpoint.queued());
+        self.stepper.step(now, send)
+    }
+    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
+        self.stepper.input(now, from, data)
+    }
+    fn events(&mut self) {}
+}
+
+type PullerNode = Stepper<Puller<DynSuite>, PullApp<MemSink>>;
+
 /// Runs pullers with `configs` (their `exposer` peer is set to [`EXPOSER`]) against
 /// `prepared` over `net` until all finish or `limit` of virtual time passes.
 pub fn simulate(
@@ -55,127 +88,47 @@ pub fn simulate(
     mut net: SimNet,
     limit: Duration,
 ) -> SimReport {
-    let mut exposer = prepared.exposer();
-    struct Node {
-        puller: Puller<DynSuite>,
-        sink: MemSink,
-        result: Option<Result<(), PullError>>,
-        finished_at: Instant,
-    }
-    let mut nodes: Vec<Node> = configs
+    let mut exposer = ExposerNode {
+        stepper: Stepper::new(prepared.exposer(), ServeApp, EXPOSER).background(),
+        queue_max: 0,
+    };
+    let mut pullers: Vec<PullerNode> = configs
         .into_iter()
-        .map(|mut c| {
+        .enumerate()
+        .map(|(i, mut c)| {
             c.exposer = EXPOSER;
-            Node {
-                puller: Puller::new(c, DynSuite, START),
+            let app = PullApp {
                 sink: MemSink::default(),
-                result: None,
-                finished_at: START,
-            }
+            };
+            Stepper::new(Puller::new(c, DynSuite, START), app, puller_peer(i))
         })
         .collect();
-    let mut now = START;
-    let mut buf = Vec::new();
-    let mut deliveries = Vec::new();
-    let mut queue_max = 0;
-    let end = START + limit;
-
-    let drain = |node: &mut Node, now: Instant| {
-        if node.result.is_some() {
-            return;
-        }
-        let outcome = match driver::drain_events(&mut node.puller, &mut node.sink) {
-            Ok(None) => return,
-            Ok(Some(())) => Ok(()),
-            Err(PullFailure::Protocol(e)) => Err(e),
-            // The in-memory sink only fails on a chunk past the end: an impossible write.
-            Err(PullFailure::Io(_) | PullFailure::Stopped) => Err(PullError::Timeout),
-        };
-        node.result = Some(outcome);
-        node.finished_at = now;
-    };
-
-    loop {
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            for (i, node) in nodes.iter_mut().enumerate() {
-                if node.result.is_some() {
-                    continue;
-                }
-                if node.puller.poll_timeout().is_some_and(|d| d <= now) {
-                    node.puller.handle_timeout(now);
-                }
-                while let Some(t) = node.puller.poll_transmit(now, &mut buf) {
-                    for d in t.datagrams(&buf) {
-                        net.send(now, puller_peer(i), t.destination, d);
-                    }
-                    progressed = true;
-                }
-                drain(node, now);
-            }
-            queue_max = queue_max.max(exposer.queued());
-            while let Some(t) = exposer.poll_transmit(now, &mut buf) {
-                for d in t.datagrams(&buf) {
-                    net.send(now, EXPOSER, t.destination, d);
-                }
-                progressed = true;
-            }
-            deliveries.clear();
-            if net.deliver_due(now, &mut deliveries) > 0 {
-                progressed = true;
-            }
-            for (to, from, bytes) in deliveries.iter_mut() {
-                if *to == EXPOSER {
-                    exposer.handle_datagram(now, *from, bytes);
-                    continue;
-                }
-                let Peer::Mem(n) = *to else { continue };
-                let Some(node) = nodes.get_mut(n as usize - 1) else {
-                    continue;
-                };
-                if node.result.is_some() {
-                    continue;
-                }
-                if let Some(d) = node.puller.handle_datagram(now, *from, bytes) {
-                    let (offset, data) = (d.offset, d.data.to_vec());
-                    if node.sink.write_at(offset, &data).is_err() {
-                        node.result = Some(Err(PullError::Timeout));
-                    }
-                }
-                drain(node, now);
-            }
-        }
-        if nodes.iter().all(|n| n.result.is_some()) {
-            break;
-        }
-        let next = nodes
-            .iter()
-            .filter(|n| n.result.is_none())
-            .filter_map(|n| n.puller.poll_timeout())
-            .chain(net.next_delivery())
-            .min();
-        match next {
-            Some(t) if t <= end => now = t.max(now + Duration::from_micros(1)),
-            _ => break,
-        }
-    }
-
+    // Pullers step first, then the exposer, in every round.
+    let mut nodes: Vec<&mut dyn Node> = pullers.iter_mut().map(|p| p as &mut dyn Node).collect();
+    nodes.push(&mut exposer);
+    let ended = driver::simulate(&mut net, &mut nodes, START, START + limit);
+    drop(nodes);
     SimReport {
-        pullers: nodes
+        pullers: pullers
             .into_iter()
-            .map(|n| SimOutcome {
-                stats: n.puller.stats(),
-                elapsed: n.finished_at.saturating_since(START),
-                result: match n.result {
-                    Some(Ok(())) => Ok(n.sink.to_vec()),
-                    Some(Err(e)) => Err(e),
-                    None => Err(PullError::Timeout),
-                },
+            .map(|p| {
+                let stats = p.endpoint.stats();
+                let elapsed = p.finished_at().unwrap_or(ended).saturating_since(START);
+                let (_, app, outcome) = p.into_parts();
+                SimOutcome {
+                    stats,
+                    elapsed,
+                    result: match outcome {
+                        Some(Ok(())) => Ok(app.sink.to_vec()),
+                        Some(Err(PullFailure::Protocol(e))) => Err(e),
+                        // The in-memory sink only fails on a chunk past the end: an impossible write.
+                        Some(Err(_)) | None => Err(PullError::Timeout),
+                    },
+                }
             })
             .collect(),
-        exposer: exposer.stats(),
+        exposer: exposer.stepper.endpoint.stats(),
         trace_hash: net.trace_hash(),
-        exposer_queue_max: queue_max,
+        exposer_queue_max: exposer.queue_max,
     }
 }

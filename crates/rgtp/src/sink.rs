@@ -17,6 +17,18 @@ pub trait Sink {
     fn contents(&self) -> io::Result<&[u8]>;
 }
 
+impl<K: Sink + ?Sized> Sink for &mut K {
+    fn manifest(&mut self, info: &ManifestInfo) -> io::Result<()> {
+        (**self).manifest(info)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        (**self).write_at(offset, data)
+    }
+    fn contents(&self) -> io::Result<&[u8]> {
+        (**self).contents()
+    }
+}
+
 /// Collects the output in memory (an anonymous map advised for huge pages, so a
 /// large output costs few page faults).
 #[derive(Default)]

@@ -1,0 +1,536 @@
+//! The one driver: runs any [`DatagramEndpoint`] over any [`Link`].
+//!
+//! Drivers are the only loops of the stack. Two shapes share one set of
+//! rules (the calling order of [`crate::endpoint`]):
+//!
+//! - [`Driver`] owns a link and a [`TimeSource`] (the wall clock by default)
+//!   and runs turns: send what is due, wait for datagrams no longer than the
+//!   endpoint's next deadline, hand them in, fire timers. [`Driver::run`]
+//!   loops until the [`Application`] says the work is done or a stop flag is
+//!   set; [`Driver::turn`] is one turn, for callers that interleave their own
+//!   work (the C ABI's `rgtp_poll`).
+//! - [`Stepper`] has no link and no clock: the caller moves virtual time and
+//!   carries datagrams (a simulator, a capture replay, a fuzz harness).
+//!   [`simulate`] runs several steppers over a virtual [`Network`].
+//!
+//! What the application does with the endpoint's output, writing delivered
+//! data or answering an event, lives in one [`Application`] implementation
+//! that every shape shares.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::endpoint::{DatagramEndpoint, Endpoint};
+use crate::link::{Link, Received};
+use crate::{Instant, Peer, SystemClock, TimeSource};
+
+/// What a driver does with an endpoint's output: the application's side.
+pub trait Application<E: DatagramEndpoint> {
+    /// What a finished run gives back.
+    type Output;
+    /// Why a run failed. Link errors become this type too.
+    type Error: From<io::Error>;
+
+    /// Data the endpoint handed out while handling a datagram.
+    fn deliver(&mut self, delivery: E::Delivery<'_>) -> Result<(), Self::Error>;
+
+    /// One event. `Ok(Some(output))` ends the run.
+    fn event(
+        &mut self,
+        endpoint: &mut E,
+        event: E::Event,
+    ) -> Result<Option<Self::Output>, Self::Error>;
+}
+
+/// Hands every pending event of `endpoint` to `app`; `Some` once the
+/// application says the run is over.
+pub fn drain_events<E: DatagramEndpoint, A: Application<E>>(
+    endpoint: &mut E,
+    app: &mut A,
+) -> Result<Option<A::Output>, A::Error> {
+    while let Some(ev) = endpoint.poll_event() {
+        if let Some(out) = app.event(endpoint, ev)? {
+            return Ok(Some(out));
+        }
+    }
+    Ok(None)
+}
+
+/// How a [`Driver`] behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// Longest wait for datagrams in one turn, whatever the endpoint's deadline.
+    pub max_wait: Duration,
+    /// Most transmits sent per flush, so new datagrams are read in between; when
+    /// it is reached the next wait is zero.
+    pub transmit_budget: usize,
+    /// Receive buffer size in bytes (room for many GRO batches).
+    pub recv_buffer: usize,
+    /// How often [`Driver::run`] calls its `tick` callback.
+    pub tick: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            max_wait: Duration::from_millis(100),
+            transmit_budget: 256,
+            recv_buffer: 4 << 20,
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What one [`Driver::turn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn<O> {
+    /// The application said the run is over.
+    Done(O),
+    /// The endpoint goes on.
+    Continue {
+        /// Datagrams received in this turn.
+        received: usize,
+        /// Transmits were left for the next turn (the budget ran out).
+        pending: bool,
+    },
+}
+
+/// How [`Driver::run`] ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish<O> {
+    /// The application said the run is over.
+    Done(O),
+    /// The stop flag was set first.
+    Stopped,
+}
+
+/// Runs endpoints over one link on a clock. See the [module docs](self).
+pub struct Driver<L, C = SystemClock> {
+    link: L,
+    clock: C,
+    config: DriverConfig,
+    rbuf: Vec<u8>,
+    tbuf: Vec<u8>,
+    metas: Vec<Received>,
+}
+
+impl<L: Link> Driver<L, SystemClock> {
+    /// A driver on the wall clock with the default configuration.
+    pub fn new(link: L) -> Self {
+        Self::with_clock(link, SystemClock::new(), DriverConfig::default())
+    }
+}
+
+impl<L: Link, C: TimeSource> Driver<L, C> {
+    /// A driver on `clock`.
+    pub fn with_clock(link: L, clock: C, config: DriverConfig) -> Self {
+        Driver {
+            link,
+            clock,
+            rbuf: vec![0; config.recv_buffer],
+            tbuf: Vec::with_capacity(64 * 1500),
+            metas: Vec::with_capacity(1024),
+            config,
+        }
+    }
+
+    /// The link.
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    /// The link, mutably.
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.link
+    }
+
+    /// Gives the link back.
+    pub fn into_link(self) -> L {
+        self.link
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    /// Sends up to the budget of transmits, each stamped with a fresh `now`.
+    /// Returns whether the budget ran out with transmits left.
+    fn send<E: Endpoint>(&mut self, endpoint: &mut E) -> io::Result<bool> {
+        for _ in 0..self.config.transmit_budget {
+            let Some(t) = endpoint.poll_transmit(self.clock.now(), &mut self.tbuf) else {
+                return Ok(false);
+            };
+            self.link.send(&t, &self.tbuf)?;
+        }
+        Ok(true)
+    }
+
+    /// Sends what is due, then hands out events.
+    fn flush<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+    ) -> Result<(bool, Option<A::Output>), A::Error> {
+        let pending = self.send(endpoint)?;
+        Ok((pending, drain_events(endpoint, app)?))
+    }
+
+    /// One turn: send what is due and hand out events; fire a due timer; wait
+    /// up to `max_wait` (less if a deadline comes first, zero if transmits are
+    /// pending) for datagrams and hand each in; fire due timers; send and
+    /// hand out events again.
+    pub fn turn<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        max_wait: Duration,
+    ) -> Result<Turn<A::Output>, A::Error> {
+        let (pending, done) = self.flush(endpoint, app)?;
+        if let Some(out) = done {
+            return Ok(Turn::Done(out));
+        }
+        let now = self.clock.now();
+        let wait = match endpoint.poll_timeout() {
+            Some(deadline) if deadline <= now => {
+                endpoint.handle_timeout(now);
+                if let (_, Some(out)) = self.flush(endpoint, app)? {
+                    return Ok(Turn::Done(out));
+                }
+                Duration::ZERO
+            }
+            _ if pending => Duration::ZERO,
+            Some(deadline) => deadline.saturating_since(now).min(max_wait),
+            None => max_wait,
+        };
+        self.metas.clear();
+        let received = self
+            .link
+            .recv(&mut self.rbuf, &mut self.metas, Some(wait))?;
+        let now = self.clock.now();
+        for m in &self.metas {
+            let data = &mut self.rbuf[m.offset..m.offset + m.len];
+            if let Some(d) = endpoint.handle_datagram(now, m.from, data) {
+                app.deliver(d)?;
+            }
+            if let Some(out) = drain_events(endpoint, app)? {
+                return Ok(Turn::Done(out));
+            }
+        }
+        if endpoint.poll_timeout().is_some_and(|d| d <= now) {
+            endpoint.handle_timeout(now);
+        }
+        let (p, done) = self.flush(endpoint, app)?;
+        if let Some(out) = done {
+            return Ok(Turn::Done(out));
+        }
+        Ok(Turn::Continue {
+            received,
+            pending: p,
+        })
+    }
+
+    /// Runs turns until the application says done or `stop` is set (checked
+    /// every turn, so within [`DriverConfig::max_wait`]), calling `tick` about
+    /// every [`DriverConfig::tick`] and once at the end.
+    pub fn run<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        stop: &AtomicBool,
+        mut tick: impl FnMut(&E, &A),
+    ) -> Result<Finish<A::Output>, A::Error> {
+        let mut last_tick = std::time::Instant::now();
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(Finish::Stopped);
+            }
+            match self.turn(endpoint, app, self.config.max_wait) {
+                Ok(Turn::Done(out)) => break Ok(Finish::Done(out)),
+                Ok(Turn::Continue { .. }) => {}
+                Err(e) => break Err(e),
+            }
+            if last_tick.elapsed() >= self.config.tick {
+                tick(endpoint, app);
+                last_tick = std::time::Instant::now();
+            }
+        };
+        tick(endpoint, app);
+        result
+    }
+}
+
+/// How a run ended: the application's output or its error.
+pub type Outcome<E, A> = Result<<A as Application<E>>::Output, <A as Application<E>>::Error>;
+
+/// Drives one endpoint on virtual time: the caller moves the clock and
+/// carries the datagrams. Once the application ends the run (or fails it),
+/// the stepper is finished and keeps the outcome.
+pub struct Stepper<E: DatagramEndpoint, A: Application<E>> {
+    /// The endpoint.
+    pub endpoint: E,
+    /// The application.
+    pub app: A,
+    peer: Peer,
+    background: bool,
+    buf: Vec<u8>,
+    outcome: Option<Outcome<E, A>>,
+    /// The latest instant handed in.
+    now: Instant,
+    finished_at: Option<Instant>,
+}
+
+impl<E: DatagramEndpoint, A: Application<E>> Stepper<E, A> {
+    /// A stepper for `endpoint` at address `peer`.
+    pub fn new(endpoint: E, app: A, peer: Peer) -> Self {
+        Stepper {
+            endpoint,
+            app,
+            peer,
+            background: false,
+            buf: Vec::with_capacity(64 * 1500),
+            outcome: None,
+            now: Instant::ZERO,
+            finished_at: None,
+        }
+    }
+
+    /// Marks the endpoint as one that serves others and never finishes (an
+    /// exposer): [`simulate`] does not wait for it.
+    pub fn background(mut self) -> Self {
+        self.background = true;
+        self
+    }
+
+    /// The endpoint's address.
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// True once the application ended the run or it failed.
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The latest instant handed in when the run ended.
+    pub fn finished_at(&self) -> Option<Instant> {
+        self.finished_at
+    }
+
+    /// How the run ended, if it has.
+    pub fn outcome(&self) -> Option<&Outcome<E, A>> {
+        self.outcome.as_ref()
+    }
+
+    /// The endpoint, the application and the outcome.
+    pub fn into_parts(self) -> (E, A, Option<Outcome<E, A>>) {
+        (self.endpoint, self.app, self.outcome)
+    }
+
+    /// The endpoint's next deadline; `None` once finished.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.is_finished() {
+            return None;
+        }
+        self.endpoint.poll_timeout()
+    }
+
+    fn settle(&mut self, r: Result<Option<A::Output>, A::Error>) {
+        match r {
+            Ok(None) => return,
+            Ok(Some(out)) => self.outcome = Some(Ok(out)),
+            Err(e) => self.outcome = Some(Err(e)),
+        }
+        self.finished_at = Some(self.now);
+    }
+
+    /// Hands pending events to the application.
+    pub fn events(&mut self) {
+        if self.is_finished() {
+            return;
+        }
+        let r = drain_events(&mut self.endpoint, &mut self.app);
+        self.settle(r);
+    }
+
+    /// Fires the endpoint's timers if one is due at `now`. Returns whether one was.
+    pub fn fire_timers(&mut self, now: Instant) -> bool {
+        if self.is_finished() || !self.endpoint.poll_timeout().is_some_and(|d| d <= now) {
+            return false;
+        }
+        self.now = now;
+        self.endpoint.handle_timeout(now);
+        true
+    }
+
+    /// Calls the endpoint's `handle_timeout` at `now` whether or not a deadline
+    /// is due (the contract makes an early call harmless), then hands out events.
+    pub fn timeout(&mut self, now: Instant) {
+        if self.is_finished() {
+            return;
+        }
+        self.now = now;
+        self.endpoint.handle_timeout(now);
+        self.events();
+    }
+
+    /// Hands the datagrams of every transmit to `send(destination, bytes)`.
+    /// Returns whether there were any.
+    pub fn transmit(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        if self.is_finished() {
+            return false;
+        }
+        self.now = now;
+        let mut any = false;
+        while let Some(t) = self.endpoint.poll_transmit(now, &mut self.buf) {
+            for d in t.datagrams(&self.buf) {
+                send(t.destination, d);
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// Hands a datagram in (and what it delivers to the application). Events
+    /// wait for [`Stepper::events`].
+    pub fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
+        if self.is_finished() {
+            return;
+        }
+        self.now = now;
+        if let Some(d) = self.endpoint.handle_datagram(now, from, data) {
+            if let Err(e) = self.app.deliver(d) {
+                self.settle(Err(e));
+            }
+        }
+    }
+
+    /// Fires due timers, sends, then hands out events: one turn at `now` with
+    /// no input. Returns whether anything was sent.
+    pub fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        self.fire_timers(now);
+        let sent = self.transmit(now, send);
+        self.events();
+        sent
+    }
+}
+
+/// A virtual network that carries datagrams between [`Node`]s in virtual time.
+pub trait Network {
+    /// `from` sends `data` to `to` at `now`.
+    fn send(&mut self, now: Instant, from: Peer, to: Peer, data: &[u8]);
+    /// Appends `(to, from, bytes)` for every datagram due by `now`; returns how many.
+    fn deliver_due(&mut self, now: Instant, out: &mut Vec<(Peer, Peer, Vec<u8>)>) -> usize;
+    /// When the next datagram is due, if any is in flight.
+    fn next_delivery(&self) -> Option<Instant>;
+}
+
+/// One endpoint of a [`simulate`] run, as the simulation sees it.
+pub trait Node {
+    /// Its address.
+    fn peer(&self) -> Peer;
+    /// True when the simulation need not wait for it any more.
+    fn is_done(&self) -> bool;
+    /// True for endpoints the simulation never waits for (they serve others).
+    fn is_background(&self) -> bool;
+    /// Its next deadline.
+    fn deadline(&self) -> Option<Instant>;
+    /// Timers, transmits and events at `now`; returns whether it sent anything.
+    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool;
+    /// A datagram arrives.
+    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]);
+    /// Pending events after a batch of inputs.
+    fn events(&mut self);
+}
+
+impl<E: DatagramEndpoint, A: Application<E>> Node for Stepper<E, A> {
+    fn peer(&self) -> Peer {
+        self.peer
+    }
+    fn is_done(&self) -> bool {
+        self.is_finished()
+    }
+    fn is_background(&self) -> bool {
+        self.background
+    }
+    fn deadline(&self) -> Option<Instant> {
+        Stepper::deadline(self)
+    }
+    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        Stepper::step(self, now, send)
+    }
+    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
+        Stepper::input(self, now, from, data)
+    }
+    fn events(&mut self) {
+        Stepper::events(self)
+    }
+}
+
+/// Runs `nodes` over `net` from `start` until every node that is not
+/// background is done, or virtual time passes `end`. Returns the instant the
+/// run stopped at.
+///
+/// Each round at one instant: every node steps in order (timers, transmits
+/// into the network, events); the network delivers what is due; each
+/// delivery goes to its node; then every node hands out its events. Rounds
+/// repeat at that instant while anything moves, then time jumps to the
+/// earliest deadline or delivery (at least one microsecond on), so idle
+/// stretches cost nothing. The same inputs give the same run.
+pub fn simulate(
+    net: &mut dyn Network,
+    nodes: &mut [&mut dyn Node],
+    start: Instant,
+    end: Instant,
+) -> Instant {
+    let mut now = start;
+    let mut deliveries = Vec::new();
+    let waiting =
+        |nodes: &[&mut dyn Node]| nodes.iter().any(|n| !n.is_background() && !n.is_done());
+    loop {
+        let mut progressed = true;
+        while progressed && waiting(nodes) {
+            progressed = false;
+            for node in nodes.iter_mut() {
+                if node.is_done() {
+                    continue;
+                }
+                let from = node.peer();
+                progressed |= node.step(now, &mut |to, d| net.send(now, from, to, d));
+            }
+            deliveries.clear();
+            if net.deliver_due(now, &mut deliveries) > 0 {
+                progressed = true;
+            }
+            for (to, from, bytes) in deliveries.iter_mut() {
+                if let Some(node) = nodes.iter_mut().find(|n| n.peer() == *to) {
+                    if !node.is_done() {
+                        node.input(now, *from, bytes);
+                    }
+                }
+            }
+            for node in nodes.iter_mut() {
+                node.events();
+            }
+        }
+        if !waiting(nodes) {
+            return now;
+        }
+        let next = nodes
+            .iter()
+            .filter(|n| !n.is_done())
+            .filter_map(|n| n.deadline())
+            .chain(net.next_delivery())
+            .min();
+        match next {
+            Some(t) if t <= end => now = t.max(now + Duration::from_micros(1)),
+            _ => return now,
+        }
+    }
+}
