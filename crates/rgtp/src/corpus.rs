@@ -24,8 +24,11 @@ use rgtp_proto::{CipherId, HashId, Instant, Key, Peer, Puller, PullerConfig, Pul
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use redgiant_base::driver::{self, Network, Stepper};
+
 use crate::builder::{ExposerBuilder, Prepared};
-use crate::sink::{MemSink, Sink};
+use crate::driver::{PullApp, PullFailure, ServeApp};
+use crate::sink::MemSink;
 use crate::suite::{DynSuite, FecSpec};
 
 /// Virtual start time of every scenario: 2026-01-01T00:00:00Z.
@@ -437,13 +440,86 @@ pub fn exposer_counters(s: &rgtp_proto::ExposerStats) -> Value {
 }
 
 /// Where the scenario loop writes what the recorded end sees.
-type RecordFn<'a> = dyn FnMut(Instant, Peer, Peer, &[u8]) + 'a;
+/// The network of a scenario as the endpoints see it: the simulated network
+/// with the middlebox on its path and a recorder at one end.
+struct Tap {
+    net: SimNet,
+    mb: Middlebox,
+    w: CaptureWriter<Vec<u8>>,
+    vlan: Option<Vlan>,
+    recorded_end: Peer,
+    exposer: Peer,
+}
+
+impl Tap {
+    fn record(&mut self, ts: Instant, from: Peer, to: Peer, d: &[u8]) {
+        self.w
+            .write_datagram(ts.total_micros(), from, to, self.vlan, d)
+            .expect("in memory");
+    }
+
+    /// Sends the middlebox's packets from `first` on that are due by `now`;
+    /// returns how many.
+    fn flush_extra(&mut self, now: Instant, first: usize) -> usize {
+        let mut sent = 0;
+        let mut i = first;
+        while i < self.mb.extra.len() {
+            if self.mb.extra[i].0 <= now {
+                let (_, from, to, d) = self.mb.extra.remove(i);
+                if from == self.recorded_end {
+                    self.record(now, from, to, &d);
+                }
+                self.net.send(now, from, to, &d);
+                sent += 1;
+            } else {
+                i += 1;
+            }
+        }
+        sent
+    }
+}
+
+impl Network for Tap {
+    fn send(&mut self, now: Instant, from: Peer, to: Peer, d: &[u8]) {
+        let mut d = d.to_vec();
+        let before = self.mb.extra.len();
+        self.mb.on_send(now, from, to, &mut d, to == self.exposer);
+        // What the middlebox sends now goes ahead of the packet that triggered it.
+        self.flush_extra(now, before);
+        if from == self.recorded_end {
+            self.record(now, from, to, &d);
+        }
+        self.net.send(now, from, to, &d);
+    }
+
+    fn deliver_due(&mut self, now: Instant, out: &mut Vec<(Peer, Peer, Vec<u8>)>) -> usize {
+        // Middlebox packets enter the network when due, unimpaired in content.
+        let injected = self.flush_extra(now, 0);
+        let first = out.len();
+        let n = self.net.deliver_due(now, out);
+        for (to, from, bytes) in &out[first..] {
+            if *to == self.recorded_end {
+                self.w
+                    .write_datagram(now.total_micros(), *from, *to, self.vlan, bytes)
+                    .expect("in memory");
+            }
+        }
+        n + injected
+    }
+
+    fn next_delivery(&self) -> Option<Instant> {
+        self.net
+            .next_delivery()
+            .into_iter()
+            .chain(self.mb.extra.iter().map(|e| e.0))
+            .min()
+    }
+}
 
 /// Runs one scenario.
 pub fn run(s: &Scenario) -> Run {
     let prepared = prepare(s);
     let data = dataset(s);
-    let mut exposer = prepared.exposer();
     let mut net = SimNet::new(s.down.clone(), s.seed);
     net.set_direction(s.puller, s.exposer, s.up.clone());
     net.set_direction(s.exposer, s.puller, s.down.clone());
@@ -458,158 +534,54 @@ pub fn run(s: &Scenario) -> Run {
     if let Peer::Ethernet(_) = s.exposer {
         cfg.max_payload = 1500;
     }
-    let mut puller = Puller::new(cfg, DynSuite, start);
-    let mut sink = MemSink::default();
-    let mut mb = Middlebox {
-        attack: s.attack,
-        rng: ChaCha8Rng::seed_from_u64(s.seed ^ 0x6d62),
-        seen_chunks: Vec::new(),
-        hits: 0,
-        extra: Vec::new(),
-        exposure_id: *prepared.exposure.id(),
+    let app = PullApp {
+        sink: MemSink::default(),
     };
-    let mut w = CaptureWriter::new(Vec::new()).expect("in memory");
-    let mut record = |ts: Instant, from: Peer, to: Peer, d: &[u8]| {
-        w.write_datagram(ts.total_micros(), from, to, s.vlan, d)
-            .expect("in memory");
+    let mut puller = Stepper::new(Puller::new(cfg, DynSuite, start), app, s.puller);
+    let mut exposer = Stepper::new(prepared.exposer(), ServeApp, s.exposer).background();
+    let mut tap = Tap {
+        net,
+        mb: Middlebox {
+            attack: s.attack,
+            rng: ChaCha8Rng::seed_from_u64(s.seed ^ 0x6d62),
+            seen_chunks: Vec::new(),
+            hits: 0,
+            extra: Vec::new(),
+            exposure_id: *prepared.exposure.id(),
+        },
+        w: CaptureWriter::new(Vec::new()).expect("in memory"),
+        vlan: s.vlan,
+        recorded_end: match s.side {
+            Side::Puller => s.puller,
+            Side::Exposer => s.exposer,
+        },
+        exposer: s.exposer,
     };
-    let recorded_end = match s.side {
-        Side::Puller => s.puller,
-        Side::Exposer => s.exposer,
-    };
-    let mut now = start;
     let end = start + Duration::from_secs(120);
-    let mut buf = Vec::new();
-    let mut deliveries = Vec::new();
-    let mut result: Option<Result<(), rgtp_proto::puller::PullError>> = None;
-    let send = |net: &mut SimNet,
-                mb: &mut Middlebox,
-                now: Instant,
-                from: Peer,
-                to: Peer,
-                d: &[u8],
-                rec: &mut RecordFn<'_>| {
-        let mut d = d.to_vec();
-        let before = mb.extra.len();
-        mb.on_send(now, from, to, &mut d, to == s.exposer);
-        // What the middlebox sends now goes ahead of the packet that triggered it.
-        let mut i = before;
-        while i < mb.extra.len() {
-            if mb.extra[i].0 <= now {
-                let (_, f, t, x) = mb.extra.remove(i);
-                if f == recorded_end {
-                    rec(now, f, t, &x);
-                }
-                net.send(now, f, t, &x);
-            } else {
-                i += 1;
-            }
-        }
-        if from == recorded_end {
-            rec(now, from, to, &d);
-        }
-        net.send(now, from, to, &d);
-    };
-    while result.is_none() {
-        let mut progressed = true;
-        while progressed && result.is_none() {
-            progressed = false;
-            if puller.poll_timeout().is_some_and(|d| d <= now) {
-                puller.handle_timeout(now);
-            }
-            while let Some(t) = puller.poll_transmit(now, &mut buf) {
-                for d in t.datagrams(&buf) {
-                    send(
-                        &mut net,
-                        &mut mb,
-                        now,
-                        s.puller,
-                        t.destination,
-                        d,
-                        &mut record,
-                    );
-                }
-                progressed = true;
-            }
-            while let Some(t) = exposer.poll_transmit(now, &mut buf) {
-                for d in t.datagrams(&buf) {
-                    send(
-                        &mut net,
-                        &mut mb,
-                        now,
-                        s.exposer,
-                        t.destination,
-                        d,
-                        &mut record,
-                    );
-                }
-                progressed = true;
-            }
-            // Middlebox packets enter the network when due, unimpaired in content.
-            let mut i = 0;
-            while i < mb.extra.len() {
-                if mb.extra[i].0 <= now {
-                    let (_, from, to, d) = mb.extra.remove(i);
-                    if from == recorded_end {
-                        record(now, from, to, &d);
-                    }
-                    net.send(now, from, to, &d);
-                    progressed = true;
-                } else {
-                    i += 1;
-                }
-            }
-            deliveries.clear();
-            if net.deliver_due(now, &mut deliveries) > 0 {
-                progressed = true;
-            }
-            for (to, from, bytes) in deliveries.iter_mut() {
-                if *to == recorded_end {
-                    record(now, *from, *to, bytes);
-                }
-                if *to == s.exposer {
-                    exposer.handle_datagram(now, *from, bytes);
-                } else if *to == s.puller {
-                    if let Some(c) = puller.handle_datagram(now, *from, bytes) {
-                        sink.write_at(c.offset, c.data).expect("in memory");
-                    }
-                }
-            }
-            match crate::driver::drain_events(&mut puller, &mut sink) {
-                Ok(Some(())) => result = Some(Ok(())),
-                Ok(None) => {}
-                Err(crate::driver::PullFailure::Protocol(e)) => result = Some(Err(e)),
-                Err(e) => panic!("in-memory sink failed: {e}"),
-            }
-        }
-        if result.is_some() {
-            break;
-        }
-        let next = puller
-            .poll_timeout()
-            .into_iter()
-            .chain(net.next_delivery())
-            .chain(mb.extra.iter().map(|e| e.0))
-            .min();
-        match next {
-            Some(t) if t <= end => now = t.max(now + Duration::from_micros(1)),
-            _ => {
-                result = Some(Err(rgtp_proto::puller::PullError::Timeout));
-            }
-        }
-    }
+    let mut now = driver::simulate(&mut tap, &mut [&mut puller, &mut exposer], start, end);
     // Let the network drain what is still in flight to the recorded end (late duplicates).
     let tail_end = now + Duration::from_millis(50);
-    while let Some(t) = net.next_delivery().filter(|t| *t <= tail_end) {
+    let mut deliveries = Vec::new();
+    while let Some(t) = tap.net.next_delivery().filter(|t| *t <= tail_end) {
         now = t.max(now);
         deliveries.clear();
-        net.deliver_due(now, &mut deliveries);
+        tap.net.deliver_due(now, &mut deliveries);
         for (to, from, bytes) in &deliveries {
-            if *to == recorded_end {
-                record(now, *from, *to, bytes);
+            if *to == tap.recorded_end {
+                tap.record(now, *from, *to, bytes);
             }
         }
     }
+    let exposer = exposer.endpoint;
+    let (puller, app, outcome) = puller.into_parts();
+    let result = match outcome {
+        Some(Ok(())) => Some(Ok(())),
+        Some(Err(PullFailure::Protocol(e))) => Some(Err(e)),
+        Some(Err(e)) => panic!("in-memory sink failed: {e}"),
+        None => Some(Err(rgtp_proto::puller::PullError::Timeout)),
+    };
+    let sink = app.sink;
+    let w = tap.w;
     let pcap = w.into_inner().expect("in memory");
     let stats = puller.stats();
     let verdict = match &result {
