@@ -21,6 +21,8 @@ pub mod driver;
 pub mod endpoint;
 pub mod link;
 pub mod peer;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod transmit;
 

@@ -1,0 +1,345 @@
+//! Testing implementations of the base traits: a [`Link`] that reflects
+//! every datagram back, a perfect virtual [`Network`], and a small
+//! protocol-free endpoint ([`Pinger`]) that exercises every part of the
+//! endpoint contract. The driver tests itself with them; other crates can
+//! use them behind the `testing` feature.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use crate::driver::{Application, Network};
+use crate::endpoint::{DatagramEndpoint, Endpoint};
+use crate::link::{Capabilities, Link, Received};
+use crate::{Instant, ManualClock, Peer, Transmit};
+
+/// A link whose far end sends every datagram straight back, dropping every
+/// `drop_every`-th one (0: none). On a [`ManualClock`], a wait with nothing
+/// to receive moves the clock on by the wait instead of sleeping.
+#[derive(Debug)]
+pub struct Reflector {
+    local: Peer,
+    queue: VecDeque<(Peer, Vec<u8>)>,
+    clock: Option<ManualClock>,
+    drop_every: usize,
+    seen: usize,
+    /// Datagrams sent through the link.
+    pub sent: usize,
+}
+
+impl Reflector {
+    /// A reflecting link at `local`.
+    pub fn new(local: Peer) -> Self {
+        Reflector {
+            local,
+            queue: VecDeque::new(),
+            clock: None,
+            drop_every: 0,
+            seen: 0,
+            sent: 0,
+        }
+    }
+
+    /// Waits move `clock` instead of sleeping.
+    pub fn on_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Loses every `n`-th datagram sent.
+    pub fn dropping_every(mut self, n: usize) -> Self {
+        self.drop_every = n;
+        self
+    }
+}
+
+impl Link for Reflector {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            mtu: 1500,
+            max_segments: 64,
+        }
+    }
+
+    fn local_peer(&self) -> Peer {
+        self.local
+    }
+
+    fn send(&mut self, t: &Transmit, buf: &[u8]) -> io::Result<()> {
+        for d in t.datagrams(buf) {
+            self.sent += 1;
+            self.seen += 1;
+            if self.drop_every != 0 && self.seen % self.drop_every == 0 {
+                continue;
+            }
+            self.queue.push_back((t.destination, d.to_vec()));
+        }
+        Ok(())
+    }
+
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<Received>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        if self.queue.is_empty() {
+            match (&self.clock, timeout) {
+                (Some(c), Some(t)) => c.advance(t),
+                (None, Some(t)) => std::thread::sleep(t.min(Duration::from_millis(5))),
+                (_, None) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "nothing will ever arrive",
+                    ))
+                }
+            }
+            return Ok(0);
+        }
+        let mut offset = 0;
+        let mut n = 0;
+        while let Some((from, d)) = self.queue.front() {
+            if offset + d.len() > buf.len() {
+                break;
+            }
+            buf[offset..offset + d.len()].copy_from_slice(d);
+            out.push(Received {
+                from: *from,
+                offset,
+                len: d.len(),
+            });
+            offset += d.len();
+            n += 1;
+            self.queue.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+/// A virtual network with one fixed delay and no loss.
+#[derive(Debug, Default)]
+pub struct PerfectNetwork {
+    /// One-way delay.
+    pub delay: Duration,
+    in_flight: VecDeque<(Instant, Peer, Peer, Vec<u8>)>,
+    /// Datagrams carried.
+    pub carried: usize,
+}
+
+impl PerfectNetwork {
+    /// A network with one-way `delay`.
+    pub fn new(delay: Duration) -> Self {
+        PerfectNetwork {
+            delay,
+            ..Default::default()
+        }
+    }
+}
+
+impl Network for PerfectNetwork {
+    fn send(&mut self, now: Instant, from: Peer, to: Peer, data: &[u8]) {
+        self.carried += 1;
+        self.in_flight
+            .push_back((now + self.delay, to, from, data.to_vec()));
+    }
+
+    fn deliver_due(&mut self, now: Instant, out: &mut Vec<(Peer, Peer, Vec<u8>)>) -> usize {
+        let mut n = 0;
+        while self.in_flight.front().is_some_and(|f| f.0 <= now) {
+            let (_, to, from, d) = self.in_flight.pop_front().expect("checked");
+            out.push((to, from, d));
+            n += 1;
+        }
+        n
+    }
+
+    fn next_delivery(&self) -> Option<Instant> {
+        self.in_flight.front().map(|f| f.0)
+    }
+}
+
+/// What a [`Pinger`] tells its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PingEvent {
+    /// Ping `n` came back.
+    Echoed(u32),
+    /// Every ping came back.
+    Done,
+    /// A ping went unanswered `max_tries` times.
+    GaveUp(u32),
+}
+
+/// A protocol-free endpoint: sends pings `0..count` (4-byte big-endian
+/// numbers) to `target`, a window of `window` at a time, resends one
+/// unanswered for `rto`, and answers every ping it receives with the same
+/// bytes, so two pingers, or one over a [`Reflector`], talk to each other.
+/// Echoes are told apart from pings by their first bit.
+#[derive(Debug)]
+pub struct Pinger {
+    target: Peer,
+    count: u32,
+    window: u32,
+    rto: Duration,
+    max_tries: u32,
+    next: u32,
+    outstanding: Vec<(u32, Instant, u32)>,
+    answered: Vec<bool>,
+    answers: VecDeque<(Peer, [u8; 4])>,
+    events: VecDeque<PingEvent>,
+    finished: bool,
+    /// Pings sent, first copies and resends.
+    pub sent: u32,
+}
+
+const ECHO: u32 = 1 << 31;
+
+impl Pinger {
+    /// A pinger that will send `count` pings to `target`.
+    pub fn new(target: Peer, count: u32, window: u32, rto: Duration) -> Self {
+        Pinger {
+            target,
+            count,
+            window: window.max(1),
+            rto,
+            max_tries: 5,
+            next: 0,
+            outstanding: Vec::new(),
+            answered: vec![false; count as usize],
+            answers: VecDeque::new(),
+            events: VecDeque::new(),
+            finished: count == 0,
+            sent: 0,
+        }
+    }
+}
+
+impl Endpoint for Pinger {
+    type Event = PingEvent;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let mut gave_up = None;
+        for (n, due, tries) in &mut self.outstanding {
+            if *due <= now {
+                if *tries >= self.max_tries {
+                    gave_up = Some(*n);
+                    break;
+                }
+                // Resend: due now, so poll_transmit picks it up.
+                *tries += 1;
+                *due = now;
+            }
+        }
+        if let Some(n) = gave_up {
+            self.finished = true;
+            self.outstanding.clear();
+            self.events.push_back(PingEvent::GaveUp(n));
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        if let Some((to, bytes)) = self.answers.pop_front() {
+            buf.extend_from_slice(&bytes);
+            return Some(Transmit {
+                destination: to,
+                size: 4,
+                segment_size: None,
+            });
+        }
+        if self.finished {
+            return None;
+        }
+        let rto = self.rto;
+        let resend = self
+            .outstanding
+            .iter_mut()
+            .find(|(_, due, _)| *due <= now)
+            .map(|(n, due, _)| {
+                *due = now + rto;
+                *n
+            });
+        let n = match resend {
+            Some(n) => n,
+            None if self.next < self.count && (self.outstanding.len() as u32) < self.window => {
+                let n = self.next;
+                self.next += 1;
+                self.outstanding.push((n, now + rto, 1));
+                n
+            }
+            None => return None,
+        };
+        self.sent += 1;
+        buf.extend_from_slice(&n.to_be_bytes());
+        Some(Transmit {
+            destination: self.target,
+            size: 4,
+            segment_size: None,
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.outstanding.iter().map(|o| o.1).min()
+    }
+
+    fn poll_event(&mut self) -> Option<PingEvent> {
+        self.events.pop_front()
+    }
+}
+
+impl DatagramEndpoint for Pinger {
+    /// The number an echo carried.
+    type Delivery<'d> = u32;
+
+    fn handle_datagram(&mut self, _now: Instant, from: Peer, data: &mut [u8]) -> Option<u32> {
+        let bytes: [u8; 4] = data.try_into().ok()?;
+        let v = u32::from_be_bytes(bytes);
+        if v & ECHO == 0 {
+            self.answers.push_back((from, (v | ECHO).to_be_bytes()));
+            return None;
+        }
+        let n = v & !ECHO;
+        let slot = self.answered.get_mut(n as usize)?;
+        if std::mem::replace(slot, true) {
+            return None;
+        }
+        self.outstanding.retain(|o| o.0 != n);
+        self.events.push_back(PingEvent::Echoed(n));
+        if !self.finished && self.answered.iter().all(|&a| a) {
+            self.finished = true;
+            self.events.push_back(PingEvent::Done);
+        }
+        Some(n)
+    }
+}
+
+/// An application that collects what a [`Pinger`] delivers and ends the run
+/// at [`PingEvent::Done`] (or fails it at [`PingEvent::GaveUp`]).
+#[derive(Debug, Default)]
+pub struct PingApp {
+    /// Numbers delivered, in order.
+    pub delivered: Vec<u32>,
+    /// Events seen, in order.
+    pub events: Vec<PingEvent>,
+}
+
+impl Application<Pinger> for PingApp {
+    type Output = usize;
+    type Error = io::Error;
+
+    fn deliver(&mut self, n: u32) -> io::Result<()> {
+        self.delivered.push(n);
+        Ok(())
+    }
+
+    fn event(&mut self, _: &mut Pinger, ev: PingEvent) -> io::Result<Option<usize>> {
+        self.events.push(ev.clone());
+        match ev {
+            PingEvent::Done => Ok(Some(self.delivered.len())),
+            PingEvent::GaveUp(n) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("ping {n} unanswered"),
+            )),
+            PingEvent::Echoed(_) => Ok(None),
+        }
+    }
+}
