@@ -26,7 +26,7 @@ use crate::link::{Link, Received};
 use crate::{Instant, Peer, SystemClock, TimeSource};
 
 /// What a driver does with an endpoint's output: the application's side.
-pub trait Application<E: DatagramEndpoint> {
+pub trait Application<E: Endpoint> {
     /// What a finished run gives back.
     type Output;
     /// Why a run failed. Link errors become this type too.
@@ -45,7 +45,7 @@ pub trait Application<E: DatagramEndpoint> {
 
 /// Hands every pending event of `endpoint` to `app`; `Some` once the
 /// application says the run is over.
-pub fn drain_events<E: DatagramEndpoint, A: Application<E>>(
+pub fn drain_events<E: Endpoint, A: Application<E>>(
     endpoint: &mut E,
     app: &mut A,
 ) -> Result<Option<A::Output>, A::Error> {

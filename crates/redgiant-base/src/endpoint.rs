@@ -28,6 +28,11 @@ pub trait Endpoint {
     /// What the endpoint tells its application.
     type Event;
 
+    /// Data handed straight to the application from the input buffer, so a
+    /// bulk protocol can decrypt in place and write without a copy. Endpoints
+    /// with nothing of the kind use an uninhabited type or `()`.
+    type Delivery<'d>;
+
     /// Time passed: fire whatever deadlines are due at `now`.
     fn handle_timeout(&mut self, now: Instant);
 
@@ -47,11 +52,6 @@ pub trait Endpoint {
 
 /// An endpoint fed datagrams.
 pub trait DatagramEndpoint: Endpoint {
-    /// Data handed straight to the application from the receive buffer, so a
-    /// bulk protocol can decrypt in place and write without a copy. Endpoints
-    /// with nothing of the kind use `()`.
-    type Delivery<'d>;
-
     /// A datagram from `from` arrived at `now`. The endpoint may transform
     /// `data` in place (decryption) and return a view of it.
     fn handle_datagram<'d>(

@@ -148,27 +148,32 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
 }
 
-impl<L: Link + ?Sized> Link for &mut L {
+/// A link lent to a driver for a while: `Driver::new(Borrowed(&mut link))`.
+/// (A blanket `impl Link for &mut L` would shadow links' own inherent methods.)
+#[derive(Debug)]
+pub struct Borrowed<'a, L: ?Sized>(pub &'a mut L);
+
+impl<L: Link + ?Sized> Link for Borrowed<'_, L> {
     fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
+        self.0.capabilities()
     }
     fn local_peer(&self) -> Peer {
-        (**self).local_peer()
+        self.0.local_peer()
     }
     fn framing(&self) -> Framing {
-        (**self).framing()
+        self.0.framing()
     }
     fn flush(&mut self) -> io::Result<()> {
-        (**self).flush()
+        self.0.flush()
     }
     fn last_recv_vlans(&self) -> Option<&[Option<Vlan>]> {
-        (**self).last_recv_vlans()
+        self.0.last_recv_vlans()
     }
     fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
-        (**self).local_ip_for(peer)
+        self.0.local_ip_for(peer)
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
-        (**self).send(transmit, buf)
+        self.0.send(transmit, buf)
     }
     fn recv(
         &mut self,
@@ -176,6 +181,6 @@ impl<L: Link + ?Sized> Link for &mut L {
         out: &mut Vec<Received>,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        (**self).recv(buf, out, timeout)
+        self.0.recv(buf, out, timeout)
     }
 }

@@ -215,6 +215,8 @@ impl Pinger {
 
 impl Endpoint for Pinger {
     type Event = PingEvent;
+    /// The number an echo carried.
+    type Delivery<'d> = u32;
 
     fn handle_timeout(&mut self, now: Instant) {
         let mut gave_up = None;
@@ -287,9 +289,6 @@ impl Endpoint for Pinger {
 }
 
 impl DatagramEndpoint for Pinger {
-    /// The number an echo carried.
-    type Delivery<'d> = u32;
-
     fn handle_datagram(&mut self, _now: Instant, from: Peer, data: &mut [u8]) -> Option<u32> {
         let bytes: [u8; 4] = data.try_into().ok()?;
         let v = u32::from_be_bytes(bytes);

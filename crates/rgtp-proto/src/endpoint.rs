@@ -11,6 +11,7 @@ use crate::{Exposer, Puller, PullerEvent, SuiteFactory};
 impl Endpoint for Exposer {
     /// The exposer tells its application nothing: it serves.
     type Event = Infallible;
+    type Delivery<'d> = Infallible;
 
     fn handle_timeout(&mut self, now: Instant) {
         Exposer::handle_timeout(self, now)
@@ -30,8 +31,6 @@ impl Endpoint for Exposer {
 }
 
 impl DatagramEndpoint for Exposer {
-    type Delivery<'d> = Infallible;
-
     fn handle_datagram(&mut self, now: Instant, from: Peer, data: &mut [u8]) -> Option<Infallible> {
         Exposer::handle_datagram(self, now, from, data);
         None
@@ -40,6 +39,8 @@ impl DatagramEndpoint for Exposer {
 
 impl<S: SuiteFactory> Endpoint for Puller<S> {
     type Event = PullerEvent;
+    /// A verified chunk, decrypted in place in the receive buffer.
+    type Delivery<'d> = Delivered<'d>;
 
     fn handle_timeout(&mut self, now: Instant) {
         Puller::handle_timeout(self, now)
@@ -59,9 +60,6 @@ impl<S: SuiteFactory> Endpoint for Puller<S> {
 }
 
 impl<S: SuiteFactory> DatagramEndpoint for Puller<S> {
-    /// A verified chunk, decrypted in place in the receive buffer.
-    type Delivery<'d> = Delivered<'d>;
-
     fn handle_datagram<'d>(
         &mut self,
         now: Instant,

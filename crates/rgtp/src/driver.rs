@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use redgiant_base::driver::{self, Application, Driver, DriverConfig, Finish};
+use redgiant_base::link::Borrowed;
 use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{Exposer, Puller, PullerEvent, SuiteFactory};
@@ -116,7 +117,7 @@ pub fn serve<L: Link>(
     stop: &AtomicBool,
     mut tick: impl FnMut(&Exposer),
 ) -> io::Result<()> {
-    let mut d = Driver::with_clock(link, *clock, serve_config());
+    let mut d = Driver::with_clock(Borrowed(link), *clock, serve_config());
     d.run(exposer, &mut ServeApp, stop, |x, _| tick(x))?;
     Ok(())
 }
@@ -143,7 +144,7 @@ pub fn pull_until<S: SuiteFactory, L: Link>(
     stop: &AtomicBool,
     mut progress: impl FnMut(&Puller<S>),
 ) -> Result<(), PullFailure> {
-    let mut d = Driver::with_clock(link, *clock, DriverConfig::default());
+    let mut d = Driver::with_clock(Borrowed(link), *clock, DriverConfig::default());
     match d.run(puller, &mut PullApp { sink }, stop, |p, _| progress(p))? {
         Finish::Done(()) => Ok(()),
         Finish::Stopped => Err(PullFailure::Stopped),
