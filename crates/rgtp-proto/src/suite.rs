@@ -3,9 +3,29 @@
 
 use rgtp_wire::{Manifest, ManifestFlags};
 
-use crate::crypto::CipherId;
-use crate::fec::{FecParams, FecScheme};
-use crate::merkle::HashId;
+use crate::crypto::{CipherId, CipherSuite, Key};
+use crate::fec::{FecCodec, FecParams, FecScheme};
+use crate::merkle::{HashId, MerkleScheme};
+
+/// Builds the layers a Manifest asks for.
+pub trait SuiteFactory {
+    /// Cipher type.
+    type Cipher: CipherSuite;
+    /// Hash type.
+    type Hash: MerkleScheme;
+    /// FEC type.
+    type Fec: FecCodec;
+    /// The cipher `id` keyed with `key`, or `None` if unsupported.
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<Self::Cipher>;
+    /// The hash `id`, or `None` if unsupported.
+    fn hash(&self, id: HashId) -> Option<Self::Hash>;
+    /// A codec for `params`, or `None` if unsupported.
+    fn fec(&self, params: FecParams) -> Option<Self::Fec>;
+    /// Shards needed to rebuild a block with high probability.
+    fn min_shards(&self, params: FecParams) -> usize {
+        usize::from(params.k)
+    }
+}
 
 /// The layers an exposure was prepared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,3 +125,4 @@ impl SuiteId {
         })
     }
 }
+
