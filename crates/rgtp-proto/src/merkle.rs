@@ -335,6 +335,43 @@ pub fn verify_proof<'a, M: MerkleScheme + ?Sized>(
     hash.ct_eq(root).into()
 }
 
+/// A Merkle scheme for tests and fuzzing: BLAKE2b-256 with the domain separation
+/// of spec §6.4, built on the `blake2` crate the core already uses for tokens, so
+/// that the core can test itself with no provider crate.
+///
+/// Real code takes its schemes from `rgtp-providers`; this one is only compiled for
+/// this crate's tests and under the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestingHash;
+
+#[cfg(any(test, feature = "testing"))]
+impl TestingHash {
+    fn digest(prefix: u8, parts: &[&[u8]]) -> Hash {
+        use blake2::digest::consts::U32;
+        use blake2::digest::Digest;
+        let mut h = blake2::Blake2b::<U32>::new();
+        h.update([prefix]);
+        for part in parts {
+            h.update(part);
+        }
+        h.finalize().into()
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl MerkleScheme for TestingHash {
+    fn id(&self) -> HashId {
+        HashId::Blake2b256
+    }
+    fn leaf(&self, chunk: &[u8]) -> Hash {
+        Self::digest(0x00, &[chunk])
+    }
+    fn node(&self, left: &Hash, right: &Hash) -> Hash {
+        Self::digest(0x01, &[left, right])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,6 +603,32 @@ mod tests {
             let expected = naive_levels(&leaves[..=i]).last().unwrap()[0];
             assert_eq!(builder.clone().finish(&ToyHash), expected, "n = {}", i + 1);
         }
+    }
+
+    /// `spec/vectors/merkle.txt`, BLAKE2b-256, zero to two chunks.
+    #[test]
+    fn testing_hash_is_blake2b_256_of_the_vectors() {
+        let h = |s: &str| -> Hash { hex::decode(s).unwrap().try_into().unwrap() };
+        assert_eq!(
+            root_of(&TestingHash, &[]),
+            h("03170a2e7597b7b7e3d84c05391d139a62b157e78786d8c082f29dcf4c111314")
+        );
+        let leaves = [
+            TestingHash.leaf(&[0x00]),
+            TestingHash.leaf(&hex::decode("010e1b2835424f5c697683").unwrap()),
+        ];
+        assert_eq!(
+            leaves[0],
+            h("9ee6dfb61a2fb903df487c401663825643bb825d41695e63df8af6162ab145a6")
+        );
+        assert_eq!(
+            leaves[1],
+            h("d61ffdea07f9725c4c20bff33de1460eeda42adcece34758b83bf4c779cbbc97")
+        );
+        assert_eq!(
+            root_of(&TestingHash, &leaves),
+            h("500265b4b797d1bfb02150cb80a0edac5471a705a0aa336382e692ce19f03bd9")
+        );
     }
 
     #[test]

@@ -126,3 +126,33 @@ impl SuiteId {
     }
 }
 
+/// Builds the testing layers: [`NullCipherAs`](crate::crypto::NullCipherAs) for any
+/// cipher, [`TestingHash`](crate::merkle::TestingHash) for BLAKE2b-256, and
+/// [`XorParity`](crate::fec::XorParity) for Reed-Solomon `(k + 1, k)`. It provides NO
+/// SECURITY and is for fuzzing and tests only: it lets the core test itself with no
+/// provider crate.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestingSuite;
+
+#[cfg(any(test, feature = "testing"))]
+impl SuiteFactory for TestingSuite {
+    type Cipher = crate::crypto::NullCipherAs;
+    type Hash = crate::merkle::TestingHash;
+    type Fec = crate::fec::XorParity;
+
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<Self::Cipher> {
+        Some(crate::crypto::NullCipherAs::new(id, key))
+    }
+
+    fn hash(&self, id: HashId) -> Option<Self::Hash> {
+        (id == HashId::Blake2b256).then_some(crate::merkle::TestingHash)
+    }
+
+    fn fec(&self, params: FecParams) -> Option<Self::Fec> {
+        if params.scheme != FecScheme::ReedSolomon || params.n != params.k.wrapping_add(1) {
+            return None;
+        }
+        crate::fec::XorParity::new(params.k)
+    }
+}
