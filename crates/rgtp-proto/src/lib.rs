@@ -19,6 +19,9 @@ pub mod replay;
 pub mod suite;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 pub use crypto::{CipherId, CipherSuite, Key};
 pub use exposer::{Exposer, ExposerConfig, ExposerStats, Exposure};
 pub use fec::{FecCodec, FecParams, FecScheme};
