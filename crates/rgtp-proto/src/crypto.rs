@@ -167,6 +167,71 @@ impl CipherSuite for NullCipher {
     }
 }
 
+/// The [`NullCipher`] under the name of a real suite, keyed: a testing cipher that
+/// provides NO SECURITY and is for fuzzing and tests only.
+///
+/// A Manifest cannot signal the null cipher, so an exposure sealed with
+/// [`NullCipher`] cannot be served. This one reports the [`CipherId`] it stands in
+/// for, so that an exposure sealed with it is announced as that suite. Its
+/// "ciphertext" is the plaintext; its tag is [`NullCipher`]'s checksum masked with the
+/// key, so that a changed byte or a wrong key fails [`CipherSuite::open`]. Only a peer
+/// using this type can open what it seals.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Clone)]
+pub struct NullCipherAs {
+    id: CipherId,
+    mask: [u8; TAG_LEN],
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl NullCipherAs {
+    /// The null cipher standing in for `id`, keyed with `key`.
+    pub fn new(id: CipherId, key: &Key) -> Self {
+        let mut mask = [0u8; TAG_LEN];
+        mask.copy_from_slice(&key.as_bytes()[..TAG_LEN]);
+        NullCipherAs { id, mask }
+    }
+
+    fn tag(&self, chunk_index: u32, data: &[u8]) -> [u8; TAG_LEN] {
+        let mut t = NullCipher::tag(chunk_index, data);
+        for (t, m) in t.iter_mut().zip(&self.mask) {
+            *t ^= m;
+        }
+        t
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl fmt::Debug for NullCipherAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NullCipherAs")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl CipherSuite for NullCipherAs {
+    fn id(&self) -> CipherId {
+        self.id
+    }
+    fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        Ok(self.tag(chunk_index, data))
+    }
+    fn open(
+        &self,
+        chunk_index: u32,
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadError> {
+        if bool::from(self.tag(chunk_index, data).ct_eq(tag)) {
+            Ok(())
+        } else {
+            Err(AeadError)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +250,21 @@ mod tests {
         assert!(!format!("{k:?}").contains('7'));
         assert_eq!(k, Key::from_bytes([7; 32]));
         assert_ne!(k, Key::from_bytes([8; 32]));
+    }
+
+    #[test]
+    fn null_cipher_as_detects_changes_and_wrong_keys() {
+        let key = Key::from_bytes([7; 32]);
+        let c = NullCipherAs::new(CipherId::ChaCha20Poly1305, &key);
+        assert_eq!(c.id(), CipherId::ChaCha20Poly1305);
+        let mut data = *b"a chunk of plaintext";
+        let tag = c.seal(5, &mut data).unwrap();
+        assert_eq!(&data, b"a chunk of plaintext");
+        assert_eq!(c.open(5, &mut data, &tag), Ok(()));
+        assert_eq!(c.open(6, &mut data, &tag), Err(AeadError));
+        let other = NullCipherAs::new(CipherId::ChaCha20Poly1305, &Key::from_bytes([8; 32]));
+        assert_eq!(other.open(5, &mut data, &tag), Err(AeadError));
+        data[3] ^= 1;
+        assert_eq!(c.open(5, &mut data, &tag), Err(AeadError));
     }
 }

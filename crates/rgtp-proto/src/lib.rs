@@ -20,10 +20,13 @@ pub mod replay;
 pub mod suite;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 pub use crypto::{CipherId, CipherSuite, Key};
 pub use exposer::{Exposer, ExposerConfig, ExposerStats, Exposure};
 pub use fec::{FecCodec, FecParams, FecScheme};
 pub use merkle::{HashId, MerkleScheme, MerkleTree};
-pub use puller::{Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
+pub use puller::{Puller, PullerConfig, PullerEvent, PullerStats};
 pub use redgiant_base::{Instant, Peer, Transmit};
-pub use suite::SuiteId;
+pub use suite::{SuiteFactory, SuiteId};

@@ -3,9 +3,29 @@
 
 use rgtp_wire::{Manifest, ManifestFlags};
 
-use crate::crypto::CipherId;
-use crate::fec::{FecParams, FecScheme};
-use crate::merkle::HashId;
+use crate::crypto::{CipherId, CipherSuite, Key};
+use crate::fec::{FecCodec, FecParams, FecScheme};
+use crate::merkle::{HashId, MerkleScheme};
+
+/// Builds the layers a Manifest asks for.
+pub trait SuiteFactory {
+    /// Cipher type.
+    type Cipher: CipherSuite;
+    /// Hash type.
+    type Hash: MerkleScheme;
+    /// FEC type.
+    type Fec: FecCodec;
+    /// The cipher `id` keyed with `key`, or `None` if unsupported.
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<Self::Cipher>;
+    /// The hash `id`, or `None` if unsupported.
+    fn hash(&self, id: HashId) -> Option<Self::Hash>;
+    /// A codec for `params`, or `None` if unsupported.
+    fn fec(&self, params: FecParams) -> Option<Self::Fec>;
+    /// Shards needed to rebuild a block with high probability.
+    fn min_shards(&self, params: FecParams) -> usize {
+        usize::from(params.k)
+    }
+}
 
 /// The layers an exposure was prepared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,5 +123,36 @@ impl SuiteId {
             fec,
             proofs: m.flags.contains(ManifestFlags::PROOFS),
         })
+    }
+}
+
+/// Builds the testing layers: [`NullCipherAs`](crate::crypto::NullCipherAs) for any
+/// cipher, [`TestingHash`](crate::merkle::TestingHash) for BLAKE2b-256, and
+/// [`XorParity`](crate::fec::XorParity) for Reed-Solomon `(k + 1, k)`. It provides NO
+/// SECURITY and is for fuzzing and tests only: it lets the core test itself with no
+/// provider crate.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestingSuite;
+
+#[cfg(any(test, feature = "testing"))]
+impl SuiteFactory for TestingSuite {
+    type Cipher = crate::crypto::NullCipherAs;
+    type Hash = crate::merkle::TestingHash;
+    type Fec = crate::fec::XorParity;
+
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<Self::Cipher> {
+        Some(crate::crypto::NullCipherAs::new(id, key))
+    }
+
+    fn hash(&self, id: HashId) -> Option<Self::Hash> {
+        (id == HashId::Blake2b256).then_some(crate::merkle::TestingHash)
+    }
+
+    fn fec(&self, params: FecParams) -> Option<Self::Fec> {
+        if params.scheme != FecScheme::ReedSolomon || params.n != params.k.wrapping_add(1) {
+            return None;
+        }
+        crate::fec::XorParity::new(params.k)
     }
 }

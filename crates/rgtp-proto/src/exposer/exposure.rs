@@ -1,0 +1,452 @@
+//! The [`Exposure`]: an immutable dataset, sealed, Merkle-committed and
+//! FEC-coded once at build time, and the packets its entries become.
+//!
+//! All cryptographic work happens in [`Exposure::build`]: every chunk is
+//! sealed, the Merkle tree is built and FEC parity is computed. Serving an
+//! entry is then a table look-up and a copy ([`entry_len`], [`emit_entry`]).
+
+use rgtp_wire::{
+    ChunkData, ChunkDataWithProof, ExposureId, FecParity, Hash, Manifest, ManifestFlags, Repr,
+    HASH_LEN, NAK_PARITY_BIT,
+};
+
+use crate::crypto::{CipherSuite, TAG_LEN};
+use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
+use crate::merkle::{MerkleScheme, MerkleTree};
+use crate::suite::{SuiteError, SuiteId};
+
+/// Backing memory for an exposure's ciphertext (a `Vec`, or an anonymous map for large files).
+pub trait ChunkStore: Send + Sync + 'static {
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
+    /// The bytes, mutably (only during [`Exposure::build`]).
+    fn bytes_mut(&mut self) -> &mut [u8];
+}
+
+impl ChunkStore for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// Why an exposure could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Chunk size 0, or larger than a packet can carry (with a proof, since any puller
+    /// may ask for one).
+    BadChunkSize,
+    /// More chunks than 32-bit indices (or FEC block numbers) allow.
+    TooManyChunks,
+    /// The store handed in has the wrong length.
+    StoreSize {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        given: usize,
+    },
+    /// The suite cannot be signalled in a Manifest.
+    Suite(SuiteError),
+    /// The FEC codec failed.
+    Fec(FecError),
+    /// Sealing failed.
+    Seal,
+}
+
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BuildError::BadChunkSize => f.write_str(
+                "chunk size must be at least 1 and small enough that a chunk with its Merkle proof fits a 65507-byte datagram",
+            ),
+            BuildError::TooManyChunks => f.write_str("too many chunks for 32-bit chunk indices"),
+            BuildError::StoreSize { needed, given } => {
+                write!(f, "chunk store has {given} bytes, {needed} needed")
+            }
+            BuildError::Suite(e) => write!(f, "suite cannot be signalled: {e:?}"),
+            BuildError::Fec(e) => write!(f, "FEC encoding failed: {e}"),
+            BuildError::Seal => f.write_str("AEAD sealing failed"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Largest chunk size we accept (a chunk plus headers must fit a 65,507-byte UDP datagram).
+pub const MAX_CHUNK_SIZE: u32 = 65_000;
+
+/// Largest datagram an exposer ever emits: the UDP payload limit.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Size of a Chunk_Data_With_Proof carrying a full chunk of `chunk_size` for `chunk_count` chunks:
+/// the exposure's largest packet, since any puller may ask for proofs.
+pub fn max_packet_len(chunk_size: u32, chunk_count: u32) -> usize {
+    25 + HASH_LEN * crate::merkle::proof_depth(chunk_count) + chunk_size as usize + TAG_LEN
+}
+
+/// An immutable, pre-encrypted, Merkle-committed, FEC-coded dataset.
+pub struct Exposure {
+    id: ExposureId,
+    suite: SuiteId,
+    total_size: u64,
+    chunk_size: u32,
+    chunk_count: u32,
+    tree: MerkleTree,
+    store: Box<dyn ChunkStore>,
+    parity: Vec<u8>,
+}
+
+impl core::fmt::Debug for Exposure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Exposure")
+            .field("id", &self.id)
+            .field("suite", &self.suite)
+            .field("total_size", &self.total_size)
+            .field("chunk_size", &self.chunk_size)
+            .field("chunk_count", &self.chunk_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rejects chunk sizes no packet can carry (checked before anything is allocated).
+fn check_chunk_size(chunk_size: u32) -> Result<(), BuildError> {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        return Err(BuildError::BadChunkSize);
+    }
+    Ok(())
+}
+
+/// Number of chunks for `total` bytes in chunks of `chunk_size`.
+pub fn chunk_count(total: u64, chunk_size: u32) -> u64 {
+    total.div_ceil(u64::from(chunk_size.max(1)))
+}
+
+impl Exposure {
+    /// Bytes of store [`Exposure::build_into`] needs.
+    pub fn store_len(total_size: u64, chunk_size: u32) -> usize {
+        (chunk_count(total_size, chunk_size) * (u64::from(chunk_size) + TAG_LEN as u64)) as usize
+    }
+
+    /// Seals `data` chunk by chunk into a fresh `Vec`, builds the tree and parity.
+    pub fn build<C, H, F>(
+        id: ExposureId,
+        data: &[u8],
+        chunk_size: u32,
+        cipher: &C,
+        hash: &H,
+        fec: &F,
+        proofs: bool,
+    ) -> Result<Exposure, BuildError>
+    where
+        C: CipherSuite + ?Sized,
+        H: MerkleScheme + ?Sized,
+        F: FecCodec + ?Sized,
+    {
+        check_chunk_size(chunk_size)?;
+        let store = vec![0u8; Self::store_len(data.len() as u64, chunk_size)];
+        Self::build_into(
+            id,
+            data,
+            chunk_size,
+            cipher,
+            hash,
+            fec,
+            proofs,
+            Box::new(store),
+        )
+    }
+
+    /// As [`Exposure::build`], sealing into a store the caller allocated
+    /// (exactly [`Exposure::store_len`] bytes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_into<C, H, F>(
+        id: ExposureId,
+        data: &[u8],
+        chunk_size: u32,
+        cipher: &C,
+        hash: &H,
+        fec: &F,
+        proofs: bool,
+        mut store: Box<dyn ChunkStore>,
+    ) -> Result<Exposure, BuildError>
+    where
+        C: CipherSuite + ?Sized,
+        H: MerkleScheme + ?Sized,
+        F: FecCodec + ?Sized,
+    {
+        check_chunk_size(chunk_size)?;
+        let total = data.len() as u64;
+        let count = chunk_count(total, chunk_size);
+        if count > u64::from(u32::MAX) {
+            return Err(BuildError::TooManyChunks);
+        }
+        let count = count as u32;
+        if max_packet_len(chunk_size, count) > MAX_DATAGRAM {
+            return Err(BuildError::BadChunkSize);
+        }
+        let params = fec.params();
+        if params.scheme != FecScheme::None {
+            let blocks = count.div_ceil(u32::from(params.k));
+            if blocks >= 1 << 23 {
+                return Err(BuildError::TooManyChunks);
+            }
+        }
+        let suite = SuiteId {
+            cipher: cipher.id(),
+            hash: hash.id(),
+            fec: params,
+            proofs,
+        };
+        suite.manifest_flags().map_err(BuildError::Suite)?;
+        let stride = chunk_size as usize + TAG_LEN;
+        let needed = Self::store_len(total, chunk_size);
+        if store.bytes().len() != needed {
+            return Err(BuildError::StoreSize {
+                needed,
+                given: store.bytes().len(),
+            });
+        }
+
+        let mut leaves = Vec::with_capacity(count as usize);
+        {
+            let out = store.bytes_mut();
+            for (i, plain) in data.chunks(chunk_size as usize).enumerate() {
+                leaves.push(hash.leaf(plain));
+                let slot = &mut out[i * stride..i * stride + plain.len() + TAG_LEN];
+                let (body, tag) = slot.split_at_mut(plain.len());
+                body.copy_from_slice(plain);
+                let t = cipher.seal(i as u32, body).map_err(|_| BuildError::Seal)?;
+                tag.copy_from_slice(&t);
+            }
+        }
+        let tree = MerkleTree::from_leaves(hash, leaves);
+
+        let mut exposure = Exposure {
+            id,
+            suite,
+            total_size: total,
+            chunk_size,
+            chunk_count: count,
+            tree,
+            store,
+            parity: Vec::new(),
+        };
+        exposure.parity = exposure.encode_parity(fec)?;
+        Ok(exposure)
+    }
+
+    fn encode_parity<F: FecCodec + ?Sized>(&self, fec: &F) -> Result<Vec<u8>, BuildError> {
+        let params = self.suite.fec;
+        if params.scheme == FecScheme::None || self.chunk_count == 0 {
+            return Ok(Vec::new());
+        }
+        let k = usize::from(params.k);
+        let m = params.parity();
+        let shard = self.shard_len();
+        let blocks = self.block_count() as usize;
+        let mut parity = vec![0u8; blocks * m * shard];
+        let zero = vec![0u8; shard];
+        let mut padded: Vec<Vec<u8>> = Vec::new();
+        for b in 0..blocks {
+            padded.clear();
+            let mut data: Vec<&[u8]> = Vec::with_capacity(k);
+            // Shards are full-length except the exposure's last chunk, which is padded.
+            let mut last_padded = None;
+            for j in 0..k {
+                let idx = b * k + j;
+                if idx >= self.chunk_count as usize {
+                    data.push(&zero);
+                } else {
+                    let c = self.ciphertext(idx as u32);
+                    if c.len() == shard {
+                        data.push(c);
+                    } else {
+                        let mut p = c.to_vec();
+                        p.resize(shard, 0);
+                        last_padded = Some(p);
+                        data.push(&[]);
+                    }
+                }
+            }
+            if let Some(p) = last_padded.as_ref() {
+                for d in data.iter_mut() {
+                    if d.is_empty() {
+                        *d = p;
+                    }
+                }
+            }
+            let region = &mut parity[b * m * shard..(b + 1) * m * shard];
+            let mut outs: Vec<&mut [u8]> = region.chunks_mut(shard).collect();
+            fec.encode(&data, &mut outs).map_err(BuildError::Fec)?;
+        }
+        Ok(parity)
+    }
+
+    /// Exposure_ID.
+    pub fn id(&self) -> &ExposureId {
+        &self.id
+    }
+
+    /// The suite.
+    pub fn suite(&self) -> SuiteId {
+        self.suite
+    }
+
+    /// Plaintext size.
+    pub fn total_size(&self) -> u64 {
+        self.total_size
+    }
+
+    /// Plaintext bytes per chunk.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u32 {
+        self.chunk_count
+    }
+
+    /// Merkle root.
+    pub fn root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// FEC shard length: chunk size plus tag.
+    pub fn shard_len(&self) -> usize {
+        self.chunk_size as usize + TAG_LEN
+    }
+
+    /// Number of FEC blocks (0 without FEC).
+    pub fn block_count(&self) -> u32 {
+        match self.suite.fec.scheme {
+            FecScheme::None => 0,
+            _ => self.chunk_count.div_ceil(u32::from(self.suite.fec.k)),
+        }
+    }
+
+    /// Ciphertext‖tag of chunk `index`.
+    ///
+    /// # Panics
+    /// If `index >= chunk_count()`.
+    pub fn ciphertext(&self, index: u32) -> &[u8] {
+        let stride = self.shard_len();
+        let start = index as usize * stride;
+        let len = plain_len(self.total_size, self.chunk_size, index) + TAG_LEN;
+        &self.store.bytes()[start..start + len]
+    }
+
+    /// Parity shard `p` of block `block`.
+    ///
+    /// # Panics
+    /// If out of range.
+    pub fn parity(&self, block: u32, p: u8) -> &[u8] {
+        let m = self.suite.fec.parity();
+        let shard = self.shard_len();
+        let start = (block as usize * m + usize::from(p)) * shard;
+        &self.parity[start..start + shard]
+    }
+
+    /// The Merkle tree.
+    pub fn tree(&self) -> &MerkleTree {
+        &self.tree
+    }
+
+    /// The Manifest for this exposure (without a token).
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            exposure_id: self.id,
+            total_size: self.total_size,
+            chunk_count: self.chunk_count,
+            chunk_size: self.chunk_size,
+            merkle_root: self.tree.root(),
+            fec_n: self.suite.fec.n,
+            fec_k: self.suite.fec.k,
+            flags: self
+                .suite
+                .manifest_flags()
+                .unwrap_or(ManifestFlags::empty()),
+            token: None,
+        }
+    }
+
+    /// Bytes held: ciphertext, parity and tree.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.bytes().len() + self.parity.len() + self.chunk_count as usize * 2 * HASH_LEN
+    }
+}
+
+/// Plaintext length of chunk `index`.
+pub fn plain_len(total: u64, chunk_size: u32, index: u32) -> usize {
+    let start = u64::from(index) * u64::from(chunk_size);
+    (total.saturating_sub(start)).min(u64::from(chunk_size)) as usize
+}
+
+/// Splits a parity entry into (block, parity index).
+pub fn parity_entry(e: u32) -> (u32, u8) {
+    ((e & !NAK_PARITY_BIT) >> 8, (e & 0xff) as u8)
+}
+
+/// Builds a parity entry.
+pub fn make_parity_entry(block: u32, p: u8) -> u32 {
+    NAK_PARITY_BIT | (block << 8) | u32::from(p)
+}
+
+/// Length of the datagram serving entry `e` (a chunk, with or without its proof, or a
+/// parity shard); `None` if `e` names nothing in `x`.
+pub(super) fn entry_len(x: &Exposure, e: u32, proofs: bool) -> Option<usize> {
+    if e & NAK_PARITY_BIT != 0 {
+        let (block, p) = parity_entry(e);
+        if block >= x.block_count() || usize::from(p) >= x.suite.fec.parity() {
+            return None;
+        }
+        Some(28 + x.shard_len())
+    } else if e < x.chunk_count {
+        let payload = plain_len(x.total_size, x.chunk_size, e) + TAG_LEN;
+        Some(if proofs {
+            25 + HASH_LEN * x.tree.depth() + payload
+        } else {
+            24 + payload
+        })
+    } else {
+        None
+    }
+}
+
+/// Writes the datagram serving entry `e` into `out`, exactly [`entry_len`] bytes.
+pub(super) fn emit_entry(x: &Exposure, e: u32, proofs: bool, out: &mut [u8]) {
+    if e & NAK_PARITY_BIT != 0 {
+        let (block, p) = parity_entry(e);
+        let FecParams { n, k, .. } = x.suite.fec;
+        Repr::FecParity(FecParity {
+            exposure_id: x.id,
+            block_index: block,
+            parity_index: p,
+            fec_n: n,
+            fec_k: k,
+            payload: x.parity(block, p),
+        })
+        .emit(out);
+    } else if proofs {
+        let mut proof = [0u8; HASH_LEN * 32];
+        let depth = x.tree.depth();
+        x.tree.write_proof(e, &mut proof[..depth * HASH_LEN]);
+        Repr::ChunkDataWithProof(ChunkDataWithProof {
+            exposure_id: x.id,
+            chunk_index: e,
+            proof: &proof[..depth * HASH_LEN],
+            payload: x.ciphertext(e),
+        })
+        .emit(out);
+    } else {
+        Repr::ChunkData(ChunkData {
+            exposure_id: x.id,
+            chunk_index: e,
+            payload: x.ciphertext(e),
+        })
+        .emit(out);
+    }
+}

@@ -1,0 +1,426 @@
+//! The exposer: an immutable, pre-encrypted [`Exposure`] and the stateless
+//! [`Exposer`] state machine that serves it.
+//!
+//! All cryptographic work happens once, in [`Exposure::build`]: every chunk is
+//! sealed, the Merkle tree is built and FEC parity is computed. Serving is a
+//! table look-up and a copy. The exposer keeps no per-puller state: a request
+//! becomes a bounded job in a bounded queue, and a validated address is proven
+//! by a token the puller echoes, not remembered (spec §5).
+//!
+//! # Calling order
+//! After any `handle_*` call, drain [`Exposer::poll_transmit`] until it
+//! returns `None`. [`Exposer::poll_timeout`] is always `None`: the exposer has
+//! no timers. An extra [`Exposer::handle_timeout`] does nothing.
+//!
+//! # Layout
+//! - `exposure`: the [`Exposure`] (sealing, tree, parity) and the packet each
+//!   requested entry becomes;
+//! - `budget`: the amplification budget of unvalidated addresses and the pull
+//!   pressure;
+//! - this module: the serving state machine, its configuration and counters.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rgtp_wire::{
+    ManifestFlags, Nak, NakFlags, PullFlags, PullRequest, Repr, Token, NAK_PARITY_BIT, VERSION,
+};
+
+use crate::latency::Latency;
+use crate::token::TokenKey;
+use crate::{Peer, Transmit};
+use redgiant_base::Instant;
+
+mod budget;
+mod exposure;
+
+pub use self::exposure::{
+    chunk_count, make_parity_entry, max_packet_len, parity_entry, plain_len, BuildError,
+    ChunkStore, Exposure, MAX_CHUNK_SIZE, MAX_DATAGRAM,
+};
+
+use self::budget::{amplification_budget, Pressure};
+use self::exposure::{emit_entry, entry_len};
+
+/// Exposer settings.
+#[derive(Debug, Clone)]
+pub struct ExposerConfig {
+    /// Most bytes sent per byte received from an unvalidated address (spec §5.2). Default 3.
+    pub amplification_limit: usize,
+    /// Most entries of one NAK that are served. Default 256.
+    pub max_entries_per_request: usize,
+    /// Most queued jobs; requests beyond are dropped and counted. Default 1024.
+    pub queue_limit: usize,
+    /// Most datagrams per [`Transmit`] (the link's GSO limit). Default 1.
+    pub max_segments: usize,
+    /// Largest payload accepted when parsing.
+    pub max_payload: usize,
+    /// Serve NAKs without a token as if validated, as upstream v1 exposers do.
+    /// This lifts the amplification bound; use only on trusted networks.
+    pub dangerous_serve_unvalidated: bool,
+    /// Secret for address-validation tokens (spec §5.3): derived from the key and
+    /// Exposure_ID by the builder when left zero, or drawn from a CSPRNG.
+    pub token_secret: [u8; 32],
+}
+
+impl Default for ExposerConfig {
+    fn default() -> Self {
+        ExposerConfig {
+            amplification_limit: 3,
+            max_entries_per_request: 256,
+            queue_limit: 1024,
+            max_segments: 1,
+            max_payload: 65_507,
+            dangerous_serve_unvalidated: false,
+            token_secret: [0; 32],
+        }
+    }
+}
+
+/// What the exposer did and what it dropped, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExposerStats {
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Bytes received from unvalidated addresses.
+    pub unvalidated_bytes_in: u64,
+    /// Bytes sent in answer to unvalidated requests.
+    pub unvalidated_bytes_out: u64,
+    /// Pull_Requests answered with a Manifest.
+    pub manifests_sent: u64,
+    /// NAKs accepted (requests).
+    pub requests: u64,
+    /// Chunks sent.
+    pub chunks_sent: u64,
+    /// Parity shards sent.
+    pub parity_sent: u64,
+    /// Datagrams that failed to parse.
+    pub malformed: u64,
+    /// Datagrams for another exposure.
+    pub unknown_exposure: u64,
+    /// Pull_Requests with no version overlap (left unanswered).
+    pub version_mismatch: u64,
+    /// NAKs with a token that did not validate.
+    pub bad_token: u64,
+    /// Entries not served because the amplification budget ran out.
+    pub over_budget: u64,
+    /// Entries naming no chunk or parity shard.
+    pub out_of_range: u64,
+    /// Entries past the per-request limit.
+    pub over_limit: u64,
+    /// Requests dropped because the queue was full.
+    pub busy: u64,
+    /// Packet types an exposer never receives.
+    pub unexpected: u64,
+    /// Rate_Reports received.
+    pub rate_reports: u64,
+    /// Keepalives received.
+    pub keepalives: u64,
+}
+
+enum Job {
+    Manifest {
+        to: Peer,
+        token: Option<Token>,
+        budget: Option<usize>,
+        at: Instant,
+    },
+    Serve {
+        to: Peer,
+        entries: Vec<u32>,
+        pos: usize,
+        proofs: bool,
+        budget: Option<usize>,
+        at: Instant,
+    },
+}
+
+/// The serving state machine. Cheap to create; many may share one `Arc<Exposure>`.
+pub struct Exposer {
+    exposure: Arc<Exposure>,
+    config: ExposerConfig,
+    tokens: TokenKey,
+    queue: VecDeque<Job>,
+    stats: ExposerStats,
+    pressure: Pressure,
+    service: Latency,
+}
+
+impl Exposer {
+    /// Serves `exposure` with `config`.
+    pub fn new(exposure: Arc<Exposure>, config: ExposerConfig) -> Self {
+        let tokens = TokenKey::new(config.token_secret);
+        Exposer {
+            exposure,
+            config,
+            tokens,
+            queue: VecDeque::new(),
+            stats: ExposerStats::default(),
+            pressure: Pressure::new(),
+            service: Latency::default(),
+        }
+    }
+
+    /// The exposure served.
+    pub fn exposure(&self) -> &Arc<Exposure> {
+        &self.exposure
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ExposerStats {
+        self.stats
+    }
+
+    /// Requests seen in the last 100 ms window (upstream's pull pressure).
+    pub fn pull_pressure(&self) -> u32 {
+        self.pressure.get()
+    }
+
+    /// Service latency: from a request's arrival to its last datagram leaving, µs.
+    pub fn service_latency(&self) -> &Latency {
+        &self.service
+    }
+
+    /// Queued jobs (bounded by `queue_limit`).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Handles one datagram. Never panics; bad input is counted and dropped.
+    pub fn handle_datagram(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += data.len() as u64;
+        let repr = match Repr::parse(data, self.config.max_payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.malformed += 1;
+                tracing::debug!(?from, error = %e, "malformed datagram dropped");
+                return;
+            }
+        };
+        if repr.exposure_id() != self.exposure.id() {
+            self.stats.unknown_exposure += 1;
+            return;
+        }
+        match repr {
+            Repr::PullRequest(p) => self.on_pull_request(now, from, &p, data.len()),
+            Repr::Nak(n) => self.on_nak(now, from, &n, data.len()),
+            Repr::RateReport(_) => {
+                self.stats.rate_reports += 1;
+                self.note_pressure(now);
+            }
+            Repr::Keepalive(_) => self.stats.keepalives += 1,
+            _ => self.stats.unexpected += 1,
+        }
+    }
+
+    /// The exposer has no timers; this does nothing.
+    pub fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Always `None`.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn note_pressure(&mut self, now: Instant) {
+        self.pressure.note(now);
+    }
+
+    fn budget(&mut self, validated: bool, request_len: usize) -> Option<usize> {
+        amplification_budget(&self.config, &mut self.stats, validated, request_len)
+    }
+
+    fn push(&mut self, job: Job) {
+        if self.queue.len() >= self.config.queue_limit {
+            self.stats.busy += 1;
+            return;
+        }
+        self.queue.push_back(job);
+    }
+
+    fn on_pull_request(&mut self, now: Instant, from: Peer, p: &PullRequest, len: usize) {
+        self.note_pressure(now);
+        let v = u16::from(VERSION);
+        if p.version_min > v || p.version_max < v {
+            self.stats.version_mismatch += 1;
+            return;
+        }
+        let token = p
+            .flags
+            .contains(PullFlags::ADDR_VALIDATION)
+            .then(|| self.tokens.mint(self.exposure.id(), &from, now));
+        let budget = self.budget(false, len);
+        self.push(Job::Manifest {
+            to: from,
+            token,
+            budget,
+            at: now,
+        });
+    }
+
+    fn on_nak(&mut self, now: Instant, from: Peer, n: &Nak<'_>, len: usize) {
+        self.note_pressure(now);
+        let validated = match n.token {
+            Some(t) => {
+                let ok = self.tokens.validate(self.exposure.id(), &from, now, &t);
+                if !ok {
+                    self.stats.bad_token += 1;
+                }
+                ok
+            }
+            None => false,
+        };
+        let budget = self.budget(validated, len);
+        let limit = self.config.max_entries_per_request;
+        let total = n.indices.len();
+        if total > limit {
+            self.stats.over_limit += (total - limit) as u64;
+        }
+        let entries: Vec<u32> = n.indices.iter().take(limit).collect();
+        self.stats.requests += 1;
+        let proofs = n.flags.contains(NakFlags::PROOFS) || self.exposure.suite().proofs;
+        self.push(Job::Serve {
+            to: from,
+            entries,
+            pos: 0,
+            proofs,
+            budget,
+            at: now,
+        });
+    }
+
+    /// Writes the next batch of datagrams into `buf` (cleared first). All datagrams of one
+    /// batch go to one destination and, but for the last, have one size.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        loop {
+            let job = self.queue.front_mut()?;
+            match job {
+                Job::Manifest {
+                    to,
+                    token,
+                    budget,
+                    at,
+                } => {
+                    let at = *at;
+                    let to = *to;
+                    let mut m = self.exposure.manifest();
+                    if let Some(t) = token {
+                        m.flags |= ManifestFlags::TOKEN;
+                        m.token = Some(*t);
+                    }
+                    let repr = Repr::Manifest(m);
+                    let len = repr.buffer_len();
+                    let budget = *budget;
+                    self.queue.pop_front();
+                    self.service
+                        .record(now.saturating_since(at).as_micros() as u64);
+                    if budget.is_some_and(|b| len > b) {
+                        self.stats.over_budget += 1;
+                        continue;
+                    }
+                    if budget.is_some() {
+                        self.stats.unvalidated_bytes_out += len as u64;
+                    }
+                    buf.resize(len, 0);
+                    repr.emit(buf);
+                    self.stats.manifests_sent += 1;
+                    self.stats.datagrams_out += 1;
+                    self.stats.bytes_out += len as u64;
+                    return Some(Transmit {
+                        destination: to,
+                        size: len,
+                        segment_size: None,
+                    });
+                }
+                Job::Serve { .. } => {
+                    if let Some(t) = self.serve_batch(now, buf) {
+                        return Some(t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Emits up to `max_segments` datagrams of the front Serve job; pops it when done.
+    fn serve_batch(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let exposure = Arc::clone(&self.exposure);
+        let max_segments = self.config.max_segments.max(1);
+        let Some(Job::Serve {
+            to,
+            entries,
+            pos,
+            proofs,
+            budget,
+            at,
+        }) = self.queue.front_mut()
+        else {
+            return None;
+        };
+        let to = *to;
+        let mut seg: Option<usize> = None;
+        let mut count = 0usize;
+        let mut finished_short = false;
+        while *pos < entries.len() && count < max_segments && !finished_short {
+            let e = entries[*pos];
+            let Some(len) = entry_len(&exposure, e, *proofs) else {
+                self.stats.out_of_range += 1;
+                *pos += 1;
+                continue;
+            };
+            if let Some(s) = seg {
+                if len > s {
+                    break;
+                }
+                if len < s {
+                    finished_short = true;
+                }
+            }
+            if let Some(b) = budget {
+                if len > *b {
+                    self.stats.over_budget += (entries.len() - *pos) as u64;
+                    *pos = entries.len();
+                    break;
+                }
+                *b -= len;
+                self.stats.unvalidated_bytes_out += len as u64;
+            }
+            seg.get_or_insert(len);
+            let start = buf.len();
+            buf.resize(start + len, 0);
+            emit_entry(&exposure, e, *proofs, &mut buf[start..]);
+            if e & NAK_PARITY_BIT != 0 {
+                self.stats.parity_sent += 1;
+            } else {
+                self.stats.chunks_sent += 1;
+            }
+            count += 1;
+            *pos += 1;
+        }
+        if *pos >= entries.len() {
+            let at = *at;
+            self.queue.pop_front();
+            self.service
+                .record(now.saturating_since(at).as_micros() as u64);
+        }
+        if count == 0 {
+            return None;
+        }
+        self.stats.datagrams_out += count as u64;
+        self.stats.bytes_out += buf.len() as u64;
+        let size = buf.len();
+        Some(Transmit {
+            destination: to,
+            size,
+            segment_size: (count > 1).then_some(seg.unwrap_or(size)),
+        })
+    }
+}

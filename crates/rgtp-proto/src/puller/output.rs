@@ -1,0 +1,225 @@
+//! Output and verification: every chunk is opened with the AEAD before it is
+//! handed out, checked against its Merkle proof when it carries one, and
+//! recorded once; the root over all leaves is checked at the end (here, or by
+//! the driver in deferred-root mode).
+
+use rgtp_wire::{Hash, HASH_LEN};
+
+use crate::crypto::{CipherSuite, TAG_LEN};
+use crate::exposer::plain_len;
+use crate::merkle::{self, MerkleScheme};
+use crate::replay::ReplayWindow;
+use redgiant_base::Instant;
+
+use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
+
+/// Which chunks were accepted and their leaf hashes, and the failures seen since the
+/// last accepted chunk.
+pub(super) struct Output {
+    /// One bit per chunk.
+    received: Vec<u64>,
+    /// Leaf hashes by chunk index (empty in deferred-root mode).
+    leaves: Vec<Hash>,
+    replay: ReplayWindow,
+    /// AEAD failures in a row.
+    auth_streak: u32,
+    /// AEAD failures since the last accepted chunk.
+    stall_auth: u64,
+    /// Merkle failures since the last accepted chunk.
+    stall_merkle: u64,
+}
+
+impl Output {
+    pub(super) fn new() -> Self {
+        Output {
+            received: Vec::new(),
+            leaves: Vec::new(),
+            replay: ReplayWindow::new(),
+            auth_streak: 0,
+            stall_auth: 0,
+            stall_merkle: 0,
+        }
+    }
+
+    /// Sizes the received set (and the leaves, unless the driver checks the root) for
+    /// `count` chunks.
+    pub(super) fn size_for(&mut self, count: usize, deferred_root: bool) {
+        self.received = vec![0; count.div_ceil(64)];
+        // Deferred-root pulls never read the leaves: the driver hashes the output.
+        self.leaves = if deferred_root {
+            Vec::new()
+        } else {
+            vec![[0; HASH_LEN]; count]
+        };
+    }
+
+    /// True if chunk `idx` was accepted.
+    pub(super) fn contains(&self, idx: u32) -> bool {
+        self.received
+            .get(idx as usize / 64)
+            .is_some_and(|w| w & (1 << (idx % 64)) != 0)
+    }
+
+    /// Why a transfer that stopped progressing failed.
+    pub(super) fn stall_error(&self) -> PullError {
+        if self.stall_merkle > 0 {
+            PullError::MerkleFailed
+        } else if self.stall_auth > 0 {
+            PullError::AuthFailed
+        } else {
+            PullError::Timeout
+        }
+    }
+}
+
+impl<S: SuiteFactory> Puller<S> {
+    pub(super) fn is_received(&self, idx: u32) -> bool {
+        self.output.contains(idx)
+    }
+
+    /// Authenticates, verifies and records one chunk; returns (index, offset, plaintext length).
+    pub(super) fn on_chunk(
+        &mut self,
+        now: Instant,
+        idx: u32,
+        payload: &mut [u8],
+        proof: Option<&[u8]>,
+    ) -> Option<(u32, u64, usize)> {
+        let Some(m) = self.manifest else {
+            self.stats.unexpected += 1;
+            return None;
+        };
+        if self.phase != Phase::Transfer {
+            return None;
+        }
+        if idx >= m.chunk_count {
+            self.stats.malformed += 1;
+            return None;
+        }
+        let plen = plain_len(m.total_size, m.chunk_size, idx);
+        if payload.len() != plen + TAG_LEN {
+            self.stats.malformed += 1;
+            return None;
+        }
+        if self.is_received(idx) || self.output.replay.contains(idx) {
+            self.stats.duplicates += 1;
+            return None;
+        }
+        let layers = self.layers.as_ref().expect("layers exist in Transfer");
+        let fec_block = layers
+            .fec
+            .as_ref()
+            .map(|_| idx / u32::from(self.suite.fec.k));
+        // FEC works on ciphertext: keep a copy before opening in place.
+        let shard_copy = fec_block.map(|_| {
+            let mut s = payload.to_vec();
+            s.resize(m.chunk_size as usize + TAG_LEN, 0);
+            s
+        });
+        let (body, tag) = payload.split_at_mut(plen);
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("length checked");
+        if layers.cipher.open(idx, body, tag).is_err() {
+            self.stats.auth_failures += 1;
+            self.output.stall_auth += 1;
+            self.output.auth_streak += 1;
+            if self.output.auth_streak >= 32 && self.stats.chunks_received == 0 {
+                self.fail(PullError::AuthFailed);
+            }
+            return None;
+        }
+        let leaf = if proof.is_some() || !self.cfg.deferred_root {
+            layers.hash.leaf(body)
+        } else {
+            [0; HASH_LEN]
+        };
+        if let Some(proof) = proof {
+            let siblings = proof
+                .chunks_exact(HASH_LEN)
+                .map(|c| <&Hash>::try_from(c).expect("32"));
+            if !merkle::verify_proof(
+                &layers.hash,
+                &leaf,
+                idx,
+                m.chunk_count,
+                siblings,
+                &m.merkle_root,
+            ) {
+                self.stats.merkle_failures += 1;
+                self.output.stall_merkle += 1;
+                return None;
+            }
+        }
+        self.output.auth_streak = 0;
+        if let Some(f) = self.flights.remove(idx) {
+            self.answered(now, &f);
+        }
+        self.on_delivery(now);
+        self.accept(idx, leaf);
+        if let (Some(b), Some(shard)) = (fec_block, shard_copy) {
+            self.add_shard(b, (idx % u32::from(self.suite.fec.k)) as usize, shard, true);
+        }
+        if self.stats.chunks_received == u64::from(m.chunk_count) {
+            self.finish();
+        }
+        Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
+    }
+
+    /// Records chunk `idx` (received or rebuilt) with its leaf hash.
+    pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
+        let out = &mut self.output;
+        out.received[idx as usize / 64] |= 1 << (idx % 64);
+        if let Some(l) = out.leaves.get_mut(idx as usize) {
+            *l = leaf;
+        }
+        out.replay.check_and_set(idx);
+        self.stats.chunks_received += 1;
+        out.stall_auth = 0;
+        out.stall_merkle = 0;
+    }
+
+    /// Every chunk is in: check the root, or hand the check to the driver.
+    pub(super) fn finish(&mut self) {
+        let Some(m) = self.manifest else { return };
+        if self.cfg.deferred_root && m.chunk_count > 0 {
+            self.phase = Phase::Verifying;
+            self.reassembly.clear();
+            self.events.push_back(PullerEvent::VerifyRoot);
+            return;
+        }
+        let layers = self.layers.as_ref().expect("layers");
+        let root = if m.chunk_count == 0 {
+            layers.hash.leaf(&[])
+        } else {
+            merkle::root_of(&layers.hash, &self.output.leaves)
+        };
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
+            self.phase = Phase::Done;
+            self.reassembly.clear();
+            self.events.push_back(PullerEvent::Complete);
+        } else {
+            self.stats.merkle_failures += 1;
+            self.fail(PullError::MerkleFailed);
+        }
+    }
+
+    /// The Merkle scheme of the accepted Manifest (for deferred-root verification).
+    pub fn hash_scheme(&self) -> Option<&S::Hash> {
+        self.layers.as_ref().map(|l| &l.hash)
+    }
+
+    /// Completes a deferred-root pull: `root` is the Merkle root the driver computed over
+    /// the reassembled output. Ignored unless [`PullerEvent::VerifyRoot`] was emitted.
+    pub fn handle_root(&mut self, root: &Hash) {
+        if self.phase != Phase::Verifying {
+            return;
+        }
+        let m = self.manifest.expect("verifying implies a manifest");
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
+            self.phase = Phase::Done;
+            self.events.push_back(PullerEvent::Complete);
+        } else {
+            self.stats.merkle_failures += 1;
+            self.fail(PullError::MerkleFailed);
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Protocol tests of the Exposer and the Puller together, in memory, on virtual
+//! time, with the testing layers only (see `util`).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rgtp_wire::{
+    IndexList, Nak, NakFlags, PacketType, PullFlags, PullRequest, Repr, Token, VERSION,
+};
+
+use crate::crypto::TAG_LEN;
+use crate::exposer::{Exposer, ExposerConfig};
+use crate::puller::{PullError, PullerEvent};
+use crate::{Instant, Peer};
+
+mod util;
+
+use self::util::{data, exposure, parsed, Dir, Pair, EXPOSER, ID, PULLER};
+
+fn types(reprs: &[Repr<'_>]) -> Vec<PacketType> {
+    reprs.iter().map(Repr::packet_type).collect()
+}
+
+fn nak_indices(repr: &Repr<'_>) -> Option<Vec<u32>> {
+    match repr {
+        Repr::Nak(n) => Some(n.indices.iter().collect()),
+        _ => None,
+    }
+}
+
+fn chunk_index(d: &[u8]) -> Option<u32> {
+    match Repr::parse(d, 65_507) {
+        Ok(Repr::ChunkData(c)) => Some(c.chunk_index),
+        _ => None,
+    }
+}
+
+fn emit(repr: &Repr<'_>) -> Vec<u8> {
+    let mut buf = vec![0xa5; repr.buffer_len()];
+    repr.emit(&mut buf);
+    buf
+}
+
+fn pull_request(version_min: u16, version_max: u16) -> Vec<u8> {
+    emit(&Repr::PullRequest(PullRequest {
+        exposure_id: ID,
+        window_size: 64,
+        loss_rate_q16: 0,
+        flags: PullFlags::ADDR_VALIDATION,
+        version_min,
+        version_max,
+    }))
+}
+
+fn nak(indices: &[u32], token: Option<Token>) -> Vec<u8> {
+    let mut flags = NakFlags::empty();
+    if token.is_some() {
+        flags |= NakFlags::TOKEN;
+    }
+    emit(&Repr::Nak(Nak {
+        exposure_id: ID,
+        flags,
+        indices: IndexList::Slice(indices),
+        token,
+    }))
+}
+
+/// Everything the exposer sends now, one datagram per entry; all must go to `to`.
+fn drain_to(exposer: &mut Exposer, now: Instant, to: Peer) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while let Some(t) = exposer.poll_transmit(now, &mut buf) {
+        assert_eq!(t.destination, to);
+        let seg = t.segment_size.unwrap_or(t.size);
+        out.extend(buf[..t.size].chunks(seg).map(<[u8]>::to_vec));
+    }
+    out
+}
+
+/// Everything the exposer sends the puller now.
+fn drain(exposer: &mut Exposer, now: Instant) -> Vec<Vec<u8>> {
+    drain_to(exposer, now, PULLER)
+}
+
+#[test]
+fn handshake_delivers_the_exposure_byte_for_byte() {
+    let data = data(10_000);
+    let mut pair = Pair::with(exposure(&data, 1_000));
+    pair.drive();
+
+    assert!(pair.puller.is_complete());
+    assert_eq!(pair.output, data);
+    let PullerEvent::Manifest(info) = &pair.events[0] else {
+        panic!("first event {:?}", pair.events[0]);
+    };
+    assert_eq!((info.total_size, info.chunk_count), (10_000, 10));
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+
+    // Pull_Request → Manifest → NAK → ten chunks, and nothing else.
+    let sent = parsed(&pair.puller_sent);
+    assert_eq!(
+        types(&sent)[..2],
+        [PacketType::PullRequest, PacketType::Nak]
+    );
+    assert_eq!(nak_indices(&sent[1]), Some((0..10).collect()));
+    let served = parsed(&pair.exposer_sent);
+    assert_eq!(types(&served)[0], PacketType::Manifest);
+    assert_eq!(&types(&served)[1..], [PacketType::ChunkData; 10]);
+    let stats = pair.puller.stats();
+    assert_eq!(stats.chunks_received, 10);
+    assert_eq!(stats.chunks_rerequested, 0);
+    assert_eq!(stats.auth_failures, 0);
+}
+
+#[test]
+fn empty_exposure_completes_on_the_manifest() {
+    let mut pair = Pair::with(exposure(&[], 1_000));
+    pair.drive();
+    assert!(pair.puller.is_complete());
+    assert!(pair.output.is_empty());
+    assert_eq!(types(&parsed(&pair.exposer_sent)), [PacketType::Manifest]);
+}
+
+//= spec/rgtp-v1.md#3.2
+//# An exposer MUST NOT answer a Pull_Request whose range excludes every
+//# version it speaks (this includes `Version_Min > Version_Max`).
+#[test]
+fn exposer_is_silent_without_a_common_version() {
+    let v = u16::from(VERSION);
+    let mut exposer = Exposer::new(exposure(&data(100), 10), ExposerConfig::default());
+    for (min, max) in [(v + 1, v + 5), (0, v - 1), (v + 1, v - 1), (v, v - 1)] {
+        exposer.handle_datagram(Instant::ZERO, PULLER, &pull_request(min, max));
+        assert!(
+            drain(&mut exposer, Instant::ZERO).is_empty(),
+            "{min}..{max}"
+        );
+    }
+    assert_eq!(exposer.stats().version_mismatch, 4);
+    assert_eq!(exposer.stats().manifests_sent, 0);
+
+    // A range that includes version 1 is answered with a Manifest.
+    exposer.handle_datagram(Instant::ZERO, PULLER, &pull_request(0, v + 5));
+    let out = drain(&mut exposer, Instant::ZERO);
+    assert_eq!(types(&parsed(&out)), [PacketType::Manifest]);
+    assert_eq!(out[0][0], VERSION);
+}
+
+//= spec/rgtp-v1.md#3.2
+//# the Manifest then carries Version = 1 in its header.
+#[test]
+fn puller_refuses_a_manifest_of_another_version() {
+    let mut pair = Pair::with(exposure(&data(1_000), 100));
+    pair.set_hook(|dir, d| {
+        if dir == Dir::ToPuller && d[1] == PacketType::Manifest as u8 {
+            d[0] = 2;
+        }
+        true
+    });
+    pair.drive();
+    assert!(!pair
+        .events
+        .iter()
+        .any(|e| matches!(e, PullerEvent::Manifest(_))));
+    assert_eq!(
+        pair.events.last(),
+        Some(&PullerEvent::Failed(PullError::HandshakeTimeout))
+    );
+    let stats = pair.puller.stats();
+    assert!(stats.malformed >= 1, "{stats:?}");
+    assert_eq!(stats.chunks_received, 0);
+    // It kept asking, and asked for nothing else.
+    let sent = types(&parsed(&pair.puller_sent));
+    assert!(sent.len() > 1);
+    assert!(sent.iter().all(|t| *t == PacketType::PullRequest));
+}
+
+#[test]
+fn lost_chunk_is_named_in_a_nak_and_the_transfer_completes() {
+    let data = data(8_000);
+    let mut pair = Pair::with(exposure(&data, 1_000));
+    let mut dropped = false;
+    pair.set_hook(move |dir, d| {
+        if dir == Dir::ToPuller && !dropped && chunk_index(d) == Some(3) {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    pair.drive();
+
+    assert!(pair.puller.is_complete());
+    assert_eq!(pair.output, data);
+    let naks: Vec<Vec<u32>> = parsed(&pair.puller_sent)
+        .iter()
+        .filter_map(nak_indices)
+        .collect();
+    assert_eq!(naks[0], (0..8).collect::<Vec<_>>());
+    assert!(naks[1..].iter().any(|n| n == &[3]), "{naks:?}");
+    let served: Vec<u32> = pair
+        .exposer_sent
+        .iter()
+        .filter_map(|d| chunk_index(d))
+        .collect();
+    assert_eq!(served.iter().filter(|&&i| i == 3).count(), 2);
+    let stats = pair.puller.stats();
+    assert_eq!(stats.chunks_rerequested, 1);
+    assert_eq!(stats.retransmit_naks, 1);
+}
+
+#[test]
+fn forged_chunk_is_dropped_and_the_genuine_one_completes() {
+    let data = data(8_000);
+    let mut pair = Pair::with(exposure(&data, 1_000));
+    let forged = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&forged);
+    pair.set_hook(move |dir, d| {
+        if dir == Dir::ToPuller && !flag.get() && chunk_index(d) == Some(5) {
+            flag.set(true);
+            let last_ciphertext = d.len() - TAG_LEN - 1;
+            d[last_ciphertext] ^= 0x01;
+        }
+        true
+    });
+    pair.drive();
+
+    assert!(forged.get());
+    assert!(pair.puller.is_complete());
+    assert_eq!(pair.output, data);
+    let stats = pair.puller.stats();
+    assert_eq!(stats.auth_failures, 1);
+    assert_eq!(stats.chunks_received, 8);
+    assert_eq!(stats.chunks_rerequested, 1);
+}
+
+//= spec/rgtp-v1.md#5.5
+//# For an unvalidated request of `L` bytes the exposer starts a budget of `3*L`
+//# bytes. Before sending each answer packet it subtracts its size; if a packet
+//# does not fit, that packet and every later entry of the same request are
+//# dropped (and SHOULD be counted).
+#[test]
+fn unvalidated_source_gets_at_most_three_times_its_bytes() {
+    let mut exposer = Exposer::new(exposure(&data(10_000), 100), ExposerConfig::default());
+    let now = Instant::ZERO;
+
+    // A 280-byte NAK with no token asks for 64 chunks of 140-byte datagrams: six fit.
+    let request = nak(&(0..64).collect::<Vec<_>>(), None);
+    exposer.handle_datagram(now, PULLER, &request);
+    let out = drain(&mut exposer, now);
+    let sent: usize = out.iter().map(Vec::len).sum();
+    assert!(!out.is_empty());
+    assert_eq!(request.len(), 280);
+    assert!(sent <= 3 * request.len(), "{sent} > 3 × {}", request.len());
+    assert_eq!(out.len(), 6);
+    assert!(
+        sent + 140 > 3 * request.len(),
+        "the budget is used, not wasted"
+    );
+    let stats = exposer.stats();
+    assert_eq!(stats.chunks_sent as usize, out.len());
+    assert_eq!(stats.over_budget as usize, 64 - out.len());
+    assert!(stats.unvalidated_bytes_out <= 3 * stats.unvalidated_bytes_in);
+
+    // The Manifest fits the Pull_Request's budget and carries a token...
+    exposer.handle_datagram(now, PULLER, &pull_request(1, 1));
+    let manifest = drain(&mut exposer, now);
+    let [Repr::Manifest(m)] = parsed(&manifest)[..] else {
+        panic!("one Manifest expected");
+    };
+    let token = m.token.expect("address validation asked for");
+    // ... which, echoed, lifts the bound.
+    exposer.handle_datagram(now, PULLER, &nak(&(0..64).collect::<Vec<_>>(), Some(token)));
+    assert_eq!(drain(&mut exposer, now).len(), 64);
+    // A token minted for another address does not.
+    let before = exposer.stats();
+    let request = nak(&(0..64).collect::<Vec<_>>(), Some(token));
+    exposer.handle_datagram(now, EXPOSER, &request);
+    let out = drain_to(&mut exposer, now, EXPOSER);
+    assert!(out.iter().map(Vec::len).sum::<usize>() <= 3 * request.len());
+    assert!(out.len() < 64);
+    assert_eq!(exposer.stats().bad_token, before.bad_token + 1);
+}
+
+#[test]
+fn deferred_root_completes_only_on_the_right_root() {
+    let data = data(5_000);
+    let chunk_size = 512;
+    let exposure = exposure(&data, chunk_size);
+    let root = exposure.root();
+    let mut cfg = Pair::puller_config();
+    cfg.deferred_root = true;
+
+    let mut pair = Pair::new(exposure.clone(), ExposerConfig::default(), cfg.clone());
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
+    assert!(!pair.puller.is_finished());
+    assert_eq!(pair.puller.poll_timeout(), None);
+    let mut buf = Vec::new();
+    assert!(pair.puller.poll_transmit(pair.now, &mut buf).is_none());
+    assert_eq!(pair.output_root(chunk_size), root);
+    pair.puller.handle_root(&pair.output_root(chunk_size));
+    assert_eq!(pair.puller.poll_event(), Some(PullerEvent::Complete));
+    assert!(pair.puller.is_complete());
+    assert_eq!(pair.puller.stats().merkle_failures, 0);
+
+    let mut pair = Pair::new(exposure, ExposerConfig::default(), cfg);
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
+    let mut wrong = root;
+    wrong[0] ^= 0x80;
+    pair.puller.handle_root(&wrong);
+    assert_eq!(
+        pair.puller.poll_event(),
+        Some(PullerEvent::Failed(PullError::MerkleFailed))
+    );
+    assert!(pair.puller.is_finished() && !pair.puller.is_complete());
+    assert_eq!(pair.puller.stats().merkle_failures, 1);
+    // A second answer changes nothing.
+    pair.puller.handle_root(&root);
+    assert_eq!(pair.puller.poll_event(), None);
+}
+
+#[test]
+fn pair_runs_on_virtual_time() {
+    let mut pair = Pair::with(exposure(&data(3_000), 1_000));
+    pair.latency = Duration::from_millis(40);
+    pair.drive();
+    assert!(pair.puller.is_complete());
+    // Pull_Request out and Manifest back, NAK out and chunks back: two round trips.
+    assert_eq!(pair.now, Instant::ZERO + Duration::from_millis(160));
+    assert_eq!(pair.puller.stats().srtt_us, 80_000);
+}
