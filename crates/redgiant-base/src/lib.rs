@@ -7,6 +7,7 @@
 //!
 //! - [`Peer`], [`Instant`], [`Transmit`]: the vocabulary of endpoints and links;
 //! - [`link::Link`]: a datagram link (UDP, raw Ethernet, in-memory, recorders);
+//! - [`stream::StreamLink`]: a byte-stream link (TCP, in-memory pipes, recorders);
 //! - [`endpoint`]: the endpoint contract;
 //! - [`clock`]: the time sources drivers read.
 //!
@@ -18,11 +19,13 @@ pub mod clock;
 pub mod endpoint;
 pub mod link;
 pub mod peer;
+pub mod stream;
 pub mod time;
 pub mod transmit;
 
 pub use clock::{ManualClock, SystemClock, TimeSource};
 pub use endpoint::{DatagramEndpoint, Endpoint, StreamEndpoint};
 pub use peer::Peer;
+pub use stream::{StreamFraming, StreamLink, StreamRecv};
 pub use time::Instant;
 pub use transmit::Transmit;
