@@ -3,13 +3,15 @@
 //! The [`Link`] and [`StreamLink`] traits and their types live in
 //! [`redgiant_base`] and are re-exported here; this crate has the
 //! implementations: UDP with GSO/GRO batching, raw Ethernet (AF_PACKET,
-//! 802.1Q), in-memory links and the seeded impairment model; TCP. Only drivers
+//! 802.1Q), in-memory links and the seeded impairment model; TCP and an
+//! in-memory byte pipe with seeded delay, bandwidth and kill. Only drivers
 //! see links; sans-IO endpoints never do.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod eth;
 pub mod impair;
 pub mod mem;
+pub mod pipe;
 mod sys;
 pub mod tcp;
 pub mod udp;
@@ -21,6 +23,7 @@ pub use redgiant_base::{Instant, Peer, Transmit};
 pub use eth::{EthConfig, EthLink, EthStats};
 pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats, Lossy};
 pub use mem::{MemLink, SimNet};
+pub use pipe::{PipeConfig, PipeEnd, SimPipe};
 pub use tcp::{TcpLink, TcpLinkListener};
 pub use udp::{UdpConfig, UdpLink};
 
