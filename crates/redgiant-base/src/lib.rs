@@ -7,6 +7,7 @@
 //!
 //! - [`Peer`], [`Instant`], [`Transmit`]: the vocabulary of endpoints and links;
 //! - [`link::Link`]: a datagram link (UDP, raw Ethernet, in-memory, recorders);
+//! - [`stream::StreamLink`]: a byte-stream link (TCP, in-memory pipes, recorders);
 //! - [`endpoint`]: the endpoint contract;
 //! - [`clock`]: the time sources drivers read;
 //! - [`driver`]: the one driver that runs any endpoint over any link, on a
@@ -21,6 +22,7 @@ pub mod driver;
 pub mod endpoint;
 pub mod link;
 pub mod peer;
+pub mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
@@ -29,5 +31,6 @@ pub mod transmit;
 pub use clock::{ManualClock, SystemClock, TimeSource};
 pub use endpoint::{DatagramEndpoint, Endpoint, StreamEndpoint};
 pub use peer::Peer;
+pub use stream::{StreamFraming, StreamLink, StreamRecv};
 pub use time::Instant;
 pub use transmit::Transmit;

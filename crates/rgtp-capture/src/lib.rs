@@ -1,5 +1,5 @@
-//! Capture files for RGTP: record any link to a file Wireshark opens, read
-//! captures back as datagrams for replay and inspection.
+//! Capture files for RGTP: record any link (datagram or stream) to a file
+//! Wireshark opens, read captures back as datagrams for replay and inspection.
 //!
 //! # Files: pure Rust (`pcap-file`), live capture: libpcap (`pcap`, feature `live`)
 //!
@@ -37,9 +37,11 @@ pub mod frame;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod record;
+pub mod stream;
 
 pub use frame::{FrameError, LinkLayer};
 pub use record::Recorder;
+pub use stream::StreamRecorder;
 
 /// Largest frame recorded in full.
 pub const SNAPLEN: u32 = 262_144;

@@ -1,15 +1,20 @@
 //! Throughput sanity check for the links: `cargo bench -p rgtp-link`.
 //!
 //! Pushes batches of 64 × 1240-byte datagrams through a [`MemLink`] pair and a
-//! loopback [`UdpLink`] pair (sender and receiver in separate threads) and
-//! prints datagrams and bytes per second. No assertions: numbers to eyeball.
+//! loopback [`UdpLink`] pair, then 256 MiB of bulk bytes through a loopback
+//! [`TcpLink`] and an unimpaired [`PipeEnd`] pair (sender and receiver in
+//! separate threads), and prints datagrams and bytes per second. No
+//! assertions: numbers to eyeball.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redgiant_base::Transmit;
-use rgtp_link::{ImpairmentConfig, Link, MemLink, UdpLink};
+use redgiant_base::stream::{send_all, StreamLink, StreamRecv};
+use redgiant_base::{SystemClock, Transmit};
+use rgtp_link::{
+    ImpairmentConfig, Link, MemLink, PipeConfig, PipeEnd, TcpLink, TcpLinkListener, UdpLink,
+};
 
 const SEGMENT: usize = 1240;
 const BATCH: usize = 64;
@@ -56,6 +61,36 @@ fn run<L: Link + Send + 'static>(name: &str, mut tx: L, mut rx: L) {
     );
 }
 
+const STREAM_BYTES: usize = 256 << 20;
+const STREAM_WRITE: usize = 64 << 10;
+
+fn run_stream<L: StreamLink + Send + 'static>(name: &'static str, mut tx: L, mut rx: L) {
+    let timeout = Some(Duration::from_secs(30));
+    let receiver = thread::spawn(move || {
+        let mut buf = vec![0; STREAM_WRITE];
+        let mut bytes = 0;
+        loop {
+            match rx.recv(&mut buf, timeout).unwrap() {
+                StreamRecv::Data(n) => bytes += n,
+                StreamRecv::Closed => break bytes,
+                StreamRecv::Timeout => panic!("{name}: stalled after {bytes} bytes"),
+            }
+        }
+    });
+    let buf = vec![0x5a; STREAM_WRITE];
+    let start = Instant::now();
+    for _ in 0..STREAM_BYTES / STREAM_WRITE {
+        send_all(&mut tx, &buf, timeout).unwrap();
+    }
+    tx.shutdown_write().unwrap();
+    let bytes = receiver.join().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{name:>10}: {bytes} bytes in {secs:.3} s: {:.2} Gbit/s",
+        bytes as f64 * 8.0 / secs / 1e9
+    );
+}
+
 fn main() {
     let (a, b) = MemLink::pair(ImpairmentConfig::default(), 1);
     b.set_recv_queue_limit(1 << 30);
@@ -71,4 +106,15 @@ fn main() {
         b.buffer_sizes()
     );
     run("UdpLink", a, b);
+
+    let listener = TcpLinkListener::bind(addr).unwrap();
+    let tx = TcpLink::connect(listener.local_addr().unwrap(), Duration::from_secs(5)).unwrap();
+    let rx = listener
+        .accept(Some(Duration::from_secs(5)))
+        .unwrap()
+        .unwrap();
+    run_stream("TcpLink", tx, rx);
+
+    let (a, b) = PipeEnd::pair(PipeConfig::default(), 1, SystemClock::new());
+    run_stream("PipeEnd", a, b);
 }
