@@ -21,8 +21,9 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::endpoint::{DatagramEndpoint, Endpoint};
+use crate::endpoint::{DatagramEndpoint, Endpoint, StreamEndpoint};
 use crate::link::{Link, Received};
+use crate::stream::{StreamLink, StreamRecv};
 use crate::{Instant, Peer, SystemClock, TimeSource};
 
 /// What a driver does with an endpoint's output: the application's side.
@@ -89,7 +90,7 @@ pub enum Turn<O> {
     Done(O),
     /// The endpoint goes on.
     Continue {
-        /// Datagrams received in this turn.
+        /// Datagrams received in this turn (stream drivers: 1 if any bytes were).
         received: usize,
         /// Transmits were left for the next turn (the budget ran out).
         pending: bool,
@@ -244,25 +245,284 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
         endpoint: &mut E,
         app: &mut A,
         stop: &AtomicBool,
-        mut tick: impl FnMut(&E, &A),
+        tick: impl FnMut(&E, &A),
     ) -> Result<Finish<A::Output>, A::Error> {
-        let mut last_tick = std::time::Instant::now();
-        let result = loop {
-            if stop.load(Ordering::Relaxed) {
-                break Ok(Finish::Stopped);
+        let (max_wait, every) = (self.config.max_wait, self.config.tick);
+        run_turns(endpoint, app, stop, every, tick, |e, a| {
+            self.turn(e, a, max_wait)
+        })
+    }
+}
+
+/// The loop of every driver's `run`: turns until done, stopped or failed,
+/// with a tick about every `every` and one at the end.
+fn run_turns<E, A: Application<E>>(
+    endpoint: &mut E,
+    app: &mut A,
+    stop: &AtomicBool,
+    every: Duration,
+    mut tick: impl FnMut(&E, &A),
+    mut turn: impl FnMut(&mut E, &mut A) -> Result<Turn<A::Output>, A::Error>,
+) -> Result<Finish<A::Output>, A::Error>
+where
+    E: Endpoint,
+{
+    let mut last_tick = std::time::Instant::now();
+    let result = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok(Finish::Stopped);
+        }
+        match turn(endpoint, app) {
+            Ok(Turn::Done(out)) => break Ok(Finish::Done(out)),
+            Ok(Turn::Continue { .. }) => {}
+            Err(e) => break Err(e),
+        }
+        if last_tick.elapsed() >= every {
+            tick(endpoint, app);
+            last_tick = std::time::Instant::now();
+        }
+    };
+    tick(endpoint, app);
+    result
+}
+
+/// Runs a [`StreamEndpoint`] over one [`StreamLink`] on a clock: the stream
+/// twin of [`Driver`], with the same turns, [`Application`] and results.
+///
+/// Bytes the endpoint did not consume are kept and offered again with what
+/// arrives next; a transmit the link accepts only in part is finished before
+/// the endpoint is asked for more, without blocking the reading side (so two
+/// peers writing at once never deadlock). The end of the peer's stream
+/// becomes `handle_close(now, false)`, a broken connection
+/// `handle_close(now, true)` and then the error; once the endpoint says
+/// [`StreamEndpoint::poll_shutdown`] and its bytes are out, the driver ends
+/// the stream towards the peer.
+pub struct StreamDriver<L, C = SystemClock> {
+    link: L,
+    clock: C,
+    config: DriverConfig,
+    inbuf: Vec<u8>,
+    filled: usize,
+    tbuf: Vec<u8>,
+    /// Bytes of `tbuf` already written, while a transmit is partly out.
+    written: usize,
+    peer_closed: bool,
+    shut: bool,
+}
+
+/// Longest wait for room while a transmit is partly written, before reading again.
+const ROOM_WAIT: Duration = Duration::from_millis(1);
+
+impl<L: StreamLink> StreamDriver<L, SystemClock> {
+    /// A driver on the wall clock with the default configuration.
+    pub fn new(link: L) -> Self {
+        Self::with_clock(link, SystemClock::new(), DriverConfig::default())
+    }
+}
+
+impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
+    /// A driver on `clock`; `config.recv_buffer` bounds the bytes held for
+    /// the endpoint (received and not yet consumed).
+    pub fn with_clock(link: L, clock: C, config: DriverConfig) -> Self {
+        StreamDriver {
+            link,
+            clock,
+            inbuf: vec![0; config.recv_buffer.max(1)],
+            filled: 0,
+            tbuf: Vec::new(),
+            written: 0,
+            peer_closed: false,
+            shut: false,
+            config,
+        }
+    }
+
+    /// The link.
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    /// The link, mutably.
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.link
+    }
+
+    /// Gives the link back.
+    pub fn into_link(self) -> L {
+        self.link
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// True once the peer ended its stream (or it broke).
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Writes what is due without waiting: the rest of a partial transmit,
+    /// then new transmits within the budget, then the end of stream when the
+    /// endpoint asks. Returns whether bytes are left to write.
+    fn send<E: StreamEndpoint>(&mut self, endpoint: &mut E, wait: Duration) -> io::Result<bool> {
+        let mut budget = self.config.transmit_budget;
+        loop {
+            if self.written < self.tbuf.len() {
+                let n = self.link.send(&self.tbuf[self.written..], Some(wait))?;
+                self.written += n;
+                if self.written < self.tbuf.len() {
+                    return Ok(true);
+                }
             }
-            match self.turn(endpoint, app, self.config.max_wait) {
-                Ok(Turn::Done(out)) => break Ok(Finish::Done(out)),
-                Ok(Turn::Continue { .. }) => {}
-                Err(e) => break Err(e),
+            if budget == 0 {
+                return Ok(true);
             }
-            if last_tick.elapsed() >= self.config.tick {
-                tick(endpoint, app);
-                last_tick = std::time::Instant::now();
+            budget -= 1;
+            match endpoint.poll_transmit(self.clock.now(), &mut self.tbuf) {
+                Some(t) => {
+                    self.tbuf.truncate(t.size);
+                    self.written = 0;
+                }
+                None => {
+                    self.tbuf.clear();
+                    self.written = 0;
+                    break;
+                }
             }
+        }
+        if !self.shut && endpoint.poll_shutdown() {
+            self.shut = true;
+            self.link.shutdown_write()?;
+        }
+        Ok(false)
+    }
+
+    fn flush<E: StreamEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        wait: Duration,
+    ) -> Result<(bool, Option<A::Output>), A::Error> {
+        let pending = self.send(endpoint, wait)?;
+        Ok((pending, drain_events(endpoint, app)?))
+    }
+
+    /// Offers the bytes held to the endpoint and keeps what it left.
+    fn offer<E: StreamEndpoint>(&mut self, endpoint: &mut E, now: Instant) -> io::Result<()> {
+        let used = endpoint
+            .handle_bytes(now, &self.inbuf[..self.filled])
+            .min(self.filled);
+        self.inbuf.copy_within(used..self.filled, 0);
+        self.filled -= used;
+        if self.filled == self.inbuf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the endpoint consumed nothing of a full {}-byte buffer",
+                    self.inbuf.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One turn, as [`Driver::turn`]: write what is due and hand out events;
+    /// fire a due timer; wait up to `max_wait` (less if a deadline comes
+    /// first, briefly if bytes wait to be written) for bytes and offer them;
+    /// fire due timers; write and hand out events again.
+    pub fn turn<E: StreamEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        max_wait: Duration,
+    ) -> Result<Turn<A::Output>, A::Error> {
+        let (pending, done) = self.flush(endpoint, app, Duration::ZERO)?;
+        if let Some(out) = done {
+            return Ok(Turn::Done(out));
+        }
+        let now = self.clock.now();
+        let mut wait = match endpoint.poll_timeout() {
+            Some(deadline) if deadline <= now => {
+                endpoint.handle_timeout(now);
+                if let (_, Some(out)) = self.flush(endpoint, app, Duration::ZERO)? {
+                    return Ok(Turn::Done(out));
+                }
+                Duration::ZERO
+            }
+            Some(deadline) => deadline.saturating_since(now).min(max_wait),
+            None => max_wait,
         };
-        tick(endpoint, app);
-        result
+        if pending {
+            // Wait for room rather than for bytes, briefly, then read what came.
+            let (_, done) = self.flush(endpoint, app, wait.min(ROOM_WAIT))?;
+            if let Some(out) = done {
+                return Ok(Turn::Done(out));
+            }
+            wait = Duration::ZERO;
+        }
+        let mut received = 0;
+        if self.peer_closed {
+            // Nothing more will arrive: only the endpoint's timers can move it on.
+            std::thread::sleep(wait);
+        } else {
+            let got = self.link.recv(&mut self.inbuf[self.filled..], Some(wait));
+            let now = self.clock.now();
+            match got {
+                Ok(StreamRecv::Data(n)) => {
+                    received = n;
+                    self.filled += n;
+                    self.offer(endpoint, now)?;
+                }
+                Ok(StreamRecv::Timeout) => {}
+                Ok(StreamRecv::Closed) => {
+                    self.peer_closed = true;
+                    if self.filled > 0 {
+                        self.offer(endpoint, now)?;
+                    }
+                    endpoint.handle_close(now, false);
+                }
+                Err(e) => {
+                    self.peer_closed = true;
+                    endpoint.handle_close(now, true);
+                    // The application hears the endpoint's last word before the error.
+                    if let Some(out) = drain_events(endpoint, app)? {
+                        return Ok(Turn::Done(out));
+                    }
+                    return Err(e.into());
+                }
+            }
+            if let Some(out) = drain_events(endpoint, app)? {
+                return Ok(Turn::Done(out));
+            }
+        }
+        let now = self.clock.now();
+        if endpoint.poll_timeout().is_some_and(|d| d <= now) {
+            endpoint.handle_timeout(now);
+        }
+        let (pending, done) = self.flush(endpoint, app, Duration::ZERO)?;
+        if let Some(out) = done {
+            return Ok(Turn::Done(out));
+        }
+        Ok(Turn::Continue {
+            received: usize::from(received > 0),
+            pending,
+        })
+    }
+
+    /// Runs turns until the application says done or `stop` is set, as
+    /// [`Driver::run`] does.
+    pub fn run<E: StreamEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        stop: &AtomicBool,
+        tick: impl FnMut(&E, &A),
+    ) -> Result<Finish<A::Output>, A::Error> {
+        let (max_wait, every) = (self.config.max_wait, self.config.tick);
+        run_turns(endpoint, app, stop, every, tick, |e, a| {
+            self.turn(e, a, max_wait)
+        })
     }
 }
 
@@ -538,7 +798,9 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{PerfectNetwork, PingApp, PingEvent, Pinger, Reflector};
+    use crate::testing::{
+        PerfectNetwork, PingApp, PingEvent, Pinger, Reflector, ScriptedStream, ShoutApp, Shouter,
+    };
     use crate::ManualClock;
 
     const ME: Peer = Peer::Mem(1);
@@ -719,5 +981,66 @@ mod tests {
         );
         assert!(!cut.is_finished());
         assert!(end <= start + Duration::from_millis(120));
+    }
+
+    fn shouter(
+        input: &[&[u8]],
+        max_write: usize,
+        break_at_end: bool,
+    ) -> StreamDriver<ScriptedStream, ManualClock> {
+        let link = ScriptedStream {
+            input: input.iter().map(|c| c.to_vec()).collect(),
+            break_at_end,
+            max_write,
+            ..ScriptedStream::default()
+        };
+        let config = DriverConfig {
+            recv_buffer: 16,
+            ..DriverConfig::default()
+        };
+        StreamDriver::with_clock(link, ManualClock::new(Instant::ZERO), config)
+    }
+
+    #[test]
+    fn stream_driver_keeps_unconsumed_bytes_and_finishes_partial_writes() {
+        // Lines split across receives, answers written 3 bytes at a time.
+        let mut d = shouter(&[b"hello\nwor", b"ld\n", b"a\nb", b"c\n"], 3, false);
+        let mut e = Shouter::default();
+        let mut app = ShoutApp::default();
+        let r = d.run(&mut e, &mut app, &AtomicBool::new(false), |_, _| {});
+        assert_eq!(r.unwrap(), Finish::Done(false), "an orderly close");
+        assert_eq!(app.lines, [&b"hello\n"[..], b"world\n", b"a\n", b"bc\n"]);
+        assert_eq!(d.link().output, b"HELLO\nWORLD\nA\nBC\n");
+        assert!(
+            d.link().shut,
+            "the endpoint's end of stream reached the link"
+        );
+        assert!(d.peer_closed());
+    }
+
+    #[test]
+    fn stream_driver_reports_a_broken_connection_after_the_endpoint_hears_it() {
+        let mut d = shouter(&[b"one\ntw"], 0, true);
+        let mut e = Shouter::default();
+        let mut app = ShoutApp::default();
+        let r = d.run(&mut e, &mut app, &AtomicBool::new(false), |_, _| {});
+        // The application ends the run on the close event, which says "broken".
+        assert_eq!(r.unwrap(), Finish::Done(true));
+        assert_eq!(app.lines, [b"one\n"]);
+        assert!(!d.link().shut, "nothing is sent after a reset");
+    }
+
+    #[test]
+    fn stream_driver_refuses_an_endpoint_that_never_consumes() {
+        // 16 bytes without a newline fill the buffer: the endpoint cannot progress.
+        let mut d = shouter(&[&[b'x'; 40]], 0, false);
+        let mut e = Shouter::default();
+        let r = d.run(
+            &mut e,
+            &mut ShoutApp::default(),
+            &AtomicBool::new(false),
+            |_, _| {},
+        );
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -71,4 +71,10 @@ pub trait StreamEndpoint: Endpoint {
 
     /// The peer closed its side (`error`: the connection broke instead).
     fn handle_close(&mut self, now: Instant, error: bool);
+
+    /// True once the endpoint will send nothing more: after every transmit
+    /// is written, the driver ends the stream towards the peer (TCP's FIN).
+    fn poll_shutdown(&mut self) -> bool {
+        false
+    }
 }

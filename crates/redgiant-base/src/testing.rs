@@ -342,3 +342,174 @@ impl Application<Pinger> for PingApp {
         }
     }
 }
+
+/// A stream link playing a script: it hands out the chunks of `input` one
+/// per `recv`, then the end of stream (or, with `break_at_end`, a reset), and
+/// accepts at most `max_write` bytes per `send` into `output`.
+#[derive(Debug, Default)]
+pub struct ScriptedStream {
+    /// What the peer sends, one chunk per receive.
+    pub input: VecDeque<Vec<u8>>,
+    /// End with a broken connection instead of an orderly close.
+    pub break_at_end: bool,
+    /// Most bytes one send accepts (0: any number).
+    pub max_write: usize,
+    /// What was sent.
+    pub output: Vec<u8>,
+    /// Whether the write side was shut down.
+    pub shut: bool,
+}
+
+impl crate::stream::StreamLink for ScriptedStream {
+    fn local_peer(&self) -> Peer {
+        Peer::Mem(1)
+    }
+
+    fn remote_peer(&self) -> Peer {
+        Peer::Mem(2)
+    }
+
+    fn send(&mut self, data: &[u8], _timeout: Option<Duration>) -> io::Result<usize> {
+        if self.shut {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = match self.max_write {
+            0 => data.len(),
+            m => data.len().min(m),
+        };
+        self.output.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        _timeout: Option<Duration>,
+    ) -> io::Result<crate::stream::StreamRecv> {
+        use crate::stream::StreamRecv;
+        let Some(chunk) = self.input.front_mut() else {
+            if self.break_at_end {
+                return Err(io::ErrorKind::ConnectionReset.into());
+            }
+            return Ok(StreamRecv::Closed);
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.input.pop_front();
+        }
+        Ok(StreamRecv::Data(n))
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shut = true;
+        Ok(())
+    }
+}
+
+/// What a [`Shouter`] tells its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShoutEvent {
+    /// A whole line arrived.
+    Line(Vec<u8>),
+    /// The peer closed (`true`: the connection broke).
+    Closed(bool),
+    /// Every answer is out and the stream towards the peer ends.
+    Finished,
+}
+
+/// A protocol-free stream endpoint: consumes whole lines only (leaving a
+/// partial line for the next call), answers each in upper case, and once the
+/// peer closes, ends its own stream after the answers.
+#[derive(Debug, Default)]
+pub struct Shouter {
+    out: Vec<u8>,
+    events: VecDeque<ShoutEvent>,
+    closed: bool,
+    finished: bool,
+}
+
+impl Endpoint for Shouter {
+    type Event = ShoutEvent;
+    type Delivery<'d> = core::convert::Infallible;
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        if self.out.is_empty() {
+            return None;
+        }
+        buf.append(&mut self.out);
+        Some(Transmit {
+            destination: Peer::Mem(2),
+            size: buf.len(),
+            segment_size: None,
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll_event(&mut self) -> Option<ShoutEvent> {
+        self.events.pop_front()
+    }
+}
+
+impl crate::endpoint::StreamEndpoint for Shouter {
+    fn handle_bytes(&mut self, _now: Instant, data: &[u8]) -> usize {
+        let mut used = 0;
+        while let Some(nl) = data[used..].iter().position(|&b| b == b'\n') {
+            let line = &data[used..used + nl + 1];
+            self.out.extend(line.iter().map(u8::to_ascii_uppercase));
+            self.events.push_back(ShoutEvent::Line(line.to_vec()));
+            used += nl + 1;
+        }
+        used
+    }
+
+    fn handle_close(&mut self, _now: Instant, error: bool) {
+        self.closed = true;
+        self.events.push_back(ShoutEvent::Closed(error));
+    }
+
+    fn poll_shutdown(&mut self) -> bool {
+        if self.finished || !self.closed || !self.out.is_empty() {
+            return false;
+        }
+        self.finished = true;
+        self.events.push_back(ShoutEvent::Finished);
+        true
+    }
+}
+
+/// Collects a [`Shouter`]'s lines; the run ends when the connection broke
+/// (`true`) or the shouter finished after an orderly close (`false`).
+#[derive(Debug, Default)]
+pub struct ShoutApp {
+    /// Lines seen, in order.
+    pub lines: Vec<Vec<u8>>,
+}
+
+impl Application<Shouter> for ShoutApp {
+    type Output = bool;
+    type Error = io::Error;
+
+    fn deliver(&mut self, d: core::convert::Infallible) -> io::Result<()> {
+        match d {}
+    }
+
+    fn event(&mut self, _: &mut Shouter, ev: ShoutEvent) -> io::Result<Option<bool>> {
+        match ev {
+            ShoutEvent::Line(l) => {
+                self.lines.push(l);
+                Ok(None)
+            }
+            ShoutEvent::Closed(true) => Ok(Some(true)),
+            ShoutEvent::Closed(false) => Ok(None),
+            ShoutEvent::Finished => Ok(Some(false)),
+        }
+    }
+}
