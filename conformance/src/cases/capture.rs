@@ -113,7 +113,7 @@ pub fn canonical(p: Peer) -> Peer {
 
 /// A peer as tickets and sidecars write it.
 pub fn peer_text(p: &Peer) -> String {
-    rgtp::corpus::peer_text(*p)
+    rgtp_cli::corpus::peer_text(*p)
 }
 
 /// Parses `--exposer`: a MAC address (`02-00-5e-10-00-01`, `02:00:5e:10:00:01`)

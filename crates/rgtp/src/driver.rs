@@ -85,7 +85,7 @@ fn send_all<S: SuiteFactory, L: Link>(
 }
 
 /// Carries out the puller's events against `sink`: `Some(())` once the pull completed.
-pub(crate) fn drain_events<S: SuiteFactory>(
+pub fn drain_events<S: SuiteFactory>(
     puller: &mut Puller<S>,
     sink: &mut impl Sink,
 ) -> Result<Option<()>, PullFailure> {

@@ -1,20 +1,20 @@
 //! RGTP: the builder that assembles the layers, the drivers that run the
-//! sans-IO core over links, tickets, and the pieces of the `rgtp` command.
+//! sans-IO core over links, sinks, tickets, and capture replay. The `rgtp`
+//! command is the `rgtp-cli` crate.
 //!
 //! ```text
-//!   rgtp (builder, drivers, CLI)
-//!    ├── rgtp-proto      Exposer / Puller state machines, layer traits
-//!    │    └── rgtp-wire  packet codec
-//!    ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs
-//!    ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
-//!    └── rgtp-capture    recording, capture files, frame synthesis
+//!   rgtp-cli (the rgtp command, inspect, capture corpus)
+//!    └── rgtp (builder, drivers, sinks, tickets, replay)
+//!         ├── rgtp-proto      Exposer / Puller state machines, layer traits
+//!         │    └── rgtp-wire  packet codec
+//!         ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs (cargo features)
+//!         ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
+//!         └── rgtp-capture    recording, capture files, frame synthesis
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod builder;
-pub mod corpus;
 pub mod driver;
-pub mod inspect;
 pub mod replay;
 pub mod sim;
 pub mod sink;
