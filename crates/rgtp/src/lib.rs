@@ -11,6 +11,15 @@
 //!         ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
 //!         └── rgtp-capture    recording, capture files, frame synthesis
 //! ```
+//!
+//! # Cargo features
+//!
+//! One per provider, forwarded to `rgtp-providers` under the same name and
+//! all on by default: `aead-aes-gcm`, `aead-chacha20poly1305`, `hash-sha256`,
+//! `hash-blake2b`, `hash-blake3`, `fec-rs`, `fec-raptorq`. Build with
+//! `default-features = false` and the ones wanted; asking the builder for a
+//! provider left out gives [`StartError::NotBuilt`], which names the feature
+//! to enable.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod builder;
