@@ -50,7 +50,7 @@ summary="$out/summary.tsv"
 : > "$summary"
 
 echo "== building (release)" >&2
-cargo build --release -p rgtp >&2
+cargo build --release -p rgtp-cli >&2
 if [[ $run_bench == 1 ]]; then
     cargo bench -p rgtp-benches --no-run >&2
 fi

@@ -34,7 +34,7 @@ impl Drop for Running {
 /// Starts `rgtp expose FILE --link eth:IFACE -q ARGS` inside the pair's namespace `a`
 /// and returns it with the ticket it printed.
 fn expose_on(pair: &VethPair, file: &std::path::Path, args: &[&str]) -> (Running, Ticket) {
-    let rgtp = built("rgtp", &["build", "-p", "rgtp", "--bin", "rgtp"]);
+    let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
     let link = format!("eth:{}", pair.a_if);
     let mut child = pair
         .a

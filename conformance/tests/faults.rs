@@ -127,7 +127,7 @@ impl SuiteFactory for SkipTagSuite {
         AnyCipher::new(id, key).map(SkipTagCheck)
     }
     fn hash(&self, id: HashId) -> Option<AnyHash> {
-        Some(AnyHash::new(id))
+        AnyHash::new(id)
     }
     fn fec(&self, params: FecParams) -> Option<AnyFec> {
         AnyFec::new(params).ok()

@@ -4,7 +4,7 @@
 #   interop/python/run-tests.sh [pytest args...]
 #
 # Creates (or reuses) a venv in target/py-venv, installs ./interop/python and pytest into
-# it, builds `cargo build -p rgtp-ffi -p rgtp` (debug; cargo is a no-op when up to date),
+# it, builds `cargo build -p rgtp-ffi -p rgtp-cli` (debug; cargo is a no-op when up to date),
 # exports RGTP_LIB_PATH and RGTP_BIN, and runs pytest. Set RGTP_SKIP_BUILD=1 to use the
 # artefacts as they are, and PYTHON to pick the interpreter.
 set -euo pipefail
@@ -18,8 +18,8 @@ venv="$target_dir/py-venv"
 python="${PYTHON:-python3}"
 
 if [[ "${RGTP_SKIP_BUILD:-0}" != 1 ]]; then
-    echo "==> cargo build -p rgtp-ffi -p rgtp" >&2
-    cargo build -p rgtp-ffi -p rgtp
+    echo "==> cargo build -p rgtp-ffi -p rgtp-cli" >&2
+    cargo build -p rgtp-ffi -p rgtp-cli
 fi
 
 export RGTP_LIB_PATH="${RGTP_LIB_PATH:-$target_dir/debug/librgtp.so}"

@@ -113,7 +113,7 @@ pub fn canonical(p: Peer) -> Peer {
 
 /// A peer as tickets and sidecars write it.
 pub fn peer_text(p: &Peer) -> String {
-    rgtp::corpus::peer_text(*p)
+    rgtp_cli::corpus::peer_text(*p)
 }
 
 /// Parses `--exposer`: a MAC address (`02-00-5e-10-00-01`, `02:00:5e:10:00:01`)
@@ -1524,7 +1524,8 @@ fn cap041(ctx: &CaptureCtx) -> CaseResult {
     let suite = suite_of(m)?;
     let cipher = AnyCipher::new(suite.cipher, &t.key)
         .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
-    let hash = AnyHash::new(suite.hash);
+    let hash = AnyHash::new(suite.hash)
+        .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.hash.name())))?;
     let mut tally = Tally::default();
     let mut unopened = 0;
     for (p, index, payload, proof) in proofs {
@@ -1579,7 +1580,8 @@ fn cap042(ctx: &CaptureCtx) -> CaseResult {
                 ));
             };
             let suite = suite_of(m)?;
-            let hash = AnyHash::new(suite.hash);
+            let hash = AnyHash::new(suite.hash)
+        .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.hash.name())))?;
             let cs = (m.chunk_size as usize).max(1);
             let leaves: Vec<Hash> = out.chunks(cs).map(|c| hash.leaf(c)).collect();
             let root = root_of(&hash, &leaves);

@@ -54,7 +54,9 @@ impl ExposerCtx {
         let (manifest, _) = p.handshake(PullFlags::ADDR_VALIDATION)?;
         let suite = SuiteId::from_manifest(&manifest).ok();
         let cipher = suite.and_then(|s| AnyCipher::new(s.cipher, &ticket.key));
-        let hash = AnyHash::new(suite.map_or(rgtp_proto::HashId::Blake2b256, |s| s.hash));
+        let hash_id = suite.map_or(rgtp_proto::HashId::Blake2b256, |s| s.hash);
+        let hash =
+            AnyHash::new(hash_id).ok_or_else(|| format!("{} is not available", hash_id.name()))?;
         Ok(ExposerCtx {
             endpoint,
             ticket,

@@ -138,7 +138,7 @@ fn packet() {
     }
     // The first datagram of each kind (type byte, and whether it parses) in every capture
     // of pcaps/: the hostile ones bring truncated, forged and wrong-version packets.
-    for sc in rgtp::corpus::scenarios() {
+    for sc in rgtp_cli::corpus::scenarios() {
         let file = std::fs::read(root().join("pcaps").join(format!("{}.pcap", sc.name)))
             .expect("pcaps/ holds the corpus");
         let cap = rgtp_capture::read(&file).expect("corpus captures read");
@@ -213,9 +213,9 @@ fn first_records(pcap: &[u8], n: usize) -> Vec<u8> {
 /// the first chunks and whatever the attack put there) to keep the corpus small.
 fn pcap() {
     let mut c = Corpus::new("pcap");
-    for (i, s) in rgtp::corpus::scenarios().iter().enumerate() {
+    for (i, s) in rgtp_cli::corpus::scenarios().iter().enumerate() {
         let file = std::fs::read(root().join("pcaps").join(format!("{}.pcap", s.name)))
-            .expect("pcaps/ holds the corpus (cargo run -p rgtp --example regen-pcaps)");
+            .expect("pcaps/ holds the corpus (cargo run -p rgtp-cli --example regen-pcaps)");
         let keep = if file.len() <= 4096 { usize::MAX } else { 14 };
         let mut d = vec![i as u8];
         d.extend(first_records(&file, keep));

@@ -121,7 +121,7 @@ fn build(i: usize, shape: Shape) -> Fixture {
     let data = data_of(i, shape.total);
     let key = key_of(i);
     let cipher = AnyCipher::new(shape.cipher, &key).expect("cipher");
-    let hash = AnyHash::new(shape.hash);
+    let hash = AnyHash::new(shape.hash).expect("hash");
     let codec = AnyFec::new(shape.fec).expect("fec params");
     let exposure = Exposure::build(
         id_of(i),

@@ -1,10 +1,10 @@
 //! `pcap`: capture replay on arbitrary capture bytes.
 //!
 //! Input: one selector byte, then a capture file (pcap or pcapng). The selector
-//! picks a scenario of the canonical corpus (`rgtp::corpus`), whose ticket
+//! picks a scenario of the canonical corpus (`rgtp_cli::corpus`), whose ticket
 //! and dataset are known, so a mutated recording of that transfer can be
 //! judged, not just survived:
-//! - reading, [`rgtp::inspect::inspect`] (text and JSON) never panic;
+//! - reading, [`rgtp_cli::inspect::inspect`] (text and JSON) never panic;
 //! - replaying into a puller never yields wrong bytes: a pull that completes
 //!   gives exactly the scenario's dataset;
 //! - replaying into the rebuilt exposer never breaks the amplification bound
@@ -12,9 +12,9 @@
 
 use std::sync::OnceLock;
 
-use rgtp::corpus::{self, Scenario};
 use rgtp::replay::{replay_expose, replay_pull, Pace, PullVerdict};
 use rgtp::{Prepared, Ticket};
+use rgtp_cli::corpus::{self, Scenario};
 
 struct Known {
     scenario: Scenario,
@@ -60,7 +60,7 @@ pub fn pcap(data: &[u8]) {
         }
     }
     let k = &known()[usize::from(selector) % known().len()];
-    let report = rgtp::inspect::inspect(&capture, Some(&k.ticket));
+    let report = rgtp_cli::inspect::inspect(&capture, Some(&k.ticket));
     let _ = report.to_string();
     let _ = report.to_json().to_string();
     let replay = replay_pull(&capture, &k.ticket, None, Pace::Fast, |c| {

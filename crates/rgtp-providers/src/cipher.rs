@@ -31,10 +31,12 @@ pub trait RgtpAead:
     const ID: CipherId;
 }
 
+#[cfg(feature = "aead-chacha20poly1305")]
 impl RgtpAead for chacha20poly1305::ChaCha20Poly1305 {
     const ID: CipherId = CipherId::ChaCha20Poly1305;
 }
 
+#[cfg(feature = "aead-aes-gcm")]
 impl RgtpAead for aes_gcm::Aes256Gcm {
     const ID: CipherId = CipherId::Aes256Gcm;
 }
@@ -45,9 +47,11 @@ pub struct AeadSuite<A: RgtpAead> {
 }
 
 /// ChaCha20-Poly1305 (IETF); the upstream default.
+#[cfg(feature = "aead-chacha20poly1305")]
 pub type ChaCha20Poly1305Suite = AeadSuite<chacha20poly1305::ChaCha20Poly1305>;
 
 /// AES-256-GCM.
+#[cfg(feature = "aead-aes-gcm")]
 pub type Aes256GcmSuite = AeadSuite<aes_gcm::Aes256Gcm>;
 
 impl<A: RgtpAead> AeadSuite<A> {
@@ -111,35 +115,53 @@ impl<A: RgtpAead> CipherSuite for AeadSuite<A> {
 #[derive(Clone, Debug)]
 pub enum AnyCipher {
     /// ChaCha20-Poly1305.
+    #[cfg(feature = "aead-chacha20poly1305")]
     ChaCha20Poly1305(ChaCha20Poly1305Suite),
     /// AES-256-GCM.
+    #[cfg(feature = "aead-aes-gcm")]
     Aes256Gcm(Aes256GcmSuite),
 }
 
 impl AnyCipher {
     /// Builds the suite `id` keyed with `key`; `None` for [`CipherId::Null`],
-    /// which is never chosen at run time.
+    /// which is never chosen at run time, and for a suite left out of this
+    /// build ([`Provider::check`](crate::features::Provider::check) says which feature brings it in).
     pub fn new(id: CipherId, key: &Key) -> Option<AnyCipher> {
         match id {
+            #[cfg(feature = "aead-chacha20poly1305")]
             CipherId::ChaCha20Poly1305 => Some(AnyCipher::ChaCha20Poly1305(AeadSuite::new(key))),
+            #[cfg(feature = "aead-aes-gcm")]
             CipherId::Aes256Gcm => Some(AnyCipher::Aes256Gcm(AeadSuite::new(key))),
-            CipherId::Null => None,
+            _ => {
+                let _ = key;
+                None
+            }
         }
     }
 }
 
+// `match *self` with `ref` bindings, so that a build with no suite at all
+// (an empty enum) still compiles.
+#[cfg_attr(
+    not(any(feature = "aead-aes-gcm", feature = "aead-chacha20poly1305")),
+    allow(unused_variables)
+)]
 impl CipherSuite for AnyCipher {
     fn id(&self) -> CipherId {
-        match self {
-            AnyCipher::ChaCha20Poly1305(s) => s.id(),
-            AnyCipher::Aes256Gcm(s) => s.id(),
+        match *self {
+            #[cfg(feature = "aead-chacha20poly1305")]
+            AnyCipher::ChaCha20Poly1305(ref s) => s.id(),
+            #[cfg(feature = "aead-aes-gcm")]
+            AnyCipher::Aes256Gcm(ref s) => s.id(),
         }
     }
 
     fn seal(&self, chunk_index: u32, data: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
-        match self {
-            AnyCipher::ChaCha20Poly1305(s) => s.seal(chunk_index, data),
-            AnyCipher::Aes256Gcm(s) => s.seal(chunk_index, data),
+        match *self {
+            #[cfg(feature = "aead-chacha20poly1305")]
+            AnyCipher::ChaCha20Poly1305(ref s) => s.seal(chunk_index, data),
+            #[cfg(feature = "aead-aes-gcm")]
+            AnyCipher::Aes256Gcm(ref s) => s.seal(chunk_index, data),
         }
     }
 
@@ -149,9 +171,11 @@ impl CipherSuite for AnyCipher {
         data: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AeadError> {
-        match self {
-            AnyCipher::ChaCha20Poly1305(s) => s.open(chunk_index, data, tag),
-            AnyCipher::Aes256Gcm(s) => s.open(chunk_index, data, tag),
+        match *self {
+            #[cfg(feature = "aead-chacha20poly1305")]
+            AnyCipher::ChaCha20Poly1305(ref s) => s.open(chunk_index, data, tag),
+            #[cfg(feature = "aead-aes-gcm")]
+            AnyCipher::Aes256Gcm(ref s) => s.open(chunk_index, data, tag),
         }
     }
 }

@@ -27,10 +27,12 @@ pub trait RgtpDigest: Digest<OutputSize = U32> + 'static {
     const ID: HashId;
 }
 
+#[cfg(feature = "hash-blake2b")]
 impl RgtpDigest for blake2::Blake2b<U32> {
     const ID: HashId = HashId::Blake2b256;
 }
 
+#[cfg(feature = "hash-sha256")]
 impl RgtpDigest for sha2::Sha256 {
     const ID: HashId = HashId::Sha256;
 }
@@ -41,9 +43,11 @@ pub struct DigestScheme<D> {
 }
 
 /// BLAKE2b-256 Merkle scheme; the upstream default.
+#[cfg(feature = "hash-blake2b")]
 pub type Blake2b256 = DigestScheme<blake2::Blake2b<U32>>;
 
 /// SHA-256 Merkle scheme.
+#[cfg(feature = "hash-sha256")]
 pub type Sha256 = DigestScheme<sha2::Sha256>;
 
 impl<D> DigestScheme<D> {
@@ -99,9 +103,11 @@ impl<D: RgtpDigest> MerkleScheme for DigestScheme<D> {
 }
 
 /// BLAKE3 Merkle scheme (native `blake3` hasher, SIMD where available).
+#[cfg(feature = "hash-blake3")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Blake3;
 
+#[cfg(feature = "hash-blake3")]
 impl MerkleScheme for Blake3 {
     fn id(&self) -> HashId {
         HashId::Blake3
@@ -127,45 +133,72 @@ impl MerkleScheme for Blake3 {
 #[derive(Debug, Clone, Copy)]
 pub enum AnyHash {
     /// BLAKE2b-256.
+    #[cfg(feature = "hash-blake2b")]
     Blake2b256(Blake2b256),
     /// SHA-256.
+    #[cfg(feature = "hash-sha256")]
     Sha256(Sha256),
     /// BLAKE3.
+    #[cfg(feature = "hash-blake3")]
     Blake3(Blake3),
 }
 
 impl AnyHash {
-    /// The scheme for `id`.
-    pub fn new(id: HashId) -> AnyHash {
+    /// The scheme for `id`; `None` when it is left out of this build
+    /// ([`Provider::check`](crate::features::Provider::check) says which feature brings it in).
+    pub fn new(id: HashId) -> Option<AnyHash> {
         match id {
-            HashId::Blake2b256 => AnyHash::Blake2b256(Blake2b256::new()),
-            HashId::Sha256 => AnyHash::Sha256(Sha256::new()),
-            HashId::Blake3 => AnyHash::Blake3(Blake3),
+            #[cfg(feature = "hash-blake2b")]
+            HashId::Blake2b256 => Some(AnyHash::Blake2b256(Blake2b256::new())),
+            #[cfg(feature = "hash-sha256")]
+            HashId::Sha256 => Some(AnyHash::Sha256(Sha256::new())),
+            #[cfg(feature = "hash-blake3")]
+            HashId::Blake3 => Some(AnyHash::Blake3(Blake3)),
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 }
 
+// `match *self`, so that a build with no scheme at all (an empty enum) still compiles.
+#[cfg_attr(
+    not(any(
+        feature = "hash-sha256",
+        feature = "hash-blake2b",
+        feature = "hash-blake3"
+    )),
+    allow(unused_variables)
+)]
 impl MerkleScheme for AnyHash {
     fn id(&self) -> HashId {
-        match self {
+        match *self {
+            #[cfg(feature = "hash-blake2b")]
             AnyHash::Blake2b256(s) => s.id(),
+            #[cfg(feature = "hash-sha256")]
             AnyHash::Sha256(s) => s.id(),
+            #[cfg(feature = "hash-blake3")]
             AnyHash::Blake3(s) => s.id(),
         }
     }
 
     fn leaf(&self, chunk: &[u8]) -> Hash {
-        match self {
+        match *self {
+            #[cfg(feature = "hash-blake2b")]
             AnyHash::Blake2b256(s) => s.leaf(chunk),
+            #[cfg(feature = "hash-sha256")]
             AnyHash::Sha256(s) => s.leaf(chunk),
+            #[cfg(feature = "hash-blake3")]
             AnyHash::Blake3(s) => s.leaf(chunk),
         }
     }
 
     fn node(&self, left: &Hash, right: &Hash) -> Hash {
-        match self {
+        match *self {
+            #[cfg(feature = "hash-blake2b")]
             AnyHash::Blake2b256(s) => s.node(left, right),
+            #[cfg(feature = "hash-sha256")]
             AnyHash::Sha256(s) => s.node(left, right),
+            #[cfg(feature = "hash-blake3")]
             AnyHash::Blake3(s) => s.node(left, right),
         }
     }

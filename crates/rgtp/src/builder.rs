@@ -13,7 +13,7 @@ use rgtp_proto::exposer::{BuildError, ChunkStore, MAX_CHUNK_SIZE};
 use rgtp_proto::{
     CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, MerkleScheme,
 };
-use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash, NotBuilt, Provider};
 use rgtp_wire::ExposureId;
 
 use crate::suite::FecSpec;
@@ -29,6 +29,12 @@ pub enum StartError {
     /// The cipher provider refused.
     #[error("cipher {0} is not available")]
     Cipher(String),
+    /// The hash provider refused.
+    #[error("Merkle hash {0} is not available")]
+    Hash(String),
+    /// The cipher, hash or FEC scheme asked for is left out of this build.
+    #[error(transparent)]
+    NotBuilt(#[from] NotBuilt),
     /// The FEC provider refused.
     #[error("FEC setting rejected: {0}")]
     Fec(String),
@@ -51,6 +57,7 @@ pub trait CipherProvider {
 impl CipherProvider for CipherId {
     type Cipher = AnyCipher;
     fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
+        Provider::Cipher(self).check()?;
         AnyCipher::new(self, key).ok_or_else(|| StartError::Cipher(self.name().into()))
     }
 }
@@ -76,7 +83,8 @@ pub trait HashProvider {
 impl HashProvider for HashId {
     type Hash = AnyHash;
     fn start(self) -> Result<AnyHash, StartError> {
-        Ok(AnyHash::new(self))
+        Provider::Hash(self).check()?;
+        AnyHash::new(self).ok_or_else(|| StartError::Hash(self.name().into()))
     }
 }
 
@@ -102,6 +110,7 @@ impl FecProvider for FecSpec {
     type Fec = AnyFec;
     fn start(self) -> Result<AnyFec, StartError> {
         let p = self.params().map_err(StartError::Fec)?;
+        Provider::Fec(p.scheme).check()?;
         AnyFec::new(p).map_err(|e| StartError::Fec(e.to_string()))
     }
 }
@@ -340,5 +349,73 @@ impl Prepared {
     /// A fresh serving state machine (many may serve one exposure).
     pub fn exposer(&self) -> Exposer {
         Exposer::new(Arc::clone(&self.exposure), self.config.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rgtp_proto::FecScheme;
+
+    use super::*;
+
+    /// With every provider feature on (the default), every identifier a
+    /// Manifest, ticket or command line can name resolves, in the builder
+    /// and in the puller's suite factory.
+    #[test]
+    #[cfg(all(
+        feature = "aead-aes-gcm",
+        feature = "aead-chacha20poly1305",
+        feature = "hash-sha256",
+        feature = "hash-blake2b",
+        feature = "hash-blake3",
+        feature = "fec-rs",
+        feature = "fec-raptorq"
+    ))]
+    fn every_provider_id_resolves() {
+        use rgtp_proto::SuiteFactory;
+
+        use crate::suite::DynSuite;
+
+        let key = Key::from_bytes([7; 32]);
+        for cipher in [CipherId::Aes256Gcm, CipherId::ChaCha20Poly1305] {
+            assert!(DynSuite.cipher(cipher, &key).is_some(), "{cipher:?}");
+            for hash in [HashId::Sha256, HashId::Blake2b256, HashId::Blake3] {
+                assert!(DynSuite.hash(hash).is_some(), "{hash:?}");
+                for fec in ["none", "rs:10,8", "raptorq:0.25"] {
+                    let fec: FecSpec = fec.parse().unwrap();
+                    assert!(DynSuite.fec(fec.params().unwrap()).is_some(), "{fec}");
+                    let prepared = ExposerBuilder::new()
+                        .with_cipher(cipher)
+                        .with_hash(hash)
+                        .with_fec(fec)
+                        .with_key(key.clone())
+                        .expose(&[0x5a; 5000])
+                        .unwrap_or_else(|e| panic!("{cipher:?}/{hash:?}/{fec}: {e}"));
+                    let suite = prepared.exposure.suite();
+                    assert_eq!((suite.cipher, suite.hash), (cipher, hash));
+                }
+            }
+        }
+    }
+
+    /// A provider left out of the build is a `StartError` that names the
+    /// feature to enable (checked against a given feature set, since the
+    /// default build holds every provider).
+    #[test]
+    fn missing_provider_names_its_feature() {
+        let only = ["aead-aes-gcm", "hash-sha256"];
+        let err = |p: Provider| StartError::from(p.check_in(&only).unwrap_err()).to_string();
+        assert_eq!(
+            err(Provider::Cipher(CipherId::ChaCha20Poly1305)),
+            "cipher chacha20-poly1305 is not in this build (enable feature `aead-chacha20poly1305`)"
+        );
+        assert_eq!(
+            err(Provider::Hash(HashId::Blake2b256)),
+            "Merkle hash blake2b-256 is not in this build (enable feature `hash-blake2b`)"
+        );
+        assert_eq!(
+            err(Provider::Fec(FecScheme::ReedSolomon)),
+            "FEC reed-solomon is not in this build (enable feature `fec-rs`)"
+        );
     }
 }

@@ -1,20 +1,29 @@
 //! RGTP: the builder that assembles the layers, the drivers that run the
-//! sans-IO core over links, tickets, and the pieces of the `rgtp` command.
+//! sans-IO core over links, sinks, tickets, and capture replay. The `rgtp`
+//! command is the `rgtp-cli` crate.
 //!
 //! ```text
-//!   rgtp (builder, drivers, CLI)
-//!    ├── rgtp-proto      Exposer / Puller state machines, layer traits
-//!    │    └── rgtp-wire  packet codec
-//!    ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs
-//!    ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
-//!    └── rgtp-capture    recording, capture files, frame synthesis
+//!   rgtp-cli (the rgtp command, inspect, capture corpus)
+//!    └── rgtp (builder, drivers, sinks, tickets, replay)
+//!         ├── rgtp-proto      Exposer / Puller state machines, layer traits
+//!         │    └── rgtp-wire  packet codec
+//!         ├── rgtp-providers  AEAD, Merkle hashes, FEC codecs (cargo features)
+//!         ├── rgtp-link       UDP, raw Ethernet, in-memory, impairments
+//!         └── rgtp-capture    recording, capture files, frame synthesis
 //! ```
+//!
+//! # Cargo features
+//!
+//! One per provider, forwarded to `rgtp-providers` under the same name and
+//! all on by default: `aead-aes-gcm`, `aead-chacha20poly1305`, `hash-sha256`,
+//! `hash-blake2b`, `hash-blake3`, `fec-rs`, `fec-raptorq`. Build with
+//! `default-features = false` and the ones wanted; asking the builder for a
+//! provider left out gives [`StartError::NotBuilt`], which names the feature
+//! to enable.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod builder;
-pub mod corpus;
 pub mod driver;
-pub mod inspect;
 pub mod replay;
 pub mod sim;
 pub mod sink;

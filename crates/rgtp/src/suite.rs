@@ -1,5 +1,6 @@
 //! Run-time layer selection: the suite a command line or a Manifest names,
-//! built from the providers.
+//! built from the providers this build holds (cargo features, see
+//! [`rgtp_providers::features`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,7 +22,7 @@ impl SuiteFactory for DynSuite {
     }
 
     fn hash(&self, id: HashId) -> Option<AnyHash> {
-        Some(AnyHash::new(id))
+        AnyHash::new(id)
     }
 
     fn fec(&self, params: FecParams) -> Option<AnyFec> {

@@ -66,7 +66,7 @@ def lib() -> str:
 def rgtp_bin() -> Path:
     b = rust_bin()
     if not b.is_file():
-        pytest.fail(f"Rust rgtp binary not found at {b} (set RGTP_BIN or `cargo build -p rgtp`)")
+        pytest.fail(f"Rust rgtp binary not found at {b} (set RGTP_BIN or `cargo build -p rgtp-cli`)")
     return b
 
 

@@ -21,10 +21,14 @@
 pub use rgtp_proto::fec::NoFec;
 use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 
+#[cfg(feature = "fec-raptorq")]
 mod rq;
+#[cfg(feature = "fec-rs")]
 mod rs;
 
+#[cfg(feature = "fec-raptorq")]
 pub use rq::RaptorQ;
+#[cfg(feature = "fec-rs")]
 pub use rs::ReedSolomon;
 
 /// Any of the supported codecs, chosen at run time from [`FecParams`].
@@ -33,8 +37,10 @@ pub enum AnyFec {
     /// No FEC.
     None(NoFec),
     /// Reed-Solomon over GF(2^8).
+    #[cfg(feature = "fec-rs")]
     ReedSolomon(ReedSolomon),
     /// RaptorQ (RFC 6330).
+    #[cfg(feature = "fec-raptorq")]
     RaptorQ(RaptorQ),
 }
 
@@ -42,13 +48,19 @@ impl AnyFec {
     /// Builds the codec `params` describe.
     ///
     /// `FecScheme::None` needs `n = k = 0`; the others need `1 ≤ k < n ≤ 255`.
-    /// Anything else is [`FecError::InvalidParams`].
+    /// Anything else is [`FecError::InvalidParams`], and so is a scheme left out
+    /// of this build ([`Provider::check`](crate::features::Provider::check) says which
+    /// feature brings it in).
     pub fn new(params: FecParams) -> Result<AnyFec, FecError> {
         match params.scheme {
             FecScheme::None if params.n == 0 && params.k == 0 => Ok(AnyFec::None(NoFec)),
             FecScheme::None => Err(FecError::InvalidParams),
+            #[cfg(feature = "fec-rs")]
             FecScheme::ReedSolomon => ReedSolomon::new(params.n, params.k).map(AnyFec::ReedSolomon),
+            #[cfg(feature = "fec-raptorq")]
             FecScheme::RaptorQ => RaptorQ::new(params.n, params.k).map(AnyFec::RaptorQ),
+            #[allow(unreachable_patterns)]
+            _ => Err(FecError::InvalidParams),
         }
     }
 
@@ -63,7 +75,9 @@ impl FecCodec for AnyFec {
     fn params(&self) -> FecParams {
         match self {
             AnyFec::None(c) => c.params(),
+            #[cfg(feature = "fec-rs")]
             AnyFec::ReedSolomon(c) => c.params(),
+            #[cfg(feature = "fec-raptorq")]
             AnyFec::RaptorQ(c) => c.params(),
         }
     }
@@ -71,7 +85,9 @@ impl FecCodec for AnyFec {
     fn encode(&self, data: &[&[u8]], parity: &mut [&mut [u8]]) -> Result<(), FecError> {
         match self {
             AnyFec::None(c) => c.encode(data, parity),
+            #[cfg(feature = "fec-rs")]
             AnyFec::ReedSolomon(c) => c.encode(data, parity),
+            #[cfg(feature = "fec-raptorq")]
             AnyFec::RaptorQ(c) => c.encode(data, parity),
         }
     }
@@ -79,11 +95,17 @@ impl FecCodec for AnyFec {
     fn reconstruct(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), FecError> {
         match self {
             AnyFec::None(c) => c.reconstruct(shards),
+            #[cfg(feature = "fec-rs")]
             AnyFec::ReedSolomon(c) => c.reconstruct(shards),
+            #[cfg(feature = "fec-raptorq")]
             AnyFec::RaptorQ(c) => c.reconstruct(shards),
         }
     }
 }
+
+/// See `RaptorQ::RECEIVE_OVERHEAD`; here too so [`min_shards`] answers in builds
+/// without RaptorQ.
+const RAPTORQ_RECEIVE_OVERHEAD: usize = 2;
 
 /// How many distinct shards of a block (data or parity) the puller should
 /// hold before it calls `reconstruct`.
@@ -98,12 +120,16 @@ pub fn min_shards(params: FecParams) -> usize {
     match params.scheme {
         FecScheme::None => 0,
         FecScheme::ReedSolomon => k,
-        FecScheme::RaptorQ => (k + RaptorQ::RECEIVE_OVERHEAD).min(usize::from(params.n)),
+        FecScheme::RaptorQ => (k + RAPTORQ_RECEIVE_OVERHEAD).min(usize::from(params.n)),
     }
 }
 
 /// Checks `encode` arguments against `params`: `k` data and `n - k` parity
 /// shards, all of one non-zero length. Returns that length.
+#[cfg_attr(
+    not(any(feature = "fec-rs", feature = "fec-raptorq")),
+    allow(dead_code)
+)]
 fn check_shapes(
     params: FecParams,
     data: &[&[u8]],
@@ -121,6 +147,10 @@ fn check_shapes(
 
 /// Checks `reconstruct` input against `params`: `n` entries, every present
 /// shard of one non-zero length. Returns how many are present.
+#[cfg_attr(
+    not(any(feature = "fec-rs", feature = "fec-raptorq")),
+    allow(dead_code)
+)]
 fn check_received(params: FecParams, shards: &[Option<Vec<u8>>]) -> Result<usize, FecError> {
     if shards.len() != usize::from(params.n) {
         return Err(FecError::ShapeMismatch);
@@ -142,6 +172,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(feature = "fec-rs", feature = "fec-raptorq"))]
     fn any_fec_picks_the_scheme() {
         let rs = FecParams {
             scheme: FecScheme::ReedSolomon,

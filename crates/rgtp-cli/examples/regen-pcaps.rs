@@ -1,13 +1,13 @@
 //! Regenerates the canonical capture corpus in `pcaps/` (deterministic).
 //!
-//! `cargo run -p rgtp --example regen-pcaps [DIR]`
+//! `cargo run -p rgtp-cli --example regen-pcaps [DIR]`
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args_os()
         .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pcaps"));
-    for name in rgtp::corpus::generate(&dir)? {
+    for name in rgtp_cli::corpus::generate(&dir)? {
         println!("{}", dir.join(format!("{name}.pcap")).display());
     }
     Ok(())

@@ -121,8 +121,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::corpus::peer_text;
-use crate::replay::{replay_pull, Pace, PullVerdict};
-use crate::Ticket;
+use rgtp::replay::{replay_pull, Pace, PullVerdict};
+use rgtp::Ticket;
 
 /// Payload limit the inspector parses with: the Length field's maximum, so
 /// that only packets no peer could accept are malformed.
@@ -1202,7 +1202,7 @@ fn pull_check(
     let proofs = x.is_some_and(|x| {
         x.requests.naks_with_proofs > 0 || x.manifest.as_ref().is_some_and(|m| m.proofs)
     });
-    let exposer = crate::replay::find_exposer(capture, Some(ticket));
+    let exposer = rgtp::replay::find_exposer(capture, Some(ticket));
     let replay = replay_pull(capture, ticket, exposer, Pace::Fast, |c| {
         c.want_proofs = proofs
     });

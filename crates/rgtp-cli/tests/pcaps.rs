@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rgtp::corpus;
 use rgtp::replay::{replay_expose, replay_pull, Pace, PullVerdict};
 use rgtp::Ticket;
 use rgtp_capture::Capture;
+use rgtp_cli::corpus;
 use rgtp_proto::Peer;
 use rgtp_wire::Repr;
 use serde_json::Value;
@@ -65,11 +65,11 @@ fn corpus_regenerates_byte_for_byte() {
         for ext in ["pcap", "json"] {
             let fresh = std::fs::read(tmp.path().join(format!("{name}.{ext}"))).unwrap();
             let committed = std::fs::read(dir().join(format!("{name}.{ext}"))).unwrap_or_else(|e| {
-                panic!("pcaps/{name}.{ext} missing ({e}): run `cargo run -p rgtp --example regen-pcaps`")
+                panic!("pcaps/{name}.{ext} missing ({e}): run `cargo run -p rgtp-cli --example regen-pcaps`")
             });
             assert!(
                 fresh == committed,
-                "pcaps/{name}.{ext} differs from a fresh generation: run `cargo run -p rgtp --example regen-pcaps` and review the change"
+                "pcaps/{name}.{ext} differs from a fresh generation: run `cargo run -p rgtp-cli --example regen-pcaps` and review the change"
             );
         }
     }

@@ -1,11 +1,11 @@
-//! `rgtp::inspect` over the canonical captures in `pcaps/` and over captures
+//! `rgtp_cli::inspect` over the canonical captures in `pcaps/` and over captures
 //! built here (Rate_Reports, foreign traffic, many malformed datagrams).
 
 use std::path::{Path, PathBuf};
 
-use rgtp::inspect::{inspect, type_key, Report, Verdict, PACKET_TYPES};
 use rgtp::Ticket;
 use rgtp_capture::{Capture, CaptureWriter};
+use rgtp_cli::inspect::{inspect, type_key, Report, Verdict, PACKET_TYPES};
 use rgtp_proto::puller::PullError;
 use rgtp_proto::Peer;
 use rgtp_wire::{
@@ -55,7 +55,7 @@ fn emit(r: &Repr<'_>) -> Vec<u8> {
 }
 
 /// The only exposure of a capture.
-fn only(r: &Report) -> &rgtp::inspect::ExposureReport {
+fn only(r: &Report) -> &rgtp_cli::inspect::ExposureReport {
     assert_eq!(r.exposures.len(), 1, "{r}");
     &r.exposures[0]
 }

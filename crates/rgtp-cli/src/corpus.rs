@@ -4,7 +4,7 @@
 //!
 //! Everything is derived from each scenario's seed (data, key, Exposure_ID,
 //! the network's impairments) and time is virtual, so [`generate`] writes the
-//! same bytes on every machine; `cargo run -p rgtp --example regen-pcaps`
+//! same bytes on every machine; `cargo run -p rgtp-cli --example regen-pcaps`
 //! rewrites `pcaps/`, and a test checks the committed files against a fresh run.
 //!
 //! Hostile captures come from a middlebox between the two ends that inserts,
@@ -26,10 +26,10 @@ use sha2::{Digest, Sha256};
 
 use redgiant_base::driver::{self, Network, Stepper};
 
-use crate::builder::{ExposerBuilder, Prepared};
-use crate::driver::{PullApp, PullFailure, ServeApp};
-use crate::sink::MemSink;
-use crate::suite::{DynSuite, FecSpec};
+use rgtp::builder::{ExposerBuilder, Prepared};
+use rgtp::driver::{PullApp, PullFailure, ServeApp};
+use rgtp::sink::MemSink;
+use rgtp::suite::{DynSuite, FecSpec};
 
 /// Virtual start time of every scenario: 2026-01-01T00:00:00Z.
 const START_US: u64 = 1_767_225_600_000_000;
@@ -626,7 +626,7 @@ pub fn run(s: &Scenario) -> Run {
             "exposer": exposer_counters(&exposer.stats()),
         },
         "expect": expect,
-        "regenerate": "cargo run -p rgtp --example regen-pcaps",
+        "regenerate": "cargo run -p rgtp-cli --example regen-pcaps",
     });
     Run { pcap, sidecar }
 }
@@ -635,11 +635,11 @@ pub fn run(s: &Scenario) -> Run {
 fn expectations(
     s: &Scenario,
     prepared: &Prepared,
-    ticket: &crate::Ticket,
+    ticket: &rgtp::Ticket,
     pcap: &[u8],
     data: &[u8],
 ) -> Value {
-    use crate::replay::{replay_expose, replay_pull, Pace, PullVerdict};
+    use rgtp::replay::{replay_expose, replay_pull, Pace, PullVerdict};
     let capture = rgtp_capture::read(pcap).expect("the recorder writes readable captures");
     let pull = replay_pull(&capture, ticket, None, Pace::Fast, |c| {
         c.want_proofs = s.proofs
@@ -708,7 +708,7 @@ pub fn verdict_name(e: &rgtp_proto::puller::PullError) -> &'static str {
 pub fn peer_text(p: Peer) -> String {
     match p {
         Peer::Ip(a) => a.to_string(),
-        Peer::Ethernet(m) => crate::ticket::mac_text(&m),
+        Peer::Ethernet(m) => rgtp::ticket::mac_text(&m),
         Peer::Mem(n) => rgtp_capture::frame::mem_addr(n).to_string(),
     }
 }

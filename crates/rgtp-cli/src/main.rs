@@ -739,7 +739,7 @@ fn inspect(a: InspectArgs) -> CliResult {
         .transpose()
         .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
     let capture = read_capture(&a.capture)?;
-    let report = rgtp::inspect::inspect(&capture, ticket.as_ref());
+    let report = rgtp_cli::inspect::inspect(&capture, ticket.as_ref());
     if a.json {
         println!(
             "{}",
@@ -761,7 +761,7 @@ fn inspect(a: InspectArgs) -> CliResult {
                 ),
             )
         }),
-        (None, Some(rgtp::inspect::Verdict::Failed(e))) => {
+        (None, Some(rgtp_cli::inspect::Verdict::Failed(e))) => {
             Err(pull_failure(PullFailure::Protocol(*e), t))
         }
         (None, Some(v)) => Err((
@@ -812,7 +812,7 @@ fn replay(a: ReplayArgs) -> CliResult {
                 exit::PROTOCOL,
                 format!(
                     "the capture shows no datagram sent to the exposer {} (recorded on another host?)",
-                    rgtp::corpus::peer_text(exposer)
+                    rgtp_cli::corpus::peer_text(exposer)
                 ),
             ));
         }
