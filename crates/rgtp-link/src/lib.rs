@@ -8,6 +8,7 @@
 
 pub mod eth;
 pub mod impair;
+pub mod lossy;
 pub mod mem;
 mod sys;
 pub mod udp;
@@ -16,7 +17,8 @@ pub use redgiant_base::link::{Capabilities, Framing, Link, Received, Vlan};
 pub use redgiant_base::{Instant, Peer, Transmit};
 
 pub use eth::{EthConfig, EthLink, EthStats};
-pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats, Lossy};
+pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats};
+pub use lossy::Lossy;
 pub use mem::{MemLink, SimNet};
 pub use udp::{UdpConfig, UdpLink};
 
