@@ -46,11 +46,25 @@ pub fn synthetic_mac(ip: IpAddr) -> [u8; 6] {
     [0x02, 0x00, o[0], o[1], o[2], o[3]]
 }
 
-fn as_socket(p: Peer) -> Option<SocketAddr> {
+/// A peer as recordings show it: an in-memory node becomes its UDP address
+/// ([`mem_addr`]); the others are themselves.
+pub fn recorded(p: Peer) -> Peer {
     match p {
+        Peer::Mem(n) => Peer::Ip(mem_addr(n)),
+        other => other,
+    }
+}
+
+/// A peer as recordings and their sidecars write it: the [`Display`](std::fmt::Display)
+/// of [`recorded`] (`10.0.0.1:9000` for `Peer::Mem(0)`, `02-00-5e-10-00-01`).
+pub fn peer_text(p: Peer) -> String {
+    recorded(p).to_string()
+}
+
+fn as_socket(p: Peer) -> Option<SocketAddr> {
+    match recorded(p) {
         Peer::Ip(a) => Some(a),
-        Peer::Mem(n) => Some(mem_addr(n)),
-        Peer::Ethernet(_) => None,
+        Peer::Mem(_) | Peer::Ethernet(_) => None,
     }
 }
 

@@ -632,8 +632,8 @@ pub fn run(s: &Scenario) -> Run {
         "description": s.description,
         "exercises": s.exercises,
         "ticket": ticket.to_string(),
-        "exposer": peer_text(s.exposer),
-        "puller": peer_text(s.puller),
+        "exposer": rgtp_capture::frame::peer_text(s.exposer),
+        "puller": rgtp_capture::frame::peer_text(s.puller),
         "recorded_at": s.side.name(),
         "source": {
             "generator": "chacha8",
@@ -729,15 +729,6 @@ pub fn verdict_name(e: &rgtp_proto::puller::PullError) -> &'static str {
         E::AuthFailed => "auth-failed",
         E::MerkleFailed => "merkle-failed",
         _ => "failed",
-    }
-}
-
-/// A peer as sidecars write it.
-pub fn peer_text(p: Peer) -> String {
-    match p {
-        Peer::Ip(a) => a.to_string(),
-        Peer::Ethernet(m) => crate::ticket::mac_text(&m),
-        Peer::Mem(n) => rgtp_capture::frame::mem_addr(n).to_string(),
     }
 }
 
