@@ -2,11 +2,14 @@
 //!
 //! The [`Link`] trait and its types live in [`redgiant_base::link`] and are
 //! re-exported here; this crate has the implementations: UDP with GSO/GRO
-//! batching, raw Ethernet (AF_PACKET, 802.1Q), in-memory links and the
-//! seeded impairment model. Only drivers see links; sans-IO endpoints never do.
+//! batching, raw Ethernet (AF_PACKET, 802.1Q) and the [`ether`] frame codec
+//! it shares with the capture tools, in-memory links, the seeded impairment
+//! model and the [`Lossy`] middleware that applies it to any link. Only
+//! drivers see links; sans-IO endpoints never do.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod eth;
+pub mod ether;
 pub mod impair;
 pub mod lossy;
 pub mod mem;
@@ -17,10 +20,8 @@ pub use redgiant_base::link::{Capabilities, Framing, Link, Received, Vlan};
 pub use redgiant_base::{Instant, Peer, Transmit};
 
 pub use eth::{EthConfig, EthLink, EthStats};
+pub use ether::ETHERTYPE_RGTP;
 pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats};
 pub use lossy::Lossy;
 pub use mem::{MemLink, SimNet};
 pub use udp::{UdpConfig, UdpLink};
-
-/// EtherType of RGTP over raw Ethernet (upstream §7.5).
-pub const ETHERTYPE_RGTP: u16 = 0x88B5;
