@@ -449,46 +449,80 @@ fn the_check_sees_a_cycle() {
     );
 }
 
-#[test]
-fn base_depends_on_no_protocol_crate() {
-    let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .expect("Cargo.toml");
+/// Every `rgtp*` crate `manifest` depends on, in any dependency table.
+fn protocol_dependencies(manifest: &str) -> Vec<String> {
     let mut table = String::new();
-    let mut offending = Vec::new();
-    for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            table = line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
+    let mut found = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = t.trim().to_string();
+            // `[dependencies.rgtp-x]` tables.
+            if let Some((kind, name)) = table.rsplit_once('.') {
+                if kind.ends_with("dependencies") && name.trim_matches('"').starts_with("rgtp") {
+                    found.push(format!("[{table}]"));
+                }
+            }
             continue;
         }
-        let dependency_table = table == "dependencies"
-            || table == "dev-dependencies"
-            || table.starts_with("target.") && table.ends_with("dependencies");
+        if !table.ends_with("dependencies") {
+            continue;
+        }
         let name = line
             .split(['=', '.'])
             .next()
             .unwrap_or("")
             .trim()
             .trim_matches('"');
-        if dependency_table && name.starts_with("rgtp") {
-            offending.push(format!("[{table}] {name}"));
+        // A renamed dependency: `wire = { package = "rgtp-wire", .. }`.
+        let package = line
+            .split("package")
+            .nth(1)
+            .and_then(|rest| rest.split('"').nth(1))
+            .unwrap_or("");
+        if name.starts_with("rgtp") || package.starts_with("rgtp") {
+            found.push(format!("[{table}] {line}"));
         }
     }
-    // `[dependencies.rgtp-x]` tables.
-    for line in manifest.lines().map(str::trim) {
-        if let Some(t) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            if let Some((kind, name)) = t.trim().split_once('.') {
-                if kind.ends_with("dependencies") && name.trim_matches('"').starts_with("rgtp") {
-                    offending.push(format!("[{t}]"));
-                }
-            }
-        }
-    }
+    found
+}
+
+#[test]
+fn base_depends_on_no_protocol_crate() {
+    let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .expect("Cargo.toml");
+    let found = protocol_dependencies(&manifest);
     assert!(
-        offending.is_empty(),
-        "redgiant-base must not depend on a protocol crate: {offending:?}"
+        found.is_empty(),
+        "redgiant-base must not depend on a protocol crate: {found:?}"
+    );
+}
+
+#[test]
+fn the_dependency_check_sees_a_protocol_crate() {
+    let manifest = r#"
+[package]
+name = "rgtp-pretend"
+
+[dependencies]
+redgiant-thing = "1"
+rgtp-proto.workspace = true
+
+[dev-dependencies]
+wire = { package = "rgtp-wire", path = "../rgtp-wire" }
+
+[target.'cfg(unix)'.dependencies]
+"rgtp-link" = { path = "../rgtp-link" }
+
+[dev-dependencies.rgtp-capture]
+path = "../rgtp-capture"
+"#;
+    assert_eq!(
+        protocol_dependencies(manifest),
+        vec![
+            "[dependencies] rgtp-proto.workspace = true",
+            r#"[dev-dependencies] wire = { package = "rgtp-wire", path = "../rgtp-wire" }"#,
+            r#"[target.'cfg(unix)'.dependencies] "rgtp-link" = { path = "../rgtp-link" }"#,
+            "[dev-dependencies.rgtp-capture]",
+        ]
     );
 }
