@@ -360,6 +360,39 @@ mod tests {
         assert_eq!(Frame::new_checked(&tags[..]), Err(Truncated));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn test_round_trip(
+            dst in proptest::array::uniform6(0u8..),
+            src in proptest::array::uniform6(0u8..),
+            tag in proptest::option::of((0u16..4096, 0u8..8, proptest::bool::ANY)),
+            ethertype in 0u16..,
+            payload in proptest::collection::vec(0u8.., 0..64),
+        ) {
+            let ethertype = if is_tag(ethertype) { ETHERTYPE_RGTP } else { ethertype };
+            let repr = Repr {
+                dst_addr: dst,
+                src_addr: src,
+                vlan: tag.map(|(id, pcp, dei)| Vlan { id, pcp, dei }),
+                ethertype,
+            };
+            let mut bytes = Vec::new();
+            repr.emit_to_vec(&mut bytes);
+            proptest::prop_assert_eq!(bytes.len(), repr.buffer_len());
+            bytes.extend_from_slice(&payload);
+            let frame = Frame::new_checked(&bytes[..]).unwrap();
+            proptest::prop_assert_eq!(Repr::parse(&frame), Ok(repr));
+            proptest::prop_assert_eq!(frame.payload(), &payload[..]);
+        }
+
+        #[test]
+        fn test_parse_never_panics(bytes in proptest::collection::vec(0u8.., 0..48)) {
+            if let Ok(frame) = Frame::new_checked(&bytes[..]) {
+                let _ = (frame.vlan(), frame.ethertype(), frame.payload(), Repr::parse(&frame));
+            }
+        }
+    }
+
     #[test]
     fn test_rgtp_len() {
         let mut p = vec![1, 8, 0, 24];
