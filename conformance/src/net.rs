@@ -211,7 +211,7 @@ impl Endpoint {
             Endpoint::Udp(a) => format!("udp {a}"),
             Endpoint::Eth(e) => format!(
                 "raw Ethernet {} on {}",
-                rgtp::ticket::mac_text(&e.exposer),
+                rgtp_proto::Peer::Ethernet(e.exposer),
                 e.interface
             ),
         }

@@ -79,6 +79,14 @@ const CORPUS: &[Expect] = &[
         failing_without_ticket: &[],
         pass: &["CAP-020", "CAP-030", "CAP-040", "CAP-042", "CAP-108"],
     },
+    // Chunks trickling down a slow path, recorded at the puller: its Keepalive after
+    // 25 s of silence to judge.
+    Expect {
+        name: "keepalive",
+        failing: &[],
+        failing_without_ticket: &[],
+        pass: &["CAP-020", "CAP-030", "CAP-040", "CAP-042", "CAP-108"],
+    },
     Expect {
         name: "multi-chunk",
         failing: &[],

@@ -48,6 +48,7 @@ use std::sync::OnceLock;
 
 use rgtp::replay::{self, Pace, PullVerdict};
 use rgtp::Ticket;
+use rgtp_capture::frame::peer_text;
 use rgtp_capture::Capture;
 use rgtp_proto::crypto::TAG_LEN;
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
@@ -111,11 +112,6 @@ pub fn canonical(p: Peer) -> Peer {
     }
 }
 
-/// A peer as tickets and sidecars write it.
-pub fn peer_text(p: &Peer) -> String {
-    rgtp_cli::corpus::peer_text(*p)
-}
-
 /// Parses `--exposer`: a MAC address (`02-00-5e-10-00-01`, `02:00:5e:10:00:01`)
 /// or a UDP address (`192.0.2.1:9000`, `[2001:db8::1]:9000`, `host:port`).
 pub fn parse_peer(s: &str) -> Result<Peer, String> {
@@ -170,7 +166,7 @@ impl CaptureCtx {
             .filter(|p| p.dir == Dir::FromExposer)
             .count();
         let to = self.a.pkts.len() - from;
-        let pullers: Vec<String> = self.a.pullers.iter().map(peer_text).collect();
+        let pullers: Vec<String> = self.a.pullers.iter().map(|p| peer_text(*p)).collect();
         let mut s = format!(
             "{} records: {from} datagrams from the exposer, {to} to it",
             self.capture.records.len()
@@ -195,7 +191,7 @@ impl CaptureCtx {
         }
         s.push_str(&format!(
             "\nexposer {} ({}); {} {}",
-            peer_text(&self.exposer),
+            peer_text(self.exposer),
             self.exposer_from,
             if pullers.len() == 1 {
                 "puller"
@@ -679,7 +675,7 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                     Err(e) => a.f.exp_parse.bad(format!(
                         "frame {frame}: {e} ({} B to {})",
                         b.len(),
-                        peer_text(&p.peer)
+                        peer_text(p.peer)
                     )),
                 }
             }
@@ -693,7 +689,7 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                     Err(e) => a.f.pul_parse.bad(format!(
                         "frame {frame}: {e} ({} B from {})",
                         b.len(),
-                        peer_text(&p.peer)
+                        peer_text(p.peer)
                     )),
                 }
             }
@@ -711,7 +707,7 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                 format!(
                     "frame {}: Pull_Request from {} excluding version 1 was answered",
                     q.frame,
-                    peer_text(&q.peer)
+                    peer_text(q.peer)
                 )
             });
         }
@@ -725,7 +721,7 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                         format!(
                             "frame {}: {entries}-entry NAK from {} drew {} answers, up to entry {max_pos}",
                             q.frame,
-                            peer_text(&q.peer),
+                            peer_text(q.peer),
                             q.answers
                         )
                     });
@@ -738,7 +734,7 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                     q.frame,
                     q.name(),
                     q.len,
-                    peer_text(&q.peer),
+                    peer_text(q.peer),
                     q.answered_bytes,
                     q.len,
                     3 * q.len
@@ -812,7 +808,7 @@ fn attribute(
 fn unrequested(a: &Analysis, what: &str, key: &EntryKey, frame: usize) -> String {
     format!(
         "frame {frame}: {what} to {}: requested {}×, sent {}×",
-        peer_text(&key.0),
+        peer_text(key.0),
         a.asked.get(key).copied().unwrap_or(0),
         a.sent.get(key).copied().unwrap_or(0)
     )
@@ -842,7 +838,7 @@ fn exposer_packet(
                     .check(strip_token(*first) == strip_token(m), || {
                         format!(
                             "frame {frame}: Manifest to {} differs from the first one of exposure {}",
-                            peer_text(&peer),
+                            peer_text(peer),
                             hex::encode(m.exposure_id)
                         )
                     }),
@@ -882,7 +878,7 @@ fn exposer_packet(
             match pick {
                 None => a.f.manifest_solicited.bad(format!(
                     "frame {frame}: Manifest to {} answers no open Pull_Request for its exposure",
-                    peer_text(&peer)
+                    peer_text(peer)
                 )),
                 Some(qi) => {
                     a.f.manifest_solicited.ok();
@@ -900,7 +896,7 @@ fn exposer_packet(
                         a.f.manifest_token.check(asked || m.token.is_none(), || {
                             format!(
                                 "frame {frame}: Manifest with a token to {}, whose Pull_Request (frame {}) did not set ADDR_VALIDATION",
-                                peer_text(&peer),
+                                peer_text(peer),
                                 a.reqs[qi].frame
                             )
                         });
@@ -1028,7 +1024,7 @@ fn exposer_packet(
         other => a.f.exp_types.bad(format!(
             "frame {frame}: sent a {:?} to {}",
             other.packet_type(),
-            peer_text(&peer)
+            peer_text(peer)
         )),
     }
 }
@@ -1042,7 +1038,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
             format!(
                 "frame {frame}: {:?} from {} for exposure {}, which the exposer does not serve",
                 r.packet_type(),
-                peer_text(&peer),
+                peer_text(peer),
                 hex::encode(id)
             )
         });
@@ -1059,7 +1055,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
             a.f.pul_versions.check(version_ok, || {
                 format!(
                     "frame {frame}: Pull_Request from {} offers versions [{}, {}]",
-                    peer_text(&peer),
+                    peer_text(peer),
                     pr.version_min,
                     pr.version_max
                 )
@@ -1089,7 +1085,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
             a.f.pul_nak_size.check(entries <= NAK_SERVE_LIMIT, || {
                 format!(
                     "frame {frame}: NAK from {} lists {entries} entries",
-                    peer_text(&peer)
+                    peer_text(peer)
                 )
             });
             let token = match nak.token {
@@ -1108,13 +1104,13 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                     } else if let Some((other, _, _)) = elsewhere {
                         a.f.pul_token.bad(format!(
                             "frame {frame}: NAK from {} carries the token issued to {}",
-                            peer_text(&peer),
-                            peer_text(other)
+                            peer_text(peer),
+                            peer_text(*other)
                         ));
                     } else if peer_had {
                         a.f.pul_token.bad(format!(
                             "frame {frame}: NAK from {} carries a token the exposer never issued to it",
-                            peer_text(&peer)
+                            peer_text(peer)
                         ));
                     } else {
                         a.f.pul_token_unverifiable += 1;
@@ -1162,7 +1158,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 .check(rr.loss_rate_q16 <= 65_535 && clock_ok, || {
                     format!(
                         "frame {frame}: Rate_Report from {}: Loss_Rate_Q16 {}, Timestamp_Us {} ({} s from the capture's clock)",
-                        peer_text(&peer),
+                        peer_text(peer),
                         rr.loss_rate_q16,
                         rr.timestamp_us,
                         rr.timestamp_us.abs_diff(p.ts_us) / 1_000_000
@@ -1180,7 +1176,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 .check(k.timestamp_us.abs_diff(p.ts_us) <= CLOCK_SLACK_US, || {
                     format!(
                         "frame {frame}: Keepalive from {}: Timestamp_Us {} is {} s from the capture's clock",
-                        peer_text(&peer),
+                        peer_text(peer),
                         k.timestamp_us,
                         k.timestamp_us.abs_diff(p.ts_us) / 1_000_000
                     )

@@ -19,14 +19,11 @@ use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::tcp::TcpPacket;
 use pnet_packet::udp::UdpPacket;
 use redgiant_base::Peer;
+use rgtp_link::ether::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use rgtp_link::{Vlan, ETHERTYPE_RGTP};
 
 /// UDP port given to in-memory peers in recordings.
 pub const MEM_PORT: u16 = 9000;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86DD;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88A8;
 const IPPROTO_UDP: u8 = 17;
 
 /// The UDP endpoint a recording shows for an in-memory node.
@@ -47,11 +44,25 @@ pub fn synthetic_mac(ip: IpAddr) -> [u8; 6] {
     [0x02, 0x00, o[0], o[1], o[2], o[3]]
 }
 
-fn as_socket(p: Peer) -> Option<SocketAddr> {
+/// A peer as recordings show it: an in-memory node becomes its UDP address
+/// ([`mem_addr`]); the others are themselves.
+pub fn recorded(p: Peer) -> Peer {
     match p {
+        Peer::Mem(n) => Peer::Ip(mem_addr(n)),
+        other => other,
+    }
+}
+
+/// A peer as recordings and their sidecars write it: the [`Display`](std::fmt::Display)
+/// of [`recorded`] (`10.0.0.1:9000` for `Peer::Mem(0)`, `02-00-5e-10-00-01`).
+pub fn peer_text(p: Peer) -> String {
+    recorded(p).to_string()
+}
+
+fn as_socket(p: Peer) -> Option<SocketAddr> {
+    match recorded(p) {
         Peer::Ip(a) => Some(a),
-        Peer::Mem(n) => Some(mem_addr(n)),
-        Peer::Ethernet(_) => None,
+        Peer::Mem(_) | Peer::Ethernet(_) => None,
     }
 }
 
@@ -78,13 +89,13 @@ fn push_ethernet(
     vlan: Option<Vlan>,
     ethertype: u16,
 ) {
-    out.extend_from_slice(&dst);
-    out.extend_from_slice(&src);
-    if let Some(v) = vlan {
-        out.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        out.extend_from_slice(&v.tci().to_be_bytes());
+    ether::Repr {
+        dst_addr: dst,
+        src_addr: src,
+        vlan,
+        ethertype,
     }
-    out.extend_from_slice(&ethertype.to_be_bytes());
+    .emit_to_vec(out);
 }
 
 /// Appends the frame carrying `payload` from `src` to `dst` to `out`.
@@ -378,27 +389,15 @@ fn mac6(b: &[u8]) -> [u8; 6] {
 }
 
 fn decode_ethernet(frame: &[u8]) -> Result<Decoded<'_>, FrameError> {
-    if frame.len() < 14 {
-        return Err(FrameError::Truncated("Ethernet header"));
-    }
-    let mut dst = [0u8; 6];
-    let mut src = [0u8; 6];
-    dst.copy_from_slice(&frame[0..6]);
-    src.copy_from_slice(&frame[6..12]);
-    let mut ethertype = be16(frame, 12);
-    let mut rest = &frame[14..];
-    let mut vlan = None;
-    while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-        if rest.len() < 4 {
-            return Err(FrameError::Truncated("802.1Q tag"));
-        }
-        if vlan.is_none() {
-            vlan = Some(Vlan::from_tci(be16(rest, 0)));
-        }
-        ethertype = be16(rest, 2);
-        rest = &rest[4..];
-    }
-    decode_ethertype(ethertype, rest, vlan, Some((src, dst)))
+    let eth = ether::Frame::new_checked(frame).map_err(|_| {
+        FrameError::Truncated(if frame.len() < ether::HEADER_LEN {
+            "Ethernet header"
+        } else {
+            "802.1Q tag"
+        })
+    })?;
+    let (src, dst) = (eth.src_addr(), eth.dst_addr());
+    decode_ethertype(eth.ethertype(), eth.payload(), eth.vlan(), Some((src, dst)))
 }
 
 fn decode_ethertype(
@@ -413,16 +412,7 @@ fn decode_ethertype(
             // Frames shorter than 60 bytes are padded: in a payload of at most 46 bytes
             // the RGTP Length says where the packet ends (spec §15.1). Longer payloads
             // are never padded and are kept whole (a disagreeing Length is malformed).
-            let end = if (4..=46).contains(&rest.len()) {
-                let len = usize::from(be16(rest, 2));
-                if (4..=rest.len()).contains(&len) {
-                    len
-                } else {
-                    rest.len()
-                }
-            } else {
-                rest.len()
-            };
+            let end = ether::rgtp_len(rest);
             Ok(Decoded {
                 src: Peer::Ethernet(src),
                 dst: Peer::Ethernet(dst),

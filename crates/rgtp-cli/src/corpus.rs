@@ -112,6 +112,11 @@ pub struct Scenario {
     pub side: Side,
     /// Cap on the puller's window (more round trips, so FEC and loss estimates come into play).
     pub max_window: Option<u32>,
+    /// A puller that speaks only when it must: no Rate_Reports, no token
+    /// refreshes, and a retransmission floor longer than the transfer, so once
+    /// it has asked for everything it is silent and, after 25 s, sends a
+    /// Keepalive (spec §8.6).
+    pub quiet_puller: bool,
 }
 
 fn ip(s: &str) -> Peer {
@@ -157,6 +162,7 @@ fn base(
         attack: Attack::None,
         side: Side::Exposer,
         max_window: None,
+        quiet_puller: false,
     }
 }
 
@@ -262,6 +268,21 @@ pub fn scenarios() -> Vec<Scenario> {
             side: Side::Puller,
             size: 120_000,
             ..base("bottleneck", "a 400 kbit/s bottleneck with a 30 kB queue: queue drops, RTT growth, Rate_Reports over 2.5 s", &["congestion", "rate-report", "queue-loss"], 16)
+        },
+        Scenario {
+            down: ImpairmentConfig {
+                delay: Duration::from_millis(10),
+                rate_limit: Some(700),
+                ..ImpairmentConfig::perfect()
+            },
+            up: ImpairmentConfig {
+                delay: Duration::from_millis(10),
+                ..ImpairmentConfig::perfect()
+            },
+            side: Side::Puller,
+            size: 20_000,
+            quiet_puller: true,
+            ..base("keepalive", "17 chunks asked for at once trickle down a 5.6 kbit/s path for 30 s: the puller, with nothing to say for 25 s, sends a Keepalive", &["keepalive", "virtual-time"], 17)
         },
     ]
 }
@@ -534,6 +555,12 @@ pub fn run(s: &Scenario) -> Run {
     if let Peer::Ethernet(_) = s.exposer {
         cfg.max_payload = 1500;
     }
+    if s.quiet_puller {
+        let never = Duration::from_secs(3600);
+        cfg.rate_report_interval = never;
+        cfg.token_refresh = never;
+        cfg.min_rto = Duration::from_secs(60);
+    }
     let app = PullApp {
         sink: MemSink::default(),
     };
@@ -604,8 +631,8 @@ pub fn run(s: &Scenario) -> Run {
         "description": s.description,
         "exercises": s.exercises,
         "ticket": ticket.to_string(),
-        "exposer": peer_text(s.exposer),
-        "puller": peer_text(s.puller),
+        "exposer": rgtp_capture::frame::peer_text(s.exposer),
+        "puller": rgtp_capture::frame::peer_text(s.puller),
         "recorded_at": s.side.name(),
         "source": {
             "generator": "chacha8",
@@ -701,15 +728,6 @@ pub fn verdict_name(e: &rgtp_proto::puller::PullError) -> &'static str {
         E::AuthFailed => "auth-failed",
         E::MerkleFailed => "merkle-failed",
         _ => "failed",
-    }
-}
-
-/// A peer as sidecars write it.
-pub fn peer_text(p: Peer) -> String {
-    match p {
-        Peer::Ip(a) => a.to_string(),
-        Peer::Ethernet(m) => rgtp::ticket::mac_text(&m),
-        Peer::Mem(n) => rgtp_capture::frame::mem_addr(n).to_string(),
     }
 }
 

@@ -120,9 +120,9 @@ use rgtp_wire::{ExposureId, ManifestFlags, NakFlags, PacketType, Repr, NAK_PARIT
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::corpus::peer_text;
 use rgtp::replay::{replay_pull, Pace, PullVerdict};
 use rgtp::Ticket;
+use rgtp_capture::frame::peer_text;
 
 /// Payload limit the inspector parses with: the Length field's maximum, so
 /// that only packets no peer could accept are malformed.

@@ -812,7 +812,7 @@ fn replay(a: ReplayArgs) -> CliResult {
                 exit::PROTOCOL,
                 format!(
                     "the capture shows no datagram sent to the exposer {} (recorded on another host?)",
-                    rgtp_cli::corpus::peer_text(exposer)
+                    rgtp_capture::frame::peer_text(exposer)
                 ),
             ));
         }

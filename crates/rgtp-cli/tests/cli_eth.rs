@@ -122,10 +122,7 @@ fn pull(ns: &Netns, ticket: &str, out: &Path, args: &[&str]) -> (Option<i32>, St
 }
 
 fn mac_text(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join("-")
+    rgtp_proto::Peer::Ethernet(m).to_string()
 }
 
 /// Runs `nft -f -` with `script` inside `ns`.

@@ -90,6 +90,19 @@ fn multi_chunk_is_whole_and_clean() {
 }
 
 #[test]
+fn keepalive_is_counted_from_the_puller() {
+    let (c, _) = load("keepalive");
+    let r = inspect(&c, None);
+    let x = only(&r);
+    let k = x.packets_of(PacketType::Keepalive);
+    assert_eq!((k.to_exposer.packets, k.to_exposer.bytes), (1, 32));
+    assert_eq!(k.from_exposer.packets, 0);
+    assert_eq!(x.packets_of(PacketType::RateReport).to_exposer.packets, 0);
+    assert_eq!(x.chunks.missing(), Some(0));
+    assert_eq!(r.malformed_total(), 0);
+}
+
+#[test]
 fn lossy_shows_rerequests_loss_and_retransmissions() {
     let (c, sidecar) = load("lossy");
     let r = inspect(&c, None);

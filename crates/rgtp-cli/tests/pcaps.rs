@@ -215,14 +215,41 @@ fn each_capture_exercises_what_it_claims() {
             })
             .collect()
     };
-    // Every packet type but the Keepalive (25 s of silence) appears somewhere in the corpus.
+    // Every packet type appears somewhere in the corpus.
     let mut types = std::collections::BTreeSet::new();
     for e in &entries {
         types.extend(parse_all(e).iter().map(|(t, _)| *t));
     }
     assert!(
-        types.is_superset(&[1, 2, 3, 4, 5, 6, 7].into_iter().collect()),
+        types.is_superset(&[1, 2, 3, 4, 5, 6, 7, 8].into_iter().collect()),
         "packet types in the corpus: {types:?}"
+    );
+
+    // The Keepalive comes after 25 s in which the puller sent nothing, while chunks arrived.
+    let quiet = by_name(&entries, "keepalive");
+    let puller = quiet
+        .capture
+        .datagrams()
+        .find(|(_, d)| d.payload.get(1) == Some(&8));
+    let (keepalive, d) = puller.expect("keepalive: no Keepalive");
+    let sent_before = quiet
+        .capture
+        .datagrams()
+        .filter(|(r, x)| x.src == d.src && r.ts_us < keepalive.ts_us)
+        .map(|(r, _)| r.ts_us)
+        .max()
+        .expect("the puller asked first");
+    assert!(
+        keepalive.ts_us - sent_before >= 25_000_000,
+        "keepalive: sent {} µs after the puller's previous packet",
+        keepalive.ts_us - sent_before
+    );
+    assert!(
+        quiet
+            .capture
+            .datagrams()
+            .any(|(r, x)| x.dst == d.src && r.ts_us > sent_before && r.ts_us < keepalive.ts_us),
+        "keepalive: no chunk arrived during the silence"
     );
 
     let tiny = by_name(&entries, "tiny");

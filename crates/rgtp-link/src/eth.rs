@@ -28,8 +28,8 @@
 //! timeout.
 //!
 //! Interface discovery (name to index, MAC address, up flag) uses
-//! `pnet_datalink`, and frames are built and parsed with `pnet_packet`'s
-//! Ethernet and VLAN views; the socket itself is not pnet's datalink channel,
+//! `pnet_datalink`, and frames are built and parsed with the [`ether`]
+//! codec the capture tools share; the socket itself is not pnet's datalink channel,
 //! for two reasons. The kernel strips the 802.1Q tag of a received frame and
 //! hands it over only as `PACKET_AUXDATA` control data (`tp_vlan_tci` with
 //! `TP_STATUS_VLAN_VALID`), which pnet's receiver never asks for, so a tagged
@@ -80,10 +80,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pnet_datalink::MacAddr;
-use pnet_packet::ethernet::{EtherType, EthernetPacket, MutableEthernetPacket};
-use pnet_packet::vlan::{ClassOfService, MutableVlanPacket, VlanPacket};
 use redgiant_base::{Peer, Transmit};
 
+use crate::ether::{
+    self, ETHERTYPE_QINQ, ETHERTYPE_VLAN, HEADER_LEN as ETH_HEADER, TAG_LEN as VLAN_TAG,
+};
 use crate::mem::check_transmit;
 use crate::sys::poll_fd;
 use crate::{Capabilities, Framing, Link, Received, Vlan, ETHERTYPE_RGTP};
@@ -98,17 +99,6 @@ pub const DEFAULT_SOCKET_BUFFER_BYTES: usize = 8 << 20;
 
 /// The broadcast MAC address.
 const BROADCAST: [u8; 6] = [0xff; 6];
-/// Destination, source, EtherType.
-const ETH_HEADER: usize = 14;
-/// One 802.1Q tag: TPID and TCI.
-const VLAN_TAG: usize = 4;
-/// The 802.1Q tag protocol identifier.
-const ETHERTYPE_VLAN: u16 = 0x8100;
-/// The 802.1ad (service) tag protocol identifier.
-const ETHERTYPE_QINQ: u16 = 0x88A8;
-/// Largest payload of a minimum-size (60-byte) untagged frame: shorter
-/// payloads may have been padded up to it.
-const MIN_FRAME_PAYLOAD: usize = 46;
 /// Largest RGTP packet (its Length field is 16 bits).
 const MAX_PACKET: usize = 65_535;
 /// Receive slots are never sized for less than this MTU.
@@ -752,28 +742,23 @@ fn parse_frame(
     if meta.pkttype == libc::PACKET_OUTGOING {
         return Err(Skip::Own);
     }
-    let eth = EthernetPacket::new(frame).ok_or(Skip::EtherType)?;
-    let mut ethertype = eth.get_ethertype().0;
-    let mut offset = ETH_HEADER;
+    let eth = ether::Frame::new_checked(frame).map_err(|_| Skip::EtherType)?;
     let mut vlan = meta.stripped_tci.map(Vlan::from_tci);
-    if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-        let tag = VlanPacket::new(&frame[ETH_HEADER..]).ok_or(Skip::EtherType)?;
-        ethertype = tag.get_ethertype().0;
-        offset += VLAN_TAG;
-        if ethertype == ETHERTYPE_RGTP && vlan.is_some() {
+    if let Some(tag) = eth.vlan() {
+        if eth.tag_count() > 1 {
+            // Two inline tags: the EtherType after the first is a tag, not RGTP.
+            return Err(Skip::EtherType);
+        }
+        if eth.ethertype() == ETHERTYPE_RGTP && vlan.is_some() {
             // Two tags (Q-in-Q): not a VLAN this link speaks.
             return Err(Skip::Vlan);
         }
-        vlan = Some(Vlan {
-            id: tag.get_vlan_identifier() & 0x0fff,
-            pcp: tag.get_priority_code_point().0 & 7,
-            dei: tag.get_drop_eligible_indicator() != 0,
-        });
+        vlan = Some(tag);
     }
-    if ethertype != ETHERTYPE_RGTP {
+    if eth.ethertype() != ETHERTYPE_RGTP {
         return Err(Skip::EtherType);
     }
-    let destination = eth.get_destination().octets();
+    let destination = eth.dst_addr();
     let group = destination[0] & 1 != 0;
     if group {
         if destination != BROADCAST && !groups.contains(&destination) {
@@ -785,11 +770,10 @@ fn parse_frame(
     if vlan_id(vlan) != vlan_id(want) {
         return Err(Skip::Vlan);
     }
-    let payload = &frame[offset..];
-    let (len, trimmed) = unpadded_len(payload);
+    let (len, trimmed) = unpadded_len(eth.payload());
     Ok(Accepted {
-        source: eth.get_source().octets(),
-        offset,
+        source: eth.src_addr(),
+        offset: eth.header_len(),
         len,
         vlan,
         trimmed,
@@ -803,15 +787,8 @@ fn vlan_id(vlan: Option<Vlan>) -> u16 {
 
 /// The length of the RGTP packet in `payload`, and whether padding was cut off.
 fn unpadded_len(payload: &[u8]) -> (usize, bool) {
-    if payload.len() > MIN_FRAME_PAYLOAD || payload.len() < 4 {
-        return (payload.len(), false);
-    }
-    let length = usize::from(u16::from_be_bytes([payload[2], payload[3]]));
-    if (4..payload.len()).contains(&length) {
-        (length, true)
-    } else {
-        (payload.len(), false)
-    }
+    let len = ether::rgtp_len(payload);
+    (len, len < payload.len())
 }
 
 /// The Ethernet header (and 802.1Q tag) of frames from `source` to `destination`; returns it and its length.
@@ -821,29 +798,14 @@ fn frame_header(
     vlan: Option<Vlan>,
 ) -> ([u8; ETH_HEADER + VLAN_TAG], usize) {
     let mut header = [0u8; ETH_HEADER + VLAN_TAG];
-    let len = if vlan.is_some() {
-        ETH_HEADER + VLAN_TAG
-    } else {
-        ETH_HEADER
+    let repr = ether::Repr {
+        dst_addr: destination,
+        src_addr: source,
+        vlan,
+        ethertype: ETHERTYPE_RGTP,
     };
-    if let Some(mut eth) = MutableEthernetPacket::new(&mut header[..len]) {
-        eth.set_destination(MacAddr::from(destination));
-        eth.set_source(MacAddr::from(source));
-        eth.set_ethertype(EtherType(if vlan.is_some() {
-            ETHERTYPE_VLAN
-        } else {
-            ETHERTYPE_RGTP
-        }));
-    }
-    if let Some(v) = vlan {
-        let tci = v.tci();
-        if let Some(mut tag) = MutableVlanPacket::new(&mut header[ETH_HEADER..]) {
-            tag.set_priority_code_point(ClassOfService((tci >> 13) as u8));
-            tag.set_drop_eligible_indicator(((tci >> 12) & 1) as u8);
-            tag.set_vlan_identifier(tci & 0x0fff);
-            tag.set_ethertype(EtherType(ETHERTYPE_RGTP));
-        }
-    }
+    let len = repr.buffer_len();
+    repr.emit(&mut ether::Frame::new_unchecked(&mut header[..len]));
     (header, len)
 }
 

@@ -21,14 +21,11 @@
 //!    ones overtake it;
 //! 5. duplication: a second copy delivered at the same time, after the first.
 
-use std::io;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use redgiant_base::{Instant, Peer, Transmit};
-
-use crate::{Capabilities, Link, Received};
+use redgiant_base::Instant;
 
 /// What an impaired link does to datagrams. [`Default`] is a perfect link.
 ///
@@ -310,103 +307,6 @@ fn positive(p: f64) -> bool {
     p > 0.0
 }
 
-/// Middleware that impairs the datagrams another link sends: a seeded fault
-/// injector in front of any [`Link`].
-///
-/// Loss, queue drops, corruption and duplication apply; delivery times are
-/// ignored (datagrams leave at once, in order), since a middleware without a
-/// clock or thread cannot hold them. For delay, jitter and reordering use
-/// [`MemLink`](crate::mem::MemLink) or [`SimNet`](crate::mem::SimNet). Surviving
-/// datagrams keep their batch shape, so GSO still applies underneath.
-#[derive(Debug)]
-pub struct Lossy<L> {
-    inner: L,
-    impairment: Impairment,
-    epoch: std::time::Instant,
-    deliveries: Vec<(Instant, Vec<u8>)>,
-    batch: Vec<u8>,
-}
-
-impl<L: Link> Lossy<L> {
-    /// Wraps `inner`, impairing what it sends by `config` seeded with `seed`.
-    pub fn new(inner: L, config: ImpairmentConfig, seed: u64) -> Self {
-        Lossy {
-            inner,
-            impairment: Impairment::new(config, seed),
-            epoch: std::time::Instant::now(),
-            deliveries: Vec::new(),
-            batch: Vec::new(),
-        }
-    }
-
-    /// The wrapped link.
-    pub fn inner(&self) -> &L {
-        &self.inner
-    }
-
-    /// The wrapped link, mutably.
-    pub fn inner_mut(&mut self) -> &mut L {
-        &mut self.inner
-    }
-
-    /// Unwraps the link.
-    pub fn into_inner(self) -> L {
-        self.inner
-    }
-
-    /// Impairment counters so far.
-    pub fn stats(&self) -> ImpairmentStats {
-        self.impairment.stats()
-    }
-}
-
-impl<L: Link> Link for Lossy<L> {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn local_peer(&self) -> Peer {
-        self.inner.local_peer()
-    }
-
-    fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
-        crate::mem::check_transmit(transmit, buf)?;
-        let now =
-            Instant::from_micros(self.epoch.elapsed().as_micros().min(u64::MAX as u128) as u64);
-        self.deliveries.clear();
-        for datagram in transmit.datagrams(buf) {
-            self.impairment.process(now, datagram, &mut self.deliveries);
-        }
-        if self.deliveries.is_empty() {
-            return Ok(());
-        }
-        // Drops and duplicates keep the shape: full-size datagrams, then at most one short one last.
-        self.batch.clear();
-        for (_, bytes) in &self.deliveries {
-            self.batch.extend_from_slice(bytes);
-        }
-        let segment_size = match self.deliveries.len() {
-            1 => None,
-            _ => Some(self.deliveries[0].1.len()),
-        };
-        let out = Transmit {
-            destination: transmit.destination,
-            size: self.batch.len(),
-            segment_size,
-        };
-        self.inner.send(&out, &self.batch)
-    }
-
-    fn recv(
-        &mut self,
-        buf: &mut [u8],
-        out: &mut Vec<Received>,
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        self.inner.recv(buf, out, timeout)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,39 +500,5 @@ mod tests {
             "{losses}"
         );
         assert!(mean_run > 5.0, "{mean_run}");
-    }
-
-    #[test]
-    fn test_lossy_middleware() {
-        use crate::mem::MemLink;
-
-        let (a, mut b) = MemLink::pair(ImpairmentConfig::default(), 0);
-        let config = ImpairmentConfig::default()
-            .with_loss(0.3)
-            .with_duplicate(0.1);
-        let mut a = Lossy::new(a, config, 21);
-        let buf: Vec<u8> = (0..64 * 100 + 7).map(|i| (i / 100) as u8).collect();
-        let t = Transmit {
-            destination: b.local_peer(),
-            size: buf.len(),
-            segment_size: Some(100),
-        };
-        a.send(&t, &buf).unwrap();
-        let s = a.stats();
-        let expected = (65 - s.dropped + s.duplicated) as usize;
-        let mut rx = vec![0; 1 << 16];
-        let mut meta = Vec::new();
-        b.recv(&mut rx, &mut meta, Some(Duration::from_secs(1)))
-            .unwrap();
-        assert_eq!(meta.len(), expected);
-        // In order, each datagram intact (one index per datagram), the short one last if it survived.
-        let tags: Vec<u8> = meta.iter().map(|r| rx[r.offset]).collect();
-        assert!(tags.windows(2).all(|w| w[0] <= w[1]), "{tags:?}");
-        for r in &meta {
-            assert!(rx[r.offset..r.offset + r.len]
-                .iter()
-                .all(|&x| x == rx[r.offset]));
-            assert_eq!(r.len, if rx[r.offset] == 64 { 7 } else { 100 });
-        }
     }
 }

@@ -39,7 +39,10 @@ impl fmt::Debug for Ticket {
         f.debug_struct("Ticket")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("mac", &self.mac.map(|m| mac_text(&m)))
+            .field(
+                "mac",
+                &self.mac.map(|m| rgtp_proto::Peer::Ethernet(m).to_string()),
+            )
             .field("exposure_id", &hex::encode(self.exposure_id))
             .field("cipher", &self.cipher)
             .field("hash", &self.hash)
@@ -79,7 +82,7 @@ impl Ticket {
     /// Where the exposer is, as written in the ticket (`HOST:PORT` or the MAC address).
     pub fn address(&self) -> String {
         match self.mac {
-            Some(m) => mac_text(&m),
+            Some(m) => rgtp_proto::Peer::Ethernet(m).to_string(),
             None => format!("{}:{}", self.host, self.port),
         }
     }
@@ -100,14 +103,6 @@ impl Ticket {
             )
         })
     }
-}
-
-/// A MAC address as tickets write it: lowercase, hyphen-separated.
-pub fn mac_text(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 /// Reads `02-00-5e-10-00-01` or `02:00:5e:10:00:01`.

@@ -25,6 +25,8 @@ use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 mod rq;
 #[cfg(feature = "fec-rs")]
 mod rs;
+#[cfg(any(feature = "fec-rs", feature = "fec-raptorq"))]
+mod shape;
 
 #[cfg(feature = "fec-raptorq")]
 pub use rq::RaptorQ;
@@ -124,49 +126,6 @@ pub fn min_shards(params: FecParams) -> usize {
     }
 }
 
-/// Checks `encode` arguments against `params`: `k` data and `n - k` parity
-/// shards, all of one non-zero length. Returns that length.
-#[cfg_attr(
-    not(any(feature = "fec-rs", feature = "fec-raptorq")),
-    allow(dead_code)
-)]
-fn check_shapes(
-    params: FecParams,
-    data: &[&[u8]],
-    parity: &mut [&mut [u8]],
-) -> Result<usize, FecError> {
-    if data.len() != usize::from(params.k) || parity.len() != params.parity() {
-        return Err(FecError::ShapeMismatch);
-    }
-    let len = data.first().map_or(0, |d| d.len());
-    if len == 0 || data.iter().any(|d| d.len() != len) || parity.iter().any(|p| p.len() != len) {
-        return Err(FecError::ShapeMismatch);
-    }
-    Ok(len)
-}
-
-/// Checks `reconstruct` input against `params`: `n` entries, every present
-/// shard of one non-zero length. Returns how many are present.
-#[cfg_attr(
-    not(any(feature = "fec-rs", feature = "fec-raptorq")),
-    allow(dead_code)
-)]
-fn check_received(params: FecParams, shards: &[Option<Vec<u8>>]) -> Result<usize, FecError> {
-    if shards.len() != usize::from(params.n) {
-        return Err(FecError::ShapeMismatch);
-    }
-    let mut len = None;
-    let mut present = 0;
-    for shard in shards.iter().flatten() {
-        if shard.is_empty() || len.is_some_and(|l| l != shard.len()) {
-            return Err(FecError::ShapeMismatch);
-        }
-        len = Some(shard.len());
-        present += 1;
-    }
-    Ok(present)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,28 +158,5 @@ mod tests {
         assert_eq!(min_shards(p(FecScheme::RaptorQ, 255, 223)), 225);
         assert_eq!(min_shards(p(FecScheme::RaptorQ, 224, 223)), 224);
         assert_eq!(min_shards(p(FecScheme::RaptorQ, 2, 1)), 2);
-    }
-
-    #[test]
-    fn shape_checks() {
-        let p = FecParams {
-            scheme: FecScheme::ReedSolomon,
-            n: 3,
-            k: 2,
-        };
-        let mut out = [0u8; 4];
-        assert_eq!(check_shapes(p, &[&[1; 4], &[2; 4]], &mut [&mut out]), Ok(4));
-        assert_eq!(
-            check_shapes(p, &[&[1; 4]], &mut [&mut out]),
-            Err(FecError::ShapeMismatch)
-        );
-        assert_eq!(
-            check_received(p, &[None, Some(vec![1]), Some(vec![2])]),
-            Ok(2)
-        );
-        assert_eq!(
-            check_received(p, &[None, None]),
-            Err(FecError::ShapeMismatch)
-        );
     }
 }

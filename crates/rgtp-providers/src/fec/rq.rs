@@ -13,7 +13,7 @@ use raptorq::{
 };
 use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 
-use super::{check_received, check_shapes};
+use super::shape::{check_received, check_shapes};
 
 /// RaptorQ repair symbols for a block of `k` source symbols.
 ///

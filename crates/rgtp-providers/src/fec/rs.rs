@@ -13,7 +13,7 @@ use core::fmt;
 use reed_solomon_erasure::galois_8;
 use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 
-use super::check_shapes;
+use super::shape::{check_received, check_shapes};
 
 /// Reed-Solomon (n, k) erasure code: any `k` of the `n` shards rebuild the block.
 #[derive(Clone)]
@@ -69,7 +69,7 @@ impl FecCodec for ReedSolomon {
 
     fn reconstruct(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), FecError> {
         let k = usize::from(self.k);
-        let present = super::check_received(self.params(), shards)?;
+        let present = check_received(self.params(), shards)?;
         if shards[..k].iter().all(Option::is_some) {
             return Ok(());
         }
