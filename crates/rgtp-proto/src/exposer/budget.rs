@@ -10,8 +10,6 @@ use core::time::Duration;
 
 use redgiant_base::Instant;
 
-use super::{ExposerConfig, ExposerStats};
-
 /// Length of one pull-pressure window, µs.
 const PRESSURE_WINDOW_US: u64 = 100_000;
 
@@ -56,15 +54,16 @@ impl Pressure {
 /// The byte budget for answering a request of `request_len` bytes: `None` (unbounded)
 /// when the address is validated or the configuration waives the check.
 pub(super) fn amplification_budget(
-    config: &ExposerConfig,
-    stats: &mut ExposerStats,
+    limit: usize,
+    serve_unvalidated: bool,
+    unvalidated_bytes_in: &mut u64,
     validated: bool,
     request_len: usize,
 ) -> Option<usize> {
-    if validated || config.dangerous_serve_unvalidated {
+    if validated || serve_unvalidated {
         None
     } else {
-        stats.unvalidated_bytes_in += request_len as u64;
-        Some(request_len.saturating_mul(config.amplification_limit))
+        *unvalidated_bytes_in += request_len as u64;
+        Some(request_len.saturating_mul(limit))
     }
 }

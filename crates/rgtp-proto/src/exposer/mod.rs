@@ -234,7 +234,13 @@ impl Exposer {
     }
 
     fn budget(&mut self, validated: bool, request_len: usize) -> Option<usize> {
-        amplification_budget(&self.config, &mut self.stats, validated, request_len)
+        amplification_budget(
+            self.config.amplification_limit,
+            self.config.dangerous_serve_unvalidated,
+            &mut self.stats.unvalidated_bytes_in,
+            validated,
+            request_len,
+        )
     }
 
     fn push(&mut self, job: Job) {

@@ -25,8 +25,9 @@ use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 mod rq;
 #[cfg(feature = "fec-rs")]
 mod rs;
-#[cfg(any(feature = "fec-rs", feature = "fec-raptorq"))]
 mod shape;
+
+use self::shape::RAPTORQ_RECEIVE_OVERHEAD;
 
 #[cfg(feature = "fec-raptorq")]
 pub use rq::RaptorQ;
@@ -104,10 +105,6 @@ impl FecCodec for AnyFec {
         }
     }
 }
-
-/// See `RaptorQ::RECEIVE_OVERHEAD`; here too so [`min_shards`] answers in builds
-/// without RaptorQ.
-const RAPTORQ_RECEIVE_OVERHEAD: usize = 2;
 
 /// How many distinct shards of a block (data or parity) the puller should
 /// hold before it calls `reconstruct`.

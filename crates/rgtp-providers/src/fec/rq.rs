@@ -13,7 +13,7 @@ use raptorq::{
 };
 use rgtp_proto::fec::{FecCodec, FecError, FecParams, FecScheme};
 
-use super::shape::{check_received, check_shapes};
+use super::shape::{check_received, check_shapes, RAPTORQ_RECEIVE_OVERHEAD};
 
 /// RaptorQ repair symbols for a block of `k` source symbols.
 ///
@@ -38,7 +38,7 @@ impl RaptorQ {
     /// (`cargo run -p rgtp-providers --example raptorq_overhead`) measures it over random erasure
     /// patterns with ESIs below 255: about 0.6 % failures at k, 3·10⁻⁵ at
     /// k+1, none in ~347 000 trials at k+2.
-    pub const RECEIVE_OVERHEAD: usize = super::RAPTORQ_RECEIVE_OVERHEAD;
+    pub const RECEIVE_OVERHEAD: usize = RAPTORQ_RECEIVE_OVERHEAD;
 
     /// Builds the code for `k` source and `n - k` repair symbols per block.
     ///

@@ -3,8 +3,16 @@
 
 use rgtp_proto::fec::{FecError, FecParams};
 
+/// Shards beyond `k` a RaptorQ puller waits for (`RaptorQ::RECEIVE_OVERHEAD`);
+/// here so [`super::min_shards`] answers in builds without RaptorQ.
+pub(super) const RAPTORQ_RECEIVE_OVERHEAD: usize = 2;
+
 /// Checks `encode` arguments against `params`: `k` data and `n - k` parity
 /// shards, all of one non-zero length. Returns that length.
+#[cfg_attr(
+    not(any(feature = "fec-rs", feature = "fec-raptorq")),
+    allow(dead_code)
+)]
 pub(super) fn check_shapes(
     params: FecParams,
     data: &[&[u8]],
@@ -22,6 +30,10 @@ pub(super) fn check_shapes(
 
 /// Checks `reconstruct` input against `params`: `n` entries, every present
 /// shard of one non-zero length. Returns how many are present.
+#[cfg_attr(
+    not(any(feature = "fec-rs", feature = "fec-raptorq")),
+    allow(dead_code)
+)]
 pub(super) fn check_received(
     params: FecParams,
     shards: &[Option<Vec<u8>>],

@@ -1,0 +1,249 @@
+//! The driver tested with the base crate's testing implementations, on a
+//! manual clock and a virtual network: no socket, no sleep.
+
+use super::*;
+use crate::testing::{
+    PerfectNetwork, PingApp, PingEvent, Pinger, Reflector, ScriptedStream, ShoutApp, Shouter,
+};
+use crate::ManualClock;
+
+const ME: Peer = Peer::Mem(1);
+const FAR: Peer = Peer::Mem(9);
+const RTO: Duration = Duration::from_millis(50);
+
+fn driver(link: Reflector, clock: &ManualClock) -> Driver<Reflector, ManualClock> {
+    let config = DriverConfig {
+        recv_buffer: 64 * 1024,
+        ..DriverConfig::default()
+    };
+    Driver::with_clock(link, clock.clone(), config)
+}
+
+#[test]
+fn driver_runs_an_endpoint_to_completion() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let mut d = driver(Reflector::new(ME).on_clock(clock.clone()), &clock);
+    let mut p = Pinger::new(FAR, 100, 8, RTO);
+    let mut app = PingApp::default();
+    let mut ticks = 0;
+    let r = d.run(&mut p, &mut app, &AtomicBool::new(false), |_, _| ticks += 1);
+    assert_eq!(r.unwrap(), Finish::Done(100));
+    let mut got = app.delivered.clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    // Each ping once, each echo once: nothing lost, nothing resent.
+    assert_eq!(p.sent, 100);
+    assert_eq!(d.link().sent, 200);
+    assert_eq!(app.events.last(), Some(&PingEvent::Done));
+    assert!(ticks >= 1, "tick runs at the end");
+}
+
+#[test]
+fn lost_datagrams_are_resent_when_the_virtual_clock_passes_the_deadline() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let start = clock.now();
+    let link = Reflector::new(ME).on_clock(clock.clone()).dropping_every(7);
+    let mut d = driver(link, &clock);
+    let mut p = Pinger::new(FAR, 100, 8, RTO);
+    let mut app = PingApp::default();
+    let r = d.run(&mut p, &mut app, &AtomicBool::new(false), |_, _| {});
+    assert_eq!(r.unwrap(), Finish::Done(100));
+    assert!(p.sent > 100, "losses were resent ({} sent)", p.sent);
+    // Waits moved the manual clock: at least one retransmission timeout passed.
+    assert!(clock.now().saturating_since(start) >= RTO);
+}
+
+#[test]
+fn an_endpoint_error_ends_the_run_without_sleeping() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let start = clock.now();
+    let link = Reflector::new(ME).on_clock(clock.clone()).dropping_every(1);
+    let wall = std::time::Instant::now();
+    let mut d = driver(link, &clock);
+    let mut p = Pinger::new(FAR, 3, 8, RTO);
+    let r = d.run(
+        &mut p,
+        &mut PingApp::default(),
+        &AtomicBool::new(false),
+        |_, _| {},
+    );
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    // Five tries of one timeout each, all on the manual clock.
+    assert!(clock.now().saturating_since(start) >= RTO * 5);
+    assert!(wall.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_set_stop_flag_stops_the_run() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let mut d = driver(Reflector::new(ME).on_clock(clock.clone()), &clock);
+    let mut p = Pinger::new(FAR, 10, 1, RTO);
+    let mut ticks = 0;
+    let r = d.run(
+        &mut p,
+        &mut PingApp::default(),
+        &AtomicBool::new(true),
+        |_, _| ticks += 1,
+    );
+    assert_eq!(r.unwrap(), Finish::Stopped);
+    assert_eq!(p.sent, 0);
+    assert_eq!(ticks, 1);
+}
+
+#[test]
+fn a_spent_transmit_budget_leaves_work_pending_and_skips_the_wait() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let config = DriverConfig {
+        transmit_budget: 1,
+        recv_buffer: 4096,
+        ..DriverConfig::default()
+    };
+    let link = Reflector::new(ME).on_clock(clock.clone());
+    let mut d = Driver::with_clock(link, clock.clone(), config);
+    let mut p = Pinger::new(FAR, 10, 8, RTO);
+    let t0 = clock.now();
+    let turn = d.turn(&mut p, &mut PingApp::default(), Duration::from_secs(1));
+    assert!(matches!(
+        turn.unwrap(),
+        Turn::Continue { pending: true, .. }
+    ));
+    assert_eq!(clock.now(), t0, "no wait while transmits are pending");
+}
+
+#[test]
+fn simulate_runs_endpoints_to_completion_on_virtual_time() {
+    let mut net = PerfectNetwork::new(Duration::from_millis(10));
+    let server = Pinger::new(Peer::Mem(9), 0, 1, RTO);
+    let mut server = Stepper::new(server, PingApp::default(), Peer::Mem(3)).background();
+    let a = Pinger::new(Peer::Mem(3), 20, 4, RTO);
+    let mut a = Stepper::new(a, PingApp::default(), Peer::Mem(1));
+    let b = Pinger::new(Peer::Mem(3), 30, 4, RTO);
+    let mut b = Stepper::new(b, PingApp::default(), Peer::Mem(2));
+    let start = Instant::from_millis(1000);
+    let limit = start + Duration::from_secs(60);
+    let end = simulate(&mut net, &mut [&mut a, &mut b, &mut server], start, limit);
+    assert!(matches!(a.outcome(), Some(Ok(20))));
+    assert!(matches!(b.outcome(), Some(Ok(30))));
+    // 30 pings, 4 at a time, 20 ms a round trip: at least 7 round trips.
+    assert!(end.saturating_since(start) >= Duration::from_millis(140));
+    assert_eq!(b.finished_at(), Some(end));
+    assert!(a.finished_at().unwrap() < end);
+    assert_eq!(net.carried, 100, "50 pings and 50 echoes, none resent");
+}
+
+#[test]
+fn simulate_waits_for_foreground_nodes_only_and_stops_at_the_end() {
+    let start = Instant::from_millis(0);
+    // A background node that answers, and one that would ping forever.
+    let mut net = PerfectNetwork::new(Duration::from_millis(1));
+    let mut server = Stepper::new(
+        Pinger::new(Peer::Mem(7), 1_000_000, 1, RTO),
+        PingApp::default(),
+        Peer::Mem(2),
+    )
+    .background();
+    let mut client = Stepper::new(
+        Pinger::new(Peer::Mem(2), 5, 1, RTO),
+        PingApp::default(),
+        Peer::Mem(1),
+    );
+    simulate(
+        &mut net,
+        &mut [&mut client, &mut server],
+        start,
+        start + Duration::from_secs(10),
+    );
+    assert!(matches!(client.outcome(), Some(Ok(5))));
+    assert!(!server.is_finished());
+    // Nobody answers: the run ends by giving up, well before the limit.
+    let mut net = PerfectNetwork::new(Duration::from_millis(1));
+    let mut lonely = Stepper::new(
+        Pinger::new(Peer::Mem(3), 5, 1, RTO),
+        PingApp::default(),
+        Peer::Mem(1),
+    );
+    let end = simulate(
+        &mut net,
+        &mut [&mut lonely],
+        start,
+        start + Duration::from_secs(10),
+    );
+    assert!(matches!(lonely.outcome(), Some(Err(_))));
+    assert!(end < start + Duration::from_secs(1));
+    // And a limit shorter than that stops the run unfinished.
+    let mut net = PerfectNetwork::new(Duration::from_millis(1));
+    let mut cut = Stepper::new(
+        Pinger::new(Peer::Mem(3), 5, 1, RTO),
+        PingApp::default(),
+        Peer::Mem(1),
+    );
+    let end = simulate(
+        &mut net,
+        &mut [&mut cut],
+        start,
+        start + Duration::from_millis(120),
+    );
+    assert!(!cut.is_finished());
+    assert!(end <= start + Duration::from_millis(120));
+}
+
+fn shouter(
+    input: &[&[u8]],
+    max_write: usize,
+    break_at_end: bool,
+) -> StreamDriver<ScriptedStream, ManualClock> {
+    let link = ScriptedStream {
+        input: input.iter().map(|c| c.to_vec()).collect(),
+        break_at_end,
+        max_write,
+        ..ScriptedStream::default()
+    };
+    let config = DriverConfig {
+        recv_buffer: 16,
+        ..DriverConfig::default()
+    };
+    StreamDriver::with_clock(link, ManualClock::new(Instant::ZERO), config)
+}
+
+#[test]
+fn stream_driver_keeps_unconsumed_bytes_and_finishes_partial_writes() {
+    // Lines split across receives, answers written 3 bytes at a time.
+    let mut d = shouter(&[b"hello\nwor", b"ld\n", b"a\nb", b"c\n"], 3, false);
+    let mut e = Shouter::default();
+    let mut app = ShoutApp::default();
+    let r = d.run(&mut e, &mut app, &AtomicBool::new(false), |_, _| {});
+    assert_eq!(r.unwrap(), Finish::Done(false), "an orderly close");
+    assert_eq!(app.lines, [&b"hello\n"[..], b"world\n", b"a\n", b"bc\n"]);
+    assert_eq!(d.link().output, b"HELLO\nWORLD\nA\nBC\n");
+    assert!(
+        d.link().shut,
+        "the endpoint's end of stream reached the link"
+    );
+    assert!(d.peer_closed());
+}
+
+#[test]
+fn stream_driver_reports_a_broken_connection_after_the_endpoint_hears_it() {
+    let mut d = shouter(&[b"one\ntw"], 0, true);
+    let mut e = Shouter::default();
+    let mut app = ShoutApp::default();
+    let r = d.run(&mut e, &mut app, &AtomicBool::new(false), |_, _| {});
+    // The application ends the run on the close event, which says "broken".
+    assert_eq!(r.unwrap(), Finish::Done(true));
+    assert_eq!(app.lines, [b"one\n"]);
+    assert!(!d.link().shut, "nothing is sent after a reset");
+}
+
+#[test]
+fn stream_driver_refuses_an_endpoint_that_never_consumes() {
+    // 16 bytes without a newline fill the buffer: the endpoint cannot progress.
+    let mut d = shouter(&[&[b'x'; 40]], 0, false);
+    let mut e = Shouter::default();
+    let r = d.run(
+        &mut e,
+        &mut ShoutApp::default(),
+        &AtomicBool::new(false),
+        |_, _| {},
+    );
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
+}
