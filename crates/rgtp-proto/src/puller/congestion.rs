@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::latency::Latency;
 
-use super::PullerConfig;
+use super::config::PullerConfig;
 
 /// Queueing delay below which a rising RTT is not read as congestion.
 pub const QUEUE_FLOOR: Duration = Duration::from_millis(10);

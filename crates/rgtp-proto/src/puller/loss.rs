@@ -7,105 +7,12 @@
 //! per retry level; each level keeps its entries in request order, which is
 //! then deadline order.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::time::Duration;
-
-use rgtp_wire::NAK_PARITY_BIT;
-
+use super::inflight::{Flight, PACKET_THRESHOLD, RETRY_LEVELS};
+use super::{Puller, SuiteFactory};
 use crate::exposer::parity_entry;
 use redgiant_base::Instant;
-
-use super::{Puller, SuiteFactory};
-
-/// An in-flight entry counts as lost once this many later-requested entries were answered
-/// (and 9/8 RTT passed): loss detection by order, as QUIC does, with room for reordering.
-pub const PACKET_THRESHOLD: u64 = 128;
-
-/// Retry levels with their own backoff (2^level × RTO); later retries share the last.
-const RETRY_LEVELS: usize = 6;
-
-/// Hasher for the puller's own chunk indices (not peer-chosen, so no flooding concern):
-/// a multiplicative mix is enough and far cheaper than SipHash.
-#[derive(Default)]
-struct IndexHasher(u64);
-
-impl Hasher for IndexHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// One requested, unanswered entry.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Flight {
-    sent: Instant,
-    attempt: u32,
-    /// Request sequence number: the order entries were asked for.
-    seq: u64,
-}
-
-/// The entries in flight, in request order per retry level.
-pub(super) struct InFlight {
-    map: HashMap<u32, Flight, BuildHasherDefault<IndexHasher>>,
-    /// In-flight entries in request order, one queue per retry level (stale ones are
-    /// skipped lazily). Within a level all entries share one RTO multiplier, so request
-    /// order is deadline order and no entry waits behind a longer-backed-off one.
-    order: [VecDeque<(u64, u32)>; RETRY_LEVELS],
-    /// Sequence number of the next request.
-    pub(super) next_seq: u64,
-    /// Highest request sequence number answered so far.
-    largest_answered: Option<u64>,
-}
-
-impl InFlight {
-    pub(super) fn new() -> Self {
-        InFlight {
-            map: HashMap::default(),
-            order: Default::default(),
-            next_seq: 0,
-            largest_answered: None,
-        }
-    }
-
-    /// Entries in flight.
-    pub(super) fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// True if `entry` is in flight.
-    pub(super) fn contains(&self, entry: u32) -> bool {
-        self.map.contains_key(&entry)
-    }
-
-    /// Forgets `entry`, returning its flight if it was in flight.
-    pub(super) fn remove(&mut self, entry: u32) -> Option<Flight> {
-        self.map.remove(&entry)
-    }
-
-    /// Records a request for `entry` sent at `now` as attempt `attempt`.
-    pub(super) fn insert(&mut self, entry: u32, attempt: u32, now: Instant) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.map.insert(
-            entry,
-            Flight {
-                sent: now,
-                attempt,
-                seq,
-            },
-        );
-        self.order[(attempt as usize).min(RETRY_LEVELS - 1)].push_back((seq, entry));
-    }
-}
+use rgtp_wire::NAK_PARITY_BIT;
+use std::time::Duration;
 
 impl<S: SuiteFactory> Puller<S> {
     /// The retransmission timeout of an entry's `attempt`-th re-request.

@@ -3,24 +3,13 @@
 //! consistent and within the configured bounds. In the transfer, a Manifest
 //! describing the same exposure only refreshes the address-validation token.
 
-use rgtp_wire::{Manifest, ManifestFlags};
-
+use super::layers::Layers;
+use super::{Phase, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::TAG_LEN;
 use crate::fec::FecScheme;
 use crate::suite::SuiteId;
 use redgiant_base::Instant;
-
-use super::{Phase, Puller, PullerEvent, SuiteFactory};
-
-/// The layers the accepted Manifest selected.
-pub(super) struct Layers<S: SuiteFactory> {
-    pub(super) cipher: S::Cipher,
-    pub(super) hash: S::Hash,
-    /// The codec, when the exposure has FEC and the puller uses it.
-    pub(super) fec: Option<S::Fec>,
-    /// Shards the codec needs to rebuild a block.
-    pub(super) min_shards: usize,
-}
+use rgtp_wire::{Manifest, ManifestFlags};
 
 impl<S: SuiteFactory> Puller<S> {
     pub(super) fn on_manifest(&mut self, now: Instant, m: &Manifest) {

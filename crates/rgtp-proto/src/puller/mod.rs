@@ -15,201 +15,56 @@
 //! passes; an extra call does nothing.
 //!
 //! # Layout
-//! Each concern owns its state in a sub-struct of [`Puller`], in its own module:
-//! - `manifest`: Manifest validation and the layers it selects;
-//! - `request`: what to send next (Pull_Request, Rate_Report, Keepalive, NAKs),
-//!   the request queues and their timers;
-//! - `congestion`: the RTT estimator and the AIMD window;
-//! - `loss`: in-flight entries, loss detection by order and by RTO;
-//! - `reassembly`: FEC blocks and their rebuild;
-//! - `output`: chunk authentication, Merkle checks, the received set and the root.
+//! Each concern keeps its state in a sub-struct of [`Puller`], in a module
+//! of its own that imports nothing from this one, and its behaviour (the
+//! puller's methods for it) in a second module:
+//! - Manifest validation: `manifest` (behaviour), `layers` (the layers it selects);
+//! - request scheduling: `request` (Pull_Request, Rate_Report, Keepalive, NAKs),
+//!   `queues` (what waits to be requested, the timers);
+//! - congestion: `congestion` (the RTT estimator and the AIMD window);
+//! - loss detection and the RTO: `loss`, `inflight` (the entries in flight);
+//! - FEC reassembly: `reassembly`, `blocks` (the shards collected per block);
+//! - output: `output` (chunk authentication, Merkle checks, the root),
+//!   `received` (the received set, leaves, anti-replay window);
+//! - `config` and `event`: the settings, and what the driver is told.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
-use rgtp_wire::{ExposureId, Hash, Manifest, Repr, Token, HASH_LEN};
+use rgtp_wire::{Manifest, Repr, Token, HASH_LEN};
 
-use crate::crypto::{CipherId, Key};
 use crate::latency::Latency;
-use crate::merkle::HashId;
 use crate::suite::SuiteId;
 use crate::{Peer, Transmit};
 use redgiant_base::Instant;
 
+// State, one concern a module; none of them imports from this file.
+mod blocks;
+mod config;
 mod congestion;
+mod event;
+mod inflight;
+mod layers;
+mod queues;
+mod received;
+// Behaviour: the puller's methods for each concern, using the state above.
 mod loss;
 mod manifest;
 mod output;
 mod reassembly;
 mod request;
 
+pub use self::config::PullerConfig;
 pub use self::congestion::QUEUE_FLOOR;
-pub use self::loss::PACKET_THRESHOLD;
+pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent};
+pub use self::inflight::PACKET_THRESHOLD;
 pub use crate::suite::SuiteFactory;
 
+use self::blocks::Reassembly;
 use self::congestion::Congestion;
-use self::loss::InFlight;
-use self::manifest::Layers;
-use self::output::Output;
-use self::reassembly::Reassembly;
-use self::request::{Requests, Timers};
-
-/// Puller settings.
-#[derive(Debug, Clone)]
-pub struct PullerConfig {
-    /// Exposure to pull.
-    pub exposure_id: ExposureId,
-    /// Where the exposer is.
-    pub exposer: Peer,
-    /// The exposure's key.
-    pub key: Key,
-    /// Cipher pinned by the ticket; a Manifest announcing another is refused.
-    pub expected_cipher: Option<CipherId>,
-    /// Hash pinned by the ticket; a Manifest announcing another is refused.
-    pub expected_hash: Option<HashId>,
-    /// Ask for Merkle proofs with every chunk.
-    pub want_proofs: bool,
-    /// Request FEC parity when the exposure has it.
-    pub use_fec: bool,
-    /// Window at start, in chunks.
-    pub initial_window: u32,
-    /// Window ceiling, in chunks.
-    pub max_window: u32,
-    /// Entries per NAK.
-    pub max_entries_per_nak: usize,
-    /// Largest payload accepted when parsing.
-    pub max_payload: usize,
-    /// Largest chunk count accepted from a Manifest (bounds the puller's memory).
-    pub max_chunks: u32,
-    /// First Pull_Request retry delay (doubles per retry, capped at 1 s).
-    pub handshake_interval: Duration,
-    /// Give up when no Manifest arrives within this.
-    pub handshake_timeout: Duration,
-    /// Give up when nothing useful arrives within this.
-    pub idle_timeout: Duration,
-    /// Floor of the retransmission timeout.
-    pub min_rto: Duration,
-    /// Keepalive when nothing was sent for this long (upstream: 25 s).
-    pub keepalive_interval: Duration,
-    /// Rate_Report period.
-    pub rate_report_interval: Duration,
-    /// Re-send Pull_Request this often to refresh the address-validation token.
-    pub token_refresh: Duration,
-    /// Without proofs, leave the Merkle check to the driver: instead of hashing each chunk
-    /// as it arrives, emit [`PullerEvent::VerifyRoot`] once every chunk is in and let the
-    /// driver hash the reassembled output (in parallel) and report the root through
-    /// [`Puller::handle_root`]. Chunks are still authenticated by the AEAD on arrival.
-    pub deferred_root: bool,
-}
-
-impl PullerConfig {
-    /// Defaults for pulling `exposure_id` from `exposer` with `key`.
-    pub fn new(exposure_id: ExposureId, exposer: Peer, key: Key) -> Self {
-        PullerConfig {
-            exposure_id,
-            exposer,
-            key,
-            expected_cipher: None,
-            expected_hash: None,
-            want_proofs: false,
-            use_fec: true,
-            initial_window: 64,
-            max_window: 4096,
-            max_entries_per_nak: 64,
-            max_payload: 65_507,
-            max_chunks: 1 << 26,
-            handshake_interval: Duration::from_millis(250),
-            handshake_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(10),
-            min_rto: Duration::from_millis(25),
-            keepalive_interval: Duration::from_secs(25),
-            rate_report_interval: Duration::from_secs(1),
-            token_refresh: Duration::from_secs(20),
-            deferred_root: false,
-        }
-    }
-}
-
-/// What a validated Manifest told the puller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ManifestInfo {
-    /// Exposure.
-    pub exposure_id: ExposureId,
-    /// Plaintext bytes.
-    pub total_size: u64,
-    /// Chunks.
-    pub chunk_count: u32,
-    /// Plaintext bytes per chunk.
-    pub chunk_size: u32,
-    /// Merkle root.
-    pub merkle_root: Hash,
-    /// Layers.
-    pub suite: SuiteId,
-}
-
-/// Why a pull ended without the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PullError {
-    /// No Manifest arrived (exposer unreachable, wrong Exposure_ID, or no common version).
-    HandshakeTimeout,
-    /// Manifests arrived but none was acceptable.
-    BadManifest,
-    /// The transfer stalled with no authentication or Merkle failures seen.
-    Timeout,
-    /// Chunks arrived but failed authentication (wrong key, or forged traffic).
-    AuthFailed,
-    /// Chunks failed Merkle verification, or the root over all chunks did not match.
-    MerkleFailed,
-}
-
-impl core::fmt::Display for PullError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            PullError::HandshakeTimeout => "no Manifest from the exposer",
-            PullError::BadManifest => "the exposer's Manifest was not acceptable",
-            PullError::Timeout => "transfer stalled",
-            PullError::AuthFailed => "chunks failed AEAD authentication",
-            PullError::MerkleFailed => "Merkle verification failed",
-        })
-    }
-}
-
-impl std::error::Error for PullError {}
-
-/// Events for the driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PullerEvent {
-    /// The Manifest was accepted; size the output now.
-    Manifest(ManifestInfo),
-    /// A chunk rebuilt from FEC, authenticated; write it at `offset`.
-    Recovered {
-        /// Chunk index.
-        index: u32,
-        /// Byte offset in the output.
-        offset: u64,
-        /// Plaintext.
-        data: Vec<u8>,
-    },
-    /// Every chunk arrived (deferred-root mode): hash the output's chunks with
-    /// [`Puller::hash_scheme`], and pass the root to [`Puller::handle_root`].
-    VerifyRoot,
-    /// Every chunk arrived and the Merkle root over them matches.
-    Complete,
-    /// The pull ended without the data.
-    Failed(PullError),
-}
-
-/// A verified chunk, decrypted in place in the datagram buffer.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Delivered<'d> {
-    /// Chunk index.
-    pub index: u32,
-    /// Byte offset in the output.
-    pub offset: u64,
-    /// Plaintext.
-    pub data: &'d [u8],
-}
+use self::inflight::InFlight;
+use self::layers::Layers;
+use self::queues::{Requests, Timers};
+use self::received::Output;
 
 /// Puller counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -3,74 +3,12 @@
 //! recorded once; the root over all leaves is checked at the end (here, or by
 //! the driver in deferred-root mode).
 
-use rgtp_wire::{Hash, HASH_LEN};
-
+use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
 use crate::exposer::plain_len;
 use crate::merkle::{self, MerkleScheme};
-use crate::replay::ReplayWindow;
 use redgiant_base::Instant;
-
-use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
-
-/// Which chunks were accepted and their leaf hashes, and the failures seen since the
-/// last accepted chunk.
-pub(super) struct Output {
-    /// One bit per chunk.
-    received: Vec<u64>,
-    /// Leaf hashes by chunk index (empty in deferred-root mode).
-    leaves: Vec<Hash>,
-    replay: ReplayWindow,
-    /// AEAD failures in a row.
-    auth_streak: u32,
-    /// AEAD failures since the last accepted chunk.
-    stall_auth: u64,
-    /// Merkle failures since the last accepted chunk.
-    stall_merkle: u64,
-}
-
-impl Output {
-    pub(super) fn new() -> Self {
-        Output {
-            received: Vec::new(),
-            leaves: Vec::new(),
-            replay: ReplayWindow::new(),
-            auth_streak: 0,
-            stall_auth: 0,
-            stall_merkle: 0,
-        }
-    }
-
-    /// Sizes the received set (and the leaves, unless the driver checks the root) for
-    /// `count` chunks.
-    pub(super) fn size_for(&mut self, count: usize, deferred_root: bool) {
-        self.received = vec![0; count.div_ceil(64)];
-        // Deferred-root pulls never read the leaves: the driver hashes the output.
-        self.leaves = if deferred_root {
-            Vec::new()
-        } else {
-            vec![[0; HASH_LEN]; count]
-        };
-    }
-
-    /// True if chunk `idx` was accepted.
-    pub(super) fn contains(&self, idx: u32) -> bool {
-        self.received
-            .get(idx as usize / 64)
-            .is_some_and(|w| w & (1 << (idx % 64)) != 0)
-    }
-
-    /// Why a transfer that stopped progressing failed.
-    pub(super) fn stall_error(&self) -> PullError {
-        if self.stall_merkle > 0 {
-            PullError::MerkleFailed
-        } else if self.stall_auth > 0 {
-            PullError::AuthFailed
-        } else {
-            PullError::Timeout
-        }
-    }
-}
+use rgtp_wire::{Hash, HASH_LEN};
 
 impl<S: SuiteFactory> Puller<S> {
     pub(super) fn is_received(&self, idx: u32) -> bool {

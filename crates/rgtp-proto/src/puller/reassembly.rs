@@ -3,42 +3,14 @@
 //! Rebuilt chunks are opened with the AEAD like received ones, so a corrupt
 //! parity shard can fail a rebuild but never slip a chunk through.
 
-use std::collections::HashMap;
-
-use rgtp_wire::{FecParity, HASH_LEN};
-
+use super::blocks::Block;
+use super::{Phase, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
 use crate::exposer::{make_parity_entry, plain_len};
 use crate::fec::{FecCodec, FecScheme};
 use crate::merkle::MerkleScheme;
 use redgiant_base::Instant;
-
-use super::{Phase, Puller, PullerEvent, SuiteFactory};
-
-/// The shards of one block collected so far.
-struct Block {
-    shards: Vec<Option<Vec<u8>>>,
-    have: usize,
-    missing_data: usize,
-}
-
-/// Blocks with missing data shards, by block number.
-pub(super) struct Reassembly {
-    blocks: HashMap<u32, Block>,
-}
-
-impl Reassembly {
-    pub(super) fn new() -> Self {
-        Reassembly {
-            blocks: HashMap::new(),
-        }
-    }
-
-    /// Drops every block (the transfer is over).
-    pub(super) fn clear(&mut self) {
-        self.blocks.clear();
-    }
-}
+use rgtp_wire::{FecParity, HASH_LEN};
 
 impl<S: SuiteFactory> Puller<S> {
     pub(super) fn on_parity(&mut self, now: Instant, p: &FecParity<'_>) {

@@ -7,111 +7,15 @@
 //! sent for a while. A lost chunk waits for its block's parity when that parity
 //! may still rebuild it.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
-
+use super::{Phase, Puller, SuiteFactory};
+use crate::exposer::{make_parity_entry, parity_entry};
+use crate::fec::FecScheme;
+use redgiant_base::Instant;
 use rgtp_wire::{
     IndexList, Keepalive, Nak, NakFlags, PullFlags, PullRequest, RateReport, Repr, NAK_PARITY_BIT,
     VERSION,
 };
-
-use crate::exposer::{make_parity_entry, parity_entry};
-use crate::fec::FecScheme;
-use redgiant_base::Instant;
-
-use super::{Phase, Puller, PullerConfig, SuiteFactory};
-
-/// Chunks and parity shards waiting to be requested.
-pub(super) struct Requests {
-    /// Lowest chunk index never requested.
-    next_new: u32,
-    /// Lost chunks to request again, with their attempt number.
-    retransmit: VecDeque<(u32, u32)>,
-    /// Parity entries to request.
-    parity_queue: VecDeque<u32>,
-    /// Parity requests per block still queued or in flight.
-    parity_pending: HashMap<u32, u32>,
-    /// Lost chunks waiting for their block's parity before being re-requested.
-    fec_wait: HashMap<u32, Vec<(u32, u32)>>,
-}
-
-impl Requests {
-    pub(super) fn new() -> Self {
-        Requests {
-            next_new: 0,
-            retransmit: VecDeque::new(),
-            parity_queue: VecDeque::new(),
-            parity_pending: HashMap::new(),
-            fec_wait: HashMap::new(),
-        }
-    }
-}
-
-/// The puller's clocks: handshake retries, progress, and the periodic packets.
-pub(super) struct Timers {
-    pub(super) started: Instant,
-    pub(super) handshake_next: Instant,
-    pub(super) handshake_tries: u32,
-    pub(super) last_pull_request: Instant,
-    pub(super) last_progress: Instant,
-    pub(super) last_sent: Instant,
-    next_rate_report: Instant,
-    pub(super) next_token_refresh: Instant,
-    pub(super) want_pull_request: bool,
-    pub(super) want_rate_report: bool,
-    pub(super) want_keepalive: bool,
-}
-
-impl Timers {
-    pub(super) fn new(cfg: &PullerConfig, now: Instant) -> Self {
-        Timers {
-            started: now,
-            handshake_next: now,
-            handshake_tries: 0,
-            last_pull_request: now,
-            last_progress: now,
-            last_sent: now,
-            next_rate_report: now + cfg.rate_report_interval,
-            next_token_refresh: now + cfg.token_refresh,
-            want_pull_request: true,
-            want_rate_report: false,
-            want_keepalive: false,
-        }
-    }
-
-    /// When to retry or give up the handshake.
-    pub(super) fn handshake_deadline(&self, cfg: &PullerConfig) -> Instant {
-        self.handshake_next
-            .max(self.started)
-            .min(self.started + cfg.handshake_timeout)
-    }
-
-    /// The earliest of the transfer's timers (loss detection aside).
-    pub(super) fn transfer_deadline(&self, cfg: &PullerConfig, has_token: bool) -> Instant {
-        let mut t = (self.last_progress + cfg.idle_timeout)
-            .min(self.next_rate_report)
-            .min(self.last_sent + cfg.keepalive_interval);
-        if has_token {
-            t = t.min(self.next_token_refresh);
-        }
-        t
-    }
-
-    /// Marks the periodic packets that are due in the transfer.
-    pub(super) fn on_timeout(&mut self, now: Instant, cfg: &PullerConfig, has_token: bool) {
-        if now >= self.next_rate_report {
-            self.want_rate_report = true;
-            self.next_rate_report = now + cfg.rate_report_interval;
-        }
-        if now.saturating_since(self.last_sent) >= cfg.keepalive_interval {
-            self.want_keepalive = true;
-        }
-        if has_token && now >= self.next_token_refresh {
-            self.want_pull_request = true;
-            self.next_token_refresh = now + cfg.token_refresh;
-        }
-    }
-}
+use std::time::Duration;
 
 /// Writes `repr` into `buf`; returns its length.
 fn emit(buf: &mut Vec<u8>, repr: &Repr<'_>) -> usize {

@@ -1,0 +1,85 @@
+//! The puller's settings.
+
+use std::time::Duration;
+
+use rgtp_wire::ExposureId;
+
+use crate::crypto::{CipherId, Key};
+use crate::merkle::HashId;
+use crate::Peer;
+
+/// Puller settings.
+#[derive(Debug, Clone)]
+pub struct PullerConfig {
+    /// Exposure to pull.
+    pub exposure_id: ExposureId,
+    /// Where the exposer is.
+    pub exposer: Peer,
+    /// The exposure's key.
+    pub key: Key,
+    /// Cipher pinned by the ticket; a Manifest announcing another is refused.
+    pub expected_cipher: Option<CipherId>,
+    /// Hash pinned by the ticket; a Manifest announcing another is refused.
+    pub expected_hash: Option<HashId>,
+    /// Ask for Merkle proofs with every chunk.
+    pub want_proofs: bool,
+    /// Request FEC parity when the exposure has it.
+    pub use_fec: bool,
+    /// Window at start, in chunks.
+    pub initial_window: u32,
+    /// Window ceiling, in chunks.
+    pub max_window: u32,
+    /// Entries per NAK.
+    pub max_entries_per_nak: usize,
+    /// Largest payload accepted when parsing.
+    pub max_payload: usize,
+    /// Largest chunk count accepted from a Manifest (bounds the puller's memory).
+    pub max_chunks: u32,
+    /// First Pull_Request retry delay (doubles per retry, capped at 1 s).
+    pub handshake_interval: Duration,
+    /// Give up when no Manifest arrives within this.
+    pub handshake_timeout: Duration,
+    /// Give up when nothing useful arrives within this.
+    pub idle_timeout: Duration,
+    /// Floor of the retransmission timeout.
+    pub min_rto: Duration,
+    /// Keepalive when nothing was sent for this long (upstream: 25 s).
+    pub keepalive_interval: Duration,
+    /// Rate_Report period.
+    pub rate_report_interval: Duration,
+    /// Re-send Pull_Request this often to refresh the address-validation token.
+    pub token_refresh: Duration,
+    /// Without proofs, leave the Merkle check to the driver: instead of hashing each chunk
+    /// as it arrives, emit [`PullerEvent::VerifyRoot`](super::PullerEvent::VerifyRoot) once every chunk is in and let the
+    /// driver hash the reassembled output (in parallel) and report the root through
+    /// [`Puller::handle_root`](super::Puller::handle_root). Chunks are still authenticated by the AEAD on arrival.
+    pub deferred_root: bool,
+}
+
+impl PullerConfig {
+    /// Defaults for pulling `exposure_id` from `exposer` with `key`.
+    pub fn new(exposure_id: ExposureId, exposer: Peer, key: Key) -> Self {
+        PullerConfig {
+            exposure_id,
+            exposer,
+            key,
+            expected_cipher: None,
+            expected_hash: None,
+            want_proofs: false,
+            use_fec: true,
+            initial_window: 64,
+            max_window: 4096,
+            max_entries_per_nak: 64,
+            max_payload: 65_507,
+            max_chunks: 1 << 26,
+            handshake_interval: Duration::from_millis(250),
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            min_rto: Duration::from_millis(25),
+            keepalive_interval: Duration::from_secs(25),
+            rate_report_interval: Duration::from_secs(1),
+            token_refresh: Duration::from_secs(20),
+            deferred_root: false,
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! What the puller tells its driver: events, the verified chunk it hands out,
+//! the Manifest's facts, and why a pull failed.
+
+use rgtp_wire::{ExposureId, Hash};
+
+use crate::suite::SuiteId;
+
+/// What a validated Manifest told the puller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// Exposure.
+    pub exposure_id: ExposureId,
+    /// Plaintext bytes.
+    pub total_size: u64,
+    /// Chunks.
+    pub chunk_count: u32,
+    /// Plaintext bytes per chunk.
+    pub chunk_size: u32,
+    /// Merkle root.
+    pub merkle_root: Hash,
+    /// Layers.
+    pub suite: SuiteId,
+}
+
+/// Why a pull ended without the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PullError {
+    /// No Manifest arrived (exposer unreachable, wrong Exposure_ID, or no common version).
+    HandshakeTimeout,
+    /// Manifests arrived but none was acceptable.
+    BadManifest,
+    /// The transfer stalled with no authentication or Merkle failures seen.
+    Timeout,
+    /// Chunks arrived but failed authentication (wrong key, or forged traffic).
+    AuthFailed,
+    /// Chunks failed Merkle verification, or the root over all chunks did not match.
+    MerkleFailed,
+}
+
+impl core::fmt::Display for PullError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PullError::HandshakeTimeout => "no Manifest from the exposer",
+            PullError::BadManifest => "the exposer's Manifest was not acceptable",
+            PullError::Timeout => "transfer stalled",
+            PullError::AuthFailed => "chunks failed AEAD authentication",
+            PullError::MerkleFailed => "Merkle verification failed",
+        })
+    }
+}
+
+impl std::error::Error for PullError {}
+
+/// Events for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullerEvent {
+    /// The Manifest was accepted; size the output now.
+    Manifest(ManifestInfo),
+    /// A chunk rebuilt from FEC, authenticated; write it at `offset`.
+    Recovered {
+        /// Chunk index.
+        index: u32,
+        /// Byte offset in the output.
+        offset: u64,
+        /// Plaintext.
+        data: Vec<u8>,
+    },
+    /// Every chunk arrived (deferred-root mode): hash the output's chunks with
+    /// [`Puller::hash_scheme`](super::Puller::hash_scheme), and pass the root to [`Puller::handle_root`](super::Puller::handle_root).
+    VerifyRoot,
+    /// Every chunk arrived and the Merkle root over them matches.
+    Complete,
+    /// The pull ended without the data.
+    Failed(PullError),
+}
+
+/// A verified chunk, decrypted in place in the datagram buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Delivered<'d> {
+    /// Chunk index.
+    pub index: u32,
+    /// Byte offset in the output.
+    pub offset: u64,
+    /// Plaintext.
+    pub data: &'d [u8],
+}

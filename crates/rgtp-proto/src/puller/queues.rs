@@ -1,0 +1,99 @@
+//! What waits to be requested, and the puller's clocks.
+//!
+//! State only: the behaviour that uses it is `request.rs`.
+
+use super::config::PullerConfig;
+use redgiant_base::Instant;
+use std::collections::{HashMap, VecDeque};
+
+/// Chunks and parity shards waiting to be requested.
+pub(super) struct Requests {
+    /// Lowest chunk index never requested.
+    pub(super) next_new: u32,
+    /// Lost chunks to request again, with their attempt number.
+    pub(super) retransmit: VecDeque<(u32, u32)>,
+    /// Parity entries to request.
+    pub(super) parity_queue: VecDeque<u32>,
+    /// Parity requests per block still queued or in flight.
+    pub(super) parity_pending: HashMap<u32, u32>,
+    /// Lost chunks waiting for their block's parity before being re-requested.
+    pub(super) fec_wait: HashMap<u32, Vec<(u32, u32)>>,
+}
+
+impl Requests {
+    pub(super) fn new() -> Self {
+        Requests {
+            next_new: 0,
+            retransmit: VecDeque::new(),
+            parity_queue: VecDeque::new(),
+            parity_pending: HashMap::new(),
+            fec_wait: HashMap::new(),
+        }
+    }
+}
+
+/// The puller's clocks: handshake retries, progress, and the periodic packets.
+pub(super) struct Timers {
+    pub(super) started: Instant,
+    pub(super) handshake_next: Instant,
+    pub(super) handshake_tries: u32,
+    pub(super) last_pull_request: Instant,
+    pub(super) last_progress: Instant,
+    pub(super) last_sent: Instant,
+    pub(super) next_rate_report: Instant,
+    pub(super) next_token_refresh: Instant,
+    pub(super) want_pull_request: bool,
+    pub(super) want_rate_report: bool,
+    pub(super) want_keepalive: bool,
+}
+
+impl Timers {
+    pub(super) fn new(cfg: &PullerConfig, now: Instant) -> Self {
+        Timers {
+            started: now,
+            handshake_next: now,
+            handshake_tries: 0,
+            last_pull_request: now,
+            last_progress: now,
+            last_sent: now,
+            next_rate_report: now + cfg.rate_report_interval,
+            next_token_refresh: now + cfg.token_refresh,
+            want_pull_request: true,
+            want_rate_report: false,
+            want_keepalive: false,
+        }
+    }
+
+    /// When to retry or give up the handshake.
+    pub(super) fn handshake_deadline(&self, cfg: &PullerConfig) -> Instant {
+        self.handshake_next
+            .max(self.started)
+            .min(self.started + cfg.handshake_timeout)
+    }
+
+    /// The earliest of the transfer's timers (loss detection aside).
+    pub(super) fn transfer_deadline(&self, cfg: &PullerConfig, has_token: bool) -> Instant {
+        let mut t = (self.last_progress + cfg.idle_timeout)
+            .min(self.next_rate_report)
+            .min(self.last_sent + cfg.keepalive_interval);
+        if has_token {
+            t = t.min(self.next_token_refresh);
+        }
+        t
+    }
+
+    /// Marks the periodic packets that are due in the transfer.
+    pub(super) fn on_timeout(&mut self, now: Instant, cfg: &PullerConfig, has_token: bool) {
+        if now >= self.next_rate_report {
+            self.want_rate_report = true;
+            self.next_rate_report = now + cfg.rate_report_interval;
+        }
+        if now.saturating_since(self.last_sent) >= cfg.keepalive_interval {
+            self.want_keepalive = true;
+        }
+        if has_token && now >= self.next_token_refresh {
+            self.want_pull_request = true;
+            self.next_token_refresh = now + cfg.token_refresh;
+        }
+    }
+}
