@@ -769,6 +769,49 @@ fn recordings_over_udp_show_real_addresses_and_replay() {
     .arg(&src);
     let r = run_bounded(c, CHILD_LIMIT);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
+    // That replay read the token secret the exposer wrote beside its capture
+    // (owner-only); moved away, the replay says why it cannot reproduce tokens,
+    // and named with --token-secret it reproduces them again.
+    use std::os::unix::fs::PermissionsExt;
+    let secret = dir.path().join("x.pcap.secret");
+    let meta = std::fs::metadata(&secret).expect("expose --record writes FILE.secret");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap().trim().len(), 64);
+    assert!(
+        !dir.path().join("p.pcap.secret").exists(),
+        "pullers hold no secret"
+    );
+    let kept = dir.path().join("kept.secret");
+    std::fs::rename(&secret, &kept).unwrap();
+    let replay_source = |extra: &[&str]| {
+        let mut c = rgtp();
+        c.args([
+            "replay",
+            xrec.to_str().unwrap(),
+            "--ticket",
+            &ticket_text,
+            "--source",
+        ])
+        .arg(&src)
+        .args(extra);
+        run_bounded(c, CHILD_LIMIT)
+    };
+    let r = replay_source(&[]);
+    assert_eq!(r.code(), Some(2), "{}", r.describe());
+    assert!(
+        r.stderr.contains("address-validation tokens") && r.stderr.contains("--token-secret"),
+        "{}",
+        r.describe()
+    );
+    let r = replay_source(&["--token-secret-from-key"]);
+    assert_ne!(
+        r.code(),
+        Some(0),
+        "the secret is not the key's: {}",
+        r.describe()
+    );
+    let r = replay_source(&["--token-secret", kept.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
     // `rgtp inspect` reads the same capture: JSON facts, and with the ticket the data.
     let mut c = rgtp();
     c.args(["inspect", prec.to_str().unwrap(), "--json"]);
