@@ -851,3 +851,71 @@ fn recordings_over_udp_show_real_addresses_and_replay() {
     let r = run_bounded(c, CHILD_LIMIT);
     assert_eq!(r.code(), Some(2), "{}", r.describe());
 }
+
+// ---------------------------------------------------------------- address validation
+
+/// A ticket holder mints a token for another address (here a socket that never
+/// asked for a Manifest) the only ways the ticket allows, and sends a NAK from
+/// it: by default the exposer answers with at most 3 times the NAK's size (spec
+/// §5.3); an exposer run with --dangerous-token-secret-from-key floods it.
+#[test]
+fn ticket_holder_cannot_amplify_toward_another_address_over_udp() {
+    use rgtp_proto::token::TokenKey;
+    use rgtp_wire::{IndexList, Nak, NakFlags, Repr};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, data(200_000, 91)).expect("write source");
+    for (extra, bounded) in [
+        (&[][..], true),
+        (&["--dangerous-token-secret-from-key"][..], false),
+    ] {
+        let x = Exposer::start(&src, extra);
+        let ticket: rgtp::Ticket = x.ticket.parse().unwrap();
+        let exposer = ticket.socket_addr().unwrap();
+        let victim = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        victim
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let at = rgtp_proto::Instant::from_micros(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64,
+        );
+        let peer = rgtp_proto::Peer::Ip(victim.local_addr().unwrap());
+        let id = ticket.exposure_id;
+        let guesses = [
+            TokenKey::dangerous_secret_from_key(ticket.key.as_bytes(), &id),
+            *ticket.key.as_bytes(),
+            [0; 32],
+        ];
+        let indices: Vec<u32> = (0..64).collect();
+        let mut sent = 0;
+        let mut got = 0;
+        for guess in guesses {
+            let repr = Repr::Nak(Nak {
+                exposure_id: id,
+                flags: NakFlags::TOKEN,
+                indices: IndexList::Slice(&indices),
+                token: Some(TokenKey::new(guess).mint(&id, &peer, at)),
+            });
+            let mut nak = vec![0; repr.buffer_len()];
+            repr.emit(&mut nak);
+            victim.send_to(&nak, exposer).unwrap();
+            sent += nak.len();
+            let mut buf = [0u8; 65_536];
+            while let Ok(n) = victim.recv(&mut buf) {
+                got += n;
+            }
+        }
+        x.stop();
+        if bounded {
+            assert!(got <= 3 * sent, "forged tokens drew {got} bytes for {sent}");
+        } else {
+            assert!(
+                got > 30 * sent,
+                "the dangerous option: {got} bytes for {sent}"
+            );
+        }
+    }
+}
