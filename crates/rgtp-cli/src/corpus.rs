@@ -294,7 +294,8 @@ pub fn dataset(s: &Scenario) -> Vec<u8> {
     data
 }
 
-/// Seals a scenario's dataset with its key and Exposure_ID.
+/// Seals a scenario's dataset with its key and Exposure_ID; its token secret is
+/// derived from the key (a simulation whose keys are published).
 pub fn prepare(s: &Scenario) -> Prepared {
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x6b65_7973);
     let mut key = [0u8; 32];
@@ -317,6 +318,10 @@ pub fn prepare(s: &Scenario) -> Prepared {
         .with_key(Key::from_bytes(key))
         .with_exposure_id(id)
         .with_config(config)
+        // A simulation with its keys published in its sidecars: nothing to
+        // protect, and a secret anyone can recompute from the ticket keeps
+        // the captures' tokens as they were (spec §16.3).
+        .dangerous_token_secret_from_key()
         .expose(&dataset(s))
         .expect("corpus scenarios are valid")
 }
@@ -631,6 +636,7 @@ pub fn run(s: &Scenario) -> Run {
         "description": s.description,
         "exercises": s.exercises,
         "ticket": ticket.to_string(),
+        "token_secret": hex::encode(prepared.token_secret()),
         "exposer": rgtp_capture::frame::peer_text(s.exposer),
         "puller": rgtp_capture::frame::peer_text(s.puller),
         "recorded_at": s.side.name(),

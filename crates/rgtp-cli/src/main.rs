@@ -90,6 +90,20 @@ struct ReplayArgs {
     /// ticket's key and Exposure_ID and the recorded Manifest's suite and chunk size.
     #[arg(long)]
     source: Option<PathBuf>,
+    /// Exposer replay: the recorded exposer's token secret (spec §5.3), as `rgtp expose
+    /// --record CAPTURE` wrote it to CAPTURE.secret [default: CAPTURE.secret if it exists].
+    /// Without it, answers carrying or honouring tokens cannot be reproduced.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "source",
+        conflicts_with = "token_secret_from_key"
+    )]
+    token_secret: Option<PathBuf>,
+    /// Exposer replay: the recorded exposer derived its token secret from the key (`rgtp
+    /// expose --dangerous-token-secret-from-key`, or redgiant before random secrets).
+    #[arg(long, requires = "source")]
+    token_secret_from_key: bool,
     /// Feed packets at their recorded spacing instead of as fast as possible.
     #[arg(long)]
     as_recorded: bool,
@@ -215,11 +229,11 @@ struct ExposeArgs {
     link: LinkArgs,
     #[command(flatten)]
     suite: SuiteArgs,
-    /// Draw the address-validation token secret at random instead of deriving it from the
-    /// key and Exposure_ID (spec §5.3): for widely shared tickets; recordings then replay
-    /// only up to the first token-bearing request.
+    /// Derive the address-validation token secret from the key and Exposure_ID instead of
+    /// drawing it at random (spec §5.3). Every ticket holder can then mint tokens for any
+    /// address and make this exposer flood it: only for tickets kept in a trusted group.
     #[arg(long)]
-    random_token_secret: bool,
+    dangerous_token_secret_from_key: bool,
     /// Serve requests without address validation, as upstream v1 exposers do. This lifts the
     /// 3x amplification bound: only on networks where source addresses cannot be spoofed.
     #[arg(long)]
@@ -436,6 +450,58 @@ fn map_file(path: &Path) -> Result<(Option<memmap2::Mmap>, u64), (u8, String)> {
     Ok((Some(map), len))
 }
 
+/// Where `rgtp expose --record FILE` keeps the token secret: `FILE.secret`.
+fn secret_path(record: &Path) -> PathBuf {
+    let mut p = record.as_os_str().to_owned();
+    p.push(".secret");
+    PathBuf::from(p)
+}
+
+/// Writes the token secret as 64 hex digits and a newline, readable by its owner only
+/// (spec §16.1): with it, `rgtp replay --source` reproduces the recorded answers.
+fn write_token_secret(path: &Path, secret: &[u8; 32]) -> CliResult {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| {
+        (
+            exit::IO,
+            format!("cannot write the token secret to {}: {e}", path.display()),
+        )
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    // An existing file keeps its mode on open: tighten it before writing.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    writeln!(f, "{}", hex::encode(secret)).map_err(fail)
+}
+
+/// Reads a token secret file written by `rgtp expose --record`.
+fn read_token_secret(path: &Path) -> Result<[u8; 32], (u8, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            exit::IO,
+            format!("cannot read the token secret {}: {e}", path.display()),
+        )
+    })?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| {
+        (
+            exit::USAGE,
+            format!(
+                "{}: a token secret is 64 hex digits (as `rgtp expose --record` writes it)",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(secret)
+}
+
 fn expose(a: ExposeArgs) -> CliResult {
     a.link.check()?;
     let (map, len) = map_file(&a.file)?;
@@ -482,15 +548,18 @@ fn expose(a: ExposeArgs) -> CliResult {
         ..Default::default()
     };
     config.max_payload = caps.mtu;
-    if a.random_token_secret {
-        config.token_secret = *rgtp_providers::cipher::random_key().as_bytes();
-    }
     let mut b = builder(&a.suite, default_chunk).with_config(config);
     if let Some(KeyArg(k)) = &a.key {
         b = b.with_key(rgtp_proto::Key::from_bytes(*k));
     }
+    if a.dangerous_token_secret_from_key {
+        b = b.dangerous_token_secret_from_key();
+    }
     let prepared = b.expose(data).map_err(|e| (exit::USAGE, e.to_string()))?;
     drop(map);
+    if let Some(record) = &a.link.record {
+        write_token_secret(&secret_path(record), prepared.token_secret())?;
+    }
     let mut ticket = prepared.ticket_for(where_);
     let shown = match where_ {
         Peer::Ip(local) => {
@@ -804,7 +873,16 @@ fn replay(a: ReplayArgs) -> CliResult {
     if let Some(src) = &a.source {
         let (map, _) = map_file(src)?;
         let data: &[u8] = map.as_deref().unwrap_or(&[]);
-        let prepared = rgtp::replay::rebuild_exposer(&capture, &ticket, data, 65_507)
+        let default_secret = secret_path(&a.capture);
+        let secret = match (&a.token_secret, a.token_secret_from_key) {
+            (Some(path), _) => rgtp::replay::TokenSecret::Given(read_token_secret(path)?),
+            (None, true) => rgtp::replay::TokenSecret::FromKey,
+            (None, false) if default_secret.exists() => {
+                rgtp::replay::TokenSecret::Given(read_token_secret(&default_secret)?)
+            }
+            (None, false) => rgtp::replay::TokenSecret::Unknown,
+        };
+        let prepared = rgtp::replay::rebuild_exposer(&capture, &ticket, data, 65_507, secret)
             .map_err(|e| (exit::USAGE, e))?;
         let r = rgtp::replay::replay_expose(&capture, &prepared, exposer, pace);
         if r.fed == 0 {
@@ -817,6 +895,18 @@ fn replay(a: ReplayArgs) -> CliResult {
             ));
         }
         if let Some(diff) = r.first_difference() {
+            if secret == rgtp::replay::TokenSecret::Unknown
+                && rgtp::replay::holds_tokens(&capture, &ticket.exposure_id)
+            {
+                return Err((
+                    exit::USAGE,
+                    format!(
+                        "the rebuilt exposer answers differently ({diff}): the capture holds address-validation tokens, which only the recorded exposer's secret reproduces, and no secret was given. `rgtp expose --record {0}` writes it to {1}; pass it with --token-secret FILE (or --token-secret-from-key if the exposer derived it from the key)",
+                        a.capture.display(),
+                        default_secret.display()
+                    ),
+                ));
+            }
             return Err((
                 exit::PROTOCOL,
                 format!(

@@ -769,6 +769,49 @@ fn recordings_over_udp_show_real_addresses_and_replay() {
     .arg(&src);
     let r = run_bounded(c, CHILD_LIMIT);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
+    // That replay read the token secret the exposer wrote beside its capture
+    // (owner-only); moved away, the replay says why it cannot reproduce tokens,
+    // and named with --token-secret it reproduces them again.
+    use std::os::unix::fs::PermissionsExt;
+    let secret = dir.path().join("x.pcap.secret");
+    let meta = std::fs::metadata(&secret).expect("expose --record writes FILE.secret");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap().trim().len(), 64);
+    assert!(
+        !dir.path().join("p.pcap.secret").exists(),
+        "pullers hold no secret"
+    );
+    let kept = dir.path().join("kept.secret");
+    std::fs::rename(&secret, &kept).unwrap();
+    let replay_source = |extra: &[&str]| {
+        let mut c = rgtp();
+        c.args([
+            "replay",
+            xrec.to_str().unwrap(),
+            "--ticket",
+            &ticket_text,
+            "--source",
+        ])
+        .arg(&src)
+        .args(extra);
+        run_bounded(c, CHILD_LIMIT)
+    };
+    let r = replay_source(&[]);
+    assert_eq!(r.code(), Some(2), "{}", r.describe());
+    assert!(
+        r.stderr.contains("address-validation tokens") && r.stderr.contains("--token-secret"),
+        "{}",
+        r.describe()
+    );
+    let r = replay_source(&["--token-secret-from-key"]);
+    assert_ne!(
+        r.code(),
+        Some(0),
+        "the secret is not the key's: {}",
+        r.describe()
+    );
+    let r = replay_source(&["--token-secret", kept.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
     // `rgtp inspect` reads the same capture: JSON facts, and with the ticket the data.
     let mut c = rgtp();
     c.args(["inspect", prec.to_str().unwrap(), "--json"]);
@@ -807,4 +850,72 @@ fn recordings_over_udp_show_real_addresses_and_replay() {
     .arg(&other);
     let r = run_bounded(c, CHILD_LIMIT);
     assert_eq!(r.code(), Some(2), "{}", r.describe());
+}
+
+// ---------------------------------------------------------------- address validation
+
+/// A ticket holder mints a token for another address (here a socket that never
+/// asked for a Manifest) the only ways the ticket allows, and sends a NAK from
+/// it: by default the exposer answers with at most 3 times the NAK's size (spec
+/// §5.3); an exposer run with --dangerous-token-secret-from-key floods it.
+#[test]
+fn ticket_holder_cannot_amplify_toward_another_address_over_udp() {
+    use rgtp_proto::token::TokenKey;
+    use rgtp_wire::{IndexList, Nak, NakFlags, Repr};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, data(200_000, 91)).expect("write source");
+    for (extra, bounded) in [
+        (&[][..], true),
+        (&["--dangerous-token-secret-from-key"][..], false),
+    ] {
+        let x = Exposer::start(&src, extra);
+        let ticket: rgtp::Ticket = x.ticket.parse().unwrap();
+        let exposer = ticket.socket_addr().unwrap();
+        let victim = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        victim
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let at = rgtp_proto::Instant::from_micros(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64,
+        );
+        let peer = rgtp_proto::Peer::Ip(victim.local_addr().unwrap());
+        let id = ticket.exposure_id;
+        let guesses = [
+            TokenKey::dangerous_secret_from_key(ticket.key.as_bytes(), &id),
+            *ticket.key.as_bytes(),
+            [0; 32],
+        ];
+        let indices: Vec<u32> = (0..64).collect();
+        let mut sent = 0;
+        let mut got = 0;
+        for guess in guesses {
+            let repr = Repr::Nak(Nak {
+                exposure_id: id,
+                flags: NakFlags::TOKEN,
+                indices: IndexList::Slice(&indices),
+                token: Some(TokenKey::new(guess).mint(&id, &peer, at)),
+            });
+            let mut nak = vec![0; repr.buffer_len()];
+            repr.emit(&mut nak);
+            victim.send_to(&nak, exposer).unwrap();
+            sent += nak.len();
+            let mut buf = [0u8; 65_536];
+            while let Ok(n) = victim.recv(&mut buf) {
+                got += n;
+            }
+        }
+        x.stop();
+        if bounded {
+            assert!(got <= 3 * sent, "forged tokens drew {got} bytes for {sent}");
+        } else {
+            assert!(
+                got > 30 * sent,
+                "the dangerous option: {got} bytes for {sent}"
+            );
+        }
+    }
 }

@@ -25,7 +25,9 @@ pub const EPOCH_MICROS: u64 = 30_000_000;
 pub struct TokenKey([u8; 32]);
 
 impl TokenKey {
-    /// Wraps a secret (the driver draws it from its RNG).
+    /// Wraps a secret. It must be one the exposer does not share: drawn from a
+    /// CSPRNG (what `rgtp`'s builder does by default), or kept beside a recording
+    /// for replay (spec §5.3, §16.2).
     pub fn new(secret: [u8; 32]) -> Self {
         TokenKey(secret)
     }
@@ -46,11 +48,16 @@ impl TokenKey {
         m.finalize().into_bytes().into()
     }
 
-    /// The default secret of an exposure: a keyed BLAKE2b-256 of the Exposure_ID
-    /// under the exposure's AEAD key (spec §5.3). An exposer rebuilt from the
-    /// same key and Exposure_ID then mints and accepts the same tokens, which is
-    /// what lets a recorded transfer be replayed against it byte for byte.
-    pub fn derive_secret(key: &[u8; 32], id: &ExposureId) -> [u8; 32] {
+    /// A secret computed from the exposure's AEAD key and Exposure_ID: a keyed
+    /// BLAKE2b-256 of `"rgtp-v1 token secret" || Exposure_ID` under the key.
+    ///
+    /// Dangerous: every ticket carries the key and the Exposure_ID, so whoever
+    /// holds the ticket can compute this secret, mint tokens for any address
+    /// and make the exposer send a spoofed victim everything a validated
+    /// puller gets (spec §5.3). It exists for exposers that must agree on tokens
+    /// without sharing anything but the ticket, and for tests and simulations
+    /// whose keys are public anyway. Exposers should draw their secret at random.
+    pub fn dangerous_secret_from_key(key: &[u8; 32], id: &ExposureId) -> [u8; 32] {
         use blake2::digest::consts::U32;
         let mut m = <Blake2bMac<U32> as Mac>::new_from_slice(key).expect("32-byte key is valid");
         m.update(b"rgtp-v1 token secret");

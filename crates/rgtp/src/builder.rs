@@ -142,6 +142,19 @@ pub struct ExposerBuilder<C = CipherId, H = HashId, F = FecSpec> {
     key: Option<Key>,
     exposure_id: Option<ExposureId>,
     config: ExposerConfig,
+    token_secret: TokenSecret,
+}
+
+/// Where the address-validation token secret comes from (spec §5.3).
+#[derive(Clone, Default)]
+enum TokenSecret {
+    /// `config.token_secret` if set, else drawn from the operating system's CSPRNG.
+    #[default]
+    Random,
+    /// Given by the caller (a replay, a simulation).
+    Given([u8; 32]),
+    /// Derived from the key and Exposure_ID: every ticket holder can mint tokens.
+    DangerousFromKey,
 }
 
 impl Default for ExposerBuilder {
@@ -155,6 +168,7 @@ impl Default for ExposerBuilder {
             key: None,
             exposure_id: None,
             config: ExposerConfig::default(),
+            token_secret: TokenSecret::Random,
         }
     }
 }
@@ -185,6 +199,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             exposure_id: self.exposure_id,
             config: self.config,
+            token_secret: self.token_secret,
         }
     }
 
@@ -199,6 +214,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             exposure_id: self.exposure_id,
             config: self.config,
+            token_secret: self.token_secret,
         }
     }
 
@@ -213,6 +229,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             exposure_id: self.exposure_id,
             config: self.config,
+            token_secret: self.token_secret,
         }
     }
 
@@ -246,6 +263,26 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         self
     }
 
+    /// Mint and check address-validation tokens with this secret instead of one
+    /// drawn at random (spec §5.3): to rebuild a recorded exposer for replay
+    /// (§16.2), or in a simulation. Keep it from pullers: whoever knows it can
+    /// make the exposer send a spoofed address everything a validated puller gets.
+    pub fn with_token_secret(mut self, secret: [u8; 32]) -> Self {
+        self.token_secret = TokenSecret::Given(secret);
+        self
+    }
+
+    /// Derive the token secret from the key and Exposure_ID, as redgiant did by
+    /// default before (spec §5.3). Dangerous: every ticket carries both, so any
+    /// ticket holder can mint tokens for any address and turn the exposer into
+    /// an unbounded amplifier aimed at that address. Only for exposures whose
+    /// tickets never leave a trusted group, where exposers rebuilt from the
+    /// ticket must agree on tokens without sharing a secret.
+    pub fn dangerous_token_secret_from_key(mut self) -> Self {
+        self.token_secret = TokenSecret::DangerousFromKey;
+        self
+    }
+
     /// Validates the combination, seals `data` and prepares the exposure.
     pub fn expose(self, data: &[u8]) -> Result<Prepared, StartError> {
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
@@ -270,8 +307,16 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             store,
         )?;
         let mut config = self.config;
-        if config.token_secret == [0; 32] {
-            config.token_secret = rgtp_proto::token::TokenKey::derive_secret(key.as_bytes(), &id);
+        match self.token_secret {
+            TokenSecret::Given(secret) => config.token_secret = secret,
+            TokenSecret::DangerousFromKey => {
+                config.token_secret =
+                    rgtp_proto::token::TokenKey::dangerous_secret_from_key(key.as_bytes(), &id)
+            }
+            TokenSecret::Random if config.token_secret == [0; 32] => {
+                config.token_secret = *rgtp_providers::cipher::random_key().as_bytes()
+            }
+            TokenSecret::Random => {}
         }
         Ok(Prepared {
             exposure: Arc::new(exposure),
@@ -344,6 +389,13 @@ impl Prepared {
             rgtp_proto::Peer::Ethernet(m) => self.ticket_mac(m),
             rgtp_proto::Peer::Mem(n) => self.ticket(rgtp_capture::frame::mem_addr(n)),
         }
+    }
+
+    /// The secret its exposers mint address-validation tokens with (spec §5.3).
+    /// Never give it to pullers; keep it beside a recording to replay the
+    /// exposer's answers (§16.2).
+    pub fn token_secret(&self) -> &[u8; 32] {
+        &self.config.token_secret
     }
 
     /// A fresh serving state machine (many may serve one exposure).

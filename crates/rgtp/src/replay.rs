@@ -3,9 +3,10 @@
 //! - [`replay_pull`] hands a fresh [`Puller`] holding the ticket every datagram
 //!   the exposer sent in the capture, in order. A complete recording rebuilds
 //!   the file byte for byte; a hostile one shows what our puller makes of it.
-//! - [`replay_expose`] hands an [`Exposer`] rebuilt from the same file, key and
-//!   Exposure_ID every datagram sent to the recorded exposer, and compares
-//!   what it answers with what was recorded, byte for byte.
+//! - [`replay_expose`] hands an [`Exposer`] rebuilt from the same file, key,
+//!   Exposure_ID and token secret every datagram sent to the recorded exposer,
+//!   and compares what it answers with what was recorded, byte for byte. The
+//!   token secret is not in the ticket: [`TokenSecret`] says where it comes from.
 //!
 //! The core's clock is the capture's timestamps in both [`Pace`]s: replaying
 //! as recorded only sleeps between records so the replay also takes the
@@ -336,15 +337,42 @@ pub fn find_manifest(
         })
 }
 
+/// The recorded exposer's address-validation token secret (spec §5.3), which
+/// no ticket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSecret {
+    /// Kept beside the recording (`rgtp expose --record FILE` writes `FILE.secret`).
+    Given([u8; 32]),
+    /// The recorded exposer derived it from the key and Exposure_ID
+    /// (`dangerous_token_secret_from_key`, and the canonical corpus).
+    FromKey,
+    /// Not known: the rebuilt exposer draws its own, so answers to requests
+    /// carrying a token, and Manifests carrying one, will differ.
+    Unknown,
+}
+
+/// True if the capture holds an address-validation token of `exposure_id`
+/// (a Manifest or a NAK carrying one): replaying its exposer needs the secret.
+pub fn holds_tokens(capture: &Capture, exposure_id: &rgtp_wire::ExposureId) -> bool {
+    capture
+        .datagrams()
+        .any(|(_, d)| match rgtp_wire::Repr::parse(&d.payload, 65_535) {
+            Ok(rgtp_wire::Repr::Manifest(m)) => &m.exposure_id == exposure_id && m.token.is_some(),
+            Ok(rgtp_wire::Repr::Nak(n)) => &n.exposure_id == exposure_id && n.token.is_some(),
+            _ => false,
+        })
+}
+
 /// Rebuilds the recorded exposer from the file it exposed: the key and
 /// Exposure_ID from the ticket, the suite, chunk size and FEC from the
-/// Manifest in the capture. Checks the Merkle root against the Manifest's, so
-/// a wrong file is caught before any replay.
+/// Manifest in the capture, the token secret as given. Checks the Merkle root
+/// against the Manifest's, so a wrong file is caught before any replay.
 pub fn rebuild_exposer(
     capture: &Capture,
     ticket: &Ticket,
     data: &[u8],
     max_payload: usize,
+    secret: TokenSecret,
 ) -> Result<Prepared, String> {
     let m = find_manifest(capture, &ticket.exposure_id).ok_or_else(|| {
         "the capture holds no Manifest for the ticket's Exposure_ID: nothing says how the exposure was built".to_string()
@@ -367,7 +395,7 @@ pub fn rebuild_exposer(
         max_payload,
         ..Default::default()
     };
-    let prepared = crate::ExposerBuilder::new()
+    let mut builder = crate::ExposerBuilder::new()
         .with_cipher(suite.cipher)
         .with_hash(suite.hash)
         .with_fec(fec)
@@ -375,9 +403,13 @@ pub fn rebuild_exposer(
         .with_chunk_size(m.chunk_size)
         .with_key(ticket.key.clone())
         .with_exposure_id(ticket.exposure_id)
-        .with_config(config)
-        .expose(data)
-        .map_err(|e| e.to_string())?;
+        .with_config(config);
+    builder = match secret {
+        TokenSecret::Given(s) => builder.with_token_secret(s),
+        TokenSecret::FromKey => builder.dangerous_token_secret_from_key(),
+        TokenSecret::Unknown => builder,
+    };
+    let prepared = builder.expose(data).map_err(|e| e.to_string())?;
     let built = prepared.exposure.manifest();
     if built.merkle_root != m.merkle_root || built.total_size != m.total_size {
         return Err(format!(

@@ -58,8 +58,11 @@ pub struct ExposerConfig {
     /// Serve NAKs without a token as if validated, as upstream v1 exposers do.
     /// This lifts the amplification bound; use only on trusted networks.
     pub dangerous_serve_unvalidated: bool,
-    /// Secret for address-validation tokens (spec §5.3): derived from the key and
-    /// Exposure_ID by the builder when left zero, or drawn from a CSPRNG.
+    /// Secret for address-validation tokens (spec §5.3). It must be one no
+    /// puller can know: a secret derivable from the ticket lets every ticket
+    /// holder mint tokens for any address. [`Exposer::new`] uses it as given
+    /// (the core has no RNG); `rgtp`'s builder replaces the all-zero default
+    /// with one drawn from a CSPRNG.
     pub token_secret: [u8; 32],
 }
 

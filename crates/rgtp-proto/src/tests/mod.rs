@@ -281,6 +281,54 @@ fn unvalidated_source_gets_at_most_three_times_its_bytes() {
     assert_eq!(exposer.stats().bad_token, before.bad_token + 1);
 }
 
+/// What a 64-entry NAK carrying `token`, sent with `victim` as its source
+/// address, makes an exposer holding `secret` send: (bytes sent, request bytes).
+fn spoofed_gain(secret: [u8; 32], victim: Peer, token: Token, now: Instant) -> (usize, usize) {
+    let config = ExposerConfig {
+        token_secret: secret,
+        ..ExposerConfig::default()
+    };
+    let mut exposer = Exposer::new(exposure(&data(10_000), 100), config);
+    let request = nak(&(0..64).collect::<Vec<_>>(), Some(token));
+    exposer.handle_datagram(now, victim, &request);
+    let sent = drain_to(&mut exposer, now, victim)
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>();
+    (sent, request.len())
+}
+
+//= spec/rgtp-v1.md#5.3
+//# The exposer secret MUST NOT be computable from anything a puller holds
+//# (the ticket: key, Exposure_ID, address).
+#[test]
+fn ticket_holder_cannot_mint_tokens_for_another_address() {
+    let now = Instant::from_micros(1_000_000);
+    let victim = Peer::Mem(7);
+    let key = *util::key().as_bytes();
+    // Every secret a ticket holder can compute: the old default derived from
+    // the ticket's key and Exposure_ID, the key itself, the all-zero config.
+    let guesses = [
+        crate::token::TokenKey::dangerous_secret_from_key(&key, &ID),
+        key,
+        [0; 32],
+    ];
+    // The exposer's secret: drawn at random, shared with no puller.
+    let secret = [0x5a; 32];
+    for guess in guesses {
+        let forged = crate::token::TokenKey::new(guess).mint(&ID, &victim, now);
+        let (sent, len) = spoofed_gain(secret, victim, forged, now);
+        assert!(sent <= 3 * len, "forged token got {sent} bytes for {len}");
+    }
+    // Against an exposer that derives its secret from the key (the dangerous
+    // option), the same forgery gets all 64 chunks: the bound is gone.
+    let dangerous = guesses[0];
+    let forged = crate::token::TokenKey::new(dangerous).mint(&ID, &victim, now);
+    let (sent, len) = spoofed_gain(dangerous, victim, forged, now);
+    assert_eq!(sent, 64 * 140);
+    assert!(sent > 30 * len);
+}
+
 #[test]
 fn deferred_root_completes_only_on_the_right_root() {
     let data = data(5_000);

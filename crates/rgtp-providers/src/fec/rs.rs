@@ -1,4 +1,5 @@
-//! Systematic Reed-Solomon over GF(2^8) (upstream §5.1–§5.2), backed by
+//! Systematic Reed-Solomon over GF(2^8) (spec §7.4: upstream §5.1–§5.2 name the
+//! field and layout; the parity is ours, not upstream's code's), backed by
 //! `reed_solomon_erasure::galois_8`.
 //!
 //! Field: GF(2^8) reduced by x^8 + x^4 + x^3 + x^2 + 1 (0x11D). Encoding
