@@ -15,8 +15,8 @@
 //! Rounds are paced so that `--pulls` pulls spread over `--duration` seconds; the
 //! run stops after the last round or at the deadline, whichever comes first.
 //! After each round (no pull in flight) the process trims its heap
-//! (`malloc_trim`, so the allocator's cached arenas do not hide or fake a trend)
-//! and samples its RSS (`/proc/self/statm`), its open descriptors (`/proc/self/fd`) and its CPU time
+//! (`malloc_trim`; with a fixed mmap threshold, so the allocator's caches neither
+//! hide nor fake a trend) and samples its RSS (`/proc/self/statm`), its open descriptors (`/proc/self/fd`) and its CPU time
 //! (`getrusage`).
 //!
 //! The hostile sender, from sockets on 127.0.0.1–127.0.0.5 (a fresh port every
@@ -172,6 +172,12 @@ struct Sample {
 
 fn run(o: &Opts) -> bool {
     let started = StdInstant::now();
+    // Every driver allocates a 2 MiB receive buffer per pull. glibc's dynamic mmap
+    // threshold would soon serve those from the heap, where freed ones linger in
+    // RSS by whole buffers; a fixed threshold keeps them mapped and unmapped, so
+    // RSS follows what the stack holds.
+    // SAFETY: mallopt has no preconditions; called before any other thread exists.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
     let (targets, servers) = start_exposers();
     let targets = Arc::new(targets);
     println!(
