@@ -138,11 +138,19 @@ struct Lib {
     pull_next: unsafe extern "C" fn(*mut Surf, *mut c_void, usize, *mut usize, *mut u32) -> c_int,
 }
 
-/// Where `librgtp.so` is looked for: `$RGTP_FFI_LIB`, then the workspace's
-/// `target/release` and `target/debug` (or `$CARGO_TARGET_DIR`'s).
+/// Where `librgtp.so` is looked for: `$RGTP_FFI_LIB`, then beside the running
+/// executable (a fuzzer shipped with its library, as `.clusterfuzzlite/build.sh`
+/// lays out `$OUT`), then the workspace's `target/release` and `target/debug`
+/// (or `$CARGO_TARGET_DIR`'s).
 pub fn ffi_library_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(FFI_LIB_ENV) {
         return Some(PathBuf::from(p));
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("librgtp.so")));
+    if let Some(p) = beside.filter(|p| p.exists()) {
+        return Some(p);
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
