@@ -42,6 +42,7 @@ mod manifest;
 mod output;
 mod reassembly;
 mod request;
+mod tree;
 
 pub use self::congestion::QUEUE_FLOOR;
 pub use self::loss::PACKET_THRESHOLD;
@@ -79,8 +80,11 @@ pub struct PullerConfig {
     pub max_entries_per_nak: usize,
     /// Largest payload accepted when parsing.
     pub max_payload: usize,
-    /// Largest chunk count accepted from a Manifest (bounds the puller's memory).
+    /// Largest chunk count accepted from a Manifest (bounds the received bitmap).
     pub max_chunks: u32,
+    /// Largest Total_Size accepted from a Manifest (CLI `--max-size`); a larger one is
+    /// refused, and reported as [`PullError::TooLarge`] if no acceptable one follows.
+    pub max_total_size: u64,
     /// First Pull_Request retry delay (doubles per retry, capped at 1 s).
     pub handshake_interval: Duration,
     /// Give up when no Manifest arrives within this.
@@ -118,6 +122,7 @@ impl PullerConfig {
             max_entries_per_nak: 64,
             max_payload: 65_507,
             max_chunks: 1 << 26,
+            max_total_size: u64::MAX,
             handshake_interval: Duration::from_millis(250),
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
@@ -161,6 +166,14 @@ pub enum PullError {
     AuthFailed,
     /// Chunks failed Merkle verification, or the root over all chunks did not match.
     MerkleFailed,
+    /// The only Manifests that arrived declared more than
+    /// [`PullerConfig::max_total_size`].
+    TooLarge {
+        /// Total_Size the (last such) Manifest declared.
+        declared: u64,
+        /// The configured limit.
+        limit: u64,
+    },
 }
 
 impl core::fmt::Display for PullError {
@@ -171,6 +184,12 @@ impl core::fmt::Display for PullError {
             PullError::Timeout => "transfer stalled",
             PullError::AuthFailed => "chunks failed AEAD authentication",
             PullError::MerkleFailed => "Merkle verification failed",
+            PullError::TooLarge { declared, limit } => {
+                return write!(
+                    f,
+                    "the exposure declares {declared} bytes, more than the limit of {limit}"
+                )
+            }
         })
     }
 }
@@ -230,6 +249,8 @@ pub struct PullerStats {
     pub auth_failures: u64,
     /// Chunks that failed their Merkle proof.
     pub merkle_failures: u64,
+    /// Authentic chunks dropped for carrying no proof although proofs were negotiated.
+    pub missing_proofs: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,
     /// Datagrams from a peer other than the exposer, or for another exposure.
@@ -289,6 +310,8 @@ pub struct Puller<S: SuiteFactory> {
     suite: SuiteId,
     /// The address-validation token echoed in NAKs.
     token: Option<Token>,
+    /// Total_Size of the last Manifest refused for exceeding `max_total_size`.
+    too_large: Option<u64>,
 
     /// Chunks accepted, their leaves, and the verification failure counts.
     output: Output,
@@ -317,6 +340,7 @@ impl<S: SuiteFactory> Puller<S> {
             manifest: None,
             suite: SuiteId::default(),
             token: None,
+            too_large: None,
             output: Output::new(),
             requests: Requests::new(),
             flights: InFlight::new(),
@@ -369,6 +393,13 @@ impl<S: SuiteFactory> Puller<S> {
     /// True once every chunk arrived and the root matched.
     pub fn is_complete(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// What the pull would fail with if the idle timeout passed now (spec §8.9, §8.11):
+    /// `None` outside the transfer. For drivers whose input ends without a clock
+    /// running out, such as a capture replay.
+    pub fn stall_error(&self) -> Option<PullError> {
+        (self.phase == Phase::Transfer).then(|| self.output.stall_error())
     }
 
     /// Request-to-arrival latency of first-attempt chunks (and the handshake).
@@ -453,7 +484,12 @@ impl<S: SuiteFactory> Puller<S> {
         match self.phase {
             Phase::Handshake => {
                 if now.saturating_since(self.timers.started) >= self.cfg.handshake_timeout {
-                    let e = if self.stats.bad_manifests > 0 {
+                    let e = if let Some(declared) = self.too_large {
+                        PullError::TooLarge {
+                            declared,
+                            limit: self.cfg.max_total_size,
+                        }
+                    } else if self.stats.bad_manifests > 0 {
                         PullError::BadManifest
                     } else {
                         PullError::HandshakeTimeout

@@ -1,7 +1,8 @@
 //! Output and verification: every chunk is opened with the AEAD before it is
-//! handed out, checked against its Merkle proof when it carries one, and
-//! recorded once; the root over all leaves is checked at the end (here, or by
-//! the driver in deferred-root mode).
+//! handed out, checked against its Merkle proof when it carries one (and
+//! dropped without one once proofs were negotiated, spec §8.11), and recorded
+//! once; the root over all leaves is folded as they arrive and checked at the
+//! end (here, or by the driver in deferred-root mode).
 
 use rgtp_wire::{Hash, HASH_LEN};
 
@@ -11,18 +12,19 @@ use crate::merkle::{self, MerkleScheme};
 use crate::replay::ReplayWindow;
 use redgiant_base::Instant;
 
+use super::tree::PartialTree;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 
-/// Which chunks were accepted and their leaf hashes, and the failures seen since the
-/// last accepted chunk.
+/// Which chunks were accepted and the tree over their leaves, and the failures seen
+/// since the last accepted chunk.
 pub(super) struct Output {
     /// One bit per chunk.
     received: Vec<u64>,
-    /// Leaf hashes by chunk index (empty in deferred-root mode).
-    leaves: Vec<Hash>,
+    /// The Merkle tree over the leaves accepted so far (none in deferred-root mode).
+    tree: Option<PartialTree>,
+    /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
+    proofs_required: bool,
     replay: ReplayWindow,
-    /// AEAD failures in a row.
-    auth_streak: u32,
     /// AEAD failures since the last accepted chunk.
     stall_auth: u64,
     /// Merkle failures since the last accepted chunk.
@@ -33,24 +35,27 @@ impl Output {
     pub(super) fn new() -> Self {
         Output {
             received: Vec::new(),
-            leaves: Vec::new(),
+            tree: None,
+            proofs_required: false,
             replay: ReplayWindow::new(),
-            auth_streak: 0,
             stall_auth: 0,
             stall_merkle: 0,
         }
     }
 
-    /// Sizes the received set (and the leaves, unless the driver checks the root) for
-    /// `count` chunks.
-    pub(super) fn size_for(&mut self, count: usize, deferred_root: bool) {
-        self.received = vec![0; count.div_ceil(64)];
-        // Deferred-root pulls never read the leaves: the driver hashes the output.
-        self.leaves = if deferred_root {
-            Vec::new()
-        } else {
-            vec![[0; HASH_LEN]; count]
-        };
+    /// Sizes the received set for `count` chunks (one bit each) and, unless the driver
+    /// checks the root, starts the tree over their leaves (which holds only what arrives).
+    pub(super) fn size_for<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        count: u32,
+        deferred_root: bool,
+        proofs_required: bool,
+    ) {
+        self.received = vec![0; (count as usize).div_ceil(64)];
+        // Deferred-root pulls never need the leaves: the driver hashes the output.
+        self.tree = (!deferred_root && count > 0).then(|| PartialTree::new(scheme, count));
+        self.proofs_required = proofs_required;
     }
 
     /// True if chunk `idx` was accepted.
@@ -119,12 +124,19 @@ impl<S: SuiteFactory> Puller<S> {
         let (body, tag) = payload.split_at_mut(plen);
         let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("length checked");
         if layers.cipher.open(idx, body, tag).is_err() {
+            // Never fatal by itself: anyone who can reach our port can send these.
+            // A stall with failures and nothing accepted is reported at the idle
+            // timeout (spec §8.11).
             self.stats.auth_failures += 1;
             self.output.stall_auth += 1;
-            self.output.auth_streak += 1;
-            if self.output.auth_streak >= 32 && self.stats.chunks_received == 0 {
-                self.fail(PullError::AuthFailed);
-            }
+            return None;
+        }
+        if proof.is_none() && self.output.proofs_required {
+            // Authentic but unverifiable before the end: only a key holder can make
+            // one, and accepting it would let it spoil the whole pull at the root
+            // check. Drop it; the chunk stays in flight and is re-requested.
+            self.stats.missing_proofs += 1;
+            self.output.stall_merkle += 1;
             return None;
         }
         let leaf = if proof.is_some() || !self.cfg.deferred_root {
@@ -149,7 +161,6 @@ impl<S: SuiteFactory> Puller<S> {
                 return None;
             }
         }
-        self.output.auth_streak = 0;
         if let Some(f) = self.flights.remove(idx) {
             self.answered(now, &f);
         }
@@ -168,8 +179,8 @@ impl<S: SuiteFactory> Puller<S> {
     pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
         let out = &mut self.output;
         out.received[idx as usize / 64] |= 1 << (idx % 64);
-        if let Some(l) = out.leaves.get_mut(idx as usize) {
-            *l = leaf;
+        if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
+            tree.insert(&layers.hash, idx, leaf);
         }
         out.replay.check_and_set(idx);
         self.stats.chunks_received += 1;
@@ -188,9 +199,14 @@ impl<S: SuiteFactory> Puller<S> {
         }
         let layers = self.layers.as_ref().expect("layers");
         let root = if m.chunk_count == 0 {
-            layers.hash.leaf(&[])
+            Some(layers.hash.leaf(&[]))
         } else {
-            merkle::root_of(&layers.hash, &self.output.leaves)
+            self.output.tree.as_ref().and_then(PartialTree::root)
+        };
+        let Some(root) = root else {
+            // Unreachable: every chunk accepted means every leaf folded in.
+            self.fail(PullError::MerkleFailed);
+            return;
         };
         if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
             self.phase = Phase::Done;
