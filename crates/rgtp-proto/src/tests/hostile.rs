@@ -35,7 +35,7 @@ fn is_chunk_with_proof(d: &[u8], index: u32) -> bool {
 }
 
 //= spec/rgtp-v1.md#8.11
-//# Once proofs are negotiated, a chunk without a proof MUST be dropped
+//# From then on a chunk that authenticates but carries no proof MUST be dropped,
 #[test]
 fn proofless_chunk_is_dropped_when_proofs_were_negotiated() {
     let data = data(8_000);
