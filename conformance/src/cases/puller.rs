@@ -397,6 +397,31 @@ impl Mangle for Garbage {
     }
 }
 
+/// Before the first genuine chunk, `count` datagrams from the exposer's address:
+/// copies of that chunk with a corrupted tag (each fails the AEAD) and garbage.
+struct FloodBeforeFirst {
+    count: usize,
+    done: bool,
+}
+impl Mangle for FloodBeforeFirst {
+    fn outbound(&mut self, _: SocketAddr, d: &[u8], out: &mut Vec<Out>) {
+        if is_chunk(d) && !self.done {
+            self.done = true;
+            for i in 0..self.count {
+                let mut v = d.to_vec();
+                if i % 4 == 3 {
+                    v.truncate(1 + i % 23); // garbage
+                } else {
+                    let at = v.len() - 1 - i % 16;
+                    v[at] ^= 1 << (i % 8) as u8;
+                }
+                out.push(Out::real(v));
+            }
+        }
+        out.push(Out::real(d.to_vec()));
+    }
+}
+
 struct IndexSwap {
     seen: Seen,
     n: u32,
@@ -641,6 +666,14 @@ fn pul027(ctx: &PullerCtx) -> CaseResult {
     expect_failure(&r, ctx)
 }
 
+fn pul028(ctx: &PullerCtx) -> CaseResult {
+    let m = FloodBeforeFirst {
+        count: 1_000,
+        done: false,
+    };
+    success_case(ctx, "pul028", base(), ctx.size, Box::new(m))
+}
+
 /// Runs an honest exposer on `s` and a puller on its ticket (for other targets' use).
 pub fn honest_exposer(
     s_data: &[u8],
@@ -805,5 +838,16 @@ pub static CASES: &[Case<PullerCtx>] = &[
         section: "§3.1",
         level: Level::Must,
         run: pul027,
+    },
+    //= spec/rgtp-v1.md#8.11
+    //# An authentication failure MUST NOT end a pull by itself, whatever their number
+    //# or rate.
+    Case {
+        id: "PUL-028",
+        title:
+            "1,000 AEAD-invalid and garbage datagrams before the first chunk: exit 0, byte-exact",
+        section: "§8.11",
+        level: Level::Must,
+        run: pul028,
     },
 ];

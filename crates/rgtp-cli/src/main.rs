@@ -279,6 +279,10 @@ struct PullArgs {
     /// Seconds without progress before giving up.
     #[arg(long, default_value_t = 10)]
     idle_timeout: u64,
+    /// Refuse an exposure whose Manifest declares more than this many bytes
+    /// (suffixes k, M, G, KiB, MiB, GiB); exit status 6.
+    #[arg(long, value_parser = parse_size)]
+    max_size: Option<u64>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -653,6 +657,10 @@ fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
             exit::MERKLE,
             "Merkle verification failed: the data does not match the exposure's root; nothing was kept".into(),
         ),
+        PullFailure::Protocol(PullError::TooLarge { declared, limit }) => (
+            exit::IO,
+            format!("the exposure declares {declared} bytes, more than --max-size {limit}; nothing was written"),
+        ),
         PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
         PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
         PullFailure::Stopped => (exit::PROTOCOL, "interrupted".into()),
@@ -728,6 +736,9 @@ fn pull(a: PullArgs) -> CliResult {
     cfg.use_fec = !a.no_fec;
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
+    if let Some(max) = a.max_size {
+        cfg.max_total_size = max;
+    }
     let clock = Clock::new();
     let mut puller = Puller::new(cfg, DynSuite, clock.now());
     let bar = if a.quiet {

@@ -399,6 +399,36 @@ fn wrong_exposure_id_times_out() {
     assert_no_output(&out);
 }
 
+//= spec/rgtp-v1.md#8.11
+//# A puller MAY be given a limit on Total_Size
+#[test]
+fn an_exposure_larger_than_max_size_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    let out = dir.path().join("out.bin");
+    std::fs::write(&src, data(300_000, 11)).expect("write source");
+    let x = Exposer::start(&src, &[]);
+    let mut c = rgtp();
+    c.arg("pull").arg(&x.ticket).arg("-o").arg(&out).args([
+        "-q",
+        "--connect-timeout",
+        "2",
+        "--max-size",
+        "100KiB",
+    ]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    x.stop();
+    r.expect_code(6);
+    assert!(r.stderr.contains("300000 bytes"), "{}", r.stderr);
+    assert!(r.stderr.contains("--max-size 102400"), "{}", r.stderr);
+    assert_no_output(&out);
+}
+
+#[test]
+fn an_exposure_within_max_size_is_pulled() {
+    round_trip(300_000, &[], &["--max-size", "300000"]);
+}
+
 #[test]
 fn wrong_key_is_an_authentication_failure() {
     let dir = tempfile::tempdir().expect("tempdir");

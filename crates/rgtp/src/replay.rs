@@ -201,6 +201,13 @@ pub fn replay_pull(
         Some(Ok(())) => PullVerdict::Complete(app.sink.to_vec()),
         Some(Err(PullFailure::Protocol(e))) => PullVerdict::Failed(e),
         Some(Err(e)) => PullVerdict::Io(e.to_string()),
+        // The capture ended with AEAD failures and nothing accepted: the evidence a
+        // live puller waits its idle timeout for (spec §8.11).
+        None if stats.chunks_received == 0
+            && puller.stall_error() == Some(rgtp_proto::puller::PullError::AuthFailed) =>
+        {
+            PullVerdict::Failed(rgtp_proto::puller::PullError::AuthFailed)
+        }
         None => PullVerdict::Incomplete {
             received: stats.chunks_received,
             total: puller.manifest().map_or(0, |m| u64::from(m.chunk_count)),

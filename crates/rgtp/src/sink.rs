@@ -89,15 +89,27 @@ impl Sink for MemSink {
 }
 
 /// Writes into `NAME.rgtp-partial` beside the target, renamed to the target by
-/// [`FileSink::finish`] and removed if dropped unfinished. Space is reserved up
-/// front so a full disk is an error at the start, not a crash in the middle.
+/// [`FileSink::finish`] and removed if dropped unfinished.
+///
+/// The Manifest's Total_Size is a peer's claim, so nothing is reserved on its word
+/// alone (spec §8.11): a Total_Size beyond the file system's free space is refused
+/// at once, with an error naming both; otherwise the file is sized sparse and space
+/// is reserved one [`RESERVE_EXTENT`] at a time as verified chunks land in it, so a
+/// disk that fills up meanwhile is an error on a write, never a crash on the map.
 pub struct FileSink {
     target: PathBuf,
     partial: PathBuf,
     file: Option<File>,
     map: Option<memmap2::MmapMut>,
+    /// One bit per extent already reserved.
+    reserved: Vec<u64>,
+    /// The file system cannot reserve space: the file stays sparse.
+    no_fallocate: bool,
     finished: bool,
 }
+
+/// Disk space is reserved in extents of this many bytes as chunks arrive.
+pub const RESERVE_EXTENT: u64 = 64 << 20;
 
 impl FileSink {
     /// Creates the partial file (fails early on an unwritable directory).
@@ -119,6 +131,8 @@ impl FileSink {
             partial,
             file: Some(file),
             map: None,
+            reserved: Vec::new(),
+            no_fallocate: false,
             finished: false,
         })
     }
@@ -152,15 +166,34 @@ impl Sink for FileSink {
         if len == 0 {
             return Ok(());
         }
-        reserve(file, len)?;
-        // SAFETY: the file was created by us, sized and reserved above, and is not
-        // resized or truncated while mapped.
+        let free = free_space(file)?;
+        if len > free {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "the exposure declares {len} bytes but only {free} bytes are free for {}",
+                    self.partial.display()
+                ),
+            ));
+        }
+        if usize::try_from(len).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the exposure declares {len} bytes, more than this machine can map"),
+            ));
+        }
+        // Sparse: costs no space until written; extents are reserved in `write_at`.
+        file.set_len(len)?;
+        // SAFETY: the file was created by us and sized above, and is not resized or
+        // truncated while mapped.
         let map = unsafe { memmap2::MmapMut::map_mut(file)? };
         self.map = Some(map);
+        self.reserved = vec![0; len.div_ceil(RESERVE_EXTENT).div_ceil(64) as usize];
         Ok(())
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.reserve_for(offset, data.len() as u64)?;
         let map = self
             .map
             .as_mut()
@@ -177,16 +210,63 @@ impl Sink for FileSink {
     }
 }
 
-fn reserve(file: &File, len: u64) -> io::Result<()> {
+impl FileSink {
+    /// Reserves the extents `[offset, offset + len)` touches that are not reserved yet.
+    fn reserve_for(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        let (Some(file), Some(map)) = (self.file.as_ref(), self.map.as_ref()) else {
+            return Ok(());
+        };
+        if self.no_fallocate || len == 0 {
+            return Ok(());
+        }
+        let size = map.len() as u64;
+        let first = offset / RESERVE_EXTENT;
+        let last = (offset.saturating_add(len) - 1).min(size.saturating_sub(1)) / RESERVE_EXTENT;
+        for e in first..=last {
+            let (word, bit) = ((e / 64) as usize, 1u64 << (e % 64));
+            let Some(w) = self.reserved.get_mut(word) else {
+                break;
+            };
+            if *w & bit != 0 {
+                continue;
+            }
+            let start = e * RESERVE_EXTENT;
+            let end = (start + RESERVE_EXTENT).min(size);
+            if !reserve(file, start, end - start)? {
+                self.no_fallocate = true;
+                return Ok(());
+            }
+            *w |= bit;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes an unprivileged writer may still use on `file`'s file system.
+fn free_space(file: &File) -> io::Result<u64> {
     use std::os::fd::AsRawFd;
-    let len_i = libc::off_t::try_from(len)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "exposure too large"))?;
+    // SAFETY: an all-zero statvfs is a valid value to be overwritten.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on a valid descriptor we own, into a struct we own.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::useless_conversion)] // the field widths differ between platforms
+    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
+/// Reserves `[offset, offset + len)`; `Ok(false)` where the file system cannot (the
+/// file then stays sparse).
+fn reserve(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let too_large = || io::Error::new(io::ErrorKind::InvalidInput, "exposure too large");
+    let offset = libc::off_t::try_from(offset).map_err(|_| too_large())?;
+    let len = libc::off_t::try_from(len).map_err(|_| too_large())?;
     // SAFETY: plain syscall on a valid descriptor we own.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_i) };
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) };
     match rc {
-        0 => Ok(()),
-        // Filesystems without fallocate: fall back to a sparse file.
-        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len),
+        0 => Ok(true),
+        libc::EOPNOTSUPP | libc::EINVAL => Ok(false),
         e => Err(io::Error::from_raw_os_error(e)),
     }
 }
@@ -198,5 +278,57 @@ impl Drop for FileSink {
             self.file.take();
             let _ = fs::remove_file(&self.partial);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rgtp_proto::SuiteId;
+
+    fn info(total_size: u64) -> ManifestInfo {
+        ManifestInfo {
+            exposure_id: [0; 16],
+            total_size,
+            chunk_count: 1,
+            chunk_size: 1,
+            merkle_root: [0; 32],
+            suite: SuiteId::default(),
+        }
+    }
+
+    #[test]
+    fn a_size_beyond_the_free_space_is_refused_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = FileSink::create(&dir.path().join("out")).expect("create");
+        let declared = 1u64 << 62;
+        let e = sink.manifest(&info(declared)).expect_err("refused");
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert!(e.to_string().contains(&declared.to_string()), "{e}");
+        let partial = sink.partial_path().to_path_buf();
+        assert_eq!(fs::metadata(&partial).expect("partial").len(), 0);
+        drop(sink);
+        assert!(!partial.exists());
+    }
+
+    #[test]
+    fn space_is_reserved_as_chunks_arrive_not_up_front() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out");
+        let mut sink = FileSink::create(&target).expect("create");
+        let len = 3 * RESERVE_EXTENT + 5;
+        sink.manifest(&info(len)).expect("manifest");
+        let meta = fs::metadata(sink.partial_path()).expect("partial");
+        assert_eq!(meta.len(), len);
+        assert!(meta.blocks() * 512 < RESERVE_EXTENT, "{}", meta.blocks());
+        sink.write_at(len - 5, b"tail!").expect("write");
+        sink.write_at(7, b"head").expect("write");
+        let blocks = fs::metadata(sink.partial_path()).expect("partial").blocks() * 512;
+        assert!(blocks <= 2 * RESERVE_EXTENT + (1 << 20), "{blocks}");
+        assert_eq!(&sink.contents().expect("contents")[7..11], b"head");
+        sink.finish().expect("finish");
+        let out = fs::read(&target).expect("target");
+        assert_eq!(&out[out.len() - 5..], b"tail!");
     }
 }

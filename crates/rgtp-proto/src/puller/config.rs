@@ -33,8 +33,11 @@ pub struct PullerConfig {
     pub max_entries_per_nak: usize,
     /// Largest payload accepted when parsing.
     pub max_payload: usize,
-    /// Largest chunk count accepted from a Manifest (bounds the puller's memory).
+    /// Largest chunk count accepted from a Manifest (bounds the received bitmap).
     pub max_chunks: u32,
+    /// Largest Total_Size accepted from a Manifest (CLI `--max-size`); a larger one is
+    /// refused, and reported as [`PullError::TooLarge`](super::PullError::TooLarge) if no acceptable one follows.
+    pub max_total_size: u64,
     /// First Pull_Request retry delay (doubles per retry, capped at 1 s).
     pub handshake_interval: Duration,
     /// Give up when no Manifest arrives within this.
@@ -72,6 +75,7 @@ impl PullerConfig {
             max_entries_per_nak: 64,
             max_payload: 65_507,
             max_chunks: 1 << 26,
+            max_total_size: u64::MAX,
             handshake_interval: Duration::from_millis(250),
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),

@@ -36,6 +36,14 @@ pub enum PullError {
     AuthFailed,
     /// Chunks failed Merkle verification, or the root over all chunks did not match.
     MerkleFailed,
+    /// The only Manifests that arrived declared more than
+    /// [`PullerConfig::max_total_size`](super::PullerConfig::max_total_size).
+    TooLarge {
+        /// Total_Size the (last such) Manifest declared.
+        declared: u64,
+        /// The configured limit.
+        limit: u64,
+    },
 }
 
 impl core::fmt::Display for PullError {
@@ -46,6 +54,12 @@ impl core::fmt::Display for PullError {
             PullError::Timeout => "transfer stalled",
             PullError::AuthFailed => "chunks failed AEAD authentication",
             PullError::MerkleFailed => "Merkle verification failed",
+            PullError::TooLarge { declared, limit } => {
+                return write!(
+                    f,
+                    "the exposure declares {declared} bytes, more than the limit of {limit}"
+                )
+            }
         })
     }
 }

@@ -36,13 +36,27 @@ impl<S: SuiteFactory> Puller<S> {
         if self.phase != Phase::Handshake {
             return;
         }
+        if m.total_size > self.cfg.max_total_size {
+            // Refused like any unacceptable Manifest (it is not authenticated, so it
+            // does not end the pull at once); reported if nothing better arrives.
+            self.stats.bad_manifests += 1;
+            self.too_large = Some(m.total_size);
+            return;
+        }
         let Some(layers_suite) = self.validate_manifest(m) else {
             self.stats.bad_manifests += 1;
             return;
         };
         let (layers, suite) = layers_suite;
-        self.output
-            .size_for(m.chunk_count as usize, self.cfg.deferred_root);
+        // Proofs are negotiated when the puller asked and the Manifest says the
+        // exposer sends them; from then on they are mandatory (spec §8.11).
+        let proofs_required = self.cfg.want_proofs && m.flags.contains(ManifestFlags::PROOFS);
+        self.output.size_for(
+            &layers.hash,
+            m.chunk_count,
+            self.cfg.deferred_root,
+            proofs_required,
+        );
         self.layers = Some(layers);
         self.suite = suite;
         self.manifest = Some(Manifest { token: None, ..*m });

@@ -52,6 +52,7 @@ mod manifest;
 mod output;
 mod reassembly;
 mod request;
+mod tree;
 
 pub use self::config::PullerConfig;
 pub use self::congestion::QUEUE_FLOOR;
@@ -85,6 +86,8 @@ pub struct PullerStats {
     pub auth_failures: u64,
     /// Chunks that failed their Merkle proof.
     pub merkle_failures: u64,
+    /// Authentic chunks dropped for carrying no proof although proofs were negotiated.
+    pub missing_proofs: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,
     /// Datagrams from a peer other than the exposer, or for another exposure.
@@ -144,6 +147,8 @@ pub struct Puller<S: SuiteFactory> {
     suite: SuiteId,
     /// The address-validation token echoed in NAKs.
     token: Option<Token>,
+    /// Total_Size of the last Manifest refused for exceeding `max_total_size`.
+    too_large: Option<u64>,
 
     /// Chunks accepted, their leaves, and the verification failure counts.
     output: Output,
@@ -172,6 +177,7 @@ impl<S: SuiteFactory> Puller<S> {
             manifest: None,
             suite: SuiteId::default(),
             token: None,
+            too_large: None,
             output: Output::new(),
             requests: Requests::new(),
             flights: InFlight::new(),
@@ -224,6 +230,13 @@ impl<S: SuiteFactory> Puller<S> {
     /// True once every chunk arrived and the root matched.
     pub fn is_complete(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// What the pull would fail with if the idle timeout passed now (spec §8.9, §8.11):
+    /// `None` outside the transfer. For drivers whose input ends without a clock
+    /// running out, such as a capture replay.
+    pub fn stall_error(&self) -> Option<PullError> {
+        (self.phase == Phase::Transfer).then(|| self.output.stall_error())
     }
 
     /// Request-to-arrival latency of first-attempt chunks (and the handshake).
@@ -308,7 +321,12 @@ impl<S: SuiteFactory> Puller<S> {
         match self.phase {
             Phase::Handshake => {
                 if now.saturating_since(self.timers.started) >= self.cfg.handshake_timeout {
-                    let e = if self.stats.bad_manifests > 0 {
+                    let e = if let Some(declared) = self.too_large {
+                        PullError::TooLarge {
+                            declared,
+                            limit: self.cfg.max_total_size,
+                        }
+                    } else if self.stats.bad_manifests > 0 {
                         PullError::BadManifest
                     } else {
                         PullError::HandshakeTimeout

@@ -1,8 +1,10 @@
 //! Output and verification: every chunk is opened with the AEAD before it is
-//! handed out, checked against its Merkle proof when it carries one, and
-//! recorded once; the root over all leaves is checked at the end (here, or by
-//! the driver in deferred-root mode).
+//! handed out, checked against its Merkle proof when it carries one (and
+//! dropped without one once proofs were negotiated, spec §8.11), and recorded
+//! once; the root over all leaves is folded as they arrive and checked at the
+//! end (here, or by the driver in deferred-root mode).
 
+use super::tree::PartialTree;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
 use crate::exposer::plain_len;
@@ -57,12 +59,19 @@ impl<S: SuiteFactory> Puller<S> {
         let (body, tag) = payload.split_at_mut(plen);
         let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("length checked");
         if layers.cipher.open(idx, body, tag).is_err() {
+            // Never fatal by itself: anyone who can reach our port can send these.
+            // A stall with failures and nothing accepted is reported at the idle
+            // timeout (spec §8.11).
             self.stats.auth_failures += 1;
             self.output.stall_auth += 1;
-            self.output.auth_streak += 1;
-            if self.output.auth_streak >= 32 && self.stats.chunks_received == 0 {
-                self.fail(PullError::AuthFailed);
-            }
+            return None;
+        }
+        if proof.is_none() && self.output.proofs_required {
+            // Authentic but unverifiable before the end: only a key holder can make
+            // one, and accepting it would let it spoil the whole pull at the root
+            // check. Drop it; the chunk stays in flight and is re-requested.
+            self.stats.missing_proofs += 1;
+            self.output.stall_merkle += 1;
             return None;
         }
         let leaf = if proof.is_some() || !self.cfg.deferred_root {
@@ -87,7 +96,6 @@ impl<S: SuiteFactory> Puller<S> {
                 return None;
             }
         }
-        self.output.auth_streak = 0;
         if let Some(f) = self.flights.remove(idx) {
             self.answered(now, &f);
         }
@@ -106,8 +114,8 @@ impl<S: SuiteFactory> Puller<S> {
     pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
         let out = &mut self.output;
         out.received[idx as usize / 64] |= 1 << (idx % 64);
-        if let Some(l) = out.leaves.get_mut(idx as usize) {
-            *l = leaf;
+        if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
+            tree.insert(&layers.hash, idx, leaf);
         }
         out.replay.check_and_set(idx);
         self.stats.chunks_received += 1;
@@ -126,9 +134,14 @@ impl<S: SuiteFactory> Puller<S> {
         }
         let layers = self.layers.as_ref().expect("layers");
         let root = if m.chunk_count == 0 {
-            layers.hash.leaf(&[])
+            Some(layers.hash.leaf(&[]))
         } else {
-            merkle::root_of(&layers.hash, &self.output.leaves)
+            self.output.tree.as_ref().and_then(PartialTree::root)
+        };
+        let Some(root) = root else {
+            // Unreachable: every chunk accepted means every leaf folded in.
+            self.fail(PullError::MerkleFailed);
+            return;
         };
         if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
             self.phase = Phase::Done;

@@ -1,22 +1,24 @@
-//! What was accepted: the received set, the leaf hashes, the anti-replay window
-//! and the failures seen since the last accepted chunk.
+//! What was accepted: the received set, the Merkle tree folded over the
+//! leaves so far, whether proofs are required, the anti-replay window and
+//! the failures seen since the last accepted chunk.
 //!
 //! State only: the behaviour that uses it is `output.rs`.
 
 use super::event::PullError;
+use super::tree::PartialTree;
+use crate::merkle::MerkleScheme;
 use crate::replay::ReplayWindow;
-use rgtp_wire::{Hash, HASH_LEN};
 
-/// Which chunks were accepted and their leaf hashes, and the failures seen since the
-/// last accepted chunk.
+/// Which chunks were accepted and the tree over their leaves, and the failures seen
+/// since the last accepted chunk.
 pub(super) struct Output {
     /// One bit per chunk.
     pub(super) received: Vec<u64>,
-    /// Leaf hashes by chunk index (empty in deferred-root mode).
-    pub(super) leaves: Vec<Hash>,
+    /// The Merkle tree over the leaves accepted so far (none in deferred-root mode).
+    pub(super) tree: Option<PartialTree>,
+    /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
+    pub(super) proofs_required: bool,
     pub(super) replay: ReplayWindow,
-    /// AEAD failures in a row.
-    pub(super) auth_streak: u32,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
     /// Merkle failures since the last accepted chunk.
@@ -27,24 +29,27 @@ impl Output {
     pub(super) fn new() -> Self {
         Output {
             received: Vec::new(),
-            leaves: Vec::new(),
+            tree: None,
+            proofs_required: false,
             replay: ReplayWindow::new(),
-            auth_streak: 0,
             stall_auth: 0,
             stall_merkle: 0,
         }
     }
 
-    /// Sizes the received set (and the leaves, unless the driver checks the root) for
-    /// `count` chunks.
-    pub(super) fn size_for(&mut self, count: usize, deferred_root: bool) {
-        self.received = vec![0; count.div_ceil(64)];
-        // Deferred-root pulls never read the leaves: the driver hashes the output.
-        self.leaves = if deferred_root {
-            Vec::new()
-        } else {
-            vec![[0; HASH_LEN]; count]
-        };
+    /// Sizes the received set for `count` chunks (one bit each) and, unless the driver
+    /// checks the root, starts the tree over their leaves (which holds only what arrives).
+    pub(super) fn size_for<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        count: u32,
+        deferred_root: bool,
+        proofs_required: bool,
+    ) {
+        self.received = vec![0; (count as usize).div_ceil(64)];
+        // Deferred-root pulls never need the leaves: the driver hashes the output.
+        self.tree = (!deferred_root && count > 0).then(|| PartialTree::new(scheme, count));
+        self.proofs_required = proofs_required;
     }
 
     /// True if chunk `idx` was accepted.

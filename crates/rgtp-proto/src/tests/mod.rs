@@ -14,6 +14,7 @@ use crate::exposer::{Exposer, ExposerConfig};
 use crate::puller::{PullError, PullerEvent};
 use crate::{Instant, Peer};
 
+mod hostile;
 mod util;
 
 use self::util::{data, exposure, parsed, Dir, Pair, EXPOSER, ID, PULLER};

@@ -46,6 +46,14 @@ pub(crate) fn exposure(data: &[u8], chunk_size: u32) -> Arc<Exposure> {
     exposure_with(data, chunk_size, &NoFec)
 }
 
+/// An exposure of `data` without FEC whose Manifest announces proofs.
+pub(crate) fn exposure_with_proofs(data: &[u8], chunk_size: u32) -> Arc<Exposure> {
+    let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &key());
+    let exposure = Exposure::build(ID, data, chunk_size, &cipher, &TestingHash, &NoFec, true)
+        .expect("testing exposure builds");
+    Arc::new(exposure)
+}
+
 /// Which way a datagram goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dir {
@@ -194,6 +202,17 @@ impl Pair {
             self.puller.handle_timeout(self.now);
         }
         true
+    }
+
+    /// Datagrams that reach the puller now, from the exposer's address, ahead of
+    /// everything already on its way (spoofed traffic from a fast attacker).
+    pub(crate) fn inject_to_puller(&mut self, datagrams: Vec<Vec<u8>>) {
+        for data in datagrams.into_iter().rev() {
+            self.to_puller.push_front(InFlight {
+                arrival: self.now,
+                data,
+            });
+        }
     }
 
     fn deliverable(&mut self, dir: Dir, d: &mut Vec<u8>) -> bool {

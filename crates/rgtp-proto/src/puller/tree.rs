@@ -1,0 +1,140 @@
+//! The Merkle tree over the leaves accepted so far, folded as it fills.
+//!
+//! Leaves arrive in any order. A leaf, or a node, is kept only while its
+//! sibling is still missing; once both are in they are replaced by their
+//! parent. Subtrees that hold only padding (past `Chunk_Count`) are known in
+//! advance, one hash per height. So memory follows the gaps in what was
+//! accepted (in order arrival keeps O(window + log n) nodes), never the
+//! Chunk_Count a Manifest declared (spec §8.11), and the root costs the same
+//! `chunk_count - 1 + O(log chunk_count)` node hashes as building it at the end.
+
+use std::collections::HashMap;
+
+use rgtp_wire::{Hash, HASH_LEN};
+
+use crate::merkle::{proof_depth, MerkleScheme};
+
+/// A padded Merkle tree being filled leaf by leaf, in any order.
+#[derive(Debug, Default)]
+pub(super) struct PartialTree {
+    /// Real leaves (`Chunk_Count`).
+    count: u32,
+    /// `pads[h]`: the hash of an all-padding subtree of height `h`.
+    pads: Vec<Hash>,
+    /// Nodes waiting for their sibling, by (height, position in that level).
+    pending: HashMap<(u8, u32), Hash>,
+    /// Set once every leaf is in.
+    root: Option<Hash>,
+}
+
+impl PartialTree {
+    /// An empty tree for `count` leaves (`count >= 1`).
+    pub(super) fn new<M: MerkleScheme + ?Sized>(scheme: &M, count: u32) -> Self {
+        let depth = proof_depth(count);
+        let mut pads = Vec::with_capacity(depth);
+        let mut pad = [0u8; HASH_LEN];
+        for h in 0..depth {
+            if h > 0 {
+                pad = scheme.node(&pad, &pad);
+            }
+            pads.push(pad);
+        }
+        PartialTree {
+            count,
+            pads,
+            pending: HashMap::new(),
+            root: None,
+        }
+    }
+
+    /// Adds leaf `idx` (each index at most once, `idx < count`), folding every
+    /// subtree it completes.
+    pub(super) fn insert<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, idx: u32, leaf: Hash) {
+        debug_assert!(idx < self.count);
+        let mut node = leaf;
+        let mut pos = idx;
+        for (h, pad) in self.pads.iter().enumerate() {
+            let sibling = pos ^ 1;
+            let sibling_hash = if u64::from(sibling) << h >= u64::from(self.count) {
+                *pad
+            } else if let Some(s) = self.pending.remove(&(h as u8, sibling)) {
+                s
+            } else {
+                self.pending.insert((h as u8, pos), node);
+                return;
+            };
+            node = if pos & 1 == 0 {
+                scheme.node(&node, &sibling_hash)
+            } else {
+                scheme.node(&sibling_hash, &node)
+            };
+            pos >>= 1;
+        }
+        self.root = Some(node);
+    }
+
+    /// The root, once every leaf is in.
+    pub(super) fn root(&self) -> Option<Hash> {
+        self.root
+    }
+
+    /// Nodes held while waiting for a sibling.
+    #[cfg(test)]
+    pub(super) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{root_of, TestingHash};
+
+    fn leaves(n: u32) -> Vec<Hash> {
+        (0..n).map(|i| TestingHash.leaf(&i.to_le_bytes())).collect()
+    }
+
+    fn fill(n: u32, order: impl Iterator<Item = u32>) -> PartialTree {
+        let l = leaves(n);
+        let mut t = PartialTree::new(&TestingHash, n);
+        for i in order {
+            assert!(t.root().is_none());
+            t.insert(&TestingHash, i, l[i as usize]);
+        }
+        t
+    }
+
+    #[test]
+    fn any_order_gives_the_root_of_the_padded_tree() {
+        for n in [1u32, 2, 3, 5, 8, 9, 31, 64, 100, 1000] {
+            let want = root_of(&TestingHash, &leaves(n));
+            let t = fill(n, 0..n);
+            assert_eq!(t.root(), Some(want), "in order, {n}");
+            assert_eq!(t.pending(), 0);
+            let t = fill(n, (0..n).rev());
+            assert_eq!(t.root(), Some(want), "reversed, {n}");
+            // A fixed scramble: multiply by an odd number modulo the next power of two.
+            let p = n.next_power_of_two();
+            let t = fill(
+                n,
+                (0..p)
+                    .map(|i| i.wrapping_mul(2_654_435_761) % p)
+                    .filter(|&i| i < n),
+            );
+            assert_eq!(t.root(), Some(want), "scrambled, {n}");
+        }
+    }
+
+    #[test]
+    fn in_order_arrival_keeps_a_logarithmic_number_of_nodes() {
+        let n = 1 << 16;
+        let l = leaves(n);
+        let mut t = PartialTree::new(&TestingHash, n);
+        let mut most = 0;
+        for i in 0..n {
+            t.insert(&TestingHash, i, l[i as usize]);
+            most = most.max(t.pending());
+        }
+        assert!(most <= 16, "{most}");
+    }
+}
