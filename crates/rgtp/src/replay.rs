@@ -367,7 +367,7 @@ pub fn rebuild_exposer(
         max_payload,
         ..Default::default()
     };
-    let prepared = crate::ExposerBuilder::new()
+    let mut builder = crate::ExposerBuilder::new()
         .with_cipher(suite.cipher)
         .with_hash(suite.hash)
         .with_fec(fec)
@@ -375,9 +375,13 @@ pub fn rebuild_exposer(
         .with_chunk_size(m.chunk_size)
         .with_key(ticket.key.clone())
         .with_exposure_id(ticket.exposure_id)
-        .with_config(config)
-        .expose(data)
-        .map_err(|e| e.to_string())?;
+        .with_config(config);
+    // The recorded Manifest says which key sealed the chunks. A raw key may seal
+    // this same data again (identical ciphertext), but nothing else.
+    if suite.key_mode == rgtp_proto::KeyMode::Raw {
+        builder = builder.dangerous_raw_key();
+    }
+    let prepared = builder.expose(data).map_err(|e| e.to_string())?;
     let built = prepared.exposure.manifest();
     if built.merkle_root != m.merkle_root || built.total_size != m.total_size {
         return Err(format!(
