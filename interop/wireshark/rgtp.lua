@@ -117,8 +117,10 @@ field("man_flags_proofs", ProtoField.bool("rgtp.manifest.flags.proofs", "PROOFS"
     "Every chunk is sent as Chunk_Data_With_Proof"))
 field("man_flags_token", ProtoField.bool("rgtp.manifest.flags.token", "TOKEN", 16, nil, 0x0020,
     "A 16-byte token follows at offset 72"))
-field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xffc0,
-    "Bits 6-15: MUST be 0 (BadFlags otherwise)"))
+field("man_flags_derived_key", ProtoField.bool("rgtp.manifest.flags.derived_key", "DERIVED_KEY", 16, nil, 0x0040,
+    "Chunks are sealed under HKDF(ticket key, Exposure_ID) (§6.6)"))
+field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xff80,
+    "Bits 7-15: MUST be 0 (BadFlags otherwise)"))
 field("man_aead", ProtoField.string("rgtp.manifest.aead", "AEAD", base.ASCII, "Suite: AEAD (§4.1)"))
 field("man_hash", ProtoField.string("rgtp.manifest.hash", "Merkle hash", base.ASCII, "Suite: Merkle hash (§4.1)"))
 field("man_fec", ProtoField.string("rgtp.manifest.fec", "FEC", base.ASCII, "Suite: FEC code (§4.1)"))
@@ -279,7 +281,7 @@ end
 
 local pull_flag_names = { {0x1, "PROOFS"}, {0x2, "FEC"}, {0x4, "ADDR_VALIDATION"} }
 local manifest_flag_names = { {0x01, "AES_256_GCM"}, {0x02, "HASH_SHA256"}, {0x04, "HASH_BLAKE3"},
-    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"} }
+    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"}, {0x40, "DERIVED_KEY"} }
 local nak_flag_names = { {0x1, "TOKEN"}, {0x2, "PROOFS"} }
 
 -- Microseconds since the epoch (UInt64) to an NSTime.
@@ -322,7 +324,7 @@ local function classify(tvb, n, captured, limit)
         local flags = tvb(70, 2):uint()
         local want = bit.band(flags, 0x20) ~= 0 and 72 + TOKEN_LEN or 72
         if n ~= want then return "BadLength", "BadLength" end
-        if bit.band(flags, 0xffc0) ~= 0 or bit.band(flags, 0x6) == 0x6 then
+        if bit.band(flags, 0xff80) ~= 0 or bit.band(flags, 0x6) == 0x6 then
             return "BadFlags", "BadFlags"
         end
     elseif ty == CHUNK_DATA then
@@ -460,6 +462,7 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
     ft:add(F.man_flags_raptorq, tvb(70, 2))
     ft:add(F.man_flags_proofs, tvb(70, 2))
     ft:add(F.man_flags_token, tvb(70, 2))
+    ft:add(F.man_flags_derived_key, tvb(70, 2))
     ft:add(F.man_flags_undefined, tvb(70, 2))
 
     -- The suite (§4.1), as generated fields.

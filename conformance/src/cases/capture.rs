@@ -52,7 +52,7 @@ use rgtp_capture::frame::peer_text;
 use rgtp_capture::Capture;
 use rgtp_proto::crypto::TAG_LEN;
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
-use rgtp_proto::{CipherSuite, FecCodec, FecScheme, MerkleScheme, Peer, SuiteId};
+use rgtp_proto::{CipherSuite, FecCodec, FecScheme, KeyMode, MerkleScheme, Peer, SuiteId};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
 use rgtp_wire::{ExposureId, Hash, Manifest, ManifestFlags, Repr, Token, NAK_PARITY_BIT};
 
@@ -1462,10 +1462,12 @@ fn cap030(ctx: &CaptureCtx) -> CaseResult {
 
 fn cap040(ctx: &CaptureCtx) -> CaseResult {
     let (t, m) = ctx.content()?;
-    let cid = m
-        .and_then(|m| SuiteId::from_manifest(m).ok())
-        .map(|s| s.cipher)
-        .or(t.cipher);
+    let from_manifest = m.and_then(|m| SuiteId::from_manifest(m).ok());
+    let cid = from_manifest.map(|s| s.cipher).or(t.cipher);
+    // Without a Manifest, the chunk key is our default: derived (spec §6.6).
+    let key = from_manifest
+        .map_or(KeyMode::Derived, |s| s.key_mode)
+        .chunk_key(&t.key, &t.exposure_id);
     let mut tally = Tally::default();
     let mut cipher = None;
     for &i in &ctx.a.chunks {
@@ -1478,7 +1480,7 @@ fn cap040(ctx: &CaptureCtx) -> CaseResult {
                 return skip("n/a: neither a Manifest of the ticket's exposure nor a cipher pin in the ticket names the AEAD");
             };
             cipher = Some(
-                AnyCipher::new(cid, &t.key)
+                AnyCipher::new(cid, &key)
                     .ok_or_else(|| Stop::Fail(format!("{} is not available", cid.name())))?,
             );
         }
@@ -1518,7 +1520,8 @@ fn cap041(ctx: &CaptureCtx) -> CaseResult {
         return skip("n/a: no Manifest (so no root) of the ticket's exposure in the capture");
     };
     let suite = suite_of(m)?;
-    let cipher = AnyCipher::new(suite.cipher, &t.key)
+    let key = suite.key_mode.chunk_key(&t.key, &t.exposure_id);
+    let cipher = AnyCipher::new(suite.cipher, &key)
         .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
     let hash = AnyHash::new(suite.hash)
         .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.hash.name())))?;
@@ -1641,7 +1644,8 @@ fn cap043(ctx: &CaptureCtx) -> CaseResult {
             "n/a: the replayed pull did not complete, so the sealed chunks to code are unknown (CAP-042)",
         );
     };
-    let cipher = AnyCipher::new(suite.cipher, &t.key)
+    let key = suite.key_mode.chunk_key(&t.key, &t.exposure_id);
+    let cipher = AnyCipher::new(suite.cipher, &key)
         .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
     let codec = AnyFec::new(suite.fec).map_err(|e| Stop::Fail(format!("{:?}: {e}", suite.fec)))?;
     let blocks = m.chunk_count.div_ceil(u32::from(m.fec_k));

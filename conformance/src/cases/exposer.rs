@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rgtp::Ticket;
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
-use rgtp_proto::{CipherSuite, FecCodec, FecScheme, MerkleScheme, SuiteId};
+use rgtp_proto::{CipherSuite, FecCodec, FecScheme, KeyMode, MerkleScheme, SuiteId};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
 use rgtp_wire::{Hash, Manifest, ManifestFlags, NakFlags, PullFlags, Repr, NAK_PARITY_BIT};
 
@@ -53,7 +53,10 @@ impl ExposerCtx {
         let mut p = Probe::open(&endpoint, ticket.exposure_id, quiet).map_err(|e| e.to_string())?;
         let (manifest, _) = p.handshake(PullFlags::ADDR_VALIDATION)?;
         let suite = SuiteId::from_manifest(&manifest).ok();
-        let cipher = suite.and_then(|s| AnyCipher::new(s.cipher, &ticket.key));
+        let cipher = suite.and_then(|s| {
+            let key = s.key_mode.chunk_key(&ticket.key, &ticket.exposure_id);
+            AnyCipher::new(s.cipher, &key)
+        });
         let hash_id = suite.map_or(rgtp_proto::HashId::Blake2b256, |s| s.hash);
         let hash =
             AnyHash::new(hash_id).ok_or_else(|| format!("{} is not available", hash_id.name()))?;
@@ -328,7 +331,7 @@ fn exp003(ctx: &ExposerCtx) -> CaseResult {
 fn exp004(ctx: &ExposerCtx) -> CaseResult {
     let m = &ctx.manifest;
     ensure!(
-        m.flags.bits() & 0xffc0 == 0,
+        m.flags.bits() & 0xff80 == 0,
         "undefined flag bits set: {:#06x}",
         m.flags.bits()
     );
@@ -1274,6 +1277,49 @@ fn exp060(ctx: &ExposerCtx) -> CaseResult {
     silent_and_alive(ctx, &p, &d, "requests for another Exposure_ID")
 }
 
+//= spec/rgtp-v1.md#6.6
+//# the key a ticket carries MUST NOT be used directly as the AEAD key of
+//# more than one exposure
+fn exp061(ctx: &ExposerCtx) -> CaseResult {
+    let suite = ctx
+        .suite
+        .ok_or_else(|| Stop::Fail("the Manifest names no usable suite".into()))?;
+    if suite.key_mode == KeyMode::Raw {
+        return fail(
+            "Manifest flag DERIVED_KEY clear: chunks are sealed under the ticket's key itself, \
+             so any other exposure under that key reuses every nonce (raw-key mode)",
+        );
+    }
+    ctx.need_chunks()?;
+    let p = ctx.validated()?;
+    let a = p.request(&[0], NakFlags::empty(), 1);
+    let got = check_chunks(ctx, &a, &[0])?;
+    let sealed = &got[0].payload;
+    let plain = ctx.open(0, sealed).map_err(Stop::Fail)?;
+    // The same plaintext sealed under the ticket's key directly, as a raw-key
+    // exposure under that key would: the keystreams must differ.
+    let raw = AnyCipher::new(suite.cipher, &ctx.ticket.key)
+        .ok_or_else(|| Stop::Fail(format!("{} is not available", suite.cipher.name())))?;
+    let mut under_raw = plain.clone();
+    raw.seal(0, &mut under_raw)
+        .or_fail("sealing under the ticket's key")?;
+    ensure!(
+        under_raw[..] != sealed[..plain.len()],
+        "chunk 0 is sealed with the keystream of the ticket's key itself"
+    );
+    let (body, tag) = sealed.split_at(sealed.len() - 16);
+    let mut body = body.to_vec();
+    ensure!(
+        raw.open(0, &mut body, tag.try_into().expect("16 bytes"))
+            .is_err(),
+        "chunk 0 also opens under the ticket's key itself"
+    );
+    Ok(
+        "DERIVED_KEY set; chunk 0 opens under HKDF(key, Exposure_ID), not under the key itself"
+            .into(),
+    )
+}
+
 /// The exposer catalogue.
 pub static CASES: &[Case<ExposerCtx>] = &[
     Case {
@@ -1576,5 +1622,12 @@ pub static CASES: &[Case<ExposerCtx>] = &[
         section: "§3.8",
         level: Level::Must,
         run: exp060,
+    },
+    Case {
+        id: "EXP-061",
+        title: "per-exposure chunk key: DERIVED_KEY, no keystream of the ticket key",
+        section: "§6.6",
+        level: Level::Should,
+        run: exp061,
     },
 ];

@@ -242,6 +242,12 @@ struct ExposeArgs {
     /// the variable the C library uses, so both can serve one key.
     #[arg(long, env = "RGTP_KEY", hide_env_values = true, value_parser = parse_key)]
     key: Option<KeyArg>,
+    /// Seal the chunks under the key itself instead of a key derived from it and the
+    /// Exposure_ID (spec §6.6), as upstream v1 pullers expect. A key must then never
+    /// seal anything else: two exposures under it leak the XOR of their contents and,
+    /// with AES-256-GCM, let chunks be forged.
+    #[arg(long)]
+    dangerous_raw_key: bool,
     /// Print only the ticket.
     #[arg(long, short)]
     quiet: bool,
@@ -558,6 +564,9 @@ fn expose(a: ExposeArgs) -> CliResult {
     }
     if a.dangerous_token_secret_from_key {
         b = b.dangerous_token_secret_from_key();
+    }
+    if a.dangerous_raw_key {
+        b = b.dangerous_raw_key();
     }
     let prepared = b.expose(data).map_err(|e| (exit::USAGE, e.to_string()))?;
     drop(map);

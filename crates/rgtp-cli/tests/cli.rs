@@ -737,6 +737,72 @@ fn expose_with_a_pre_shared_key() {
     assert!(r.stderr.contains("64 hex digits"), "{}", r.describe());
 }
 
+/// Exposes `bytes` with `extra`, recording the exposer's side, pulls it, and
+/// returns the ticket and chunk 0's payload (ciphertext ‖ tag) as sent.
+fn expose_recorded_chunk0(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    extra: &[&str],
+) -> (String, Vec<u8>) {
+    let src = dir.join(format!("{name}.bin"));
+    let out = dir.join(format!("{name}.out"));
+    let rec = dir.join(format!("{name}.pcap"));
+    std::fs::write(&src, bytes).expect("write source");
+    let mut args = vec!["--record", rec.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let x = Exposer::start(&src, &args);
+    let r = pull(&x.ticket, &out, &[]);
+    let ticket = x.ticket.clone();
+    x.stop();
+    assert_eq!(r.code(), Some(0), "{name}: {}", r.describe());
+    assert!(
+        std::fs::read(&out).unwrap() == bytes,
+        "{name}: output differs"
+    );
+    let cap = rgtp_capture::read(&std::fs::read(&rec).unwrap()).unwrap();
+    let chunk0 = cap
+        .datagrams()
+        .find_map(|(_, d)| match rgtp_wire::Repr::parse(&d.payload, 65_507) {
+            Ok(rgtp_wire::Repr::ChunkData(c)) if c.chunk_index == 0 => Some(c.payload.to_vec()),
+            _ => None,
+        })
+        .expect("chunk 0 recorded");
+    (ticket, chunk0)
+}
+
+fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+//= spec/rgtp-v1.md#6.6
+//# the key a ticket carries MUST NOT be used directly as the AEAD key of more
+//# than one exposure
+#[test]
+fn one_key_two_files_share_no_keystream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = "c3".repeat(32);
+    let (a, b) = (data(3000, 21), data(3000, 22));
+    let (ta, ca) = expose_recorded_chunk0(dir.path(), "a", &a, &["--key", &key]);
+    let (tb, cb) = expose_recorded_chunk0(dir.path(), "b", &b, &["--key", &key]);
+    assert!(ta.ends_with(&key) && tb.ends_with(&key), "{ta} {tb}");
+    let n = 1200;
+    assert_ne!(
+        xor(&ca[..n], &cb[..n]),
+        xor(&a[..n], &b[..n]),
+        "chunk 0 of two exposures under one --key shares a keystream"
+    );
+    // The upstream-compatible raw-key mode seals under the key itself and still
+    // pulls; it is the caller's promise that the key seals nothing else.
+    let (_, raw) = expose_recorded_chunk0(
+        dir.path(),
+        "raw",
+        &a,
+        &["--key", &"d4".repeat(32), "--dangerous-raw-key"],
+    );
+    assert_eq!(raw.len(), n + 16);
+}
+
 // ---------------------------------------------------------------- recordings
 
 #[test]

@@ -48,10 +48,19 @@
  *                        RGTP_PORT=0 binds any free port: read it from the
  *                        ticket). Malformed: RGTP_ERR_INVALID_ARG.
  *   RGTP_CRYPTO_BACKEND  suite of new exposures, as upstream: "libsodium"
- *                        (default; ChaCha20-Poly1305 + BLAKE2b-256, Manifest
- *                        flags 0) or "openssl" (AES-256-GCM + SHA-256). Any
- *                        other value: RGTP_ERR_CRYPTO_INIT. Pullers accept any
- *                        suite the Manifest announces (a ticket's pins excepted).
+ *                        (default; ChaCha20-Poly1305 + BLAKE2b-256) or
+ *                        "openssl" (AES-256-GCM + SHA-256). Any other value:
+ *                        RGTP_ERR_CRYPTO_INIT. Pullers accept any suite the
+ *                        Manifest announces (a ticket's pins excepted).
+ *   RGTP_DANGEROUS_RAW_KEY  unset, "" or "0" (default): chunks are sealed under
+ *                        a key derived from the exposure's key and its
+ *                        Exposure_ID (Manifest flag DERIVED_KEY, 0x0040), so
+ *                        one RGTP_KEY may serve many exposures. "1": sealed
+ *                        under the key itself (flags 0 for the libsodium suite),
+ *                        as upstream C pullers expect; a key that already
+ *                        sealed other data this way in this process is then
+ *                        refused (RGTP_ERR_INVALID_ARG). Other values:
+ *                        RGTP_ERR_INVALID_ARG. Pullers follow the Manifest.
  *
  * SOCKETS AND BINDING
  *   A socket holds a configuration; the UDP socket is bound lazily, one per
@@ -259,7 +268,8 @@ rgtp_socket_t* rgtp_socket_create_ccsds(const char* device, const rgtp_config_t*
  * *out. data is copied: it may be freed after the call. data may be NULL when
  * len is 0. Key: RGTP_KEY when both configs are NULL, else random. Errors:
  * RGTP_ERR_SOCKET (port in use), RGTP_ERR_INVALID_ARG (bad chunk size or FEC
- * parameters, malformed RGTP_KEY/RGTP_PORT), RGTP_ERR_CRYPTO_INIT,
+ * parameters, malformed RGTP_KEY/RGTP_PORT/RGTP_DANGEROUS_RAW_KEY, a raw key
+ * used twice), RGTP_ERR_CRYPTO_INIT,
  * RGTP_ERR_NOMEM, RGTP_ERR_NOT_SUPPORTED.
  */
 int rgtp_expose(rgtp_socket_t* sock, const void* data, size_t len,

@@ -152,6 +152,16 @@ fn env_port() -> Result<u16, c_int> {
     }
 }
 
+/// `RGTP_DANGEROUS_RAW_KEY`: `1` seals under the key itself (spec §14.2), unset,
+/// empty or `0` under the key derived from it and the Exposure_ID.
+fn env_raw_key() -> Result<bool, c_int> {
+    match std::env::var("RGTP_DANGEROUS_RAW_KEY").as_deref() {
+        Err(_) | Ok("") | Ok("0") => Ok(false),
+        Ok("1") => Ok(true),
+        Ok(_) => Err(RGTP_ERR_INVALID_ARG),
+    }
+}
+
 fn env_suite() -> Result<(CipherId, HashId), c_int> {
     match std::env::var("RGTP_CRYPTO_BACKEND").as_deref() {
         Err(_) | Ok("") | Ok("libsodium") => Ok((CipherId::ChaCha20Poly1305, HashId::Blake2b256)),
@@ -207,6 +217,7 @@ pub(crate) fn expose(
         env_port()?
     };
     let (cipher, hash) = env_suite()?;
+    let raw_key = env_raw_key()?;
     let fec = if r.cfg.fec_enabled != 0 {
         let n = if r.cfg.fec_n == 0 { 255 } else { r.cfg.fec_n };
         let k = if r.cfg.fec_k == 0 { 223 } else { r.cfg.fec_k };
@@ -245,6 +256,9 @@ pub(crate) fn expose(
         .with_config(config);
     if let Some(k) = key {
         b = b.with_key(k);
+    }
+    if raw_key {
+        b = b.dangerous_raw_key();
     }
     let prepared = b.expose(data).map_err(|e| {
         tracing::error!(target: "rgtp_ffi", error = %e, "cannot prepare the exposure");

@@ -268,6 +268,104 @@ def test_pull_from_the_packages_rgtp_expose(tmp_path):
             raise
 
 
+# ---------------------------------------------------------------- keys (spec §6.6, §14.2)
+
+
+def manifest_flags(port, exposure_id):
+    """Sends one Pull_Request and returns the Manifest's flags."""
+    req = struct.pack("!BBH16sIIIHH", 1, 1, 36, exposure_id, 64, 0, 0, 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        for _ in range(25):
+            s.sendto(req, ("127.0.0.1", port))
+            try:
+                pkt = s.recv(2048)
+            except socket.timeout:
+                continue
+            if pkt[:2] == b"\x01\x02":
+                return struct.unpack_from("!H", pkt, 70)[0]
+    raise AssertionError("no Manifest")
+
+
+def test_one_key_many_exposures_derives_a_key_each(monkeypatch):
+    """RGTP_KEY serves every NULL-config exposure; each seals under its own key."""
+    monkeypatch.setenv("RGTP_PORT", "0")
+    stop = threading.Event()
+    with rgtp.Socket() as sock:
+        for seed in (6, 7):
+            data = payload(100_000 + seed, seed)
+            with rgtp.expose(sock, data) as surface:
+                port = ticket_port_of(surface)
+                t = serve_in_thread(surface, stop)
+                try:
+                    assert manifest_flags(port, surface.exposure_id()) == 0x0040  # DERIVED_KEY
+                    assert pull_all("127.0.0.1", port, surface.exposure_id()) == data
+                finally:
+                    stop.set()
+                    t.join()
+                    stop.clear()
+
+
+def test_dangerous_raw_key_is_upstream_flags_and_refuses_reuse(monkeypatch):
+    """RGTP_DANGEROUS_RAW_KEY=1: Manifest flags 0 (the upstream suite, the key itself),
+    pulls as before, and the same key for other data in this process is refused."""
+    monkeypatch.setenv("RGTP_PORT", "0")
+    monkeypatch.setenv("RGTP_DANGEROUS_RAW_KEY", "1")
+    monkeypatch.setenv("RGTP_KEY", os.urandom(32).hex())
+    data = payload(200_000 + 9, 8)
+    stop = threading.Event()
+    with rgtp.Socket() as sock:
+        with rgtp.expose(sock, data) as surface:
+            port = ticket_port_of(surface)
+            t = serve_in_thread(surface, stop)
+            try:
+                assert manifest_flags(port, surface.exposure_id()) == 0
+                assert pull_all("127.0.0.1", port, surface.exposure_id()) == data
+            finally:
+                stop.set()
+                t.join()
+        with pytest.raises(rgtp.RgtpError) as ei:
+            rgtp.expose(sock, payload(1000, 9))
+        assert ei.value.code == -2
+        monkeypatch.setenv("RGTP_DANGEROUS_RAW_KEY", "yes")
+        with pytest.raises(rgtp.RgtpError) as ei:
+            rgtp.expose(sock, data)
+        assert ei.value.code == -2
+
+
+def test_packages_rgtp_expose_in_raw_key_mode(tmp_path):
+    """The package's own CLI with RGTP_DANGEROUS_RAW_KEY=1 still serves pullable data."""
+    data = payload(300_000 + 1, 10)
+    f = tmp_path / "in.bin"
+    f.write_bytes(data)
+    port = free_port()
+    exe = shutil.which("rgtp-expose", path=os.path.dirname(sys.executable))
+    assert exe, "rgtp-expose not installed in the venv"
+    env = dict(os.environ, RGTP_PORT=str(port), PYTHONUNBUFFERED="1", RGTP_DANGEROUS_RAW_KEY="1")
+    proc = subprocess.Popen([exe, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        eid = None
+        deadline = time.monotonic() + 20
+        while eid is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "rgtp-expose exited: " + proc.stderr.read()
+            m = re.search(r"Exposure ID\s*:\s*([0-9a-f]{32})", line)
+            if m:
+                eid = bytes.fromhex(m.group(1))
+        assert eid
+        assert manifest_flags(port, eid) == 0
+        assert pull_all("127.0.0.1", port, eid) == data
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=10) == 0
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+
+
 # ---------------------------------------------------------------- error paths
 
 

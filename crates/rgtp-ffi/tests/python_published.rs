@@ -96,7 +96,7 @@ fn venv() -> PathBuf {
 #[test]
 fn published_python_package_works_unmodified() {
     let lib = built("librgtp.so", &["build", "-p", "rgtp-ffi"]);
-    let bin = built("rgtp", &["build", "-p", "rgtp", "--bin", "rgtp"]);
+    let bin = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
     let python = venv();
     let mut key = [0u8; 32];
     getrandom(&mut key);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use rgtp_proto::exposer::Exposure;
-use rgtp_proto::{CipherId, FecParams, FecScheme, HashId, Key};
+use rgtp_proto::{CipherId, FecParams, FecScheme, HashId, Key, KeyMode};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
 use rgtp_wire::{ChunkData, ChunkDataWithProof, FecParity, Repr, HASH_LEN};
 
@@ -128,6 +128,9 @@ fn build(i: usize, shape: Shape) -> Fixture {
         &data,
         shape.chunk_size,
         &cipher,
+        // Under the fixture key itself: every fixture has its own key, and the
+        // corpora keep their Manifest flags.
+        KeyMode::Raw,
         &hash,
         &codec,
         shape.proofs,

@@ -4,9 +4,18 @@
 //! `chunk_index as little-endian u32 ‖ 8 zero bytes` (spec §6.2), so that v1
 //! ciphertexts are byte-identical across implementations. On the wire a chunk
 //! payload is `ciphertext ‖ tag`.
+//!
+//! Because the nonce is only the chunk index, a key sealing two exposures would
+//! reuse every nonce. So the key a ticket carries is not the AEAD key: by default
+//! each exposure seals under [`derive_chunk_key`]`(key, Exposure_ID)` and says so
+//! with the Manifest flag `DERIVED_KEY` ([`KeyMode::Derived`], spec §6.6). Sealing
+//! under the ticket key itself ([`KeyMode::Raw`]) is what upstream v1 peers expect.
 
 use core::fmt;
 
+use hkdf::Hkdf;
+use rgtp_wire::ExposureId;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -51,6 +60,49 @@ impl Eq for Key {}
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Key(<redacted>)")
+    }
+}
+
+/// HKDF-SHA256 `info` of the chunk-key derivation (spec §6.6): 17 ASCII bytes.
+pub const CHUNK_KEY_INFO: &[u8] = b"rgtp-v1 chunk key";
+
+/// The AEAD key of exposure `id` under the ticket key `key` (spec §6.6):
+///
+/// ```text
+/// chunk_key = HKDF-SHA256(IKM = key, salt = Exposure_ID, info = "rgtp-v1 chunk key", L = 32)
+/// ```
+///
+/// Distinct Exposure_IDs give independent keys, so two exposures under one ticket
+/// key never share a (key, nonce) pair. The result zeroizes itself like any [`Key`].
+pub fn derive_chunk_key(key: &Key, id: &ExposureId) -> Key {
+    let hk = Hkdf::<Sha256>::new(Some(id), key.as_bytes());
+    let mut out = [0u8; KEY_LEN];
+    hk.expand(CHUNK_KEY_INFO, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let k = Key(out);
+    out.zeroize();
+    k
+}
+
+/// Which key an exposure's chunks are sealed under: the Manifest flag
+/// `DERIVED_KEY` carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeyMode {
+    /// Under [`derive_chunk_key`]`(ticket key, Exposure_ID)`; flag set. Our default.
+    #[default]
+    Derived,
+    /// Under the ticket key itself; flag clear. What upstream v1 peers expect; safe only
+    /// if the key seals nothing else (spec §6.6).
+    Raw,
+}
+
+impl KeyMode {
+    /// The AEAD key for exposure `id` under the ticket key `key`.
+    pub fn chunk_key(self, key: &Key, id: &ExposureId) -> Key {
+        match self {
+            KeyMode::Derived => derive_chunk_key(key, id),
+            KeyMode::Raw => key.clone(),
+        }
     }
 }
 
@@ -242,6 +294,19 @@ mod tests {
             chunk_nonce(0x0403_0201),
             [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn chunk_keys_differ_per_exposure_and_from_the_ticket_key() {
+        let key = Key::from_bytes([7; 32]);
+        let a = derive_chunk_key(&key, &[1; 16]);
+        let b = derive_chunk_key(&key, &[2; 16]);
+        assert_ne!(a, b);
+        assert_ne!(a, key);
+        assert_eq!(a, derive_chunk_key(&key, &[1; 16]));
+        assert_eq!(KeyMode::Derived.chunk_key(&key, &[1; 16]), a);
+        assert_eq!(KeyMode::Raw.chunk_key(&key, &[1; 16]), key);
+        assert_eq!(KeyMode::default(), KeyMode::Derived);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
-pub use crypto::{CipherId, CipherSuite, Key};
+pub use crypto::{CipherId, CipherSuite, Key, KeyMode};
 pub use exposer::{Exposer, ExposerConfig, ExposerStats, Exposure};
 pub use fec::{FecCodec, FecParams, FecScheme};
 pub use merkle::{HashId, MerkleScheme, MerkleTree};

@@ -3,7 +3,7 @@
 
 use rgtp_wire::{Manifest, ManifestFlags};
 
-use crate::crypto::{CipherId, CipherSuite, Key};
+use crate::crypto::{CipherId, CipherSuite, Key, KeyMode};
 use crate::fec::{FecCodec, FecParams, FecScheme};
 use crate::merkle::{HashId, MerkleScheme};
 
@@ -38,16 +38,20 @@ pub struct SuiteId {
     pub fec: FecParams,
     /// Whether chunks are served with Merkle proofs.
     pub proofs: bool,
+    /// Whether chunks are sealed under the ticket key or the key derived from it.
+    pub key_mode: KeyMode,
 }
 
 impl Default for SuiteId {
-    /// The upstream default: ChaCha20-Poly1305, BLAKE2b-256, no FEC, no proofs.
+    /// The upstream default: ChaCha20-Poly1305, BLAKE2b-256, no FEC, no proofs,
+    /// chunks under the ticket key (Manifest flags 0).
     fn default() -> Self {
         SuiteId {
             cipher: CipherId::ChaCha20Poly1305,
             hash: HashId::Blake2b256,
             fec: FecParams::NONE,
             proofs: false,
+            key_mode: KeyMode::Raw,
         }
     }
 }
@@ -82,6 +86,9 @@ impl SuiteId {
         }
         if self.proofs {
             f |= ManifestFlags::PROOFS;
+        }
+        if self.key_mode == KeyMode::Derived {
+            f |= ManifestFlags::DERIVED_KEY;
         }
         Ok(f)
     }
@@ -122,6 +129,11 @@ impl SuiteId {
             hash,
             fec,
             proofs: m.flags.contains(ManifestFlags::PROOFS),
+            key_mode: if m.flags.contains(ManifestFlags::DERIVED_KEY) {
+                KeyMode::Derived
+            } else {
+                KeyMode::Raw
+            },
         })
     }
 }

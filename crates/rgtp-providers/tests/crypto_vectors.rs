@@ -1,14 +1,22 @@
 //! Known-answer tests: `spec/vectors/aead.txt` and `spec/vectors/merkle.txt`,
 //! written by `spec/vectors/gen/crypto_vectors.py` from independent Python
-//! implementations (`cryptography`, `hashlib`, `blake3`).
+//! implementations (`cryptography`, `hashlib`, `blake3`), and
+//! `spec/vectors/keys.txt`, written by `spec/vectors/gen/key_vectors.py`
+//! (`cryptography`'s HKDF).
 
-use rgtp_proto::crypto::{chunk_nonce, CipherId, CipherSuite, Key, TAG_LEN};
+use rgtp_proto::crypto::{
+    chunk_nonce, derive_chunk_key, CipherId, CipherSuite, Key, KeyMode, CHUNK_KEY_INFO, TAG_LEN,
+};
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof, HashId, MerkleScheme, MerkleTree};
 use rgtp_providers::{AnyCipher, AnyHash};
 
 const AEAD: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../spec/vectors/aead.txt"
+));
+const KEYS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../spec/vectors/keys.txt"
 ));
 const MERKLE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -86,6 +94,37 @@ fn aead_known_answers() {
             .open(index, &mut data, tag.try_into().unwrap())
             .unwrap();
         assert_eq!(data, plaintext, "{what}");
+    }
+}
+
+#[test]
+fn chunk_key_known_answers() {
+    let recs = records(KEYS);
+    assert_eq!(recs.len(), 5);
+    for rec in &recs {
+        let what = field(rec, "label");
+        let key = Key::from_bytes(hash32(field(rec, "key")));
+        let id: [u8; 16] = hex::decode(field(rec, "exposure-id"))
+            .unwrap()
+            .try_into()
+            .expect("16-byte Exposure_ID");
+        assert_eq!(field(rec, "info"), hex::encode(CHUNK_KEY_INFO), "{what}");
+        let chunk_key = derive_chunk_key(&key, &id);
+        assert_eq!(
+            hex::encode(chunk_key.as_bytes()),
+            field(rec, "chunk-key"),
+            "{what}"
+        );
+        assert_eq!(KeyMode::Derived.chunk_key(&key, &id), chunk_key, "{what}");
+        let plaintext = hex::decode(field(rec, "plaintext")).unwrap();
+        for id_ in [CipherId::Aes256Gcm, CipherId::ChaCha20Poly1305] {
+            let cipher = AnyCipher::new(id_, &chunk_key).unwrap();
+            let mut data = plaintext.clone();
+            let tag = cipher.seal(0, &mut data).unwrap();
+            data.extend_from_slice(&tag);
+            let want = field(rec, &format!("sealed-{}", id_.name()));
+            assert_eq!(hex::encode(&data), want, "{what} {}", id_.name());
+        }
     }
 }
 

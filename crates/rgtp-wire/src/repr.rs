@@ -56,6 +56,9 @@ bitflags! {
         const PROOFS = 1 << 4;
         /// A 16-byte address-validation token follows the fixed part.
         const TOKEN = 1 << 5;
+        /// Chunks are sealed under a per-exposure key derived from the ticket key
+        /// and the Exposure_ID (spec §6.6). Clear: under the ticket key itself.
+        const DERIVED_KEY = 1 << 6;
     }
 }
 

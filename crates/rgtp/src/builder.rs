@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use rgtp_proto::exposer::{BuildError, ChunkStore, MAX_CHUNK_SIZE};
 use rgtp_proto::{
-    CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, MerkleScheme,
+    CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, KeyMode,
+    MerkleScheme,
 };
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash, NotBuilt, Provider};
 use rgtp_wire::ExposureId;
 
+use crate::raw_keys;
 use crate::suite::FecSpec;
 use crate::ticket::{host_of, Ticket};
 
@@ -44,6 +46,14 @@ pub enum StartError {
     /// Memory for the ciphertext could not be had.
     #[error("could not allocate {0} bytes for the ciphertext store: {1}")]
     Alloc(usize, std::io::Error),
+    /// A raw-key exposure ([`ExposerBuilder::dangerous_raw_key`]) was asked for
+    /// with a key this process already sealed other data with in that mode.
+    #[error(
+        "this key already sealed other data as a raw-key exposure in this process; \
+         reusing it would reuse every nonce (spec §6.6): use a fresh key, or drop the \
+         raw-key mode"
+    )]
+    RawKeyReused,
 }
 
 /// Supplies the cipher once the key is known.
@@ -140,6 +150,7 @@ pub struct ExposerBuilder<C = CipherId, H = HashId, F = FecSpec> {
     proofs: bool,
     chunk_size: u32,
     key: Option<Key>,
+    key_mode: KeyMode,
     exposure_id: Option<ExposureId>,
     config: ExposerConfig,
     token_secret: TokenSecret,
@@ -166,6 +177,7 @@ impl Default for ExposerBuilder {
             proofs: false,
             chunk_size: DEFAULT_CHUNK_SIZE,
             key: None,
+            key_mode: KeyMode::Derived,
             exposure_id: None,
             config: ExposerConfig::default(),
             token_secret: TokenSecret::Random,
@@ -197,6 +209,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             proofs: self.proofs,
             chunk_size: self.chunk_size,
             key: self.key,
+            key_mode: self.key_mode,
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
@@ -212,6 +225,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             proofs: self.proofs,
             chunk_size: self.chunk_size,
             key: self.key,
+            key_mode: self.key_mode,
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
@@ -227,6 +241,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             proofs: self.proofs,
             chunk_size: self.chunk_size,
             key: self.key,
+            key_mode: self.key_mode,
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
@@ -245,9 +260,25 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         self
     }
 
-    /// Use this key instead of a fresh random one.
+    /// Use this key instead of a fresh random one. Chunks are sealed under the key
+    /// derived from it and the Exposure_ID (spec §6.6), so one key may serve many
+    /// exposures.
     pub fn with_key(mut self, key: Key) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Seal chunks under the key itself, not under the key derived from it: the
+    /// Manifest then has flags 0 for the upstream suite, as upstream v1 pullers
+    /// expect (spec §6.6).
+    ///
+    /// Dangerous: a key that sealed two exposures reuses every nonce, which leaks
+    /// the XOR of their plaintexts and, with AES-256-GCM, lets chunks be forged.
+    /// [`ExposerBuilder::expose`] therefore refuses ([`StartError::RawKeyReused`])
+    /// a key this process already used in this mode, unless for the same data
+    /// chunked and sealed the same way (byte-identical ciphertext).
+    pub fn dangerous_raw_key(mut self) -> Self {
+        self.key_mode = KeyMode::Raw;
         self
     }
 
@@ -292,7 +323,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         let id = self
             .exposure_id
             .unwrap_or_else(rgtp_providers::cipher::random_exposure_id);
-        let cipher = self.cipher.start(&key)?;
+        let cipher = self.cipher.start(&self.key_mode.chunk_key(&key, &id))?;
         let hash = self.hash.start()?;
         let fec = self.fec.start()?;
         let store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
@@ -301,11 +332,16 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             data,
             self.chunk_size,
             &cipher,
+            self.key_mode,
             &hash,
             &fec,
             self.proofs,
             store,
         )?;
+        if self.key_mode == KeyMode::Raw {
+            raw_keys::claim(&key, &exposure)
+                .map_err(|raw_keys::Reused| StartError::RawKeyReused)?;
+        }
         let mut config = self.config;
         match self.token_secret {
             TokenSecret::Given(secret) => config.token_secret = secret,

@@ -24,6 +24,7 @@
 
 pub mod builder;
 pub mod driver;
+mod raw_keys;
 pub mod replay;
 pub mod sim;
 pub mod sink;

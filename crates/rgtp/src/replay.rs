@@ -416,6 +416,11 @@ pub fn rebuild_exposer(
         TokenSecret::FromKey => builder.dangerous_token_secret_from_key(),
         TokenSecret::Unknown => builder,
     };
+    // The recorded Manifest says which key sealed the chunks. A raw key may seal
+    // this same data again (identical ciphertext), but nothing else.
+    if suite.key_mode == rgtp_proto::KeyMode::Raw {
+        builder = builder.dangerous_raw_key();
+    }
     let prepared = builder.expose(data).map_err(|e| e.to_string())?;
     let built = prepared.exposure.manifest();
     if built.merkle_root != m.merkle_root || built.total_size != m.total_size {

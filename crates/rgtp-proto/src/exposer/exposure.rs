@@ -10,7 +10,7 @@ use rgtp_wire::{
     HASH_LEN, NAK_PARITY_BIT,
 };
 
-use crate::crypto::{CipherSuite, TAG_LEN};
+use crate::crypto::{CipherSuite, KeyMode, TAG_LEN};
 use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
 use crate::merkle::{MerkleScheme, MerkleTree};
 use crate::suite::{SuiteError, SuiteId};
@@ -131,11 +131,17 @@ impl Exposure {
     }
 
     /// Seals `data` chunk by chunk into a fresh `Vec`, builds the tree and parity.
+    ///
+    /// `cipher` is already keyed; `key_mode` says with what (the ticket key or the
+    /// key derived from it, see [`KeyMode::chunk_key`]) and is announced in the
+    /// Manifest flags.
+    #[allow(clippy::too_many_arguments)]
     pub fn build<C, H, F>(
         id: ExposureId,
         data: &[u8],
         chunk_size: u32,
         cipher: &C,
+        key_mode: KeyMode,
         hash: &H,
         fec: &F,
         proofs: bool,
@@ -152,6 +158,7 @@ impl Exposure {
             data,
             chunk_size,
             cipher,
+            key_mode,
             hash,
             fec,
             proofs,
@@ -167,6 +174,7 @@ impl Exposure {
         data: &[u8],
         chunk_size: u32,
         cipher: &C,
+        key_mode: KeyMode,
         hash: &H,
         fec: &F,
         proofs: bool,
@@ -199,6 +207,7 @@ impl Exposure {
             hash: hash.id(),
             fec: params,
             proofs,
+            key_mode,
         };
         suite.manifest_flags().map_err(BuildError::Suite)?;
         let stride = chunk_size as usize + TAG_LEN;

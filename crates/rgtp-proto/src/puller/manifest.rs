@@ -103,7 +103,8 @@ impl<S: SuiteFactory> Puller<S> {
         if m.chunk_count > self.cfg.max_chunks {
             return None;
         }
-        let cipher = self.factory.cipher(suite.cipher, &self.cfg.key)?;
+        let key = suite.key_mode.chunk_key(&self.cfg.key, &m.exposure_id);
+        let cipher = self.factory.cipher(suite.cipher, &key)?;
         let hash = self.factory.hash(suite.hash)?;
         let fec = if self.cfg.use_fec && suite.fec.scheme != FecScheme::None {
             Some(self.factory.fec(suite.fec)?)

@@ -6,18 +6,20 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rgtp_wire::{
-    IndexList, Nak, NakFlags, PacketType, PullFlags, PullRequest, Repr, Token, VERSION,
+    IndexList, ManifestFlags, Nak, NakFlags, PacketType, PullFlags, PullRequest, Repr, Token,
+    VERSION,
 };
 
-use crate::crypto::TAG_LEN;
+use crate::crypto::{KeyMode, TAG_LEN};
 use crate::exposer::{Exposer, ExposerConfig};
+use crate::fec::NoFec;
 use crate::puller::{PullError, PullerEvent};
 use crate::{Instant, Peer};
 
 mod hostile;
 mod util;
 
-use self::util::{data, exposure, parsed, Dir, Pair, EXPOSER, ID, PULLER};
+use self::util::{data, exposure, exposure_keyed, parsed, Dir, Pair, EXPOSER, ID, PULLER};
 
 fn types(reprs: &[Repr<'_>]) -> Vec<PacketType> {
     reprs.iter().map(Repr::packet_type).collect()
@@ -112,6 +114,41 @@ fn handshake_delivers_the_exposure_byte_for_byte() {
     assert_eq!(stats.chunks_received, 10);
     assert_eq!(stats.chunks_rerequested, 0);
     assert_eq!(stats.auth_failures, 0);
+}
+
+//= spec/rgtp-v1.md#6.6
+//# A puller MUST seal-check chunks under the chunk key the flag names
+#[test]
+fn puller_takes_the_chunk_key_the_manifest_names() {
+    let data = data(10_000);
+    for mode in [KeyMode::Derived, KeyMode::Raw] {
+        let exposure = exposure_keyed(&data, 1_000, &NoFec, mode);
+        let flags = exposure.suite().manifest_flags().unwrap();
+        assert_eq!(
+            flags.contains(ManifestFlags::DERIVED_KEY),
+            mode == KeyMode::Derived
+        );
+        let mut pair = Pair::with(exposure);
+        pair.drive();
+        assert!(pair.puller.is_complete(), "{mode:?}");
+        assert_eq!(pair.output, data, "{mode:?}");
+        assert_eq!(pair.puller.stats().auth_failures, 0, "{mode:?}");
+    }
+    // A Manifest whose flag lies about the key: every chunk fails authentication.
+    let mut pair = Pair::with(exposure_keyed(&data, 1_000, &NoFec, KeyMode::Raw));
+    pair.set_hook(|dir, d| {
+        if dir == Dir::ToPuller && d[1] == PacketType::Manifest as u8 {
+            d[71] |= ManifestFlags::DERIVED_KEY.bits() as u8;
+        }
+        true
+    });
+    for _ in 0..200 {
+        if !pair.step() {
+            break;
+        }
+    }
+    assert!(!pair.puller.is_complete());
+    assert!(pair.puller.stats().auth_failures > 0);
 }
 
 #[test]

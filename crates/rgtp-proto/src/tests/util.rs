@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rgtp_wire::{ExposureId, Repr};
 
-use crate::crypto::{CipherId, Key, NullCipherAs};
+use crate::crypto::{CipherId, Key, KeyMode, NullCipherAs};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::fec::{FecCodec, NoFec};
 use crate::merkle::{self, MerkleScheme, TestingHash};
@@ -33,11 +33,31 @@ pub(crate) fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-/// An exposure of `data` sealed, hashed and coded with the testing layers.
+/// An exposure of `data` sealed, hashed and coded with the testing layers, under
+/// [`key`] itself.
 pub(crate) fn exposure_with(data: &[u8], chunk_size: u32, fec: &dyn FecCodec) -> Arc<Exposure> {
-    let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &key());
-    let exposure = Exposure::build(ID, data, chunk_size, &cipher, &TestingHash, fec, false)
-        .expect("testing exposure builds");
+    exposure_keyed(data, chunk_size, fec, KeyMode::Raw)
+}
+
+/// An exposure of `data` sealed under the chunk key `mode` makes from [`key`].
+pub(crate) fn exposure_keyed(
+    data: &[u8],
+    chunk_size: u32,
+    fec: &dyn FecCodec,
+    mode: KeyMode,
+) -> Arc<Exposure> {
+    let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &mode.chunk_key(&key(), &ID));
+    let exposure = Exposure::build(
+        ID,
+        data,
+        chunk_size,
+        &cipher,
+        mode,
+        &TestingHash,
+        fec,
+        false,
+    )
+    .expect("testing exposure builds");
     Arc::new(exposure)
 }
 
@@ -49,8 +69,17 @@ pub(crate) fn exposure(data: &[u8], chunk_size: u32) -> Arc<Exposure> {
 /// An exposure of `data` without FEC whose Manifest announces proofs.
 pub(crate) fn exposure_with_proofs(data: &[u8], chunk_size: u32) -> Arc<Exposure> {
     let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &key());
-    let exposure = Exposure::build(ID, data, chunk_size, &cipher, &TestingHash, &NoFec, true)
-        .expect("testing exposure builds");
+    let exposure = Exposure::build(
+        ID,
+        data,
+        chunk_size,
+        &cipher,
+        KeyMode::Raw,
+        &TestingHash,
+        &NoFec,
+        true,
+    )
+    .expect("testing exposure builds");
     Arc::new(exposure)
 }
 

@@ -586,7 +586,7 @@ fn test_manifest_bad_length() {
 
 #[test]
 fn test_manifest_bad_flags() {
-    for flags in [0x0040u16, 0x8000, 0xffdf, 0x0006, 0x0026] {
+    for flags in [0x0080u16, 0x8000, 0xffdf, 0x0006, 0x0026] {
         let bytes = edited(&MANIFEST_BYTES, |b| {
             b[field::manifest::FLAGS].copy_from_slice(&flags.to_be_bytes());
             if flags & ManifestFlags::TOKEN.bits() != 0 {
