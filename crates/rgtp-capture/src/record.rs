@@ -15,6 +15,20 @@ use crate::CaptureWriter;
 /// Where recorded timestamps come from: µs since the Unix epoch.
 pub type TimeSource = Box<dyn FnMut() -> u64 + Send>;
 
+/// A new capture file at `path`, buffered; an error names the file and the fix.
+pub(crate) fn create_capture_file(path: &Path) -> io::Result<BufWriter<File>> {
+    let file = File::create(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create capture file {}: {e} (check the directory exists and is writable)",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
+}
+
 /// The wall clock, as a [`TimeSource`].
 pub fn wall_clock() -> TimeSource {
     Box::new(|| {
@@ -59,16 +73,7 @@ impl<L, W: Write> std::fmt::Debug for Recorder<L, W> {
 impl<L: Link> Recorder<L> {
     /// Records `link` into a new file at `path`, timestamped by the wall clock.
     pub fn create(link: L, path: &Path) -> io::Result<Self> {
-        let file = File::create(path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create capture file {}: {e} (check the directory exists and is writable)",
-                    path.display()
-                ),
-            )
-        })?;
-        Self::with_writer(link, BufWriter::with_capacity(1 << 20, file), wall_clock())
+        Self::with_writer(link, create_capture_file(path)?, wall_clock())
     }
 }
 

@@ -30,7 +30,7 @@ use redgiant_base::stream::{StreamFraming, StreamLink, StreamRecv};
 use redgiant_base::Peer;
 
 use crate::frame::{self, TcpHeader, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN};
-use crate::record::{wall_clock, TimeSource};
+use crate::record::{create_capture_file, wall_clock, TimeSource};
 use crate::CaptureWriter;
 
 /// Initial sequence number of the end that opened the connection.
@@ -86,16 +86,7 @@ impl<L, W: Write> std::fmt::Debug for StreamRecorder<L, W> {
 impl<L: StreamLink> StreamRecorder<L> {
     /// Records `link` into a new file at `path`, timestamped by the wall clock.
     pub fn create(link: L, path: &Path) -> io::Result<Self> {
-        let file = File::create(path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create capture file {}: {e} (check the directory exists and is writable)",
-                    path.display()
-                ),
-            )
-        })?;
-        Self::with_writer(link, BufWriter::with_capacity(1 << 20, file), wall_clock())
+        Self::with_writer(link, create_capture_file(path)?, wall_clock())
     }
 }
 
