@@ -14,8 +14,10 @@ pub const PACKET_THRESHOLD: u64 = 128;
 /// Retry levels with their own backoff (2^level × RTO); later retries share the last.
 pub(super) const RETRY_LEVELS: usize = 6;
 
-/// Hasher for the puller's own chunk indices (not peer-chosen, so no flooding concern):
-/// a multiplicative mix is enough and far cheaper than SipHash.
+/// Hasher for chunk indices and tree positions the puller itself bounds (its own
+/// requests; Merkle nodes of chunks that authenticated): keys a sender cannot pick
+/// freely, so no flooding concern, and a multiplicative mix is far cheaper than
+/// SipHash on the per-chunk path.
 #[derive(Default)]
 pub(super) struct IndexHasher(u64);
 
@@ -30,6 +32,11 @@ impl Hasher for IndexHasher {
     }
     fn write_u32(&mut self, i: u32) {
         self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u64(&mut self, i: u64) {
+        // Fold the high half back so the table's low bits see every input bit.
+        let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
     }
 }
 

@@ -9,10 +9,18 @@
 //! `chunk_count - 1 + O(log chunk_count)` node hashes as building it at the end.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use rgtp_wire::{Hash, HASH_LEN};
 
+use super::inflight::IndexHasher;
 use crate::merkle::{proof_depth, MerkleScheme};
+
+/// A node's place: height above the leaves in the high half, position in its
+/// level in the low half.
+fn key(height: usize, pos: u32) -> u64 {
+    (height as u64) << 32 | u64::from(pos)
+}
 
 /// A padded Merkle tree being filled leaf by leaf, in any order.
 #[derive(Debug, Default)]
@@ -21,8 +29,8 @@ pub(super) struct PartialTree {
     count: u32,
     /// `pads[h]`: the hash of an all-padding subtree of height `h`.
     pads: Vec<Hash>,
-    /// Nodes waiting for their sibling, by (height, position in that level).
-    pending: HashMap<(u8, u32), Hash>,
+    /// Nodes waiting for their sibling, by [`key`] (height, position).
+    pending: HashMap<u64, Hash, BuildHasherDefault<IndexHasher>>,
     /// Set once every leaf is in.
     root: Option<Hash>,
 }
@@ -42,7 +50,7 @@ impl PartialTree {
         PartialTree {
             count,
             pads,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             root: None,
         }
     }
@@ -57,10 +65,10 @@ impl PartialTree {
             let sibling = pos ^ 1;
             let sibling_hash = if u64::from(sibling) << h >= u64::from(self.count) {
                 *pad
-            } else if let Some(s) = self.pending.remove(&(h as u8, sibling)) {
+            } else if let Some(s) = self.pending.remove(&key(h, sibling)) {
                 s
             } else {
-                self.pending.insert((h as u8, pos), node);
+                self.pending.insert(key(h, pos), node);
                 return;
             };
             node = if pos & 1 == 0 {
