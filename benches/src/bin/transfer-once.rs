@@ -31,5 +31,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("{mode} {size} B in {took:?}");
+    let secs = took.as_secs_f64();
+    println!(
+        "{mode} {size} B in {secs:.6} s: {:.1} MB/s",
+        size as f64 / secs / 1e6
+    );
 }
