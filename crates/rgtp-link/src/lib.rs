@@ -16,6 +16,7 @@ pub mod impair;
 pub mod lossy;
 pub mod mem;
 pub mod pipe;
+mod schedule;
 mod sys;
 pub mod tcp;
 pub mod udp;

@@ -1,8 +1,6 @@
 //! [`Lossy`]: the seeded [`Impairment`] model as middleware in front of any link
 //! (smoltcp's `FaultInjector`).
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,6 +9,7 @@ use redgiant_base::{Instant, Peer, SystemClock, TimeSource, Transmit};
 
 use crate::impair::{Impairment, ImpairmentConfig, ImpairmentStats};
 use crate::mem::check_transmit;
+use crate::schedule::Schedule;
 use crate::{Capabilities, Framing, Link, Received, Vlan};
 
 /// Middleware that impairs the datagrams another link sends: a seeded fault
@@ -29,39 +28,16 @@ pub struct Lossy<L, C = SystemClock> {
     inner: L,
     impairment: Impairment,
     clock: C,
-    held: BinaryHeap<Reverse<Held>>,
-    seq: u64,
+    held: Schedule<Held>,
     deliveries: Vec<(Instant, Vec<u8>)>,
     batch: Vec<u8>,
 }
 
-/// A datagram held back until its due time; ordered by due time, then send order.
+/// A datagram held back until its due time.
 #[derive(Debug)]
 struct Held {
-    at: Instant,
-    seq: u64,
     destination: Peer,
     bytes: Vec<u8>,
-}
-
-impl PartialEq for Held {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Held {}
-
-impl PartialOrd for Held {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Held {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 impl<L: Link> Lossy<L> {
@@ -80,8 +56,7 @@ impl<L: Link, C: TimeSource> Lossy<L, C> {
             inner,
             impairment: Impairment::new(config, seed),
             clock,
-            held: BinaryHeap::new(),
-            seq: 0,
+            held: Schedule::default(),
             deliveries: Vec::new(),
             batch: Vec::new(),
         }
@@ -109,7 +84,7 @@ impl<L: Link, C: TimeSource> Lossy<L, C> {
 
     /// When the next held datagram is due, if any is held.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.held.peek().map(|h| h.0.at)
+        self.held.next_at()
     }
 
     /// Datagrams held back, not yet due.
@@ -122,10 +97,7 @@ impl<L: Link, C: TimeSource> Lossy<L, C> {
     pub fn release_due(&mut self) -> io::Result<usize> {
         let now = self.clock.now();
         let mut n = 0;
-        while self.held.peek().is_some_and(|h| h.0.at <= now) {
-            let Some(Reverse(h)) = self.held.pop() else {
-                break;
-            };
+        while let Some((_, h)) = self.held.pop_due(now) {
             let t = Transmit {
                 destination: h.destination,
                 size: h.bytes.len(),
@@ -177,13 +149,13 @@ impl<L: Link, C: TimeSource> Link for Lossy<L, C> {
         while i < self.deliveries.len() {
             if self.deliveries[i].0 > now {
                 let (at, bytes) = self.deliveries.remove(i);
-                self.seq += 1;
-                self.held.push(Reverse(Held {
+                self.held.push(
                     at,
-                    seq: self.seq,
-                    destination: transmit.destination,
-                    bytes,
-                }));
+                    Held {
+                        destination: transmit.destination,
+                        bytes,
+                    },
+                );
             } else {
                 i += 1;
             }

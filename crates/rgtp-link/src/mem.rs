@@ -10,8 +10,7 @@
 //! same [`SimNet::trace_hash`]. [`MemLink`] runs the same model against the
 //! wall clock, so its timing is only as exact as the scheduler.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use std::time::Duration;
 use redgiant_base::{Instant, Peer, Transmit};
 
 use crate::impair::{Impairment, ImpairmentConfig, ImpairmentStats};
+use crate::schedule::Schedule;
 use crate::{Capabilities, Link, Received};
 
 /// One datagram as the network delivered it (kept by [`SimNet::enable_trace`]).
@@ -42,8 +42,7 @@ pub struct TraceEntry {
 #[derive(Debug)]
 pub struct SimNet {
     directions: Directions,
-    queue: BinaryHeap<Reverse<Queued>>,
-    seq: u64,
+    queue: Schedule<Queued>,
     scratch: Vec<(Instant, Vec<u8>)>,
     trace_hash: u64,
     trace: Option<Vec<TraceEntry>>,
@@ -56,8 +55,7 @@ impl SimNet {
     pub fn new(config: ImpairmentConfig, seed: u64) -> Self {
         SimNet {
             directions: Directions::new(config, seed),
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: Schedule::default(),
             scratch: Vec::new(),
             trace_hash: FNV_OFFSET,
             trace: None,
@@ -94,20 +92,13 @@ impl SimNet {
             .get(from, to)
             .process(now, datagram, &mut self.scratch);
         for (at, bytes) in self.scratch.drain(..) {
-            self.seq += 1;
-            self.queue.push(Reverse(Queued {
-                at,
-                seq: self.seq,
-                from,
-                to,
-                bytes,
-            }));
+            self.queue.push(at, Queued { from, to, bytes });
         }
     }
 
     /// When the next datagram is due, if any is in flight.
     pub fn next_delivery(&self) -> Option<Instant> {
-        self.queue.peek().map(|q| q.0.at)
+        self.queue.next_at()
     }
 
     /// Datagrams in flight.
@@ -119,14 +110,11 @@ impl SimNet {
     /// delivery time and then send order. Returns how many were appended.
     pub fn deliver_due(&mut self, now: Instant, out: &mut Vec<(Peer, Peer, Vec<u8>)>) -> usize {
         let mut n = 0;
-        while self.queue.peek().is_some_and(|q| q.0.at <= now) {
-            let Some(Reverse(q)) = self.queue.pop() else {
-                break;
-            };
-            self.trace_hash = fnv_delivery(self.trace_hash, q.at, &q.from, &q.to, &q.bytes);
+        while let Some((at, q)) = self.queue.pop_due(now) {
+            self.trace_hash = fnv_delivery(self.trace_hash, at, &q.from, &q.to, &q.bytes);
             if let Some(trace) = &mut self.trace {
                 trace.push(TraceEntry {
-                    at: q.at,
+                    at,
                     from: q.from,
                     to: q.to,
                     bytes: q.bytes.clone(),
@@ -214,7 +202,6 @@ impl MemLink {
             state: Mutex::new(HubState {
                 directions: Directions::new(config, seed),
                 nodes: (0..nodes).map(|_| NodeState::default()).collect(),
-                seq: 0,
                 scratch: Vec::new(),
                 recv_queue_limit: DEFAULT_RECV_QUEUE_BYTES,
             }),
@@ -307,15 +294,15 @@ impl Link for MemLink {
                     node.stats.queue_dropped += 1;
                     continue;
                 }
-                state.seq += 1;
                 node.queued_bytes += bytes.len();
-                node.queue.push(Reverse(Queued {
+                node.queue.push(
                     at,
-                    seq: state.seq,
-                    from,
-                    to: transmit.destination,
-                    bytes,
-                }));
+                    Queued {
+                        from,
+                        to: transmit.destination,
+                        bytes,
+                    },
+                );
                 queued = true;
             }
         }
@@ -339,12 +326,11 @@ impl Link for MemLink {
             let node = &mut state.nodes[me];
             let mut n = 0;
             let mut offset = 0;
-            while node.queue.peek().is_some_and(|q| q.0.at <= now) {
-                let len = node.queue.peek().map_or(0, |q| q.0.bytes.len());
+            while let Some(len) = node.queue.peek_due(now).map(|q| q.bytes.len()) {
                 if offset + len > buf.len() && n > 0 {
                     break;
                 }
-                let Some(Reverse(q)) = node.queue.pop() else {
+                let Some((_, q)) = node.queue.pop_due(now) else {
                     break;
                 };
                 node.queued_bytes -= len;
@@ -371,8 +357,8 @@ impl Link for MemLink {
             let wall = std::time::Instant::now();
             let next_due = node
                 .queue
-                .peek()
-                .map(|q| self.hub.epoch + Duration::from_micros(q.0.at.total_micros()));
+                .next_at()
+                .map(|at| self.hub.epoch + Duration::from_micros(at.total_micros()));
             let wake = match (next_due, deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -436,46 +422,23 @@ impl Hub {
 struct HubState {
     directions: Directions,
     nodes: Vec<NodeState>,
-    seq: u64,
     scratch: Vec<(Instant, Vec<u8>)>,
     recv_queue_limit: usize,
 }
 
 #[derive(Debug, Default)]
 struct NodeState {
-    queue: BinaryHeap<Reverse<Queued>>,
+    queue: Schedule<Queued>,
     queued_bytes: usize,
     stats: MemLinkStats,
 }
 
-/// A datagram in flight, ordered by delivery time then send order.
+/// A datagram in flight.
 #[derive(Debug)]
 struct Queued {
-    at: Instant,
-    seq: u64,
     from: Peer,
     to: Peer,
     bytes: Vec<u8>,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 /// Per-direction impairments, made on first use.
