@@ -275,34 +275,4 @@ mod tests {
         assert_eq!(ds[0].1.src, ds[1].1.dst);
         assert_eq!(ds[0].1.dst, ds[1].1.src);
     }
-
-    #[test]
-    fn unspecified_udp_binds_record_the_address_datagrams_arrived_at() {
-        let link = rgtp_link::UdpLink::bind("0.0.0.0:0".parse().unwrap()).unwrap();
-        let port = link.local_addr().port();
-        let mut rec = Recorder::with_writer(link, Vec::new(), Box::new(|| 5)).unwrap();
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        // 127.0.0.2 is on loopback too, but not the address the fallback would write.
-        peer.send_to(b"\x01\x08\x00\x05!", ("127.0.0.2", port))
-            .unwrap();
-        let mut buf = vec![0u8; 1 << 17];
-        let mut out = Vec::new();
-        assert_eq!(
-            rec.recv(&mut buf, &mut out, Some(Duration::from_secs(5)))
-                .unwrap(),
-            1
-        );
-        let from = out[0].from;
-        let tx = Transmit {
-            destination: from,
-            size: 2,
-            segment_size: None,
-        };
-        rec.send(&tx, b"ok").unwrap();
-        let (_, bytes) = rec.finish().unwrap();
-        let cap = crate::read(&bytes).unwrap();
-        let ds: Vec<_> = cap.datagrams().map(|(_, d)| (d.src, d.dst)).collect();
-        let us = Peer::Ip(format!("127.0.0.2:{port}").parse().unwrap());
-        assert_eq!(ds, vec![(from, us), (us, from)]);
-    }
 }

@@ -9,15 +9,12 @@ use redgiant_base::{Peer, Transmit};
 use rgtp_capture::record::Recorder;
 use rgtp_link::{Capabilities, Framing, ImpairmentConfig, Link, Lossy, Received, UdpLink, Vlan};
 
-#[test]
-fn recorder_over_lossy_udp_writes_the_address_datagrams_arrived_at() {
-    let link = UdpLink::bind("0.0.0.0:0".parse().unwrap()).unwrap();
-    let port = link.local_addr().port();
-    let lossy = Lossy::new(link, ImpairmentConfig::default(), 1);
-    assert_eq!(lossy.framing(), Framing::Udp);
-    let mut rec = Recorder::with_writer(lossy, Vec::new(), Box::new(|| 5)).unwrap();
+/// A datagram sent to 127.0.0.2 reaches `link` (bound to 0.0.0.0:`port`) and
+/// is answered: the capture must name 127.0.0.2, which only the UDP link's
+/// IP_PKTINFO knows, not the fallback address a recorder would guess.
+fn records_the_address_datagrams_arrived_at<L: Link>(link: L, port: u16) {
+    let mut rec = Recorder::with_writer(link, Vec::new(), Box::new(|| 5)).unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
-    // Only the inner link's IP_PKTINFO knows the datagram reached 127.0.0.2.
     peer.send_to(b"\x01\x08\x00\x05!", ("127.0.0.2", port))
         .unwrap();
     let mut buf = vec![0u8; 1 << 17];
@@ -39,6 +36,22 @@ fn recorder_over_lossy_udp_writes_the_address_datagrams_arrived_at() {
     let ds: Vec<_> = cap.datagrams().map(|(_, d)| (d.src, d.dst)).collect();
     let us = Peer::Ip(format!("127.0.0.2:{port}").parse().unwrap());
     assert_eq!(ds, vec![(from, us), (us, from)]);
+}
+
+#[test]
+fn recorder_over_unspecified_udp_writes_the_address_datagrams_arrived_at() {
+    let link = UdpLink::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+    let port = link.local_addr().port();
+    records_the_address_datagrams_arrived_at(link, port);
+}
+
+#[test]
+fn recorder_over_lossy_udp_writes_the_address_datagrams_arrived_at() {
+    let link = UdpLink::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+    let port = link.local_addr().port();
+    let lossy = Lossy::new(link, ImpairmentConfig::default(), 1);
+    assert_eq!(lossy.framing(), Framing::Udp);
+    records_the_address_datagrams_arrived_at(lossy, port);
 }
 
 const TAG: Vlan = Vlan {
