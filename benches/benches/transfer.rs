@@ -20,6 +20,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 use rgtp::builder::{DEFAULT_CIPHER, DEFAULT_HASH};
+use rgtp::Prepared;
 use rgtp_benches::{
     data, fec_specs, prepare, sim_transfer, suite_label, suites, udp_transfer, Choice, SEED,
 };
@@ -47,35 +48,30 @@ fn cases() -> Vec<(String, Choice)> {
 fn transfer(c: &mut Criterion) {
     let input = data(SIZE, SEED);
     let cases = cases();
+    group(c, "transfer/udp", &cases, &input, udp_transfer);
+    group(c, "transfer/sim", &cases, &input, sim_transfer);
+}
 
-    let mut g = c.benchmark_group("transfer/udp");
+/// One benchmark group: every case, pulled by `run`.
+fn group(
+    c: &mut Criterion,
+    name: &str,
+    cases: &[(String, Choice)],
+    input: &[u8],
+    run: fn(&Prepared, &[u8]) -> Duration,
+) {
+    let mut g = c.benchmark_group(name);
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Bytes(SIZE as u64));
-    for (name, choice) in &cases {
+    for (case, choice) in cases {
         // Sealed on first use, so a filter that skips the case skips its set-up too.
         let mut prepared = None;
-        g.bench_function(name, |b| {
-            let prepared = prepared.get_or_insert_with(|| prepare(&input, *choice));
-            b.iter_custom(|iters| (0..iters).map(|_| udp_transfer(prepared, &input)).sum());
-        });
-    }
-    g.finish();
-
-    let mut g = c.benchmark_group("transfer/sim");
-    g.sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Bytes(SIZE as u64));
-    for (name, choice) in &cases {
-        // Sealed on first use, so a filter that skips the case skips its set-up too.
-        let mut prepared = None;
-        g.bench_function(name, |b| {
-            let prepared = prepared.get_or_insert_with(|| prepare(&input, *choice));
-            b.iter_custom(|iters| (0..iters).map(|_| sim_transfer(prepared, &input)).sum());
+        g.bench_function(case, |b| {
+            let prepared = prepared.get_or_insert_with(|| prepare(input, *choice));
+            b.iter_custom(|iters| (0..iters).map(|_| run(prepared, input)).sum());
         });
     }
     g.finish();
