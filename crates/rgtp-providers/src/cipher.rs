@@ -1,4 +1,10 @@
-//! AEAD suites: RustCrypto AEADs behind [`rgtp_proto::CipherSuite`].
+//! AEAD suites: RustCrypto AEADs behind [`rgtp_proto::CipherSuite`], and the
+//! same suites on ring ([`ring_aead`], feature `aead-ring`).
+//!
+//! A suite ([`CipherId`]) is what the wire and the ticket name; a
+//! [`Backend`] is which code computes it. Both backends give the same bytes,
+//! so the choice is local: [`AnyCipher::new`] takes the fastest one built
+//! ([`Backend::preferred`]) and [`AnyCipher::with_backend`] a named one.
 //!
 //! Every suite seals chunk `i` under [`chunk_nonce`]`(i)` (the index as a
 //! little-endian `u32`, then eight zero bytes; upstream §4.2) with **no
@@ -22,6 +28,64 @@ use aead::generic_array::GenericArray;
 use aead::{AeadInPlace, KeyInit};
 use rgtp_proto::crypto::{chunk_nonce, AeadError, CipherId, CipherSuite, Key, TAG_LEN};
 use zeroize::Zeroizing;
+
+#[cfg(feature = "aead-ring")]
+pub mod ring_aead;
+#[cfg(feature = "aead-ring")]
+pub use ring_aead::RingSuite;
+
+/// Which implementation computes a suite. The wire bytes are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The RustCrypto crates (`aes-gcm`, `chacha20poly1305`): portable Rust
+    /// with AES-NI/CLMUL where the CPU has them.
+    RustCrypto,
+    /// ring's assembly (feature `aead-ring`).
+    Ring,
+}
+
+impl Backend {
+    /// Every backend, in order of preference.
+    pub const ALL: [Backend; 2] = [Backend::Ring, Backend::RustCrypto];
+
+    /// The name the command line and the C ABI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::RustCrypto => "rustcrypto",
+            Backend::Ring => "ring",
+        }
+    }
+
+    /// The backend called `name` ([`name`](Self::name)).
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether this build holds the backend.
+    pub fn built(self) -> bool {
+        match self {
+            Backend::RustCrypto => true,
+            Backend::Ring => cfg!(feature = "aead-ring"),
+        }
+    }
+
+    /// The fastest backend this build holds: ring when built (measured by
+    /// `benches/benches/cipher.rs`: about four times RustCrypto's AES-256-GCM
+    /// rate at 1200 bytes on x86-64), else RustCrypto.
+    pub fn preferred() -> Backend {
+        if Backend::Ring.built() {
+            Backend::Ring
+        } else {
+            Backend::RustCrypto
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A RustCrypto AEAD that RGTP can use: 256-bit key, 96-bit nonce, 128-bit tag.
 pub trait RgtpAead:
@@ -120,22 +184,57 @@ pub enum AnyCipher {
     /// AES-256-GCM.
     #[cfg(feature = "aead-aes-gcm")]
     Aes256Gcm(Aes256GcmSuite),
+    /// Either suite on ring.
+    #[cfg(feature = "aead-ring")]
+    Ring(RingSuite),
 }
 
 impl AnyCipher {
-    /// Builds the suite `id` keyed with `key`; `None` for [`CipherId::Null`],
-    /// which is never chosen at run time, and for a suite left out of this
-    /// build ([`Provider::check`](crate::features::Provider::check) says which feature brings it in).
+    /// Builds the suite `id` keyed with `key` on the [preferred](Backend::preferred)
+    /// backend; `None` for [`CipherId::Null`], which is never chosen at run
+    /// time, and for a suite left out of this build
+    /// ([`Provider::check`](crate::features::Provider::check) says which feature
+    /// brings it in).
     pub fn new(id: CipherId, key: &Key) -> Option<AnyCipher> {
-        match id {
+        Self::with_backend(id, Backend::preferred(), key)
+    }
+
+    /// [`new`](Self::new) on `backend`; `None` also when this build lacks
+    /// the backend. `aead-ring` speeds up the suites whose own feature is on;
+    /// it does not bring in a suite by itself.
+    pub fn with_backend(id: CipherId, backend: Backend, key: &Key) -> Option<AnyCipher> {
+        if crate::features::Provider::Cipher(id).check().is_err() {
+            return None;
+        }
+        match backend {
+            #[cfg(feature = "aead-ring")]
+            Backend::Ring => RingSuite::new(id, key).map(AnyCipher::Ring),
+            Backend::RustCrypto => match id {
+                #[cfg(feature = "aead-chacha20poly1305")]
+                CipherId::ChaCha20Poly1305 => {
+                    Some(AnyCipher::ChaCha20Poly1305(AeadSuite::new(key)))
+                }
+                #[cfg(feature = "aead-aes-gcm")]
+                CipherId::Aes256Gcm => Some(AnyCipher::Aes256Gcm(AeadSuite::new(key))),
+                _ => {
+                    let _ = key;
+                    None
+                }
+            },
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The backend computing this suite.
+    pub fn backend(&self) -> Backend {
+        match *self {
             #[cfg(feature = "aead-chacha20poly1305")]
-            CipherId::ChaCha20Poly1305 => Some(AnyCipher::ChaCha20Poly1305(AeadSuite::new(key))),
+            AnyCipher::ChaCha20Poly1305(_) => Backend::RustCrypto,
             #[cfg(feature = "aead-aes-gcm")]
-            CipherId::Aes256Gcm => Some(AnyCipher::Aes256Gcm(AeadSuite::new(key))),
-            _ => {
-                let _ = key;
-                None
-            }
+            AnyCipher::Aes256Gcm(_) => Backend::RustCrypto,
+            #[cfg(feature = "aead-ring")]
+            AnyCipher::Ring(_) => Backend::Ring,
         }
     }
 }
@@ -143,7 +242,11 @@ impl AnyCipher {
 // `match *self` with `ref` bindings, so that a build with no suite at all
 // (an empty enum) still compiles.
 #[cfg_attr(
-    not(any(feature = "aead-aes-gcm", feature = "aead-chacha20poly1305")),
+    not(any(
+        feature = "aead-aes-gcm",
+        feature = "aead-chacha20poly1305",
+        feature = "aead-ring"
+    )),
     allow(unused_variables)
 )]
 impl CipherSuite for AnyCipher {
@@ -153,6 +256,8 @@ impl CipherSuite for AnyCipher {
             AnyCipher::ChaCha20Poly1305(ref s) => s.id(),
             #[cfg(feature = "aead-aes-gcm")]
             AnyCipher::Aes256Gcm(ref s) => s.id(),
+            #[cfg(feature = "aead-ring")]
+            AnyCipher::Ring(ref s) => s.id(),
         }
     }
 
@@ -162,6 +267,8 @@ impl CipherSuite for AnyCipher {
             AnyCipher::ChaCha20Poly1305(ref s) => s.seal(chunk_index, data),
             #[cfg(feature = "aead-aes-gcm")]
             AnyCipher::Aes256Gcm(ref s) => s.seal(chunk_index, data),
+            #[cfg(feature = "aead-ring")]
+            AnyCipher::Ring(ref s) => s.seal(chunk_index, data),
         }
     }
 
@@ -176,6 +283,8 @@ impl CipherSuite for AnyCipher {
             AnyCipher::ChaCha20Poly1305(ref s) => s.open(chunk_index, data, tag),
             #[cfg(feature = "aead-aes-gcm")]
             AnyCipher::Aes256Gcm(ref s) => s.open(chunk_index, data, tag),
+            #[cfg(feature = "aead-ring")]
+            AnyCipher::Ring(ref s) => s.open(chunk_index, data, tag),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! |-------------------------|----------------------------------------|
 //! | `aead-aes-gcm`          | cipher [`CipherId::Aes256Gcm`]         |
 //! | `aead-chacha20poly1305` | cipher [`CipherId::ChaCha20Poly1305`]  |
+//! | `aead-ring`             | the ring backend of the ciphers above (a [`Backend`](crate::Backend), not a provider: not in [`ENABLED`]) |
 //! | `hash-sha256`           | Merkle hash [`HashId::Sha256`]         |
 //! | `hash-blake2b`          | Merkle hash [`HashId::Blake2b256`]     |
 //! | `hash-blake3`           | Merkle hash [`HashId::Blake3`]         |

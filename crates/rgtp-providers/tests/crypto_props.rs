@@ -5,7 +5,7 @@ use rgtp_proto::crypto::{chunk_nonce, AeadError, CipherId, CipherSuite, Key, TAG
 use rgtp_providers::cipher::{
     random_exposure_id, random_key, AeadSuite, Aes256GcmSuite, ChaCha20Poly1305Suite,
 };
-use rgtp_providers::AnyCipher;
+use rgtp_providers::{AnyCipher, Backend};
 
 const SUITES: [CipherId; 2] = [CipherId::ChaCha20Poly1305, CipherId::Aes256Gcm];
 
@@ -167,11 +167,67 @@ fn generic_and_any_agree() {
 }
 
 #[test]
+fn ring_backend_is_built_by_default_and_preferred() {
+    assert!(Backend::Ring.built(), "aead-ring is a default feature");
+    assert_eq!(Backend::preferred(), Backend::Ring);
+    let key = Key::from_bytes([5; 32]);
+    for id in SUITES {
+        assert_eq!(AnyCipher::new(id, &key).unwrap().backend(), Backend::Ring);
+    }
+    for b in Backend::ALL {
+        assert_eq!(Backend::from_name(b.name()), Some(b));
+    }
+    assert_eq!(Backend::from_name("openssl"), None);
+}
+
+proptest! {
+    /// The backends are interchangeable: what one seals the other opens, the
+    /// tags are equal, and a flipped bit fails on both.
+    #[test]
+    fn backends_agree(
+        id in any_suite(),
+        key in any::<[u8; 32]>(),
+        index in any::<u32>(),
+        plaintext in prop::collection::vec(any::<u8>(), 0..2048),
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let key = Key::from_bytes(key);
+        let ring = AnyCipher::with_backend(id, Backend::Ring, &key).unwrap();
+        let rc = AnyCipher::with_backend(id, Backend::RustCrypto, &key).unwrap();
+        let (ct_ring, tag_ring) = seal(&ring, index, &plaintext);
+        let (ct_rc, tag_rc) = seal(&rc, index, &plaintext);
+        prop_assert_eq!(&ct_ring, &ct_rc);
+        prop_assert_eq!(tag_ring, tag_rc);
+        prop_assert_eq!(open(&rc, index, &ct_ring, &tag_ring).unwrap(), plaintext.clone());
+        prop_assert_eq!(open(&ring, index, &ct_rc, &tag_rc).unwrap(), plaintext);
+        let mut bad = ct_ring.clone();
+        bad.extend_from_slice(&tag_ring);
+        let i = flip.index(bad.len());
+        bad[i] ^= 1;
+        let (ct, tag) = bad.split_at(bad.len() - TAG_LEN);
+        let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+        prop_assert_eq!(open(&ring, index, ct, &tag), Err(AeadError));
+        prop_assert_eq!(open(&rc, index, ct, &tag), Err(AeadError));
+    }
+}
+
+#[test]
+fn ring_suites_clone_and_drop_independently() {
+    let key = Key::from_bytes([7; 32]);
+    let a = AnyCipher::with_backend(CipherId::Aes256Gcm, Backend::Ring, &key).unwrap();
+    let b = a.clone();
+    let (ct, tag) = seal(&a, 1, b"clone me");
+    drop(a);
+    assert_eq!(open(&b, 1, &ct, &tag).unwrap(), b"clone me");
+}
+
+#[test]
 fn debug_does_not_print_key_material() {
     let key = Key::from_bytes([0xab; 32]);
     let s = format!(
-        "{:?} {:?}",
+        "{:?} {:?} {:?}",
         AnyCipher::new(CipherId::ChaCha20Poly1305, &key).unwrap(),
+        AnyCipher::with_backend(CipherId::Aes256Gcm, Backend::RustCrypto, &key).unwrap(),
         AeadSuite::<aes_gcm::Aes256Gcm>::new(&key)
     );
     assert!(

@@ -8,7 +8,7 @@ use rgtp_proto::crypto::{
     chunk_nonce, derive_chunk_key, CipherId, CipherSuite, Key, KeyMode, CHUNK_KEY_INFO, TAG_LEN,
 };
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof, HashId, MerkleScheme, MerkleTree};
-use rgtp_providers::{AnyCipher, AnyHash};
+use rgtp_providers::{AnyCipher, AnyHash, Backend};
 
 const AEAD: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -82,19 +82,28 @@ fn aead_known_answers() {
         );
         assert_eq!(chunk_nonce(index).to_vec(), nonce, "{what}");
 
-        let cipher = AnyCipher::new(id, &key).unwrap();
-        let mut data = plaintext.clone();
-        let tag = cipher.seal(index, &mut data).unwrap();
-        data.extend_from_slice(&tag);
-        assert_eq!(hex::encode(&data), hex::encode(&sealed), "{what}");
+        for backend in backends() {
+            let what = format!("{what} on {backend}");
+            let cipher = AnyCipher::with_backend(id, backend, &key).unwrap();
+            assert_eq!(cipher.backend(), backend);
+            let mut data = plaintext.clone();
+            let tag = cipher.seal(index, &mut data).unwrap();
+            data.extend_from_slice(&tag);
+            assert_eq!(hex::encode(&data), hex::encode(&sealed), "{what}");
 
-        let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-        let mut data = ct.to_vec();
-        cipher
-            .open(index, &mut data, tag.try_into().unwrap())
-            .unwrap();
-        assert_eq!(data, plaintext, "{what}");
+            let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+            let mut data = ct.to_vec();
+            cipher
+                .open(index, &mut data, tag.try_into().unwrap())
+                .unwrap();
+            assert_eq!(data, plaintext, "{what}");
+        }
     }
+}
+
+/// Every cipher backend this build holds.
+fn backends() -> impl Iterator<Item = Backend> {
+    Backend::ALL.into_iter().filter(|b| b.built())
 }
 
 #[test]
@@ -117,13 +126,16 @@ fn chunk_key_known_answers() {
         );
         assert_eq!(KeyMode::Derived.chunk_key(&key, &id), chunk_key, "{what}");
         let plaintext = hex::decode(field(rec, "plaintext")).unwrap();
-        for id_ in [CipherId::Aes256Gcm, CipherId::ChaCha20Poly1305] {
-            let cipher = AnyCipher::new(id_, &chunk_key).unwrap();
+        for (id_, backend) in [CipherId::Aes256Gcm, CipherId::ChaCha20Poly1305]
+            .into_iter()
+            .flat_map(|id_| backends().map(move |b| (id_, b)))
+        {
+            let cipher = AnyCipher::with_backend(id_, backend, &chunk_key).unwrap();
             let mut data = plaintext.clone();
             let tag = cipher.seal(0, &mut data).unwrap();
             data.extend_from_slice(&tag);
             let want = field(rec, &format!("sealed-{}", id_.name()));
-            assert_eq!(hex::encode(&data), want, "{what} {}", id_.name());
+            assert_eq!(hex::encode(&data), want, "{what} {} {backend}", id_.name());
         }
     }
 }

@@ -14,7 +14,7 @@ use rgtp_proto::{
     CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, KeyMode,
     MerkleScheme,
 };
-use rgtp_providers::{AnyCipher, AnyFec, AnyHash, NotBuilt, Provider};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash, Backend, NotBuilt, Provider};
 use rgtp_wire::ExposureId;
 
 use crate::raw_keys;
@@ -69,6 +69,18 @@ impl CipherProvider for CipherId {
     fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
         Provider::Cipher(self).check()?;
         AnyCipher::new(self, key).ok_or_else(|| StartError::Cipher(self.name().into()))
+    }
+}
+
+/// A suite on a named backend: `(CipherId::Aes256Gcm, Backend::RustCrypto)`.
+/// A bare [`CipherId`] takes the preferred one ([`Backend::preferred`]).
+impl CipherProvider for (CipherId, Backend) {
+    type Cipher = AnyCipher;
+    fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
+        let (id, backend) = self;
+        Provider::Cipher(id).check()?;
+        AnyCipher::with_backend(id, backend, key)
+            .ok_or_else(|| StartError::Cipher(format!("{} on {backend}", id.name())))
     }
 }
 

@@ -33,5 +33,6 @@ pub mod ticket;
 pub mod verify;
 
 pub use builder::{ExposerBuilder, Prepared, StartError};
-pub use suite::{DynSuite, FecSpec};
+pub use rgtp_providers::Backend;
+pub use suite::{DynSuite, DynSuiteOn, FecSpec};
 pub use ticket::Ticket;

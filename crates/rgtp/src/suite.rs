@@ -6,11 +6,16 @@ use std::fmt;
 use std::str::FromStr;
 
 use rgtp_proto::{CipherId, FecParams, FecScheme, HashId, Key, SuiteFactory};
-use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
+use rgtp_providers::{AnyCipher, AnyFec, AnyHash, Backend};
 
-/// Builds any suite the providers implement.
+/// Builds any suite the providers implement, the cipher on the preferred
+/// backend ([`Backend::preferred`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DynSuite;
+
+/// [`DynSuite`] with the cipher on a named backend.
+#[derive(Debug, Clone, Copy)]
+pub struct DynSuiteOn(pub Backend);
 
 impl SuiteFactory for DynSuite {
     type Cipher = AnyCipher;
@@ -18,7 +23,29 @@ impl SuiteFactory for DynSuite {
     type Fec = AnyFec;
 
     fn cipher(&self, id: CipherId, key: &Key) -> Option<AnyCipher> {
-        AnyCipher::new(id, key)
+        DynSuiteOn(Backend::preferred()).cipher(id, key)
+    }
+
+    fn hash(&self, id: HashId) -> Option<AnyHash> {
+        DynSuiteOn(Backend::preferred()).hash(id)
+    }
+
+    fn fec(&self, params: FecParams) -> Option<AnyFec> {
+        DynSuiteOn(Backend::preferred()).fec(params)
+    }
+
+    fn min_shards(&self, params: FecParams) -> usize {
+        DynSuiteOn(Backend::preferred()).min_shards(params)
+    }
+}
+
+impl SuiteFactory for DynSuiteOn {
+    type Cipher = AnyCipher;
+    type Hash = AnyHash;
+    type Fec = AnyFec;
+
+    fn cipher(&self, id: CipherId, key: &Key) -> Option<AnyCipher> {
+        AnyCipher::with_backend(id, self.0, key)
     }
 
     fn hash(&self, id: HashId) -> Option<AnyHash> {
