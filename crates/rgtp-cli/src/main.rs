@@ -16,7 +16,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
 use rgtp::driver::{self, Clock, PullFailure};
 use rgtp::sink::{FileSink, MemSink};
-use rgtp::{DynSuite, ExposerBuilder, FecSpec, Prepared, Ticket};
+use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::Recorder;
 use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
@@ -132,6 +132,16 @@ struct SuiteArgs {
     /// Plaintext bytes per chunk [default: 1200 over UDP, 1400 over raw Ethernet].
     #[arg(long)]
     chunk_size: Option<u32>,
+    #[command(flatten)]
+    backend: BackendArg,
+}
+
+/// Which code computes the AEAD: a local choice, the bytes on the wire are the same.
+#[derive(clap::Args)]
+struct BackendArg {
+    /// AEAD implementation: ring (default; assembly, fastest) or rustcrypto.
+    #[arg(long, value_parser = parse_backend, default_value_t = Backend::preferred())]
+    cipher_backend: Backend,
 }
 
 /// Which link carries the datagrams.
@@ -289,6 +299,8 @@ struct PullArgs {
     /// (suffixes k, M, G, KiB, MiB, GiB); exit status 6.
     #[arg(long, value_parser = parse_size)]
     max_size: Option<u64>,
+    #[command(flatten)]
+    backend: BackendArg,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -309,6 +321,17 @@ struct DemoArgs {
 fn parse_cipher(s: &str) -> Result<CipherId, String> {
     CipherId::from_name(s)
         .ok_or_else(|| format!("unknown cipher {s:?}: use aes-256-gcm or chacha20-poly1305"))
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    let b = Backend::from_name(s)
+        .ok_or_else(|| format!("unknown cipher backend {s:?}: use ring or rustcrypto"))?;
+    if !b.built() {
+        return Err(format!(
+            "cipher backend {s} is not in this build (cargo feature aead-ring); use rustcrypto"
+        ));
+    }
+    Ok(b)
 }
 
 fn parse_hash(s: &str) -> Result<HashId, String> {
@@ -365,9 +388,12 @@ type CliResult = Result<(), (u8, String)>;
 /// header and tag fit a 1500-byte MTU with room for a proof of depth 1.
 const ETH_CHUNK_SIZE: u32 = 1400;
 
-fn builder(s: &SuiteArgs, default_chunk: u32) -> ExposerBuilder<CipherId, HashId, FecSpec> {
+fn builder(
+    s: &SuiteArgs,
+    default_chunk: u32,
+) -> ExposerBuilder<(CipherId, Backend), HashId, FecSpec> {
     ExposerBuilder::new()
-        .with_cipher(s.cipher)
+        .with_cipher((s.cipher, s.backend.cipher_backend))
         .with_hash(s.hash)
         .with_fec(s.fec)
         .with_proofs(s.proofs)
@@ -749,7 +775,7 @@ fn pull(a: PullArgs) -> CliResult {
         cfg.max_total_size = max;
     }
     let clock = Clock::new();
-    let mut puller = Puller::new(cfg, DynSuite, clock.now());
+    let mut puller = Puller::new(cfg, DynSuiteOn(a.backend.cipher_backend), clock.now());
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -1022,7 +1048,7 @@ fn demo(a: DemoArgs) -> CliResult {
     let clock = Clock::new();
     let mut puller = Puller::new(
         puller_config(&ticket, Peer::Ip(server_addr)),
-        DynSuite,
+        DynSuiteOn(a.suite.backend.cipher_backend),
         clock.now(),
     );
     let mut sink = MemSink::default();
@@ -1076,8 +1102,9 @@ fn report(
         a.size
     );
     println!(
-        "  suite           {} + {}, fec {:?} {}/{}, proofs {}, chunk {} B",
+        "  suite           {} ({}) + {}, fec {:?} {}/{}, proofs {}, chunk {} B",
         suite.cipher.name(),
+        a.suite.backend.cipher_backend,
         suite.hash.name(),
         suite.fec.scheme,
         suite.fec.n,

@@ -257,6 +257,32 @@ fn round_trip_default_suite_edge_sizes() {
 }
 
 #[test]
+fn round_trip_across_cipher_backends() {
+    // Ring on one side, RustCrypto on the other, both suites: the same bytes.
+    for cipher in ["aes-256-gcm", "chacha20-poly1305"] {
+        round_trip(
+            100_001,
+            &["--cipher", cipher, "--cipher-backend", "rustcrypto"],
+            &["--cipher-backend", "ring"],
+        );
+        round_trip(
+            100_001,
+            &["--cipher", cipher, "--cipher-backend", "ring"],
+            &["--cipher-backend", "rustcrypto"],
+        );
+    }
+}
+
+#[test]
+fn unknown_cipher_backend_is_a_usage_error_naming_the_choices() {
+    let mut c = rgtp();
+    c.args(["demo", "--size", "1k", "--cipher-backend", "openssl"]);
+    let r = run_bounded(c, Duration::from_secs(60));
+    r.expect_code(2);
+    assert!(r.stderr.contains("ring or rustcrypto"), "{}", r.stderr);
+}
+
+#[test]
 fn round_trip_chacha_blake2b() {
     let ticket = round_trip(
         (1 << 20) + 17,
