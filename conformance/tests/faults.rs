@@ -260,5 +260,29 @@ fn puller_that_skips_the_tag_check() {
         &Selection::default(),
     );
     print!("{}", rgtp_conformance::report::table(&out));
-    assert_eq!(failing_ids(&out), ids(&["PUL-006", "PUL-007", "PUL-020"]));
+    // PUL-029 too: this puller never asks for proofs (its command has no `{proofs}`), so
+    // it takes the proof-less chunk with other content and the root check fails the pull.
+    assert_eq!(
+        failing_ids(&out),
+        ids(&["PUL-006", "PUL-007", "PUL-020", "PUL-029"])
+    );
+}
+
+#[test]
+fn puller_that_accepts_chunks_without_the_negotiated_proof() {
+    // `rgtp pull` without `--proofs` never negotiates proofs, so it takes the proof-less
+    // chunk PUL-029 slips in on the AEAD alone and the root check then fails the pull:
+    // the behaviour the case exists to catch.
+    let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
+    let cmd = format!(
+        "'{}' pull {{ticket}} -o {{out}} -q --connect-timeout 2 --idle-timeout 3",
+        rgtp.display()
+    );
+    let sel = Selection {
+        only: vec!["PUL-029".into()],
+        skip: vec![],
+    };
+    let out = rgtp_conformance::run_puller(&cmd, Duration::from_secs(30), 200_000, &sel);
+    print!("{}", rgtp_conformance::report::table(&out));
+    assert_eq!(failing_ids(&out), ids(&["PUL-029"]));
 }
