@@ -195,38 +195,6 @@ impl Api {
             _lib: lib,
         })
     }
-
-    /// The entry points the cases use that it lacks.
-    pub fn missing(&self) -> Vec<&'static str> {
-        let have: [(&'static str, bool); 19] = [
-            ("rgtp_init", self.init.is_some()),
-            ("rgtp_version", self.version.is_some()),
-            ("rgtp_strerror", self.strerror.is_some()),
-            ("rgtp_set_allocator", self.set_allocator.is_some()),
-            ("rgtp_socket_create", self.socket_create.is_some()),
-            ("rgtp_socket_destroy", self.socket_destroy.is_some()),
-            (
-                "rgtp_socket_create_ccsds",
-                self.socket_create_ccsds.is_some(),
-            ),
-            ("rgtp_expose", self.expose.is_some()),
-            ("rgtp_poll", self.poll.is_some()),
-            ("rgtp_destroy_surface", self.destroy_surface.is_some()),
-            ("rgtp_get_exposure_id", self.get_exposure_id.is_some()),
-            ("rgtp_progress", self.progress.is_some()),
-            ("rgtp_get_stats", self.get_stats.is_some()),
-            ("rgtp_get_ticket", self.get_ticket.is_some()),
-            ("rgtp_get_key", self.get_key.is_some()),
-            ("rgtp_pull_start", self.pull_start.is_some()),
-            ("rgtp_pull_start_ticket", self.pull_start_ticket.is_some()),
-            (
-                "rgtp_pull_start_with_key",
-                self.pull_start_with_key.is_some(),
-            ),
-            ("rgtp_pull_next", self.pull_next.is_some()),
-        ];
-        have.iter().filter(|h| !h.1).map(|h| h.0).collect()
-    }
 }
 
 /// What the ABI cases run against.

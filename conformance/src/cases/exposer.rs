@@ -468,7 +468,16 @@ fn exp007(ctx: &ExposerCtx) -> CaseResult {
         strip(a) == strip(ctx.manifest),
         "another puller address got a different Manifest"
     );
-    Ok("repeated Manifests describe the same exposure".into())
+    let mut d = String::from("repeated Manifests describe the same exposure");
+    if !p.unrequested.is_empty() {
+        // Not this case's to judge (EXP-006's), but worth a word.
+        d += &format!(
+            "; {} unrequested datagram(s) after them drained ({})",
+            p.unrequested.len(),
+            p.unrequested.describe()
+        );
+    }
+    Ok(d)
 }
 
 fn exp008(ctx: &ExposerCtx) -> CaseResult {
