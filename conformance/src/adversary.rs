@@ -4,12 +4,13 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rgtp::driver::Clock;
 use rgtp_proto::{Exposer, Peer};
+use rgtp_wire::Repr;
 
 use crate::net::{grow_recv_buffer, MAX_UDP};
 
@@ -74,12 +75,99 @@ impl Mangle for Hooks {
     }
 }
 
+/// What passed between the puller and the adversarial exposer: the evidence a puller
+/// case reports when the puller does not do what it should.
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    /// Datagrams the puller sent.
+    pub datagrams_in: usize,
+    /// Their bytes.
+    pub bytes_in: usize,
+    /// Pull_Requests among them.
+    pub pull_requests: usize,
+    /// NAKs among them.
+    pub naks: usize,
+    /// Entries of those NAKs.
+    pub nak_entries: usize,
+    /// NAKs with NakFlags PROOFS.
+    pub naks_with_proofs: usize,
+    /// Rate_Reports and Keepalives.
+    pub reports: usize,
+    /// Datagrams of other types, or that do not parse.
+    pub other_in: usize,
+    /// Datagrams sent to the puller (after the adversary's changes).
+    pub datagrams_out: usize,
+    /// Their bytes.
+    pub bytes_out: usize,
+    /// Since the first datagram from the puller to its last.
+    pub first_to_last: Option<Duration>,
+    first: Option<Instant>,
+}
+
+impl Traffic {
+    fn inbound(&mut self, d: &[u8]) {
+        let now = Instant::now();
+        let first = *self.first.get_or_insert(now);
+        self.first_to_last = Some(now - first);
+        self.datagrams_in += 1;
+        self.bytes_in += d.len();
+        match Repr::parse(d, MAX_UDP) {
+            Ok(Repr::PullRequest(_)) => self.pull_requests += 1,
+            Ok(Repr::Nak(n)) => {
+                self.naks += 1;
+                self.nak_entries += n.indices.len();
+                if n.flags.contains(rgtp_wire::NakFlags::PROOFS) {
+                    self.naks_with_proofs += 1;
+                }
+            }
+            Ok(Repr::RateReport(_) | Repr::Keepalive(_)) => self.reports += 1,
+            _ => self.other_in += 1,
+        }
+    }
+
+    /// One line: what the puller sent and what it was sent.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "the puller sent {} datagram(s) ({} B): {} Pull_Request(s), {} NAK(s) with {} entries",
+            self.datagrams_in, self.bytes_in, self.pull_requests, self.naks, self.nak_entries
+        );
+        if self.naks_with_proofs > 0 {
+            s += &format!(" ({} with PROOFS)", self.naks_with_proofs);
+        }
+        if self.reports > 0 {
+            s += &format!(", {} Rate_Report/Keepalive", self.reports);
+        }
+        if self.other_in > 0 {
+            s += &format!(", {} other", self.other_in);
+        }
+        if let Some(d) = self.first_to_last {
+            s += &format!(" over {:.1} s", d.as_secs_f64());
+        }
+        s += &format!(
+            "; it was sent {} datagram(s) ({} B)",
+            self.datagrams_out, self.bytes_out
+        );
+        s
+    }
+}
+
 /// A running adversarial exposer; stops when dropped.
 pub struct Served {
     /// Where it listens.
     pub addr: SocketAddr,
+    traffic: Arc<Mutex<Traffic>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
+}
+
+impl Served {
+    /// What passed so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Drop for Served {
@@ -104,6 +192,8 @@ pub fn spawn(
     sock.set_read_timeout(Some(Duration::from_millis(10)))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
+    let traffic = Arc::new(Mutex::new(Traffic::default()));
+    let traffic2 = Arc::clone(&traffic);
     let handle = std::thread::Builder::new()
         .name("rgtp-conformance-exposer".into())
         .spawn(move || {
@@ -117,6 +207,9 @@ pub fn spawn(
                     Err(_) => continue,
                 };
                 let mut d = buf[..n].to_vec();
+                let mut t = traffic2.lock().unwrap_or_else(|p| p.into_inner());
+                t.inbound(&d);
+                drop(t);
                 if !mangle.inbound(from, &mut d) {
                     continue;
                 }
@@ -132,6 +225,10 @@ pub fn spawn(
                     }
                 }
                 mangle.flush(&mut out);
+                let mut t = traffic2.lock().unwrap_or_else(|p| p.into_inner());
+                t.datagrams_out += out.len();
+                t.bytes_out += out.iter().map(|o| o.data.len()).sum::<usize>();
+                drop(t);
                 for o in &out {
                     let s = if o.spoofed { &spoof } else { &sock };
                     for _ in 0..50 {
@@ -147,6 +244,7 @@ pub fn spawn(
         })?;
     Ok(Served {
         addr,
+        traffic,
         stop,
         handle: Some(handle),
     })

@@ -54,6 +54,8 @@ enum TargetCmd {
     /// Test a puller program against the harness's adversarial exposer.
     Puller {
         /// Shell command; `{ticket}` and `{out}` are substituted (already shell-quoted).
+        /// Optional `{proofs}` becomes `--proofs` in the cases where the puller must ask
+        /// for Merkle proofs (PUL-029), and nothing elsewhere.
         #[arg(long)]
         cmd: String,
         /// Bound on one run of the command, seconds.

@@ -3,18 +3,19 @@
 //! An [`Endpoint`] says where the exposer is and how to reach it; a [`Probe`] is one
 //! puller address talking to it:
 //!
-//! - **UDP**: each probe is a fresh socket, so a new puller address (port) every
-//!   time; late answers to one case never reach the next.
+//! - **UDP**: each probe is a fresh socket on a source port no earlier probe of this
+//!   process used, so a new puller address every time; late answers to one case never
+//!   reach the next.
 //! - **Raw Ethernet** ([`EthLink`], EtherType 0x88B5): every probe shares one link
 //!   on a local interface and so one puller address, the interface's MAC. A probe
 //!   first drains what is still arriving for earlier ones. Cases that need two
 //!   puller addresses at once say n/a ([`Endpoint::distinct_addresses`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use rgtp_link::eth::{EthConfig, EthLink};
@@ -28,6 +29,9 @@ use rgtp_wire::{
 
 /// Largest UDP payload.
 pub const MAX_UDP: usize = 65_507;
+
+/// Longest a probe drains a line that keeps sending.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 
 /// Emits a repr into a fresh buffer.
 pub fn emit(r: &Repr<'_>) -> Vec<u8> {
@@ -233,6 +237,9 @@ pub struct Probe {
     pub quiet: Duration,
     /// Token from the last Manifest, if any.
     pub token: Option<Token>,
+    /// Datagrams that arrived after a handshake's Manifest, unasked (drained and
+    /// counted so that no later request of the case is blamed for them).
+    pub unrequested: Answers,
 }
 
 /// Answers collected for one request.
@@ -270,14 +277,41 @@ impl Answers {
     }
 }
 
+/// Source ports probes of this process have had: a new probe never gets one again, so
+/// stray answers sent to an earlier probe cannot reach it.
+fn used_ports() -> MutexGuard<'static, HashSet<u16>> {
+    static USED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    USED.get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A UDP socket on a source port no earlier probe used (the kernel may hand a port
+/// out again once its socket is closed; such sockets are held until a fresh one is had).
+fn fresh_socket(bind: SocketAddr) -> io::Result<UdpSocket> {
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let sock = UdpSocket::bind(bind)?;
+        let port = sock.local_addr()?.port();
+        if used_ports().insert(port) {
+            return Ok(sock);
+        }
+        held.push(sock);
+    }
+    Err(io::Error::other(
+        "no source port left that no earlier probe used",
+    ))
+}
+
 impl Probe {
-    /// A fresh socket (a new puller address) connected to `addr`.
+    /// A fresh socket (a new puller address, a source port no earlier probe had)
+    /// connected to `addr`.
     pub fn new(addr: SocketAddr, id: ExposureId, quiet: Duration) -> io::Result<Probe> {
         let bind: SocketAddr = match addr {
             SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
             SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
         };
-        let sock = UdpSocket::bind(bind)?;
+        let sock = fresh_socket(bind)?;
         grow_recv_buffer(&sock, 16 << 20);
         sock.connect(addr)?;
         Ok(Probe {
@@ -285,6 +319,7 @@ impl Probe {
             id,
             quiet,
             token: None,
+            unrequested: Answers::default(),
         })
     }
 
@@ -308,6 +343,7 @@ impl Probe {
                     id,
                     quiet,
                     token: None,
+                    unrequested: Answers::default(),
                 })
             }
         }
@@ -376,7 +412,25 @@ impl Probe {
         self.collect(self.quiet, self.quiet, usize::MAX)
     }
 
-    /// Sends a Pull_Request (versions 1..1) and waits for a Manifest, retrying; adopts its token.
+    /// Receives and discards until the line has been silent for the quiet window (at
+    /// most [`DRAIN_LIMIT`] in all): what an exposer still sends for earlier requests.
+    pub fn drain(&self) -> Answers {
+        let mut out = Answers::default();
+        let until = Instant::now() + DRAIN_LIMIT;
+        loop {
+            let a = self.collect(self.quiet, self.quiet, 256);
+            let done = a.is_empty();
+            out.datagrams.extend(a.datagrams);
+            if done || Instant::now() >= until {
+                return out;
+            }
+        }
+    }
+
+    /// Sends a Pull_Request (versions 1..1) and waits for a Manifest, retrying; adopts its
+    /// token. Then drains the line until silence, so that the case's next request starts
+    /// from a quiet socket: whatever else arrived (other than Manifests, which retries
+    /// may draw) is added to [`Probe::unrequested`].
     pub fn handshake(&mut self, flags: PullFlags) -> Result<(Manifest, Vec<u8>), String> {
         let pr = pull_request(self.id, flags, 1, 1);
         for _ in 0..4 {
@@ -386,18 +440,35 @@ impl Probe {
                 self.quiet.min(Duration::from_millis(100)),
                 8,
             );
-            for d in &a.datagrams {
-                if let Ok(Repr::Manifest(m)) = Repr::parse(d, MAX_UDP) {
-                    if m.exposure_id == self.id {
-                        if m.token.is_some() {
-                            self.token = m.token;
+            let mut found = None;
+            for d in a.datagrams {
+                if found.is_none() {
+                    if let Ok(Repr::Manifest(m)) = Repr::parse(&d, MAX_UDP) {
+                        if m.exposure_id == self.id {
+                            found = Some((m, d));
+                            continue;
                         }
-                        return Ok((m, d.clone()));
                     }
                 }
+                self.note_unrequested(d);
+            }
+            if let Some((m, d)) = found {
+                if m.token.is_some() {
+                    self.token = m.token;
+                }
+                for d in self.drain().datagrams {
+                    self.note_unrequested(d);
+                }
+                return Ok((m, d));
             }
         }
         Err("no Manifest answered a valid Pull_Request (versions 1..1) within 2.8 s".into())
+    }
+
+    fn note_unrequested(&mut self, d: Vec<u8>) {
+        if !matches!(Repr::parse(&d, MAX_UDP), Ok(Repr::Manifest(_))) {
+            self.unrequested.datagrams.push(d);
+        }
     }
 
     /// Sends a NAK for `entries` (with this probe's token, if any) and collects answers until
@@ -407,7 +478,8 @@ impl Probe {
         self.collect(Duration::from_millis(1000), self.quiet, expect)
     }
 
-    /// Checks the exposer still answers a Pull_Request (it keeps serving).
+    /// Checks the exposer still answers a Pull_Request (it keeps serving), then drains
+    /// the line so that the case may go on from a quiet socket.
     pub fn alive(&self) -> Result<(), String> {
         let pr = pull_request(self.id, PullFlags::empty(), 1, 1);
         for _ in 0..3 {
@@ -417,6 +489,7 @@ impl Probe {
                 .iter()
                 .any(|d| matches!(Repr::parse(d, MAX_UDP), Ok(Repr::Manifest(_))))
             {
+                self.drain();
                 return Ok(());
             }
         }

@@ -465,6 +465,60 @@ fn exposer_sending_unrequested_chunks_and_parity() {
 }
 
 #[test]
+fn exposer_pushing_a_burst_after_a_pull_request() {
+    // A 36-byte Pull_Request answered by its Manifest and then 64 chunks (about 79 kB)
+    // nobody asked for, as upstream's C library does; then a tokenless one-entry NAK
+    // that the exposer answers within its budget. The burst counts against the
+    // Pull_Request it follows, not against nothing and not against the later NAK.
+    let prepared = ExposerBuilder::new().expose(&bytes(90_000, 7)).unwrap();
+    // The burst: chunks as any exposer of this exposure sends them to anybody.
+    let mut pusher = Exposer::new(
+        std::sync::Arc::clone(&prepared.exposure),
+        ExposerConfig {
+            dangerous_serve_unvalidated: true,
+            ..prepared.config.clone()
+        },
+    );
+    let mut r = Recording::new(prepared);
+    let id = r.id();
+    let pr = net::pull_request(id, PullFlags::empty(), 1, 1);
+    assert_eq!(r.ask(&pr, true).len(), 1);
+    let now = Instant::from_micros(r.ts);
+    pusher.handle_datagram(
+        now,
+        peer(PULLER),
+        &net::nak(id, &all(64), NakFlags::empty(), None),
+    );
+    let mut burst = Vec::new();
+    while let Some(t) = pusher.poll_transmit(now, &mut r.buf) {
+        burst.extend(t.datagrams(&r.buf).map(<[u8]>::to_vec));
+    }
+    assert_eq!(burst.len(), 64);
+    let burst_bytes: usize = burst.iter().map(Vec::len).sum();
+    assert!(burst_bytes > 79_000, "{burst_bytes}");
+    for d in &burst {
+        let ts = r.tick();
+        r.w.write_datagram(ts, r.ex, peer(PULLER), None, d).unwrap();
+    }
+    let later = net::nak(id, &[70], NakFlags::empty(), None);
+    let answered: usize = r.ask(&later, true).iter().map(Vec::len).sum();
+    assert!(answered <= 3 * later.len());
+    let (failing, out) = r.judge(true);
+    assert!(failing.contains("CAP-030"), "{failing:?}");
+    // The unrequested chunks themselves are CAP-020's.
+    assert!(failing.contains("CAP-020"), "{failing:?}");
+    let d = &verdict_of(&out, "CAP-030").detail;
+    assert!(
+        d.contains(&format!(
+            "Pull_Request of 36 B from {PULLER} (not validated) drew {} B ({burst_bytes} B of them unrequested, sent after it)",
+            72 + burst_bytes
+        )),
+        "{d}"
+    );
+    assert!(!d.contains("NAK of"), "the later NAK is not blamed: {d}");
+}
+
+#[test]
 fn exposer_exceeding_the_amplification_bound() {
     let mut r = Recording::unbounded(24_000);
     let id = r.id();

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use rgtp::{ExposerBuilder, FecSpec, Ticket};
-use rgtp_conformance::adversary::{self, Hooks, InboundHook, OutboundHook};
+use rgtp::{ExposerBuilder, FecSpec, Prepared, Ticket};
+use rgtp_conformance::adversary::{self, Hooks, InboundHook, Mangle, Out, OutboundHook};
 use rgtp_conformance::{failing_ids, Selection};
 use rgtp_proto::crypto::{AeadError, TAG_LEN};
 use rgtp_proto::{CipherId, CipherSuite, ExposerConfig, FecParams, HashId, Key, SuiteFactory};
@@ -19,16 +19,26 @@ fn ids(v: &[&str]) -> BTreeSet<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// Serves an exposure through the harness's loop with `hooks`, runs the exposer
-/// catalogue and returns the failing ids.
-fn faulty_exposer(config: ExposerConfig, hooks: Hooks) -> BTreeSet<String> {
-    let prepared = ExposerBuilder::new()
+/// The exposure every faulty exposer serves.
+fn prepared(config: ExposerConfig) -> Prepared {
+    ExposerBuilder::new()
         .with_fec(FecSpec::ReedSolomon { n: 6, k: 4 })
         .with_config(config)
         .expose(&bytes(60_001, 9))
-        .unwrap();
+        .unwrap()
+}
+
+/// Serves an exposure through the harness's loop with `hooks`, runs the exposer
+/// catalogue and returns the failing ids.
+fn faulty_exposer(config: ExposerConfig, hooks: Hooks) -> BTreeSet<String> {
+    faulty_exposer_with(prepared(config), Box::new(hooks))
+}
+
+/// Serves `prepared` through the harness's loop with `mangle`, runs the exposer
+/// catalogue and returns the failing ids.
+fn faulty_exposer_with(prepared: Prepared, mangle: Box<dyn Mangle>) -> BTreeSet<String> {
     let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let srv = adversary::spawn(prepared.exposer(), bind, Box::new(hooks)).unwrap();
+    let srv = adversary::spawn(prepared.exposer(), bind, mangle).unwrap();
     let ticket: Ticket = prepared.ticket(srv.addr);
     let out = rgtp_conformance::run_exposer(srv.addr, ticket, QUIET, &Selection::default());
     print!("{}", rgtp_conformance::report::table(&out));
@@ -87,6 +97,67 @@ fn exposer_with_a_wrong_merkle_root() {
     };
     let failing = faulty_exposer(ExposerConfig::default(), hooks);
     assert_eq!(failing, ids(&["EXP-022", "EXP-023"]));
+}
+
+/// After every Manifest it sends, pushes a burst of chunks nobody asked for (as upstream's
+/// C library does when a puller connects).
+struct PushAfterManifest {
+    burst: Vec<Vec<u8>>,
+}
+
+impl Mangle for PushAfterManifest {
+    fn outbound(&mut self, _to: SocketAddr, d: &[u8], out: &mut Vec<Out>) {
+        out.push(Out::real(d.to_vec()));
+        if d.get(1) == Some(&2) {
+            out.extend(self.burst.iter().cloned().map(Out::real));
+        }
+    }
+}
+
+/// The first `count` Chunk_Data datagrams of `prepared`, as its exposers send them to
+/// anybody (drawn from a second exposer of the same exposure that serves unvalidated).
+fn chunks_of(prepared: &Prepared, count: u32) -> Vec<Vec<u8>> {
+    let config = ExposerConfig {
+        dangerous_serve_unvalidated: true,
+        ..prepared.config.clone()
+    };
+    let mut exposer = rgtp_proto::Exposer::new(std::sync::Arc::clone(&prepared.exposure), config);
+    let clock = rgtp::driver::Clock::new();
+    let id = *prepared.exposure.id();
+    let entries: Vec<u32> = (0..count).collect();
+    let nak = rgtp_conformance::net::nak(id, &entries, rgtp_wire::NakFlags::empty(), None);
+    let peer = rgtp_proto::Peer::Ip("127.0.0.1:9".parse().unwrap());
+    exposer.handle_datagram(clock.now(), peer, &nak);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while let Some(t) = exposer.poll_transmit(clock.now(), &mut buf) {
+        out.extend(t.datagrams(&buf).map(<[u8]>::to_vec));
+    }
+    assert_eq!(out.len(), count as usize, "the burst");
+    out
+}
+
+#[test]
+fn exposer_pushing_chunks_after_its_manifest() {
+    // Which cases this fault fails, and why exactly these:
+    // - EXP-001, EXP-002, EXP-010 each send one Pull_Request and require exactly one
+    //   answer, a Manifest; the burst makes it 1 + 8. EXP-002 is not in the list the
+    //   issue gave, but it checks "exactly one answer" just as EXP-001 and EXP-010 do
+    //   (a Pull_Request with ADDR_VALIDATION is still a Pull_Request, and §3.1 allows
+    //   only a Manifest for it), so it fails too (a SHOULD case; it never passed on
+    //   this fault, and the burst is what fails it).
+    // - EXP-006: Pull_Requests answered with Chunk_Data.
+    // - EXP-043, EXP-044: the burst answers an unvalidated Pull_Request with far more
+    //   than 3× its 36 bytes.
+    // Every other case starts from a quiet socket (the handshake drains the burst) and
+    // must pass: the burst is the Pull_Request's, never the next request's.
+    let prepared = prepared(ExposerConfig::default());
+    let burst = chunks_of(&prepared, 8);
+    let failing = faulty_exposer_with(prepared, Box::new(PushAfterManifest { burst }));
+    assert_eq!(
+        failing,
+        ids(&["EXP-001", "EXP-002", "EXP-006", "EXP-010", "EXP-043", "EXP-044"])
+    );
 }
 
 // ------------------------------------------------------------------ faulty puller
@@ -189,5 +260,29 @@ fn puller_that_skips_the_tag_check() {
         &Selection::default(),
     );
     print!("{}", rgtp_conformance::report::table(&out));
-    assert_eq!(failing_ids(&out), ids(&["PUL-006", "PUL-007", "PUL-020"]));
+    // PUL-029 too: this puller never asks for proofs (its command has no `{proofs}`), so
+    // it takes the proof-less chunk with other content and the root check fails the pull.
+    assert_eq!(
+        failing_ids(&out),
+        ids(&["PUL-006", "PUL-007", "PUL-020", "PUL-029"])
+    );
+}
+
+#[test]
+fn puller_that_accepts_chunks_without_the_negotiated_proof() {
+    // `rgtp pull` without `--proofs` never negotiates proofs, so it takes the proof-less
+    // chunk PUL-029 slips in on the AEAD alone and the root check then fails the pull:
+    // the behaviour the case exists to catch.
+    let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
+    let cmd = format!(
+        "'{}' pull {{ticket}} -o {{out}} -q --connect-timeout 2 --idle-timeout 3",
+        rgtp.display()
+    );
+    let sel = Selection {
+        only: vec!["PUL-029".into()],
+        skip: vec![],
+    };
+    let out = rgtp_conformance::run_puller(&cmd, Duration::from_secs(30), 200_000, &sel);
+    print!("{}", rgtp_conformance::report::table(&out));
+    assert_eq!(failing_ids(&out), ids(&["PUL-029"]));
 }

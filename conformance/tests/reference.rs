@@ -59,7 +59,7 @@ fn our_exposer_passes_every_case_upstream_suite_proofs_raptorq() {
 fn our_puller_passes_every_case() {
     let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
     let cmd = format!(
-        "'{}' pull {{ticket}} -o {{out}} -q --connect-timeout 2 --idle-timeout 3",
+        "'{}' pull {{ticket}} -o {{out}} {{proofs}} -q --connect-timeout 2 --idle-timeout 3",
         rgtp.display()
     );
     let out = rgtp_conformance::run_puller(

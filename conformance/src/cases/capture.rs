@@ -440,7 +440,10 @@ struct Request {
     exposure: ExposureId,
     len: usize,
     answers: usize,
+    /// Bytes of its answers, and of the unrequested datagrams that followed it (§5.1).
     answered_bytes: usize,
+    /// Of those, the bytes nothing asked for.
+    unrequested_bytes: usize,
     kind: ReqKind,
 }
 
@@ -483,6 +486,8 @@ struct Analysis {
     asked: HashMap<EntryKey, usize>,
     sent: HashMap<EntryKey, usize>,
     last_nak: HashMap<Peer, usize>,
+    /// Each puller's latest request: unrequested answers count against it.
+    last_req: HashMap<Peer, usize>,
     /// Tokens the exposer issued: (to, exposure, token).
     tokens: Vec<(Peer, ExposureId, Token)>,
     /// Chunk and parity packets from the exposer (indices into `pkts`).
@@ -672,11 +677,14 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
                         a.f.exp_parse.ok();
                         exposer_packet(&mut a, i, &p, frame, b, r, ticket);
                     }
-                    Err(e) => a.f.exp_parse.bad(format!(
-                        "frame {frame}: {e} ({} B to {})",
-                        b.len(),
-                        peer_text(p.peer)
-                    )),
+                    Err(e) => {
+                        a.f.exp_parse.bad(format!(
+                            "frame {frame}: {e} ({} B to {})",
+                            b.len(),
+                            peer_text(p.peer)
+                        ));
+                        charge_unrequested(&mut a, p.peer, b.len());
+                    }
                 }
             }
             Dir::ToExposer => {
@@ -730,12 +738,20 @@ fn analyse(capture: &Capture, exposer: Peer, ticket: Option<&Ticket>, eth_mtu: u
         if q.bounded() {
             a.f.amplification.check(q.answered_bytes <= 3 * q.len, || {
                 format!(
-                    "frame {}: {} of {} B from {} (not validated) drew {} B > 3 × {} = {} B",
+                    "frame {}: {} of {} B from {} (not validated) drew {} B{} > 3 × {} = {} B",
                     q.frame,
                     q.name(),
                     q.len,
                     peer_text(q.peer),
                     q.answered_bytes,
+                    if q.unrequested_bytes > 0 {
+                        format!(
+                            " ({} B of them unrequested, sent after it)",
+                            q.unrequested_bytes
+                        )
+                    } else {
+                        String::new()
+                    },
                     q.len,
                     3 * q.len
                 )
@@ -803,6 +819,17 @@ fn attribute(
     }
     a.last_nak.insert(peer, q);
     Some(q)
+}
+
+/// Charges `size` bytes nothing asked for to the latest request of `peer` before them:
+/// an exposer that pushes datagrams after a Pull_Request amplifies that Pull_Request (and
+/// never a request that comes later).
+fn charge_unrequested(a: &mut Analysis, peer: Peer, size: usize) {
+    if let Some(&q) = a.last_req.get(&peer) {
+        let r = &mut a.reqs[q];
+        r.answered_bytes += size;
+        r.unrequested_bytes += size;
+    }
 }
 
 fn unrequested(a: &Analysis, what: &str, key: &EntryKey, frame: usize) -> String {
@@ -876,10 +903,13 @@ fn exposer_packet(
                 })
                 .map(|(qi, _)| qi);
             match pick {
-                None => a.f.manifest_solicited.bad(format!(
-                    "frame {frame}: Manifest to {} answers no open Pull_Request for its exposure",
-                    peer_text(peer)
-                )),
+                None => {
+                    a.f.manifest_solicited.bad(format!(
+                        "frame {frame}: Manifest to {} answers no open Pull_Request for its exposure",
+                        peer_text(peer)
+                    ));
+                    charge_unrequested(a, peer, b.len());
+                }
                 Some(qi) => {
                     a.f.manifest_solicited.ok();
                     let q = &mut a.reqs[qi];
@@ -952,6 +982,7 @@ fn exposer_packet(
                 None => {
                     let what = unrequested(a, &format!("chunk {index}"), &key, frame);
                     a.f.chunk_requested.bad(what);
+                    charge_unrequested(a, peer, b.len());
                 }
                 Some(q) => {
                     a.f.chunk_requested.ok();
@@ -1016,16 +1047,20 @@ fn exposer_packet(
                         &key,
                         frame,
                     );
-                    a.f.parity_requested.bad(what)
+                    a.f.parity_requested.bad(what);
+                    charge_unrequested(a, peer, b.len());
                 }
                 Some(_) => a.f.parity_requested.ok(),
             }
         }
-        other => a.f.exp_types.bad(format!(
-            "frame {frame}: sent a {:?} to {}",
-            other.packet_type(),
-            peer_text(peer)
-        )),
+        other => {
+            a.f.exp_types.bad(format!(
+                "frame {frame}: sent a {:?} to {}",
+                other.packet_type(),
+                peer_text(peer)
+            ));
+            charge_unrequested(a, peer, b.len());
+        }
     }
 }
 
@@ -1060,6 +1095,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                     pr.version_max
                 )
             });
+            a.last_req.insert(peer, a.reqs.len());
             a.reqs.push(Request {
                 frame,
                 peer,
@@ -1067,6 +1103,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 len: b.len(),
                 answers: 0,
                 answered_bytes: 0,
+                unrequested_bytes: 0,
                 kind: ReqKind::Pull {
                     version_ok,
                     asks_token: pr.flags.contains(rgtp_wire::PullFlags::ADDR_VALIDATION),
@@ -1125,6 +1162,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 }
             };
             let q = a.reqs.len();
+            a.last_req.insert(peer, q);
             a.reqs.push(Request {
                 frame,
                 peer,
@@ -1132,6 +1170,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 len: b.len(),
                 answers: 0,
                 answered_bytes: 0,
+                unrequested_bytes: 0,
                 kind: ReqKind::Nak {
                     entries,
                     cursor: 0,

@@ -419,18 +419,29 @@ fn exp006(ctx: &ExposerCtx) -> CaseResult {
     for _ in 0..3 {
         p.send(&pr);
     }
-    let a = p.listen();
+    // Everything until silence: an exposer that pushes unasked chunks after its Manifest
+    // is caught here, by the case its datagrams belong to.
+    let a = p.drain();
+    let mut others = Vec::new();
     for d in &a.datagrams {
         match Repr::parse(d, MAX_UDP) {
             Ok(Repr::Manifest(_)) => {}
-            Ok(r) => {
-                return fail(format!(
-                    "a Pull_Request was answered with {:?}",
-                    r.packet_type()
-                ))
-            }
-            Err(e) => return fail(format!("unparsable answer: {e}")),
+            Ok(r) => others.push(format!("{:?}", r.packet_type())),
+            Err(e) => others.push(format!("unparsable ({e})")),
         }
+    }
+    if !others.is_empty() {
+        let bytes: usize = a.bytes();
+        let mut kinds = others.clone();
+        kinds.dedup();
+        return fail(format!(
+            "3 Pull_Requests (108 B) drew {} datagrams, {bytes} B: {} Manifest(s) and {} unrequested ({}{})",
+            a.len(),
+            a.len() - others.len(),
+            others.len(),
+            kinds.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+            if kinds.len() > 4 { ", …" } else { "" }
+        ));
     }
     ensure!(a.len() == 3, "3 Pull_Requests got {} Manifests", a.len());
     Ok("3 Pull_Requests → 3 Manifests, nothing else".into())
@@ -457,7 +468,16 @@ fn exp007(ctx: &ExposerCtx) -> CaseResult {
         strip(a) == strip(ctx.manifest),
         "another puller address got a different Manifest"
     );
-    Ok("repeated Manifests describe the same exposure".into())
+    let mut d = String::from("repeated Manifests describe the same exposure");
+    if !p.unrequested.is_empty() {
+        // Not this case's to judge (EXP-006's), but worth a word.
+        d += &format!(
+            "; {} unrequested datagram(s) after them drained ({})",
+            p.unrequested.len(),
+            p.unrequested.describe()
+        );
+    }
+    Ok(d)
 }
 
 fn exp008(ctx: &ExposerCtx) -> CaseResult {

@@ -14,12 +14,15 @@ use rgtp_proto::{CipherId, Exposer, Exposure, HashId, Key};
 use rgtp_wire::{ChunkData, Repr};
 
 use super::{fail, Case, CaseResult, Level, OrFail, Stop};
-use crate::adversary::{self, Mangle, Out};
+use crate::adversary::{self, Mangle, Out, Traffic};
+use crate::ensure;
 use crate::net::emit;
 
 /// What the puller cases run against.
 pub struct PullerCtx {
-    /// Shell command with `{ticket}` and `{out}` placeholders (substituted shell-quoted).
+    /// Shell command with `{ticket}` and `{out}` placeholders (substituted shell-quoted),
+    /// and optionally `{proofs}`: replaced by [`PROOFS_ARG`] in the cases that need the
+    /// puller to ask for Merkle proofs, and by nothing elsewhere.
     pub cmd: String,
     /// Bound on one run of the command.
     pub timeout: Duration,
@@ -41,6 +44,19 @@ pub struct Run {
     pub out: PathBuf,
     /// Last line of stderr.
     pub stderr_tail: String,
+    /// What passed between the puller and the harness's exposer, when one served.
+    pub traffic: Option<Traffic>,
+}
+
+/// What `{proofs}` in the command stands for in the cases that need the puller to ask for
+/// proofs (`rgtp pull`'s option). A puller that always asks for them leaves `{proofs}` out.
+pub const PROOFS_ARG: &str = "--proofs";
+
+/// Per-case options of one run of the command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOpts {
+    /// Substitute `{proofs}` with [`PROOFS_ARG`] (else with nothing).
+    pub proofs: bool,
 }
 
 fn quote(s: &str) -> String {
@@ -49,12 +65,18 @@ fn quote(s: &str) -> String {
 
 /// Runs the command with `ticket`, writing to a fresh path in the scratch dir.
 pub fn run_cmd(ctx: &PullerCtx, ticket: &str, name: &str) -> Result<Run, Stop> {
+    run_cmd_with(ctx, ticket, name, RunOpts::default())
+}
+
+/// [`run_cmd`] with per-case options.
+pub fn run_cmd_with(ctx: &PullerCtx, ticket: &str, name: &str, opts: RunOpts) -> Result<Run, Stop> {
     let out = ctx.dir.join(format!("{name}.out"));
     let _ = std::fs::remove_file(&out);
     let line = ctx
         .cmd
         .replace("{ticket}", &quote(ticket))
-        .replace("{out}", &quote(&out.display().to_string()));
+        .replace("{out}", &quote(&out.display().to_string()))
+        .replace("{proofs}", if opts.proofs { PROOFS_ARG } else { "" });
     let err_path = ctx.dir.join(format!("{name}.stderr"));
     let err = std::fs::File::create(&err_path).or_fail("creating stderr file")?;
     let started = Instant::now();
@@ -99,6 +121,7 @@ pub fn run_cmd(ctx: &PullerCtx, ticket: &str, name: &str) -> Result<Run, Stop> {
         elapsed: started.elapsed(),
         out,
         stderr_tail,
+        traffic: None,
     })
 }
 
@@ -131,21 +154,25 @@ fn serve(s: &Setup, m: Box<dyn Mangle>) -> Result<adversary::Served, Stop> {
     adversary::spawn(s.prepared.exposer(), bind, m).or_fail("cannot start the exposer")
 }
 
+/// What the puller did: how it ended, its last words, its output, and its traffic.
 fn describe(r: &Run) -> String {
     let code = match (r.timed_out, r.code) {
         (true, _) => "killed at the bound".to_string(),
         (false, Some(c)) => format!("exit {c}"),
         (false, None) => "killed by a signal".to_string(),
     };
-    if r.stderr_tail.is_empty() {
-        format!("{code} after {:.1}s", r.elapsed.as_secs_f64())
-    } else {
-        format!(
-            "{code} after {:.1}s ({})",
-            r.elapsed.as_secs_f64(),
-            r.stderr_tail
-        )
+    let mut s = format!("{code} after {:.1}s", r.elapsed.as_secs_f64());
+    if !r.stderr_tail.is_empty() {
+        s += &format!(" ({})", r.stderr_tail);
     }
+    s += &match std::fs::metadata(&r.out) {
+        Ok(m) => format!("; output {} B", m.len()),
+        Err(_) => "; no output".to_string(),
+    };
+    if let Some(t) = &r.traffic {
+        s += &format!("; {}", t.describe());
+    }
+    s
 }
 
 /// Honest outcome: exit 0 and a byte-exact output file.
@@ -158,10 +185,11 @@ fn expect_success(r: &Run, data: &[u8]) -> CaseResult {
     if got != data {
         let first = got.iter().zip(data).position(|(a, b)| a != b);
         return fail(format!(
-            "exit 0 but the output differs ({} B vs {} B, first difference at {:?})",
+            "exit 0 but the output differs ({} B vs {} B, first difference at {:?}); {}",
             got.len(),
             data.len(),
-            first
+            first,
+            describe(r)
         ));
     }
     Ok(format!(
@@ -175,18 +203,15 @@ fn expect_success(r: &Run, data: &[u8]) -> CaseResult {
 fn expect_failure(r: &Run, ctx: &PullerCtx) -> CaseResult {
     if r.timed_out {
         return fail(format!(
-            "still running after the {:.0}s bound",
-            ctx.timeout.as_secs_f64()
+            "still running after the {:.0}s bound: {}",
+            ctx.timeout.as_secs_f64(),
+            describe(r)
         ));
     }
     if r.code == Some(0) {
-        let note = if r.out.exists() {
-            "and wrote the output"
-        } else {
-            ""
-        };
         return fail(format!(
-            "exit 0 {note} although the exposer's traffic is not trustworthy"
+            "exit 0 although the exposer's traffic is not trustworthy: {}",
+            describe(r)
         ));
     }
     if r.out.exists() {
@@ -440,6 +465,28 @@ impl Mangle for IndexSwap {
     }
 }
 
+/// Before the first genuine chunk (which carries its proof), a Chunk_Data for the same
+/// index without a proof, sealed under the same key and Exposure_ID over other bytes:
+/// it authenticates, but its content is wrong.
+struct ProoflessFirst {
+    other: Arc<Exposure>,
+    done: bool,
+}
+impl Mangle for ProoflessFirst {
+    fn outbound(&mut self, _: SocketAddr, d: &[u8], out: &mut Vec<Out>) {
+        if !self.done && is_chunk(d) && d[1] == 4 {
+            self.done = true;
+            let i = chunk_index(d);
+            out.push(Out::real(emit(&Repr::ChunkData(ChunkData {
+                exposure_id: *self.other.id(),
+                chunk_index: i,
+                payload: self.other.ciphertext(i),
+            }))));
+        }
+        out.push(Out::real(d.to_vec()));
+    }
+}
+
 struct Silence;
 impl Mangle for Silence {
     fn inbound(&mut self, _: SocketAddr, _: &mut Vec<u8>) -> bool {
@@ -471,11 +518,32 @@ impl Mangle for BadManifest {
 // ------------------------------------------------------------------ cases
 
 fn honest_run(ctx: &PullerCtx, name: &str, s: &Setup, m: Box<dyn Mangle>) -> Result<Run, Stop> {
+    honest_run_with(ctx, name, s, m, RunOpts::default())
+}
+
+fn honest_run_with(
+    ctx: &PullerCtx,
+    name: &str,
+    s: &Setup,
+    m: Box<dyn Mangle>,
+    opts: RunOpts,
+) -> Result<Run, Stop> {
     let srv = serve(s, m)?;
     let ticket = s.prepared.ticket(srv.addr).to_string();
-    let r = run_cmd(ctx, &ticket, name);
-    drop(srv);
-    r
+    run_served(ctx, &srv, &ticket, name, opts)
+}
+
+/// Runs the command against `srv` and records the traffic the exposer saw.
+fn run_served(
+    ctx: &PullerCtx,
+    srv: &adversary::Served,
+    ticket: &str,
+    name: &str,
+    opts: RunOpts,
+) -> Result<Run, Stop> {
+    let mut r = run_cmd_with(ctx, ticket, name, opts)?;
+    r.traffic = Some(srv.traffic());
+    Ok(r)
 }
 
 fn success_case(
@@ -638,7 +706,7 @@ fn pul025(ctx: &PullerCtx) -> CaseResult {
     let mut t = s.prepared.ticket(srv.addr);
     t.cipher = Some(CipherId::Aes256Gcm);
     t.hash = Some(HashId::Sha256);
-    let r = run_cmd(ctx, &t.to_string(), "pul025")?;
+    let r = run_served(ctx, &srv, &t.to_string(), "pul025", RunOpts::default())?;
     drop(srv);
     expect_failure(&r, ctx)
 }
@@ -650,7 +718,7 @@ fn pul026(ctx: &PullerCtx) -> CaseResult {
     let mut k = *t.key.as_bytes();
     k[0] ^= 1;
     t.key = Key::from_bytes(k);
-    let r = run_cmd(ctx, &t.to_string(), "pul026")?;
+    let r = run_served(ctx, &srv, &t.to_string(), "pul026", RunOpts::default())?;
     drop(srv);
     expect_failure(&r, ctx)
 }
@@ -661,7 +729,7 @@ fn pul027(ctx: &PullerCtx) -> CaseResult {
     let srv = serve(&s, Box::new(adversary::Honest))?;
     let mut t = s.prepared.ticket(srv.addr);
     t.exposure_id[3] ^= 0x44;
-    let r = run_cmd(ctx, &t.to_string(), "pul027")?;
+    let r = run_served(ctx, &srv, &t.to_string(), "pul027", RunOpts::default())?;
     drop(srv);
     expect_failure(&r, ctx)
 }
@@ -672,6 +740,37 @@ fn pul028(ctx: &PullerCtx) -> CaseResult {
         done: false,
     };
     success_case(ctx, "pul028", base(), ctx.size, Box::new(m))
+}
+
+//= spec/rgtp-v1.md#8.11
+//# From then on a chunk that
+//# authenticates but carries no proof MUST be dropped
+fn pul029(ctx: &PullerCtx) -> CaseResult {
+    let key = rgtp_providers::cipher::random_key();
+    let id = rgtp_providers::cipher::random_exposure_id();
+    let s = prepare(
+        ctx.size,
+        29,
+        base()
+            .with_proofs(true)
+            .with_key(key.clone())
+            .with_exposure_id(id),
+    )?;
+    ensure!(
+        s.prepared.exposure.chunk_count() > 0,
+        "harness: the exposure has no chunks"
+    );
+    // Same key, Exposure_ID and size, other bytes: its chunks authenticate for ours.
+    let other = prepare(ctx.size, 290, base().with_key(key).with_exposure_id(id))?;
+    let m = ProoflessFirst {
+        other: Arc::clone(&other.prepared.exposure),
+        done: false,
+    };
+    let r = honest_run_with(ctx, "pul029", &s, Box::new(m), RunOpts { proofs: true })?;
+    let ok = expect_success(&r, &s.data)?;
+    Ok(format!(
+        "{ok}; the proof-less chunk with other content was dropped"
+    ))
 }
 
 /// Runs an honest exposer on `s` and a puller on its ticket (for other targets' use).
@@ -849,5 +948,12 @@ pub static CASES: &[Case<PullerCtx>] = &[
         section: "§8.11",
         level: Level::Must,
         run: pul028,
+    },
+    Case {
+        id: "PUL-029",
+        title: "proofs negotiated: an authentic chunk without proof dropped",
+        section: "§8.11",
+        level: Level::Must,
+        run: pul029,
     },
 ];
