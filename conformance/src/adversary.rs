@@ -104,6 +104,7 @@ pub fn spawn(
     sock.set_read_timeout(Some(Duration::from_millis(10)))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
+    let tap = crate::evidence::current_tap();
     let handle = std::thread::Builder::new()
         .name("rgtp-conformance-exposer".into())
         .spawn(move || {
@@ -117,6 +118,9 @@ pub fn spawn(
                     Err(_) => continue,
                 };
                 let mut d = buf[..n].to_vec();
+                if let Some(t) = &tap {
+                    t.harness(Peer::Ip(addr), Peer::Ip(from), false, &d);
+                }
                 if !mangle.inbound(from, &mut d) {
                     continue;
                 }
@@ -134,6 +138,9 @@ pub fn spawn(
                 mangle.flush(&mut out);
                 for o in &out {
                     let s = if o.spoofed { &spoof } else { &sock };
+                    if let (Some(t), Ok(src)) = (&tap, s.local_addr()) {
+                        t.harness(Peer::Ip(src), Peer::Ip(from), true, &o.data);
+                    }
                     for _ in 0..50 {
                         match s.send_to(&o.data, from) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
