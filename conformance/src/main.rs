@@ -175,6 +175,9 @@ fn finish(info: &RunInfo, (outcomes, traffic): &(Vec<Outcome>, Traffic), cli: &C
             Some(dir) => evidence::relink(&links, dir, page),
             None => Vec::new(),
         };
+        if let Some(parent) = page.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
         if let Err(e) = std::fs::write(page, html::render(target, outcomes, &links)) {
             eprintln!("rgtp-conformance: writing {}: {e}", page.display());
             return EXIT_USAGE;

@@ -342,6 +342,8 @@ fn exposer_evidence_has_one_decodable_pcap_per_case() {
                 "{rj}"
             );
             assert_eq!(pull["counters"]["auth_failures"], 0, "{rj}");
+            assert_eq!(pull["verdict"], "complete", "{rj}");
+            assert_eq!(pull["recovered_bytes"], data.len(), "{rj}");
         }
     }
     windows.sort();
@@ -405,5 +407,93 @@ fn case_and_section_select_a_subset() {
         .collect();
     assert!(!want.is_empty());
     assert_eq!(ids(&st), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn puller_and_capture_evidence() {
+    let dir = tmp("puller");
+    // Puller: the harness exposer's traffic with the puller, as the harness saw it.
+    let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
+    let cmd = format!(
+        "'{}' pull {{ticket}} -o {{out}} -q --connect-timeout 2 --idle-timeout 3",
+        rgtp.display()
+    );
+    let ev = dir.join("puller");
+    let st = Command::new(BIN)
+        .arg("--evidence")
+        .arg(&ev)
+        .args([
+            "--case", "PUL-001", "puller", "--cmd", &cmd, "--size", "50000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let pcap = ev.join("PUL-001").join("traffic.pcap");
+    let cap = rgtp_capture::read(&std::fs::read(&pcap).unwrap()).unwrap();
+    let report = rgtp_cli::inspect::inspect(&cap, None);
+    let rj = report.to_json();
+    assert_eq!(report.exposures.len(), 1, "{rj}");
+    let pk = &rj["exposures"][0]["packets"];
+    assert!(
+        pk["pull_request"]["to_exposer"]["packets"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{rj}"
+    );
+    assert!(
+        pk["manifest"]["from_exposer"]["packets"].as_u64().unwrap() >= 1,
+        "{rj}"
+    );
+    let chunks = rj["exposures"][0]["chunks"]["distinct"].as_u64().unwrap();
+    assert_eq!(
+        Some(chunks),
+        rj["exposures"][0]["manifest"]["chunk_count"].as_u64(),
+        "{rj}"
+    );
+    let html = std::fs::read_to_string(ev.join("index.html")).unwrap();
+    assert_eq!(html.matches("<tr class=").count(), 1);
+    assert!(html.contains("href=\"PUL-001/traffic.pcap\""), "{html}");
+
+    // Capture: every case points at the file judged; no pcap of its own.
+    let pcaps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps");
+    let file = pcaps.join("multi-chunk.pcap").canonicalize().unwrap();
+    let side = read_json(&pcaps.join("multi-chunk.json"));
+    let ev = dir.join("pcap");
+    let st = Command::new(BIN)
+        .arg("--evidence")
+        .arg(&ev)
+        .args(["--section", "3"])
+        .arg("pcap")
+        .arg(&file)
+        .args(["--ticket", side["ticket"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let results = read_json(&ev.join("results.json"));
+    let cases = results["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    let html = std::fs::read_to_string(ev.join("index.html")).unwrap();
+    assert_eq!(html.matches("<tr class=").count(), cases.len());
+    for c in cases {
+        assert!(c["section"].as_str().unwrap().starts_with("§3"), "{c}");
+        let cdir = ev.join(c["id"].as_str().unwrap());
+        let j = read_json(&cdir.join("case.json"));
+        assert_eq!(j["input"], file.display().to_string().as_str(), "{j}");
+        assert!(!cdir.join("traffic.pcap").exists());
+        let log = std::fs::read_to_string(cdir.join("case.txt")).unwrap();
+        assert!(log.contains(&file.display().to_string()), "{log}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
