@@ -353,7 +353,7 @@ fn log_text(o: &Outcome, info: &RunInfo, tap: Option<&Tap>, packets: &[Packet]) 
             input.display()
         );
     }
-    if o.info.target == Target::Abi || o.info.target == Target::Python {
+    if packets.is_empty() && (o.info.target == Target::Abi || o.info.target == Target::Python) {
         let _ = writeln!(
             s,
             "traffic      not recorded: the case drives the library in process"
