@@ -396,6 +396,34 @@ fn case_and_section_select_a_subset() {
     assert_eq!(st.status.code(), Some(2));
     let st = run(&["--case", "EXP-001,EXP-040", "--case", "EXP-011"]);
     assert_eq!(ids(&st), ["EXP-001", "EXP-011", "EXP-040"]);
+    // The Wireshark dissector reads a case's pcap (when tshark is installed).
+    let ev = dir.join("ev");
+    let st = run(&["--case", "EXP-001", "--evidence", ev.to_str().unwrap()]);
+    assert_eq!(ids(&st), ["EXP-001"]);
+    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/wireshark/rgtp.lua");
+    match Command::new("tshark")
+        .arg("-X")
+        .arg(format!("lua_script:{}", lua.display()))
+        .arg("-r")
+        .arg(ev.join("EXP-001/traffic.pcap"))
+        .output()
+    {
+        Ok(t) if t.status.success() => {
+            let text = String::from_utf8_lossy(&t.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 2, "{text}");
+            assert!(
+                lines[0].contains("RGTP") && lines[0].contains("Pull_Request"),
+                "{text}"
+            );
+            assert!(
+                lines[1].contains("RGTP") && lines[1].contains("Manifest"),
+                "{text}"
+            );
+        }
+        Ok(t) => panic!("tshark failed: {}", String::from_utf8_lossy(&t.stderr)),
+        Err(e) => eprintln!("tshark not run ({e}): the dissector check is left out"),
+    }
     // Sections compose with --case and --only/--skip.
     let st = run(&["--case", "EXP-001,EXP-040", "--section", "5"]);
     assert_eq!(ids(&st), ["EXP-040"]);
