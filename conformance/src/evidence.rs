@@ -122,19 +122,38 @@ impl Tap {
     }
 }
 
-#[derive(Default)]
 struct Session {
     taps: Vec<Arc<Tap>>,
     current: Option<Arc<Tap>>,
+    /// Traffic outside any case: the target's setup (the exposer cases' first handshake).
+    setup: Arc<Tap>,
 }
+
+impl Default for Session {
+    fn default() -> Session {
+        Session {
+            taps: Vec::new(),
+            current: None,
+            setup: Arc::new(Tap::new(SETUP)),
+        }
+    }
+}
+
+/// The name of the directory holding the traffic outside any case (the setup).
+pub const SETUP: &str = "setup";
 
 thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
 }
 
-/// The running case's tap, when a [`record`] is on in this thread and a case runs.
+/// The running case's tap when a [`record`] is on in this thread (the setup's between
+/// cases).
 pub fn current_tap() -> Option<Arc<Tap>> {
-    SESSION.with(|s| s.borrow().as_ref().and_then(|s| s.current.clone()))
+    SESSION.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map(|s| Arc::clone(s.current.as_ref().unwrap_or(&s.setup)))
+    })
 }
 
 /// Marks one case running (see [`crate::cases::run_cases`]); a case run inside another
@@ -178,9 +197,15 @@ impl Drop for CaseScope {
 #[derive(Debug, Default)]
 pub struct Traffic {
     taps: Vec<Arc<Tap>>,
+    setup: Option<Arc<Tap>>,
 }
 
 impl Traffic {
+    /// The traffic outside any case (the setup), if there was any.
+    pub fn setup(&self) -> Option<&Tap> {
+        self.setup.as_deref().filter(|t| !t.packets().is_empty())
+    }
+
     /// Case `id`'s tap (the last, if it ran more than once).
     pub fn case(&self, id: &str) -> Option<&Tap> {
         self.taps.iter().rev().find(|t| t.id == id).map(|t| &**t)
@@ -203,7 +228,14 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (R, Traffic) {
     let r = f();
     let sess = SESSION.with(|s| s.borrow_mut().take()).unwrap_or_default();
     drop(restore);
-    (r, Traffic { taps: sess.taps })
+    sess.setup.ended_us.store(now_us(), Ordering::Relaxed);
+    (
+        r,
+        Traffic {
+            taps: sess.taps,
+            setup: Some(sess.setup),
+        },
+    )
 }
 
 /// What [`write`] says about the run beyond the outcomes.
@@ -445,14 +477,18 @@ fn case_json(o: &Outcome, info: &RunInfo, tap: Option<&Tap>, packets: &[Packet])
     )
 }
 
+/// Each case's links, and the run's (the setup's traffic), relative to the evidence directory.
+pub type Links = (Vec<Vec<Link>>, Vec<Link>);
+
 /// Writes the evidence of `outcomes` into `dir` (created if need be): one directory per
-/// case, `index.html` and `results.json`. Returns each case's links, relative to `dir`.
+/// case, `setup/` when there was traffic outside the cases, `index.html` and
+/// `results.json`. Returns the links, relative to `dir`.
 pub fn write(
     dir: &Path,
     info: &RunInfo,
     outcomes: &[Outcome],
     traffic: &Traffic,
-) -> io::Result<Vec<Vec<Link>>> {
+) -> io::Result<Links> {
     std::fs::create_dir_all(dir)?;
     let mut all = Vec::with_capacity(outcomes.len());
     for o in outcomes {
@@ -476,7 +512,20 @@ pub fn write(
                 path: format!("{name}/{PCAP}"),
             });
         }
-        std::fs::write(cdir.join(LOG), log_text(o, info, tap, &packets))?;
+        let mut log = log_text(o, info, tap, &packets);
+        if tap.is_none() && traffic.setup().is_some() {
+            // The case never ran (the target could not be set up): the setup's traffic
+            // is what there is to see.
+            let _ = writeln!(
+                log,
+                "traffic      none of its own (the case did not run); the setup's: ../{SETUP}/{PCAP}"
+            );
+            links.push(Link {
+                label: "setup pcap".into(),
+                path: format!("{SETUP}/{PCAP}"),
+            });
+        }
+        std::fs::write(cdir.join(LOG), log)?;
         std::fs::write(cdir.join(CASE_JSON), case_json(o, info, tap, &packets))?;
         links.push(Link {
             label: "json".into(),
@@ -484,15 +533,61 @@ pub fn write(
         });
         all.push(links);
     }
+    let notes = write_setup(dir, info, traffic)?;
     std::fs::write(
         dir.join("results.json"),
         report::json(&info.target, outcomes),
     )?;
     std::fs::write(
         dir.join("index.html"),
-        html::render(&info.target, outcomes, &all),
+        html::render(&info.target, outcomes, &all, &notes),
     )?;
-    Ok(all)
+    Ok((all, notes))
+}
+
+/// The setup's traffic (outside any case) into `DIR/setup/`: what the harness exchanged
+/// before the first case, e.g. the handshake that learns the Manifest, or the requests
+/// that went unanswered when every case fails with `setup: …`.
+fn write_setup(dir: &Path, info: &RunInfo, traffic: &Traffic) -> io::Result<Vec<Link>> {
+    let sdir = dir.join(SETUP);
+    let Some(tap) = traffic.setup() else {
+        let _ = std::fs::remove_dir_all(&sdir);
+        return Ok(Vec::new());
+    };
+    std::fs::create_dir_all(&sdir)?;
+    let packets = tap.packets();
+    write_pcap(&sdir.join(PCAP), &packets)?;
+    let sum = summarize(&packets);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "setup: the traffic outside any case (before the first, between cases)\n"
+    );
+    if !info.subject.is_empty() {
+        let _ = writeln!(s, "tested       {}", info.subject);
+    }
+    let _ = writeln!(
+        s,
+        "traffic      {} datagrams; the harness sent {}; received {}",
+        packets.len(),
+        counts_text(&sum.sent),
+        counts_text(&sum.received)
+    );
+    let _ = writeln!(s, "pcap         {PCAP}");
+    if let Some(d) = &info.decode {
+        let _ = writeln!(s, "decode       {d}");
+    }
+    std::fs::write(sdir.join(LOG), s)?;
+    Ok(vec![
+        Link {
+            label: "setup log".into(),
+            path: format!("{SETUP}/{LOG}"),
+        },
+        Link {
+            label: "setup pcap".into(),
+            path: format!("{SETUP}/{PCAP}"),
+        },
+    ])
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -553,14 +648,14 @@ mod tests {
         let b = Peer::Ip("127.0.0.1:2000".parse().unwrap());
         assert!(current_tap().is_none());
         let ((), traffic) = record(|| {
-            assert!(current_tap().is_none());
+            current_tap().unwrap().harness(a, b, true, b"setup");
             {
                 let _s = CaseScope::begin("X-1");
                 current_tap().unwrap().harness(a, b, true, b"one");
                 let _inner = CaseScope::begin("X-9");
                 current_tap().unwrap().harness(a, b, false, b"two");
             }
-            assert!(current_tap().is_none());
+            assert_eq!(current_tap().unwrap().id(), SETUP);
             let _s = CaseScope::begin("X-2");
             current_tap().unwrap().harness(a, b, true, b"three");
         });
@@ -572,6 +667,7 @@ mod tests {
         assert!(traffic.case("X-9").is_none());
         assert_eq!(traffic.case("X-2").unwrap().packets().len(), 1);
         assert!(traffic.case("X-1").unwrap().ended_us() > 0);
+        assert_eq!(traffic.setup().unwrap().packets().len(), 1);
     }
 
     #[test]

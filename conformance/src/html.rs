@@ -66,6 +66,14 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
+fn link_html(l: &Link) -> String {
+    format!(
+        "<a href=\"{}\">{}</a>",
+        escape(&href(&l.path)),
+        escape(&l.label)
+    )
+}
+
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em}\
 table{border-collapse:collapse;margin:1em 0}\
@@ -80,8 +88,8 @@ tr.fail.MUST td.lvl{font-weight:bold}\
 code{font-size:.95em}";
 
 /// The page for one run against `target`. `links[i]` are the evidence links of
-/// `outcomes[i]` (missing entries: none).
-pub fn render(target: &str, outcomes: &[Outcome], links: &[Vec<Link>]) -> String {
+/// `outcomes[i]` (missing entries: none); `run` are the run's own (the setup's traffic).
+pub fn render(target: &str, outcomes: &[Outcome], links: &[Vec<Link>], run: &[Link]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -104,6 +112,14 @@ pub fn render(target: &str, outcomes: &[Outcome], links: &[Vec<Link>]) -> String
         );
     }
     s.push_str("</table>\n");
+    if !run.is_empty() {
+        let v: Vec<String> = run.iter().map(link_html).collect();
+        let _ = writeln!(
+            s,
+            "<p>Traffic outside the cases (setup): {}</p>",
+            v.join(" ")
+        );
+    }
     s.push_str(
         "<table class=\"cases\">\n<thead><tr><th>Case</th><th>Section</th><th>Level</th>\
          <th>Result</th><th>Requirement</th><th>Detail</th><th>Evidence</th></tr></thead>\n<tbody>\n",
@@ -111,17 +127,7 @@ pub fn render(target: &str, outcomes: &[Outcome], links: &[Vec<Link>]) -> String
     for (i, o) in outcomes.iter().enumerate() {
         let ev: Vec<String> = links
             .get(i)
-            .map(|v| {
-                v.iter()
-                    .map(|l| {
-                        format!(
-                            "<a href=\"{}\">{}</a>",
-                            escape(&href(&l.path)),
-                            escape(&l.label)
-                        )
-                    })
-                    .collect()
-            })
+            .map(|v| v.iter().map(link_html).collect())
             .unwrap_or_default();
         let _ = writeln!(
             s,
@@ -188,7 +194,7 @@ mod tests {
             label: "<pcap>".into(),
             path: "EXP-001/\"><script>.pcap".into(),
         }]];
-        let page = render("exposer <&>", &out, &links);
+        let page = render("exposer <&>", &out, &links, &[]);
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("'x'"), "{page}");
         assert!(
@@ -231,7 +237,7 @@ mod tests {
         let line = "8 cases: MUST 2/3 passed, SHOULD 1/2 passed, 3 n/a";
         assert_eq!(summary(&out), line);
         assert!(crate::report::table(&out).contains(line));
-        let page = render("exposer", &out, &[]);
+        let page = render("exposer", &out, &[], &[]);
         assert!(page.contains(line));
         assert!(page.contains("<tr><td>MUST</td><td>2</td><td>1</td><td>1</td></tr>"));
         assert!(page.contains("<tr><td>SHOULD</td><td>1</td><td>1</td><td>2</td></tr>"));

@@ -157,7 +157,7 @@ fn finish(info: &RunInfo, (outcomes, traffic): &(Vec<Outcome>, Traffic), cli: &C
         eprintln!("rgtp-conformance: writing reports: {e}");
         return EXIT_USAGE;
     }
-    let mut links = Vec::new();
+    let mut links = (Vec::new(), Vec::new());
     if let Some(dir) = &cli.evidence {
         match evidence::write(dir, info, outcomes, traffic) {
             Ok(l) => links = l,
@@ -171,14 +171,17 @@ fn finish(info: &RunInfo, (outcomes, traffic): &(Vec<Outcome>, Traffic), cli: &C
         }
     }
     if let Some(page) = &cli.html {
-        let links = match &cli.evidence {
-            Some(dir) => evidence::relink(&links, dir, page),
-            None => Vec::new(),
+        let (cases, run) = match &cli.evidence {
+            Some(dir) => (
+                evidence::relink(&links.0, dir, page),
+                evidence::relink(&[links.1], dir, page).remove(0),
+            ),
+            None => (Vec::new(), Vec::new()),
         };
         if let Some(parent) = page.parent().filter(|p| !p.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = std::fs::write(page, html::render(target, outcomes, &links)) {
+        if let Err(e) = std::fs::write(page, html::render(target, outcomes, &cases, &run)) {
             eprintln!("rgtp-conformance: writing {}: {e}", page.display());
             return EXIT_USAGE;
         }

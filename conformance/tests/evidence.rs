@@ -207,6 +207,13 @@ fn exposer_evidence_has_one_decodable_pcap_per_case() {
             );
         }
     }
+    // The setup's handshake, outside every case, is kept apart.
+    let setup = rgtp_capture::read(&std::fs::read(ev.join("setup/traffic.pcap")).unwrap()).unwrap();
+    let setup = rgtp_cli::inspect::inspect(&setup, Some(&ours.ticket)).to_json();
+    assert!(
+        setup["exposures"][0]["packets"]["manifest"]["from_exposer"]["packets"].as_u64() >= Some(1),
+        "{setup}"
+    );
     let results = read_json(&ev.join("results.json"));
     assert_eq!(results["must"]["passed"], must);
     assert_eq!(results["should"]["passed"], should);
@@ -424,6 +431,50 @@ fn case_and_section_select_a_subset() {
         Ok(t) => panic!("tshark failed: {}", String::from_utf8_lossy(&t.stderr)),
         Err(e) => eprintln!("tshark not run ({e}): the dissector check is left out"),
     }
+    // A target that cannot be set up: every case fails with `setup: …` and its evidence
+    // points at the setup's traffic, the Pull_Requests nobody answered.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut t = ours.ticket.clone();
+    t.port = dead.local_addr().unwrap().port();
+    let ev = dir.join("dead");
+    let st = Command::new(BIN)
+        .arg("--evidence")
+        .arg(&ev)
+        .args([
+            "--case",
+            "EXP-001,EXP-002",
+            "exposer",
+            "--ticket",
+            &t.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(1));
+    let cap = rgtp_capture::read(&std::fs::read(ev.join("setup/traffic.pcap")).unwrap()).unwrap();
+    let rj = rgtp_cli::inspect::inspect(&cap, None).to_json();
+    let pk = &rj["exposures"][0]["packets"];
+    assert!(
+        pk["pull_request"]["to_exposer"]["packets"].as_u64() >= Some(1),
+        "{rj}"
+    );
+    assert_eq!(
+        rj["valid_packets"], pk["pull_request"]["to_exposer"]["packets"],
+        "{rj}"
+    );
+    let html = std::fs::read_to_string(ev.join("index.html")).unwrap();
+    for id in ["EXP-001", "EXP-002"] {
+        let log = std::fs::read_to_string(ev.join(id).join("case.txt")).unwrap();
+        assert!(
+            log.contains("setup:") && log.contains("../setup/traffic.pcap"),
+            "{log}"
+        );
+        assert!(!ev.join(id).join("traffic.pcap").exists());
+    }
+    assert_eq!(
+        html.matches("href=\"setup/traffic.pcap\"").count(),
+        3,
+        "{html}"
+    );
     // Sections compose with --case and --only/--skip.
     let st = run(&["--case", "EXP-001,EXP-040", "--section", "5"]);
     assert_eq!(ids(&st), ["EXP-040"]);
