@@ -63,6 +63,7 @@ pub struct Tap {
     started_us: u64,
     ended_us: AtomicU64,
     packets: Mutex<Vec<Packet>>,
+    tickets: Mutex<Vec<String>>,
 }
 
 impl Tap {
@@ -72,6 +73,7 @@ impl Tap {
             started_us: now_us(),
             ended_us: AtomicU64::new(0),
             packets: Mutex::new(Vec::new()),
+            tickets: Mutex::new(Vec::new()),
         }
     }
 
@@ -93,6 +95,14 @@ impl Tap {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(p);
+    }
+
+    /// The tickets of the harness's own exposures in this case ([`note_ticket`]).
+    pub fn tickets(&self) -> Vec<String> {
+        self.tickets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The case id.
@@ -154,6 +164,34 @@ pub fn current_tap() -> Option<Arc<Tap>> {
             .as_ref()
             .map(|s| Arc::clone(s.current.as_ref().unwrap_or(&s.setup)))
     })
+}
+
+/// Notes the ticket of an exposure the harness itself serves in the running case (the
+/// puller cases), so that the case's pcap can be decoded with it. The harness's own
+/// exposures are made for the case: their keys are no secret.
+pub fn note_ticket(ticket: &str) {
+    if let Some(t) = current_tap() {
+        let mut v = t.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        if !v.iter().any(|x| x == ticket) {
+            v.push(ticket.to_string());
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// How to decode a case's pcap: with the tickets the case noted, else the run's advice.
+fn decode_lines(info: &RunInfo, tap: Option<&Tap>) -> Vec<String> {
+    let tickets = tap.map(Tap::tickets).unwrap_or_default();
+    if tickets.is_empty() {
+        return info.decode.iter().cloned().collect();
+    }
+    tickets
+        .iter()
+        .map(|t| format!("rgtp inspect {PCAP} --ticket {}", quote(t)))
+        .collect()
 }
 
 /// Marks one case running (see [`crate::cases::run_cases`]); a case run inside another
@@ -407,7 +445,7 @@ fn log_text(o: &Outcome, info: &RunInfo, tap: Option<&Tap>, packets: &[Packet]) 
             sum.peer_addresses.join(", ")
         );
         let _ = writeln!(s, "pcap         {PCAP}");
-        if let Some(d) = &info.decode {
+        for d in decode_lines(info, tap) {
             let _ = writeln!(s, "decode       {d}");
         }
         let t0 = tap.map_or(0, Tap::started_us);
@@ -457,7 +495,7 @@ fn case_json(o: &Outcome, info: &RunInfo, tap: Option<&Tap>, packets: &[Packet])
         }
     };
     format!(
-        "{{\"id\":{},\"title\":{},\"target\":{},\"expectation\":{{\"spec\":\"spec/rgtp-v1.md\",\"section\":{},\"level\":{},\"requirement\":{}}},\"verdict\":{},\"observed\":{{\"detail\":{},\"seconds\":{:.3},\"traffic\":{traffic}}},\"input\":{},\"decode\":{}}}\n",
+        "{{\"id\":{},\"title\":{},\"target\":{},\"expectation\":{{\"spec\":\"spec/rgtp-v1.md\",\"section\":{},\"level\":{},\"requirement\":{}}},\"verdict\":{},\"observed\":{{\"detail\":{},\"seconds\":{:.3},\"traffic\":{traffic}}},\"input\":{},\"decode\":{},\"tickets\":{}}}\n",
         json_str(o.info.id),
         json_str(o.info.title),
         json_str(o.info.target.name()),
@@ -470,10 +508,11 @@ fn case_json(o: &Outcome, info: &RunInfo, tap: Option<&Tap>, packets: &[Packet])
         info.input
             .as_ref()
             .map_or("null".to_string(), |p| json_str(&p.display().to_string())),
-        match (&info.decode, packets.is_empty()) {
+        match (decode_lines(info, tap).first(), packets.is_empty()) {
             (Some(d), false) => json_str(d),
             _ => "null".to_string(),
-        }
+        },
+        list_json(&tap.map(Tap::tickets).unwrap_or_default())
     )
 }
 

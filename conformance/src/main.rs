@@ -311,10 +311,7 @@ fn run(cli: &Cli) -> i32 {
                 return EXIT_USAGE;
             }
             let info = RunInfo {
-                decode: Some(format!(
-                    "rgtp inspect {} (the harness's own exposure: its key is not kept)",
-                    evidence::PCAP
-                )),
+                decode: Some(format!("rgtp inspect {}", evidence::PCAP)),
                 ..info("puller", cmd.clone())
             };
             let out = exec(cli, || {

@@ -536,6 +536,14 @@ fn puller_and_capture_evidence() {
         rj["exposures"][0]["manifest"]["chunk_count"].as_u64(),
         "{rj}"
     );
+    // The harness's ticket for the case is kept: the chunks open and the pull replays.
+    let j = read_json(&ev.join("PUL-001").join("case.json"));
+    let ticket: Ticket = j["tickets"][0].as_str().unwrap().parse().unwrap();
+    let log = std::fs::read_to_string(ev.join("PUL-001").join("case.txt")).unwrap();
+    assert!(log.contains(&format!("--ticket '{ticket}'")), "{log}");
+    let rj = rgtp_cli::inspect::inspect(&cap, Some(&ticket)).to_json();
+    assert_eq!(rj["pull"]["verdict"], "complete", "{rj}");
+    assert_eq!(rj["pull"]["recovered_bytes"], 50_000, "{rj}");
     let html = std::fs::read_to_string(ev.join("index.html")).unwrap();
     assert_eq!(html.matches("<tr class=").count(), 1);
     assert!(html.contains("href=\"PUL-001/traffic.pcap\""), "{html}");

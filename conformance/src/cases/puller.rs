@@ -49,6 +49,7 @@ fn quote(s: &str) -> String {
 
 /// Runs the command with `ticket`, writing to a fresh path in the scratch dir.
 pub fn run_cmd(ctx: &PullerCtx, ticket: &str, name: &str) -> Result<Run, Stop> {
+    crate::evidence::note_ticket(ticket);
     let out = ctx.dir.join(format!("{name}.out"));
     let _ = std::fs::remove_file(&out);
     let line = ctx
