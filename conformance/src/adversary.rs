@@ -194,6 +194,7 @@ pub fn spawn(
     let stop2 = Arc::clone(&stop);
     let traffic = Arc::new(Mutex::new(Traffic::default()));
     let traffic2 = Arc::clone(&traffic);
+    let tap = crate::evidence::current_tap();
     let handle = std::thread::Builder::new()
         .name("rgtp-conformance-exposer".into())
         .spawn(move || {
@@ -210,6 +211,9 @@ pub fn spawn(
                 let mut t = traffic2.lock().unwrap_or_else(|p| p.into_inner());
                 t.inbound(&d);
                 drop(t);
+                if let Some(t) = &tap {
+                    t.harness(Peer::Ip(addr), Peer::Ip(from), false, &d);
+                }
                 if !mangle.inbound(from, &mut d) {
                     continue;
                 }
@@ -231,6 +235,9 @@ pub fn spawn(
                 drop(t);
                 for o in &out {
                     let s = if o.spoofed { &spoof } else { &sock };
+                    if let (Some(t), Ok(src)) = (&tap, s.local_addr()) {
+                        t.harness(Peer::Ip(src), Peer::Ip(from), true, &o.data);
+                    }
                     for _ in 0..50 {
                         match s.send_to(&o.data, from) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

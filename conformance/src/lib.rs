@@ -3,14 +3,19 @@
 //! `spec/rgtp-v1.md`, run against a live exposer (black-box, over UDP or raw Ethernet),
 //! a puller program (the harness plays an adversarial exposer), a librgtp.so (C ABI),
 //! the published Python package, or a recorded transfer (a pcap judged offline, exposer
-//! and puller separately); results go to a table, JUnit XML and JSON.
+//! and puller separately); results go to a table, JUnit XML, JSON and a static HTML
+//! page, and, per case, to evidence ([`evidence`]: the expectation, the observation and
+//! a pcap of the case's traffic).
 #![warn(missing_docs)]
 
 pub mod adversary;
 pub mod cases;
+pub mod evidence;
+pub mod html;
 pub mod net;
 pub mod reference;
 pub mod report;
+pub mod select;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

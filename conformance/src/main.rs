@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rgtp_conformance::{cases, report, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_USAGE};
+use rgtp_conformance::evidence::{self, RunInfo, Traffic};
+use rgtp_conformance::{
+    cases, html, report, select, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_USAGE,
+};
 
 /// RGTP v1 conformance suite: numbered cases tied to MUST/SHOULD of spec/rgtp-v1.md.
 #[derive(Parser)]
@@ -24,6 +27,25 @@ struct Cli {
     /// Skip these cases: ids or prefixes, comma-separated.
     #[arg(long, global = true, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Run only these cases: exact ids, repeatable or comma-separated (e.g. EXP-001,EXP-040).
+    #[arg(long = "case", global = true, value_delimiter = ',', value_name = "ID")]
+    cases: Vec<String>,
+    /// Run only the cases under these spec sections, repeatable or comma-separated:
+    /// `5` takes §5 and §5.x, `§5.1` takes §5.1 and §5.1.x.
+    #[arg(
+        long = "section",
+        global = true,
+        value_delimiter = ',',
+        value_name = "§N"
+    )]
+    sections: Vec<String>,
+    /// Write per-case evidence here (expectation, observation, traffic as pcap), with
+    /// index.html and results.json.
+    #[arg(long, global = true, value_name = "DIR")]
+    evidence: Option<PathBuf>,
+    /// Write the static HTML report here.
+    #[arg(long, global = true, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(subcommand)]
     target: TargetCmd,
 }
@@ -120,12 +142,51 @@ fn resolve(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s} resolves to nothing"))
 }
 
-fn finish(target: &str, outcomes: &[Outcome], cli: &Cli) -> i32 {
+/// Runs `f` (the cases of one target), recording each case's traffic when evidence is asked for.
+fn exec(cli: &Cli, f: impl FnOnce() -> Vec<Outcome>) -> (Vec<Outcome>, Traffic) {
+    if cli.evidence.is_some() {
+        evidence::record(f)
+    } else {
+        (f(), Traffic::default())
+    }
+}
+
+fn finish(info: &RunInfo, (outcomes, traffic): &(Vec<Outcome>, Traffic), cli: &Cli) -> i32 {
+    let target = info.target.as_str();
     print!("{}", report::table(outcomes));
     if let Err(e) = report::write_files(target, outcomes, cli.junit.as_deref(), cli.json.as_deref())
     {
         eprintln!("rgtp-conformance: writing reports: {e}");
         return EXIT_USAGE;
+    }
+    let mut links = (Vec::new(), Vec::new());
+    if let Some(dir) = &cli.evidence {
+        match evidence::write(dir, info, outcomes, traffic) {
+            Ok(l) => links = l,
+            Err(e) => {
+                eprintln!(
+                    "rgtp-conformance: writing evidence into {}: {e}",
+                    dir.display()
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if let Some(page) = &cli.html {
+        let (cases, run) = match &cli.evidence {
+            Some(dir) => (
+                evidence::relink(&links.0, dir, page),
+                evidence::relink(&[links.1], dir, page).remove(0),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        if let Some(parent) = page.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::write(page, html::render(target, outcomes, &cases, &run)) {
+            eprintln!("rgtp-conformance: writing {}: {e}", page.display());
+            return EXIT_USAGE;
+        }
     }
     if report::must_failed(outcomes) {
         EXIT_MUST_FAILED
@@ -138,6 +199,21 @@ fn run(cli: &Cli) -> i32 {
     let sel = Selection {
         only: cli.only.clone(),
         skip: cli.skip.clone(),
+        cases: cli.cases.clone(),
+        sections: cli.sections.clone(),
+    };
+    let unknown = select::unknown_cases(&sel);
+    if !unknown.is_empty() {
+        eprintln!(
+            "rgtp-conformance: --case {}: no such case (rgtp-conformance list)",
+            unknown.join(",")
+        );
+        return EXIT_USAGE;
+    }
+    let info = |target: &str, subject: String| RunInfo {
+        target: target.to_string(),
+        subject,
+        ..RunInfo::default()
     };
     match &cli.target {
         TargetCmd::Exposer {
@@ -156,6 +232,10 @@ fn run(cli: &Cli) -> i32 {
                 }
             };
             let quiet = Duration::from_millis(*quiet_ms);
+            let decode = Some(format!(
+                "rgtp inspect {} --ticket TICKET (TICKET: the ticket given to --ticket)",
+                evidence::PCAP
+            ));
             if let Some(iface) = link.strip_prefix("eth:") {
                 let mac = match addr {
                     Some(a) => rgtp::ticket::parse_mac(a).ok_or_else(|| {
@@ -190,8 +270,14 @@ fn run(cli: &Cli) -> i32 {
                         return EXIT_USAGE;
                     }
                 };
-                let out = rgtp_conformance::run_exposer_on(endpoint, ticket, quiet, &sel);
-                return finish("exposer", &out, cli);
+                let info = RunInfo {
+                    decode,
+                    ..info("exposer", endpoint.describe())
+                };
+                let out = exec(cli, || {
+                    rgtp_conformance::run_exposer_on(endpoint, ticket, quiet, &sel)
+                });
+                return finish(&info, &out, cli);
             }
             if link != "udp" {
                 eprintln!("rgtp-conformance: unknown --link {link:?} (udp or eth:IFACE)");
@@ -212,20 +298,32 @@ fn run(cli: &Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
-            let out = rgtp_conformance::run_exposer(addr, ticket, quiet, &sel);
-            finish("exposer", &out, cli)
+            let info = RunInfo {
+                decode,
+                ..info("exposer", format!("udp {addr}"))
+            };
+            let out = exec(cli, || {
+                rgtp_conformance::run_exposer(addr, ticket, quiet, &sel)
+            });
+            finish(&info, &out, cli)
         }
         TargetCmd::Puller { cmd, timeout, size } => {
             if !cmd.contains("{ticket}") || !cmd.contains("{out}") {
                 eprintln!("rgtp-conformance: --cmd must contain {{ticket}} and {{out}}");
                 return EXIT_USAGE;
             }
-            let out = rgtp_conformance::run_puller(cmd, Duration::from_secs(*timeout), *size, &sel);
-            finish("puller", &out, cli)
+            let info = RunInfo {
+                decode: Some(format!("rgtp inspect {}", evidence::PCAP)),
+                ..info("puller", cmd.clone())
+            };
+            let out = exec(cli, || {
+                rgtp_conformance::run_puller(cmd, Duration::from_secs(*timeout), *size, &sel)
+            });
+            finish(&info, &out, cli)
         }
         TargetCmd::Abi { lib } => {
-            let out = rgtp_conformance::run_abi(lib, &sel);
-            finish("abi", &out, cli)
+            let out = exec(cli, || rgtp_conformance::run_abi(lib, &sel));
+            finish(&info("abi", lib.display().to_string()), &out, cli)
         }
         TargetCmd::Pcap {
             file,
@@ -257,7 +355,12 @@ fn run(cli: &Cli) -> i32 {
             match rgtp_conformance::run_capture_file(file, opts, &sel) {
                 Ok((ctx, out)) => {
                     println!("{}: {}\n", file.display(), ctx.summary());
-                    finish("pcap", &out, cli)
+                    let input = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+                    let info = RunInfo {
+                        input: Some(input.clone()),
+                        ..info("pcap", input.display().to_string())
+                    };
+                    finish(&info, &(out, Traffic::default()), cli)
                 }
                 Err(e) => {
                     eprintln!("rgtp-conformance: {e}");
@@ -267,8 +370,10 @@ fn run(cli: &Cli) -> i32 {
         }
         TargetCmd::Python { lib, python, venv } => {
             let venv = venv.clone().unwrap_or_else(default_venv);
-            let out = rgtp_conformance::run_python(lib, python.as_deref(), &venv, &sel);
-            finish("python", &out, cli)
+            let out = exec(cli, || {
+                rgtp_conformance::run_python(lib, python.as_deref(), &venv, &sel)
+            });
+            finish(&info("python", lib.display().to_string()), &out, cli)
         }
         TargetCmd::List => {
             for c in cases::catalogue() {

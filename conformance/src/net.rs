@@ -240,6 +240,8 @@ pub struct Probe {
     /// Datagrams that arrived after a handshake's Manifest, unasked (drained and
     /// counted so that no later request of the case is blamed for them).
     pub unrequested: Answers,
+    /// The running case's traffic recorder (`--evidence`), if any.
+    tap: Option<Arc<crate::evidence::Tap>>,
 }
 
 /// Answers collected for one request.
@@ -320,6 +322,7 @@ impl Probe {
             quiet,
             token: None,
             unrequested: Answers::default(),
+            tap: crate::evidence::current_tap(),
         })
     }
 
@@ -344,6 +347,7 @@ impl Probe {
                     quiet,
                     token: None,
                     unrequested: Answers::default(),
+                    tap: crate::evidence::current_tap(),
                 })
             }
         }
@@ -357,8 +361,20 @@ impl Probe {
         }
     }
 
+    /// Hands a datagram sent (`sent`) or received to the case's evidence recorder, if any.
+    fn tap(&self, sent: bool, d: &[u8]) {
+        if let Some(t) = &self.tap {
+            let remote = match &self.chan {
+                Chan::Udp(s) => s.peer_addr().map_or(self.local_peer(), Peer::Ip),
+                Chan::Eth(e) => Peer::Ethernet(e.exposer),
+            };
+            t.harness(self.local_peer(), remote, sent, d);
+        }
+    }
+
     /// Sends one datagram (errors such as ICMP unreachable are ignored: silence is checked).
     pub fn send(&self, d: &[u8]) {
+        self.tap(true, d);
         match &self.chan {
             Chan::Udp(s) => {
                 let _ = s.send(d);
@@ -379,7 +395,11 @@ impl Probe {
     pub fn collect(&self, first: Duration, quiet: Duration, max: usize) -> Answers {
         let sock = match &self.chan {
             Chan::Udp(s) => s,
-            Chan::Eth(e) => return collect_eth(e, first, quiet, max),
+            Chan::Eth(e) => {
+                let a = collect_eth(e, first, quiet, max);
+                a.datagrams.iter().for_each(|d| self.tap(false, d));
+                return a;
+            }
         };
         let mut out = Answers::default();
         let mut buf = vec![0u8; MAX_UDP + 1];
@@ -392,6 +412,7 @@ impl Probe {
             let _ = sock.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
             match sock.recv(&mut buf) {
                 Ok(n) => {
+                    self.tap(false, &buf[..n]);
                     out.datagrams.push(buf[..n].to_vec());
                     deadline = Instant::now() + quiet;
                 }

@@ -1,4 +1,4 @@
-//! Reports: the table on standard output, JUnit XML and JSON.
+//! Reports: the table on standard output, JUnit XML, JSON and HTML ([`crate::html`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,6 +16,53 @@ pub fn must_failed(outcomes: &[Outcome]) -> bool {
 pub fn counts(outcomes: &[Outcome]) -> (usize, usize, usize) {
     let n = |v| outcomes.iter().filter(|o| o.verdict == v).count();
     (n(Verdict::Pass), n(Verdict::Fail), n(Verdict::Skip))
+}
+
+/// One requirement level's results: MUST and SHOULD are counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LevelCounts {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that failed.
+    pub failed: usize,
+    /// Cases that were not applicable or not run (SKIP).
+    pub na: usize,
+}
+
+impl LevelCounts {
+    /// Cases that ran to a verdict (passed + failed).
+    pub fn judged(&self) -> usize {
+        self.passed + self.failed
+    }
+}
+
+/// Counts of one level.
+pub fn level_counts(outcomes: &[Outcome], level: Level) -> LevelCounts {
+    let mut c = LevelCounts::default();
+    for o in outcomes.iter().filter(|o| o.info.level == level) {
+        match o.verdict {
+            Verdict::Pass => c.passed += 1,
+            Verdict::Fail => c.failed += 1,
+            Verdict::Skip => c.na += 1,
+        }
+    }
+    c
+}
+
+/// The summary line: `43 cases: MUST 30/30 passed, SHOULD 10/11 passed, 2 n/a`
+/// (`passed/judged`, the cases that were not applicable counted apart).
+pub fn summary(outcomes: &[Outcome]) -> String {
+    let must = level_counts(outcomes, Level::Must);
+    let should = level_counts(outcomes, Level::Should);
+    format!(
+        "{} cases: MUST {}/{} passed, SHOULD {}/{} passed, {} n/a",
+        outcomes.len(),
+        must.passed,
+        must.judged(),
+        should.passed,
+        should.judged(),
+        must.na + should.na
+    )
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -53,17 +100,8 @@ pub fn table(outcomes: &[Outcome]) -> String {
             one_line(&o.detail, 100)
         );
     }
-    let (p, f, k) = counts(outcomes);
-    let must = outcomes
-        .iter()
-        .filter(|o| o.verdict == Verdict::Fail && o.info.level == Level::Must)
-        .count();
     let _ = writeln!(s, "{}", "-".repeat(110));
-    let _ = writeln!(
-        s,
-        "{} cases: {p} passed, {f} failed ({must} MUST), {k} skipped",
-        outcomes.len()
-    );
+    let _ = writeln!(s, "{}", summary(outcomes));
     s
 }
 
@@ -155,15 +193,26 @@ pub fn json_str(s: &str) -> String {
     o
 }
 
-/// JSON: `{"target": …, "passed": n, …, "cases": [{…}, …]}`.
+fn json_level(c: LevelCounts) -> String {
+    format!(
+        "{{\"passed\":{},\"failed\":{},\"na\":{}}}",
+        c.passed, c.failed, c.na
+    )
+}
+
+/// JSON: `{"target": …, "summary": …, "passed": n, …, "must": {…}, "should": {…},
+/// "cases": [{…}, …]}`.
 pub fn json(target: &str, outcomes: &[Outcome]) -> String {
     let (p, f, k) = counts(outcomes);
     let mut s = String::new();
     let _ = write!(
         s,
-        "{{\"target\":{},\"passed\":{p},\"failed\":{f},\"skipped\":{k},\"must_failed\":{},\"cases\":[",
+        "{{\"target\":{},\"summary\":{},\"passed\":{p},\"failed\":{f},\"skipped\":{k},\"must_failed\":{},\"must\":{},\"should\":{},\"cases\":[",
         json_str(target),
-        must_failed(outcomes)
+        json_str(&summary(outcomes)),
+        must_failed(outcomes),
+        json_level(level_counts(outcomes, Level::Must)),
+        json_level(level_counts(outcomes, Level::Should))
     );
     for (i, o) in outcomes.iter().enumerate() {
         if i > 0 {

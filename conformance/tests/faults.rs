@@ -280,7 +280,7 @@ fn puller_that_accepts_chunks_without_the_negotiated_proof() {
     );
     let sel = Selection {
         only: vec!["PUL-029".into()],
-        skip: vec![],
+        ..Selection::default()
     };
     let out = rgtp_conformance::run_puller(&cmd, Duration::from_secs(30), 200_000, &sel);
     print!("{}", rgtp_conformance::report::table(&out));

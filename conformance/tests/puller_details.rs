@@ -12,7 +12,7 @@ use rgtp_wire::PullFlags;
 fn pul001_detail(cmd: &str) -> String {
     let sel = Selection {
         only: vec!["PUL-001".into()],
-        skip: vec![],
+        ..Selection::default()
     };
     let out = rgtp_conformance::run_puller(cmd, Duration::from_secs(3), 50_000, &sel);
     print!("{}", rgtp_conformance::report::table(&out));

@@ -165,13 +165,18 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// `--only` / `--skip`: ids or id prefixes (`EXP-01`, `PUL`).
+/// `--only` / `--skip`: ids or id prefixes (`EXP-01`, `PUL`); `--case`: exact ids;
+/// `--section`: spec sections (`5`, `§5.1`). All given filters must agree.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// Run only cases matching one of these (all when empty).
     pub only: Vec<String>,
     /// Never run cases matching one of these.
     pub skip: Vec<String>,
+    /// Run only the cases with exactly one of these ids (all when empty).
+    pub cases: Vec<String>,
+    /// Run only the cases under one of these sections (all when empty).
+    pub sections: Vec<String>,
 }
 
 fn matches(id: &str, pattern: &str) -> bool {
@@ -184,6 +189,7 @@ impl Selection {
     pub fn selects(&self, id: &str) -> bool {
         (self.only.is_empty() || self.only.iter().any(|p| matches(id, p)))
             && !self.skip.iter().any(|p| matches(id, p))
+            && crate::select::by_case_and_section(self, id)
     }
 }
 
@@ -197,6 +203,7 @@ pub fn run_cases<C: ?Sized>(
     let mut out = Vec::new();
     for c in cases.iter().filter(|c| sel.selects(c.id)) {
         let started = Instant::now();
+        let _evidence = crate::evidence::CaseScope::begin(c.id);
         let r = catch_unwind(AssertUnwindSafe(|| (c.run)(ctx)));
         let (verdict, detail) = match r {
             Ok(Ok(d)) => (Verdict::Pass, d),

@@ -70,6 +70,7 @@ pub fn run_cmd(ctx: &PullerCtx, ticket: &str, name: &str) -> Result<Run, Stop> {
 
 /// [`run_cmd`] with per-case options.
 pub fn run_cmd_with(ctx: &PullerCtx, ticket: &str, name: &str, opts: RunOpts) -> Result<Run, Stop> {
+    crate::evidence::note_ticket(ticket);
     let out = ctx.dir.join(format!("{name}.out"));
     let _ = std::fs::remove_file(&out);
     let line = ctx
