@@ -71,7 +71,7 @@ impl<S: SuiteFactory> Puller<S> {
         self.events
             .push_back(PullerEvent::Manifest(self.manifest().expect("just set")));
         if m.chunk_count == 0 {
-            self.finish();
+            self.finish(now);
         }
     }
 

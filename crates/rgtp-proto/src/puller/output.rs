@@ -41,6 +41,9 @@ impl<S: SuiteFactory> Puller<S> {
             self.stats.malformed += 1;
             return None;
         }
+        if self.search.is_some() {
+            return self.on_probe_answer(now, idx, payload, proof);
+        }
         if self.is_received(idx) || self.output.replay.contains(idx) {
             self.stats.duplicates += 1;
             return None;
@@ -102,10 +105,11 @@ impl<S: SuiteFactory> Puller<S> {
         self.on_delivery(now);
         self.accept(idx, leaf);
         if let (Some(b), Some(shard)) = (fec_block, shard_copy) {
-            self.add_shard(b, (idx % u32::from(self.suite.fec.k)) as usize, shard, true);
+            let slot = (idx % u32::from(self.suite.fec.k)) as usize;
+            self.add_shard(now, b, slot, shard, true);
         }
         if self.stats.chunks_received == u64::from(m.chunk_count) {
-            self.finish();
+            self.finish(now);
         }
         Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
     }
@@ -114,6 +118,9 @@ impl<S: SuiteFactory> Puller<S> {
     pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
         let out = &mut self.output;
         out.received[idx as usize / 64] |= 1 << (idx % 64);
+        if let Some(leaves) = out.leaves.as_mut() {
+            leaves.set(idx, leaf);
+        }
         if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
             tree.insert(&layers.hash, idx, leaf);
         }
@@ -124,7 +131,7 @@ impl<S: SuiteFactory> Puller<S> {
     }
 
     /// Every chunk is in: check the root, or hand the check to the driver.
-    pub(super) fn finish(&mut self) {
+    pub(super) fn finish(&mut self, now: Instant) {
         let Some(m) = self.manifest else { return };
         if self.cfg.deferred_root && m.chunk_count > 0 {
             self.phase = Phase::Verifying;
@@ -147,6 +154,11 @@ impl<S: SuiteFactory> Puller<S> {
             self.phase = Phase::Done;
             self.reassembly.clear();
             self.events.push_back(PullerEvent::Complete);
+        } else if let Some(leaves) = self.output.leaves.take() {
+            // A chunk authentic under the key but with the wrong plaintext: find and
+            // replace it (spec §8.12).
+            self.output.tree = None;
+            self.start_repair(now, leaves.into_leaves());
         } else {
             self.stats.merkle_failures += 1;
             self.fail(PullError::MerkleFailed);
@@ -160,6 +172,7 @@ impl<S: SuiteFactory> Puller<S> {
 
     /// Completes a deferred-root pull: `root` is the Merkle root the driver computed over
     /// the reassembled output. Ignored unless [`PullerEvent::VerifyRoot`] was emitted.
+    /// A wrong root fails the pull; [`Puller::handle_leaves`] repairs it instead.
     pub fn handle_root(&mut self, root: &Hash) {
         if self.phase != Phase::Verifying {
             return;

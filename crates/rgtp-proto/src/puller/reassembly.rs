@@ -45,11 +45,18 @@ impl<S: SuiteFactory> Puller<S> {
             return;
         }
         let slot = usize::from(fec.k) + usize::from(p.parity_index);
-        self.add_shard(p.block_index, slot, p.payload.to_vec(), false);
+        self.add_shard(now, p.block_index, slot, p.payload.to_vec(), false);
     }
 
     /// Records a shard of `block`; rebuilds missing chunks once enough shards are in.
-    pub(super) fn add_shard(&mut self, block: u32, slot: usize, shard: Vec<u8>, is_data: bool) {
+    pub(super) fn add_shard(
+        &mut self,
+        now: Instant,
+        block: u32,
+        slot: usize,
+        shard: Vec<u8>,
+        is_data: bool,
+    ) {
         let m = self.manifest.expect("manifest");
         let (n, k) = (usize::from(self.suite.fec.n), usize::from(self.suite.fec.k));
         let first = block as usize * k;
@@ -93,11 +100,11 @@ impl<S: SuiteFactory> Puller<S> {
         }
         let min = self.layers.as_ref().map_or(k, |l| l.min_shards);
         if b.have >= min.min(n) {
-            self.try_rebuild(block);
+            self.try_rebuild(now, block);
         }
     }
 
-    fn try_rebuild(&mut self, block: u32) {
+    fn try_rebuild(&mut self, now: Instant, block: u32) {
         let m = self.manifest.expect("manifest");
         let k = usize::from(self.suite.fec.k);
         let Some(mut b) = self.reassembly.blocks.remove(&block) else {
@@ -154,7 +161,7 @@ impl<S: SuiteFactory> Puller<S> {
             });
         }
         if self.stats.chunks_received == u64::from(m.chunk_count) {
-            self.finish();
+            self.finish(now);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! State only: the behaviour that uses it is `output.rs`.
 
 use super::event::PullError;
+use super::leaves::LeafStore;
 use super::tree::PartialTree;
 use crate::merkle::MerkleScheme;
 use crate::replay::ReplayWindow;
@@ -16,6 +17,9 @@ pub(super) struct Output {
     pub(super) received: Vec<u64>,
     /// The Merkle tree over the leaves accepted so far (none in deferred-root mode).
     pub(super) tree: Option<PartialTree>,
+    /// Every leaf accepted, kept when the root is checked here without proofs: a
+    /// root mismatch is then traced to the chunks that caused it.
+    pub(super) leaves: Option<LeafStore>,
     /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
     pub(super) proofs_required: bool,
     pub(super) replay: ReplayWindow,
@@ -30,6 +34,7 @@ impl Output {
         Output {
             received: Vec::new(),
             tree: None,
+            leaves: None,
             proofs_required: false,
             replay: ReplayWindow::new(),
             stall_auth: 0,
@@ -49,6 +54,8 @@ impl Output {
         self.received = vec![0; (count as usize).div_ceil(64)];
         // Deferred-root pulls never need the leaves: the driver hashes the output.
         self.tree = (!deferred_root && count > 0).then(|| PartialTree::new(scheme, count));
+        self.leaves =
+            (!deferred_root && !proofs_required && count > 0).then(|| LeafStore::new(count));
         self.proofs_required = proofs_required;
     }
 

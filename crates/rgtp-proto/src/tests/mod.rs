@@ -17,6 +17,7 @@ use crate::puller::{PullError, PullerEvent};
 use crate::{Instant, Peer};
 
 mod hostile;
+mod repair;
 mod util;
 
 use self::util::{data, exposure, exposure_keyed, parsed, Dir, Pair, EXPOSER, ID, PULLER};
