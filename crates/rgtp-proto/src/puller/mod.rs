@@ -354,6 +354,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
             }
             Phase::Transfer => {
+                self.repair_clock(now);
                 self.detect_losses(now);
                 if now.saturating_since(self.timers.last_progress) >= self.cfg.idle_timeout {
                     let e = self.output.stall_error();
@@ -397,6 +398,7 @@ impl<S: SuiteFactory> Puller<S> {
         if self.is_finished() || self.phase == Phase::Verifying {
             return None;
         }
+        self.repair_clock(now);
         let repr_len = if self.timers.want_pull_request {
             self.pull_request(now, buf)
         } else if self.phase != Phase::Transfer {

@@ -158,7 +158,7 @@ impl<S: SuiteFactory> Puller<S> {
             // A chunk authentic under the key but with the wrong plaintext: find and
             // replace it (spec §8.12).
             self.output.tree = None;
-            self.start_repair(now, leaves.into_leaves());
+            self.start_repair(Some(now), leaves.into_leaves());
         } else {
             self.stats.merkle_failures += 1;
             self.fail(PullError::MerkleFailed);

@@ -31,7 +31,9 @@ use rgtp_wire::{Hash, HASH_LEN};
 impl<S: SuiteFactory> Puller<S> {
     /// The root over `leaves` (every chunk's, in order) did not match: search for the
     /// wrong chunks. Back in the transfer, with the whole tree as the first suspect.
-    pub(super) fn start_repair(&mut self, now: Instant, leaves: Vec<Hash>) {
+    /// `now` is `None` when called from the driver, which has no clock to hand: the
+    /// idle timer then restarts at the next call that has one.
+    pub(super) fn start_repair(&mut self, now: Option<Instant>, leaves: Vec<Hash>) {
         let Some(m) = self.manifest else { return };
         let Some(layers) = self.layers.as_ref() else {
             return;
@@ -45,9 +47,20 @@ impl<S: SuiteFactory> Puller<S> {
             self.fail(PullError::MerkleFailed);
             return;
         }
+        match now {
+            Some(now) => self.timers.last_progress = now,
+            None => search.restart_clock = true,
+        }
         self.search = Some(search);
         self.phase = Phase::Transfer;
-        self.timers.last_progress = now;
+    }
+
+    /// Restarts the idle timer if the search began without a clock.
+    pub(super) fn repair_clock(&mut self, now: Instant) {
+        if let Some(s) = self.search.as_mut().filter(|s| s.restart_clock) {
+            s.restart_clock = false;
+            self.timers.last_progress = now;
+        }
     }
 
     /// Probe chunks to request now (at most `room`), with their attempt numbers.
@@ -184,7 +197,7 @@ impl<S: SuiteFactory> Puller<S> {
     /// pull if their root matches, else searches for the wrong chunks as in §8.12.
     /// Ignored unless [`PullerEvent::VerifyRoot`] was emitted; `leaves` must hold one
     /// leaf a chunk, in order.
-    pub fn handle_leaves(&mut self, now: Instant, leaves: Vec<Hash>) {
+    pub fn handle_leaves(&mut self, leaves: Vec<Hash>) {
         if self.phase != Phase::Verifying {
             return;
         }
@@ -202,7 +215,7 @@ impl<S: SuiteFactory> Puller<S> {
             self.phase = Phase::Done;
             self.events.push_back(PullerEvent::Complete);
         } else {
-            self.start_repair(now, leaves);
+            self.start_repair(None, leaves);
         }
     }
 }

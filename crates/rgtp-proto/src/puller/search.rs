@@ -31,6 +31,8 @@ pub(super) struct Search {
     pub(super) probes: HashMap<u32, Probe>,
     /// Distinct probes opened so far.
     pub(super) opened: u32,
+    /// The search began without a clock: restart the idle timer at the next one.
+    pub(super) restart_clock: bool,
 }
 
 impl Search {
@@ -40,6 +42,7 @@ impl Search {
             queue: VecDeque::new(),
             probes: HashMap::new(),
             opened: 0,
+            restart_clock: false,
         }
     }
 
