@@ -93,7 +93,7 @@ fn deferred_root_repairs_from_the_drivers_leaves() {
     assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
     let leaves = pair.output_leaves(CHUNK);
     // Hashing a large output takes the driver longer than the idle timeout.
-    pair.now += std::time::Duration::from_secs(60);
+    pair.now = pair.now + std::time::Duration::from_secs(60);
     pair.puller.handle_leaves(leaves);
     pair.drive();
     assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
