@@ -56,6 +56,7 @@ impl<S: SuiteFactory> Puller<S> {
             m.chunk_count,
             self.cfg.deferred_root,
             proofs_required,
+            layers.fec.is_some(),
         );
         self.layers = Some(layers);
         self.suite = suite;

@@ -99,8 +99,9 @@ pub struct PullerStats {
     pub repaired_chunks: u64,
     /// Chunk entries requested with proofs to locate wrong chunks (spec §8.12).
     pub repair_fetches: u64,
-    /// FEC-rebuilt chunks not accepted because no verified proof vouched for their
-    /// leaf; they are requested again (spec §8.11).
+    /// FEC-rebuilt chunks not accepted, once proofs were negotiated, because no
+    /// verified proof vouched for their leaf or one contradicted it; they are
+    /// requested again (spec §8.11).
     pub unproven_rebuilds: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,

@@ -98,6 +98,17 @@ impl<S: SuiteFactory> Puller<S> {
                 self.output.stall_merkle += 1;
                 return None;
             }
+            if self.output.vouch {
+                if let Some(tree) = self.output.tree.as_ref() {
+                    for (h, s) in proof.chunks_exact(HASH_LEN).enumerate() {
+                        let pos = (idx >> h) ^ 1;
+                        if !tree.is_padding(h, pos) && !tree.is_pending(h, pos) {
+                            let s: Hash = s.try_into().expect("32");
+                            self.output.vouched.entry((h as u8, pos)).or_insert(s);
+                        }
+                    }
+                }
+            }
         }
         if let Some(f) = self.flights.remove(idx) {
             self.answered(now, &f);
@@ -122,12 +133,35 @@ impl<S: SuiteFactory> Puller<S> {
             leaves.set(idx, leaf);
         }
         if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
-            tree.insert(&layers.hash, idx, leaf);
+            let top = tree.insert(&layers.hash, idx, leaf);
+            if out.vouch && !out.vouched.is_empty() {
+                for h in 0..=top {
+                    out.vouched.remove(&(h as u8, idx >> h));
+                }
+            }
         }
         out.replay.check_and_set(idx);
         self.stats.chunks_received += 1;
         out.stall_auth = 0;
         out.stall_merkle = 0;
+    }
+
+    /// Checks a rebuilt chunk's leaf once proofs are mandatory (spec §8.11): `Some(true)`
+    /// if the verified hashes around it lead to a true hash it matches, `Some(false)` if
+    /// they contradict it, `None` if they cannot tell.
+    pub(super) fn check_rebuilt(&self, idx: u32, leaf: Hash) -> Option<bool> {
+        let m = self.manifest?;
+        let layers = self.layers.as_ref()?;
+        match self.output.tree.as_ref() {
+            Some(tree) => tree.check_leaf(
+                &layers.hash,
+                idx,
+                leaf,
+                &self.output.vouched,
+                &m.merkle_root,
+            ),
+            None => self.output.vouched.get(&(0, idx)).map(|v| v == &leaf),
+        }
     }
 
     /// Every chunk is in: check the root, or hand the check to the driver.

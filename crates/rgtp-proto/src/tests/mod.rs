@@ -16,6 +16,7 @@ use crate::fec::NoFec;
 use crate::puller::{PullError, PullerEvent};
 use crate::{Instant, Peer};
 
+mod fec_proofs;
 mod hostile;
 mod repair;
 mod util;
