@@ -96,8 +96,9 @@ fn pull_rebuilding_chunk5_as(rebuilt: impl Fn(&[u8]) -> Vec<u8> + 'static) -> (P
 }
 
 //= spec/rgtp-v1.md#8.11
-//# A chunk rebuilt from FEC parity carries no proof. Once proofs were negotiated
-//# the puller MUST accept it only if hashes it verified vouch for its leaf
+//# Once proofs were negotiated the puller MUST accept
+//# it only if hashes it verified vouch for its leaf, and otherwise leave the
+//# chunk missing, to be requested again with its proof.
 #[test]
 fn a_rebuilt_chunk_vouched_for_by_a_neighbours_proof_is_accepted() {
     let (pair, data) = pull_rebuilding_chunk5_as(<[u8]>::to_vec);
