@@ -155,7 +155,6 @@ impl<S: SuiteFactory> Puller<S> {
         // if verified hashes vouch for its leaf; otherwise it stays missing and is
         // requested again, with its proof (spec §8.11). Accepting one can vouch for
         // the next, so go round until nothing changes.
-        let mut rebuilt = rebuilt;
         if self.output.proofs_required {
             let mut unsure = rebuilt;
             rebuilt = Vec::new();
