@@ -797,8 +797,8 @@ fn pull(a: PullArgs) -> CliResult {
                 );
                 if s.repaired_chunks > 0 {
                     eprintln!(
-                        "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs",
-                        s.repaired_chunks
+                        "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
+                        s.repaired_chunks, s.repair_fetches
                     );
                 }
             }

@@ -1116,6 +1116,7 @@ fn a_hundred_forged_chunks_on_the_path_are_repaired() {
         "{}",
         r.describe()
     );
+    eprintln!("{}", r.stderr.trim());
     assert_eq!(forged.load(std::sync::atomic::Ordering::Relaxed), 100);
     let got = std::fs::read(&out).expect("read output");
     assert!(got == bytes, "output differs from the source");
