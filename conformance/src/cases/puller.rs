@@ -648,10 +648,14 @@ fn pul009(ctx: &PullerCtx) -> CaseResult {
         9,
         base().with_key(key.clone()).with_exposure_id(id),
     )?;
+    // The impostor reuses the key and Exposure_ID on purpose.
     let other = prepare(
         ctx.size / 2 + 1,
         99,
-        base().with_key(key).with_exposure_id(id),
+        base()
+            .with_key(key)
+            .with_exposure_id(id)
+            .dangerous_allow_key_reuse(),
     )?;
     let m = Impostor {
         other: Arc::clone(&other.prepared.exposure),
@@ -762,7 +766,14 @@ fn pul029(ctx: &PullerCtx) -> CaseResult {
         "harness: the exposure has no chunks"
     );
     // Same key, Exposure_ID and size, other bytes: its chunks authenticate for ours.
-    let other = prepare(ctx.size, 290, base().with_key(key).with_exposure_id(id))?;
+    let other = prepare(
+        ctx.size,
+        290,
+        base()
+            .with_key(key)
+            .with_exposure_id(id)
+            .dangerous_allow_key_reuse(),
+    )?;
     let m = ProoflessFirst {
         other: Arc::clone(&other.prepared.exposure),
         done: false,

@@ -821,6 +821,12 @@ fn pull(a: PullArgs) -> CliResult {
                     s.chunks_rerequested,
                     s.fec_recoveries,
                 );
+                if s.repaired_chunks > 0 {
+                    eprintln!(
+                        "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
+                        s.repaired_chunks, s.repair_fetches
+                    );
+                }
             }
             Ok(())
         }

@@ -1041,3 +1041,114 @@ fn ticket_holder_cannot_amplify_toward_another_address_over_udp() {
         }
     }
 }
+
+// ------------------------------------------------- forged chunks on the path (§8.12)
+
+/// A relay between a puller and an exposer that replaces the first answer for each of
+/// the first `count` chunk indices ≡ 1 (mod 3) with a chunk of the same length sealed
+/// under the exposure's chunk key but holding the wrong plaintext: what any ticket
+/// holder on the path can make. Returns the relay's address and the number forged.
+fn forging_relay(
+    exposer: std::net::SocketAddr,
+    key: rgtp_proto::Key,
+    count: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use rgtp_proto::{CipherSuite, KeyMode, SuiteFactory, SuiteId};
+    use rgtp_wire::{ChunkData, Repr};
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
+    let addr = sock.local_addr().expect("relay address");
+    let forged = std::sync::Arc::new(AtomicUsize::new(0));
+    let done = std::sync::Arc::clone(&forged);
+    thread::spawn(move || {
+        let mut puller = None;
+        let mut cipher = None;
+        let mut seen = BTreeSet::new();
+        let mut buf = vec![0u8; 65_536];
+        sock.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let mut d = buf[..n].to_vec();
+            if from != exposer {
+                puller = Some(from);
+                let _ = sock.send_to(&d, exposer);
+                continue;
+            }
+            match Repr::parse(&d, 65_507) {
+                Ok(Repr::Manifest(m)) if cipher.is_none() => {
+                    let suite = SuiteId::from_manifest(&m).expect("suite");
+                    let k = suite.key_mode.chunk_key(&key, &m.exposure_id);
+                    assert_eq!(suite.key_mode, KeyMode::Derived);
+                    cipher = rgtp::DynSuite.cipher(suite.cipher, &k);
+                }
+                Ok(Repr::ChunkData(c))
+                    if c.chunk_index % 3 == 1
+                        && seen.len() < count
+                        && !seen.contains(&c.chunk_index) =>
+                {
+                    let c_ = cipher.as_ref().expect("a Manifest came first");
+                    let mut payload = vec![0xee; c.payload.len() - 16];
+                    let tag = c_.seal(c.chunk_index, &mut payload).expect("seal");
+                    payload.extend_from_slice(&tag);
+                    seen.insert(c.chunk_index);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    let repr = Repr::ChunkData(ChunkData {
+                        exposure_id: c.exposure_id,
+                        chunk_index: c.chunk_index,
+                        payload: &payload,
+                    });
+                    d = vec![0; repr.buffer_len()];
+                    repr.emit(&mut d);
+                }
+                _ => {}
+            }
+            if let Some(p) = puller {
+                let _ = sock.send_to(&d, p);
+            }
+        }
+    });
+    (addr, forged)
+}
+
+#[test]
+fn a_hundred_forged_chunks_on_the_path_are_repaired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    let out = dir.path().join("out.bin");
+    let bytes = data(3 << 20, 0xf0f0);
+    std::fs::write(&src, &bytes).expect("write source");
+    let x = Exposer::start(&src, &["--chunk-size", "8192"]);
+    let ticket: rgtp::Ticket = x.ticket.parse().unwrap();
+    let (relay, forged) = forging_relay(ticket.socket_addr().unwrap(), ticket.key.clone(), 100);
+    let rest = x.ticket.strip_prefix("rgtp://").expect("scheme");
+    let (_, tail) = rest.split_once('/').expect("path");
+    let via_relay = format!("rgtp://{relay}/{tail}");
+    let mut c = rgtp();
+    c.arg("pull").arg(&via_relay).arg("-o").arg(&out).args([
+        "--connect-timeout",
+        "10",
+        "--idle-timeout",
+        "15",
+    ]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    x.stop();
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("100 chunks did not match the root"),
+        "{}",
+        r.describe()
+    );
+    eprintln!("{}", r.stderr.trim());
+    assert_eq!(forged.load(std::sync::atomic::Ordering::Relaxed), 100);
+    let got = std::fs::read(&out).expect("read output");
+    assert!(got == bytes, "output differs from the source");
+    assert_no_output_partial(&out);
+}
+
+fn assert_no_output_partial(out: &Path) {
+    assert!(!partial_of(out).exists(), "partial file left behind");
+}

@@ -374,7 +374,11 @@ int rgtp_pull_start_ticket(rgtp_socket_t* sock, const char* ticket,
  * (it belongs at byte offset index * chunk_size). Chunks come in arrival
  * order, not index order. Every chunk is AEAD-authenticated (and, with
  * merkle_proofs, proof-checked) before it is handed out; the Merkle root over
- * all chunks is checked when the last one arrives.
+ * all chunks is checked when the last one arrives. If it does not match (a
+ * chunk authentic under the key but with other bytes, which any ticket holder
+ * can seal), the wrong chunks are located with proofs and handed out again
+ * with the same index: write each over the earlier bytes at its offset. Only
+ * the end of stream below says the whole matches the root.
  *   - buf_len smaller than the chunk: RGTP_ERR_INVALID_ARG, *out_received = the
  *     size needed, and the chunk stays queued for the next call.
  *   - after the last chunk was handed out (end of stream): RGTP_OK with

@@ -9,7 +9,7 @@
 //! (`packet`); printed and malformed tickets (`ticket`); the `pcaps/` captures behind
 //! their scenario's selector byte (`pcap`); and, for
 //! the structured targets whose input drives `arbitrary`, fixed pseudo-random byte
-//! strings of several lengths. Files are named `seed-*`; entries the fuzzer adds (named
+//! strings of several lengths (for `repair`, behind a prefix that forges chunks). Files are named `seed-*`; entries the fuzzer adds (named
 //! by their SHA-1) are left alone, and `seed-*` files are rewritten in place.
 
 use std::path::{Path, PathBuf};
@@ -241,6 +241,24 @@ fn main() {
     c.random(40, &[64, 128, 256, 512, 1024, 2048, 4096, 4096], &[]);
     let mut c = Corpus::new("ffi");
     c.random(50, &[16, 32, 64, 128, 256, 512], &[]);
+    let mut c = Corpus::new("proofs");
+    for fixture in 0u8..6 {
+        c.random(60 + u64::from(fixture), &[96, 600], &[fixture]);
+    }
+    let mut c = Corpus::new("repair");
+    for fixture in 0u8..6 {
+        // Fixture, deferred root, FEC, forged-chunk bits, probe cap; then the operations.
+        for (deferred, forge) in [(0u8, 0x0101_0101_0101_0101u64), (1, 0x8000_0000_0000_0001)] {
+            let mut prefix = vec![fixture, deferred, 1];
+            prefix.extend_from_slice(&forge.to_le_bytes());
+            prefix.push(200);
+            c.random(70 + u64::from(fixture), &[256, 2048], &prefix);
+        }
+    }
+    let mut c = Corpus::new("chunk_key");
+    c.random(80, &[64, 128, 256, 600], &[]);
+    let mut c = Corpus::new("manifest_size");
+    c.random(90, &[64, 128, 512, 2048], &[]);
     println!(
         "seed corpora written under {}",
         root().join("fuzz/corpus").display()

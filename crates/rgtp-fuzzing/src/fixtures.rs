@@ -207,10 +207,32 @@ impl Fixture {
         emit(&Repr::Manifest(m))
     }
 
+    /// A key holder's chunk `i`: sealed under the fixture key (the chunk key of these
+    /// raw-key fixtures), holding `plain` instead of the real bytes, without a proof.
+    pub fn forged_chunk_packet(&self, i: u32, plain: &[u8]) -> Vec<u8> {
+        use rgtp_proto::CipherSuite;
+        let cipher = AnyCipher::new(self.shape.cipher, &self.key).expect("cipher");
+        let mut payload = plain.to_vec();
+        let tag = cipher.seal(i, &mut payload).expect("seal");
+        payload.extend_from_slice(&tag);
+        emit(&Repr::ChunkData(ChunkData {
+            exposure_id: *self.exposure.id(),
+            chunk_index: i,
+            payload: &payload,
+        }))
+    }
+
     /// Parity shards per block.
     pub fn parity_count(&self) -> u8 {
         self.shape.fec.n.saturating_sub(self.shape.fec.k)
     }
+}
+
+/// The fixture's Manifest announcing proofs, whatever its shape.
+pub fn manifest_packet_with_proofs(fx: &Fixture) -> Vec<u8> {
+    let mut m = fx.exposure.manifest();
+    m.flags |= rgtp_wire::ManifestFlags::PROOFS;
+    emit(&Repr::Manifest(m))
 }
 
 /// Emits a repr into a fresh buffer.

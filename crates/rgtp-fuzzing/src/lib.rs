@@ -15,26 +15,38 @@
 //! | `exposer`      | datagrams from arbitrary peers                                    |
 //! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
 //! | `pcap`         | a selector byte and capture bytes, replayed and inspected          |
+//! | `proofs`       | NAKs asking for proofs, the answers (mutated) to a proof puller, tree edits |
+//! | `repair`       | a hostile network during the search for wrong chunks (§8.12)      |
+//! | `chunk_key`    | a key and Exposure_ID: HKDF chunk key vs raw, a flipped key flag  |
+//! | `manifest_size`| hostile Manifest sizes and authentic chunks at arbitrary indices  |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
 
+mod chunk_key;
 mod exposer;
 mod fec;
 mod ffi;
+mod manifest_size;
 mod merkle_proof;
 mod packet;
 mod pcap;
+mod proofs;
 mod puller;
+mod repair;
 mod ticket;
 
+pub use chunk_key::chunk_key;
 pub use exposer::exposer;
 pub use fec::fec;
 pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
+pub use manifest_size::manifest_size;
 pub use merkle_proof::merkle_proof;
 pub use packet::packet;
 pub use pcap::pcap;
+pub use proofs::proofs;
 pub use puller::puller;
+pub use repair::repair;
 pub use ticket::ticket;
 
 /// A target body.
@@ -50,4 +62,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("exposer", exposer),
     ("ffi", ffi),
     ("pcap", pcap),
+    ("proofs", proofs),
+    ("repair", repair),
+    ("chunk_key", chunk_key),
+    ("manifest_size", manifest_size),
 ];

@@ -174,6 +174,40 @@ impl MerkleTree {
         &self.levels[0][..self.leaf_count as usize]
     }
 
+    /// The node at `height` (0 = leaves) and `position` in its level: a stored real
+    /// node, or the padding hash of that height past the real ones. `height` is at
+    /// most [`MerkleTree::depth`]; at the depth, position 0 is the root.
+    ///
+    /// # Panics
+    /// If `height > depth()`.
+    pub fn node(&self, height: usize, position: u32) -> &Hash {
+        match self.levels[height].get(position as usize) {
+            Some(h) => h,
+            None => &self.pads[height],
+        }
+    }
+
+    /// Replaces leaf `index` and rehashes its path to the root (depth node hashes).
+    ///
+    /// # Panics
+    /// If `index >= leaf_count()`.
+    pub fn replace_leaf<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, index: u32, leaf: Hash) {
+        assert!(index < self.leaf_count, "leaf {index} out of range");
+        let mut pos = index as usize;
+        self.levels[0][pos] = leaf;
+        for h in 0..self.depth() {
+            let sibling = *self.node(h, (pos ^ 1) as u32);
+            let here = self.levels[h][pos];
+            let parent = if pos & 1 == 0 {
+                scheme.node(&here, &sibling)
+            } else {
+                scheme.node(&sibling, &here)
+            };
+            pos >>= 1;
+            self.levels[h + 1][pos] = parent;
+        }
+    }
+
     /// The proof for `index`: sibling hashes from the leaf up to the root.
     ///
     /// # Panics

@@ -54,6 +54,14 @@ pub enum StartError {
          raw-key mode"
     )]
     RawKeyReused,
+    /// The key and Exposure_ID ([`ExposerBuilder::with_exposure_id`]) already sealed
+    /// other data in this process: the chunk key derived from them would be reused.
+    #[error(
+        "this key and Exposure_ID already sealed other data in this process; the chunk \
+         key derived from them would reuse every nonce (spec §6.6): use a fresh \
+         Exposure_ID or key"
+    )]
+    ExposureIdReused,
 }
 
 /// Supplies the cipher once the key is known.
@@ -166,6 +174,8 @@ pub struct ExposerBuilder<C = CipherId, H = HashId, F = FecSpec> {
     exposure_id: Option<ExposureId>,
     config: ExposerConfig,
     token_secret: TokenSecret,
+    /// Claim the chunk key in the process registry (see [`raw_keys`]).
+    claim_key: bool,
 }
 
 /// Where the address-validation token secret comes from (spec §5.3).
@@ -193,6 +203,7 @@ impl Default for ExposerBuilder {
             exposure_id: None,
             config: ExposerConfig::default(),
             token_secret: TokenSecret::Random,
+            claim_key: true,
         }
     }
 }
@@ -225,6 +236,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
+            claim_key: self.claim_key,
         }
     }
 
@@ -241,6 +253,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
+            claim_key: self.claim_key,
         }
     }
 
@@ -257,6 +270,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             exposure_id: self.exposure_id,
             config: self.config,
             token_secret: self.token_secret,
+            claim_key: self.claim_key,
         }
     }
 
@@ -294,9 +308,23 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         self
     }
 
-    /// Use this Exposure_ID instead of a fresh random one.
+    /// Use this Exposure_ID instead of a fresh random one. With the same key, an
+    /// Exposure_ID names one content: [`ExposerBuilder::expose`] refuses
+    /// ([`StartError::ExposureIdReused`]) a key and Exposure_ID this process already
+    /// sealed other data with, since the derived chunk key would be the same.
     pub fn with_exposure_id(mut self, id: ExposureId) -> Self {
         self.exposure_id = Some(id);
+        self
+    }
+
+    /// Do not refuse a chunk key this process already sealed other data with
+    /// ([`StartError::RawKeyReused`], [`StartError::ExposureIdReused`]), and do not
+    /// record this one. Dangerous: two exposures under one chunk key reuse every
+    /// nonce. Only for harnesses that deliberately seal several contents under one
+    /// key and Exposure_ID (benchmarks with fixed inputs, a test playing a key
+    /// holder who forges an exposure), where nothing sealed is secret.
+    pub fn dangerous_allow_key_reuse(mut self) -> Self {
+        self.claim_key = false;
         self
     }
 
@@ -335,7 +363,8 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         let id = self
             .exposure_id
             .unwrap_or_else(rgtp_providers::cipher::random_exposure_id);
-        let cipher = self.cipher.start(&self.key_mode.chunk_key(&key, &id))?;
+        let chunk_key = self.key_mode.chunk_key(&key, &id);
+        let cipher = self.cipher.start(&chunk_key)?;
         let hash = self.hash.start()?;
         let fec = self.fec.start()?;
         let store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
@@ -350,9 +379,18 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             self.proofs,
             store,
         )?;
-        if self.key_mode == KeyMode::Raw {
-            raw_keys::claim(&key, &exposure)
-                .map_err(|raw_keys::Reused| StartError::RawKeyReused)?;
+        // Whatever the mode, the key that seals must seal nothing else: a raw key
+        // reused, or a derived one from a key and Exposure_ID given twice. A derived
+        // key from an Exposure_ID drawn here at random (128 bits) cannot recur, so
+        // only those two cases are recorded.
+        let chosen = self.key_mode == KeyMode::Raw || self.exposure_id.is_some();
+        if self.claim_key && chosen {
+            raw_keys::claim(&chunk_key, &exposure).map_err(|raw_keys::Reused| {
+                match self.key_mode {
+                    KeyMode::Raw => StartError::RawKeyReused,
+                    KeyMode::Derived => StartError::ExposureIdReused,
+                }
+            })?;
         }
         let mut config = self.config;
         match self.token_secret {

@@ -36,7 +36,8 @@ pub enum PullFailure {
 }
 
 /// A puller's application: verified chunks and recovered blocks go into the
-/// sink; `VerifyRoot` is answered with the root of what the sink holds;
+/// sink; `VerifyRoot` is answered with the leaves of what the sink holds (the
+/// puller checks their root, and repairs the chunks that spoil it, spec §8.12);
 /// `Complete` ends the run, `Failed` fails it.
 #[derive(Debug)]
 pub struct PullApp<K> {
@@ -62,9 +63,9 @@ impl<K: Sink, S: SuiteFactory> Application<Puller<S>> for PullApp<K> {
             PullerEvent::Recovered { offset, data, .. } => self.sink.write_at(offset, &data)?,
             PullerEvent::VerifyRoot => {
                 if let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) {
-                    let root =
-                        crate::verify::output_root(scheme, self.sink.contents()?, m.chunk_size);
-                    puller.handle_root(&root);
+                    let leaves =
+                        crate::verify::output_leaves(scheme, self.sink.contents()?, m.chunk_size);
+                    puller.handle_leaves(leaves);
                 }
             }
             PullerEvent::Complete => return Ok(Some(())),

@@ -1,17 +1,21 @@
-//! The process-wide registry of keys that sealed a raw-key exposure
-//! ([`ExposerBuilder::dangerous_raw_key`](crate::builder::ExposerBuilder::dangerous_raw_key)).
+//! The process-wide registry of chunk keys that sealed an exposure.
 //!
-//! A raw-key exposure seals chunk `i` under the ticket key and the nonce `i`
-//! (spec §6.2), so a second raw-key exposure under the same key would reuse
-//! every nonce. The registry remembers a fingerprint of each such key and
-//! refuses it for any other exposure. The one exception is the same plaintext
-//! chunked and sealed the same way (same chunk size, cipher, hash and Merkle
-//! root; an exposer rebuilt from a recording, spec §16): its ciphertext is
-//! byte-identical, so nothing new is revealed.
+//! Chunk `i` is sealed under the chunk key and the nonce `i` (spec §6.2), so a
+//! second exposure under the same chunk key would reuse every nonce. That
+//! happens with a raw key used twice
+//! ([`ExposerBuilder::dangerous_raw_key`](crate::builder::ExposerBuilder::dangerous_raw_key)),
+//! and with a derived key when a caller gives the same key and Exposure_ID
+//! twice ([`ExposerBuilder::with_exposure_id`](crate::builder::ExposerBuilder::with_exposure_id)):
+//! HKDF(key, Exposure_ID) is then the same key. The registry remembers a
+//! fingerprint of each chunk key and refuses it for any other exposure. The one
+//! exception is the same plaintext chunked and sealed the same way (same chunk
+//! size, cipher, hash and Merkle root; an exposer rebuilt from a recording, spec
+//! §16): its ciphertext is byte-identical, so nothing new is revealed.
 //!
 //! It never holds a key: the fingerprint is HKDF-SHA256 keyed with a secret
 //! drawn once per process, so it cannot be checked against a guessed key
-//! outside this process, and it is only compared for equality.
+//! outside this process, and it is only compared for equality. Each exposure
+//! costs one entry (about 100 bytes) for the life of the process.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -72,13 +76,13 @@ fn fingerprint(secret: &Key, key: &Key) -> Fingerprint {
     Fingerprint(out)
 }
 
-/// A raw key that already sealed other data in this process.
+/// A chunk key that already sealed other data in this process.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Reused;
 
-/// Records that `key` sealed `exposure` under the raw key;
-/// [`Reused`] if it already sealed anything else (the builder reports
-/// `StartError::RawKeyReused`).
+/// Records that chunk key `key` sealed `exposure`; [`Reused`] if it already
+/// sealed anything else (the builder reports `StartError::RawKeyReused` or
+/// `StartError::ExposureIdReused`).
 pub(crate) fn claim(key: &Key, exposure: &Exposure) -> Result<(), Reused> {
     let sealed = Sealed::of(exposure);
     let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());

@@ -5,16 +5,26 @@ use rgtp_wire::{Hash, HASH_LEN};
 
 /// The Merkle root over `data` cut into `chunk_size` chunks, leaves hashed in parallel.
 pub fn output_root<M: MerkleScheme + ?Sized>(scheme: &M, data: &[u8], chunk_size: u32) -> Hash {
-    let chunk = chunk_size.max(1) as usize;
-    let n = data.len().div_ceil(chunk);
-    if n == 0 {
+    if data.is_empty() {
         return scheme.leaf(&[]);
     }
+    root_of(scheme, &output_leaves(scheme, data, chunk_size))
+}
+
+/// The leaf hash of every `chunk_size` chunk of `data`, in order, hashed in parallel
+/// (what [`Puller::handle_leaves`](rgtp_proto::Puller::handle_leaves) takes).
+pub fn output_leaves<M: MerkleScheme + ?Sized>(
+    scheme: &M,
+    data: &[u8],
+    chunk_size: u32,
+) -> Vec<Hash> {
+    let chunk = chunk_size.max(1) as usize;
+    let n = data.len().div_ceil(chunk);
     let mut leaves = vec![[0u8; HASH_LEN]; n];
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 16);
-    let per = n.div_ceil(threads);
+    let per = n.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (t, out) in leaves.chunks_mut(per).enumerate() {
             let first = t * per;
@@ -27,5 +37,5 @@ pub fn output_root<M: MerkleScheme + ?Sized>(scheme: &M, data: &[u8], chunk_size
             });
         }
     });
-    root_of(scheme, &leaves)
+    leaves
 }

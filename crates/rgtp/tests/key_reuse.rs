@@ -95,6 +95,36 @@ fn raw_key_mode_refuses_a_key_it_already_used() {
         .unwrap();
 }
 
+#[test]
+fn a_key_and_exposure_id_given_twice_seal_one_content_only() {
+    let key = Key::from_bytes([0xb8; 32]);
+    let id = *b"caller-chosen-id";
+    let (a, b) = (common::data(2 * CHUNK, 5), common::data(2 * CHUNK, 6));
+    let fixed = || {
+        builder(CipherId::Aes256Gcm)
+            .with_key(key.clone())
+            .with_exposure_id(id)
+    };
+    let pa = fixed().expose(&a).unwrap();
+    assert_eq!(pa.exposure.suite().key_mode, KeyMode::Derived);
+    let err = fixed()
+        .expose(&b)
+        .err()
+        .expect("other data under the same key and Exposure_ID is refused");
+    assert!(matches!(err, StartError::ExposureIdReused), "{err:?}");
+    assert!(err.to_string().contains("Exposure_ID"), "{err}");
+    // The same data the same way again (an exposer rebuilt from a recording) is allowed.
+    fixed().expose(&a).unwrap();
+    // A harness playing a key holder may opt out, by a dangerous_ name.
+    fixed().dangerous_allow_key_reuse().expose(&b).unwrap();
+    // Another Exposure_ID derives another chunk key.
+    builder(CipherId::Aes256Gcm)
+        .with_key(key.clone())
+        .with_exposure_id(*b"another-chosenid")
+        .expose(&b)
+        .unwrap();
+}
+
 fn sim_pull(p: &Prepared) -> Vec<u8> {
     let mut c = PullerConfig::new(*p.exposure.id(), EXPOSER, p.key.clone());
     c.idle_timeout = Duration::from_secs(30);

@@ -269,3 +269,31 @@ fn proof_buffer_wrong_length_panics() {
     let tree = MerkleTree::from_leaves(&ToyHash, leaves(3));
     tree.write_proof(0, &mut [0u8; 32]);
 }
+
+#[test]
+fn node_reads_every_level_of_the_padded_tree() {
+    for n in [1usize, 2, 3, 5, 8, 13, 33] {
+        let l = leaves(n);
+        let tree = MerkleTree::from_leaves(&ToyHash, l.clone());
+        let naive = naive_levels(&l);
+        for (h, level) in naive.iter().enumerate() {
+            for (p, want) in level.iter().enumerate() {
+                assert_eq!(tree.node(h, p as u32), want, "n={n} h={h} p={p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn replace_leaf_gives_the_tree_built_over_the_new_leaves() {
+    for n in [1usize, 2, 3, 7, 16, 21] {
+        let mut l = leaves(n);
+        let mut tree = MerkleTree::from_leaves(&ToyHash, l.clone());
+        for i in (0..n).step_by(2) {
+            let new = ToyHash.leaf(&[0xee, i as u8]);
+            l[i] = new;
+            tree.replace_leaf(&ToyHash, i as u32, new);
+            assert_eq!(tree.root(), root_of(&ToyHash, &l), "n={n} i={i}");
+        }
+    }
+}

@@ -57,6 +57,9 @@ pub struct PullerConfig {
     /// driver hash the reassembled output (in parallel) and report the root through
     /// [`Puller::handle_root`](super::Puller::handle_root). Chunks are still authenticated by the AEAD on arrival.
     pub deferred_root: bool,
+    /// Most chunks the search after a root mismatch may ask for with proofs (spec
+    /// §8.12); past it the pull fails with [`PullError::MerkleFailed`](super::PullError::MerkleFailed).
+    pub max_repair_probes: u32,
 }
 
 impl PullerConfig {
@@ -84,6 +87,7 @@ impl PullerConfig {
             rate_report_interval: Duration::from_secs(1),
             token_refresh: Duration::from_secs(20),
             deferred_root: false,
+            max_repair_probes: 65_536,
         }
     }
 }

@@ -93,6 +93,8 @@ impl<S: SuiteFactory> Puller<S> {
                     self.parity_resolved(parity_entry(entry).0);
                 } else if !self.is_received(entry) {
                     self.chunk_lost(entry, f.attempt + 1);
+                } else if self.search.is_some() {
+                    self.probe_lost(entry);
                 }
             }
         }

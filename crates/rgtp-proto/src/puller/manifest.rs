@@ -56,6 +56,7 @@ impl<S: SuiteFactory> Puller<S> {
             m.chunk_count,
             self.cfg.deferred_root,
             proofs_required,
+            layers.fec.is_some(),
         );
         self.layers = Some(layers);
         self.suite = suite;
@@ -71,7 +72,7 @@ impl<S: SuiteFactory> Puller<S> {
         self.events
             .push_back(PullerEvent::Manifest(self.manifest().expect("just set")));
         if m.chunk_count == 0 {
-            self.finish();
+            self.finish(now);
         }
     }
 

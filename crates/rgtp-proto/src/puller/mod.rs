@@ -26,6 +26,8 @@
 //! - FEC reassembly: `reassembly`, `blocks` (the shards collected per block);
 //! - output: `output` (chunk authentication, Merkle checks, the root),
 //!   `received` (the received set, leaves, anti-replay window);
+//! - repair after a root mismatch: `repair` (locating the wrong chunks with
+//!   proofs), `leaves` (the leaf hashes kept for it), `search` (its probes);
 //! - `config` and `event`: the settings, and what the driver is told.
 
 use std::collections::VecDeque;
@@ -44,13 +46,16 @@ mod congestion;
 mod event;
 mod inflight;
 mod layers;
+mod leaves;
 mod queues;
 mod received;
+mod search;
 // Behaviour: the puller's methods for each concern, using the state above.
 mod loss;
 mod manifest;
 mod output;
 mod reassembly;
+mod repair;
 mod request;
 mod tree;
 
@@ -66,6 +71,7 @@ use self::inflight::InFlight;
 use self::layers::Layers;
 use self::queues::{Requests, Timers};
 use self::received::Output;
+use self::search::Search;
 
 /// Puller counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -88,6 +94,15 @@ pub struct PullerStats {
     pub merkle_failures: u64,
     /// Authentic chunks dropped for carrying no proof although proofs were negotiated.
     pub missing_proofs: u64,
+    /// Chunks found wrong after the root did not match, and replaced by copies whose
+    /// proofs verified (spec §8.12).
+    pub repaired_chunks: u64,
+    /// Chunk entries requested with proofs to locate wrong chunks (spec §8.12).
+    pub repair_fetches: u64,
+    /// FEC-rebuilt chunks not accepted, once proofs were negotiated, because no
+    /// verified proof vouched for their leaf or one contradicted it; they are
+    /// requested again (spec §8.11).
+    pub unproven_rebuilds: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,
     /// Datagrams from a peer other than the exposer, or for another exposure.
@@ -158,6 +173,8 @@ pub struct Puller<S: SuiteFactory> {
     flights: InFlight,
     /// FEC blocks being collected.
     reassembly: Reassembly,
+    /// The search for wrong chunks after a root mismatch, while it runs.
+    search: Option<Search>,
     /// RTT, loss and the request window.
     cc: Congestion,
     /// Handshake retries, idle, keepalive, rate-report and token-refresh timers.
@@ -182,6 +199,7 @@ impl<S: SuiteFactory> Puller<S> {
             requests: Requests::new(),
             flights: InFlight::new(),
             reassembly: Reassembly::new(),
+            search: None,
             cc: Congestion::new(&cfg),
             timers: Timers::new(&cfg, now),
             events: VecDeque::new(),
@@ -337,6 +355,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
             }
             Phase::Transfer => {
+                self.repair_clock(now);
                 self.detect_losses(now);
                 if now.saturating_since(self.timers.last_progress) >= self.cfg.idle_timeout {
                     let e = self.output.stall_error();
@@ -380,6 +399,7 @@ impl<S: SuiteFactory> Puller<S> {
         if self.is_finished() || self.phase == Phase::Verifying {
             return None;
         }
+        self.repair_clock(now);
         let repr_len = if self.timers.want_pull_request {
             self.pull_request(now, buf)
         } else if self.phase != Phase::Transfer {

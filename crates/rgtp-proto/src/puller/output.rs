@@ -41,6 +41,9 @@ impl<S: SuiteFactory> Puller<S> {
             self.stats.malformed += 1;
             return None;
         }
+        if self.search.is_some() {
+            return self.on_probe_answer(now, idx, payload, proof);
+        }
         if self.is_received(idx) || self.output.replay.contains(idx) {
             self.stats.duplicates += 1;
             return None;
@@ -95,6 +98,17 @@ impl<S: SuiteFactory> Puller<S> {
                 self.output.stall_merkle += 1;
                 return None;
             }
+            if self.output.vouch {
+                if let Some(tree) = self.output.tree.as_ref() {
+                    for (h, s) in proof.chunks_exact(HASH_LEN).enumerate() {
+                        let pos = (idx >> h) ^ 1;
+                        if !tree.is_padding(h, pos) && !tree.is_pending(h, pos) {
+                            let s: Hash = s.try_into().expect("32");
+                            self.output.vouched.entry((h as u8, pos)).or_insert(s);
+                        }
+                    }
+                }
+            }
         }
         if let Some(f) = self.flights.remove(idx) {
             self.answered(now, &f);
@@ -102,10 +116,11 @@ impl<S: SuiteFactory> Puller<S> {
         self.on_delivery(now);
         self.accept(idx, leaf);
         if let (Some(b), Some(shard)) = (fec_block, shard_copy) {
-            self.add_shard(b, (idx % u32::from(self.suite.fec.k)) as usize, shard, true);
+            let slot = (idx % u32::from(self.suite.fec.k)) as usize;
+            self.add_shard(now, b, slot, shard, true);
         }
         if self.stats.chunks_received == u64::from(m.chunk_count) {
-            self.finish();
+            self.finish(now);
         }
         Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
     }
@@ -114,8 +129,16 @@ impl<S: SuiteFactory> Puller<S> {
     pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
         let out = &mut self.output;
         out.received[idx as usize / 64] |= 1 << (idx % 64);
+        if let Some(leaves) = out.leaves.as_mut() {
+            leaves.set(idx, leaf);
+        }
         if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
-            tree.insert(&layers.hash, idx, leaf);
+            let top = tree.insert(&layers.hash, idx, leaf);
+            if out.vouch && !out.vouched.is_empty() {
+                for h in 0..=top {
+                    out.vouched.remove(&(h as u8, idx >> h));
+                }
+            }
         }
         out.replay.check_and_set(idx);
         self.stats.chunks_received += 1;
@@ -123,8 +146,26 @@ impl<S: SuiteFactory> Puller<S> {
         out.stall_merkle = 0;
     }
 
+    /// Checks a rebuilt chunk's leaf once proofs are mandatory (spec §8.11): `Some(true)`
+    /// if the verified hashes around it lead to a true hash it matches, `Some(false)` if
+    /// they contradict it, `None` if they cannot tell.
+    pub(super) fn check_rebuilt(&self, idx: u32, leaf: Hash) -> Option<bool> {
+        let m = self.manifest?;
+        let layers = self.layers.as_ref()?;
+        match self.output.tree.as_ref() {
+            Some(tree) => tree.check_leaf(
+                &layers.hash,
+                idx,
+                leaf,
+                &self.output.vouched,
+                &m.merkle_root,
+            ),
+            None => self.output.vouched.get(&(0, idx)).map(|v| v == &leaf),
+        }
+    }
+
     /// Every chunk is in: check the root, or hand the check to the driver.
-    pub(super) fn finish(&mut self) {
+    pub(super) fn finish(&mut self, now: Instant) {
         let Some(m) = self.manifest else { return };
         if self.cfg.deferred_root && m.chunk_count > 0 {
             self.phase = Phase::Verifying;
@@ -147,6 +188,11 @@ impl<S: SuiteFactory> Puller<S> {
             self.phase = Phase::Done;
             self.reassembly.clear();
             self.events.push_back(PullerEvent::Complete);
+        } else if let Some(leaves) = self.output.leaves.take() {
+            // A chunk authentic under the key but with the wrong plaintext: find and
+            // replace it (spec §8.12).
+            self.output.tree = None;
+            self.start_repair(Some(now), leaves.into_leaves());
         } else {
             self.stats.merkle_failures += 1;
             self.fail(PullError::MerkleFailed);
@@ -160,6 +206,7 @@ impl<S: SuiteFactory> Puller<S> {
 
     /// Completes a deferred-root pull: `root` is the Merkle root the driver computed over
     /// the reassembled output. Ignored unless [`PullerEvent::VerifyRoot`] was emitted.
+    /// A wrong root fails the pull; [`Puller::handle_leaves`] repairs it instead.
     pub fn handle_root(&mut self, root: &Hash) {
         if self.phase != Phase::Verifying {
             return;

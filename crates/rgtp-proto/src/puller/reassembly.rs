@@ -1,7 +1,8 @@
 //! FEC reassembly: shards (ciphertext‖tag, zero-padded) are collected per
 //! block, and once enough are in the codec rebuilds the missing data shards.
 //! Rebuilt chunks are opened with the AEAD like received ones, so a corrupt
-//! parity shard can fail a rebuild but never slip a chunk through.
+//! parity shard can fail a rebuild but never slip a chunk through; once proofs
+//! are mandatory their leaves must also be vouched for by verified proofs.
 
 use super::blocks::Block;
 use super::{Phase, Puller, PullerEvent, SuiteFactory};
@@ -10,7 +11,7 @@ use crate::exposer::{make_parity_entry, plain_len};
 use crate::fec::{FecCodec, FecScheme};
 use crate::merkle::MerkleScheme;
 use redgiant_base::Instant;
-use rgtp_wire::{FecParity, HASH_LEN};
+use rgtp_wire::{FecParity, Hash, HASH_LEN};
 
 impl<S: SuiteFactory> Puller<S> {
     pub(super) fn on_parity(&mut self, now: Instant, p: &FecParity<'_>) {
@@ -45,11 +46,18 @@ impl<S: SuiteFactory> Puller<S> {
             return;
         }
         let slot = usize::from(fec.k) + usize::from(p.parity_index);
-        self.add_shard(p.block_index, slot, p.payload.to_vec(), false);
+        self.add_shard(now, p.block_index, slot, p.payload.to_vec(), false);
     }
 
     /// Records a shard of `block`; rebuilds missing chunks once enough shards are in.
-    pub(super) fn add_shard(&mut self, block: u32, slot: usize, shard: Vec<u8>, is_data: bool) {
+    pub(super) fn add_shard(
+        &mut self,
+        now: Instant,
+        block: u32,
+        slot: usize,
+        shard: Vec<u8>,
+        is_data: bool,
+    ) {
         let m = self.manifest.expect("manifest");
         let (n, k) = (usize::from(self.suite.fec.n), usize::from(self.suite.fec.k));
         let first = block as usize * k;
@@ -93,11 +101,11 @@ impl<S: SuiteFactory> Puller<S> {
         }
         let min = self.layers.as_ref().map_or(k, |l| l.min_shards);
         if b.have >= min.min(n) {
-            self.try_rebuild(block);
+            self.try_rebuild(now, block);
         }
     }
 
-    fn try_rebuild(&mut self, block: u32) {
+    fn try_rebuild(&mut self, now: Instant, block: u32) {
         let m = self.manifest.expect("manifest");
         let k = usize::from(self.suite.fec.k);
         let Some(mut b) = self.reassembly.blocks.remove(&block) else {
@@ -136,25 +144,57 @@ impl<S: SuiteFactory> Puller<S> {
                 return;
             }
             s.truncate(plen);
-            let leaf = if self.cfg.deferred_root {
+            let leaf = if self.cfg.deferred_root && !self.output.proofs_required {
                 [0; HASH_LEN]
             } else {
                 layers.hash.leaf(&s)
             };
             rebuilt.push((idx, leaf, s));
         }
+        // Once proofs are mandatory a rebuilt chunk, which has none, is accepted only
+        // if verified hashes vouch for its leaf; otherwise it stays missing and is
+        // requested again, with its proof (spec §8.11). Accepting one can vouch for
+        // the next, so go round until nothing changes.
+        if self.output.proofs_required {
+            let mut unsure = rebuilt;
+            rebuilt = Vec::new();
+            loop {
+                let before = unsure.len();
+                let mut still = Vec::new();
+                for (idx, leaf, data) in unsure {
+                    match self.check_rebuilt(idx, leaf) {
+                        Some(true) => self.accept_rebuilt(idx, leaf, data, m.chunk_size),
+                        Some(false) => {
+                            self.stats.merkle_failures += 1;
+                            self.stats.unproven_rebuilds += 1;
+                        }
+                        None => still.push((idx, leaf, data)),
+                    }
+                }
+                unsure = still;
+                if unsure.len() == before || unsure.is_empty() {
+                    break;
+                }
+            }
+            self.stats.unproven_rebuilds += unsure.len() as u64;
+        }
         for (idx, leaf, data) in rebuilt {
-            self.flights.remove(idx);
-            self.accept(idx, leaf);
-            self.stats.fec_recoveries += 1;
-            self.events.push_back(PullerEvent::Recovered {
-                index: idx,
-                offset: u64::from(idx) * u64::from(m.chunk_size),
-                data,
-            });
+            self.accept_rebuilt(idx, leaf, data, m.chunk_size);
         }
         if self.stats.chunks_received == u64::from(m.chunk_count) {
-            self.finish();
+            self.finish(now);
         }
+    }
+
+    /// Records a rebuilt chunk and hands it out.
+    fn accept_rebuilt(&mut self, idx: u32, leaf: Hash, data: Vec<u8>, chunk_size: u32) {
+        self.flights.remove(idx);
+        self.accept(idx, leaf);
+        self.stats.fec_recoveries += 1;
+        self.events.push_back(PullerEvent::Recovered {
+            index: idx,
+            offset: u64::from(idx) * u64::from(chunk_size),
+            data,
+        });
     }
 }

@@ -4,7 +4,12 @@
 //!
 //! State only: the behaviour that uses it is `output.rs`.
 
+use std::collections::HashMap;
+
+use rgtp_wire::Hash;
+
 use super::event::PullError;
+use super::leaves::LeafStore;
 use super::tree::PartialTree;
 use crate::merkle::MerkleScheme;
 use crate::replay::ReplayWindow;
@@ -16,8 +21,18 @@ pub(super) struct Output {
     pub(super) received: Vec<u64>,
     /// The Merkle tree over the leaves accepted so far (none in deferred-root mode).
     pub(super) tree: Option<PartialTree>,
+    /// Every leaf accepted, kept when the root is checked here without proofs: a
+    /// root mismatch is then traced to the chunks that caused it.
+    pub(super) leaves: Option<LeafStore>,
     /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
     pub(super) proofs_required: bool,
+    /// Proofs are mandatory and FEC may rebuild chunks: keep `vouched`.
+    pub(super) vouch: bool,
+    /// True hashes of subtrees not complete yet, by (height, position), read from
+    /// the siblings of verified proofs: what an FEC-rebuilt chunk, which has no proof
+    /// of its own, is checked against (spec §8.11). Entries go when their subtree
+    /// completes, so this follows the gaps in what was accepted.
+    pub(super) vouched: HashMap<(u8, u32), Hash>,
     pub(super) replay: ReplayWindow,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
@@ -30,7 +45,10 @@ impl Output {
         Output {
             received: Vec::new(),
             tree: None,
+            leaves: None,
             proofs_required: false,
+            vouch: false,
+            vouched: HashMap::new(),
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,
@@ -45,11 +63,15 @@ impl Output {
         count: u32,
         deferred_root: bool,
         proofs_required: bool,
+        fec: bool,
     ) {
         self.received = vec![0; (count as usize).div_ceil(64)];
         // Deferred-root pulls never need the leaves: the driver hashes the output.
         self.tree = (!deferred_root && count > 0).then(|| PartialTree::new(scheme, count));
+        self.leaves =
+            (!deferred_root && !proofs_required && count > 0).then(|| LeafStore::new(count));
         self.proofs_required = proofs_required;
+        self.vouch = proofs_required && fec;
     }
 
     /// True if chunk `idx` was accepted.

@@ -115,7 +115,14 @@ impl<S: SuiteFactory> Puller<S> {
         let mut attempts: Vec<u32> = Vec::with_capacity(room);
         let mut rerequests = 0u64;
         let fec_on = self.layers.as_ref().is_some_and(|l| l.fec.is_some());
-        while entries.len() < room {
+        // While searching for wrong chunks (spec §8.12) every chunk is in: only
+        // probes are asked for, each with its proof.
+        let repairing = self.search.is_some();
+        for (idx, attempt) in self.repair_entries(room) {
+            entries.push(idx);
+            attempts.push(attempt);
+        }
+        while !repairing && entries.len() < room {
             if let Some((idx, attempt)) = self.requests.retransmit.pop_front() {
                 if !self.is_received(idx) && !self.flights.contains(idx) {
                     entries.push(idx);
@@ -166,7 +173,9 @@ impl<S: SuiteFactory> Puller<S> {
         }
         for (&e, &attempt) in entries.iter().zip(&attempts) {
             self.flights.insert(e, attempt, now);
-            if e & NAK_PARITY_BIT != 0 {
+            if repairing {
+                self.stats.repair_fetches += 1;
+            } else if e & NAK_PARITY_BIT != 0 {
                 self.stats.parity_requested += 1;
             } else if attempt == 0 {
                 self.stats.chunks_requested += 1;
@@ -182,7 +191,7 @@ impl<S: SuiteFactory> Puller<S> {
         if self.token.is_some() {
             flags |= NakFlags::TOKEN;
         }
-        if self.cfg.want_proofs {
+        if self.cfg.want_proofs || repairing {
             flags |= NakFlags::PROOFS;
         }
         let repr = Repr::Nak(Nak {

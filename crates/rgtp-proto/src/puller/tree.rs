@@ -56,8 +56,14 @@ impl PartialTree {
     }
 
     /// Adds leaf `idx` (each index at most once, `idx < count`), folding every
-    /// subtree it completes.
-    pub(super) fn insert<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, idx: u32, leaf: Hash) {
+    /// subtree it completes. Returns the height of the largest: the nodes
+    /// `(h, idx >> h)` for `h` up to it are now complete.
+    pub(super) fn insert<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        idx: u32,
+        leaf: Hash,
+    ) -> usize {
         debug_assert!(idx < self.count);
         let mut node = leaf;
         let mut pos = idx;
@@ -69,7 +75,7 @@ impl PartialTree {
                 s
             } else {
                 self.pending.insert(key(h, pos), node);
-                return;
+                return h;
             };
             node = if pos & 1 == 0 {
                 scheme.node(&node, &sibling_hash)
@@ -79,6 +85,52 @@ impl PartialTree {
             pos >>= 1;
         }
         self.root = Some(node);
+        self.pads.len()
+    }
+
+    /// True if node `(h, pos)` is complete and waiting for its sibling.
+    pub(super) fn is_pending(&self, h: usize, pos: u32) -> bool {
+        self.pending.contains_key(&key(h, pos))
+    }
+
+    /// True if node `(h, pos)` covers only padding.
+    pub(super) fn is_padding(&self, h: usize, pos: u32) -> bool {
+        u64::from(pos) << h >= u64::from(self.count)
+    }
+
+    /// Checks `leaf`, a chunk not accepted yet, without a proof of its own: folds it
+    /// up through the complete subtrees beside it (all verified: this is used only
+    /// once proofs are mandatory) until a node whose true hash `vouched` holds, or
+    /// the root. `Some(true)` if it matches there, `Some(false)` if not, `None` if
+    /// a missing sibling stops the fold first.
+    pub(super) fn check_leaf<M: MerkleScheme + ?Sized>(
+        &self,
+        scheme: &M,
+        idx: u32,
+        leaf: Hash,
+        vouched: &HashMap<(u8, u32), Hash>,
+        root: &Hash,
+    ) -> Option<bool> {
+        let mut node = leaf;
+        let mut pos = idx;
+        for (h, pad) in self.pads.iter().enumerate() {
+            if let Some(v) = vouched.get(&(h as u8, pos)) {
+                return Some(v == &node);
+            }
+            let sibling = pos ^ 1;
+            let sibling_hash = if self.is_padding(h, sibling) {
+                pad
+            } else {
+                self.pending.get(&key(h, sibling))?
+            };
+            node = if pos & 1 == 0 {
+                scheme.node(&node, sibling_hash)
+            } else {
+                scheme.node(sibling_hash, &node)
+            };
+            pos >>= 1;
+        }
+        Some(&node == root)
     }
 
     /// The root, once every leaf is in.
@@ -144,5 +196,34 @@ mod tests {
             most = most.max(t.pending());
         }
         assert!(most <= 16, "{most}");
+    }
+
+    #[test]
+    fn check_leaf_folds_through_complete_neighbours_to_a_vouched_hash() {
+        let n = 8;
+        let l = leaves(n);
+        let root = root_of(&TestingHash, &l);
+        let mut t = PartialTree::new(&TestingHash, n);
+        let mut vouched = HashMap::new();
+        // Nothing beside leaf 5 and nothing vouched: cannot tell.
+        assert_eq!(t.check_leaf(&TestingHash, 5, l[5], &vouched, &root), None);
+        for i in [0, 1, 2, 3, 4, 6, 7] {
+            t.insert(&TestingHash, i, l[i as usize]);
+        }
+        // Every other leaf in: the fold reaches the root.
+        assert_eq!(
+            t.check_leaf(&TestingHash, 5, l[5], &vouched, &root),
+            Some(true)
+        );
+        assert_eq!(
+            t.check_leaf(&TestingHash, 5, l[0], &vouched, &root),
+            Some(false)
+        );
+        // A vouched hash is decisive where the fold meets it.
+        vouched.insert((0, 5), l[0]);
+        assert_eq!(
+            t.check_leaf(&TestingHash, 5, l[0], &vouched, &root),
+            Some(true)
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::util::{data, exposure, exposure_with_proofs, key, Dir, Pair, ID};
 
 /// A Chunk_Data for `index` carrying `plain`, sealed with the exposure's key: what
 /// any ticket holder can make.
-fn forged_chunk(index: u32, plain: &[u8]) -> Vec<u8> {
+pub(super) fn forged_chunk(index: u32, plain: &[u8]) -> Vec<u8> {
     let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &key());
     let mut payload = plain.to_vec();
     let tag = cipher.seal(index, &mut payload).expect("seal");

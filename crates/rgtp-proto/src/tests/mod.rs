@@ -16,7 +16,9 @@ use crate::fec::NoFec;
 use crate::puller::{PullError, PullerEvent};
 use crate::{Instant, Peer};
 
+mod fec_proofs;
 mod hostile;
+mod repair;
 mod util;
 
 use self::util::{data, exposure, exposure_keyed, parsed, Dir, Pair, EXPOSER, ID, PULLER};

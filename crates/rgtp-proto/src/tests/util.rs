@@ -260,7 +260,17 @@ impl Pair {
     }
 
     fn waiting_for_root(&self) -> bool {
-        self.events.last() == Some(&PullerEvent::VerifyRoot)
+        // Verifying has no timer; a repair after the driver's leaves has.
+        self.events.last() == Some(&PullerEvent::VerifyRoot) && self.puller.poll_timeout().is_none()
+    }
+
+    /// The leaf hash of every chunk of the output, as a driver computes them in
+    /// deferred-root mode.
+    pub(crate) fn output_leaves(&self, chunk_size: u32) -> Vec<rgtp_wire::Hash> {
+        self.output
+            .chunks(chunk_size as usize)
+            .map(|c| TestingHash.leaf(c))
+            .collect()
     }
 
     /// The Merkle root over the output, as a driver computes it in deferred-root mode.
