@@ -28,9 +28,9 @@ use rgtp_capture::CaptureWriter;
 use rgtp_proto::Peer;
 use rgtp_wire::Repr;
 
-use crate::cases::{Outcome, Target};
 use crate::html::{self, Link};
 use crate::report::{self, json_str};
+use crate::verdict::{Outcome, Target};
 
 /// Packet lines a case log lists before it stops.
 pub const LOG_LINES: usize = 2000;

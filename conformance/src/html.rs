@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::cases::{Level, Outcome, Verdict};
 use crate::report::{level_counts, summary, LevelCounts};
+use crate::verdict::{Level, Outcome, Verdict};
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -157,7 +157,7 @@ pub fn render(target: &str, outcomes: &[Outcome], links: &[Vec<Link>], run: &[Li
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cases::{Info, Target};
+    use crate::verdict::{Info, Target};
 
     fn outcome(id: &'static str, level: Level, verdict: Verdict, detail: &str) -> Outcome {
         Outcome {

@@ -16,13 +16,15 @@ pub mod net;
 pub mod reference;
 pub mod report;
 pub mod select;
+pub mod verdict;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-pub use cases::{Level, Outcome, Selection, Target, Verdict};
+pub use select::Selection;
+pub use verdict::{Level, Outcome, Target, Verdict};
 
 /// Exit status when every MUST case passed.
 pub const EXIT_OK: i32 = 0;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use rgtp_conformance::evidence::{self, RunInfo, Traffic};
 use rgtp_conformance::{
-    cases, html, report, select, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_USAGE,
+    cases, html, report, Outcome, Selection, EXIT_MUST_FAILED, EXIT_OK, EXIT_USAGE,
 };
 
 /// RGTP v1 conformance suite: numbered cases tied to MUST/SHOULD of spec/rgtp-v1.md.
@@ -202,7 +202,7 @@ fn run(cli: &Cli) -> i32 {
         cases: cli.cases.clone(),
         sections: cli.sections.clone(),
     };
-    let unknown = select::unknown_cases(&sel);
+    let unknown = cases::unknown_cases(&sel);
     if !unknown.is_empty() {
         eprintln!(
             "rgtp-conformance: --case {}: no such case (rgtp-conformance list)",

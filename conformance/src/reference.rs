@@ -17,6 +17,18 @@ pub fn pull_with<S: SuiteFactory>(
     connect: Duration,
     idle: Duration,
 ) -> Result<Vec<u8>, PullFailure> {
+    pull_configured(ticket, factory, connect, idle, |c| c.want_proofs = proofs)
+}
+
+/// [`pull_with`], the puller's configuration adjusted by `tweak` (a harness's
+/// deliberately faulty puller turns features off this way).
+pub fn pull_configured<S: SuiteFactory>(
+    ticket: &Ticket,
+    factory: S,
+    connect: Duration,
+    idle: Duration,
+    tweak: impl FnOnce(&mut PullerConfig),
+) -> Result<Vec<u8>, PullFailure> {
     let server = ticket.socket_addr()?;
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
@@ -26,9 +38,9 @@ pub fn pull_with<S: SuiteFactory>(
     let mut cfg = PullerConfig::new(ticket.exposure_id, Peer::Ip(server), ticket.key.clone());
     cfg.expected_cipher = ticket.cipher;
     cfg.expected_hash = ticket.hash;
-    cfg.want_proofs = proofs;
     cfg.handshake_timeout = connect;
     cfg.idle_timeout = idle;
+    tweak(&mut cfg);
     let clock = Clock::new();
     let mut puller = Puller::new(cfg, factory, clock.now());
     let mut sink = MemSink::default();

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::cases::{Level, Outcome, Verdict};
+use crate::verdict::{Level, Outcome, Verdict};
 
 /// True when any MUST case failed (the run's exit status is then non-zero).
 pub fn must_failed(outcomes: &[Outcome]) -> bool {

@@ -1,6 +1,33 @@
-//! `--case` (exact ids) and `--section` (spec sections) on top of `--only`/`--skip`.
+//! Which cases run: `--only`/`--skip` (id prefixes), `--case` (exact ids) and
+//! `--section` (spec sections).
 
-use crate::cases::{self, Selection};
+/// `--only` / `--skip`: ids or id prefixes (`EXP-01`, `PUL`); `--case`: exact ids;
+/// `--section`: spec sections (`5`, `§5.1`). All given filters must agree.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Run only cases matching one of these (all when empty).
+    pub only: Vec<String>,
+    /// Never run cases matching one of these.
+    pub skip: Vec<String>,
+    /// Run only the cases with exactly one of these ids (all when empty).
+    pub cases: Vec<String>,
+    /// Run only the cases under one of these sections (all when empty).
+    pub sections: Vec<String>,
+}
+
+fn matches(id: &str, pattern: &str) -> bool {
+    let p = pattern.trim();
+    !p.is_empty() && id.to_ascii_uppercase().starts_with(&p.to_ascii_uppercase())
+}
+
+impl Selection {
+    /// True if case `id`, which checks spec `section`, is selected.
+    pub fn selects(&self, id: &str, section: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| matches(id, p)))
+            && !self.skip.iter().any(|p| matches(id, p))
+            && by_case_and_section(self, id, section)
+    }
+}
 
 /// The part of a section reference that is compared: `§5.1` and `5.1.` give `5.1`.
 fn section_key(s: &str) -> &str {
@@ -25,27 +52,11 @@ pub fn section_matches(section: &str, pattern: &str) -> bool {
 }
 
 /// The `--case` and `--section` half of [`Selection::selects`].
-pub fn by_case_and_section(sel: &Selection, id: &str) -> bool {
+fn by_case_and_section(sel: &Selection, id: &str, section: &str) -> bool {
     if !sel.cases.is_empty() && !sel.cases.iter().any(|c| c.trim().eq_ignore_ascii_case(id)) {
         return false;
     }
-    if sel.sections.is_empty() {
-        return true;
-    }
-    cases::catalogue()
-        .iter()
-        .find(|c| c.id.eq_ignore_ascii_case(id))
-        .is_some_and(|c| sel.sections.iter().any(|p| section_matches(c.section, p)))
-}
-
-/// `--case` values that name no case of the catalogue.
-pub fn unknown_cases(sel: &Selection) -> Vec<String> {
-    let cat = cases::catalogue();
-    sel.cases
-        .iter()
-        .filter(|c| !cat.iter().any(|i| i.id.eq_ignore_ascii_case(c.trim())))
-        .cloned()
-        .collect()
+    sel.sections.is_empty() || sel.sections.iter().any(|p| section_matches(section, p))
 }
 
 #[cfg(test)]
@@ -69,25 +80,21 @@ mod tests {
             cases: vec!["exp-001".into(), "EXP-040".into()],
             ..Selection::default()
         };
-        assert!(sel.selects("EXP-001") && sel.selects("EXP-040"));
-        assert!(!sel.selects("EXP-002") && !sel.selects("EXP-0"));
+        assert!(sel.selects("EXP-001", "§3.1") && sel.selects("EXP-040", "§5.1"));
+        assert!(!sel.selects("EXP-002", "§3.1") && !sel.selects("EXP-0", "§3.1"));
         let sel = Selection {
             sections: vec!["§5".into()],
             skip: vec!["EXP-041".into()],
             ..Selection::default()
         };
-        assert!(sel.selects("EXP-040") && sel.selects("EXP-043"));
-        assert!(!sel.selects("EXP-041") && !sel.selects("EXP-001"));
+        assert!(sel.selects("EXP-040", "§5.1") && sel.selects("EXP-043", "§5.3"));
+        assert!(!sel.selects("EXP-041", "§5.1") && !sel.selects("EXP-001", "§3.1"));
         let sel = Selection {
             only: vec!["EXP".into()],
             sections: vec!["5.1".into()],
             ..Selection::default()
         };
-        assert!(sel.selects("EXP-040") && !sel.selects("EXP-044"));
-        assert!(unknown_cases(&Selection {
-            cases: vec!["EXP-001".into(), "NOPE-1".into()],
-            ..Selection::default()
-        })
-        .contains(&"NOPE-1".to_string()));
+        assert!(sel.selects("EXP-040", "§5.1") && !sel.selects("EXP-044", "§9.2"));
+        assert!(!sel.selects("PUL-001", "§5.1"));
     }
 }

@@ -208,40 +208,59 @@ impl SuiteFactory for SkipTagSuite {
     }
 }
 
-/// The faulty puller's `main`: runs when this test binary is re-executed by the harness
-/// with FAULTY_TICKET and FAULTY_OUT set; a no-op in a normal test run.
+/// The faulty pullers' `main`: runs when this test binary is re-executed by the
+/// harness with FAULTY_TICKET and FAULTY_OUT set; a no-op in a normal test run.
+/// Neither asks for proofs, and neither repairs a root mismatch (spec §8.12: a
+/// SHOULD), so what they let in shows at the root check. FAULTY_KIND picks the
+/// fault: `skip-tag` takes chunks without checking their tag; `no-proof-check`
+/// has every layer right and only takes chunks on the AEAD alone.
 #[test]
 fn faulty_puller_entry() {
     let (Ok(ticket), Ok(out)) = (std::env::var("FAULTY_TICKET"), std::env::var("FAULTY_OUT"))
     else {
         return;
     };
-    let code = match ticket.parse::<Ticket>() {
-        Err(_) => 2,
-        Ok(t) => match rgtp_conformance::reference::pull_with(
-            &t,
-            SkipTagSuite,
-            false,
-            Duration::from_secs(2),
-            Duration::from_secs(3),
-        ) {
-            Ok(data) => {
-                std::fs::write(&out, data).expect("write output");
-                0
-            }
-            Err(e) => {
-                eprintln!("faulty puller: {e}");
-                match e {
-                    rgtp::driver::PullFailure::Protocol(p) => match p {
-                        rgtp_proto::puller::PullError::AuthFailed => 4,
-                        rgtp_proto::puller::PullError::MerkleFailed => 5,
-                        rgtp_proto::puller::PullError::BadManifest => 7,
-                        _ => 3,
-                    },
-                    _ => 6,
-                }
-            }
+    let no_repair = |c: &mut rgtp_proto::PullerConfig| {
+        c.want_proofs = false;
+        c.max_repair_probes = 0;
+    };
+    let (connect, idle) = (Duration::from_secs(2), Duration::from_secs(3));
+    let result = match ticket.parse::<Ticket>() {
+        Err(_) => std::process::exit(2),
+        Ok(t) => match std::env::var("FAULTY_KIND").as_deref() {
+            Ok("no-proof-check") => rgtp_conformance::reference::pull_configured(
+                &t,
+                rgtp::DynSuite,
+                connect,
+                idle,
+                no_repair,
+            ),
+            _ => rgtp_conformance::reference::pull_configured(
+                &t,
+                SkipTagSuite,
+                connect,
+                idle,
+                no_repair,
+            ),
         },
+    };
+    let code = match result {
+        Ok(data) => {
+            std::fs::write(&out, data).expect("write output");
+            0
+        }
+        Err(e) => {
+            eprintln!("faulty puller: {e}");
+            match e {
+                rgtp::driver::PullFailure::Protocol(p) => match p {
+                    rgtp_proto::puller::PullError::AuthFailed => 4,
+                    rgtp_proto::puller::PullError::MerkleFailed => 5,
+                    rgtp_proto::puller::PullError::BadManifest => 7,
+                    _ => 3,
+                },
+                _ => 6,
+            }
+        }
     };
     std::process::exit(code);
 }
@@ -260,29 +279,30 @@ fn puller_that_skips_the_tag_check() {
         &Selection::default(),
     );
     print!("{}", rgtp_conformance::report::table(&out));
-    // PUL-029 too: this puller never asks for proofs (its command has no `{proofs}`), so
-    // it takes the proof-less chunk with other content and the root check fails the pull.
+    // PUL-029 and PUL-030 too: this puller never asks for proofs (its command has no
+    // `{proofs}`) and does not repair, so it takes the chunks with other content and the
+    // root check fails the pull.
     assert_eq!(
         failing_ids(&out),
-        ids(&["PUL-006", "PUL-007", "PUL-020", "PUL-029"])
+        ids(&["PUL-006", "PUL-007", "PUL-020", "PUL-029", "PUL-030"])
     );
 }
 
 #[test]
 fn puller_that_accepts_chunks_without_the_negotiated_proof() {
-    // `rgtp pull` without `--proofs` never negotiates proofs, so it takes the proof-less
-    // chunk PUL-029 slips in on the AEAD alone and the root check then fails the pull:
-    // the behaviour the case exists to catch.
-    let rgtp = built("rgtp", &["build", "-p", "rgtp-cli", "--bin", "rgtp"]);
+    // A puller with every layer right that takes chunks on the AEAD alone and does not
+    // repair: the proof-less chunk PUL-029 slips in fails the root check, the behaviour
+    // the case exists to catch (our `rgtp pull` without `--proofs` now repairs it).
+    let exe = std::env::current_exe().unwrap();
     let cmd = format!(
-        "'{}' pull {{ticket}} -o {{out}} -q --connect-timeout 2 --idle-timeout 3",
-        rgtp.display()
+        "FAULTY_KIND=no-proof-check FAULTY_TICKET={{ticket}} FAULTY_OUT={{out}} '{}' faulty_puller_entry --exact --nocapture --test-threads=1",
+        exe.display()
     );
     let sel = Selection {
-        only: vec!["PUL-029".into()],
+        only: vec!["PUL-029".into(), "PUL-030".into()],
         ..Selection::default()
     };
     let out = rgtp_conformance::run_puller(&cmd, Duration::from_secs(30), 200_000, &sel);
     print!("{}", rgtp_conformance::report::table(&out));
-    assert_eq!(failing_ids(&out), ids(&["PUL-029"]));
+    assert_eq!(failing_ids(&out), ids(&["PUL-029", "PUL-030"]));
 }

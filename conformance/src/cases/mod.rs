@@ -10,52 +10,8 @@ pub mod exposer;
 pub mod puller;
 pub mod python;
 
-/// Requirement level of the spec text a case checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// MUST / MUST NOT / REQUIRED / SHALL.
-    Must,
-    /// SHOULD / RECOMMENDED.
-    Should,
-}
-
-impl Level {
-    /// "MUST" or "SHOULD".
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Must => "MUST",
-            Level::Should => "SHOULD",
-        }
-    }
-}
-
-/// What a case runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// A live exposer, over UDP or raw Ethernet.
-    Exposer,
-    /// A puller program, against the harness's adversarial exposer.
-    Puller,
-    /// A librgtp.so, through the C ABI.
-    Abi,
-    /// The published Python package on a librgtp.so.
-    Python,
-    /// A packet capture of a transfer, judged offline.
-    Capture,
-}
-
-impl Target {
-    /// Lower-case name, as on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Exposer => "exposer",
-            Target::Puller => "puller",
-            Target::Abi => "abi",
-            Target::Python => "python",
-            Target::Capture => "pcap",
-        }
-    }
-}
+pub use crate::select::Selection;
+pub use crate::verdict::{Info, Level, Outcome, Target, Verdict};
 
 /// Why a case did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,84 +71,6 @@ pub struct Case<C: ?Sized> {
     pub run: fn(&C) -> CaseResult,
 }
 
-/// Catalogue entry without the function (for listings).
-#[derive(Debug, Clone, Copy)]
-pub struct Info {
-    /// Identifier.
-    pub id: &'static str,
-    /// Title.
-    pub title: &'static str,
-    /// Section.
-    pub section: &'static str,
-    /// Level.
-    pub level: Level,
-    /// Target.
-    pub target: Target,
-}
-
-/// PASS, FAIL or SKIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The requirement holds.
-    Pass,
-    /// The requirement is violated.
-    Fail,
-    /// Not applicable or not run.
-    Skip,
-}
-
-impl Verdict {
-    /// Upper-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Skip => "SKIP",
-        }
-    }
-}
-
-/// The result of one case.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Catalogue entry.
-    pub info: Info,
-    /// Verdict.
-    pub verdict: Verdict,
-    /// One line of detail.
-    pub detail: String,
-    /// Wall time, seconds.
-    pub seconds: f64,
-}
-
-/// `--only` / `--skip`: ids or id prefixes (`EXP-01`, `PUL`); `--case`: exact ids;
-/// `--section`: spec sections (`5`, `§5.1`). All given filters must agree.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    /// Run only cases matching one of these (all when empty).
-    pub only: Vec<String>,
-    /// Never run cases matching one of these.
-    pub skip: Vec<String>,
-    /// Run only the cases with exactly one of these ids (all when empty).
-    pub cases: Vec<String>,
-    /// Run only the cases under one of these sections (all when empty).
-    pub sections: Vec<String>,
-}
-
-fn matches(id: &str, pattern: &str) -> bool {
-    let p = pattern.trim();
-    !p.is_empty() && id.to_ascii_uppercase().starts_with(&p.to_ascii_uppercase())
-}
-
-impl Selection {
-    /// True if case `id` is selected.
-    pub fn selects(&self, id: &str) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|p| matches(id, p)))
-            && !self.skip.iter().any(|p| matches(id, p))
-            && crate::select::by_case_and_section(self, id)
-    }
-}
-
 /// Runs the selected cases of one target, in catalogue order.
 pub fn run_cases<C: ?Sized>(
     target: Target,
@@ -201,7 +79,7 @@ pub fn run_cases<C: ?Sized>(
     sel: &Selection,
 ) -> Vec<Outcome> {
     let mut out = Vec::new();
-    for c in cases.iter().filter(|c| sel.selects(c.id)) {
+    for c in cases.iter().filter(|c| sel.selects(c.id, c.section)) {
         let started = Instant::now();
         let _evidence = crate::evidence::CaseScope::begin(c.id);
         let r = catch_unwind(AssertUnwindSafe(|| (c.run)(ctx)));
@@ -239,7 +117,7 @@ pub fn all_with<C: ?Sized>(
 ) -> Vec<Outcome> {
     cases
         .iter()
-        .filter(|c| sel.selects(c.id))
+        .filter(|c| sel.selects(c.id, c.section))
         .map(|c| Outcome {
             info: info(target, c),
             verdict,
@@ -268,4 +146,14 @@ pub fn catalogue() -> Vec<Info> {
     v.extend(python::CASES.iter().map(|c| info(Target::Python, c)));
     v.extend(capture::CASES.iter().map(|c| info(Target::Capture, c)));
     v
+}
+
+/// `--case` values that name no case of the catalogue.
+pub fn unknown_cases(sel: &Selection) -> Vec<String> {
+    let cat = catalogue();
+    sel.cases
+        .iter()
+        .filter(|c| !cat.iter().any(|i| i.id.eq_ignore_ascii_case(c.trim())))
+        .cloned()
+        .collect()
 }

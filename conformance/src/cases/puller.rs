@@ -384,6 +384,34 @@ impl Mangle for Impostor {
     }
 }
 
+/// A key holder on the path: the first `left` chunks answered are preceded, from
+/// the exposer's own address, by the same indices of other content sealed under
+/// the same key and Exposure_ID (they authenticate; only the Merkle root shows
+/// them wrong).
+struct Forger {
+    other: Arc<Exposure>,
+    left: usize,
+}
+impl Mangle for Forger {
+    fn outbound(&mut self, _: SocketAddr, d: &[u8], out: &mut Vec<Out>) {
+        if self.left > 0 && is_chunk(d) && d[1] == 3 {
+            let i = chunk_index(d);
+            if i < self.other.chunk_count() {
+                self.left -= 1;
+                out.push(Out {
+                    data: emit(&Repr::ChunkData(ChunkData {
+                        exposure_id: *self.other.id(),
+                        chunk_index: i,
+                        payload: self.other.ciphertext(i),
+                    })),
+                    spoofed: false,
+                });
+            }
+        }
+        out.push(Out::real(d.to_vec()));
+    }
+}
+
 struct Garbage {
     count: usize,
 }
@@ -785,6 +813,37 @@ fn pul029(ctx: &PullerCtx) -> CaseResult {
     ))
 }
 
+//# A puller SHOULD
+//# instead find the wrong chunks and fetch them again
+fn pul030(ctx: &PullerCtx) -> CaseResult {
+    let key = rgtp_providers::cipher::random_key();
+    let id = rgtp_providers::cipher::random_exposure_id();
+    let s = prepare(
+        ctx.size,
+        30,
+        base().with_key(key.clone()).with_exposure_id(id),
+    )?;
+    ensure!(
+        s.prepared.exposure.chunk_count() > 1,
+        "harness: the exposure has too few chunks"
+    );
+    // Same key, Exposure_ID and size, other bytes, sealed on purpose.
+    let other = prepare(
+        ctx.size,
+        300,
+        base()
+            .with_key(key)
+            .with_exposure_id(id)
+            .dangerous_allow_key_reuse(),
+    )?;
+    let m = Forger {
+        other: Arc::clone(&other.prepared.exposure),
+        left: 8,
+    };
+    let r = honest_run(ctx, "pul030", &s, Box::new(m))?;
+    expect_success(&r, &s.data)
+}
+
 /// Runs an honest exposer on `s` and a puller on its ticket (for other targets' use).
 pub fn honest_exposer(
     s_data: &[u8],
@@ -967,5 +1026,12 @@ pub static CASES: &[Case<PullerCtx>] = &[
         section: "§8.11",
         level: Level::Must,
         run: pul029,
+    },
+    Case {
+        id: "PUL-030",
+        title: "forged authentic chunks found after the root check and fetched again",
+        section: "§8.12",
+        level: Level::Should,
+        run: pul030,
     },
 ];

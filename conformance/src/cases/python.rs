@@ -120,8 +120,8 @@ pub fn run_driver(python: &Path, lib: &Path, sel: &super::Selection) -> PythonCt
     };
     let ids: Vec<&str> = CASES
         .iter()
+        .filter(|c| sel.selects(c.id, c.section))
         .map(|c| c.id)
-        .filter(|id| sel.selects(id))
         .collect();
     let lib = std::fs::canonicalize(lib).unwrap_or_else(|_| lib.to_path_buf());
     let out = run_bounded(
