@@ -143,6 +143,31 @@ pub enum Event {
     Finished,
 }
 
+impl Event {
+    /// Appends the bytes this event stands for on the wire: the frame
+    /// header, a file header, file bytes, the message with its length.
+    /// Encoding is canonical, so the events of a frame give back exactly
+    /// the bytes received. Events outside a frame add nothing.
+    pub fn wire_bytes(&self, out: &mut Vec<u8>) {
+        match self {
+            Event::FrameStart { status, file_count } => {
+                // The status came from a decoded frame: it fits in 7 bits.
+                let _ = wire::emit_frame_header(*status & 0x7f, *file_count, out);
+            }
+            Event::FileStart { name, len } => {
+                let _ = wire::emit_file_header(name, *len, out);
+            }
+            Event::FileData(d) | Event::MessageData(d) => out.extend_from_slice(d),
+            Event::Message(m) => {
+                out.extend_from_slice(&(m.len() as u64).to_be_bytes());
+                out.extend_from_slice(m);
+            }
+            Event::MessageStart { len } => out.extend_from_slice(&len.to_be_bytes()),
+            _ => {}
+        }
+    }
+}
+
 /// A file's bytes, for [`Connection::send_frame`].
 pub enum Body {
     /// Bytes in memory.
@@ -233,6 +258,8 @@ pub struct Connection {
     finished: bool,
     frames_in: u64,
     frames_out: u64,
+    /// Bytes of a forwarded streamed message still to come.
+    streaming_message: u64,
 }
 
 impl fmt::Debug for Connection {
@@ -265,6 +292,7 @@ impl Connection {
             finished: false,
             frames_in: 0,
             frames_out: 0,
+            streaming_message: 0,
             config,
         }
     }
@@ -395,6 +423,39 @@ impl Connection {
     pub fn message(&mut self, message: &[u8]) -> Result<(), EncodeError> {
         self.push_bytes(|e, b| e.message(message, b))?;
         self.frames_out += 1;
+        Ok(())
+    }
+
+    /// Queues the outgoing counterpart of a received event, so frames
+    /// are sent back piece by piece as they arrive (an echo). Events that
+    /// are not part of a frame are ignored.
+    pub fn forward(&mut self, event: &Event) -> Result<(), EncodeError> {
+        match event {
+            Event::FrameStart { status, file_count } => self.start_frame(*status, *file_count),
+            Event::FileStart { name, len } => self.start_file(name, *len),
+            Event::FileData(d) | Event::MessageData(d) => self.push_data_or_message(d),
+            Event::Message(m) => self.message(m),
+            Event::MessageStart { len } => {
+                self.push_bytes(|e, b| e.message_header(*len, b))?;
+                self.frames_out += 1;
+                self.streaming_message = *len;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn push_data_or_message(&mut self, d: &[u8]) -> Result<(), EncodeError> {
+        if self.streaming_message == 0 {
+            return self.file_data(d);
+        }
+        let n = d.len() as u64;
+        if n > self.streaming_message {
+            return Err(EncodeError::OutOfOrder("message bytes beyond the message"));
+        }
+        self.streaming_message -= n;
+        self.queued += n;
+        self.out.push_back(Piece::Bytes(d.to_vec()));
         Ok(())
     }
 
