@@ -168,7 +168,8 @@ fn serve(a: ServeArgs) -> TejResult {
 
 /// Makes a peer's file name safe to create inside one directory: path
 /// separators, control characters and `:` become `_`, leading dots become
-/// `_` (no `.`, `..` or hidden file), an empty name becomes `unnamed`, and
+/// `_` and so does the second of two dots in a row (no `.`, `..` or hidden
+/// file), an empty name becomes `unnamed`, and
 /// the result is cut to 200 bytes. Collisions are handled by the caller.
 pub fn safe_name(name: &str) -> String {
     let mut s: String = name
@@ -179,6 +180,9 @@ pub fn safe_name(name: &str) -> String {
             c => c,
         })
         .collect();
+    while s.contains("..") {
+        s = s.replace("..", "._");
+    }
     let dots = s.len() - s.trim_start_matches('.').len();
     if dots > 0 {
         s.replace_range(..dots, &"_".repeat(dots));
@@ -599,9 +603,11 @@ mod tests {
     fn peer_names_never_leave_the_directory() {
         for (name, want) in [
             ("report.pdf", "report.pdf"),
-            ("../../etc/passwd", "______etc_passwd"),
+            ("../../etc/passwd", "___.__etc_passwd"),
+            ("a..b...c", "a._b._.c"),
             ("/etc/shadow", "_etc_shadow"),
             ("..", "__"),
+            ("...", "__."),
             (".", "_"),
             (".bashrc", "_bashrc"),
             ("a\\b:c", "a_b_c"),
@@ -610,7 +616,9 @@ mod tests {
             ("new\nline\0", "new_line_"),
             ("été☃", "été☃"),
         ] {
-            assert_eq!(safe_name(name), want, "{name:?}");
+            let safe = safe_name(name);
+            assert_eq!(safe, want, "{name:?}");
+            assert!(!safe.contains("..") && !safe.starts_with('.') && !safe.contains('/'));
         }
         let long = "é".repeat(300);
         let s = safe_name(&long);
