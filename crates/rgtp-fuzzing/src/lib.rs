@@ -15,6 +15,7 @@
 //! | `exposer`      | datagrams from arbitrary peers                                    |
 //! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
 //! | `pcap`         | a selector byte and capture bytes, replayed and inspected          |
+//! | `tej`          | a TEJ byte stream, cut where the input says                       |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -26,6 +27,7 @@ mod merkle_proof;
 mod packet;
 mod pcap;
 mod puller;
+mod tej;
 mod ticket;
 
 pub use exposer::exposer;
@@ -35,6 +37,7 @@ pub use merkle_proof::merkle_proof;
 pub use packet::packet;
 pub use pcap::pcap;
 pub use puller::puller;
+pub use tej::tej;
 pub use ticket::ticket;
 
 /// A target body.
@@ -50,4 +53,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("exposer", exposer),
     ("ffi", ffi),
     ("pcap", pcap),
+    ("tej", tej),
 ];
