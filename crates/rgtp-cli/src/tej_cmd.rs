@@ -317,7 +317,9 @@ impl Application<Connection> for ServeApp {
             Event::Closed {
                 mid_frame: true, ..
             } => {
+                // The frame can never be finished (nor its echo): the connection is over.
                 eprintln!("rgtp: {}: the stream ended inside a frame", self.peer);
+                return Ok(Some(()));
             }
             Event::Finished => return Ok(Some(())),
             _ => {}
