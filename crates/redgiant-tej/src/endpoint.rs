@@ -472,7 +472,8 @@ impl Connection {
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
-        if self.failed || self.close_asked || self.finished {
+        // Mid-frame a ping cannot go out: no deadline until the frame is done.
+        if self.failed || self.close_asked || self.finished || !self.encoder.idle() {
             return None;
         }
         self.config.keepalive.map(|k| self.last_out + k)
@@ -525,7 +526,7 @@ impl Endpoint for Connection {
             self.fail(Event::IdleTimeout);
             return;
         }
-        if self.keepalive_deadline().is_some_and(|d| d <= now) && self.encoder.idle() {
+        if self.keepalive_deadline().is_some_and(|d| d <= now) {
             // A ping frame always encodes.
             let _ = self.send_ping();
             self.last_out = now;

@@ -150,6 +150,12 @@ fn idle_timeout_and_keepalive_follow_the_deadline() {
     // An early timeout does nothing.
     c.handle_timeout(t + Duration::from_secs(1));
     assert!(events(&mut c).is_empty());
+    // Mid-frame no ping can go out, so no keepalive deadline is set (only the idle one).
+    c.start_frame(1, 1).unwrap();
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(10)));
+    c.start_file("f", 0).unwrap();
+    c.message(b"").unwrap();
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(3)));
     let config = Config {
         idle_timeout: Some(Duration::from_secs(10)),
         ..Config::default()
