@@ -228,6 +228,9 @@ pub struct OutFrame {
     pub message: Vec<u8>,
 }
 
+/// Queued bytes join the last piece while it is smaller than this.
+const JOIN_BELOW: usize = 64 << 10;
+
 /// A piece of the outgoing stream.
 enum Piece {
     Bytes(Vec<u8>),
@@ -375,31 +378,34 @@ impl Connection {
     }
 
     /// Appends bytes to the outgoing stream.
+    /// Encodes a header (or message) with the encoder and queues it; nothing
+    /// is queued if the encoder refuses.
     fn push_bytes(
         &mut self,
         f: impl FnOnce(&mut Encoder, &mut Vec<u8>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
-        if !matches!(self.out.back(), Some(Piece::Bytes(_))) {
-            self.out.push_back(Piece::Bytes(Vec::new()));
+        let mut head = Vec::new();
+        f(&mut self.encoder, &mut head)?;
+        self.enqueue(&head);
+        Ok(())
+    }
+
+    /// Puts bytes at the end of the outgoing stream; small writes join the last piece.
+    fn enqueue(&mut self, data: &[u8]) {
+        self.queued += data.len() as u64;
+        match self.out.back_mut() {
+            Some(Piece::Bytes(buf)) if buf.len() < JOIN_BELOW => buf.extend_from_slice(data),
+            _ => self.out.push_back(Piece::Bytes(data.to_vec())),
         }
-        let Some(Piece::Bytes(buf)) = self.out.back_mut() else {
-            unreachable!("pushed above");
-        };
-        let before = buf.len();
-        let r = f(&mut self.encoder, buf);
-        if r.is_err() {
-            buf.truncate(before);
-        }
-        self.queued += (buf.len() - before) as u64;
-        r
     }
 
     fn push_data(&mut self, data: Vec<u8>) -> Result<(), EncodeError> {
         self.encoder.data_written(data.len() as u64)?;
-        self.queued += data.len() as u64;
-        match self.out.back_mut() {
-            Some(Piece::Bytes(buf)) if buf.len() < (64 << 10) => buf.extend_from_slice(&data),
-            _ => self.out.push_back(Piece::Bytes(data)),
+        if data.len() < JOIN_BELOW {
+            self.enqueue(&data);
+        } else {
+            self.queued += data.len() as u64;
+            self.out.push_back(Piece::Bytes(data));
         }
         Ok(())
     }
@@ -416,7 +422,9 @@ impl Connection {
 
     /// Queues bytes of the current file.
     pub fn file_data(&mut self, data: &[u8]) -> Result<(), EncodeError> {
-        self.push_data(data.to_vec())
+        self.encoder.data_written(data.len() as u64)?;
+        self.enqueue(data);
+        Ok(())
     }
 
     /// Ends the frame begun with its message.
@@ -454,8 +462,7 @@ impl Connection {
             return Err(EncodeError::OutOfOrder("message bytes beyond the message"));
         }
         self.streaming_message -= n;
-        self.queued += n;
-        self.out.push_back(Piece::Bytes(d.to_vec()));
+        self.enqueue(d);
         Ok(())
     }
 
