@@ -345,9 +345,14 @@ impl Connection {
             scratch.clear();
             check.start_file(&f.name, f.len, &mut scratch)?;
             if let Body::Bytes(b) = &f.body {
-                check.data_written(b.len() as u64)?;
+                if b.len() as u64 != f.len {
+                    return Err(EncodeError::LengthMismatch {
+                        declared: f.len,
+                        given: b.len() as u64,
+                    });
+                }
             }
-            check.data_written(check.remaining())?;
+            check.data_written(f.len)?;
         }
         self.start_frame(frame.status, frame.files.len() as u64)?;
         for f in frame.files {
@@ -377,7 +382,6 @@ impl Connection {
         })
     }
 
-    /// Appends bytes to the outgoing stream.
     /// Encodes a header (or message) with the encoder and queues it; nothing
     /// is queued if the encoder refuses.
     fn push_bytes(

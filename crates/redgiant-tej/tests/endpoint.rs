@@ -76,6 +76,23 @@ fn a_bad_frame_queues_nothing() {
         message: vec![],
     });
     assert!(r.is_err());
+    let short = OutFile {
+        name: "short".into(),
+        len: 10,
+        body: redgiant_tej::Body::Bytes(vec![1; 9]),
+    };
+    let r = a.send_frame(OutFrame {
+        status: 1,
+        files: vec![OutFile::bytes("ok", vec![2; 5]), short],
+        message: vec![],
+    });
+    assert_eq!(
+        r,
+        Err(redgiant_tej::EncodeError::LengthMismatch {
+            declared: 10,
+            given: 9
+        })
+    );
     assert_eq!(a.queued(), 0);
     assert!(drain(&mut a, Instant::ZERO).is_empty());
     a.send_ping().unwrap();
