@@ -4,8 +4,10 @@
 //!   number of connections, one thread each, and prints one line per frame
 //!   received. With `--dir` it stores each file under DIR as it arrives,
 //!   under a name made safe (see [`safe_name`]); with `--echo` it sends every
-//!   frame back unchanged, piece by piece as it arrives. A connection that
-//!   breaks the protocol or stays idle is closed; the server goes on.
+//!   frame back unchanged, piece by piece as it arrives, holding at most
+//!   `--echo-backlog-mib` of echo the peer has not read. A connection that
+//!   breaks the protocol, stays idle or lets its echo pile up is closed; the
+//!   server goes on.
 //! - `rgtp tej send --to HOST:PORT [FILE…] [-m MESSAGE] [--status N]` sends
 //!   one frame (or `--repeat` of them, pipelined) with the files read as the
 //!   socket takes them; `--expect-echo` waits for every frame to come back
@@ -62,6 +64,10 @@ struct ServeArgs {
     /// Send every frame back unchanged.
     #[arg(long)]
     echo: bool,
+    /// With --echo: close a connection whose peer leaves more than this many MiB of
+    /// echoed bytes unread.
+    #[arg(long, default_value_t = 256)]
+    echo_backlog_mib: u64,
     /// Close a connection after this many seconds with no byte either way (0: never).
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
@@ -143,7 +149,7 @@ fn serve(a: ServeArgs) -> TejResult {
             }
         };
         let dir = dir.clone();
-        let echo = a.echo;
+        let echo = a.echo.then_some(a.echo_backlog_mib << 20);
         std::thread::spawn(move || {
             let peer = stream
                 .peer_addr()
@@ -226,7 +232,8 @@ fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
 struct ServeApp {
     peer: String,
     dir: Option<Arc<PathBuf>>,
-    echo: bool,
+    /// Echo, with the most unread echoed bytes allowed.
+    echo: Option<u64>,
     file: Option<(io::BufWriter<File>, PathBuf)>,
     names: Vec<String>,
     status: u8,
@@ -234,7 +241,7 @@ struct ServeApp {
 }
 
 impl ServeApp {
-    fn new(peer: String, dir: Option<Arc<PathBuf>>, echo: bool) -> Self {
+    fn new(peer: String, dir: Option<Arc<PathBuf>>, echo: Option<u64>) -> Self {
         ServeApp {
             peer,
             dir,
@@ -265,9 +272,16 @@ impl Application<Connection> for ServeApp {
     }
 
     fn event(&mut self, conn: &mut Connection, ev: Event) -> io::Result<Option<()>> {
-        if self.echo {
+        if let Some(backlog) = self.echo {
             conn.forward(&ev)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if conn.queued() > backlog {
+                eprintln!(
+                    "rgtp: {}: more than {backlog} echoed bytes unread; closing",
+                    self.peer
+                );
+                return Ok(Some(()));
+            }
         }
         match ev {
             Event::FrameStart { status, .. } => {
