@@ -8,3 +8,4 @@
 
 pub mod corpus;
 pub mod inspect;
+pub mod tej_cmd;

@@ -59,6 +59,8 @@ enum Command {
     /// Summarise a capture (pcap or pcapng): per exposure, packets by type, requests,
     /// retransmissions, loss, FEC, RTT, malformed packets; with --ticket, decrypt and verify.
     Inspect(InspectArgs),
+    /// TEJ (tej-protoc v1) over TCP: serve, or send files and a message.
+    Tej(rgtp_cli::tej_cmd::TejArgs),
 }
 
 #[derive(clap::Args)]
@@ -372,6 +374,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo(a),
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
+        Command::Tej(a) => rgtp_cli::tej_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

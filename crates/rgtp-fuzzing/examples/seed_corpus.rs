@@ -7,7 +7,8 @@
 //! Seeds: the hex datagrams of `spec/vectors/packets.txt`, real packets emitted for
 //! the fixture exposures and the first packet of each kind in every capture of `pcaps/`
 //! (`packet`); printed and malformed tickets (`ticket`); the `pcaps/` captures behind
-//! their scenario's selector byte (`pcap`); and, for
+//! their scenario's selector byte (`pcap`); the frames of `spec/vectors/tej.txt` behind
+//! mode bytes (`tej`); and, for
 //! the structured targets whose input drives `arbitrary`, fixed pseudo-random byte
 //! strings of several lengths (for `repair`, behind a prefix that forges chunks). Files are named `seed-*`; entries the fuzzer adds (named
 //! by their SHA-1) are left alone, and `seed-*` files are rewritten in place.
@@ -223,8 +224,29 @@ fn pcap() {
     }
 }
 
+/// The frames of `spec/vectors/tej.txt`, each behind three mode bytes
+/// (limits, cut lengths): whole, in small cuts, with the message streamed.
+fn tej() {
+    let mut c = Corpus::new("tej");
+    let text = std::fs::read_to_string(root().join("spec/vectors/tej.txt")).expect("vectors");
+    let frames = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame = "))
+        .filter_map(|h| hex::decode(h.trim()).ok());
+    for (i, frame) in frames.enumerate() {
+        for (mode, cuts) in [(0x00, &[][..]), (0x35, &[0, 2, 6][..]), (0x2e, &[9, 0][..])] {
+            let mut d = vec![mode];
+            d.extend_from_slice(cuts);
+            d.extend_from_slice(&frame);
+            c.add(&format!("vector{i}-mode{mode:02x}"), &d);
+        }
+    }
+    c.random(60, &[32, 128, 512], &[0x17]);
+}
+
 fn main() {
     packet();
+    tej();
     ticket();
     pcap();
     let mut c = Corpus::new("merkle_proof");

@@ -19,6 +19,7 @@
 //! | `repair`       | a hostile network during the search for wrong chunks (§8.12)      |
 //! | `chunk_key`    | a key and Exposure_ID: HKDF chunk key vs raw, a flipped key flag  |
 //! | `manifest_size`| hostile Manifest sizes and authentic chunks at arbitrary indices  |
+//! | `tej`          | a TEJ byte stream, cut where the input says                       |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -34,6 +35,7 @@ mod pcap;
 mod proofs;
 mod puller;
 mod repair;
+mod tej;
 mod ticket;
 
 pub use chunk_key::chunk_key;
@@ -47,6 +49,7 @@ pub use pcap::pcap;
 pub use proofs::proofs;
 pub use puller::puller;
 pub use repair::repair;
+pub use tej::tej;
 pub use ticket::ticket;
 
 /// A target body.
@@ -66,4 +69,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("repair", repair),
     ("chunk_key", chunk_key),
     ("manifest_size", manifest_size),
+    ("tej", tej),
 ];
