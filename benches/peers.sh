@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# RGTP side by side with what a user would pick instead, interleaved, as ratios.
+#
+#   benches/peers.sh [--size 256MiB] [--reps 5] [--receivers 1,8] [--port 7600] [--json FILE]
+#
+# Builds `rgtp` and the `peers` example (benches/examples/peers.rs), writes a
+# random file of SIZE bytes into a temporary folder under the target directory
+# (outputs land beside it, on the same file system), and starts four servers
+# on loopback that stay up for the whole run:
+#   rgtp  `rgtp expose` with its defaults (AES-256-GCM, SHA-256, 1200-byte chunks)
+#   tls   TLS 1.3 over TCP, AES-256-GCM only, a thread per connection
+#   quic  QUIC (quinn defaults: GSO/GRO), TLS 1.3 AES-256-GCM, one stream each
+#   tcp   plain TCP, a thread per connection
+# After one warm-up transfer per system, each repetition runs, for every
+# receiver count N, the systems one after the other: N receivers at once
+# (`rgtp pull` or `peers get`, separate processes that each write, sync and
+# rename their file), every output compared byte for byte with the source (a
+# mismatch or a failed receiver fails the run). Per run it prints the goodput
+# (N x SIZE / wall time from launching the receivers until the last one
+# exits), the server's CPU seconds per GB served (utime + stime from
+# /proc/PID/stat, read just before and after the run, the same way for every
+# server; RGTP's one-off sealing happens before and is not counted), and the
+# ratio of RGTP's goodput to each peer's in that repetition. At the end, per
+# N and system: the median goodput, the median CPU per GB, and the median of
+# the per-repetition ratios RGTP / peer. Rates are MB/s (10^6 B/s).
+#
+# This machine is shared: quote the medians and ratios, not single runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size=256MiB reps=5 receivers=1,8 port=7600 json=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --size) size="$2"; shift ;;
+        --reps) reps="$2"; shift ;;
+        --receivers) receivers="$2"; shift ;;
+        --port) port="$2"; shift ;;
+        --json) json="$2"; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "peers.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+bytes=$(python3 - "$size" <<'PY'
+import re, sys
+m = re.fullmatch(r"(\d+)\s*(|k|K|M|G|KiB|MiB|GiB)", sys.argv[1])
+if not m:
+    sys.exit(f"peers.sh: bad --size {sys.argv[1]!r} (e.g. 1048576, 64MiB, 1G)")
+mult = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9,
+        "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
+print(int(m.group(1)) * mult)
+PY
+)
+IFS=, read -r -a counts <<< "$receivers"
+systems=(rgtp tls quic tcp)
+peers=(tls quic tcp)
+
+echo "== building (release)" >&2
+cargo build --release -p rgtp-cli >&2
+cargo build --release -p rgtp-benches --example peers >&2
+target=${CARGO_TARGET_DIR:-target}
+rgtp=$target/release/rgtp
+peers_bin=$target/release/examples/peers
+
+work=$(mktemp -d "$target/peers.XXXXXX")
+server_pids=()
+cleanup() {
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+src=$work/source
+echo "== writing $bytes random bytes to $src" >&2
+head -c "$bytes" /dev/urandom > "$src"
+
+# Waits until FILE has a first line (the server is up) and prints it.
+first_line() {
+    local file=$1 pid=$2 i
+    for ((i = 0; i < 600; i++)); do
+        if [[ -s $file ]] && IFS= read -r line < "$file" && [[ -n $line ]]; then
+            echo "$line"
+            return
+        fi
+        kill -0 "$pid" 2>/dev/null || { echo "peers.sh: server $pid died:" >&2; cat "$file" "$file.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "peers.sh: server $pid did not start" >&2
+    exit 1
+}
+
+declare -A pid_of addr_of
+"$rgtp" expose "$src" --port "$port" -q > "$work/rgtp.out" 2> "$work/rgtp.out.err" &
+pid_of[rgtp]=$! server_pids+=($!)
+ticket=$(first_line "$work/rgtp.out" "${pid_of[rgtp]}")
+p=$port
+for proto in "${peers[@]}"; do
+    p=$((p + 1))
+    "$peers_bin" serve --proto "$proto" --file "$src" --port "$p" --cert "$work/$proto.der" \
+        > "$work/$proto.out" 2> "$work/$proto.out.err" &
+    pid_of[$proto]=$! server_pids+=($!)
+    first_line "$work/$proto.out" "${pid_of[$proto]}" > /dev/null
+    addr_of[$proto]=127.0.0.1:$p
+done
+echo "== servers up: rgtp ${ticket%%#*}#…, tls ${addr_of[tls]}, quic ${addr_of[quic]}, tcp ${addr_of[tcp]}" >&2
+
+# CPU clock ticks (user + system) a process has used so far.
+ticks() {
+    local stat
+    stat=$(< "/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<< "$stat"
+}
+hz=$(getconf CLK_TCK)
+
+# Runs N receivers of SYSTEM at once; prints "goodput_MBps cpu_s_per_GB".
+run() {
+    local system=$1 n=$2 i rc=0 pids=() t0 t1 c0 c1
+    local server=${pid_of[$system]}
+    c0=$(ticks "$server")
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < n; i++)); do
+        local out=$work/out.$i
+        if [[ $system == rgtp ]]; then
+            "$rgtp" pull -q -o "$out" "$ticket" > "$out.log" 2>&1 &
+        else
+            "$peers_bin" get --proto "$system" --addr "${addr_of[$system]}" --out "$out" \
+                --cert "$work/$system.der" > "$out.log" 2>&1 &
+        fi
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        if ! wait "${pids[$i]}"; then
+            echo "peers.sh: $system receiver $i of $n failed:" >&2
+            cat "$work/out.$i.log" >&2
+            rc=1
+        fi
+    done
+    t1=$EPOCHREALTIME
+    c1=$(ticks "$server")
+    [[ $rc == 0 ]] || exit 1
+    for ((i = 0; i < n; i++)); do
+        if ! cmp -s "$src" "$work/out.$i"; then
+            echo "peers.sh: $system receiver $i of $n: output differs from the source" >&2
+            exit 1
+        fi
+        rm -f "$work/out.$i" "$work/out.$i.log"
+    done
+    python3 -c "
+import sys
+t0, t1, c0, c1, hz, n, b = map(float, sys.argv[1:])
+total = n * b
+print(f'{total / (t1 - t0) / 1e6:.1f} {(c1 - c0) / hz / (total / 1e9):.3f}')
+" "$t0" "$t1" "$c0" "$c1" "$hz" "$n" "$bytes"
+}
+
+for system in "${systems[@]}"; do
+    echo "== warm-up: $system" >&2
+    run "$system" 1 > /dev/null
+done
+
+results=$work/results.tsv
+: > "$results"
+printf '%-4s %3s' rep N
+for system in "${systems[@]}"; do printf ' %10s %8s' "$system MB/s" "CPU s/GB"; done
+for peer in "${peers[@]}"; do printf ' %10s' "rgtp/$peer"; done
+echo
+for ((rep = 1; rep <= reps; rep++)); do
+    for n in "${counts[@]}"; do
+        declare -A g=()
+        printf '%-4s %3s' "$rep" "$n"
+        for system in "${systems[@]}"; do
+            read -r goodput cpu < <(run "$system" "$n")
+            g[$system]=$goodput
+            printf '\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" >> "$results"
+            printf ' %10s %8s' "$goodput" "$cpu"
+        done
+        for peer in "${peers[@]}"; do
+            printf ' %10s' "$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "${g[rgtp]}" "${g[$peer]}")"
+        done
+        echo
+    done
+done
+
+python3 - "$results" "$json" "$bytes" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+path, json_out, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
+cpu = defaultdict(list)       # (n, system) -> [CPU s per GB]
+for line in open(path):
+    _, rep, n, system, g, c = line.rstrip("\n").split("\t")
+    goodput[(int(n), system)][int(rep)] = float(g)
+    cpu[(int(n), system)].append(float(c))
+systems = ["rgtp", "tls", "quic", "tcp"]
+counts = sorted({n for n, _ in goodput})
+summary = []
+print()
+print(f"medians ({size} bytes per receiver)")
+print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'CPU s/GB':>9} {'rgtp/system':>12}")
+for n in counts:
+    for system in systems:
+        reps = goodput[(n, system)]
+        ratios = [goodput[(n, "rgtp")][r] / reps[r] for r in reps]
+        row = {
+            "receivers": n,
+            "system": system,
+            "median_goodput_MBps": statistics.median(reps.values()),
+            "median_cpu_s_per_GB": statistics.median(cpu[(n, system)]),
+            "median_ratio_rgtp_over_system": statistics.median(ratios),
+            "goodput_MBps": [reps[r] for r in sorted(reps)],
+            "cpu_s_per_GB": cpu[(n, system)],
+        }
+        summary.append(row)
+        ratio = "" if system == "rgtp" else f"{row['median_ratio_rgtp_over_system']:.3f}"
+        print(f"{n:>3} {system:<6} {row['median_goodput_MBps']:>13.1f} "
+              f"{row['median_cpu_s_per_GB']:>9.3f} {ratio:>12}")
+if json_out:
+    with open(json_out, "w") as f:
+        json.dump({"bytes_per_receiver": size, "results": summary}, f, indent=2)
+        f.write("\n")
+    print(f"(written to {json_out})")
+PY
