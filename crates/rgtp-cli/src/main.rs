@@ -24,6 +24,8 @@ use rgtp_link::Link;
 use rgtp_proto::puller::PullError;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
+mod gtudp_cmd;
+
 /// Exit statuses, one per kind of failure.
 mod exit {
     pub const USAGE: u8 = 2;
@@ -59,6 +61,8 @@ enum Command {
     /// Summarise a capture (pcap or pcapng): per exposure, packets by type, requests,
     /// retransmissions, loss, FEC, RTT, malformed packets; with --ticket, decrypt and verify.
     Inspect(InspectArgs),
+    /// gtUDP: serve, or send files as datagrams confirmed one by one.
+    Gtudp(gtudp_cmd::GtudpArgs),
 }
 
 #[derive(clap::Args)]
@@ -349,6 +353,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo(a),
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
+        Command::Gtudp(a) => gtudp_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
