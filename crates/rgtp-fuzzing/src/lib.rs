@@ -15,6 +15,8 @@
 //! | `exposer`      | datagrams from arbitrary peers                                    |
 //! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
 //! | `pcap`         | a selector byte and capture bytes, replayed and inspected          |
+//! | `gtudp_packet` | a profile and a gtUDP datagram                                    |
+//! | `gtudp_endpoint` | a script: two gtUDP endpoints over a network the input drives   |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -22,6 +24,7 @@ pub mod fixtures;
 mod exposer;
 mod fec;
 mod ffi;
+mod gtudp;
 mod merkle_proof;
 mod packet;
 mod pcap;
@@ -31,6 +34,7 @@ mod ticket;
 pub use exposer::exposer;
 pub use fec::fec;
 pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
+pub use gtudp::{gtudp_endpoint, gtudp_packet};
 pub use merkle_proof::merkle_proof;
 pub use packet::packet;
 pub use pcap::pcap;
@@ -50,4 +54,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("exposer", exposer),
     ("ffi", ffi),
     ("pcap", pcap),
+    ("gtudp_packet", gtudp_packet),
+    ("gtudp_endpoint", gtudp_endpoint),
 ];
