@@ -8,12 +8,12 @@ fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
-/// Every transmit due at `now`, as (destination, bytes).
+/// Every datagram due at `now`, as (destination, bytes).
 fn drain(e: &mut Gtudp, now: Instant) -> Vec<(Peer, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     while let Some(t) = e.poll_transmit(now, &mut buf) {
-        out.push((t.destination, buf[..t.size].to_vec()));
+        out.extend(t.datagrams(&buf).map(|d| (t.destination, d.to_vec())));
     }
     out
 }
@@ -252,4 +252,22 @@ fn identities_in_use_are_skipped() {
     // Another peer may get the same identity.
     a.send_to(A, b"3");
     assert_eq!(drain(&mut a, ms(0)).len(), 2);
+}
+
+#[test]
+fn packets_of_one_size_for_one_peer_go_out_in_one_batch() {
+    let mut a = Gtudp::seeded(Config::default(), 3);
+    for _ in 0..3 {
+        a.send_to(B, &[7; 100]);
+    }
+    a.send_to(B, &[7; 50]);
+    a.send_to(A, &[7; 50]);
+    let mut buf = Vec::new();
+    let t = a.poll_transmit(ms(0), &mut buf).unwrap();
+    assert_eq!((t.destination, t.size, t.segment_size), (B, 315, Some(105)));
+    let t = a.poll_transmit(ms(0), &mut buf).unwrap();
+    assert_eq!((t.destination, t.size, t.segment_size), (B, 55, None));
+    let t = a.poll_transmit(ms(0), &mut buf).unwrap();
+    assert_eq!((t.destination, t.size, t.segment_size), (A, 55, None));
+    assert!(a.poll_transmit(ms(0), &mut buf).is_none());
 }
