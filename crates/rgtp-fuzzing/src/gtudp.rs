@@ -174,9 +174,14 @@ pub fn gtudp_endpoint(data: &[u8]) {
             }
             while let Some(t) = e.poll_transmit(now, &mut buf) {
                 assert_eq!(t.size, buf.len());
-                assert!(t.size >= e.config().profile.header_len());
-                if t.destination != MALLORY {
-                    net.push_back((from, t.destination, buf.clone()));
+                if let Some(s) = t.segment_size {
+                    assert_eq!(t.size % s, 0, "a batch of unequal datagrams");
+                }
+                for d in t.datagrams(&buf) {
+                    assert!(d.len() >= e.config().profile.header_len());
+                    if t.destination != MALLORY {
+                        net.push_back((from, t.destination, d.to_vec()));
+                    }
                 }
             }
             assert!(
