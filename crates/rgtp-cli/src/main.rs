@@ -24,6 +24,8 @@ use rgtp_link::Link;
 use rgtp_proto::puller::PullError;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
+mod gtudp_cmd;
+
 /// Exit statuses, one per kind of failure.
 mod exit {
     pub const USAGE: u8 = 2;
@@ -61,6 +63,8 @@ enum Command {
     Inspect(InspectArgs),
     /// TEJ (tej-protoc v1) over TCP: serve, or send files and a message.
     Tej(rgtp_cli::tej_cmd::TejArgs),
+    /// gtUDP: serve, or send files as datagrams confirmed one by one.
+    Gtudp(gtudp_cmd::GtudpArgs),
 }
 
 #[derive(clap::Args)]
@@ -375,6 +379,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
         Command::Tej(a) => rgtp_cli::tej_cmd::run(a),
+        Command::Gtudp(a) => gtudp_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

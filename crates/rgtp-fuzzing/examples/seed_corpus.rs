@@ -244,6 +244,66 @@ fn tej() {
     c.random(60, &[32, 128, 512], &[0x17]);
 }
 
+/// `gtudp_packet`: every datagram of `spec/vectors/gtudp.txt` behind its profile
+/// (shape byte, magic, the three codes); `gtudp_endpoint`: scripts of sends,
+/// deliveries, losses, copies, delays and injections, and random ones.
+fn gtudp() {
+    let text = std::fs::read_to_string(root().join("spec/vectors/gtudp.txt")).expect("vectors");
+    let mut c = Corpus::new("gtudp_packet");
+    for record in text.split("\n\n") {
+        let field = |name: &str| {
+            record.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+        };
+        let (Some(magic), Some(types), Some(packet), Some(expect)) = (
+            field("magic"),
+            field("types"),
+            field("packet"),
+            field("expect"),
+        ) else {
+            continue;
+        };
+        let magic = hex::decode(magic).expect("hex magic");
+        let codes: Vec<Vec<u8>> = types
+            .split(',')
+            .map(|t| hex::decode(t).expect("hex"))
+            .collect();
+        let mut d = vec![magic.len() as u8 | ((codes[0].len() as u8 - 1) << 3)];
+        d.extend(&magic);
+        for code in &codes {
+            d.extend(code);
+        }
+        d.extend(hex::decode(packet).expect("hex packet"));
+        let kind = field("kind").unwrap_or_default().replace('-', "bad");
+        c.add(&format!("vector-{kind}-{expect}"), &d);
+    }
+    let mut c = Corpus::new("gtudp_endpoint");
+    // Ops: 0 send (len), 8 send with deadline (len), 1 deliver, 3 drop, 4 copy,
+    // 5 hold back, 6 wait (×8 ms), 7 inject to B (len, bytes), 15 inject to A.
+    let clean = [0, 12, 1, 1, 1, 0, 0, 1, 1, 1];
+    let lossy = [
+        8, 200, 3, 6, 70, 1, 4, 1, 1, 6, 200, 5, 1, 2, 1, 1, 6, 255, 1, 1, 1,
+    ];
+    let inject = [7, 5, 0x1d, 0, 0, 0, 1, 15, 5, 0x5f, 1, 2, 3, 4, 2, 2];
+    let late = [
+        0, 3, 1, 1, 1, 6, 255, 6, 255, 6, 255, 4, 1, 1, 1, 0, 3, 1, 1, 1,
+    ];
+    for (name, mode, script) in [
+        ("clean-rtt", 0u8, &clean[..]),
+        ("clean-reference", 1, &clean[..]),
+        ("lossy", 0, &lossy[..]),
+        ("inject", 0x21, &inject[..]),
+        ("late-copy", 0xf0, &late[..]),
+    ] {
+        let mut d = vec![mode];
+        d.extend_from_slice(script);
+        c.add(name, &d);
+    }
+    c.random(60, &[32, 128, 512], &[0]);
+}
+
 fn main() {
     packet();
     tej();
@@ -281,6 +341,7 @@ fn main() {
     c.random(80, &[64, 128, 256, 600], &[]);
     let mut c = Corpus::new("manifest_size");
     c.random(90, &[64, 128, 512, 2048], &[]);
+    gtudp();
     println!(
         "seed corpora written under {}",
         root().join("fuzz/corpus").display()

@@ -20,6 +20,8 @@
 //! | `chunk_key`    | a key and Exposure_ID: HKDF chunk key vs raw, a flipped key flag  |
 //! | `manifest_size`| hostile Manifest sizes and authentic chunks at arbitrary indices  |
 //! | `tej`          | a TEJ byte stream, cut where the input says                       |
+//! | `gtudp_packet` | a profile and a gtUDP datagram                                    |
+//! | `gtudp_endpoint` | a script: two gtUDP endpoints over a network the input drives   |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -28,6 +30,7 @@ mod chunk_key;
 mod exposer;
 mod fec;
 mod ffi;
+mod gtudp;
 mod manifest_size;
 mod merkle_proof;
 mod packet;
@@ -42,6 +45,7 @@ pub use chunk_key::chunk_key;
 pub use exposer::exposer;
 pub use fec::fec;
 pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
+pub use gtudp::{gtudp_endpoint, gtudp_packet};
 pub use manifest_size::manifest_size;
 pub use merkle_proof::merkle_proof;
 pub use packet::packet;
@@ -70,4 +74,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("chunk_key", chunk_key),
     ("manifest_size", manifest_size),
     ("tej", tej),
+    ("gtudp_packet", gtudp_packet),
+    ("gtudp_endpoint", gtudp_endpoint),
 ];

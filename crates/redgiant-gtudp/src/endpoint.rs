@@ -1,0 +1,796 @@
+//! The gtUDP endpoint: a sans-IO [`DatagramEndpoint`] that both sends and
+//! receives.
+//!
+//! # Exchanges
+//!
+//! Sending a payload opens an exchange under a fresh identity: the DATA is
+//! repeated until a RECV with that identity comes back from the peer, which
+//! is answered with an ACK and reported as [`Event::Confirmed`]. A DATA
+//! received is handed out once (the [`Datagram`] returned by
+//! `handle_datagram`, followed by [`Event::Received`]) and answered with
+//! RECV, repeated until the peer's ACK arrives. A RECV for no exchange of
+//! ours is answered with an ACK all the same (the peer may have missed our
+//! first one), as the reference implementation does.
+//!
+//! # Duplicate rule
+//!
+//! Every DATA received is remembered under its sender and identity. A DATA
+//! whose (peer, identity) is remembered is never handed out again, before or
+//! after the ACK; while the ACK has not come it is answered with a RECV at
+//! once. An entry is forgotten [`Config::dedup_ttl`] after the last copy of
+//! its DATA arrived. The table holds at most [`Config::dedup_capacity`]
+//! entries: when it is full of live entries, a new DATA is dropped unanswered
+//! (counted in [`Stats::refused_full`]) and its sender will repeat it later,
+//! so a full table costs delay, never a second delivery. The guarantee holds
+//! as long as no copy of a DATA arrives more than `dedup_ttl` after the
+//! previous one; a sender that keeps repeating refreshes its entry (our
+//! timers never wait more than 8 s between copies).
+//!
+//! The bound has a price: one peer can bring a receiver at most
+//! `dedup_capacity / dedup_ttl` new datagrams per second on average (8 738/s
+//! with the defaults) before new DATA waits for old entries to expire. Raise
+//! the capacity for bulk use; each entry costs about 100 bytes.
+//!
+//! The sender side keeps the identities it used towards each peer for the
+//! same time and never reuses one of them, so a receiver with the same
+//! setting never mistakes a new payload for an old one.
+//!
+//! # Timers
+//!
+//! [`Timers::Reference`] repeats after a fixed 0.5 s. [`Timers::Rtt`] keeps
+//! an RFC 6298 estimate per peer (smoothed RTT and variance, sampled from a
+//! RECV answering a DATA sent once, or an ACK answering a RECV sent once:
+//! Karn's rule) and doubles the timeout with each repetition. Either way a
+//! DATA is sent at most [`Config::max_data_sends`] times (unless the exchange
+//! has a deadline, which then bounds it instead) and a RECV at most
+//! [`Config::max_recv_sends`] times, not counting RECVs answering duplicates.
+//!
+//! # Calling order
+//!
+//! As every endpoint (see [`redgiant_base::endpoint`]): after any
+//! `handle_*` call or command, drain [`Endpoint::poll_transmit`], then
+//! [`Endpoint::poll_event`], then read [`Endpoint::poll_timeout`]. An early
+//! or extra `handle_timeout` does nothing. The endpoint reads no clock and
+//! draws no randomness: identities come from the [`IdSource`] it is given.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
+use redgiant_base::{Instant, Peer, Transmit};
+
+use crate::id::{IdSource, SeededIds};
+use crate::table::Expiring;
+use crate::wire::{Error as WireError, Identity, Profile, Repr};
+
+/// Largest UDP payload over IPv4.
+const MAX_UDP_PAYLOAD: usize = 65_507;
+/// Most peers with an RTT estimate kept at once.
+const MAX_RTT_PEERS: usize = 4096;
+/// Most identities drawn for one DATA before giving up.
+const MAX_ID_DRAWS: u32 = 64;
+/// Most datagrams in one transmit.
+const MAX_BATCH_SEGMENTS: usize = 64;
+/// Most bytes in one transmit (a UDP GSO send's limit).
+const MAX_BATCH_BYTES: usize = 65_000;
+
+/// How the endpoint behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Magic and type codes.
+    pub profile: Profile,
+    /// When to repeat DATA and RECV.
+    pub timers: Timers,
+    /// Most times one DATA is sent (without a deadline).
+    pub max_data_sends: u32,
+    /// Most times one RECV is sent by its timer.
+    pub max_recv_sends: u32,
+    /// How long a received (peer, identity) is remembered after its last copy.
+    pub dedup_ttl: Duration,
+    /// Most received (peer, identity) pairs remembered at once.
+    pub dedup_capacity: usize,
+    /// Largest payload `send_to` accepts.
+    pub max_payload: usize,
+}
+
+impl Default for Config {
+    /// The reference profile on [`Timers::Rtt`], 6 DATA and 10 RECV sends,
+    /// 30 s and 262 144 entries of duplicate memory (some 25 MB at most).
+    fn default() -> Self {
+        let profile = Profile::reference();
+        Config {
+            max_payload: MAX_UDP_PAYLOAD - profile.header_len(),
+            profile,
+            timers: Timers::default(),
+            max_data_sends: 6,
+            max_recv_sends: 10,
+            dedup_ttl: Duration::from_secs(30),
+            dedup_capacity: 1 << 18,
+        }
+    }
+}
+
+impl Config {
+    /// The reference implementation's behaviour: its profile, a fixed 0.5 s
+    /// timer, 6 DATA and 10 RECV sends.
+    pub fn reference() -> Self {
+        Config {
+            timers: Timers::Reference,
+            ..Config::default()
+        }
+    }
+
+    /// This configuration with `profile` (and the largest payload it allows).
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.max_payload = MAX_UDP_PAYLOAD.saturating_sub(profile.header_len());
+        self.profile = profile;
+        self
+    }
+}
+
+/// When DATA and RECV are repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timers {
+    /// After 0.5 s, always, as the reference implementation does.
+    Reference,
+    /// After an RFC 6298 timeout from measured round trips, doubled per repetition.
+    Rtt(RttConfig),
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers::Rtt(RttConfig::default())
+    }
+}
+
+/// Bounds of the RTT-based timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttConfig {
+    /// Timeout before any sample (the reference's fixed 0.5 s).
+    pub initial: Duration,
+    /// Lower bound of the timeout.
+    pub min: Duration,
+    /// Upper bound of the timeout, backoff included.
+    pub max: Duration,
+    /// Clock granularity (RFC 6298's G).
+    pub granularity: Duration,
+}
+
+impl Default for RttConfig {
+    fn default() -> Self {
+        RttConfig {
+            initial: REFERENCE_TIMEOUT,
+            min: Duration::from_millis(20),
+            max: Duration::from_secs(8),
+            granularity: Duration::from_millis(1),
+        }
+    }
+}
+
+const REFERENCE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Names one exchange opened by [`Gtudp::send_to`] or [`Gtudp::send_confirmed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExchangeId(pub u64);
+
+/// Why an exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailReason {
+    /// No RECV after [`Config::max_data_sends`] DATA.
+    Attempts,
+    /// No RECV before the exchange's deadline.
+    Deadline,
+    /// The payload exceeds [`Config::max_payload`]; nothing was sent.
+    TooLarge,
+    /// The identity source kept naming identities in use; nothing was sent.
+    NoIdentity,
+}
+
+/// What the endpoint tells its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new DATA from `from` was handed out (as a [`Datagram`]).
+    Received {
+        /// Sender.
+        from: Peer,
+        /// Its identity.
+        id: Identity,
+    },
+    /// The peer said it received the exchange's DATA.
+    Confirmed(ExchangeId),
+    /// The exchange ended without a RECV.
+    Failed(ExchangeId, FailReason),
+}
+
+/// A DATA's payload, handed out once, straight from the input buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Datagram<'d> {
+    /// Sender.
+    pub from: Peer,
+    /// Its identity.
+    pub id: Identity,
+    /// The payload.
+    pub payload: &'d [u8],
+}
+
+/// Counters. Datagrams that are not gtUDP of the profile are counted by
+/// class and dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed in.
+    pub datagrams_in: u64,
+    /// Dropped: shorter than a header.
+    pub truncated: u64,
+    /// Dropped: wrong magic.
+    pub wrong_magic: u64,
+    /// Dropped: unknown type code.
+    pub unknown_type: u64,
+    /// Dropped: RECV or ACK with trailing bytes.
+    pub trailing_bytes: u64,
+    /// DATA handed out.
+    pub delivered: u64,
+    /// DATA already remembered (not handed out).
+    pub duplicates: u64,
+    /// DATA dropped unanswered because the duplicate table was full.
+    pub refused_full: u64,
+    /// RECV for no exchange of ours (answered with ACK).
+    pub unknown_recv: u64,
+    /// ACK for no RECV of ours.
+    pub unknown_ack: u64,
+    /// DATA sent, first copies.
+    pub data_sent: u64,
+    /// DATA sent again.
+    pub data_repeated: u64,
+    /// RECV sent.
+    pub recv_sent: u64,
+    /// ACK sent.
+    pub ack_sent: u64,
+    /// Exchanges confirmed.
+    pub confirmed: u64,
+    /// Exchanges failed.
+    pub failed: u64,
+}
+
+type Key = (Peer, Identity);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Send(Key),
+    Recv(Key),
+}
+
+/// A position in the timer map: due time and a tiebreaker.
+type TimerKey = (Instant, u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Data(Key),
+    Recv(Key),
+    Ack(Key),
+}
+
+impl Out {
+    fn peer(self) -> Peer {
+        match self {
+            Out::Data(k) | Out::Recv(k) | Out::Ack(k) => k.0,
+        }
+    }
+}
+
+/// One of our DATA, not yet confirmed.
+#[derive(Debug)]
+struct Outgoing {
+    no: ExchangeId,
+    payload: Vec<u8>,
+    sends: u32,
+    last_sent: Instant,
+    deadline: Option<Instant>,
+    timer: Option<TimerKey>,
+    queued: bool,
+}
+
+/// A DATA we received and remember.
+#[derive(Debug)]
+struct Incoming {
+    acked: bool,
+    /// RECVs sent by the timer's rule (capped).
+    sends: u32,
+    /// RECVs sent, answers to duplicates included.
+    copies: u32,
+    last_sent: Instant,
+    timer: Option<TimerKey>,
+    queued: bool,
+}
+
+/// An RFC 6298 estimator.
+#[derive(Debug, Clone, Copy)]
+struct Rtt {
+    srtt: Duration,
+    rttvar: Duration,
+}
+
+/// The gtUDP endpoint. See the [module docs](self).
+pub struct Gtudp {
+    config: Config,
+    ids: Box<dyn IdSource>,
+    next_exchange: u64,
+    outgoing: HashMap<Key, Outgoing>,
+    used_ids: Expiring<Key, ()>,
+    incoming: Expiring<Key, Incoming>,
+    timers: BTreeMap<TimerKey, Slot>,
+    timer_seq: u64,
+    out: VecDeque<Out>,
+    events: VecDeque<Event>,
+    rtt: HashMap<Peer, Rtt>,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Gtudp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Gtudp")
+            .field("config", &self.config)
+            .field("outgoing", &self.outgoing.len())
+            .field("incoming", &self.incoming.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gtudp {
+    /// An endpoint drawing identities from `ids`.
+    pub fn new(config: Config, ids: impl IdSource + 'static) -> Self {
+        Gtudp {
+            config,
+            ids: Box::new(ids),
+            next_exchange: 0,
+            outgoing: HashMap::new(),
+            used_ids: Expiring::new(),
+            incoming: Expiring::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            rtt: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// An endpoint with seeded identities ([`SeededIds`]).
+    pub fn seeded(config: Config, seed: u64) -> Self {
+        Self::new(config, SeededIds::new(seed))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Exchanges of ours not yet confirmed or failed.
+    pub fn in_flight(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// True when nothing is in flight either way: every DATA of ours is
+    /// settled, every DATA received has its ACK (or its RECVs ran out), and
+    /// nothing waits to be sent. A process may then exit without leaving a
+    /// peer repeating.
+    pub fn is_idle(&self) -> bool {
+        self.outgoing.is_empty()
+            && self.out.is_empty()
+            && self
+                .incoming
+                .values()
+                .all(|e| e.acked || (e.timer.is_none() && !e.queued))
+    }
+
+    /// The current retransmission timeout towards `peer` (before backoff).
+    pub fn rto(&self, peer: Peer) -> Duration {
+        match self.config.timers {
+            Timers::Reference => REFERENCE_TIMEOUT,
+            Timers::Rtt(c) => match self.rtt.get(&peer) {
+                None => c.initial.clamp(c.min, c.max),
+                Some(r) => (r.srtt + c.granularity.max(4 * r.rttvar)).clamp(c.min, c.max),
+            },
+        }
+    }
+
+    /// Sends `payload` to `peer`, repeated up to [`Config::max_data_sends`]
+    /// times. The exchange ends in [`Event::Confirmed`] or [`Event::Failed`].
+    pub fn send_to(&mut self, peer: Peer, payload: &[u8]) -> ExchangeId {
+        self.open(peer, payload, None)
+    }
+
+    /// Sends `payload` to `peer`, repeated until the peer confirms it or
+    /// `deadline` passes: [`Event::Confirmed`] or
+    /// [`Event::Failed`]`(_, `[`FailReason::Deadline`]`)`.
+    pub fn send_confirmed(&mut self, peer: Peer, payload: &[u8], deadline: Instant) -> ExchangeId {
+        self.open(peer, payload, Some(deadline))
+    }
+
+    fn open(&mut self, peer: Peer, payload: &[u8], deadline: Option<Instant>) -> ExchangeId {
+        let no = ExchangeId(self.next_exchange);
+        self.next_exchange += 1;
+        if payload.len() > self.config.max_payload {
+            self.fail(no, FailReason::TooLarge);
+            return no;
+        }
+        let Some(id) = self.fresh_id(peer, payload) else {
+            self.fail(no, FailReason::NoIdentity);
+            return no;
+        };
+        let key = (peer, id);
+        self.outgoing.insert(
+            key,
+            Outgoing {
+                no,
+                payload: payload.to_vec(),
+                sends: 0,
+                last_sent: Instant::ZERO,
+                deadline,
+                timer: None,
+                queued: true,
+            },
+        );
+        self.out.push_back(Out::Data(key));
+        no
+    }
+
+    fn fresh_id(&mut self, peer: Peer, payload: &[u8]) -> Option<Identity> {
+        for _ in 0..MAX_ID_DRAWS {
+            let id = self.ids.next_id(payload);
+            let key = (peer, id);
+            if !self.outgoing.contains_key(&key) && !self.used_ids.contains(&key) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn fail(&mut self, no: ExchangeId, why: FailReason) {
+        self.stats.failed += 1;
+        self.events.push_back(Event::Failed(no, why));
+    }
+
+    fn arm(&mut self, at: Instant, slot: Slot) -> TimerKey {
+        self.timer_seq += 1;
+        let k = (at, self.timer_seq);
+        self.timers.insert(k, slot);
+        k
+    }
+
+    fn disarm(&mut self, timer: &mut Option<TimerKey>) {
+        if let Some(k) = timer.take() {
+            self.timers.remove(&k);
+        }
+    }
+
+    /// The wait before repeating something sent `sends` times to `peer`.
+    fn backoff(&self, peer: Peer, sends: u32) -> Duration {
+        let rto = self.rto(peer);
+        match self.config.timers {
+            Timers::Reference => rto,
+            Timers::Rtt(c) => {
+                let doubled = rto.saturating_mul(1 << sends.saturating_sub(1).min(16));
+                doubled.min(c.max).max(rto)
+            }
+        }
+    }
+
+    fn sample(&mut self, peer: Peer, r: Duration) {
+        if !self.rtt.contains_key(&peer) && self.rtt.len() >= MAX_RTT_PEERS {
+            if let Some(k) = self.rtt.keys().next().copied() {
+                self.rtt.remove(&k);
+            }
+        }
+        self.rtt
+            .entry(peer)
+            .and_modify(|e| {
+                let diff = if e.srtt > r { e.srtt - r } else { r - e.srtt };
+                e.rttvar = (e.rttvar * 3 + diff) / 4;
+                e.srtt = (e.srtt * 7 + r) / 8;
+            })
+            .or_insert(Rtt {
+                srtt: r,
+                rttvar: r / 2,
+            });
+    }
+
+    fn forget(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.incoming.purge(now, |_, e| {
+            if let Some(t) = e.timer {
+                expired.push(t);
+            }
+        });
+        for t in expired {
+            self.timers.remove(&t);
+        }
+        self.used_ids.purge(now, |_, _| {});
+    }
+
+    fn on_data(&mut self, now: Instant, key: Key) -> bool {
+        if let Some(e) = self.incoming.get_mut(&key) {
+            self.stats.duplicates += 1;
+            let answer = !e.acked && !e.queued;
+            if answer {
+                e.queued = true;
+            }
+            self.incoming.refresh(&key, now + self.config.dedup_ttl);
+            if answer {
+                self.out.push_back(Out::Recv(key));
+            }
+            return false;
+        }
+        if self.incoming.len() >= self.config.dedup_capacity {
+            self.stats.refused_full += 1;
+            return false;
+        }
+        self.incoming.insert(
+            key,
+            now + self.config.dedup_ttl,
+            Incoming {
+                acked: false,
+                sends: 0,
+                copies: 0,
+                last_sent: now,
+                timer: None,
+                queued: true,
+            },
+        );
+        self.out.push_back(Out::Recv(key));
+        self.stats.delivered += 1;
+        self.events.push_back(Event::Received {
+            from: key.0,
+            id: key.1,
+        });
+        true
+    }
+
+    fn on_recv(&mut self, now: Instant, key: Key) {
+        self.out.push_back(Out::Ack(key));
+        let Some(mut o) = self.outgoing.remove(&key) else {
+            self.stats.unknown_recv += 1;
+            return;
+        };
+        self.disarm(&mut o.timer);
+        if o.sends == 1 {
+            self.sample(key.0, now.saturating_since(o.last_sent));
+        }
+        self.remember_sent(now, key);
+        self.stats.confirmed += 1;
+        self.events.push_back(Event::Confirmed(o.no));
+    }
+
+    fn remember_sent(&mut self, now: Instant, key: Key) {
+        if self.used_ids.len() >= self.config.dedup_capacity {
+            self.used_ids.evict_oldest();
+        }
+        self.used_ids.insert(key, now + self.config.dedup_ttl, ());
+    }
+
+    fn on_ack(&mut self, now: Instant, key: Key) {
+        let Some(e) = self.incoming.get_mut(&key) else {
+            self.stats.unknown_ack += 1;
+            return;
+        };
+        if e.acked {
+            return;
+        }
+        e.acked = true;
+        let (copies, last_sent, mut timer) = (e.copies, e.last_sent, e.timer.take());
+        self.disarm(&mut timer);
+        if copies == 1 {
+            self.sample(key.0, now.saturating_since(last_sent));
+        }
+    }
+
+    fn fire(&mut self, now: Instant, slot: Slot) {
+        match slot {
+            Slot::Send(key) => {
+                let cap = self.config.max_data_sends;
+                let Some(o) = self.outgoing.get_mut(&key) else {
+                    return;
+                };
+                o.timer = None;
+                let why = match o.deadline {
+                    Some(d) if d <= now => Some(FailReason::Deadline),
+                    Some(_) => None,
+                    None if o.sends >= cap => Some(FailReason::Attempts),
+                    None => None,
+                };
+                if let Some(why) = why {
+                    let o = self.outgoing.remove(&key).expect("looked up above");
+                    self.remember_sent(now, key);
+                    self.fail(o.no, why);
+                } else if !o.queued {
+                    o.queued = true;
+                    self.out.push_back(Out::Data(key));
+                }
+            }
+            Slot::Recv(key) => {
+                let Some(e) = self.incoming.get_mut(&key) else {
+                    return;
+                };
+                e.timer = None;
+                if !e.acked && !e.queued {
+                    e.queued = true;
+                    self.out.push_back(Out::Recv(key));
+                }
+            }
+        }
+    }
+
+    /// Writes the next packet for `out`, or `None` if it is stale.
+    fn write(&mut self, now: Instant, out: Out, buf: &mut Vec<u8>) -> Option<Peer> {
+        match out {
+            Out::Data(key) => {
+                let o = self.outgoing.get_mut(&key)?;
+                o.queued = false;
+                o.sends += 1;
+                o.last_sent = now;
+                let (sends, deadline) = (o.sends, o.deadline);
+                Repr::Data {
+                    id: key.1,
+                    payload: &o.payload,
+                }
+                .emit_vec(&self.config.profile, buf);
+                if sends == 1 {
+                    self.stats.data_sent += 1;
+                } else {
+                    self.stats.data_repeated += 1;
+                }
+                let mut at = now + self.backoff(key.0, sends);
+                if let Some(d) = deadline {
+                    at = at.min(d);
+                }
+                let t = self.arm(at, Slot::Send(key));
+                if let Some(o) = self.outgoing.get_mut(&key) {
+                    o.timer = Some(t);
+                }
+            }
+            Out::Recv(key) => {
+                Repr::Recv { id: key.1 }.emit_vec(&self.config.profile, buf);
+                self.stats.recv_sent += 1;
+                let cap = self.config.max_recv_sends;
+                let mut arm_after = None;
+                if let Some(e) = self.incoming.get_mut(&key) {
+                    e.queued = false;
+                    e.copies += 1;
+                    // A RECV answering a duplicate while the timer runs, or
+                    // after the sends ran out, does not count.
+                    if !e.acked && e.timer.is_none() && e.sends < cap {
+                        e.sends += 1;
+                        e.last_sent = now;
+                        if e.sends < cap {
+                            arm_after = Some(e.sends);
+                        }
+                    }
+                }
+                if let Some(sends) = arm_after {
+                    let at = now + self.backoff(key.0, sends);
+                    let t = self.arm(at, Slot::Recv(key));
+                    if let Some(e) = self.incoming.get_mut(&key) {
+                        e.timer = Some(t);
+                    }
+                }
+            }
+            Out::Ack(key) => {
+                Repr::Ack { id: key.1 }.emit_vec(&self.config.profile, buf);
+                self.stats.ack_sent += 1;
+            }
+        }
+        Some(out.peer())
+    }
+
+    /// The length [`Gtudp::write`] would write for `out`; `None` if stale.
+    fn queued_len(&self, out: Out) -> Option<usize> {
+        let header = self.config.profile.header_len();
+        match out {
+            Out::Data(key) => self.outgoing.get(&key).map(|o| header + o.payload.len()),
+            Out::Recv(_) | Out::Ack(_) => Some(header),
+        }
+    }
+}
+
+impl Endpoint for Gtudp {
+    type Event = Event;
+    type Delivery<'d> = Datagram<'d>;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.forget(now);
+        while let Some((&k, &slot)) = self.timers.first_key_value() {
+            if k.0 > now {
+                break;
+            }
+            self.timers.remove(&k);
+            self.fire(now, slot);
+        }
+    }
+
+    /// Packets of one size queued back to back for one peer go out as one
+    /// batch (`segment_size` set, as UDP GSO sends them).
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        let destination = loop {
+            let out = self.out.pop_front()?;
+            if let Some(peer) = self.write(now, out, buf) {
+                break peer;
+            }
+        };
+        let segment = buf.len();
+        let mut count = 1;
+        while count < MAX_BATCH_SEGMENTS && buf.len() + segment <= MAX_BATCH_BYTES {
+            let Some(&next) = self.out.front() else {
+                break;
+            };
+            if self.queued_len(next) != Some(segment) || next.peer() != destination {
+                break;
+            }
+            self.out.pop_front();
+            self.write(now, next, buf);
+            count += 1;
+        }
+        Some(Transmit {
+            destination,
+            size: buf.len(),
+            segment_size: (count > 1).then_some(segment),
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first_key_value().map(|(k, _)| k.0)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+impl DatagramEndpoint for Gtudp {
+    fn handle_datagram<'d>(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<Datagram<'d>> {
+        self.stats.datagrams_in += 1;
+        self.forget(now);
+        let data: &'d [u8] = data;
+        let repr = match Repr::parse(data, &self.config.profile) {
+            Ok(r) => r,
+            Err(e) => {
+                let counter = match e {
+                    WireError::Truncated => &mut self.stats.truncated,
+                    WireError::WrongMagic => &mut self.stats.wrong_magic,
+                    WireError::UnknownType => &mut self.stats.unknown_type,
+                    WireError::TrailingBytes => &mut self.stats.trailing_bytes,
+                };
+                *counter += 1;
+                return None;
+            }
+        };
+        match repr {
+            Repr::Data { id, payload } => {
+                self.on_data(now, (from, id))
+                    .then_some(Datagram { from, id, payload })
+            }
+            Repr::Recv { id } => {
+                self.on_recv(now, (from, id));
+                None
+            }
+            Repr::Ack { id } => {
+                self.on_ack(now, (from, id));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
