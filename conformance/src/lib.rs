@@ -12,6 +12,7 @@ pub mod adversary;
 pub mod cases;
 pub mod command;
 pub mod evidence;
+pub mod faulty;
 pub mod html;
 pub mod net;
 pub mod reference;
