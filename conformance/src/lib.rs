@@ -14,8 +14,10 @@ pub mod command;
 pub mod evidence;
 pub mod faulty;
 pub mod html;
+pub mod matrix;
 pub mod net;
 pub mod reference;
+pub mod relay;
 pub mod report;
 pub mod select;
 

@@ -136,6 +136,19 @@ enum TargetCmd {
         #[arg(long)]
         venv: Option<PathBuf>,
     },
+    /// Run every configured exposer against every configured puller over seeded
+    /// impairments and print the interop matrix.
+    Matrix {
+        /// The configuration (see conformance/matrix.example.toml).
+        config: PathBuf,
+        /// Where to keep the evidence and write matrix.txt, matrix.json, index.html
+        /// (default: a fresh directory under the system's temporary directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the impairments' draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List the catalogue.
     List,
 }
@@ -417,6 +430,7 @@ fn run(cli: &Cli) -> i32 {
             });
             finish(&info("python", lib.display().to_string()), &out, cli)
         }
+        TargetCmd::Matrix { config, out, seed } => run_matrix(config, out.as_deref(), *seed),
         TargetCmd::List => {
             for c in cases::catalogue() {
                 println!(
@@ -430,6 +444,70 @@ fn run(cli: &Cli) -> i32 {
             }
             EXIT_OK
         }
+    }
+}
+
+fn run_matrix(config: &Path, out: Option<&Path>, seed: u64) -> i32 {
+    use rgtp_conformance::matrix;
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rgtp-conformance: {}: {e}", config.display());
+            return EXIT_USAGE;
+        }
+    };
+    let cfg = match matrix::Config::parse(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rgtp-conformance: {}: {e}", config.display());
+            return EXIT_USAGE;
+        }
+    };
+    let out = match out {
+        Some(o) => o.to_path_buf(),
+        None => match tempfile::Builder::new()
+            .prefix("rgtp-matrix-")
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("rgtp-conformance: scratch dir: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let m = matrix::run(&cfg, seed, &out, |c| {
+        eprintln!(
+            "{} × {} / {}: {}",
+            c.exposer,
+            c.puller,
+            c.impairment,
+            c.verdict.name()
+        )
+    });
+    let m = match m {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("rgtp-conformance: matrix: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    print!("{}", matrix::table(&m));
+    match matrix::write(&m, &out) {
+        Ok(_) => println!(
+            "\nseed {seed}; evidence, matrix.json and index.html in {}",
+            out.display()
+        ),
+        Err(e) => {
+            eprintln!("rgtp-conformance: writing into {}: {e}", out.display());
+            return EXIT_USAGE;
+        }
+    }
+    if m.any_failed() {
+        EXIT_MUST_FAILED
+    } else {
+        EXIT_OK
     }
 }
 
