@@ -521,12 +521,13 @@ fn run_cell(
     }
     let got = std::fs::read(&out_file).ok();
     let relay_note = format!(
-        "relay: toward the exposer {} in, {} lost; toward the puller {} in, {} lost, {} queue drops",
+        "relay: toward the exposer {} in, {} lost; toward the puller {} in, {} lost, {} queue drops, {} held back",
         up.processed,
         up.dropped,
         down.processed,
         down.dropped,
-        down.rate_dropped + up.rate_dropped
+        down.rate_dropped + up.rate_dropped,
+        down.reordered + up.reordered
     );
     let how = match (timed_out, status.code()) {
         (true, _) => format!("killed at the {:.0}s bound", config.timeout.as_secs_f64()),
