@@ -22,7 +22,7 @@ use crate::html::{escape, href};
 use crate::relay::Relay;
 use crate::report::json_str;
 
-/// The impairments a matrix can run over: name, what it is, the model.
+/// The names of the impairments a matrix can run over, in their default column order.
 pub const IMPAIRMENTS: &[&str] = &["clean", "loss1", "loss5", "reorder", "bottleneck"];
 
 /// The model of the impairment `name` (one of [`IMPAIRMENTS`]).
@@ -383,13 +383,15 @@ pub fn run(
         std::fs::create_dir_all(&logs)?;
         let template = e.exposer.as_deref().expect("filtered");
         let mut launched: Option<command::Launched> = None;
+        let mut failed: Option<LaunchError> = None;
         for p in &pullers {
             for imp in &config.impairments {
                 let rel = format!("cells/{}__{}__{}", safe(&e.name), safe(&p.name), safe(imp));
                 let dir = out.join(&rel);
                 std::fs::create_dir_all(&dir)?;
-                // (Re)start the exposer when it is not running.
-                if !launched.as_mut().is_some_and(|l| l.running()) {
+                // (Re)start the exposer when it is not running; a start that failed is
+                // not retried.
+                if failed.is_none() && !launched.as_mut().is_some_and(|l| l.running()) {
                     launched = None;
                     let port = command::free_udp_port()?;
                     match command::launch_exposer(
@@ -402,29 +404,30 @@ pub fn run(
                         &safe(&e.name),
                     ) {
                         Ok(l) => launched = Some(l),
-                        Err(err) => {
-                            let verdict = match err {
-                                LaunchError::Unsupported => CellVerdict::NotApplicable,
-                                LaunchError::Failed(_) => CellVerdict::Fail,
-                            };
-                            let ename = safe(&e.name);
-                            let cell = Cell {
-                                exposer: e.name.clone(),
-                                puller: p.name.clone(),
-                                impairment: imp.clone(),
-                                verdict,
-                                detail: format!("exposer: {err}"),
-                                seconds: 0.0,
-                                evidence: vec![(
-                                    "exposer stderr".into(),
-                                    format!("exposers/{ename}.stderr"),
-                                )],
-                            };
-                            progress(&cell);
-                            cells.push(cell);
-                            continue;
-                        }
+                        Err(err) => failed = Some(err),
                     }
+                }
+                if let Some(err) = &failed {
+                    let verdict = match err {
+                        LaunchError::Unsupported => CellVerdict::NotApplicable,
+                        LaunchError::Failed(_) => CellVerdict::Fail,
+                    };
+                    let ename = safe(&e.name);
+                    let cell = Cell {
+                        exposer: e.name.clone(),
+                        puller: p.name.clone(),
+                        impairment: imp.clone(),
+                        verdict,
+                        detail: format!("exposer: {err}"),
+                        seconds: 0.0,
+                        evidence: vec![(
+                            "exposer stderr".into(),
+                            format!("exposers/{ename}.stderr"),
+                        )],
+                    };
+                    progress(&cell);
+                    cells.push(cell);
+                    continue;
                 }
                 let l = launched.as_ref().expect("launched");
                 let cell = run_cell(config, seed, e, p, imp, l, &data, &dir, &rel)?;

@@ -1,6 +1,6 @@
-//! The interop matrix on a small configuration: {ours, the faulty exposer} × {ours, a
-//! puller that supports nothing} over {clean, 5% loss} with a 1 MiB file, twice with
-//! one seed.
+//! The interop matrix on a small configuration: {ours, the faulty exposer, one that
+//! supports nothing} × {ours, a puller that supports nothing} over {clean, 5% loss}
+//! with a 1 MiB file, twice with one seed.
 
 mod common;
 
@@ -33,7 +33,8 @@ puller = "'{rgtp}' pull {{ticket}} -o {{out}} -q --connect-timeout 5 --idle-time
 [faulty]
 exposer = "'{faulty}' {{file}} {{port}}"
 
-[nothing]  # a puller that supports no case
+[nothing]  # supports nothing, as exposer or as puller
+exposer = "exit 127 {{file}} {{port}}"
 puller = "exit 127 {{ticket}} {{out}}"
 "#,
         rgtp = rgtp.display(),
@@ -48,7 +49,7 @@ fn small_matrix_is_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let first = matrix::run(&config, 42, &dir.path().join("a"), |_| {}).unwrap();
     print!("{}", matrix::table(&first));
-    assert_eq!(first.cells.len(), 2 * 2 * 2);
+    assert_eq!(first.cells.len(), 3 * 2 * 2);
     for e in ["ours", "faulty"] {
         for imp in ["clean", "loss5"] {
             let c = first.cell(e, "ours", imp).unwrap();
@@ -63,6 +64,14 @@ fn small_matrix_is_deterministic() {
             assert_eq!(n.verdict, CellVerdict::NotApplicable, "{}", n.detail);
         }
     }
+    for p in ["ours", "nothing"] {
+        for imp in ["clean", "loss5"] {
+            let n = first.cell("nothing", p, imp).unwrap();
+            assert_eq!(n.verdict, CellVerdict::NotApplicable, "{}", n.detail);
+            assert!(n.detail.contains("unsupported"), "{}", n.detail);
+        }
+    }
+    assert!(!first.any_failed());
     // The loss is real: the relay dropped datagrams in the loss5 cells and none in clean.
     let lost = |imp: &str| {
         let d = &first.cell("ours", "ours", imp).unwrap().detail;
