@@ -10,10 +10,14 @@
 
 pub mod adversary;
 pub mod cases;
+pub mod command;
 pub mod evidence;
+pub mod faulty;
 pub mod html;
+pub mod matrix;
 pub mod net;
 pub mod reference;
+pub mod relay;
 pub mod report;
 pub mod select;
 pub mod verdict;
@@ -63,6 +67,76 @@ pub fn run_exposer_on(
             &format!("setup: {e}"),
         ),
     }
+}
+
+/// How to start a foreign exposer by command (see [`command`]).
+#[derive(Debug, Clone)]
+pub struct ExposerCommand {
+    /// The command template, with `{file}` and `{port}`.
+    pub template: String,
+    /// Read the ticket from the first line of this file instead of standard output.
+    pub ticket_file: Option<std::path::PathBuf>,
+    /// Bytes of the file the harness makes for it.
+    pub size: usize,
+    /// How long to wait for the ticket.
+    pub start_timeout: Duration,
+}
+
+/// The address to reach a ticket's exposer at from this host: the ticket's, with an
+/// unspecified host (`0.0.0.0`, `[::]`) read as loopback.
+pub fn reachable(ticket: &rgtp::Ticket) -> Result<SocketAddr, String> {
+    let mut a = ticket.socket_addr().map_err(|e| e.to_string())?;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(a)
+}
+
+/// Starts the exposer command on a file the harness makes, runs the exposer cases
+/// against the ticket it gives, then kills it. An exposer command that exits 127 before
+/// giving a ticket makes every case n/a; one that fails otherwise fails every case.
+pub fn run_exposer_cmd(cmd: &ExposerCommand, quiet: Duration, sel: &Selection) -> Vec<Outcome> {
+    let all =
+        |v: Verdict, d: &str| cases::all_with(Target::Exposer, cases::exposer::CASES, sel, v, d);
+    let dir = match tempfile::Builder::new()
+        .prefix("rgtp-conformance-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => return all(Verdict::Fail, &format!("setup: scratch dir: {e}")),
+    };
+    let file = dir.path().join("exposed.bin");
+    if let Err(e) = std::fs::write(&file, cases::puller::data(cmd.size, 0x5eed)) {
+        return all(Verdict::Fail, &format!("setup: writing the file: {e}"));
+    }
+    let port = match command::free_udp_port() {
+        Ok(p) => p,
+        Err(e) => return all(Verdict::Fail, &format!("setup: no free port: {e}")),
+    };
+    let launched = command::launch_exposer(
+        &cmd.template,
+        &file,
+        port,
+        cmd.ticket_file.as_deref(),
+        cmd.start_timeout,
+        dir.path(),
+        "exposer",
+    );
+    let launched = match launched {
+        Ok(l) => l,
+        Err(e @ command::LaunchError::Unsupported) => return all(Verdict::Skip, &e.to_string()),
+        Err(e) => return all(Verdict::Fail, &format!("setup: {e}")),
+    };
+    let addr = match reachable(&launched.ticket) {
+        Ok(a) => a,
+        Err(e) => return all(Verdict::Fail, &format!("setup: the ticket's address: {e}")),
+    };
+    let out = run_exposer(addr, launched.ticket.clone(), quiet, sel);
+    drop(launched);
+    out
 }
 
 /// Runs the puller cases against the command `cmd` (`{ticket}`, `{out}` placeholders).

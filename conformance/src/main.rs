@@ -56,9 +56,24 @@ enum TargetCmd {
     Exposer {
         /// Exposer address: HOST:PORT, or a MAC address with --link eth:IFACE (default: the ticket's).
         addr: Option<String>,
-        /// The exposure's ticket (rgtp://…#KEY).
-        #[arg(long)]
-        ticket: String,
+        /// The exposure's ticket (rgtp://…#KEY); not with --cmd.
+        #[arg(long, required_unless_present = "cmd", conflicts_with = "cmd")]
+        ticket: Option<String>,
+        /// Start the exposer with this shell command instead: `{file}` (a file the
+        /// harness makes) and `{port}` (a free UDP port) are substituted; the ticket is
+        /// the first line of its standard output (or of --ticket-file). Exit 127 before
+        /// the ticket: every case n/a. The command is killed after the cases.
+        #[arg(long, conflicts_with = "addr")]
+        cmd: Option<String>,
+        /// With --cmd: read the ticket from the first line of this file.
+        #[arg(long, requires = "cmd")]
+        ticket_file: Option<PathBuf>,
+        /// With --cmd: bytes of the file exposed.
+        #[arg(long, default_value_t = 300_000)]
+        size: usize,
+        /// With --cmd: seconds to wait for the ticket.
+        #[arg(long, default_value_t = 20)]
+        start_timeout: u64,
         /// Link: udp (default), or eth:IFACE for raw Ethernet frames on a local
         /// interface (EtherType 0x88B5; needs root or CAP_NET_RAW).
         #[arg(long, default_value = "udp")]
@@ -75,7 +90,8 @@ enum TargetCmd {
     },
     /// Test a puller program against the harness's adversarial exposer.
     Puller {
-        /// Shell command; `{ticket}` and `{out}` are substituted (already shell-quoted).
+        /// Shell command; `{ticket}` and `{out}` are substituted (already shell-quoted),
+        /// `{port}` by a free UDP port. Exit 127 makes a case n/a (unsupported).
         /// Optional `{proofs}` becomes `--proofs` in the cases where the puller must ask
         /// for Merkle proofs (PUL-029), and nothing elsewhere.
         #[arg(long)]
@@ -119,6 +135,19 @@ enum TargetCmd {
         /// Where to create the venv.
         #[arg(long)]
         venv: Option<PathBuf>,
+    },
+    /// Run every configured exposer against every configured puller over seeded
+    /// impairments and print the interop matrix.
+    Matrix {
+        /// The configuration (see conformance/matrix.example.toml).
+        config: PathBuf,
+        /// Where to keep the evidence and write matrix.txt, matrix.json, index.html
+        /// (default: a fresh directory under the system's temporary directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the impairments' draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// List the catalogue.
     List,
@@ -223,7 +252,34 @@ fn run(cli: &Cli) -> i32 {
             vlan,
             pcp,
             quiet_ms,
+            cmd,
+            ticket_file,
+            size,
+            start_timeout,
         } => {
+            let quiet = Duration::from_millis(*quiet_ms);
+            if let Some(template) = cmd {
+                if link != "udp" {
+                    eprintln!("rgtp-conformance: --cmd tests an exposer over UDP");
+                    return EXIT_USAGE;
+                }
+                let c = rgtp_conformance::ExposerCommand {
+                    template: template.clone(),
+                    ticket_file: ticket_file.clone(),
+                    size: *size,
+                    start_timeout: Duration::from_secs(*start_timeout),
+                };
+                let info = RunInfo {
+                    decode: Some(format!(
+                        "rgtp inspect {} --ticket TICKET (TICKET: the one the command printed)",
+                        evidence::PCAP
+                    )),
+                    ..info("exposer", template.clone())
+                };
+                let out = exec(cli, || rgtp_conformance::run_exposer_cmd(&c, quiet, &sel));
+                return finish(&info, &out, cli);
+            }
+            let ticket = ticket.as_deref().unwrap_or_default();
             let ticket: rgtp::Ticket = match ticket.parse() {
                 Ok(t) => t,
                 Err(e) => {
@@ -231,7 +287,6 @@ fn run(cli: &Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
-            let quiet = Duration::from_millis(*quiet_ms);
             let decode = Some(format!(
                 "rgtp inspect {} --ticket TICKET (TICKET: the ticket given to --ticket)",
                 evidence::PCAP
@@ -375,6 +430,7 @@ fn run(cli: &Cli) -> i32 {
             });
             finish(&info("python", lib.display().to_string()), &out, cli)
         }
+        TargetCmd::Matrix { config, out, seed } => run_matrix(config, out.as_deref(), *seed),
         TargetCmd::List => {
             for c in cases::catalogue() {
                 println!(
@@ -388,6 +444,70 @@ fn run(cli: &Cli) -> i32 {
             }
             EXIT_OK
         }
+    }
+}
+
+fn run_matrix(config: &Path, out: Option<&Path>, seed: u64) -> i32 {
+    use rgtp_conformance::matrix;
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rgtp-conformance: {}: {e}", config.display());
+            return EXIT_USAGE;
+        }
+    };
+    let cfg = match matrix::Config::parse(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rgtp-conformance: {}: {e}", config.display());
+            return EXIT_USAGE;
+        }
+    };
+    let out = match out {
+        Some(o) => o.to_path_buf(),
+        None => match tempfile::Builder::new()
+            .prefix("rgtp-matrix-")
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("rgtp-conformance: scratch dir: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let m = matrix::run(&cfg, seed, &out, |c| {
+        eprintln!(
+            "{} × {} / {}: {}",
+            c.exposer,
+            c.puller,
+            c.impairment,
+            c.verdict.name()
+        )
+    });
+    let m = match m {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("rgtp-conformance: matrix: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    print!("{}", matrix::table(&m));
+    match matrix::write(&m, &out) {
+        Ok(_) => println!(
+            "\nseed {seed}; evidence, matrix.json and index.html in {}",
+            out.display()
+        ),
+        Err(e) => {
+            eprintln!("rgtp-conformance: writing into {}: {e}", out.display());
+            return EXIT_USAGE;
+        }
+    }
+    if m.any_failed() {
+        EXIT_MUST_FAILED
+    } else {
+        EXIT_OK
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use rgtp::{ExposerBuilder, FecSpec, Prepared, Ticket};
-use rgtp_conformance::adversary::{self, Hooks, InboundHook, Mangle, Out, OutboundHook};
+use rgtp_conformance::adversary::{self, Hooks, InboundHook, Mangle, OutboundHook};
+use rgtp_conformance::faulty::{chunks_of, PushAfterManifest};
 use rgtp_conformance::{failing_ids, Selection};
 use rgtp_proto::crypto::{AeadError, TAG_LEN};
 use rgtp_proto::{CipherId, CipherSuite, ExposerConfig, FecParams, HashId, Key, SuiteFactory};
@@ -99,44 +100,6 @@ fn exposer_with_a_wrong_merkle_root() {
     assert_eq!(failing, ids(&["EXP-022", "EXP-023"]));
 }
 
-/// After every Manifest it sends, pushes a burst of chunks nobody asked for (as upstream's
-/// C library does when a puller connects).
-struct PushAfterManifest {
-    burst: Vec<Vec<u8>>,
-}
-
-impl Mangle for PushAfterManifest {
-    fn outbound(&mut self, _to: SocketAddr, d: &[u8], out: &mut Vec<Out>) {
-        out.push(Out::real(d.to_vec()));
-        if d.get(1) == Some(&2) {
-            out.extend(self.burst.iter().cloned().map(Out::real));
-        }
-    }
-}
-
-/// The first `count` Chunk_Data datagrams of `prepared`, as its exposers send them to
-/// anybody (drawn from a second exposer of the same exposure that serves unvalidated).
-fn chunks_of(prepared: &Prepared, count: u32) -> Vec<Vec<u8>> {
-    let config = ExposerConfig {
-        dangerous_serve_unvalidated: true,
-        ..prepared.config.clone()
-    };
-    let mut exposer = rgtp_proto::Exposer::new(std::sync::Arc::clone(&prepared.exposure), config);
-    let clock = rgtp::driver::Clock::new();
-    let id = *prepared.exposure.id();
-    let entries: Vec<u32> = (0..count).collect();
-    let nak = rgtp_conformance::net::nak(id, &entries, rgtp_wire::NakFlags::empty(), None);
-    let peer = rgtp_proto::Peer::Ip("127.0.0.1:9".parse().unwrap());
-    exposer.handle_datagram(clock.now(), peer, &nak);
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
-    while let Some(t) = exposer.poll_transmit(clock.now(), &mut buf) {
-        out.extend(t.datagrams(&buf).map(<[u8]>::to_vec));
-    }
-    assert_eq!(out.len(), count as usize, "the burst");
-    out
-}
-
 #[test]
 fn exposer_pushing_chunks_after_its_manifest() {
     // Which cases this fault fails, and why exactly these:
@@ -153,6 +116,7 @@ fn exposer_pushing_chunks_after_its_manifest() {
     // must pass: the burst is the Pull_Request's, never the next request's.
     let prepared = prepared(ExposerConfig::default());
     let burst = chunks_of(&prepared, 8);
+    assert_eq!(burst.len(), 8, "the burst");
     let failing = faulty_exposer_with(prepared, Box::new(PushAfterManifest { burst }));
     assert_eq!(
         failing,

@@ -21,7 +21,8 @@ use crate::net::emit;
 /// What the puller cases run against.
 pub struct PullerCtx {
     /// Shell command with `{ticket}` and `{out}` placeholders (substituted shell-quoted),
-    /// and optionally `{proofs}`: replaced by [`PROOFS_ARG`] in the cases that need the
+    /// optionally `{port}` (a UDP port on 127.0.0.1 free when the command starts, for a
+    /// puller that wants to bind a given port) and `{proofs}`: replaced by [`PROOFS_ARG`] in the cases that need the
     /// puller to ask for Merkle proofs, and by nothing elsewhere.
     pub cmd: String,
     /// Bound on one run of the command.
@@ -59,7 +60,20 @@ pub struct RunOpts {
     pub proofs: bool,
 }
 
-fn quote(s: &str) -> String {
+/// The exit status by which a command says "this case is not supported by the
+/// implementation": the case becomes SKIP (n/a) instead of a failure. A shell also
+/// exits 127 when the command is not found.
+pub const UNSUPPORTED: i32 = 127;
+
+/// A UDP port on 127.0.0.1 that was free a moment ago (bound and released), for `{port}`.
+pub fn free_udp_port() -> std::io::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Quotes `s` for `sh`.
+pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -73,10 +87,18 @@ pub fn run_cmd_with(ctx: &PullerCtx, ticket: &str, name: &str, opts: RunOpts) ->
     crate::evidence::note_ticket(ticket);
     let out = ctx.dir.join(format!("{name}.out"));
     let _ = std::fs::remove_file(&out);
+    let port = if ctx.cmd.contains("{port}") {
+        free_udp_port()
+            .or_fail("finding a free port for {port}")?
+            .to_string()
+    } else {
+        String::new()
+    };
     let line = ctx
         .cmd
         .replace("{ticket}", &quote(ticket))
         .replace("{out}", &quote(&out.display().to_string()))
+        .replace("{port}", &port)
         .replace("{proofs}", if opts.proofs { PROOFS_ARG } else { "" });
     let err_path = ctx.dir.join(format!("{name}.stderr"));
     let err = std::fs::File::create(&err_path).or_fail("creating stderr file")?;
@@ -116,6 +138,11 @@ pub fn run_cmd_with(ctx: &PullerCtx, ticket: &str, name: &str, opts: RunOpts) ->
         .filter(|c| !c.is_control())
         .take(120)
         .collect();
+    if !timed_out && status.code() == Some(UNSUPPORTED) {
+        return Err(Stop::Skip(format!(
+            "n/a: unsupported by the implementation (exit {UNSUPPORTED})"
+        )));
+    }
     Ok(Run {
         code: status.code(),
         timed_out,
