@@ -93,133 +93,62 @@ impl Default for Config {
     }
 }
 
-/// A value of the TOML subset the configuration uses.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Str(String),
-    Int(u64),
-    List(Vec<String>),
+/// One implementation's table.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Commands {
+    exposer: Option<String>,
+    puller: Option<String>,
 }
 
-/// Parses a basic or literal TOML string at the start of `s`; returns it and the rest.
-fn parse_string(s: &str) -> Result<(String, &str), String> {
-    let mut chars = s.char_indices();
-    match chars.next() {
-        Some((_, '\'')) => {
-            let end = s[1..].find('\'').ok_or("unterminated string")?;
-            Ok((s[1..1 + end].to_string(), &s[end + 2..]))
-        }
-        Some((_, '"')) => {
-            let mut o = String::new();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => return Ok((o, &s[i + 1..])),
-                    '\\' => match chars.next().map(|x| x.1) {
-                        Some('"') => o.push('"'),
-                        Some('\\') => o.push('\\'),
-                        Some('n') => o.push('\n'),
-                        Some('t') => o.push('\t'),
-                        other => return Err(format!("unsupported escape \\{other:?}")),
-                    },
-                    c => o.push(c),
-                }
-            }
-            Err("unterminated string".into())
-        }
-        _ => Err("expected a string".into()),
+/// `value` as a positive integer setting.
+fn positive(key: &str, value: &toml::Value) -> Result<u64, String> {
+    match value.as_integer() {
+        Some(v) if v > 0 => Ok(v as u64),
+        _ => Err(format!("{key} must be a positive integer, not {value}")),
     }
-}
-
-fn strip_comment(rest: &str) -> Result<(), String> {
-    let r = rest.trim();
-    if r.is_empty() || r.starts_with('#') {
-        Ok(())
-    } else {
-        Err(format!("unexpected {r:?}"))
-    }
-}
-
-fn parse_value(v: &str) -> Result<Value, String> {
-    let v = v.trim_start();
-    if v.starts_with('"') || v.starts_with('\'') {
-        let (s, rest) = parse_string(v)?;
-        strip_comment(rest)?;
-        return Ok(Value::Str(s));
-    }
-    if let Some(mut rest) = v.strip_prefix('[') {
-        let mut items = Vec::new();
-        loop {
-            rest = rest.trim_start();
-            if let Some(r) = rest.strip_prefix(']') {
-                strip_comment(r)?;
-                return Ok(Value::List(items));
-            }
-            let (s, r) = parse_string(rest)?;
-            items.push(s);
-            rest = r.trim_start();
-            rest = rest.strip_prefix(',').unwrap_or(rest);
-        }
-    }
-    let word = v.split('#').next().unwrap_or("").trim().replace('_', "");
-    word.parse::<u64>()
-        .map(Value::Int)
-        .map_err(|_| format!("expected a string, an integer or a list of strings, not {v:?}"))
 }
 
 impl Config {
-    /// Parses a configuration (the TOML subset described in the module docs).
+    /// Parses a configuration: TOML with the settings `size`, `timeout`,
+    /// `start_timeout` (integers) and `impairments` (a list of names), then one
+    /// table per implementation holding `exposer` and/or `puller` strings.
     pub fn parse(text: &str) -> Result<Config, String> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
         let mut c = Config::default();
-        let mut current: Option<usize> = None;
-        for (n, line) in text.lines().enumerate() {
-            let at = |e: String| format!("line {}: {e}", n + 1);
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            if let Some(h) = t.strip_prefix('[') {
-                let (name, rest) = h.split_once(']').ok_or_else(|| at("unclosed [".into()))?;
-                strip_comment(rest).map_err(at)?;
-                let name = name.trim().trim_matches('"').to_string();
-                if name.is_empty() || c.implementations.iter().any(|i| i.name == name) {
-                    return Err(at(format!("empty or repeated table [{name}]")));
+        for (key, value) in table {
+            match (key.as_str(), value) {
+                (_, toml::Value::Table(t)) => {
+                    let cmd: Commands = toml::Value::Table(t)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| format!("in [{key}]: {}", e.message()))?;
+                    c.implementations.push(Implementation {
+                        name: key,
+                        exposer: cmd.exposer,
+                        puller: cmd.puller,
+                    });
                 }
-                c.implementations.push(Implementation {
-                    name,
-                    ..Implementation::default()
-                });
-                current = Some(c.implementations.len() - 1);
-                continue;
-            }
-            let (key, value) = t
-                .split_once('=')
-                .ok_or_else(|| at("expected key = value".into()))?;
-            let key = key.trim();
-            let value = parse_value(value).map_err(at)?;
-            match (current, key, value) {
-                (Some(i), "exposer", Value::Str(s)) => c.implementations[i].exposer = Some(s),
-                (Some(i), "puller", Value::Str(s)) => c.implementations[i].puller = Some(s),
-                (Some(_), k, _) => {
-                    return Err(at(format!(
-                        "unknown key {k:?} (an implementation has exposer and puller strings)"
-                    )))
+                ("size", v) => c.size = positive("size", &v)? as usize,
+                ("timeout", v) => c.timeout = Duration::from_secs(positive("timeout", &v)?),
+                ("start_timeout", v) => {
+                    c.start_timeout = Duration::from_secs(positive("start_timeout", &v)?)
                 }
-                (None, "size", Value::Int(v)) => c.size = v as usize,
-                (None, "timeout", Value::Int(v)) => c.timeout = Duration::from_secs(v),
-                (None, "start_timeout", Value::Int(v)) => c.start_timeout = Duration::from_secs(v),
-                (None, "impairments", Value::List(v)) => {
-                    if let Some(bad) = v.iter().find(|s| impairment(s).is_none()) {
-                        return Err(at(format!(
+                ("impairments", v) => {
+                    let list: Vec<String> = v
+                        .try_into()
+                        .map_err(|_| "impairments must be a list of names".to_string())?;
+                    if let Some(bad) = list.iter().find(|s| impairment(s).is_none()) {
+                        return Err(format!(
                             "unknown impairment {bad:?} (known: {})",
                             IMPAIRMENTS.join(", ")
-                        )));
+                        ));
                     }
-                    c.impairments = v;
+                    c.impairments = list;
                 }
-                (None, k, _) => {
-                    return Err(at(format!(
-                        "unknown or mistyped setting {k:?} (size, timeout, start_timeout: integers; impairments: a list)"
-                    )))
+                (k, _) => {
+                    return Err(format!(
+                        "unknown setting {k:?} (settings: size, timeout, start_timeout, impairments; an implementation is a [table] of exposer and puller strings)"
+                    ))
                 }
             }
         }

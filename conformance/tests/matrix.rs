@@ -135,9 +135,12 @@ fn config_errors_are_reported() {
             .unwrap_err()
             .contains("unknown impairment")
     );
-    assert!(Config::parse("[a]\nexposer = \"x\"\ncolour = \"y\"\n")
-        .unwrap_err()
-        .contains("line 3"));
+    let e = Config::parse("[a]\nexposer = \"x\"\ncolour = \"y\"\n").unwrap_err();
+    assert!(e.contains("[a]") && e.contains("colour"), "{e}");
+    let e = Config::parse("size = \"big\"\n[a]\nexposer = \"x\"\npuller = \"y\"\n").unwrap_err();
+    assert!(e.contains("size"), "{e}");
+    let e = Config::parse("[a\nexposer = 1\n").unwrap_err();
+    assert!(e.contains("line 1"), "{e}");
     let c = Config::parse(
         "size = 1_000 # bytes\n[a] # one\nexposer = 'e {file}'\npuller = \"p \\\"{ticket}\\\" {out}\"\n",
     )
