@@ -6,22 +6,7 @@ use std::fmt::Write as _;
 use crate::report::{level_counts, summary, LevelCounts};
 use crate::verdict::{Level, Outcome, Verdict};
 
-/// Escapes text for HTML element content and double- or single-quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub use crate::report::escape;
 
 /// Percent-encodes a relative path for an `href`: `/` separates segments, every byte
 /// outside the unreserved set is encoded (so no scheme such as `javascript:` survives).

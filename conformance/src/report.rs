@@ -105,7 +105,10 @@ pub fn table(outcomes: &[Outcome]) -> String {
     s
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML and HTML element content and double- or single-quoted
+/// attributes (the JUnit report and the HTML pages); control characters other
+/// than newline and tab, which neither may carry, become U+FFFD.
+pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -113,8 +116,8 @@ fn xml_escape(s: &str) -> String {
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => o.push(' '),
+            '\'' => o.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
             c => o.push(c),
         }
     }
@@ -129,7 +132,7 @@ pub fn junit(suite: &str, outcomes: &[Outcome]) -> String {
     let _ = writeln!(
         s,
         "<testsuites><testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"{k}\" time=\"{total:.3}\">",
-        xml_escape(suite),
+        escape(suite),
         outcomes.len()
     );
     for o in outcomes {
@@ -138,8 +141,8 @@ pub fn junit(suite: &str, outcomes: &[Outcome]) -> String {
             "  <testcase classname=\"rgtp-conformance.{}\" name=\"{} {} ({} {})\" time=\"{:.3}\"",
             o.info.target.name(),
             o.info.id,
-            xml_escape(o.info.title),
-            xml_escape(o.info.section),
+            escape(o.info.title),
+            escape(o.info.section),
             o.info.level.name(),
             o.seconds
         );
@@ -148,14 +151,14 @@ pub fn junit(suite: &str, outcomes: &[Outcome]) -> String {
                 let _ = writeln!(
                     s,
                     "><system-out>{}</system-out></testcase>",
-                    xml_escape(&o.detail)
+                    escape(&o.detail)
                 );
             }
             Verdict::Fail => {
                 let _ = writeln!(
                     s,
                     "><failure message=\"{}\" type=\"{}\"/></testcase>",
-                    xml_escape(&o.detail),
+                    escape(&o.detail),
                     o.info.level.name()
                 );
             }
@@ -163,7 +166,7 @@ pub fn junit(suite: &str, outcomes: &[Outcome]) -> String {
                 let _ = writeln!(
                     s,
                     "><skipped message=\"{}\"/></testcase>",
-                    xml_escape(&o.detail)
+                    escape(&o.detail)
                 );
             }
         }
