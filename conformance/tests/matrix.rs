@@ -1,6 +1,6 @@
 //! The interop matrix on a small configuration: {ours, the faulty exposer, one that
-//! supports nothing} × {ours, a puller that supports nothing} over {clean, 5% loss}
-//! with a 1 MiB file, twice with one seed.
+//! supports nothing} × {ours, the slow-retry puller, a puller that supports nothing}
+//! over {clean, 5% loss} with a 1 MiB file, twice with one seed.
 
 mod common;
 
@@ -20,6 +20,16 @@ fn config() -> Config {
             "faulty-exposer",
         ],
     );
+    let slow = built(
+        "examples/slow-retry-puller",
+        &[
+            "build",
+            "-p",
+            "rgtp-conformance",
+            "--example",
+            "slow-retry-puller",
+        ],
+    );
     let text = format!(
         r#"
 size = 1048576
@@ -33,12 +43,16 @@ puller = "'{rgtp}' pull {{ticket}} -o {{out}} -q --connect-timeout 5 --idle-time
 [faulty]
 exposer = "'{faulty}' {{file}} {{port}}"
 
+[slow-retry]
+puller = "'{slow}' {{ticket}} {{out}}"
+
 [nothing]  # supports nothing, as exposer or as puller
 exposer = "exit 127 {{file}} {{port}}"
 puller = "exit 127 {{ticket}} {{out}}"
 "#,
         rgtp = rgtp.display(),
-        faulty = faulty.display()
+        faulty = faulty.display(),
+        slow = slow.display()
     );
     Config::parse(&text).expect("config")
 }
@@ -49,7 +63,7 @@ fn small_matrix_is_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let first = matrix::run(&config, 42, &dir.path().join("a"), |_| {}).unwrap();
     print!("{}", matrix::table(&first));
-    assert_eq!(first.cells.len(), 3 * 2 * 2);
+    assert_eq!(first.cells.len(), 3 * 3 * 2);
     for e in ["ours", "faulty"] {
         for imp in ["clean", "loss5"] {
             let c = first.cell(e, "ours", imp).unwrap();
@@ -71,7 +85,31 @@ fn small_matrix_is_deterministic() {
             assert!(n.detail.contains("unsupported"), "{}", n.detail);
         }
     }
-    assert!(!first.any_failed());
+    // The slow-retry puller pulls a clean path and fails wherever a chunk is lost,
+    // saying what it did; no other cell fails.
+    for e in ["ours", "faulty"] {
+        let c = first.cell(e, "slow-retry", "clean").unwrap();
+        assert_eq!(
+            c.verdict,
+            CellVerdict::Pass,
+            "{e} × slow-retry: {}",
+            c.detail
+        );
+        let c = first.cell(e, "slow-retry", "loss5").unwrap();
+        assert_eq!(
+            c.verdict,
+            CellVerdict::Fail,
+            "{e} × slow-retry: {}",
+            c.detail
+        );
+        assert!(c.detail.contains("exit 3"), "{}", c.detail);
+    }
+    let failed: Vec<_> = first
+        .verdicts()
+        .into_iter()
+        .filter(|v| v.3 == CellVerdict::Fail)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
     // The loss is real: the relay dropped datagrams in the loss5 cells and none in clean.
     let lost = |imp: &str| {
         let d = &first.cell("ours", "ours", imp).unwrap().detail;
