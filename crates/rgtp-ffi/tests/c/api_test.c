@@ -62,10 +62,13 @@ typedef struct {
     uint8_t key[32];
 } server_t;
 
+/* How long each serving thread's rgtp_poll may wait for a datagram. */
+static atomic_int serve_poll_ms = 50;
+
 static void* serve(void* arg) {
     server_t* s = arg;
     while (!atomic_load(&s->stop)) {
-        int rc = rgtp_poll(s->surface, 50);
+        int rc = rgtp_poll(s->surface, atomic_load(&serve_poll_ms));
         if (rc != RGTP_OK && rc != RGTP_ERR_TIMEOUT) {
             fprintf(stderr, "poll: %d\n", rc);
             exit(1);
@@ -408,13 +411,14 @@ static int t_transfer(void) {
 }
 
 /* Two threads poll two exposers; a third thread reads their stats meanwhile;
- * the main thread interleaves two pulls. */
+ * the main thread interleaves two pulls, then lets the servers idle (each poll
+ * then waits its whole 500 ms) until the reader has read some more. */
 static atomic_int stats_stop;
+static atomic_long stats_reads;
 static server_t* stats_servers;
 
 static void* stats_reader(void* arg) {
     (void)arg;
-    long reads = 0;
     while (!atomic_load(&stats_stop)) {
         for (int i = 0; i < 2; i++) {
             rgtp_stats_t st;
@@ -422,12 +426,14 @@ static void* stats_reader(void* arg) {
             double t0 = now_s();
             CHECK_RC(rgtp_get_stats(stats_servers[i].surface, &st), RGTP_OK);
             CHECK_RC(rgtp_get_latency_stats(stats_servers[i].surface, &lat), RGTP_OK);
-            /* never waits for a running poll (each polls for 50 ms) */
-            CHECK(now_s() - t0 < 0.02);
-            reads++;
+            /* never waits for a running poll: one that did would wait for most
+             * of an idle 500 ms poll; a busy machine's scheduling stays far below */
+            CHECK(now_s() - t0 < 0.25);
+            atomic_fetch_add(&stats_reads, 1);
         }
+        usleep(1000);
     }
-    return (void*)reads;
+    return NULL;
 }
 
 static int t_concurrent(void) {
@@ -435,6 +441,7 @@ static int t_concurrent(void) {
     unsigned char* d0 = random_bytes(total, 10);
     unsigned char* d1 = random_bytes(total, 11);
     server_t s[2];
+    atomic_store(&serve_poll_ms, 500);
     server_start(&s[0], d0, total, NULL, 1);
     server_start(&s[1], d1, total, NULL, 1);
     stats_servers = s;
@@ -461,16 +468,21 @@ static int t_concurrent(void) {
     }
     CHECK(memcmp(out[0], d0, total) == 0 && memcmp(out[1], d1, total) == 0);
     CHECK(rgtp_progress(p[0]) == 1.0f && rgtp_progress(p[1]) == 1.0f);
+    long during = atomic_load(&stats_reads);
+    /* Reads while the servers idle in their polls: count work, not time (the
+     * bound only stops a hung reader). */
+    for (int waited = 0; atomic_load(&stats_reads) < during + 20 && waited < 30000; waited++)
+        usleep(1000);
     atomic_store(&stats_stop, 1);
-    void* reads;
-    pthread_join(reader, &reads);
-    fprintf(stderr, "stats reads during the pulls: %ld; polls %ld + %ld\n", (long)reads,
-            atomic_load(&s[0].polls), atomic_load(&s[1].polls));
-    CHECK((long)reads > 10);
+    pthread_join(reader, NULL);
+    fprintf(stderr, "stats reads: %ld during the pulls, %ld in all; polls %ld + %ld\n", during,
+            atomic_load(&stats_reads), atomic_load(&s[0].polls), atomic_load(&s[1].polls));
+    CHECK(atomic_load(&stats_reads) >= during + 20);
     for (int i = 0; i < 2; i++) {
         rgtp_destroy_surface(p[i]);
         server_stop(&s[i]);
     }
+    atomic_store(&serve_poll_ms, 50);
     rgtp_socket_destroy(ps);
     /* two threads polling ONE surface serialize, each within its timeout */
     server_t one;
@@ -485,7 +497,9 @@ static int t_concurrent(void) {
     atomic_store(&one.stop, 1);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
-    CHECK(now_s() - t0 < 1.0);
+    /* 300 ms plus at most one 50 ms poll each; the margin is for a busy machine,
+     * a deadlock would never return */
+    CHECK(now_s() - t0 < 3.0);
     rgtp_destroy_surface(one.surface);
     rgtp_socket_destroy(one.sock);
     free(out[0]);
