@@ -21,6 +21,7 @@ use rgtp_capture::Recorder;
 use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
+use rgtp_proto::cc::Controller;
 use rgtp_proto::puller::PullError;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
@@ -307,6 +308,8 @@ struct PullArgs {
     max_size: Option<u64>,
     #[command(flatten)]
     backend: BackendArg,
+    #[command(flatten)]
+    cc: CcArg,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -322,6 +325,26 @@ struct DemoArgs {
     /// Seed for the generated data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    cc: CcArg,
+}
+
+/// The puller's congestion controller: a local choice, nothing on the wire names it.
+#[derive(clap::Args)]
+struct CcArg {
+    /// Congestion controller: delay (default: halves on a standing queue only), reno
+    /// (loss-based AIMD, RFC 5681) or cubic (RFC 9438).
+    #[arg(long = "cc", value_name = "NAME", value_parser = parse_cc, default_value = Controller::DEFAULT.name)]
+    controller: Controller,
+}
+
+fn parse_cc(s: &str) -> Result<Controller, String> {
+    Controller::by_name(s).ok_or_else(|| {
+        format!(
+            "unknown congestion controller {s:?}: use one of {}",
+            Controller::names()
+        )
+    })
 }
 
 fn parse_cipher(s: &str) -> Result<CipherId, String> {
@@ -779,6 +802,7 @@ fn pull(a: PullArgs) -> CliResult {
     cfg.use_fec = !a.no_fec;
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
+    cfg.congestion = a.cc.controller;
     if let Some(max) = a.max_size {
         cfg.max_total_size = max;
     }
@@ -1060,11 +1084,9 @@ fn demo(a: DemoArgs) -> CliResult {
         .socket_addr()
         .map_err(|e| (exit::IO, e.to_string()))?;
     let clock = Clock::new();
-    let mut puller = Puller::new(
-        puller_config(&ticket, Peer::Ip(server_addr)),
-        DynSuiteOn(a.suite.backend.cipher_backend),
-        clock.now(),
-    );
+    let mut cfg = puller_config(&ticket, Peer::Ip(server_addr));
+    cfg.congestion = a.cc.controller;
+    let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());
     let mut sink = MemSink::default();
     let bar = ProgressBar::new(a.size);
     bar.set_style(
@@ -1154,9 +1176,10 @@ fn report(
         s.parity_received, s.fec_recoveries
     );
     println!(
-        "  RTT / loss      {:.2} ms / {:.2}%, final window {} chunks",
+        "  RTT / loss      {:.2} ms / {:.2}%, final window {} chunks ({})",
         s.srtt_us as f64 / 1000.0,
         s.loss_rate * 100.0,
-        s.window
+        s.window,
+        a.cc.controller.name
     );
 }

@@ -283,6 +283,22 @@ fn unknown_cipher_backend_is_a_usage_error_naming_the_choices() {
 }
 
 #[test]
+fn every_congestion_controller_pulls_byte_exact() {
+    for cc in ["delay", "reno", "cubic"] {
+        round_trip(300_001, &[], &["--cc", cc]);
+    }
+}
+
+#[test]
+fn unknown_congestion_controller_is_a_usage_error_naming_the_choices() {
+    let mut c = rgtp();
+    c.args(["demo", "--size", "1k", "--cc", "vegas"]);
+    let r = run_bounded(c, Duration::from_secs(60));
+    r.expect_code(2);
+    assert!(r.stderr.contains("delay, reno, cubic"), "{}", r.stderr);
+}
+
+#[test]
 fn round_trip_chacha_blake2b() {
     let ticket = round_trip(
         (1 << 20) + 17,

@@ -69,6 +69,14 @@ impl SimNet {
         self.directions.set(from, to, config);
     }
 
+    /// Sends everything `from` transmits, whoever it is for, through one impairment
+    /// `config` (one queue, one rate limit, one loss model): a shared bottleneck, as
+    /// pullers of one exposer behind the same uplink see it. Replaces the
+    /// per-direction impairments from `from`.
+    pub fn set_bottleneck(&mut self, from: Peer, config: ImpairmentConfig) {
+        self.directions.set_egress(from, config);
+    }
+
     /// Keeps every delivery in [`trace`](Self::trace) from now on.
     pub fn enable_trace(&mut self) {
         self.trace.get_or_insert_with(Vec::new);
@@ -137,8 +145,11 @@ impl SimNet {
         self.delivered
     }
 
-    /// The impairment counters of one direction.
+    /// The impairment counters of one direction (of `from`'s bottleneck, if it has one).
     pub fn direction_stats(&self, from: Peer, to: Peer) -> ImpairmentStats {
+        if let Some(e) = self.directions.egress.get(&from) {
+            return e.stats();
+        }
         self.directions
             .links
             .get(&(from, to))
@@ -447,6 +458,8 @@ struct Directions {
     default: ImpairmentConfig,
     seed: u64,
     links: HashMap<(Peer, Peer), Impairment>,
+    /// Shared bottlenecks: everything a node sends goes through its one impairment.
+    egress: HashMap<Peer, Impairment>,
 }
 
 impl Directions {
@@ -455,7 +468,13 @@ impl Directions {
             default,
             seed,
             links: HashMap::new(),
+            egress: HashMap::new(),
         }
+    }
+
+    fn set_egress(&mut self, from: Peer, config: ImpairmentConfig) {
+        let seed = direction_seed(self.seed, &from, &from);
+        self.egress.insert(from, Impairment::new(config, seed));
     }
 
     fn set(&mut self, from: Peer, to: Peer, config: ImpairmentConfig) {
@@ -464,6 +483,9 @@ impl Directions {
     }
 
     fn get(&mut self, from: Peer, to: Peer) -> &mut Impairment {
+        if let Some(e) = self.egress.get_mut(&from) {
+            return e;
+        }
         let (default, seed) = (&self.default, self.seed);
         self.links
             .entry((from, to))
@@ -473,6 +495,7 @@ impl Directions {
     fn total(&self) -> ImpairmentStats {
         self.links
             .values()
+            .chain(self.egress.values())
             .fold(ImpairmentStats::default(), |acc, imp| {
                 add_stats(acc, imp.stats())
             })
@@ -608,6 +631,37 @@ mod tests {
         );
         assert_eq!(net.next_delivery(), None);
         assert_eq!((net.sent(), net.delivered()), (4, 4));
+    }
+
+    #[test]
+    fn a_bottleneck_is_shared_by_every_destination() {
+        // 1,000 B/s out of A: ten 100-byte datagrams take a second to leave, whoever
+        // they are for; without the bottleneck each direction would have its own rate.
+        let slow = ImpairmentConfig::default().with_rate_limit(1_000);
+        let mut shared = SimNet::new(ImpairmentConfig::default(), 0);
+        shared.set_bottleneck(A, slow.clone());
+        let mut apart = SimNet::new(slow, 0);
+        let t0 = Instant::from_millis(1);
+        for net in [&mut shared, &mut apart] {
+            for i in 0..10 {
+                net.send(t0, A, if i % 2 == 0 { B } else { C }, &[0; 100]);
+            }
+        }
+        let last = |net: &mut SimNet| {
+            let mut out = Vec::new();
+            let mut at = t0;
+            while let Some(t) = net.next_delivery() {
+                net.deliver_due(t, &mut out);
+                at = t;
+            }
+            assert_eq!(out.len(), 10);
+            at.saturating_since(t0)
+        };
+        let (s, a) = (last(&mut shared), last(&mut apart));
+        assert!(s >= Duration::from_millis(900), "shared: {s:?}");
+        assert!(a <= Duration::from_millis(500), "per direction: {a:?}");
+        assert_eq!(shared.direction_stats(A, B).processed, 10);
+        assert_eq!(shared.impairment_stats().processed, 10);
     }
 
     fn recv_all(link: &mut MemLink, n: usize) -> Vec<(Peer, Vec<u8>)> {

@@ -9,6 +9,7 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod cc;
 pub mod crypto;
 mod endpoint;
 pub mod exposer;

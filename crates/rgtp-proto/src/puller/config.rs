@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use rgtp_wire::ExposureId;
 
+use crate::cc::Controller;
 use crate::crypto::{CipherId, Key};
 use crate::merkle::HashId;
 use crate::Peer;
@@ -60,6 +61,8 @@ pub struct PullerConfig {
     /// Most chunks the search after a root mismatch may ask for with proofs (spec
     /// §8.12); past it the pull fails with [`PullError::MerkleFailed`](super::PullError::MerkleFailed).
     pub max_repair_probes: u32,
+    /// The congestion controller ([`crate::cc`]; default `delay`).
+    pub congestion: Controller,
 }
 
 impl PullerConfig {
@@ -88,6 +91,7 @@ impl PullerConfig {
             token_refresh: Duration::from_secs(20),
             deferred_root: false,
             max_repair_probes: 65_536,
+            congestion: Controller::DEFAULT,
         }
     }
 }

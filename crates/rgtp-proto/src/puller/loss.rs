@@ -25,8 +25,9 @@ impl<S: SuiteFactory> Puller<S> {
     }
 
     /// Takes an RTT sample; `seq` is the request it answers, if it answers one.
-    pub(super) fn sample_rtt(&mut self, sample: Duration, seq: Option<u64>) {
-        self.cc.on_rtt_sample(sample, seq, self.flights.next_seq);
+    pub(super) fn sample_rtt(&mut self, now: Instant, sample: Duration, seq: Option<u64>) {
+        self.cc
+            .on_rtt_sample(now, sample, seq, self.flights.next_seq);
     }
 
     /// An in-flight entry was answered: when the answer is unambiguous (a first request,
@@ -41,14 +42,14 @@ impl<S: SuiteFactory> Puller<S> {
                     .largest_answered
                     .map_or(f.seq, |l| l.max(f.seq)),
             );
-            self.sample_rtt(now.saturating_since(f.sent), Some(f.seq));
+            self.sample_rtt(now, now.saturating_since(f.sent), Some(f.seq));
         }
     }
 
     /// A requested entry arrived: the transfer progresses and the window grows.
     pub(super) fn on_delivery(&mut self, now: Instant) {
         self.timers.last_progress = now;
-        self.cc.on_delivery(self.cfg.max_window);
+        self.cc.on_delivery(now, self.flights.next_seq);
     }
 
     /// Time after which an entry overtaken by [`PACKET_THRESHOLD`] later answers is lost.
@@ -88,7 +89,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
                 self.flights.order[level].pop_front();
                 self.flights.map.remove(&entry);
-                self.cc.on_loss(f.seq, self.flights.next_seq);
+                self.cc.on_loss(now, f.seq, self.flights.next_seq);
                 if entry & NAK_PARITY_BIT != 0 {
                     self.parity_resolved(parity_entry(entry).0);
                 } else if !self.is_received(entry) {

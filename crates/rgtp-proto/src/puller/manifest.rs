@@ -66,7 +66,11 @@ impl<S: SuiteFactory> Puller<S> {
         self.timers.last_progress = now;
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.timers.handshake_tries == 1 {
-            self.sample_rtt(now.saturating_since(self.timers.last_pull_request), None);
+            self.sample_rtt(
+                now,
+                now.saturating_since(self.timers.last_pull_request),
+                None,
+            );
         }
         self.timers.next_token_refresh = now + self.cfg.token_refresh;
         self.events

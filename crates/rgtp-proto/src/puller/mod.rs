@@ -21,7 +21,8 @@
 //! - Manifest validation: `manifest` (behaviour), `layers` (the layers it selects);
 //! - request scheduling: `request` (Pull_Request, Rate_Report, Keepalive, NAKs),
 //!   `queues` (what waits to be requested, the timers);
-//! - congestion: `congestion` (the RTT estimator and the AIMD window);
+//! - congestion: `congestion` (the controller chosen in the config, see [`crate::cc`], its RTT
+//!   estimator and the smoothed loss fraction);
 //! - loss detection and the RTO: `loss`, `inflight` (the entries in flight);
 //! - FEC reassembly: `reassembly`, `blocks` (the shards collected per block);
 //! - output: `output` (chunk authentication, Merkle checks, the root),
@@ -60,9 +61,9 @@ mod request;
 mod tree;
 
 pub use self::config::PullerConfig;
-pub use self::congestion::QUEUE_FLOOR;
 pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent};
 pub use self::inflight::PACKET_THRESHOLD;
+pub use crate::cc::QUEUE_FLOOR;
 pub use crate::suite::SuiteFactory;
 
 use self::blocks::Reassembly;
@@ -260,6 +261,11 @@ impl<S: SuiteFactory> Puller<S> {
     /// Request-to-arrival latency of first-attempt chunks (and the handshake).
     pub fn latency(&self) -> &Latency {
         self.cc.rtt.latency()
+    }
+
+    /// The congestion controller's name ([`crate::cc`]) and its current window in chunks.
+    pub fn congestion(&self) -> (&'static str, u32) {
+        (self.cc.name(), self.cc.window())
     }
 
     fn fail(&mut self, e: PullError) {
