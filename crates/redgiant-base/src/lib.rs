@@ -21,6 +21,7 @@ pub mod clock;
 pub mod driver;
 pub mod endpoint;
 pub mod link;
+pub mod pacer;
 pub mod peer;
 pub mod stream;
 #[cfg(any(test, feature = "testing"))]
@@ -30,6 +31,7 @@ pub mod transmit;
 
 pub use clock::{ManualClock, SystemClock, TimeSource};
 pub use endpoint::{DatagramEndpoint, Endpoint, StreamEndpoint};
+pub use pacer::{parse_rate, TokenBucket};
 pub use peer::Peer;
 pub use stream::{StreamFraming, StreamLink, StreamRecv};
 pub use time::Instant;

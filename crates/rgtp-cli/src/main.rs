@@ -310,6 +310,10 @@ struct PullArgs {
     backend: BackendArg,
     #[command(flatten)]
     cc: CcArg,
+    /// Cap the transfer at this rate: 20MB/s, 2.5MiB/s, 160Mbit/s, or bytes per second.
+    /// The pull asks for no more than the cap, so any exposer keeps to it.
+    #[arg(long, value_name = "RATE", value_parser = redgiant_base::parse_rate)]
+    max_rate: Option<u64>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -803,6 +807,7 @@ fn pull(a: PullArgs) -> CliResult {
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
     cfg.congestion = a.cc.controller;
+    cfg.max_rate = a.max_rate;
     if let Some(max) = a.max_size {
         cfg.max_total_size = max;
     }

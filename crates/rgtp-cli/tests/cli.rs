@@ -299,6 +299,26 @@ fn unknown_congestion_controller_is_a_usage_error_naming_the_choices() {
 }
 
 #[test]
+fn max_rate_holds_a_pull_to_its_cap() {
+    // 1 MB at 4 Mbit/s (500 kB/s) cannot take less than about two seconds, on any
+    // machine; uncapped the same pull takes a fraction of that.
+    let t0 = std::time::Instant::now();
+    round_trip(1_000_000, &[], &["--max-rate", "4Mbit/s"]);
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(1_800), "took {took:?}");
+}
+
+#[test]
+fn a_bad_rate_is_a_usage_error_naming_the_units() {
+    let mut c = rgtp();
+    c.args(["pull", "rgtp://127.0.0.1:9/00?x#00", "-o", "/nonexistent/x"]);
+    c.args(["--max-rate", "20 parsecs/s"]);
+    let r = run_bounded(c, Duration::from_secs(60));
+    r.expect_code(2);
+    assert!(r.stderr.contains("Mbit/s"), "{}", r.stderr);
+}
+
+#[test]
 fn round_trip_chacha_blake2b() {
     let ticket = round_trip(
         (1 << 20) + 17,

@@ -63,6 +63,10 @@ pub struct PullerConfig {
     pub max_repair_probes: u32,
     /// The congestion controller ([`crate::cc`]; default `delay`).
     pub congestion: Controller,
+    /// Cap on the bytes requested per second (chunk and parity payload), enforced by a
+    /// token bucket over the requests: what a puller does not ask for, no exposer sends.
+    /// `None`: no cap.
+    pub max_rate: Option<u64>,
 }
 
 impl PullerConfig {
@@ -92,6 +96,7 @@ impl PullerConfig {
             deferred_root: false,
             max_repair_probes: 65_536,
             congestion: Controller::DEFAULT,
+            max_rate: None,
         }
     }
 }

@@ -63,6 +63,8 @@ impl<S: SuiteFactory> Puller<S> {
         self.manifest = Some(Manifest { token: None, ..*m });
         self.token = m.token;
         self.phase = Phase::Transfer;
+        self.pacing
+            .start(self.cfg.max_rate, u64::from(m.chunk_size), now);
         self.timers.last_progress = now;
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.timers.handshake_tries == 1 {

@@ -23,6 +23,7 @@
 //!   `queues` (what waits to be requested, the timers);
 //! - congestion: `congestion` (the controller chosen in the config, see [`crate::cc`], its RTT
 //!   estimator and the smoothed loss fraction);
+//! - the rate cap: `pacing` (a token bucket over the requests);
 //! - loss detection and the RTO: `loss`, `inflight` (the entries in flight);
 //! - FEC reassembly: `reassembly`, `blocks` (the shards collected per block);
 //! - output: `output` (chunk authentication, Merkle checks, the root),
@@ -48,6 +49,7 @@ mod event;
 mod inflight;
 mod layers;
 mod leaves;
+mod pacing;
 mod queues;
 mod received;
 mod search;
@@ -70,6 +72,7 @@ use self::blocks::Reassembly;
 use self::congestion::Congestion;
 use self::inflight::InFlight;
 use self::layers::Layers;
+use self::pacing::Pacing;
 use self::queues::{Requests, Timers};
 use self::received::Output;
 use self::search::Search;
@@ -178,6 +181,8 @@ pub struct Puller<S: SuiteFactory> {
     search: Option<Search>,
     /// RTT, loss and the request window.
     cc: Congestion,
+    /// The rate cap, if there is one.
+    pacing: Pacing,
     /// Handshake retries, idle, keepalive, rate-report and token-refresh timers.
     timers: Timers,
 
@@ -202,6 +207,7 @@ impl<S: SuiteFactory> Puller<S> {
             reassembly: Reassembly::new(),
             search: None,
             cc: Congestion::new(&cfg),
+            pacing: Pacing::default(),
             timers: Timers::new(&cfg, now),
             events: VecDeque::new(),
             stats: PullerStats::default(),
@@ -362,6 +368,7 @@ impl<S: SuiteFactory> Puller<S> {
             }
             Phase::Transfer => {
                 self.repair_clock(now);
+                self.pacing.expire(now);
                 self.detect_losses(now);
                 if now.saturating_since(self.timers.last_progress) >= self.cfg.idle_timeout {
                     let e = self.output.stall_error();
@@ -385,6 +392,9 @@ impl<S: SuiteFactory> Puller<S> {
                     .transfer_deadline(&self.cfg, self.token.is_some());
                 if let Some(d) = self.next_loss_deadline() {
                     t = t.min(d);
+                }
+                if let Some(w) = self.pacing.wake() {
+                    t = t.min(w);
                 }
                 Some(t)
             }

@@ -111,6 +111,10 @@ impl<S: SuiteFactory> Puller<S> {
             return None;
         }
         let room = (window - self.flights.len()).min(self.cfg.max_entries_per_nak);
+        let room = self.pacing.clip(now, room);
+        if room == 0 {
+            return None;
+        }
         let mut entries: Vec<u32> = Vec::with_capacity(room);
         let mut attempts: Vec<u32> = Vec::with_capacity(room);
         let mut rerequests = 0u64;
@@ -171,6 +175,7 @@ impl<S: SuiteFactory> Puller<S> {
         if entries.is_empty() {
             return None;
         }
+        self.pacing.spend(now, entries.len());
         for (&e, &attempt) in entries.iter().zip(&attempts) {
             self.flights.insert(e, attempt, now);
             if repairing {

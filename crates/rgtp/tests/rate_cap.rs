@@ -1,0 +1,90 @@
+//! The puller's rate cap (`PullerConfig::max_rate`) on the simulator: the transfer
+//! runs at the cap, not above it, with or without loss, and any exposer obeys it
+//! because the puller only asks for what the cap allows.
+
+mod common;
+
+use std::time::Duration;
+
+use rgtp::sim::{simulate, SimReport, EXPOSER};
+use rgtp::{ExposerBuilder, FecSpec, Prepared};
+use rgtp_link::impair::ImpairmentConfig;
+use rgtp_link::mem::SimNet;
+use rgtp_proto::{ExposerConfig, PullerConfig};
+
+fn prepare(data: &[u8], fec: &str) -> Prepared {
+    ExposerBuilder::new()
+        .with_fec(fec.parse::<FecSpec>().unwrap())
+        .with_config(ExposerConfig {
+            max_segments: 16,
+            ..Default::default()
+        })
+        .expose(data)
+        .unwrap()
+}
+
+fn pull(p: &Prepared, rate: Option<u64>, net: ImpairmentConfig) -> SimReport {
+    let mut c = PullerConfig::new(*p.exposure.id(), EXPOSER, p.key.clone());
+    c.idle_timeout = Duration::from_secs(30);
+    c.max_rate = rate;
+    simulate(p, vec![c], SimNet::new(net, 11), Duration::from_secs(600))
+}
+
+fn goodput(r: &SimReport, data: &[u8]) -> f64 {
+    let o = &r.pullers[0];
+    match &o.result {
+        Ok(out) => assert!(out == data, "output differs"),
+        Err(e) => panic!("pull failed: {e} ({:?})", o.stats),
+    }
+    data.len() as f64 / o.elapsed.as_secs_f64()
+}
+
+#[test]
+fn a_pull_runs_at_its_cap_and_not_above() {
+    let data = common::data(4 << 20, 21);
+    let p = prepare(&data, "none");
+    let fast = ImpairmentConfig::default().with_delay(Duration::from_millis(5));
+    let free = goodput(&pull(&p, None, fast.clone()), &data);
+    for cap in [1_000_000u64, 5_000_000] {
+        let r = pull(&p, Some(cap), fast.clone());
+        let g = goodput(&r, &data);
+        eprintln!("cap {cap} B/s: goodput {g:.0} B/s (uncapped {free:.0})");
+        assert!(
+            free > 4.0 * cap as f64,
+            "the path must be faster than the cap"
+        );
+        // Within a burst (5 ms) and one round trip of the cap...
+        assert!(g <= cap as f64 * 1.03, "cap {cap}: {g:.0} B/s");
+        // ...and not far under it.
+        assert!(g >= cap as f64 * 0.85, "cap {cap}: {g:.0} B/s");
+    }
+}
+
+#[test]
+fn rerequests_and_parity_count_against_the_cap() {
+    let data = common::data(2 << 20, 22);
+    let cap = 2_000_000u64;
+    for fec in ["none", "rs:40,32"] {
+        let p = prepare(&data, fec);
+        let lossy = ImpairmentConfig::default()
+            .with_loss(0.05)
+            .with_delay(Duration::from_millis(5));
+        let r = pull(&p, Some(cap), lossy);
+        let g = goodput(&r, &data);
+        let s = r.pullers[0].stats;
+        let x = r.exposer;
+        // What the exposer sent (chunks, parity, everything) over the pull's time.
+        let wire = x.bytes_out as f64 / r.pullers[0].elapsed.as_secs_f64();
+        eprintln!("{fec} at 5% loss, cap {cap}: goodput {g:.0}, exposer sent {wire:.0} B/s, {s:?}");
+        assert!(
+            s.chunks_rerequested + s.parity_requested > 0,
+            "{fec}: no repair"
+        );
+        // The cap is on payload asked for; headers and tags add a few percent.
+        assert!(
+            wire <= cap as f64 * 1.10,
+            "{fec}: exposer sent {wire:.0} B/s"
+        );
+        assert!(g >= cap as f64 * 0.7, "{fec}: {g:.0} B/s");
+    }
+}
