@@ -566,9 +566,7 @@ pub fn run(s: &Scenario) -> Run {
         cfg.token_refresh = never;
         cfg.min_rto = Duration::from_secs(60);
     }
-    let app = PullApp {
-        sink: MemSink::default(),
-    };
+    let app = PullApp::new(MemSink::default());
     let mut puller = Stepper::new(Puller::new(cfg, DynSuite, start), app, s.puller);
     let mut exposer = Stepper::new(prepared.exposer(), ServeApp, s.exposer).background();
     let mut tap = Tap {

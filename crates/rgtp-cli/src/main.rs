@@ -14,7 +14,8 @@ use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 
 use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
-use rgtp::driver::{self, Clock, PullFailure};
+use rgtp::driver::{self, Clock, PullApp, PullFailure};
+use rgtp::resume::ResumeState;
 use rgtp::sink::{FileSink, MemSink};
 use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::Recorder;
@@ -256,7 +257,9 @@ struct ExposeArgs {
     #[arg(long)]
     dangerous_serve_unvalidated: bool,
     /// Pre-shared key, 64 hex digits (default: a fresh random key). Also read from RGTP_KEY,
-    /// the variable the C library uses, so both can serve one key.
+    /// the variable the C library uses, so both can serve one key. With a key given, the
+    /// Exposure_ID is derived from the key and the file, so the exposer restarted with
+    /// the same file and key prints the same ticket and pullers resume.
     #[arg(long, env = "RGTP_KEY", hide_env_values = true, value_parser = parse_key)]
     key: Option<KeyArg>,
     /// Seal the chunks under the key itself instead of a key derived from it and the
@@ -285,9 +288,19 @@ fn parse_key(s: &str) -> Result<KeyArg, String> {
 struct PullArgs {
     /// The ticket `rgtp expose` printed (rgtp://HOST:PORT/ID#KEY).
     ticket: String,
-    /// Output file (written as OUT.rgtp-partial, renamed when verified).
+    /// Output file (written as OUT.rgtp-partial, renamed when verified). A pull that
+    /// stops before the end keeps OUT.rgtp-partial and OUT.rgtp-state; the same command
+    /// run again resumes it, fetching only what is missing.
     #[arg(long, short)]
     output: PathBuf,
+    /// Start over: ignore what an earlier, unfinished run of this pull left.
+    #[arg(long)]
+    restart: bool,
+    /// When the exposer cannot be reached or stops answering, try again this many times
+    /// (waiting 1, 2, 4, … up to 32 s), keeping what arrived: an exposer restarted with
+    /// the same file and key serves the same exposure, and the pull carries on.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    retries: u32,
     /// Ask for a Merkle proof with every chunk.
     #[arg(long)]
     proofs: bool,
@@ -621,7 +634,11 @@ fn expose(a: ExposeArgs) -> CliResult {
     config.max_payload = caps.mtu;
     let mut b = builder(&a.suite, default_chunk).with_config(config);
     if let Some(KeyArg(k)) = &a.key {
-        b = b.with_key(rgtp_proto::Key::from_bytes(*k));
+        // A chosen key: the same file and key make the same exposure after a restart,
+        // so the ticket stays valid and pullers resume (spec §6.1).
+        b = b
+            .with_key(rgtp_proto::Key::from_bytes(*k))
+            .with_stable_exposure_id();
     }
     if a.dangerous_token_secret_from_key {
         b = b.dangerous_token_secret_from_key();
@@ -788,17 +805,9 @@ fn pull(a: PullArgs) -> CliResult {
     let mtu = link.capabilities().mtu;
     let mut link = a.link.wrap(link)?;
     // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
-    // partial file is removed instead of left behind.
+    // partial file is kept for a later run, or removed if it holds nothing.
     install_stop_handler();
-    let mut sink = FileSink::create(&a.output).map_err(|e| {
-        (
-            exit::IO,
-            format!(
-                "cannot create output {}: {e} (check the directory exists and is writable)",
-                a.output.display()
-            ),
-        )
-    })?;
+    let state_file = rgtp::resume::state_path(&a.output);
     let mut cfg = puller_config(&ticket, server);
     cfg.max_payload = cfg.max_payload.min(mtu);
     cfg.want_proofs = a.proofs;
@@ -812,7 +821,6 @@ fn pull(a: PullArgs) -> CliResult {
         cfg.max_total_size = max;
     }
     let clock = Clock::new();
-    let mut puller = Puller::new(cfg, DynSuiteOn(a.backend.cipher_backend), clock.now());
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -825,56 +833,164 @@ fn pull(a: PullArgs) -> CliResult {
         .expect("template"),
     );
     let started = StdInstant::now();
-    let result = driver::pull_until(&mut puller, &mut link, &clock, &mut sink, &STOP, |p| {
-        if let Some(m) = p.manifest() {
-            bar.set_length(m.total_size);
-            let done = (p.progress() as f64 * m.total_size as f64) as u64;
-            bar.set_position(done.min(m.total_size));
-            let s = p.stats();
-            bar.set_message(format!(
-                "rtt {:.1} ms, loss {:.1}%",
-                s.srtt_us as f64 / 1000.0,
-                s.loss_rate * 100.0
-            ));
-        }
-    });
-    let flushed = link.flush();
-    match result {
-        Ok(()) => {
-            flushed.map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
-            sink.finish()
-                .map_err(|e| (exit::IO, format!("finishing {}: {e}", a.output.display())))?;
-            bar.finish();
-            if !a.quiet {
-                let s = puller.stats();
-                let m = puller.manifest().expect("complete implies manifest");
-                let secs = started.elapsed().as_secs_f64();
-                eprintln!(
-                    "pulled {} bytes in {:.2}s ({}/s), verified against root {}; retransmitted {}, FEC rebuilt {}",
-                    m.total_size,
-                    secs,
-                    indicatif::HumanBytes((m.total_size as f64 / secs.max(1e-9)) as u64),
-                    hex::encode(&m.merkle_root[..8]),
-                    s.chunks_rerequested,
-                    s.fec_recoveries,
-                );
-                if s.repaired_chunks > 0 {
-                    eprintln!(
-                        "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
-                        s.repaired_chunks, s.repair_fetches
-                    );
+    let mut restart = a.restart;
+    let mut attempt = 0u32;
+    loop {
+        let state = if restart {
+            None
+        } else {
+            ResumeState::load(&state_file).map_err(|e| {
+                (
+                    exit::IO,
+                    format!(
+                        "cannot read {}: {e} (use --restart to start over)",
+                        state_file.display()
+                    ),
+                )
+            })?
+        };
+        restart = false;
+        let sink = FileSink::resumable(&a.output, state.is_some()).map_err(|e| {
+            (
+                exit::IO,
+                format!(
+                    "cannot create output {}: {e} (check the directory exists and is writable)",
+                    a.output.display()
+                ),
+            )
+        })?;
+        let mut puller = Puller::new(
+            cfg.clone(),
+            DynSuiteOn(a.backend.cipher_backend),
+            clock.now(),
+        );
+        let mut app = PullApp::resuming(sink, state);
+        let mut saved = StdInstant::now();
+        let result = driver::pull_with(&mut puller, &mut link, &clock, &mut app, &STOP, |p| {
+            // The record of what is in the partial file, at most a second old.
+            if saved.elapsed() >= Duration::from_secs(1) {
+                saved = StdInstant::now();
+                if let Some(s) = ResumeState::of(p) {
+                    let _ = s.save(&state_file);
                 }
             }
-            Ok(())
+            if let Some(m) = p.manifest() {
+                bar.set_length(m.total_size);
+                let done = (p.progress() as f64 * m.total_size as f64) as u64;
+                bar.set_position(done.min(m.total_size));
+                let s = p.stats();
+                bar.set_message(format!(
+                    "rtt {:.1} ms, loss {:.1}%",
+                    s.srtt_us as f64 / 1000.0,
+                    s.loss_rate * 100.0
+                ));
+            }
+        });
+        let sink = app.sink;
+        match result {
+            Ok(()) => {
+                link.flush()
+                    .map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
+                sink.finish()
+                    .map_err(|e| (exit::IO, format!("finishing {}: {e}", a.output.display())))?;
+                let _ = std::fs::remove_file(&state_file);
+                bar.finish();
+                if !a.quiet {
+                    report_pull(&puller, started);
+                }
+                return Ok(());
+            }
+            Err(PullFailure::Stopped) => {
+                let _ = link.flush();
+                bar.abandon();
+                keep_for_resume(&puller, sink, &state_file, a.quiet);
+                die_of_stop_signal()
+            }
+            Err(PullFailure::Protocol(e @ (PullError::HandshakeTimeout | PullError::Timeout)))
+                if attempt < a.retries =>
+            {
+                keep_for_resume(&puller, sink, &state_file, true);
+                let wait = Duration::from_secs(1 << attempt.min(5));
+                attempt += 1;
+                if !a.quiet {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "{e}; retry {attempt} of {} in {}s",
+                            a.retries,
+                            wait.as_secs()
+                        )
+                    });
+                }
+                let until = StdInstant::now() + wait;
+                while StdInstant::now() < until {
+                    if STOP.load(Ordering::Relaxed) {
+                        die_of_stop_signal();
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            Err(e) => {
+                let _ = link.flush();
+                bar.abandon();
+                keep_for_resume(&puller, sink, &state_file, a.quiet);
+                return Err(pull_failure(e, &ticket));
+            }
         }
-        Err(PullFailure::Stopped) => {
-            bar.abandon();
-            drop(sink);
-            die_of_stop_signal()
+    }
+}
+
+/// The summary of a completed pull, on standard error.
+fn report_pull<S: rgtp_proto::SuiteFactory>(puller: &Puller<S>, started: StdInstant) {
+    let s = puller.stats();
+    let m = puller.manifest().expect("complete implies manifest");
+    let secs = started.elapsed().as_secs_f64();
+    if s.chunks_resumed > 0 {
+        eprintln!(
+            "resumed: {} of {} chunks came from an earlier run (verified with the rest)",
+            s.chunks_resumed, m.chunk_count
+        );
+    }
+    eprintln!(
+        "pulled {} bytes in {:.2}s ({}/s), verified against root {}; retransmitted {}, FEC rebuilt {}",
+        m.total_size,
+        secs,
+        indicatif::HumanBytes((m.total_size as f64 / secs.max(1e-9)) as u64),
+        hex::encode(&m.merkle_root[..8]),
+        s.chunks_rerequested,
+        s.fec_recoveries,
+    );
+    if s.repaired_chunks > 0 {
+        eprintln!(
+            "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
+            s.repaired_chunks, s.repair_fetches
+        );
+    }
+}
+
+/// After a pull that did not finish: keeps the partial output and the record of what
+/// it holds for the next run, or removes the partial file if nothing arrived.
+fn keep_for_resume<S: rgtp_proto::SuiteFactory>(
+    puller: &Puller<S>,
+    sink: FileSink,
+    state_file: &Path,
+    quiet: bool,
+) {
+    let partial = sink.partial_path().to_path_buf();
+    drop(sink);
+    match ResumeState::of(puller) {
+        Some(s) if s.held() > 0 && s.save(state_file).is_ok() => {
+            if !quiet {
+                eprintln!(
+                    "kept {} of {} chunks in {}: run the same command again to resume (--restart to start over)",
+                    s.held(),
+                    s.chunk_count,
+                    partial.display()
+                );
+            }
         }
-        Err(e) => {
-            bar.abandon();
-            Err(pull_failure(e, &ticket))
+        _ => {
+            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(state_file);
         }
     }
 }

@@ -736,33 +736,163 @@ fn interrupted_handshake_removes_the_partial_file() {
     }
 }
 
+/// `rgtp pull TICKET -o OUT EXTRA…`, its standard error captured.
+fn spawn_pull_with(ticket: &str, out: &Path, extra: &[&str]) -> Child {
+    rgtp()
+        .arg("pull")
+        .arg(ticket)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rgtp pull")
+}
+
+fn state_of(out: &Path) -> PathBuf {
+    let mut name = out.file_name().expect("name").to_os_string();
+    name.push(".rgtp-state");
+    out.with_file_name(name)
+}
+
+/// Waits for `child` (at most `limit`), returning its status and standard error.
+fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    let reader = thread::spawn(move || {
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let status = reap(child, limit);
+    (status, reader.join().expect("stderr reader"))
+}
+
 #[test]
-fn interrupted_transfer_removes_the_partial_file() {
+fn an_interrupted_pull_keeps_what_arrived_and_the_same_command_resumes() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
     let out = dir.path().join("out.bin");
-    std::fs::write(&src, data(32 << 20, 9)).expect("write source");
+    let bytes = data(16 << 20, 9);
+    std::fs::write(&src, &bytes).expect("write source");
     let x = Exposer::start(&src, &[]);
-    let child = spawn_pull(&x.ticket, &out);
-    let partial = partial_of(&out);
-    // The partial file is sized when the Manifest is accepted; freeze the exposer
-    // then, so the transfer is certainly in progress when the pull is signalled.
-    let sized = wait_for(Duration::from_secs(30), || {
-        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
-    });
-    signal(x.child.as_ref().expect("exposer"), libc::SIGSTOP);
-    assert!(sized, "the pull never accepted the Manifest");
+    // 4 MB/s: four seconds of transfer, so it is certainly in progress when stopped.
+    let args = ["--max-rate", "4MB/s", "--connect-timeout", "60"];
+    let child = spawn_pull_with(&x.ticket, &out, &args);
+    // The state is first written a second into the transfer.
     assert!(
-        !out.exists(),
-        "the pull finished before it could be interrupted"
+        wait_for(Duration::from_secs(30), || state_of(&out).exists()),
+        "the pull never recorded its state"
     );
     signal(&child, libc::SIGTERM);
-    let status = reap(child, Duration::from_secs(10));
-    signal(x.child.as_ref().expect("exposer"), libc::SIGCONT);
+    let (status, err) = finish(child, Duration::from_secs(10));
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "status {status:?}: {err}"
+    );
+    assert!(
+        !out.exists(),
+        "an unfinished pull must not produce the output"
+    );
+    assert!(partial_of(&out).exists() && state_of(&out).exists());
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+
+    // The same command again: only the rest is fetched, and the output is exact.
+    let (status, err) = finish(
+        spawn_pull_with(&x.ticket, &out, &["--connect-timeout", "60"]),
+        CHILD_LIMIT,
+    );
     x.stop();
-    assert_eq!(status.signal(), Some(libc::SIGTERM), "status {status:?}");
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("resumed: "), "{err}");
+    assert!(
+        std::fs::read(&out).expect("output") == bytes,
+        "output differs"
+    );
+    assert!(!partial_of(&out).exists() && !state_of(&out).exists());
+}
+
+#[test]
+fn a_pull_that_failed_before_any_chunk_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.bin");
+    // Nobody serves this ticket.
+    let ticket = format!("rgtp://127.0.0.1:9/{}#{}", "ab".repeat(16), "cd".repeat(32));
+    let (status, err) = finish(
+        spawn_pull_with(&ticket, &out, &["--connect-timeout", "1"]),
+        CHILD_LIMIT,
+    );
+    assert_eq!(status.code(), Some(3), "{err}");
     assert_no_output(&out);
+    assert!(!state_of(&out).exists());
+}
+
+#[test]
+fn an_exposer_restarted_with_its_key_serves_the_same_ticket_and_the_pull_carries_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    let out = dir.path().join("out.bin");
+    let bytes = data(12 << 20, 10);
+    std::fs::write(&src, &bytes).expect("write source");
+    let key = "3c".repeat(32);
+    let x = Exposer::start(&src, &["--key", &key]);
+    let ticket = x.ticket.clone();
+    let port = ticket
+        .strip_prefix("rgtp://127.0.0.1:")
+        .and_then(|r| r.split('/').next())
+        .expect("port")
+        .to_string();
+    let args = [
+        "--max-rate",
+        "4MB/s",
+        "--retries",
+        "6",
+        "--idle-timeout",
+        "2",
+        "--connect-timeout",
+        "2",
+    ];
+    let child = spawn_pull_with(&ticket, &out, &args);
+    assert!(
+        wait_for(Duration::from_secs(30), || state_of(&out).exists()),
+        "the pull never recorded its state"
+    );
+    x.stop();
+    // The same file and key on the same port: the same exposure, the same ticket.
+    let mut again = rgtp()
+        .arg("expose")
+        .arg(&src)
+        .args(["--port", &port, "--bind", "127.0.0.1", "-q", "--key", &key])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn rgtp expose");
+    let mut first = String::new();
+    BufReader::new(again.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("ticket line");
+    let (status, err) = finish(child, CHILD_LIMIT);
+    let _ = again.kill();
+    let _ = again.wait();
+    assert_eq!(
+        first.trim(),
+        ticket,
+        "a restarted exposer must print the same ticket"
+    );
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("retry 1 of 6"), "{err}");
+    assert!(err.contains("resumed: "), "{err}");
+    assert!(
+        std::fs::read(&out).expect("output") == bytes,
+        "output differs"
+    );
 }
 
 // 9. A Merkle failure cannot be provoked honestly through the CLI (the exposer

@@ -84,6 +84,35 @@ pub fn derive_chunk_key(key: &Key, id: &ExposureId) -> Key {
     k
 }
 
+/// HKDF info string of [`stable_exposure_id`].
+pub const STABLE_ID_INFO: &[u8] = b"redgiant stable exposure id";
+
+/// The Exposure_ID an exposer derives for one content under one key (spec §6.1), so
+/// that an exposer restarted with the same file and key serves the same exposure and
+/// pullers resume: HKDF-SHA256 with the ticket key as input keying material, salt
+/// `Merkle_Root ‖ Total_Size (u64 BE) ‖ Chunk_Size (u32 BE) ‖ cipher name`, info
+/// [`STABLE_ID_INFO`], 16 bytes. Different content, chunking or cipher give another
+/// ID and so another derived chunk key; only the same plaintext sealed the same way,
+/// byte for byte the same ciphertext, shares one.
+pub fn stable_exposure_id(
+    key: &Key,
+    cipher: CipherId,
+    chunk_size: u32,
+    total_size: u64,
+    merkle_root: &[u8; 32],
+) -> ExposureId {
+    let mut salt = Vec::with_capacity(32 + 8 + 4 + 24);
+    salt.extend_from_slice(merkle_root);
+    salt.extend_from_slice(&total_size.to_be_bytes());
+    salt.extend_from_slice(&chunk_size.to_be_bytes());
+    salt.extend_from_slice(cipher.name().as_bytes());
+    let hk = Hkdf::<Sha256>::new(Some(&salt), key.as_bytes());
+    let mut id = [0u8; 16];
+    hk.expand(STABLE_ID_INFO, &mut id)
+        .expect("16 bytes is a valid HKDF-SHA256 output length");
+    id
+}
+
 /// Which key an exposure's chunks are sealed under: the Manifest flag
 /// `DERIVED_KEY` carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -70,10 +70,19 @@ pub trait CipherProvider {
     type Cipher: CipherSuite;
     /// Builds it.
     fn start(self, key: &Key) -> Result<Self::Cipher, StartError>;
+
+    /// The suite it will build, when known before the key (needed for a stable
+    /// Exposure_ID, [`ExposerBuilder::with_stable_exposure_id`]).
+    fn cipher_id(&self) -> Option<CipherId> {
+        None
+    }
 }
 
 impl CipherProvider for CipherId {
     type Cipher = AnyCipher;
+    fn cipher_id(&self) -> Option<CipherId> {
+        Some(*self)
+    }
     fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
         Provider::Cipher(self).check()?;
         AnyCipher::new(self, key).ok_or_else(|| StartError::Cipher(self.name().into()))
@@ -84,6 +93,9 @@ impl CipherProvider for CipherId {
 /// A bare [`CipherId`] takes the preferred one ([`Backend::preferred`]).
 impl CipherProvider for (CipherId, Backend) {
     type Cipher = AnyCipher;
+    fn cipher_id(&self) -> Option<CipherId> {
+        Some(self.0)
+    }
     fn start(self, key: &Key) -> Result<AnyCipher, StartError> {
         let (id, backend) = self;
         Provider::Cipher(id).check()?;
@@ -172,6 +184,7 @@ pub struct ExposerBuilder<C = CipherId, H = HashId, F = FecSpec> {
     key: Option<Key>,
     key_mode: KeyMode,
     exposure_id: Option<ExposureId>,
+    stable_id: bool,
     config: ExposerConfig,
     token_secret: TokenSecret,
     /// Claim the chunk key in the process registry (see [`raw_keys`]).
@@ -201,6 +214,7 @@ impl Default for ExposerBuilder {
             key: None,
             key_mode: KeyMode::Derived,
             exposure_id: None,
+            stable_id: false,
             config: ExposerConfig::default(),
             token_secret: TokenSecret::Random,
             claim_key: true,
@@ -234,6 +248,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             key_mode: self.key_mode,
             exposure_id: self.exposure_id,
+            stable_id: self.stable_id,
             config: self.config,
             token_secret: self.token_secret,
             claim_key: self.claim_key,
@@ -251,6 +266,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             key_mode: self.key_mode,
             exposure_id: self.exposure_id,
+            stable_id: self.stable_id,
             config: self.config,
             token_secret: self.token_secret,
             claim_key: self.claim_key,
@@ -268,6 +284,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             key: self.key,
             key_mode: self.key_mode,
             exposure_id: self.exposure_id,
+            stable_id: self.stable_id,
             config: self.config,
             token_secret: self.token_secret,
             claim_key: self.claim_key,
@@ -317,6 +334,16 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         self
     }
 
+    /// Derive the Exposure_ID from the key and the content instead of drawing it at
+    /// random (spec §6.1): an exposer restarted with the same file, key and settings
+    /// serves the same exposure (same Exposure_ID, same root, same ciphertext), so
+    /// pullers carry on and resume. Costs one more hashing pass over the data. Anyone
+    /// holding the key can tell that two exposures carry the same content.
+    pub fn with_stable_exposure_id(mut self) -> Self {
+        self.stable_id = true;
+        self
+    }
+
     /// Do not refuse a chunk key this process already sealed other data with
     /// ([`StartError::RawKeyReused`], [`StartError::ExposureIdReused`]), and do not
     /// record this one. Dangerous: two exposures under one chunk key reuse every
@@ -360,12 +387,28 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             return Err(StartError::ChunkSize(self.chunk_size));
         }
         let key = self.key.unwrap_or_else(rgtp_providers::cipher::random_key);
-        let id = self
-            .exposure_id
-            .unwrap_or_else(rgtp_providers::cipher::random_exposure_id);
+        let hash = self.hash.start()?;
+        let id = match (self.exposure_id, self.stable_id) {
+            (Some(id), _) => id,
+            (None, true) => {
+                let suite = self.cipher.cipher_id().ok_or_else(|| {
+                    StartError::Cipher(
+                        "a custom cipher (a stable Exposure_ID needs a named suite)".into(),
+                    )
+                })?;
+                let root = crate::verify::output_root(&hash, data, self.chunk_size);
+                rgtp_proto::crypto::stable_exposure_id(
+                    &key,
+                    suite,
+                    self.chunk_size,
+                    data.len() as u64,
+                    &root,
+                )
+            }
+            (None, false) => rgtp_providers::cipher::random_exposure_id(),
+        };
         let chunk_key = self.key_mode.chunk_key(&key, &id);
         let cipher = self.cipher.start(&chunk_key)?;
-        let hash = self.hash.start()?;
         let fec = self.fec.start()?;
         let store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
         let exposure = Exposure::build_into(

@@ -16,6 +16,7 @@ use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{Exposer, Puller, PullerEvent, SuiteFactory};
 
+use crate::resume::ResumeState;
 use crate::sink::Sink;
 
 /// The wall clock drivers run on (re-exported from the base crate).
@@ -43,6 +44,24 @@ pub enum PullFailure {
 pub struct PullApp<K> {
     /// Where the output goes.
     pub sink: K,
+    /// What an earlier run of this pull left in the sink, handed to the puller when
+    /// the Manifest shows it is the same exposure.
+    resume: Option<ResumeState>,
+}
+
+impl<K> PullApp<K> {
+    /// Output into `sink`.
+    pub fn new(sink: K) -> Self {
+        PullApp { sink, resume: None }
+    }
+
+    /// Output into `sink`, which holds the chunks `state` records from an earlier run.
+    pub fn resuming(sink: K, state: Option<ResumeState>) -> Self {
+        PullApp {
+            sink,
+            resume: state,
+        }
+    }
 }
 
 impl<K: Sink, S: SuiteFactory> Application<Puller<S>> for PullApp<K> {
@@ -59,7 +78,12 @@ impl<K: Sink, S: SuiteFactory> Application<Puller<S>> for PullApp<K> {
         ev: PullerEvent,
     ) -> Result<Option<()>, PullFailure> {
         match ev {
-            PullerEvent::Manifest(info) => self.sink.manifest(&info)?,
+            PullerEvent::Manifest(info) => {
+                self.sink.manifest(&info)?;
+                if let Some(state) = self.resume.take() {
+                    state.resume(puller, self.sink.contents()?);
+                }
+            }
             PullerEvent::Recovered { offset, data, .. } => self.sink.write_at(offset, &data)?,
             PullerEvent::VerifyRoot => {
                 if let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) {
@@ -97,7 +121,7 @@ pub fn drain_events<S: SuiteFactory>(
     puller: &mut Puller<S>,
     sink: &mut impl Sink,
 ) -> Result<Option<()>, PullFailure> {
-    driver::drain_events(puller, &mut PullApp { sink })
+    driver::drain_events(puller, &mut PullApp::new(sink))
 }
 
 /// How [`serve`] drives: a short wait so a stop is seen quickly, a tick for
@@ -143,10 +167,23 @@ pub fn pull_until<S: SuiteFactory, L: Link>(
     clock: &Clock,
     sink: &mut impl Sink,
     stop: &AtomicBool,
+    progress: impl FnMut(&Puller<S>),
+) -> Result<(), PullFailure> {
+    pull_with(puller, link, clock, &mut PullApp::new(sink), stop, progress)
+}
+
+/// [`pull_until`] with the application given: one that resumes an earlier run
+/// ([`PullApp::resuming`]).
+pub fn pull_with<S: SuiteFactory, L: Link, K: Sink>(
+    puller: &mut Puller<S>,
+    link: &mut L,
+    clock: &Clock,
+    app: &mut PullApp<K>,
+    stop: &AtomicBool,
     mut progress: impl FnMut(&Puller<S>),
 ) -> Result<(), PullFailure> {
     let mut d = Driver::with_clock(Borrowed(link), *clock, DriverConfig::default());
-    match d.run(puller, &mut PullApp { sink }, stop, |p, _| progress(p))? {
+    match d.run(puller, app, stop, |p, _| progress(p))? {
         Finish::Done(()) => Ok(()),
         Finish::Stopped => Err(PullFailure::Stopped),
     }

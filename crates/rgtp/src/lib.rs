@@ -26,6 +26,7 @@ pub mod builder;
 pub mod driver;
 mod raw_keys;
 pub mod replay;
+pub mod resume;
 pub mod sim;
 pub mod sink;
 pub mod suite;

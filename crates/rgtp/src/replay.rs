@@ -157,9 +157,7 @@ pub fn replay_pull(
     cfg.handshake_timeout = Duration::from_secs(365 * 24 * 3600);
     cfg.idle_timeout = Duration::from_secs(365 * 24 * 3600);
     tweak(&mut cfg);
-    let app = PullApp {
-        sink: MemSink::default(),
-    };
+    let app = PullApp::new(MemSink::default());
     let local = puller_peer.unwrap_or(Peer::Mem(0));
     let mut st = Stepper::new(Puller::new(cfg, DynSuite, start), app, local);
     let mut pacer = Pacer::new(pace);

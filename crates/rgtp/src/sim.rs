@@ -97,9 +97,7 @@ pub fn simulate(
         .enumerate()
         .map(|(i, mut c)| {
             c.exposer = EXPOSER;
-            let app = PullApp {
-                sink: MemSink::default(),
-            };
+            let app = PullApp::new(MemSink::default());
             Stepper::new(Puller::new(c, DynSuite, START), app, puller_peer(i))
         })
         .collect();

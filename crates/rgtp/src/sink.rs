@@ -106,14 +106,28 @@ pub struct FileSink {
     /// The file system cannot reserve space: the file stays sparse.
     no_fallocate: bool,
     finished: bool,
+    /// Left in place when dropped unfinished, for a later run to resume.
+    keep: bool,
 }
 
 /// Disk space is reserved in extents of this many bytes as chunks arrive.
 pub const RESERVE_EXTENT: u64 = 64 << 20;
 
 impl FileSink {
-    /// Creates the partial file (fails early on an unwritable directory).
+    /// Creates the partial file (fails early on an unwritable directory); it is removed
+    /// if the sink is dropped unfinished.
     pub fn create(target: &Path) -> io::Result<FileSink> {
+        Self::open(target, false, false)
+    }
+
+    /// Opens the partial file for a pull that can be resumed: kept as it is when
+    /// `existing` (an earlier run's, whose chunks a [`ResumeState`](crate::resume::ResumeState)
+    /// records), emptied otherwise; left in place if the sink is dropped unfinished.
+    pub fn resumable(target: &Path, existing: bool) -> io::Result<FileSink> {
+        Self::open(target, existing, true)
+    }
+
+    fn open(target: &Path, existing: bool, keep: bool) -> io::Result<FileSink> {
         let name = target.file_name().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
         })?;
@@ -124,7 +138,7 @@ impl FileSink {
             .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(!existing)
             .open(&partial)?;
         Ok(FileSink {
             target: target.to_path_buf(),
@@ -134,6 +148,7 @@ impl FileSink {
             reserved: Vec::new(),
             no_fallocate: false,
             finished: false,
+            keep,
         })
     }
 
@@ -274,9 +289,14 @@ fn reserve(file: &File, offset: u64, len: u64) -> io::Result<bool> {
 impl Drop for FileSink {
     fn drop(&mut self) {
         if !self.finished {
-            self.map.take();
+            if let Some(map) = self.map.take() {
+                // Whatever the next run resumes must be in the file.
+                let _ = map.flush_async();
+            }
             self.file.take();
-            let _ = fs::remove_file(&self.partial);
+            if !self.keep {
+                let _ = fs::remove_file(&self.partial);
+            }
         }
     }
 }

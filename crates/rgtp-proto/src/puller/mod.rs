@@ -90,6 +90,8 @@ pub struct PullerStats {
     pub bytes_received: u64,
     /// Distinct chunks accepted (received or rebuilt).
     pub chunks_received: u64,
+    /// Of those, chunks taken from an earlier run's output ([`Puller::resume_chunk`]).
+    pub chunks_resumed: u64,
     /// Chunks that arrived again after acceptance, or inside the replay window.
     pub duplicates: u64,
     /// Chunks that failed AEAD.

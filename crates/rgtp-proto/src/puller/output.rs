@@ -125,6 +125,45 @@ impl<S: SuiteFactory> Puller<S> {
         Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
     }
 
+    /// Takes chunk `idx` as already held from an earlier run of the same pull (the
+    /// plaintext `data`, read back from a partial output): it is not requested again.
+    ///
+    /// Nothing vouches for it yet: it is trusted no more than any chunk is before the
+    /// root check, which covers it (here, or over the output in deferred-root mode), and
+    /// a mismatch is traced to the wrong chunks and repaired (spec §8.12). With proofs
+    /// mandatory nothing is taken this way, since a resumed chunk has no proof. Returns
+    /// whether it was taken: only in transfer, only once, only at its exact length.
+    pub fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool {
+        let Some(m) = self.manifest else { return false };
+        if self.phase != Phase::Transfer
+            || self.search.is_some()
+            || self.output.proofs_required
+            || idx >= m.chunk_count
+            || self.is_received(idx)
+            || self.flights.contains(idx)
+            || data.len() != plain_len(m.total_size, m.chunk_size, idx)
+        {
+            return false;
+        }
+        let leaf = match (&self.layers, self.cfg.deferred_root) {
+            (Some(layers), false) => layers.hash.leaf(data),
+            _ => [0; HASH_LEN],
+        };
+        self.accept(idx, leaf);
+        self.stats.chunks_resumed += 1;
+        if self.stats.chunks_received == u64::from(m.chunk_count) {
+            // The last instant the puller was given: the Manifest's arrival.
+            self.finish(self.timers.last_progress);
+        }
+        true
+    }
+
+    /// One bit per chunk accepted so far (bit `i % 64` of word `i / 64`): what a driver
+    /// keeps beside a partial output so that a later run can resume it.
+    pub fn received_bitmap(&self) -> &[u64] {
+        &self.output.received
+    }
+
     /// Records chunk `idx` (received or rebuilt) with its leaf hash.
     pub(super) fn accept(&mut self, idx: u32, leaf: Hash) {
         let out = &mut self.output;

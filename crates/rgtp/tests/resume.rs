@@ -1,0 +1,153 @@
+//! Resuming a pull over loopback UDP: a pull stopped half way leaves its partial
+//! output and state; the next run asks only for the rest, repairs what was spoiled
+//! on disk meanwhile, and refuses to reuse the state of another exposure.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rgtp::driver::{self, Clock, PullApp, PullFailure};
+use rgtp::resume::{state_path, ResumeState};
+use rgtp::sink::FileSink;
+use rgtp::{DynSuite, ExposerBuilder, Prepared};
+use rgtp_proto::{Peer, Puller, PullerConfig, PullerStats};
+
+use common::{loopback, prepare, Server};
+
+/// One run of `rgtp pull`'s resumable path, stopped once `stop_after` chunks are in
+/// (if given, at 4 MB/s so that it stops part way). Returns the outcome and the puller's counters; saves the state when it
+/// stops unfinished, removes it when it completes.
+fn run(
+    p: &Prepared,
+    server: &Server,
+    out: &Path,
+    stop_after: Option<u64>,
+    proofs: bool,
+) -> (Result<(), PullFailure>, PullerStats) {
+    let ticket = p.ticket(server.addr);
+    let mut cfg = PullerConfig::new(ticket.exposure_id, Peer::Ip(server.addr), ticket.key);
+    cfg.want_proofs = proofs;
+    cfg.deferred_root = !proofs;
+    if stop_after.is_some() {
+        // Slow enough for the progress callback (every 100 ms) to stop it half way.
+        cfg.max_rate = Some(4_000_000);
+    }
+    let state_file = state_path(out);
+    let state = ResumeState::load(&state_file).unwrap();
+    let sink = FileSink::resumable(out, state.is_some()).unwrap();
+    let mut app = PullApp::resuming(sink, state);
+    let clock = Clock::new();
+    let mut puller = Puller::new(cfg, DynSuite, clock.now());
+    let mut link = loopback(false);
+    let stop = AtomicBool::new(false);
+    let r = driver::pull_with(&mut puller, &mut link, &clock, &mut app, &stop, |p| {
+        if stop_after.is_some_and(|n| p.stats().chunks_received >= n) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    match &r {
+        Ok(()) => {
+            app.sink.finish().unwrap();
+            let _ = std::fs::remove_file(&state_file);
+        }
+        Err(_) => {
+            if let Some(s) = ResumeState::of(&puller) {
+                s.save(&state_file).unwrap();
+            }
+        }
+    }
+    (r, puller.stats())
+}
+
+fn partial(out: &Path) -> std::path::PathBuf {
+    out.with_file_name(format!(
+        "{}.rgtp-partial",
+        out.file_name().unwrap().to_str().unwrap()
+    ))
+}
+
+#[test]
+fn a_stopped_pull_resumes_asking_only_for_the_rest() {
+    for proofs in [false, true] {
+        let data = common::data(8 << 20, 31);
+        let link = loopback(false);
+        let p = prepare(ExposerBuilder::new().with_proofs(proofs), &link, &data);
+        let server = Server::start(&p, link);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.bin");
+
+        let (r, first) = run(&p, &server, &out, Some(2_000), proofs);
+        assert!(matches!(r, Err(PullFailure::Stopped)), "{r:?}");
+        assert!(partial(&out).exists() && state_path(&out).exists());
+        let held = ResumeState::load(&state_path(&out))
+            .unwrap()
+            .unwrap()
+            .held();
+        assert!(held >= 2_000, "{held}");
+
+        let (r, second) = run(&p, &server, &out, None, proofs);
+        r.unwrap();
+        assert!(std::fs::read(&out).unwrap() == data, "output differs");
+        assert!(!state_path(&out).exists() && !partial(&out).exists());
+        let count = data.len().div_ceil(1200) as u64;
+        if proofs {
+            // A resumed chunk has no proof: with proofs mandatory none is taken.
+            assert_eq!(second.chunks_resumed, 0);
+        } else {
+            assert_eq!(second.chunks_resumed, held);
+            assert_eq!(second.chunks_requested, count - held, "{second:?}");
+        }
+        let stats = server.stop();
+        eprintln!("proofs {proofs}: first {first:?}\nsecond {second:?}\nexposer {stats:?}");
+    }
+}
+
+#[test]
+fn chunks_spoiled_on_disk_are_found_and_fetched_again() {
+    let data = common::data(4 << 20, 32);
+    let link = loopback(false);
+    let p = prepare(ExposerBuilder::new(), &link, &data);
+    let server = Server::start(&p, link);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bin");
+    let (r, _) = run(&p, &server, &out, Some(1_500), false);
+    assert!(r.is_err());
+    // Spoil two chunks the state records as held.
+    let state = ResumeState::load(&state_path(&out)).unwrap().unwrap();
+    let held: Vec<u32> = state.chunks().collect();
+    let mut bytes = std::fs::read(partial(&out)).unwrap();
+    for &i in [held[3], held[held.len() / 2]].iter() {
+        bytes[i as usize * 1200 + 7] ^= 0x40;
+    }
+    std::fs::write(partial(&out), &bytes).unwrap();
+    let (r, second) = run(&p, &server, &out, None, false);
+    r.unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "spoiled output delivered"
+    );
+    assert_eq!(second.repaired_chunks, 2, "{second:?}");
+}
+
+#[test]
+fn the_state_of_another_exposure_is_not_used() {
+    let link = loopback(false);
+    let a = common::data(2 << 20, 33);
+    let pa = prepare(ExposerBuilder::new(), &link, &a);
+    let server = Server::start(&pa, link);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bin");
+    let (r, _) = run(&pa, &server, &out, Some(500), false);
+    assert!(r.is_err());
+    drop(server);
+    // Another exposure into the same output: the old state does not match its Manifest.
+    let link = loopback(false);
+    let b = common::data(2 << 20, 34);
+    let pb = prepare(ExposerBuilder::new(), &link, &b);
+    let server = Server::start(&pb, link);
+    let (r, second) = run(&pb, &server, &out, None, false);
+    r.unwrap();
+    assert_eq!(second.chunks_resumed, 0);
+    assert!(std::fs::read(&out).unwrap() == b);
+}
