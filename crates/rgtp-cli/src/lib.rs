@@ -9,3 +9,4 @@
 pub mod corpus;
 pub mod inspect;
 pub mod tej_cmd;
+pub mod transfer;
