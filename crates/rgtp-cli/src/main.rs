@@ -18,25 +18,17 @@ use rgtp::driver::{self, Clock, PullFailure};
 use rgtp::sink::MemSink;
 use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::Recorder;
-use rgtp_cli::transfer::{pull_file, NotPulled, PullFileError, PullJob, Pulled};
+use rgtp_cli::transfer::{pull_failure, pull_file, NotPulled, PullFileError, PullJob, Pulled};
 use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
 use rgtp_proto::cc::Controller;
-use rgtp_proto::puller::PullError;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
 mod gtudp_cmd;
 
 /// Exit statuses, one per kind of failure.
-mod exit {
-    pub const USAGE: u8 = 2;
-    pub const TIMEOUT: u8 = 3;
-    pub const AUTH: u8 = 4;
-    pub const MERKLE: u8 = 5;
-    pub const IO: u8 = 6;
-    pub const PROTOCOL: u8 = 7;
-}
+use rgtp_cli::exit;
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +47,10 @@ enum Command {
     Expose(ExposeArgs),
     /// Pull the exposure a ticket names into OUT, verified.
     Pull(PullArgs),
+    /// Send files and directory trees as one exposure set; prints the ticket for `get`.
+    Send(rgtp_cli::files_cmd::SendArgs),
+    /// Fetch the files and trees a `send` ticket names into DEST, each verified.
+    Get(rgtp_cli::files_cmd::GetArgs),
     /// Generate data, expose and pull it over loopback UDP in one process, and report.
     Demo(DemoArgs),
     /// Feed a recorded capture into a fresh puller (rebuilds the file) or, with --source,
@@ -415,6 +411,18 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Expose(a) => expose(a),
         Command::Pull(a) => pull(a),
+        Command::Send(a) => {
+            install_stop_handler();
+            rgtp_cli::files_cmd::send(a, &STOP)
+        }
+        Command::Get(a) => {
+            install_stop_handler();
+            let r = rgtp_cli::files_cmd::get(a, &STOP);
+            if r.is_err() && STOP.load(Ordering::Relaxed) {
+                die_of_stop_signal()
+            }
+            r
+        }
         Command::Demo(a) => demo(a),
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
@@ -722,36 +730,6 @@ fn expose(a: ExposeArgs) -> CliResult {
     link.flush()
         .map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
     Ok(())
-}
-
-fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
-    match e {
-        PullFailure::Protocol(PullError::HandshakeTimeout) => (
-            exit::TIMEOUT,
-            format!(
-                "no answer from {} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
-                ticket.address()
-            ),
-        ),
-        PullFailure::Protocol(PullError::Timeout) => {
-            (exit::TIMEOUT, "the transfer stalled: the exposer stopped answering".into())
-        }
-        PullFailure::Protocol(PullError::AuthFailed) => (
-            exit::AUTH,
-            "chunks failed authentication: the key in the ticket does not match this exposure (or the traffic is forged)".into(),
-        ),
-        PullFailure::Protocol(PullError::MerkleFailed) => (
-            exit::MERKLE,
-            "Merkle verification failed: the data does not match the exposure's root; nothing was kept".into(),
-        ),
-        PullFailure::Protocol(PullError::TooLarge { declared, limit }) => (
-            exit::IO,
-            format!("the exposure declares {declared} bytes, more than --max-size {limit}; nothing was written"),
-        ),
-        PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
-        PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
-        PullFailure::Stopped => (exit::PROTOCOL, "interrupted".into()),
-    }
 }
 
 fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {

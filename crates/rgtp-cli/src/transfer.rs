@@ -10,7 +10,9 @@ use indicatif::ProgressBar;
 use rgtp::driver::{self, Clock, PullApp, PullFailure};
 use rgtp::resume::{state_path, ResumeState};
 use rgtp::sink::FileSink;
-use rgtp::{Backend, DynSuiteOn};
+use rgtp::{Backend, DynSuiteOn, Ticket};
+
+use crate::exit;
 use rgtp_link::Link;
 use rgtp_proto::puller::{ManifestInfo, PullError};
 use rgtp_proto::{Puller, PullerConfig, PullerStats};
@@ -198,4 +200,35 @@ fn kept_message(state_file: &Path, output: &Path) -> Option<String> {
         s.chunk_count,
         output.display()
     ))
+}
+
+/// The exit status and message for a pull of `ticket` that failed with `e`.
+pub fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
+    match e {
+        PullFailure::Protocol(PullError::HandshakeTimeout) => (
+            exit::TIMEOUT,
+            format!(
+                "no answer from {} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
+                ticket.address()
+            ),
+        ),
+        PullFailure::Protocol(PullError::Timeout) => {
+            (exit::TIMEOUT, "the transfer stalled: the exposer stopped answering".into())
+        }
+        PullFailure::Protocol(PullError::AuthFailed) => (
+            exit::AUTH,
+            "chunks failed authentication: the key in the ticket does not match this exposure (or the traffic is forged)".into(),
+        ),
+        PullFailure::Protocol(PullError::MerkleFailed) => (
+            exit::MERKLE,
+            "Merkle verification failed: the data does not match the exposure's root; nothing was kept".into(),
+        ),
+        PullFailure::Protocol(PullError::TooLarge { declared, limit }) => (
+            exit::IO,
+            format!("the exposure declares {declared} bytes, more than --max-size {limit}; nothing was written"),
+        ),
+        PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
+        PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
+        PullFailure::Stopped => (exit::PROTOCOL, "interrupted".into()),
+    }
 }
