@@ -121,3 +121,49 @@ impl DatagramEndpoint for Router {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExposerBuilder;
+
+    fn exposer(data: &[u8]) -> Exposer {
+        ExposerBuilder::new().expose(data).unwrap().exposer()
+    }
+
+    #[test]
+    fn datagrams_go_to_the_exposure_they_name_and_the_rest_are_counted() {
+        let mut r = Router::new();
+        let (a, b) = (exposer(b"first"), exposer(b"second"));
+        let (ida, idb) = (*a.exposure().id(), *b.exposure().id());
+        assert_eq!(r.add(a), 0);
+        assert_eq!(r.add(b), 1);
+        let now = Instant::from_millis(1);
+        let from = Peer::Mem(9);
+        // Anything naming `b`'s ID goes to `b` only (it is malformed there, and counted there).
+        let mut d = vec![0u8; 36];
+        d[ID_AT..ID_AT + 16].copy_from_slice(&idb);
+        r.handle_datagram(now, from, &d);
+        assert_eq!(r.exposers()[0].stats().datagrams_in, 0);
+        assert_eq!(r.exposers()[1].stats().datagrams_in, 1);
+        d[ID_AT..ID_AT + 16].copy_from_slice(&ida);
+        r.handle_datagram(now, from, &d);
+        assert_eq!(r.exposers()[0].stats().datagrams_in, 1);
+        // Too short to name one; naming none here.
+        r.handle_datagram(now, from, &[1, 2, 3]);
+        d[ID_AT..ID_AT + 16].copy_from_slice(&[7; 16]);
+        r.handle_datagram(now, from, &d);
+        let s = r.stats();
+        assert_eq!(s.datagrams_in, 2);
+        assert_eq!(s.unknown_exposure, 1);
+        assert!(s.malformed >= 1);
+        // The same exposure twice is served once.
+        let again = ExposerBuilder::new()
+            .with_exposure_id(ida)
+            .dangerous_allow_key_reuse();
+        let dup = again.expose(b"other").unwrap().exposer();
+        assert_eq!(r.add(dup), 0);
+        assert_eq!(r.exposers().len(), 2);
+        assert!(Router::poll_transmit(&mut r, now, &mut Vec::new()).is_none());
+    }
+}
