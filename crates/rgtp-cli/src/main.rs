@@ -14,29 +14,21 @@ use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 
 use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
-use rgtp::driver::{self, Clock, PullApp, PullFailure};
-use rgtp::resume::ResumeState;
-use rgtp::sink::{FileSink, MemSink};
+use rgtp::driver::{self, Clock, PullFailure};
+use rgtp::sink::MemSink;
 use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::Recorder;
+use rgtp_cli::transfer::{pull_failure, pull_file, NotPulled, PullFileError, PullJob, Pulled};
 use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
 use rgtp_proto::cc::Controller;
-use rgtp_proto::puller::PullError;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
 mod gtudp_cmd;
 
 /// Exit statuses, one per kind of failure.
-mod exit {
-    pub const USAGE: u8 = 2;
-    pub const TIMEOUT: u8 = 3;
-    pub const AUTH: u8 = 4;
-    pub const MERKLE: u8 = 5;
-    pub const IO: u8 = 6;
-    pub const PROTOCOL: u8 = 7;
-}
+use rgtp_cli::exit;
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +47,10 @@ enum Command {
     Expose(ExposeArgs),
     /// Pull the exposure a ticket names into OUT, verified.
     Pull(PullArgs),
+    /// Send files and directory trees as one exposure set; prints the ticket for `get`.
+    Send(rgtp_cli::files_cmd::SendArgs),
+    /// Fetch the files and trees a `send` ticket names into DEST, each verified.
+    Get(rgtp_cli::files_cmd::GetArgs),
     /// Generate data, expose and pull it over loopback UDP in one process, and report.
     Demo(DemoArgs),
     /// Feed a recorded capture into a fresh puller (rebuilds the file) or, with --source,
@@ -415,6 +411,18 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Expose(a) => expose(a),
         Command::Pull(a) => pull(a),
+        Command::Send(a) => {
+            install_stop_handler();
+            rgtp_cli::files_cmd::send(a, &STOP)
+        }
+        Command::Get(a) => {
+            install_stop_handler();
+            let r = rgtp_cli::files_cmd::get(a, &STOP);
+            if r.is_err() && STOP.load(Ordering::Relaxed) {
+                die_of_stop_signal()
+            }
+            r
+        }
         Command::Demo(a) => demo(a),
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
@@ -724,36 +732,6 @@ fn expose(a: ExposeArgs) -> CliResult {
     Ok(())
 }
 
-fn pull_failure(e: PullFailure, ticket: &Ticket) -> (u8, String) {
-    match e {
-        PullFailure::Protocol(PullError::HandshakeTimeout) => (
-            exit::TIMEOUT,
-            format!(
-                "no answer from {} (is `rgtp expose` running there, and is the Exposure_ID in the ticket right?)",
-                ticket.address()
-            ),
-        ),
-        PullFailure::Protocol(PullError::Timeout) => {
-            (exit::TIMEOUT, "the transfer stalled: the exposer stopped answering".into())
-        }
-        PullFailure::Protocol(PullError::AuthFailed) => (
-            exit::AUTH,
-            "chunks failed authentication: the key in the ticket does not match this exposure (or the traffic is forged)".into(),
-        ),
-        PullFailure::Protocol(PullError::MerkleFailed) => (
-            exit::MERKLE,
-            "Merkle verification failed: the data does not match the exposure's root; nothing was kept".into(),
-        ),
-        PullFailure::Protocol(PullError::TooLarge { declared, limit }) => (
-            exit::IO,
-            format!("the exposure declares {declared} bytes, more than --max-size {limit}; nothing was written"),
-        ),
-        PullFailure::Protocol(e) => (exit::PROTOCOL, format!("{e} (is the exposer an RGTP v1 implementation?)")),
-        PullFailure::Io(e) => (exit::IO, format!("writing the output failed: {e} (check free space and permissions)")),
-        PullFailure::Stopped => (exit::PROTOCOL, "interrupted".into()),
-    }
-}
-
 fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
     c.expected_cipher = ticket.cipher;
@@ -807,7 +785,6 @@ fn pull(a: PullArgs) -> CliResult {
     // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
     // partial file is kept for a later run, or removed if it holds nothing.
     install_stop_handler();
-    let state_file = rgtp::resume::state_path(&a.output);
     let mut cfg = puller_config(&ticket, server);
     cfg.max_payload = cfg.max_payload.min(mtu);
     cfg.want_proofs = a.proofs;
@@ -833,116 +810,45 @@ fn pull(a: PullArgs) -> CliResult {
         .expect("template"),
     );
     let started = StdInstant::now();
-    let mut restart = a.restart;
-    let mut attempt = 0u32;
-    loop {
-        let state = if restart {
-            None
-        } else {
-            ResumeState::load(&state_file).map_err(|e| {
-                (
-                    exit::IO,
-                    format!(
-                        "cannot read {}: {e} (use --restart to start over)",
-                        state_file.display()
-                    ),
-                )
-            })?
-        };
-        restart = false;
-        let sink = FileSink::resumable(&a.output, state.is_some()).map_err(|e| {
-            (
-                exit::IO,
-                format!(
-                    "cannot create output {}: {e} (check the directory exists and is writable)",
-                    a.output.display()
-                ),
-            )
-        })?;
-        let mut puller = Puller::new(
-            cfg.clone(),
-            DynSuiteOn(a.backend.cipher_backend),
-            clock.now(),
-        );
-        let mut app = PullApp::resuming(sink, state);
-        let mut saved = StdInstant::now();
-        let result = driver::pull_with(&mut puller, &mut link, &clock, &mut app, &STOP, |p| {
-            // The record of what is in the partial file, at most a second old.
-            if saved.elapsed() >= Duration::from_secs(1) {
-                saved = StdInstant::now();
-                if let Some(s) = ResumeState::of(p) {
-                    let _ = s.save(&state_file);
-                }
+    let job = PullJob {
+        cfg,
+        backend: a.backend.cipher_backend,
+        restart: a.restart,
+        retries: a.retries,
+        expect_root: None,
+        quiet: a.quiet,
+    };
+    let result = pull_file(&job, &a.output, &mut link, &clock, &bar, &STOP);
+    let flushed = link.flush();
+    match result {
+        Ok(done) => {
+            flushed.map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
+            bar.finish();
+            if !a.quiet {
+                report_pull(&done, started);
             }
-            if let Some(m) = p.manifest() {
-                bar.set_length(m.total_size);
-                let done = (p.progress() as f64 * m.total_size as f64) as u64;
-                bar.set_position(done.min(m.total_size));
-                let s = p.stats();
-                bar.set_message(format!(
-                    "rtt {:.1} ms, loss {:.1}%",
-                    s.srtt_us as f64 / 1000.0,
-                    s.loss_rate * 100.0
-                ));
+            Ok(())
+        }
+        Err(PullFileError::Open(msg)) => {
+            bar.abandon();
+            Err((exit::IO, msg))
+        }
+        Err(PullFileError::Pull(NotPulled { failure, kept })) => {
+            bar.abandon();
+            if let (Some(kept), false) = (&kept, a.quiet) {
+                eprintln!("{kept}");
             }
-        });
-        let sink = app.sink;
-        match result {
-            Ok(()) => {
-                link.flush()
-                    .map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
-                sink.finish()
-                    .map_err(|e| (exit::IO, format!("finishing {}: {e}", a.output.display())))?;
-                let _ = std::fs::remove_file(&state_file);
-                bar.finish();
-                if !a.quiet {
-                    report_pull(&puller, started);
-                }
-                return Ok(());
-            }
-            Err(PullFailure::Stopped) => {
-                let _ = link.flush();
-                bar.abandon();
-                keep_for_resume(&puller, sink, &state_file, a.quiet);
+            if let PullFailure::Stopped = failure {
                 die_of_stop_signal()
             }
-            Err(PullFailure::Protocol(e @ (PullError::HandshakeTimeout | PullError::Timeout)))
-                if attempt < a.retries =>
-            {
-                keep_for_resume(&puller, sink, &state_file, true);
-                let wait = Duration::from_secs(1 << attempt.min(5));
-                attempt += 1;
-                if !a.quiet {
-                    bar.suspend(|| {
-                        eprintln!(
-                            "{e}; retry {attempt} of {} in {}s",
-                            a.retries,
-                            wait.as_secs()
-                        )
-                    });
-                }
-                let until = StdInstant::now() + wait;
-                while StdInstant::now() < until {
-                    if STOP.load(Ordering::Relaxed) {
-                        die_of_stop_signal();
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-            Err(e) => {
-                let _ = link.flush();
-                bar.abandon();
-                keep_for_resume(&puller, sink, &state_file, a.quiet);
-                return Err(pull_failure(e, &ticket));
-            }
+            Err(pull_failure(failure, &ticket))
         }
     }
 }
 
 /// The summary of a completed pull, on standard error.
-fn report_pull<S: rgtp_proto::SuiteFactory>(puller: &Puller<S>, started: StdInstant) {
-    let s = puller.stats();
-    let m = puller.manifest().expect("complete implies manifest");
+fn report_pull(done: &Pulled, started: StdInstant) {
+    let (s, m) = (&done.stats, &done.manifest);
     let secs = started.elapsed().as_secs_f64();
     if s.chunks_resumed > 0 {
         eprintln!(
@@ -964,34 +870,6 @@ fn report_pull<S: rgtp_proto::SuiteFactory>(puller: &Puller<S>, started: StdInst
             "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
             s.repaired_chunks, s.repair_fetches
         );
-    }
-}
-
-/// After a pull that did not finish: keeps the partial output and the record of what
-/// it holds for the next run, or removes the partial file if nothing arrived.
-fn keep_for_resume<S: rgtp_proto::SuiteFactory>(
-    puller: &Puller<S>,
-    sink: FileSink,
-    state_file: &Path,
-    quiet: bool,
-) {
-    let partial = sink.partial_path().to_path_buf();
-    drop(sink);
-    match ResumeState::of(puller) {
-        Some(s) if s.held() > 0 && s.save(state_file).is_ok() => {
-            if !quiet {
-                eprintln!(
-                    "kept {} of {} chunks in {}: run the same command again to resume (--restart to start over)",
-                    s.held(),
-                    s.chunk_count,
-                    partial.display()
-                );
-            }
-        }
-        _ => {
-            let _ = std::fs::remove_file(&partial);
-            let _ = std::fs::remove_file(state_file);
-        }
     }
 }
 

@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use redgiant_base::driver::{self, Application, Driver, DriverConfig, Finish};
 use redgiant_base::link::Borrowed;
+use redgiant_base::DatagramEndpoint;
 use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{Exposer, Puller, PullerEvent, SuiteFactory};
 
 use crate::resume::ResumeState;
+use crate::router::Router;
 use crate::sink::Sink;
 
 /// The wall clock drivers run on (re-exported from the base crate).
@@ -134,14 +136,31 @@ pub fn serve_config() -> DriverConfig {
     }
 }
 
-/// Serves until `stop` is set, calling `tick` about every 200 ms and once at the end.
-pub fn serve<L: Link>(
-    exposer: &mut Exposer,
+impl Application<Router> for ServeApp {
+    type Output = Infallible;
+    type Error = io::Error;
+
+    fn deliver(&mut self, d: Infallible) -> io::Result<()> {
+        match d {}
+    }
+
+    fn event(&mut self, _: &mut Router, ev: Infallible) -> io::Result<Option<Infallible>> {
+        match ev {}
+    }
+}
+
+/// Serves until `stop` is set, calling `tick` about every 200 ms and once at the end:
+/// one [`Exposer`], or a [`Router`] of several.
+pub fn serve<E: DatagramEndpoint, L: Link>(
+    exposer: &mut E,
     link: &mut L,
     clock: &Clock,
     stop: &AtomicBool,
-    mut tick: impl FnMut(&Exposer),
-) -> io::Result<()> {
+    mut tick: impl FnMut(&E),
+) -> io::Result<()>
+where
+    ServeApp: Application<E, Error = io::Error>,
+{
     let mut d = Driver::with_clock(Borrowed(link), *clock, serve_config());
     d.run(exposer, &mut ServeApp, stop, |x, _| tick(x))?;
     Ok(())

@@ -23,10 +23,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod builder;
+pub mod catalog;
 pub mod driver;
 mod raw_keys;
 pub mod replay;
 pub mod resume;
+pub mod router;
 pub mod sim;
 pub mod sink;
 pub mod suite;

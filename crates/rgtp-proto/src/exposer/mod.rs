@@ -127,6 +127,33 @@ pub struct ExposerStats {
     pub keepalives: u64,
 }
 
+impl core::ops::AddAssign for ExposerStats {
+    /// Adds another exposer's counters (a router's total over its exposures).
+    fn add_assign(&mut self, o: ExposerStats) {
+        self.datagrams_in += o.datagrams_in;
+        self.bytes_in += o.bytes_in;
+        self.datagrams_out += o.datagrams_out;
+        self.bytes_out += o.bytes_out;
+        self.unvalidated_bytes_in += o.unvalidated_bytes_in;
+        self.unvalidated_bytes_out += o.unvalidated_bytes_out;
+        self.manifests_sent += o.manifests_sent;
+        self.requests += o.requests;
+        self.chunks_sent += o.chunks_sent;
+        self.parity_sent += o.parity_sent;
+        self.malformed += o.malformed;
+        self.unknown_exposure += o.unknown_exposure;
+        self.version_mismatch += o.version_mismatch;
+        self.bad_token += o.bad_token;
+        self.over_budget += o.over_budget;
+        self.out_of_range += o.out_of_range;
+        self.over_limit += o.over_limit;
+        self.busy += o.busy;
+        self.unexpected += o.unexpected;
+        self.rate_reports += o.rate_reports;
+        self.keepalives += o.keepalives;
+    }
+}
+
 enum Job {
     Manifest {
         to: Peer,
