@@ -10,6 +10,7 @@
 use core::time::Duration;
 
 use crate::time::Instant;
+use crate::{DatagramEndpoint, Endpoint, Peer, Transmit};
 
 /// Microseconds in a second: tokens are kept in byte-microseconds per second.
 const SCALE: i128 = 1_000_000;
@@ -97,6 +98,88 @@ impl TokenBucket {
     }
 }
 
+/// Any endpoint with what it sends capped at a rate: its transmits go out while the
+/// bucket holds a token, then wait for the next (the endpoint is asked for nothing
+/// meanwhile, so what it would send stays queued inside it, as it is while a link
+/// is busy). Everything else passes straight through.
+#[derive(Debug)]
+pub struct Paced<E> {
+    inner: E,
+    bucket: TokenBucket,
+    wake: Option<Instant>,
+}
+
+impl<E> Paced<E> {
+    /// `inner`, capped at `rate` bytes per second with bursts of `burst` bytes (one
+    /// transmit may overdraw the bucket: make `burst` at least a batch of datagrams).
+    pub fn new(inner: E, rate: u64, burst: u64, now: Instant) -> Self {
+        Paced {
+            inner,
+            bucket: TokenBucket::new(rate, burst, now),
+            wake: None,
+        }
+    }
+
+    /// The endpoint.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+
+    /// The endpoint, to change.
+    pub fn inner_mut(&mut self) -> &mut E {
+        &mut self.inner
+    }
+
+    /// The cap, bytes per second.
+    pub fn rate(&self) -> u64 {
+        self.bucket.rate()
+    }
+}
+
+impl<E: Endpoint> Endpoint for Paced<E> {
+    type Event = E::Event;
+    type Delivery<'d> = E::Delivery<'d>;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.wake.is_some_and(|w| w <= now) {
+            self.wake = None;
+        }
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.bucket.allowance(now, 1) == 0 {
+            self.wake = Some(self.bucket.ready_at(now, 1));
+            return None;
+        }
+        let t = self.inner.poll_transmit(now, buf)?;
+        self.bucket.spend(now, t.size as u64);
+        Some(t)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match (self.inner.poll_timeout(), self.wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<E::Event> {
+        self.inner.poll_event()
+    }
+}
+
+impl<E: DatagramEndpoint> DatagramEndpoint for Paced<E> {
+    fn handle_datagram<'d>(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<E::Delivery<'d>> {
+        self.inner.handle_datagram(now, from, data)
+    }
+}
+
 /// Parses a rate into bytes per second: a plain number of bytes per second, or a
 /// number with a unit — bytes `B/s`, `kB/s`, `MB/s`, `GB/s` (powers of 1000),
 /// `KiB/s`, `MiB/s`, `GiB/s` (powers of 1024), or bits `bit/s`, `kbit/s`,
@@ -150,6 +233,53 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends a 1,000-byte datagram whenever asked.
+    struct Firehose;
+
+    impl Endpoint for Firehose {
+        type Event = ();
+        type Delivery<'d> = ();
+        fn handle_timeout(&mut self, _: Instant) {}
+        fn poll_transmit(&mut self, _: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+            buf.clear();
+            buf.resize(1_000, 0xaa);
+            Some(Transmit {
+                destination: Peer::Mem(1),
+                size: 1_000,
+                segment_size: None,
+            })
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn poll_event(&mut self) -> Option<()> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_paced_endpoint_sends_at_the_rate_and_says_when_it_may_send_again() {
+        let mut p = Paced::new(Firehose, 100_000, 5_000, t(0));
+        let mut buf = Vec::new();
+        let mut sent = 0u64;
+        let mut now = t(0);
+        let end = t(2_000);
+        while now < end {
+            while let Some(tx) = p.poll_transmit(now, &mut buf) {
+                sent += tx.size as u64;
+            }
+            let wake = p
+                .poll_timeout()
+                .expect("a paced endpoint waiting has a deadline");
+            assert!(wake > now);
+            now = wake;
+            p.handle_timeout(now);
+        }
+        // Two seconds at 100 kB/s plus the first burst and one overdraw.
+        assert!(sent <= 200_000 + 5_000 + 1_000, "{sent}");
+        assert!(sent >= 195_000, "{sent}");
+    }
 
     #[test]
     fn rates_parse_in_bytes_and_bits() {

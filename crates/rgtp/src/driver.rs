@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use redgiant_base::driver::{self, Application, Driver, DriverConfig, Finish};
 use redgiant_base::link::Borrowed;
-use redgiant_base::DatagramEndpoint;
+use redgiant_base::{DatagramEndpoint, Endpoint};
 use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
-use rgtp_proto::{Exposer, Puller, PullerEvent, SuiteFactory};
+use rgtp_proto::{Puller, PullerEvent, SuiteFactory};
 
 use crate::resume::ResumeState;
-use crate::router::Router;
 use crate::sink::Sink;
 
 /// The wall clock drivers run on (re-exported from the base crate).
@@ -101,11 +100,15 @@ impl<K: Sink, S: SuiteFactory> Application<Puller<S>> for PullApp<K> {
     }
 }
 
-/// An exposer's application: nothing to do but serve.
+/// A server's application: nothing to do but serve (an [`Exposer`](rgtp_proto::Exposer),
+/// a [`Router`](crate::router::Router) of several, either [`redgiant_base::Paced`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ServeApp;
 
-impl Application<Exposer> for ServeApp {
+impl<E> Application<E> for ServeApp
+where
+    E: for<'d> Endpoint<Event = Infallible, Delivery<'d> = Infallible>,
+{
     type Output = Infallible;
     type Error = io::Error;
 
@@ -113,7 +116,7 @@ impl Application<Exposer> for ServeApp {
         match d {}
     }
 
-    fn event(&mut self, _: &mut Exposer, ev: Infallible) -> io::Result<Option<Infallible>> {
+    fn event(&mut self, _: &mut E, ev: Infallible) -> io::Result<Option<Infallible>> {
         match ev {}
     }
 }
@@ -136,21 +139,8 @@ pub fn serve_config() -> DriverConfig {
     }
 }
 
-impl Application<Router> for ServeApp {
-    type Output = Infallible;
-    type Error = io::Error;
-
-    fn deliver(&mut self, d: Infallible) -> io::Result<()> {
-        match d {}
-    }
-
-    fn event(&mut self, _: &mut Router, ev: Infallible) -> io::Result<Option<Infallible>> {
-        match ev {}
-    }
-}
-
 /// Serves until `stop` is set, calling `tick` about every 200 ms and once at the end:
-/// one [`Exposer`], or a [`Router`] of several.
+/// one [`Exposer`](rgtp_proto::Exposer), or a [`Router`](crate::router::Router) of several.
 pub fn serve<E: DatagramEndpoint, L: Link>(
     exposer: &mut E,
     link: &mut L,

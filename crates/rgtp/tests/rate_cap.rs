@@ -88,3 +88,46 @@ fn rerequests_and_parity_count_against_the_cap() {
         assert!(g >= cap as f64 * 0.7, "{fec}: {g:.0} B/s");
     }
 }
+
+#[test]
+fn a_paced_exposer_holds_any_puller_to_its_cap() {
+    // The cap holds; the goodput under it is poor while pullers cannot learn it (the
+    // exposer's queue delays answers past the puller's timeout, and answers to
+    // re-requested entries give no RTT samples), which is why `rgtp pull --max-rate`
+    // paces the requests instead.
+    use redgiant_base::Paced;
+    use rgtp::driver::{self, Clock};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let data = common::data(2_000_000, 23);
+    let link = common::loopback(false);
+    let p = common::prepare(ExposerBuilder::new(), &link, &data);
+    let addr = link.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let exposer = p.exposer();
+    let server = std::thread::spawn(move || {
+        let mut link = link;
+        let clock = Clock::new();
+        // 2 MB/s, bursts of one GSO batch.
+        let mut paced = Paced::new(exposer, 2_000_000, 64 << 10, clock.now());
+        driver::serve(&mut paced, &mut link, &clock, &stop2, |_| {}).unwrap();
+        paced.inner().stats()
+    });
+    let t0 = std::time::Instant::now();
+    let (r, ps) = common::pull(&p, addr, |_| {});
+    let took = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let stats = server.join().unwrap();
+    eprintln!("took {took:?}\npuller {ps:?}\nexposer {stats:?}");
+    assert!(r.unwrap() == data, "output differs");
+    // 2 MB plus headers at 2 MB/s cannot take less than about a second, however fast
+    // the machine; uncapped it takes milliseconds.
+    assert!(took >= Duration::from_millis(900), "took {took:?}");
+    assert!(stats.bytes_out >= 2_000_000);
+    // Never more than the cap allows: the rate over the time served, plus one burst
+    // and one batch.
+    let allowed = 2_000_000.0 * took.as_secs_f64() + f64::from(2 * (64 << 10));
+    assert!((stats.bytes_out as f64) <= allowed, "{stats:?}");
+}
