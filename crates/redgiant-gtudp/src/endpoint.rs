@@ -17,23 +17,30 @@
 //! Every DATA received is remembered under its sender and identity. A DATA
 //! whose (peer, identity) is remembered is never handed out again, before or
 //! after the ACK; while the ACK has not come it is answered with a RECV at
-//! once. An entry is forgotten [`Config::dedup_ttl`] after the last copy of
-//! its DATA arrived. The table holds at most [`Config::dedup_capacity`]
-//! entries: when it is full of live entries, a new DATA is dropped unanswered
-//! (counted in [`Stats::refused_full`]) and its sender will repeat it later,
-//! so a full table costs delay, never a second delivery. The guarantee holds
-//! as long as no copy of a DATA arrives more than `dedup_ttl` after the
-//! previous one; a sender that keeps repeating refreshes its entry (our
-//! timers never wait more than 8 s between copies).
+//! once. An entry is held only while its sender may still send a copy:
 //!
-//! The bound has a price: one peer can bring a receiver at most
-//! `dedup_capacity / dedup_ttl` new datagrams per second on average (8 738/s
-//! with the defaults) before new DATA waits for old entries to expire. Raise
-//! the capacity for bulk use; each entry costs about 100 bytes.
+//! - until its ACK arrives, [`Config::dedup_ttl`] after the last copy of its
+//!   DATA (by default the longest a sender with this configuration goes on
+//!   repeating one DATA, plus [`Config::dedup_linger`]: see
+//!   [`Config::repeat_span`]), and at least a linger past the next
+//!   repetition of its RECV;
+//! - once the ACK arrived, [`Config::dedup_linger`] after the later of the
+//!   ACK and the last copy. A sender sends the ACK only after it stopped
+//!   repeating, so only copies still in the network can follow it, and the
+//!   linger covers their delay.
 //!
-//! The sender side keeps the identities it used towards each peer for the
-//! same time and never reuses one of them, so a receiver with the same
-//! setting never mistakes a new payload for an old one.
+//! The table holds at most [`Config::dedup_capacity`] entries: when it is
+//! full of live entries, a new DATA is dropped unanswered (counted in
+//! [`Stats::refused_full`]) and its sender will repeat it later, so a full
+//! table costs delay, never a second delivery. Confirmed exchanges cost an
+//! entry for the linger only, so the defaults admit some 500 000 new
+//! datagrams per second from peers that answer with ACKs.
+//!
+//! The sender side keeps each identity it used towards a peer as long as
+//! that peer may remember it (the linger after a RECV for it, which every
+//! RECV for it renews; `dedup_ttl` after a failure), and never reuses one
+//! of them, so a receiver with the same setting never mistakes a new
+//! payload for an old one.
 //!
 //! # Timers
 //!
@@ -85,8 +92,14 @@ pub struct Config {
     pub max_data_sends: u32,
     /// Most times one RECV is sent by its timer.
     pub max_recv_sends: u32,
-    /// How long a received (peer, identity) is remembered after its last copy.
+    /// How long a received (peer, identity) whose ACK has not come is
+    /// remembered after its last copy (at least [`Config::repeat_span`]
+    /// plus [`Config::dedup_linger`] for the guarantee to hold).
     pub dedup_ttl: Duration,
+    /// How long a received (peer, identity) is remembered after its ACK (or
+    /// a later copy): the longest a copy may be delayed in the network
+    /// behind the ACK.
+    pub dedup_linger: Duration,
     /// Most received (peer, identity) pairs remembered at once.
     pub dedup_capacity: usize,
     /// Largest payload `send_to` accepts.
@@ -94,30 +107,52 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The reference profile on [`Timers::Rtt`], 6 DATA and 10 RECV sends,
-    /// 30 s and 262 144 entries of duplicate memory (some 25 MB at most).
+    /// The reference profile on [`Timers::Rtt`], 6 DATA and 10 RECV sends;
+    /// duplicate memory of 1 048 576 entries at most (some 150 MB when
+    /// full), held 2 s after the ACK and 42 s without one.
     fn default() -> Self {
         let profile = Profile::reference();
-        Config {
+        let mut config = Config {
             max_payload: MAX_UDP_PAYLOAD - profile.header_len(),
             profile,
             timers: Timers::default(),
             max_data_sends: 6,
             max_recv_sends: 10,
-            dedup_ttl: Duration::from_secs(30),
-            dedup_capacity: 1 << 18,
-        }
+            dedup_ttl: Duration::ZERO,
+            dedup_linger: DEFAULT_LINGER,
+            dedup_capacity: 1 << 20,
+        };
+        config.dedup_ttl = config.repeat_span() + config.dedup_linger;
+        config
     }
 }
 
+/// How long a copy may trail the ACK in the network, by default.
+const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+
 impl Config {
     /// The reference implementation's behaviour: its profile, a fixed 0.5 s
-    /// timer, 6 DATA and 10 RECV sends.
+    /// timer, 6 DATA and 10 RECV sends (and a `dedup_ttl` of 4.5 s to match).
     pub fn reference() -> Self {
-        Config {
+        let mut config = Config {
             timers: Timers::Reference,
             ..Config::default()
-        }
+        };
+        config.dedup_ttl = config.repeat_span() + config.dedup_linger;
+        config
+    }
+
+    /// The longest time between the first and the last copy of one DATA
+    /// sent without a deadline under these timers: `max_data_sends - 1`
+    /// waits of at most 0.5 s ([`Timers::Reference`]) or
+    /// [`RttConfig::max`] ([`Timers::Rtt`]). No two copies of one DATA that
+    /// reach the receiver are further apart.
+    pub fn repeat_span(&self) -> Duration {
+        let wait = match self.timers {
+            Timers::Reference => REFERENCE_TIMEOUT,
+            Timers::Rtt(c) => c.max,
+        };
+        wait.saturating_mul(self.max_data_sends.saturating_sub(1))
     }
 
     /// This configuration with `profile` (and the largest payload it allows).
@@ -254,6 +289,11 @@ pub struct Stats {
 
 type Key = (Peer, Identity);
 
+/// Lane of the duplicate memory for entries held `dedup_ttl`.
+const LANE_TTL: usize = 0;
+/// Lane of the duplicate memory for entries held `dedup_linger`.
+const LANE_LINGER: usize = 1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Send(Key),
@@ -374,6 +414,11 @@ impl Gtudp {
     /// Exchanges of ours not yet confirmed or failed.
     pub fn in_flight(&self) -> usize {
         self.outgoing.len()
+    }
+
+    /// Received (peer, identity) pairs remembered for duplicate suppression.
+    pub fn remembered(&self) -> usize {
+        self.incoming.len()
     }
 
     /// True when nothing is in flight either way: every DATA of ours is
@@ -521,7 +566,12 @@ impl Gtudp {
             if answer {
                 e.queued = true;
             }
-            self.incoming.refresh(&key, now + self.config.dedup_ttl);
+            let hold = if e.acked {
+                self.config.dedup_linger
+            } else {
+                self.config.dedup_ttl
+            };
+            self.incoming.refresh(&key, now + hold);
             if answer {
                 self.out.push_back(Out::Recv(key));
             }
@@ -533,6 +583,7 @@ impl Gtudp {
         }
         self.incoming.insert(
             key,
+            LANE_TTL,
             now + self.config.dedup_ttl,
             Incoming {
                 acked: false,
@@ -556,22 +607,24 @@ impl Gtudp {
         self.out.push_back(Out::Ack(key));
         let Some(mut o) = self.outgoing.remove(&key) else {
             self.stats.unknown_recv += 1;
+            // The peer still remembers the identity: keep it unused as long.
+            self.used_ids.refresh(&key, now + self.config.dedup_linger);
             return;
         };
         self.disarm(&mut o.timer);
         if o.sends == 1 {
             self.sample(key.0, now.saturating_since(o.last_sent));
         }
-        self.remember_sent(now, key);
+        self.remember_sent(key, LANE_LINGER, now + self.config.dedup_linger);
         self.stats.confirmed += 1;
         self.events.push_back(Event::Confirmed(o.no));
     }
 
-    fn remember_sent(&mut self, now: Instant, key: Key) {
+    fn remember_sent(&mut self, key: Key, lane: usize, until: Instant) {
         if self.used_ids.len() >= self.config.dedup_capacity {
             self.used_ids.evict_oldest();
         }
-        self.used_ids.insert(key, now + self.config.dedup_ttl, ());
+        self.used_ids.insert(key, lane, until, ());
     }
 
     fn on_ack(&mut self, now: Instant, key: Key) {
@@ -585,6 +638,8 @@ impl Gtudp {
         e.acked = true;
         let (copies, last_sent, mut timer) = (e.copies, e.last_sent, e.timer.take());
         self.disarm(&mut timer);
+        self.incoming
+            .move_to(&key, LANE_LINGER, now + self.config.dedup_linger);
         if copies == 1 {
             self.sample(key.0, now.saturating_since(last_sent));
         }
@@ -606,7 +661,7 @@ impl Gtudp {
                 };
                 if let Some(why) = why {
                     let o = self.outgoing.remove(&key).expect("looked up above");
-                    self.remember_sent(now, key);
+                    self.remember_sent(key, LANE_TTL, now + self.config.dedup_ttl);
                     self.fail(o.no, why);
                 } else if !o.queued {
                     o.queued = true;
@@ -678,6 +733,8 @@ impl Gtudp {
                     if let Some(e) = self.incoming.get_mut(&key) {
                         e.timer = Some(t);
                     }
+                    // Held while its RECV is still to be repeated.
+                    self.incoming.refresh(&key, at + self.config.dedup_linger);
                 }
             }
             Out::Ack(key) => {
