@@ -360,7 +360,10 @@ pub struct Gtudp {
     incoming: Expiring<Key, Incoming>,
     timers: BTreeMap<TimerKey, Slot>,
     timer_seq: u64,
-    out: VecDeque<Out>,
+    /// RECV and ACK to send, all one size: sent before DATA.
+    control: VecDeque<Out>,
+    /// DATA to send.
+    data_out: VecDeque<Out>,
     events: VecDeque<Event>,
     rtt: HashMap<Peer, Rtt>,
     stats: Stats,
@@ -389,7 +392,8 @@ impl Gtudp {
             incoming: Expiring::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            out: VecDeque::new(),
+            control: VecDeque::new(),
+            data_out: VecDeque::new(),
             events: VecDeque::new(),
             rtt: HashMap::new(),
             stats: Stats::default(),
@@ -427,7 +431,8 @@ impl Gtudp {
     /// peer repeating.
     pub fn is_idle(&self) -> bool {
         self.outgoing.is_empty()
-            && self.out.is_empty()
+            && self.control.is_empty()
+            && self.data_out.is_empty()
             && self
                 .incoming
                 .values()
@@ -482,7 +487,7 @@ impl Gtudp {
                 queued: true,
             },
         );
-        self.out.push_back(Out::Data(key));
+        self.data_out.push_back(Out::Data(key));
         no
     }
 
@@ -573,7 +578,7 @@ impl Gtudp {
             };
             self.incoming.refresh(&key, now + hold);
             if answer {
-                self.out.push_back(Out::Recv(key));
+                self.control.push_back(Out::Recv(key));
             }
             return false;
         }
@@ -594,7 +599,7 @@ impl Gtudp {
                 queued: true,
             },
         );
-        self.out.push_back(Out::Recv(key));
+        self.control.push_back(Out::Recv(key));
         self.stats.delivered += 1;
         self.events.push_back(Event::Received {
             from: key.0,
@@ -604,7 +609,7 @@ impl Gtudp {
     }
 
     fn on_recv(&mut self, now: Instant, key: Key) {
-        self.out.push_back(Out::Ack(key));
+        self.control.push_back(Out::Ack(key));
         let Some(mut o) = self.outgoing.remove(&key) else {
             self.stats.unknown_recv += 1;
             // The peer still remembers the identity: keep it unused as long.
@@ -665,7 +670,7 @@ impl Gtudp {
                     self.fail(o.no, why);
                 } else if !o.queued {
                     o.queued = true;
-                    self.out.push_back(Out::Data(key));
+                    self.data_out.push_back(Out::Data(key));
                 }
             }
             Slot::Recv(key) => {
@@ -675,7 +680,7 @@ impl Gtudp {
                 e.timer = None;
                 if !e.acked && !e.queued {
                     e.queued = true;
-                    self.out.push_back(Out::Recv(key));
+                    self.control.push_back(Out::Recv(key));
                 }
             }
         }
@@ -770,27 +775,47 @@ impl Endpoint for Gtudp {
         }
     }
 
-    /// Packets of one size queued back to back for one peer go out as one
+    /// RECV and ACK go out before DATA, each kind in its own queue, so that
+    /// packets of one size queued back to back for one peer go out as one
     /// batch (`segment_size` set, as UDP GSO sends them).
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
-        let destination = loop {
-            let out = self.out.pop_front()?;
+        let (destination, control) = loop {
+            let (out, control) = match self.control.pop_front() {
+                Some(out) => (out, true),
+                None => (self.data_out.pop_front()?, false),
+            };
             if let Some(peer) = self.write(now, out, buf) {
-                break peer;
+                break (peer, control);
             }
         };
         let segment = buf.len();
         let mut count = 1;
         while count < MAX_BATCH_SEGMENTS && buf.len() + segment <= MAX_BATCH_BYTES {
-            let Some(&next) = self.out.front() else {
+            let queue = if control {
+                &self.control
+            } else {
+                &self.data_out
+            };
+            let Some(&next) = queue.front() else {
                 break;
             };
-            if self.queued_len(next) != Some(segment) || next.peer() != destination {
+            if next.peer() != destination {
                 break;
             }
-            self.out.pop_front();
-            self.write(now, next, buf);
+            let len = self.queued_len(next);
+            if len.is_some_and(|len| len != segment) {
+                break;
+            }
+            if control {
+                self.control.pop_front();
+            } else {
+                self.data_out.pop_front();
+            }
+            // A stale entry (its exchange ended) writes nothing.
+            if self.write(now, next, buf).is_none() {
+                continue;
+            }
             count += 1;
         }
         Some(Transmit {

@@ -382,3 +382,32 @@ fn packets_of_one_size_for_one_peer_go_out_in_one_batch() {
     assert_eq!((t.destination, t.size, t.segment_size), (A, 55, None));
     assert!(a.poll_transmit(ms(0), &mut buf).is_none());
 }
+
+#[test]
+fn acks_and_new_data_interleaved_go_out_as_two_batches() {
+    let mut a = Gtudp::new(Config::default(), ReferenceIds::new(0));
+    let mut b = Gtudp::seeded(Config::default(), 1);
+    for _ in 0..3 {
+        a.send_to(B, b"first");
+    }
+    for (_, mut d) in drain(&mut a, ms(0)) {
+        b.handle_datagram(ms(1), A, &mut d);
+    }
+    // Each RECV is answered with an ACK, and each confirmation opens a new
+    // exchange, as a windowed sender does.
+    for (_, mut r) in drain(&mut b, ms(1)) {
+        a.handle_datagram(ms(2), B, &mut r);
+        while let Some(ev) = a.poll_event() {
+            assert!(matches!(ev, Event::Confirmed(_)));
+            a.send_to(B, b"second");
+        }
+    }
+    let mut buf = Vec::new();
+    let acks = a.poll_transmit(ms(2), &mut buf).unwrap();
+    assert_eq!((acks.size, acks.segment_size), (15, Some(5)));
+    assert!(buf.chunks(5).all(|c| c[0] == 0xae));
+    let data = a.poll_transmit(ms(2), &mut buf).unwrap();
+    assert_eq!((data.size, data.segment_size), (33, Some(11)));
+    assert!(buf.chunks(11).all(|c| c[0] == 0x1d && &c[5..] == b"second"));
+    assert!(a.poll_transmit(ms(2), &mut buf).is_none());
+}
