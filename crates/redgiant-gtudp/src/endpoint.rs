@@ -66,9 +66,10 @@ use std::time::Duration;
 use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
 use redgiant_base::{Instant, Peer, Transmit};
 
+use crate::auth::{AuthKey, Replay, SessionCipher, OVERHEAD, PREFIX_LEN, TAG_LEN};
 use crate::id::{IdSource, SeededIds};
 use crate::table::Expiring;
-use crate::wire::{Error as WireError, Identity, Profile, Repr};
+use crate::wire::{Error as WireError, Identity, Kind, Packet, Profile, Repr};
 
 /// Largest UDP payload over IPv4.
 const MAX_UDP_PAYLOAD: usize = 65_507;
@@ -104,6 +105,35 @@ pub struct Config {
     pub dedup_capacity: usize,
     /// Largest payload `send_to` accepts.
     pub max_payload: usize,
+    /// The authenticated profile, or `None` (the default) for plain gtUDP.
+    /// Both ends must agree.
+    pub auth: Option<AuthConfig>,
+}
+
+/// The authenticated profile's settings (`spec/gtudp.md` §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The key both ends share.
+    pub key: AuthKey,
+    /// This endpoint's session: drawn at random every time an endpoint is
+    /// made with this key, never reused (the nonce's uniqueness rests on it).
+    pub session: u64,
+    /// Most peer sessions whose replay windows are kept at once.
+    pub max_sessions: usize,
+    /// How long a peer session is kept after its last accepted datagram.
+    pub session_ttl: Duration,
+}
+
+impl AuthConfig {
+    /// `key` and `session`, with room for 4096 peer sessions kept an hour.
+    pub fn new(key: AuthKey, session: u64) -> Self {
+        AuthConfig {
+            key,
+            session,
+            max_sessions: 4096,
+            session_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Default for Config {
@@ -121,6 +151,7 @@ impl Default for Config {
             dedup_ttl: Duration::ZERO,
             dedup_linger: DEFAULT_LINGER,
             dedup_capacity: 1 << 20,
+            auth: None,
         };
         config.dedup_ttl = config.repeat_span() + config.dedup_linger;
         config
@@ -157,9 +188,22 @@ impl Config {
 
     /// This configuration with `profile` (and the largest payload it allows).
     pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.max_payload = MAX_UDP_PAYLOAD.saturating_sub(profile.header_len());
         self.profile = profile;
+        self.max_payload = self.largest_payload();
         self
+    }
+
+    /// This configuration with the authenticated profile (and the largest
+    /// payload it allows).
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = Some(auth);
+        self.max_payload = self.largest_payload();
+        self
+    }
+
+    fn largest_payload(&self) -> usize {
+        let overhead = if self.auth.is_some() { OVERHEAD } else { 0 };
+        MAX_UDP_PAYLOAD.saturating_sub(self.profile.header_len() + overhead)
     }
 }
 
@@ -285,6 +329,15 @@ pub struct Stats {
     pub confirmed: u64,
     /// Exchanges failed.
     pub failed: u64,
+    /// Authenticated profile: dropped, the tag did not match (forged,
+    /// altered, another key or too short to hold one).
+    pub auth_failed: u64,
+    /// Authenticated profile: dropped, its counter was accepted before or
+    /// is older than the replay window.
+    pub replayed: u64,
+    /// Authenticated profile: dropped, a new peer session found the
+    /// session table full.
+    pub sessions_full: u64,
 }
 
 type Key = (Peer, Identity);
@@ -350,8 +403,24 @@ struct Rtt {
     rttvar: Duration,
 }
 
+/// Our side of the authenticated profile.
+struct Sealer {
+    session: u64,
+    counter: u64,
+    cipher: SessionCipher,
+}
+
+/// A peer's session: its key and replay window.
+struct PeerSession {
+    cipher: SessionCipher,
+    replay: Replay,
+    last: Instant,
+}
+
 /// The gtUDP endpoint. See the [module docs](self).
 pub struct Gtudp {
+    sealer: Option<Sealer>,
+    sessions: HashMap<(Peer, u64), PeerSession>,
     config: Config,
     ids: Box<dyn IdSource>,
     next_exchange: u64,
@@ -383,7 +452,14 @@ impl core::fmt::Debug for Gtudp {
 impl Gtudp {
     /// An endpoint drawing identities from `ids`.
     pub fn new(config: Config, ids: impl IdSource + 'static) -> Self {
+        let sealer = config.auth.as_ref().map(|a| Sealer {
+            session: a.session,
+            counter: 0,
+            cipher: a.key.session(a.session),
+        });
         Gtudp {
+            sealer,
+            sessions: HashMap::new(),
             config,
             ids: Box::new(ids),
             next_exchange: 0,
@@ -686,8 +762,35 @@ impl Gtudp {
         }
     }
 
+    /// Turns the plain packet at `buf[start..]` into an authenticated one.
+    /// `false` (and the packet removed) once the counter is spent.
+    fn seal(&mut self, buf: &mut Vec<u8>, start: usize) -> bool {
+        let Some(s) = self.sealer.as_mut() else {
+            return true;
+        };
+        if s.counter == u64::MAX {
+            buf.truncate(start);
+            return false;
+        }
+        let counter = s.counter;
+        s.counter += 1;
+        let body = start + self.config.profile.header_len();
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix[..8].copy_from_slice(&s.session.to_be_bytes());
+        prefix[8..].copy_from_slice(&counter.to_be_bytes());
+        buf.splice(body..body, prefix);
+        s.cipher.seal(counter, buf, start, body + PREFIX_LEN);
+        true
+    }
+
     /// Writes the next packet for `out`, or `None` if it is stale.
     fn write(&mut self, now: Instant, out: Out, buf: &mut Vec<u8>) -> Option<Peer> {
+        let start = buf.len();
+        let peer = self.write_plain(now, out, buf)?;
+        self.seal(buf, start).then_some(peer)
+    }
+
+    fn write_plain(&mut self, now: Instant, out: Out, buf: &mut Vec<u8>) -> Option<Peer> {
         match out {
             Out::Data(key) => {
                 let o = self.outgoing.get_mut(&key)?;
@@ -752,7 +855,10 @@ impl Gtudp {
 
     /// The length [`Gtudp::write`] would write for `out`; `None` if stale.
     fn queued_len(&self, out: Out) -> Option<usize> {
-        let header = self.config.profile.header_len();
+        let mut header = self.config.profile.header_len();
+        if self.sealer.is_some() {
+            header += OVERHEAD;
+        }
         match out {
             Out::Data(key) => self.outgoing.get(&key).map(|o| header + o.payload.len()),
             Out::Recv(_) | Out::Ack(_) => Some(header),
@@ -834,6 +940,104 @@ impl Endpoint for Gtudp {
     }
 }
 
+impl Gtudp {
+    /// The authenticated profile's receive path (`spec/gtudp.md` §8).
+    fn handle_sealed<'d>(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<Datagram<'d>> {
+        let profile = &self.config.profile;
+        let hl = profile.header_len();
+        let (kind, id) = {
+            let p = match Packet::new_checked(&*data, profile) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.stats.truncated += 1;
+                    return None;
+                }
+            };
+            if p.magic() != profile.magic() {
+                self.stats.wrong_magic += 1;
+                return None;
+            }
+            let Some(kind) = p.kind() else {
+                self.stats.unknown_type += 1;
+                return None;
+            };
+            (kind, p.identity())
+        };
+        if data.len() < hl + OVERHEAD {
+            self.stats.truncated += 1;
+            return None;
+        }
+        if kind != Kind::Data && data.len() != hl + OVERHEAD {
+            self.stats.trailing_bytes += 1;
+            return None;
+        }
+        let word = |at: usize| u64::from_be_bytes(data[at..at + 8].try_into().expect("8 bytes"));
+        let (session, counter) = (word(hl), word(hl + 8));
+        let key = (from, session);
+        match self.sessions.get(&key) {
+            Some(s) if s.replay.seen(counter) => {
+                self.stats.replayed += 1;
+                return None;
+            }
+            Some(s) => {
+                if !s.cipher.open(counter, data, hl + PREFIX_LEN) {
+                    self.stats.auth_failed += 1;
+                    return None;
+                }
+            }
+            None => {
+                let auth = self.config.auth.as_ref().expect("sealer implies auth");
+                let cipher = auth.key.session(session);
+                if !cipher.open(counter, data, hl + PREFIX_LEN) {
+                    self.stats.auth_failed += 1;
+                    return None;
+                }
+                if self.sessions.len() >= auth.max_sessions {
+                    let ttl = auth.session_ttl;
+                    self.sessions
+                        .retain(|_, s| now.saturating_since(s.last) < ttl);
+                }
+                if self.sessions.len() >= auth.max_sessions {
+                    self.stats.sessions_full += 1;
+                    return None;
+                }
+                self.sessions.insert(
+                    key,
+                    PeerSession {
+                        cipher,
+                        replay: Replay::new(),
+                        last: now,
+                    },
+                );
+            }
+        }
+        let s = self.sessions.get_mut(&key).expect("known or inserted");
+        s.replay.accept(counter);
+        s.last = now;
+        let data: &'d [u8] = data;
+        match kind {
+            Kind::Data => {
+                let payload = &data[hl + PREFIX_LEN..data.len() - TAG_LEN];
+                self.on_data(now, (from, id))
+                    .then_some(Datagram { from, id, payload })
+            }
+            Kind::Recv => {
+                self.on_recv(now, (from, id));
+                None
+            }
+            Kind::Ack => {
+                self.on_ack(now, (from, id));
+                None
+            }
+        }
+    }
+}
+
 impl DatagramEndpoint for Gtudp {
     fn handle_datagram<'d>(
         &mut self,
@@ -843,6 +1047,9 @@ impl DatagramEndpoint for Gtudp {
     ) -> Option<Datagram<'d>> {
         self.stats.datagrams_in += 1;
         self.forget(now);
+        if self.sealer.is_some() {
+            return self.handle_sealed(now, from, data);
+        }
         let data: &'d [u8] = data;
         let repr = match Repr::parse(data, &self.config.profile) {
             Ok(r) => r,

@@ -19,13 +19,15 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod endpoint;
 pub mod id;
 mod table;
 pub mod wire;
 
+pub use auth::{AuthKey, AuthKeyError};
 pub use endpoint::{
-    Config, Datagram, Event, ExchangeId, FailReason, Gtudp, RttConfig, Stats, Timers,
+    AuthConfig, Config, Datagram, Event, ExchangeId, FailReason, Gtudp, RttConfig, Stats, Timers,
 };
 pub use id::{IdSource, ReferenceIds, SeededIds};
 pub use wire::{Identity, Kind, Profile, ProfileError, Repr};
