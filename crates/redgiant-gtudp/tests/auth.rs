@@ -202,3 +202,92 @@ fn mismatched_keys_deliver_nothing_and_the_exchange_fails() {
     assert_eq!(b.stats().auth_failed, 6);
     assert_eq!(b.stats().delivered, 0);
 }
+
+/// The authenticated records of `spec/vectors/gtudp.txt`, as name/value lists.
+fn sealed_vectors() -> Vec<Vec<(String, String)>> {
+    let text = include_str!("../../../spec/vectors/gtudp.txt");
+    text.split("\n\n")
+        .map(|record| {
+            record
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .map(|l| {
+                    let (k, v) = l.split_once('=').expect("name = value");
+                    (k.trim().to_owned(), v.trim().to_owned())
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|f| f.iter().any(|(k, _)| k == "key"))
+        .collect()
+}
+
+#[test]
+fn sealed_vectors_seal_and_open() {
+    let vectors = sealed_vectors();
+    assert_eq!(vectors.len(), 5);
+    for v in &vectors {
+        let get = |name: &str| {
+            v.iter()
+                .find(|f| f.0 == name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .1
+                .clone()
+        };
+        let hex = |name: &str| hex::decode(get(name)).unwrap();
+        let word = |name: &str| u64::from_str_radix(&get(name), 16).unwrap();
+        let key = AuthKey::from_hex(&get("key")).unwrap();
+        let (session, counter) = (word("session"), word("counter"));
+        let types: Vec<Vec<u8>> = get("types")
+            .split(',')
+            .map(|t| hex::decode(t).unwrap())
+            .collect();
+        let kind = get("kind");
+        let code = &types[["data", "recv", "ack"]
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap()];
+        let packet = hex("packet");
+        // Seal field by field and compare.
+        let mut buf = hex("magic");
+        buf.extend_from_slice(code);
+        buf.extend(hex("identity"));
+        buf.extend_from_slice(&session.to_be_bytes());
+        buf.extend_from_slice(&counter.to_be_bytes());
+        let body = buf.len();
+        buf.extend(hex("payload"));
+        key.session(session).seal(counter, &mut buf, 0, body);
+        assert_eq!(buf, packet, "{kind} {session:x}/{counter:x}");
+
+        // An endpoint of the profile with the key accepts it.
+        let profile = redgiant_gtudp::Profile::new(
+            hex("magic"),
+            types[0].clone(),
+            types[1].clone(),
+            types[2].clone(),
+        )
+        .unwrap();
+        let mut e = Gtudp::seeded(
+            Config::default()
+                .with_profile(profile)
+                .with_auth(AuthConfig::new(key, !session)),
+            1,
+        );
+        let got = feed(&mut e, ms(1), A, &packet);
+        let s = e.stats();
+        assert_eq!(rejected(s) + s.truncated + s.trailing_bytes, 0, "{kind}");
+        match kind.as_str() {
+            "data" => assert_eq!(got, Some(hex("payload"))),
+            "recv" => assert_eq!(s.unknown_recv, 1),
+            _ => assert_eq!(s.unknown_ack, 1),
+        }
+    }
+}
+
+#[test]
+fn the_first_sealed_data_of_a_session_is_the_vector() {
+    let mut a = Gtudp::new(config(KEY, 0x0123_4567_89ab_cdef), ReferenceIds::new(0));
+    a.send_to(B, b"hello");
+    let v = &sealed_vectors()[0];
+    let packet = &v.iter().find(|f| f.0 == "packet").unwrap().1;
+    assert_eq!(hex::encode(&drain(&mut a, ms(0))[0]), *packet);
+}
