@@ -291,3 +291,54 @@ fn the_first_sealed_data_of_a_session_is_the_vector() {
     let packet = &v.iter().find(|f| f.0 == "packet").unwrap().1;
     assert_eq!(hex::encode(&drain(&mut a, ms(0))[0]), *packet);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn sealed_data_round_trips_and_any_flipped_bit_is_refused(
+            payload in proptest::collection::vec(any::<u8>(), 0..1500),
+            session in any::<u64>(),
+            flip in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let mut a = Gtudp::new(config(KEY, session), ReferenceIds::new(5));
+            a.send_to(B, &payload);
+            let data = drain(&mut a, ms(0)).remove(0);
+            prop_assert_eq!(data.len(), 5 + 32 + payload.len());
+            let mut t = data.clone();
+            let i = flip.index(t.len());
+            t[i] ^= 1 << bit;
+            let mut b = Gtudp::seeded(config(KEY, !session), 1);
+            prop_assert_eq!(feed(&mut b, ms(1), A, &t), None);
+            let s = b.stats();
+            prop_assert_eq!(s.auth_failed + s.unknown_type, 1);
+            prop_assert_eq!(feed(&mut b, ms(1), A, &data), Some(payload));
+            prop_assert_eq!(feed(&mut b, ms(1), A, &data), None);
+            prop_assert_eq!(b.stats().replayed, 1);
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_never_delivered(
+            datagrams in proptest::collection::vec(
+                proptest::collection::vec(any::<u8>(), 0..80), 1..20),
+        ) {
+            let mut b = Gtudp::seeded(config(KEY, 9), 1);
+            for d in &datagrams {
+                prop_assert_eq!(feed(&mut b, ms(1), A, d), None);
+            }
+            let s = b.stats();
+            prop_assert_eq!(s.delivered, 0);
+            prop_assert_eq!(s.recv_sent + s.ack_sent, 0);
+            prop_assert_eq!(
+                s.truncated + s.wrong_magic + s.unknown_type + s.trailing_bytes
+                    + s.auth_failed + s.replayed,
+                datagrams.len() as u64
+            );
+        }
+    }
+}
