@@ -15,9 +15,8 @@
 //! used twice in a session, so a nonce never repeats under one key. See
 //! `spec/gtudp.md` §8.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use hkdf::Hkdf;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use sha2::Sha256;
 
 /// Bytes of session and counter.
@@ -60,7 +59,9 @@ impl AuthKey {
         let mut okm = [0u8; 32];
         hk.expand(INFO, &mut okm)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        SessionCipher(ChaCha20Poly1305::new(Key::from_slice(&okm)))
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &okm)
+            .expect("32 bytes is ChaCha20-Poly1305's key length");
+        SessionCipher(LessSafeKey::new(key))
     }
 }
 
@@ -88,8 +89,7 @@ impl core::fmt::Display for AuthKeyError {
 impl std::error::Error for AuthKeyError {}
 
 /// The AEAD of one session.
-#[derive(Clone)]
-pub struct SessionCipher(ChaCha20Poly1305);
+pub struct SessionCipher(LessSafeKey);
 
 impl core::fmt::Debug for SessionCipher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -100,7 +100,7 @@ impl core::fmt::Debug for SessionCipher {
 fn nonce(counter: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_be_bytes());
-    *Nonce::from_slice(&n)
+    Nonce::assume_unique_for_key(n)
 }
 
 impl SessionCipher {
@@ -111,9 +111,9 @@ impl SessionCipher {
         let aad = &head[start..];
         let tag = self
             .0
-            .encrypt_in_place_detached(&nonce(counter), aad, plain)
+            .seal_in_place_separate_tag(nonce(counter), Aad::from(aad), plain)
             .expect("a gtUDP payload is far below the cipher's limit");
-        buf.extend_from_slice(&tag);
+        buf.extend_from_slice(tag.as_ref());
     }
 
     /// Opens `buf[body..]` (sealed payload then tag) in place with
@@ -125,9 +125,8 @@ impl SessionCipher {
             return false;
         }
         let (head, rest) = buf.split_at_mut(body);
-        let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
         self.0
-            .decrypt_in_place_detached(&nonce(counter), head, sealed, Tag::from_slice(tag))
+            .open_in_place(nonce(counter), Aad::from(&*head), rest)
             .is_ok()
     }
 }
