@@ -42,6 +42,15 @@
 //! of them, so a receiver with the same setting never mistakes a new
 //! payload for an old one.
 //!
+//! # Authenticated profile
+//!
+//! With [`Config::auth`] set, every datagram is sealed under the shared key
+//! ([`crate::auth`], `spec/gtudp.md` §8). A datagram whose tag fails, whose
+//! counter was seen or is older than the replay window, or whose new session
+//! finds the session table full is dropped unanswered and counted
+//! ([`Stats::auth_failed`], [`Stats::replayed`], [`Stats::sessions_full`]),
+//! so a forged RECV confirms nothing and a forged ACK cancels nothing.
+//!
 //! # Timers
 //!
 //! [`Timers::Reference`] repeats after a fixed 0.5 s. [`Timers::Rtt`] keeps
