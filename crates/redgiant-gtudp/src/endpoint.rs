@@ -36,6 +36,11 @@
 //! entry for the linger only, so the defaults admit some 500 000 new
 //! datagrams per second from peers that answer with ACKs.
 //!
+//! Keys are hashed with the standard library's keyed SipHash rather than a
+//! cheap fixed mix: identities are chosen by the peer, and a fixed hash
+//! would let one peer aim every identity at one probe sequence. The key
+//! only spreads entries; no outcome depends on it.
+//!
 //! The sender side keeps each identity it used towards a peer as long as
 //! that peer may remember it (the linger after a RECV for it, which every
 //! RECV for it renews; `dedup_ttl` after a failure), and never reuses one
