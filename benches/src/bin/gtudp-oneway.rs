@@ -1,11 +1,12 @@
-//! gtUDP one way over loopback: `gtudp-oneway [COUNT] [SIZE] [WINDOW]`.
+//! gtUDP one way over loopback: `gtudp-oneway [COUNT] [SIZE] [WINDOW] [auth]`.
 //!
 //! A receiver endpoint runs on its own thread and a sender on the main one,
 //! each on the one driver over its own `UdpLink` on 127.0.0.1. The sender
 //! keeps WINDOW exchanges open (default 256) until COUNT datagrams of SIZE
 //! bytes (defaults 200 000 and 1200) are all confirmed, then prints the
-//! payload goodput, the repeats and the receiver's deliveries. The receiver's
-//! duplicate table is sized to hold every datagram of the run.
+//! payload goodput, the repeats and the receiver's deliveries. Both ends use
+//! the default configuration, duplicate memory included; with `auth`, the
+//! authenticated profile under a fixed key.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant as WallInstant};
 
 use redgiant_base::driver::{Application, Driver, Turn};
 use redgiant_base::Peer;
-use redgiant_gtudp::{Config, Datagram, Event, Gtudp, ReferenceIds};
+use redgiant_gtudp::{AuthConfig, AuthKey, Config, Datagram, Event, Gtudp, ReferenceIds};
 use rgtp_link::UdpLink;
 
 struct Sink {
@@ -90,6 +91,16 @@ fn main() -> io::Result<()> {
     let count = arg(1, 200_000);
     let size = arg(2, 1200).max(8) as usize;
     let window = arg(3, 256).max(1);
+    let auth = std::env::args().nth(4).is_some_and(|a| a == "auth");
+    // Sessions differ per end; a benchmark's fixed key and sessions are fine.
+    let config = move |session: u64| {
+        let c = Config::default();
+        if auth {
+            c.with_auth(AuthConfig::new(AuthKey([0x42; 32]), session))
+        } else {
+            c
+        }
+    };
     let loopback = "127.0.0.1:0".parse().expect("literal");
     let rlink = UdpLink::bind(loopback)?;
     let to = Peer::Ip(rlink.local_addr());
@@ -97,12 +108,7 @@ fn main() -> io::Result<()> {
     let receiver = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            // Room to remember every datagram of the run (see the duplicate rule).
-            let config = Config {
-                dedup_capacity: count as usize + 1024,
-                ..Config::default()
-            };
-            let mut ep = Gtudp::new(config, ReferenceIds::new(1));
+            let mut ep = Gtudp::new(config(1), ReferenceIds::new(1));
             let mut sink = Sink {
                 delivered: 0,
                 bytes: 0,
@@ -114,7 +120,7 @@ fn main() -> io::Result<()> {
             (sink.delivered, sink.bytes, ep.stats())
         })
     };
-    let mut ep = Gtudp::new(Config::default(), ReferenceIds::new(2));
+    let mut ep = Gtudp::new(config(2), ReferenceIds::new(2));
     let mut source = Source {
         to,
         payload: vec![0x5a; size],
@@ -147,14 +153,16 @@ fn main() -> io::Result<()> {
     let s = ep.stats();
     let secs = took.as_secs_f64();
     println!(
-        "gtudp one-way: {count} x {size} B, window {window}: {:.1} MB/s payload goodput \
+        "gtudp one-way{}: {count} x {size} B, window {window}: {:.1} MB/s payload goodput \
          ({:.0} datagrams/s) in {took:.2?}; {} repeats, {} failed; receiver delivered {delivered} \
-         ({bytes} B), {} duplicates",
+         ({bytes} B), {} duplicates, {} refused (table full)",
+        if auth { " (authenticated)" } else { "" },
         (count as f64 * size as f64) / secs / 1e6,
         count as f64 / secs,
         s.data_repeated,
         source.failed,
         rstats.duplicates,
+        rstats.refused_full,
     );
     Ok(())
 }

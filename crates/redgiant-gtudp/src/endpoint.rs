@@ -17,23 +17,44 @@
 //! Every DATA received is remembered under its sender and identity. A DATA
 //! whose (peer, identity) is remembered is never handed out again, before or
 //! after the ACK; while the ACK has not come it is answered with a RECV at
-//! once. An entry is forgotten [`Config::dedup_ttl`] after the last copy of
-//! its DATA arrived. The table holds at most [`Config::dedup_capacity`]
-//! entries: when it is full of live entries, a new DATA is dropped unanswered
-//! (counted in [`Stats::refused_full`]) and its sender will repeat it later,
-//! so a full table costs delay, never a second delivery. The guarantee holds
-//! as long as no copy of a DATA arrives more than `dedup_ttl` after the
-//! previous one; a sender that keeps repeating refreshes its entry (our
-//! timers never wait more than 8 s between copies).
+//! once. An entry is held only while its sender may still send a copy:
 //!
-//! The bound has a price: one peer can bring a receiver at most
-//! `dedup_capacity / dedup_ttl` new datagrams per second on average (8 738/s
-//! with the defaults) before new DATA waits for old entries to expire. Raise
-//! the capacity for bulk use; each entry costs about 100 bytes.
+//! - until its ACK arrives, [`Config::dedup_ttl`] after the last copy of its
+//!   DATA (by default the longest a sender with this configuration goes on
+//!   repeating one DATA, plus [`Config::dedup_linger`]: see
+//!   [`Config::repeat_span`]), and at least a linger past the next
+//!   repetition of its RECV;
+//! - once the ACK arrived, [`Config::dedup_linger`] after the later of the
+//!   ACK and the last copy. A sender sends the ACK only after it stopped
+//!   repeating, so only copies still in the network can follow it, and the
+//!   linger covers their delay.
 //!
-//! The sender side keeps the identities it used towards each peer for the
-//! same time and never reuses one of them, so a receiver with the same
-//! setting never mistakes a new payload for an old one.
+//! The table holds at most [`Config::dedup_capacity`] entries: when it is
+//! full of live entries, a new DATA is dropped unanswered (counted in
+//! [`Stats::refused_full`]) and its sender will repeat it later, so a full
+//! table costs delay, never a second delivery. Confirmed exchanges cost an
+//! entry for the linger only, so the defaults admit some 500 000 new
+//! datagrams per second from peers that answer with ACKs.
+//!
+//! Keys are hashed with the standard library's keyed SipHash rather than a
+//! cheap fixed mix: identities are chosen by the peer, and a fixed hash
+//! would let one peer aim every identity at one probe sequence. The key
+//! only spreads entries; no outcome depends on it.
+//!
+//! The sender side keeps each identity it used towards a peer as long as
+//! that peer may remember it (the linger after a RECV for it, which every
+//! RECV for it renews; `dedup_ttl` after a failure), and never reuses one
+//! of them, so a receiver with the same setting never mistakes a new
+//! payload for an old one.
+//!
+//! # Authenticated profile
+//!
+//! With [`Config::auth`] set, every datagram is sealed under the shared key
+//! ([`crate::auth`], `spec/gtudp.md` §8). A datagram whose tag fails, whose
+//! counter was seen or is older than the replay window, or whose new session
+//! finds the session table full is dropped unanswered and counted
+//! ([`Stats::auth_failed`], [`Stats::replayed`], [`Stats::sessions_full`]),
+//! so a forged RECV confirms nothing and a forged ACK cancels nothing.
 //!
 //! # Timers
 //!
@@ -59,9 +80,10 @@ use std::time::Duration;
 use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
 use redgiant_base::{Instant, Peer, Transmit};
 
+use crate::auth::{AuthKey, Replay, SessionCipher, OVERHEAD, PREFIX_LEN, TAG_LEN};
 use crate::id::{IdSource, SeededIds};
 use crate::table::Expiring;
-use crate::wire::{Error as WireError, Identity, Profile, Repr};
+use crate::wire::{Error as WireError, Identity, Kind, Packet, Profile, Repr};
 
 /// Largest UDP payload over IPv4.
 const MAX_UDP_PAYLOAD: usize = 65_507;
@@ -85,46 +107,117 @@ pub struct Config {
     pub max_data_sends: u32,
     /// Most times one RECV is sent by its timer.
     pub max_recv_sends: u32,
-    /// How long a received (peer, identity) is remembered after its last copy.
+    /// How long a received (peer, identity) whose ACK has not come is
+    /// remembered after its last copy (at least [`Config::repeat_span`]
+    /// plus [`Config::dedup_linger`] for the guarantee to hold).
     pub dedup_ttl: Duration,
+    /// How long a received (peer, identity) is remembered after its ACK (or
+    /// a later copy): the longest a copy may be delayed in the network
+    /// behind the ACK.
+    pub dedup_linger: Duration,
     /// Most received (peer, identity) pairs remembered at once.
     pub dedup_capacity: usize,
     /// Largest payload `send_to` accepts.
     pub max_payload: usize,
+    /// The authenticated profile, or `None` (the default) for plain gtUDP.
+    /// Both ends must agree.
+    pub auth: Option<AuthConfig>,
+}
+
+/// The authenticated profile's settings (`spec/gtudp.md` §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The key both ends share.
+    pub key: AuthKey,
+    /// This endpoint's session: drawn at random every time an endpoint is
+    /// made with this key, never reused (the nonce's uniqueness rests on it).
+    pub session: u64,
+    /// Most peer sessions whose replay windows are kept at once.
+    pub max_sessions: usize,
+    /// How long a peer session is kept after its last accepted datagram.
+    pub session_ttl: Duration,
+}
+
+impl AuthConfig {
+    /// `key` and `session`, with room for 4096 peer sessions kept an hour.
+    pub fn new(key: AuthKey, session: u64) -> Self {
+        AuthConfig {
+            key,
+            session,
+            max_sessions: 4096,
+            session_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Default for Config {
-    /// The reference profile on [`Timers::Rtt`], 6 DATA and 10 RECV sends,
-    /// 30 s and 262 144 entries of duplicate memory (some 25 MB at most).
+    /// The reference profile on [`Timers::Rtt`], 6 DATA and 10 RECV sends;
+    /// duplicate memory of 1 048 576 entries at most (some 150 MB when
+    /// full), held 2 s after the ACK and 42 s without one.
     fn default() -> Self {
         let profile = Profile::reference();
-        Config {
+        let mut config = Config {
             max_payload: MAX_UDP_PAYLOAD - profile.header_len(),
             profile,
             timers: Timers::default(),
             max_data_sends: 6,
             max_recv_sends: 10,
-            dedup_ttl: Duration::from_secs(30),
-            dedup_capacity: 1 << 18,
-        }
+            dedup_ttl: Duration::ZERO,
+            dedup_linger: DEFAULT_LINGER,
+            dedup_capacity: 1 << 20,
+            auth: None,
+        };
+        config.dedup_ttl = config.repeat_span() + config.dedup_linger;
+        config
     }
 }
 
+/// How long a copy may trail the ACK in the network, by default.
+const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+
 impl Config {
     /// The reference implementation's behaviour: its profile, a fixed 0.5 s
-    /// timer, 6 DATA and 10 RECV sends.
+    /// timer, 6 DATA and 10 RECV sends (and a `dedup_ttl` of 4.5 s to match).
     pub fn reference() -> Self {
-        Config {
+        let mut config = Config {
             timers: Timers::Reference,
             ..Config::default()
-        }
+        };
+        config.dedup_ttl = config.repeat_span() + config.dedup_linger;
+        config
+    }
+
+    /// The longest time between the first and the last copy of one DATA
+    /// sent without a deadline under these timers: `max_data_sends - 1`
+    /// waits of at most 0.5 s ([`Timers::Reference`]) or
+    /// [`RttConfig::max`] ([`Timers::Rtt`]). No two copies of one DATA that
+    /// reach the receiver are further apart.
+    pub fn repeat_span(&self) -> Duration {
+        let wait = match self.timers {
+            Timers::Reference => REFERENCE_TIMEOUT,
+            Timers::Rtt(c) => c.max,
+        };
+        wait.saturating_mul(self.max_data_sends.saturating_sub(1))
     }
 
     /// This configuration with `profile` (and the largest payload it allows).
     pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.max_payload = MAX_UDP_PAYLOAD.saturating_sub(profile.header_len());
         self.profile = profile;
+        self.max_payload = self.largest_payload();
         self
+    }
+
+    /// This configuration with the authenticated profile (and the largest
+    /// payload it allows).
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = Some(auth);
+        self.max_payload = self.largest_payload();
+        self
+    }
+
+    fn largest_payload(&self) -> usize {
+        let overhead = if self.auth.is_some() { OVERHEAD } else { 0 };
+        MAX_UDP_PAYLOAD.saturating_sub(self.profile.header_len() + overhead)
     }
 }
 
@@ -250,9 +343,23 @@ pub struct Stats {
     pub confirmed: u64,
     /// Exchanges failed.
     pub failed: u64,
+    /// Authenticated profile: dropped, the tag did not match (forged,
+    /// altered, another key or too short to hold one).
+    pub auth_failed: u64,
+    /// Authenticated profile: dropped, its counter was accepted before or
+    /// is older than the replay window.
+    pub replayed: u64,
+    /// Authenticated profile: dropped, a new peer session found the
+    /// session table full.
+    pub sessions_full: u64,
 }
 
 type Key = (Peer, Identity);
+
+/// Lane of the duplicate memory for entries held `dedup_ttl`.
+const LANE_TTL: usize = 0;
+/// Lane of the duplicate memory for entries held `dedup_linger`.
+const LANE_LINGER: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -310,8 +417,24 @@ struct Rtt {
     rttvar: Duration,
 }
 
+/// Our side of the authenticated profile.
+struct Sealer {
+    session: u64,
+    counter: u64,
+    cipher: SessionCipher,
+}
+
+/// A peer's session: its key and replay window.
+struct PeerSession {
+    cipher: SessionCipher,
+    replay: Replay,
+    last: Instant,
+}
+
 /// The gtUDP endpoint. See the [module docs](self).
 pub struct Gtudp {
+    sealer: Option<Sealer>,
+    sessions: HashMap<(Peer, u64), PeerSession>,
     config: Config,
     ids: Box<dyn IdSource>,
     next_exchange: u64,
@@ -320,7 +443,10 @@ pub struct Gtudp {
     incoming: Expiring<Key, Incoming>,
     timers: BTreeMap<TimerKey, Slot>,
     timer_seq: u64,
-    out: VecDeque<Out>,
+    /// RECV and ACK to send, all one size: sent before DATA.
+    control: VecDeque<Out>,
+    /// DATA to send.
+    data_out: VecDeque<Out>,
     events: VecDeque<Event>,
     rtt: HashMap<Peer, Rtt>,
     stats: Stats,
@@ -340,7 +466,14 @@ impl core::fmt::Debug for Gtudp {
 impl Gtudp {
     /// An endpoint drawing identities from `ids`.
     pub fn new(config: Config, ids: impl IdSource + 'static) -> Self {
+        let sealer = config.auth.as_ref().map(|a| Sealer {
+            session: a.session,
+            counter: 0,
+            cipher: a.key.session(a.session),
+        });
         Gtudp {
+            sealer,
+            sessions: HashMap::new(),
             config,
             ids: Box::new(ids),
             next_exchange: 0,
@@ -349,7 +482,8 @@ impl Gtudp {
             incoming: Expiring::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            out: VecDeque::new(),
+            control: VecDeque::new(),
+            data_out: VecDeque::new(),
             events: VecDeque::new(),
             rtt: HashMap::new(),
             stats: Stats::default(),
@@ -376,13 +510,19 @@ impl Gtudp {
         self.outgoing.len()
     }
 
+    /// Received (peer, identity) pairs remembered for duplicate suppression.
+    pub fn remembered(&self) -> usize {
+        self.incoming.len()
+    }
+
     /// True when nothing is in flight either way: every DATA of ours is
     /// settled, every DATA received has its ACK (or its RECVs ran out), and
     /// nothing waits to be sent. A process may then exit without leaving a
     /// peer repeating.
     pub fn is_idle(&self) -> bool {
         self.outgoing.is_empty()
-            && self.out.is_empty()
+            && self.control.is_empty()
+            && self.data_out.is_empty()
             && self
                 .incoming
                 .values()
@@ -437,7 +577,7 @@ impl Gtudp {
                 queued: true,
             },
         );
-        self.out.push_back(Out::Data(key));
+        self.data_out.push_back(Out::Data(key));
         no
     }
 
@@ -521,9 +661,14 @@ impl Gtudp {
             if answer {
                 e.queued = true;
             }
-            self.incoming.refresh(&key, now + self.config.dedup_ttl);
+            let hold = if e.acked {
+                self.config.dedup_linger
+            } else {
+                self.config.dedup_ttl
+            };
+            self.incoming.refresh(&key, now + hold);
             if answer {
-                self.out.push_back(Out::Recv(key));
+                self.control.push_back(Out::Recv(key));
             }
             return false;
         }
@@ -533,6 +678,7 @@ impl Gtudp {
         }
         self.incoming.insert(
             key,
+            LANE_TTL,
             now + self.config.dedup_ttl,
             Incoming {
                 acked: false,
@@ -543,7 +689,7 @@ impl Gtudp {
                 queued: true,
             },
         );
-        self.out.push_back(Out::Recv(key));
+        self.control.push_back(Out::Recv(key));
         self.stats.delivered += 1;
         self.events.push_back(Event::Received {
             from: key.0,
@@ -553,25 +699,27 @@ impl Gtudp {
     }
 
     fn on_recv(&mut self, now: Instant, key: Key) {
-        self.out.push_back(Out::Ack(key));
+        self.control.push_back(Out::Ack(key));
         let Some(mut o) = self.outgoing.remove(&key) else {
             self.stats.unknown_recv += 1;
+            // The peer still remembers the identity: keep it unused as long.
+            self.used_ids.refresh(&key, now + self.config.dedup_linger);
             return;
         };
         self.disarm(&mut o.timer);
         if o.sends == 1 {
             self.sample(key.0, now.saturating_since(o.last_sent));
         }
-        self.remember_sent(now, key);
+        self.remember_sent(key, LANE_LINGER, now + self.config.dedup_linger);
         self.stats.confirmed += 1;
         self.events.push_back(Event::Confirmed(o.no));
     }
 
-    fn remember_sent(&mut self, now: Instant, key: Key) {
+    fn remember_sent(&mut self, key: Key, lane: usize, until: Instant) {
         if self.used_ids.len() >= self.config.dedup_capacity {
             self.used_ids.evict_oldest();
         }
-        self.used_ids.insert(key, now + self.config.dedup_ttl, ());
+        self.used_ids.insert(key, lane, until, ());
     }
 
     fn on_ack(&mut self, now: Instant, key: Key) {
@@ -585,6 +733,8 @@ impl Gtudp {
         e.acked = true;
         let (copies, last_sent, mut timer) = (e.copies, e.last_sent, e.timer.take());
         self.disarm(&mut timer);
+        self.incoming
+            .move_to(&key, LANE_LINGER, now + self.config.dedup_linger);
         if copies == 1 {
             self.sample(key.0, now.saturating_since(last_sent));
         }
@@ -606,11 +756,11 @@ impl Gtudp {
                 };
                 if let Some(why) = why {
                     let o = self.outgoing.remove(&key).expect("looked up above");
-                    self.remember_sent(now, key);
+                    self.remember_sent(key, LANE_TTL, now + self.config.dedup_ttl);
                     self.fail(o.no, why);
                 } else if !o.queued {
                     o.queued = true;
-                    self.out.push_back(Out::Data(key));
+                    self.data_out.push_back(Out::Data(key));
                 }
             }
             Slot::Recv(key) => {
@@ -620,14 +770,41 @@ impl Gtudp {
                 e.timer = None;
                 if !e.acked && !e.queued {
                     e.queued = true;
-                    self.out.push_back(Out::Recv(key));
+                    self.control.push_back(Out::Recv(key));
                 }
             }
         }
     }
 
+    /// Turns the plain packet at `buf[start..]` into an authenticated one.
+    /// `false` (and the packet removed) once the counter is spent.
+    fn seal(&mut self, buf: &mut Vec<u8>, start: usize) -> bool {
+        let Some(s) = self.sealer.as_mut() else {
+            return true;
+        };
+        if s.counter == u64::MAX {
+            buf.truncate(start);
+            return false;
+        }
+        let counter = s.counter;
+        s.counter += 1;
+        let body = start + self.config.profile.header_len();
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix[..8].copy_from_slice(&s.session.to_be_bytes());
+        prefix[8..].copy_from_slice(&counter.to_be_bytes());
+        buf.splice(body..body, prefix);
+        s.cipher.seal(counter, buf, start, body + PREFIX_LEN);
+        true
+    }
+
     /// Writes the next packet for `out`, or `None` if it is stale.
     fn write(&mut self, now: Instant, out: Out, buf: &mut Vec<u8>) -> Option<Peer> {
+        let start = buf.len();
+        let peer = self.write_plain(now, out, buf)?;
+        self.seal(buf, start).then_some(peer)
+    }
+
+    fn write_plain(&mut self, now: Instant, out: Out, buf: &mut Vec<u8>) -> Option<Peer> {
         match out {
             Out::Data(key) => {
                 let o = self.outgoing.get_mut(&key)?;
@@ -678,6 +855,8 @@ impl Gtudp {
                     if let Some(e) = self.incoming.get_mut(&key) {
                         e.timer = Some(t);
                     }
+                    // Held while its RECV is still to be repeated.
+                    self.incoming.refresh(&key, at + self.config.dedup_linger);
                 }
             }
             Out::Ack(key) => {
@@ -690,7 +869,10 @@ impl Gtudp {
 
     /// The length [`Gtudp::write`] would write for `out`; `None` if stale.
     fn queued_len(&self, out: Out) -> Option<usize> {
-        let header = self.config.profile.header_len();
+        let mut header = self.config.profile.header_len();
+        if self.sealer.is_some() {
+            header += OVERHEAD;
+        }
         match out {
             Out::Data(key) => self.outgoing.get(&key).map(|o| header + o.payload.len()),
             Out::Recv(_) | Out::Ack(_) => Some(header),
@@ -713,27 +895,47 @@ impl Endpoint for Gtudp {
         }
     }
 
-    /// Packets of one size queued back to back for one peer go out as one
+    /// RECV and ACK go out before DATA, each kind in its own queue, so that
+    /// packets of one size queued back to back for one peer go out as one
     /// batch (`segment_size` set, as UDP GSO sends them).
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
-        let destination = loop {
-            let out = self.out.pop_front()?;
+        let (destination, control) = loop {
+            let (out, control) = match self.control.pop_front() {
+                Some(out) => (out, true),
+                None => (self.data_out.pop_front()?, false),
+            };
             if let Some(peer) = self.write(now, out, buf) {
-                break peer;
+                break (peer, control);
             }
         };
         let segment = buf.len();
         let mut count = 1;
         while count < MAX_BATCH_SEGMENTS && buf.len() + segment <= MAX_BATCH_BYTES {
-            let Some(&next) = self.out.front() else {
+            let queue = if control {
+                &self.control
+            } else {
+                &self.data_out
+            };
+            let Some(&next) = queue.front() else {
                 break;
             };
-            if self.queued_len(next) != Some(segment) || next.peer() != destination {
+            if next.peer() != destination {
                 break;
             }
-            self.out.pop_front();
-            self.write(now, next, buf);
+            let len = self.queued_len(next);
+            if len.is_some_and(|len| len != segment) {
+                break;
+            }
+            if control {
+                self.control.pop_front();
+            } else {
+                self.data_out.pop_front();
+            }
+            // A stale entry (its exchange ended) writes nothing.
+            if self.write(now, next, buf).is_none() {
+                continue;
+            }
             count += 1;
         }
         Some(Transmit {
@@ -752,6 +954,104 @@ impl Endpoint for Gtudp {
     }
 }
 
+impl Gtudp {
+    /// The authenticated profile's receive path (`spec/gtudp.md` §8).
+    fn handle_sealed<'d>(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<Datagram<'d>> {
+        let profile = &self.config.profile;
+        let hl = profile.header_len();
+        let (kind, id) = {
+            let p = match Packet::new_checked(&*data, profile) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.stats.truncated += 1;
+                    return None;
+                }
+            };
+            if p.magic() != profile.magic() {
+                self.stats.wrong_magic += 1;
+                return None;
+            }
+            let Some(kind) = p.kind() else {
+                self.stats.unknown_type += 1;
+                return None;
+            };
+            (kind, p.identity())
+        };
+        if data.len() < hl + OVERHEAD {
+            self.stats.truncated += 1;
+            return None;
+        }
+        if kind != Kind::Data && data.len() != hl + OVERHEAD {
+            self.stats.trailing_bytes += 1;
+            return None;
+        }
+        let word = |at: usize| u64::from_be_bytes(data[at..at + 8].try_into().expect("8 bytes"));
+        let (session, counter) = (word(hl), word(hl + 8));
+        let key = (from, session);
+        match self.sessions.get(&key) {
+            Some(s) if s.replay.seen(counter) => {
+                self.stats.replayed += 1;
+                return None;
+            }
+            Some(s) => {
+                if !s.cipher.open(counter, data, hl + PREFIX_LEN) {
+                    self.stats.auth_failed += 1;
+                    return None;
+                }
+            }
+            None => {
+                let auth = self.config.auth.as_ref().expect("sealer implies auth");
+                let cipher = auth.key.session(session);
+                if !cipher.open(counter, data, hl + PREFIX_LEN) {
+                    self.stats.auth_failed += 1;
+                    return None;
+                }
+                if self.sessions.len() >= auth.max_sessions {
+                    let ttl = auth.session_ttl;
+                    self.sessions
+                        .retain(|_, s| now.saturating_since(s.last) < ttl);
+                }
+                if self.sessions.len() >= auth.max_sessions {
+                    self.stats.sessions_full += 1;
+                    return None;
+                }
+                self.sessions.insert(
+                    key,
+                    PeerSession {
+                        cipher,
+                        replay: Replay::new(),
+                        last: now,
+                    },
+                );
+            }
+        }
+        let s = self.sessions.get_mut(&key).expect("known or inserted");
+        s.replay.accept(counter);
+        s.last = now;
+        let data: &'d [u8] = data;
+        match kind {
+            Kind::Data => {
+                let payload = &data[hl + PREFIX_LEN..data.len() - TAG_LEN];
+                self.on_data(now, (from, id))
+                    .then_some(Datagram { from, id, payload })
+            }
+            Kind::Recv => {
+                self.on_recv(now, (from, id));
+                None
+            }
+            Kind::Ack => {
+                self.on_ack(now, (from, id));
+                None
+            }
+        }
+    }
+}
+
 impl DatagramEndpoint for Gtudp {
     fn handle_datagram<'d>(
         &mut self,
@@ -761,6 +1061,9 @@ impl DatagramEndpoint for Gtudp {
     ) -> Option<Datagram<'d>> {
         self.stats.datagrams_in += 1;
         self.forget(now);
+        if self.sealer.is_some() {
+            return self.handle_sealed(now, from, data);
+        }
         let data: &'d [u8] = data;
         let repr = match Repr::parse(data, &self.config.profile) {
             Ok(r) => r,

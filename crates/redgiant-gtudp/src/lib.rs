@@ -12,6 +12,9 @@
 //! - [`endpoint`]: [`Gtudp`], a sans-IO [`redgiant_base::DatagramEndpoint`]
 //!   that sends, receives, suppresses duplicates and times repetitions;
 //! - [`id`]: identity sources, the reference's `adler32 + counter` among them.
+//! - [`auth`]: the optional authenticated profile, which seals every
+//!   datagram with ChaCha20-Poly1305 under a per-session key
+//!   ([`Config::with_auth`]).
 //!
 //! Like every endpoint of the stack, [`Gtudp`] reads no clock, opens no
 //! socket and draws no randomness; [`redgiant_base::driver`] runs it over any
@@ -19,13 +22,15 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod endpoint;
 pub mod id;
 mod table;
 pub mod wire;
 
+pub use auth::{AuthKey, AuthKeyError};
 pub use endpoint::{
-    Config, Datagram, Event, ExchangeId, FailReason, Gtudp, RttConfig, Stats, Timers,
+    AuthConfig, Config, Datagram, Event, ExchangeId, FailReason, Gtudp, RttConfig, Stats, Timers,
 };
 pub use id::{IdSource, ReferenceIds, SeededIds};
 pub use wire::{Identity, Kind, Profile, ProfileError, Repr};

@@ -11,7 +11,8 @@ use rand::RngCore;
 use redgiant_base::driver::{Application, Driver, Finish, Turn};
 use redgiant_base::{Peer, SystemClock};
 use redgiant_gtudp::{
-    Config, Datagram, Event, ExchangeId, FailReason, Gtudp, Profile, ReferenceIds, Timers,
+    AuthConfig, AuthKey, Config, Datagram, Event, ExchangeId, FailReason, Gtudp, Profile,
+    ReferenceIds, Timers,
 };
 use rgtp_link::udp::UdpLink;
 
@@ -43,6 +44,13 @@ struct ProfileArgs {
     /// a timeout from measured round trips.
     #[arg(long)]
     reference_timers: bool,
+    /// Use the authenticated profile with this 32-byte key, in hex (64
+    /// digits); the peer must use the same key.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    key: Option<String>,
+    /// Like --key, reading the hex key from a file.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -111,6 +119,23 @@ fn config(p: &ProfileArgs) -> Result<Config, Failure> {
     let mut config = Config::default().with_profile(profile);
     if p.reference_timers {
         config.timers = Timers::Reference;
+    }
+    let key = match (&p.key, &p.key_file) {
+        (Some(hex), _) => Some(AuthKey::from_hex(hex).map_err(|e| usage(format!("--key: {e}")))?),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--key-file {}: cannot read: {e}", path.display())))?;
+            Some(
+                AuthKey::from_hex(&text)
+                    .map_err(|e| usage(format!("--key-file {}: {e}", path.display())))?,
+            )
+        }
+        (None, None) => None,
+    };
+    if let Some(key) = key {
+        // A fresh random session for every run (spec/gtudp.md §8).
+        let session = rand::rngs::OsRng.next_u64();
+        config = config.with_auth(AuthConfig::new(key, session));
     }
     Ok(config)
 }
@@ -196,12 +221,21 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
         Err(e) => return Err((exit::IO, format!("gtUDP on {local}: {e}"))),
     }
     let s = ep.stats();
-    eprintln!(
+    eprint!(
         "rgtp: gtudp serve: {} delivered, {} duplicates, {} foreign datagrams",
         s.delivered,
         s.duplicates,
         s.truncated + s.wrong_magic + s.unknown_type + s.trailing_bytes
     );
+    if ep.config().auth.is_some() {
+        eprint!(
+            ", {} rejected ({} forged or under another key, {} replayed)",
+            s.auth_failed + s.replayed + s.sessions_full,
+            s.auth_failed,
+            s.replayed
+        );
+    }
+    eprintln!();
     if super::STOP.load(Ordering::Relaxed) {
         super::die_of_stop_signal();
     }

@@ -91,6 +91,8 @@ pub fn gtudp_endpoint(data: &[u8]) {
     };
     config.dedup_capacity = 1 + usize::from(mode >> 1) % 64;
     config.dedup_ttl = Duration::from_millis(200 + 1000 * u64::from(mode >> 4));
+    // The oracle below allows a second delivery only a TTL after the last copy.
+    config.dedup_linger = config.dedup_ttl;
     let mut a = Gtudp::new(config.clone(), ReferenceIds::new(u32::from(mode) << 24));
     let mut b = Gtudp::new(config.clone(), ReferenceIds::new(7));
     let mut now = Instant::from_millis(1);

@@ -198,6 +198,7 @@ fn a_full_table_refuses_new_data_and_forgets_after_the_ttl() {
     let config = Config {
         dedup_capacity: 2,
         dedup_ttl: Duration::from_secs(1),
+        dedup_linger: Duration::ZERO,
         ..Config::default()
     };
     let mut b = Gtudp::seeded(config, 1);
@@ -223,6 +224,116 @@ fn a_full_table_refuses_new_data_and_forgets_after_the_ttl() {
         .handle_datagram(ms(1400), A, &mut [0x1d, 0, 0, 0, 1])
         .is_none());
     assert_eq!(b.stats().duplicates, 2);
+}
+
+#[test]
+fn an_acknowledged_entry_is_held_for_the_linger_after_its_last_copy() {
+    let config = Config {
+        dedup_linger: Duration::from_millis(300),
+        ..Config::default()
+    };
+    assert_eq!(config.dedup_ttl, Duration::from_secs(42));
+    let mut b = Gtudp::seeded(config, 1);
+    assert!(b
+        .handle_datagram(ms(0), A, &mut [0x1d, 0, 0, 0, 1])
+        .is_some());
+    drain(&mut b, ms(0));
+    assert!(b
+        .handle_datagram(ms(10), A, &mut [0xae, 0, 0, 0, 1])
+        .is_none());
+    assert_eq!(b.remembered(), 1);
+    // A copy trailing the ACK is still a duplicate, and renews the linger.
+    assert!(b
+        .handle_datagram(ms(200), A, &mut [0x1d, 0, 0, 0, 1])
+        .is_none());
+    assert!(b.handle_datagram(ms(450), A, &mut [0x2d, 0]).is_none());
+    assert_eq!(b.remembered(), 1);
+    b.handle_timeout(ms(500));
+    assert_eq!(b.remembered(), 0);
+    assert!(b.is_idle());
+    assert_eq!(b.stats().duplicates, 1);
+}
+
+#[test]
+fn an_unacknowledged_entry_is_held_for_the_ttl() {
+    let mut b = Gtudp::seeded(Config::reference(), 1);
+    assert_eq!(b.config().dedup_ttl, Duration::from_millis(4500));
+    assert!(b
+        .handle_datagram(ms(0), A, &mut [0x1d, 0, 0, 0, 1])
+        .is_some());
+    // No ACK ever: the RECV is repeated (10 sends over 4.5 s), and the entry
+    // outlives the last one by the linger.
+    let mut now = ms(0);
+    drain(&mut b, now);
+    while let Some(t) = b.poll_timeout() {
+        now = t;
+        b.handle_timeout(now);
+        drain(&mut b, now);
+    }
+    assert_eq!(now, ms(4500));
+    assert!(b
+        .handle_datagram(ms(6499), A, &mut [0x1d, 0, 0, 0, 1])
+        .is_none());
+    assert_eq!(b.stats().duplicates, 1);
+    // That copy renewed the entry for the TTL.
+    b.handle_timeout(ms(10_998));
+    assert_eq!(b.remembered(), 1);
+    b.handle_timeout(ms(10_999));
+    assert_eq!(b.remembered(), 0);
+}
+
+/// Exchanges completed back to back on virtual time, `per_ms` a millisecond.
+fn lockstep(config: Config, total: u32, per_ms: u32) -> (Gtudp, Gtudp, u64) {
+    let mut a = Gtudp::new(config.clone(), ReferenceIds::new(9));
+    let mut b = Gtudp::seeded(config, 1);
+    let mut delivered = 0;
+    let mut most = 0;
+    let payload = [7u8; 16];
+    for i in 0..total {
+        let now = ms(1 + u64::from(i / per_ms));
+        a.send_to(B, &payload);
+        for (_, mut d) in drain(&mut a, now) {
+            delivered += u64::from(b.handle_datagram(now, A, &mut d).is_some());
+        }
+        for (_, mut d) in drain(&mut b, now) {
+            a.handle_datagram(now, B, &mut d);
+        }
+        for (_, mut d) in drain(&mut a, now) {
+            b.handle_datagram(now, A, &mut d);
+        }
+        most = most.max(b.remembered());
+    }
+    assert!(most > 0);
+    (a, b, delivered)
+}
+
+#[test]
+fn defaults_sustain_far_more_than_200k_new_datagrams_a_second() {
+    // 1.2 M exchanges at 400 per virtual millisecond: 3 s at 400 000/s.
+    let (a, b, delivered) = lockstep(Config::default(), 1_200_000, 400);
+    assert_eq!(delivered, 1_200_000);
+    assert_eq!(b.stats().refused_full, 0);
+    assert_eq!(a.stats().confirmed, 1_200_000);
+    // Bounded by the rate times the linger, well under the capacity.
+    assert!(b.remembered() <= 400 * 2_001, "{}", b.remembered());
+    assert!(a.in_flight() == 0 && a.is_idle() && b.is_idle());
+}
+
+#[test]
+fn a_full_table_throttles_a_peer_without_redelivery() {
+    let config = Config {
+        dedup_capacity: 1000,
+        dedup_linger: Duration::from_millis(100),
+        ..Config::default()
+    };
+    // 20 000 a second against room for 1 000 per 100 ms: half are refused
+    // the first time, none delivered twice.
+    let (_, b, delivered) = lockstep(config, 20_000, 20);
+    let s = b.stats();
+    assert!(s.refused_full > 0 && delivered >= 1000);
+    assert_eq!(delivered + s.refused_full, 20_000);
+    assert_eq!(s.duplicates, 0);
+    assert!(b.remembered() <= 1000);
 }
 
 #[test]
@@ -270,4 +381,33 @@ fn packets_of_one_size_for_one_peer_go_out_in_one_batch() {
     let t = a.poll_transmit(ms(0), &mut buf).unwrap();
     assert_eq!((t.destination, t.size, t.segment_size), (A, 55, None));
     assert!(a.poll_transmit(ms(0), &mut buf).is_none());
+}
+
+#[test]
+fn acks_and_new_data_interleaved_go_out_as_two_batches() {
+    let mut a = Gtudp::new(Config::default(), ReferenceIds::new(0));
+    let mut b = Gtudp::seeded(Config::default(), 1);
+    for _ in 0..3 {
+        a.send_to(B, b"first");
+    }
+    for (_, mut d) in drain(&mut a, ms(0)) {
+        b.handle_datagram(ms(1), A, &mut d);
+    }
+    // Each RECV is answered with an ACK, and each confirmation opens a new
+    // exchange, as a windowed sender does.
+    for (_, mut r) in drain(&mut b, ms(1)) {
+        a.handle_datagram(ms(2), B, &mut r);
+        while let Some(ev) = a.poll_event() {
+            assert!(matches!(ev, Event::Confirmed(_)));
+            a.send_to(B, b"second");
+        }
+    }
+    let mut buf = Vec::new();
+    let acks = a.poll_transmit(ms(2), &mut buf).unwrap();
+    assert_eq!((acks.size, acks.segment_size), (15, Some(5)));
+    assert!(buf.chunks(5).all(|c| c[0] == 0xae));
+    let data = a.poll_transmit(ms(2), &mut buf).unwrap();
+    assert_eq!((data.size, data.segment_size), (33, Some(11)));
+    assert!(buf.chunks(11).all(|c| c[0] == 0x1d && &c[5..] == b"second"));
+    assert!(a.poll_transmit(ms(2), &mut buf).is_none());
 }
