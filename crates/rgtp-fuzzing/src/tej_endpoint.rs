@@ -208,11 +208,7 @@ pub fn tej_endpoint(data: &[u8]) {
                     c.handle_timeout(now);
                 }
             }
-            2 => {
-                if c.send_ping().is_ok() {
-                    queued_frames += 1;
-                }
-            }
+            2 if c.send_ping().is_ok() => queued_frames += 1,
             3 => {
                 let frame = OutFrame {
                     status: step & 0x3f,
