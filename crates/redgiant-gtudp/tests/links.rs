@@ -10,8 +10,11 @@
 //! Over raw Ethernet, gtUDP uses the framing of `spec/gtudp-links.md`: the
 //! link's EtherType and a 4-byte shim carrying the length, so the padding of
 //! short frames is cut off exactly. [`Shim`] implements it over any link.
+//!
+//! The receiver's link is recorded with rgtp-capture's `Recorder` on the
+//! simulator and on UDP, and the capture replayed into a fresh endpoint.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +23,12 @@ use std::time::Duration;
 use redgiant_base::driver::{Application, Driver, Finish};
 use redgiant_base::link::{Capabilities, Framing, Link, Received};
 use redgiant_base::{Peer, Transmit};
-use redgiant_gtudp::{Config, Datagram, Event, ExchangeId, FailReason, Gtudp, Stats};
+use redgiant_gtudp::{
+    Config, Datagram, Event, ExchangeId, FailReason, Gtudp, Profile, Repr, Stats,
+};
+use rgtp_capture::record::wall_clock;
+use rgtp_capture::replay::replay_into;
+use rgtp_capture::Recorder;
 use rgtp_link::udp::UdpLink;
 use rgtp_link::{ImpairmentConfig, MemLink};
 
@@ -186,10 +194,10 @@ fn exchange<LA, LB>(
     open_b: impl FnOnce() -> LB + Send,
     b_peer: Peer,
     count: u32,
-) -> Outcome
+) -> (Outcome, LB)
 where
     LA: Link,
-    LB: Link,
+    LB: Link + Send,
 {
     let stop = AtomicBool::new(false);
     let config = Config::default();
@@ -200,7 +208,7 @@ where
             let mut app = Receiver::default();
             let finish = driver.run(&mut b, &mut app, &stop, |_, _| {});
             assert!(matches!(finish, Ok(Finish::Stopped)));
-            (app, b.stats())
+            (app, b.stats(), driver.into_link())
         });
         let sender = s.spawn(|| {
             let mut driver = Driver::new(open_a());
@@ -222,14 +230,15 @@ where
             (app, a.stats())
         });
         let (sender, sender_stats) = sender.join().expect("sender thread");
-        let (receiver, receiver_stats) = receiver.join().expect("receiver thread");
-        Outcome {
+        let (receiver, receiver_stats, link) = receiver.join().expect("receiver thread");
+        let outcome = Outcome {
             confirmed: sender.confirmed.len(),
             failed: sender.failed,
             got: receiver.got,
             sender: sender_stats,
             receiver: receiver_stats,
-        }
+        };
+        (outcome, link)
     })
 }
 
@@ -250,6 +259,42 @@ fn assert_exactly_once(o: &Outcome, from: Peer, count: u32) {
     assert_eq!(o.sender.data_sent, u64::from(count));
 }
 
+/// `link`, recorded into memory with rgtp-capture's `Recorder`.
+fn record<L: Link>(link: L) -> Recorder<L, Vec<u8>> {
+    Recorder::with_writer(link, Vec::new(), wall_clock()).expect("in memory")
+}
+
+/// The capture the receiver's link made, replayed into a fresh endpoint,
+/// delivers exactly the payloads its DATA carry, each once: all `count`.
+fn check_replay<L: Link>(recorder: Recorder<L, Vec<u8>>, receiver: Peer, count: u32) {
+    let (_, pcap) = recorder.finish().expect("in memory");
+    let capture = rgtp_capture::read(&pcap).expect("a readable capture");
+    let to = rgtp_capture::frame::recorded(receiver);
+    let profile = Profile::reference();
+    let mut carried = BTreeSet::new();
+    let mut data_records = 0;
+    for (_, d) in capture.datagrams().filter(|(_, d)| d.dst == to) {
+        if let Ok(Repr::Data { payload, .. }) = Repr::parse(&d.payload, &profile) {
+            carried.insert(payload.to_vec());
+            data_records += 1;
+        }
+    }
+    let expected: BTreeSet<Vec<u8>> = (0..count).map(payload).collect();
+    assert_eq!(carried, expected, "the capture holds every DATA");
+    let mut fresh = Gtudp::seeded(Config::default(), 99);
+    let mut got = Vec::new();
+    let stats = replay_into(
+        &capture,
+        to,
+        &mut fresh,
+        |d| got.push(d.payload.to_vec()),
+        |_| {},
+    );
+    assert!(stats.fed >= data_records);
+    assert_eq!(got.len(), count as usize, "each payload delivered once");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
 #[test]
 fn exactly_once_over_the_in_memory_network() {
     let lossy = ImpairmentConfig::perfect()
@@ -259,9 +304,10 @@ fn exactly_once_over_the_in_memory_network() {
     let (la, lb) = MemLink::pair(lossy, 7);
     let (pa, pb) = (la.local_peer(), lb.local_peer());
     const N: u32 = 150;
-    let o = exchange(|| la, || lb, pb, N);
+    let (o, recorder) = exchange(|| la, || record(lb), pb, N);
     assert_exactly_once(&o, pa, N);
     assert!(o.sender.data_repeated > 0, "nothing was lost?");
+    check_replay(recorder, pb, N);
 }
 
 #[test]
@@ -271,8 +317,9 @@ fn exactly_once_over_udp() {
     let lb = UdpLink::bind(localhost).unwrap();
     let (pa, pb) = (Peer::Ip(la.local_addr()), Peer::Ip(lb.local_addr()));
     const N: u32 = 300;
-    let o = exchange(|| la, || lb, pb, N);
+    let (o, recorder) = exchange(|| la, || record(lb), pb, N);
     assert_exactly_once(&o, pa, N);
+    check_replay(recorder, pb, N);
 }
 
 #[cfg(target_os = "linux")]
@@ -307,7 +354,7 @@ mod ethernet {
         };
         let la = open(&pair.a, &pair.a_if);
         let lb = open(&pair.b, &pair.b_if);
-        let o = exchange(
+        let (o, _) = exchange(
             || Shim::new(Lossy::new(la, loss(), 11)),
             || Shim::new(Lossy::new(lb, loss(), 12)),
             Peer::Ethernet(mac_b),
