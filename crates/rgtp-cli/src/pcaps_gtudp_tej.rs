@@ -10,7 +10,9 @@
 //!   unknown type, a payload on a RECV and on an ACK, then one good DATA;
 //! - `tej-frames`: one TEJ connection over TCP ([`tej_stream`]): a ping, a
 //!   frame with two files and a message, a frame spanning many segments and
-//!   three frames in one segment.
+//!   three frames in one segment;
+//! - `tej-hostile`: two connections, one sending a frame whose status MSB
+//!   is 0, one declaring a file of 2^63 bytes ([`tej_hostile_streams`]).
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -44,6 +46,7 @@ pub const NAMES: &[&str] = &[
     "gtudp-magic",
     "gtudp-malformed",
     "tej-frames",
+    "tej-hostile",
 ];
 
 /// Payload `i` of the gtUDP captures: its own length and content.
@@ -252,15 +255,49 @@ pub fn tej_stream() -> (Vec<u8>, Vec<usize>) {
     (stream, cuts)
 }
 
+/// The two hostile connections of `tej-hostile`, each a client port and
+/// its bytes: a ping then a frame whose status MSB is 0; a frame declaring
+/// a file of 2^63 bytes (followed by a few of them).
+pub fn tej_hostile_streams() -> Vec<(u16, Vec<u8>)> {
+    let mut msb = redgiant_tej::wire::encode_frame(2, &[], b"").expect("a ping");
+    msb.extend_from_slice(&[0x05, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut huge = vec![0x84, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, b'h'];
+    huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    huge.extend_from_slice(b"some bytes of it");
+    vec![(40_001, msb), (40_002, huge)]
+}
+
 fn tej_capture() -> Vec<u8> {
     let (stream, cuts) = tej_stream();
     let mut w = CaptureWriter::new(Vec::new()).expect("in memory");
+    tej_connection(&mut w, TEJ_CLIENT, &stream, &cuts, EPOCH.total_micros());
+    w.into_inner().expect("in memory")
+}
+
+fn tej_hostile() -> Vec<u8> {
+    let mut w = CaptureWriter::new(Vec::new()).expect("in memory");
+    let mut ts = EPOCH.total_micros();
+    for (port, stream) in tej_hostile_streams() {
+        let client = SocketAddr::new(TEJ_CLIENT.ip(), port);
+        ts = tej_connection(&mut w, client, &stream, &[stream.len()], ts);
+    }
+    w.into_inner().expect("in memory")
+}
+
+/// Writes `stream` from `client` to [`TEJ_SERVER`] cut at `cuts`, each
+/// segment acknowledged; returns the next timestamp.
+fn tej_connection(
+    w: &mut CaptureWriter<Vec<u8>>,
+    client: SocketAddr,
+    stream: &[u8],
+    cuts: &[usize],
+    mut ts: u64,
+) -> u64 {
     let mut frame = Vec::new();
-    let (client, server) = (Peer::Ip(TEJ_CLIENT), Peer::Ip(TEJ_SERVER));
+    let (client, server) = (Peer::Ip(client), Peer::Ip(TEJ_SERVER));
     let (client_isn, server_isn) = (1_000u32, 5_000u32);
     let mut start = 0;
-    let mut ts = EPOCH.total_micros();
-    for &end in &cuts {
+    for &end in cuts {
         let seg = &stream[start..end];
         let tcp = TcpHeader {
             seq: client_isn.wrapping_add(start as u32),
@@ -285,7 +322,7 @@ fn tej_capture() -> Vec<u8> {
         ts += 100;
         start = end;
     }
-    w.into_inner().expect("in memory")
+    ts
 }
 
 /// The capture named `name` (one of [`NAMES`]).
@@ -303,6 +340,7 @@ pub fn capture(name: &str) -> Option<Vec<u8>> {
         ),
         "gtudp-malformed" => gtudp_malformed(),
         "tej-frames" => tej_capture(),
+        "tej-hostile" => tej_hostile(),
         _ => return None,
     })
 }

@@ -280,3 +280,45 @@ fn tej_frames_reassembled_and_split() {
     assert!(verbose.contains("Reassembled TCP"), "no reassembly shown");
     assert!(!verbose.contains("Malformed"));
 }
+
+#[test]
+fn tej_protocol_errors_are_flagged() {
+    let port = format!("tcp.port=={},tej", TEJ_SERVER.port());
+    let out = tshark(
+        "tej.lua",
+        "tej-hostile",
+        &[
+            "-d",
+            &port,
+            "-Y",
+            "tej",
+            "-T",
+            "fields",
+            "-E",
+            "aggregator=|",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tej.status.custom",
+            "-e",
+            "tej.malformed",
+        ],
+    );
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let streams = gen::tej_hostile_streams();
+    assert_eq!(rows.len(), streams.len(), "{out}");
+    // The ping before the bad frame is decoded, then the MSB-0 frame flagged.
+    assert_eq!(rows[0][0], streams[0].0.to_string());
+    assert_eq!(rows[0][1], "2");
+    assert_eq!(rows[0][2], "status MSB is 0");
+    // A 2^63-byte file is flagged, not waited for.
+    assert_eq!(rows[1][0], streams[1].0.to_string());
+    assert_eq!(rows[1][2], "declared file length too large");
+    let verbose = tshark("tej.lua", "tej-hostile", &["-d", &port, "-V"]);
+    assert!(
+        verbose.contains("[Expert Info (Error/Malformed): TEJ status MSB is 0: a protocol error]")
+    );
+    assert!(verbose.contains(
+        "[Expert Info (Error/Malformed): TEJ: declared file length too large to reassemble]"
+    ));
+}
