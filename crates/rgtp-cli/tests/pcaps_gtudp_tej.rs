@@ -1,14 +1,16 @@
 //! The gtUDP and TEJ captures of `pcaps/`: they regenerate byte for byte,
 //! a fresh gtUDP endpoint replaying one delivers exactly the payloads it
-//! carries, and the TEJ capture's TCP payloads decode to the frames it was
-//! made from.
+//! carries, the TEJ capture's TCP payloads decode to the frames it was made
+//! from, and fed to a fresh TEJ connection the TEJ streams give the events
+//! they should (the hostile ones end the connection cleanly).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use redgiant_base::Peer;
+use redgiant_base::{Endpoint, Instant, Peer, StreamEndpoint};
 use redgiant_gtudp::{Config, Gtudp, Profile, Repr};
 use redgiant_tej::wire::{Decoder, Event, Limits};
+use redgiant_tej::{Config as TejConfig, Connection, Event as TejEvent};
 use rgtp_capture::frame::recorded;
 use rgtp_capture::replay::replay_into;
 use rgtp_cli::pcaps_gtudp_tej::{self as gen, GTUDP_COUNT, GTUDP_RECEIVER, GTUDP_SENDER};
@@ -163,4 +165,89 @@ fn tej_capture_decodes_to_its_frames() {
     }
     assert_eq!(frames, gen::tej_frames());
     let _: Peer = GTUDP_SENDER;
+}
+
+/// Feeds `stream` to a fresh TEJ connection in the capture's segments and
+/// returns its events, the peer's close included.
+fn connection_events(stream: &[u8], cuts: &[usize]) -> Vec<TejEvent> {
+    let mut c = Connection::new(TejConfig::default(), Instant::ZERO);
+    let mut events = Vec::new();
+    let mut start = 0;
+    for &end in cuts {
+        assert_eq!(
+            c.handle_bytes(Instant::ZERO, &stream[start..end]),
+            end - start
+        );
+        while let Some(e) = c.poll_event() {
+            events.push(e);
+        }
+        start = end;
+    }
+    c.handle_close(Instant::ZERO, false);
+    while let Some(e) = c.poll_event() {
+        events.push(e);
+    }
+    events
+}
+
+#[test]
+fn tej_capture_replays_into_a_connection() {
+    let (stream, cuts) = gen::tej_stream();
+    let events = connection_events(&stream, &cuts);
+    let frames = gen::tej_frames();
+    let ends = events
+        .iter()
+        .filter(|e| matches!(e, TejEvent::FrameEnd { .. }))
+        .count();
+    assert_eq!(ends, frames.len());
+    let pings = events.iter().filter(|e| **e == TejEvent::Ping).count();
+    assert_eq!(pings, frames.iter().filter(|f| f.status == 2).count());
+    let mut rebuilt = Vec::new();
+    for e in &events {
+        e.wire_bytes(&mut rebuilt);
+    }
+    assert_eq!(rebuilt, stream);
+    assert!(events.contains(&TejEvent::Closed {
+        error: false,
+        mid_frame: false
+    }));
+}
+
+#[test]
+fn tej_hostile_streams_end_their_connection_cleanly() {
+    let streams = gen::tej_hostile_streams();
+    // MSB 0: the ping before it is delivered, then a protocol error.
+    let (_, msb) = &streams[0];
+    let events = connection_events(msb, &[msb.len()]);
+    assert!(events.contains(&TejEvent::Ping));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TejEvent::ProtocolError(_))),
+        "{events:?}"
+    );
+    // 2^63 declared bytes: the file starts, the bytes that came pass
+    // through, and the close is reported mid-frame; nothing was reserved
+    // for the declared length.
+    let (_, huge) = &streams[1];
+    let events = connection_events(huge, &[huge.len()]);
+    assert!(events.contains(&TejEvent::FileStart {
+        name: "h".into(),
+        len: 1 << 63
+    }));
+    let data: usize = events
+        .iter()
+        .map(|e| match e {
+            TejEvent::FileData(d) => d.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(data, b"some bytes of it".len());
+    assert_eq!(
+        events.last(),
+        Some(&TejEvent::Closed {
+            error: false,
+            mid_frame: true
+        })
+    );
 }
