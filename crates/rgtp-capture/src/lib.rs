@@ -37,6 +37,7 @@ pub mod frame;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod record;
+pub mod replay;
 pub mod stream;
 
 pub use frame::{FrameError, LinkLayer};

@@ -25,5 +25,6 @@ pub mod exit {
 pub mod corpus;
 pub mod files_cmd;
 pub mod inspect;
+pub mod pcaps_gtudp_tej;
 pub mod tej_cmd;
 pub mod transfer;

@@ -22,6 +22,7 @@
 //! | `tej`          | a TEJ byte stream, cut where the input says                       |
 //! | `gtudp_packet` | a profile and a gtUDP datagram                                    |
 //! | `gtudp_endpoint` | a script: two gtUDP endpoints over a network the input drives   |
+//! | `tej_endpoint` | a TEJ connection: a stream in pieces, pings, frames and timers   |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -39,6 +40,7 @@ mod proofs;
 mod puller;
 mod repair;
 mod tej;
+mod tej_endpoint;
 mod ticket;
 
 pub use chunk_key::chunk_key;
@@ -54,6 +56,7 @@ pub use proofs::proofs;
 pub use puller::puller;
 pub use repair::repair;
 pub use tej::tej;
+pub use tej_endpoint::tej_endpoint;
 pub use ticket::ticket;
 
 /// A target body.
@@ -76,4 +79,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tej", tej),
     ("gtudp_packet", gtudp_packet),
     ("gtudp_endpoint", gtudp_endpoint),
+    ("tej_endpoint", tej_endpoint),
 ];
