@@ -1,0 +1,177 @@
+//! Sweeps of small plans: CSV shape, reproducibility, errors, resume and shards.
+
+use std::fs;
+use std::path::Path;
+
+use rgtp_lab::{merge, run, Outcome, Plan, SweepOptions};
+
+const SMALL: &str = r#"
+name = "small"
+size = "24KiB"
+seeds = [1, 2]
+
+[variants]
+fec = ["none", "rs:20,16"]
+cc = "delay"
+chunk_size = 1024
+
+[scenarios]
+loss = [0.0, 0.05]
+delay_ms = 5
+"#;
+
+fn sweep(plan: &Plan, dir: &Path) -> Outcome {
+    let mut o = SweepOptions::new(dir);
+    o.jobs = 2;
+    run(plan, &o).unwrap()
+}
+
+fn csv(dir: &Path) -> String {
+    fs::read_to_string(dir.join("results.csv")).unwrap()
+}
+
+#[test]
+fn csv_has_a_row_per_run_and_is_reproducible() {
+    let plan = Plan::parse(SMALL).unwrap();
+    assert_eq!(plan.runs().len(), 8);
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    assert_eq!(sweep(&plan, a.path()), Outcome::Complete { runs: 8 });
+    sweep(&plan, b.path());
+    let text = csv(a.path());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 9, "header and 8 rows");
+    let cols = lines[0].split(',').count();
+    assert!(lines[0].starts_with("run_id,fec,cc,"));
+    for (i, l) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), cols, "row {i}: {l}");
+        assert_eq!(f[0], i.to_string(), "ordered by run id");
+        assert_eq!(f[16], "1", "row {i}: the puller completed: {l}");
+    }
+    assert_eq!(text, csv(b.path()), "same plan, same bytes");
+    for name in ["results.json", "manifest.json", "runs.jsonl"] {
+        assert!(a.path().join(name).exists(), "{name}");
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(a.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["runs"], 8);
+    assert_eq!(m["plan_sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn another_seed_another_trace() {
+    let lossy = SMALL.replace("loss = [0.0, 0.05]", "loss = [0.0, 0.3]\njitter_ms = 2");
+    let p1 = Plan::parse(&lossy.replace("seeds = [1, 2]", "seeds = 1")).unwrap();
+    let p2 = Plan::parse(&lossy.replace("seeds = [1, 2]", "seeds = 3")).unwrap();
+    let a = rgtp_lab::sweep::execute(&p1, &p1.runs()[1]).unwrap();
+    let b = rgtp_lab::sweep::execute(&p2, &p2.runs()[1]).unwrap();
+    assert_eq!(a.loss, 0.3);
+    assert_ne!(a.metrics.trace_hash, b.metrics.trace_hash);
+}
+
+fn err(src: &str) -> String {
+    Plan::parse(src).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_plans_are_clear_errors() {
+    let e = err(&SMALL.replace("delay_ms = 5", "delay_ms = 5\nlatency = 3"));
+    assert!(e.contains("latency") && e.contains("line 14"), "{e}");
+    let e = err(&SMALL.replace("loss = [0.0, 0.05]", "loss = 1.5"));
+    assert!(
+        e.contains("scenarios.loss") && e.contains("line 12") && e.contains("1.5"),
+        "{e}"
+    );
+    let e = err(&SMALL.replace("cc = \"delay\"", "cc = \"vegas\""));
+    assert!(
+        e.contains("vegas") && e.contains("reno") && e.contains("cubic"),
+        "{e}"
+    );
+    assert!(e.contains("line 8"), "{e}");
+    let e = err(&SMALL.replace("fec = [\"none\", \"rs:20,16\"]", "fec = []"));
+    assert!(e.contains("variants.fec") && e.contains("empty"), "{e}");
+    let e = err(&SMALL.replace("fec = [\"none\", \"rs:20,16\"]", "fec = \"ldpc\""));
+    assert!(e.contains("ldpc") && e.contains("raptorq"), "{e}");
+    let e = err(&SMALL.replace("delay_ms = 5", "delay_ms = -5"));
+    assert!(e.contains("negative"), "{e}");
+}
+
+#[test]
+fn units_and_burst_axes() {
+    assert_eq!(rgtp_lab::plan::parse_rate("100Mbit/s").unwrap(), 12_500_000);
+    assert_eq!(rgtp_lab::plan::parse_rate("20MB/s").unwrap(), 20_000_000);
+    assert_eq!(rgtp_lab::plan::parse_rate("5000").unwrap(), 5000);
+    assert_eq!(rgtp_lab::plan::parse_bytes("64KiB").unwrap(), 65536);
+    let p = Plan::parse(&SMALL.replace(
+        "delay_ms = 5",
+        "delay_ms = 5\nburst = [\"off\", [0.01, 0.2, 0.8]]\nrate = \"100Mbit/s\"\nqueue = \"256KiB\"",
+    ))
+    .unwrap();
+    assert_eq!(p.scenarios.len(), 4);
+    assert_eq!(p.scenarios[1].burst, Some((0.01, 0.2, 0.8)));
+    assert_eq!(p.scenarios[0].rate, Some(12_500_000));
+    assert_eq!(p.scenarios[0].queue, 262_144);
+    let one = Plan::parse(&SMALL.replace("delay_ms = 5", "delay_ms = 5\nburst = [0.01, 0.2, 0.8]"))
+        .unwrap();
+    assert_eq!(one.scenarios.len(), 2, "a lone triple is one value");
+}
+
+#[test]
+fn resume_finishes_only_the_missing_runs() {
+    let plan = Plan::parse(SMALL).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    sweep(&plan, whole.path());
+    let part = tempfile::tempdir().unwrap();
+    let mut o = SweepOptions::new(part.path());
+    o.jobs = 1;
+    o.max_runs = Some(3);
+    assert_eq!(
+        run(&plan, &o).unwrap(),
+        Outcome::Interrupted { done: 3, total: 8 }
+    );
+    assert!(!part.path().join("results.csv").exists());
+    let log = fs::read_to_string(part.path().join("runs.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    let mut o = SweepOptions::new(part.path());
+    o.resume = true;
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let count = |_: usize, _: usize| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    o.progress = Some(&count);
+    assert_eq!(run(&plan, &o).unwrap(), Outcome::Complete { runs: 8 });
+    assert_eq!(ran.into_inner(), 5, "only the missing runs");
+    assert_eq!(csv(part.path()), csv(whole.path()));
+}
+
+#[test]
+fn shards_merge_into_the_whole() {
+    let plan = Plan::parse(SMALL).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    sweep(&plan, whole.path());
+    let s0 = tempfile::tempdir().unwrap();
+    let s1 = tempfile::tempdir().unwrap();
+    for (i, d) in [(0, &s0), (1, &s1)] {
+        let mut o = SweepOptions::new(d.path());
+        o.shard = Some((i, 2));
+        assert_eq!(run(&plan, &o).unwrap(), Outcome::Complete { runs: 4 });
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dirs = [s0.path().to_owned(), s1.path().to_owned()];
+    assert_eq!(
+        merge(out.path(), &dirs).unwrap(),
+        Outcome::Complete { runs: 8 }
+    );
+    assert_eq!(csv(out.path()), csv(whole.path()));
+    // A shard alone is not the whole plan.
+    assert!(merge(out.path(), &dirs[..1]).is_err());
+    // Shards of another plan are refused.
+    let other = Plan::parse(&SMALL.replace("small", "other")).unwrap();
+    let od = tempfile::tempdir().unwrap();
+    let mut o = SweepOptions::new(od.path());
+    o.shard = Some((1, 2));
+    run(&other, &o).unwrap();
+    let e = merge(out.path(), &[s0.path().to_owned(), od.path().to_owned()]).unwrap_err();
+    assert!(e.to_string().contains("plan"), "{e}");
+}
