@@ -5,9 +5,10 @@
 //! set is their cross product times the seeds. [`sweep::run`] executes every run
 //! twice (the trace hashes must agree), in parallel, appending each finished run to
 //! `runs.jsonl` so an interrupted sweep can resume, and writes `results.csv`,
-//! `results.json` and `manifest.json` ordered by run id.
+//! `results.json`, `manifest.json` (ordered by run id) and SVG plots.
 
 pub mod plan;
+pub mod plot;
 pub mod sweep;
 
 pub use plan::{Plan, PlanError, RunSpec, Scenario, Variant};

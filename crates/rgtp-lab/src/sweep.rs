@@ -527,6 +527,15 @@ fn write_outputs(
         "results.json",
         serde_json::to_string_pretty(records).expect("records serialise"),
     )?;
+    let plot = |e: String| SweepError::Io(format!("plot: {e}"));
+    write(
+        "goodput-vs-loss.svg",
+        crate::plot::goodput_vs_loss_svg(records).map_err(plot)?,
+    )?;
+    write(
+        "completion-cdf.svg",
+        crate::plot::completion_cdf_svg(records).map_err(plot)?,
+    )?;
     let manifest = serde_json::json!({
         "name": plan.name,
         "plan_sha256": plan_hash(plan),

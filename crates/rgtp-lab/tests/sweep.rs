@@ -175,3 +175,35 @@ fn shards_merge_into_the_whole() {
     let e = merge(out.path(), &[s0.path().to_owned(), od.path().to_owned()]).unwrap_err();
     assert!(e.to_string().contains("plan"), "{e}");
 }
+
+#[test]
+fn svg_plots_have_a_line_per_variant() {
+    let plan = Plan::parse(SMALL).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sweep(&plan, dir.path());
+    let g = fs::read_to_string(dir.path().join("goodput-vs-loss.svg")).unwrap();
+    let c = fs::read_to_string(dir.path().join("completion-cdf.svg")).unwrap();
+    for svg in [&g, &c] {
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("width=\"900\"") && svg.contains("height=\"600\""));
+        for v in ["fec=none", "fec=rs:20,16"] {
+            assert!(svg.contains(v), "legend names {v}");
+        }
+        // Two series lines (stroke width 2) plus legend swatches.
+        let lines = svg.matches("<polyline").count();
+        assert!(lines >= 2, "{lines} polylines");
+    }
+    // Each goodput line has one point per loss value.
+    let line = g
+        .split("<polyline")
+        .find(|s| s.contains("stroke-width=\"2\""))
+        .unwrap();
+    let points = line
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split_whitespace().count(), 2, "{points}");
+}
