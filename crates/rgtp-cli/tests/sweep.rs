@@ -33,7 +33,16 @@ fn sweep_writes_results() {
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    for name in ["results.csv", "results.json", "manifest.json", "runs.jsonl"] {
+    for name in [
+        "results.csv",
+        "results.json",
+        "manifest.json",
+        "runs.jsonl",
+        "goodput-vs-loss.png",
+        "goodput-vs-loss.svg",
+        "completion-cdf.png",
+        "completion-cdf.svg",
+    ] {
         assert!(out.join(name).exists(), "{name} missing");
     }
     let csv = fs::read_to_string(out.join("results.csv")).unwrap();

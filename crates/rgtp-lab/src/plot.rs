@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use plotters::prelude::*;
+use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
 use crate::sweep::RunRecord;
 
@@ -55,6 +56,26 @@ fn goodput_series(records: &[RunRecord]) -> Series {
 
 /// Goodput (MB/s, mean over seeds and other axes, bars min to max) against loss, one line per variant.
 pub fn goodput_vs_loss_svg(records: &[RunRecord]) -> Result<String, String> {
+    let mut svg = String::new();
+    goodput_vs_loss(SVGBackend::with_string(&mut svg, SIZE), records)?;
+    Ok(svg)
+}
+
+/// [`goodput_vs_loss_svg`] as a PNG, without text.
+pub fn goodput_vs_loss_png(records: &[RunRecord]) -> Result<Vec<u8>, String> {
+    let mut r = Raster::new(SIZE);
+    goodput_vs_loss(&mut r, records)?;
+    Ok(r.png())
+}
+
+/// [`completion_cdf_svg`] as a PNG, without text.
+pub fn completion_cdf_png(records: &[RunRecord]) -> Result<Vec<u8>, String> {
+    let mut r = Raster::new(SIZE);
+    completion_cdf(&mut r, records)?;
+    Ok(r.png())
+}
+
+fn goodput_vs_loss<DB: DrawingBackend>(backend: DB, records: &[RunRecord]) -> Result<(), String> {
     let series = goodput_series(records);
     let xmax = records.iter().map(|r| r.loss).fold(0.0, f64::max).max(0.01) * 1.05;
     let ymax = series
@@ -64,9 +85,8 @@ pub fn goodput_vs_loss_svg(records: &[RunRecord]) -> Result<String, String> {
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.1;
-    let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = backend.into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .caption("goodput vs loss", ("sans-serif", 22))
@@ -106,11 +126,17 @@ pub fn goodput_vs_loss_svg(records: &[RunRecord]) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(svg)
+    Ok(())
 }
 
 /// Empirical CDF of the completion time (seconds) per variant.
 pub fn completion_cdf_svg(records: &[RunRecord]) -> Result<String, String> {
+    let mut svg = String::new();
+    completion_cdf(SVGBackend::with_string(&mut svg, SIZE), records)?;
+    Ok(svg)
+}
+
+fn completion_cdf<DB: DrawingBackend>(backend: DB, records: &[RunRecord]) -> Result<(), String> {
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in records {
         by.entry(r.variant_label())
@@ -126,9 +152,8 @@ pub fn completion_cdf_svg(records: &[RunRecord]) -> Result<String, String> {
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.05;
-    let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = backend.into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .caption("completion time CDF", ("sans-serif", 22))
@@ -165,5 +190,122 @@ pub fn completion_cdf_svg(records: &[RunRecord]) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(svg)
+    Ok(())
+}
+
+/// An RGB pixel buffer that plotters draws into; text is left out (no font needed).
+pub struct Raster {
+    w: u32,
+    h: u32,
+    rgb: Vec<u8>,
+}
+
+impl Raster {
+    /// A white canvas.
+    pub fn new((w, h): (u32, u32)) -> Self {
+        Raster {
+            w,
+            h,
+            rgb: vec![255; w as usize * h as usize * 3],
+        }
+    }
+
+    /// The canvas as a PNG (8-bit RGB, uncompressed deflate blocks).
+    pub fn png(&self) -> Vec<u8> {
+        let mut raw = Vec::with_capacity((self.w as usize * 3 + 1) * self.h as usize);
+        for row in self.rgb.chunks(self.w as usize * 3) {
+            raw.push(0);
+            raw.extend_from_slice(row);
+        }
+        let mut z = vec![0x78, 0x01];
+        let mut blocks = raw.chunks(65_535).peekable();
+        while let Some(b) = blocks.next() {
+            z.push(u8::from(blocks.peek().is_none()));
+            let n = b.len() as u16;
+            z.extend_from_slice(&n.to_le_bytes());
+            z.extend_from_slice(&(!n).to_le_bytes());
+            z.extend_from_slice(b);
+        }
+        z.extend_from_slice(&adler32(&raw).to_be_bytes());
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&self.w.to_be_bytes());
+        ihdr.extend_from_slice(&self.h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &z[..]), (b"IEND", &[][..])] {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let crc = crc32(&out[start..]);
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        out
+    }
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    (b << 16) | a
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &x in data {
+        c ^= u32::from(x);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+impl DrawingBackend for &mut Raster {
+    type ErrorType = std::convert::Infallible;
+
+    fn get_size(&self) -> (u32, u32) {
+        (self.w, self.h)
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        Ok(())
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        Ok(())
+    }
+
+    fn draw_pixel(
+        &mut self,
+        (x, y): BackendCoord,
+        c: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        if x < 0 || y < 0 || x >= self.w as i32 || y >= self.h as i32 {
+            return Ok(());
+        }
+        let i = (y as usize * self.w as usize + x as usize) * 3;
+        let a = c.alpha.clamp(0.0, 1.0);
+        for (k, v) in [c.rgb.0, c.rgb.1, c.rgb.2].into_iter().enumerate() {
+            let old = f64::from(self.rgb[i + k]);
+            self.rgb[i + k] = (old * (1.0 - a) + f64::from(v) * a).round() as u8;
+        }
+        Ok(())
+    }
+
+    fn draw_text<TStyle: BackendTextStyle>(
+        &mut self,
+        _text: &str,
+        _style: &TStyle,
+        _pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        Ok(())
+    }
 }

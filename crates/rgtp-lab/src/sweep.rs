@@ -536,6 +536,19 @@ fn write_outputs(
         "completion-cdf.svg",
         crate::plot::completion_cdf_svg(records).map_err(plot)?,
     )?;
+    for (name, png) in [
+        (
+            "goodput-vs-loss.png",
+            crate::plot::goodput_vs_loss_png(records),
+        ),
+        (
+            "completion-cdf.png",
+            crate::plot::completion_cdf_png(records),
+        ),
+    ] {
+        let p = out.join(name);
+        fs::write(&p, png.map_err(plot)?).map_err(|e| io(&p, e))?;
+    }
     let manifest = serde_json::json!({
         "name": plan.name,
         "plan_sha256": plan_hash(plan),

@@ -207,3 +207,68 @@ fn svg_plots_have_a_line_per_variant() {
         .unwrap();
     assert_eq!(points.split_whitespace().count(), 2, "{points}");
 }
+
+/// Reads an 8-bit RGB PNG whose IDAT holds uncompressed deflate blocks: (w, h, rows).
+fn read_png(png: &[u8]) -> (u32, u32, Vec<Vec<u8>>) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "signature");
+    let (mut at, mut w, mut h, mut z) = (8, 0, 0, Vec::new());
+    let mut kinds = Vec::new();
+    while at < png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &png[at + 4..at + 8];
+        let data = &png[at + 8..at + 8 + len];
+        kinds.push(String::from_utf8_lossy(kind).into_owned());
+        match kind {
+            b"IHDR" => {
+                w = u32::from_be_bytes(data[..4].try_into().unwrap());
+                h = u32::from_be_bytes(data[4..8].try_into().unwrap());
+                assert_eq!(&data[8..10], &[8, 2], "8-bit RGB");
+            }
+            b"IDAT" => z.extend_from_slice(data),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    assert_eq!(kinds, ["IHDR", "IDAT", "IEND"]);
+    assert_eq!(z[0] & 0x0f, 8, "deflate");
+    let (mut raw, mut i) = (Vec::new(), 2);
+    loop {
+        let last = z[i] & 1 == 1;
+        assert_eq!(z[i] & 6, 0, "stored block");
+        let n = u16::from_le_bytes([z[i + 1], z[i + 2]]) as usize;
+        assert_eq!(!(n as u16), u16::from_le_bytes([z[i + 3], z[i + 4]]));
+        raw.extend_from_slice(&z[i + 5..i + 5 + n]);
+        i += 5 + n;
+        if last {
+            break;
+        }
+    }
+    let stride = w as usize * 3 + 1;
+    assert_eq!(raw.len(), stride * h as usize);
+    let rows = raw
+        .chunks(stride)
+        .map(|r| {
+            assert_eq!(r[0], 0, "filter none");
+            r[1..].to_vec()
+        })
+        .collect();
+    (w, h, rows)
+}
+
+#[test]
+fn png_plots_are_valid_and_drawn() {
+    let plan = Plan::parse(SMALL).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sweep(&plan, dir.path());
+    for name in ["goodput-vs-loss.png", "completion-cdf.png"] {
+        let (w, h, rows) = read_png(&fs::read(dir.path().join(name)).unwrap());
+        assert_eq!((w, h), (900, 600), "{name}");
+        // Inside the plot area (away from the margins), some pixels are coloured.
+        let coloured = rows[30..560]
+            .iter()
+            .flat_map(|r| r[3 * 80..3 * 880].chunks(3))
+            .filter(|p| !(p[0] == p[1] && p[1] == p[2]))
+            .count();
+        assert!(coloured > 200, "{name}: {coloured} coloured pixels");
+    }
+}
