@@ -26,6 +26,7 @@ use rgtp_proto::cc::Controller;
 use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
 
 mod gtudp_cmd;
+mod sweep_cmd;
 
 /// Exit statuses, one per kind of failure.
 use rgtp_cli::exit;
@@ -63,6 +64,8 @@ enum Command {
     Tej(rgtp_cli::tej_cmd::TejArgs),
     /// gtUDP: serve, or send files as datagrams confirmed one by one.
     Gtudp(gtudp_cmd::GtudpArgs),
+    /// Run a plan of protocol variants and network scenarios on the simulator: CSV, JSON, manifest.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 #[derive(clap::Args)]
@@ -428,6 +431,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect(a),
         Command::Tej(a) => rgtp_cli::tej_cmd::run(a),
         Command::Gtudp(a) => gtudp_cmd::run(a),
+        Command::Sweep(a) => sweep_cmd::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

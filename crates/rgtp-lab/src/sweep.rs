@@ -1,0 +1,615 @@
+//! Executing a plan: runs, records, outputs, resume, shards and merging.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rgtp::sim::{simulate, SimReport, EXPOSER};
+use rgtp::{ExposerBuilder, FecSpec, Prepared};
+use rgtp_link::mem::SimNet;
+use rgtp_proto::cc::Controller;
+use rgtp_proto::crypto::Key;
+use rgtp_proto::{ExposerConfig, PullerConfig};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Plan, PlanError, RunSpec};
+
+/// Virtual time a run may take before its pullers are cut off.
+pub const RUN_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Why a sweep failed.
+#[derive(Debug)]
+pub enum SweepError {
+    /// The plan is malformed.
+    Plan(PlanError),
+    /// A run gave two different trace hashes on the same inputs.
+    Nondeterministic {
+        /// The run id.
+        id: usize,
+        /// The two hashes.
+        hashes: (u64, u64),
+    },
+    /// A run could not be set up.
+    Setup {
+        /// The run id.
+        id: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Reading or writing the output directory failed.
+    Io(String),
+    /// Shard directories do not belong to one plan, or runs are missing.
+    Merge(String),
+}
+
+impl fmt::Display for SweepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SweepError::Plan(e) => write!(f, "{e}"),
+            SweepError::Nondeterministic { id, hashes } => write!(
+                f,
+                "run {id} is not deterministic: trace hashes {:016x} and {:016x}",
+                hashes.0, hashes.1
+            ),
+            SweepError::Setup { id, reason } => write!(f, "run {id}: {reason}"),
+            SweepError::Io(e) => write!(f, "{e}"),
+            SweepError::Merge(e) => write!(f, "merge: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SweepError {}
+
+impl From<PlanError> for SweepError {
+    fn from(e: PlanError) -> Self {
+        SweepError::Plan(e)
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> SweepError {
+    SweepError::Io(format!("{}: {e}", path.display()))
+}
+
+/// What one run measured (all in virtual time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Pullers that got every byte.
+    pub completed: u32,
+    /// Slowest puller's completion time, seconds.
+    pub completion_s: f64,
+    /// Goodput of each puller, bytes/s (0 for a failed puller).
+    pub goodput_bps: Vec<f64>,
+    /// Mean goodput over pullers, bytes/s.
+    pub goodput_mean_bps: f64,
+    /// NAKs sent, all pullers.
+    pub naks: u64,
+    /// Pull requests sent, all pullers.
+    pub requests: u64,
+    /// Chunks requested again, all pullers.
+    pub chunks_rerequested: u64,
+    /// Parity requested, all pullers.
+    pub parity_requested: u64,
+    /// Parity received, all pullers.
+    pub parity_received: u64,
+    /// Chunks rebuilt by FEC, all pullers.
+    pub fec_recoveries: u64,
+    /// Mean smoothed RTT at the end, microseconds.
+    pub srtt_us: u64,
+    /// Bytes the pullers put on the wire.
+    pub puller_bytes_sent: u64,
+    /// Bytes the exposer put on the wire.
+    pub exposer_bytes_sent: u64,
+    /// Datagrams the exposer sent.
+    pub exposer_datagrams: u64,
+    /// Chunks the exposer served.
+    pub chunks_served: u64,
+    /// Parity the exposer served.
+    pub parity_served: u64,
+    /// Hash of the packet trace, hex.
+    pub trace_hash: String,
+}
+
+/// One finished run: its settings and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: usize,
+    /// FEC spec.
+    pub fec: String,
+    /// Congestion controller.
+    pub cc: String,
+    /// Chunk size.
+    pub chunk_size: u32,
+    /// Proofs on.
+    pub proofs: bool,
+    /// Random loss.
+    pub loss: f64,
+    /// Burst loss as "p/r/h" or "off".
+    pub burst: String,
+    /// One-way delay, ms.
+    pub delay_ms: f64,
+    /// Jitter, ms.
+    pub jitter_ms: f64,
+    /// Uplink rate, bytes/s, 0 for unlimited.
+    pub rate_bps: u64,
+    /// Uplink queue, bytes.
+    pub queue: u64,
+    /// Reorder probability.
+    pub reorder: f64,
+    /// Duplication probability.
+    pub duplicate: f64,
+    /// Corruption probability.
+    pub corrupt: f64,
+    /// Pullers.
+    pub pullers: u32,
+    /// Network seed.
+    pub seed: u64,
+    /// What was measured.
+    pub metrics: Metrics,
+}
+
+impl RunRecord {
+    /// The label of the record's variant.
+    pub fn variant_label(&self) -> String {
+        format!(
+            "fec={} cc={} chunk={} proofs={}",
+            self.fec, self.cc, self.chunk_size, self.proofs
+        )
+    }
+}
+
+/// Deterministic data of `size` bytes.
+fn data(size: u64) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn prepare(plan: &Plan, spec: &RunSpec, data: &[u8]) -> Result<Prepared, SweepError> {
+    let setup = |reason: String| SweepError::Setup {
+        id: spec.id,
+        reason,
+    };
+    let fec: FecSpec = spec.variant.fec.parse().map_err(setup)?;
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(spec.id as u64).to_le_bytes());
+    id[8..].copy_from_slice(&plan.size.to_le_bytes());
+    ExposerBuilder::new()
+        .with_fec(fec)
+        .with_chunk_size(spec.variant.chunk_size)
+        .with_proofs(spec.variant.proofs)
+        .with_key(Key::from_bytes([7; 32]))
+        .with_exposure_id(id)
+        .with_token_secret([9; 32])
+        .with_config(ExposerConfig {
+            max_segments: 16,
+            ..Default::default()
+        })
+        .expose(data)
+        .map_err(|e| setup(e.to_string()))
+}
+
+fn simulate_once(p: &Prepared, spec: &RunSpec) -> Result<SimReport, SweepError> {
+    let cc = Controller::by_name(&spec.variant.cc).ok_or_else(|| SweepError::Setup {
+        id: spec.id,
+        reason: format!("unknown controller {}", spec.variant.cc),
+    })?;
+    let configs = (0..spec.scenario.pullers)
+        .map(|_| {
+            let mut c = PullerConfig::new(*p.exposure.id(), EXPOSER, p.key.clone());
+            c.idle_timeout = Duration::from_secs(30);
+            c.congestion = cc;
+            c
+        })
+        .collect();
+    let mut net = SimNet::new(spec.scenario.downlink(), spec.seed);
+    net.set_bottleneck(EXPOSER, spec.scenario.uplink());
+    Ok(simulate(p, configs, net, RUN_LIMIT))
+}
+
+/// Executes one run twice and checks both give the same trace hash.
+pub fn execute(plan: &Plan, spec: &RunSpec) -> Result<RunRecord, SweepError> {
+    let bytes = data(plan.size);
+    let p = prepare(plan, spec, &bytes)?;
+    let a = simulate_once(&p, spec)?;
+    let b = simulate_once(&p, spec)?;
+    if a.trace_hash != b.trace_hash {
+        return Err(SweepError::Nondeterministic {
+            id: spec.id,
+            hashes: (a.trace_hash, b.trace_hash),
+        });
+    }
+    Ok(record(plan, spec, &a, &bytes))
+}
+
+fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord {
+    let n = r.pullers.len().max(1);
+    let mut m = Metrics {
+        completed: 0,
+        completion_s: 0.0,
+        goodput_bps: Vec::new(),
+        goodput_mean_bps: 0.0,
+        naks: 0,
+        requests: 0,
+        chunks_rerequested: 0,
+        parity_requested: 0,
+        parity_received: 0,
+        fec_recoveries: 0,
+        srtt_us: 0,
+        puller_bytes_sent: 0,
+        exposer_bytes_sent: r.exposer.bytes_out,
+        exposer_datagrams: r.exposer.datagrams_out,
+        chunks_served: r.exposer.chunks_sent,
+        parity_served: r.exposer.parity_sent,
+        trace_hash: format!("{:016x}", r.trace_hash),
+    };
+    let mut srtt = 0u64;
+    for o in &r.pullers {
+        let ok = matches!(&o.result, Ok(out) if out == data);
+        let secs = o.elapsed.as_secs_f64();
+        let g = if ok && secs > 0.0 {
+            plan.size as f64 / secs
+        } else {
+            0.0
+        };
+        if ok {
+            m.completed += 1;
+        }
+        m.completion_s = m.completion_s.max(secs);
+        m.goodput_bps.push(g);
+        let s = &o.stats;
+        m.naks += s.naks_sent;
+        m.requests += s.pull_requests_sent;
+        m.chunks_rerequested += s.chunks_rerequested;
+        m.parity_requested += s.parity_requested;
+        m.parity_received += s.parity_received;
+        m.fec_recoveries += s.fec_recoveries;
+        m.puller_bytes_sent += s.bytes_sent;
+        srtt += s.srtt_us;
+    }
+    m.srtt_us = srtt / n as u64;
+    m.goodput_mean_bps = m.goodput_bps.iter().sum::<f64>() / n as f64;
+    let sc = &spec.scenario;
+    RunRecord {
+        id: spec.id,
+        fec: spec.variant.fec.clone(),
+        cc: spec.variant.cc.clone(),
+        chunk_size: spec.variant.chunk_size,
+        proofs: spec.variant.proofs,
+        loss: sc.loss,
+        burst: match sc.burst {
+            None => "off".into(),
+            Some((p, q, h)) => format!("{p}/{q}/{h}"),
+        },
+        delay_ms: sc.delay_ms,
+        jitter_ms: sc.jitter_ms,
+        rate_bps: sc.rate.unwrap_or(0),
+        queue: sc.queue,
+        reorder: sc.reorder,
+        duplicate: sc.duplicate,
+        corrupt: sc.corrupt,
+        pullers: sc.pullers,
+        seed: spec.seed,
+        metrics: m,
+    }
+}
+
+/// How to run a sweep.
+pub struct SweepOptions<'a> {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Keep the runs already in `runs.jsonl` and run only the missing ones.
+    pub resume: bool,
+    /// Run only ids with `id % n == i`.
+    pub shard: Option<(usize, usize)>,
+    /// When set, no new run is started.
+    pub stop: Option<&'a AtomicBool>,
+    /// Start at most this many runs (then stop as if interrupted).
+    pub max_runs: Option<usize>,
+    /// Called after each finished run with (finished, total).
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+impl SweepOptions<'_> {
+    /// Defaults: every run, on the available cores.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        SweepOptions {
+            out: out.into(),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            resume: false,
+            shard: None,
+            stop: None,
+            max_runs: None,
+            progress: None,
+        }
+    }
+}
+
+/// How a sweep ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every selected run finished and the outputs were written.
+    Complete {
+        /// Runs in the outputs.
+        runs: usize,
+    },
+    /// Stopped early; finished runs are in `runs.jsonl`.
+    Interrupted {
+        /// Runs finished so far.
+        done: usize,
+        /// Runs selected.
+        total: usize,
+    },
+}
+
+fn read_records(path: &Path) -> Result<BTreeMap<usize, RunRecord>, SweepError> {
+    let mut out = BTreeMap::new();
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(path, e)),
+    };
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(|e| io(path, e))?;
+        // A line cut short by an interruption is not a finished run.
+        if let Ok(r) = serde_json::from_str::<RunRecord>(&line) {
+            out.insert(r.id, r);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs (or resumes) a sweep of `plan` into `opts.out`.
+pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> {
+    let started = Instant::now();
+    fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
+    let jsonl = opts.out.join("runs.jsonl");
+    let selected: Vec<RunSpec> = plan
+        .runs()
+        .into_iter()
+        .filter(|r| !matches!(opts.shard, Some((i, n)) if r.id % n != i))
+        .collect();
+    let mut done = if opts.resume {
+        read_records(&jsonl)?
+    } else {
+        BTreeMap::new()
+    };
+    done.retain(|id, _| selected.iter().any(|r| r.id == *id));
+    // Rewrite the log with only whole records, so appends start on a fresh line.
+    {
+        let mut f = File::create(&jsonl).map_err(|e| io(&jsonl, e))?;
+        for r in done.values() {
+            writeln!(
+                f,
+                "{}",
+                serde_json::to_string(r).expect("record serialises")
+            )
+            .map_err(|e| io(&jsonl, e))?;
+        }
+    }
+    let todo: Vec<&RunSpec> = selected
+        .iter()
+        .filter(|r| !done.contains_key(&r.id))
+        .collect();
+    let total = selected.len();
+    let log = Mutex::new(
+        OpenOptions::new()
+            .append(true)
+            .open(&jsonl)
+            .map_err(|e| io(&jsonl, e))?,
+    );
+    let results = Mutex::new(done);
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<SweepError>> = Mutex::new(None);
+    let abort = AtomicBool::new(false);
+    let jobs = opts.jobs.max(1).min(todo.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                if abort.load(Ordering::Relaxed)
+                    || opts.stop.is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= todo.len() || opts.max_runs.is_some_and(|m| i >= m) {
+                    return;
+                }
+                match execute(plan, todo[i]) {
+                    Ok(rec) => {
+                        let line = serde_json::to_string(&rec).expect("record serialises");
+                        let w = writeln!(log.lock().unwrap(), "{line}");
+                        if let Err(e) = w {
+                            *failed.lock().unwrap() = Some(io(&jsonl, e));
+                            abort.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        let mut res = results.lock().unwrap();
+                        res.insert(rec.id, rec);
+                        if let Some(p) = opts.progress {
+                            p(res.len(), total);
+                        }
+                    }
+                    Err(e) => {
+                        failed.lock().unwrap().get_or_insert(e);
+                        abort.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    let results = results.into_inner().unwrap();
+    if results.len() < total {
+        return Ok(Outcome::Interrupted {
+            done: results.len(),
+            total,
+        });
+    }
+    let records: Vec<RunRecord> = results.into_values().collect();
+    write_outputs(plan, &records, &opts.out, opts.shard, started.elapsed())?;
+    Ok(Outcome::Complete {
+        runs: records.len(),
+    })
+}
+
+/// The plan's SHA-256, hex.
+pub fn plan_hash(plan: &Plan) -> String {
+    hex::encode(Sha256::digest(plan.source.as_bytes()))
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CSV header.
+pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash";
+
+/// The CSV text of `records` (ordered as given).
+pub fn csv(records: &[RunRecord]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for r in records {
+        let m = &r.metrics;
+        let gmin = m.goodput_bps.iter().copied().fold(f64::INFINITY, f64::min);
+        let gmin = if gmin.is_finite() { gmin } else { 0.0 };
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.id, r.fec.replace(',', ";"), r.cc, r.chunk_size, r.proofs, r.loss, r.burst,
+            r.delay_ms, r.jitter_ms, r.rate_bps, r.queue, r.reorder, r.duplicate, r.corrupt,
+            r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin, m.naks,
+            m.requests, m.chunks_rerequested, m.parity_requested, m.parity_received,
+            m.fec_recoveries, m.srtt_us, m.puller_bytes_sent, m.exposer_bytes_sent,
+            m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash
+        ));
+    }
+    out
+}
+
+fn write_outputs(
+    plan: &Plan,
+    records: &[RunRecord],
+    out: &Path,
+    shard: Option<(usize, usize)>,
+    wall: Duration,
+) -> Result<(), SweepError> {
+    let write = |name: &str, text: String| {
+        let p = out.join(name);
+        fs::write(&p, text).map_err(|e| io(&p, e))
+    };
+    write("results.csv", csv(records))?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(records).expect("records serialise"),
+    )?;
+    let plot = |e: String| SweepError::Io(format!("plot: {e}"));
+    write(
+        "goodput-vs-loss.svg",
+        crate::plot::goodput_vs_loss_svg(records).map_err(plot)?,
+    )?;
+    write(
+        "completion-cdf.svg",
+        crate::plot::completion_cdf_svg(records).map_err(plot)?,
+    )?;
+    for (name, png) in [
+        (
+            "goodput-vs-loss.png",
+            crate::plot::goodput_vs_loss_png(records),
+        ),
+        (
+            "completion-cdf.png",
+            crate::plot::completion_cdf_png(records),
+        ),
+    ] {
+        let p = out.join(name);
+        fs::write(&p, png.map_err(plot)?).map_err(|e| io(&p, e))?;
+    }
+    let manifest = serde_json::json!({
+        "name": plan.name,
+        "plan_sha256": plan_hash(plan),
+        "plan": plan.source,
+        "git_commit": git_commit(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "seeds": plan.seeds,
+        "runs": records.len(),
+        "runs_in_plan": plan.runs().len(),
+        "shard": shard.map(|(i, n)| format!("{i}/{n}")),
+        "wall_time_s": wall.as_secs_f64(),
+    });
+    write(
+        "manifest.json",
+        serde_json::to_string_pretty(&manifest).expect("manifest serialises"),
+    )
+}
+
+/// Joins shard directories of one plan into `out`.
+pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
+    let started = Instant::now();
+    let mut source: Option<(String, String)> = None;
+    let mut all = BTreeMap::new();
+    for d in dirs {
+        let mp = d.join("manifest.json");
+        let text = fs::read_to_string(&mp).map_err(|e| io(&mp, e))?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| SweepError::Merge(format!("{}: {e}", mp.display())))?;
+        let hash = m["plan_sha256"].as_str().unwrap_or_default().to_owned();
+        let plan = m["plan"].as_str().unwrap_or_default().to_owned();
+        match &source {
+            None => source = Some((hash, plan)),
+            Some((h, _)) if *h != hash => {
+                return Err(SweepError::Merge(format!(
+                    "{} is from plan {hash}, not {h}",
+                    d.display()
+                )))
+            }
+            _ => {}
+        }
+        all.extend(read_records(&d.join("runs.jsonl"))?);
+    }
+    let (_, text) = source.ok_or_else(|| SweepError::Merge("no directories".into()))?;
+    let plan = Plan::parse(&text)?;
+    let expected = plan.runs().len();
+    if all.len() != expected || all.keys().any(|&id| id >= expected) {
+        return Err(SweepError::Merge(format!(
+            "{} of {expected} runs present",
+            all.len()
+        )));
+    }
+    fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let records: Vec<RunRecord> = all.into_values().collect();
+    let jsonl: String = records
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("record serialises") + "\n")
+        .collect();
+    let p = out.join("runs.jsonl");
+    fs::write(&p, jsonl).map_err(|e| io(&p, e))?;
+    write_outputs(&plan, &records, out, None, started.elapsed())?;
+    Ok(Outcome::Complete {
+        runs: records.len(),
+    })
+}
