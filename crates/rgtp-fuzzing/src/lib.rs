@@ -23,10 +23,12 @@
 //! | `gtudp_packet` | a profile and a gtUDP datagram                                    |
 //! | `gtudp_endpoint` | a script: two gtUDP endpoints over a network the input drives   |
 //! | `tej_endpoint` | a TEJ connection: a stream in pieces, pings, frames and timers   |
+//! | `catalog`      | an exposure set's catalog (JSON) as `rgtp get` receives it       |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
 
+mod catalog;
 mod chunk_key;
 mod exposer;
 mod fec;
@@ -43,6 +45,7 @@ mod tej;
 mod tej_endpoint;
 mod ticket;
 
+pub use catalog::catalog;
 pub use chunk_key::chunk_key;
 pub use exposer::exposer;
 pub use fec::fec;
@@ -80,4 +83,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gtudp_packet", gtudp_packet),
     ("gtudp_endpoint", gtudp_endpoint),
     ("tej_endpoint", tej_endpoint),
+    ("catalog", catalog),
 ];
