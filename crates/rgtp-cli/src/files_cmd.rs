@@ -506,10 +506,18 @@ fn get_one(
     ))
 }
 
-/// Permission bits (never set-user-ID, set-group-ID or sticky) and modification time.
+/// Permission bits (never set-user-ID, set-group-ID or sticky) and modification time;
+/// nothing through a symbolic link (which could point anywhere).
 fn restore_meta(path: &Path, e: &Entry) -> Result<(), (u8, String)> {
     use std::os::unix::fs::PermissionsExt;
     let io = |x: std::io::Error| (exit::IO, format!("{}: {x}", path.display()));
+    if std::fs::symlink_metadata(path)
+        .map_err(io)?
+        .file_type()
+        .is_symlink()
+    {
+        return Ok(());
+    }
     let f = File::options()
         .write(!path.is_dir())
         .read(path.is_dir())
