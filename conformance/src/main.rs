@@ -149,8 +149,40 @@ enum TargetCmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Test a gtUDP receiver (spec/gtudp.md), black-box over UDP.
+    Gtudp {
+        /// The receiver's address, HOST:PORT.
+        addr: String,
+        /// Magic of the profile, hex (default: none, the reference profile).
+        #[arg(long, default_value = "")]
+        magic: String,
+        /// Type codes DATA,RECV,ACK, hex (default: the reference's).
+        #[arg(long, default_value = "1d,5f,ae")]
+        types: String,
+        /// The receiver echoes every delivered payload back to its sender.
+        #[arg(long)]
+        echo: bool,
+        /// Silence window in milliseconds: how long "no answer" is waited for.
+        #[arg(long, default_value_t = 300)]
+        quiet_ms: u64,
+    },
     /// List the catalogue.
     List,
+}
+
+fn gtudp_profile(magic: &str, types: &str) -> Result<redgiant_gtudp::wire::Profile, String> {
+    let magic =
+        hex::decode(magic.trim()).map_err(|e| format!("--magic {magic:?} is not hex: {e}"))?;
+    let codes = types
+        .split(',')
+        .map(|t| hex::decode(t.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--types {types:?} is not hex: {e}"))?;
+    let [data, recv, ack]: [Vec<u8>; 3] = codes
+        .try_into()
+        .map_err(|_| format!("--types {types:?}: give three codes, DATA,RECV,ACK"))?;
+    redgiant_gtudp::wire::Profile::new(magic, data, recv, ack)
+        .map_err(|e| format!("--types {types:?}: {e}"))
 }
 
 /// `target/rgtp-conformance-py/venv`, beside the `debug`/`release` directory this binary is in.
@@ -431,6 +463,38 @@ fn run(cli: &Cli) -> i32 {
             finish(&info("python", lib.display().to_string()), &out, cli)
         }
         TargetCmd::Matrix { config, out, seed } => run_matrix(config, out.as_deref(), *seed),
+        TargetCmd::Gtudp {
+            addr,
+            magic,
+            types,
+            echo,
+            quiet_ms,
+        } => {
+            let profile = match gtudp_profile(magic, types) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let addr = match resolve(addr) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let ctx = cases::gtudp::GtudpCtx {
+                addr,
+                profile,
+                echo: *echo,
+                quiet: Duration::from_millis(*quiet_ms),
+            };
+            let out = exec(cli, || {
+                cases::run_cases(cases::Target::Gtudp, cases::gtudp::CASES, &ctx, &sel)
+            });
+            finish(&info("gtudp", addr.to_string()), &out, cli)
+        }
         TargetCmd::List => {
             for c in cases::catalogue() {
                 println!(

@@ -32,6 +32,8 @@ pub enum Target {
     Python,
     /// A packet capture of a transfer, judged offline.
     Capture,
+    /// A gtUDP receiver, over UDP.
+    Gtudp,
 }
 
 impl Target {
@@ -43,6 +45,7 @@ impl Target {
             Target::Abi => "abi",
             Target::Python => "python",
             Target::Capture => "pcap",
+            Target::Gtudp => "gtudp",
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 pub mod abi;
 pub mod capture;
 pub mod exposer;
+pub mod gtudp;
 pub mod puller;
 pub mod python;
 
@@ -145,6 +146,7 @@ pub fn catalogue() -> Vec<Info> {
     v.extend(abi::CASES.iter().map(|c| info(Target::Abi, c)));
     v.extend(python::CASES.iter().map(|c| info(Target::Python, c)));
     v.extend(capture::CASES.iter().map(|c| info(Target::Capture, c)));
+    v.extend(gtudp::CASES.iter().map(|c| info(Target::Gtudp, c)));
     v
 }
 
