@@ -166,6 +166,17 @@ enum TargetCmd {
         #[arg(long, default_value_t = 300)]
         quiet_ms: u64,
     },
+    /// Test a TEJ server (spec/tej.md), black-box over TCP.
+    Tej {
+        /// The server's address, HOST:PORT.
+        addr: String,
+        /// The server sends every frame back unchanged (`rgtp tej serve --echo`).
+        #[arg(long)]
+        echo: bool,
+        /// Milliseconds an answer or a close is waited for (each read waits up to four times this).
+        #[arg(long, default_value_t = 1000)]
+        wait_ms: u64,
+    },
     /// List the catalogue.
     List,
 }
@@ -494,6 +505,28 @@ fn run(cli: &Cli) -> i32 {
                 cases::run_cases(cases::Target::Gtudp, cases::gtudp::CASES, &ctx, &sel)
             });
             finish(&info("gtudp", addr.to_string()), &out, cli)
+        }
+        TargetCmd::Tej {
+            addr,
+            echo,
+            wait_ms,
+        } => {
+            let addr = match resolve(addr) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let ctx = cases::tej::TejCtx {
+                addr,
+                echo: *echo,
+                wait: Duration::from_millis(*wait_ms),
+            };
+            let out = exec(cli, || {
+                cases::run_cases(cases::Target::Tej, cases::tej::CASES, &ctx, &sel)
+            });
+            finish(&info("tej", addr.to_string()), &out, cli)
         }
         TargetCmd::List => {
             for c in cases::catalogue() {

@@ -34,6 +34,8 @@ pub enum Target {
     Capture,
     /// A gtUDP receiver, over UDP.
     Gtudp,
+    /// A TEJ server, over TCP.
+    Tej,
 }
 
 impl Target {
@@ -46,6 +48,7 @@ impl Target {
             Target::Python => "python",
             Target::Capture => "pcap",
             Target::Gtudp => "gtudp",
+            Target::Tej => "tej",
         }
     }
 }

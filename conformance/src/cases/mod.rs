@@ -10,6 +10,7 @@ pub mod exposer;
 pub mod gtudp;
 pub mod puller;
 pub mod python;
+pub mod tej;
 
 pub use crate::select::Selection;
 pub use crate::verdict::{Info, Level, Outcome, Target, Verdict};
@@ -147,6 +148,7 @@ pub fn catalogue() -> Vec<Info> {
     v.extend(python::CASES.iter().map(|c| info(Target::Python, c)));
     v.extend(capture::CASES.iter().map(|c| info(Target::Capture, c)));
     v.extend(gtudp::CASES.iter().map(|c| info(Target::Gtudp, c)));
+    v.extend(tej::CASES.iter().map(|c| info(Target::Tej, c)));
     v
 }
 
