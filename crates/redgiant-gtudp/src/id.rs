@@ -8,7 +8,7 @@
 use crate::wire::Identity;
 
 /// Hands out the identity of each new DATA.
-pub trait IdSource {
+pub trait IdSource: Send {
     /// The identity for a DATA carrying `payload`. The endpoint calls it
     /// again if the answer is already in use towards the same peer.
     fn next_id(&mut self, payload: &[u8]) -> Identity;

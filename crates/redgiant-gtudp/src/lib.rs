@@ -11,6 +11,8 @@
 //!   [`wire::Packet`] view and a [`Repr`] parsed with nom;
 //! - [`endpoint`]: [`Gtudp`], a sans-IO [`redgiant_base::DatagramEndpoint`]
 //!   that sends, receives, suppresses duplicates and times repetitions;
+//! - [`socket`] (feature `socket`, default): [`GtudpSocket`], the endpoint on a UDP
+//!   socket, blocking, with `send_to`, `send_confirmed` and `recv_from`;
 //! - [`id`]: identity sources, the reference's `adler32 + counter` among them.
 //! - [`auth`]: the optional authenticated profile, which seals every
 //!   datagram with ChaCha20-Poly1305 under a per-session key
@@ -25,6 +27,8 @@
 pub mod auth;
 pub mod endpoint;
 pub mod id;
+#[cfg(feature = "socket")]
+pub mod socket;
 mod table;
 pub mod wire;
 
@@ -33,4 +37,6 @@ pub use endpoint::{
     AuthConfig, Config, Datagram, Event, ExchangeId, FailReason, Gtudp, RttConfig, Stats, Timers,
 };
 pub use id::{IdSource, ReferenceIds, SeededIds};
+#[cfg(feature = "socket")]
+pub use socket::{GtudpSocket, SendError};
 pub use wire::{Identity, Kind, Profile, ProfileError, Repr};
