@@ -9,6 +9,7 @@
 
 pub mod plan;
 pub mod plot;
+pub mod record;
 pub mod sweep;
 
 pub use plan::{Plan, PlanError, RunSpec, Scenario, Variant};

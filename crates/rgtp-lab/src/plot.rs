@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
-use crate::sweep::RunRecord;
+use crate::record::RunRecord;
 
 /// Plot width and height in pixels.
 pub const SIZE: (u32, u32) = (900, 600);

@@ -15,10 +15,10 @@ use rgtp_link::mem::SimNet;
 use rgtp_proto::cc::Controller;
 use rgtp_proto::crypto::Key;
 use rgtp_proto::{ExposerConfig, PullerConfig};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, PlanError, RunSpec};
+pub use crate::record::{Metrics, RunRecord};
 
 /// Virtual time a run may take before its pullers are cut off.
 pub const RUN_LIMIT: Duration = Duration::from_secs(3600);
@@ -74,94 +74,6 @@ impl From<PlanError> for SweepError {
 
 fn io(path: &Path, e: std::io::Error) -> SweepError {
     SweepError::Io(format!("{}: {e}", path.display()))
-}
-
-/// What one run measured (all in virtual time).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// Pullers that got every byte.
-    pub completed: u32,
-    /// Slowest puller's completion time, seconds.
-    pub completion_s: f64,
-    /// Goodput of each puller, bytes/s (0 for a failed puller).
-    pub goodput_bps: Vec<f64>,
-    /// Mean goodput over pullers, bytes/s.
-    pub goodput_mean_bps: f64,
-    /// NAKs sent, all pullers.
-    pub naks: u64,
-    /// Pull requests sent, all pullers.
-    pub requests: u64,
-    /// Chunks requested again, all pullers.
-    pub chunks_rerequested: u64,
-    /// Parity requested, all pullers.
-    pub parity_requested: u64,
-    /// Parity received, all pullers.
-    pub parity_received: u64,
-    /// Chunks rebuilt by FEC, all pullers.
-    pub fec_recoveries: u64,
-    /// Mean smoothed RTT at the end, microseconds.
-    pub srtt_us: u64,
-    /// Bytes the pullers put on the wire.
-    pub puller_bytes_sent: u64,
-    /// Bytes the exposer put on the wire.
-    pub exposer_bytes_sent: u64,
-    /// Datagrams the exposer sent.
-    pub exposer_datagrams: u64,
-    /// Chunks the exposer served.
-    pub chunks_served: u64,
-    /// Parity the exposer served.
-    pub parity_served: u64,
-    /// Hash of the packet trace, hex.
-    pub trace_hash: String,
-}
-
-/// One finished run: its settings and metrics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: usize,
-    /// FEC spec.
-    pub fec: String,
-    /// Congestion controller.
-    pub cc: String,
-    /// Chunk size.
-    pub chunk_size: u32,
-    /// Proofs on.
-    pub proofs: bool,
-    /// Random loss.
-    pub loss: f64,
-    /// Burst loss as "p/r/h" or "off".
-    pub burst: String,
-    /// One-way delay, ms.
-    pub delay_ms: f64,
-    /// Jitter, ms.
-    pub jitter_ms: f64,
-    /// Uplink rate, bytes/s, 0 for unlimited.
-    pub rate_bps: u64,
-    /// Uplink queue, bytes.
-    pub queue: u64,
-    /// Reorder probability.
-    pub reorder: f64,
-    /// Duplication probability.
-    pub duplicate: f64,
-    /// Corruption probability.
-    pub corrupt: f64,
-    /// Pullers.
-    pub pullers: u32,
-    /// Network seed.
-    pub seed: u64,
-    /// What was measured.
-    pub metrics: Metrics,
-}
-
-impl RunRecord {
-    /// The label of the record's variant.
-    pub fn variant_label(&self) -> String {
-        format!(
-            "fec={} cc={} chunk={} proofs={}",
-            self.fec, self.cc, self.chunk_size, self.proofs
-        )
-    }
 }
 
 /// Deterministic data of `size` bytes.
