@@ -326,6 +326,13 @@ impl Connection {
         self.failed
     }
 
+    /// Counts `now` as activity for the idle timeout: an application that was
+    /// busy on the peer's behalf for a while (pulling what a frame named, say)
+    /// calls it so the connection does not time out for the time it took.
+    pub fn restart_idle(&mut self, now: Instant) {
+        self.last_in = self.last_in.max(now);
+    }
+
     /// Ends the stream towards the peer once everything queued is out
     /// (receiving goes on).
     pub fn close(&mut self) {

@@ -12,6 +12,11 @@
 //!   for one connection (both directions), run by
 //!   [`redgiant_base::driver::StreamDriver`] over any stream link.
 //!
+//! - [`blocking`] (feature `net`, default): [`blocking::TejStream`] and
+//!   [`blocking::TejListener`], TEJ over TCP used like
+//!   [`std::net::TcpStream`], with received files streamed into a
+//!   [`blocking::FrameSink`].
+//!
 //! # Guarantees
 //!
 //! - No input makes the decoder panic, and no declared length makes it
@@ -22,6 +27,8 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "net")]
+pub mod blocking;
 pub mod endpoint;
 pub mod wire;
 

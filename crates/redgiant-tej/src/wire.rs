@@ -36,6 +36,12 @@ use nom::number::complete::{be_u16, be_u64, be_u8};
 pub const VERSION: u8 = 1;
 /// The custom status of a ping frame.
 pub const STATUS_PING: u8 = 2;
+/// The custom status of a frame whose files are RGTP tickets, not file bytes
+/// (`spec/tej.md` §5): the receiver pulls what each ticket names.
+pub const STATUS_RGTP_TICKETS: u8 = 0x52;
+/// The custom status of the answer to a [`STATUS_RGTP_TICKETS`] frame: its
+/// message says, per ticket, whether the pull succeeded.
+pub const STATUS_RGTP_RESULT: u8 = 0x53;
 /// The bit every status byte carries.
 pub const STATUS_MSB: u8 = 0x80;
 /// Bytes before the first file: status, version, file count.

@@ -180,6 +180,12 @@ fn idle_timeout_and_keepalive_follow_the_deadline() {
     let mut c = Connection::new(config, t0);
     c.handle_bytes(t0 + Duration::from_secs(4), b"\x81");
     assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(14)));
+    // Work done for the peer meanwhile (a pull a frame asked for) counts as activity.
+    let mut busy = Connection::new(config, t0);
+    busy.restart_idle(t0 + Duration::from_secs(30));
+    busy.handle_timeout(t0 + Duration::from_secs(35));
+    assert!(events(&mut busy).is_empty() && !busy.failed());
+    assert_eq!(busy.poll_timeout(), Some(t0 + Duration::from_secs(40)));
     c.handle_timeout(t0 + Duration::from_secs(14));
     assert_eq!(events(&mut c), [Event::IdleTimeout]);
     assert!(c.failed());

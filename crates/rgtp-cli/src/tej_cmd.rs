@@ -3,7 +3,7 @@
 //! - `rgtp tej serve --bind HOST:PORT [--dir DIR] [--echo]` accepts any
 //!   number of connections, one thread each, and prints one line per frame
 //!   received. With `--dir` it stores each file under DIR as it arrives,
-//!   under a name made safe (see [`safe_name`]); with `--echo` it sends every
+//!   under a name made safe (see [`redgiant_tej::blocking::safe_name`]); with `--echo` it sends every
 //!   frame back unchanged, piece by piece as it arrives, holding at most
 //!   `--echo-backlog-mib` of echo the peer has not read. A connection that
 //!   breaks the protocol, stays idle or lets its echo pile up is closed; the
@@ -13,21 +13,27 @@
 //!   socket takes them; `--expect-echo` waits for every frame to come back
 //!   and checks each byte for byte (SHA-256 of the frame as sent and as
 //!   echoed).
+//! - `rgtp tej send --via-rgtp PATH…` sends RGTP tickets instead of file bytes
+//!   and `rgtp tej serve --dir DIR` pulls what they name (see [`crate::tej_via`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use redgiant_base::driver::{Application, StreamDriver, Turn};
-use redgiant_tej::wire::{self, Limits};
+use redgiant_base::SystemClock;
+use redgiant_tej::blocking::{create_unique, safe_name};
+use redgiant_tej::wire::{self, Limits, STATUS_RGTP_RESULT, STATUS_RGTP_TICKETS};
 use redgiant_tej::{Config, Connection, Event, OutFile, OutFrame};
 use rgtp_link::tcp::TcpLink;
 use sha2::{Digest, Sha256};
+
+use crate::tej_via::{Receiver, TicketFrame, ViaSend};
 
 /// Exit statuses, as the rest of the command uses them.
 const EXIT_USAGE: u8 = 2;
@@ -80,6 +86,11 @@ struct ServeArgs {
     /// Longest message, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_message: u64,
+    /// Pull what RGTP tickets name even when the ticket's host is not the peer that
+    /// sent it (by default refused: a peer could otherwise make this server send
+    /// requests to a third host).
+    #[arg(long)]
+    pull_from_any_host: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,9 +112,15 @@ struct SendArgs {
     /// Wait for every frame to be echoed and check it byte for byte.
     #[arg(long)]
     expect_echo: bool,
-    /// Give up after this many seconds with no byte either way.
+    /// Give up after this many seconds with no byte either way (with --via-rgtp: in
+    /// which the receiver neither pulled nor answered).
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Send RGTP tickets instead of the bytes: the FILEs (and directories) are served
+    /// over RGTP from this host and the receiver pulls them, every chunk verified
+    /// (spec/tej.md §5; the receiver must be `rgtp tej serve --dir DIR`).
+    #[arg(long, conflicts_with_all = ["expect_echo", "repeat", "status"])]
+    via_rgtp: bool,
 }
 
 /// Runs `rgtp tej …`.
@@ -150,6 +167,7 @@ fn serve(a: ServeArgs) -> TejResult {
         };
         let dir = dir.clone();
         let echo = a.echo.then_some(a.echo_backlog_mib << 20);
+        let any_host = a.pull_from_any_host;
         std::thread::spawn(move || {
             let peer = stream
                 .peer_addr()
@@ -158,8 +176,13 @@ fn serve(a: ServeArgs) -> TejResult {
                 Ok(l) => l,
                 Err(e) => return eprintln!("rgtp: {peer}: {e}"),
             };
-            let mut app = ServeApp::new(peer.clone(), dir, echo);
+            let receiver = Receiver {
+                dir: dir.clone(),
+                peer_ip: Some(link.peer_addr().ip()),
+                any_host,
+            };
             let mut driver = StreamDriver::new(link);
+            let mut app = ServeApp::new(peer.clone(), dir, echo, receiver, *driver.clock());
             let mut conn = Connection::new(config, driver.clock().now());
             let r = driver.run(&mut conn, &mut app, &AtomicBool::new(false), |_, _| {});
             app.abandon_file();
@@ -172,62 +195,6 @@ fn serve(a: ServeArgs) -> TejResult {
     Ok(())
 }
 
-/// Makes a peer's file name safe to create inside one directory: path
-/// separators, control characters and `:` become `_`, leading dots become
-/// `_` and so does the second of two dots in a row (no `.`, `..` or hidden
-/// file), an empty name becomes `unnamed`, and
-/// the result is cut to 200 bytes. Collisions are handled by the caller.
-pub fn safe_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
-        .collect();
-    while s.contains("..") {
-        s = s.replace("..", "._");
-    }
-    let dots = s.len() - s.trim_start_matches('.').len();
-    if dots > 0 {
-        s.replace_range(..dots, &"_".repeat(dots));
-    }
-    if s.trim().is_empty() {
-        s = "unnamed".into();
-    }
-    if s.len() > 200 {
-        let mut cut = 200;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
-}
-
-/// Creates `dir/name`, or `dir/name-1`, `dir/name-2`… (before the
-/// extension) if taken; never opens an existing file.
-fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    for n in 0u32.. {
-        let candidate = match n {
-            0 => name.to_string(),
-            n => format!("{stem}-{n}{ext}"),
-        };
-        let path = dir.join(candidate);
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((f, path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100_000 => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    unreachable!("the loop returns")
-}
-
 /// The server's side of one connection.
 struct ServeApp {
     peer: String,
@@ -238,10 +205,21 @@ struct ServeApp {
     names: Vec<String>,
     status: u8,
     message: Vec<u8>,
+    /// How RGTP tickets are pulled, and the ticket frame under way.
+    receiver: Receiver,
+    tickets: Option<TicketFrame>,
+    /// The driver's clock.
+    clock: SystemClock,
 }
 
 impl ServeApp {
-    fn new(peer: String, dir: Option<Arc<PathBuf>>, echo: Option<u64>) -> Self {
+    fn new(
+        peer: String,
+        dir: Option<Arc<PathBuf>>,
+        echo: Option<u64>,
+        receiver: Receiver,
+        clock: SystemClock,
+    ) -> Self {
         ServeApp {
             peer,
             dir,
@@ -250,6 +228,9 @@ impl ServeApp {
             names: Vec::new(),
             status: 0,
             message: Vec::new(),
+            receiver,
+            tickets: None,
+            clock,
         }
     }
 
@@ -287,6 +268,25 @@ impl Application<Connection> for ServeApp {
             Event::FrameStart { status, .. } => {
                 self.status = status;
                 self.names.clear();
+                if status == STATUS_RGTP_TICKETS && self.echo.is_none() {
+                    self.tickets = Some(TicketFrame::default());
+                }
+            }
+            Event::FileStart { name, len } if self.tickets.is_some() => {
+                self.names.push(name.clone());
+                if let Some(t) = &mut self.tickets {
+                    t.file_start(name, len);
+                }
+            }
+            Event::FileData(d) if self.tickets.is_some() => {
+                if let Some(t) = &mut self.tickets {
+                    t.file_data(&d);
+                }
+            }
+            Event::FileEnd if self.tickets.is_some() => {
+                if let Some(t) = &mut self.tickets {
+                    t.file_end();
+                }
             }
             Event::FileStart { name, .. } => {
                 if let Some(dir) = &self.dir {
@@ -308,6 +308,31 @@ impl Application<Connection> for ServeApp {
                 }
             }
             Event::Message(m) => self.message = m,
+            Event::FrameEnd { .. } if self.tickets.is_some() => {
+                let frame = self.tickets.take().expect("checked");
+                println!(
+                    "tickets from {}: {} [{}], message {} bytes: {}; pulling",
+                    self.peer,
+                    self.names.len(),
+                    self.names.join(", "),
+                    self.message.len(),
+                    hex::encode(&self.message)
+                );
+                let answer = self.receiver.pull_all(frame);
+                println!(
+                    "pulled for {}: {}",
+                    self.peer,
+                    String::from_utf8_lossy(&answer)
+                );
+                // The pulls took their time; the connection was not idle meanwhile.
+                conn.restart_idle(self.clock.now());
+                conn.send_frame(OutFrame {
+                    status: STATUS_RGTP_RESULT,
+                    files: Vec::new(),
+                    message: answer,
+                })
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            }
             Event::FrameEnd { .. } => {
                 println!(
                     "frame from {}: status {}, {} files [{}], message {} bytes: {}",
@@ -521,6 +546,14 @@ impl SendApp {
 }
 
 fn send(a: SendArgs) -> TejResult {
+    if a.via_rgtp {
+        return crate::tej_via::send(ViaSend {
+            to: &a.to,
+            paths: &a.files,
+            message: a.message.as_bytes(),
+            timeout: Duration::from_secs(a.timeout.max(1)),
+        });
+    }
     let plan = Plan::new(&a)?;
     let addr: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&a.to)
         .map_err(|e| (EXIT_USAGE, format!("{}: {e}", a.to)))?
@@ -609,64 +642,4 @@ fn send(a: SendArgs) -> TejResult {
         );
     }
     outcome
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_names_never_leave_the_directory() {
-        for (name, want) in [
-            ("report.pdf", "report.pdf"),
-            ("../../etc/passwd", "___.__etc_passwd"),
-            ("a..b...c", "a._b._.c"),
-            ("/etc/shadow", "_etc_shadow"),
-            ("..", "__"),
-            ("...", "__."),
-            (".", "_"),
-            (".bashrc", "_bashrc"),
-            ("a\\b:c", "a_b_c"),
-            ("", "unnamed"),
-            ("  ", "unnamed"),
-            ("new\nline\0", "new_line_"),
-            ("été☃", "été☃"),
-        ] {
-            let safe = safe_name(name);
-            assert_eq!(safe, want, "{name:?}");
-            assert!(!safe.contains("..") && !safe.starts_with('.') && !safe.contains('/'));
-        }
-        let long = "é".repeat(300);
-        let s = safe_name(&long);
-        assert!(s.len() <= 200 && s.chars().all(|c| c == 'é'));
-    }
-
-    #[test]
-    fn collisions_are_renamed() {
-        let dir = tempfile::tempdir().unwrap();
-        let names: Vec<_> = (0..3)
-            .map(|_| create_unique(dir.path(), "a.txt").unwrap().1)
-            .collect();
-        let names: Vec<_> = names
-            .iter()
-            .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
-            .collect();
-        assert_eq!(names, ["a.txt", "a-1.txt", "a-2.txt"]);
-        assert_eq!(
-            create_unique(dir.path(), "noext")
-                .unwrap()
-                .1
-                .file_name()
-                .unwrap(),
-            "noext"
-        );
-        assert_eq!(
-            create_unique(dir.path(), "noext")
-                .unwrap()
-                .1
-                .file_name()
-                .unwrap(),
-            "noext-1"
-        );
-    }
 }

@@ -29,6 +29,19 @@ GOOD = [
     ),
     ("non-ASCII name: length in UTF-8 bytes (9), not characters (4)", 1, [("\u00e9t\u00e9\u2603", b"snow")], b""),
     ("message only, status 127", 127, [], "h\u00e9llo".encode("utf-8")),
+    (
+        "RGTP tickets (spec section 5): status 0x52, each file's bytes one ticket",
+        0x52,
+        [
+            (
+                "photos",
+                b"rgtp://192.0.2.7:9000/00112233445566778899aabbccddeeff"
+                b"?cipher=aes-256-gcm&hash=sha256#" + b"ab" * 32,
+            )
+        ],
+        b"hello",
+    ),
+    ("RGTP result (spec section 5): status 0x53, a JSON message", 0x53, [], b'[{"name":"photos","ok":true}]'),
 ]
 
 BAD = [
