@@ -134,6 +134,11 @@ impl<E> Paced<E> {
     pub fn rate(&self) -> u64 {
         self.bucket.rate()
     }
+
+    /// The endpoint, unwrapped.
+    pub fn into_inner(self) -> E {
+        self.inner
+    }
 }
 
 impl<E: Endpoint> Endpoint for Paced<E> {

@@ -8,10 +8,12 @@
 //!
 //! Each datagram goes through these stages, in this order:
 //!
-//! 1. the bottleneck queue (only with a rate limit): the datagram waits behind
-//!    the bytes already queued and takes `len / rate` to serialise; if the
-//!    queue would exceed [`ImpairmentConfig::queue_limit_bytes`] it is dropped
-//!    (drop-tail, counted in [`ImpairmentStats::rate_dropped`]);
+//! 1. the bottleneck queue (only with a rate limit or a delivery trace): the
+//!    datagram waits behind the bytes already queued and takes `len / rate` to
+//!    serialise, or leaves in the trace's delivery opportunities
+//!    ([`crate::trace`]); if the queue would exceed
+//!    [`ImpairmentConfig::queue_limit_bytes`] it is dropped (drop-tail, counted
+//!    in [`ImpairmentStats::rate_dropped`]);
 //! 2. loss: uniform, or Gilbert–Elliott when a burst model is set;
 //! 3. corruption: one random bit flipped;
 //! 4. propagation: `delay` plus uniform jitter in `[0, jitter]`. Jitter alone
@@ -26,6 +28,8 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use redgiant_base::Instant;
+
+use crate::trace::{DeliveryTrace, TraceQueue};
 
 /// What an impaired link does to datagrams. [`Default`] is a perfect link.
 ///
@@ -52,8 +56,12 @@ pub struct ImpairmentConfig {
     pub corrupt: f64,
     /// Bottleneck rate in bytes per second (`None`: unlimited; `Some(0)`: nothing passes).
     pub rate_limit: Option<u64>,
-    /// Bytes the bottleneck queue holds before it drops (only with a rate limit).
+    /// Bytes the bottleneck queue holds before it drops (only with a rate limit
+    /// or a delivery trace).
     pub queue_limit_bytes: usize,
+    /// A trace-driven bottleneck: datagrams leave in the trace's delivery
+    /// opportunities. Takes the place of [`rate_limit`](Self::rate_limit) when set.
+    pub delivery_trace: Option<DeliveryTrace>,
 }
 
 impl Default for ImpairmentConfig {
@@ -76,6 +84,7 @@ impl ImpairmentConfig {
             corrupt: 0.0,
             rate_limit: None,
             queue_limit_bytes: 1 << 20,
+            delivery_trace: None,
         }
     }
 
@@ -138,6 +147,12 @@ impl ImpairmentConfig {
         self
     }
 
+    /// Sends datagrams through a trace-driven bottleneck instead of a fixed rate.
+    pub fn with_delivery_trace(mut self, trace: DeliveryTrace) -> Self {
+        self.delivery_trace = Some(trace);
+        self
+    }
+
     /// Sets the bottleneck queue size in bytes.
     pub fn with_queue_limit(mut self, bytes: usize) -> Self {
         self.queue_limit_bytes = bytes;
@@ -154,6 +169,7 @@ impl ImpairmentConfig {
             && !positive(self.duplicate)
             && !positive(self.corrupt)
             && self.rate_limit.is_none()
+            && self.delivery_trace.is_none()
     }
 }
 
@@ -183,6 +199,8 @@ pub struct Impairment {
     bad: bool,
     /// When the bottleneck finishes sending what is queued, in nanoseconds.
     busy_until_ns: u64,
+    /// The queue of a trace-driven bottleneck.
+    trace_queue: TraceQueue,
     /// Latest delivery time of a datagram that was not held back.
     last_in_order: Instant,
     stats: ImpairmentStats,
@@ -196,6 +214,7 @@ impl Impairment {
             rng: ChaCha8Rng::seed_from_u64(seed),
             bad: false,
             busy_until_ns: 0,
+            trace_queue: TraceQueue::default(),
             last_in_order: Instant::ZERO,
             stats: ImpairmentStats::default(),
         }
@@ -217,15 +236,18 @@ impl Impairment {
         self.stats.processed += 1;
 
         // 1. Bottleneck queue.
-        let departure = match self.config.rate_limit {
-            None => now,
-            Some(rate) => match self.enqueue(now, datagram.len(), rate) {
-                Some(departure) => departure,
-                None => {
-                    self.stats.rate_dropped += 1;
-                    return;
-                }
-            },
+        let departure = if let Some(trace) = &self.config.delivery_trace {
+            self.trace_queue
+                .enqueue(trace, now, datagram.len(), self.config.queue_limit_bytes)
+        } else {
+            match self.config.rate_limit {
+                None => Some(now),
+                Some(rate) => self.enqueue(now, datagram.len(), rate),
+            }
+        };
+        let Some(departure) = departure else {
+            self.stats.rate_dropped += 1;
+            return;
         };
 
         // 2. Loss.
@@ -476,6 +498,33 @@ mod tests {
         let mut imp = Impairment::new(ImpairmentConfig::default().with_rate_limit(0), 5);
         imp.process(Instant::ZERO, b"x", &mut out);
         assert_eq!(imp.stats().rate_dropped, 1);
+    }
+
+    #[test]
+    fn test_delivery_trace() {
+        // One opportunity every 2 ms (6 Mbit/s), 5 ms of propagation, a 4500-byte queue.
+        let trace = DeliveryTrace::parse("2\n").unwrap();
+        let config = ImpairmentConfig::default()
+            .with_delivery_trace(trace)
+            .with_rate_limit(1) // ignored: the trace takes its place
+            .with_delay(Duration::from_millis(5))
+            .with_queue_limit(4_500);
+        assert!(!config.is_perfect());
+        let mut imp = Impairment::new(config, 5);
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            imp.process(Instant::ZERO, &[1; 1500], &mut out);
+        }
+        let at: Vec<Instant> = out.iter().map(|(at, _)| *at).collect();
+        assert_eq!(
+            at,
+            vec![
+                Instant::from_millis(7),
+                Instant::from_millis(9),
+                Instant::from_millis(11)
+            ]
+        );
+        assert_eq!(imp.stats().rate_dropped, 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! endpoints never do.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod channels;
 pub mod eth;
 pub mod ether;
 pub mod impair;
@@ -19,12 +20,14 @@ pub mod pipe;
 mod schedule;
 mod sys;
 pub mod tcp;
+pub mod trace;
 pub mod udp;
 
 pub use redgiant_base::link::{Capabilities, Framing, Link, Received, Vlan};
 pub use redgiant_base::stream::{StreamFraming, StreamLink, StreamRecv};
 pub use redgiant_base::{Instant, Peer, Transmit};
 
+pub use channels::Channels;
 pub use eth::{EthConfig, EthLink, EthStats};
 pub use ether::ETHERTYPE_RGTP;
 pub use impair::{Impairment, ImpairmentConfig, ImpairmentStats};
@@ -32,6 +35,7 @@ pub use lossy::Lossy;
 pub use mem::{MemLink, SimNet};
 pub use pipe::{PipeConfig, PipeEnd, SimPipe};
 pub use tcp::{TcpLink, TcpLinkListener};
+pub use trace::{DeliveryTrace, TraceError};
 pub use udp::{UdpConfig, UdpLink};
 
 /// The in-memory network as the one driver's virtual network.

@@ -45,6 +45,10 @@ pub struct UdpConfig {
     pub socket_buffer_bytes: usize,
     /// How long one send waits for room in a full send buffer before dropping.
     pub send_block_timeout: Duration,
+    /// Share the port with other sockets that set it too (`SO_REUSEPORT`): the
+    /// kernel spreads peers over them by address, so several threads can serve one
+    /// port (`rgtp expose --channels N`).
+    pub reuse_port: bool,
 }
 
 impl Default for UdpConfig {
@@ -53,6 +57,7 @@ impl Default for UdpConfig {
             max_datagram_size: MAX_UDP_PAYLOAD_V4,
             socket_buffer_bytes: 32 << 20,
             send_block_timeout: Duration::from_millis(100),
+            reuse_port: false,
         }
     }
 }
@@ -148,6 +153,9 @@ impl UdpLink {
         }
         let buffers = set_buffers(&socket, config.socket_buffer_bytes);
         socket.set_nonblocking(true)?;
+        if config.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
         socket.bind(&addr.into())?;
         let socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
@@ -176,6 +184,11 @@ impl UdpLink {
     /// The bound address (with the port the kernel chose).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The socket's descriptor, for waiting on several links at once.
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// Socket buffer sizes obtained.
