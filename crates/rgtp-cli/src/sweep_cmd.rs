@@ -35,6 +35,7 @@ times the seeds. Example plan:
     delay_ms = 10                # one-way, both directions
     jitter_ms = 1
     rate = \"100Mbit/s\"          # uplink rate: bit/s, B/s or \"unlimited\"
+    trace = \"none\"              # or Mahimahi trace files (relative to the plan), instead of rate
     queue = \"256KiB\"            # uplink queue
     reorder = 0.0
     duplicate = 0.0
@@ -118,7 +119,9 @@ pub fn run(a: SweepArgs) -> CliResult {
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| (exit::IO, format!("{}: {e}", path.display())))?;
-    let plan = Plan::parse(&text).map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let plan = Plan::parse_in(&text, base)
+        .map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))?;
     let out = a
         .out
         .unwrap_or_else(|| PathBuf::from(format!("sweep-{}", plan.name)));

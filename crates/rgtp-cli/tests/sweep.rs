@@ -87,3 +87,89 @@ fn help_shows_an_example_plan() {
         "{text}"
     );
 }
+
+#[test]
+fn sweep_over_a_delivery_trace_records_the_trace_and_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("t")).unwrap();
+    // The committed constant 12 Mbit/s trace, copied beside the plan.
+    let repo_trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/traces/const-12mbit.trace");
+    let text = fs::read(&repo_trace).unwrap();
+    fs::write(dir.path().join("t/const.trace"), &text).unwrap();
+    let plan = dir.path().join("plan.toml");
+    fs::write(
+        &plan,
+        "name = \"traced\"\nsize = \"64KiB\"\nseeds = 1\n\n[variants]\ncc = [\"reno\", \"cubic\"]\n\n\
+         [scenarios]\ntrace = \"t/const.trace\"\ndelay_ms = 5\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    // Run from another directory: the trace path is relative to the plan.
+    let r = Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .arg("sweep")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .args(["--jobs", "1", "-q"])
+        .env_remove("RGTP_LOG")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let csv = fs::read_to_string(out.join("results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let manifest = fs::read_to_string(out.join("manifest.json")).unwrap();
+    for row in &lines[1..] {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[col("completed")], "1", "{row}");
+        assert_eq!(f[col("trace")], "t/const.trace");
+        let sha = f[col("trace_sha256")];
+        assert_eq!(sha.len(), 64);
+        assert!(manifest.contains(sha), "{manifest}");
+        // Goodput stays under the trace's 1.5 MB/s.
+        let g: f64 = f[col("goodput_mean_bps")].parse().unwrap();
+        assert!(g > 0.0 && g < 1_500_000.0, "{g}");
+    }
+
+    // A malformed trace: exit 2 naming the plan key and the trace's line.
+    fs::write(dir.path().join("t/const.trace"), "3\n2\n").unwrap();
+    let r = Command::new(BIN)
+        .arg("sweep")
+        .arg(&plan)
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .env_remove("RGTP_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("scenarios.trace") && err.contains("trace line 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cellular_example_plan_parses_with_its_traces() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/cellular.toml");
+    let plan = rgtp_lab::Plan::load(&path).unwrap();
+    let ccs: Vec<&str> = plan.variants.iter().map(|v| v.cc.as_str()).collect();
+    assert_eq!(ccs, ["delay", "reno", "cubic"]);
+    let traces: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .filter_map(|s| s.trace.as_ref().map(|t| t.path.as_str()))
+        .collect();
+    assert!(traces.contains(&"traces/const-12mbit.trace"));
+    assert!(traces.contains(&"traces/cellular-2-24mbit.trace"));
+    for s in &plan.scenarios {
+        let t = &s.trace.as_ref().unwrap().trace;
+        let mbit = t.mean_rate() * 8.0 / 1e6;
+        assert!((2.0..=24.0).contains(&mbit), "{mbit}");
+    }
+}

@@ -3,12 +3,15 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rgtp::FecSpec;
 use rgtp_link::impair::ImpairmentConfig;
+use rgtp_link::trace::DeliveryTrace;
 use rgtp_proto::cc::{Controller, CONTROLLERS};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use toml::{Spanned, Value};
 
 /// A plan that could not be read: the message names the key and the line.
@@ -52,6 +55,7 @@ struct RawScenarios {
     delay_ms: Option<Spanned<Value>>,
     jitter_ms: Option<Spanned<Value>>,
     rate: Option<Spanned<Value>>,
+    trace: Option<Spanned<Value>>,
     queue: Option<Spanned<Value>>,
     reorder: Option<Spanned<Value>>,
     duplicate: Option<Spanned<Value>>,
@@ -98,6 +102,8 @@ pub struct Scenario {
     pub jitter_ms: f64,
     /// Uplink rate in bytes per second, or unlimited.
     pub rate: Option<u64>,
+    /// A delivery trace driving the uplink instead of `rate`, or none.
+    pub trace: Option<TraceRef>,
     /// Uplink queue in bytes.
     pub queue: u64,
     /// Reorder probability.
@@ -127,12 +133,57 @@ impl Scenario {
         if let Some(rate) = self.rate {
             c = c.with_rate_limit(rate);
         }
+        if let Some(t) = &self.trace {
+            c = c.with_delivery_trace(t.trace.clone());
+        }
         c
     }
 
     /// The pullers' direction: delay only.
     pub fn downlink(&self) -> ImpairmentConfig {
         ImpairmentConfig::default().with_delay(ms(self.delay_ms))
+    }
+}
+
+/// A delivery trace named by a plan: the path as written, the file's hash and its
+/// parsed opportunities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceRef {
+    /// The path as the plan wrote it (relative to the plan file).
+    pub path: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// The parsed trace.
+    pub trace: DeliveryTrace,
+}
+
+impl TraceRef {
+    /// Reads the trace at `path`, resolved against `base` when relative.
+    pub fn load(path: &str, base: &Path) -> Result<TraceRef, String> {
+        use std::io::Read;
+        let full = base.join(path);
+        let io = |e: std::io::Error| format!("{}: {e}", full.display());
+        let limit = rgtp_link::trace::MAX_TRACE_BYTES;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&full)
+            .map_err(io)?
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > limit {
+            return Err(format!(
+                "{}: larger than the trace limit of {limit} bytes",
+                full.display()
+            ));
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| format!("{}: the trace is not UTF-8 text", full.display()))?;
+        let trace = DeliveryTrace::parse(text).map_err(|e| format!("{}: {e}", full.display()))?;
+        Ok(TraceRef {
+            path: path.to_owned(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            trace,
+        })
     }
 }
 
@@ -168,6 +219,8 @@ pub struct Plan {
     pub scenarios: Vec<Scenario>,
     /// The plan's text, as read.
     pub source: String,
+    /// The directory trace paths are relative to.
+    pub base: PathBuf,
 }
 
 /// Largest data size a plan may ask for.
@@ -277,26 +330,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((n * mult).round() as u64)
 }
 
-/// Parses a rate into bytes per second: "100Mbit/s", "20MB/s", or plain bytes/s.
-pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    if let Some(bits) = s.strip_suffix("bit/s").or_else(|| s.strip_suffix("bps")) {
-        let split = bits
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(bits.len());
-        let (num, unit) = bits.split_at(split);
-        let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a rate"))?;
-        let mult = match unit {
-            "" => 1.0,
-            "k" | "K" => 1e3,
-            "M" => 1e6,
-            "G" => 1e9,
-            u => return Err(format!("unknown unit `{u}bit/s` in `{s}`")),
-        };
-        return Ok((n * mult / 8.0).round() as u64);
-    }
-    parse_bytes(s.strip_suffix("/s").unwrap_or(s))
-}
+/// Parses a rate into bytes per second ("100Mbit/s", "20MB/s", plain bytes/s).
+pub use redgiant_base::parse_rate;
 
 fn bytes_value(v: &Value) -> Result<u64, String> {
     match v {
@@ -356,6 +391,17 @@ fn rate_value(v: &Value) -> Result<Option<u64>, String> {
     }
 }
 
+fn trace_value(v: &Value, base: &Path) -> Result<Option<TraceRef>, String> {
+    match v {
+        Value::String(s) if s == "none" => Ok(None),
+        Value::String(s) if s.is_empty() => Err("empty trace path".into()),
+        Value::String(s) => TraceRef::load(s, base).map(Some),
+        other => Err(format!(
+            "expected a trace file path (relative to the plan) or \"none\", found {other}"
+        )),
+    }
+}
+
 fn nonzero(x: u64) -> Result<u64, String> {
     if x == 0 {
         Err("must be positive".into())
@@ -365,8 +411,28 @@ fn nonzero(x: u64) -> Result<u64, String> {
 }
 
 impl Plan {
-    /// Parses and checks a plan.
+    /// Parses and checks a plan; trace paths are relative to the current directory.
     pub fn parse(src: &str) -> Result<Plan, PlanError> {
+        Self::parse_in(src, Path::new("."))
+    }
+
+    /// Reads, parses and checks the plan file at `path`; trace paths are
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| PlanError(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse_in(&src, base)
+    }
+
+    /// Parses and checks a plan whose trace paths are relative to `base`.
+    pub fn parse_in(src: &str, base: &Path) -> Result<Plan, PlanError> {
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let base = &base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
         let raw: RawPlan = toml::from_str(src).map_err(|e| PlanError(format!("bad plan: {e}")))?;
         let cx = Ctx { src };
         let size = bytes_value(raw.size.get_ref())
@@ -440,6 +506,9 @@ impl Plan {
             non_negative,
         )?;
         let rate = cx.axis("scenarios.rate", s.rate.as_ref(), None, false, rate_value)?;
+        let traces = cx.axis("scenarios.trace", s.trace.as_ref(), None, false, |v| {
+            trace_value(v, base)
+        })?;
         let queue = cx.axis("scenarios.queue", s.queue.as_ref(), 1 << 20, false, |v| {
             bytes_value(v).and_then(nonzero)
         })?;
@@ -496,23 +565,26 @@ impl Plan {
                 for &delay_ms in &delay {
                     for &jitter_ms in &jitter {
                         for &rate in &rate {
-                            for &queue in &queue {
-                                for &reorder in &reorder {
-                                    for &duplicate in &dup {
-                                        for &corrupt in &corrupt {
-                                            for &pullers in &pullers {
-                                                scenarios.push(Scenario {
-                                                    loss,
-                                                    burst,
-                                                    delay_ms,
-                                                    jitter_ms,
-                                                    rate,
-                                                    queue,
-                                                    reorder,
-                                                    duplicate,
-                                                    corrupt,
-                                                    pullers,
-                                                });
+                            for trace in &traces {
+                                for &queue in &queue {
+                                    for &reorder in &reorder {
+                                        for &duplicate in &dup {
+                                            for &corrupt in &corrupt {
+                                                for &pullers in &pullers {
+                                                    scenarios.push(Scenario {
+                                                        loss,
+                                                        burst,
+                                                        delay_ms,
+                                                        jitter_ms,
+                                                        rate,
+                                                        trace: trace.clone(),
+                                                        queue,
+                                                        reorder,
+                                                        duplicate,
+                                                        corrupt,
+                                                        pullers,
+                                                    });
+                                                }
                                             }
                                         }
                                     }
@@ -524,6 +596,7 @@ impl Plan {
             }
         }
         Ok(Plan {
+            base: base.to_path_buf(),
             name: raw.name,
             size,
             seeds,

@@ -64,6 +64,12 @@ pub struct RunRecord {
     pub jitter_ms: f64,
     /// Uplink rate, bytes/s, 0 for unlimited.
     pub rate_bps: u64,
+    /// Delivery trace driving the uplink, as the plan names it ("none" without one).
+    #[serde(default = "no_trace")]
+    pub trace: String,
+    /// SHA-256 of the trace file, hex (empty without one).
+    #[serde(default)]
+    pub trace_sha256: String,
     /// Uplink queue, bytes.
     pub queue: u64,
     /// Reorder probability.
@@ -78,6 +84,10 @@ pub struct RunRecord {
     pub seed: u64,
     /// What was measured.
     pub metrics: Metrics,
+}
+
+fn no_trace() -> String {
+    "none".into()
 }
 
 impl RunRecord {

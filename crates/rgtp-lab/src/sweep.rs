@@ -208,6 +208,14 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
         delay_ms: sc.delay_ms,
         jitter_ms: sc.jitter_ms,
         rate_bps: sc.rate.unwrap_or(0),
+        trace: sc
+            .trace
+            .as_ref()
+            .map_or_else(|| "none".into(), |t| t.path.clone()),
+        trace_sha256: sc
+            .trace
+            .as_ref()
+            .map_or_else(String::new, |t| t.sha256.clone()),
         queue: sc.queue,
         reorder: sc.reorder,
         duplicate: sc.duplicate,
@@ -400,7 +408,7 @@ fn git_commit() -> String {
 }
 
 /// The CSV header.
-pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash";
+pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256";
 
 /// The CSV text of `records` (ordered as given).
 pub fn csv(records: &[RunRecord]) -> String {
@@ -411,13 +419,14 @@ pub fn csv(records: &[RunRecord]) -> String {
         let gmin = m.goodput_bps.iter().copied().fold(f64::INFINITY, f64::min);
         let gmin = if gmin.is_finite() { gmin } else { 0.0 };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.id, r.fec.replace(',', ";"), r.cc, r.chunk_size, r.proofs, r.loss, r.burst,
             r.delay_ms, r.jitter_ms, r.rate_bps, r.queue, r.reorder, r.duplicate, r.corrupt,
             r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin, m.naks,
             m.requests, m.chunks_rerequested, m.parity_requested, m.parity_received,
             m.fec_recoveries, m.srtt_us, m.puller_bytes_sent, m.exposer_bytes_sent,
-            m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash
+            m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash,
+            r.trace.replace(',', ";"), r.trace_sha256
         ));
     }
     out
@@ -472,6 +481,8 @@ fn write_outputs(
         "runs_in_plan": plan.runs().len(),
         "shard": shard.map(|(i, n)| format!("{i}/{n}")),
         "wall_time_s": wall.as_secs_f64(),
+        "plan_dir": plan.base.to_string_lossy(),
+        "traces": trace_manifest(plan),
     });
     write(
         "manifest.json",
@@ -479,10 +490,19 @@ fn write_outputs(
     )
 }
 
+/// The delivery traces a plan uses: path (as written) to SHA-256, in path order.
+pub fn trace_manifest(plan: &Plan) -> BTreeMap<String, String> {
+    plan.scenarios
+        .iter()
+        .filter_map(|s| s.trace.as_ref())
+        .map(|t| (t.path.clone(), t.sha256.clone()))
+        .collect()
+}
+
 /// Joins shard directories of one plan into `out`.
 pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
     let started = Instant::now();
-    let mut source: Option<(String, String)> = None;
+    let mut source: Option<(String, String, String, serde_json::Value)> = None;
     let mut all = BTreeMap::new();
     for d in dirs {
         let mp = d.join("manifest.json");
@@ -491,11 +511,19 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
             .map_err(|e| SweepError::Merge(format!("{}: {e}", mp.display())))?;
         let hash = m["plan_sha256"].as_str().unwrap_or_default().to_owned();
         let plan = m["plan"].as_str().unwrap_or_default().to_owned();
+        let dir = m["plan_dir"].as_str().unwrap_or(".").to_owned();
+        let traces = m["traces"].clone();
         match &source {
-            None => source = Some((hash, plan)),
-            Some((h, _)) if *h != hash => {
+            None => source = Some((hash, plan, dir, traces)),
+            Some((h, ..)) if *h != hash => {
                 return Err(SweepError::Merge(format!(
                     "{} is from plan {hash}, not {h}",
+                    d.display()
+                )))
+            }
+            Some((.., t)) if *t != traces => {
+                return Err(SweepError::Merge(format!(
+                    "{} ran with other trace files",
                     d.display()
                 )))
             }
@@ -503,8 +531,15 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
         }
         all.extend(read_records(&d.join("runs.jsonl"))?);
     }
-    let (_, text) = source.ok_or_else(|| SweepError::Merge("no directories".into()))?;
-    let plan = Plan::parse(&text)?;
+    let (_, text, dir, traces) =
+        source.ok_or_else(|| SweepError::Merge("no directories".into()))?;
+    let plan = Plan::parse_in(&text, Path::new(&dir))?;
+    let now = serde_json::to_value(trace_manifest(&plan)).expect("hashes serialise");
+    if !traces.is_null() && traces != now {
+        return Err(SweepError::Merge(
+            "a trace file changed since the shards ran".into(),
+        ));
+    }
     let expected = plan.runs().len();
     if all.len() != expected || all.keys().any(|&id| id >= expected) {
         return Err(SweepError::Merge(format!(
