@@ -116,6 +116,22 @@ impl MerkleTree {
     /// # Panics
     /// If there are more than `u32::MAX` leaves.
     pub fn from_leaves<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> Self {
+        Self::from_leaves_with(scheme, leaves, &|below, pad, out| {
+            fill_level(scheme, below, pad, out)
+        })
+    }
+
+    /// As [`MerkleTree::from_leaves`], each level above the leaves computed by `level`
+    /// from the one below (`level(below, pad, out)` must do what [`fill_level`] does:
+    /// a caller may run it over disjoint parts at once).
+    ///
+    /// # Panics
+    /// If there are more than `u32::MAX` leaves.
+    pub fn from_leaves_with<M: MerkleScheme + ?Sized>(
+        scheme: &M,
+        leaves: Vec<Hash>,
+        level: &LevelFn<'_>,
+    ) -> Self {
         let leaf_count = u32::try_from(leaves.len()).expect("at most u32::MAX chunks");
         if leaves.is_empty() {
             return MerkleTree {
@@ -136,16 +152,10 @@ impl MerkleTree {
         let mut levels = Vec::with_capacity(depth + 1);
         levels.push(leaves);
         for pad in &pads {
-            let below = levels.last().expect("at least the leaf level");
-            let mut level = Vec::with_capacity(below.len().div_ceil(2));
-            for pair in below.chunks(2) {
-                level.push(match pair {
-                    [left, right] => scheme.node(left, right),
-                    [left] => scheme.node(left, pad),
-                    _ => unreachable!("chunks(2) yields one or two items"),
-                });
-            }
-            levels.push(level);
+            let below: &Vec<Hash> = levels.last().expect("at least the leaf level");
+            let mut above = vec![ZERO_HASH; below.len().div_ceil(2)];
+            level(below, pad, &mut above);
+            levels.push(above);
         }
         MerkleTree {
             levels,
@@ -243,6 +253,32 @@ impl MerkleTree {
 
 /// Root over unpadded leaf hashes without keeping the levels (pullers use this).
 ///
+/// What [`MerkleTree::from_leaves_with`] calls to hash a level: (below, pad, out).
+pub type LevelFn<'a> = dyn Fn(&[Hash], &Hash, &mut [Hash]) + 'a;
+
+/// One level of a tree from the level below: `out[j]` is the node over `below[2j]`
+/// and `below[2j + 1]`, or over `below[2j]` and `pad` where `below` ends first.
+/// `out` must hold `below.len().div_ceil(2)` hashes; disjoint parts of a level may be
+/// filled at once (`out[a..b]` from `below[2a..2b]`, clipped to its end).
+///
+/// # Panics
+/// If `out` has the wrong length.
+pub fn fill_level<M: MerkleScheme + ?Sized>(
+    scheme: &M,
+    below: &[Hash],
+    pad: &Hash,
+    out: &mut [Hash],
+) {
+    assert_eq!(out.len(), below.len().div_ceil(2), "one node per pair");
+    for (o, pair) in out.iter_mut().zip(below.chunks(2)) {
+        *o = match pair {
+            [left, right] => scheme.node(left, right),
+            [left] => scheme.node(left, pad),
+            _ => unreachable!("chunks(2) yields one or two items"),
+        };
+    }
+}
+
 /// Same result as [`MerkleTree::from_leaves`]`(..).root()`, with no allocation.
 pub fn root_of<M: MerkleScheme + ?Sized>(scheme: &M, leaves: &[Hash]) -> Hash {
     let mut builder = MerkleRootBuilder::new();

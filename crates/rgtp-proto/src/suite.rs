@@ -11,8 +11,8 @@ use crate::merkle::{HashId, MerkleScheme};
 pub trait SuiteFactory {
     /// Cipher type.
     type Cipher: CipherSuite;
-    /// Hash type.
-    type Hash: MerkleScheme;
+    /// Hash type (cloned by drivers that hash on another thread).
+    type Hash: MerkleScheme + Clone;
     /// FEC type.
     type Fec: FecCodec;
     /// The cipher `id` keyed with `key`, or `None` if unsupported.

@@ -41,9 +41,7 @@ impl TokenKey {
             <Blake2bMac<U16> as Mac>::new_from_slice(&self.0).expect("32-byte key is valid");
         m.update(b"rgtp-v1 token");
         m.update(id);
-        let mut peer_bytes = Vec::with_capacity(19);
-        peer.key_bytes(&mut peer_bytes);
-        m.update(&peer_bytes);
+        m.update(&peer_bytes(peer));
         m.update(&epoch.to_be_bytes());
         m.finalize().into_bytes().into()
     }
@@ -85,6 +83,26 @@ impl core::fmt::Debug for TokenKey {
     }
 }
 
+/// The address a token vouches for (spec §5.3): for UDP the family and the IP
+/// address without the port, so a puller that sends from several ports
+/// (`--channels`) or whose NAT changes its port keeps its validation; the bound
+/// of §5.1 protects an address, and a port adds nothing to that.
+fn peer_bytes(peer: &Peer) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    match peer {
+        Peer::Ip(std::net::SocketAddr::V4(a)) => {
+            out.push(4);
+            out.extend_from_slice(&a.ip().octets());
+        }
+        Peer::Ip(std::net::SocketAddr::V6(a)) => {
+            out.push(6);
+            out.extend_from_slice(&a.ip().octets());
+        }
+        other => other.key_bytes(&mut out),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -92,15 +110,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bound_to_peer_exposure_and_time() {
+    fn bound_to_address_exposure_and_time() {
         let k = TokenKey::new([9; 32]);
         let id = [1u8; 16];
         let a = Peer::Ip("127.0.0.1:5000".parse::<SocketAddr>().unwrap());
-        let b = Peer::Ip("127.0.0.1:5001".parse::<SocketAddr>().unwrap());
+        let b = Peer::Ip("127.0.0.2:5000".parse::<SocketAddr>().unwrap());
+        let a6 = Peer::Ip("[::ffff:127.0.0.1]:5000".parse::<SocketAddr>().unwrap());
         let t0 = Instant::from_micros(5);
         let tok = k.mint(&id, &a, t0);
         assert!(k.validate(&id, &a, t0, &tok));
         assert!(!k.validate(&id, &b, t0, &tok));
+        assert!(!k.validate(&id, &a6, t0, &tok));
+        // Another port of the same address: the same puller (spec §5.3).
+        let a2 = Peer::Ip("127.0.0.1:5001".parse::<SocketAddr>().unwrap());
+        assert!(k.validate(&id, &a2, t0, &tok));
         assert!(!k.validate(&[2; 16], &a, t0, &tok));
         assert!(k.validate(&id, &a, Instant::from_micros(EPOCH_MICROS + 1), &tok));
         assert!(!k.validate(&id, &a, Instant::from_micros(2 * EPOCH_MICROS + 1), &tok));

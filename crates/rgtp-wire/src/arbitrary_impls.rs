@@ -83,6 +83,8 @@ impl<'a> Arbitrary<'a> for Manifest {
         let mut flags: ManifestFlags = u.arbitrary()?;
         let token: Option<crate::Token> = u.arbitrary()?;
         flags.set(ManifestFlags::TOKEN, token.is_some());
+        let rate_cap: Option<u64> = u.arbitrary()?;
+        flags.set(ManifestFlags::RATE_CAP, rate_cap.is_some());
         Ok(Manifest {
             exposure_id,
             total_size,
@@ -93,6 +95,7 @@ impl<'a> Arbitrary<'a> for Manifest {
             fec_k,
             flags,
             token,
+            rate_cap,
         })
     }
 }

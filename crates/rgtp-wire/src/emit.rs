@@ -13,7 +13,15 @@ pub(crate) fn buffer_len(repr: &Repr<'_>) -> usize {
     let token_len = |present: bool| if present { TOKEN_LEN } else { 0 };
     match repr {
         Repr::PullRequest(_) => field::pull::LEN,
-        Repr::Manifest(r) => field::manifest::LEN + token_len(r.token.is_some()),
+        Repr::Manifest(r) => {
+            field::manifest::LEN
+                + token_len(r.token.is_some())
+                + if r.rate_cap.is_some() {
+                    field::manifest::RATE_CAP_LEN
+                } else {
+                    0
+                }
+        }
         Repr::ChunkData(r) => field::chunk::PAYLOAD + r.payload.len(),
         Repr::ChunkDataWithProof(r) => field::proof::PROOF + r.proof.len() + r.payload.len(),
         Repr::FecParity(r) => field::fec::PAYLOAD + r.payload.len(),
@@ -31,7 +39,9 @@ pub(crate) fn check(repr: &Repr<'_>) -> Result<(), Error> {
     match repr {
         Repr::Manifest(r) => {
             manifest_flags(r.flags.bits())?;
-            if r.flags.contains(ManifestFlags::TOKEN) != r.token.is_some() {
+            if r.flags.contains(ManifestFlags::TOKEN) != r.token.is_some()
+                || r.flags.contains(ManifestFlags::RATE_CAP) != r.rate_cap.is_some()
+            {
                 return Err(Error::BadFlags);
             }
         }
@@ -109,8 +119,13 @@ pub(crate) fn emit(repr: &Repr<'_>, buf: &mut [u8]) {
             buf[FEC_N] = r.fec_n;
             buf[FEC_K] = r.fec_k;
             put_u16(buf, FLAGS, r.flags.bits());
+            let mut at = LEN;
             if let Some(token) = &r.token {
                 buf[TOKEN].copy_from_slice(token);
+                at = TOKEN.end;
+            }
+            if let Some(cap) = r.rate_cap {
+                put_u64(buf, at..at + RATE_CAP_LEN, cap);
             }
         }
         Repr::ChunkData(r) => {

@@ -45,6 +45,8 @@ pub(crate) mod field {
         pub(crate) const LEN: usize = 72;
         pub(crate) const TOKEN: Field = 72..88;
         pub(crate) const LEN_WITH_TOKEN: usize = 88;
+        /// The rate cap extension's length (after the token, if any).
+        pub(crate) const RATE_CAP_LEN: usize = 8;
     }
 
     /// Chunk_Data (§2.5).

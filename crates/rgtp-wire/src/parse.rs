@@ -133,7 +133,13 @@ fn manifest(input: &[u8]) -> PResult<'_, Manifest> {
     // Length is checked against the raw TOKEN bit before the flags are
     // validated: `BadLength` wins over `BadFlags`.
     let has_token = bits & ManifestFlags::TOKEN.bits() != 0;
-    let expected_rest = if has_token { TOKEN_LEN } else { 0 };
+    let has_rate_cap = bits & ManifestFlags::RATE_CAP.bits() != 0;
+    let expected_rest = if has_token { TOKEN_LEN } else { 0 }
+        + if has_rate_cap {
+            crate::packet::field::manifest::RATE_CAP_LEN
+        } else {
+            0
+        };
     if input.len() != expected_rest {
         return fail(Error::BadLength);
     }
@@ -144,6 +150,12 @@ fn manifest(input: &[u8]) -> PResult<'_, Manifest> {
     let (input, token) = if has_token {
         let (input, token) = array(input)?;
         (input, Some(token))
+    } else {
+        (input, None)
+    };
+    let (input, rate_cap) = if has_rate_cap {
+        let (input, cap) = be_u64(input)?;
+        (input, Some(cap))
     } else {
         (input, None)
     };
@@ -159,6 +171,7 @@ fn manifest(input: &[u8]) -> PResult<'_, Manifest> {
             fec_k,
             flags,
             token,
+            rate_cap,
         },
     ))
 }

@@ -36,6 +36,8 @@ bitflags! {
         const FEC = 1 << 1;
         /// Bit 2 (extension): the puller understands address-validation tokens.
         const ADDR_VALIDATION = 1 << 2;
+        /// Bit 3 (extension): the puller honours an exposer's rate cap (spec §8.3.3).
+        const RATE_CAP = 1 << 3;
     }
 }
 
@@ -59,6 +61,9 @@ bitflags! {
         /// Chunks are sealed under a per-exposure key derived from the ticket key
         /// and the Exposure_ID (spec §6.6). Clear: under the ticket key itself.
         const DERIVED_KEY = 1 << 6;
+        /// An 8-byte rate cap follows the fixed part and the token, if any (spec
+        /// §8.3.3): the exposer serves this puller at most that many bytes per second.
+        const RATE_CAP = 1 << 7;
     }
 }
 
@@ -111,6 +116,9 @@ pub struct Manifest {
     pub flags: ManifestFlags,
     /// Address-validation token (extension).
     pub token: Option<Token>,
+    /// The exposer's cap for this puller, bytes per second (extension, spec
+    /// §8.3.3); `RATE_CAP` is set exactly when it is `Some`.
+    pub rate_cap: Option<u64>,
 }
 
 /// Chunk_Data (0x03): 24 bytes + payload.
@@ -319,7 +327,8 @@ impl<'a> Repr<'a> {
     ///
     /// Errors, checked in this order:
     /// - Manifest flags with an undefined bit or both hash selectors, or
-    ///   whose `TOKEN` bit disagrees with `token.is_some()` → [`Error::BadFlags`];
+    ///   whose `TOKEN` or `RATE_CAP` bit disagrees with `token` or `rate_cap` →
+    ///   [`Error::BadFlags`];
     /// - a proof whose length is not a multiple of 32 or exceeds 32 hashes →
     ///   [`Error::BadProofDepth`];
     /// - NAK `TOKEN` flag disagreeing with `token.is_some()` → [`Error::BadFlags`];

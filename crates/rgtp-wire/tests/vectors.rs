@@ -51,6 +51,12 @@ impl Record {
             .then(|| self.array("token"))
     }
 
+    fn rate_cap(&self) -> Option<u64> {
+        self.fields
+            .contains_key("rate_cap")
+            .then(|| self.int("rate_cap"))
+    }
+
     fn max_payload(&self) -> usize {
         if self.fields.contains_key("max_payload") {
             self.int_as("max_payload")
@@ -135,6 +141,7 @@ fn build<'a>(record: &Record, owned: &'a Owned) -> Repr<'a> {
             fec_k: record.int_as("fec_k"),
             flags: ManifestFlags::from_bits_retain(record.int_as("flags")),
             token: record.token(),
+            rate_cap: record.rate_cap(),
         }),
         "ChunkData" => Repr::ChunkData(ChunkData {
             exposure_id,

@@ -10,7 +10,7 @@ use rgtp_wire::{
     HASH_LEN, NAK_PARITY_BIT,
 };
 
-use crate::crypto::{CipherSuite, KeyMode, TAG_LEN};
+use crate::crypto::{CipherId, CipherSuite, KeyMode, TAG_LEN};
 use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
 use crate::merkle::{MerkleScheme, MerkleTree};
 use crate::suite::{SuiteError, SuiteId};
@@ -54,6 +54,13 @@ pub enum BuildError {
     Fec(FecError),
     /// Sealing failed.
     Seal,
+    /// [`Exposure::from_sealed`] was given a tree over another number of chunks.
+    LeafCount {
+        /// Leaves needed.
+        needed: usize,
+        /// Leaves given.
+        given: usize,
+    },
 }
 
 impl core::fmt::Display for BuildError {
@@ -69,6 +76,9 @@ impl core::fmt::Display for BuildError {
             BuildError::Suite(e) => write!(f, "suite cannot be signalled: {e:?}"),
             BuildError::Fec(e) => write!(f, "FEC encoding failed: {e}"),
             BuildError::Seal => f.write_str("AEAD sealing failed"),
+            BuildError::LeafCount { needed, given } => {
+                write!(f, "{given} leaf hashes given for {needed} chunks")
+            }
         }
     }
 }
@@ -185,8 +195,52 @@ impl Exposure {
         H: MerkleScheme + ?Sized,
         F: FecCodec + ?Sized,
     {
-        check_chunk_size(chunk_size)?;
         let total = data.len() as u64;
+        Self::check(total, chunk_size, cipher.id(), hash, fec, proofs, key_mode)?;
+        let needed = Self::store_len(total, chunk_size);
+        if store.bytes().len() != needed {
+            return Err(BuildError::StoreSize {
+                needed,
+                given: store.bytes().len(),
+            });
+        }
+        let leaves = data
+            .chunks(chunk_size as usize)
+            .map(|plain| hash.leaf(plain))
+            .collect();
+        let tree = MerkleTree::from_leaves(hash, leaves);
+        seal_chunks(cipher, data, chunk_size, 0, store.bytes_mut())?;
+        Self::from_sealed(
+            id,
+            total,
+            chunk_size,
+            cipher.id(),
+            key_mode,
+            hash,
+            fec,
+            proofs,
+            store,
+            tree,
+        )
+    }
+
+    /// Checks that `total` bytes in chunks of `chunk_size` can be exposed with these
+    /// layers, and returns the suite they make.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check<H, F>(
+        total: u64,
+        chunk_size: u32,
+        cipher: CipherId,
+        hash: &H,
+        fec: &F,
+        proofs: bool,
+        key_mode: KeyMode,
+    ) -> Result<SuiteId, BuildError>
+    where
+        H: MerkleScheme + ?Sized,
+        F: FecCodec + ?Sized,
+    {
+        check_chunk_size(chunk_size)?;
         let count = chunk_count(total, chunk_size);
         if count > u64::from(u32::MAX) {
             return Err(BuildError::TooManyChunks);
@@ -203,14 +257,39 @@ impl Exposure {
             }
         }
         let suite = SuiteId {
-            cipher: cipher.id(),
+            cipher,
             hash: hash.id(),
             fec: params,
             proofs,
             key_mode,
         };
         suite.manifest_flags().map_err(BuildError::Suite)?;
-        let stride = chunk_size as usize + TAG_LEN;
+        Ok(suite)
+    }
+
+    /// Builds an exposure of `total` bytes from chunks already sealed into `store` (by
+    /// [`seal_chunks`], possibly over disjoint ranges at once) under a cipher of suite
+    /// `cipher`, and the Merkle tree over the chunks' plaintext: computes the parity.
+    /// The caller vouches that `store` and `tree` match: a wrong leaf makes a root no
+    /// puller's data will match, never a wrong transfer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_sealed<H, F>(
+        id: ExposureId,
+        total: u64,
+        chunk_size: u32,
+        cipher: CipherId,
+        key_mode: KeyMode,
+        hash: &H,
+        fec: &F,
+        proofs: bool,
+        store: Box<dyn ChunkStore>,
+        tree: MerkleTree,
+    ) -> Result<Exposure, BuildError>
+    where
+        H: MerkleScheme + ?Sized,
+        F: FecCodec + ?Sized,
+    {
+        let suite = Self::check(total, chunk_size, cipher, hash, fec, proofs, key_mode)?;
         let needed = Self::store_len(total, chunk_size);
         if store.bytes().len() != needed {
             return Err(BuildError::StoreSize {
@@ -218,21 +297,13 @@ impl Exposure {
                 given: store.bytes().len(),
             });
         }
-
-        let mut leaves = Vec::with_capacity(count as usize);
-        {
-            let out = store.bytes_mut();
-            for (i, plain) in data.chunks(chunk_size as usize).enumerate() {
-                leaves.push(hash.leaf(plain));
-                let slot = &mut out[i * stride..i * stride + plain.len() + TAG_LEN];
-                let (body, tag) = slot.split_at_mut(plain.len());
-                body.copy_from_slice(plain);
-                let t = cipher.seal(i as u32, body).map_err(|_| BuildError::Seal)?;
-                tag.copy_from_slice(&t);
-            }
+        let count = chunk_count(total, chunk_size) as u32;
+        if tree.leaf_count() != count || (count == 0 && tree.root() != hash.leaf(&[])) {
+            return Err(BuildError::LeafCount {
+                needed: count as usize,
+                given: tree.leaf_count() as usize,
+            });
         }
-        let tree = MerkleTree::from_leaves(hash, leaves);
-
         let mut exposure = Exposure {
             id,
             suite,
@@ -379,6 +450,7 @@ impl Exposure {
                 .manifest_flags()
                 .unwrap_or(ManifestFlags::empty()),
             token: None,
+            rate_cap: None,
         }
     }
 
@@ -386,6 +458,47 @@ impl Exposure {
     pub fn memory_bytes(&self) -> usize {
         self.store.bytes().len() + self.parity.len() + self.chunk_count as usize * 2 * HASH_LEN
     }
+}
+
+/// Seals the chunks of `data`, the first of which is chunk `first` of its exposure,
+/// into `out` (their slots, `chunk_size + 16` bytes apart: the part of an
+/// [`Exposure::store_len`] store from slot `first` on). Touches nothing else, so
+/// disjoint ranges may be sealed at once on several threads before
+/// [`Exposure::from_sealed`].
+pub fn seal_chunks<C: CipherSuite + ?Sized>(
+    cipher: &C,
+    data: &[u8],
+    chunk_size: u32,
+    first: u32,
+    out: &mut [u8],
+) -> Result<(), BuildError> {
+    check_chunk_size(chunk_size)?;
+    let stride = chunk_size as usize + TAG_LEN;
+    let count = data.len().div_ceil(chunk_size as usize);
+    let full = data.len() / chunk_size as usize;
+    let needed = full * stride
+        + if count > full {
+            data.len() - full * chunk_size as usize + TAG_LEN
+        } else {
+            0
+        };
+    if out.len() < needed {
+        return Err(BuildError::StoreSize {
+            needed,
+            given: out.len(),
+        });
+    }
+    for (i, plain) in data.chunks(chunk_size as usize).enumerate() {
+        let slot = &mut out[i * stride..i * stride + plain.len() + TAG_LEN];
+        let (body, tag) = slot.split_at_mut(plain.len());
+        body.copy_from_slice(plain);
+        let index = first
+            .checked_add(i as u32)
+            .ok_or(BuildError::TooManyChunks)?;
+        let t = cipher.seal(index, body).map_err(|_| BuildError::Seal)?;
+        tag.copy_from_slice(&t);
+    }
+    Ok(())
 }
 
 /// Plaintext length of chunk `index`.

@@ -35,8 +35,8 @@ mod budget;
 mod exposure;
 
 pub use self::exposure::{
-    chunk_count, make_parity_entry, max_packet_len, parity_entry, plain_len, BuildError,
-    ChunkStore, Exposure, MAX_CHUNK_SIZE, MAX_DATAGRAM,
+    chunk_count, make_parity_entry, max_packet_len, parity_entry, plain_len, seal_chunks,
+    BuildError, ChunkStore, Exposure, MAX_CHUNK_SIZE, MAX_DATAGRAM,
 };
 
 use self::budget::{amplification_budget, Pressure};
@@ -64,6 +64,11 @@ pub struct ExposerConfig {
     /// (the core has no RNG); `rgtp`'s builder replaces the all-zero default
     /// with one drawn from a CSPRNG.
     pub token_secret: [u8; 32],
+    /// The most bytes per second this exposer serves one puller (spec §8.3.3),
+    /// stated in the Manifest to pullers that set PullFlags `RATE_CAP`, which then
+    /// ask for no more. None: unlimited. A cap on the exposer's total is the
+    /// driver's ([`redgiant_base::Paced`]); this one is each puller's.
+    pub rate_cap: Option<u64>,
 }
 
 impl Default for ExposerConfig {
@@ -76,6 +81,7 @@ impl Default for ExposerConfig {
             max_payload: 65_507,
             dangerous_serve_unvalidated: false,
             token_secret: [0; 32],
+            rate_cap: None,
         }
     }
 }
@@ -158,6 +164,7 @@ enum Job {
     Manifest {
         to: Peer,
         token: Option<Token>,
+        rate_cap: Option<u64>,
         budget: Option<usize>,
         at: Instant,
     },
@@ -292,10 +299,15 @@ impl Exposer {
             .flags
             .contains(PullFlags::ADDR_VALIDATION)
             .then(|| self.tokens.mint(self.exposure.id(), &from, now));
+        let rate_cap = self
+            .config
+            .rate_cap
+            .filter(|_| p.flags.contains(PullFlags::RATE_CAP));
         let budget = self.budget(false, len);
         self.push(Job::Manifest {
             to: from,
             token,
+            rate_cap,
             budget,
             at: now,
         });
@@ -343,6 +355,7 @@ impl Exposer {
                 Job::Manifest {
                     to,
                     token,
+                    rate_cap,
                     budget,
                     at,
                 } => {
@@ -352,6 +365,10 @@ impl Exposer {
                     if let Some(t) = token {
                         m.flags |= ManifestFlags::TOKEN;
                         m.token = Some(*t);
+                    }
+                    if let Some(cap) = rate_cap {
+                        m.flags |= ManifestFlags::RATE_CAP;
+                        m.rate_cap = Some((*cap).max(1));
                     }
                     let repr = Repr::Manifest(m);
                     let len = repr.buffer_len();

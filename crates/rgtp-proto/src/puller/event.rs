@@ -20,6 +20,9 @@ pub struct ManifestInfo {
     pub merkle_root: Hash,
     /// Layers.
     pub suite: SuiteId,
+    /// The exposer's cap for this pull, bytes per second (spec §8.3.3), if it
+    /// stated one.
+    pub rate_cap: Option<u64>,
 }
 
 /// Why a pull ended without the data.

@@ -56,15 +56,15 @@ impl<S: SuiteFactory> Puller<S> {
             m.chunk_count,
             self.cfg.deferred_root,
             proofs_required,
-            layers.fec.is_some(),
         );
         self.layers = Some(layers);
         self.suite = suite;
         self.manifest = Some(Manifest { token: None, ..*m });
         self.token = m.token;
         self.phase = Phase::Transfer;
+        // The lower of our cap and the exposer's (spec §8.3.3).
         self.pacing
-            .start(self.cfg.max_rate, u64::from(m.chunk_size), now);
+            .start(self.rate_limit(), u64::from(m.chunk_size), now);
         self.timers.last_progress = now;
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.timers.handshake_tries == 1 {
@@ -83,6 +83,9 @@ impl<S: SuiteFactory> Puller<S> {
     }
 
     fn validate_manifest(&self, m: &Manifest) -> Option<(Layers<S>, SuiteId)> {
+        if m.rate_cap == Some(0) {
+            return None;
+        }
         let suite = SuiteId::from_manifest(m).ok()?;
         if self.cfg.expected_cipher.is_some_and(|c| c != suite.cipher)
             || self.cfg.expected_hash.is_some_and(|h| h != suite.hash)

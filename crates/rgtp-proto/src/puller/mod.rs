@@ -60,6 +60,7 @@ mod output;
 mod reassembly;
 mod repair;
 mod request;
+mod shared;
 mod tree;
 
 pub use self::config::PullerConfig;
@@ -235,7 +236,19 @@ impl<S: SuiteFactory> Puller<S> {
             chunk_size: m.chunk_size,
             merkle_root: m.merkle_root,
             suite: self.suite,
+            rate_cap: m.rate_cap,
         })
+    }
+
+    /// The rate requests are paced at, bytes per second: the lower of this
+    /// puller's `max_rate` and the exposer's cap (spec §8.3.3); None: unpaced.
+    /// Known once the Manifest is in.
+    pub fn rate_limit(&self) -> Option<u64> {
+        let cap = self.manifest.and_then(|m| m.rate_cap);
+        match (self.cfg.max_rate, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fraction of chunks accepted, in [0, 1].

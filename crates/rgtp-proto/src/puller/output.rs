@@ -83,31 +83,10 @@ impl<S: SuiteFactory> Puller<S> {
             [0; HASH_LEN]
         };
         if let Some(proof) = proof {
-            let siblings = proof
-                .chunks_exact(HASH_LEN)
-                .map(|c| <&Hash>::try_from(c).expect("32"));
-            if !merkle::verify_proof(
-                &layers.hash,
-                &leaf,
-                idx,
-                m.chunk_count,
-                siblings,
-                &m.merkle_root,
-            ) {
+            if !self.check_proof(idx, &leaf, proof, m.chunk_count, &m.merkle_root) {
                 self.stats.merkle_failures += 1;
                 self.output.stall_merkle += 1;
                 return None;
-            }
-            if self.output.vouch {
-                if let Some(tree) = self.output.tree.as_ref() {
-                    for (h, s) in proof.chunks_exact(HASH_LEN).enumerate() {
-                        let pos = (idx >> h) ^ 1;
-                        if !tree.is_padding(h, pos) && !tree.is_pending(h, pos) {
-                            let s: Hash = s.try_into().expect("32");
-                            self.output.vouched.entry((h as u8, pos)).or_insert(s);
-                        }
-                    }
-                }
             }
         }
         if let Some(f) = self.flights.remove(idx) {
@@ -123,6 +102,76 @@ impl<S: SuiteFactory> Puller<S> {
             self.finish(now);
         }
         Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
+    }
+
+    /// Checks chunk `idx`'s proof: folds `leaf` up with the proof's siblings until a
+    /// node whose true hash is already known (the root, or a node a proof verified
+    /// earlier), and compares there. Chunks arriving in order thus cost one leaf hash
+    /// and about one node hash each instead of one per tree level. Once proofs are
+    /// required, every node the fold computed and every sibling below the point of
+    /// comparison is then known true, and kept until its subtree completes.
+    fn check_proof(
+        &mut self,
+        idx: u32,
+        leaf: &Hash,
+        proof: &[u8],
+        chunk_count: u32,
+        root: &Hash,
+    ) -> bool {
+        let Some(layers) = self.layers.as_ref() else {
+            return false;
+        };
+        let depth = merkle::proof_depth(chunk_count);
+        if proof.len() != depth * HASH_LEN || idx >= chunk_count {
+            return false;
+        }
+        let out = &mut self.output;
+        let cache = out.proofs_required && out.tree.is_some();
+        let mut node = *leaf;
+        let mut pos = idx;
+        let mut path = [[0u8; HASH_LEN]; 32];
+        let mut reached = depth;
+        for (h, sibling) in proof.chunks_exact(HASH_LEN).enumerate() {
+            if cache && out.vouched.contains_key(&(h as u8, pos)) {
+                reached = h;
+                break;
+            }
+            path[h] = node;
+            let sibling: &Hash = sibling.try_into().expect("32");
+            node = if pos & 1 == 0 {
+                layers.hash.node(&node, sibling)
+            } else {
+                layers.hash.node(sibling, &node)
+            };
+            pos >>= 1;
+        }
+        let against = if reached == depth {
+            root
+        } else {
+            out.vouched
+                .get(&(reached as u8, pos))
+                .expect("found in the loop")
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&node[..], &against[..])) {
+            return false;
+        }
+        if cache {
+            let tree = out.tree.as_ref().expect("checked above");
+            for h in 0..reached {
+                let mine = idx >> h;
+                if h > 0 && !tree.is_pending(h, mine) {
+                    out.vouched.entry((h as u8, mine)).or_insert(path[h]);
+                }
+                let sib = mine ^ 1;
+                if !tree.is_padding(h, sib) && !tree.is_pending(h, sib) {
+                    let s: Hash = proof[h * HASH_LEN..(h + 1) * HASH_LEN]
+                        .try_into()
+                        .expect("32");
+                    out.vouched.entry((h as u8, sib)).or_insert(s);
+                }
+            }
+        }
+        true
     }
 
     /// Takes chunk `idx` as already held from an earlier run of the same pull (the
@@ -180,6 +229,9 @@ impl<S: SuiteFactory> Puller<S> {
             }
         }
         out.replay.check_and_set(idx);
+        if let Some(log) = out.log.as_mut() {
+            log.push((idx, leaf));
+        }
         self.stats.chunks_received += 1;
         out.stall_auth = 0;
         out.stall_merkle = 0;

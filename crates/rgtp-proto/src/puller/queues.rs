@@ -5,6 +5,7 @@
 use super::config::PullerConfig;
 use redgiant_base::Instant;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
 /// Chunks and parity shards waiting to be requested.
 pub(super) struct Requests {
@@ -18,9 +19,30 @@ pub(super) struct Requests {
     pub(super) parity_pending: HashMap<u32, u32>,
     /// Lost chunks waiting for their block's parity before being re-requested.
     pub(super) fec_wait: HashMap<u32, Vec<(u32, u32)>>,
+    /// Whether new chunks come only from `assigned` (a puller one of several sources
+    /// of a multi-source pull, see [`crate::multi`]) rather than from `next_new`.
+    pub(super) scheduled: bool,
+    /// Chunks assigned to this puller and not requested yet, in order.
+    pub(super) assigned: VecDeque<Range<u32>>,
 }
 
 impl Requests {
+    /// The next assigned chunk, taken off the queue.
+    pub(super) fn next_assigned(&mut self) -> Option<u32> {
+        while let Some(r) = self.assigned.front_mut() {
+            if let Some(i) = r.next() {
+                return Some(i);
+            }
+            self.assigned.pop_front();
+        }
+        None
+    }
+
+    /// Chunks assigned and not requested yet.
+    pub(super) fn assigned_len(&self) -> usize {
+        self.assigned.iter().map(|r| r.len()).sum()
+    }
+
     pub(super) fn new() -> Self {
         Requests {
             next_new: 0,
@@ -28,6 +50,8 @@ impl Requests {
             parity_queue: VecDeque::new(),
             parity_pending: HashMap::new(),
             fec_wait: HashMap::new(),
+            scheduled: false,
+            assigned: VecDeque::new(),
         }
     }
 }

@@ -26,11 +26,13 @@ pub(super) struct Output {
     pub(super) leaves: Option<LeafStore>,
     /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
     pub(super) proofs_required: bool,
-    /// Proofs are mandatory and FEC may rebuild chunks: keep `vouched`.
+    /// Proofs are mandatory: keep `vouched` (proofs verified against it stop early;
+    /// FEC-rebuilt chunks are checked against it).
     pub(super) vouch: bool,
-    /// True hashes of subtrees not complete yet, by (height, position), read from
-    /// the siblings of verified proofs: what an FEC-rebuilt chunk, which has no proof
-    /// of its own, is checked against (spec §8.11). Entries go when their subtree
+    /// True hashes of subtrees not complete yet, by (height, position), from the
+    /// siblings and path nodes of verified proofs: what later proofs stop at, and what
+    /// an FEC-rebuilt chunk, which has no proof of its own, is checked against
+    /// (spec §8.11). Entries go when their subtree
     /// completes, so this follows the gaps in what was accepted.
     pub(super) vouched: HashMap<(u8, u32), Hash>,
     pub(super) replay: ReplayWindow,
@@ -38,6 +40,9 @@ pub(super) struct Output {
     pub(super) stall_auth: u64,
     /// Merkle failures since the last accepted chunk.
     pub(super) stall_merkle: u64,
+    /// Chunks accepted (received, rebuilt or resumed) with their leaves, not yet
+    /// taken by the multi-source pull this puller is part of; `None` when alone.
+    pub(super) log: Option<Vec<(u32, Hash)>>,
 }
 
 impl Output {
@@ -52,6 +57,7 @@ impl Output {
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,
+            log: None,
         }
     }
 
@@ -63,7 +69,6 @@ impl Output {
         count: u32,
         deferred_root: bool,
         proofs_required: bool,
-        fec: bool,
     ) {
         self.received = vec![0; (count as usize).div_ceil(64)];
         // Deferred-root pulls never need the leaves: the driver hashes the output.
@@ -71,7 +76,7 @@ impl Output {
         self.leaves =
             (!deferred_root && !proofs_required && count > 0).then(|| LeafStore::new(count));
         self.proofs_required = proofs_required;
-        self.vouch = proofs_required && fec;
+        self.vouch = proofs_required;
     }
 
     /// True if chunk `idx` was accepted.

@@ -36,7 +36,8 @@ impl<S: SuiteFactory> Puller<S> {
         }
         self.timers.last_pull_request = now;
         self.stats.pull_requests_sent += 1;
-        let mut flags = PullFlags::ADDR_VALIDATION;
+        // Both extensions are understood: tokens (§5) and an exposer's rate cap (§8.3.3).
+        let mut flags = PullFlags::ADDR_VALIDATION | PullFlags::RATE_CAP;
         if self.cfg.want_proofs {
             flags |= PullFlags::PROOFS;
         }
@@ -145,12 +146,20 @@ impl<S: SuiteFactory> Puller<S> {
                 }
                 continue;
             }
-            if self.requests.next_new >= m.chunk_count {
-                break;
-            }
-            let idx = self.requests.next_new;
-            self.requests.next_new += 1;
-            if self.is_received(idx) {
+            let idx = if self.requests.scheduled {
+                match self.requests.next_assigned() {
+                    Some(i) if i < m.chunk_count => i,
+                    Some(_) => continue,
+                    None => break,
+                }
+            } else {
+                if self.requests.next_new >= m.chunk_count {
+                    break;
+                }
+                self.requests.next_new += 1;
+                self.requests.next_new - 1
+            };
+            if self.is_received(idx) || self.flights.contains(idx) {
                 continue;
             }
             entries.push(idx);

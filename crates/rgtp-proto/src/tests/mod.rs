@@ -18,6 +18,7 @@ use crate::{Instant, Peer};
 
 mod fec_proofs;
 mod hostile;
+mod multi;
 mod repair;
 mod util;
 
@@ -184,6 +185,98 @@ fn exposer_is_silent_without_a_common_version() {
     let out = drain(&mut exposer, Instant::ZERO);
     assert_eq!(types(&parsed(&out)), [PacketType::Manifest]);
     assert_eq!(out[0][0], VERSION);
+}
+
+/// A Pull_Request with `flags`.
+fn pull_request_with(flags: PullFlags) -> Vec<u8> {
+    emit(&Repr::PullRequest(PullRequest {
+        exposure_id: ID,
+        window_size: 64,
+        loss_rate_q16: 0,
+        flags,
+        version_min: 1,
+        version_max: 1,
+    }))
+}
+
+#[test]
+fn the_rate_cap_is_told_only_to_pullers_that_understand_it() {
+    let cfg = ExposerConfig {
+        rate_cap: Some(2_000_000),
+        ..ExposerConfig::default()
+    };
+    let mut exposer = Exposer::new(exposure(&data(100), 10), cfg);
+    let manifest = |exposer: &mut Exposer, flags| {
+        exposer.handle_datagram(Instant::ZERO, PULLER, &pull_request_with(flags));
+        let out = drain(exposer, Instant::ZERO);
+        let [Repr::Manifest(m)] = parsed(&out)[..] else {
+            panic!("{out:?}")
+        };
+        (out[0].len(), m)
+    };
+    // An upstream puller: the plain 72-byte Manifest, as v1 says.
+    let (len, m) = manifest(&mut exposer, PullFlags::empty());
+    assert_eq!((len, m.rate_cap), (72, None));
+    assert!(!m.flags.contains(ManifestFlags::RATE_CAP));
+    // One that knows the extension: the cap, after the token when there is one.
+    let (len, m) = manifest(&mut exposer, PullFlags::RATE_CAP);
+    assert_eq!((len, m.rate_cap), (80, Some(2_000_000)));
+    let (len, m) = manifest(
+        &mut exposer,
+        PullFlags::RATE_CAP | PullFlags::ADDR_VALIDATION,
+    );
+    assert_eq!((len, m.rate_cap), (96, Some(2_000_000)));
+    assert!(m.token.is_some());
+    // Within the amplification bound of an unvalidated 36-byte request (3 × 36).
+    assert!(len <= 3 * 36);
+
+    // The puller learns the cap and paces at the lower of it and its own.
+    let capped = |own: Option<u64>| {
+        let mut cfg = Pair::puller_config();
+        cfg.max_rate = own;
+        let ex = ExposerConfig {
+            rate_cap: Some(50_000),
+            ..ExposerConfig::default()
+        };
+        let mut pair = Pair::new(exposure(&data(5000), 100), ex, cfg);
+        while pair.puller.manifest().is_none() && pair.step() {}
+        pair
+    };
+    let pair = capped(None);
+    assert_eq!(
+        pair.puller.manifest().and_then(|m| m.rate_cap),
+        Some(50_000)
+    );
+    assert_eq!(pair.puller.rate_limit(), Some(50_000));
+    assert_eq!(capped(Some(20_000)).puller.rate_limit(), Some(20_000));
+    assert_eq!(capped(Some(90_000)).puller.rate_limit(), Some(50_000));
+
+    // A cap of 0 is no cap anyone can keep: the Manifest is refused.
+    let mut pair = capped(None);
+    let mut pair0 = Pair::new(
+        exposure(&data(5000), 100),
+        ExposerConfig {
+            rate_cap: Some(50_000),
+            ..ExposerConfig::default()
+        },
+        Pair::puller_config(),
+    );
+    pair0.set_hook(|dir, d| {
+        if matches!(dir, Dir::ToPuller) && d.get(1) == Some(&2) && d.len() >= 80 {
+            let n = d.len();
+            d[n - 8..].fill(0);
+        }
+        true
+    });
+    for _ in 0..50 {
+        if !pair0.step() {
+            break;
+        }
+    }
+    assert!(pair0.puller.manifest().is_none());
+    assert!(pair0.puller.stats().bad_manifests >= 1);
+    pair.drive();
+    assert!(pair.puller.is_finished());
 }
 
 //= spec/rgtp-v1.md#3.2

@@ -156,6 +156,7 @@ fn manifest_repr() -> Repr<'static> {
         fec_k: 8,
         flags: ManifestFlags::AES_256_GCM | ManifestFlags::PROOFS,
         token: None,
+        rate_cap: None,
     })
 }
 
@@ -170,6 +171,7 @@ fn manifest_token_repr() -> Repr<'static> {
         fec_k: 0,
         flags: ManifestFlags::HASH_BLAKE3 | ManifestFlags::TOKEN,
         token: Some(TOKEN),
+        rate_cap: None,
     })
 }
 
@@ -586,14 +588,64 @@ fn test_manifest_bad_length() {
 
 #[test]
 fn test_manifest_bad_flags() {
-    for flags in [0x0080u16, 0x8000, 0xffdf, 0x0006, 0x0026] {
+    for flags in [0x0100u16, 0x8000, 0xffdf, 0x0006, 0x0026, 0x0086] {
         let bytes = edited(&MANIFEST_BYTES, |b| {
             b[field::manifest::FLAGS].copy_from_slice(&flags.to_be_bytes());
             if flags & ManifestFlags::TOKEN.bits() != 0 {
                 b.extend_from_slice(&TOKEN);
             }
+            if flags & ManifestFlags::RATE_CAP.bits() != 0 {
+                b.extend_from_slice(&[0, 0, 0, 0, 0, 0x1e, 0x84, 0x80]);
+            }
         });
         assert_eq!(parse(&bytes), Err(Error::BadFlags), "flags {flags:#06x}");
+    }
+}
+
+#[test]
+fn test_manifest_rate_cap() {
+    let cap = 2_000_000u64;
+    let with_cap = |token: bool| {
+        edited(
+            if token {
+                &MANIFEST_TOKEN_BYTES[..]
+            } else {
+                &MANIFEST_BYTES[..]
+            },
+            |b| {
+                let f = u16::from_be_bytes([b[70], b[71]]) | ManifestFlags::RATE_CAP.bits();
+                b[field::manifest::FLAGS].copy_from_slice(&f.to_be_bytes());
+                b.extend_from_slice(&cap.to_be_bytes());
+            },
+        )
+    };
+    for token in [false, true] {
+        let bytes = with_cap(token);
+        assert_eq!(bytes.len(), if token { 96 } else { 80 });
+        let Ok(Repr::Manifest(m)) = parse(&bytes) else {
+            panic!("{:?}", parse(&bytes))
+        };
+        assert_eq!(m.rate_cap, Some(cap));
+        assert_eq!(m.token.is_some(), token);
+        // The cap follows the token: emitting the repr gives the same bytes.
+        let mut out = vec![0; Repr::Manifest(m).buffer_len()];
+        Repr::Manifest(m).emit(&mut out);
+        assert_eq!(out, bytes);
+        // The flag without the 8 bytes, or the bytes without the flag: BadLength.
+        let mut short = bytes[..bytes.len() - 8].to_vec();
+        let short_len = short.len() as u16;
+        short[2..4].copy_from_slice(&short_len.to_be_bytes());
+        assert_eq!(parse(&short), Err(Error::BadLength));
+        let mut unflagged = bytes.clone();
+        let f = u16::from_be_bytes([bytes[70], bytes[71]]) & !ManifestFlags::RATE_CAP.bits();
+        unflagged[70..72].copy_from_slice(&f.to_be_bytes());
+        assert_eq!(parse(&unflagged), Err(Error::BadLength));
+        // A repr whose flag and field disagree does not emit.
+        let bad = Manifest {
+            rate_cap: None,
+            ..m
+        };
+        assert_eq!(Repr::Manifest(bad).check(), Err(Error::BadFlags));
     }
 }
 
@@ -823,10 +875,13 @@ proptest! {
         fec_k in any::<u8>(),
         mut flags in manifest_flags(),
         token in any::<Option<Token>>(),
+        rate_cap in any::<Option<u64>>(),
     ) {
         flags.set(ManifestFlags::TOKEN, token.is_some());
+        flags.set(ManifestFlags::RATE_CAP, rate_cap.is_some());
         round_trip(Repr::Manifest(Manifest {
             exposure_id, total_size, chunk_count, chunk_size, merkle_root, fec_n, fec_k, flags, token,
+            rate_cap,
         }))?;
     }
 

@@ -1,0 +1,383 @@
+//! A multi-source pull on virtual time: several exposers of one exposure, each
+//! behind its own capped link, one [`MultiPuller`].
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::util::{data, exposure, exposure_with, key, ID, PULLER};
+use crate::exposer::{Exposer, ExposerConfig, Exposure};
+use crate::merkle::{MerkleScheme, TestingHash};
+use crate::multi::{DropReason, MultiConfig, MultiPuller, SourceState};
+use crate::puller::{PullError, PullerConfig, PullerEvent};
+use crate::suite::TestingSuite;
+use crate::{Instant, Peer};
+
+/// One exposer and the link from it to the puller.
+struct Source {
+    peer: Peer,
+    exposer: Exposer,
+    /// Bytes per second the link carries towards the puller (a queue, no loss).
+    rate: u64,
+    busy_until: Instant,
+    /// Flip a byte of every chunk it sends.
+    corrupt: bool,
+    /// Drop everything it sends from this instant on.
+    silent_from: Option<Instant>,
+    /// Drop one datagram in this many (deterministic).
+    drop_every: Option<u64>,
+    sent: u64,
+}
+
+/// A datagram on its way: (arrival, sequence, to the puller?, source index, bytes).
+type Queued = Reverse<(Instant, u64, bool, usize, Vec<u8>)>;
+
+struct Net {
+    sources: Vec<Source>,
+    puller: MultiPuller<TestingSuite>,
+    now: Instant,
+    latency: Duration,
+    queue: BinaryHeap<Queued>,
+    seq: u64,
+    output: Vec<u8>,
+    events: Vec<PullerEvent>,
+    chunk_size: u32,
+    buf: Vec<u8>,
+}
+
+fn peer(i: usize) -> Peer {
+    Peer::Mem(10 + i as u32)
+}
+
+impl Net {
+    fn new(exposures: &[Arc<Exposure>], rate: u64, cfg: PullerConfig, chunk_size: u32) -> Net {
+        let sources: Vec<Source> = exposures
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Source {
+                peer: peer(i),
+                exposer: Exposer::new(e.clone(), ExposerConfig::default()),
+                rate,
+                busy_until: Instant::ZERO,
+                corrupt: false,
+                silent_from: None,
+                drop_every: None,
+                sent: 0,
+            })
+            .collect();
+        let peers: Vec<Peer> = sources.iter().map(|s| s.peer).collect();
+        Net {
+            puller: MultiPuller::new(
+                cfg,
+                &peers,
+                MultiConfig::default(),
+                TestingSuite,
+                Instant::ZERO,
+            ),
+            sources,
+            now: Instant::ZERO,
+            latency: Duration::from_millis(5),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            output: Vec::new(),
+            events: Vec::new(),
+            chunk_size,
+            buf: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: Instant, to_puller: bool, src: usize, d: Vec<u8>) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, to_puller, src, d)));
+    }
+
+    fn flush(&mut self) {
+        while let Some(t) = self.puller.poll_transmit(self.now, &mut self.buf) {
+            let src = self
+                .sources
+                .iter()
+                .position(|s| s.peer == t.destination)
+                .expect("sent to a source");
+            let d = self.buf[..t.size].to_vec();
+            self.push(self.now + self.latency, false, src, d);
+        }
+        for i in 0..self.sources.len() {
+            while let Some(t) = self.sources[i]
+                .exposer
+                .poll_transmit(self.now, &mut self.buf)
+            {
+                assert_eq!(t.destination, PULLER);
+                let seg = t.segment_size.unwrap_or(t.size);
+                let parts: Vec<Vec<u8>> =
+                    self.buf[..t.size].chunks(seg).map(<[u8]>::to_vec).collect();
+                for mut d in parts {
+                    let s = &mut self.sources[i];
+                    s.sent += 1;
+                    if s.silent_from.is_some_and(|t| self.now >= t)
+                        || s.drop_every.is_some_and(|n| s.sent.is_multiple_of(n))
+                    {
+                        continue;
+                    }
+                    // Chunks only: the Manifest goes through untouched.
+                    if s.corrupt && d.len() > 512 {
+                        let at = d.len() - 20;
+                        d[at] ^= 0x55;
+                    }
+                    // Serialised on the source's capped link, then the path delay.
+                    let start = s.busy_until.max(self.now);
+                    let done =
+                        start + Duration::from_nanos(d.len() as u64 * 1_000_000_000 / s.rate);
+                    s.busy_until = done;
+                    self.push(done + self.latency, true, i, d);
+                }
+            }
+        }
+        while let Some(ev) = self.puller.poll_event() {
+            match &ev {
+                PullerEvent::Manifest(m) => self.output = vec![0; m.total_size as usize],
+                PullerEvent::Recovered { offset, data, .. } => {
+                    let at = *offset as usize;
+                    self.output[at..at + data.len()].copy_from_slice(data);
+                }
+                PullerEvent::VerifyRoot => {
+                    let leaves = self
+                        .output
+                        .chunks(self.chunk_size as usize)
+                        .map(|c| TestingHash.leaf(c))
+                        .collect();
+                    self.puller.handle_leaves(leaves);
+                }
+                _ => {}
+            }
+            self.events.push(ev);
+        }
+    }
+
+    /// Runs until the pull finishes; returns the virtual time it took.
+    fn run(&mut self) -> Duration {
+        for _ in 0..2_000_000 {
+            self.flush();
+            if self.puller.is_finished() {
+                self.flush();
+                return self.now.saturating_since(Instant::ZERO);
+            }
+            let next = [
+                self.queue.peek().map(|Reverse(x)| x.0),
+                self.puller.poll_timeout(),
+            ]
+            .into_iter()
+            .chain(self.sources.iter().map(|s| s.exposer.poll_timeout()))
+            .flatten()
+            .min()
+            .expect("something to wait for");
+            self.now = self.now.max(next);
+            while self.queue.peek().is_some_and(|Reverse(x)| x.0 <= self.now) {
+                let Reverse((_, _, to_puller, src, mut d)) = self.queue.pop().expect("peeked");
+                if to_puller {
+                    let from = self.sources[src].peer;
+                    if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
+                        let at = c.offset as usize;
+                        self.output[at..at + c.data.len()].copy_from_slice(c.data);
+                    }
+                } else {
+                    self.sources[src]
+                        .exposer
+                        .handle_datagram(self.now, PULLER, &d);
+                }
+                self.flush();
+            }
+            if self.puller.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.puller.handle_timeout(self.now);
+            }
+            for s in &mut self.sources {
+                if s.exposer.poll_timeout().is_some_and(|t| t <= self.now) {
+                    s.exposer.handle_timeout(self.now);
+                }
+            }
+        }
+        panic!("the pull did not finish");
+    }
+
+    fn complete(&self) -> bool {
+        self.events.last() == Some(&PullerEvent::Complete) && self.puller.is_complete()
+    }
+}
+
+fn config(deferred: bool) -> PullerConfig {
+    let mut c = PullerConfig::new(ID, peer(0), key());
+    c.deferred_root = deferred;
+    c
+}
+
+const RATE: u64 = 2_000_000;
+
+fn pull_from(n: usize, len: usize, deferred: bool) -> (Net, Duration) {
+    let d = data(len);
+    let e = exposure(&d, 1024);
+    let mut net = Net::new(&vec![e; n], RATE, config(deferred), 1024);
+    let t = net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    (net, t)
+}
+
+#[test]
+fn four_capped_sources_pull_about_four_times_as_fast_as_one() {
+    let len = 2_000_000;
+    let (one, t1) = pull_from(1, len, true);
+    let (four, t4) = pull_from(4, len, true);
+    let speedup = t1.as_secs_f64() / t4.as_secs_f64();
+    assert!(
+        speedup >= 3.0,
+        "one source {t1:?}, four {t4:?}: {speedup:.2}x"
+    );
+    // Each source delivered a fair share, and no chunk was fetched twice for nothing.
+    let chunks = four.puller.manifest().expect("manifest").chunk_count as u64;
+    let reports = four.puller.sources();
+    assert_eq!(reports.iter().map(|r| r.delivered).sum::<u64>(), chunks);
+    for r in &reports {
+        assert_eq!(r.state, SourceState::Active);
+        assert!(r.delivered > chunks / 8, "{reports:?}");
+    }
+    assert_eq!(four.puller.stats().chunks_received, chunks);
+    assert!(
+        four.puller.stats().duplicates <= chunks / 50,
+        "{:?}",
+        four.puller.stats()
+    );
+    assert_eq!(one.puller.sources()[0].delivered, chunks);
+}
+
+#[test]
+fn a_source_sending_forged_chunks_is_dropped_and_the_pull_completes() {
+    for deferred in [true, false] {
+        let d = data(600_000);
+        let e = exposure(&d, 1024);
+        let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, config(deferred), 1024);
+        net.sources[1].corrupt = true;
+        net.run();
+        assert!(net.complete(), "{:?}", net.events.last());
+        assert_eq!(net.output, d);
+        let reports = net.puller.sources();
+        assert!(
+            matches!(reports[1].state, SourceState::Dropped(DropReason::Forged(n)) if n >= 8),
+            "{reports:?}"
+        );
+        assert_eq!(reports[1].delivered, 0);
+        assert_eq!(reports[0].state, SourceState::Active);
+        assert_eq!(reports[2].state, SourceState::Active);
+        assert!(net.puller.stats().auth_failures >= 8);
+    }
+}
+
+#[test]
+fn a_source_that_goes_silent_is_dropped_and_its_chunks_fetched_elsewhere() {
+    let d = data(1_500_000);
+    let e = exposure(&d, 1024);
+    let mut net = Net::new(&[e.clone(), e], RATE, config(true), 1024);
+    net.sources[0].silent_from = Some(Instant::ZERO + Duration::from_millis(150));
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let reports = net.puller.sources();
+    assert_eq!(reports[0].state, SourceState::Dropped(DropReason::Stalled));
+    assert!(reports[0].delivered > 0 && reports[1].delivered > reports[0].delivered);
+}
+
+#[test]
+fn a_source_serving_another_exposure_is_dropped() {
+    let d = data(300_000);
+    let mut other = d.clone();
+    other[1000] ^= 1;
+    let (e, f) = (exposure(&d, 1024), exposure(&other, 1024));
+    let mut net = Net::new(&[e, f], RATE, config(true), 1024);
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    assert_eq!(
+        net.puller.sources()[1].state,
+        SourceState::Dropped(DropReason::OtherExposure)
+    );
+}
+
+#[test]
+fn every_source_failing_fails_the_pull() {
+    let d = data(200_000);
+    let e = exposure(&d, 1024);
+    let mut net = Net::new(&[e.clone(), e], RATE, config(true), 1024);
+    net.sources[0].corrupt = true;
+    net.sources[1].corrupt = true;
+    net.run();
+    assert_eq!(
+        net.events.last(),
+        Some(&PullerEvent::Failed(PullError::AuthFailed))
+    );
+    assert!(!net.puller.is_complete());
+}
+
+#[test]
+fn lossy_sources_with_fec_complete_byte_exact() {
+    let d = data(800_000);
+    let fec = crate::fec::XorParity::new(8).expect("k in range");
+    let e = exposure_with(&d, 1024, &fec);
+    let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, config(true), 1024);
+    for (i, s) in net.sources.iter_mut().enumerate() {
+        s.drop_every = Some(29 + i as u64 * 4);
+    }
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let s = net.puller.stats();
+    assert!(s.fec_recoveries + s.chunks_rerequested > 0, "{s:?}");
+}
+
+#[test]
+fn resumed_chunks_are_held_by_every_source() {
+    let d = data(500_000);
+    let e = exposure(&d, 1024);
+    let mut net = Net::new(&[e.clone(), e], RATE, config(true), 1024);
+    // Run until the Manifest, then hand over the first half as resumed.
+    while net.puller.manifest().is_none() {
+        let before = net.now;
+        net.flush();
+        let next = net
+            .queue
+            .peek()
+            .map(|Reverse(x)| x.0)
+            .expect("handshake under way");
+        net.now = next.max(before);
+        while net.queue.peek().is_some_and(|Reverse(x)| x.0 <= net.now) {
+            let Reverse((_, _, to_puller, src, mut dg)) = net.queue.pop().expect("peeked");
+            if to_puller {
+                let from = net.sources[src].peer;
+                net.puller.handle_datagram(net.now, from, &mut dg);
+            } else {
+                net.sources[src]
+                    .exposer
+                    .handle_datagram(net.now, PULLER, &dg);
+            }
+        }
+    }
+    // The Manifest event first (as a driver takes it), before any request goes out.
+    while let Some(ev) = net.puller.poll_event() {
+        if let PullerEvent::Manifest(m) = &ev {
+            net.output = vec![0; m.total_size as usize];
+        }
+        net.events.push(ev);
+    }
+    let chunks = net.puller.manifest().expect("manifest").chunk_count;
+    let half = chunks / 2;
+    for i in 0..half {
+        let at = i as usize * 1024;
+        let end = (at + 1024).min(d.len());
+        net.output[at..end].copy_from_slice(&d[at..end]);
+        assert!(net.puller.resume_chunk(i, &d[at..end]), "chunk {i}");
+    }
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let s = net.puller.stats();
+    assert_eq!(s.chunks_resumed, u64::from(half));
+    assert!(s.chunks_requested <= u64::from(chunks - half), "{s:?}");
+}
