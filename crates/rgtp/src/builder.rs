@@ -388,6 +388,8 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         }
         let key = self.key.unwrap_or_else(rgtp_providers::cipher::random_key);
         let hash = self.hash.start()?;
+        // Every leaf hashed once, on every core: for the stable Exposure_ID and the tree.
+        let leaves = crate::verify::output_leaves(&hash, data, self.chunk_size);
         let id = match (self.exposure_id, self.stable_id) {
             (Some(id), _) => id,
             (None, true) => {
@@ -396,7 +398,11 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
                         "a custom cipher (a stable Exposure_ID needs a named suite)".into(),
                     )
                 })?;
-                let root = crate::verify::output_root(&hash, data, self.chunk_size);
+                let root = if data.is_empty() {
+                    hash.leaf(&[])
+                } else {
+                    rgtp_proto::merkle::root_of(&hash, &leaves)
+                };
                 rgtp_proto::crypto::stable_exposure_id(
                     &key,
                     suite,
@@ -410,17 +416,29 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         let chunk_key = self.key_mode.chunk_key(&key, &id);
         let cipher = self.cipher.start(&chunk_key)?;
         let fec = self.fec.start()?;
-        let store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
-        let exposure = Exposure::build_into(
-            id,
-            data,
+        Exposure::check(
+            data.len() as u64,
             self.chunk_size,
-            &cipher,
+            cipher.id(),
+            &hash,
+            &fec,
+            self.proofs,
+            self.key_mode,
+        )?;
+        let mut store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
+        crate::verify::seal_parallel(&cipher, data, self.chunk_size, store.bytes_mut())?;
+        let tree = crate::verify::tree_parallel(&hash, leaves);
+        let exposure = Exposure::from_sealed(
+            id,
+            data.len() as u64,
+            self.chunk_size,
+            cipher.id(),
             self.key_mode,
             &hash,
             &fec,
             self.proofs,
             store,
+            tree,
         )?;
         // Whatever the mode, the key that seals must seal nothing else: a raw key
         // reused, or a derived one from a key and Exposure_ID given twice. A derived

@@ -138,8 +138,9 @@ impl Catalog {
     }
 
     /// Parses and checks a received catalog: every path relative and safe, no
-    /// duplicates, at most `max_entries`, symbolic links pointing inside the set,
-    /// files with well-formed IDs and roots.
+    /// duplicates, at most `max_entries`, symbolic links pointing inside the set (and
+    /// climbing nowhere after passing through another of its links), files with
+    /// well-formed IDs and roots.
     pub fn parse(bytes: &[u8], max_entries: usize) -> Result<Catalog, CatalogError> {
         #[derive(Deserialize)]
         struct Probe {
@@ -169,6 +170,37 @@ impl Catalog {
                 }
                 Kind::Symlink { target } => check_link(&e.path, target)?,
                 Kind::Dir => {}
+            }
+        }
+        // Nothing may sit under a link (it would be written through it) or a file.
+        let leaves: HashSet<&str> = c
+            .entries
+            .iter()
+            .filter(|e| e.kind != Kind::Dir)
+            .map(|e| e.path.as_str())
+            .collect();
+        for e in &c.entries {
+            let mut at = 0;
+            while let Some(i) = e.path[at..].find('/') {
+                let parent = &e.path[..at + i];
+                if leaves.contains(parent) {
+                    return Err(CatalogError::UnsafePath {
+                        path: e.path.clone(),
+                        why: "it lies under a link or a file of the set",
+                    });
+                }
+                at += i + 1;
+            }
+        }
+        let links: HashSet<&str> = c
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::Symlink { .. }))
+            .map(|e| e.path.as_str())
+            .collect();
+        for e in &c.entries {
+            if let Kind::Symlink { target } = &e.kind {
+                check_link_via_links(&e.path, target, &links)?;
             }
         }
         Ok(c)
@@ -267,6 +299,38 @@ fn check_link(path: &str, target: &str) -> Result<(), CatalogError> {
                 }
             }
             _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a link whose target climbs (`..`) after passing through another link of
+/// the set: the count in [`check_link`] holds only while every component it walks is
+/// a directory (`d` a link to the root, `d/../..` lies above it).
+fn check_link_via_links(
+    path: &str,
+    target: &str,
+    links: &HashSet<&str>,
+) -> Result<(), CatalogError> {
+    let mut at: Vec<&str> = path.split('/').collect();
+    at.pop();
+    let mut through_link = false;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if through_link => {
+                return Err(CatalogError::UnsafeLink {
+                    path: path.to_string(),
+                    target: target.to_string(),
+                })
+            }
+            ".." => {
+                at.pop();
+            }
+            _ => {
+                at.push(c);
+                through_link |= links.contains(at.join("/").as_str());
+            }
         }
     }
     Ok(())
@@ -513,6 +577,19 @@ mod tests {
             );
         }
         Catalog::parse(&catalog(vec![link("d/l", "../y"), link("m", "d/./y")]), 10).unwrap();
+        // A file under a link of the set (written through the link) or under a file.
+        for entries in [
+            vec![link("l", "d"), file("l/x")],
+            vec![file("l/x"), link("l", "d")],
+            vec![file("f"), file("f/x")],
+            vec![link("a/l", "b"), file("a/l/deep/x")],
+        ] {
+            let e = Catalog::parse(&catalog(entries), 10).unwrap_err();
+            assert!(
+                matches!(&e, CatalogError::UnsafePath { why, .. } if why.contains("under a link")),
+                "{e}"
+            );
+        }
         let e = Catalog::parse(&catalog(vec![file("a"), file("a")]), 10).unwrap_err();
         assert!(matches!(e, CatalogError::Duplicate(_)), "{e}");
         let mut f = file("a");

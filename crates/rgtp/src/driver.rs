@@ -15,8 +15,9 @@ use redgiant_base::link::Borrowed;
 use redgiant_base::{DatagramEndpoint, Endpoint};
 use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
-use rgtp_proto::{Puller, PullerEvent, SuiteFactory};
+use rgtp_proto::{Pull, Puller, PullerEvent, SuiteFactory};
 
+use crate::leaves::LeafHasher;
 use crate::resume::ResumeState;
 use crate::sink::Sink;
 
@@ -48,12 +49,21 @@ pub struct PullApp<K> {
     /// What an earlier run of this pull left in the sink, handed to the puller when
     /// the Manifest shows it is the same exposure.
     resume: Option<ResumeState>,
+    /// Leaves of delivered chunks, hashed on another core while the pull runs.
+    leaves: Option<LeafHasher>,
 }
+
+/// Pulls of fewer chunks hash their leaves at the end only.
+const OVERLAP_FROM_CHUNKS: u32 = 4096;
 
 impl<K> PullApp<K> {
     /// Output into `sink`.
     pub fn new(sink: K) -> Self {
-        PullApp { sink, resume: None }
+        PullApp {
+            sink,
+            resume: None,
+            leaves: None,
+        }
     }
 
     /// Output into `sink`, which holds the chunks `state` records from an earlier run.
@@ -61,35 +71,53 @@ impl<K> PullApp<K> {
         PullApp {
             sink,
             resume: state,
+            leaves: None,
         }
     }
 }
 
-impl<K: Sink, S: SuiteFactory> Application<Puller<S>> for PullApp<K> {
+impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
     type Output = ();
     type Error = PullFailure;
 
     fn deliver(&mut self, d: Delivered<'_>) -> Result<(), PullFailure> {
-        Ok(self.sink.write_at(d.offset, d.data)?)
+        self.sink.write_at(d.offset, d.data)?;
+        if let Some(h) = self.leaves.as_mut() {
+            h.push(d.index, d.data);
+        }
+        Ok(())
     }
 
-    fn event(
-        &mut self,
-        puller: &mut Puller<S>,
-        ev: PullerEvent,
-    ) -> Result<Option<()>, PullFailure> {
+    fn event(&mut self, puller: &mut P, ev: PullerEvent) -> Result<Option<()>, PullFailure> {
         match ev {
             PullerEvent::Manifest(info) => {
                 self.sink.manifest(&info)?;
+                if puller.deferred_root() && info.chunk_count >= OVERLAP_FROM_CHUNKS {
+                    self.leaves = puller
+                        .hash_scheme()
+                        .and_then(|h| LeafHasher::start(h, info.chunk_count));
+                }
                 if let Some(state) = self.resume.take() {
                     state.resume(puller, self.sink.contents()?);
                 }
             }
-            PullerEvent::Recovered { offset, data, .. } => self.sink.write_at(offset, &data)?,
+            PullerEvent::Recovered {
+                index,
+                offset,
+                data,
+            } => {
+                self.sink.write_at(offset, &data)?;
+                if let Some(h) = self.leaves.as_mut() {
+                    h.push(index, &data);
+                }
+            }
             PullerEvent::VerifyRoot => {
                 if let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) {
-                    let leaves =
-                        crate::verify::output_leaves(scheme, self.sink.contents()?, m.chunk_size);
+                    let contents = self.sink.contents()?;
+                    let leaves = match self.leaves.take() {
+                        Some(h) => h.finish(scheme, contents, m.chunk_size),
+                        None => crate::verify::output_leaves(scheme, contents, m.chunk_size),
+                    };
                     puller.handle_leaves(leaves);
                 }
             }
@@ -156,6 +184,41 @@ where
     Ok(())
 }
 
+/// The burst a serving cap of `rate` bytes per second allows: 20 ms at the rate,
+/// and never less than two full GSO batches (a transmit may overdraw the bucket once).
+pub fn cap_burst(rate: u64) -> u64 {
+    (rate / 50).max(128 << 10)
+}
+
+/// Serves like [`serve`], with everything the endpoint sends capped at `total` bytes
+/// per second (a [`Paced`](redgiant_base::Paced) around it) when a cap is given; the
+/// caps each puller is told of are the endpoint's own (spec §8.3.3). Returns the
+/// endpoint when `stop` is set.
+pub fn serve_capped<E: DatagramEndpoint, L: Link>(
+    mut exposer: E,
+    link: &mut L,
+    clock: &Clock,
+    stop: &AtomicBool,
+    total: Option<u64>,
+    mut tick: impl FnMut(&E),
+) -> io::Result<E>
+where
+    ServeApp: Application<E, Error = io::Error>,
+    ServeApp: Application<redgiant_base::Paced<E>, Error = io::Error>,
+{
+    match total {
+        None => {
+            serve(&mut exposer, link, clock, stop, tick)?;
+            Ok(exposer)
+        }
+        Some(rate) => {
+            let mut paced = redgiant_base::Paced::new(exposer, rate, cap_burst(rate), clock.now());
+            serve(&mut paced, link, clock, stop, |p| tick(p.inner()))?;
+            Ok(paced.into_inner())
+        }
+    }
+}
+
 /// Runs a pull to completion, writing verified chunks into `sink` and calling
 /// `progress` about every 100 ms.
 pub fn pull<S: SuiteFactory, L: Link>(
@@ -183,13 +246,13 @@ pub fn pull_until<S: SuiteFactory, L: Link>(
 
 /// [`pull_until`] with the application given: one that resumes an earlier run
 /// ([`PullApp::resuming`]).
-pub fn pull_with<S: SuiteFactory, L: Link, K: Sink>(
-    puller: &mut Puller<S>,
+pub fn pull_with<P: Pull, L: Link, K: Sink>(
+    puller: &mut P,
     link: &mut L,
     clock: &Clock,
     app: &mut PullApp<K>,
     stop: &AtomicBool,
-    mut progress: impl FnMut(&Puller<S>),
+    mut progress: impl FnMut(&P),
 ) -> Result<(), PullFailure> {
     let mut d = Driver::with_clock(Borrowed(link), *clock, DriverConfig::default());
     match d.run(puller, app, stop, |p, _| progress(p))? {

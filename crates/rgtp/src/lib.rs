@@ -25,6 +25,8 @@
 pub mod builder;
 pub mod catalog;
 pub mod driver;
+pub mod files;
+pub mod leaves;
 mod raw_keys;
 pub mod replay;
 pub mod resume;

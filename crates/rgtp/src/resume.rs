@@ -5,7 +5,7 @@
 //! temporary file renamed over the old one) while the pull runs and when it stops.
 //! The next run of the same pull reads it, checks that the exposer's Manifest names
 //! the same exposure (Exposure_ID, Merkle root, sizes) and hands the chunks it
-//! records to the puller ([`Puller::resume_chunk`]), which then asks only for the
+//! records to the puller ([`rgtp_proto::Puller::resume_chunk`]), which then asks only for the
 //! rest. The record is a hint, never trusted: the root check at the end covers
 //! every chunk, resumed or not, and a chunk that does not hash right (a torn write,
 //! a disk error, an edit) is found and fetched again (spec §8.12).
@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rgtp_proto::puller::ManifestInfo;
-use rgtp_proto::{Puller, SuiteFactory};
+use rgtp_proto::Pull;
 use rgtp_wire::{ExposureId, Hash};
 
 const MAGIC: &[u8; 8] = b"RGTPRSM1";
@@ -47,7 +47,7 @@ pub fn state_path(output: &Path) -> PathBuf {
 
 impl ResumeState {
     /// What `puller` has accepted so far, once it has a Manifest.
-    pub fn of<S: SuiteFactory>(puller: &Puller<S>) -> Option<ResumeState> {
+    pub fn of(puller: &impl Pull) -> Option<ResumeState> {
         let m = puller.manifest()?;
         Some(ResumeState {
             exposure_id: m.exposure_id,
@@ -87,7 +87,7 @@ impl ResumeState {
     /// Hands every recorded chunk that `data` (the partial output, mapped) holds to
     /// `puller`, which must just have accepted the Manifest this state matches.
     /// Returns how many it took.
-    pub fn resume<S: SuiteFactory>(&self, puller: &mut Puller<S>, data: &[u8]) -> u64 {
+    pub fn resume(&self, puller: &mut impl Pull, data: &[u8]) -> u64 {
         let Some(m) = puller.manifest() else { return 0 };
         if !self.matches(&m) || data.len() as u64 != m.total_size {
             return 0;

@@ -314,6 +314,7 @@ mod tests {
             chunk_size: 1,
             merkle_root: [0; 32],
             suite: SuiteId::default(),
+            rate_cap: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! End-of-transfer verification of a reassembled output, using every core.
 
-use rgtp_proto::merkle::{root_of, MerkleScheme};
+use rgtp_proto::merkle::{fill_level, root_of, MerkleScheme, MerkleTree};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// The Merkle root over `data` cut into `chunk_size` chunks, leaves hashed in parallel.
@@ -38,4 +38,69 @@ pub fn output_leaves<M: MerkleScheme + ?Sized>(
         }
     });
     leaves
+}
+
+/// Seals `data` in chunks of `chunk_size` into `store` (an
+/// [`Exposure::store_len`](rgtp_proto::Exposure::store_len) store), chunk ranges
+/// sealed at once on every core.
+pub fn seal_parallel<C: rgtp_proto::CipherSuite + ?Sized>(
+    cipher: &C,
+    data: &[u8],
+    chunk_size: u32,
+    store: &mut [u8],
+) -> Result<(), rgtp_proto::exposer::BuildError> {
+    let chunk = chunk_size.max(1) as usize;
+    let n = data.len().div_ceil(chunk);
+    let stride = chunk + rgtp_proto::crypto::TAG_LEN;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 16);
+    // Small inputs: not worth a thread.
+    if threads == 1 || data.len() < 4 << 20 {
+        return rgtp_proto::exposer::seal_chunks(cipher, data, chunk_size, 0, store);
+    }
+    let per = n.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = store
+            .chunks_mut(per * stride)
+            .enumerate()
+            .map(|(t, out)| {
+                let first = t * per;
+                let plain =
+                    &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
+                s.spawn(move || {
+                    rgtp_proto::exposer::seal_chunks(cipher, plain, chunk_size, first as u32, out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(rgtp_proto::exposer::BuildError::Seal))
+            })
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    })
+}
+
+/// The Merkle tree over `leaves`, each wide level hashed on every core.
+pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> MerkleTree {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 16);
+    MerkleTree::from_leaves_with(scheme, leaves, &|below, pad, out| {
+        if threads == 1 || out.len() < 1 << 15 {
+            return fill_level(scheme, below, pad, out);
+        }
+        let per = out.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            for (t, part) in out.chunks_mut(per).enumerate() {
+                let from = 2 * t * per;
+                let to = (from + 2 * part.len()).min(below.len());
+                let below = &below[from..to];
+                s.spawn(move || fill_level(scheme, below, pad, part));
+            }
+        });
+    })
 }

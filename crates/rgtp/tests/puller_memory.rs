@@ -97,6 +97,7 @@ fn a_manifest_of_two_to_the_26_chunks_costs_under_64_mib() {
         fec_k: 0,
         flags: ManifestFlags::PROOFS,
         token: None,
+        rate_cap: None,
     }));
     // AEAD-invalid chunks, as anyone could send.
     let forged: Vec<Vec<u8>> = (1..21u32)

@@ -1,6 +1,8 @@
 //! The puller's rate cap (`PullerConfig::max_rate`) on the simulator: the transfer
 //! runs at the cap, not above it, with or without loss, and any exposer obeys it
-//! because the puller only asks for what the cap allows.
+//! because the puller only asks for what the cap allows. The exposer's cap (spec
+//! §8.3.3) is told to the puller in the Manifest, and the pull runs at the lower of
+//! the two.
 
 mod common;
 
@@ -13,10 +15,15 @@ use rgtp_link::mem::SimNet;
 use rgtp_proto::{ExposerConfig, PullerConfig};
 
 fn prepare(data: &[u8], fec: &str) -> Prepared {
+    prepare_capped(data, fec, None)
+}
+
+fn prepare_capped(data: &[u8], fec: &str, rate_cap: Option<u64>) -> Prepared {
     ExposerBuilder::new()
         .with_fec(fec.parse::<FecSpec>().unwrap())
         .with_config(ExposerConfig {
             max_segments: 16,
+            rate_cap,
             ..Default::default()
         })
         .expose(data)
@@ -131,4 +138,87 @@ fn a_paced_exposer_holds_any_puller_to_its_cap() {
     // (64 KiB) and the one batch that may overdraw it (64 datagrams of at most 1,500).
     let allowed = 2_000_000.0 * served.as_secs_f64() + f64::from((64 << 10) + 64 * 1500);
     assert!((stats.bytes_out as f64) <= allowed, "{stats:?}");
+}
+
+#[test]
+fn the_exposers_cap_is_told_and_the_lower_cap_wins() {
+    let data = common::data(4 << 20, 25);
+    let p = prepare_capped(&data, "none", Some(2_000_000));
+    for (own, want) in [
+        (None, 2_000_000u64),
+        (Some(1_000_000), 1_000_000),
+        (Some(8_000_000), 2_000_000),
+    ] {
+        let r = pull(&p, own, ImpairmentConfig::default());
+        let g = goodput(&r, &data);
+        eprintln!(
+            "own cap {own:?}: {g:.0} B/s, exposer sent {} bytes",
+            r.exposer.bytes_out
+        );
+        assert!(
+            g <= want as f64 * 1.03,
+            "own {own:?}: {g:.0} B/s over {want}"
+        );
+        assert!(
+            g >= want as f64 * 0.85,
+            "own {own:?}: {g:.0} B/s under {want}"
+        );
+        // Nothing is sent twice: chunks plus headers, a little over the data.
+        assert!(
+            (r.exposer.bytes_out as f64) < data.len() as f64 * 1.1,
+            "{:?}",
+            r.exposer
+        );
+    }
+}
+
+#[test]
+fn a_capped_exposer_serves_at_its_cap_without_waste() {
+    // Against `a_paced_exposer_holds_any_puller_to_its_cap`: the same total cap, now
+    // also told to the puller, which asks for no more than it and wastes nothing.
+    use rgtp::driver::{self, Clock};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let data = common::data(2_000_000, 23);
+    let link = common::loopback(false);
+    let cap = 2_000_000;
+    let p = ExposerBuilder::new()
+        .with_config(ExposerConfig {
+            rate_cap: Some(cap),
+            ..common::udp_config(&link)
+        })
+        .expose(&data)
+        .unwrap();
+    let addr = link.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let exposer = p.exposer();
+    let server = std::thread::spawn(move || {
+        let mut link = link;
+        let clock = Clock::new();
+        let t0 = std::time::Instant::now();
+        let e =
+            driver::serve_capped(exposer, &mut link, &clock, &stop2, Some(cap), |_| {}).unwrap();
+        (e.stats(), t0.elapsed())
+    });
+    let t0 = std::time::Instant::now();
+    let (r, ps) = common::pull(&p, addr, |_| {});
+    let took = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (stats, served) = server.join().unwrap();
+    eprintln!(
+        "took {took:?} ({:.0} B/s), served {served:?}\npuller {ps:?}\nexposer {stats:?}",
+        data.len() as f64 / took.as_secs_f64()
+    );
+    assert!(r.unwrap() == data, "output differs");
+    assert!(took >= Duration::from_millis(900), "took {took:?}");
+    let allowed = cap as f64 * served.as_secs_f64() + driver::cap_burst(cap) as f64 + 64.0 * 1500.0;
+    assert!((stats.bytes_out as f64) <= allowed, "{stats:?}");
+    // The puller knew the cap: almost nothing was asked twice (the uninformed puller
+    // of the test above makes the exposer send several times the data).
+    assert!(
+        (stats.bytes_out as f64) < data.len() as f64 * 1.5,
+        "{stats:?}"
+    );
 }

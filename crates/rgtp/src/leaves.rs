@@ -1,0 +1,175 @@
+//! The root check of a deferred-root pull, overlapped with the transfer: every
+//! verified chunk is copied, in batches, to a thread on another core that hashes
+//! its leaf while the pull goes on, so at the end only the chunks it did not see
+//! (resumed from an earlier run, or sent while it was behind) are hashed.
+//!
+//! The receive loop never waits for it: a batch that finds the thread's queue
+//! full is dropped, and its chunks are hashed at the end from the output.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rgtp_proto::merkle::MerkleScheme;
+use rgtp_wire::{Hash, HASH_LEN};
+
+/// Chunks a batch carries before it goes to the hashing thread.
+const BATCH: usize = 128;
+/// Batches queued for the hashing thread at most (bounded memory).
+const QUEUE: usize = 8;
+
+#[derive(Default)]
+struct Batch {
+    /// (chunk index, end of its bytes in `bytes`).
+    chunks: Vec<(u32, usize)>,
+    bytes: Vec<u8>,
+}
+
+struct Done {
+    leaves: Vec<Hash>,
+    /// One bit per chunk hashed.
+    have: Vec<u64>,
+}
+
+/// Hashes the leaves of chunks handed to it on a thread of its own.
+pub struct LeafHasher {
+    tx: Option<mpsc::SyncSender<Batch>>,
+    /// Emptied batches coming back, to be reused.
+    spare: mpsc::Receiver<Batch>,
+    batch: Batch,
+    thread: Option<JoinHandle<Done>>,
+    chunk_count: u32,
+    /// Batches dropped because the thread was behind.
+    dropped: u64,
+}
+
+impl core::fmt::Debug for LeafHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LeafHasher")
+            .field("chunk_count", &self.chunk_count)
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+impl LeafHasher {
+    /// A hasher for an exposure of `chunk_count` chunks, hashing with `scheme`;
+    /// `None` if no thread could be started (everything is then hashed at the end).
+    pub fn start<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32) -> Option<LeafHasher> {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        let (back, spare) = mpsc::channel::<Batch>();
+        let scheme = scheme.clone();
+        let n = chunk_count as usize;
+        let thread = std::thread::Builder::new()
+            .name("rgtp-leaves".into())
+            .spawn(move || {
+                let mut leaves = vec![[0u8; HASH_LEN]; n];
+                let mut have = vec![0u64; n.div_ceil(64)];
+                for mut b in rx {
+                    let mut start = 0;
+                    for &(i, end) in &b.chunks {
+                        if let Some(l) = leaves.get_mut(i as usize) {
+                            *l = scheme.leaf(&b.bytes[start..end]);
+                            have[i as usize / 64] |= 1 << (i % 64);
+                        }
+                        start = end;
+                    }
+                    b.chunks.clear();
+                    b.bytes.clear();
+                    let _ = back.send(b);
+                }
+                Done { leaves, have }
+            })
+            .ok()?;
+        Some(LeafHasher {
+            tx: Some(tx),
+            spare,
+            batch: Batch::default(),
+            thread: Some(thread),
+            chunk_count,
+            dropped: 0,
+        })
+    }
+
+    /// Hands over chunk `index`, verified, with its plaintext.
+    pub fn push(&mut self, index: u32, data: &[u8]) {
+        if index >= self.chunk_count {
+            return;
+        }
+        self.batch.bytes.extend_from_slice(data);
+        self.batch.chunks.push((index, self.batch.bytes.len()));
+        if self.batch.chunks.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let Some(tx) = self.tx.as_ref() else { return };
+        let next = self.spare.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, next);
+        match tx.try_send(full) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(mut b)) => {
+                // Behind: these are hashed at the end instead; never wait here.
+                self.dropped += 1;
+                b.chunks.clear();
+                b.bytes.clear();
+                self.batch = b;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => self.tx = None,
+        }
+    }
+
+    /// Batches dropped because the thread was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Every leaf of `contents` (the whole output, in chunks of `chunk_size`): those
+    /// the thread hashed, and the rest hashed now on every core.
+    pub fn finish<M: MerkleScheme + ?Sized>(
+        mut self,
+        scheme: &M,
+        contents: &[u8],
+        chunk_size: u32,
+    ) -> Vec<Hash> {
+        if let Some(tx) = self.tx.take() {
+            let last = std::mem::take(&mut self.batch);
+            if !last.chunks.is_empty() {
+                let _ = tx.send(last);
+            }
+        }
+        let done = self.thread.take().and_then(|t| t.join().ok());
+        let chunk = chunk_size.max(1) as usize;
+        let n = contents.len().div_ceil(chunk);
+        let Some(Done { mut leaves, have }) = done.filter(|d| d.leaves.len() == n) else {
+            return crate::verify::output_leaves(scheme, contents, chunk_size);
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |p| p.get())
+            .clamp(1, 16);
+        let per = n.div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            for (t, out) in leaves.chunks_mut(per).enumerate() {
+                let first = t * per;
+                let have = &have;
+                s.spawn(move || {
+                    for (j, leaf) in out.iter_mut().enumerate() {
+                        let i = first + j;
+                        if have[i / 64] & (1 << (i % 64)) == 0 {
+                            let end = ((i + 1) * chunk).min(contents.len());
+                            *leaf = scheme.leaf(&contents[i * chunk..end]);
+                        }
+                    }
+                });
+            }
+        });
+        leaves
+    }
+}
+
+impl Drop for LeafHasher {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread; it is not waited for.
+        self.tx = None;
+    }
+}
