@@ -24,6 +24,7 @@
 //! | `gtudp_endpoint` | a script: two gtUDP endpoints over a network the input drives   |
 //! | `tej_endpoint` | a TEJ connection: a stream in pieces, pings, frames and timers   |
 //! | `catalog`      | an exposure set's catalog (JSON) as `rgtp get` receives it       |
+//! | `flow`         | a flow datagram, or a stream of them into a flow endpoint        |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod fixtures;
@@ -33,6 +34,7 @@ mod chunk_key;
 mod exposer;
 mod fec;
 mod ffi;
+mod flow;
 mod gtudp;
 mod manifest_size;
 mod merkle_proof;
@@ -50,6 +52,7 @@ pub use chunk_key::chunk_key;
 pub use exposer::exposer;
 pub use fec::fec;
 pub use ffi::{ffi, ffi_library_path, FFI_LIB_ENV};
+pub use flow::flow;
 pub use gtudp::{gtudp_endpoint, gtudp_packet};
 pub use manifest_size::manifest_size;
 pub use merkle_proof::merkle_proof;
@@ -84,4 +87,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gtudp_endpoint", gtudp_endpoint),
     ("tej_endpoint", tej_endpoint),
     ("catalog", catalog),
+    ("flow", flow),
 ];

@@ -55,16 +55,21 @@ pub fn manifest_size(data: &[u8]) {
     let mut puller = Puller::new(cfg, DynSuite, now);
     let mut buf = Vec::new();
     while puller.poll_transmit(now, &mut buf).is_some() {}
+    let flags = ManifestFlags::from_bits_truncate(i.flags) - ManifestFlags::TOKEN;
     let m = Manifest {
         exposure_id: ID,
         total_size: i.total_size,
         chunk_count: i.chunk_count,
         chunk_size: i.chunk_size,
         merkle_root: i.root,
-        flags: ManifestFlags::from_bits_truncate(i.flags) - ManifestFlags::TOKEN,
+        flags,
         fec_n: i.fec_n,
         fec_k: i.fec_k,
         token: None,
+        // A cap when the flag says so; a chunk size of 0 makes it the invalid 0.
+        rate_cap: flags
+            .contains(ManifestFlags::RATE_CAP)
+            .then_some(u64::from(i.chunk_size)),
     };
     let r = Repr::Manifest(m);
     if r.check().is_err() {

@@ -1,0 +1,1281 @@
+//! The flow endpoint: a sans-IO [`DatagramEndpoint`] that allocates,
+//! accepts and carries flows (`spec/flow.md` §4).
+//!
+//! # Flows
+//!
+//! [`FlowEndpoint::alloc`] asks a peer for a flow to a name with a [`QoS`];
+//! the answer comes as [`Event::Up`] or [`Event::Refused`]. An ALLOC for a
+//! name this endpoint [`register`](FlowEndpoint::register)ed becomes
+//! [`Event::Alloc`], which the application answers with
+//! [`FlowEndpoint::accept`] or [`FlowEndpoint::refuse`]. Either end then
+//! [`write`](FlowEndpoint::write)s whole SDUs and [`read`](FlowEndpoint::read)s
+//! them after [`Event::Readable`].
+//!
+//! # Layers
+//!
+//! [`Layers::for_qos`] decides what a flow runs:
+//! - **arq** (`loss == 0`): each fragment is acknowledged, and resent after
+//!   an RFC 6298 timeout from the flow's measured round trips (Karn's rule,
+//!   doubling per repetition) until it is; each SDU is handed out exactly once.
+//! - without **arq**, each fragment is sent once; SDUs may be lost.
+//! - **reorder** (`in_order`): SDUs are handed out in sequence order. Without
+//!   **arq**, a missing SDU is skipped once the QoS `max_gap` passed since a
+//!   later one completed, or once the sequence window is full.
+//! - **pacer** (a finite, non-zero `bandwidth`): DATA leaves at most at that rate.
+//! - **timeout**: the flow goes [`Event::Down`] once the peer was silent that
+//!   long; an end that sent nothing for a quarter of it sends a KEEPALIVE, so a
+//!   quiet flow stays up.
+//! - **aead**: there is no encryption yet, so a QoS that asks for it is
+//!   refused at both ends ([`FlowError::Unsupported`], reason 3 on the wire).
+//!
+//! # Bounds
+//!
+//! Everything a peer can make this endpoint hold is bounded by [`Config`]:
+//! flows, bytes queued for sending and held for reading per flow, the
+//! sequence window, fragments per SDU, fragments in flight, and the queue of
+//! control datagrams. Memory grows with bytes that actually arrived, never
+//! with a size a peer declared. What does not fit is dropped and counted in
+//! [`Stats`]; on an **arq** flow a dropped fragment is not acknowledged, so
+//! its sender sends it again later.
+//!
+//! # Calling order
+//!
+//! As every endpoint (see [`redgiant_base::endpoint`]): after any `handle_*`
+//! call or command, drain [`Endpoint::poll_transmit`], then
+//! [`Endpoint::poll_event`], then read [`Endpoint::poll_timeout`]. An early
+//! or extra `handle_timeout` does nothing. SDUs are read with
+//! [`FlowEndpoint::read`]; `handle_datagram` hands nothing out directly.
+
+use core::fmt;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
+use redgiant_base::{Instant, Peer, TokenBucket, Transmit};
+
+use crate::qos::{Layers, QoS};
+use crate::wire::{FlowId, Frag, Message, Reason, Repr, HEADER_LEN, MAX_NAME_LEN};
+
+/// Limits and timers of a [`FlowEndpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Largest datagram sent, header included.
+    pub max_datagram: usize,
+    /// Largest SDU written or reassembled, in bytes.
+    pub max_sdu: usize,
+    /// Flows held at once (including closed ones lingering).
+    pub max_flows: usize,
+    /// Bytes queued for sending per flow, in flight included.
+    pub send_buffer: usize,
+    /// Bytes held per flow for reading: fragments, SDUs waiting for order,
+    /// and SDUs not yet read.
+    pub recv_buffer: usize,
+    /// SDUs a receiver tracks above the oldest unfinished one.
+    pub window: u32,
+    /// Fragments an **arq** flow has unacknowledged at once.
+    pub max_in_flight: usize,
+    /// Control datagrams (ALLOC answers, ACKs, KEEPALIVEs) waiting to be sent.
+    pub max_outbox: usize,
+    /// Retransmission timeout before any round trip was measured.
+    pub initial_rto: Duration,
+    /// Smallest retransmission timeout.
+    pub min_rto: Duration,
+    /// Largest retransmission timeout.
+    pub max_rto: Duration,
+    /// How long an allocation waits for an answer when the QoS sets no timeout.
+    pub alloc_timeout: Duration,
+    /// How long a closed or refused flow is remembered, to answer repeats.
+    pub linger: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_datagram: 1200,
+            max_sdu: 1 << 20,
+            max_flows: 1024,
+            send_buffer: 4 << 20,
+            recv_buffer: 4 << 20,
+            window: 1024,
+            max_in_flight: 256,
+            max_outbox: 4096,
+            initial_rto: Duration::from_millis(300),
+            min_rto: Duration::from_millis(20),
+            max_rto: Duration::from_secs(10),
+            alloc_timeout: Duration::from_secs(30),
+            linger: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a [`Config`] cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `max_datagram` leaves no room after the header.
+    DatagramTooSmall,
+    /// `max_sdu` needs more than 65 535 fragments of `max_datagram`.
+    SduTooLarge,
+    /// A limit is zero.
+    ZeroLimit,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::DatagramTooSmall => "max_datagram leaves no room after the header",
+            ConfigError::SduTooLarge => "max_sdu needs more than 65535 fragments",
+            ConfigError::ZeroLimit => "a flow, window, in-flight or outbox limit is zero",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Bytes of SDU one DATA carries.
+    pub fn fragment_len(&self) -> usize {
+        self.max_datagram.saturating_sub(HEADER_LEN)
+    }
+
+    /// Most fragments one SDU takes.
+    pub fn max_fragments(&self) -> usize {
+        self.max_sdu.div_ceil(self.fragment_len().max(1)).max(1)
+    }
+
+    /// Checks the limits fit together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.fragment_len() == 0 {
+            return Err(ConfigError::DatagramTooSmall);
+        }
+        if self.max_fragments() > usize::from(u16::MAX) {
+            return Err(ConfigError::SduTooLarge);
+        }
+        if self.max_flows == 0
+            || self.window == 0
+            || self.max_in_flight == 0
+            || self.max_outbox == 0
+        {
+            return Err(ConfigError::ZeroLimit);
+        }
+        Ok(())
+    }
+}
+
+/// Why a command on a flow failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// No flow has this id (never allocated, or already gone).
+    NoSuchFlow,
+    /// The flow is not in a state for this command (accepting an allocated
+    /// flow, writing to a refused one).
+    WrongState,
+    /// The SDU is larger than [`Config::max_sdu`].
+    TooLarge {
+        /// The SDU's length.
+        len: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// The send buffer has no room for the SDU now; try after reading
+    /// events (acknowledgements free room).
+    WouldBlock,
+    /// The flow used every sequence number.
+    SequenceExhausted,
+    /// [`Config::max_flows`] flows exist.
+    TooManyFlows,
+    /// The name is empty or longer than 255 bytes.
+    BadName,
+    /// The QoS asks for a layer this endpoint does not have.
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowError::NoSuchFlow => f.write_str("no such flow"),
+            FlowError::WrongState => f.write_str("flow not in a state for this command"),
+            FlowError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "SDU of {len} bytes is larger than the {max}-byte maximum"
+                )
+            }
+            FlowError::WouldBlock => f.write_str("send buffer full"),
+            FlowError::SequenceExhausted => f.write_str("flow used every sequence number"),
+            FlowError::TooManyFlows => f.write_str("too many flows"),
+            FlowError::BadName => f.write_str("name empty or longer than 255 bytes"),
+            FlowError::Unsupported(layer) => write!(f, "layer {layer} not available"),
+        }
+    }
+}
+
+impl std::error::Error for FlowError {}
+
+/// What a [`FlowEndpoint`] tells its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A peer asks for a flow to a registered name: answer with
+    /// [`FlowEndpoint::accept`] or [`FlowEndpoint::refuse`].
+    Alloc {
+        /// The new flow.
+        flow: FlowId,
+        /// Who asks.
+        peer: Peer,
+        /// The registered name asked for.
+        name: String,
+        /// The QoS asked for.
+        qos: QoS,
+    },
+    /// A flow this end allocated was accepted.
+    Up(FlowId),
+    /// A flow this end allocated was refused; it is gone.
+    Refused {
+        /// The flow.
+        flow: FlowId,
+        /// Why.
+        reason: Reason,
+    },
+    /// Everything written on the flow was sent and, with **arq**,
+    /// acknowledged (reported when the last byte leaves the send buffer).
+    Drained(FlowId),
+    /// SDUs wait for [`FlowEndpoint::read`] (reported when the queue goes
+    /// from empty to not empty). Read until `read` returns `None`.
+    Readable(FlowId),
+    /// The peer was silent for the QoS timeout (or never answered an
+    /// allocation); the flow is closed. SDUs already received stay readable
+    /// for [`Config::linger`].
+    Down(FlowId),
+    /// The peer deallocated the flow; it is closed. SDUs already received
+    /// stay readable for [`Config::linger`].
+    Closed(FlowId),
+}
+
+/// Counters of a [`FlowEndpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Datagrams handed to the driver.
+    pub datagrams_sent: u64,
+    /// DATA datagrams sent for the first time.
+    pub data_sent: u64,
+    /// DATA datagrams sent again.
+    pub data_retransmitted: u64,
+    /// ACKs queued.
+    pub acks_sent: u64,
+    /// Datagrams handed in.
+    pub datagrams_received: u64,
+    /// Datagrams that did not parse.
+    pub malformed: u64,
+    /// Datagrams for no flow of ours, from the wrong peer, or out of place.
+    pub unknown_flow: u64,
+    /// DATA fragments already held or SDUs already finished.
+    pub duplicates: u64,
+    /// DATA dropped: outside the sequence window.
+    pub dropped_window: u64,
+    /// DATA dropped: the receive buffer was full.
+    pub dropped_buffer: u64,
+    /// DATA dropped: fragment count or length beyond what an SDU may take,
+    /// or disagreeing with earlier fragments of its SDU.
+    pub dropped_bad_fragment: u64,
+    /// SDUs given up on a flow without retransmission (skipped or evicted).
+    pub sdus_lost: u64,
+    /// Control datagrams dropped because the outbox was full.
+    pub outbox_full: u64,
+    /// ALLOCs refused because [`Config::max_flows`] flows exist.
+    pub refused_full: u64,
+}
+
+/// Where a flow is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// We sent ALLOC and wait for the answer.
+    Allocating,
+    /// A peer's ALLOC waits for the application.
+    Incoming,
+    /// Both ends know each other's id.
+    Up,
+    /// Refused or deallocated; kept until `until` to answer repeats.
+    Closed {
+        until: Instant,
+        refusal: Option<Reason>,
+    },
+}
+
+/// A fragment waiting to be sent or acknowledged.
+#[derive(Debug)]
+struct Outgoing {
+    seq: u32,
+    frag: Frag,
+    bytes: Vec<u8>,
+    /// Times sent.
+    sends: u32,
+    sent_at: Instant,
+    deadline: Instant,
+}
+
+/// An RFC 6298 estimator.
+#[derive(Debug, Clone, Copy)]
+struct Rtt {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+}
+
+impl Rtt {
+    fn new(initial: Duration) -> Self {
+        Rtt {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: initial,
+        }
+    }
+
+    fn sample(&mut self, r: Duration, config: &Config) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(srtt) => {
+                let diff = if srtt > r { srtt - r } else { r - srtt };
+                self.rttvar = (self.rttvar * 3 + diff) / 4;
+                self.srtt = Some((srtt * 7 + r) / 8);
+            }
+        }
+        let srtt = self.srtt.unwrap_or(r);
+        let rto = srtt + (self.rttvar * 4).max(Duration::from_millis(1));
+        self.rto = rto.clamp(config.min_rto, config.max_rto);
+    }
+
+    /// The timeout for the `sends`-th send (1: first), doubled per repetition.
+    fn backoff(&self, sends: u32, config: &Config) -> Duration {
+        let shift = sends.saturating_sub(1).min(16);
+        self.rto.saturating_mul(1 << shift).min(config.max_rto)
+    }
+}
+
+/// An SDU being reassembled.
+#[derive(Debug, Default)]
+struct Partial {
+    count: u16,
+    frags: BTreeMap<u16, Vec<u8>>,
+}
+
+/// The receiving half of a flow.
+#[derive(Debug, Default)]
+struct Rx {
+    /// Every sequence number below is finished (handed out or given up).
+    base: u32,
+    /// Finished sequence numbers at or above `base` (unordered flows).
+    done: BTreeSet<u32>,
+    /// Complete SDUs waiting for their turn (ordered flows).
+    ready: BTreeMap<u32, Vec<u8>>,
+    partials: BTreeMap<u32, Partial>,
+    /// SDUs for the application.
+    queue: VecDeque<Vec<u8>>,
+    /// Bytes held in `partials`, `ready` and `queue`.
+    bytes: usize,
+    /// Since when a complete SDU waits behind a missing one (ordered flows
+    /// without retransmission).
+    gap_since: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Flow {
+    peer: Peer,
+    remote: FlowId,
+    name: String,
+    qos: QoS,
+    layers: Layers,
+    state: State,
+    // Sending.
+    next_seq: u32,
+    queue: VecDeque<Outgoing>,
+    in_flight: BTreeMap<(u32, u16), Outgoing>,
+    queued_bytes: usize,
+    rtt: Rtt,
+    pacer: Option<TokenBucket>,
+    alloc_started: Instant,
+    alloc_sends: u32,
+    alloc_next: Instant,
+    // Receiving.
+    rx: Rx,
+    last_heard: Instant,
+    last_sent: Instant,
+}
+
+impl Flow {
+    /// What this flow waits for next, at the latest.
+    fn deadline(&self, config: &Config, endpoint_now: Instant) -> Option<Instant> {
+        let mut d: Option<Instant> = None;
+        let mut at = |t: Instant| d = Some(d.map_or(t, |x| x.min(t)));
+        match self.state {
+            State::Closed { until, .. } => at(until),
+            State::Allocating => {
+                at(self.alloc_next);
+                at(self.alloc_started + alloc_timeout(&self.layers, config));
+            }
+            State::Incoming | State::Up => {
+                if let Some(t) = self.layers.timeout {
+                    at(self.last_heard + t);
+                    if self.state == State::Up {
+                        at(self.last_sent + keepalive_interval(t));
+                    }
+                }
+            }
+        }
+        if self.state == State::Up {
+            let retransmit = self.in_flight.values().map(|o| o.deadline).min();
+            let fresh = (!self.queue.is_empty() && self.in_flight.len() < config.max_in_flight)
+                .then_some(endpoint_now);
+            let due = match (retransmit, fresh) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(due) = due {
+                // Not before the pacer lets a full datagram go.
+                let paced = self
+                    .pacer
+                    .as_ref()
+                    .map(|p| p.clone().ready_at(endpoint_now, config.max_datagram as u64));
+                at(paced.map_or(due, |p| p.max(due)));
+            }
+            if let Some(since) = self.rx.gap_since {
+                at(since + Duration::from_millis(u64::from(self.qos.max_gap)));
+            }
+        }
+        d
+    }
+}
+
+fn alloc_timeout(layers: &Layers, config: &Config) -> Duration {
+    layers.timeout.unwrap_or(config.alloc_timeout)
+}
+
+fn keepalive_interval(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_millis(1))
+}
+
+/// A sans-IO flow endpoint. See the [module docs](self).
+#[derive(Debug)]
+pub struct FlowEndpoint {
+    config: Config,
+    names: HashSet<String>,
+    flows: BTreeMap<FlowId, Flow>,
+    /// (peer, its flow id) → our flow id, for flows a peer allocated.
+    remotes: HashMap<(Peer, FlowId), FlowId>,
+    next_id: u32,
+    outbox: VecDeque<(Peer, Vec<u8>)>,
+    events: VecDeque<Event>,
+    /// Flow to start the next transmit scan at, for fairness.
+    cursor: FlowId,
+    now: Instant,
+    stats: Stats,
+}
+
+impl FlowEndpoint {
+    /// An endpoint with `config`.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(FlowEndpoint {
+            config,
+            names: HashSet::new(),
+            flows: BTreeMap::new(),
+            remotes: HashMap::new(),
+            next_id: 1,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            cursor: FlowId(0),
+            now: Instant::ZERO,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The latest instant handed in (by a `handle_*`, `poll_transmit` or
+    /// command), for applications that answer events without a clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Accepts ALLOCs for `name` from now on (as [`Event::Alloc`]).
+    pub fn register(&mut self, name: &str) -> Result<(), FlowError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(FlowError::BadName);
+        }
+        self.names.insert(name.to_owned());
+        Ok(())
+    }
+
+    /// Refuses ALLOCs for `name` from now on; existing flows stay.
+    pub fn unregister(&mut self, name: &str) {
+        self.names.remove(name);
+    }
+
+    /// Asks `peer` for a flow to `name` with `qos`. The answer comes as
+    /// [`Event::Up`], [`Event::Refused`], or [`Event::Down`] when none
+    /// comes within the QoS timeout. SDUs written before it is up wait.
+    pub fn alloc(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        name: &str,
+        qos: QoS,
+    ) -> Result<FlowId, FlowError> {
+        self.now = self.now.max(now);
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(FlowError::BadName);
+        }
+        let layers = Layers::for_qos(&qos);
+        if layers.aead {
+            return Err(FlowError::Unsupported("aead"));
+        }
+        let id = self.fresh_id().ok_or(FlowError::TooManyFlows)?;
+        let mut flow = self.new_flow(now, peer, FlowId(0), name, qos, State::Allocating);
+        flow.alloc_sends = 1;
+        flow.alloc_next = now + flow.rtt.backoff(1, &self.config);
+        self.flows.insert(id, flow);
+        self.send_alloc(id);
+        Ok(id)
+    }
+
+    /// Accepts a flow announced by [`Event::Alloc`].
+    pub fn accept(&mut self, now: Instant, flow: FlowId) -> Result<(), FlowError> {
+        self.now = self.now.max(now);
+        let f = self.flows.get_mut(&flow).ok_or(FlowError::NoSuchFlow)?;
+        if f.state != State::Incoming {
+            return Err(FlowError::WrongState);
+        }
+        f.state = State::Up;
+        f.last_sent = now;
+        let (peer, remote) = (f.peer, f.remote);
+        self.push_control(peer, flow, remote, Message::AllocOk);
+        Ok(())
+    }
+
+    /// Refuses a flow announced by [`Event::Alloc`].
+    pub fn refuse(&mut self, now: Instant, flow: FlowId) -> Result<(), FlowError> {
+        self.now = self.now.max(now);
+        let until = now + self.config.linger;
+        let f = self.flows.get_mut(&flow).ok_or(FlowError::NoSuchFlow)?;
+        if f.state != State::Incoming {
+            return Err(FlowError::WrongState);
+        }
+        f.state = State::Closed {
+            until,
+            refusal: Some(Reason::Refused),
+        };
+        let (peer, remote) = (f.peer, f.remote);
+        self.push_control(peer, flow, remote, Message::AllocRefused(Reason::Refused));
+        Ok(())
+    }
+
+    /// Queues `sdu` for sending on `flow`, cut into fragments.
+    pub fn write(&mut self, now: Instant, flow: FlowId, sdu: &[u8]) -> Result<(), FlowError> {
+        self.now = self.now.max(now);
+        let max = self.config.max_sdu;
+        let frag_len = self.config.fragment_len();
+        let budget = self.config.send_buffer;
+        let f = self.flows.get_mut(&flow).ok_or(FlowError::NoSuchFlow)?;
+        if !matches!(f.state, State::Up | State::Allocating) {
+            return Err(FlowError::WrongState);
+        }
+        if sdu.len() > max {
+            return Err(FlowError::TooLarge {
+                len: sdu.len(),
+                max,
+            });
+        }
+        if f.queued_bytes + sdu.len() > budget && f.queued_bytes > 0 {
+            return Err(FlowError::WouldBlock);
+        }
+        if f.next_seq == u32::MAX {
+            return Err(FlowError::SequenceExhausted);
+        }
+        let seq = f.next_seq;
+        f.next_seq += 1;
+        let count = sdu.len().div_ceil(frag_len).max(1);
+        // `Config::validate` keeps `count` within u16.
+        let count = u16::try_from(count).unwrap_or(u16::MAX);
+        for index in 0..count {
+            let start = usize::from(index) * frag_len;
+            let end = (start + frag_len).min(sdu.len());
+            f.queue.push_back(Outgoing {
+                seq,
+                frag: Frag { index, count },
+                bytes: sdu[start.min(end)..end].to_vec(),
+                sends: 0,
+                sent_at: now,
+                deadline: now,
+            });
+        }
+        f.queued_bytes += sdu.len();
+        Ok(())
+    }
+
+    /// The next SDU received on `flow`, if any.
+    pub fn read(&mut self, flow: FlowId) -> Option<Vec<u8>> {
+        let f = self.flows.get_mut(&flow)?;
+        let sdu = f.rx.queue.pop_front()?;
+        f.rx.bytes -= sdu.len();
+        Some(sdu)
+    }
+
+    /// Ends `flow`: tells the peer (DEALLOC) and forgets what was not sent.
+    pub fn dealloc(&mut self, now: Instant, flow: FlowId) -> Result<(), FlowError> {
+        self.now = self.now.max(now);
+        let f = self.flows.get(&flow).ok_or(FlowError::NoSuchFlow)?;
+        let (peer, remote, state) = (f.peer, f.remote, f.state);
+        let mut refusal = None;
+        match state {
+            State::Closed { .. } => return Err(FlowError::WrongState),
+            State::Up => self.push_control(peer, flow, remote, Message::Dealloc),
+            State::Incoming => {
+                refusal = Some(Reason::Refused);
+                self.push_control(peer, flow, remote, Message::AllocRefused(Reason::Refused));
+            }
+            State::Allocating => {}
+        }
+        self.close(flow, now, refusal);
+        Ok(())
+    }
+
+    /// The layers `flow` runs.
+    pub fn layers(&self, flow: FlowId) -> Option<Layers> {
+        self.flows.get(&flow).map(|f| f.layers)
+    }
+
+    /// The QoS of `flow`.
+    pub fn qos(&self, flow: FlowId) -> Option<QoS> {
+        self.flows.get(&flow).map(|f| f.qos)
+    }
+
+    /// The peer of `flow`.
+    pub fn peer(&self, flow: FlowId) -> Option<Peer> {
+        self.flows.get(&flow).map(|f| f.peer)
+    }
+
+    /// True while `flow` is up.
+    pub fn is_up(&self, flow: FlowId) -> bool {
+        self.flows.get(&flow).is_some_and(|f| f.state == State::Up)
+    }
+
+    /// Bytes written on `flow` and not yet sent (or, with **arq**, not yet
+    /// acknowledged).
+    pub fn unsent(&self, flow: FlowId) -> usize {
+        self.flows.get(&flow).map_or(0, |f| f.queued_bytes)
+    }
+
+    /// Bytes `flow` holds for reading (fragments, SDUs waiting for order,
+    /// SDUs not yet read).
+    pub fn held(&self, flow: FlowId) -> usize {
+        self.flows.get(&flow).map_or(0, |f| f.rx.bytes)
+    }
+
+    /// Flows held, closed ones lingering included.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    fn fresh_id(&mut self) -> Option<FlowId> {
+        if self.flows.len() >= self.config.max_flows {
+            return None;
+        }
+        loop {
+            let id = FlowId(self.next_id);
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.flows.contains_key(&id) {
+                return Some(id);
+            }
+        }
+    }
+
+    fn new_flow(
+        &self,
+        now: Instant,
+        peer: Peer,
+        remote: FlowId,
+        name: &str,
+        qos: QoS,
+        state: State,
+    ) -> Flow {
+        let layers = Layers::for_qos(&qos);
+        let pacer = layers.pacer.map(|bits| {
+            let rate = (bits / 8).max(1);
+            let burst = (2 * self.config.max_datagram as u64).max(rate / 100);
+            TokenBucket::new(rate, burst, now)
+        });
+        Flow {
+            peer,
+            remote,
+            name: name.to_owned(),
+            qos,
+            layers,
+            state,
+            next_seq: 0,
+            queue: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            queued_bytes: 0,
+            rtt: Rtt::new(self.config.initial_rto),
+            pacer,
+            alloc_started: now,
+            alloc_sends: 0,
+            alloc_next: now,
+            rx: Rx::default(),
+            last_heard: now,
+            last_sent: now,
+        }
+    }
+
+    fn send_alloc(&mut self, id: FlowId) {
+        let Some(f) = self.flows.get(&id) else { return };
+        let repr = Repr {
+            src: id,
+            dst: FlowId(0),
+            message: Message::Alloc {
+                qos: f.qos,
+                name: &f.name,
+            },
+        };
+        let mut bytes = Vec::with_capacity(repr.buffer_len());
+        repr.emit_vec(&mut bytes);
+        let peer = f.peer;
+        self.push_datagram(peer, bytes);
+    }
+
+    fn push_control(&mut self, peer: Peer, src: FlowId, dst: FlowId, message: Message<'_>) {
+        let repr = Repr { src, dst, message };
+        let mut bytes = Vec::with_capacity(repr.buffer_len());
+        repr.emit_vec(&mut bytes);
+        if let Some(f) = self.flows.get_mut(&src) {
+            f.last_sent = self.now;
+        }
+        self.push_datagram(peer, bytes);
+    }
+
+    fn push_datagram(&mut self, peer: Peer, bytes: Vec<u8>) {
+        if self.outbox.len() >= self.config.max_outbox {
+            self.stats.outbox_full += 1;
+            return;
+        }
+        self.outbox.push_back((peer, bytes));
+    }
+
+    /// Marks `flow` closed (kept for the linger to answer repeats).
+    fn close(&mut self, flow: FlowId, now: Instant, refusal: Option<Reason>) {
+        if let Some(f) = self.flows.get_mut(&flow) {
+            f.state = State::Closed {
+                until: now + self.config.linger,
+                refusal,
+            };
+            f.queue.clear();
+            f.in_flight.clear();
+            f.queued_bytes = 0;
+            // SDUs already received stay readable until the flow is forgotten.
+            let queue = core::mem::take(&mut f.rx.queue);
+            f.rx = Rx {
+                bytes: queue.iter().map(Vec::len).sum(),
+                queue,
+                ..Rx::default()
+            };
+        }
+    }
+
+    /// Forgets `flow` at once.
+    fn remove(&mut self, flow: FlowId) {
+        if let Some(f) = self.flows.remove(&flow) {
+            if self.remotes.get(&(f.peer, f.remote)) == Some(&flow) {
+                self.remotes.remove(&(f.peer, f.remote));
+            }
+        }
+    }
+
+    fn on_alloc(&mut self, now: Instant, from: Peer, src: FlowId, qos: QoS, name: &str) {
+        if let Some(&id) = self.remotes.get(&(from, src)) {
+            // A repeat: the same answer again.
+            let Some(f) = self.flows.get_mut(&id) else {
+                return;
+            };
+            f.last_heard = now;
+            match f.state {
+                State::Up => self.push_control(from, id, src, Message::AllocOk),
+                State::Closed {
+                    refusal: Some(r), ..
+                } => self.push_control(from, id, src, Message::AllocRefused(r)),
+                _ => {}
+            }
+            return;
+        }
+        if !self.names.contains(name) {
+            self.push_control(
+                from,
+                FlowId(0),
+                src,
+                Message::AllocRefused(Reason::NoSuchName),
+            );
+            return;
+        }
+        let Some(id) = self.fresh_id() else {
+            self.stats.refused_full += 1;
+            self.push_control(
+                from,
+                FlowId(0),
+                src,
+                Message::AllocRefused(Reason::NoResources),
+            );
+            return;
+        };
+        let mut flow = self.new_flow(now, from, src, name, qos, State::Incoming);
+        let unsupported = flow.layers.aead;
+        if unsupported {
+            flow.state = State::Closed {
+                until: now + self.config.linger,
+                refusal: Some(Reason::UnsupportedQoS),
+            };
+        }
+        self.flows.insert(id, flow);
+        self.remotes.insert((from, src), id);
+        if unsupported {
+            self.push_control(from, id, src, Message::AllocRefused(Reason::UnsupportedQoS));
+            return;
+        }
+        self.events.push_back(Event::Alloc {
+            flow: id,
+            peer: from,
+            name: name.to_owned(),
+            qos,
+        });
+    }
+
+    /// Handles a datagram addressed to our flow `dst`.
+    fn on_flow_message(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        src: FlowId,
+        dst: FlowId,
+        m: Message<'_>,
+    ) {
+        let Some(f) = self.flows.get_mut(&dst) else {
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        if f.peer != from {
+            self.stats.unknown_flow += 1;
+            return;
+        }
+        let known = f.remote == src;
+        match (f.state, m) {
+            (State::Allocating, Message::AllocOk | Message::Data { .. }) => {
+                if f.alloc_sends == 1 {
+                    let r = now.saturating_since(f.alloc_started);
+                    f.rtt.sample(r, &self.config);
+                }
+                f.remote = src;
+                f.state = State::Up;
+                f.last_heard = now;
+                f.last_sent = now;
+                self.events.push_back(Event::Up(dst));
+                if let Message::Data { .. } = m {
+                    self.on_flow_message(now, from, src, dst, m);
+                }
+            }
+            (State::Allocating, Message::AllocRefused(reason)) => {
+                self.events.push_back(Event::Refused { flow: dst, reason });
+                self.remove(dst);
+            }
+            (_, _) if !known => self.stats.unknown_flow += 1,
+            (State::Up, Message::Data { seq, frag, payload }) => {
+                f.last_heard = now;
+                self.on_data(now, dst, seq, frag, payload);
+            }
+            (State::Up, Message::Ack { seq, frag }) => {
+                f.last_heard = now;
+                if let Some(o) = f.in_flight.remove(&(seq, frag.index)) {
+                    if o.sends == 1 {
+                        let r = now.saturating_since(o.sent_at);
+                        f.rtt.sample(r, &self.config);
+                    }
+                    f.queued_bytes -= o.bytes.len();
+                    if f.queued_bytes == 0 && f.queue.is_empty() && f.in_flight.is_empty() {
+                        self.events.push_back(Event::Drained(dst));
+                    }
+                } else {
+                    self.stats.duplicates += 1;
+                }
+            }
+            (State::Up | State::Incoming, Message::Keepalive | Message::AllocOk) => {
+                f.last_heard = now;
+            }
+            (State::Up | State::Incoming, Message::Dealloc) => {
+                self.events.push_back(Event::Closed(dst));
+                self.close(dst, now, None);
+            }
+            _ => self.stats.unknown_flow += 1,
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, id: FlowId, seq: u32, frag: Frag, payload: &[u8]) {
+        let config = &self.config;
+        let Some(f) = self.flows.get_mut(&id) else {
+            return;
+        };
+        let arq = f.layers.arq;
+        let ordered = f.layers.reorder;
+        let (peer, remote) = (f.peer, f.remote);
+        if usize::from(frag.count) > config.max_fragments() || payload.len() > config.fragment_len()
+        {
+            self.stats.dropped_bad_fragment += 1;
+            return;
+        }
+        let rx = &mut f.rx;
+        if seq < rx.base || rx.done.contains(&seq) || rx.ready.contains_key(&seq) {
+            self.stats.duplicates += 1;
+            if arq {
+                self.ack(peer, id, remote, seq, frag);
+            }
+            return;
+        }
+        if seq - rx.base >= config.window {
+            if arq {
+                // The sender repeats it once the window moved.
+                self.stats.dropped_window += 1;
+                return;
+            }
+            let new_base = seq - config.window + 1;
+            let lost = slide(rx, new_base, ordered);
+            self.stats.sdus_lost += lost;
+        }
+        if let Some(p) = rx.partials.get(&seq) {
+            if p.count != frag.count {
+                self.stats.dropped_bad_fragment += 1;
+                return;
+            }
+            if p.frags.contains_key(&frag.index) {
+                self.stats.duplicates += 1;
+                if arq {
+                    self.ack(peer, id, remote, seq, frag);
+                }
+                return;
+            }
+        }
+        if rx.bytes + payload.len() > config.recv_buffer {
+            self.stats.dropped_buffer += 1;
+            return;
+        }
+        rx.bytes += payload.len();
+        let p = rx.partials.entry(seq).or_insert_with(|| Partial {
+            count: frag.count,
+            frags: BTreeMap::new(),
+        });
+        p.frags.insert(frag.index, payload.to_vec());
+        if p.frags.len() == usize::from(p.count) {
+            let p = rx.partials.remove(&seq).unwrap_or_default();
+            let mut sdu = Vec::with_capacity(p.frags.values().map(Vec::len).sum());
+            for bytes in p.frags.into_values() {
+                sdu.extend_from_slice(&bytes);
+            }
+            let was_empty = rx.queue.is_empty();
+            let old_base = rx.base;
+            if ordered {
+                rx.ready.insert(seq, sdu);
+            } else {
+                rx.queue.push_back(sdu);
+                rx.done.insert(seq);
+            }
+            advance(rx, ordered);
+            if ordered && !arq {
+                rx.gap_since = if rx.ready.is_empty() {
+                    None
+                } else if rx.base != old_base {
+                    Some(now)
+                } else {
+                    rx.gap_since.or(Some(now))
+                };
+            }
+            if was_empty && !rx.queue.is_empty() {
+                self.events.push_back(Event::Readable(id));
+            }
+        }
+        if arq {
+            self.ack(peer, id, remote, seq, frag);
+        }
+    }
+
+    fn ack(&mut self, peer: Peer, id: FlowId, remote: FlowId, seq: u32, frag: Frag) {
+        self.stats.acks_sent += 1;
+        self.push_control(peer, id, remote, Message::Ack { seq, frag });
+    }
+
+    /// Skips the missing SDUs an unreliable ordered flow waited for too long.
+    fn skip_gap(&mut self, now: Instant, id: FlowId) {
+        let Some(f) = self.flows.get_mut(&id) else {
+            return;
+        };
+        let Some(since) = f.rx.gap_since else {
+            return;
+        };
+        if now < since + Duration::from_millis(u64::from(f.qos.max_gap)) {
+            return;
+        }
+        let rx = &mut f.rx;
+        let was_empty = rx.queue.is_empty();
+        if let Some(&first) = rx.ready.keys().next() {
+            let lost = slide(rx, first, true);
+            self.stats.sdus_lost += lost;
+        }
+        rx.gap_since = (!rx.ready.is_empty()).then_some(now);
+        if was_empty && !rx.queue.is_empty() {
+            self.events.push_back(Event::Readable(id));
+        }
+    }
+
+    /// The next DATA of flow `id` due at `now`, moved into the in-flight
+    /// set when the flow retransmits.
+    fn next_data(&mut self, now: Instant, id: FlowId, buf: &mut Vec<u8>) -> Option<Peer> {
+        let config = &self.config;
+        let f = self.flows.get_mut(&id)?;
+        if f.state != State::Up {
+            return None;
+        }
+        let due = f
+            .in_flight
+            .iter()
+            .filter(|(_, o)| o.deadline <= now)
+            .min_by_key(|(_, o)| o.deadline)
+            .map(|(k, _)| *k);
+        let (key, fresh) = match due {
+            Some(k) => (Some(k), false),
+            None if !f.queue.is_empty() && f.in_flight.len() < config.max_in_flight => (None, true),
+            None => return None,
+        };
+        let len = match key {
+            Some(k) => f.in_flight.get(&k)?.bytes.len(),
+            None => f.queue.front()?.bytes.len(),
+        } + HEADER_LEN;
+        if let Some(p) = f.pacer.as_mut() {
+            if p.allowance(now, len as u64) == 0 {
+                return None;
+            }
+            p.spend(now, len as u64);
+        }
+        let mut o = match key {
+            Some(k) => f.in_flight.remove(&k)?,
+            None => f.queue.pop_front()?,
+        };
+        let repr = Repr {
+            src: id,
+            dst: f.remote,
+            message: Message::Data {
+                seq: o.seq,
+                frag: o.frag,
+                payload: &o.bytes,
+            },
+        };
+        buf.clear();
+        repr.emit_vec(buf);
+        f.last_sent = now;
+        if fresh {
+            self.stats.data_sent += 1;
+        } else {
+            self.stats.data_retransmitted += 1;
+        }
+        if f.layers.arq {
+            o.sends += 1;
+            o.sent_at = now;
+            o.deadline = now + f.rtt.backoff(o.sends, config);
+            f.in_flight.insert((o.seq, o.frag.index), o);
+        } else {
+            f.queued_bytes -= o.bytes.len();
+            if f.queue.is_empty() {
+                self.events.push_back(Event::Drained(id));
+            }
+        }
+        Some(f.peer)
+    }
+}
+
+/// Moves `rx.base` up to `new_base`, handing out the complete SDUs below it
+/// in order and giving up the rest. Returns how many SDUs were given up.
+fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
+    let mut lost = 0;
+    while rx.base < new_base {
+        let seq = rx.base;
+        if ordered {
+            if let Some(sdu) = rx.ready.remove(&seq) {
+                rx.queue.push_back(sdu);
+            } else {
+                lost += 1;
+            }
+        } else if !rx.done.remove(&seq) {
+            lost += 1;
+        }
+        if let Some(p) = rx.partials.remove(&seq) {
+            rx.bytes -= p.frags.values().map(Vec::len).sum::<usize>();
+        }
+        rx.base += 1;
+        // Jump over a stretch with nothing held.
+        let next_held = [
+            rx.ready.keys().next(),
+            rx.done.iter().next(),
+            rx.partials.keys().next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .copied();
+        let jump_to = next_held.unwrap_or(new_base).min(new_base);
+        if jump_to > rx.base {
+            lost += u64::from(jump_to - rx.base);
+            rx.base = jump_to;
+        }
+    }
+    advance(rx, ordered);
+    lost
+}
+
+/// Hands out what follows `rx.base` without a gap.
+fn advance(rx: &mut Rx, ordered: bool) {
+    if ordered {
+        while let Some(sdu) = rx.ready.remove(&rx.base) {
+            rx.queue.push_back(sdu);
+            rx.base += 1;
+        }
+    } else {
+        while rx.done.remove(&rx.base) {
+            rx.base += 1;
+        }
+    }
+}
+
+impl Endpoint for FlowEndpoint {
+    type Event = Event;
+    type Delivery<'d> = core::convert::Infallible;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let ids: Vec<FlowId> = self.flows.keys().copied().collect();
+        for id in ids {
+            let Some(f) = self.flows.get_mut(&id) else {
+                continue;
+            };
+            match f.state {
+                State::Closed { until, .. } => {
+                    if now >= until {
+                        self.remove(id);
+                    }
+                }
+                State::Allocating => {
+                    if now >= f.alloc_started + alloc_timeout(&f.layers, &self.config) {
+                        self.events.push_back(Event::Down(id));
+                        self.remove(id);
+                    } else if now >= f.alloc_next {
+                        f.alloc_sends += 1;
+                        f.alloc_next = now + f.rtt.backoff(f.alloc_sends, &self.config);
+                        self.send_alloc(id);
+                    }
+                }
+                State::Incoming | State::Up => {
+                    let Some(timeout) = f.layers.timeout else {
+                        self.skip_gap(now, id);
+                        continue;
+                    };
+                    if now >= f.last_heard + timeout {
+                        self.events.push_back(Event::Down(id));
+                        self.close(id, now, None);
+                        continue;
+                    }
+                    if f.state == State::Up && now >= f.last_sent + keepalive_interval(timeout) {
+                        let (peer, remote) = (f.peer, f.remote);
+                        self.push_control(peer, id, remote, Message::Keepalive);
+                    }
+                    self.skip_gap(now, id);
+                }
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.now = self.now.max(now);
+        if let Some((peer, bytes)) = self.outbox.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&bytes);
+            self.stats.datagrams_sent += 1;
+            return Some(Transmit {
+                destination: peer,
+                size: buf.len(),
+                segment_size: None,
+            });
+        }
+        let ids: Vec<FlowId> = self
+            .flows
+            .range(self.cursor..)
+            .chain(self.flows.range(..self.cursor))
+            .filter(|(_, f)| f.state == State::Up)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            if let Some(peer) = self.next_data(now, id, buf) {
+                self.cursor = FlowId(id.0.wrapping_add(1));
+                self.stats.datagrams_sent += 1;
+                return Some(Transmit {
+                    destination: peer,
+                    size: buf.len(),
+                    segment_size: None,
+                });
+            }
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if !self.outbox.is_empty() {
+            return Some(self.now);
+        }
+        self.flows
+            .values()
+            .filter_map(|f| f.deadline(&self.config, self.now))
+            .min()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+impl DatagramEndpoint for FlowEndpoint {
+    fn handle_datagram<'d>(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<Self::Delivery<'d>> {
+        self.now = self.now.max(now);
+        self.stats.datagrams_received += 1;
+        let repr = match Repr::parse(data) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return None;
+            }
+        };
+        match repr.message {
+            Message::Alloc { qos, name } => self.on_alloc(now, from, repr.src, qos, name),
+            m => self.on_flow_message(now, from, repr.src, repr.dst, m),
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
