@@ -19,6 +19,7 @@ local VERSION = 1
 local HEADER_LEN = 4
 local HASH_LEN = 32
 local TOKEN_LEN = 16
+local RATE_CAP_LEN = 8
 local TAG_LEN = 16
 local MAX_PROOF_DEPTH = 32
 -- Shortest Ethernet payload: a frame of 60 bytes (without FCS) minus the
@@ -119,7 +120,11 @@ field("man_flags_token", ProtoField.bool("rgtp.manifest.flags.token", "TOKEN", 1
     "A 16-byte token follows at offset 72"))
 field("man_flags_derived_key", ProtoField.bool("rgtp.manifest.flags.derived_key", "DERIVED_KEY", 16, nil, 0x0040,
     "Chunks are sealed under HKDF(ticket key, Exposure_ID) (§6.6)"))
-field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xff80,
+field("man_flags_rate_cap", ProtoField.bool("rgtp.manifest.flags.rate_cap", "RATE_CAP", 16, nil, 0x0080,
+    "Extension: an 8-byte rate cap follows the fixed part and the token (§8.3.3)"))
+field("man_rate_cap", ProtoField.uint64("rgtp.manifest.rate_cap", "Rate_Cap", base.DEC, nil, nil,
+    "Extension (§8.3.3): the most bytes per second the exposer serves this puller"))
+field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xff00,
     "Bits 7-15: MUST be 0 (BadFlags otherwise)"))
 field("man_aead", ProtoField.string("rgtp.manifest.aead", "AEAD", base.ASCII, "Suite: AEAD (§4.1)"))
 field("man_hash", ProtoField.string("rgtp.manifest.hash", "Merkle hash", base.ASCII, "Suite: Merkle hash (§4.1)"))
@@ -281,7 +286,7 @@ end
 
 local pull_flag_names = { {0x1, "PROOFS"}, {0x2, "FEC"}, {0x4, "ADDR_VALIDATION"} }
 local manifest_flag_names = { {0x01, "AES_256_GCM"}, {0x02, "HASH_SHA256"}, {0x04, "HASH_BLAKE3"},
-    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"}, {0x40, "DERIVED_KEY"} }
+    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"}, {0x40, "DERIVED_KEY"}, {0x80, "RATE_CAP"} }
 local nak_flag_names = { {0x1, "TOKEN"}, {0x2, "PROOFS"} }
 
 -- Microseconds since the epoch (UInt64) to an NSTime.
@@ -322,9 +327,10 @@ local function classify(tvb, n, captured, limit)
     elseif ty == MANIFEST then
         if cut(70, 2) then return nil end
         local flags = tvb(70, 2):uint()
-        local want = bit.band(flags, 0x20) ~= 0 and 72 + TOKEN_LEN or 72
+        local want = 72 + (bit.band(flags, 0x20) ~= 0 and TOKEN_LEN or 0)
+            + (bit.band(flags, 0x80) ~= 0 and RATE_CAP_LEN or 0)
         if n ~= want then return "BadLength", "BadLength" end
-        if bit.band(flags, 0xff80) ~= 0 or bit.band(flags, 0x6) == 0x6 then
+        if bit.band(flags, 0xff00) ~= 0 or bit.band(flags, 0x6) == 0x6 then
             return "BadFlags", "BadFlags"
         end
     elseif ty == CHUNK_DATA then
@@ -463,6 +469,7 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
     ft:add(F.man_flags_proofs, tvb(70, 2))
     ft:add(F.man_flags_token, tvb(70, 2))
     ft:add(F.man_flags_derived_key, tvb(70, 2))
+    ft:add(F.man_flags_rate_cap, tvb(70, 2))
     ft:add(F.man_flags_undefined, tvb(70, 2))
 
     -- The suite (§4.1), as generated fields.
@@ -481,6 +488,15 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
 
     local used = 72
     if bit.band(flags, 0x20) ~= 0 then used = add_token(tree, tvb, n, 72) end
+    local cap
+    if bit.band(flags, 0x80) ~= 0 and used + RATE_CAP_LEN <= n then
+        tree:add(F.man_rate_cap, tvb(used, RATE_CAP_LEN))
+        cap = tvb(used, RATE_CAP_LEN):uint64()
+        used = used + RATE_CAP_LEN
+        if cap == UInt64(0) then
+            tree:add_proto_expert_info(e_semantic, "Rate_Cap 0: a cap must be at least 1 byte per second")
+        end
+    end
     extra_bytes(tree, tvb, n, used)
 
     -- Semantic checks of §8.2 (not parse errors).
@@ -504,6 +520,7 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
         aead, hash, fec)
     if bit.band(flags, 0x10) ~= 0 then info = info .. " proofs" end
     if bit.band(flags, 0x20) ~= 0 then info = info .. " token" end
+    if cap then info = info .. " cap=" .. tostring(cap) .. "B/s" end
     return info
 end
 

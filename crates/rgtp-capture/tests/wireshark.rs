@@ -165,6 +165,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("rgtp.manifest.flags.fec_raptorq", Kind::Bool),
     ("rgtp.manifest.flags.proofs", Kind::Bool),
     ("rgtp.manifest.flags.token", Kind::Bool),
+    ("rgtp.manifest.flags.rate_cap", Kind::Bool),
+    ("rgtp.manifest.rate_cap", Kind::Int),
     ("rgtp.chunk.index", Kind::Int),
     ("rgtp.chunk.payload", Kind::Bytes),
     ("rgtp.chunk.payload_len", Kind::Int),
@@ -413,6 +415,10 @@ fn expected_fields(repr: &Repr<'_>, data: &[u8]) -> Row {
             m.insert("rgtp.manifest.flags.fec_raptorq", bit(flags, 0x08));
             m.insert("rgtp.manifest.flags.proofs", bit(flags, 0x10));
             m.insert("rgtp.manifest.flags.token", bit(flags, 0x20));
+            m.insert("rgtp.manifest.flags.rate_cap", bit(flags, 0x80));
+            if let Some(cap) = p.rate_cap {
+                m.insert("rgtp.manifest.rate_cap", cap.to_string());
+            }
             if let Some(token) = &p.token {
                 m.insert("rgtp.token", hex(token));
             }

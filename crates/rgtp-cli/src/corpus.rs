@@ -378,12 +378,17 @@ impl Middlebox {
                     && d.len() > 57
                     && d[1] == 0x04
                     && d[24] > 0
+                    && d[23] & 1 == 0
                     && self.hits < HITS
                     && self.rng.gen_bool(0.2) =>
             {
                 self.hits += 1;
-                let depth = usize::from(d[24]);
-                let at = 25 + self.rng.gen_range(0..32 * depth);
+                // The sibling nearest the leaf of an even chunk: a puller reads a
+                // proof only up to the first node it already knows, so a flip higher
+                // up (or beside an odd chunk whose leaf the previous proof vouched
+                // for) may go unread, rightly, on a genuine chunk; this one is read
+                // by every verifier.
+                let at = 25 + self.rng.gen_range(0..32);
                 d[at] ^= 0x01;
             }
             Attack::ReplayedChunks if !to_exposer && is_chunk(d) => {
