@@ -22,9 +22,13 @@ pub mod exit {
     pub const PROTOCOL: u8 = 7;
 }
 
+pub mod caps;
 pub mod corpus;
 pub mod files_cmd;
+pub mod flow_cmd;
 pub mod inspect;
 pub mod pcaps_gtudp_tej;
+pub mod sources;
 pub mod tej_cmd;
+pub mod tej_via;
 pub mod transfer;

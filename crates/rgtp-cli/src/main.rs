@@ -18,12 +18,14 @@ use rgtp::driver::{self, Clock, PullFailure};
 use rgtp::sink::MemSink;
 use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::Recorder;
-use rgtp_cli::transfer::{pull_failure, pull_file, NotPulled, PullFileError, PullJob, Pulled};
+use rgtp_cli::transfer::{
+    pull_failure, pull_file, BarProgress, NotPulled, PullFileError, PullJob, Pulled,
+};
 use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
 use rgtp_proto::cc::Controller;
-use rgtp_proto::{CipherId, HashId, Peer, Puller, PullerConfig, PullerStats};
+use rgtp_proto::{CipherId, ExposerStats, HashId, Peer, Puller, PullerConfig, PullerStats};
 
 mod gtudp_cmd;
 mod sweep_cmd;
@@ -66,6 +68,8 @@ enum Command {
     Gtudp(gtudp_cmd::GtudpArgs),
     /// Run a plan of protocol variants and network scenarios on the simulator: CSV, JSON, manifest.
     Sweep(sweep_cmd::SweepArgs),
+    /// Flows by name over UDP: echo-server, echo, directory, bind.
+    Flow(rgtp_cli::flow_cmd::FlowArgs),
 }
 
 #[derive(clap::Args)]
@@ -185,6 +189,12 @@ struct LinkArgs {
     /// Write every datagram sent and received to this pcap file (opens in Wireshark; see `rgtp inspect`).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Spread the transfer over N UDP sockets: a pull sends from N ports, an exposer
+    /// serves its port from N threads (SO_REUSEPORT; the kernel spreads pullers'
+    /// ports over them). Paths that balance by flow then carry it on N flows.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    channels: u32,
 }
 
 impl LinkArgs {
@@ -203,7 +213,21 @@ impl LinkArgs {
                 "--vlan and --pcp tag raw Ethernet frames: use them with --link eth:IFACE (for UDP, use a VLAN interface instead)".into(),
             ));
         }
+        if self.channels > 1 && self.link != LinkArg::Udp {
+            return Err((
+                exit::USAGE,
+                "--channels spreads a transfer over UDP sockets: use it with --link udp".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The UDP settings of this command's sockets.
+    fn udp_config(&self) -> rgtp_link::UdpConfig {
+        rgtp_link::UdpConfig {
+            reuse_port: self.channels > 1,
+            ..Default::default()
+        }
     }
 
     /// Opens the raw-Ethernet link named by `--link eth:IFACE`.
@@ -242,6 +266,8 @@ struct ExposeArgs {
     /// Host to write into the ticket (default: the bound address, or 127.0.0.1 when unspecified).
     #[arg(long)]
     advertise: Option<String>,
+    #[command(flatten)]
+    caps: rgtp_cli::caps::ServeCaps,
     #[command(flatten)]
     link: LinkArgs,
     #[command(flatten)]
@@ -303,6 +329,13 @@ struct PullArgs {
     /// Ask for a Merkle proof with every chunk.
     #[arg(long)]
     proofs: bool,
+    /// Another exposer of the same exposure (HOST:PORT, or its own ticket), pulled
+    /// from at the same time as the ticket's; repeat for more. Every chunk is verified
+    /// whatever its source; a source that sends chunks failing verification, stops
+    /// answering or serves another exposure is dropped and the others carry on. Add
+    /// --proofs to catch, chunk by chunk, a source that holds the key and lies.
+    #[arg(long, value_name = "SOURCE")]
+    from: Vec<String>,
     #[command(flatten)]
     link: LinkArgs,
     /// Do not request FEC parity.
@@ -322,13 +355,15 @@ struct PullArgs {
     backend: BackendArg,
     #[command(flatten)]
     cc: CcArg,
-    /// Cap the transfer at this rate: 20MB/s, 2.5MiB/s, 160Mbit/s, or bytes per second.
-    /// The pull asks for no more than the cap, so any exposer keeps to it.
-    #[arg(long, value_name = "RATE", value_parser = redgiant_base::parse_rate)]
-    max_rate: Option<u64>,
+    #[command(flatten)]
+    caps: rgtp_cli::caps::PullCaps,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Once the pull is complete, print its counters as one JSON object on standard
+    /// output (the last try's, and those of earlier tries when --retries came into play).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -432,6 +467,10 @@ fn main() -> ExitCode {
         Command::Tej(a) => rgtp_cli::tej_cmd::run(a),
         Command::Gtudp(a) => gtudp_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::run(a),
+        Command::Flow(a) => {
+            install_stop_handler();
+            rgtp_cli::flow_cmd::run(a, &STOP)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -600,12 +639,18 @@ fn read_token_secret(path: &Path) -> Result<[u8; 32], (u8, String)> {
 
 fn expose(a: ExposeArgs) -> CliResult {
     a.link.check()?;
+    if a.link.channels > 1 && a.link.record.is_some() {
+        return Err((
+            exit::USAGE,
+            "--record captures one socket: record with --channels 1, or capture the port with tcpdump".into(),
+        ));
+    }
     let (map, len) = map_file(&a.file)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
     let (link, where_): (Box<dyn Link>, Peer) = match &a.link.link {
         LinkArg::Udp => {
             let addr = SocketAddr::new(a.bind, a.port);
-            let link = UdpLink::bind(addr).map_err(|e| {
+            let link = UdpLink::bind_with(addr, a.link.udp_config()).map_err(|e| {
                 (
                     exit::IO,
                     format!(
@@ -641,6 +686,7 @@ fn expose(a: ExposeArgs) -> CliResult {
     let mut config = rgtp_proto::ExposerConfig {
         max_segments: caps.max_segments,
         dangerous_serve_unvalidated: a.dangerous_serve_unvalidated,
+        rate_cap: a.caps.advertised(None),
         ..Default::default()
     };
     config.max_payload = caps.mtu;
@@ -706,6 +752,9 @@ fn expose(a: ExposeArgs) -> CliResult {
             suite.fec.k,
             suite.proofs,
         );
+        if let Some(c) = a.caps.describe(None) {
+            eprintln!("{c}");
+        }
     }
     install_stop_handler();
     let bar = if a.quiet {
@@ -716,21 +765,69 @@ fn expose(a: ExposeArgs) -> CliResult {
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("template"),
     );
-    let mut exposer = prepared.exposer();
+    let exposer = prepared.exposer();
     let clock = Clock::new();
-    driver::serve(&mut exposer, &mut link, &clock, &STOP, |x| {
-        let s = x.stats();
-        bar.set_message(format!(
-            "requests {} · chunks sent {} · {} sent · dropped {}",
-            s.requests + s.manifests_sent,
-            s.chunks_sent,
-            indicatif::HumanBytes(s.bytes_out),
-            s.malformed + s.unknown_exposure + s.busy + s.over_budget + s.bad_token,
-        ));
-        bar.tick();
-    })
-    .map_err(|e| (exit::IO, format!("serving failed: {e}")))?;
+    // More channels: the same port served by more threads, each with an exposer of
+    // its own (they share the sealed exposure and the token secret) and an even share
+    // of the total cap.
+    let n = a.link.channels as usize;
+    let share = a.caps.max_rate.map(|r| (r / n as u64).max(1));
+    let per_channel = std::sync::Mutex::new(vec![ExposerStats::default(); n]);
+    let mut extra = Vec::new();
+    if n > 1 {
+        let Peer::Ip(local) = where_ else {
+            unreachable!("checked: channels need UDP")
+        };
+        for _ in 1..n {
+            extra.push(UdpLink::bind_with(local, a.link.udp_config()).map_err(|e| {
+                (
+                    exit::IO,
+                    format!("cannot open another socket on {local}: {e}"),
+                )
+            })?);
+        }
+    }
+    let served = std::thread::scope(|s| {
+        for (i, mut l) in extra.into_iter().enumerate() {
+            let (exposer, per_channel) = (prepared.exposer(), &per_channel);
+            s.spawn(move || {
+                let r = driver::serve_capped(exposer, &mut l, &clock, &STOP, share, |x| {
+                    per_channel.lock().expect("lock")[i + 1] = x.stats();
+                });
+                if let Err(e) = r {
+                    eprintln!("rgtp: channel {}: serving failed: {e}", i + 1);
+                }
+            });
+        }
+        driver::serve_capped(exposer, &mut link, &clock, &STOP, share, |x| {
+            let s = {
+                let mut all = per_channel.lock().expect("lock");
+                all[0] = x.stats();
+                all.iter().fold(ExposerStats::default(), |mut t, s| {
+                    t += *s;
+                    t
+                })
+            };
+            bar.set_message(format!(
+                "requests {} · chunks sent {} · {} sent · dropped {}",
+                s.requests + s.manifests_sent,
+                s.chunks_sent,
+                indicatif::HumanBytes(s.bytes_out),
+                s.malformed + s.unknown_exposure + s.busy + s.over_budget + s.bad_token,
+            ));
+            bar.tick();
+        })
+    });
+    served.map_err(|e| (exit::IO, format!("serving failed: {e}")))?;
     bar.finish();
+    if n > 1 && !a.quiet {
+        let all = per_channel.into_inner().expect("lock");
+        let line: Vec<String> = all
+            .iter()
+            .map(|s| format!("{} requests", s.requests + s.manifests_sent))
+            .collect();
+        eprintln!("served on {n} channels: {}", line.join(", "));
+    }
     link.flush()
         .map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
     Ok(())
@@ -752,6 +849,12 @@ fn pull(a: PullArgs) -> CliResult {
         .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
     a.link.check()?;
     let (link, server): (Box<dyn Link>, Peer) = match (&a.link.link, ticket.mac) {
+        (LinkArg::Eth(_), _) if !a.from.is_empty() => {
+            return Err((
+                exit::USAGE,
+                "--from works over UDP only: raw Ethernet pulls from one exposer".into(),
+            ))
+        }
         (LinkArg::Udp, Some(_)) => {
             return Err((
                 exit::USAGE,
@@ -779,9 +882,17 @@ fn pull(a: PullArgs) -> CliResult {
                 SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
                 SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
             };
-            let link = UdpLink::bind(bind)
-                .map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?;
-            (Box::new(link), Peer::Ip(server))
+            let link: Box<dyn Link> = match a.link.channels {
+                1 => Box::new(
+                    UdpLink::bind(bind)
+                        .map_err(|e| (exit::IO, format!("cannot open a UDP socket: {e}")))?,
+                ),
+                n => Box::new(
+                    rgtp_link::Channels::bind(bind, n as usize, rgtp_link::UdpConfig::default())
+                        .map_err(|e| (exit::IO, format!("cannot open {n} UDP sockets: {e}")))?,
+                ),
+            };
+            (link, Peer::Ip(server))
         }
     };
     let mtu = link.capabilities().mtu;
@@ -797,7 +908,7 @@ fn pull(a: PullArgs) -> CliResult {
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
     cfg.congestion = a.cc.controller;
-    cfg.max_rate = a.max_rate;
+    cfg.max_rate = a.caps.per_pull(1);
     if let Some(max) = a.max_size {
         cfg.max_total_size = max;
     }
@@ -814,15 +925,23 @@ fn pull(a: PullArgs) -> CliResult {
         .expect("template"),
     );
     let started = StdInstant::now();
+    let sources = match server {
+        Peer::Ip(addr) if !a.from.is_empty() => rgtp_cli::sources::sources(addr, &ticket, &a.from)?,
+        _ => Vec::new(),
+    };
     let job = PullJob {
         cfg,
         backend: a.backend.cipher_backend,
         restart: a.restart,
         retries: a.retries,
         expect_root: None,
+        sources,
+    };
+    let progress = BarProgress {
+        bar: &bar,
         quiet: a.quiet,
     };
-    let result = pull_file(&job, &a.output, &mut link, &clock, &bar, &STOP);
+    let result = pull_file(&job, &a.output, &mut link, &clock, &progress, &STOP);
     let flushed = link.flush();
     match result {
         Ok(done) => {
@@ -830,6 +949,9 @@ fn pull(a: PullArgs) -> CliResult {
             bar.finish();
             if !a.quiet {
                 report_pull(&done, started);
+            }
+            if a.json {
+                println!("{}", pull_json(&done, started));
             }
             Ok(())
         }
@@ -869,12 +991,46 @@ fn report_pull(done: &Pulled, started: StdInstant) {
         s.chunks_rerequested,
         s.fec_recoveries,
     );
+    if done.sources.len() > 1 {
+        for line in rgtp_cli::sources::describe(&done.sources) {
+            eprintln!("  from {line}");
+        }
+    }
     if s.repaired_chunks > 0 {
         eprintln!(
             "{} chunks did not match the root (authentic under the key, wrong content) and were fetched again with proofs ({} chunk requests to locate them)",
             s.repaired_chunks, s.repair_fetches
         );
     }
+}
+
+/// What `pull --json` prints: the exposure's shape, the time taken and the counters.
+fn pull_json(done: &Pulled, started: StdInstant) -> serde_json::Value {
+    let (s, m) = (&done.stats, &done.manifest);
+    serde_json::json!({
+        "total_size": m.total_size,
+        "chunk_size": m.chunk_size,
+        "chunk_count": m.chunk_count,
+        "merkle_root": hex::encode(m.merkle_root),
+        "seconds": started.elapsed().as_secs_f64(),
+        "chunks_received": s.chunks_received,
+        "chunks_resumed": s.chunks_resumed,
+        "chunks_requested": s.chunks_requested,
+        "chunks_rerequested": s.chunks_rerequested,
+        "duplicates": s.duplicates,
+        "fec_recoveries": s.fec_recoveries,
+        "repaired_chunks": s.repaired_chunks,
+        "repair_fetches": s.repair_fetches,
+        "datagrams_received": s.datagrams_received,
+        "bytes_received": s.bytes_received,
+        "earlier_tries": done.earlier_tries.iter().map(|e| serde_json::json!({
+            "chunks_received": e.chunks_received,
+            "chunks_resumed": e.chunks_resumed,
+            "chunks_requested": e.chunks_requested,
+            "chunks_rerequested": e.chunks_rerequested,
+            "duplicates": e.duplicates,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn read_capture(path: &Path) -> Result<rgtp_capture::Capture, (u8, String)> {

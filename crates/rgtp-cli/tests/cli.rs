@@ -834,6 +834,40 @@ fn a_pull_that_failed_before_any_chunk_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_resumed_pull_the_exposer_never_answers_keeps_what_was_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.bin");
+    // What an earlier run left: half of a 4-chunk file.
+    let state = rgtp::resume::ResumeState {
+        exposure_id: [0xab; 16],
+        merkle_root: [7; 32],
+        total_size: 4800,
+        chunk_size: 1200,
+        chunk_count: 4,
+        bitmap: vec![0b0011],
+    };
+    state.save(&state_of(&out)).expect("write state");
+    let partial = data(4800, 11);
+    std::fs::write(partial_of(&out), &partial).expect("write partial");
+    // Nobody serves this ticket: every try's handshake times out.
+    let ticket = format!("rgtp://127.0.0.1:9/{}#{}", "ab".repeat(16), "cd".repeat(32));
+    let args = ["--connect-timeout", "1", "--retries", "1"];
+    let (status, err) = finish(spawn_pull_with(&ticket, &out, &args), CHILD_LIMIT);
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("retry 1 of 1"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        rgtp::resume::ResumeState::load(&state_of(&out)).expect("read state"),
+        Some(state),
+        "the state an earlier run kept must survive tries that reach nobody"
+    );
+    assert!(
+        std::fs::read(partial_of(&out)).expect("partial kept") == partial,
+        "the partial output must be left as it was"
+    );
+}
+
+#[test]
 fn an_exposer_restarted_with_its_key_serves_the_same_ticket_and_the_pull_carries_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
@@ -1317,4 +1351,187 @@ fn a_hundred_forged_chunks_on_the_path_are_repaired() {
 
 fn assert_no_output_partial(out: &Path) {
     assert!(!partial_of(out).exists(), "partial file left behind");
+}
+
+#[test]
+fn channels_spread_one_pull_over_sockets_and_serving_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let mut exposer = Command::new(BIN)
+        .args([
+            "expose",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--channels",
+            "3",
+        ])
+        .arg(&src)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(exposer.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let out = dir.path().join("out.bin");
+    let st = Command::new(BIN)
+        .args(["pull", line.trim(), "--channels", "16", "-q", "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    // Ctrl-C: the exposer says what each serving thread did; the puller's 16 ports
+    // were spread over more than one of them (the kernel hashes each port to one
+    // thread: all 16 on one thread has a chance of 3 × 3^-16).
+    unsafe {
+        libc::kill(exposer.id() as i32, libc::SIGINT);
+    }
+    let mut err = String::new();
+    exposer
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    exposer.wait().unwrap();
+    let served = err
+        .lines()
+        .find_map(|l| l.strip_prefix("served on 3 channels: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let busy = served.split(", ").filter(|c| !c.starts_with("0 ")).count();
+    assert!(busy >= 2, "{served}");
+    // Raw Ethernet has no channels yet: a clear refusal.
+    let st = Command::new(BIN)
+        .args([
+            "pull",
+            line.trim(),
+            "--channels",
+            "2",
+            "--link",
+            "eth:lo",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("--link udp"));
+}
+
+/// A UDP relay in front of `exposer` that flips a byte in every chunk it passes to
+/// the puller (a source that lies); runs until the returned flag is set.
+fn lying_relay(exposer: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let upstream: std::net::SocketAddr = exposer.parse().expect("exposer address");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("relay address").to_string();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    thread::spawn(move || {
+        let mut puller = None;
+        let mut buf = vec![0u8; 65_536];
+        while !flag.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if from == upstream {
+                let Some(to) = puller else { continue };
+                if n > 512 {
+                    buf[n - 20] ^= 0x55;
+                }
+                let _ = sock.send_to(&buf[..n], to);
+            } else {
+                puller = Some(from);
+                let _ = sock.send_to(&buf[..n], upstream);
+            }
+        }
+    });
+    (addr, stop)
+}
+
+fn ticket_addr(ticket: &str) -> String {
+    let rest = ticket.strip_prefix("rgtp://").expect("scheme");
+    rest.split_once('/').expect("path").0.to_string()
+}
+
+#[test]
+fn pull_from_three_exposers_at_once_uses_all_and_drops_a_liar() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("data.bin");
+    let body = data(3_000_000, 31);
+    std::fs::write(&file, &body).expect("write");
+    let key = "7a".repeat(32);
+    let cap = ["--key", key.as_str(), "--max-rate", "4MB/s"];
+    let (a, b, c) = (
+        Exposer::start(&file, &cap),
+        Exposer::start(&file, &cap),
+        Exposer::start(&file, &cap),
+    );
+    // The same file and key: the same exposure, whichever exposer printed the ticket.
+    let id = |t: &str| t.split('/').nth(3).map(|s| s[..32].to_string());
+    assert_eq!(id(&a.ticket), id(&b.ticket));
+
+    // All honest: each of the three delivers part of the file.
+    let out = dir.path().join("three.bin");
+    let mut cmd = rgtp();
+    cmd.args(["pull", &a.ticket, "-o"]).arg(&out).args([
+        "--from",
+        &b.ticket,
+        "--from",
+        &ticket_addr(&c.ticket),
+    ]);
+    let run = run_bounded(cmd, CHILD_LIMIT);
+    run.expect_code(0);
+    assert_eq!(std::fs::read(&out).expect("output"), body);
+    let delivered: Vec<u64> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.split("delivered ").nth(1))
+        .filter_map(|t| t.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(delivered.len(), 3, "{}", run.describe());
+    assert!(delivered.iter().all(|&n| n > 100), "{}", run.describe());
+
+    // One source behind a relay that corrupts every chunk: dropped, the pull completes.
+    let (liar, stop) = lying_relay(&ticket_addr(&c.ticket));
+    let out = dir.path().join("liar.bin");
+    let mut cmd = rgtp();
+    cmd.args(["pull", &a.ticket, "-o"])
+        .arg(&out)
+        .args(["--from", &liar, "--from", &b.ticket]);
+    let run = run_bounded(cmd, CHILD_LIMIT);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    run.expect_code(0);
+    assert_eq!(std::fs::read(&out).expect("output"), body);
+    assert!(
+        run.stderr.contains(&format!("{liar}: dropped (sent "))
+            && run.stderr.contains("chunks that failed verification"),
+        "{}",
+        run.describe()
+    );
+
+    // A --from naming another exposure is refused before anything is pulled.
+    let other = a.ticket_with_key(&"7b".repeat(32));
+    let mut cmd = rgtp();
+    cmd.args(["pull", &a.ticket, "-o"])
+        .arg(dir.path().join("never.bin"))
+        .args(["--from", &other]);
+    let run = run_bounded(cmd, CHILD_LIMIT);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("another exposure or key"),
+        "{}",
+        run.describe()
+    );
+    for e in [a, b, c] {
+        e.stop();
+    }
 }

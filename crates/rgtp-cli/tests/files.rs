@@ -1,6 +1,8 @@
 //! `rgtp send` and `rgtp get`: trees over loopback UDP, byte-exact, with modes and
 //! times; parallel files; symbolic links refused or kept; a plain ticket refused with
-//! the right advice; an interrupted `get` resumed by running it again.
+//! the right advice; an interrupted `get` resumed by running it again; a set from two
+//! senders at once; hostile names in a forged listing (a 1,000-file tree and more
+//! hostile listings: `files_tree.rs`).
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -283,4 +285,161 @@ fn an_interrupted_get_resumes_when_run_again() {
         std::fs::read(dest.join("tree/big.bin")).unwrap() == bytes(12 << 20, 4),
         "output differs"
     );
+}
+
+#[test]
+fn a_senders_per_file_cap_is_told_to_the_receiver_and_kept() {
+    // 1 MB served at most 1 MB/s per file: about a second however fast the machine;
+    // uncapped it takes a few milliseconds. The receiver sets no cap of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("f.bin");
+    let data = bytes(1_000_000, 3);
+    std::fs::write(&src, &data).unwrap();
+    let sender = Sender::start(
+        &[&src],
+        &["--max-rate-per-file", "1MB/s", "--max-rate", "4MB/s"],
+    );
+    let dest = tmp.path().join("dest");
+    let mut c = rgtp();
+    c.args(["get", &sender.ticket]).arg(&dest).arg("-q");
+    let t0 = Instant::now();
+    let (code, _, err) = run(c);
+    let took = t0.elapsed();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::read(dest.join("f.bin")).unwrap(), data);
+    assert!(took >= Duration::from_millis(800), "took {took:?}");
+}
+
+#[test]
+fn a_set_is_fetched_from_two_senders_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("tree");
+    make_tree(&src);
+    let key = "5c".repeat(32);
+    let a = Sender::start(&[&src], &["--key", &key, "--max-rate", "8MB/s"]);
+    let b = Sender::start(&[&src], &["--key", &key, "--max-rate", "8MB/s"]);
+    // The same files under the same key: the same set, whichever sender printed it.
+    let id = |t: &str| t.split('/').nth(3).map(|s| s[..32].to_string());
+    assert_eq!(id(&a.ticket), id(&b.ticket));
+    let dest = dir.path().join("dest");
+    let mut c = rgtp();
+    c.args(["get", &a.ticket])
+        .arg(&dest)
+        .args(["--from", &b.ticket, "--json"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, Some(0), "{err}");
+    assert_same_tree(&src, &dest.join("tree"));
+    // The big file came from both, each verified chunk by chunk.
+    let big = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .find(|e| e["event"] == "file" && e["bytes"] == 3_000_001)
+        .expect("the big file's event");
+    let sources = big["sources"].as_array().expect("per-source figures");
+    assert_eq!(sources.len(), 2, "{big}");
+    for s in sources {
+        assert_eq!(s["state"], "active", "{big}");
+        assert!(s["delivered_chunks"].as_u64().unwrap() > 100, "{big}");
+    }
+    // A source of another set is refused up front.
+    let other = format!(
+        "{}#{}",
+        a.ticket.split('#').next().unwrap(),
+        "5d".repeat(32)
+    );
+    let mut c = rgtp();
+    c.args(["get", &a.ticket])
+        .arg(dir.path().join("never"))
+        .args(["--from", &other]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("another exposure or key"), "{err}");
+}
+
+/// A running `rgtp expose FILE`, killed when dropped: serves a crafted catalog as if
+/// it were a set.
+fn expose_raw(file: &Path) -> Sender {
+    let mut child = rgtp()
+        .arg("expose")
+        .arg(file)
+        .args(["--port", "0", "--bind", "127.0.0.1", "-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn rgtp expose");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ticket");
+    assert!(line.starts_with("rgtp://"), "no ticket: {line:?}");
+    Sender {
+        child,
+        ticket: line.trim().to_string(),
+    }
+}
+
+#[test]
+fn hostile_names_in_a_forged_listing_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "11".repeat(16);
+    let root = "22".repeat(32);
+    let file = |p: &str| {
+        format!(
+            r#"{{"path": {}, "kind": "file", "size": 5, "id": "{id}", "root": "{root}", "mode": 420, "mtime": [0, 0]}}"#,
+            serde_json::to_string(p).unwrap()
+        )
+    };
+    let link = |p: &str, t: &str| {
+        format!(
+            r#"{{"path": {}, "kind": "symlink", "target": {}, "mode": 511, "mtime": [0, 0]}}"#,
+            serde_json::to_string(p).unwrap(),
+            serde_json::to_string(t).unwrap()
+        )
+    };
+    for (entries, named) in [
+        (vec![file("../escape")], "../escape"),
+        (vec![file("/etc/passwd")], "/etc/passwd"),
+        (vec![file("a/../../x")], "a/../../x"),
+        (vec![file("a\\..\\..\\x")], "a\\\\..\\\\..\\\\x"),
+        (vec![link("l", "../../outside")], "../../outside"),
+        (vec![link("l", "inside"), file("l/x")], "l/x"),
+        (vec![file("same"), file("same")], "same"),
+    ] {
+        let listing = format!(r#"{{"rgtp-set": 1, "entries": [{}]}}"#, entries.join(", "));
+        let src = dir.path().join("listing.json");
+        std::fs::write(&src, &listing).unwrap();
+        let s = expose_raw(&src);
+        let dest = dir.path().join("dest");
+        let mut c = rgtp();
+        c.args(["get", &s.ticket]).arg(&dest);
+        let (code, _, err) = run(c);
+        assert_eq!(code, Some(7), "{named}: {err}");
+        assert!(
+            err.contains("the sender's catalog was refused") && err.contains(named),
+            "{named}: {err}"
+        );
+        // Nothing written: not in DEST, not beside it.
+        let beside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "listing.json")
+            .collect();
+        assert!(beside.is_empty() || beside == ["dest"], "{beside:?}");
+        if dest.exists() {
+            assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        }
+    }
+    // The same listing with a harmless name is taken (so the refusals above are
+    // about the names): the get then fails only on the made-up file's exposure.
+    let listing = format!(r#"{{"rgtp-set": 1, "entries": [{}]}}"#, file("ok.txt"));
+    let src = dir.path().join("listing.json");
+    std::fs::write(&src, &listing).unwrap();
+    let s = expose_raw(&src);
+    let mut c = rgtp();
+    c.args(["get", &s.ticket, "--connect-timeout", "1"])
+        .arg(dir.path().join("dest2"));
+    let (code, _, err) = run(c);
+    assert!(!err.contains("catalog was refused"), "{err}");
+    assert_ne!(code, Some(0), "{err}");
 }

@@ -392,6 +392,7 @@ fn exchange(w: &mut CaptureWriter<Vec<u8>>) {
         fec_k: 0,
         flags: ManifestFlags::AES_256_GCM | ManifestFlags::HASH_BLAKE3,
         token: None,
+        rate_cap: None,
     });
     w.write_datagram(T0 + 1_000, X, P, None, &emit(&m)).unwrap();
     let nak = Repr::Nak(Nak {
@@ -633,6 +634,7 @@ fn missing_chunks_are_listed_as_ranges() {
         fec_k: 0,
         flags: ManifestFlags::empty(),
         token: None,
+        rate_cap: None,
     });
     w.write_datagram(T0, X, P, None, &emit(&m)).unwrap();
     let payload = vec![0; 116];
