@@ -95,7 +95,7 @@ extern "C" {
 #define RGTP_ERR_TRUNCATED      -10  /* not returned: bad packets are dropped and counted */
 #define RGTP_ERR_CHUNK_INDEX_OOB -11 /* not returned: bad indices are dropped and counted */
 #define RGTP_ERR_TIMEOUT        -12  /* nothing arrived in time (also: no Manifest, wrong Exposure_ID) */
-#define RGTP_ERR_RATE_LIMITED   -13  /* not returned: the exposer drops, the puller sees loss */
+#define RGTP_ERR_RATE_LIMITED   -13  /* RGTP: not returned (the exposer drops, the puller sees loss); gtUDP: no free exchange identity */
 #define RGTP_ERR_NOT_SUPPORTED  -14  /* raw Ethernet, custom allocators, unusable Manifest suite */
 #define RGTP_ERR_INTERNAL       -15  /* internal error (a bug) */
 
@@ -257,6 +257,14 @@ int rgtp_socket_create(const rgtp_config_t* cfg, rgtp_socket_t** out);
 /** Destroys a socket (NULL: no-op). Surfaces created from it stay usable. */
 void rgtp_socket_destroy(rgtp_socket_t* sock);
 
+/**
+ * redgiant addition. Selects the congestion controller of the pulls started
+ * from sock after this call: "delay" (the default), "reno" or "cubic". Pulls
+ * already running keep theirs. Errors: RGTP_ERR_INVALID_ARG (NULL or unknown
+ * name, NULL or destroyed sock).
+ */
+int rgtp_socket_set_congestion(rgtp_socket_t* sock, const char* name);
+
 /** CCSDS space-link transport: not supported, always returns NULL. */
 rgtp_socket_t* rgtp_socket_create_ccsds(const char* device, const rgtp_config_t* cfg);
 
@@ -395,6 +403,413 @@ int rgtp_pull_start_ticket(rgtp_socket_t* sock, const char* ticket,
  */
 int rgtp_pull_next(rgtp_surface_t* surface, void* buf, size_t buf_len,
                    size_t* out_received, uint32_t* out_chunk_index);
+
+/* ------------------------------------------------------------ gtUDP */
+
+/*
+ * redgiant addition. gtUDP (spec/gtudp.md): reliable datagrams over UDP. Each
+ * datagram goes out as a DATA repeated until the peer's RECV, which is
+ * answered with an ACK; the receiver hands every datagram out once, however
+ * often its DATA arrived. Datagrams may arrive out of order.
+ *
+ * A handle owns one bound UDP socket and has no thread of its own: the
+ * protocol (repeating DATA and RECV, answering peers) only makes progress
+ * inside rgtp_gtudp_* calls on it, so keep calling rgtp_gtudp_recv_from (or
+ * rgtp_gtudp_flush) to stay responsive, and flush before closing to let open
+ * exchanges end. A handle is meant for one thread at a time; calls on one
+ * handle from several threads are serialized (each waits for the one in
+ * progress). Handles are checked like the others (see CONVENTIONS).
+ *
+ * Addresses are text: "IPv4:port", "[IPv6]:port" or "host:port" (resolved;
+ * an address of the handle's own family is preferred).
+ */
+typedef struct rgtp_gtudp rgtp_gtudp_t;
+
+/** Room rgtp_gtudp_recv_from needs for the sender's address text and its NUL. */
+#define RGTP_GTUDP_ADDRSTRLEN 64
+
+/**
+ * Options of rgtp_gtudp_open. Set size to sizeof(rgtp_gtudp_options_t): fields
+ * beyond a smaller size take their defaults, so code built against this header
+ * keeps working when the struct grows. A zero-initialised struct with size set
+ * (or NULL options) means: no magic, type codes 1d/5f/ae (the reference
+ * profile), timers from measured round trips, no authentication.
+ *   magic, magic_len   bytes every datagram starts with (NULL/0: none).
+ *   types, types_len   DATA, RECV and ACK type codes of equal length,
+ *                      concatenated (types_len = 3 * code length; NULL/0: the
+ *                      reference codes). Equal or empty codes are refused.
+ *   reference_timers   true: repeat after the reference implementation's fixed
+ *                      0.5 s instead of a timeout from measured round trips.
+ *   key                NULL: plain profile. Otherwise 32 bytes shared with the
+ *                      peer: the authenticated profile (copied).
+ *   session            this endpoint's session under key; never reuse one with
+ *                      the same key. 0 draws a random one (recommended).
+ * Both ends must agree on magic, types and key, or nothing is delivered.
+ */
+typedef struct rgtp_gtudp_options {
+    size_t         size;
+    const uint8_t* magic;
+    size_t         magic_len;
+    const uint8_t* types;
+    size_t         types_len;
+    bool           reference_timers;
+    const uint8_t* key;
+    uint64_t       session;
+} rgtp_gtudp_options_t;
+
+/**
+ * Counters of a gtUDP handle. Set size to sizeof(rgtp_gtudp_stats_t) before
+ * the call; the library fills the fields that fit in size and sets size to
+ * the number of bytes it wrote.
+ */
+typedef struct rgtp_gtudp_stats {
+    size_t   size;
+    uint64_t datagrams_in;   /* UDP datagrams received */
+    uint64_t malformed;      /* dropped: too short, wrong magic, unknown type, trailing bytes */
+    uint64_t delivered;      /* datagrams handed out (queued for rgtp_gtudp_recv_from) */
+    uint64_t duplicates;     /* repeated DATA recognised and not handed out again */
+    uint64_t data_sent;      /* DATA sent, first copies */
+    uint64_t data_repeated;  /* DATA sent again */
+    uint64_t recv_sent;      /* RECV sent */
+    uint64_t ack_sent;       /* ACK sent */
+    uint64_t confirmed;      /* own datagrams confirmed by their RECV */
+    uint64_t failed;         /* own datagrams given up on */
+    uint64_t auth_failed;    /* authenticated profile: dropped, tag did not match */
+    uint64_t replayed;       /* authenticated profile: dropped as a replay */
+    uint64_t dropped;        /* delivered but discarded: 65536 were already waiting unread */
+} rgtp_gtudp_stats_t;
+
+/**
+ * Binds a UDP socket at bind_addr (e.g. "127.0.0.1:0" for any free port) and
+ * writes the handle to *out. opts may be NULL (defaults). Errors:
+ * RGTP_ERR_INVALID_ARG (NULL bind_addr or out, unparsable address, bad
+ * options: size smaller than a size_t, types_len not a multiple of 3, equal
+ * codes, a NULL pointer with a non-zero length), RGTP_ERR_SOCKET (bind failed,
+ * e.g. the port is in use).
+ */
+int rgtp_gtudp_open(const char* bind_addr, const rgtp_gtudp_options_t* opts,
+                    rgtp_gtudp_t** out);
+
+/**
+ * Closes the socket and frees the handle (NULL: no-op). Exchanges still open
+ * end unanswered: call rgtp_gtudp_flush first.
+ */
+void rgtp_gtudp_close(rgtp_gtudp_t* h);
+
+/**
+ * Writes the bound address ("127.0.0.1:40000") and a NUL to buf. A buf of
+ * RGTP_GTUDP_ADDRSTRLEN bytes always suffices; a NULL or smaller buf gives
+ * RGTP_ERR_INVALID_ARG and writes nothing.
+ */
+int rgtp_gtudp_local_addr(const rgtp_gtudp_t* h, char* buf, size_t len);
+
+/**
+ * Sends len bytes at data (copied; NULL when len is 0) to the address "to" as
+ * one datagram and returns at once; the protocol repeats it during later
+ * calls. The outcome is not reported: use rgtp_gtudp_send_confirmed to learn
+ * it. Errors: RGTP_ERR_INVALID_ARG (NULL or unresolvable "to", len above what
+ * the profile allows: 65507 bytes minus the header, and minus the sealing
+ * overhead with a key), RGTP_ERR_SOCKET.
+ */
+int rgtp_gtudp_send_to(rgtp_gtudp_t* h, const uint8_t* data, size_t len, const char* to);
+
+/**
+ * Sends like rgtp_gtudp_send_to, then waits until the peer confirms the
+ * datagram (its RECV): RGTP_OK. RGTP_ERR_TIMEOUT: no RECV within timeout_ms,
+ * or the peer never answered any repetition (nobody listening, wrong profile
+ * or key); the datagram may or may not have been delivered. Returns within
+ * timeout_ms plus a scheduling slice. Other errors as rgtp_gtudp_send_to, and
+ * RGTP_ERR_RATE_LIMITED when too many exchanges are open to take one more.
+ * Datagrams that arrive meanwhile are kept for rgtp_gtudp_recv_from.
+ */
+int rgtp_gtudp_send_confirmed(rgtp_gtudp_t* h, const uint8_t* data, size_t len,
+                              const char* to, uint32_t timeout_ms);
+
+/**
+ * Waits for the next datagram and copies it to buf, like recvfrom(2):
+ * *len_out is set to its FULL length; if that exceeds cap, only cap bytes are
+ * copied and the rest is lost (as UDP truncates). buf may be NULL when cap is
+ * 0. If from is not NULL, the sender's address text and a NUL are written to
+ * it; from_len must then be at least RGTP_GTUDP_ADDRSTRLEN (checked before
+ * anything is received). timeout_ms: < 0 waits for ever, 0 takes only what
+ * has already arrived. Errors: RGTP_ERR_TIMEOUT (nothing within timeout_ms),
+ * RGTP_ERR_INVALID_ARG (NULL len_out, NULL buf with cap > 0, from_len too
+ * small), RGTP_ERR_SOCKET.
+ */
+int rgtp_gtudp_recv_from(rgtp_gtudp_t* h, uint8_t* buf, size_t cap, size_t* len_out,
+                         char* from, size_t from_len, int32_t timeout_ms);
+
+/**
+ * Runs the protocol until every open exchange (own datagrams and peers'
+ * datagrams awaiting their ACK) has ended: RGTP_OK, or RGTP_ERR_TIMEOUT if
+ * some were still open after timeout_ms. Datagrams that arrive meanwhile are
+ * kept for rgtp_gtudp_recv_from.
+ */
+int rgtp_gtudp_flush(rgtp_gtudp_t* h, uint32_t timeout_ms);
+
+/** Fills *out with the handle's counters (see rgtp_gtudp_stats_t for size). */
+int rgtp_gtudp_stats(const rgtp_gtudp_t* h, rgtp_gtudp_stats_t* out);
+/* ------------------------------------------------------------ TEJ */
+
+/*
+ * redgiant addition. TEJ (tej-protoc v1, spec/tej.md): frames of files and a
+ * message over one TCP connection, both directions. Every call blocks until it
+ * is done; calls on one connection from several threads take turns (each
+ * waits for the one in progress). Status values are 0 to 127 (2 is a ping).
+ *
+ * Errors: RGTP_ERR_INVALID_ARG (NULL or wrong handle, bad argument, a file to
+ * send that cannot be opened), RGTP_ERR_TIMEOUT (the timeout passed; the
+ * connection goes on), RGTP_ERR_SOCKET (connection failed or broke, the peer
+ * broke the protocol or closed inside a frame, a received file could not be
+ * written; after a protocol error or a break every later call on that
+ * connection fails the same way). rgtp_tej_last_error() tells why.
+ */
+typedef struct rgtp_tej rgtp_tej_t;                   /* one connection */
+typedef struct rgtp_tej_listener rgtp_tej_listener_t; /* a listening socket */
+typedef struct rgtp_tej_frame rgtp_tej_frame_t;       /* a received frame */
+
+/**
+ * The reason of the last rgtp_tej_* call that failed on this thread, as a
+ * NUL-terminated string ("" if none); valid until the next rgtp_tej_* call on
+ * this thread.
+ */
+const char* rgtp_tej_last_error(void);
+
+/** Connects to addr, "HOST:PORT" ("[V6]:PORT" for IPv6 literals; 10 s per address). */
+int rgtp_tej_connect(const char* addr, rgtp_tej_t** out);
+
+/**
+ * Sends one frame: the files at paths[0..n_paths] (each under its base name,
+ * read as the socket takes their bytes, never whole in memory) and msg. Returns
+ * once all of it was handed to the socket. paths may be NULL if n_paths is 0,
+ * msg if msg_len is 0.
+ */
+int rgtp_tej_send(rgtp_tej_t* t, uint8_t status, const char* const* paths, size_t n_paths,
+                  const uint8_t* msg, size_t msg_len);
+
+/**
+ * Sends one frame of in-memory files: file i is named names[i] (UTF-8) and
+ * holds lens[i] bytes at datas[i] (NULL if lens[i] is 0). The arrays may be NULL
+ * if n_files is 0.
+ */
+int rgtp_tej_send_bytes(rgtp_tej_t* t, uint8_t status, const char* const* names,
+                        const uint8_t* const* datas, const size_t* lens, size_t n_files,
+                        const uint8_t* msg, size_t msg_len);
+
+/** Sends a ping frame (status 2; TEJ has no answer to it). */
+int rgtp_tej_ping(rgtp_tej_t* t);
+
+/** Ping frames received so far on t (receiving skips them). */
+int rgtp_tej_pings_received(const rgtp_tej_t* t, uint64_t* out);
+
+/**
+ * Receives the next frame, writing its files under dir (created if missing) as
+ * they arrive, each under its name made safe (no path separator, no leading
+ * dot, no ".."; "unnamed" if blank) and never over an existing file (a taken
+ * name gets -1, -2... before its extension). On RGTP_OK, *out is the frame
+ * (free it with rgtp_tej_frame_free), or NULL once the peer closed the
+ * connection between frames. timeout_ms: -1 waits for ever, 0 takes only what
+ * already arrived. On RGTP_ERR_TIMEOUT inside a frame, the next call with the
+ * same dir goes on with it. A file left incomplete by an error is removed.
+ */
+int rgtp_tej_recv_to_dir(rgtp_tej_t* t, const char* dir, int32_t timeout_ms,
+                         rgtp_tej_frame_t** out);
+
+/** The frame's status (0 for NULL). */
+uint8_t rgtp_tej_frame_status(const rgtp_tej_frame_t* f);
+
+/** How many files the frame held (0 for NULL). */
+size_t rgtp_tej_frame_file_count(const rgtp_tej_frame_t* f);
+
+/**
+ * File i's name as the peer sent it (untrusted: not a path), NUL-terminated;
+ * *out_len (if not NULL) is its length in bytes. NULL if i is out of range.
+ * Valid until rgtp_tej_frame_free.
+ */
+const char* rgtp_tej_frame_file_name(const rgtp_tej_frame_t* f, size_t i, size_t* out_len);
+
+/** Where file i was saved, NUL-terminated, as rgtp_tej_frame_file_name. */
+const char* rgtp_tej_frame_file_path(const rgtp_tej_frame_t* f, size_t i, size_t* out_len);
+
+/** File i's size in bytes (0 if out of range). */
+uint64_t rgtp_tej_frame_file_size(const rgtp_tej_frame_t* f, size_t i);
+
+/** The frame's message and its length in *out_len (if not NULL); valid until freed. */
+const uint8_t* rgtp_tej_frame_message(const rgtp_tej_frame_t* f, size_t* out_len);
+
+/** Frees a frame (NULL: nothing). The files stay on disk. */
+void rgtp_tej_frame_free(rgtp_tej_frame_t* f);
+
+/**
+ * Ends the stream towards the peer once everything sent is out, closes the
+ * connection and frees t, whatever the result.
+ */
+int rgtp_tej_close(rgtp_tej_t* t);
+
+/** Listens on bind, "HOST:PORT" (port 0: any free port). */
+int rgtp_tej_listen(const char* bind, rgtp_tej_listener_t** out);
+
+/**
+ * Writes the listening address, "HOST:PORT" and a NUL, to buf. *out_len (if
+ * not NULL) is set to the size needed including the NUL, also on failure; if
+ * buf is NULL or buf_len is smaller, returns RGTP_ERR_INVALID_ARG. 64 bytes
+ * always suffice.
+ */
+int rgtp_tej_listener_addr(const rgtp_tej_listener_t* l, char* buf, size_t buf_len,
+                           size_t* out_len);
+
+/** Waits up to timeout_ms (-1: for ever) for a connection: RGTP_ERR_TIMEOUT if none. */
+int rgtp_tej_accept(rgtp_tej_listener_t* l, int32_t timeout_ms, rgtp_tej_t** out);
+
+/** Stops listening and frees l (NULL: nothing). Accepted connections go on. */
+void rgtp_tej_listener_close(rgtp_tej_listener_t* l);
+
+/* ------------------------------------------------------------ Files */
+
+/*
+ * redgiant addition. Files and directory trees as one exposure set, as the
+ * rgtp send and rgtp get commands move them: every file an exposure of its
+ * own, a catalog naming them, one ticket (the catalog's) for the whole set.
+ * A failing call leaves its reason for rgtp_files_last_error().
+ *
+ * Errors: RGTP_ERR_INVALID_ARG (NULL or wrong handle, bad options, a bad
+ * ticket, a path that cannot be sent), RGTP_ERR_TIMEOUT (no answer from the
+ * sender, or the transfer stalled), RGTP_ERR_AUTH_FAIL (the key does not
+ * match), RGTP_ERR_MERKLE_FAIL (data that does not match its root),
+ * RGTP_ERR_SOCKET (socket or file I/O, or the sender broke the protocol).
+ */
+typedef struct rgtp_sender rgtp_sender_t; /* a set being served */
+
+/** rgtp_get's result when the progress callback asked it to stop (not an error code). */
+#define RGTP_FILES_STOPPED 1
+
+/** Kinds of rgtp_files_event_t. */
+#define RGTP_FILES_CATALOG 0 /* the catalog arrived: files, entries, total (bytes) */
+#define RGTP_FILES_STARTED 1 /* a file's pull starts: index, path, total (its size) */
+#define RGTP_FILES_BYTES   2 /* bytes of a file so far: index, path, done, total */
+#define RGTP_FILES_RETRY   3 /* no answer; the file is tried again: index, path, message */
+#define RGTP_FILES_DONE    4 /* a file is in place: index, path, done (its bytes),
+                                seconds, skipped, total_done */
+#define RGTP_FILES_FAILED  5 /* a file's pull failed: index, path, message (what was
+                                kept for the next run, or NULL) */
+
+/**
+ * Options of rgtp_send_start. Set size to sizeof(rgtp_send_options_t): fields
+ * beyond a smaller size take their defaults. NULL options or zero fields mean:
+ *   bind                 "HOST:PORT" to serve on (NULL: "0.0.0.0:0", any free port)
+ *   advertise            host written into the ticket (NULL: the bound address,
+ *                        or 127.0.0.1 when bound to every interface)
+ *   key                  NULL: a random key; otherwise 32 bytes (the same files
+ *                        then give the same ticket after a restart)
+ *   max_rate             bytes per second for everything served (0: no cap)
+ *   max_rate_per_connection, max_rate_per_file   caps told to each puller
+ *   chunk_size           plaintext bytes per chunk (0: 1200)
+ *   keep_symlinks        send symbolic links as links (false: refuse them)
+ */
+typedef struct rgtp_send_options {
+    size_t         size;
+    const char*    bind;
+    const char*    advertise;
+    const uint8_t* key;
+    uint64_t       max_rate;
+    uint64_t       max_rate_per_connection;
+    uint64_t       max_rate_per_file;
+    uint32_t       chunk_size;
+    bool           keep_symlinks;
+} rgtp_send_options_t;
+
+/**
+ * Options of rgtp_get, sized as rgtp_send_options_t. Zero fields mean:
+ *   parallel_files       files fetched at once, each over its own socket (0: 1; at most 64)
+ *   retries              tries again per file while the sender is silent (1, 2, 4 ... 32 s apart)
+ *   restart              start every file over, ignoring what an earlier run kept
+ *   max_rate             bytes per second for the whole transfer, shared by the
+ *                        files in flight; max_rate_per_file, max_rate_per_connection
+ *   connect_timeout_ms   wait for the sender's first answer (0: 5000)
+ *   idle_timeout_ms      without progress before a file gives up (0: 10000)
+ */
+typedef struct rgtp_get_options {
+    size_t   size;
+    uint32_t parallel_files;
+    uint32_t retries;
+    bool     restart;
+    uint64_t max_rate;
+    uint64_t max_rate_per_file;
+    uint64_t max_rate_per_connection;
+    uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;
+} rgtp_get_options_t;
+
+/** One progress event of rgtp_get; see the kinds above. Strings valid during the call only. */
+typedef struct rgtp_files_event {
+    size_t      size;       /* sizeof(rgtp_files_event_t) of the library */
+    int         kind;       /* RGTP_FILES_* */
+    uint64_t    index;      /* the file's place among the catalog's files */
+    const char* path;       /* the file's path in the set (NULL for CATALOG) */
+    uint64_t    done;
+    uint64_t    total;
+    uint64_t    files;
+    uint64_t    entries;
+    uint64_t    total_done;
+    double      seconds;
+    bool        skipped;    /* DONE: already in place from an earlier run */
+    const char* message;
+} rgtp_files_event_t;
+
+/**
+ * Progress callback of rgtp_get. Called on threads rgtp_get starts (one per
+ * file fetched at once) and for CATALOG on the calling thread, never two calls
+ * at once. A file's events come in order (STARTED, BYTES with growing counts,
+ * at most every 50 ms and at its end, DONE); a file already in place gets DONE
+ * only. Return 0 to go on, anything else to stop the transfer: rgtp_get then
+ * returns RGTP_FILES_STOPPED, partial files kept for a later run.
+ */
+typedef int (*rgtp_files_progress_cb)(const rgtp_files_event_t* ev, void* ctx);
+
+/** What rgtp_get fetched. Set size before the call; it is set to the bytes written. */
+typedef struct rgtp_get_result {
+    size_t   size;
+    uint64_t files;    /* regular files */
+    uint64_t entries;  /* catalog entries: files, directories, links */
+    uint64_t bytes;    /* bytes of the files */
+    double   seconds;  /* wall time of the files' pulls */
+} rgtp_get_result_t;
+
+/**
+ * The reason of the last rgtp_send_start, rgtp_sender_* or rgtp_get call that
+ * failed on this thread ("" if none); valid until the next such call on it.
+ */
+const char* rgtp_files_last_error(void);
+
+/**
+ * Seals the files and directory trees at paths[0..n_paths] (each named in the
+ * set by its last component; a directory brings everything under it), binds,
+ * and serves them from a background thread until rgtp_sender_stop. Writes the
+ * handle to *out. opts may be NULL.
+ */
+int rgtp_send_start(const char* const* paths, size_t n_paths,
+                    const rgtp_send_options_t* opts, rgtp_sender_t** out);
+
+/**
+ * Copies the set's ticket and a NUL into buf if buf_len is enough; returns the
+ * size needed including the NUL (0 for a bad handle).
+ */
+size_t rgtp_sender_ticket(const rgtp_sender_t* s, char* buf, size_t buf_len);
+
+/** Stops serving and waits for it; the serving error, if there was one. */
+int rgtp_sender_stop(rgtp_sender_t* s);
+
+/** Stops serving if needed and frees s (NULL: nothing). */
+void rgtp_sender_free(rgtp_sender_t* s);
+
+/**
+ * Fetches the set ticket names into dest (created if missing; NULL: "."),
+ * blocking until done: the catalog, every path checked, then the files, each
+ * verified against its root, resumable, with modes and times restored. opts,
+ * cb and out may be NULL. Returns RGTP_OK, RGTP_FILES_STOPPED or an error.
+ */
+int rgtp_get(const char* ticket, const char* dest, const rgtp_get_options_t* opts,
+             rgtp_files_progress_cb cb, void* ctx, rgtp_get_result_t* out);
 
 #ifdef __cplusplus
 }

@@ -153,3 +153,110 @@ pub struct rgtp_socket_t {
 pub struct rgtp_surface_t {
     _opaque: [u8; 0],
 }
+
+/// `rgtp_send_options_t`; `size` first, so later versions can grow it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct rgtp_send_options_t {
+    pub size: usize,
+    pub bind: *const c_char,
+    pub advertise: *const c_char,
+    pub key: *const u8,
+    pub max_rate: u64,
+    pub max_rate_per_connection: u64,
+    pub max_rate_per_file: u64,
+    pub chunk_size: u32,
+    pub keep_symlinks: u8,
+}
+
+impl Default for rgtp_send_options_t {
+    fn default() -> Self {
+        Self {
+            size: std::mem::size_of::<Self>(),
+            bind: std::ptr::null(),
+            advertise: std::ptr::null(),
+            key: std::ptr::null(),
+            max_rate: 0,
+            max_rate_per_connection: 0,
+            max_rate_per_file: 0,
+            chunk_size: 0,
+            keep_symlinks: 0,
+        }
+    }
+}
+
+/// `rgtp_get_options_t`; `size` first.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct rgtp_get_options_t {
+    pub size: usize,
+    pub parallel_files: u32,
+    pub retries: u32,
+    pub restart: u8,
+    pub max_rate: u64,
+    pub max_rate_per_file: u64,
+    pub max_rate_per_connection: u64,
+    pub connect_timeout_ms: u32,
+    pub idle_timeout_ms: u32,
+}
+
+impl Default for rgtp_get_options_t {
+    fn default() -> Self {
+        Self {
+            size: std::mem::size_of::<Self>(),
+            parallel_files: 0,
+            retries: 0,
+            restart: 0,
+            max_rate: 0,
+            max_rate_per_file: 0,
+            max_rate_per_connection: 0,
+            connect_timeout_ms: 0,
+            idle_timeout_ms: 0,
+        }
+    }
+}
+
+/// `rgtp_files_event_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct rgtp_files_event_t {
+    pub size: usize,
+    pub kind: c_int,
+    pub index: u64,
+    pub path: *const c_char,
+    pub done: u64,
+    pub total: u64,
+    pub files: u64,
+    pub entries: u64,
+    pub total_done: u64,
+    pub seconds: f64,
+    pub skipped: u8,
+    pub message: *const c_char,
+}
+
+/// `rgtp_get_result_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct rgtp_get_result_t {
+    pub size: usize,
+    pub files: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// `rgtp_get` returns this when the progress callback asked it to stop.
+pub const RGTP_FILES_STOPPED: c_int = 1;
+
+/// Event kinds of `rgtp_files_event_t`.
+pub const RGTP_FILES_CATALOG: c_int = 0;
+/// A file's pull starts.
+pub const RGTP_FILES_STARTED: c_int = 1;
+/// Bytes of a file so far.
+pub const RGTP_FILES_BYTES: c_int = 2;
+/// A file's pull is retried.
+pub const RGTP_FILES_RETRY: c_int = 3;
+/// A file is complete.
+pub const RGTP_FILES_DONE: c_int = 4;
+/// A file's pull failed.
+pub const RGTP_FILES_FAILED: c_int = 5;

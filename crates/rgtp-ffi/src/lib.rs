@@ -8,8 +8,11 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod abi;
+mod files;
+mod gtudp;
 mod log;
 mod surface;
+mod tej;
 
 use std::ffi::{c_char, c_float, c_int, c_void, CStr};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -17,6 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rgtp_proto::cc::Controller;
 use rgtp_proto::Key;
 use zeroize::Zeroizing;
 
@@ -190,6 +194,7 @@ pub unsafe extern "C" fn rgtp_socket_create(
         let s = Box::new(Socket {
             magic: AtomicU64::new(SOCKET_MAGIC),
             config: cfg,
+            congestion: std::sync::Mutex::new(Controller::DEFAULT),
         });
         // SAFETY: `out` is non-NULL and writable (header contract).
         unsafe { put(out, Box::into_raw(s).cast()) }
@@ -210,6 +215,29 @@ pub unsafe extern "C" fn rgtp_socket_destroy(sock: *mut rgtp_socket_t) {
         drop(unsafe { Box::from_raw(sock as *mut Socket) });
         Ok(())
     });
+}
+
+/// See rgtp.h.
+#[no_mangle]
+pub unsafe extern "C" fn rgtp_socket_set_congestion(
+    sock: *mut rgtp_socket_t,
+    name: *const c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: header contract: NULL or a live socket handle.
+        let s = unsafe { socket(sock) }?;
+        if name.is_null() {
+            return Err(RGTP_ERR_INVALID_ARG);
+        }
+        // SAFETY: `name` is a NUL-terminated string (header contract), non-NULL here.
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_str()
+            .map_err(|_| RGTP_ERR_INVALID_ARG)?;
+        let cc = Controller::by_name(name).ok_or(RGTP_ERR_INVALID_ARG)?;
+        *lock(&s.congestion)? = cc;
+        tracing::debug!(target: "rgtp_ffi", controller = cc.name, "congestion controller set");
+        Ok(())
+    })
 }
 
 /// See rgtp.h.
@@ -541,7 +569,8 @@ unsafe fn start(
     }
     // SAFETY: header contract: NULL or a readable config.
     let r = effective(unsafe { config(cfg) }, s)?;
-    let surf = surface::pull_start(&r, target()?)?;
+    let cc = *lock(&s.congestion)?;
+    let surf = surface::pull_start(&r, target()?, cc)?;
     // SAFETY: `out` is non-NULL and writable.
     unsafe { put(out, Box::into_raw(surf).cast()) }
 }

@@ -13,6 +13,7 @@ use rgtp::driver::{Clock, ServeApp};
 use rgtp::{DynSuite, ExposerBuilder, FecSpec};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
+use rgtp_proto::cc::Controller;
 use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{
     CipherId, Exposer, ExposerConfig, HashId, Key, Peer, Puller, PullerConfig, PullerEvent,
@@ -40,6 +41,8 @@ const SLICE: Duration = Duration::from_millis(50);
 pub(crate) struct Socket {
     pub(crate) magic: AtomicU64,
     pub(crate) config: Option<rgtp_config_t>,
+    /// The congestion controller of pulls started from now on.
+    pub(crate) congestion: Mutex<Controller>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -463,7 +466,11 @@ fn pull_error_code(e: PullError) -> c_int {
 }
 
 /// Starts a pull and waits for the Manifest (the `rgtp_pull_start*` body).
-pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_int> {
+pub(crate) fn pull_start(
+    r: &Resolved,
+    t: PullTarget,
+    congestion: Controller,
+) -> Result<Box<Surface>, c_int> {
     let bind: SocketAddr = match t.server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -475,6 +482,7 @@ pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_
     pc.want_proofs = r.cfg.merkle_proofs != 0;
     pc.use_fec = true;
     pc.deferred_root = false;
+    pc.congestion = congestion;
     if r.cfg.window_size != 0 {
         pc.max_window = r.cfg.window_size;
         pc.initial_window = pc.initial_window.min(r.cfg.window_size);
@@ -503,6 +511,7 @@ pub(crate) fn pull_start(r: &Resolved, t: PullTarget) -> Result<Box<Surface>, c_
         kind = "puller",
         exposure_id = %hex::encode(t.exposure_id),
         server = %t.server,
+        cc = st.puller.congestion().0,
         "surface created"
     );
     let snap = st.snapshot();

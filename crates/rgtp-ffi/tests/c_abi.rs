@@ -190,6 +190,10 @@ fn layout_matches_rust() {
         size!(rgtp_stats_t),
         size!(rgtp_latency_stats_t),
         size!(rgtp_log_event_t),
+        size!(rgtp_send_options_t),
+        size!(rgtp_get_options_t),
+        size!(rgtp_files_event_t),
+        size!(rgtp_get_result_t),
     ] {
         want.push((a, b));
         want.push((c, d));
@@ -252,6 +256,45 @@ fn layout_matches_rust() {
         kv,
         kv_count
     );
+    off!(
+        rgtp_send_options_t,
+        bind,
+        advertise,
+        key,
+        max_rate,
+        max_rate_per_connection,
+        max_rate_per_file,
+        chunk_size,
+        keep_symlinks
+    );
+    off!(
+        rgtp_get_options_t,
+        parallel_files,
+        retries,
+        restart,
+        max_rate,
+        max_rate_per_file,
+        max_rate_per_connection,
+        connect_timeout_ms,
+        idle_timeout_ms
+    );
+    off!(
+        rgtp_files_event_t,
+        kind,
+        index,
+        path,
+        done,
+        total,
+        files,
+        entries,
+        total_done,
+        seconds,
+        skipped,
+        message
+    );
+    off!(rgtp_get_result_t, files, entries, bytes, seconds);
+    want.push(("const RGTP_FILES_STOPPED", i64::from(RGTP_FILES_STOPPED)));
+    want.push(("const RGTP_FILES_FAILED", i64::from(RGTP_FILES_FAILED)));
     want.push((
         "offset rgtp_log_event_t.kv[1].value",
         (offset_of!(rgtp_log_event_t, kv)
@@ -310,7 +353,9 @@ fn exported_symbols_match_the_header() {
             "{name} not exported"
         );
     }
-    assert_eq!(declared, 25, "declarations found in rgtp.h");
+    // 26 RGTP calls (rgtp_socket_set_congestion among them), 8 gtUDP calls, 19 TEJ calls
+    // and 6 files calls.
+    assert_eq!(declared, 59, "declarations found in rgtp.h");
 }
 
 #[test]

@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
-from . import _lib
+from . import _lib, tej
 from ._lib import LibraryNotFound, SocketPtr, SurfacePtr
 from ._types import (
     CIPHERS,
@@ -181,9 +181,12 @@ class Socket:
     """An ``rgtp_socket_t``: holds the configuration its surfaces inherit (each surface
     binds its own UDP socket). ``Config.port`` picks an exposer's port; with port 0 or no
     config the library uses ``RGTP_PORT`` or 9000. A socket may be closed before its
-    surfaces."""
+    surfaces.
 
-    def __init__(self, config: Optional[Config] = None) -> None:
+    ``cc`` picks the congestion controller of the pulls started from this socket
+    (see :meth:`set_congestion`); without it the library's default (``"delay"``) runs."""
+
+    def __init__(self, config: Optional[Config] = None, cc: Optional[str] = None) -> None:
         lib = _L()
         self._ptr: Optional[Any] = None
         self.config = config
@@ -191,6 +194,23 @@ class Socket:
         ptr = SocketPtr()
         _check(lib.fn("rgtp_socket_create")(cfg, ctypes.byref(ptr)), "rgtp_socket_create")
         self._ptr = ptr
+        if cc is not None:
+            try:
+                self.set_congestion(cc)
+            except BaseException:
+                self.close()
+                raise
+
+    def set_congestion(self, name: str) -> None:
+        """Select the congestion controller (``"delay"``, ``"reno"`` or ``"cubic"``) of
+        the pulls started from this socket afterwards; running pulls keep theirs. An
+        unknown name raises :class:`RgtpError` (``RGTP_ERR_INVALID_ARG``)."""
+        if not isinstance(name, str):
+            raise TypeError(f"a controller name is a str, got {type(name).__name__}")
+        if "\0" in name:
+            raise ValueError("a controller name cannot contain NUL")
+        rc = _L().fn("rgtp_socket_set_congestion")(self._handle(), name.encode())
+        _check(rc, f"rgtp_socket_set_congestion({name!r})")
 
     @property
     def closed(self) -> bool:
@@ -621,7 +641,15 @@ async def async_pull_next(surface: Surface, buf_size: int = 65536) -> Tuple[byte
     return await loop.run_in_executor(None, pull_next, surface, buf_size)
 
 
+# The gtUDP socket, as the submodule rgtp.gtudp (imported last: it uses the names above).
+from . import gtudp  # noqa: E402
+from .files import send  # noqa: E402
+from .files import get  # noqa: E402
+
 __all__ = [
+    "gtudp",
+    "send",
+    "get",
     "RgtpError",
     "LibraryNotFound",
     "init",

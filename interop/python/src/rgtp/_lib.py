@@ -42,8 +42,140 @@ class _Surface(ctypes.Structure):
     """Opaque ``rgtp_surface_t``."""
 
 
+class _Gtudp(ctypes.Structure):
+    """Opaque ``rgtp_gtudp_t``."""
+class _Tej(ctypes.Structure):
+    """Opaque ``rgtp_tej_t``."""
+
+
+class _TejListener(ctypes.Structure):
+    """Opaque ``rgtp_tej_listener_t``."""
+
+
+class _TejFrame(ctypes.Structure):
+    """Opaque ``rgtp_tej_frame_t``."""
+
+
 SocketPtr = ctypes.POINTER(_Socket)
 SurfacePtr = ctypes.POINTER(_Surface)
+GtudpPtr = ctypes.POINTER(_Gtudp)
+
+
+class rgtp_gtudp_options_t(ctypes.Structure):
+    """``rgtp_gtudp_options_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("magic", ctypes.POINTER(ctypes.c_uint8)),
+        ("magic_len", ctypes.c_size_t),
+        ("types", ctypes.POINTER(ctypes.c_uint8)),
+        ("types_len", ctypes.c_size_t),
+        ("reference_timers", ctypes.c_bool),
+        ("key", ctypes.POINTER(ctypes.c_uint8)),
+        ("session", ctypes.c_uint64),
+    ]
+
+
+class rgtp_gtudp_stats_t(ctypes.Structure):
+    """``rgtp_gtudp_stats_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [("size", ctypes.c_size_t)] + [
+        (name, ctypes.c_uint64)
+        for name in (
+            "datagrams_in",
+            "malformed",
+            "delivered",
+            "duplicates",
+            "data_sent",
+            "data_repeated",
+            "recv_sent",
+            "ack_sent",
+            "confirmed",
+            "failed",
+            "auth_failed",
+            "replayed",
+            "dropped",
+        )
+    ]
+TejPtr = ctypes.POINTER(_Tej)
+
+
+class _Sender(ctypes.Structure):
+    """Opaque ``rgtp_sender_t``."""
+
+
+SenderPtr = ctypes.POINTER(_Sender)
+
+
+class rgtp_send_options_t(ctypes.Structure):
+    """``rgtp_send_options_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("bind", ctypes.c_char_p),
+        ("advertise", ctypes.c_char_p),
+        ("key", ctypes.POINTER(ctypes.c_uint8)),
+        ("max_rate", ctypes.c_uint64),
+        ("max_rate_per_connection", ctypes.c_uint64),
+        ("max_rate_per_file", ctypes.c_uint64),
+        ("chunk_size", ctypes.c_uint32),
+        ("keep_symlinks", ctypes.c_bool),
+    ]
+
+
+class rgtp_get_options_t(ctypes.Structure):
+    """``rgtp_get_options_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("parallel_files", ctypes.c_uint32),
+        ("retries", ctypes.c_uint32),
+        ("restart", ctypes.c_bool),
+        ("max_rate", ctypes.c_uint64),
+        ("max_rate_per_file", ctypes.c_uint64),
+        ("max_rate_per_connection", ctypes.c_uint64),
+        ("connect_timeout_ms", ctypes.c_uint32),
+        ("idle_timeout_ms", ctypes.c_uint32),
+    ]
+
+
+class rgtp_files_event_t(ctypes.Structure):
+    """``rgtp_files_event_t``, as the progress callback receives it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("kind", ctypes.c_int),
+        ("index", ctypes.c_uint64),
+        ("path", ctypes.c_char_p),
+        ("done", ctypes.c_uint64),
+        ("total", ctypes.c_uint64),
+        ("files", ctypes.c_uint64),
+        ("entries", ctypes.c_uint64),
+        ("total_done", ctypes.c_uint64),
+        ("seconds", ctypes.c_double),
+        ("skipped", ctypes.c_bool),
+        ("message", ctypes.c_char_p),
+    ]
+
+
+class rgtp_get_result_t(ctypes.Structure):
+    """``rgtp_get_result_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("files", ctypes.c_uint64),
+        ("entries", ctypes.c_uint64),
+        ("bytes", ctypes.c_uint64),
+        ("seconds", ctypes.c_double),
+    ]
+
+
+#: ``rgtp_files_progress_cb``.
+FilesProgressCb = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(rgtp_files_event_t), ctypes.c_void_p
+)
+TejListenerPtr = ctypes.POINTER(_TejListener)
+TejFramePtr = ctypes.POINTER(_TejFrame)
 
 _c_int = ctypes.c_int
 _c_size_t = ctypes.c_size_t
@@ -144,6 +276,127 @@ _SIGNATURES: List[Tuple[str, Any, List[Any], bool]] = [
     ("rgtp_set_log_level", _c_int, [_c_int], False),
     ("rgtp_set_allocator", _c_int, [ctypes.POINTER(rgtp_allocator_t)], False),
     ("rgtp_socket_create_ccsds", SocketPtr, [ctypes.c_char_p, _cfg_p], False),
+    ("rgtp_socket_set_congestion", _c_int, [SocketPtr, ctypes.c_char_p], False),
+    # gtUDP (rgtp.gtudp).
+    (
+        "rgtp_gtudp_open",
+        _c_int,
+        [ctypes.c_char_p, ctypes.POINTER(rgtp_gtudp_options_t), ctypes.POINTER(GtudpPtr)],
+        False,
+    ),
+    ("rgtp_gtudp_close", None, [GtudpPtr], False),
+    ("rgtp_gtudp_local_addr", _c_int, [GtudpPtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_gtudp_send_to", _c_int, [GtudpPtr, ctypes.c_void_p, _c_size_t, ctypes.c_char_p], False),
+    (
+        "rgtp_gtudp_send_confirmed",
+        _c_int,
+        [GtudpPtr, ctypes.c_void_p, _c_size_t, ctypes.c_char_p, ctypes.c_uint32],
+        False,
+    ),
+    (
+        "rgtp_gtudp_recv_from",
+        _c_int,
+        [
+            GtudpPtr,
+            ctypes.c_void_p,
+            _c_size_t,
+            ctypes.POINTER(_c_size_t),
+            ctypes.c_char_p,
+            _c_size_t,
+            ctypes.c_int32,
+        ],
+        False,
+    ),
+    ("rgtp_gtudp_flush", _c_int, [GtudpPtr, ctypes.c_uint32], False),
+    ("rgtp_gtudp_stats", _c_int, [GtudpPtr, ctypes.POINTER(rgtp_gtudp_stats_t)], False),
+    # TEJ (rgtp.tej).
+    ("rgtp_tej_last_error", ctypes.c_char_p, [], False),
+    ("rgtp_tej_connect", _c_int, [ctypes.c_char_p, ctypes.POINTER(TejPtr)], False),
+    (
+        "rgtp_tej_send",
+        _c_int,
+        [TejPtr, ctypes.c_uint8, ctypes.POINTER(ctypes.c_char_p), _c_size_t, _u8p, _c_size_t],
+        False,
+    ),
+    (
+        "rgtp_tej_send_bytes",
+        _c_int,
+        [
+            TejPtr,
+            ctypes.c_uint8,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.POINTER(_u8p),
+            ctypes.POINTER(_c_size_t),
+            _c_size_t,
+            _u8p,
+            _c_size_t,
+        ],
+        False,
+    ),
+    ("rgtp_tej_ping", _c_int, [TejPtr], False),
+    ("rgtp_tej_pings_received", _c_int, [TejPtr, ctypes.POINTER(ctypes.c_uint64)], False),
+    (
+        "rgtp_tej_recv_to_dir",
+        _c_int,
+        [TejPtr, ctypes.c_char_p, ctypes.c_int32, ctypes.POINTER(TejFramePtr)],
+        False,
+    ),
+    ("rgtp_tej_frame_status", ctypes.c_uint8, [TejFramePtr], False),
+    ("rgtp_tej_frame_file_count", _c_size_t, [TejFramePtr], False),
+    (
+        "rgtp_tej_frame_file_name",
+        ctypes.c_void_p,
+        [TejFramePtr, _c_size_t, ctypes.POINTER(_c_size_t)],
+        False,
+    ),
+    (
+        "rgtp_tej_frame_file_path",
+        ctypes.c_void_p,
+        [TejFramePtr, _c_size_t, ctypes.POINTER(_c_size_t)],
+        False,
+    ),
+    ("rgtp_tej_frame_file_size", ctypes.c_uint64, [TejFramePtr, _c_size_t], False),
+    ("rgtp_tej_frame_message", ctypes.c_void_p, [TejFramePtr, ctypes.POINTER(_c_size_t)], False),
+    ("rgtp_tej_frame_free", None, [TejFramePtr], False),
+    ("rgtp_tej_close", _c_int, [TejPtr], False),
+    ("rgtp_tej_listen", _c_int, [ctypes.c_char_p, ctypes.POINTER(TejListenerPtr)], False),
+    (
+        "rgtp_tej_listener_addr",
+        _c_int,
+        [TejListenerPtr, ctypes.c_char_p, _c_size_t, ctypes.POINTER(_c_size_t)],
+        False,
+    ),
+    ("rgtp_tej_accept", _c_int, [TejListenerPtr, ctypes.c_int32, ctypes.POINTER(TejPtr)], False),
+    ("rgtp_tej_listener_close", None, [TejListenerPtr], False),
+    # Exposure sets (rgtp.files).
+    ("rgtp_files_last_error", ctypes.c_char_p, [], False),
+    (
+        "rgtp_send_start",
+        _c_int,
+        [
+            ctypes.POINTER(ctypes.c_char_p),
+            _c_size_t,
+            ctypes.POINTER(rgtp_send_options_t),
+            ctypes.POINTER(SenderPtr),
+        ],
+        False,
+    ),
+    ("rgtp_sender_ticket", _c_size_t, [SenderPtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_sender_stop", _c_int, [SenderPtr], False),
+    ("rgtp_sender_free", None, [SenderPtr], False),
+    (
+        "rgtp_get",
+        _c_int,
+        [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(rgtp_get_options_t),
+            FilesProgressCb,
+            ctypes.c_void_p,
+            ctypes.POINTER(rgtp_get_result_t),
+        ],
+        False,
+    ),
 ]
 
 
