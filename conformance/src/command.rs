@@ -209,3 +209,80 @@ pub fn tail(path: &Path) -> String {
         None => String::new(),
     }
 }
+
+/// A running server command (gtUDP or TEJ target), killed (its whole process group)
+/// when dropped.
+pub struct Server {
+    child: Child,
+    /// The command line run.
+    pub line: String,
+    /// Where its standard error goes.
+    pub stderr: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Starts the server command `template` with `{port}` replaced by `port` and waits
+/// up to `timeout` until `ready()` says it answers (polled every 50 ms). Its standard
+/// output and error are kept in `logs` as `NAME.stdout` and `NAME.stderr`. Exit
+/// [`UNSUPPORTED`] before it is ready: [`LaunchError::Unsupported`].
+pub fn launch_server(
+    template: &str,
+    port: u16,
+    ready: impl Fn() -> bool,
+    timeout: Duration,
+    logs: &Path,
+    name: &str,
+) -> Result<Server, LaunchError> {
+    let line = template.replace("{port}", &port.to_string());
+    let stderr = logs.join(format!("{name}.stderr"));
+    let open = |p: &Path| {
+        std::fs::File::create(p)
+            .map_err(|e| LaunchError::Failed(format!("creating {}: {e}", p.display())))
+    };
+    let err = open(&stderr)?;
+    let out = open(&logs.join(format!("{name}.stdout")))?;
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| LaunchError::Failed(format!("cannot start the command: {e}")))?;
+    let mut server = Server {
+        child,
+        line,
+        stderr,
+    };
+    let started = Instant::now();
+    loop {
+        match server.child.try_wait() {
+            Ok(Some(st)) if st.code() == Some(UNSUPPORTED) => return Err(LaunchError::Unsupported),
+            Ok(Some(st)) => {
+                return Err(LaunchError::Failed(format!(
+                    "the command ended ({st}) before it answered{}",
+                    tail(&server.stderr)
+                )))
+            }
+            Ok(None) => {}
+            Err(e) => return Err(LaunchError::Failed(format!("waiting for it: {e}"))),
+        }
+        if ready() {
+            return Ok(server);
+        }
+        if started.elapsed() > timeout {
+            return Err(LaunchError::Failed(format!(
+                "the command did not answer on port {port} within {:.0}s{}",
+                timeout.as_secs_f64(),
+                tail(&server.stderr)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -165,6 +165,53 @@ pub fn run_puller(cmd: &str, timeout: Duration, size: usize, sel: &Selection) ->
     cases::run_cases(Target::Puller, cases::puller::CASES, &ctx, sel)
 }
 
+/// A server command to test (`rgtp-conformance gtudp|tej --cmd`).
+pub struct ServerCommand<'a> {
+    /// The shell command; `{port}` becomes a port on 127.0.0.1 that was free.
+    pub template: &'a str,
+    /// A free port of the right kind.
+    pub port: u16,
+    /// Seconds to wait for it to answer.
+    pub start_timeout: Duration,
+}
+
+/// Starts `cmd`, waits until `ready(addr)` says it answers, runs `cases` against it
+/// with the context `ctx(addr)`, and kills it.
+pub fn run_server_cmd<C>(
+    target: Target,
+    cases: &[cases::Case<C>],
+    cmd: &ServerCommand<'_>,
+    ready: impl Fn(SocketAddr) -> bool,
+    ctx: impl FnOnce(SocketAddr) -> C,
+    sel: &Selection,
+) -> Vec<Outcome> {
+    let all = |v: Verdict, d: &str| cases::all_with(target, cases, sel, v, d);
+    let dir = match tempfile::Builder::new()
+        .prefix("rgtp-conformance-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => return all(Verdict::Fail, &format!("setup: scratch dir: {e}")),
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], cmd.port));
+    let server = command::launch_server(
+        cmd.template,
+        cmd.port,
+        || ready(addr),
+        cmd.start_timeout,
+        dir.path(),
+        target.name(),
+    );
+    let server = match server {
+        Ok(s) => s,
+        Err(e @ command::LaunchError::Unsupported) => return all(Verdict::Skip, &e.to_string()),
+        Err(e) => return all(Verdict::Fail, &format!("setup: {e}")),
+    };
+    let out = cases::run_cases(target, cases, &ctx(addr), sel);
+    drop(server);
+    out
+}
+
 /// Runs the ABI cases against the library at `lib`.
 pub fn run_abi(lib: &Path, sel: &Selection) -> Vec<Outcome> {
     match cases::abi::Api::load(lib) {

@@ -151,8 +151,17 @@ enum TargetCmd {
     },
     /// Test a gtUDP receiver (spec/gtudp.md), black-box over UDP.
     Gtudp {
-        /// The receiver's address, HOST:PORT.
-        addr: String,
+        /// The receiver's address, HOST:PORT (or --cmd).
+        #[arg(required_unless_present = "cmd")]
+        addr: Option<String>,
+        /// Start the receiver with this shell command instead: `{port}` becomes a UDP
+        /// port on 127.0.0.1 that was free; the harness waits until a DATA there is
+        /// answered, runs the cases, and kills the command. Exit 127: every case n/a.
+        #[arg(long, conflicts_with = "addr")]
+        cmd: Option<String>,
+        /// With --cmd: seconds to wait for the receiver to answer.
+        #[arg(long, default_value_t = 20)]
+        start_timeout: u64,
         /// Magic of the profile, hex (default: none, the reference profile).
         #[arg(long, default_value = "")]
         magic: String,
@@ -168,8 +177,17 @@ enum TargetCmd {
     },
     /// Test a TEJ server (spec/tej.md), black-box over TCP.
     Tej {
-        /// The server's address, HOST:PORT.
-        addr: String,
+        /// The server's address, HOST:PORT (or --cmd).
+        #[arg(required_unless_present = "cmd")]
+        addr: Option<String>,
+        /// Start the server with this shell command instead: `{port}` becomes a TCP
+        /// port on 127.0.0.1 that was free; the harness waits until it accepts a
+        /// connection, runs the cases, and kills the command. Exit 127: every case n/a.
+        #[arg(long, conflicts_with = "addr")]
+        cmd: Option<String>,
+        /// With --cmd: seconds to wait for the server to accept.
+        #[arg(long, default_value_t = 20)]
+        start_timeout: u64,
         /// The server sends every frame back unchanged (`rgtp tej serve --echo`).
         #[arg(long)]
         echo: bool,
@@ -179,6 +197,72 @@ enum TargetCmd {
     },
     /// List the catalogue.
     List,
+}
+
+fn free_tcp_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A gtUDP or TEJ target: a running server at `addr`, or a command to start.
+struct ServerTarget<'a> {
+    cmd: Option<&'a str>,
+    addr: Option<&'a str>,
+    start_timeout: u64,
+    port: fn() -> std::io::Result<u16>,
+}
+
+impl ServerTarget<'_> {
+    fn run<C>(
+        &self,
+        cli: &Cli,
+        target: cases::Target,
+        catalogue: &[cases::Case<C>],
+        ready: impl Fn(SocketAddr) -> bool,
+        ctx: impl FnOnce(SocketAddr) -> C,
+        sel: &rgtp_conformance::Selection,
+    ) -> i32 {
+        let (described, out) = if let Some(template) = self.cmd {
+            if !template.contains("{port}") {
+                eprintln!("rgtp-conformance: --cmd must contain {{port}}");
+                return EXIT_USAGE;
+            }
+            let port = match (self.port)() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: no free port: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let c = rgtp_conformance::ServerCommand {
+                template,
+                port,
+                start_timeout: Duration::from_secs(self.start_timeout),
+            };
+            let out = exec(cli, || {
+                rgtp_conformance::run_server_cmd(target, catalogue, &c, ready, ctx, sel)
+            });
+            (template.to_string(), out)
+        } else {
+            let addr = match resolve(self.addr.unwrap_or_default()) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("rgtp-conformance: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let c = ctx(addr);
+            let out = exec(cli, || cases::run_cases(target, catalogue, &c, sel));
+            (addr.to_string(), out)
+        };
+        let info = RunInfo {
+            target: target.name().to_string(),
+            subject: described,
+            ..RunInfo::default()
+        };
+        finish(&info, &out, cli)
+    }
 }
 
 fn gtudp_profile(magic: &str, types: &str) -> Result<redgiant_gtudp::wire::Profile, String> {
@@ -476,6 +560,8 @@ fn run(cli: &Cli) -> i32 {
         TargetCmd::Matrix { config, out, seed } => run_matrix(config, out.as_deref(), *seed),
         TargetCmd::Gtudp {
             addr,
+            cmd,
+            start_timeout,
             magic,
             types,
             echo,
@@ -488,45 +574,53 @@ fn run(cli: &Cli) -> i32 {
                     return EXIT_USAGE;
                 }
             };
-            let addr = match resolve(addr) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("rgtp-conformance: {e}");
-                    return EXIT_USAGE;
-                }
-            };
-            let ctx = cases::gtudp::GtudpCtx {
+            let ctx = |addr| cases::gtudp::GtudpCtx {
                 addr,
-                profile,
+                profile: profile.clone(),
                 echo: *echo,
                 quiet: Duration::from_millis(*quiet_ms),
             };
-            let out = exec(cli, || {
-                cases::run_cases(cases::Target::Gtudp, cases::gtudp::CASES, &ctx, &sel)
-            });
-            finish(&info("gtudp", addr.to_string()), &out, cli)
+            let server = ServerTarget {
+                cmd: cmd.as_deref(),
+                addr: addr.as_deref(),
+                start_timeout: *start_timeout,
+                port: rgtp_conformance::command::free_udp_port,
+            };
+            server.run(
+                cli,
+                cases::Target::Gtudp,
+                cases::gtudp::CASES,
+                |a| cases::gtudp::answers(a, &profile),
+                ctx,
+                &sel,
+            )
         }
         TargetCmd::Tej {
             addr,
+            cmd,
+            start_timeout,
             echo,
             wait_ms,
         } => {
-            let addr = match resolve(addr) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("rgtp-conformance: {e}");
-                    return EXIT_USAGE;
-                }
-            };
-            let ctx = cases::tej::TejCtx {
+            let ctx = |addr| cases::tej::TejCtx {
                 addr,
                 echo: *echo,
                 wait: Duration::from_millis(*wait_ms),
             };
-            let out = exec(cli, || {
-                cases::run_cases(cases::Target::Tej, cases::tej::CASES, &ctx, &sel)
-            });
-            finish(&info("tej", addr.to_string()), &out, cli)
+            let server = ServerTarget {
+                cmd: cmd.as_deref(),
+                addr: addr.as_deref(),
+                start_timeout: *start_timeout,
+                port: free_tcp_port,
+            };
+            server.run(
+                cli,
+                cases::Target::Tej,
+                cases::tej::CASES,
+                cases::tej::accepts,
+                ctx,
+                &sel,
+            )
         }
         TargetCmd::List => {
             for c in cases::catalogue() {

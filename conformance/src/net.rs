@@ -309,11 +309,21 @@ impl Probe {
     /// A fresh socket (a new puller address, a source port no earlier probe had)
     /// connected to `addr`.
     pub fn new(addr: SocketAddr, id: ExposureId, quiet: Duration) -> io::Result<Probe> {
-        let bind: SocketAddr = match addr {
-            SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
-            SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+        let any: std::net::IpAddr = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
         };
-        let sock = fresh_socket(bind)?;
+        Self::new_from(any, addr, id, quiet)
+    }
+
+    /// A probe towards `addr` whose datagrams leave from the local address `from`.
+    pub fn new_from(
+        from: std::net::IpAddr,
+        addr: SocketAddr,
+        id: ExposureId,
+        quiet: Duration,
+    ) -> io::Result<Probe> {
+        let sock = fresh_socket(SocketAddr::new(from, 0))?;
         grow_recv_buffer(&sock, 16 << 20);
         sock.connect(addr)?;
         Ok(Probe {
@@ -324,6 +334,14 @@ impl Probe {
             unrequested: Answers::default(),
             tap: crate::evidence::current_tap(),
         })
+    }
+
+    /// The local address a UDP probe sends from (None over raw Ethernet).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.chan {
+            Chan::Udp(s) => s.local_addr().ok(),
+            _ => None,
+        }
     }
 
     /// A probe towards `endpoint`: a fresh UDP socket, or the shared Ethernet link

@@ -109,6 +109,7 @@ fn exposer_pushing_chunks_after_its_manifest() {
     //   (a Pull_Request with ADDR_VALIDATION is still a Pull_Request, and §3.1 allows
     //   only a Manifest for it), so it fails too (a SHOULD case; it never passed on
     //   this fault, and the burst is what fails it).
+    // - EXP-062 sends a Pull_Request with RATE_CAP and requires exactly one answer, too.
     // - EXP-006: Pull_Requests answered with Chunk_Data.
     // - EXP-043, EXP-044: the burst answers an unvalidated Pull_Request with far more
     //   than 3× its 36 bytes.
@@ -120,7 +121,7 @@ fn exposer_pushing_chunks_after_its_manifest() {
     let failing = faulty_exposer_with(prepared, Box::new(PushAfterManifest { burst }));
     assert_eq!(
         failing,
-        ids(&["EXP-001", "EXP-002", "EXP-006", "EXP-010", "EXP-043", "EXP-044"])
+        ids(&["EXP-001", "EXP-002", "EXP-006", "EXP-010", "EXP-043", "EXP-044", "EXP-062"])
     );
 }
 

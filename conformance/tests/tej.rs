@@ -66,6 +66,31 @@ fn every_case_passes_against_our_echo_server() {
 }
 
 #[test]
+fn the_harness_starts_and_stops_a_server_command() {
+    let cmd = format!(
+        "exec {} tej serve --bind 127.0.0.1:{{port}} --echo",
+        rgtp().display()
+    );
+    let out = Command::new(conformance())
+        .args(["tej", "--echo", "--cmd", &cmd])
+        .output()
+        .expect("rgtp-conformance");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    for i in 1..=9 {
+        let id = format!("TEJ-00{i}");
+        assert_eq!(verdict(&report, &id), "PASS", "{id}:\n{report}");
+    }
+    // An implementation without a TEJ server says so with exit 127: every case n/a.
+    let out = Command::new(conformance())
+        .args(["tej", "--cmd", "exit 127 # {port}"])
+        .output()
+        .expect("rgtp-conformance");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(verdict(&report, "TEJ-001"), "n/a", "{report}");
+}
+
+#[test]
 fn a_server_that_copies_bytes_back_unchecked_fails_the_refusal_cases() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();

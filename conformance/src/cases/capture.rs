@@ -1080,9 +1080,9 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
     }
     match r {
         Repr::PullRequest(pr) => {
-            a.f.pul_reserved.check(pr.flags.bits() & !0b111 == 0, || {
+            a.f.pul_reserved.check(pr.flags.bits() & !0b1111 == 0, || {
                 format!(
-                    "frame {frame}: PullFlags {:#010x} set reserved bits 3-31",
+                    "frame {frame}: PullFlags {:#010x} set reserved bits 4-31",
                     pr.flags.bits()
                 )
             });

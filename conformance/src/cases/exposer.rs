@@ -328,10 +328,48 @@ fn exp003(ctx: &ExposerCtx) -> CaseResult {
     Ok("Version 1, Length = size, Exposure_ID = ticket's".into())
 }
 
+fn exp062(ctx: &ExposerCtx) -> CaseResult {
+    let p = ctx.probe()?;
+    p.send(&net::pull_request(
+        ctx.ticket.exposure_id,
+        PullFlags::RATE_CAP,
+        1,
+        1,
+    ));
+    let a = p.listen();
+    ensure!(
+        a.len() == 1,
+        "expected exactly one answer, got {} ({})",
+        a.len(),
+        a.describe()
+    );
+    let d = &a.datagrams[0];
+    let m = match Repr::parse(d, MAX_UDP) {
+        Ok(Repr::Manifest(m)) => m,
+        Ok(r) => return fail(format!("answered with {:?}", r.packet_type())),
+        Err(e) => return fail(format!("answer does not parse: {e}")),
+    };
+    match m.rate_cap {
+        None => {
+            ensure!(d.len() == 72, "Manifest is {} B without a cap", d.len());
+            Ok("plain 72-byte Manifest (no cap)".into())
+        }
+        Some(cap) => {
+            ensure!(
+                d.len() == 80,
+                "Manifest with a cap is {} B, not 80",
+                d.len()
+            );
+            ensure!(cap >= 1, "Rate_Cap 0: no puller can keep to it");
+            Ok(format!("80-byte Manifest, Rate_Cap {cap} B/s"))
+        }
+    }
+}
+
 fn exp004(ctx: &ExposerCtx) -> CaseResult {
     let m = &ctx.manifest;
     ensure!(
-        m.flags.bits() & 0xff80 == 0,
+        m.flags.bits() & 0xff00 == 0,
         "undefined flag bits set: {:#06x}",
         m.flags.bits()
     );
@@ -1006,7 +1044,27 @@ fn exp042(ctx: &ExposerCtx) -> CaseResult {
     let Some(token) = a.token else {
         return skip("the exposer issues no tokens");
     };
-    let b = ctx.probe()?;
+    // A token vouches for an IP address, not a port (spec §5.3): the other puller
+    // needs another address. On IPv4 loopback that is 127.0.0.2 (or .3).
+    let (Some(mine), Endpoint::Udp(to)) = (a.local_addr(), &ctx.endpoint) else {
+        return skip("needs a UDP exposer");
+    };
+    let other =
+        match (mine.ip(), to.ip()) {
+            (std::net::IpAddr::V4(m), std::net::IpAddr::V4(t)) if t.is_loopback() => {
+                let o = if m == std::net::Ipv4Addr::new(127, 0, 0, 2) {
+                    3
+                } else {
+                    2
+                };
+                std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, o))
+            }
+            _ => return skip(
+                "n/a: needs a second local address towards the exposer (run it on IPv4 loopback)",
+            ),
+        };
+    let b = Probe::new_from(other, *to, ctx.ticket.exposure_id, ctx.quiet)
+        .or_fail("cannot open a probe from a second address")?;
     let d = net::nak(
         ctx.ticket.exposure_id,
         &entries_for(n, 64),
@@ -1649,5 +1707,12 @@ pub static CASES: &[Case<ExposerCtx>] = &[
         section: "§6.6",
         level: Level::Should,
         run: exp061,
+    },
+    Case {
+        id: "EXP-062",
+        title: "PullFlags RATE_CAP: the Manifest is the plain one, or carries RATE_CAP and a Rate_Cap of at least 1 in 8 more bytes",
+        section: "§8.3.3",
+        level: Level::Must,
+        run: exp062,
     },
 ];

@@ -65,6 +65,27 @@ pub const CASES: &[Case<GtudpCtx>] = &[
         level: Level::Must,
         run: per_peer,
     },
+    Case {
+        id: "GTU-007",
+        title: "a DATA with an empty payload is answered (and echoed empty)",
+        section: "§1",
+        level: Level::Must,
+        run: empty_payload,
+    },
+    Case {
+        id: "GTU-008",
+        title: "a DATA with the largest payload UDP over IPv4 carries (65 507 − header bytes) is answered (and echoed whole)",
+        section: "§1",
+        level: Level::Should,
+        run: largest_payload,
+    },
+    Case {
+        id: "GTU-009",
+        title: "with no ACK, the RECV is repeated by a timer: at least once, never sooner than 20 ms apart, at most 10 repetitions",
+        section: "§4, §5",
+        level: Level::Must,
+        run: recv_repeated,
+    },
 ];
 
 fn sock(ctx: &GtudpCtx) -> Result<UdpSocket, super::Stop> {
@@ -132,43 +153,34 @@ fn answer_wait(ctx: &GtudpCtx) -> Duration {
     ctx.quiet.max(Duration::from_millis(300)) * 4
 }
 
+/// Sends DATA(`id`, `payload`), requires its RECV and confirms it with an ACK.
+fn confirmed(
+    ctx: &GtudpCtx,
+    s: &UdpSocket,
+    id: Identity,
+    payload: &[u8],
+) -> Result<(), super::Stop> {
+    send(ctx, s, &Repr::Data { id, payload })?;
+    ensure!(
+        wait_recv(ctx, s, id, answer_wait(ctx)),
+        "no RECV for identity {:08x} (a DATA of {} bytes)",
+        id.to_u32(),
+        payload.len()
+    );
+    send(ctx, s, &Repr::Ack { id })
+}
+
 fn data_answered(ctx: &GtudpCtx) -> CaseResult {
     let s = sock(ctx)?;
     let id = fresh_id(1);
-    send(
-        ctx,
-        &s,
-        &Repr::Data {
-            id,
-            payload: b"gtu-001",
-        },
-    )?;
-    ensure!(
-        wait_recv(ctx, &s, id, answer_wait(ctx)),
-        "no RECV for identity {:08x}",
-        id.to_u32()
-    );
-    send(ctx, &s, &Repr::Ack { id })?;
+    confirmed(ctx, &s, id, b"gtu-001")?;
     Ok(format!("RECV {:08x} received", id.to_u32()))
 }
 
 fn quiet_after_ack(ctx: &GtudpCtx) -> CaseResult {
     let s = sock(ctx)?;
     let id = fresh_id(2);
-    send(
-        ctx,
-        &s,
-        &Repr::Data {
-            id,
-            payload: b"gtu-002",
-        },
-    )?;
-    ensure!(
-        wait_recv(ctx, &s, id, answer_wait(ctx)),
-        "no RECV for identity {:08x}",
-        id.to_u32()
-    );
-    send(ctx, &s, &Repr::Ack { id })?;
+    confirmed(ctx, &s, id, b"gtu-002")?;
     // RECVs already on their way when the ACK left are not counted.
     let _ = collect(&s, Duration::from_millis(50));
     let later = collect(&s, ctx.quiet.max(Duration::from_millis(1200)));
@@ -224,20 +236,9 @@ fn malformed_dropped(ctx: &GtudpCtx) -> CaseResult {
             return fail(format!("{what}: {} answer(s)", got.len()));
         }
     }
-    let id2 = fresh_id(33);
-    send(
-        ctx,
-        &s,
-        &Repr::Data {
-            id: id2,
-            payload: b"after",
-        },
-    )?;
-    ensure!(
-        wait_recv(ctx, &s, id2, answer_wait(ctx)),
-        "no RECV for a valid DATA after the malformed ones"
-    );
-    send(ctx, &s, &Repr::Ack { id: id2 })?;
+    confirmed(ctx, &s, fresh_id(33), b"after").map_err(|_| {
+        super::Stop::Fail("no RECV for a valid DATA after the malformed ones".into())
+    })?;
     Ok(format!(
         "{} malformed datagrams unanswered; later DATA answered",
         bad.len()
@@ -387,4 +388,117 @@ fn per_peer(ctx: &GtudpCtx) -> CaseResult {
         "echoes: first peer {ea}, second peer {eb} (expected 1 each)"
     );
     Ok("each peer delivered once".into())
+}
+
+/// Confirms a DATA of `payload` and, with an echo, requires exactly one echo of it.
+fn answered_and_echoed(ctx: &GtudpCtx, tag: u32, payload: &[u8]) -> CaseResult {
+    let s = sock(ctx)?;
+    confirmed(ctx, &s, fresh_id(tag), payload)?;
+    if !ctx.echo {
+        return Ok(format!("a {}-byte DATA answered", payload.len()));
+    }
+    let n = echoes(ctx, &s, payload, answer_wait(ctx))?;
+    ensure!(
+        n == 1,
+        "{n} echo(es) of a {}-byte payload (expected 1)",
+        payload.len()
+    );
+    Ok(format!("a {}-byte DATA answered and echoed", payload.len()))
+}
+
+fn empty_payload(ctx: &GtudpCtx) -> CaseResult {
+    answered_and_echoed(ctx, 7, b"")
+}
+
+fn largest_payload(ctx: &GtudpCtx) -> CaseResult {
+    if !ctx.addr.is_ipv4() {
+        return skip("the limit is stated for IPv4");
+    }
+    let len = 65_507 - ctx.profile.header_len();
+    let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    answered_and_echoed(ctx, 8, &payload)
+}
+
+fn recv_repeated(ctx: &GtudpCtx) -> CaseResult {
+    let s = sock(ctx)?;
+    let id = fresh_id(9);
+    send(
+        ctx,
+        &s,
+        &Repr::Data {
+            id,
+            payload: b"gtu-009",
+        },
+    )?;
+    // Echoes are confirmed (so they do not clutter the count); our RECV is never
+    // acknowledged. Both timer modes repeat within 1.5 s of the first RECV (0.5 s,
+    // then 0.5 s and 1 s before any RTT sample); 3 s shows the spacing too.
+    let start = Instant::now();
+    let end = start + Duration::from_secs(3);
+    let mut at = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < end {
+        let left = end.saturating_duration_since(Instant::now());
+        let _ = s.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        let Ok(n) = s.recv(&mut buf) else { break };
+        match Repr::parse(&buf[..n], &ctx.profile) {
+            Ok(Repr::Recv { id: got }) if got == id => at.push(start.elapsed()),
+            Ok(Repr::Data { id: echo, .. }) => send(ctx, &s, &Repr::Recv { id: echo })?,
+            Ok(Repr::Recv { id: other }) => send(ctx, &s, &Repr::Ack { id: other })?,
+            _ => {}
+        }
+    }
+    // Now end it, so the endpoint does not go on repeating into the next case.
+    send(ctx, &s, &Repr::Ack { id })?;
+    ensure!(!at.is_empty(), "no RECV for identity {:08x}", id.to_u32());
+    ensure!(
+        at.len() >= 2,
+        "the RECV was not repeated within 3 s without an ACK"
+    );
+    ensure!(
+        at.len() <= 11,
+        "{} RECVs in 3 s: more than the 10 repetitions allowed",
+        at.len()
+    );
+    let closest = at.windows(2).map(|w| w[1] - w[0]).min().unwrap_or_default();
+    ensure!(
+        closest >= Duration::from_millis(20),
+        "two RECVs {:.1} ms apart (the timer's floor is 20 ms)",
+        closest.as_secs_f64() * 1e3
+    );
+    Ok(format!(
+        "{} RECVs in 3 s, the closest {:.0} ms apart",
+        at.len(),
+        closest.as_secs_f64() * 1e3
+    ))
+}
+
+/// Whether a gtUDP receiver answers at `addr` in `profile`: one DATA (a readiness
+/// probe the endpoint delivers like any other), its RECV within 200 ms, our ACK.
+pub fn answers(addr: SocketAddr, profile: &Profile) -> bool {
+    let ctx = GtudpCtx {
+        addr,
+        profile: profile.clone(),
+        echo: false,
+        quiet: Duration::from_millis(50),
+    };
+    let Ok(s) = sock(&ctx) else { return false };
+    let id = fresh_id(0x9e);
+    if send(
+        &ctx,
+        &s,
+        &Repr::Data {
+            id,
+            payload: b"rgtp-conformance: ready?",
+        },
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let ok = wait_recv(&ctx, &s, id, Duration::from_millis(200));
+    if ok {
+        let _ = send(&ctx, &s, &Repr::Ack { id });
+    }
+    ok
 }

@@ -304,3 +304,9 @@ fn cut_mid_frame(ctx: &TejCtx) -> CaseResult {
     still_serving(ctx)?;
     Ok("a connection cut mid-frame; the server served the next".into())
 }
+
+/// Whether a TEJ server accepts connections at `addr` (the connection is closed at
+/// once, before any byte).
+pub fn accepts(addr: std::net::SocketAddr) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok()
+}
