@@ -81,6 +81,7 @@ impl Buffers {
                         | ManifestFlags::FEC_RAPTORQ
                         | ManifestFlags::TOKEN,
                     token: Some(self.token),
+                    rate_cap: None,
                 }),
             ),
             (
