@@ -189,9 +189,10 @@ struct LinkArgs {
     /// Write every datagram sent and received to this pcap file (opens in Wireshark; see `rgtp inspect`).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Spread the transfer over N UDP sockets: a pull sends from N ports, an exposer
-    /// serves its port from N threads (SO_REUSEPORT; the kernel spreads pullers'
-    /// ports over them). Paths that balance by flow then carry it on N flows.
+    /// Spread the transfer over N sockets: a UDP pull sends from N ports, an exposer
+    /// serves its port from N threads (UDP: SO_REUSEPORT, the kernel spreads pullers'
+    /// ports over them; raw Ethernet: a packet fanout group, pullers spread by MAC
+    /// address). Paths that balance by flow then carry it on N flows.
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=64))]
     channels: u32,
@@ -213,12 +214,6 @@ impl LinkArgs {
                 "--vlan and --pcp tag raw Ethernet frames: use them with --link eth:IFACE (for UDP, use a VLAN interface instead)".into(),
             ));
         }
-        if self.channels > 1 && self.link != LinkArg::Udp {
-            return Err((
-                exit::USAGE,
-                "--channels spreads a transfer over UDP sockets: use it with --link udp".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -234,6 +229,8 @@ impl LinkArgs {
     fn open_eth(&self, iface: &str) -> Result<EthLink, (u8, String)> {
         let mut c = EthConfig::new(iface);
         c.vlan = self.vlan();
+        // One fanout group per process: its N links share the interface's frames.
+        c.fanout = (self.channels > 1).then(|| std::process::id() as u16);
         EthLink::open(c).map_err(|e| {
             (
                 exit::IO,
@@ -773,19 +770,20 @@ fn expose(a: ExposeArgs) -> CliResult {
     let n = a.link.channels as usize;
     let share = a.caps.max_rate.map(|r| (r / n as u64).max(1));
     let per_channel = std::sync::Mutex::new(vec![ExposerStats::default(); n]);
-    let mut extra = Vec::new();
-    if n > 1 {
-        let Peer::Ip(local) = where_ else {
-            unreachable!("checked: channels need UDP")
-        };
-        for _ in 1..n {
-            extra.push(UdpLink::bind_with(local, a.link.udp_config()).map_err(|e| {
-                (
-                    exit::IO,
-                    format!("cannot open another socket on {local}: {e}"),
-                )
-            })?);
-        }
+    let mut extra: Vec<Box<dyn Link>> = Vec::new();
+    for _ in 1..n {
+        extra.push(match (&a.link.link, where_) {
+            (LinkArg::Eth(iface), _) => Box::new(a.link.open_eth(iface)?),
+            (LinkArg::Udp, Peer::Ip(local)) => {
+                Box::new(UdpLink::bind_with(local, a.link.udp_config()).map_err(|e| {
+                    (
+                        exit::IO,
+                        format!("cannot open another socket on {local}: {e}"),
+                    )
+                })?)
+            }
+            (LinkArg::Udp, _) => unreachable!("a UDP link has an IP address"),
+        });
     }
     let served = std::thread::scope(|s| {
         for (i, mut l) in extra.into_iter().enumerate() {
@@ -853,6 +851,12 @@ fn pull(a: PullArgs) -> CliResult {
             return Err((
                 exit::USAGE,
                 "--from works over UDP only: raw Ethernet pulls from one exposer".into(),
+            ))
+        }
+        (LinkArg::Eth(_), _) if a.link.channels > 1 => {
+            return Err((
+                exit::USAGE,
+                "--channels on a raw-Ethernet pull: a puller is one MAC address, so its frames take one path; use --channels on the exposer (it serves pullers from N threads) or pull over UDP".into(),
             ))
         }
         (LinkArg::Udp, Some(_)) => {

@@ -1406,7 +1406,7 @@ fn channels_spread_one_pull_over_sockets_and_serving_threads() {
         .unwrap_or_else(|| panic!("{err}"));
     let busy = served.split(", ").filter(|c| !c.starts_with("0 ")).count();
     assert!(busy >= 2, "{served}");
-    // Raw Ethernet has no channels yet: a clear refusal.
+    // A raw-Ethernet puller is one MAC address: channels are refused on that side.
     let st = Command::new(BIN)
         .args([
             "pull",
@@ -1421,7 +1421,7 @@ fn channels_spread_one_pull_over_sockets_and_serving_threads() {
         .output()
         .unwrap();
     assert_eq!(st.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&st.stderr).contains("--link udp"));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("--channels on the exposer"));
 }
 
 /// A UDP relay in front of `exposer` that flips a byte in every chunk it passes to

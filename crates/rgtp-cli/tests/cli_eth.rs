@@ -361,3 +361,34 @@ fn five_percent_random_frame_loss_is_recovered() {
     );
     eprintln!("dropped {dropped_b} frames towards the puller, {dropped_a} towards the exposer");
 }
+
+#[test]
+fn an_exposer_serves_raw_ethernet_from_a_fanout_group_of_channels() {
+    let pair = VethPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let bytes = data(2_000_000, 7);
+    std::fs::write(&src, &bytes).unwrap();
+    let link_a = format!("eth:{}", pair.a_if);
+    let link_b = format!("eth:{}", pair.b_if);
+    let x = Exposer::start(&pair.a, &src, &["--link", &link_a, "--channels", "3"]);
+    // Two pulls one after the other: each puller's frames stay with one serving
+    // thread, whichever it is, and both complete byte-exact.
+    for i in 0..2 {
+        let out = dir.path().join(format!("out{i}.bin"));
+        let (code, err) = pull(&pair.b, &x.ticket, &out, &["--link", &link_b]);
+        assert_eq!(code, Some(0), "pull {i} failed: {err}");
+        assert!(std::fs::read(&out).unwrap() == bytes, "output {i} differs");
+    }
+    // A raw-Ethernet pull has one MAC address and so one path: --channels is refused
+    // on that side, naming where it belongs.
+    let (code, err) = pull(
+        &pair.b,
+        &x.ticket,
+        &dir.path().join("never.bin"),
+        &["--link", &link_b, "--channels", "2"],
+    );
+    x.stop();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--channels on the exposer"), "{err}");
+}

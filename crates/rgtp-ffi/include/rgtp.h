@@ -727,6 +727,10 @@ typedef struct rgtp_send_options {
  *                        files in flight; max_rate_per_file, max_rate_per_connection
  *   connect_timeout_ms   wait for the sender's first answer (0: 5000)
  *   idle_timeout_ms      without progress before a file gives up (0: 10000)
+ *   sources, n_sources   more senders of the same set, each "HOST:PORT" or its own
+ *                        ticket (at most 64; NULL/0: only the ticket's): every file is
+ *                        pulled from all of them at once, each chunk verified whatever
+ *                        its source, a slow or lying one dropped (as `rgtp get --from`)
  */
 typedef struct rgtp_get_options {
     size_t   size;
@@ -738,6 +742,8 @@ typedef struct rgtp_get_options {
     uint64_t max_rate_per_connection;
     uint32_t connect_timeout_ms;
     uint32_t idle_timeout_ms;
+    const char* const* sources;
+    size_t   n_sources;
 } rgtp_get_options_t;
 
 /** One progress event of rgtp_get; see the kinds above. Strings valid during the call only. */
@@ -795,6 +801,36 @@ int rgtp_send_start(const char* const* paths, size_t n_paths,
  * size needed including the NUL (0 for a bad handle).
  */
 size_t rgtp_sender_ticket(const rgtp_sender_t* s, char* buf, size_t buf_len);
+
+/**
+ * What a sender has served, summed over the set's exposures, as of its last
+ * update (about every 200 ms while serving). Set size to
+ * sizeof(rgtp_sender_stats_t) before the call; it is set to the bytes written.
+ *   pulls      Pull_Requests answered (one per file a receiver starts)
+ *   requests   chunk requests (NAKs) accepted
+ *   dropped    datagrams dropped: malformed, for no exposure of the set, of no
+ *              common version, with a bad token, over a full queue, of a type a
+ *              sender never receives
+ *   seconds    since rgtp_send_start
+ *   serving    still serving (false once stopped, or after a serving error)
+ */
+typedef struct rgtp_sender_stats {
+    size_t   size;
+    uint64_t datagrams_in;
+    uint64_t bytes_in;
+    uint64_t datagrams_out;
+    uint64_t bytes_out;
+    uint64_t pulls;
+    uint64_t requests;
+    uint64_t chunks_sent;
+    uint64_t parity_sent;
+    uint64_t dropped;
+    double   seconds;
+    bool     serving;
+} rgtp_sender_stats_t;
+
+/** Fills out with what s has served so far; RGTP_OK, or an error for a bad handle. */
+int rgtp_sender_stats(const rgtp_sender_t* s, rgtp_sender_stats_t* out);
 
 /** Stops serving and waits for it; the serving error, if there was one. */
 int rgtp_sender_stop(rgtp_sender_t* s);

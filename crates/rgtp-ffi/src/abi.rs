@@ -198,6 +198,8 @@ pub struct rgtp_get_options_t {
     pub max_rate_per_connection: u64,
     pub connect_timeout_ms: u32,
     pub idle_timeout_ms: u32,
+    pub sources: *const *const c_char,
+    pub n_sources: usize,
 }
 
 impl Default for rgtp_get_options_t {
@@ -212,6 +214,8 @@ impl Default for rgtp_get_options_t {
             max_rate_per_connection: 0,
             connect_timeout_ms: 0,
             idle_timeout_ms: 0,
+            sources: std::ptr::null(),
+            n_sources: 0,
         }
     }
 }
@@ -243,6 +247,24 @@ pub struct rgtp_get_result_t {
     pub entries: u64,
     pub bytes: u64,
     pub seconds: f64,
+}
+
+/// `rgtp_sender_stats_t`; `size` first.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct rgtp_sender_stats_t {
+    pub size: usize,
+    pub datagrams_in: u64,
+    pub bytes_in: u64,
+    pub datagrams_out: u64,
+    pub bytes_out: u64,
+    pub pulls: u64,
+    pub requests: u64,
+    pub chunks_sent: u64,
+    pub parity_sent: u64,
+    pub dropped: u64,
+    pub seconds: f64,
+    pub serving: u8,
 }
 
 /// `rgtp_get` returns this when the progress callback asked it to stop.

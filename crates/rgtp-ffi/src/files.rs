@@ -18,12 +18,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rgtp::files::{self, ErrorKind, FilesError, FilesEvent, FilesProgress};
+use rgtp_proto::ExposerStats;
 
 use crate::abi::*;
 use crate::surface::lock;
 use crate::{guard, magic_of, put};
 
 const SENDER_MAGIC: u64 = 0x5247_5450_5345_4e44; // "RGTPSEND"
+
+/// Most extra senders one `rgtp_get` takes.
+const MAX_SOURCES: usize = 64;
 
 /// Bytes events of one file are passed on at most this often (and at its end).
 const BYTES_EVERY: Duration = Duration::from_millis(50);
@@ -45,6 +49,10 @@ struct Sender {
     ticket: Vec<u8>,
     stop: Arc<AtomicBool>,
     serving: Mutex<Option<JoinHandle<Result<(), FilesError>>>>,
+    /// What has been served, as of the serving thread's last tick (about every 200 ms).
+    served: Arc<Mutex<ExposerStats>>,
+    /// When serving started.
+    started: Instant,
 }
 
 thread_local! {
@@ -135,6 +143,26 @@ unsafe fn sized<T: Copy + Default>(p: *const T, fields: &[(usize, usize)]) -> Re
         }
     }
     Ok(o)
+}
+
+/// Writes as much of `full` into the caller's size-prefixed struct `out` as its
+/// size says (at most all of it), and sets its size to the bytes written.
+///
+/// # Safety
+/// `out` points to a writable struct starting with its size in bytes.
+unsafe fn write_sized<T: Copy>(out: *mut T, full: &T) -> Result<(), c_int> {
+    // SAFETY: caller contract.
+    let size = unsafe { std::ptr::read_unaligned(out.cast::<usize>()) };
+    let n = size.min(size_of::<T>());
+    if n < size_of::<usize>() {
+        return Err(bad_arg("the result's size is smaller than a size_t"));
+    }
+    // SAFETY: `n` writable bytes at `out`; `full` has at least `n`.
+    unsafe {
+        std::ptr::copy_nonoverlapping((full as *const T).cast::<u8>(), out.cast::<u8>(), n);
+        std::ptr::write_unaligned(out.cast::<usize>(), n);
+    }
+    Ok(())
 }
 
 macro_rules! fields {
@@ -255,12 +283,20 @@ pub unsafe extern "C" fn rgtp_send_start(
         let mut ticket = prepared.ticket.to_string().into_bytes();
         ticket.push(0);
         let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(Mutex::new(ExposerStats::default()));
         let serving = {
             let stop = stop.clone();
+            let served = served.clone();
             let max_rate = so.caps.max_rate;
             std::thread::Builder::new()
                 .name("rgtp-send".into())
-                .spawn(move || files::serve(prepared, max_rate, &stop))
+                .spawn(move || {
+                    files::serve_with(prepared, max_rate, &stop, |st| {
+                        if let Ok(mut s) = served.lock() {
+                            *s = *st;
+                        }
+                    })
+                })
                 .map_err(|e| {
                     set_error(&format!("cannot start the serving thread: {e}"));
                     RGTP_ERR_INTERNAL
@@ -271,6 +307,8 @@ pub unsafe extern "C" fn rgtp_send_start(
             ticket,
             stop,
             serving: Mutex::new(Some(serving)),
+            served,
+            started: Instant::now(),
         });
         // SAFETY: `out` is non-NULL and writable.
         unsafe { put(out, Box::into_raw(s).cast()) }
@@ -296,6 +334,47 @@ pub unsafe extern "C" fn rgtp_sender_ticket(
         Ok(())
     });
     needed
+}
+
+/// See rgtp.h.
+#[no_mangle]
+pub unsafe extern "C" fn rgtp_sender_stats(
+    s: *const rgtp_sender_t,
+    out: *mut rgtp_sender_stats_t,
+) -> c_int {
+    files_guard(|| {
+        // SAFETY: header contract.
+        let s = unsafe { sender(s) }?;
+        if out.is_null() {
+            return Err(bad_arg("out is NULL"));
+        }
+        let st = *lock(&s.served)?;
+        let serving = match lock(&s.serving)?.as_ref() {
+            Some(t) => !t.is_finished(),
+            None => false,
+        };
+        let full = rgtp_sender_stats_t {
+            size: size_of::<rgtp_sender_stats_t>(),
+            datagrams_in: st.datagrams_in,
+            bytes_in: st.bytes_in,
+            datagrams_out: st.datagrams_out,
+            bytes_out: st.bytes_out,
+            pulls: st.manifests_sent,
+            requests: st.requests,
+            chunks_sent: st.chunks_sent,
+            parity_sent: st.parity_sent,
+            dropped: st.malformed
+                + st.unknown_exposure
+                + st.version_mismatch
+                + st.bad_token
+                + st.busy
+                + st.unexpected,
+            seconds: s.started.elapsed().as_secs_f64(),
+            serving: u8::from(serving),
+        };
+        // SAFETY: a writable struct starting with its size (header contract).
+        unsafe { write_sized(out, &full) }
+    })
 }
 
 /// See rgtp.h.
@@ -459,10 +538,31 @@ pub unsafe extern "C" fn rgtp_get(
             sized(
                 opts,
                 fields!(O: parallel_files, retries, restart, max_rate, max_rate_per_file,
-                    max_rate_per_connection, connect_timeout_ms, idle_timeout_ms),
+                    max_rate_per_connection, connect_timeout_ms, idle_timeout_ms, sources,
+                    n_sources),
             )
         }?;
         let mut go = files::GetOptions::new(ticket, dest);
+        if o.n_sources > 0 {
+            if o.sources.is_null() {
+                return Err(bad_arg("sources is NULL but n_sources is not 0"));
+            }
+            if o.n_sources > MAX_SOURCES {
+                return Err(bad_arg(&format!(
+                    "{} sources: at most {MAX_SOURCES} more senders",
+                    o.n_sources
+                )));
+            }
+            // SAFETY: `n_sources` readable pointers (header contract).
+            let list = unsafe { std::slice::from_raw_parts(o.sources, o.n_sources) };
+            for (i, &p) in list.iter().enumerate() {
+                // SAFETY: NULL or a NUL-terminated string (header contract).
+                match unsafe { opt_str(p, &format!("sources[{i}]")) }? {
+                    Some(src) => go.from.push(src.to_string()),
+                    None => return Err(bad_arg(&format!("sources[{i}] is NULL"))),
+                }
+            }
+        }
         go.parallel_files = o.parallel_files.clamp(1, 64);
         go.retries = o.retries;
         go.restart = o.restart != 0;
@@ -492,8 +592,6 @@ pub unsafe extern "C" fn rgtp_get(
             }
         })?;
         if !out.is_null() {
-            // SAFETY: a writable struct starting with its size (header contract).
-            let size = unsafe { std::ptr::read_unaligned(out.cast::<usize>()) };
             let full = rgtp_get_result_t {
                 size: size_of::<rgtp_get_result_t>(),
                 files: got.files as u64,
@@ -501,19 +599,8 @@ pub unsafe extern "C" fn rgtp_get(
                 bytes: got.bytes,
                 seconds: got.seconds,
             };
-            let n = size.min(size_of::<rgtp_get_result_t>());
-            if n < size_of::<usize>() {
-                return Err(bad_arg("the result's size is smaller than a size_t"));
-            }
-            // SAFETY: `n` writable bytes at `out`; `full` has at least `n`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    (&full as *const rgtp_get_result_t).cast::<u8>(),
-                    out.cast::<u8>(),
-                    n,
-                );
-                std::ptr::write_unaligned(out.cast::<usize>(), n);
-            }
+            // SAFETY: a writable struct starting with its size (header contract).
+            unsafe { write_sized(out, &full) }?;
         }
         Ok(())
     })

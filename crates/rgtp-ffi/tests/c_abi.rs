@@ -194,6 +194,7 @@ fn layout_matches_rust() {
         size!(rgtp_get_options_t),
         size!(rgtp_files_event_t),
         size!(rgtp_get_result_t),
+        size!(rgtp_sender_stats_t),
     ] {
         want.push((a, b));
         want.push((c, d));
@@ -276,7 +277,9 @@ fn layout_matches_rust() {
         max_rate_per_file,
         max_rate_per_connection,
         connect_timeout_ms,
-        idle_timeout_ms
+        idle_timeout_ms,
+        sources,
+        n_sources
     );
     off!(
         rgtp_files_event_t,
@@ -293,6 +296,20 @@ fn layout_matches_rust() {
         message
     );
     off!(rgtp_get_result_t, files, entries, bytes, seconds);
+    off!(
+        rgtp_sender_stats_t,
+        datagrams_in,
+        bytes_in,
+        datagrams_out,
+        bytes_out,
+        pulls,
+        requests,
+        chunks_sent,
+        parity_sent,
+        dropped,
+        seconds,
+        serving
+    );
     want.push(("const RGTP_FILES_STOPPED", i64::from(RGTP_FILES_STOPPED)));
     want.push(("const RGTP_FILES_FAILED", i64::from(RGTP_FILES_FAILED)));
     want.push((
@@ -354,8 +371,8 @@ fn exported_symbols_match_the_header() {
         );
     }
     // 26 RGTP calls (rgtp_socket_set_congestion among them), 8 gtUDP calls, 19 TEJ calls
-    // and 6 files calls.
-    assert_eq!(declared, 59, "declarations found in rgtp.h");
+    // and 7 files calls.
+    assert_eq!(declared, 60, "declarations found in rgtp.h");
 }
 
 #[test]

@@ -124,6 +124,12 @@ pub struct EthConfig {
     pub multicast_groups: Vec<[u8; 6]>,
     /// Socket send and receive buffer size asked for (forced past `rmem_max` when permitted).
     pub socket_buffer_bytes: usize,
+    /// Join the `PACKET_FANOUT` group with this id: links opened with the same id on
+    /// one interface (in one network namespace) share its frames, each peer's frames
+    /// always going to the same link (chosen from the source MAC address), so N
+    /// threads serve N shares of the peers (`rgtp expose --channels N`). `None`: this
+    /// link receives every frame.
+    pub fanout: Option<u16>,
 }
 
 impl EthConfig {
@@ -134,6 +140,7 @@ impl EthConfig {
             vlan: None,
             multicast_groups: Vec::new(),
             socket_buffer_bytes: DEFAULT_SOCKET_BUFFER_BYTES,
+            fanout: None,
         }
     }
 }
@@ -232,6 +239,17 @@ impl EthLink {
         set_buffers(&fd, config.socket_buffer_bytes);
         bind(&fd, ifindex, &config.interface)?;
         check_ethernet(&fd, &config.interface)?;
+        if let Some(id) = config.fanout {
+            join_fanout(&fd, id).map_err(|e| {
+                annotate(
+                    e,
+                    &format!(
+                        "cannot join packet fanout group {id} on {} (another program may use that id with another mode)",
+                        config.interface
+                    ),
+                )
+            })?;
+        }
 
         let mac = match iface.mac {
             Some(mac) => mac.octets(),
@@ -1038,6 +1056,37 @@ fn attach_rgtp_filter(fd: &OwnedFd) -> io::Result<()> {
         filter: program.as_mut_ptr(),
     };
     set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+}
+
+/// `PACKET_FANOUT`, `PACKET_FANOUT_DATA` and the classic-BPF fanout mode, from
+/// `<linux/if_packet.h>`.
+const PACKET_FANOUT: libc::c_int = 18;
+const PACKET_FANOUT_DATA: libc::c_int = 22;
+const PACKET_FANOUT_CBPF: u32 = 6;
+
+/// Joins the bound socket to fanout group `id`, each frame going to the group's
+/// member whose place is a classic BPF program's result modulo the group size. The
+/// program returns the last four bytes of the source MAC address (read at the
+/// link-layer offset, wherever the kernel's data pointer stands), so one peer's
+/// frames always reach the same member and the kernel never reorders a peer.
+fn join_fanout(fd: &OwnedFd, id: u16) -> io::Result<()> {
+    const LDW_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const RET_A: u16 = (libc::BPF_RET | libc::BPF_A) as u16;
+    let arg: u32 = u32::from(id) | (PACKET_FANOUT_CBPF << 16);
+    set_option(fd, libc::SOL_PACKET, PACKET_FANOUT, &arg)?;
+    let op = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // Source MAC: bytes 6..12 of the frame; its last four at 8..12.
+    let mut program = [op(LDW_ABS, (libc::SKF_LL_OFF + 8) as u32), op(RET_A, 0)];
+    let fprog = libc::sock_fprog {
+        len: program.len() as libc::c_ushort,
+        filter: program.as_mut_ptr(),
+    };
+    set_option(fd, libc::SOL_PACKET, PACKET_FANOUT_DATA, &fprog)
 }
 
 fn bind(fd: &OwnedFd, ifindex: i32, name: &str) -> io::Result<()> {

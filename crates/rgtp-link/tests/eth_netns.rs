@@ -635,3 +635,61 @@ fn test_open_errors_name_the_fix() {
     let e = try_open(EthConfig::new(&pair.b_if)).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
 }
+
+#[test]
+fn test_fanout_spreads_peers_by_source_mac_and_keeps_each_peer_on_one_link() {
+    let pair = VethPair::new();
+    let b_mac = pair.b_mac();
+    let raw = RawSender::open(&pair.a, &pair.a_if);
+    let fanned = |ns: &Netns, iface: &str| {
+        let mut c = EthConfig::new(iface);
+        c.fanout = Some(0x5247);
+        open(ns, c)
+    };
+    // Joined in this order: member 0, then member 1.
+    let mut first = fanned(&pair.b, &pair.b_if);
+    let mut second = fanned(&pair.b, &pair.b_if);
+    // The group's choice is the source MAC's last four bytes modulo 2; these sources
+    // (unicast, locally administered, as if from four stations) end in 1, 2, 3, 4.
+    let peers: Vec<[u8; 6]> = (1..=4u8).map(|i| [0x02, 0, 0, 0, 0, i]).collect();
+    let mut sent: Vec<Vec<Vec<u8>>> = vec![Vec::new(); peers.len()];
+    for round in 0..5u8 {
+        for (i, src) in peers.iter().enumerate() {
+            let p = packet(64, round * 10 + i as u8);
+            raw.send(&raw_frame(b_mac, *src, None, ETHERTYPE_RGTP, &p));
+            sent[i].push(p);
+        }
+    }
+    let got_first = recv_all(&mut first);
+    let got_second = recv_all(&mut second);
+    let of = |got: &[Got], src: [u8; 6]| -> Vec<Vec<u8>> {
+        got.iter()
+            .filter(|g| g.from == Peer::Ethernet(src))
+            .map(|g| g.data.clone())
+            .collect()
+    };
+    assert_eq!(got_first.len() + got_second.len(), 20);
+    // Even endings all on member 0, odd ones all on member 1, each peer's frames in
+    // the order sent.
+    for (i, src) in peers.iter().enumerate() {
+        let (mine, other) = if src[5] % 2 == 0 {
+            (&got_first, &got_second)
+        } else {
+            (&got_second, &got_first)
+        };
+        assert_eq!(of(mine, *src), sent[i], "peer {i}");
+        assert!(of(other, *src).is_empty(), "peer {i} split over members");
+    }
+    // A link outside the group still sees every frame.
+    let mut all = open(&pair.b, EthConfig::new(&pair.b_if));
+    for src in &peers {
+        raw.send(&raw_frame(
+            b_mac,
+            *src,
+            None,
+            ETHERTYPE_RGTP,
+            &packet(64, 99),
+        ));
+    }
+    assert_eq!(recv_all(&mut all).len(), 4);
+}

@@ -176,3 +176,82 @@ def test_ctrl_c_stops_the_get(served, tmp_path: Path) -> None:  # type: ignore[n
         rgtp.get(sender.ticket, tmp_path / "ctrl-c", max_rate=1_000_000, progress=interrupt)
     assert time.monotonic() - t0 < 2.5
     assert not any(e.kind is EventKind.DONE and e.path == "tree/big.bin" for e in seen)
+
+
+def test_sender_progress_and_stats_count_what_was_served(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    files = make_tree(src)
+    seen: List[rgtp.files.SenderStats] = []
+    got_some = threading.Event()
+
+    def served(st: rgtp.files.SenderStats) -> None:
+        seen.append(st)
+        if st.chunks_sent > 0:
+            got_some.set()
+
+    with rgtp.send(
+        [src / "tree"], host="127.0.0.1", port=0, progress=served, progress_interval=0.05
+    ) as sender:
+        before = sender.stats()
+        assert before.serving and before.bytes_out == 0 and before.pulls == 0
+        rgtp.get(sender.ticket, tmp_path / "dest")
+        assert got_some.wait(5.0), seen
+        after = sender.stats()
+    total = sum(len(d) for d in files.values())
+    # Every byte went out at least once (chunks, with headers), a pull for the
+    # catalog and for each of the three files with bytes, nothing dropped on a
+    # clean loopback.
+    assert after.bytes_out > total
+    assert after.pulls >= 4
+    assert after.chunks_sent >= total // 1200
+    assert after.dropped == 0
+    counts = [s.bytes_out for s in seen]
+    assert counts == sorted(counts), counts
+    with pytest.raises(rgtp.RgtpError):
+        sender.stats()
+
+
+def test_a_progress_callback_returning_stop_stops_serving(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    calls: List[int] = []
+
+    def once(st: rgtp.files.SenderStats) -> object:
+        calls.append(1)
+        return STOP
+
+    sender = rgtp.send([tmp_path / "f"], host="127.0.0.1", port=0, progress=once, progress_interval=0.05)
+    deadline = threading.Event()
+    for _ in range(100):
+        if not sender.serving:
+            break
+        deadline.wait(0.05)
+    assert not sender.serving and sender.stopped_by_callback and calls == [1]
+    sender.stop()
+
+
+def test_sources_pull_from_every_sender_of_the_set(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    big = bytes((i * 7) % 253 for i in range(4 * 1024 * 1024))
+    (src / "big.bin").write_bytes(big)
+    key = bytes(range(32))
+    with rgtp.send([src / "big.bin"], host="127.0.0.1", port=0, key=key) as a, rgtp.send(
+        [src / "big.bin"], host="127.0.0.1", port=0, key=key
+    ) as b:
+        other = b.ticket.split("://", 1)[1].split("/", 1)[0]
+        rgtp.get(a.ticket, tmp_path / "dest", sources=[other])
+        sa, sb = a.stats(), b.stats()
+    assert (tmp_path / "dest" / "big.bin").read_bytes() == big
+    # Both senders served chunks of the one file.
+    assert sa.chunks_sent > 0 and sb.chunks_sent > 0, (sa, sb)
+
+
+def test_sources_are_checked(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sender, _ = served
+    with pytest.raises(TypeError):
+        rgtp.get(sender.ticket, tmp_path / "d", sources="127.0.0.1:1")  # type: ignore[arg-type]
+    with pytest.raises(rgtp.RgtpError, match="not HOST:PORT or a ticket"):
+        rgtp.get(sender.ticket, tmp_path / "d", sources=["nonsense"])
+    with pytest.raises(ValueError):
+        rgtp.get(sender.ticket, tmp_path / "d", sources=["127.0.0.1:1"] * 65)

@@ -38,6 +38,7 @@ int main(void) {
     F(rgtp_get_options_t, restart); F(rgtp_get_options_t, max_rate);
     F(rgtp_get_options_t, max_rate_per_file); F(rgtp_get_options_t, max_rate_per_connection);
     F(rgtp_get_options_t, connect_timeout_ms); F(rgtp_get_options_t, idle_timeout_ms);
+    F(rgtp_get_options_t, sources); F(rgtp_get_options_t, n_sources);
     S(rgtp_files_event_t);
     F(rgtp_files_event_t, kind); F(rgtp_files_event_t, index); F(rgtp_files_event_t, path);
     F(rgtp_files_event_t, done); F(rgtp_files_event_t, total); F(rgtp_files_event_t, files);
@@ -47,6 +48,13 @@ int main(void) {
     S(rgtp_get_result_t);
     F(rgtp_get_result_t, files); F(rgtp_get_result_t, entries); F(rgtp_get_result_t, bytes);
     F(rgtp_get_result_t, seconds);
+    S(rgtp_sender_stats_t);
+    F(rgtp_sender_stats_t, datagrams_in); F(rgtp_sender_stats_t, bytes_in);
+    F(rgtp_sender_stats_t, datagrams_out); F(rgtp_sender_stats_t, bytes_out);
+    F(rgtp_sender_stats_t, pulls); F(rgtp_sender_stats_t, requests);
+    F(rgtp_sender_stats_t, chunks_sent); F(rgtp_sender_stats_t, parity_sent);
+    F(rgtp_sender_stats_t, dropped); F(rgtp_sender_stats_t, seconds);
+    F(rgtp_sender_stats_t, serving);
     printf("const RGTP_FILES_STOPPED %d\n", RGTP_FILES_STOPPED);
     printf("const RGTP_FILES_FAILED %d\n", RGTP_FILES_FAILED);
     printf("const RGTP_CHUNK_INDEX_NONE %lu\n", (unsigned long)RGTP_CHUNK_INDEX_NONE);

@@ -16,7 +16,7 @@ mod types;
 
 pub use get::{fetch, sources, Fetched, GetOptions};
 pub use pull::{pull_file, NoProgress, NotPulled, PullFileError, PullJob, PullProgress, Pulled};
-pub use send::{prepare, serve, Prepared, SendOptions};
+pub use send::{prepare, serve, serve_with, Prepared, SendOptions};
 pub use types::{
     pull_failure, ErrorKind, FilesError, FilesEvent, FilesProgress, PullCaps, ServeCaps,
 };

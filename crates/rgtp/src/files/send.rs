@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
-use rgtp_proto::{CipherId, HashId, Key};
+use rgtp_proto::{CipherId, ExposerStats, HashId, Key};
 
 use super::types::{catalog_error, ErrorKind, FilesError, ServeCaps};
 use crate::catalog::{self, Catalog, Entry, FoundKind, Kind};
@@ -192,11 +192,25 @@ pub fn prepare(o: &SendOptions) -> Result<Prepared, FilesError> {
 /// Serves a prepared set until `stop` is set, everything sent paced to `max_rate`
 /// bytes per second if given.
 pub fn serve(p: Prepared, max_rate: Option<u64>, stop: &AtomicBool) -> Result<(), FilesError> {
+    serve_with(p, max_rate, stop, |_| {})
+}
+
+/// [`serve`], handing `tick` the counters of everything served so far (every
+/// exposure of the set summed, see [`Router::stats`]) about every 200 ms and once
+/// when serving ends.
+pub fn serve_with(
+    p: Prepared,
+    max_rate: Option<u64>,
+    stop: &AtomicBool,
+    mut tick: impl FnMut(&ExposerStats),
+) -> Result<(), FilesError> {
     let Prepared {
         router, mut link, ..
     } = p;
     let clock = Clock::new();
-    driver::serve_capped(router, &mut link, &clock, stop, max_rate, |_| {})
-        .map(|_| ())
-        .map_err(|e| FilesError::new(ErrorKind::Io, format!("serving failed: {e}")))
+    driver::serve_capped(router, &mut link, &clock, stop, max_rate, |r| {
+        tick(&r.stats())
+    })
+    .map(|_| ())
+    .map_err(|e| FilesError::new(ErrorKind::Io, format!("serving failed: {e}")))
 }

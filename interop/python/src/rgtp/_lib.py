@@ -136,6 +136,8 @@ class rgtp_get_options_t(ctypes.Structure):
         ("max_rate_per_connection", ctypes.c_uint64),
         ("connect_timeout_ms", ctypes.c_uint32),
         ("idle_timeout_ms", ctypes.c_uint32),
+        ("sources", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_sources", ctypes.c_size_t),
     ]
 
 
@@ -167,6 +169,25 @@ class rgtp_get_result_t(ctypes.Structure):
         ("entries", ctypes.c_uint64),
         ("bytes", ctypes.c_uint64),
         ("seconds", ctypes.c_double),
+    ]
+
+
+class rgtp_sender_stats_t(ctypes.Structure):
+    """``rgtp_sender_stats_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("datagrams_in", ctypes.c_uint64),
+        ("bytes_in", ctypes.c_uint64),
+        ("datagrams_out", ctypes.c_uint64),
+        ("bytes_out", ctypes.c_uint64),
+        ("pulls", ctypes.c_uint64),
+        ("requests", ctypes.c_uint64),
+        ("chunks_sent", ctypes.c_uint64),
+        ("parity_sent", ctypes.c_uint64),
+        ("dropped", ctypes.c_uint64),
+        ("seconds", ctypes.c_double),
+        ("serving", ctypes.c_bool),
     ]
 
 
@@ -382,6 +403,7 @@ _SIGNATURES: List[Tuple[str, Any, List[Any], bool]] = [
         False,
     ),
     ("rgtp_sender_ticket", _c_size_t, [SenderPtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_sender_stats", _c_int, [SenderPtr, ctypes.POINTER(rgtp_sender_stats_t)], False),
     ("rgtp_sender_stop", _c_int, [SenderPtr], False),
     ("rgtp_sender_free", None, [SenderPtr], False),
     (

@@ -4,7 +4,10 @@ Sending::
 
     import rgtp
 
-    with rgtp.send(["photos", "notes.txt"], port=0) as sender:
+    def served(st: rgtp.files.SenderStats) -> None:
+        print(f"{st.bytes_out} bytes to {st.pulls} pulls in {st.seconds:.0f} s")
+
+    with rgtp.send(["photos", "notes.txt"], port=0, progress=served) as sender:
         print(sender.ticket)          # give this to the receiver
         input("serving; press Enter to stop")
 
@@ -17,13 +20,21 @@ Receiving::
     result = rgtp.get(ticket, "inbox", parallel_files=4, progress=show)
     print(result.files, result.bytes, result.seconds)
 
+    # The same set from three senders at once (each chunk verified whatever its
+    # source; a slow or lying sender is dropped):
+    rgtp.get(ticket, "inbox", sources=["10.0.0.2:7000", "10.0.0.3:7000"])
+
 :func:`send` seals every file of the given trees as an exposure of its own plus a
 catalog naming them, and serves them from a background thread until
 :meth:`Sender.stop`. :func:`get` blocks until the whole set is in place: the catalog
 first, every path in it checked, then each file verified against its root, resumable
 (run it again after an interruption), with modes and times restored.
 
-``progress`` is called with a :class:`FilesEvent` for the catalog, and for each file
+A sender's ``progress`` is called with a :class:`SenderStats` every
+``progress_interval`` seconds while it serves, from a thread of its own; return
+:data:`STOP` from it to stop serving. :meth:`Sender.stats` reads the same counters.
+
+A receiver's ``progress`` is called with a :class:`FilesEvent` for the catalog, and for each file
 when it starts, as its bytes arrive (at most every 50 ms, counts never going back)
 and when it is done; calls come from the library's threads, one at a time. Return
 :data:`STOP` from it (or raise) to stop the transfer: :func:`get` then raises
@@ -53,6 +64,7 @@ from ._lib import (
     rgtp_get_options_t,
     rgtp_get_result_t,
     rgtp_send_options_t,
+    rgtp_sender_stats_t,
 )
 from ._types import KEY_LEN, RGTP_OK, parse_key
 
@@ -63,6 +75,7 @@ __all__ = [
     "GetResult",
     "GetStopped",
     "Sender",
+    "SenderStats",
     "get",
     "send",
 ]
@@ -128,6 +141,30 @@ class GetResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class SenderStats:
+    """What a :class:`Sender` has served so far, summed over the set's exposures
+    (updated about every 200 ms while it serves)."""
+
+    datagrams_in: int
+    bytes_in: int
+    datagrams_out: int
+    #: Bytes put on the wire, headers included.
+    bytes_out: int
+    #: Pull_Requests answered: one per file a receiver starts.
+    pulls: int
+    #: Chunk requests (NAKs) accepted.
+    requests: int
+    chunks_sent: int
+    parity_sent: int
+    #: Datagrams dropped (malformed, for no exposure of the set, bad token, ...).
+    dropped: int
+    #: Since :func:`send` started serving.
+    seconds: float
+    #: False once stopped, or after a serving error.
+    serving: bool
+
+
 class GetStopped(RgtpError):
     """:func:`get` stopped because its progress callback returned :data:`STOP`."""
 
@@ -161,8 +198,66 @@ class Sender:
     def __init__(self, handle: Any, ticket: str) -> None:
         self._h: Optional[Any] = handle
         self._lock = threading.Lock()
+        self._watcher: Optional[threading.Thread] = None
+        self._quit = threading.Event()
+        #: Set when the progress callback returned :data:`STOP` or raised.
+        self.stopped_by_callback = False
+        #: What the progress callback raised, if it did.
+        self.callback_error: Optional[BaseException] = None
         #: The set's ticket: give it to :func:`get` (or ``rgtp get``).
         self.ticket = ticket
+
+    def stats(self) -> SenderStats:
+        """What has been served so far (see :class:`SenderStats`).
+
+        Raises :class:`RgtpError` once the sender is stopped.
+        """
+        with self._lock:
+            h = self._h
+            if h is None:
+                raise RgtpError(-1, "stats of a stopped sender")
+            raw = rgtp_sender_stats_t()
+            raw.size = ctypes.sizeof(raw)
+            code = _fn("rgtp_sender_stats")(h, ctypes.byref(raw))
+            if code != RGTP_OK:
+                raise RgtpError(code, f"sender stats: {_reason()}")
+        return SenderStats(
+            datagrams_in=int(raw.datagrams_in),
+            bytes_in=int(raw.bytes_in),
+            datagrams_out=int(raw.datagrams_out),
+            bytes_out=int(raw.bytes_out),
+            pulls=int(raw.pulls),
+            requests=int(raw.requests),
+            chunks_sent=int(raw.chunks_sent),
+            parity_sent=int(raw.parity_sent),
+            dropped=int(raw.dropped),
+            seconds=float(raw.seconds),
+            serving=bool(raw.serving),
+        )
+
+    def _watch(self, progress: Callable[["SenderStats"], Any], interval: float) -> None:
+        """Calls ``progress`` every ``interval`` seconds until stopped (see :func:`send`)."""
+        while not self._quit.wait(interval):
+            try:
+                st = self.stats()
+            except RgtpError:
+                return
+            try:
+                verdict = progress(st)
+            except BaseException as e:  # noqa: B902 - kept for the caller
+                self.callback_error = e
+                verdict = STOP
+            if verdict is STOP or not st.serving:
+                if verdict is STOP:
+                    self.stopped_by_callback = True
+                    threading.Thread(target=self._stop_quietly, daemon=True).start()
+                return
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except RgtpError:
+            pass
 
     @property
     def serving(self) -> bool:
@@ -174,6 +269,10 @@ class Sender:
 
         Raises :class:`RgtpError` if serving had failed.
         """
+        self._quit.set()
+        w = self._watcher
+        if w is not None and w is not threading.current_thread():
+            w.join()
         with self._lock:
             h, self._h = self._h, None
         if h is None:
@@ -217,6 +316,8 @@ def send(
     max_rate_per_file: Optional[float] = None,
     chunk_size: Optional[int] = None,
     keep_symlinks: bool = False,
+    progress: Optional[Callable[[SenderStats], Any]] = None,
+    progress_interval: float = 0.5,
 ) -> Sender:
     """Seals ``paths`` (files and directories; each named in the set by its last
     component) and serves them on UDP ``host:port`` from a background thread.
@@ -228,8 +329,15 @@ def send(
     second: ``max_rate`` caps everything served, the others are told to each
     puller. ``keep_symlinks`` sends symbolic links as links (refused otherwise).
 
+    ``progress``, if given, is called with a :class:`SenderStats` every
+    ``progress_interval`` seconds from a thread of the sender's; returning
+    :data:`STOP` (or raising) stops serving (``Sender.stopped_by_callback`` and
+    ``Sender.callback_error`` tell afterwards).
+
     Returns a :class:`Sender`; its ``ticket`` names the set.
     """
+    if not 0 < progress_interval <= 3600:
+        raise ValueError(f"progress_interval {progress_interval}: must be 0 to 3600 seconds")
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     encoded = [os.fsencode(p) for p in paths]
@@ -260,7 +368,16 @@ def send(
     n = ticket_fn(h, None, 0)
     buf = ctypes.create_string_buffer(n)
     ticket_fn(h, buf, n)
-    return Sender(h, buf.value.decode("ascii"))
+    sender = Sender(h, buf.value.decode("ascii"))
+    if progress is not None:
+        sender._watcher = threading.Thread(
+            target=sender._watch,
+            args=(progress, float(progress_interval)),
+            name="rgtp-send-progress",
+            daemon=True,
+        )
+        sender._watcher.start()
+    return sender
 
 
 def _event(e: rgtp_files_event_t) -> FilesEvent:
@@ -295,6 +412,7 @@ def get(
     connect_timeout: float = 5.0,
     idle_timeout: float = 10.0,
     progress: Optional[Callable[[FilesEvent], Any]] = None,
+    sources: Optional[Sequence[str]] = None,
 ) -> GetResult:
     """Fetches the set ``ticket`` names into ``dest`` (created if missing), blocking.
 
@@ -303,6 +421,11 @@ def get(
     by the files in flight), ``max_rate_per_file``, ``max_rate_per_connection``.
     ``restart`` ignores what an earlier run kept; ``retries`` tries each file again
     while the sender is silent (1, 2, 4 ... 32 s apart). Timeouts are seconds.
+
+    ``sources`` names more senders of the same set (``"HOST:PORT"`` or their own
+    tickets, at most 64): every file is pulled from all of them and the ticket's
+    sender at once, each chunk verified whatever its source, a slow or lying
+    sender dropped (``rgtp get --from``).
 
     ``progress`` receives :class:`FilesEvent` s (see the module's documentation).
     Raises :class:`RgtpError` on failure, :class:`GetStopped` when ``progress``
@@ -326,6 +449,15 @@ def get(
     o.max_rate_per_connection = _rate("max_rate_per_connection", max_rate_per_connection)
     o.connect_timeout_ms = max(1, int(connect_timeout * 1000))
     o.idle_timeout_ms = max(1, int(idle_timeout * 1000))
+    if isinstance(sources, (str, bytes)):
+        raise TypeError("sources must be a list of HOST:PORT or tickets, not one string")
+    src = [str(x).encode("utf-8") for x in (sources or [])]
+    if len(src) > 64:
+        raise ValueError(f"{len(src)} sources: at most 64")
+    src_arr = (ctypes.c_char_p * max(1, len(src)))(*src)
+    if src:
+        o.sources = ctypes.cast(src_arr, ctypes.POINTER(ctypes.c_char_p))
+        o.n_sources = len(src)
 
     cancel = threading.Event()
     raised: List[BaseException] = []
