@@ -770,7 +770,7 @@ fn expose(a: ExposeArgs) -> CliResult {
     let n = a.link.channels as usize;
     let share = a.caps.max_rate.map(|r| (r / n as u64).max(1));
     let per_channel = std::sync::Mutex::new(vec![ExposerStats::default(); n]);
-    let mut extra: Vec<Box<dyn Link>> = Vec::new();
+    let mut extra: Vec<Box<dyn Link + Send>> = Vec::new();
     for _ in 1..n {
         extra.push(match (&a.link.link, where_) {
             (LinkArg::Eth(iface), _) => Box::new(a.link.open_eth(iface)?),
