@@ -24,6 +24,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod join;
 pub mod names;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -38,6 +39,7 @@ use redgiant_base::{Peer, SystemClock};
 use rgtp_link::udp::UdpLink;
 
 pub use self::error::FlowNetError;
+pub use self::join::Group;
 pub use self::names::Names;
 use crate::endpoint::{Config, Event, FlowEndpoint, FlowError};
 use crate::qos::{Layers, QoS};
@@ -142,6 +144,8 @@ struct State {
     registered: Vec<String>,
     sets: HashMap<u64, SetQueue>,
     next_set: u64,
+    groups: HashMap<u64, join::GroupState>,
+    next_group: u64,
     /// The driver waits on the socket (a command must wake it).
     sleeping: bool,
     /// A wake-up datagram is on its way.
@@ -171,6 +175,9 @@ impl State {
                     let _ = self.ep.refuse(now, flow);
                     return;
                 };
+                if self.join_member(now, flow, peer, &name) {
+                    return;
+                }
                 if self.pending.len() >= MAX_PENDING {
                     let _ = self.ep.refuse(now, flow);
                     return;
@@ -324,6 +331,8 @@ impl FlowNode {
                 registered: Vec::new(),
                 sets: HashMap::new(),
                 next_set: 1,
+                groups: HashMap::new(),
+                next_group: 1,
                 sleeping: false,
                 woken: false,
                 stop: false,
