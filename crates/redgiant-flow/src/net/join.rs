@@ -298,6 +298,14 @@ impl Group {
     /// and fails with [`FlowNetError::WouldBlock`] only if every member was
     /// full. With no other member, the SDU goes nowhere.
     pub fn write(&self, sdu: &[u8]) -> Result<()> {
+        self.write_timeout(sdu, None)
+    }
+
+    /// As [`write`](Self::write), waiting for room at most `timeout` per
+    /// member (None: without limit); a member still full then misses the
+    /// SDU, and if every member was, the call fails with
+    /// [`FlowNetError::TimedOut`].
+    pub fn write_timeout(&self, sdu: &[u8], timeout: Option<Duration>) -> Result<()> {
         let mut st = self.inner.lock();
         let nonblocking = self.check(&st)?;
         let max = st.ep.config().max_sdu;
@@ -316,7 +324,9 @@ impl Group {
             .filter(|id| st.flows.get(id).map(|f| f.status) == Some(Status::Up))
             .collect();
         let mut full = 0;
+        let mut timed_out = 0;
         for id in &members {
+            let deadline = timeout.map(|t| StdInstant::now() + t);
             loop {
                 self.check(&st)?;
                 if st.flows.get(id).map(|f| f.status) != Some(Status::Up) {
@@ -332,9 +342,13 @@ impl Group {
                     Err(FlowError::WouldBlock) => {
                         self.inner.wake(&mut st);
                         st.blocked_writers += 1;
-                        let (s, _) = self.inner.wait(st, None);
+                        let (s, more) = self.inner.wait(st, deadline);
                         st = s;
                         st.blocked_writers -= 1;
+                        if !more {
+                            timed_out += 1;
+                            break;
+                        }
                     }
                     Err(FlowError::NoSuchFlow) => break,
                     Err(e) => return Err(super::flow_error(e, &self.name)),
@@ -344,6 +358,12 @@ impl Group {
         self.inner.wake(&mut st);
         if full > 0 && full == members.len() {
             return Err(FlowNetError::WouldBlock);
+        }
+        if timed_out > 0 && timed_out == members.len() {
+            return Err(FlowNetError::TimedOut {
+                what: "room in the send buffers of the group's flows",
+                after: timeout.unwrap_or_default(),
+            });
         }
         Ok(())
     }

@@ -722,6 +722,14 @@ impl Flow {
         }
     }
 
+    /// Whether the flow ended: deallocated here, by the peer, or down.
+    pub fn is_ended(&self) -> bool {
+        let st = self.inner.lock();
+        st.flows.get(&self.id).map_or(true, |f| {
+            !matches!(f.status, Status::Up | Status::Allocating | Status::Pending)
+        })
+    }
+
     /// Whether the flow fails instead of waiting.
     pub fn is_nonblocking(&self) -> bool {
         let st = self.inner.lock();
@@ -743,6 +751,13 @@ impl Flow {
     /// Queues `sdu` as one message. Waits while the send buffer is full
     /// (non-blocking: [`FlowNetError::WouldBlock`]).
     pub fn write(&self, sdu: &[u8]) -> Result<()> {
+        self.write_timeout(sdu, None)
+    }
+
+    /// As [`write`](Self::write), waiting for room at most `timeout` (None:
+    /// without limit), then failing with [`FlowNetError::TimedOut`].
+    pub fn write_timeout(&self, sdu: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| StdInstant::now() + t);
         let mut st = self.inner.lock();
         loop {
             let nonblocking = self.check(&st)?;
@@ -755,9 +770,15 @@ impl Flow {
                 Err(FlowError::WouldBlock) if !nonblocking => {
                     self.inner.wake(&mut st);
                     st.blocked_writers += 1;
-                    let (s, _) = self.inner.wait(st, None);
+                    let (s, more) = self.inner.wait(st, deadline);
                     st = s;
                     st.blocked_writers -= 1;
+                    if !more {
+                        return Err(FlowNetError::TimedOut {
+                            what: "room in the flow's send buffer",
+                            after: timeout.unwrap_or_default(),
+                        });
+                    }
                 }
                 Err(e) => return Err(flow_error(e, &self.name)),
             }
