@@ -981,7 +981,11 @@ size_t rgtp_flow_layers(const rgtp_flow_t* f, char* buf, size_t len);
 /** Copies "NAME@HOST:PORT" of the peer (a group: "NAME#*"), as rgtp_flow_layers. */
 size_t rgtp_flow_peer(const rgtp_flow_t* f, char* buf, size_t len);
 
-/** Ends the flow (idempotent) and wakes the threads waiting on it; the handle stays. */
+/**
+ * Ends the flow (idempotent) and wakes the threads waiting on it; the handle
+ * stays. Lingers first, up to 2 s, until what was written went out (and was
+ * acknowledged, on a flow with retransmission).
+ */
 int rgtp_flow_dealloc(rgtp_flow_t* f);
 
 /** Deallocates the flow if needed and frees the handle (NULL: nothing). */

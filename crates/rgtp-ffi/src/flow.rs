@@ -22,6 +22,8 @@ use crate::{guard, magic_of, put};
 
 const NODE_MAGIC: u64 = 0x5247_5450_464c_4e44; // "RGTPFLND"
 const FLOW_MAGIC: u64 = 0x5247_5450_464c_4f57; // "RGTPFLOW"
+/// Longest wait of `rgtp_flow_dealloc` for what was written to go out.
+const LINGER: Duration = Duration::from_secs(2);
 const SET_MAGIC: u64 = 0x5247_5450_464c_5354; // "RGTPFLST"
 
 /// A non-blocking call found nothing to do.
@@ -826,6 +828,10 @@ pub unsafe extern "C" fn rgtp_flow_dealloc(f: *mut rgtp_flow_t) -> c_int {
     flow_guard(|| {
         // SAFETY: header contract.
         let h = unsafe { flow(f) }?;
+        if let Kind::Flow(fl) = &h.kind {
+            // Linger: what was written goes out first (acknowledged, with ARQ).
+            let _ = fl.flush(LINGER);
+        }
         h.kind.dealloc().map_err(net_error)
     })
 }
