@@ -176,13 +176,15 @@ def test_flags_access_mode_and_down(flowdir: Path) -> None:
         FlowDownException,
         FlowPermissionException,
         FlowProperties,
+        QoSSpec,
         flow_alloc,
     )
 
     name = unique("flags")
     with echo_server(name) as p:
         first_line(p)
-        f = flow_alloc(name, timeo=T)
+        # A one-second peer timeout: the flow goes down soon after the server dies.
+        f = flow_alloc(name, QoSSpec(loss=0, in_order=1, timeout=1000), T)
         f.set_flags(FlowProperties.ReadOnly)
         with pytest.raises(FlowPermissionException):
             f.write(b"x")
@@ -192,15 +194,14 @@ def test_flags_access_mode_and_down(flowdir: Path) -> None:
         f.set_flags(FlowProperties.ReadWrite)
         f.writeline("last")
         assert f.readline() == "last"
-        p.terminate()
+        assert not f.get_flags() & FlowProperties.Down
+        p.kill()
         p.wait(T)
-    # The server process is gone; its node told the peer before exiting, or the flow
-    # times out; either way the flow reads as down once the peer is gone.
+    # SIGKILL: no deallocation reached the peer; the QoS timeout takes the flow down.
     f.set_rcv_timeout(T)
-    try:
+    with pytest.raises(FlowDownException):
         f.read()
-    except (FlowDownException, TimeoutError):
-        pass
+    assert f.get_flags() & FlowProperties.Down
     f.dealloc()
 
 
