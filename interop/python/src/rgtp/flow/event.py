@@ -155,12 +155,17 @@ class FlowSet:
                     _raise(rc)
                 except Exception as e:
                     raise FlowEventError(str(e)) from e
-            break
-        for ev in events[: n.value]:
-            flow = self.__flows.get(int(ev.flow))
-            if flow is None:
-                flow = Flow()
-            fq._push(flow, int(ev.kind))
+            pushed = 0
+            for ev in events[: n.value]:
+                flow = self.__flows.get(int(ev.flow))
+                if flow is None:
+                    if ev.kind != FEventType.FlowAlloc:
+                        continue  # a flow removed since: its late events are dropped
+                    flow = Flow()  # not accepted yet: flow_accept() gives it
+                fq._push(flow, int(ev.kind))
+                pushed += 1
+            if pushed:
+                return
 
     def destroy(self) -> None:
         if self.__set is not None:
