@@ -17,7 +17,8 @@ import argparse
 import os
 import sys
 
-from rgtp.flow import PRESETS, FlowProperties, FlowWouldBlock, flow_accept, flow_alloc, init
+from rgtp.flow import PRESETS, FlowDownException, FlowProperties, FlowWouldBlock, flow_accept
+from rgtp.flow import flow_alloc, init
 from rgtp.flow import register
 from rgtp.flow.event import FEventQueue, FEventType, FlowSet
 
@@ -44,8 +45,8 @@ def server(name):
                 while True:
                     try:
                         f.write(f.read(1 << 20))
-                    except FlowWouldBlock:
-                        break
+                    except (FlowWouldBlock, FlowDownException):
+                        break  # drained, or the peer left (its DEALLOC event follows)
             elif t in (FEventType.FlowDealloc, FEventType.FlowDown):
                 fs.remove(f)
                 f.dealloc()

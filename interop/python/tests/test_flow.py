@@ -206,7 +206,8 @@ def test_flags_access_mode_and_down(flowdir: Path) -> None:
 
 
 def test_flow_set_serves_many_flows_from_one_thread(flowdir: Path) -> None:
-    from rgtp.flow import FlowProperties, FlowWouldBlock, flow_accept, register, unregister
+    from rgtp.flow import FlowDownException, FlowProperties, FlowWouldBlock, flow_accept
+    from rgtp.flow import register, unregister
     from rgtp.flow.event import FEventQueue, FEventType, FlowEventTimeout, FlowSet
 
     name = unique("set")
@@ -245,7 +246,7 @@ def test_flow_set_serves_many_flows_from_one_thread(flowdir: Path) -> None:
                         try:
                             f.write(f.read(1 << 20))
                             echoed += 1
-                        except FlowWouldBlock:
+                        except (FlowWouldBlock, FlowDownException):
                             break
                 elif t == FEventType.FlowDealloc:
                     fs.remove(f)
