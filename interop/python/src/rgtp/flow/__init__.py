@@ -40,6 +40,56 @@ from .. import _lib
 from ..flow.qos import *  # noqa: F401,F403
 from ..flow.qos import PRESETS, QoSSpec
 
+__all__ = [
+    # ouroboros.dev
+    "MILLION",
+    "BILLION",
+    "FRCT_RETRANSMIT",
+    "FRCT_RESCNTL",
+    "FRCT_LINGER",
+    "FlowAllocatedException",
+    "FlowNotAllocatedException",
+    "FlowDownException",
+    "FlowPermissionException",
+    "FlowException",
+    "FlowDeallocWarning",
+    "FlowProperties",
+    "Flow",
+    "flow_alloc",
+    "flow_accept",
+    "flow_join",
+    # ouroboros.qos, and the presets of qos.h
+    "QoSSpec",
+    "DEFAULT_PEER_TIMEOUT",
+    "UINT32_MAX",
+    "UINT64_MAX",
+    "PRESETS",
+    "qos_raw",
+    "qos_raw_no_errors",
+    "qos_raw_crypt",
+    "qos_best_effort",
+    "qos_best_effort_crypt",
+    "qos_video",
+    "qos_video_crypt",
+    "qos_voice",
+    "qos_voice_crypt",
+    "qos_data",
+    "qos_data_crypt",
+    # additions
+    "FlowDeallocatedException",
+    "FlowWouldBlock",
+    "FlowUnknownNameError",
+    "FlowRefusedError",
+    "FlowTooLargeError",
+    "FlowTimeoutError",
+    "init",
+    "local_addr",
+    "register",
+    "unregister",
+    "shutdown",
+    "qos_preset",
+]
+
 # C codes (rgtp.h).
 _OK = 0
 _ERR_INVALID_ARG = -2
@@ -203,7 +253,8 @@ def unregister(name: str) -> None:
 
 def shutdown() -> None:
     """Closes this process's node: its flows end and its names are withdrawn. The
-    next call opens a new one. Runs at interpreter exit."""
+    next call opens a new one. Runs at interpreter exit when no other thread is left.
+    No other thread may be inside a flow call on the node while it closes."""
     global _node_ptr
     with _node_lock:
         ptr, _node_ptr = _node_ptr, None
@@ -211,7 +262,14 @@ def shutdown() -> None:
         _lib.load().fn("rgtp_flow_node_close")(ptr)
 
 
-atexit.register(shutdown)
+def _at_exit() -> None:
+    # A daemon thread may still be inside a call on the node: leave it to the OS then
+    # (stale names are ignored by pid and expire at the directory server).
+    if threading.active_count() <= 1:
+        shutdown()
+
+
+atexit.register(_at_exit)
 
 
 def _qos_to_qosspec(qos: Optional[QoSSpec]) -> Any:

@@ -17,6 +17,15 @@ from typing import Any, Deque, Dict, List, Tuple
 
 from ..flow import *  # noqa: F401,F403
 from ..flow import Flow, _lib, _ms, _node, _raise, _ERR_TIMEOUT, _SLICE_MS
+from ..flow import __all__ as _dev_all
+
+__all__ = _dev_all + [
+    "FlowEventError",
+    "FlowEventTimeout",
+    "FEventType",
+    "FEventQueue",
+    "FlowSet",
+]
 
 
 # async API

@@ -13,6 +13,27 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "MILLION",
+    "BILLION",
+    "DEFAULT_PEER_TIMEOUT",
+    "UINT32_MAX",
+    "UINT64_MAX",
+    "QoSSpec",
+    "PRESETS",
+    "qos_raw",
+    "qos_raw_no_errors",
+    "qos_raw_crypt",
+    "qos_best_effort",
+    "qos_best_effort_crypt",
+    "qos_video",
+    "qos_video_crypt",
+    "qos_voice",
+    "qos_voice_crypt",
+    "qos_data",
+    "qos_data_crypt",
+]
+
 # Some constants
 MILLION = 1000 * 1000
 BILLION = 1000 * 1000 * 1000
