@@ -910,7 +910,10 @@ int rgtp_flow_qos_preset(const char* name, rgtp_flow_qos_t* out);
  */
 int rgtp_flow_node_open(const char* bind, rgtp_flow_node_t** out);
 
-/** Closes the node (NULL: nothing): its flows end (calls on them fail). */
+/**
+ * Closes the node (NULL: nothing): its flows end (calls on them fail), its names
+ * are withdrawn. No other thread may be inside a call on n meanwhile.
+ */
 void rgtp_flow_node_close(rgtp_flow_node_t* n);
 
 /** Copies the bound "HOST:PORT" and a NUL if len is enough; the size needed (0: bad handle). */

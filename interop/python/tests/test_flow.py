@@ -147,6 +147,18 @@ def test_unknown_name_is_a_clear_error(flowdir: Path) -> None:
     assert name in msg and str(flowdir) in msg and "rgtp flow bind" in msg, msg
 
 
+def test_unsupported_qos_and_async_alloc_are_clear_errors(flowdir: Path) -> None:
+    from rgtp.flow import FlowException, flow_alloc, qos_data_crypt
+
+    # NAME@HOST:PORT skips the lookup; the QoS is refused before anything is sent.
+    with pytest.raises(FlowException) as e:
+        flow_alloc("anyone@127.0.0.1:9", qos_data_crypt, 1.0)
+    assert "aead" in str(e.value), str(e.value)
+    with pytest.raises(ValueError) as v:
+        flow_alloc("anyone@127.0.0.1:9", None, 0)
+    assert "asynchronous" in str(v.value)
+
+
 def test_sdu_over_the_limit(flowdir: Path) -> None:
     from rgtp.flow import FlowProperties, FlowTooLargeError, flow_alloc
 

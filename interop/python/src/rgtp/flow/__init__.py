@@ -376,11 +376,16 @@ class Flow:
 
         :param dst:   The destination name (string), or NAME@HOST:PORT
         :param qos:   The QoS for the requested flow (QoSSpec)
-        :param timeo: The timeout for the flow allocation (None -> forever)
+        :param timeo: The timeout for the flow allocation (None -> forever; no async 0)
         :return:      The QoS for the new flow
         """
         if self.__h is not None:
             raise FlowAllocatedException("the Flow already holds a flow")
+        if timeo is not None and timeo <= 0:
+            raise ValueError(
+                "asynchronous allocation (timeo <= 0) is not offered: give a timeout in "
+                "seconds, or None to wait without limit"
+            )
         out = _lib.FlowPtr()
         _raise(
             _lib.load().fn("rgtp_flow_alloc")(
