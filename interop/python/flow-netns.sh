@@ -48,7 +48,7 @@ cleanup() {
     local rc=$?
     # `rgtp flow bind` waits on its command: stop the command, then it.
     for p in "${pids[@]}"; do
-        for c in $(pgrep -P "$p" 2>/dev/null); do
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
             kill "$c" 2>/dev/null || true
         done
         kill "$p" 2>/dev/null || true
