@@ -847,6 +847,212 @@ void rgtp_sender_free(rgtp_sender_t* s);
 int rgtp_get(const char* ticket, const char* dest, const rgtp_get_options_t* opts,
              rgtp_files_progress_cb cb, void* ctx, rgtp_get_result_t* out);
 
+/* ------------------------------------------------------------ Flows */
+
+/*
+ * redgiant addition. Flows (spec/flow.md): messages (SDUs) between named
+ * applications, each flow with a QoS that selects its layers (retransmission,
+ * ordering, pacing, a peer timeout), in the manner of Ouroboros' flow API.
+ *
+ * A node is one UDP socket with a driver thread. Names are looked up and
+ * registered as spec/flow.md section 5 says: RGTP_FLOW_NAMES, the file
+ * directory (RGTP_FLOW_DIR), the directory server (RGTP_FLOW_DIRECTORY); a node
+ * opened while RGTP_FLOW_BIND is set (`rgtp flow bind NAME -- COMMAND`) registers
+ * that name. A joined flow (rgtp_flow_join) belongs to a broadcast group: a
+ * write reaches every other member, a read returns an SDU from any of them.
+ *
+ * Every call may be made from any thread; one thread may block in
+ * rgtp_flow_read while another writes or deallocates the same flow. A flow
+ * handle stays valid until rgtp_flow_free: rgtp_flow_dealloc ends the flow
+ * (threads blocked on it return RGTP_FLOW_ERR_DEALLOCATED) but keeps the
+ * handle, so free it only once no other thread uses it. Timeouts are in
+ * milliseconds, -1 waiting without limit. A failing call leaves its reason
+ * for rgtp_flow_last_error().
+ */
+typedef struct rgtp_flow_node rgtp_flow_node_t; /* a UDP socket carrying flows */
+typedef struct rgtp_flow rgtp_flow_t;           /* a flow, or a group membership */
+typedef struct rgtp_flow_set rgtp_flow_set_t;   /* flows whose events are waited for */
+
+/* Flow error codes (besides RGTP_ERR_INVALID_ARG, _TIMEOUT, _SOCKET, _NOT_SUPPORTED). */
+#define RGTP_FLOW_ERR_WOULD_BLOCK  (-100) /* a non-blocking call found nothing to do */
+#define RGTP_FLOW_ERR_DEALLOCATED  (-101) /* deallocated on this end */
+#define RGTP_FLOW_ERR_PEER_GONE    (-102) /* the peer deallocated it or went silent */
+#define RGTP_FLOW_ERR_UNKNOWN_NAME (-103) /* no node registered the name */
+#define RGTP_FLOW_ERR_REFUSED      (-104) /* the peer refused the allocation */
+#define RGTP_FLOW_ERR_TOO_LARGE    (-105) /* SDU over the limit, or over the buffer */
+#define RGTP_FLOW_ERR_PERMISSION   (-106) /* the access mode forbids the call */
+
+/* Flags (rgtp_flow_set_flags), valued as Ouroboros' fccntl flags. A new flow is RDWR. */
+#define RGTP_FLOW_F_RDONLY   00       /* reads only */
+#define RGTP_FLOW_F_WRONLY   01       /* writes only */
+#define RGTP_FLOW_F_RDWR     02       /* both */
+#define RGTP_FLOW_F_ACCMODE  03
+#define RGTP_FLOW_F_DOWN     04       /* reported: the flow ended */
+#define RGTP_FLOW_F_RNOBLOCK 01000    /* reads return RGTP_FLOW_ERR_WOULD_BLOCK, never wait */
+#define RGTP_FLOW_F_WNOBLOCK 02000    /* writes likewise when the send buffer is full */
+#define RGTP_FLOW_F_RNOPART  010000   /* an SDU larger than the read buffer is an error
+                                         (RGTP_FLOW_ERR_TOO_LARGE, *len_out its size, the
+                                         SDU kept); without it, the rest comes next read */
+#define RGTP_FLOW_F_WNOPART  0200000  /* a write over the SDU limit is an error; without
+                                         it, the first limit's worth is written */
+
+/* Event types of rgtp_flow_event_t, valued as Ouroboros' fqueue types. */
+#define RGTP_FLOW_EV_PKT     1   /* SDUs wait on the flow */
+#define RGTP_FLOW_EV_DOWN    2   /* the peer went silent past the QoS timeout */
+#define RGTP_FLOW_EV_UP      4   /* the flow came up */
+#define RGTP_FLOW_EV_ALLOC   8   /* a peer asks for a flow: rgtp_flow_accept gives it */
+#define RGTP_FLOW_EV_DEALLOC 16  /* the peer deallocated the flow */
+
+/**
+ * A QoS specification (Ouroboros' qosspec_t plus size). Set size to
+ * sizeof(rgtp_flow_qos_t): fields beyond a smaller size take the defaults.
+ *   delay (ms), bandwidth (bit/s), availability (class of nines), loss (0: lost
+ *   SDUs are retransmitted), ber (errors per billion bits), in_order (1: in
+ *   order), max_gap (ms), cypher_s (bits; this stack has no encryption yet:
+ *   non-zero is RGTP_ERR_NOT_SUPPORTED), timeout (peer timeout, ms; 0: none).
+ * NULL for a QoS means the defaults of an unqualified Ouroboros qosspec.
+ */
+typedef struct rgtp_flow_qos {
+    size_t   size;
+    uint32_t delay;
+    uint64_t bandwidth;
+    uint8_t  availability;
+    uint32_t loss;
+    uint32_t ber;
+    uint8_t  in_order;
+    uint32_t max_gap;
+    uint16_t cypher_s;
+    uint32_t timeout;
+} rgtp_flow_qos_t;
+
+/** One event of a flow set: the flow's id (rgtp_flow_id) and RGTP_FLOW_EV_*. */
+typedef struct rgtp_flow_event {
+    uint64_t flow;
+    int      kind;
+} rgtp_flow_event_t;
+
+/**
+ * The reason of the last rgtp_flow_* call that failed on this thread ("" if
+ * none); valid until the next rgtp_flow_* call on it.
+ */
+const char* rgtp_flow_last_error(void);
+
+/** Fills *out with the preset called name (raw, best_effort, video, voice, data, …). */
+int rgtp_flow_qos_preset(const char* name, rgtp_flow_qos_t* out);
+
+/**
+ * Opens a node bound to bind ("HOST:PORT"; NULL: "0.0.0.0:0"), names from the
+ * environment; registers RGTP_FLOW_BIND if set.
+ */
+int rgtp_flow_node_open(const char* bind, rgtp_flow_node_t** out);
+
+/**
+ * Closes the node (NULL: nothing): its flows end (calls on them fail), its names
+ * are withdrawn. No other thread may be inside a call on n meanwhile.
+ */
+void rgtp_flow_node_close(rgtp_flow_node_t* n);
+
+/** Copies the bound "HOST:PORT" and a NUL if len is enough; the size needed (0: bad handle). */
+size_t rgtp_flow_node_addr(const rgtp_flow_node_t* n, char* buf, size_t len);
+
+/** Accepts flows to name from now on and publishes it (file, directory server). */
+int rgtp_flow_register(rgtp_flow_node_t* n, const char* name);
+
+/** Stops accepting flows to name and withdraws it. */
+int rgtp_flow_unregister(rgtp_flow_node_t* n, const char* name);
+
+/**
+ * Allocates a flow to name (looked up) or NAME@HOST:PORT with qos (NULL: the
+ * defaults), waiting up to timeout_ms for the peer. RGTP_FLOW_ERR_UNKNOWN_NAME,
+ * RGTP_FLOW_ERR_REFUSED or RGTP_ERR_TIMEOUT say why not.
+ */
+int rgtp_flow_alloc(rgtp_flow_node_t* n, const char* name, const rgtp_flow_qos_t* qos,
+                    int32_t timeout_ms, rgtp_flow_t** out);
+
+/** The next flow a peer allocated to a registered name; its QoS to *qos_out (may be NULL). */
+int rgtp_flow_accept(rgtp_flow_node_t* n, int32_t timeout_ms, rgtp_flow_qos_t* qos_out,
+                     rgtp_flow_t** out);
+
+/**
+ * Joins the broadcast group name (spec/flow.md 5.3) with qos, waiting up to
+ * timeout_ms for the members found to answer. The handle reads and writes
+ * like a flow; it cannot be put in a flow set.
+ */
+int rgtp_flow_join(rgtp_flow_node_t* n, const char* name, const rgtp_flow_qos_t* qos,
+                   int32_t timeout_ms, rgtp_flow_t** out);
+
+/**
+ * Writes data[0..len] as one SDU, waiting up to timeout_ms for room in the send
+ * buffer (RGTP_FLOW_F_WNOBLOCK: never). Bytes written to *written (may be NULL).
+ */
+int rgtp_flow_write(rgtp_flow_t* f, const uint8_t* data, size_t len, int32_t timeout_ms,
+                    size_t* written);
+
+/**
+ * Reads the next SDU (or the rest of one read in part) into buf[0..cap],
+ * waiting up to timeout_ms (RGTP_FLOW_F_RNOBLOCK: never); its length to
+ * *len_out. After the SDUs that came before the peer left: RGTP_FLOW_ERR_PEER_GONE.
+ */
+int rgtp_flow_read(rgtp_flow_t* f, uint8_t* buf, size_t cap, size_t* len_out,
+                   int32_t timeout_ms);
+
+/** Waits up to timeout_ms until everything written was sent (and acknowledged, with ARQ). */
+int rgtp_flow_flush(rgtp_flow_t* f, int32_t timeout_ms);
+
+/** Sets the flags (RGTP_FLOW_F_*; DOWN is ignored). */
+int rgtp_flow_set_flags(rgtp_flow_t* f, uint32_t flags);
+
+/** The flags to *out, with RGTP_FLOW_F_DOWN if the flow ended. */
+int rgtp_flow_flags(const rgtp_flow_t* f, uint32_t* out);
+
+/** The flow's id, as events name it (UINT64_MAX for a joined flow). */
+int rgtp_flow_id(const rgtp_flow_t* f, uint64_t* out);
+
+/** The flow's QoS. */
+int rgtp_flow_qos(const rgtp_flow_t* f, rgtp_flow_qos_t* out);
+
+/**
+ * Copies the layers the flow runs ("reorder + arq + timeout 120s", "none") and
+ * a NUL if len is enough; the size needed (0: bad handle).
+ */
+size_t rgtp_flow_layers(const rgtp_flow_t* f, char* buf, size_t len);
+
+/** Copies "NAME@HOST:PORT" of the peer (a group: "NAME#*"), as rgtp_flow_layers. */
+size_t rgtp_flow_peer(const rgtp_flow_t* f, char* buf, size_t len);
+
+/**
+ * Ends the flow (idempotent) and wakes the threads waiting on it; the handle
+ * stays. Lingers first, up to 2 s, until what was written went out (and was
+ * acknowledged, on a flow with retransmission).
+ */
+int rgtp_flow_dealloc(rgtp_flow_t* f);
+
+/** Deallocates the flow if needed and frees the handle (NULL: nothing). */
+void rgtp_flow_free(rgtp_flow_t* f);
+
+/** A new, empty flow set of node n. */
+int rgtp_flow_set_create(rgtp_flow_node_t* n, rgtp_flow_set_t** out);
+
+/** Frees the set (NULL: nothing); its flows go on. */
+void rgtp_flow_set_destroy(rgtp_flow_set_t* s);
+
+/** Adds f (taking it from any other set); SDUs already waiting are reported. */
+int rgtp_flow_set_add(rgtp_flow_set_t* s, rgtp_flow_t* f);
+
+/** Removes f; its events already queued stay. */
+int rgtp_flow_set_remove(rgtp_flow_set_t* s, rgtp_flow_t* f);
+
+/** Reports allocations to the node's names (RGTP_FLOW_EV_ALLOC) too, or stops. */
+int rgtp_flow_set_watch_allocs(rgtp_flow_set_t* s, bool on);
+
+/**
+ * Waits up to timeout_ms for events, writes up to cap of them to events and
+ * their count to *n_out; the rest wait for the next call. RGTP_ERR_TIMEOUT
+ * (and *n_out 0) if none came.
+ */
+int rgtp_flow_set_wait(rgtp_flow_set_t* s, rgtp_flow_event_t* events, size_t cap,
+                       size_t* n_out, int32_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

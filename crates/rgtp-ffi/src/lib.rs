@@ -9,6 +9,7 @@
 
 mod abi;
 mod files;
+mod flow;
 mod gtudp;
 mod log;
 mod surface;
@@ -25,6 +26,7 @@ use rgtp_proto::Key;
 use zeroize::Zeroizing;
 
 pub use abi::*;
+pub use flow::*;
 use surface::{lock, Kind, Next, PullTarget, Resolved, Socket, State, Surface};
 use surface::{SOCKET_MAGIC, SURFACE_MAGIC};
 

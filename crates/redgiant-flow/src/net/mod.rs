@@ -24,6 +24,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod join;
 pub mod names;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -38,6 +39,7 @@ use redgiant_base::{Peer, SystemClock};
 use rgtp_link::udp::UdpLink;
 
 pub use self::error::FlowNetError;
+pub use self::join::Group;
 pub use self::names::Names;
 use crate::endpoint::{Config, Event, FlowEndpoint, FlowError};
 use crate::qos::{Layers, QoS};
@@ -142,6 +144,8 @@ struct State {
     registered: Vec<String>,
     sets: HashMap<u64, SetQueue>,
     next_set: u64,
+    groups: HashMap<u64, join::GroupState>,
+    next_group: u64,
     /// The driver waits on the socket (a command must wake it).
     sleeping: bool,
     /// A wake-up datagram is on its way.
@@ -171,6 +175,9 @@ impl State {
                     let _ = self.ep.refuse(now, flow);
                     return;
                 };
+                if self.join_member(now, flow, peer, &name) {
+                    return;
+                }
                 if self.pending.len() >= MAX_PENDING {
                     let _ = self.ep.refuse(now, flow);
                     return;
@@ -324,6 +331,8 @@ impl FlowNode {
                 registered: Vec::new(),
                 sets: HashMap::new(),
                 next_set: 1,
+                groups: HashMap::new(),
+                next_group: 1,
                 sleeping: false,
                 woken: false,
                 stop: false,
@@ -713,6 +722,14 @@ impl Flow {
         }
     }
 
+    /// Whether the flow ended: deallocated here, by the peer, or down.
+    pub fn is_ended(&self) -> bool {
+        let st = self.inner.lock();
+        st.flows.get(&self.id).map_or(true, |f| {
+            !matches!(f.status, Status::Up | Status::Allocating | Status::Pending)
+        })
+    }
+
     /// Whether the flow fails instead of waiting.
     pub fn is_nonblocking(&self) -> bool {
         let st = self.inner.lock();
@@ -734,6 +751,13 @@ impl Flow {
     /// Queues `sdu` as one message. Waits while the send buffer is full
     /// (non-blocking: [`FlowNetError::WouldBlock`]).
     pub fn write(&self, sdu: &[u8]) -> Result<()> {
+        self.write_timeout(sdu, None)
+    }
+
+    /// As [`write`](Self::write), waiting for room at most `timeout` (None:
+    /// without limit), then failing with [`FlowNetError::TimedOut`].
+    pub fn write_timeout(&self, sdu: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| StdInstant::now() + t);
         let mut st = self.inner.lock();
         loop {
             let nonblocking = self.check(&st)?;
@@ -746,9 +770,15 @@ impl Flow {
                 Err(FlowError::WouldBlock) if !nonblocking => {
                     self.inner.wake(&mut st);
                     st.blocked_writers += 1;
-                    let (s, _) = self.inner.wait(st, None);
+                    let (s, more) = self.inner.wait(st, deadline);
                     st = s;
                     st.blocked_writers -= 1;
+                    if !more {
+                        return Err(FlowNetError::TimedOut {
+                            what: "room in the flow's send buffer",
+                            after: timeout.unwrap_or_default(),
+                        });
+                    }
                 }
                 Err(e) => return Err(flow_error(e, &self.name)),
             }

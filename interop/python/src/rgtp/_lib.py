@@ -520,3 +520,114 @@ def loaded() -> Optional[_Loaded]:
         return load()
     except (OSError, NotImplementedError):
         return None
+
+
+# Flows (rgtp.flow): appended so the declarations above stay as they were.
+
+
+class _FlowNode(ctypes.Structure):
+    """Opaque ``rgtp_flow_node_t``."""
+
+
+class _Flow(ctypes.Structure):
+    """Opaque ``rgtp_flow_t``."""
+
+
+class _FlowSet(ctypes.Structure):
+    """Opaque ``rgtp_flow_set_t``."""
+
+
+FlowNodePtr = ctypes.POINTER(_FlowNode)
+FlowPtr = ctypes.POINTER(_Flow)
+FlowSetPtr = ctypes.POINTER(_FlowSet)
+
+
+class rgtp_flow_qos_t(ctypes.Structure):
+    """``rgtp_flow_qos_t``; ``size`` must be set to ``ctypes.sizeof`` of it."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("delay", ctypes.c_uint32),
+        ("bandwidth", ctypes.c_uint64),
+        ("availability", ctypes.c_uint8),
+        ("loss", ctypes.c_uint32),
+        ("ber", ctypes.c_uint32),
+        ("in_order", ctypes.c_uint8),
+        ("max_gap", ctypes.c_uint32),
+        ("cypher_s", ctypes.c_uint16),
+        ("timeout", ctypes.c_uint32),
+    ]
+
+
+class rgtp_flow_event_t(ctypes.Structure):
+    """``rgtp_flow_event_t``."""
+
+    _fields_ = [("flow", ctypes.c_uint64), ("kind", ctypes.c_int)]
+
+
+_qos_p = ctypes.POINTER(rgtp_flow_qos_t)
+_SIGNATURES += [
+    ("rgtp_flow_last_error", ctypes.c_char_p, [], False),
+    ("rgtp_flow_qos_preset", _c_int, [ctypes.c_char_p, _qos_p], False),
+    ("rgtp_flow_node_open", _c_int, [ctypes.c_char_p, ctypes.POINTER(FlowNodePtr)], False),
+    ("rgtp_flow_node_close", None, [FlowNodePtr], False),
+    ("rgtp_flow_node_addr", _c_size_t, [FlowNodePtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_flow_register", _c_int, [FlowNodePtr, ctypes.c_char_p], False),
+    ("rgtp_flow_unregister", _c_int, [FlowNodePtr, ctypes.c_char_p], False),
+    (
+        "rgtp_flow_alloc",
+        _c_int,
+        [FlowNodePtr, ctypes.c_char_p, _qos_p, ctypes.c_int32, ctypes.POINTER(FlowPtr)],
+        False,
+    ),
+    (
+        "rgtp_flow_accept",
+        _c_int,
+        [FlowNodePtr, ctypes.c_int32, _qos_p, ctypes.POINTER(FlowPtr)],
+        False,
+    ),
+    (
+        "rgtp_flow_join",
+        _c_int,
+        [FlowNodePtr, ctypes.c_char_p, _qos_p, ctypes.c_int32, ctypes.POINTER(FlowPtr)],
+        False,
+    ),
+    (
+        "rgtp_flow_write",
+        _c_int,
+        [FlowPtr, ctypes.c_void_p, _c_size_t, ctypes.c_int32, ctypes.POINTER(_c_size_t)],
+        False,
+    ),
+    (
+        "rgtp_flow_read",
+        _c_int,
+        [FlowPtr, ctypes.c_void_p, _c_size_t, ctypes.POINTER(_c_size_t), ctypes.c_int32],
+        False,
+    ),
+    ("rgtp_flow_flush", _c_int, [FlowPtr, ctypes.c_int32], False),
+    ("rgtp_flow_set_flags", _c_int, [FlowPtr, ctypes.c_uint32], False),
+    ("rgtp_flow_flags", _c_int, [FlowPtr, ctypes.POINTER(ctypes.c_uint32)], False),
+    ("rgtp_flow_id", _c_int, [FlowPtr, ctypes.POINTER(ctypes.c_uint64)], False),
+    ("rgtp_flow_qos", _c_int, [FlowPtr, _qos_p], False),
+    ("rgtp_flow_layers", _c_size_t, [FlowPtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_flow_peer", _c_size_t, [FlowPtr, ctypes.c_char_p, _c_size_t], False),
+    ("rgtp_flow_dealloc", _c_int, [FlowPtr], False),
+    ("rgtp_flow_free", None, [FlowPtr], False),
+    ("rgtp_flow_set_create", _c_int, [FlowNodePtr, ctypes.POINTER(FlowSetPtr)], False),
+    ("rgtp_flow_set_destroy", None, [FlowSetPtr], False),
+    ("rgtp_flow_set_add", _c_int, [FlowSetPtr, FlowPtr], False),
+    ("rgtp_flow_set_remove", _c_int, [FlowSetPtr, FlowPtr], False),
+    ("rgtp_flow_set_watch_allocs", _c_int, [FlowSetPtr, ctypes.c_bool], False),
+    (
+        "rgtp_flow_set_wait",
+        _c_int,
+        [
+            FlowSetPtr,
+            ctypes.POINTER(rgtp_flow_event_t),
+            _c_size_t,
+            ctypes.POINTER(_c_size_t),
+            ctypes.c_int32,
+        ],
+        False,
+    ),
+]
