@@ -77,7 +77,7 @@ pub enum BulkError {
     #[error("bad message from the peer: {0}")]
     Message(#[from] MessageError),
     /// The offer declares more bytes than this receiver takes.
-    #[error("the offer of {name:?} declares {size} bytes, more than the {max} this receiver takes (raise the limit to accept it)")]
+    #[error("the offer of {name:?} declares {size} bytes, more than the {max} this receiver takes (raise its limit: `rgtp flow recv-file --max-size`, RecvOptions::max_size)")]
     TooLarge {
         /// The file's name.
         name: String,
