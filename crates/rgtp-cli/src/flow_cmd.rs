@@ -444,7 +444,7 @@ impl BulkProgress for BulkLine {
         self.bar.set_position(done);
         if self.json {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            let due = last.map_or(true, |t| t.elapsed() >= Duration::from_millis(200));
+            let due = !matches!(*last, Some(t) if t.elapsed() < Duration::from_millis(200));
             if due || done == total {
                 *last = Some(Instant::now());
                 println!("{}", serde_json::json!({"done": done, "total": total}));

@@ -40,7 +40,7 @@ use rgtp_wire::Hash;
 
 pub use self::wire::{check_name, MessageError, Offer, Outcome};
 use crate::driver::{self, Clock};
-use crate::files::{pull_failure, pull_file, PullFileError, PullJob, PullProgress};
+use crate::files::{pull_failure, pull_file, PullFileError, PullJob, PullProgress, Pulled};
 use crate::{Backend, ExposerBuilder, Ticket};
 
 /// What a hand-off reports while it runs.
@@ -219,6 +219,8 @@ pub struct Received {
 
 /// How long a reading loop waits at a time before it looks at its flags.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the receiver's watcher looks whether the pull ended.
+const WATCH: Duration = Duration::from_millis(10);
 /// How long an outcome may take to be acknowledged.
 const FLUSH: Duration = Duration::from_secs(5);
 
@@ -483,11 +485,11 @@ pub fn recv_file(
     let clock = Clock::new();
     let report = Report { to: progress };
     let started = StdInstant::now();
-    let result = std::thread::scope(|s| {
+    let pulled = std::thread::scope(|s| {
         // Watches the flow: the pull stops as soon as the sender leaves.
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                match flow.read(Some(POLL)) {
+                match flow.read(Some(WATCH)) {
                     Err(FlowNetError::TimedOut { .. } | FlowNetError::WouldBlock) => {}
                     // Nothing else is sent during a pull: ignore it.
                     Ok(_) => {}
@@ -500,44 +502,13 @@ pub fn recv_file(
             }
         });
         let r = pull_file(&job, &out, &mut link, &clock, &report, &stop);
+        // The answer goes out before the watcher is joined.
+        let r = conclude(flow, r, &offer, &ticket, &out, gone.load(Ordering::Relaxed));
         done.store(true, Ordering::Relaxed);
         r
-    });
-    let pulled = match result {
-        Ok(p) => p,
-        Err(PullFileError::Open(m)) => {
-            answer(flow, &Outcome::Failed(m.clone()));
-            return Err(BulkError::Local(m));
-        }
-        Err(PullFileError::Pull(n)) if gone.load(Ordering::Relaxed) => {
-            return Err(BulkError::PeerGone { kept: n.kept })
-        }
-        Err(PullFileError::Pull(n)) => {
-            let mut m = pull_failure(n.failure, &ticket).message;
-            if let Some(k) = n.kept {
-                m = format!("{m}; {k}");
-            }
-            answer(flow, &Outcome::Failed(m.clone()));
-            return Err(BulkError::PullFailed(m));
-        }
-    };
+    })?;
     let m = pulled.manifest;
-    if m.total_size != offer.size {
-        let _ = std::fs::remove_file(&out);
-        let why = format!(
-            "the offer declared {} bytes but the exposure holds {}; nothing was kept",
-            offer.size, m.total_size
-        );
-        answer(flow, &Outcome::Failed(why.clone()));
-        return Err(BulkError::PullFailed(why));
-    }
     progress.bytes(m.total_size, m.total_size);
-    answer(
-        flow,
-        &Outcome::Ok {
-            root: m.merkle_root,
-        },
-    );
     Ok(Received {
         path: out,
         size: m.total_size,
@@ -546,6 +517,50 @@ pub fn recv_file(
         stats: pulled.stats,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Answers the sender with how the pull ended, and says the same to the caller.
+fn conclude(
+    flow: &Flow,
+    result: Result<Pulled, PullFileError>,
+    offer: &Offer,
+    ticket: &Ticket,
+    out: &Path,
+    gone: bool,
+) -> Result<Pulled, BulkError> {
+    let pulled = match result {
+        Ok(p) => p,
+        Err(PullFileError::Open(m)) => {
+            answer(flow, &Outcome::Failed(m.clone()));
+            return Err(BulkError::Local(m));
+        }
+        Err(PullFileError::Pull(n)) if gone => return Err(BulkError::PeerGone { kept: n.kept }),
+        Err(PullFileError::Pull(n)) => {
+            let mut m = pull_failure(n.failure, ticket).message;
+            if let Some(k) = n.kept {
+                m = format!("{m}; {k}");
+            }
+            answer(flow, &Outcome::Failed(m.clone()));
+            return Err(BulkError::PullFailed(m));
+        }
+    };
+    let m = &pulled.manifest;
+    if m.total_size != offer.size {
+        let _ = std::fs::remove_file(out);
+        let why = format!(
+            "the offer declared {} bytes but the exposure holds {}; nothing was kept",
+            offer.size, m.total_size
+        );
+        answer(flow, &Outcome::Failed(why.clone()));
+        return Err(BulkError::PullFailed(why));
+    }
+    answer(
+        flow,
+        &Outcome::Ok {
+            root: m.merkle_root,
+        },
+    );
+    Ok(pulled)
 }
 
 /// The pull's progress, as bytes.
