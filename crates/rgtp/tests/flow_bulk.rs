@@ -1,7 +1,6 @@
 //! Bulk over a flow on loopback: a few MiB handed to RGTP and back
 //! byte-exact; hostile offers refused with a clear error and nothing
 //! written; the sender going away ends the receiver promptly.
-#![cfg(feature = "flow")]
 
 use std::net::SocketAddr;
 use std::path::Path;
