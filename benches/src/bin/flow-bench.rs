@@ -100,7 +100,11 @@ fn pair(name: &str) -> (FlowNode, FlowNode, Flow, Flow) {
     (a, b, fa, fb)
 }
 
+/// The median, NaN (printed as such) if every run failed.
 fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -137,50 +141,87 @@ fn ping_pong(pings: usize) -> (f64, f64) {
     (us(percentile(&rtts, 50)), us(percentile(&rtts, 99)))
 }
 
-/// One-way 64-byte messages as fast as the flow's window lets: messages/s.
-fn stream(messages: usize) -> f64 {
-    let (_a, _b, fa, fb) = pair("bench-stream");
+/// How long a reader waits for the next SDU before calling the run stalled.
+const STALL: Duration = Duration::from_secs(15);
+
+/// Runs `write` on another thread while `read` runs here; if either fails,
+/// both ends are deallocated so the other wakes, and the first error is
+/// returned. Otherwise the seconds both took.
+fn one_way(
+    fa: &Flow,
+    fb: &Flow,
+    write: impl FnOnce() -> Result<(), String> + Send,
+    read: impl FnOnce() -> Result<(), String>,
+) -> Result<f64, String> {
     let t0 = Instant::now();
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let tx = s.spawn(write);
+        let rx = read();
+        if rx.is_err() {
+            let _ = fb.dealloc();
+            let _ = fa.dealloc();
+        }
+        let tx = tx.join().unwrap();
+        rx.and(tx).map(|()| t0.elapsed().as_secs_f64())
+    })
+}
+
+/// One-way 64-byte messages as fast as the flow's window lets: messages/s.
+fn stream(messages: usize) -> Result<f64, String> {
+    let (_a, _b, fa, fb) = pair("bench-stream");
+    let secs = one_way(
+        &fa,
+        &fb,
+        || {
             let mut msg = [7u8; 64];
             for i in 0..messages {
                 msg[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                fa.write(&msg).expect("write");
+                fa.write(&msg).map_err(|e| format!("write {i}: {e}"))?;
             }
-        });
-        for i in 0..messages {
-            let m = fb.read(Some(T)).expect("read");
-            assert_eq!(m.len(), 64);
-            assert_eq!(m[..8], (i as u64).to_be_bytes(), "out of order");
-        }
-    });
-    messages as f64 / t0.elapsed().as_secs_f64()
+            Ok(())
+        },
+        || {
+            for i in 0..messages {
+                let m = fb
+                    .read(Some(STALL))
+                    .map_err(|e| format!("message {i} of {messages}: {e}"))?;
+                assert_eq!(m.len(), 64);
+                assert_eq!(m[..8], (i as u64).to_be_bytes(), "out of order");
+            }
+            Ok(())
+        },
+    )?;
+    Ok(messages as f64 / secs)
 }
 
 /// The file written as SDUs of `sdu` bytes through a reliable flow and
 /// written to `out` by the receiver: seconds.
-fn flow_sdus(data: &[u8], sdu: usize, out: &Path) -> f64 {
+fn flow_sdus(data: &[u8], sdu: usize, out: &Path) -> Result<f64, String> {
     use std::io::Write;
     let (_a, _b, fa, fb) = pair("bench-sdus");
-    let t0 = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(|| {
+    one_way(
+        &fa,
+        &fb,
+        || {
             for part in data.chunks(sdu) {
-                fa.write(part).expect("write");
+                fa.write(part).map_err(|e| format!("write: {e}"))?;
             }
-            fa.flush(T).expect("flush");
-        });
-        let mut f = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
-        let mut got = 0;
-        while got < data.len() {
-            let m = fb.read(Some(T)).expect("read");
-            got += m.len();
-            f.write_all(&m).expect("write out");
-        }
-        f.into_inner().expect("flush out").sync_data().ok();
-    });
-    t0.elapsed().as_secs_f64()
+            fa.flush(T).map_err(|e| format!("flush: {e}"))
+        },
+        || {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
+            let mut got = 0;
+            while got < data.len() {
+                let m = fb
+                    .read(Some(STALL))
+                    .map_err(|e| format!("after {got} of {} bytes: {e}", data.len()))?;
+                got += m.len();
+                f.write_all(&m).expect("write out");
+            }
+            f.into_inner().expect("flush out").sync_data().ok();
+            Ok(())
+        },
+    )
 }
 
 /// The file sealed (seconds) and pulled with plain RGTP into `out` (seconds).
@@ -282,11 +323,15 @@ fn main() {
         a.size >> 20
     );
     let (mut p50, mut p99, mut rate) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stalled: Vec<String> = Vec::new();
     for _ in 0..a.runs {
         let (x, y) = ping_pong(a.pings);
         p50.push(x);
         p99.push(y);
-        rate.push(stream(a.messages));
+        match stream(a.messages) {
+            Ok(r) => rate.push(r),
+            Err(e) => stalled.push(format!("64-byte stream: {e}")),
+        }
     }
     let (p50, p99, rate) = (median(&mut p50), median(&mut p99), median(&mut rate));
     println!(
@@ -298,8 +343,16 @@ fn main() {
     let (mut sdus, mut seal, mut pull, mut hand) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..a.runs {
         let out = out_dir.join("sdus.bin");
-        sdus.push(flow_sdus(&data, a.sdu, &out));
-        check_same(&out, &data, "flow SDUs");
+        match flow_sdus(&data, a.sdu, &out) {
+            Ok(t) => {
+                sdus.push(t);
+                check_same(&out, &data, "flow SDUs");
+            }
+            Err(e) => {
+                stalled.push(format!("flow SDUs, run {}: {e}", run + 1));
+                let _ = std::fs::remove_file(&out);
+            }
+        }
 
         let out = out_dir.join("pull.bin");
         let (s, p) = rgtp_pull(&data, &out);
@@ -345,5 +398,11 @@ fn main() {
         sdus / hand,
         (seal + pull) / hand
     );
+    if !stalled.is_empty() {
+        println!("runs that stalled (no SDU for {STALL:?}; left out of the medians):");
+        for s in &stalled {
+            println!("    {s}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&scratch);
 }
