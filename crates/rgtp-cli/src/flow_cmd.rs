@@ -10,6 +10,11 @@
 //!   names across machines (nodes use it when `RGTP_FLOW_DIRECTORY` is set).
 //! - `rgtp flow bind NAME -- COMMAND…` runs COMMAND with `RGTP_FLOW_BIND=NAME`:
 //!   every flow node the program binds (from the environment) registers NAME.
+//! - `rgtp flow recv-file --name NAME DIR` registers NAME, accepts one flow
+//!   and receives the file offered on it into DIR (`rgtp::flow_bulk`: the
+//!   bytes move over RGTP, every chunk verified).
+//! - `rgtp flow send-file NAME FILE` allocates a flow to NAME and sends FILE
+//!   that way.
 //!
 //! Names are looked up as `redgiant_flow::net::names` describes. `--json`
 //! prints one JSON object per line instead of text.
@@ -23,6 +28,7 @@ use std::time::{Duration, Instant};
 use redgiant_flow::net::names::{self, ENV_BIND};
 use redgiant_flow::net::{directory, EventKind, Flow, FlowNetError, FlowNode};
 use redgiant_flow::QoS;
+use rgtp::flow_bulk::{self, BulkError, BulkProgress, Offer};
 
 use crate::exit;
 
@@ -46,6 +52,63 @@ enum FlowCommand {
     Directory(DirectoryArgs),
     /// Run COMMAND with RGTP_FLOW_BIND=NAME: the flow nodes it binds register NAME.
     Bind(BindArgs),
+    /// Send FILE to NAME: offered on a flow, pulled by the receiver over RGTP.
+    SendFile(SendFileArgs),
+    /// Register NAME, accept one flow and receive the file offered on it into DIR.
+    RecvFile(RecvFileArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SendFileArgs {
+    /// The name to allocate a flow to (or NAME@HOST:PORT).
+    name: String,
+    /// The file to send.
+    file: std::path::PathBuf,
+    /// Offer the file under this name (default: its own).
+    #[arg(long = "as", value_name = "FILE_NAME")]
+    as_name: Option<String>,
+    /// QoS preset of the flow carrying the offer and the answer.
+    #[arg(long, default_value = "data")]
+    qos: String,
+    /// Seconds to wait for the allocation, and without progress before giving up.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// The local UDP address of the flow node.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: String,
+    /// Print JSON lines (progress, then the result).
+    #[arg(long)]
+    json: bool,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct RecvFileArgs {
+    /// The name to register.
+    #[arg(long)]
+    name: String,
+    /// The directory to write into (created if missing).
+    dir: std::path::PathBuf,
+    /// The UDP address of the flow node (port 0: any; the address is printed).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: String,
+    /// The largest file taken, in bytes.
+    #[arg(long, default_value_t = 64 << 30)]
+    max_size: u64,
+    /// Seconds to wait for a sender (0: without limit), then for its offer.
+    #[arg(long, default_value_t = 0.0)]
+    timeout: f64,
+    /// Start over, ignoring what an earlier run left.
+    #[arg(long)]
+    restart: bool,
+    /// Print JSON lines (listening, progress, then the result).
+    #[arg(long)]
+    json: bool,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +174,8 @@ pub fn run(args: FlowArgs, stop: &AtomicBool) -> FlowResult {
         FlowCommand::Echo(a) => echo(a),
         FlowCommand::Directory(a) => directory_server(a, stop),
         FlowCommand::Bind(a) => bind(a),
+        FlowCommand::SendFile(a) => send_file(a),
+        FlowCommand::RecvFile(a) => recv_file(a, stop),
     }
 }
 
@@ -331,4 +396,210 @@ fn bind(a: BindArgs) -> FlowResult {
         )),
         None => Err((exit::PROTOCOL, format!("{program} ended by a signal"))),
     }
+}
+
+/// A hand-off's progress: a bar on standard error, or JSON lines at most
+/// five a second.
+struct BulkLine {
+    bar: indicatif::ProgressBar,
+    json: bool,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl BulkLine {
+    fn new(json: bool, quiet: bool, verb: &str) -> BulkLine {
+        let bar = if json || quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{verb} {{prefix}} {{bar:30.cyan/blue}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}}"
+            ))
+            .expect("template"),
+        );
+        BulkLine {
+            bar,
+            json,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl BulkProgress for BulkLine {
+    fn offer(&self, offer: &Offer) {
+        self.bar.set_prefix(offer.name.clone());
+        self.bar.set_length(offer.size);
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"offer": offer.name, "size": offer.size})
+            );
+        }
+    }
+
+    fn bytes(&self, done: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        if self.json {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let due = !matches!(*last, Some(t) if t.elapsed() < Duration::from_millis(200));
+            if due || done == total {
+                *last = Some(Instant::now());
+                println!("{}", serde_json::json!({"done": done, "total": total}));
+            }
+        }
+    }
+}
+
+fn bulk_failure(e: BulkError) -> (u8, String) {
+    match e {
+        BulkError::Flow(f) => failure(f),
+        e => {
+            let code = match &e {
+                BulkError::TimedOut { .. } => exit::TIMEOUT,
+                BulkError::Local(_) => exit::IO,
+                _ => exit::PROTOCOL,
+            };
+            (code, e.to_string())
+        }
+    }
+}
+
+fn seconds(v: f64, what: &str) -> Result<Duration, (u8, String)> {
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err((
+            exit::USAGE,
+            format!("{what} must be a number of seconds, 0 or more"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn send_file(a: SendFileArgs) -> FlowResult {
+    let qos = QoS::preset(&a.qos).ok_or_else(|| {
+        let names: Vec<&str> = QoS::PRESETS.iter().map(|(n, _)| *n).collect();
+        (
+            exit::USAGE,
+            format!(
+                "unknown QoS preset {:?}: use one of {}",
+                a.qos,
+                names.join(", ")
+            ),
+        )
+    })?;
+    let timeout = seconds(a.timeout, "--timeout")?.max(Duration::from_millis(100));
+    let addr = parse_addr(&a.bind, "--bind")?;
+    let node = FlowNode::bind(addr).map_err(failure)?;
+    let flow = node.alloc(&a.name, qos, timeout).map_err(failure)?;
+    let opts = flow_bulk::SendOptions {
+        name: a.as_name,
+        idle_timeout: timeout,
+        ..flow_bulk::SendOptions::default()
+    };
+    let line = BulkLine::new(a.json, a.quiet, "sending");
+    let sent = flow_bulk::send_file(&flow, &a.file, &opts, &line);
+    line.bar.finish_and_clear();
+    let sent = sent.map_err(bulk_failure)?;
+    let _ = flow.dealloc();
+    let rate = sent.size as f64 / sent.seconds.max(1e-9) / (1 << 20) as f64;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "sent": sent.name,
+                "to": a.name,
+                "size": sent.size,
+                "root": hex::encode(sent.root),
+                "served_from": sent.served_from.to_string(),
+                "seconds": sent.seconds,
+                "mib_per_s": rate,
+            })
+        );
+    } else {
+        println!(
+            "sent {} as {:?} to {:?}: {} bytes in {:.2} s ({:.1} MiB/s), verified by the receiver against root {}",
+            a.file.display(),
+            sent.name,
+            a.name,
+            sent.size,
+            sent.seconds,
+            rate,
+            hex::encode(sent.root)
+        );
+    }
+    Ok(())
+}
+
+fn recv_file(a: RecvFileArgs, stop: &AtomicBool) -> FlowResult {
+    let timeout = seconds(a.timeout, "--timeout")?;
+    let addr = parse_addr(&a.bind, "--bind")?;
+    let node = FlowNode::bind(addr).map_err(failure)?;
+    node.register(&a.name).map_err(failure)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"listening": node.local_addr().to_string(), "name": a.name})
+        );
+    } else {
+        println!("listening on {} as {:?}", node.local_addr(), a.name);
+    }
+    let started = Instant::now();
+    let flow = loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err((exit::PROTOCOL, "stopped before a sender came".into()));
+        }
+        if !timeout.is_zero() && started.elapsed() >= timeout {
+            return Err((
+                exit::TIMEOUT,
+                format!(
+                    "no sender allocated a flow to {:?} within {timeout:?}",
+                    a.name
+                ),
+            ));
+        }
+        match node.accept(Some(Duration::from_millis(250))) {
+            Ok(f) => break f,
+            Err(FlowNetError::TimedOut { .. }) => {}
+            Err(e) => return Err(failure(e)),
+        }
+    };
+    let mut opts = flow_bulk::RecvOptions {
+        max_size: a.max_size,
+        restart: a.restart,
+        ..flow_bulk::RecvOptions::default()
+    };
+    if !timeout.is_zero() {
+        opts.offer_timeout = timeout;
+    }
+    let line = BulkLine::new(a.json, a.quiet, "receiving");
+    let got = flow_bulk::recv_file(&flow, &a.dir, &opts, &line);
+    line.bar.finish_and_clear();
+    let got = got.map_err(bulk_failure)?;
+    let rate = got.size as f64 / got.seconds.max(1e-9) / (1 << 20) as f64;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "received": got.path.display().to_string(),
+                "size": got.size,
+                "root": hex::encode(got.root),
+                "from": got.source.to_string(),
+                "seconds": got.seconds,
+                "mib_per_s": rate,
+            })
+        );
+    } else {
+        println!(
+            "received {} ({} bytes) from {} in {:.2} s ({:.1} MiB/s), every chunk verified against root {}",
+            got.path.display(),
+            got.size,
+            got.source,
+            got.seconds,
+            rate,
+            hex::encode(got.root)
+        );
+    }
+    Ok(())
 }

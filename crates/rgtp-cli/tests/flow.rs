@@ -250,3 +250,127 @@ fn test_bind_registers_the_name_for_the_program() {
     wrapped.stop(true);
     assert!(!dir.path().join("bound-name").exists());
 }
+
+#[test]
+fn test_send_file_to_a_receiver_found_by_name() {
+    let names = tempfile::tempdir().unwrap();
+    let d = dir_env(names.path());
+    let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = src.path().join("blob.bin");
+    let data: Vec<u8> = (0..(1u32 << 20) + 777)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &data).unwrap();
+    let out_dir = dst.path().join("in");
+    let mut recv = Proc::start(
+        &[
+            "flow",
+            "recv-file",
+            "--name",
+            "cli-bulk",
+            "--bind",
+            "127.0.0.1:0",
+            "--json",
+            out_dir.to_str().unwrap(),
+        ],
+        &[("RGTP_FLOW_DIR", &d)],
+        false,
+    );
+    let first: serde_json::Value = serde_json::from_str(&recv.first).unwrap();
+    assert_eq!(first["name"], "cli-bulk");
+    let sent = rgtp(
+        &[
+            "flow",
+            "send-file",
+            "cli-bulk",
+            file.to_str().unwrap(),
+            "--as",
+            "copy.bin",
+            "--json",
+        ],
+        &[("RGTP_FLOW_DIR", &d)],
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let sent_lines: Vec<serde_json::Value> = String::from_utf8_lossy(&sent.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent = sent_lines.last().unwrap();
+    assert_eq!(sent["sent"], "copy.bin");
+    assert_eq!(sent["size"], data.len() as u64);
+
+    let mut rest = String::new();
+    let mut line = String::new();
+    while recv.out.read_line(&mut line).unwrap() > 0 {
+        rest.push_str(&line);
+        line.clear();
+    }
+    assert!(recv.child.wait().unwrap().success(), "{rest}");
+    let lines: Vec<serde_json::Value> = rest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["offer"], "copy.bin");
+    assert_eq!(lines[0]["size"], data.len() as u64);
+    let progress: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v.get("done").is_some()).collect();
+    assert!(!progress.is_empty(), "{rest}");
+    let last_progress = progress.last().unwrap();
+    assert_eq!(last_progress["done"], data.len() as u64);
+    assert_eq!(last_progress["total"], data.len() as u64);
+    let got = lines.last().unwrap();
+    assert_eq!(got["size"], data.len() as u64);
+    assert_eq!(got["root"], sent["root"]);
+    assert_eq!(got["received"], out_dir.join("copy.bin").to_str().unwrap());
+    assert_eq!(std::fs::read(out_dir.join("copy.bin")).unwrap(), data);
+}
+
+#[test]
+fn test_send_file_refusals_exit_with_a_clear_message() {
+    let names = tempfile::tempdir().unwrap();
+    let d = dir_env(names.path());
+    let file = names.path().join("x");
+    std::fs::write(&file, b"x").unwrap();
+    // Nobody registered the name.
+    let out = rgtp(
+        &["flow", "send-file", "nobody-here", file.to_str().unwrap()],
+        &[("RGTP_FLOW_DIR", &d)],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"nobody-here\""));
+
+    // A receiver that takes 0 bytes at most refuses, and says so to the sender.
+    let dst = tempfile::tempdir().unwrap();
+    let mut recv = Proc::start(
+        &[
+            "flow",
+            "recv-file",
+            "--name",
+            "tiny",
+            "--bind",
+            "127.0.0.1:0",
+            "--max-size",
+            "0",
+            dst.path().to_str().unwrap(),
+        ],
+        &[("RGTP_FLOW_DIR", &d)],
+        false,
+    );
+    let out = rgtp(
+        &["flow", "send-file", "tiny", file.to_str().unwrap()],
+        &[("RGTP_FLOW_DIR", &d)],
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused") && err.contains("declares 1 bytes"),
+        "{err}"
+    );
+    let status = recv.child.wait().unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(std::fs::read_dir(dst.path()).unwrap().count(), 0);
+}

@@ -26,6 +26,8 @@ pub mod builder;
 pub mod catalog;
 pub mod driver;
 pub mod files;
+#[cfg(feature = "flow")]
+pub mod flow_bulk;
 pub mod leaves;
 mod raw_keys;
 pub mod replay;
