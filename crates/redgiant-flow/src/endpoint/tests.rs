@@ -167,7 +167,7 @@ fn test_write_errors() {
     assert_eq!(a.write(t(1), FlowId(999), b"x"), Err(FlowError::NoSuchFlow));
     assert_eq!(
         a.alloc(t(1), B, "sink", QoS::DATA_CRYPT),
-        Err(FlowError::Unsupported("aead"))
+        Err(FlowError::NoKey)
     );
     assert_eq!(a.alloc(t(1), B, "", QoS::DATA), Err(FlowError::BadName));
 }
