@@ -20,7 +20,8 @@
 //! - without **arq**, each fragment is sent once; SDUs may be lost.
 //! - **reorder** (`in_order`): SDUs are handed out in sequence order. Without
 //!   **arq**, a missing SDU is skipped once the QoS `max_gap` passed since a
-//!   later one completed, or once the sequence window is full.
+//!   later one completed (on a **fec** flow, three halves of the group
+//!   flush interval), or once the sequence window is full.
 //! - **pacer** (a finite, non-zero `bandwidth`): DATA leaves at most at that rate.
 //! - **timeout**: the flow goes [`Event::Down`] once the peer was silent that
 //!   long; an end that sent nothing for a quarter of it sends a KEEPALIVE, so a
@@ -435,15 +436,16 @@ struct Rx {
     base: u32,
     /// Finished sequence numbers at or above `base` (unordered flows).
     done: BTreeSet<u32>,
-    /// Complete SDUs waiting for their turn (ordered flows).
-    ready: BTreeMap<u32, Vec<u8>>,
+    /// Complete SDUs waiting for their turn, with when they completed
+    /// (ordered flows).
+    ready: BTreeMap<u32, (Instant, Vec<u8>)>,
     partials: BTreeMap<u32, Partial>,
     /// SDUs for the application.
     queue: VecDeque<Vec<u8>>,
     /// Bytes held in `partials`, `ready` and `queue`.
     bytes: usize,
-    /// Since when a complete SDU waits behind a missing one (ordered flows
-    /// without retransmission).
+    /// Since when the longest-waiting complete SDU waits behind a missing
+    /// one (ordered flows without retransmission).
     gap_since: Option<Instant>,
 }
 
@@ -620,6 +622,19 @@ struct Flow {
 }
 
 impl Flow {
+    /// How long an ordered flow without retransmission waits for a missing
+    /// SDU once a later one is complete: the QoS `max_gap`, or on a **fec**
+    /// flow three halves of the flush interval (three quarters of the
+    /// bound): by then the parity of the missing SDU's group, sent at most
+    /// a flush interval after that SDU, came or is lost as well.
+    fn gap_wait(&self) -> Duration {
+        let max_gap = Duration::from_millis(u64::from(self.qos.max_gap));
+        match self.layers.fec {
+            Some(fec) => (fec.flush * 3 / 2).min(max_gap),
+            None => max_gap,
+        }
+    }
+
     /// What this flow waits for next, at the latest.
     fn deadline(&self, config: &Config, endpoint_now: Instant) -> Option<Instant> {
         let mut d: Option<Instant> = None;
@@ -661,7 +676,7 @@ impl Flow {
                 at(paced.map_or(due, |p| p.max(due)));
             }
             if let Some(since) = self.rx.gap_since {
-                at(since + Duration::from_millis(u64::from(self.qos.max_gap)));
+                at(since + self.gap_wait());
             }
         }
         d
@@ -1594,19 +1609,20 @@ impl FlowEndpoint {
         let Some(f) = self.flows.get_mut(&id) else {
             return;
         };
-        let Some(since) = f.rx.gap_since else {
-            return;
-        };
-        if now < since + Duration::from_millis(u64::from(f.qos.max_gap)) {
-            return;
-        }
+        let wait = f.gap_wait();
         let rx = &mut f.rx;
         let was_empty = rx.queue.is_empty();
-        if let Some(&first) = rx.ready.keys().next() {
-            let lost = slide(rx, first, true);
-            self.stats.sdus_lost += lost;
+        // Each gap in turn whose first waiting SDU waited long enough.
+        while let Some(since) = rx.gap_since {
+            if now < since + wait {
+                break;
+            }
+            if let Some(&first) = rx.ready.keys().next() {
+                let lost = slide(rx, first, true);
+                self.stats.sdus_lost += lost;
+            }
+            rx.gap_since = oldest_ready(rx);
         }
-        rx.gap_since = (!rx.ready.is_empty()).then_some(now);
         if was_empty && !rx.queue.is_empty() {
             self.events.push_back(Event::Readable(id));
         }
@@ -1769,24 +1785,22 @@ fn keep_for_fec(rx: &mut FecRx, seq: u32, sdu: &[u8], config: &Config) {
 /// the application's queue went from empty to not empty.
 fn finish_sdu(rx: &mut Rx, now: Instant, seq: u32, sdu: Vec<u8>, ordered: bool, arq: bool) -> bool {
     let was_empty = rx.queue.is_empty();
-    let old_base = rx.base;
     if ordered {
-        rx.ready.insert(seq, sdu);
+        rx.ready.insert(seq, (now, sdu));
     } else {
         rx.queue.push_back(sdu);
         rx.done.insert(seq);
     }
     advance(rx, ordered);
     if ordered && !arq {
-        rx.gap_since = if rx.ready.is_empty() {
-            None
-        } else if rx.base != old_base {
-            Some(now)
-        } else {
-            rx.gap_since.or(Some(now))
-        };
+        rx.gap_since = oldest_ready(rx);
     }
     was_empty && !rx.queue.is_empty()
+}
+
+/// When the longest-waiting complete SDU of an ordered flow completed.
+fn oldest_ready(rx: &Rx) -> Option<Instant> {
+    rx.ready.values().map(|(t, _)| *t).min()
 }
 
 /// Moves `rx.base` up to `new_base`, handing out the complete SDUs below it
@@ -1796,7 +1810,7 @@ fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
     while rx.base < new_base {
         let seq = rx.base;
         if ordered {
-            if let Some(sdu) = rx.ready.remove(&seq) {
+            if let Some((_, sdu)) = rx.ready.remove(&seq) {
                 rx.queue.push_back(sdu);
             } else {
                 lost += 1;
@@ -1825,13 +1839,17 @@ fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
         }
     }
     advance(rx, ordered);
+    if ordered {
+        // Slides happen only on flows without retransmission.
+        rx.gap_since = oldest_ready(rx);
+    }
     lost
 }
 
 /// Hands out what follows `rx.base` without a gap.
 fn advance(rx: &mut Rx, ordered: bool) {
     if ordered {
-        while let Some(sdu) = rx.ready.remove(&rx.base) {
+        while let Some((_, sdu)) = rx.ready.remove(&rx.base) {
             rx.queue.push_back(sdu);
             rx.base += 1;
         }
