@@ -46,8 +46,10 @@
 //! Everything a peer can make this endpoint hold is bounded by [`Config`]:
 //! flows, bytes queued for sending and held for reading per flow, the
 //! sequence window, fragments per SDU, fragments in flight, and the queue of
-//! control datagrams. Memory grows with bytes that actually arrived, never
-//! with a size a peer declared. What does not fit is dropped and counted in
+//! control datagrams. A **fec** flow holds, besides, copies of SDUs and
+//! parity up to another [`Config::recv_buffer`] bytes in at most
+//! [`MAX_FEC_GROUPS`] groups. Memory grows with bytes that actually arrived,
+//! never with a size a peer declared. What does not fit is dropped and counted in
 //! [`Stats`]; on an **arq** flow a dropped fragment is not acknowledged, so
 //! its sender sends it again later.
 //!
@@ -463,6 +465,10 @@ struct FecTx {
 
 /// Bytes before an SDU in its shard: its length.
 const SHARD_LEN_PREFIX: usize = 4;
+
+/// Groups whose parity a **fec** receiver holds at once per flow; a new one
+/// beyond pushes out the oldest.
+pub const MAX_FEC_GROUPS: usize = 64;
 
 impl FecTx {
     /// The parity shards of the group, encoded; the group is emptied.
@@ -1456,7 +1462,10 @@ impl FlowEndpoint {
         };
         let piece = f.frag_len.saturating_sub(PARITY_PREFIX_LEN).max(1);
         let max_fragments = (config.max_sdu + SHARD_LEN_PREFIX).div_ceil(piece);
+        // A shard is at least its 4 length bytes, cut into pieces of which
+        // none is empty.
         if usize::from(frag.count) > max_fragments
+            || shard.is_empty()
             || shard.len() > piece
             || group.data > fec.data
             || group.parity > fec.data
@@ -1476,6 +1485,17 @@ impl FlowEndpoint {
         let rx = &mut f.fec_rx;
         rx.newest = rx.newest.max(end - 1);
         rx.trim(config.window, config.recv_buffer, shard.len());
+        if !rx.groups.contains_key(&first) && rx.groups.len() >= MAX_FEC_GROUPS {
+            if let Some((&oldest, _)) = rx.groups.first_key_value() {
+                if oldest > first {
+                    self.stats.dropped_window += 1;
+                    return;
+                }
+                if let Some(g) = rx.groups.remove(&oldest) {
+                    rx.bytes -= FecRx::group_bytes(&g);
+                }
+            }
+        }
         if rx.bytes + shard.len() > config.recv_buffer {
             self.stats.dropped_buffer += 1;
             return;

@@ -747,3 +747,45 @@ fn test_gaps_already_overdue_are_skipped_together() {
     assert_eq!(b.read(fb), Some(vec![1]));
     assert_eq!(b.read(fb), Some(vec![3]));
 }
+
+#[test]
+fn test_parity_from_a_hostile_peer_stays_bounded() {
+    let (_a, mut b, fa, fb) = pair(Config::default(), QoS::VIDEO);
+    let parity = |first: u32, index: u16, count: u16, shard: &[u8]| {
+        let mut d = Vec::new();
+        Repr {
+            src: fa,
+            dst: fb,
+            message: Message::Parity {
+                first,
+                frag: Frag { index, count },
+                group: Group {
+                    data: 8,
+                    parity: 2,
+                    index: 0,
+                },
+                shard,
+            },
+        }
+        .emit_vec(&mut d);
+        d
+    };
+    // Empty pieces never make a shard.
+    b.handle_datagram(t(1), A, &mut parity(0, 0, 2, &[]));
+    assert_eq!(b.stats().dropped_bad_fragment, 1);
+    // Many groups: at most MAX_FEC_GROUPS are held.
+    for g in 0..(MAX_FEC_GROUPS as u32 + 40) {
+        b.handle_datagram(t(1), A, &mut parity(g * 8, 0, 3, &[1; 10]));
+    }
+    let f = b.flows.get(&fb).unwrap();
+    assert_eq!(f.fec_rx.groups.len(), MAX_FEC_GROUPS);
+    assert_eq!(f.fec_rx.bytes, MAX_FEC_GROUPS * 10);
+    // A shard that disagrees with its group's shape is dropped.
+    let before = b.stats().dropped_bad_fragment;
+    let mut d = parity(100 * 8, 1, 3, &[1; 10]);
+    d[HEADER_LEN] = 7;
+    b.handle_datagram(t(1), A, &mut d);
+    assert_eq!(b.stats().dropped_bad_fragment, before + 1);
+    // Nothing was handed out from garbage.
+    assert_eq!(b.read(fb), None);
+}
