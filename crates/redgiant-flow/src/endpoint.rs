@@ -20,21 +20,36 @@
 //! - without **arq**, each fragment is sent once; SDUs may be lost.
 //! - **reorder** (`in_order`): SDUs are handed out in sequence order. Without
 //!   **arq**, a missing SDU is skipped once the QoS `max_gap` passed since a
-//!   later one completed, or once the sequence window is full.
+//!   later one completed (on a **fec** flow, three halves of the group
+//!   flush interval), or once the sequence window is full.
 //! - **pacer** (a finite, non-zero `bandwidth`): DATA leaves at most at that rate.
 //! - **timeout**: the flow goes [`Event::Down`] once the peer was silent that
 //!   long; an end that sent nothing for a quarter of it sends a KEEPALIVE, so a
 //!   quiet flow stays up.
-//! - **aead**: there is no encryption yet, so a QoS that asks for it is
-//!   refused at both ends ([`FlowError::Unsupported`], reason 3 on the wire).
+//! - **fec** (loss tolerated, a tight `max_gap` or `delay`): SDUs are
+//!   grouped as [`Fec`] says and each group gets Reed-Solomon parity shards
+//!   in PARITY datagrams; a receiver that misses SDUs of a group but holds
+//!   as many shards as the group has SDUs rebuilds them at once, without a
+//!   round trip ([`Stats::sdus_recovered`]).
+//! - **aead** (`cypher_s > 0`): every datagram of the flow after the
+//!   allocation is sealed as [`crate::seal`] describes, with keys derived
+//!   from [`Config::key`] and salts both ends exchange in ALLOC and
+//!   ALLOC_OK. Datagrams that fail to open are dropped and counted
+//!   ([`Stats::auth_failed`], [`Stats::replayed`]). An endpoint without a
+//!   key cannot allocate such a flow ([`FlowError::NoKey`]) and refuses one
+//!   ([`Reason::NoKey`]); an ALLOC sealed under another key is refused with
+//!   [`Reason::KeyMismatch`]. A keyed endpoint is built with
+//!   [`FlowEndpoint::seeded`]: salts come from that seed.
 //!
 //! # Bounds
 //!
 //! Everything a peer can make this endpoint hold is bounded by [`Config`]:
 //! flows, bytes queued for sending and held for reading per flow, the
 //! sequence window, fragments per SDU, fragments in flight, and the queue of
-//! control datagrams. Memory grows with bytes that actually arrived, never
-//! with a size a peer declared. What does not fit is dropped and counted in
+//! control datagrams. A **fec** flow holds, besides, copies of SDUs and
+//! parity up to another [`Config::recv_buffer`] bytes in at most
+//! [`MAX_FEC_GROUPS`] groups. Memory grows with bytes that actually arrived,
+//! never with a size a peer declared. What does not fit is dropped and counted in
 //! [`Stats`]; on an **arq** flow a dropped fragment is not acknowledged, so
 //! its sender sends it again later.
 //!
@@ -52,9 +67,14 @@ use std::time::Duration;
 
 use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
 use redgiant_base::{Instant, Peer, TokenBucket, Transmit};
+use reed_solomon_erasure::galois_8::ReedSolomon;
 
-use crate::qos::{Layers, QoS};
-use crate::wire::{FlowId, Frag, Message, Reason, Repr, HEADER_LEN, MAX_NAME_LEN};
+use crate::qos::{Fec, Layers, QoS};
+use crate::seal::{FlowCipher, FlowKey, OpenError, SaltSource};
+use crate::wire::{
+    FlowId, Frag, Group, Kind, Message, Reason, Repr, HEADER_LEN, MAX_NAME_LEN, PARITY_PREFIX_LEN,
+    SALT_LEN, SEALED_HEADER_LEN, SEAL_OVERHEAD, TAG_LEN,
+};
 
 /// Limits and timers of a [`FlowEndpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +106,10 @@ pub struct Config {
     pub alloc_timeout: Duration,
     /// How long a closed or refused flow is remembered, to answer repeats.
     pub linger: Duration,
+    /// The pre-shared key of encrypted flows (the same at both ends);
+    /// without one, flows asking for encryption are neither allocated nor
+    /// accepted. An endpoint with a key is built with [`FlowEndpoint::seeded`].
+    pub key: Option<FlowKey>,
 }
 
 impl Default for Config {
@@ -104,6 +128,7 @@ impl Default for Config {
             max_rto: Duration::from_secs(10),
             alloc_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(5),
+            key: None,
         }
     }
 }
@@ -118,6 +143,8 @@ pub enum ConfigError {
     SduTooLarge,
     /// A limit is zero.
     ZeroLimit,
+    /// A key was given to [`FlowEndpoint::new`], which has no seed for salts.
+    KeyWithoutSeed,
 }
 
 impl fmt::Display for ConfigError {
@@ -126,6 +153,10 @@ impl fmt::Display for ConfigError {
             ConfigError::DatagramTooSmall => "max_datagram leaves no room after the header",
             ConfigError::SduTooLarge => "max_sdu needs more than 65535 fragments",
             ConfigError::ZeroLimit => "a flow, window, in-flight or outbox limit is zero",
+            ConfigError::KeyWithoutSeed => {
+                "an endpoint with a flow key needs a random seed for its salts: build it with \
+                 FlowEndpoint::seeded(config, seal::random_seed()?)"
+            }
         })
     }
 }
@@ -143,6 +174,13 @@ impl Config {
         self.max_sdu.div_ceil(self.fragment_len().max(1)).max(1)
     }
 
+    /// Bytes of SDU one DATA carries on a flow with `layers` (less on an
+    /// encrypted flow: packet number and tag).
+    pub fn fragment_len_for(&self, layers: &Layers) -> usize {
+        let overhead = if layers.aead { SEAL_OVERHEAD } else { 0 };
+        self.fragment_len().saturating_sub(overhead)
+    }
+
     /// Checks the limits fit together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.fragment_len() == 0 {
@@ -150,6 +188,15 @@ impl Config {
         }
         if self.max_fragments() > usize::from(u16::MAX) {
             return Err(ConfigError::SduTooLarge);
+        }
+        if self.key.is_some() {
+            let sealed = self.fragment_len().saturating_sub(SEAL_OVERHEAD);
+            if sealed <= PARITY_PREFIX_LEN {
+                return Err(ConfigError::DatagramTooSmall);
+            }
+            if self.max_sdu.div_ceil(sealed) > usize::from(u16::MAX) {
+                return Err(ConfigError::SduTooLarge);
+            }
         }
         if self.max_flows == 0
             || self.window == 0
@@ -189,6 +236,8 @@ pub enum FlowError {
     BadName,
     /// The QoS asks for a layer this endpoint does not have.
     Unsupported(&'static str),
+    /// The QoS asks for encryption and this endpoint has no flow key.
+    NoKey,
 }
 
 impl fmt::Display for FlowError {
@@ -207,6 +256,12 @@ impl fmt::Display for FlowError {
             FlowError::TooManyFlows => f.write_str("too many flows"),
             FlowError::BadName => f.write_str("name empty or longer than 255 bytes"),
             FlowError::Unsupported(layer) => write!(f, "layer {layer} not available"),
+            FlowError::NoKey => f.write_str(
+                "the QoS asks for encryption (cypher_s > 0) and this endpoint has no flow key: \
+                 give both ends the same 32-byte key (Config::key; for a FlowNode \
+                 RGTP_FLOW_KEY=64 hex digits or RGTP_FLOW_KEY_FILE), or ask for a QoS without \
+                 encryption",
+            ),
         }
     }
 }
@@ -284,6 +339,18 @@ pub struct Stats {
     pub outbox_full: u64,
     /// ALLOCs refused because [`Config::max_flows`] flows exist.
     pub refused_full: u64,
+    /// Datagrams of encrypted flows dropped: the tag did not match (forged,
+    /// damaged, another key), or a datagram that must be sealed was not.
+    pub auth_failed: u64,
+    /// Sealed datagrams dropped: their packet number was used before or
+    /// is older than the replay window.
+    pub replayed: u64,
+    /// PARITY datagrams sent.
+    pub parity_sent: u64,
+    /// PARITY datagrams received and kept.
+    pub parity_received: u64,
+    /// SDUs rebuilt from parity and handed out.
+    pub sdus_recovered: u64,
 }
 
 /// Where a flow is in its life.
@@ -307,6 +374,8 @@ enum State {
 struct Outgoing {
     seq: u32,
     frag: Frag,
+    /// A fragment of a parity shard of the group starting at `seq`.
+    parity: Option<Group>,
     bytes: Vec<u8>,
     /// Times sent.
     sends: u32,
@@ -369,16 +438,161 @@ struct Rx {
     base: u32,
     /// Finished sequence numbers at or above `base` (unordered flows).
     done: BTreeSet<u32>,
-    /// Complete SDUs waiting for their turn (ordered flows).
-    ready: BTreeMap<u32, Vec<u8>>,
+    /// Complete SDUs waiting for their turn, with when they completed
+    /// (ordered flows).
+    ready: BTreeMap<u32, (Instant, Vec<u8>)>,
     partials: BTreeMap<u32, Partial>,
     /// SDUs for the application.
     queue: VecDeque<Vec<u8>>,
     /// Bytes held in `partials`, `ready` and `queue`.
     bytes: usize,
-    /// Since when a complete SDU waits behind a missing one (ordered flows
-    /// without retransmission).
+    /// Since when the longest-waiting complete SDU waits behind a missing
+    /// one (ordered flows without retransmission).
     gap_since: Option<Instant>,
+}
+
+/// The sending half of **fec**: the group being filled.
+#[derive(Debug)]
+struct FecTx {
+    fec: Fec,
+    /// Sequence number of the group's first SDU.
+    first: u32,
+    /// The group's SDUs so far.
+    sdus: Vec<Vec<u8>>,
+    /// When the first of them was written.
+    since: Instant,
+}
+
+/// Bytes before an SDU in its shard: its length.
+const SHARD_LEN_PREFIX: usize = 4;
+
+/// Groups whose parity a **fec** receiver holds at once per flow; a new one
+/// beyond pushes out the oldest.
+pub const MAX_FEC_GROUPS: usize = 64;
+
+impl FecTx {
+    /// The parity shards of the group, encoded; the group is emptied.
+    fn close(&mut self) -> Option<(u32, Group, Vec<Vec<u8>>)> {
+        if self.sdus.is_empty() {
+            return None;
+        }
+        let sdus = core::mem::take(&mut self.sdus);
+        let first = self.first;
+        self.first = self.first.wrapping_add(sdus.len() as u32);
+        let data = sdus.len();
+        let parity = self.fec.parity_for(data);
+        let len = SHARD_LEN_PREFIX + sdus.iter().map(Vec::len).max().unwrap_or(0);
+        let mut shards: Vec<Vec<u8>> = sdus.iter().map(|s| shard_of(s, len)).collect();
+        shards.extend((0..parity).map(|_| vec![0u8; len]));
+        let rs = ReedSolomon::new(data, parity).ok()?;
+        rs.encode(&mut shards).ok()?;
+        let group = Group {
+            data: u8::try_from(data).ok()?,
+            parity: u8::try_from(parity).ok()?,
+            index: 0,
+        };
+        Some((first, group, shards.split_off(data)))
+    }
+}
+
+/// The shard of an SDU: its length (u32, big-endian), the SDU, zeros to `len`.
+fn shard_of(sdu: &[u8], len: usize) -> Vec<u8> {
+    let mut shard = Vec::with_capacity(len);
+    shard.extend_from_slice(&(sdu.len() as u32).to_be_bytes());
+    shard.extend_from_slice(sdu);
+    shard.resize(len, 0);
+    shard
+}
+
+/// A group whose parity is arriving.
+#[derive(Debug, Default)]
+struct RxGroup {
+    data: u8,
+    parity: u8,
+    /// Complete parity shards by index.
+    shards: BTreeMap<u8, Vec<u8>>,
+    /// Parity shards being reassembled, by index.
+    partials: BTreeMap<u8, Partial>,
+}
+
+/// The receiving half of **fec**.
+#[derive(Debug, Default)]
+struct FecRx {
+    /// Copies of complete SDUs a group may need to rebuild others.
+    kept: BTreeMap<u32, Vec<u8>>,
+    /// Groups with parity, by first sequence number.
+    groups: BTreeMap<u32, RxGroup>,
+    /// Bytes held in `kept` and `groups`.
+    bytes: usize,
+    /// Highest sequence number seen in a DATA or PARITY.
+    newest: u32,
+}
+
+impl FecRx {
+    fn group_bytes(g: &RxGroup) -> usize {
+        g.shards.values().map(Vec::len).sum::<usize>()
+            + g.partials
+                .values()
+                .flat_map(|p| p.frags.values())
+                .map(Vec::len)
+                .sum::<usize>()
+    }
+
+    /// Forgets what lies `window` or more behind the newest sequence
+    /// number, then the oldest entries until `budget` more bytes fit.
+    fn trim(&mut self, window: u32, limit: usize, budget: usize) {
+        let horizon = self.newest.saturating_sub(window);
+        while let Some((&seq, _)) = self.kept.first_key_value() {
+            if seq >= horizon {
+                break;
+            }
+            if let Some(sdu) = self.kept.remove(&seq) {
+                self.bytes -= sdu.len();
+            }
+        }
+        while let Some((&first, _)) = self.groups.first_key_value() {
+            if first >= horizon {
+                break;
+            }
+            if let Some(g) = self.groups.remove(&first) {
+                self.bytes -= Self::group_bytes(&g);
+            }
+        }
+        while self.bytes + budget > limit {
+            let k = self.kept.keys().next().copied();
+            let g = self.groups.keys().next().copied();
+            match (k, g) {
+                (Some(k), Some(g)) if g < k => {
+                    if let Some(x) = self.groups.remove(&g) {
+                        self.bytes -= Self::group_bytes(&x);
+                    }
+                }
+                (Some(k), _) => {
+                    if let Some(sdu) = self.kept.remove(&k) {
+                        self.bytes -= sdu.len();
+                    }
+                }
+                (None, Some(g)) => {
+                    if let Some(x) = self.groups.remove(&g) {
+                        self.bytes -= Self::group_bytes(&x);
+                    }
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    /// Forgets a group and the SDUs it covers.
+    fn resolve(&mut self, first: u32) {
+        if let Some(g) = self.groups.remove(&first) {
+            self.bytes -= Self::group_bytes(&g);
+            for seq in first..first.saturating_add(u32::from(g.data)) {
+                if let Some(sdu) = self.kept.remove(&seq) {
+                    self.bytes -= sdu.len();
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -389,6 +603,14 @@ struct Flow {
     qos: QoS,
     layers: Layers,
     state: State,
+    /// Bytes of SDU per DATA on this flow.
+    frag_len: usize,
+    /// This end's handshake salt (encrypted flows).
+    salt: [u8; SALT_LEN],
+    /// Keys and counters once both salts are known (encrypted flows).
+    cipher: Option<FlowCipher>,
+    fec_tx: Option<FecTx>,
+    fec_rx: FecRx,
     // Sending.
     next_seq: u32,
     queue: VecDeque<Outgoing>,
@@ -406,6 +628,19 @@ struct Flow {
 }
 
 impl Flow {
+    /// How long an ordered flow without retransmission waits for a missing
+    /// SDU once a later one is complete: the QoS `max_gap`, or on a **fec**
+    /// flow three halves of the flush interval (three quarters of the
+    /// bound): by then the parity of the missing SDU's group, sent at most
+    /// a flush interval after that SDU, came or is lost as well.
+    fn gap_wait(&self) -> Duration {
+        let max_gap = Duration::from_millis(u64::from(self.qos.max_gap));
+        match self.layers.fec {
+            Some(fec) => (fec.flush * 3 / 2).min(max_gap),
+            None => max_gap,
+        }
+    }
+
     /// What this flow waits for next, at the latest.
     fn deadline(&self, config: &Config, endpoint_now: Instant) -> Option<Instant> {
         let mut d: Option<Instant> = None;
@@ -425,6 +660,11 @@ impl Flow {
                 }
             }
         }
+        if let Some(tx) = &self.fec_tx {
+            if !tx.sdus.is_empty() && matches!(self.state, State::Up | State::Allocating) {
+                at(tx.since + tx.fec.flush);
+            }
+        }
         if self.state == State::Up {
             let retransmit = self.in_flight.values().map(|o| o.deadline).min();
             let fresh = (!self.queue.is_empty() && self.in_flight.len() < config.max_in_flight)
@@ -442,7 +682,7 @@ impl Flow {
                 at(paced.map_or(due, |p| p.max(due)));
             }
             if let Some(since) = self.rx.gap_since {
-                at(since + Duration::from_millis(u64::from(self.qos.max_gap)));
+                at(since + self.gap_wait());
             }
         }
         d
@@ -472,13 +712,32 @@ pub struct FlowEndpoint {
     cursor: FlowId,
     now: Instant,
     stats: Stats,
+    /// Handshake salts (keyed endpoints).
+    salts: Option<SaltSource>,
 }
 
 impl FlowEndpoint {
-    /// An endpoint with `config`.
+    /// An endpoint with `config`, which must have no [`Config::key`]
+    /// ([`FlowEndpoint::seeded`] builds keyed ones).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
+        if config.key.is_some() {
+            return Err(ConfigError::KeyWithoutSeed);
+        }
+        Self::build(config, None)
+    }
+
+    /// An endpoint with `config` whose handshake salts come from `seed`
+    /// (HMAC-SHA256 over a counter, [`SaltSource`]). The seed must be
+    /// secret and fresh for every endpoint, as [`crate::seal::random_seed`]
+    /// gives; tests and replays use a fixed one.
+    pub fn seeded(config: Config, seed: [u8; 32]) -> Result<Self, ConfigError> {
+        Self::build(config, Some(SaltSource::new(seed)))
+    }
+
+    fn build(config: Config, salts: Option<SaltSource>) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(FlowEndpoint {
+            salts,
             config,
             names: HashSet::new(),
             flows: BTreeMap::new(),
@@ -537,11 +796,17 @@ impl FlowEndpoint {
             return Err(FlowError::BadName);
         }
         let layers = Layers::for_qos(&qos);
-        if layers.aead {
-            return Err(FlowError::Unsupported("aead"));
-        }
+        let salt = if layers.aead {
+            match (&self.config.key, self.salts.as_mut()) {
+                (Some(_), Some(salts)) => salts.draw(),
+                _ => return Err(FlowError::NoKey),
+            }
+        } else {
+            [0; SALT_LEN]
+        };
         let id = self.fresh_id().ok_or(FlowError::TooManyFlows)?;
         let mut flow = self.new_flow(now, peer, FlowId(0), name, qos, State::Allocating);
+        flow.salt = salt;
         flow.alloc_sends = 1;
         flow.alloc_next = now + flow.rtt.backoff(1, &self.config);
         self.flows.insert(id, flow);
@@ -559,6 +824,7 @@ impl FlowEndpoint {
         f.state = State::Up;
         f.last_sent = now;
         let (peer, remote) = (f.peer, f.remote);
+        // Sealed (with the acceptor's salt) on an encrypted flow.
         self.push_control(peer, flow, remote, Message::AllocOk);
         Ok(())
     }
@@ -584,9 +850,9 @@ impl FlowEndpoint {
     pub fn write(&mut self, now: Instant, flow: FlowId, sdu: &[u8]) -> Result<(), FlowError> {
         self.now = self.now.max(now);
         let max = self.config.max_sdu;
-        let frag_len = self.config.fragment_len();
         let budget = self.config.send_buffer;
         let f = self.flows.get_mut(&flow).ok_or(FlowError::NoSuchFlow)?;
+        let frag_len = f.frag_len;
         if !matches!(f.state, State::Up | State::Allocating) {
             return Err(FlowError::WrongState);
         }
@@ -613,6 +879,7 @@ impl FlowEndpoint {
             f.queue.push_back(Outgoing {
                 seq,
                 frag: Frag { index, count },
+                parity: None,
                 bytes: sdu[start.min(end)..end].to_vec(),
                 sends: 0,
                 sent_at: now,
@@ -620,6 +887,16 @@ impl FlowEndpoint {
             });
         }
         f.queued_bytes += sdu.len();
+        if let Some(tx) = f.fec_tx.as_mut() {
+            if tx.sdus.is_empty() {
+                tx.first = seq;
+                tx.since = now;
+            }
+            tx.sdus.push(sdu.to_vec());
+            if tx.sdus.len() >= usize::from(tx.fec.data) {
+                close_group(f, now);
+            }
+        }
         Ok(())
     }
 
@@ -715,6 +992,16 @@ impl FlowEndpoint {
             let burst = (2 * self.config.max_datagram as u64).max(rate / 100);
             TokenBucket::new(rate, burst, now)
         });
+        let frag_len = self.config.fragment_len_for(&layers);
+        let fec_tx = layers
+            .fec
+            .filter(|_| frag_len > PARITY_PREFIX_LEN)
+            .map(|fec| FecTx {
+                fec,
+                first: 0,
+                sdus: Vec::new(),
+                since: now,
+            });
         Flow {
             peer,
             remote,
@@ -722,6 +1009,11 @@ impl FlowEndpoint {
             qos,
             layers,
             state,
+            frag_len,
+            salt: [0; SALT_LEN],
+            cipher: None,
+            fec_tx,
+            fec_rx: FecRx::default(),
             next_seq: 0,
             queue: VecDeque::new(),
             in_flight: BTreeMap::new(),
@@ -739,26 +1031,45 @@ impl FlowEndpoint {
 
     fn send_alloc(&mut self, id: FlowId) {
         let Some(f) = self.flows.get(&id) else { return };
-        let repr = Repr {
-            src: id,
-            dst: FlowId(0),
-            message: Message::Alloc {
+        let message = match (&self.config.key, f.layers.aead) {
+            (Some(_), true) => Message::SealedAlloc {
+                qos: f.qos,
+                name: &f.name,
+                salt: f.salt,
+                tag: [0; TAG_LEN],
+            },
+            _ => Message::Alloc {
                 qos: f.qos,
                 name: &f.name,
             },
         };
+        let repr = Repr {
+            src: id,
+            dst: FlowId(0),
+            message,
+        };
         let mut bytes = Vec::with_capacity(repr.buffer_len());
         repr.emit_vec(&mut bytes);
+        if let (Some(key), true) = (&self.config.key, repr.is_sealed()) {
+            let at = bytes.len() - TAG_LEN;
+            let tag = key.alloc_tag(&f.salt, &bytes[..at]);
+            bytes[at..].copy_from_slice(&tag);
+        }
         let peer = f.peer;
         self.push_datagram(peer, bytes);
     }
 
+    /// Queues a control message of flow `src`: sealed on an encrypted flow
+    /// (an ALLOC_OK then carries this end's salt and its tag).
     fn push_control(&mut self, peer: Peer, src: FlowId, dst: FlowId, message: Message<'_>) {
-        let repr = Repr { src, dst, message };
-        let mut bytes = Vec::with_capacity(repr.buffer_len());
-        repr.emit_vec(&mut bytes);
-        if let Some(f) = self.flows.get_mut(&src) {
-            f.last_sent = self.now;
+        let now = self.now;
+        let mut bytes = Vec::new();
+        match self.flows.get_mut(&src) {
+            Some(f) => {
+                f.last_sent = now;
+                emit_on_flow(f, src, dst, message, &mut bytes);
+            }
+            None => Repr { src, dst, message }.emit_vec(&mut bytes),
         }
         self.push_datagram(peer, bytes);
     }
@@ -800,7 +1111,16 @@ impl FlowEndpoint {
         }
     }
 
-    fn on_alloc(&mut self, now: Instant, from: Peer, src: FlowId, qos: QoS, name: &str) {
+    #[allow(clippy::type_complexity)]
+    fn on_alloc(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        src: FlowId,
+        qos: QoS,
+        name: &str,
+        sealed: Option<([u8; SALT_LEN], [u8; TAG_LEN], &[u8])>,
+    ) {
         if let Some(&id) = self.remotes.get(&(from, src)) {
             // A repeat: the same answer again.
             let Some(f) = self.flows.get_mut(&id) else {
@@ -836,17 +1156,31 @@ impl FlowEndpoint {
             return;
         };
         let mut flow = self.new_flow(now, from, src, name, qos, State::Incoming);
-        let unsupported = flow.layers.aead;
-        if unsupported {
+        // An encrypted flow needs a sealed ALLOC under our key; a plain
+        // one, a plain ALLOC.
+        let refusal = match (flow.layers.aead, sealed) {
+            (false, None) => None,
+            (true, None) | (false, Some(_)) => Some(Reason::UnsupportedQoS),
+            (true, Some((salt, tag, head))) => match (&self.config.key, self.salts.as_mut()) {
+                (Some(key), Some(salts)) if key.check_alloc_tag(&salt, head, &tag) => {
+                    flow.salt = salts.draw();
+                    flow.cipher = Some(FlowCipher::acceptor(key, &salt, &flow.salt));
+                    None
+                }
+                (Some(_), Some(_)) => Some(Reason::KeyMismatch),
+                _ => Some(Reason::NoKey),
+            },
+        };
+        if let Some(r) = refusal {
             flow.state = State::Closed {
                 until: now + self.config.linger,
-                refusal: Some(Reason::UnsupportedQoS),
+                refusal: Some(r),
             };
         }
         self.flows.insert(id, flow);
         self.remotes.insert((from, src), id);
-        if unsupported {
-            self.push_control(from, id, src, Message::AllocRefused(Reason::UnsupportedQoS));
+        if let Some(r) = refusal {
+            self.push_control(from, id, src, Message::AllocRefused(r));
             return;
         }
         self.events.push_back(Event::Alloc {
@@ -857,7 +1191,88 @@ impl FlowEndpoint {
         });
     }
 
-    /// Handles a datagram addressed to our flow `dst`.
+    /// A sealed ALLOC_OK: the acceptor's salt and proof it holds our key.
+    #[allow(clippy::too_many_arguments)]
+    fn on_sealed_alloc_ok(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        src: FlowId,
+        dst: FlowId,
+        salt: [u8; SALT_LEN],
+        tag: [u8; TAG_LEN],
+        head: &[u8],
+    ) {
+        let Some(f) = self.flows.get_mut(&dst) else {
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        if f.peer != from || !f.layers.aead {
+            self.stats.unknown_flow += 1;
+            return;
+        }
+        if f.state != State::Allocating {
+            // A repeat answer to a repeated ALLOC.
+            self.stats.duplicates += 1;
+            return;
+        }
+        let Some(key) = &self.config.key else {
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        let cipher = FlowCipher::allocator(key, &f.salt, &salt);
+        if !cipher.check_confirm_tag(head, &tag) {
+            self.stats.auth_failed += 1;
+            return;
+        }
+        f.cipher = Some(cipher);
+        self.on_flow_message(now, from, src, dst, Message::AllocOk, true);
+    }
+
+    /// A sealed datagram of flow `dst`: opened in place, then handled as
+    /// the message inside.
+    fn on_sealed(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        src: FlowId,
+        dst: FlowId,
+        (kind, seq, frag, pn): (Kind, u32, Frag, u64),
+        data: &mut [u8],
+    ) {
+        let Some(f) = self.flows.get_mut(&dst) else {
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        if f.peer != from || f.remote != src {
+            self.stats.unknown_flow += 1;
+            return;
+        }
+        let Some(c) = f.cipher.as_mut() else {
+            // A plain flow, or keys not agreed yet.
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        match c.open(pn, data) {
+            Ok(()) => {}
+            Err(OpenError::Replayed) => {
+                self.stats.replayed += 1;
+                return;
+            }
+            Err(OpenError::Forged) => {
+                self.stats.auth_failed += 1;
+                return;
+            }
+        }
+        let body = &data[SEALED_HEADER_LEN..data.len() - TAG_LEN];
+        match Message::open(kind, seq, frag, body) {
+            Ok(m) => self.on_flow_message(now, from, src, dst, m, true),
+            Err(_) => self.stats.malformed += 1,
+        }
+    }
+
+    /// Handles a datagram addressed to our flow `dst`; `sealed`: it came
+    /// sealed (or is a checked sealed ALLOC_OK).
     fn on_flow_message(
         &mut self,
         now: Instant,
@@ -865,6 +1280,7 @@ impl FlowEndpoint {
         src: FlowId,
         dst: FlowId,
         m: Message<'_>,
+        sealed: bool,
     ) {
         let Some(f) = self.flows.get_mut(&dst) else {
             self.stats.unknown_flow += 1;
@@ -872,6 +1288,11 @@ impl FlowEndpoint {
         };
         if f.peer != from {
             self.stats.unknown_flow += 1;
+            return;
+        }
+        if f.layers.aead && !sealed && !matches!(m, Message::AllocRefused(_)) {
+            // An encrypted flow takes nothing in the clear but a refusal.
+            self.stats.auth_failed += 1;
             return;
         }
         let known = f.remote == src;
@@ -887,7 +1308,7 @@ impl FlowEndpoint {
                 f.last_sent = now;
                 self.events.push_back(Event::Up(dst));
                 if let Message::Data { .. } = m {
-                    self.on_flow_message(now, from, src, dst, m);
+                    self.on_flow_message(now, from, src, dst, m, sealed);
                 }
             }
             (State::Allocating, Message::AllocRefused(reason)) => {
@@ -898,6 +1319,18 @@ impl FlowEndpoint {
             (State::Up, Message::Data { seq, frag, payload }) => {
                 f.last_heard = now;
                 self.on_data(now, dst, seq, frag, payload);
+            }
+            (
+                State::Up,
+                Message::Parity {
+                    first,
+                    frag,
+                    group,
+                    shard,
+                },
+            ) => {
+                f.last_heard = now;
+                self.on_parity(now, dst, first, frag, group, shard);
             }
             (State::Up, Message::Ack { seq, frag }) => {
                 f.last_heard = now;
@@ -933,8 +1366,8 @@ impl FlowEndpoint {
         let arq = f.layers.arq;
         let ordered = f.layers.reorder;
         let (peer, remote) = (f.peer, f.remote);
-        if usize::from(frag.count) > config.max_fragments() || payload.len() > config.fragment_len()
-        {
+        let max_fragments = config.max_sdu.div_ceil(f.frag_len.max(1)).max(1);
+        if usize::from(frag.count) > max_fragments || payload.len() > f.frag_len {
             self.stats.dropped_bad_fragment += 1;
             return;
         }
@@ -985,30 +1418,204 @@ impl FlowEndpoint {
             for bytes in p.frags.into_values() {
                 sdu.extend_from_slice(&bytes);
             }
-            let was_empty = rx.queue.is_empty();
-            let old_base = rx.base;
-            if ordered {
-                rx.ready.insert(seq, sdu);
-            } else {
-                rx.queue.push_back(sdu);
-                rx.done.insert(seq);
+            if f.layers.fec.is_some() {
+                keep_for_fec(&mut f.fec_rx, seq, &sdu, config);
             }
-            advance(rx, ordered);
-            if ordered && !arq {
-                rx.gap_since = if rx.ready.is_empty() {
-                    None
-                } else if rx.base != old_base {
-                    Some(now)
-                } else {
-                    rx.gap_since.or(Some(now))
-                };
-            }
-            if was_empty && !rx.queue.is_empty() {
+            if finish_sdu(&mut f.rx, now, seq, sdu, ordered, arq) {
                 self.events.push_back(Event::Readable(id));
+            }
+            if f.layers.fec.is_some() {
+                let covering = f
+                    .fec_rx
+                    .groups
+                    .range(..=seq)
+                    .next_back()
+                    .filter(|(&first, g)| seq - first < u32::from(g.data))
+                    .map(|(&first, _)| first);
+                if let Some(first) = covering {
+                    self.try_rebuild(now, id, first);
+                }
             }
         }
         if arq {
             self.ack(peer, id, remote, seq, frag);
+        }
+    }
+
+    /// A fragment of parity shard `group.index` of the group starting at `first`.
+    fn on_parity(
+        &mut self,
+        now: Instant,
+        id: FlowId,
+        first: u32,
+        frag: Frag,
+        group: Group,
+        shard: &[u8],
+    ) {
+        let config = &self.config;
+        let Some(f) = self.flows.get_mut(&id) else {
+            return;
+        };
+        let Some(fec) = f.layers.fec else {
+            self.stats.unknown_flow += 1;
+            return;
+        };
+        let piece = f.frag_len.saturating_sub(PARITY_PREFIX_LEN).max(1);
+        let max_fragments = (config.max_sdu + SHARD_LEN_PREFIX).div_ceil(piece);
+        // A shard is at least its 4 length bytes, cut into pieces of which
+        // none is empty.
+        if usize::from(frag.count) > max_fragments
+            || shard.is_empty()
+            || shard.len() > piece
+            || group.data > fec.data
+            || group.parity > fec.data
+        {
+            self.stats.dropped_bad_fragment += 1;
+            return;
+        }
+        let end = first.saturating_add(u32::from(group.data));
+        if end <= f.rx.base {
+            self.stats.duplicates += 1;
+            return;
+        }
+        if first.saturating_sub(f.rx.base) >= config.window {
+            self.stats.dropped_window += 1;
+            return;
+        }
+        let rx = &mut f.fec_rx;
+        rx.newest = rx.newest.max(end - 1);
+        rx.trim(config.window, config.recv_buffer, shard.len());
+        if !rx.groups.contains_key(&first) && rx.groups.len() >= MAX_FEC_GROUPS {
+            if let Some((&oldest, _)) = rx.groups.first_key_value() {
+                if oldest > first {
+                    self.stats.dropped_window += 1;
+                    return;
+                }
+                if let Some(g) = rx.groups.remove(&oldest) {
+                    rx.bytes -= FecRx::group_bytes(&g);
+                }
+            }
+        }
+        if rx.bytes + shard.len() > config.recv_buffer {
+            self.stats.dropped_buffer += 1;
+            return;
+        }
+        let g = rx.groups.entry(first).or_insert_with(|| RxGroup {
+            data: group.data,
+            parity: group.parity,
+            ..RxGroup::default()
+        });
+        if (g.data, g.parity) != (group.data, group.parity) {
+            self.stats.dropped_bad_fragment += 1;
+            return;
+        }
+        if g.shards.contains_key(&group.index) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        let p = g.partials.entry(group.index).or_insert_with(|| Partial {
+            count: frag.count,
+            frags: BTreeMap::new(),
+        });
+        if p.count != frag.count {
+            self.stats.dropped_bad_fragment += 1;
+            return;
+        }
+        if p.frags.contains_key(&frag.index) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        p.frags.insert(frag.index, shard.to_vec());
+        rx.bytes += shard.len();
+        self.stats.parity_received += 1;
+        if p.frags.len() == usize::from(p.count) {
+            let p = g.partials.remove(&group.index).unwrap_or_default();
+            let whole: Vec<u8> = p.frags.into_values().flatten().collect();
+            g.shards.insert(group.index, whole);
+            self.try_rebuild(now, id, first);
+        }
+    }
+
+    /// Rebuilds the missing SDUs of the group starting at `first` if it
+    /// holds enough shards; forgets the group once nothing is missing.
+    fn try_rebuild(&mut self, now: Instant, id: FlowId, first: u32) {
+        let max_sdu = self.config.max_sdu;
+        let Some(f) = self.flows.get_mut(&id) else {
+            return;
+        };
+        let (ordered, arq) = (f.layers.reorder, f.layers.arq);
+        let Some(g) = f.fec_rx.groups.get(&first) else {
+            return;
+        };
+        let (data, parity) = (usize::from(g.data), usize::from(g.parity));
+        let Some(len) = g.shards.values().next().map(Vec::len) else {
+            return;
+        };
+        if len < SHARD_LEN_PREFIX || g.shards.values().any(|s| s.len() != len) {
+            // Shards of one group differ in length: nothing to rebuild from.
+            f.fec_rx.resolve(first);
+            return;
+        }
+        let mut shards: Vec<Option<Vec<u8>>> = (0..data)
+            .map(|i| {
+                let seq = first.wrapping_add(i as u32);
+                f.fec_rx
+                    .kept
+                    .get(&seq)
+                    .filter(|sdu| sdu.len() + SHARD_LEN_PREFIX <= len)
+                    .map(|sdu| shard_of(sdu, len))
+            })
+            .collect();
+        let missing: Vec<usize> = (0..data).filter(|&i| shards[i].is_none()).collect();
+        if missing.is_empty() {
+            f.fec_rx.resolve(first);
+            return;
+        }
+        shards.extend((0..parity).map(|j| g.shards.get(&(j as u8)).cloned()));
+        let present = shards.iter().filter(|s| s.is_some()).count();
+        if present < data {
+            return;
+        }
+        let rebuilt = ReedSolomon::new(data, parity)
+            .ok()
+            .and_then(|rs| rs.reconstruct_data(&mut shards).ok());
+        f.fec_rx.resolve(first);
+        if rebuilt.is_none() {
+            return;
+        }
+        let mut readable = false;
+        for i in missing {
+            let Some(shard) = shards[i].take() else {
+                continue;
+            };
+            let n = u32::from_be_bytes([shard[0], shard[1], shard[2], shard[3]]) as usize;
+            if n > len - SHARD_LEN_PREFIX || n > max_sdu {
+                self.stats.dropped_bad_fragment += 1;
+                continue;
+            }
+            let sdu = shard[SHARD_LEN_PREFIX..SHARD_LEN_PREFIX + n].to_vec();
+            let seq = first.wrapping_add(i as u32);
+            let rx = &mut f.rx;
+            if seq < rx.base || rx.done.contains(&seq) || rx.ready.contains_key(&seq) {
+                continue;
+            }
+            if seq - rx.base >= self.config.window {
+                let lost = slide(rx, seq - self.config.window + 1, ordered);
+                self.stats.sdus_lost += lost;
+            }
+            if let Some(p) = rx.partials.remove(&seq) {
+                rx.bytes -= p.frags.values().map(Vec::len).sum::<usize>();
+            }
+            if rx.bytes + sdu.len() > self.config.recv_buffer {
+                self.stats.dropped_buffer += 1;
+                continue;
+            }
+            rx.bytes += sdu.len();
+            self.stats.sdus_recovered += 1;
+            readable |= finish_sdu(rx, now, seq, sdu, ordered, arq);
+        }
+        if readable {
+            self.events.push_back(Event::Readable(id));
         }
     }
 
@@ -1022,19 +1629,20 @@ impl FlowEndpoint {
         let Some(f) = self.flows.get_mut(&id) else {
             return;
         };
-        let Some(since) = f.rx.gap_since else {
-            return;
-        };
-        if now < since + Duration::from_millis(u64::from(f.qos.max_gap)) {
-            return;
-        }
+        let wait = f.gap_wait();
         let rx = &mut f.rx;
         let was_empty = rx.queue.is_empty();
-        if let Some(&first) = rx.ready.keys().next() {
-            let lost = slide(rx, first, true);
-            self.stats.sdus_lost += lost;
+        // Each gap in turn whose first waiting SDU waited long enough.
+        while let Some(since) = rx.gap_since {
+            if now < since + wait {
+                break;
+            }
+            if let Some(&first) = rx.ready.keys().next() {
+                let lost = slide(rx, first, true);
+                self.stats.sdus_lost += lost;
+            }
+            rx.gap_since = oldest_ready(rx);
         }
-        rx.gap_since = (!rx.ready.is_empty()).then_some(now);
         if was_empty && !rx.queue.is_empty() {
             self.events.push_back(Event::Readable(id));
         }
@@ -1062,7 +1670,9 @@ impl FlowEndpoint {
         let len = match key {
             Some(k) => f.in_flight.get(&k)?.bytes.len(),
             None => f.queue.front()?.bytes.len(),
-        } + HEADER_LEN;
+        } + HEADER_LEN
+            + PARITY_PREFIX_LEN
+            + if f.layers.aead { SEAL_OVERHEAD } else { 0 };
         if let Some(p) = f.pacer.as_mut() {
             if p.allowance(now, len as u64) == 0 {
                 return None;
@@ -1073,19 +1683,25 @@ impl FlowEndpoint {
             Some(k) => f.in_flight.remove(&k)?,
             None => f.queue.pop_front()?,
         };
-        let repr = Repr {
-            src: id,
-            dst: f.remote,
-            message: Message::Data {
+        let message = match o.parity {
+            Some(group) => Message::Parity {
+                first: o.seq,
+                frag: o.frag,
+                group,
+                shard: &o.bytes,
+            },
+            None => Message::Data {
                 seq: o.seq,
                 frag: o.frag,
                 payload: &o.bytes,
             },
         };
-        buf.clear();
-        repr.emit_vec(buf);
+        let remote = f.remote;
+        emit_on_flow(f, id, remote, message, buf);
         f.last_sent = now;
-        if fresh {
+        if o.parity.is_some() {
+            self.stats.parity_sent += 1;
+        } else if fresh {
             self.stats.data_sent += 1;
         } else {
             self.stats.data_retransmitted += 1;
@@ -1105,6 +1721,108 @@ impl FlowEndpoint {
     }
 }
 
+/// Writes `message` of flow `f` (our id `src`, the peer's `dst`) into
+/// `out`: sealed on an encrypted flow whose keys are known, where an
+/// ALLOC_OK becomes a sealed one with this end's salt; plain otherwise and
+/// for ALLOC_REFUSED.
+fn emit_on_flow(f: &mut Flow, src: FlowId, dst: FlowId, message: Message<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    let Some(c) = f.cipher.as_mut() else {
+        Repr { src, dst, message }.emit_vec(out);
+        return;
+    };
+    if let Message::AllocOk = message {
+        let repr = Repr {
+            src,
+            dst,
+            message: Message::SealedAllocOk {
+                salt: f.salt,
+                tag: [0; TAG_LEN],
+            },
+        };
+        repr.emit_vec(out);
+        let at = out.len() - TAG_LEN;
+        let tag = c.confirm_tag(&out[..at]);
+        out[at..].copy_from_slice(&tag);
+        return;
+    }
+    let repr = Repr { src, dst, message };
+    match repr.emit_to_seal(c.next_pn(), out) {
+        Ok(body) => c.seal(out, 0, body),
+        Err(_) => {
+            out.clear();
+            repr.emit_vec(out);
+        }
+    }
+}
+
+/// Closes the group `f` is filling: its parity shards, cut into PARITY
+/// fragments, join the send queue behind its SDUs.
+fn close_group(f: &mut Flow, now: Instant) {
+    let Some(tx) = f.fec_tx.as_mut() else {
+        return;
+    };
+    let Some((first, group, shards)) = tx.close() else {
+        return;
+    };
+    let piece = f.frag_len.saturating_sub(PARITY_PREFIX_LEN).max(1);
+    for (j, shard) in shards.into_iter().enumerate() {
+        let Ok(count) = u16::try_from(shard.len().div_ceil(piece).max(1)) else {
+            continue;
+        };
+        for index in 0..count {
+            let start = usize::from(index) * piece;
+            let end = (start + piece).min(shard.len());
+            f.queued_bytes += end - start;
+            f.queue.push_back(Outgoing {
+                seq: first,
+                frag: Frag { index, count },
+                parity: Some(Group {
+                    index: j as u8,
+                    ..group
+                }),
+                bytes: shard[start..end].to_vec(),
+                sends: 0,
+                sent_at: now,
+                deadline: now,
+            });
+        }
+    }
+}
+
+/// Keeps a copy of a complete SDU of a **fec** flow for rebuilding others.
+fn keep_for_fec(rx: &mut FecRx, seq: u32, sdu: &[u8], config: &Config) {
+    rx.newest = rx.newest.max(seq);
+    rx.trim(config.window, config.recv_buffer, sdu.len());
+    if rx.bytes + sdu.len() <= config.recv_buffer {
+        rx.bytes += sdu.len();
+        rx.kept.insert(seq, sdu.to_vec());
+    }
+}
+
+/// Files the complete SDU `seq` (its bytes already counted in `rx.bytes`):
+/// handed out at once, or kept until its turn on an ordered flow. True if
+/// the application's queue went from empty to not empty.
+fn finish_sdu(rx: &mut Rx, now: Instant, seq: u32, sdu: Vec<u8>, ordered: bool, arq: bool) -> bool {
+    let was_empty = rx.queue.is_empty();
+    if ordered {
+        rx.ready.insert(seq, (now, sdu));
+    } else {
+        rx.queue.push_back(sdu);
+        rx.done.insert(seq);
+    }
+    advance(rx, ordered);
+    if ordered && !arq {
+        rx.gap_since = oldest_ready(rx);
+    }
+    was_empty && !rx.queue.is_empty()
+}
+
+/// When the longest-waiting complete SDU of an ordered flow completed.
+fn oldest_ready(rx: &Rx) -> Option<Instant> {
+    rx.ready.values().map(|(t, _)| *t).min()
+}
+
 /// Moves `rx.base` up to `new_base`, handing out the complete SDUs below it
 /// in order and giving up the rest. Returns how many SDUs were given up.
 fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
@@ -1112,7 +1830,7 @@ fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
     while rx.base < new_base {
         let seq = rx.base;
         if ordered {
-            if let Some(sdu) = rx.ready.remove(&seq) {
+            if let Some((_, sdu)) = rx.ready.remove(&seq) {
                 rx.queue.push_back(sdu);
             } else {
                 lost += 1;
@@ -1141,13 +1859,17 @@ fn slide(rx: &mut Rx, new_base: u32, ordered: bool) -> u64 {
         }
     }
     advance(rx, ordered);
+    if ordered {
+        // Slides happen only on flows without retransmission.
+        rx.gap_since = oldest_ready(rx);
+    }
     lost
 }
 
 /// Hands out what follows `rx.base` without a gap.
 fn advance(rx: &mut Rx, ordered: bool) {
     if ordered {
-        while let Some(sdu) = rx.ready.remove(&rx.base) {
+        while let Some((_, sdu)) = rx.ready.remove(&rx.base) {
             rx.queue.push_back(sdu);
             rx.base += 1;
         }
@@ -1169,6 +1891,12 @@ impl Endpoint for FlowEndpoint {
             let Some(f) = self.flows.get_mut(&id) else {
                 continue;
             };
+            if let Some(tx) = &f.fec_tx {
+                let due = !tx.sdus.is_empty() && now >= tx.since + tx.fec.flush;
+                if due && matches!(f.state, State::Up | State::Allocating) {
+                    close_group(f, now);
+                }
+            }
             match f.state {
                 State::Closed { until, .. } => {
                     if now >= until {
@@ -1269,9 +1997,27 @@ impl DatagramEndpoint for FlowEndpoint {
                 return None;
             }
         };
+        let (src, dst) = (repr.src, repr.dst);
+        let head = &data[..data.len().saturating_sub(TAG_LEN)];
         match repr.message {
-            Message::Alloc { qos, name } => self.on_alloc(now, from, repr.src, qos, name),
-            m => self.on_flow_message(now, from, repr.src, repr.dst, m),
+            Message::Alloc { qos, name } => self.on_alloc(now, from, src, qos, name, None),
+            Message::SealedAlloc {
+                qos,
+                name,
+                salt,
+                tag,
+            } => self.on_alloc(now, from, src, qos, name, Some((salt, tag, head))),
+            Message::SealedAllocOk { salt, tag } => {
+                self.on_sealed_alloc_ok(now, from, src, dst, salt, tag, head)
+            }
+            Message::Sealed {
+                kind,
+                seq,
+                frag,
+                pn,
+                ..
+            } => self.on_sealed(now, from, src, dst, (kind, seq, frag, pn), data),
+            m => self.on_flow_message(now, from, src, dst, m, false),
         }
         None
     }

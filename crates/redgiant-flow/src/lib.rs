@@ -2,10 +2,12 @@
 //!
 //! An application allocates a flow to a name with a [`QoS`]; the stack
 //! picks the [`Layers`] that give that QoS (retransmission, reordering,
-//! pacing, a peer timeout) and carries whole messages (SDUs) over it.
+//! forward error correction, encryption, pacing, a peer timeout) and
+//! carries whole messages (SDUs) over it.
 //!
 //! - [`qos`]: the QoS specification, its presets, and the layer choice;
 //! - [`wire`]: the flow datagram codec (`spec/flow.md`);
+//! - [`seal`]: the flow key and the sealing of encrypted flows;
 //! - [`endpoint`]: the sans-IO flow endpoint;
 //! - `net` (feature `net`): flows over UDP with a driver thread, and names.
 //!
@@ -17,8 +19,10 @@ pub mod endpoint;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod qos;
+pub mod seal;
 pub mod wire;
 
 pub use endpoint::{Config, Event, FlowEndpoint, FlowError, Stats};
-pub use qos::{Layers, QoS};
+pub use qos::{Fec, Layers, QoS};
+pub use seal::FlowKey;
 pub use wire::FlowId;

@@ -8,15 +8,23 @@
 //! | QoS field            | layer                                      |
 //! |----------------------|--------------------------------------------|
 //! | `loss == 0`          | `arq`: per-fragment acknowledgement and retransmission |
+//! | `loss > 0` and `min(max_gap, delay) <= 250` ms | `fec`: Reed-Solomon parity over groups of SDUs, losses rebuilt without a round trip |
 //! | `in_order == 1`      | `reorder`: SDUs handed out in sequence order |
-//! | `cypher_s > 0`       | `aead`: the flow must be encrypted          |
+//! | `cypher_s > 0`       | `aead`: every datagram after the allocation sealed with ChaCha20-Poly1305 |
 //! | `0 < bandwidth < MAX`| `pacer`: sending capped at `bandwidth` bit/s |
 //! | `timeout > 0`        | `timeout`: the flow goes down after that long without a word from the peer |
 //!
-//! Forward error correction (`fec`) is part of the set but no QoS selects it
-//! yet. `delay`, `availability`, `ber` and `max_gap` select no layer of their
-//! own; `max_gap` bounds how long a reordering flow without retransmission
-//! waits for a missing SDU before skipping it.
+//! **fec** is chosen where **arq** cannot serve: the application tolerates
+//! loss, so it takes no retransmission, but it wants gaps no longer than
+//! [`FEC_MAX_GAP_MS`], which is less than a retransmission round (a
+//! timeout of at least one round trip, then the trip again) takes on a
+//! wide-area path. A group holds up to [`Fec::data`] SDUs (8) and gets
+//! parity shards in the ratio [`Fec::parity`]`/`[`Fec::data`] (2 for 8, at
+//! least 1); a group closes when full or [`Fec::flush`] after its first
+//! SDU was written (half the tighter of `max_gap` and `delay`), so a lost
+//! SDU is rebuilt within that bound plus one trip. `availability` and
+//! `ber` select no layer; `max_gap` also bounds how long a reordering flow
+//! without retransmission waits for a missing SDU before skipping it.
 
 use core::fmt;
 use std::time::Duration;
@@ -26,6 +34,10 @@ const MILLION: u32 = 1_000_000;
 
 /// The peer timeout every preset carries: two minutes, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 120_000;
+
+/// The tightest of `max_gap` and `delay`, in milliseconds, at or below
+/// which a loss-tolerant flow gets **fec**.
+pub const FEC_MAX_GAP_MS: u32 = 250;
 
 /// A QoS specification: what the application needs from a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,6 +180,38 @@ impl QoS {
     }
 }
 
+/// The shape of the **fec** layer: how SDUs are grouped and protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fec {
+    /// Most SDUs in a group (data shards).
+    pub data: u8,
+    /// Parity shards of a full group; a group closed early gets
+    /// `ceil(n * parity / data)` for its `n` SDUs.
+    pub parity: u8,
+    /// How long after its first SDU a group that is not full closes.
+    pub flush: Duration,
+}
+
+impl Fec {
+    /// The shape for a flow whose tighter bound of `max_gap` and `delay`
+    /// is `bound_ms`: groups of 8 SDUs with 2 parity shards, closed after
+    /// half the bound (at least one millisecond).
+    pub fn for_bound(bound_ms: u32) -> Fec {
+        Fec {
+            data: 8,
+            parity: 2,
+            flush: Duration::from_millis(u64::from(bound_ms / 2).max(1)),
+        }
+    }
+
+    /// Parity shards for a group of `n` SDUs (`1 ..= data`).
+    pub fn parity_for(&self, n: usize) -> usize {
+        (n * usize::from(self.parity))
+            .div_ceil(usize::from(self.data).max(1))
+            .max(1)
+    }
+}
+
 /// The layers a flow runs, chosen from its QoS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Layers {
@@ -175,8 +219,8 @@ pub struct Layers {
     pub arq: bool,
     /// Hand SDUs out in sequence order.
     pub reorder: bool,
-    /// Forward error correction; selected by no QoS yet.
-    pub fec: bool,
+    /// Forward error correction: parity over groups of SDUs.
+    pub fec: Option<Fec>,
     /// Authenticated encryption.
     pub aead: bool,
     /// Cap on the sending rate, in bits per second.
@@ -188,10 +232,11 @@ pub struct Layers {
 impl Layers {
     /// The layers that give `qos` (see the module table).
     pub fn for_qos(qos: &QoS) -> Layers {
+        let bound = qos.max_gap.min(qos.delay);
         Layers {
             arq: qos.loss == 0,
             reorder: qos.in_order != 0,
-            fec: false,
+            fec: (qos.loss > 0 && bound <= FEC_MAX_GAP_MS).then(|| Fec::for_bound(bound)),
             aead: qos.cypher_s > 0,
             pacer: (qos.bandwidth > 0 && qos.bandwidth < u64::MAX).then_some(qos.bandwidth),
             timeout: (qos.timeout > 0).then(|| Duration::from_millis(u64::from(qos.timeout))),
@@ -205,7 +250,7 @@ impl Layers {
         for (on, name) in [
             (self.reorder, "reorder"),
             (self.arq, "arq"),
-            (self.fec, "fec"),
+            (self.fec.is_some(), "fec"),
             (self.aead, "aead"),
             (self.pacer.is_some(), "pacer"),
             (self.timeout.is_some(), "timeout"),
@@ -219,7 +264,7 @@ impl Layers {
 }
 
 /// The selected layers with their parameters, e.g.
-/// `reorder + arq + pacer 100000 bit/s + timeout 120 s`; `none` when empty.
+/// `reorder + fec 8+2 + pacer 100000 bit/s + timeout 120 s`; `none` when empty.
 impl fmt::Display for Layers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = self.names();
@@ -233,6 +278,11 @@ impl fmt::Display for Layers {
             f.write_str(name)?;
             match *name {
                 "pacer" => write!(f, " {} bit/s", self.pacer.unwrap_or(0))?,
+                "fec" => {
+                    if let Some(fec) = self.fec {
+                        write!(f, " {}+{}", fec.data, fec.parity)?;
+                    }
+                }
                 "timeout" => write!(f, " {:?}", self.timeout.unwrap_or_default())?,
                 _ => {}
             }
@@ -311,10 +361,50 @@ mod tests {
     }
 
     #[test]
-    fn test_fec_is_never_selected() {
-        for (_, q) in QoS::PRESETS {
-            assert!(!Layers::for_qos(&q).fec);
+    fn test_tight_gap_with_loss_selects_fec() {
+        // Loss tolerated and a gap no retransmission round can keep.
+        let fec = Layers::for_qos(&QoS::VIDEO).fec.unwrap();
+        assert_eq!((fec.data, fec.parity), (8, 2));
+        assert_eq!(fec.flush, Duration::from_millis(50));
+        assert_eq!(
+            Layers::for_qos(&QoS::VOICE).fec.unwrap().flush,
+            Duration::from_millis(25)
+        );
+        // The delay bound counts as well as the gap.
+        let q = QoS {
+            delay: 80,
+            ..QoS::RAW
+        };
+        assert_eq!(
+            Layers::for_qos(&q).fec.unwrap().flush,
+            Duration::from_millis(40)
+        );
+        // At the threshold, yes; above it, no.
+        let at = |gap| QoS {
+            max_gap: gap,
+            ..QoS::RAW
+        };
+        assert!(Layers::for_qos(&at(FEC_MAX_GAP_MS)).fec.is_some());
+        assert!(Layers::for_qos(&at(FEC_MAX_GAP_MS + 1)).fec.is_none());
+        assert!(Layers::for_qos(&at(0)).fec.is_some());
+        // No loss tolerated: retransmission, never parity.
+        let reliable = Layers::for_qos(&QoS::VOICE.with_loss(0));
+        assert!(reliable.arq && reliable.fec.is_none());
+        // Loose bounds: neither.
+        for q in [QoS::RAW, QoS::BEST_EFFORT, QoS::default(), QoS::DATA] {
+            assert!(Layers::for_qos(&q).fec.is_none(), "{q:?}");
         }
+    }
+
+    #[test]
+    fn test_parity_scales_with_the_group() {
+        let fec = Fec::for_bound(100);
+        assert_eq!(fec.parity_for(8), 2);
+        assert_eq!(fec.parity_for(5), 2);
+        assert_eq!(fec.parity_for(4), 1);
+        assert_eq!(fec.parity_for(1), 1);
+        assert_eq!(Fec::for_bound(1).flush, Duration::from_millis(1));
+        assert_eq!(Fec::for_bound(0).flush, Duration::from_millis(1));
     }
 
     #[test]
@@ -323,11 +413,12 @@ mod tests {
         assert_eq!(names("raw"), ["timeout"]);
         assert_eq!(names("raw_crypt"), ["aead", "timeout"]);
         assert_eq!(names("best_effort"), ["reorder", "timeout"]);
-        assert_eq!(names("video"), ["reorder", "timeout"]);
-        assert_eq!(names("voice"), ["reorder", "pacer", "timeout"]);
+        assert_eq!(names("video"), ["reorder", "fec", "timeout"]);
+        assert_eq!(names("video_crypt"), ["reorder", "fec", "aead", "timeout"]);
+        assert_eq!(names("voice"), ["reorder", "fec", "pacer", "timeout"]);
         assert_eq!(
             names("voice_crypt"),
-            ["reorder", "aead", "pacer", "timeout"]
+            ["reorder", "fec", "aead", "pacer", "timeout"]
         );
         assert_eq!(names("data"), ["reorder", "arq", "timeout"]);
         assert_eq!(names("data_crypt"), ["reorder", "arq", "aead", "timeout"]);
@@ -355,7 +446,7 @@ mod tests {
     fn test_display() {
         assert_eq!(
             Layers::for_qos(&QoS::VOICE).to_string(),
-            "reorder + pacer 100000 bit/s + timeout 120s"
+            "reorder + fec 8+2 + pacer 100000 bit/s + timeout 120s"
         );
         assert_eq!(Layers::default().to_string(), "none");
     }

@@ -13,6 +13,17 @@
 //!
 //! All integers are big-endian.
 //!
+//! Two extensions keep plain flows byte for byte as they were:
+//! - the top bit of the kind byte ([`SEALED`]) marks a datagram of an
+//!   encrypted flow. A sealed ALLOC carries the allocator's salt and a tag
+//!   after the name, a sealed ALLOC_OK the acceptor's salt and a tag; any
+//!   other sealed datagram carries a packet number after the header, then
+//!   its body encrypted and the AEAD tag ([`Message::Sealed`]). The codec
+//!   only frames them; [`crate::seal`] seals and opens, and
+//!   [`Message::open`] reads the body once it is open.
+//! - kind 9, PARITY, carries one fragment of a Reed-Solomon parity shard
+//!   over a group of SDUs ([`Message::Parity`]).
+//!
 //! Guarantees:
 //! - [`Repr::parse`] never panics, whatever the input, and borrows the name
 //!   and payload from the datagram.
@@ -46,6 +57,28 @@ pub const QOS_LEN: usize = 32;
 /// Longest destination name an ALLOC carries, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The bit of the kind byte that marks a sealed datagram.
+pub const SEALED: u8 = 0x80;
+
+/// Length of a handshake salt.
+pub const SALT_LEN: usize = 16;
+
+/// Length of an AEAD tag.
+pub const TAG_LEN: usize = 16;
+
+/// Length of the packet number of a sealed datagram.
+pub const PN_LEN: usize = 8;
+
+/// Where the body of a sealed datagram starts: header and packet number,
+/// the associated data of its AEAD.
+pub const SEALED_HEADER_LEN: usize = HEADER_LEN + PN_LEN;
+
+/// Bytes sealing adds to a datagram: packet number and tag.
+pub const SEAL_OVERHEAD: usize = PN_LEN + TAG_LEN;
+
+/// Length of the group fields that start a PARITY body.
+pub const PARITY_PREFIX_LEN: usize = 3;
+
 /// Why a datagram is not a flow datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -77,6 +110,12 @@ pub enum Error {
     /// A name longer than [`MAX_NAME_LEN`] bytes, which no ALLOC can carry
     /// (from [`Repr::validate`] only).
     NameTooLong,
+    /// A PARITY whose group has no data or no parity shards, more than 255
+    /// shards in all, or a parity index not below its parity count.
+    BadParity,
+    /// A sealed repr of a kind that is never sealed this way (from
+    /// [`Repr::validate`] only).
+    NotSealable,
 }
 
 impl fmt::Display for Error {
@@ -95,13 +134,15 @@ impl fmt::Display for Error {
             Error::UnknownReason => "ALLOC_REFUSED reason code unknown",
             Error::TrailingBytes => "bytes after a fixed-length body",
             Error::NameTooLong => "destination name longer than 255 bytes",
+            Error::BadParity => "PARITY group fields out of range",
+            Error::NotSealable => "this kind is not sealed this way",
         })
     }
 }
 
 impl std::error::Error for Error {}
 
-/// The seven message kinds and their codes.
+/// The message kinds and their codes (without the [`SEALED`] bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Asks for a flow to a name with a QoS.
@@ -118,6 +159,8 @@ pub enum Kind {
     Dealloc = 6,
     /// The sender is still there.
     Keepalive = 7,
+    /// One fragment of a parity shard of a group of SDUs.
+    Parity = 9,
 }
 
 impl Kind {
@@ -131,6 +174,7 @@ impl Kind {
             5 => Kind::Ack,
             6 => Kind::Dealloc,
             7 => Kind::Keepalive,
+            9 => Kind::Parity,
             _ => return None,
         })
     }
@@ -147,6 +191,11 @@ pub enum Reason {
     UnsupportedQoS = 3,
     /// This end has no room for another flow.
     NoResources = 4,
+    /// The flow asks for encryption and this end has no flow key.
+    NoKey = 5,
+    /// The flow asks for encryption and the ALLOC's tag shows the two ends
+    /// hold different keys.
+    KeyMismatch = 6,
 }
 
 impl Reason {
@@ -157,6 +206,8 @@ impl Reason {
             2 => Reason::Refused,
             3 => Reason::UnsupportedQoS,
             4 => Reason::NoResources,
+            5 => Reason::NoKey,
+            6 => Reason::KeyMismatch,
             _ => return None,
         })
     }
@@ -169,6 +220,14 @@ impl fmt::Display for Reason {
             Reason::Refused => "refused by the application",
             Reason::UnsupportedQoS => "QoS not supported",
             Reason::NoResources => "no room for another flow",
+            Reason::NoKey => {
+                "the peer has no flow key for an encrypted flow: give both ends the same \
+                 32-byte key (Config::key, RGTP_FLOW_KEY or RGTP_FLOW_KEY_FILE)"
+            }
+            Reason::KeyMismatch => {
+                "the peer holds another flow key: give both ends the same 32-byte key \
+                 (Config::key, RGTP_FLOW_KEY or RGTP_FLOW_KEY_FILE)"
+            }
         })
     }
 }
@@ -254,9 +313,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()[field::VERSION]
     }
 
-    /// The kind code as found.
+    /// The kind code as found, [`SEALED`] bit included.
     pub fn kind_code(&self) -> u8 {
         self.buffer.as_ref()[field::KIND]
+    }
+
+    /// Whether the kind byte has the [`SEALED`] bit.
+    pub fn is_sealed(&self) -> bool {
+        self.kind_code() & SEALED != 0
     }
 
     /// The sender's flow id.
@@ -295,9 +359,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[field::VERSION] = v;
     }
 
-    /// Writes the kind code.
+    /// Writes the kind code (without the [`SEALED`] bit).
     pub fn set_kind(&mut self, kind: Kind) {
         self.buffer.as_mut()[field::KIND] = kind as u8;
+    }
+
+    /// Writes the kind byte as given, [`SEALED`] bit included.
+    pub fn set_kind_code(&mut self, code: u8) {
+        self.buffer.as_mut()[field::KIND] = code;
     }
 
     /// Writes the sender's flow id.
@@ -325,6 +394,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Everything after the header, mutably.
     pub fn body_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::BODY..]
+    }
+}
+
+/// The group a PARITY belongs to and which of its parity shards it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Group {
+    /// Data shards: the SDUs from the group's first sequence number on.
+    pub data: u8,
+    /// Parity shards of the group.
+    pub parity: u8,
+    /// Which parity shard, below `parity`.
+    pub index: u8,
+}
+
+impl Group {
+    fn is_valid(&self) -> bool {
+        self.data > 0
+            && self.parity > 0
+            && usize::from(self.data) + usize::from(self.parity) <= 255
+            && self.index < self.parity
     }
 }
 
@@ -362,6 +451,52 @@ pub enum Message<'a> {
     Dealloc,
     /// KEEPALIVE.
     Keepalive,
+    /// PARITY: fragment `frag` of parity shard `group.index` over the SDUs
+    /// `first .. first + group.data`.
+    Parity {
+        /// The sequence number of the group's first SDU.
+        first: u32,
+        /// Where the fragment sits in the parity shard.
+        frag: Frag,
+        /// The group's shape and the shard's index.
+        group: Group,
+        /// The fragment's bytes.
+        shard: &'a [u8],
+    },
+    /// A sealed ALLOC: an ALLOC for an encrypted flow, with the allocator's
+    /// salt and a tag that proves it holds the flow key.
+    SealedAlloc {
+        /// The QoS asked for.
+        qos: QoS,
+        /// The destination name, 1 to 255 bytes of UTF-8.
+        name: &'a str,
+        /// The allocator's salt.
+        salt: [u8; SALT_LEN],
+        /// The tag over every byte before it.
+        tag: [u8; TAG_LEN],
+    },
+    /// A sealed ALLOC_OK: the acceptor's salt and a tag under the key of
+    /// its direction.
+    SealedAllocOk {
+        /// The acceptor's salt.
+        salt: [u8; SALT_LEN],
+        /// The tag over every byte before it.
+        tag: [u8; TAG_LEN],
+    },
+    /// Any other sealed datagram (DATA, ACK, DEALLOC, KEEPALIVE, PARITY),
+    /// as framed: [`Message::open`] reads the body once it is open.
+    Sealed {
+        /// The kind of the message inside.
+        kind: Kind,
+        /// The header's sequence field.
+        seq: u32,
+        /// The header's fragment fields.
+        frag: Frag,
+        /// The packet number, from which the nonce comes.
+        pn: u64,
+        /// The encrypted body followed by the tag (at least [`TAG_LEN`] bytes).
+        sealed: &'a [u8],
+    },
 }
 
 /// A parsed flow datagram.
@@ -428,6 +563,32 @@ fn alloc_body(input: &[u8]) -> PResult<'_, (QoS, &str)> {
     Ok((rest, (qos, name)))
 }
 
+fn array<const N: usize>(input: &[u8]) -> PResult<'_, [u8; N]> {
+    let (rest, b) = take(N).parse(input)?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(b);
+    Ok((rest, out))
+}
+
+fn salt_and_tag(input: &[u8]) -> PResult<'_, ([u8; SALT_LEN], [u8; TAG_LEN])> {
+    let (rest, salt) = array::<SALT_LEN>(input)?;
+    let (rest, tag) = array::<TAG_LEN>(rest)?;
+    Ok((rest, (salt, tag)))
+}
+
+fn group(input: &[u8]) -> PResult<'_, Group> {
+    let (rest, (data, parity, index)) = (be_u8, be_u8, be_u8).parse(input)?;
+    let g = Group {
+        data,
+        parity,
+        index,
+    };
+    if !g.is_valid() {
+        return Err(nom::Err::Failure(WireError(Error::BadParity)));
+    }
+    Ok((rest, g))
+}
+
 fn run<'a, O>(
     input: &'a [u8],
     parser: impl Fn(&'a [u8]) -> PResult<'a, O>,
@@ -446,14 +607,129 @@ fn no_trailing(rest: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// Whether the kind has sequence and fragment fields.
+fn has_frag(kind: Kind) -> bool {
+    matches!(kind, Kind::Data | Kind::Ack | Kind::Parity)
+}
+
+/// Whether a datagram of this kind is sealed as [`Message::Sealed`].
+fn sealed_in_body(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Data | Kind::Ack | Kind::Dealloc | Kind::Keepalive | Kind::Parity
+    )
+}
+
+impl<'a> Message<'a> {
+    /// The message of kind `kind` (not ALLOC, ALLOC_OK nor ALLOC_REFUSED)
+    /// whose header carries `seq` and `frag` and whose body is `body`: how a
+    /// [`Message::Sealed`] reads once opened. The body checks are those of
+    /// a plain datagram of that kind.
+    pub fn open(kind: Kind, seq: u32, frag: Frag, body: &'a [u8]) -> Result<Message<'a>, Error> {
+        Ok(match kind {
+            Kind::Data => Message::Data {
+                seq,
+                frag,
+                payload: body,
+            },
+            Kind::Parity => {
+                let (shard, group) = run(body, group)?;
+                Message::Parity {
+                    first: seq,
+                    frag,
+                    group,
+                    shard,
+                }
+            }
+            Kind::Ack => {
+                no_trailing(body)?;
+                Message::Ack { seq, frag }
+            }
+            Kind::Dealloc => {
+                no_trailing(body)?;
+                Message::Dealloc
+            }
+            Kind::Keepalive => {
+                no_trailing(body)?;
+                Message::Keepalive
+            }
+            Kind::Alloc | Kind::AllocOk | Kind::AllocRefused => return Err(Error::NotSealable),
+        })
+    }
+
+    /// The sequence and fragment fields of the header.
+    fn seq_frag(&self) -> (u32, Frag) {
+        match *self {
+            Message::Data { seq, frag, .. }
+            | Message::Ack { seq, frag }
+            | Message::Sealed { seq, frag, .. } => (seq, frag),
+            Message::Parity { first, frag, .. } => (first, frag),
+            _ => (0, Frag::default()),
+        }
+    }
+
+    /// Bytes of the plain body (before any sealing).
+    fn plain_body_len(&self) -> usize {
+        match *self {
+            Message::Alloc { name, .. } => QOS_LEN + 1 + name.len().min(MAX_NAME_LEN),
+            Message::SealedAlloc { name, .. } => {
+                QOS_LEN + 1 + name.len().min(MAX_NAME_LEN) + SALT_LEN + TAG_LEN
+            }
+            Message::SealedAllocOk { .. } => SALT_LEN + TAG_LEN,
+            Message::AllocRefused(_) => 1,
+            Message::Data { payload, .. } => payload.len(),
+            Message::Parity { shard, .. } => PARITY_PREFIX_LEN + shard.len(),
+            Message::Sealed { sealed, .. } => PN_LEN + sealed.len(),
+            _ => 0,
+        }
+    }
+
+    /// Writes the plain body into `body` (exactly [`Message::plain_body_len`] bytes).
+    fn emit_body(&self, body: &mut [u8]) {
+        match *self {
+            Message::Alloc { qos, name } | Message::SealedAlloc { qos, name, .. } => {
+                emit_qos(&qos, &mut body[..QOS_LEN]);
+                let name = &name.as_bytes()[..name.len().min(MAX_NAME_LEN)];
+                body[QOS_LEN] = name.len() as u8;
+                let end = QOS_LEN + 1 + name.len();
+                body[QOS_LEN + 1..end].copy_from_slice(name);
+                if let Message::SealedAlloc { salt, tag, .. } = *self {
+                    body[end..end + SALT_LEN].copy_from_slice(&salt);
+                    body[end + SALT_LEN..].copy_from_slice(&tag);
+                }
+            }
+            Message::SealedAllocOk { salt, tag } => {
+                body[..SALT_LEN].copy_from_slice(&salt);
+                body[SALT_LEN..].copy_from_slice(&tag);
+            }
+            Message::AllocRefused(reason) => body[0] = reason as u8,
+            Message::Data { payload, .. } => body.copy_from_slice(payload),
+            Message::Parity { group, shard, .. } => {
+                body[..PARITY_PREFIX_LEN].copy_from_slice(&[group.data, group.parity, group.index]);
+                body[PARITY_PREFIX_LEN..].copy_from_slice(shard);
+            }
+            Message::Sealed { pn, sealed, .. } => {
+                body[..PN_LEN].copy_from_slice(&pn.to_be_bytes());
+                body[PN_LEN..].copy_from_slice(sealed);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl<'a> Repr<'a> {
-    /// Parses a datagram; the checks run in the order of `spec/flow.md` §3.
+    /// Parses a datagram; the checks run in the order of `spec/flow.md` §3
+    /// (and, for sealed and PARITY datagrams, the sections that describe them).
     pub fn parse(data: &'a [u8]) -> Result<Repr<'a>, Error> {
         let p = Packet::new_checked(data)?;
         if p.version() != VERSION {
             return Err(Error::BadVersion);
         }
-        let kind = Kind::from_code(p.kind_code()).ok_or(Error::UnknownKind)?;
+        let sealed = p.is_sealed();
+        let kind = Kind::from_code(p.kind_code() & !SEALED).ok_or(Error::UnknownKind)?;
+        if sealed && kind == Kind::AllocRefused {
+            return Err(Error::UnknownKind);
+        }
         let (src, dst) = (p.src(), p.dst());
         if src.0 == 0 && kind != Kind::AllocRefused {
             return Err(Error::ZeroFlowId);
@@ -466,59 +742,81 @@ impl<'a> Repr<'a> {
         }
         let (seq, frag) = (p.seq(), p.frag());
         match kind {
-            Kind::Data | Kind::Ack if !frag.is_valid() => return Err(Error::BadFragment),
-            Kind::Data | Kind::Ack => {}
+            k if has_frag(k) && !frag.is_valid() => return Err(Error::BadFragment),
+            k if has_frag(k) => {}
             _ if seq != 0 || frag != Frag::default() => return Err(Error::NonZeroField),
             _ => {}
         }
         let body = &data[HEADER_LEN..];
-        let message = match kind {
-            Kind::Alloc => {
+        let message = match (kind, sealed) {
+            (Kind::Alloc, false) => {
                 let (rest, (qos, name)) = run(body, alloc_body)?;
                 no_trailing(rest)?;
                 Message::Alloc { qos, name }
             }
-            Kind::AllocRefused => {
+            (Kind::Alloc, true) => {
+                let (rest, (qos, name)) = run(body, alloc_body)?;
+                let (rest, (salt, tag)) = run(rest, salt_and_tag)?;
+                no_trailing(rest)?;
+                Message::SealedAlloc {
+                    qos,
+                    name,
+                    salt,
+                    tag,
+                }
+            }
+            (Kind::AllocOk, true) => {
+                let (rest, (salt, tag)) = run(body, salt_and_tag)?;
+                no_trailing(rest)?;
+                Message::SealedAllocOk { salt, tag }
+            }
+            (Kind::AllocRefused, _) => {
                 let (rest, code) = run(body, be_u8)?;
                 let reason = Reason::from_code(code).ok_or(Error::UnknownReason)?;
                 no_trailing(rest)?;
                 Message::AllocRefused(reason)
             }
-            Kind::Data => Message::Data {
-                seq,
-                frag,
-                payload: body,
-            },
-            Kind::Ack | Kind::AllocOk | Kind::Dealloc | Kind::Keepalive => {
+            (Kind::AllocOk, false) => {
                 no_trailing(body)?;
-                match kind {
-                    Kind::Ack => Message::Ack { seq, frag },
-                    Kind::AllocOk => Message::AllocOk,
-                    Kind::Dealloc => Message::Dealloc,
-                    _ => Message::Keepalive,
+                Message::AllocOk
+            }
+            (_, true) => {
+                let (sealed, pn) = run(body, be_u64)?;
+                if sealed.len() < TAG_LEN {
+                    return Err(Error::Truncated);
+                }
+                Message::Sealed {
+                    kind,
+                    seq,
+                    frag,
+                    pn,
+                    sealed,
                 }
             }
+            (_, false) => Message::open(kind, seq, frag, body)?,
         };
         Ok(Repr { src, dst, message })
     }
 
     /// Checks what [`Repr::parse`] would refuse after [`Repr::emit`]: the
-    /// flow ids, fragment fields, QoS and name.
+    /// flow ids, fragment and group fields, QoS, name and sealed kind.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.src.0 == 0 && self.kind() != Kind::AllocRefused {
+        let kind = self.kind();
+        if self.src.0 == 0 && kind != Kind::AllocRefused {
             return Err(Error::ZeroFlowId);
         }
-        match (self.kind(), self.dst.0) {
+        match (kind, self.dst.0) {
             (Kind::Alloc, 0) => {}
             (Kind::Alloc, _) => return Err(Error::UnexpectedFlowId),
             (_, 0) => return Err(Error::ZeroFlowId),
             _ => {}
         }
+        let (_, frag) = self.message.seq_frag();
+        if has_frag(kind) && !frag.is_valid() {
+            return Err(Error::BadFragment);
+        }
         match self.message {
-            Message::Data { frag, .. } | Message::Ack { frag, .. } if !frag.is_valid() => {
-                Err(Error::BadFragment)
-            }
-            Message::Alloc { qos, name } => {
+            Message::Alloc { qos, name } | Message::SealedAlloc { qos, name, .. } => {
                 if qos.in_order > 1 {
                     Err(Error::BadQoS)
                 } else if name.is_empty() {
@@ -529,32 +827,50 @@ impl<'a> Repr<'a> {
                     Ok(())
                 }
             }
+            Message::Parity { group, .. } if !group.is_valid() => Err(Error::BadParity),
+            Message::Sealed { kind, .. } if !sealed_in_body(kind) => Err(Error::NotSealable),
+            Message::Sealed { sealed, .. } if sealed.len() < TAG_LEN => Err(Error::Truncated),
             _ => Ok(()),
         }
     }
 
-    /// The message kind.
+    /// The message kind (of the message inside, for a sealed datagram).
     pub fn kind(&self) -> Kind {
         match self.message {
-            Message::Alloc { .. } => Kind::Alloc,
-            Message::AllocOk => Kind::AllocOk,
+            Message::Alloc { .. } | Message::SealedAlloc { .. } => Kind::Alloc,
+            Message::AllocOk | Message::SealedAllocOk { .. } => Kind::AllocOk,
             Message::AllocRefused(_) => Kind::AllocRefused,
             Message::Data { .. } => Kind::Data,
             Message::Ack { .. } => Kind::Ack,
             Message::Dealloc => Kind::Dealloc,
             Message::Keepalive => Kind::Keepalive,
+            Message::Parity { .. } => Kind::Parity,
+            Message::Sealed { kind, .. } => kind,
         }
+    }
+
+    /// Whether the datagram has the [`SEALED`] bit.
+    pub fn is_sealed(&self) -> bool {
+        matches!(
+            self.message,
+            Message::SealedAlloc { .. } | Message::SealedAllocOk { .. } | Message::Sealed { .. }
+        )
     }
 
     /// Bytes [`Repr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        HEADER_LEN
-            + match self.message {
-                Message::Alloc { name, .. } => QOS_LEN + 1 + name.len().min(MAX_NAME_LEN),
-                Message::AllocRefused(_) => 1,
-                Message::Data { payload, .. } => payload.len(),
-                _ => 0,
-            }
+        HEADER_LEN + self.message.plain_body_len()
+    }
+
+    fn emit_header(&self, buf: &mut [u8], sealed: bool) {
+        let mut p = Packet::new_unchecked(buf);
+        p.set_version(VERSION);
+        p.set_kind_code(self.kind() as u8 | if sealed { SEALED } else { 0 });
+        p.set_src(self.src);
+        p.set_dst(self.dst);
+        let (seq, frag) = self.message.seq_frag();
+        p.set_seq(seq);
+        p.set_frag(frag);
     }
 
     /// Writes the datagram into `buf`. A name longer than [`MAX_NAME_LEN`]
@@ -566,29 +882,9 @@ impl<'a> Repr<'a> {
     /// left as they were.
     pub fn emit(&self, buf: &mut [u8]) {
         let len = self.buffer_len();
-        let mut p = Packet::new_unchecked(&mut buf[..len]);
-        p.set_version(VERSION);
-        p.set_kind(self.kind());
-        p.set_src(self.src);
-        p.set_dst(self.dst);
-        let (seq, frag) = match self.message {
-            Message::Data { seq, frag, .. } | Message::Ack { seq, frag } => (seq, frag),
-            _ => (0, Frag::default()),
-        };
-        p.set_seq(seq);
-        p.set_frag(frag);
-        let body = p.body_mut();
-        match self.message {
-            Message::Alloc { qos, name } => {
-                emit_qos(&qos, &mut body[..QOS_LEN]);
-                let name = &name.as_bytes()[..name.len().min(MAX_NAME_LEN)];
-                body[QOS_LEN] = name.len() as u8;
-                body[QOS_LEN + 1..].copy_from_slice(name);
-            }
-            Message::AllocRefused(reason) => body[0] = reason as u8,
-            Message::Data { payload, .. } => body.copy_from_slice(payload),
-            _ => {}
-        }
+        let buf = &mut buf[..len];
+        self.emit_header(buf, self.is_sealed());
+        self.message.emit_body(&mut buf[HEADER_LEN..]);
     }
 
     /// Appends the datagram to `out`.
@@ -596,6 +892,27 @@ impl<'a> Repr<'a> {
         let start = out.len();
         out.resize(start + self.buffer_len(), 0);
         self.emit(&mut out[start..]);
+    }
+
+    /// Appends the datagram in the layout of a sealed one, body still in
+    /// the clear: header with the [`SEALED`] bit, packet number `pn`, the
+    /// plain body. Returns where the body starts in `out`; sealing it in
+    /// place and appending the tag ([`crate::seal`]) finishes the datagram.
+    ///
+    /// Only for DATA, ACK, DEALLOC, KEEPALIVE and PARITY
+    /// ([`Error::NotSealable`] otherwise, and nothing is written).
+    pub fn emit_to_seal(&self, pn: u64, out: &mut Vec<u8>) -> Result<usize, Error> {
+        if !sealed_in_body(self.kind()) || self.is_sealed() {
+            return Err(Error::NotSealable);
+        }
+        let start = out.len();
+        let body_len = self.message.plain_body_len();
+        out.resize(start + SEALED_HEADER_LEN + body_len, 0);
+        self.emit_header(&mut out[start..start + HEADER_LEN], true);
+        out[start + HEADER_LEN..start + SEALED_HEADER_LEN].copy_from_slice(&pn.to_be_bytes());
+        self.message
+            .emit_body(&mut out[start + SEALED_HEADER_LEN..]);
+        Ok(start + SEALED_HEADER_LEN)
     }
 }
 

@@ -425,3 +425,57 @@ fn test_directory_entries_expire_unless_refreshed() {
         Some(server.local_addr())
     );
 }
+
+fn keyed_node(names: Names, key: Option<[u8; 32]>) -> FlowNode {
+    let config = NodeConfig {
+        endpoint: Config {
+            key: key.map(redgiant_flow::FlowKey::new),
+            ..Config::default()
+        },
+        names,
+    };
+    FlowNode::bind_with(LOOPBACK.parse().unwrap(), config).unwrap()
+}
+
+#[test]
+fn test_encrypted_echo_and_clear_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = keyed_node(dir_names(dir.path()), Some([0x77; 32]));
+    server.register("echo.sealed").unwrap();
+    let client = keyed_node(dir_names(dir.path()), Some([0x77; 32]));
+    std::thread::scope(|s| {
+        s.spawn(|| echo_one(&server));
+        let flow = client.alloc("echo.sealed", QoS::DATA_CRYPT, T).unwrap();
+        assert!(flow.layers().aead);
+        ping(&flow, 20);
+        flow.dealloc().unwrap();
+    });
+    // Another key: refused, and the error says what to do.
+    let stranger = keyed_node(dir_names(dir.path()), Some([0x78; 32]));
+    match stranger.alloc("echo.sealed", QoS::DATA_CRYPT, T) {
+        Err(e @ FlowNetError::Refused { .. }) => {
+            assert!(matches!(
+                e,
+                FlowNetError::Refused {
+                    reason: Reason::KeyMismatch,
+                    ..
+                }
+            ));
+            assert!(e.to_string().contains("same 32-byte key"), "{e}");
+        }
+        other => panic!("{:?}", other.map(|f| f.id())),
+    }
+    // No key here: the allocation fails before anything is sent.
+    let keyless = keyed_node(dir_names(dir.path()), None);
+    let e = keyless
+        .alloc("echo.sealed", QoS::DATA_CRYPT, T)
+        .map(|f| f.id())
+        .unwrap_err();
+    assert!(e.to_string().contains("RGTP_FLOW_KEY"), "{e}");
+    // A keyless server refuses an encrypted flow with its reason.
+    keyless.register("echo.plain").unwrap();
+    match client.alloc("echo.plain", QoS::DATA_CRYPT, T) {
+        Err(FlowNetError::Refused { reason, .. }) => assert_eq!(reason, Reason::NoKey),
+        other => panic!("{:?}", other.map(|f| f.id())),
+    }
+}

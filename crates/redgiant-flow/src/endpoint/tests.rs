@@ -1,4 +1,6 @@
 use super::*;
+use crate::seal::FlowKey;
+use crate::wire::{Kind, PARITY_PREFIX_LEN, SEAL_OVERHEAD};
 
 const A: Peer = Peer::Mem(1);
 const B: Peer = Peer::Mem(2);
@@ -167,7 +169,7 @@ fn test_write_errors() {
     assert_eq!(a.write(t(1), FlowId(999), b"x"), Err(FlowError::NoSuchFlow));
     assert_eq!(
         a.alloc(t(1), B, "sink", QoS::DATA_CRYPT),
-        Err(FlowError::Unsupported("aead"))
+        Err(FlowError::NoKey)
     );
     assert_eq!(a.alloc(t(1), B, "", QoS::DATA), Err(FlowError::BadName));
 }
@@ -323,10 +325,12 @@ fn test_unanswered_alloc_goes_down() {
 
 #[test]
 fn test_unreliable_order_skips_a_gap_after_max_gap() {
+    // A gap loose enough that no parity is chosen.
     let qos = QoS {
-        max_gap: 100,
+        max_gap: 300,
         ..QoS::BEST_EFFORT
     };
+    assert!(Layers::for_qos(&qos).fec.is_none());
     let (_a, mut b, fa, fb) = pair(Config::default(), qos);
     // SDU 0 is lost; 1 and 2 wait behind it.
     for seq in [1, 2] {
@@ -334,17 +338,17 @@ fn test_unreliable_order_skips_a_gap_after_max_gap() {
         b.handle_datagram(t(10), A, &mut d);
     }
     assert_eq!(b.read(fb), None);
-    assert_eq!(b.poll_timeout(), Some(t(110)));
-    b.handle_timeout(t(109));
+    assert_eq!(b.poll_timeout(), Some(t(310)));
+    b.handle_timeout(t(309));
     assert_eq!(b.read(fb), None);
-    b.handle_timeout(t(110));
+    b.handle_timeout(t(310));
     assert_eq!(events(&mut b), [Event::Readable(fb)]);
     assert_eq!(b.read(fb), Some(vec![1]));
     assert_eq!(b.read(fb), Some(vec![2]));
     assert_eq!(b.stats().sdus_lost, 1);
     // SDU 0 arriving late is not handed out after its successors.
     let mut d = data(fa, fb, 0, 0, 1, &[0]);
-    b.handle_datagram(t(120), A, &mut d);
+    b.handle_datagram(t(320), A, &mut d);
     assert_eq!(b.read(fb), None);
     assert_eq!(b.stats().duplicates, 1);
 }
@@ -387,4 +391,401 @@ fn test_pacer_holds_data_to_the_bandwidth() {
         n += 1;
     }
     assert_eq!(n, 20);
+}
+
+fn keyed(key: Option<[u8; 32]>, seed: u8) -> FlowEndpoint {
+    let config = Config {
+        key: key.map(FlowKey::new),
+        ..Config::default()
+    };
+    FlowEndpoint::seeded(config, [seed; 32]).unwrap()
+}
+
+/// Datagrams `e` has to send now.
+fn drain(now: Instant, e: &mut FlowEndpoint) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while let Some(tx) = e.poll_transmit(now, &mut buf) {
+        out.push(buf[..tx.size].to_vec());
+    }
+    out
+}
+
+/// An encrypted flow from A to B's "sink", both with `key`.
+fn sealed_pair(qos: QoS) -> (FlowEndpoint, FlowEndpoint, FlowId, FlowId) {
+    let key = Some([0x5c; 32]);
+    let mut a = keyed(key, 1);
+    let mut b = keyed(key, 2);
+    b.register("sink").unwrap();
+    let fa = a.alloc(t(0), B, "sink", qos).unwrap();
+    let alloc = drain(t(0), &mut a);
+    assert_eq!(alloc.len(), 1);
+    assert!(Repr::parse(&alloc[0]).unwrap().is_sealed());
+    b.handle_datagram(t(0), A, &mut alloc[0].clone());
+    let fb = match events(&mut b).as_slice() {
+        [Event::Alloc { flow, .. }] => *flow,
+        other => panic!("{other:?}"),
+    };
+    b.accept(t(0), fb).unwrap();
+    pump(t(0), &mut a, &mut b);
+    assert_eq!(events(&mut a), [Event::Up(fa)]);
+    (a, b, fa, fb)
+}
+
+#[test]
+fn test_keyed_config_needs_a_seed() {
+    let config = Config {
+        key: Some(FlowKey::new([1; 32])),
+        ..Config::default()
+    };
+    assert_eq!(
+        FlowEndpoint::new(config.clone()).unwrap_err(),
+        ConfigError::KeyWithoutSeed
+    );
+    assert!(FlowEndpoint::seeded(config, [0; 32]).is_ok());
+    let tiny = Config {
+        key: Some(FlowKey::new([1; 32])),
+        max_datagram: HEADER_LEN + SEAL_OVERHEAD + PARITY_PREFIX_LEN,
+        ..Config::default()
+    };
+    assert_eq!(tiny.validate(), Err(ConfigError::DatagramTooSmall));
+}
+
+#[test]
+fn test_encrypted_flow_carries_sdus_sealed_both_ways() {
+    let (mut a, mut b, fa, fb) = sealed_pair(QoS::DATA_CRYPT);
+    assert!(a.layers(fa).unwrap().aead && b.layers(fb).unwrap().aead);
+    let secret = b"attack at dawn, bring the large map".repeat(100);
+    a.write(t(1), fa, &secret).unwrap();
+    b.write(t(1), fb, b"understood").unwrap();
+    let (mut to_b, mut to_a) = (drain(t(1), &mut a), drain(t(1), &mut b));
+    for d in to_b.iter().chain(&to_a) {
+        let r = Repr::parse(d).unwrap();
+        assert!(r.is_sealed(), "{r:?}");
+        assert!(!d.windows(14).any(|w| w == &secret[..14]));
+        assert!(!d.windows(10).any(|w| w == b"understood"));
+    }
+    for d in &mut to_b {
+        b.handle_datagram(t(2), A, d);
+    }
+    for d in &mut to_a {
+        a.handle_datagram(t(2), B, d);
+    }
+    pump(t(2), &mut a, &mut b);
+    assert_eq!(b.read(fb).unwrap(), secret);
+    assert_eq!(a.read(fa).unwrap(), b"understood");
+    // The ACKs came back sealed and retired everything.
+    assert_eq!(a.unsent(fa), 0);
+    assert_eq!(b.stats().auth_failed + a.stats().auth_failed, 0);
+    // DEALLOC is sealed too, and closes the flow.
+    a.dealloc(t(3), fa).unwrap();
+    let d = drain(t(3), &mut a);
+    assert!(Repr::parse(&d[0]).unwrap().is_sealed());
+    b.handle_datagram(t(3), A, &mut d[0].clone());
+    assert_eq!(events(&mut b).last(), Some(&Event::Closed(fb)));
+}
+
+#[test]
+fn test_tampered_replayed_and_plain_datagrams_are_dropped() {
+    let (mut a, mut b, fa, fb) = sealed_pair(QoS::RAW_CRYPT);
+    a.write(t(1), fa, b"one").unwrap();
+    let d = drain(t(1), &mut a).remove(0);
+    // Any flipped byte: refused, counted, nothing delivered.
+    for i in 0..d.len() {
+        let mut x = d.clone();
+        x[i] ^= 0x01;
+        b.handle_datagram(t(1), A, &mut x);
+    }
+    let s = b.stats();
+    assert_eq!(b.read(fb), None);
+    assert_eq!(s.auth_failed + s.malformed + s.unknown_flow, d.len() as u64);
+    assert!(s.auth_failed >= d.len() as u64 - 18, "{s:?}");
+    // The genuine one opens once; again it is a replay.
+    b.handle_datagram(t(2), A, &mut d.clone());
+    assert_eq!(b.read(fb).unwrap(), b"one");
+    b.handle_datagram(t(2), A, &mut d.clone());
+    assert_eq!(b.stats().replayed, 1);
+    assert_eq!(b.read(fb), None);
+    // A plain DATA on an encrypted flow is refused.
+    let mut plain = Vec::new();
+    Repr {
+        src: fa,
+        dst: fb,
+        message: Message::Data {
+            seq: 1,
+            frag: Frag::WHOLE,
+            payload: b"forged",
+        },
+    }
+    .emit_vec(&mut plain);
+    let before = b.stats().auth_failed;
+    b.handle_datagram(t(3), A, &mut plain);
+    assert_eq!(b.stats().auth_failed, before + 1);
+    assert_eq!(b.read(fb), None);
+    // A sealed DATA on a plain flow is not ours either.
+    let (mut c, mut e, _fc, _fe) = pair(Config::default(), QoS::RAW);
+    let before = e.stats().unknown_flow;
+    let mut x = d.clone();
+    e.handle_datagram(t(3), A, &mut x);
+    assert_eq!(e.stats().unknown_flow, before + 1);
+    let _ = drain(t(3), &mut c);
+}
+
+#[test]
+fn test_acceptor_without_key_refuses_with_no_key() {
+    let mut a = keyed(Some([3; 32]), 1);
+    let mut b = FlowEndpoint::new(Config::default()).unwrap();
+    b.register("sink").unwrap();
+    let fa = a.alloc(t(0), B, "sink", QoS::VOICE_CRYPT).unwrap();
+    pump(t(0), &mut a, &mut b);
+    assert_eq!(events(&mut b), []);
+    assert_eq!(
+        events(&mut a),
+        [Event::Refused {
+            flow: fa,
+            reason: Reason::NoKey
+        }]
+    );
+    assert!(Reason::NoKey.to_string().contains("RGTP_FLOW_KEY"));
+}
+
+#[test]
+fn test_different_keys_are_refused_with_key_mismatch() {
+    let mut a = keyed(Some([3; 32]), 1);
+    let mut b = keyed(Some([4; 32]), 2);
+    b.register("sink").unwrap();
+    let fa = a.alloc(t(0), B, "sink", QoS::DATA_CRYPT).unwrap();
+    pump(t(0), &mut a, &mut b);
+    assert_eq!(events(&mut b), []);
+    assert_eq!(
+        events(&mut a),
+        [Event::Refused {
+            flow: fa,
+            reason: Reason::KeyMismatch
+        }]
+    );
+    // A plain ALLOC asking for encryption is still refused as unsupported.
+    let mut d = Vec::new();
+    Repr {
+        src: FlowId(77),
+        dst: FlowId(0),
+        message: Message::Alloc {
+            qos: QoS::DATA_CRYPT,
+            name: "sink",
+        },
+    }
+    .emit_vec(&mut d);
+    b.handle_datagram(t(1), A, &mut d);
+    let r = drain(t(1), &mut b);
+    assert_eq!(
+        Repr::parse(&r[0]).unwrap().message,
+        Message::AllocRefused(Reason::UnsupportedQoS)
+    );
+}
+
+#[test]
+fn test_forged_alloc_ok_leaves_the_flow_allocating() {
+    let key = Some([6; 32]);
+    let mut a = keyed(key, 1);
+    let mut b = keyed(key, 2);
+    b.register("sink").unwrap();
+    let fa = a.alloc(t(0), B, "sink", QoS::DATA_CRYPT).unwrap();
+    let alloc = drain(t(0), &mut a);
+    b.handle_datagram(t(0), A, &mut alloc[0].clone());
+    let fb = match events(&mut b).as_slice() {
+        [Event::Alloc { flow, .. }] => *flow,
+        other => panic!("{other:?}"),
+    };
+    b.accept(t(0), fb).unwrap();
+    let ok = drain(t(0), &mut b).remove(0);
+    let mut forged = ok.clone();
+    let n = forged.len();
+    forged[n - 20] ^= 0x80; // the salt
+    a.handle_datagram(t(1), B, &mut forged);
+    assert_eq!(a.stats().auth_failed, 1);
+    assert!(!a.is_up(fa));
+    // A plain ALLOC_OK does not do either.
+    let mut plain = ok[..HEADER_LEN].to_vec();
+    plain[1] = Kind::AllocOk as u8;
+    a.handle_datagram(t(1), B, &mut plain);
+    assert_eq!(a.stats().auth_failed, 2);
+    assert!(!a.is_up(fa));
+    a.handle_datagram(t(2), B, &mut ok.clone());
+    assert_eq!(events(&mut a), [Event::Up(fa)]);
+}
+
+#[test]
+fn test_fec_rebuilds_lost_sdus_without_a_round_trip() {
+    let qos = QoS::VIDEO;
+    let fec = Layers::for_qos(&qos).fec.unwrap();
+    let (mut a, mut b, fa, fb) = pair(Config::default(), qos);
+    let sdus: Vec<Vec<u8>> = (0..fec.data)
+        .map(|i| vec![i; 100 + 37 * usize::from(i)])
+        .collect();
+    for s in &sdus {
+        a.write(t(1), fa, s).unwrap();
+    }
+    let out = drain(t(1), &mut a);
+    let kinds: Vec<Kind> = out.iter().map(|d| Repr::parse(d).unwrap().kind()).collect();
+    let parity = kinds.iter().filter(|&&k| k == Kind::Parity).count();
+    assert_eq!(parity, usize::from(fec.parity));
+    assert_eq!(kinds.len(), usize::from(fec.data) + parity);
+    // Lose SDUs 2 and 5; the rest and the parity arrive.
+    for (i, d) in out.into_iter().enumerate() {
+        if i != 2 && i != 5 {
+            b.handle_datagram(t(2), A, &mut d.clone());
+        }
+    }
+    let mut got = Vec::new();
+    while let Some(s) = b.read(fb) {
+        got.push(s);
+    }
+    assert_eq!(got, sdus);
+    let s = b.stats();
+    assert_eq!(s.sdus_recovered, 2);
+    assert_eq!(s.acks_sent, 0);
+    assert!(drain(t(2), &mut b).is_empty(), "nothing asked again");
+    assert_eq!(a.stats().parity_sent, 2);
+}
+
+#[test]
+fn test_fec_group_closes_after_the_flush() {
+    let qos = QoS::VOICE;
+    let fec = Layers::for_qos(&qos).fec.unwrap();
+    let (mut a, mut b, fa, fb) = pair(Config::default(), qos);
+    for i in 0..3u8 {
+        a.write(t(1), fa, &[i; 40]).unwrap();
+    }
+    // Paced voice: send what the pacer lets out now, then the rest.
+    let mut datagrams = Vec::new();
+    let mut now = t(1);
+    while datagrams.len() < 3 {
+        datagrams.extend(drain(now, &mut a));
+        now = now + Duration::from_millis(1);
+    }
+    assert!(datagrams
+        .iter()
+        .all(|d| Repr::parse(d).unwrap().kind() == Kind::Data));
+    // The group is not full: its parity waits for the flush.
+    let flush = t(1) + fec.flush;
+    assert!(a.poll_timeout().unwrap() <= flush);
+    a.handle_timeout(flush);
+    let mut parity = Vec::new();
+    let mut now = flush;
+    while parity.is_empty() {
+        parity.extend(drain(now, &mut a));
+        now = now + Duration::from_millis(1);
+    }
+    let r = Repr::parse(&parity[0]).unwrap();
+    match r.message {
+        Message::Parity { first, group, .. } => {
+            assert_eq!(first, 0);
+            assert_eq!((group.data, group.parity), (3, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // SDU 1 lost: parity alone rebuilds it.
+    b.handle_datagram(now, A, &mut datagrams[0].clone());
+    b.handle_datagram(now, A, &mut datagrams[2].clone());
+    b.handle_datagram(now, A, &mut parity[0].clone());
+    let got: Vec<Vec<u8>> = std::iter::from_fn(|| b.read(fb)).collect();
+    assert_eq!(got, [[0u8; 40], [1; 40], [2; 40]]);
+    assert_eq!(b.stats().sdus_recovered, 1);
+}
+
+#[test]
+fn test_sealed_fec_flow_rebuilds_from_sealed_parity() {
+    let (mut a, mut b, fa, fb) = sealed_pair(QoS::VIDEO_CRYPT);
+    for i in 0..8u8 {
+        a.write(t(1), fa, &[i; 300]).unwrap();
+    }
+    let out = drain(t(1), &mut a);
+    assert_eq!(out.len(), 10);
+    for (i, d) in out.into_iter().enumerate() {
+        let r = Repr::parse(&d).unwrap();
+        assert!(r.is_sealed());
+        if i != 0 && i != 7 {
+            b.handle_datagram(t(2), A, &mut d.clone());
+        }
+    }
+    let got: Vec<Vec<u8>> = std::iter::from_fn(|| b.read(fb)).collect();
+    assert_eq!(got, (0..8u8).map(|i| vec![i; 300]).collect::<Vec<_>>());
+    assert_eq!(b.stats().sdus_recovered, 2);
+}
+
+#[test]
+fn test_each_gap_waits_from_when_its_successor_completed() {
+    let qos = QoS {
+        max_gap: 300,
+        ..QoS::BEST_EFFORT
+    };
+    let (_a, mut b, fa, fb) = pair(Config::default(), qos);
+    // 0 and 2 are lost; 1 completes at 10 ms, 3 at 200 ms.
+    b.handle_datagram(t(10), A, &mut data(fa, fb, 1, 0, 1, &[1]));
+    b.handle_datagram(t(200), A, &mut data(fa, fb, 3, 0, 1, &[3]));
+    assert_eq!(b.poll_timeout(), Some(t(310)));
+    b.handle_timeout(t(310));
+    assert_eq!(b.read(fb), Some(vec![1]));
+    assert_eq!(b.read(fb), None);
+    // The second gap counts from 200 ms, not from the first skip.
+    assert_eq!(b.poll_timeout(), Some(t(500)));
+    b.handle_timeout(t(500));
+    assert_eq!(b.read(fb), Some(vec![3]));
+    assert_eq!(b.stats().sdus_lost, 2);
+}
+
+#[test]
+fn test_gaps_already_overdue_are_skipped_together() {
+    let qos = QoS {
+        max_gap: 300,
+        ..QoS::BEST_EFFORT
+    };
+    let (_a, mut b, fa, fb) = pair(Config::default(), qos);
+    b.handle_datagram(t(10), A, &mut data(fa, fb, 1, 0, 1, &[1]));
+    b.handle_datagram(t(20), A, &mut data(fa, fb, 3, 0, 1, &[3]));
+    b.handle_timeout(t(400));
+    assert_eq!(b.read(fb), Some(vec![1]));
+    assert_eq!(b.read(fb), Some(vec![3]));
+}
+
+#[test]
+fn test_parity_from_a_hostile_peer_stays_bounded() {
+    let (_a, mut b, fa, fb) = pair(Config::default(), QoS::VIDEO);
+    let parity = |first: u32, index: u16, count: u16, shard: &[u8]| {
+        let mut d = Vec::new();
+        Repr {
+            src: fa,
+            dst: fb,
+            message: Message::Parity {
+                first,
+                frag: Frag { index, count },
+                group: Group {
+                    data: 8,
+                    parity: 2,
+                    index: 0,
+                },
+                shard,
+            },
+        }
+        .emit_vec(&mut d);
+        d
+    };
+    // Empty pieces never make a shard.
+    b.handle_datagram(t(1), A, &mut parity(0, 0, 2, &[]));
+    assert_eq!(b.stats().dropped_bad_fragment, 1);
+    // Many groups: at most MAX_FEC_GROUPS are held.
+    for g in 0..(MAX_FEC_GROUPS as u32 + 40) {
+        b.handle_datagram(t(1), A, &mut parity(g * 8, 0, 3, &[1; 10]));
+    }
+    let f = b.flows.get(&fb).unwrap();
+    assert_eq!(f.fec_rx.groups.len(), MAX_FEC_GROUPS);
+    assert_eq!(f.fec_rx.bytes, MAX_FEC_GROUPS * 10);
+    // A shard that disagrees with its group's shape is dropped.
+    let before = b.stats().dropped_bad_fragment;
+    let mut d = parity(100 * 8, 1, 3, &[1; 10]);
+    d[HEADER_LEN] = 7;
+    b.handle_datagram(t(1), A, &mut d);
+    assert_eq!(b.stats().dropped_bad_fragment, before + 1);
+    // Nothing was handed out from garbage.
+    assert_eq!(b.read(fb), None);
 }

@@ -91,6 +91,9 @@ impl fmt::Display for FlowNetError {
                     "{peer} refused a flow to {name:?}: it holds as many flows as it may; \
                      deallocate flows there or retry later"
                 ),
+                Reason::NoKey | Reason::KeyMismatch => {
+                    write!(f, "{peer} refused an encrypted flow to {name:?}: {reason}")
+                }
                 _ => write!(
                     f,
                     "{peer} refused a flow to {name:?}: the application there said no"

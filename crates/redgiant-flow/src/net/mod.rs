@@ -43,6 +43,7 @@ pub use self::join::Group;
 pub use self::names::Names;
 use crate::endpoint::{Config, Event, FlowEndpoint, FlowError};
 use crate::qos::{Layers, QoS};
+use crate::seal::FlowKey;
 use crate::wire::{FlowId, Reason};
 
 /// Results of this module.
@@ -67,12 +68,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Names from the environment ([`Names::from_env`]) and the default
-    /// limits, with room for 4096 flows.
+    /// Names from the environment ([`Names::from_env`]), the flow key from
+    /// `RGTP_FLOW_KEY` or `RGTP_FLOW_KEY_FILE` ([`FlowKey::from_env`]) and
+    /// the default limits, with room for 4096 flows.
     pub fn from_env() -> Result<NodeConfig> {
         Ok(NodeConfig {
             endpoint: Config {
                 max_flows: 4096,
+                key: FlowKey::from_env().map_err(|e| FlowNetError::Io(std::io::Error::other(e)))?,
                 ..Config::default()
             },
             names: Names::from_env()?,
@@ -317,7 +320,7 @@ impl FlowNode {
 
     /// Binds `addr` with `config`; registers `config.names.bind` if set.
     pub fn bind_with(addr: SocketAddr, config: NodeConfig) -> Result<FlowNode> {
-        let ep = FlowEndpoint::new(config.endpoint)
+        let ep = FlowEndpoint::seeded(config.endpoint, crate::seal::random_seed()?)
             .map_err(|e| FlowNetError::Io(std::io::Error::other(e.to_string())))?;
         let link = UdpLink::bind(addr)?;
         let local = link.local_addr();

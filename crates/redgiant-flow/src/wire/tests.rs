@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::seal::{FlowCipher, FlowKey};
 
 /// DATA from flow 7 to flow 9, SDU 0x00010002, fragment 2 of 3, payload "hi".
 static PACKET_BYTES: [u8; 20] = [
@@ -143,6 +144,8 @@ fn error_name(e: Error) -> &'static str {
         Error::UnknownReason => "unknown-reason",
         Error::TrailingBytes => "trailing-bytes",
         Error::NameTooLong => "name-too-long",
+        Error::BadParity => "bad-parity",
+        Error::NotSealable => "not-sealable",
     }
 }
 
@@ -151,6 +154,94 @@ fn parse_frag(s: &str) -> Frag {
     Frag {
         index: i.parse().unwrap(),
         count: c.parse().unwrap(),
+    }
+}
+
+fn opt<'r>(r: &'r Record, key: &str) -> Option<&'r str> {
+    r.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn bytes<const N: usize>(r: &Record, key: &str) -> [u8; N] {
+    hex::decode(field(r, key)).unwrap().try_into().unwrap()
+}
+
+fn parse_group(s: &str) -> Group {
+    let v: Vec<u8> = s.split(',').map(|x| x.parse().unwrap()).collect();
+    Group {
+        data: v[0],
+        parity: v[1],
+        index: v[2],
+    }
+}
+
+fn parse_kind(s: &str) -> Kind {
+    match s {
+        "data" => Kind::Data,
+        "ack" => Kind::Ack,
+        "dealloc" => Kind::Dealloc,
+        "keepalive" => Kind::Keepalive,
+        "parity" => Kind::Parity,
+        k => panic!("unknown inner kind {k}"),
+    }
+}
+
+/// Checks the keys of a keyed record: tags verify, and sealed datagrams
+/// open to their plain body and seal back to the same bytes.
+fn check_keyed(r: &Record, packet: &[u8], repr: &Repr<'_>) {
+    let case = field(r, "case");
+    let key = FlowKey::new(bytes(r, "key"));
+    let head = &packet[..packet.len() - TAG_LEN];
+    match repr.message {
+        Message::SealedAlloc { salt, tag, .. } => {
+            assert!(key.check_alloc_tag(&salt, head, &tag), "{case}");
+            assert_eq!(key.alloc_tag(&salt, head), tag, "{case}");
+            assert!(!FlowKey::new([0; 32]).check_alloc_tag(&salt, head, &tag));
+        }
+        Message::SealedAllocOk { salt, tag } => {
+            let sa = bytes(r, "salt-a");
+            let allocator = FlowCipher::allocator(&key, &sa, &salt);
+            assert!(allocator.check_confirm_tag(head, &tag), "{case}");
+            let acceptor = FlowCipher::acceptor(&key, &sa, &salt);
+            assert_eq!(acceptor.confirm_tag(head), tag, "{case}");
+        }
+        Message::Sealed {
+            kind,
+            seq,
+            frag,
+            pn,
+            ..
+        } => {
+            let (sa, sr) = (bytes(r, "salt-a"), bytes(r, "salt-r"));
+            let by_allocator = field(r, "from") == "allocator";
+            let (mut sender, mut receiver) = if by_allocator {
+                (
+                    FlowCipher::allocator(&key, &sa, &sr),
+                    FlowCipher::acceptor(&key, &sa, &sr),
+                )
+            } else {
+                (
+                    FlowCipher::acceptor(&key, &sa, &sr),
+                    FlowCipher::allocator(&key, &sa, &sr),
+                )
+            };
+            let plain = hex::decode(field(r, "plain")).unwrap();
+            let mut opened = packet.to_vec();
+            receiver.open(pn, &mut opened).expect(case);
+            let body = &opened[SEALED_HEADER_LEN..opened.len() - TAG_LEN];
+            assert_eq!(body, plain.as_slice(), "{case}");
+            let inner = Message::open(kind, seq, frag, body).expect(case);
+            assert_eq!(sender.next_pn(), pn, "{case}: vectors use the first number");
+            let mut out = Vec::new();
+            let at = Repr {
+                message: inner,
+                ..*repr
+            }
+            .emit_to_seal(pn, &mut out)
+            .unwrap();
+            sender.seal(&mut out, 0, at);
+            assert_eq!(out, packet, "{case}");
+        }
+        _ => panic!("{case}: keys on an unsealed record"),
     }
 }
 
@@ -175,6 +266,7 @@ fn test_vectors() {
     let records = records();
     let mut ok = 0;
     let mut bad = 0;
+    let mut keyed = 0;
     for r in &records {
         let case = field(r, "case");
         let packet = hex::decode(field(r, "packet")).unwrap();
@@ -211,18 +303,50 @@ fn test_vectors() {
             },
             "dealloc" => Message::Dealloc,
             "keepalive" => Message::Keepalive,
+            "alloc-sealed" => Message::SealedAlloc {
+                qos: parse_qos(field(r, "qos")),
+                name: field(r, "name"),
+                salt: bytes(r, "salt"),
+                tag: bytes(r, "tag"),
+            },
+            "alloc-ok-sealed" => Message::SealedAllocOk {
+                salt: bytes(r, "salt"),
+                tag: bytes(r, "tag"),
+            },
+            "sealed" => Message::Sealed {
+                kind: parse_kind(field(r, "inner")),
+                seq: field(r, "seq").parse().unwrap(),
+                frag: parse_frag(field(r, "frag")),
+                pn: field(r, "pn").parse().unwrap(),
+                sealed: &packet[SEALED_HEADER_LEN..],
+            },
+            "parity" => {
+                payload = hex::decode(field(r, "shard")).unwrap();
+                Message::Parity {
+                    first: field(r, "seq").parse().unwrap(),
+                    frag: parse_frag(field(r, "frag")),
+                    group: parse_group(field(r, "group")),
+                    shard: &payload,
+                }
+            }
             k => panic!("unknown kind {k}"),
         };
         let want = Repr { src, dst, message };
         assert_eq!(Repr::parse(&packet), Ok(want), "{case}");
+        assert_eq!(want.validate(), Ok(()), "{case}");
         let mut out = Vec::new();
         want.emit_vec(&mut out);
         assert_eq!(out, packet, "{case}");
+        if opt(r, "key").is_some() {
+            check_keyed(r, &packet, &want);
+            keyed += 1;
+        }
         ok += 1;
     }
     // Every kind and every parse error appears.
-    assert!(ok >= 7, "{ok} valid records");
-    assert!(bad >= 12, "{bad} malformed records");
+    assert!(ok >= 15, "{ok} valid records");
+    assert!(bad >= 25, "{bad} malformed records");
+    assert!(keyed >= 6, "{keyed} keyed records");
     for e in [
         "truncated",
         "bad-version",
@@ -236,6 +360,7 @@ fn test_vectors() {
         "name-not-utf8",
         "unknown-reason",
         "trailing-bytes",
+        "bad-parity",
     ] {
         assert!(
             records.iter().any(|r| field(r, "expect") == e),
@@ -254,6 +379,21 @@ enum Owned {
     Ack(u32, Frag),
     Dealloc,
     Keepalive,
+    Parity(u32, Frag, Group, Vec<u8>),
+    SealedAlloc(QoS, String, [u8; SALT_LEN], [u8; TAG_LEN]),
+    SealedAllocOk([u8; SALT_LEN], [u8; TAG_LEN]),
+    Sealed(Kind, u32, Frag, u64, Vec<u8>),
+}
+
+fn any_group() -> impl Strategy<Value = Group> {
+    (1u8..=254)
+        .prop_flat_map(|data| (Just(data), 1u8..=255 - data))
+        .prop_flat_map(|(data, parity)| (Just(data), Just(parity), 0..parity))
+        .prop_map(|(data, parity, index)| Group {
+            data,
+            parity,
+            index,
+        })
 }
 
 fn any_qos() -> impl Strategy<Value = QoS> {
@@ -299,6 +439,8 @@ fn any_reason() -> impl Strategy<Value = Reason> {
         Just(Reason::Refused),
         Just(Reason::UnsupportedQoS),
         Just(Reason::NoResources),
+        Just(Reason::NoKey),
+        Just(Reason::KeyMismatch),
     ]
 }
 
@@ -316,6 +458,42 @@ fn any_owned() -> impl Strategy<Value = Owned> {
         (any::<u32>(), any_frag()).prop_map(|(s, f)| Owned::Ack(s, f)),
         Just(Owned::Dealloc),
         Just(Owned::Keepalive),
+        (
+            any::<u32>(),
+            any_frag(),
+            any_group(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(s, f, g, p)| Owned::Parity(s, f, g, p)),
+        (
+            any_qos(),
+            "[a-z0-9.é-]{1,60}",
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>()
+        )
+            .prop_map(|(q, n, s, t)| Owned::SealedAlloc(q, n, s, t)),
+        (any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(|(s, t)| Owned::SealedAllocOk(s, t)),
+        (
+            prop_oneof![
+                Just(Kind::Data),
+                Just(Kind::Ack),
+                Just(Kind::Dealloc),
+                Just(Kind::Keepalive),
+                Just(Kind::Parity)
+            ],
+            any::<u32>(),
+            any_frag(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), TAG_LEN..300)
+        )
+            .prop_map(|(k, s, f, pn, b)| {
+                // Kinds without fragment fields carry zeros.
+                if matches!(k, Kind::Data | Kind::Ack | Kind::Parity) {
+                    Owned::Sealed(k, s, f, pn, b)
+                } else {
+                    Owned::Sealed(k, 0, Frag::default(), pn, b)
+                }
+            }),
     ]
 }
 
@@ -332,8 +510,31 @@ fn repr_of(o: &Owned, src: u32, dst: u32) -> Repr<'_> {
         Owned::Ack(s, f) => Message::Ack { seq: *s, frag: *f },
         Owned::Dealloc => Message::Dealloc,
         Owned::Keepalive => Message::Keepalive,
+        Owned::Parity(s, f, g, p) => Message::Parity {
+            first: *s,
+            frag: *f,
+            group: *g,
+            shard: p,
+        },
+        Owned::SealedAlloc(q, n, salt, tag) => Message::SealedAlloc {
+            qos: *q,
+            name: n,
+            salt: *salt,
+            tag: *tag,
+        },
+        Owned::SealedAllocOk(salt, tag) => Message::SealedAllocOk {
+            salt: *salt,
+            tag: *tag,
+        },
+        Owned::Sealed(k, s, f, pn, b) => Message::Sealed {
+            kind: *k,
+            seq: *s,
+            frag: *f,
+            pn: *pn,
+            sealed: b,
+        },
     };
-    let dst = if matches!(o, Owned::Alloc(..)) {
+    let dst = if matches!(o, Owned::Alloc(..) | Owned::SealedAlloc(..)) {
         0
     } else {
         dst
@@ -353,8 +554,9 @@ proptest! {
         let mut buf = vec![0xa5; r.buffer_len()];
         r.emit(&mut buf);
         prop_assert_eq!(Repr::parse(&buf), Ok(r));
-        // A byte more or less breaks every fixed-length body; DATA takes any length.
-        if r.kind() != Kind::Data {
+        // A byte more or less breaks every fixed-length body; DATA, PARITY
+        // and sealed bodies take any length.
+        if !matches!(r.kind(), Kind::Data | Kind::Parity) && !matches!(r.message, Message::Sealed { .. }) {
             buf.push(0);
             prop_assert_eq!(Repr::parse(&buf), Err(Error::TrailingBytes));
             buf.truncate(buf.len() - 2);
@@ -396,4 +598,39 @@ proptest! {
             prop_assert_eq!(out, data);
         }
     }
+}
+
+#[test]
+fn test_emit_to_seal_lays_out_header_and_packet_number() {
+    let r = packet_repr();
+    let mut out = vec![0xee];
+    let at = r.emit_to_seal(0x0102_0304_0506_0708, &mut out).unwrap();
+    assert_eq!(at, 1 + SEALED_HEADER_LEN);
+    assert_eq!(out[1], VERSION);
+    assert_eq!(out[2], Kind::Data as u8 | SEALED);
+    assert_eq!(&out[3..1 + HEADER_LEN], &PACKET_BYTES[2..HEADER_LEN]);
+    assert_eq!(&out[1 + HEADER_LEN..at], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(&out[at..], b"hi");
+    // Handshake messages are sealed their own way.
+    let ok = Repr {
+        src: FlowId(1),
+        dst: FlowId(2),
+        message: Message::AllocOk,
+    };
+    let mut out = Vec::new();
+    assert_eq!(ok.emit_to_seal(1, &mut out), Err(Error::NotSealable));
+    assert!(out.is_empty());
+    // A sealed repr of a handshake kind does not validate.
+    let bad = Repr {
+        src: FlowId(1),
+        dst: FlowId(2),
+        message: Message::Sealed {
+            kind: Kind::AllocOk,
+            seq: 0,
+            frag: Frag::default(),
+            pn: 1,
+            sealed: &[0; TAG_LEN],
+        },
+    };
+    assert_eq!(bad.validate(), Err(Error::NotSealable));
 }
