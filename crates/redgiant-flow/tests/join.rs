@@ -8,9 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use redgiant_flow::net::directory::DirectoryServer;
+use redgiant_flow::net::join::Group;
 use redgiant_flow::net::join::{slot_name, MAX_MEMBERS};
 use redgiant_flow::net::names::{self, Names};
-use redgiant_flow::net::{FlowNetError, FlowNode, Group, NodeConfig};
+use redgiant_flow::net::{FlowNetError, FlowNode, NodeConfig};
 use redgiant_flow::{Config, QoS};
 
 const LOOPBACK: &str = "127.0.0.1:0";

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redgiant_flow::net::{EventKind, Flow, FlowEvent, FlowNetError, FlowNode, FlowSet, Group};
+use redgiant_flow::net::join::Group;
+use redgiant_flow::net::{EventKind, Flow, FlowEvent, FlowNetError, FlowNode, FlowSet};
 use redgiant_flow::{Layers, QoS};
 
 use crate::abi::*;

@@ -150,10 +150,11 @@ def test_unknown_name_is_a_clear_error(flowdir: Path) -> None:
 def test_unsupported_qos_and_async_alloc_are_clear_errors(flowdir: Path) -> None:
     from rgtp.flow import FlowException, flow_alloc, qos_data_crypt
 
-    # NAME@HOST:PORT skips the lookup; the QoS is refused before anything is sent.
+    # NAME@HOST:PORT skips the lookup; without a flow key an encrypted QoS is refused
+    # before anything is sent, naming how to give one.
     with pytest.raises(FlowException) as e:
         flow_alloc("anyone@127.0.0.1:9", qos_data_crypt, 1.0)
-    assert "aead" in str(e.value), str(e.value)
+    assert "RGTP_FLOW_KEY" in str(e.value), str(e.value)
     with pytest.raises(ValueError) as v:
         flow_alloc("anyone@127.0.0.1:9", None, 0)
     assert "asynchronous" in str(v.value)
@@ -410,3 +411,40 @@ def test_join_broadcasts_to_every_member(flowdir: Path) -> None:
                 kid.wait(T)
                 kid.stdout.close()
                 kid.stderr.close()
+
+
+def test_an_encrypted_flow_echoes_when_both_ends_hold_the_key(flowdir: Path) -> None:
+    import rgtp.flow as rf
+    from rgtp.flow import FlowException, flow_alloc, qos_data_crypt
+
+    key = "5a" * 32
+    name = unique("crypt")
+    old = os.environ.get("RGTP_FLOW_KEY")
+    os.environ["RGTP_FLOW_KEY"] = key
+    rf.shutdown()  # the next node reads the key
+    try:
+        with running(
+            [sys.executable, str(EXAMPLES / "oecho.py"), "--listen"],
+            env=env_with(RGTP_FLOW_BIND=name, RGTP_FLOW_KEY=key),
+        ) as p:
+            assert "serving" in first_line(p)
+            with flow_alloc(name, qos_data_crypt, T) as f:
+                assert "aead" in f.layers(), f.layers()
+                f.writeline("sealed hello")
+                assert f.readline() == "sealed hello"
+        # A server holding another key refuses the flow, and the error says so.
+        other = unique("crypt-other")
+        with running(
+            [sys.executable, str(EXAMPLES / "oecho.py"), "--listen"],
+            env=env_with(RGTP_FLOW_BIND=other, RGTP_FLOW_KEY="a5" * 32),
+        ) as p:
+            assert "serving" in first_line(p)
+            with pytest.raises(FlowException) as e:
+                flow_alloc(other, qos_data_crypt, T)
+            assert "key" in str(e.value), str(e.value)
+    finally:
+        if old is None:
+            del os.environ["RGTP_FLOW_KEY"]
+        else:
+            os.environ["RGTP_FLOW_KEY"] = old
+        rf.shutdown()

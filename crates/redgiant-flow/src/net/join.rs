@@ -19,7 +19,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use redgiant_base::Peer;
 
-use super::{names, FlowInfo, FlowNetError, FlowNode, Inner, Result, State, Status};
+use super::{names, FlowInfo, FlowNetError, FlowNode, GroupState, Inner, Result, State, Status};
 use crate::endpoint::FlowError;
 use crate::qos::{Layers, QoS};
 use crate::wire::{FlowId, MAX_NAME_LEN};
@@ -27,60 +27,12 @@ use crate::wire::{FlowId, MAX_NAME_LEN};
 /// Most members a group has (slots `NAME#0` to `NAME#63`).
 pub const MAX_MEMBERS: usize = 64;
 
-/// The runtime's view of a group this node joined.
-#[derive(Debug)]
-pub(super) struct GroupState {
-    /// The slot name this node registered (`NAME#k`).
-    slot: String,
-    /// Flows to the other members.
-    members: Vec<FlowId>,
-    /// Where the next read starts looking, so no member starves the others.
-    next: usize,
-    nonblocking: bool,
-    closed: bool,
-}
-
 /// The name of slot `k` of the group `name`.
 pub fn slot_name(name: &str, k: usize) -> String {
     format!("{name}#{k}")
 }
 
 impl State {
-    /// Takes an allocation to one of this node's group slots into its group;
-    /// false if `name` is no slot of a group here.
-    pub(super) fn join_member(
-        &mut self,
-        now: redgiant_base::Instant,
-        flow: FlowId,
-        peer: SocketAddr,
-        name: &str,
-    ) -> bool {
-        let Some((&gid, _)) = self
-            .groups
-            .iter()
-            .find(|(_, g)| !g.closed && g.slot == name)
-        else {
-            return false;
-        };
-        if self.ep.accept(now, flow).is_err() {
-            return true;
-        }
-        self.flows.insert(
-            flow,
-            FlowInfo {
-                status: Status::Up,
-                nonblocking: false,
-                set: None,
-                name: name.to_owned(),
-                peer,
-            },
-        );
-        if let Some(g) = self.groups.get_mut(&gid) {
-            g.members.push(flow);
-        }
-        true
-    }
-
     /// Forgets the members of `gid` whose flows ended.
     fn prune_group(&mut self, now: redgiant_base::Instant, gid: u64) {
         let Some(g) = self.groups.get_mut(&gid) else {

@@ -39,7 +39,6 @@ use redgiant_base::{Peer, SystemClock};
 use rgtp_link::udp::UdpLink;
 
 pub use self::error::FlowNetError;
-pub use self::join::Group;
 pub use self::names::Names;
 use crate::endpoint::{Config, Event, FlowEndpoint, FlowError};
 use crate::qos::{Layers, QoS};
@@ -147,7 +146,7 @@ struct State {
     registered: Vec<String>,
     sets: HashMap<u64, SetQueue>,
     next_set: u64,
-    groups: HashMap<u64, join::GroupState>,
+    groups: HashMap<u64, GroupState>,
     next_group: u64,
     /// The driver waits on the socket (a command must wake it).
     sleeping: bool,
@@ -983,5 +982,55 @@ impl Drop for FlowSet {
                 }
             }
         }
+    }
+}
+
+/// The runtime's view of a group this node joined.
+#[derive(Debug)]
+struct GroupState {
+    /// The slot name this node registered (`NAME#k`).
+    slot: String,
+    /// Flows to the other members.
+    members: Vec<FlowId>,
+    /// Where the next read starts looking, so no member starves the others.
+    next: usize,
+    nonblocking: bool,
+    closed: bool,
+}
+
+impl State {
+    /// Takes an allocation to one of this node's group slots into its group;
+    /// false if `name` is no slot of a group here.
+    fn join_member(
+        &mut self,
+        now: redgiant_base::Instant,
+        flow: FlowId,
+        peer: SocketAddr,
+        name: &str,
+    ) -> bool {
+        let Some((&gid, _)) = self
+            .groups
+            .iter()
+            .find(|(_, g)| !g.closed && g.slot == name)
+        else {
+            return false;
+        };
+        if self.ep.accept(now, flow).is_err() {
+            return true;
+        }
+        self.flows.insert(
+            flow,
+            FlowInfo {
+                status: Status::Up,
+                nonblocking: false,
+                set: None,
+                name: name.to_owned(),
+                peer,
+            },
+        );
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.members.push(flow);
+        }
+        true
     }
 }

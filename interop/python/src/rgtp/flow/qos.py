@@ -5,8 +5,11 @@ with the presets of Ouroboros' ``qos.h`` (``qos_raw``, ``qos_best_effort``,
 The QoS of a flow selects its layers (``spec/flow.md`` section 2): ``loss=0``
 retransmits what is lost, ``in_order=1`` hands SDUs out in order, ``bandwidth`` paces
 the sender, ``timeout`` (ms) takes the flow down when the peer stays silent.
-``cypher_s`` (encryption) is not offered by this stack yet: a flow asking for it is
-refused with a clear error.
+``cypher_s > 0`` seals the flow (ChaCha20-Poly1305 under per-flow keys derived from a
+key both ends hold: ``RGTP_FLOW_KEY``, 64 hex digits, or ``RGTP_FLOW_KEY_FILE``); without
+a key such a flow is refused with an error naming them. A loss-tolerant QoS with a small
+``max_gap`` or ``delay`` (video, voice) adds Reed-Solomon parity instead of
+retransmission.
 """
 
 from __future__ import annotations
@@ -121,23 +124,23 @@ def _preset(delay, bandwidth, availability, loss, ber, in_order, max_gap, cypher
 qos_raw = _preset(UINT32_MAX, 0, 0, 1, 1, 0, UINT32_MAX)
 #: Raw datagrams without bit errors.
 qos_raw_no_errors = _preset(UINT32_MAX, 0, 0, 1, 0, 0, UINT32_MAX)
-#: Raw datagrams without bit errors, encrypted (not offered yet).
+#: Raw datagrams without bit errors, encrypted (both ends need the flow key).
 qos_raw_crypt = _preset(UINT32_MAX, 0, 0, 1, 0, 0, UINT32_MAX, 256)
 #: Best effort: loss tolerated, delivered in order.
 qos_best_effort = _preset(UINT32_MAX, 0, 0, 1, 0, 1, UINT32_MAX)
-#: Best effort, encrypted (not offered yet).
+#: Best effort, encrypted (both ends need the flow key).
 qos_best_effort_crypt = _preset(UINT32_MAX, 0, 0, 1, 0, 1, UINT32_MAX, 256)
 #: Video: 100 ms delay and gap, all the bandwidth there is, in order.
 qos_video = _preset(100, UINT64_MAX, 3, 1, 0, 1, 100)
-#: Video, encrypted (not offered yet).
+#: Video, encrypted (both ends need the flow key).
 qos_video_crypt = _preset(100, UINT64_MAX, 3, 1, 0, 1, 100, 256)
 #: Voice: 50 ms delay and gap, 100 kbit/s, in order.
 qos_voice = _preset(50, 100000, 5, 1, 0, 1, 50)
-#: Voice, encrypted (not offered yet).
+#: Voice, encrypted (both ends need the flow key).
 qos_voice_crypt = _preset(50, 100000, 5, 1, 0, 1, 50, 256)
 #: Data: nothing lost, in order.
 qos_data = _preset(1000, 0, 0, 0, 0, 1, 2000)
-#: Data, encrypted (not offered yet).
+#: Data, encrypted (both ends need the flow key).
 qos_data_crypt = _preset(1000, 0, 0, 0, 0, 1, 2000, 256)
 
 #: Every preset by the name the C library knows it by (``rgtp_flow_qos_preset``).
