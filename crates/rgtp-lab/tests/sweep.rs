@@ -260,7 +260,11 @@ fn png_plots_are_valid_and_drawn() {
     let plan = Plan::parse(SMALL).unwrap();
     let dir = tempfile::tempdir().unwrap();
     sweep(&plan, dir.path());
-    for name in ["goodput-vs-loss.png", "completion-cdf.png"] {
+    for name in [
+        "goodput-vs-loss.png",
+        "completion-cdf.png",
+        "overhead-vs-loss.png",
+    ] {
         let (w, h, rows) = read_png(&fs::read(dir.path().join(name)).unwrap());
         assert_eq!((w, h), (900, 600), "{name}");
         // Inside the plot area (away from the margins), some pixels are coloured.
