@@ -501,22 +501,17 @@ impl Raster {
         }
     }
 
-    /// The canvas as a PNG (8-bit RGB, uncompressed deflate blocks).
+    /// The canvas as a PNG (8-bit RGB; one fixed-Huffman deflate block whose
+    /// matches repeat the previous pixel or the row above).
     pub fn png(&self) -> Vec<u8> {
         let mut raw = Vec::with_capacity((self.w as usize * 3 + 1) * self.h as usize);
         for row in self.rgb.chunks(self.w as usize * 3) {
             raw.push(0);
             raw.extend_from_slice(row);
         }
+        let stride = self.w as usize * 3 + 1;
         let mut z = vec![0x78, 0x01];
-        let mut blocks = raw.chunks(65_535).peekable();
-        while let Some(b) = blocks.next() {
-            z.push(u8::from(blocks.peek().is_none()));
-            let n = b.len() as u16;
-            z.extend_from_slice(&n.to_le_bytes());
-            z.extend_from_slice(&(!n).to_le_bytes());
-            z.extend_from_slice(b);
-        }
+        z.extend_from_slice(&deflate(&raw, stride));
         z.extend_from_slice(&adler32(&raw).to_be_bytes());
         let mut ihdr = Vec::new();
         ihdr.extend_from_slice(&self.w.to_be_bytes());
@@ -533,6 +528,120 @@ impl Raster {
         }
         out
     }
+}
+
+const LEN_BASE: [u16; 29] = [
+    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+    163, 195, 227, 258,
+];
+const LEN_EXTRA: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
+const DIST_BASE: [u16; 30] = [
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+];
+const DIST_EXTRA: [u8; 30] = [
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
+    13,
+];
+
+/// Bits into bytes, least significant first, as deflate packs them.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    fn put(&mut self, bits: u32, n: u32) {
+        self.acc |= u64::from(bits) << self.n;
+        self.n += n;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// A Huffman code, sent most significant bit first.
+    fn code(&mut self, code: u32, n: u32) {
+        self.put(code.reverse_bits() >> (32 - n), n);
+    }
+
+    fn literal(&mut self, sym: u16) {
+        let s = u32::from(sym);
+        match sym {
+            0..=143 => self.code(0x30 + s, 8),
+            144..=255 => self.code(0x190 + s - 144, 9),
+            256..=279 => self.code(s - 256, 7),
+            _ => self.code(0xc0 + s - 280, 8),
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
+/// The slot of `v` in a deflate base table: the last base not above it.
+fn slot(bases: &[u16], v: usize) -> usize {
+    bases
+        .iter()
+        .rposition(|&b| usize::from(b) <= v)
+        .unwrap_or(0)
+}
+
+/// `data` as one final deflate block with the fixed Huffman codes. Matches are
+/// looked for only 3 bytes back (the previous pixel) and `stride` back (the
+/// row above), which is where plots repeat themselves.
+fn deflate(data: &[u8], stride: usize) -> Vec<u8> {
+    let mut b = Bits::default();
+    b.put(1, 1); // final block
+    b.put(1, 2); // fixed Huffman codes
+    let run = |i: usize, d: usize| {
+        if d > i || d > 32_768 {
+            return 0;
+        }
+        data[i..]
+            .iter()
+            .zip(&data[i - d..])
+            .take(258)
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let mut i = 0;
+    while i < data.len() {
+        let (len, dist) = [3, stride]
+            .into_iter()
+            .map(|d| (run(i, d), d))
+            .max()
+            .unwrap_or((0, 0));
+        if len < 3 {
+            b.literal(u16::from(data[i]));
+            i += 1;
+            continue;
+        }
+        let l = slot(&LEN_BASE, len);
+        b.literal(257 + l as u16);
+        b.put(
+            (len - usize::from(LEN_BASE[l])) as u32,
+            u32::from(LEN_EXTRA[l]),
+        );
+        let d = slot(&DIST_BASE, dist);
+        b.code(d as u32, 5);
+        b.put(
+            (dist - usize::from(DIST_BASE[d])) as u32,
+            u32::from(DIST_EXTRA[d]),
+        );
+        i += len;
+    }
+    b.literal(256);
+    b.finish()
 }
 
 fn adler32(data: &[u8]) -> u32 {

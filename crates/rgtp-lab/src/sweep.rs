@@ -382,6 +382,16 @@ fn read_records(path: &Path) -> Result<BTreeMap<usize, RunRecord>, SweepError> {
 /// Runs (or resumes) a sweep of `plan` into `opts.out`.
 pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> {
     let started = Instant::now();
+    let series = opts.series.as_ref().unwrap_or(&plan.series);
+    if let SeriesSelect::Ids(ids) = series {
+        let n = plan.runs().len();
+        if let Some(id) = ids.iter().find(|&&id| id >= n) {
+            return Err(SweepError::Plan(PlanError(format!(
+                "series: run {id} is not in the plan (its runs are 0..={})",
+                n - 1
+            ))));
+        }
+    }
     fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
     let jsonl = opts.out.join("runs.jsonl");
     let selected: Vec<RunSpec> = plan
@@ -423,7 +433,6 @@ pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> 
     let failed: Mutex<Option<SweepError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
     let jobs = opts.jobs.max(1).min(todo.len().max(1));
-    let series = opts.series.as_ref().unwrap_or(&plan.series);
     let first_seed = plan.seeds.first().copied().unwrap_or(0);
     std::thread::scope(|s| {
         for _ in 0..jobs {

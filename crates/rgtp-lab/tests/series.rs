@@ -201,6 +201,14 @@ fn series_selection() {
     o.series = Some("3".parse().unwrap());
     run(&none, &o).unwrap();
     assert_eq!(run_ids(dir.path()), ["run-3.csv", "run-3.png", "run-3.svg"]);
+    // A run the plan does not have is an error, before anything is written.
+    let gone = tempfile::tempdir().unwrap();
+    let out = gone.path().join("out");
+    let mut o = SweepOptions::new(&out);
+    o.series = Some("2,4".parse().unwrap());
+    let e = run(&none, &o).unwrap_err().to_string();
+    assert!(e.contains("run 4") && e.contains("0..=3"), "{e}");
+    assert!(!out.exists());
 
     let ids = Plan::parse(&SHARED.replace(
         "seeds = [1, 2]",
