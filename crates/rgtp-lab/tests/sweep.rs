@@ -164,6 +164,16 @@ fn shards_merge_into_the_whole() {
         Outcome::Complete { runs: 8 }
     );
     assert_eq!(csv(out.path()), csv(whole.path()));
+    // The shards' time series (first seed: the even run ids) come along.
+    for id in [0, 2, 4, 6] {
+        let name = format!("series/run-{id}.csv");
+        let merged = fs::read(out.path().join(&name)).unwrap();
+        assert_eq!(
+            merged,
+            fs::read(whole.path().join(&name)).unwrap(),
+            "{name}"
+        );
+    }
     // A shard alone is not the whole plan.
     assert!(merge(out.path(), &dirs[..1]).is_err());
     // Shards of another plan are refused.
