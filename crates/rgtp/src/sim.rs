@@ -81,8 +81,8 @@ impl Node for ExposerNode {
 
 type PullerNode = Stepper<Puller<DynSuite>, PullApp<MemSink>>;
 
-/// What [`simulate_observed`] calls with (puller index, now, puller) before each step.
-pub type Observer<'a> = RefCell<&'a mut dyn FnMut(usize, Instant, &Puller<DynSuite>)>;
+/// The observer of [`simulate_observed`], shared by the puller nodes.
+type Observer<'a> = RefCell<&'a mut dyn FnMut(usize, Instant, &Puller<DynSuite>)>;
 
 /// A puller node that shows its state to an observer before every step.
 struct Watched<'w, 'a>(PullerNode, usize, &'w Observer<'a>);
