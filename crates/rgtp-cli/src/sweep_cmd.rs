@@ -22,6 +22,8 @@ times the seeds. Example plan:
     name = \"fec-vs-loss\"
     size = \"2MiB\"              # bytes exposed in every run (B, kB, MB, KiB, MiB, ...)
     seeds = [1, 2, 3]
+    sample_ms = 10               # step of the per-run time series (virtual time)
+    series = \"first-seed\"      # runs with a time series: all, none, first-seed, [ids]
 
     [variants]
     fec = [\"none\", \"rs:40,32\", \"raptorq:0.25\"]
@@ -41,6 +43,11 @@ times the seeds. Example plan:
     duplicate = 0.0
     corrupt = 0.0
     pullers = [1, 4]             # competing pullers behind the shared uplink
+
+Runs the plan (or --series) selects also get series/run-<id>.csv, .svg and .png:
+each puller's congestion window, delivery rate and smoothed RTT every sample_ms.
+Runs with several pullers get Jain's fairness index of their goodputs (column
+jain, fairness.svg); wire_overhead is bytes on the wire per payload byte.
 
 `rgtp sweep merge OUT DIR...` joins the directories of --shard runs of one plan.";
 
@@ -64,6 +71,10 @@ pub struct SweepArgs {
     /// Run only every N-th run starting at I (by run id), as I/N.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Runs that get a time series (window, rate, RTT per puller): all, none,
+    /// first-seed, or run ids as 0,4,7 (default: the plan's `series`, else first-seed).
+    #[arg(long, value_name = "WHICH")]
+    series: Option<String>,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -131,6 +142,14 @@ pub fn run(a: SweepArgs) -> CliResult {
     }
     opts.resume = a.resume;
     opts.shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    opts.series = a
+        .series
+        .as_deref()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| (exit::USAGE, format!("--series {e}")))
+        })
+        .transpose()?;
     super::install_stop_handler();
     opts.stop = Some(&STOP);
     let bar = ProgressBar::new(0);

@@ -173,3 +173,88 @@ fn the_cellular_example_plan_parses_with_its_traces() {
         assert!((2.0..=24.0).contains(&mbit), "{mbit}");
     }
 }
+
+#[test]
+fn series_flag_picks_the_runs_with_a_time_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    fs::write(&plan, PLAN).unwrap();
+    let out = dir.path().join("out");
+    let r = Command::new(BIN)
+        .arg("sweep")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .args(["--jobs", "2", "-q", "--series", "1,6"])
+        .env_remove("RGTP_LOG")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let mut names: Vec<String> = fs::read_dir(out.join("series"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "run-1.csv",
+            "run-1.png",
+            "run-1.svg",
+            "run-6.csv",
+            "run-6.png",
+            "run-6.svg"
+        ]
+    );
+    for name in ["fairness.svg", "fairness.png", "overhead-vs-loss.svg"] {
+        assert!(out.join(name).exists(), "{name} missing");
+    }
+    let csv = fs::read_to_string(out.join("results.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",trace_sha256,jain,wire_overhead"),
+        "{header}"
+    );
+
+    let r = Command::new(BIN)
+        .arg("sweep")
+        .arg(&plan)
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .args(["--series", "first"])
+        .env_remove("RGTP_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("--series") && err.contains("first-seed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_example_plans_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let load = |name: &str| rgtp_lab::Plan::load(&dir.join(name)).unwrap();
+    let chunks = load("chunk-size.toml");
+    let sizes: Vec<u32> = chunks.variants.iter().map(|v| v.chunk_size).collect();
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    let proofs = load("proofs.toml");
+    let on: Vec<bool> = proofs.variants.iter().map(|v| v.proofs).collect();
+    assert_eq!(on, [true, false, true, false]);
+    // The controllers' fairness scenario: 100 Mbit/s, a shallow and a deep
+    // queue, one and four pullers.
+    let cc = load("controllers.toml");
+    assert_eq!(cc.variants.len(), 3);
+    let mut seen = Vec::new();
+    for s in &cc.scenarios {
+        assert_eq!(s.rate, Some(12_500_000));
+        seen.push((s.queue, s.pullers));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [(32 * 1024, 1), (32 * 1024, 4), (1 << 20, 1), (1 << 20, 4)]
+    );
+}

@@ -5,12 +5,16 @@
 //! set is their cross product times the seeds. [`sweep::run`] executes every run
 //! twice (the trace hashes must agree), in parallel, appending each finished run to
 //! `runs.jsonl` so an interrupted sweep can resume, and writes `results.csv`,
-//! `results.json`, `manifest.json` (ordered by run id) and SVG plots.
+//! `results.json`, `manifest.json` (ordered by run id) and SVG plots. Selected
+//! runs also get a time series of each puller's window, rate and RTT
+//! ([`series`]); runs with several pullers get Jain's fairness index.
 
 pub mod plan;
 pub mod plot;
 pub mod record;
+pub mod series;
 pub mod sweep;
 
 pub use plan::{Plan, PlanError, RunSpec, Scenario, Variant};
+pub use series::{jain, Sample, SeriesSelect};
 pub use sweep::{merge, run, Metrics, Outcome, RunRecord, SweepError, SweepOptions};

@@ -11,6 +11,8 @@ use rgtp_link::impair::ImpairmentConfig;
 use rgtp_link::trace::DeliveryTrace;
 use rgtp_proto::cc::{Controller, CONTROLLERS};
 use serde::Deserialize;
+
+use crate::series::SeriesSelect;
 use sha2::{Digest, Sha256};
 use toml::{Spanned, Value};
 
@@ -32,6 +34,8 @@ struct RawPlan {
     name: String,
     size: Spanned<Value>,
     seeds: Spanned<Value>,
+    sample_ms: Option<Spanned<Value>>,
+    series: Option<Spanned<Value>>,
     #[serde(default)]
     variants: RawVariants,
     #[serde(default)]
@@ -217,6 +221,10 @@ pub struct Plan {
     pub variants: Vec<Variant>,
     /// Scenario axes, crossed.
     pub scenarios: Vec<Scenario>,
+    /// Step of the per-run time series, virtual time.
+    pub sample: Duration,
+    /// Runs that get a time series.
+    pub series: SeriesSelect,
     /// The plan's text, as read.
     pub source: String,
     /// The directory trace paths are relative to.
@@ -451,6 +459,36 @@ impl Plan {
                 "expected a non-negative integer seed, found {other}"
             )),
         })?;
+        let sample = match &raw.sample_ms {
+            None => Duration::from_millis(10),
+            Some(v) => number(v.get_ref())
+                .and_then(|x| {
+                    if (0.1..=60_000.0).contains(&x) {
+                        Ok(ms(x))
+                    } else {
+                        Err(format!("{x} is not a step in 0.1..=60000 ms"))
+                    }
+                })
+                .map_err(|m| cx.err("sample_ms", &v.span(), m))?,
+        };
+        let series = match &raw.series {
+            None => SeriesSelect::FirstSeed,
+            Some(v) => match v.get_ref() {
+                Value::String(s) => s.parse(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|i| match i {
+                        Value::Integer(i) if *i >= 0 => Ok(*i as usize),
+                        other => Err(format!("expected a run id, found {other}")),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(SeriesSelect::Ids),
+                other => Err(format!(
+                    "expected \"all\", \"none\", \"first-seed\" or a list of run ids, found {other}"
+                )),
+            }
+            .map_err(|m| cx.err("series", &v.span(), m))?,
+        };
         let v = &raw.variants;
         let fecs = cx.axis(
             "variants.fec",
@@ -602,6 +640,8 @@ impl Plan {
             seeds,
             variants,
             scenarios,
+            sample,
+            series,
             source: src.to_owned(),
         })
     }

@@ -37,6 +37,13 @@ pub struct Metrics {
     pub chunks_served: u64,
     /// Parity the exposer served.
     pub parity_served: u64,
+    /// Jain's fairness index of the pullers' goodputs ([`crate::series::jain`]).
+    #[serde(default)]
+    pub jain: f64,
+    /// Bytes both sides put on the wire per payload byte delivered to a puller
+    /// (exposure size times pullers).
+    #[serde(default)]
+    pub wire_overhead: f64,
     /// Hash of the packet trace, hex.
     pub trace_hash: String,
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rgtp::sim::{simulate, SimReport, EXPOSER};
+use rgtp::sim::{simulate, simulate_observed, SimReport, EXPOSER};
 use rgtp::{ExposerBuilder, FecSpec, Prepared};
 use rgtp_link::mem::SimNet;
 use rgtp_proto::cc::Controller;
@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, PlanError, RunSpec};
 pub use crate::record::{Metrics, RunRecord};
+use crate::series::{jain, series_csv, Sample, Sampler, SeriesSelect};
 
 /// Virtual time a run may take before its pullers are cut off.
 pub const RUN_LIMIT: Duration = Duration::from_secs(3600);
@@ -113,7 +114,11 @@ fn prepare(plan: &Plan, spec: &RunSpec, data: &[u8]) -> Result<Prepared, SweepEr
         .map_err(|e| setup(e.to_string()))
 }
 
-fn simulate_once(p: &Prepared, spec: &RunSpec) -> Result<SimReport, SweepError> {
+fn simulate_once(
+    p: &Prepared,
+    spec: &RunSpec,
+    sampler: Option<&mut Sampler>,
+) -> Result<SimReport, SweepError> {
     let cc = Controller::by_name(&spec.variant.cc).ok_or_else(|| SweepError::Setup {
         id: spec.id,
         reason: format!("unknown controller {}", spec.variant.cc),
@@ -128,22 +133,93 @@ fn simulate_once(p: &Prepared, spec: &RunSpec) -> Result<SimReport, SweepError> 
         .collect();
     let mut net = SimNet::new(spec.scenario.downlink(), spec.seed);
     net.set_bottleneck(EXPOSER, spec.scenario.uplink());
-    Ok(simulate(p, configs, net, RUN_LIMIT))
+    let Some(sampler) = sampler else {
+        return Ok(simulate(p, configs, net, RUN_LIMIT));
+    };
+    let report = simulate_observed(p, configs, net, RUN_LIMIT, &mut |i, now, puller| {
+        sampler.observe(i, now, || puller.stats())
+    });
+    for (i, o) in report.pullers.iter().enumerate() {
+        sampler.finish(i, o.elapsed, &o.stats);
+    }
+    Ok(report)
 }
 
 /// Executes one run twice and checks both give the same trace hash.
 pub fn execute(plan: &Plan, spec: &RunSpec) -> Result<RunRecord, SweepError> {
+    execute_sampled(plan, spec, None).map(|(r, _)| r)
+}
+
+/// [`execute`], with the first of the two simulations sampled every `sample`
+/// of virtual time when given; the second is not, so the trace-hash check also
+/// holds sampling to leaving the run unchanged.
+pub fn execute_sampled(
+    plan: &Plan,
+    spec: &RunSpec,
+    sample: Option<Duration>,
+) -> Result<(RunRecord, Option<Vec<Sample>>), SweepError> {
     let bytes = data(plan.size);
     let p = prepare(plan, spec, &bytes)?;
-    let a = simulate_once(&p, spec)?;
-    let b = simulate_once(&p, spec)?;
+    let mut sampler = sample.map(|step| {
+        Sampler::new(
+            step,
+            spec.scenario.pullers as usize,
+            spec.variant.chunk_size,
+        )
+    });
+    let a = simulate_once(&p, spec, sampler.as_mut())?;
+    let b = simulate_once(&p, spec, None)?;
     if a.trace_hash != b.trace_hash {
         return Err(SweepError::Nondeterministic {
             id: spec.id,
             hashes: (a.trace_hash, b.trace_hash),
         });
     }
-    Ok(record(plan, spec, &a, &bytes))
+    Ok((
+        record(plan, spec, &a, &bytes),
+        sampler.map(Sampler::into_samples),
+    ))
+}
+
+/// Writes the time series of run `rec` as `series/run-<id>.csv`, `.svg` and
+/// `.png` under `out`.
+pub fn write_series(out: &Path, rec: &RunRecord, samples: &[Sample]) -> Result<(), SweepError> {
+    let dir = out.join("series");
+    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let plot = |e: String| SweepError::Io(format!("plot: {e}"));
+    let id = rec.id;
+    let link = match (rec.trace.as_str(), rec.rate_bps) {
+        ("none", 0) => "unlimited".to_owned(),
+        ("none", r) => format!("{}Mbit/s", r as f64 * 8.0 / 1e6),
+        (t, _) => t.to_owned(),
+    };
+    let title = format!(
+        "run {id}: {}; loss={} delay={}ms {link} queue={}KiB pullers={} seed={}",
+        rec.variant_label(),
+        rec.loss,
+        rec.delay_ms,
+        rec.queue / 1024,
+        rec.pullers,
+        rec.seed
+    );
+    let files: [(&str, Vec<u8>); 3] = [
+        ("csv", series_csv(samples).into_bytes()),
+        (
+            "svg",
+            crate::plot::series_svg(&title, samples)
+                .map_err(plot)?
+                .into_bytes(),
+        ),
+        (
+            "png",
+            crate::plot::series_png(&title, samples).map_err(plot)?,
+        ),
+    ];
+    for (ext, bytes) in files {
+        let p = dir.join(format!("run-{id}.{ext}"));
+        fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
 }
 
 fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord {
@@ -160,6 +236,8 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
         parity_received: 0,
         fec_recoveries: 0,
         srtt_us: 0,
+        jain: 0.0,
+        wire_overhead: 0.0,
         puller_bytes_sent: 0,
         exposer_bytes_sent: r.exposer.bytes_out,
         exposer_datagrams: r.exposer.datagrams_out,
@@ -193,6 +271,9 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
     }
     m.srtt_us = srtt / n as u64;
     m.goodput_mean_bps = m.goodput_bps.iter().sum::<f64>() / n as f64;
+    m.jain = jain(&m.goodput_bps);
+    let payload = plan.size as f64 * n as f64;
+    m.wire_overhead = (m.exposer_bytes_sent + m.puller_bytes_sent) as f64 / payload;
     let sc = &spec.scenario;
     RunRecord {
         id: spec.id,
@@ -242,6 +323,8 @@ pub struct SweepOptions<'a> {
     pub max_runs: Option<usize>,
     /// Called after each finished run with (finished, total).
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Runs that get a time series, instead of the plan's choice.
+    pub series: Option<SeriesSelect>,
 }
 
 impl SweepOptions<'_> {
@@ -255,6 +338,7 @@ impl SweepOptions<'_> {
             stop: None,
             max_runs: None,
             progress: None,
+            series: None,
         }
     }
 }
@@ -286,7 +370,9 @@ fn read_records(path: &Path) -> Result<BTreeMap<usize, RunRecord>, SweepError> {
     for line in BufReader::new(f).lines() {
         let line = line.map_err(|e| io(path, e))?;
         // A line cut short by an interruption is not a finished run.
-        if let Ok(r) = serde_json::from_str::<RunRecord>(&line) {
+        if let Ok(mut r) = serde_json::from_str::<RunRecord>(&line) {
+            // Records from before the fairness column: it follows from the goodputs.
+            r.metrics.jain = jain(&r.metrics.goodput_bps);
             out.insert(r.id, r);
         }
     }
@@ -296,6 +382,16 @@ fn read_records(path: &Path) -> Result<BTreeMap<usize, RunRecord>, SweepError> {
 /// Runs (or resumes) a sweep of `plan` into `opts.out`.
 pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> {
     let started = Instant::now();
+    let series = opts.series.as_ref().unwrap_or(&plan.series);
+    if let SeriesSelect::Ids(ids) = series {
+        let n = plan.runs().len();
+        if let Some(id) = ids.iter().find(|&&id| id >= n) {
+            return Err(SweepError::Plan(PlanError(format!(
+                "series: run {id} is not in the plan (its runs are 0..={})",
+                n - 1
+            ))));
+        }
+    }
     fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
     let jsonl = opts.out.join("runs.jsonl");
     let selected: Vec<RunSpec> = plan
@@ -337,6 +433,7 @@ pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> 
     let failed: Mutex<Option<SweepError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
     let jobs = opts.jobs.max(1).min(todo.len().max(1));
+    let first_seed = plan.seeds.first().copied().unwrap_or(0);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
@@ -349,7 +446,16 @@ pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> 
                 if i >= todo.len() || opts.max_runs.is_some_and(|m| i >= m) {
                     return;
                 }
-                match execute(plan, todo[i]) {
+                let spec = todo[i];
+                let sample = series
+                    .selects(spec.id, spec.seed, first_seed)
+                    .then_some(plan.sample);
+                let done =
+                    execute_sampled(plan, spec, sample).and_then(|(rec, samples)| match samples {
+                        Some(s) => write_series(&opts.out, &rec, &s).map(|()| rec),
+                        None => Ok(rec),
+                    });
+                match done {
                     Ok(rec) => {
                         let line = serde_json::to_string(&rec).expect("record serialises");
                         let w = writeln!(log.lock().unwrap(), "{line}");
@@ -408,7 +514,7 @@ fn git_commit() -> String {
 }
 
 /// The CSV header.
-pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256";
+pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256,jain,wire_overhead";
 
 /// The CSV text of `records` (ordered as given).
 pub fn csv(records: &[RunRecord]) -> String {
@@ -419,14 +525,14 @@ pub fn csv(records: &[RunRecord]) -> String {
         let gmin = m.goodput_bps.iter().copied().fold(f64::INFINITY, f64::min);
         let gmin = if gmin.is_finite() { gmin } else { 0.0 };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.id, r.fec.replace(',', ";"), r.cc, r.chunk_size, r.proofs, r.loss, r.burst,
             r.delay_ms, r.jitter_ms, r.rate_bps, r.queue, r.reorder, r.duplicate, r.corrupt,
             r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin, m.naks,
             m.requests, m.chunks_rerequested, m.parity_requested, m.parity_received,
             m.fec_recoveries, m.srtt_us, m.puller_bytes_sent, m.exposer_bytes_sent,
             m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash,
-            r.trace.replace(',', ";"), r.trace_sha256
+            r.trace.replace(',', ";"), r.trace_sha256, m.jain, m.wire_overhead
         ));
     }
     out
@@ -457,6 +563,14 @@ fn write_outputs(
         "completion-cdf.svg",
         crate::plot::completion_cdf_svg(records).map_err(plot)?,
     )?;
+    write(
+        "overhead-vs-loss.svg",
+        crate::plot::overhead_vs_loss_svg(records).map_err(plot)?,
+    )?;
+    write(
+        "fairness.svg",
+        crate::plot::fairness_svg(records).map_err(plot)?,
+    )?;
     for (name, png) in [
         (
             "goodput-vs-loss.png",
@@ -466,6 +580,11 @@ fn write_outputs(
             "completion-cdf.png",
             crate::plot::completion_cdf_png(records),
         ),
+        (
+            "overhead-vs-loss.png",
+            crate::plot::overhead_vs_loss_png(records),
+        ),
+        ("fairness.png", crate::plot::fairness_png(records)),
     ] {
         let p = out.join(name);
         fs::write(&p, png.map_err(plot)?).map_err(|e| io(&p, e))?;
@@ -499,7 +618,28 @@ pub fn trace_manifest(plan: &Plan) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Joins shard directories of one plan into `out`.
+/// Copies the `run-*` time-series files of `from` (if any) into `to`.
+fn copy_series(from: &Path, to: &Path) -> Result<(), SweepError> {
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(from, e)),
+    };
+    fs::create_dir_all(to).map_err(|e| io(to, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io(from, e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("run-") && entry.path().is_file() {
+            let dest = to.join(&name);
+            if dest != entry.path() {
+                fs::copy(entry.path(), &dest).map_err(|e| io(&dest, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Joins shard directories of one plan into `out` (with their time series).
 pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
     let started = Instant::now();
     let mut source: Option<(String, String, String, serde_json::Value)> = None;
@@ -548,6 +688,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
         )));
     }
     fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    for d in dirs {
+        copy_series(&d.join("series"), &out.join("series"))?;
+    }
     let records: Vec<RunRecord> = all.into_values().collect();
     let jsonl: String = records
         .iter()

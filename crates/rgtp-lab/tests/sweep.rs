@@ -164,6 +164,16 @@ fn shards_merge_into_the_whole() {
         Outcome::Complete { runs: 8 }
     );
     assert_eq!(csv(out.path()), csv(whole.path()));
+    // The shards' time series (first seed: the even run ids) come along.
+    for id in [0, 2, 4, 6] {
+        let name = format!("series/run-{id}.csv");
+        let merged = fs::read(out.path().join(&name)).unwrap();
+        assert_eq!(
+            merged,
+            fs::read(whole.path().join(&name)).unwrap(),
+            "{name}"
+        );
+    }
     // A shard alone is not the whole plan.
     assert!(merge(out.path(), &dirs[..1]).is_err());
     // Shards of another plan are refused.
@@ -208,7 +218,102 @@ fn svg_plots_have_a_line_per_variant() {
     assert_eq!(points.split_whitespace().count(), 2, "{points}");
 }
 
-/// Reads an 8-bit RGB PNG whose IDAT holds uncompressed deflate blocks: (w, h, rows).
+/// Inflates deflate data made of fixed-Huffman blocks.
+fn inflate(z: &[u8]) -> Vec<u8> {
+    const LEN: [(usize, u32); 29] = [
+        (3, 0),
+        (4, 0),
+        (5, 0),
+        (6, 0),
+        (7, 0),
+        (8, 0),
+        (9, 0),
+        (10, 0),
+        (11, 1),
+        (13, 1),
+        (15, 1),
+        (17, 1),
+        (19, 2),
+        (23, 2),
+        (27, 2),
+        (31, 2),
+        (35, 3),
+        (43, 3),
+        (51, 3),
+        (59, 3),
+        (67, 4),
+        (83, 4),
+        (99, 4),
+        (115, 4),
+        (131, 5),
+        (163, 5),
+        (195, 5),
+        (227, 5),
+        (258, 0),
+    ];
+    let mut pos = 0usize;
+    let mut bit = |n: u32| -> usize {
+        let mut v = 0;
+        for k in 0..n {
+            let b = (z[pos / 8] >> (pos % 8)) & 1;
+            v |= (b as usize) << k;
+            pos += 1;
+        }
+        v
+    };
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let last = bit(1) == 1;
+        match bit(2) {
+            1 => loop {
+                // Fixed codes arrive most significant bit first.
+                let mut code = 0;
+                for _ in 0..7 {
+                    code = (code << 1) | bit(1);
+                }
+                let sym = if code <= 23 {
+                    256 + code
+                } else {
+                    code = (code << 1) | bit(1);
+                    match code {
+                        0x30..=0xbf => code - 0x30,
+                        0xc0..=0xc7 => 280 + code - 0xc0,
+                        _ => 144 + ((code << 1) | bit(1)) - 0x190,
+                    }
+                };
+                match sym {
+                    0..=255 => out.push(sym as u8),
+                    256 => break,
+                    _ => {
+                        let (base, extra) = LEN[sym - 257];
+                        let len = base + bit(extra);
+                        let mut d = 0;
+                        for _ in 0..5 {
+                            d = (d << 1) | bit(1);
+                        }
+                        let (dbase, dextra) = if d < 4 {
+                            (d + 1, 0)
+                        } else {
+                            let e = (d as u32 - 2) / 2;
+                            ((2 + (d & 1)) << e | 1, e)
+                        };
+                        let dist = dbase + bit(dextra);
+                        assert!(dist <= out.len(), "distance {dist} before the start");
+                        for _ in 0..len {
+                            out.push(out[out.len() - dist]);
+                        }
+                    }
+                }
+            },
+            t => panic!("block type {t}"),
+        }
+        if last {
+            return out;
+        }
+    }
+}
+
+/// Reads an 8-bit RGB PNG (one zlib stream in IDAT): (w, h, rows).
 fn read_png(png: &[u8]) -> (u32, u32, Vec<Vec<u8>>) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "signature");
     let (mut at, mut w, mut h, mut z) = (8, 0, 0, Vec::new());
@@ -231,18 +336,13 @@ fn read_png(png: &[u8]) -> (u32, u32, Vec<Vec<u8>>) {
     }
     assert_eq!(kinds, ["IHDR", "IDAT", "IEND"]);
     assert_eq!(z[0] & 0x0f, 8, "deflate");
-    let (mut raw, mut i) = (Vec::new(), 2);
-    loop {
-        let last = z[i] & 1 == 1;
-        assert_eq!(z[i] & 6, 0, "stored block");
-        let n = u16::from_le_bytes([z[i + 1], z[i + 2]]) as usize;
-        assert_eq!(!(n as u16), u16::from_le_bytes([z[i + 3], z[i + 4]]));
-        raw.extend_from_slice(&z[i + 5..i + 5 + n]);
-        i += 5 + n;
-        if last {
-            break;
-        }
-    }
+    let raw = inflate(&z[2..z.len() - 4]);
+    let adler = raw.iter().fold((1u32, 0u32), |(a, b), &x| {
+        let a = (a + u32::from(x)) % 65_521;
+        (a, (b + a) % 65_521)
+    });
+    let want = u32::from_be_bytes(z[z.len() - 4..].try_into().unwrap());
+    assert_eq!((adler.1 << 16) | adler.0, want, "Adler-32");
     let stride = w as usize * 3 + 1;
     assert_eq!(raw.len(), stride * h as usize);
     let rows = raw
@@ -260,7 +360,11 @@ fn png_plots_are_valid_and_drawn() {
     let plan = Plan::parse(SMALL).unwrap();
     let dir = tempfile::tempdir().unwrap();
     sweep(&plan, dir.path());
-    for name in ["goodput-vs-loss.png", "completion-cdf.png"] {
+    for name in [
+        "goodput-vs-loss.png",
+        "completion-cdf.png",
+        "overhead-vs-loss.png",
+    ] {
         let (w, h, rows) = read_png(&fs::read(dir.path().join(name)).unwrap());
         assert_eq!((w, h), (900, 600), "{name}");
         // Inside the plot area (away from the margins), some pixels are coloured.

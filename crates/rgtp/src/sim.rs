@@ -2,6 +2,7 @@
 //! in-memory network, in virtual time. The same seed gives the same packet
 //! trace, byte for byte.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use rgtp_link::mem::SimNet;
@@ -80,25 +81,70 @@ impl Node for ExposerNode {
 
 type PullerNode = Stepper<Puller<DynSuite>, PullApp<MemSink>>;
 
+/// The observer of [`simulate_observed`], shared by the puller nodes.
+type Observer<'a> = RefCell<&'a mut dyn FnMut(usize, Instant, &Puller<DynSuite>)>;
+
+/// A puller node that shows its state to an observer before every step.
+struct Watched<'w, 'a>(PullerNode, usize, &'w Observer<'a>);
+
+impl Node for Watched<'_, '_> {
+    fn peer(&self) -> Peer {
+        self.0.peer()
+    }
+    fn is_done(&self) -> bool {
+        self.0.is_finished()
+    }
+    fn is_background(&self) -> bool {
+        false
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.0.deadline()
+    }
+    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        (self.2.borrow_mut())(self.1, now, &self.0.endpoint);
+        self.0.step(now, send)
+    }
+    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
+        self.0.input(now, from, data)
+    }
+    fn events(&mut self) {
+        self.0.events()
+    }
+}
+
 /// Runs pullers with `configs` (their `exposer` peer is set to [`EXPOSER`]) against
 /// `prepared` over `net` until all finish or `limit` of virtual time passes.
 pub fn simulate(
     prepared: &Prepared,
     configs: Vec<PullerConfig>,
-    mut net: SimNet,
+    net: SimNet,
     limit: Duration,
 ) -> SimReport {
+    simulate_observed(prepared, configs, net, limit, &mut |_, _, _| {})
+}
+
+/// [`simulate`], showing each puller to `observe` (index, virtual time, puller)
+/// before every step it takes; the observer only reads, so the run is the same.
+pub fn simulate_observed(
+    prepared: &Prepared,
+    configs: Vec<PullerConfig>,
+    mut net: SimNet,
+    limit: Duration,
+    observe: &mut dyn FnMut(usize, Instant, &Puller<DynSuite>),
+) -> SimReport {
+    let observe: Observer<'_> = RefCell::new(observe);
     let mut exposer = ExposerNode {
         stepper: Stepper::new(prepared.exposer(), ServeApp, EXPOSER).background(),
         queue_max: 0,
     };
-    let mut pullers: Vec<PullerNode> = configs
+    let mut pullers: Vec<Watched<'_, '_>> = configs
         .into_iter()
         .enumerate()
         .map(|(i, mut c)| {
             c.exposer = EXPOSER;
             let app = PullApp::new(MemSink::default());
-            Stepper::new(Puller::new(c, DynSuite, START), app, puller_peer(i))
+            let node = Stepper::new(Puller::new(c, DynSuite, START), app, puller_peer(i));
+            Watched(node, i, &observe)
         })
         .collect();
     // Pullers step first, then the exposer, in every round.
@@ -109,7 +155,7 @@ pub fn simulate(
     SimReport {
         pullers: pullers
             .into_iter()
-            .map(|p| {
+            .map(|Watched(p, ..)| {
                 let stats = p.endpoint.stats();
                 let elapsed = p.finished_at().unwrap_or(ended).saturating_since(START);
                 let (_, app, outcome) = p.into_parts();
