@@ -48,6 +48,9 @@ Runs the plan (or --series) selects also get series/run-<id>.csv, .svg and .png:
 each puller's congestion window, delivery rate and smoothed RTT every sample_ms.
 Runs with several pullers get Jain's fairness index of their goodputs (column
 jain, fairness.svg); wire_overhead is bytes on the wire per payload byte.
+Runs --pcaps selects get pcaps/run-<id>.pcap: every datagram the simulated network
+delivered, as UDP between 10.0.0.1:9000 (the exposer) and 10.0.0.2… (the pullers),
+stamped with virtual time (`rgtp inspect`, Wireshark with interop/wireshark/rgtp.lua).
 
 `rgtp sweep merge OUT DIR...` joins the directories of --shard runs of one plan.";
 
@@ -75,6 +78,10 @@ pub struct SweepArgs {
     /// first-seed, or run ids as 0,4,7 (default: the plan's `series`, else first-seed).
     #[arg(long, value_name = "WHICH")]
     series: Option<String>,
+    /// Runs whose delivered datagrams are written as pcaps/run-<id>.pcap: all, none,
+    /// first-seed, or run ids as 0,4,7 (default: none).
+    #[arg(long, value_name = "WHICH")]
+    pcaps: Option<String>,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -150,6 +157,11 @@ pub fn run(a: SweepArgs) -> CliResult {
                 .map_err(|e| (exit::USAGE, format!("--series {e}")))
         })
         .transpose()?;
+    if let Some(p) = a.pcaps.as_deref() {
+        opts.pcaps = p
+            .parse()
+            .map_err(|e| (exit::USAGE, format!("--pcaps {e}")))?;
+    }
     super::install_stop_handler();
     opts.stop = Some(&STOP);
     let bar = ProgressBar::new(0);

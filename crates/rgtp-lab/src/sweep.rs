@@ -118,6 +118,7 @@ fn simulate_once(
     p: &Prepared,
     spec: &RunSpec,
     sampler: Option<&mut Sampler>,
+    trace: bool,
 ) -> Result<SimReport, SweepError> {
     let cc = Controller::by_name(&spec.variant.cc).ok_or_else(|| SweepError::Setup {
         id: spec.id,
@@ -133,6 +134,9 @@ fn simulate_once(
         .collect();
     let mut net = SimNet::new(spec.scenario.downlink(), spec.seed);
     net.set_bottleneck(EXPOSER, spec.scenario.uplink());
+    if trace {
+        net.enable_trace();
+    }
     let Some(sampler) = sampler else {
         return Ok(simulate(p, configs, net, RUN_LIMIT));
     };
@@ -158,6 +162,21 @@ pub fn execute_sampled(
     spec: &RunSpec,
     sample: Option<Duration>,
 ) -> Result<(RunRecord, Option<Vec<Sample>>), SweepError> {
+    execute_traced(plan, spec, sample, false).map(|(r, s, _)| (r, s))
+}
+
+/// Every datagram a run's network delivered (see [`execute_traced`]).
+pub type Deliveries = Vec<rgtp_link::mem::TraceEntry>;
+
+/// [`execute_sampled`], also returning every datagram the second simulation's
+/// network delivered when `trace` is set (kept beside the trace hash, so the run
+/// is the same).
+pub fn execute_traced(
+    plan: &Plan,
+    spec: &RunSpec,
+    sample: Option<Duration>,
+    trace: bool,
+) -> Result<(RunRecord, Option<Vec<Sample>>, Option<Deliveries>), SweepError> {
     let bytes = data(plan.size);
     let p = prepare(plan, spec, &bytes)?;
     let mut sampler = sample.map(|step| {
@@ -167,8 +186,8 @@ pub fn execute_sampled(
             spec.variant.chunk_size,
         )
     });
-    let a = simulate_once(&p, spec, sampler.as_mut())?;
-    let b = simulate_once(&p, spec, None)?;
+    let a = simulate_once(&p, spec, sampler.as_mut(), false)?;
+    let mut b = simulate_once(&p, spec, None, trace)?;
     if a.trace_hash != b.trace_hash {
         return Err(SweepError::Nondeterministic {
             id: spec.id,
@@ -178,7 +197,31 @@ pub fn execute_sampled(
     Ok((
         record(plan, spec, &a, &bytes),
         sampler.map(Sampler::into_samples),
+        b.trace.take(),
     ))
+}
+
+/// Writes the datagrams run `id` delivered as `pcaps/run-<id>.pcap` in `out`:
+/// Ethernet frames carrying UDP, the simulator's nodes as hosts `10.0.0.1` (the
+/// exposer) and up (pullers), timestamps in the run's virtual time. Datagrams the
+/// scenario dropped are not in it. `rgtp inspect` and Wireshark read it.
+pub fn write_pcap(
+    out: &Path,
+    id: usize,
+    trace: &[rgtp_link::mem::TraceEntry],
+) -> Result<(), SweepError> {
+    let dir = out.join("pcaps");
+    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let path = dir.join(format!("run-{id}.pcap"));
+    let f = File::create(&path).map_err(|e| io(&path, e))?;
+    let mut w =
+        rgtp_capture::CaptureWriter::new(std::io::BufWriter::new(f)).map_err(|e| io(&path, e))?;
+    for d in trace {
+        w.write_datagram(d.at.total_micros(), d.from, d.to, None, &d.bytes)
+            .map_err(|e| io(&path, e))?;
+    }
+    w.into_inner().map_err(|e| io(&path, e))?;
+    Ok(())
 }
 
 /// Writes the time series of run `rec` as `series/run-<id>.csv`, `.svg` and
@@ -325,6 +368,8 @@ pub struct SweepOptions<'a> {
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
     /// Runs that get a time series, instead of the plan's choice.
     pub series: Option<SeriesSelect>,
+    /// Runs whose delivered datagrams are written as `pcaps/run-<id>.pcap`.
+    pub pcaps: SeriesSelect,
 }
 
 impl SweepOptions<'_> {
@@ -339,6 +384,7 @@ impl SweepOptions<'_> {
             max_runs: None,
             progress: None,
             series: None,
+            pcaps: SeriesSelect::None,
         }
     }
 }
@@ -383,13 +429,15 @@ fn read_records(path: &Path) -> Result<BTreeMap<usize, RunRecord>, SweepError> {
 pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> {
     let started = Instant::now();
     let series = opts.series.as_ref().unwrap_or(&plan.series);
-    if let SeriesSelect::Ids(ids) = series {
-        let n = plan.runs().len();
-        if let Some(id) = ids.iter().find(|&&id| id >= n) {
-            return Err(SweepError::Plan(PlanError(format!(
-                "series: run {id} is not in the plan (its runs are 0..={})",
-                n - 1
-            ))));
+    for (what, sel) in [("series", series), ("pcaps", &opts.pcaps)] {
+        if let SeriesSelect::Ids(ids) = sel {
+            let n = plan.runs().len();
+            if let Some(id) = ids.iter().find(|&&id| id >= n) {
+                return Err(SweepError::Plan(PlanError(format!(
+                    "{what}: run {id} is not in the plan (its runs are 0..={})",
+                    n - 1
+                ))));
+            }
         }
     }
     fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
@@ -450,10 +498,16 @@ pub fn run(plan: &Plan, opts: &SweepOptions<'_>) -> Result<Outcome, SweepError> 
                 let sample = series
                     .selects(spec.id, spec.seed, first_seed)
                     .then_some(plan.sample);
+                let pcap = opts.pcaps.selects(spec.id, spec.seed, first_seed);
                 let done =
-                    execute_sampled(plan, spec, sample).and_then(|(rec, samples)| match samples {
-                        Some(s) => write_series(&opts.out, &rec, &s).map(|()| rec),
-                        None => Ok(rec),
+                    execute_traced(plan, spec, sample, pcap).and_then(|(rec, samples, trace)| {
+                        if let Some(t) = trace {
+                            write_pcap(&opts.out, rec.id, &t)?;
+                        }
+                        match samples {
+                            Some(s) => write_series(&opts.out, &rec, &s).map(|()| rec),
+                            None => Ok(rec),
+                        }
                     });
                 match done {
                     Ok(rec) => {
@@ -690,6 +744,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Outcome, SweepError> {
     fs::create_dir_all(out).map_err(|e| io(out, e))?;
     for d in dirs {
         copy_series(&d.join("series"), &out.join("series"))?;
+        copy_series(&d.join("pcaps"), &out.join("pcaps"))?;
     }
     let records: Vec<RunRecord> = all.into_values().collect();
     let jsonl: String = records

@@ -46,6 +46,9 @@ pub struct SimReport {
     pub trace_hash: u64,
     /// Most jobs the exposer ever had queued.
     pub exposer_queue_max: usize,
+    /// Every datagram the network delivered, in order, when the `SimNet` given kept
+    /// its trace ([`SimNet::enable_trace`](rgtp_link::SimNet::enable_trace)).
+    pub trace: Option<Vec<rgtp_link::mem::TraceEntry>>,
 }
 
 const START: Instant = Instant::from_micros(1_000_000_000);
@@ -174,5 +177,6 @@ pub fn simulate_observed(
         exposer: exposer.stepper.endpoint.stats(),
         trace_hash: net.trace_hash(),
         exposer_queue_max: exposer.queue_max,
+        trace: net.trace().map(<[_]>::to_vec),
     }
 }
