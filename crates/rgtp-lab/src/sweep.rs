@@ -168,6 +168,10 @@ pub fn execute_sampled(
 /// Every datagram a run's network delivered (see [`execute_traced`]).
 pub type Deliveries = Vec<rgtp_link::mem::TraceEntry>;
 
+/// What [`execute_traced`] returns: the run's record, its time series if sampled,
+/// and its deliveries if traced.
+pub type Traced = (RunRecord, Option<Vec<Sample>>, Option<Deliveries>);
+
 /// [`execute_sampled`], also returning every datagram the second simulation's
 /// network delivered when `trace` is set (kept beside the trace hash, so the run
 /// is the same).
@@ -176,7 +180,7 @@ pub fn execute_traced(
     spec: &RunSpec,
     sample: Option<Duration>,
     trace: bool,
-) -> Result<(RunRecord, Option<Vec<Sample>>, Option<Deliveries>), SweepError> {
+) -> Result<Traced, SweepError> {
     let bytes = data(plan.size);
     let p = prepare(plan, spec, &bytes)?;
     let mut sampler = sample.map(|step| {
