@@ -255,7 +255,14 @@ pub fn pull_with<P: Pull, L: Link, K: Sink>(
     mut progress: impl FnMut(&P),
 ) -> Result<(), PullFailure> {
     let mut d = Driver::with_clock(Borrowed(link), *clock, DriverConfig::default());
-    match d.run(puller, app, stop, |p, _| progress(p))? {
+    // A record of what the output holds (what `progress` may save) is only true
+    // once the sink has handed its writes to the file.
+    let tick = |p: &P, a: &PullApp<K>| {
+        if a.sink.flush().is_ok() {
+            progress(p)
+        }
+    };
+    match d.run(puller, app, stop, tick)? {
         Finish::Done(()) => Ok(()),
         Finish::Stopped => Err(PullFailure::Stopped),
     }

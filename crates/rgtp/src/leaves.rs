@@ -15,7 +15,7 @@ use rgtp_wire::{Hash, HASH_LEN};
 /// Chunks a batch carries before it goes to the hashing thread.
 const BATCH: usize = 128;
 /// Batches queued for the hashing thread at most (bounded memory).
-const QUEUE: usize = 8;
+const QUEUE: usize = 64;
 
 #[derive(Default)]
 struct Batch {

@@ -1,8 +1,10 @@
 //! Where pulled chunks go: memory, or a file that only gets its final name
 //! once the whole is verified.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rgtp_proto::puller::ManifestInfo;
@@ -15,6 +17,12 @@ pub trait Sink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Everything written so far, for the end-of-transfer Merkle check.
     fn contents(&self) -> io::Result<&[u8]>;
+    /// Puts everything written so far where a later run can read it (a file sink
+    /// holding writes back hands them to the file); before a record of what the
+    /// output holds is saved.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<K: Sink + ?Sized> Sink for &mut K {
@@ -26,6 +34,9 @@ impl<K: Sink + ?Sized> Sink for &mut K {
     }
     fn contents(&self) -> io::Result<&[u8]> {
         (**self).contents()
+    }
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
     }
 }
 
@@ -91,6 +102,12 @@ impl Sink for MemSink {
 /// Writes into `NAME.rgtp-partial` beside the target, renamed to the target by
 /// [`FileSink::finish`] and removed if dropped unfinished.
 ///
+/// Chunks are gathered while they arrive in order and written with one `pwrite`
+/// per [`WRITE_BATCH`] bytes (or per gap, or per [`Sink::flush`]): written whole,
+/// fresh page-cache pages are never zeroed first, which a fault on a writable map
+/// of a new file costs every page. The output is read back through a read-only
+/// map, which the page cache keeps coherent with the writes.
+///
 /// The Manifest's Total_Size is a peer's claim, so nothing is reserved on its word
 /// alone (spec §8.11): a Total_Size beyond the file system's free space is refused
 /// at once, with an error naming both; otherwise the file is sized sparse and space
@@ -100,7 +117,12 @@ pub struct FileSink {
     target: PathBuf,
     partial: PathBuf,
     file: Option<File>,
-    map: Option<memmap2::MmapMut>,
+    /// The output's size, once the Manifest gave it.
+    size: u64,
+    /// A read-only view of the output (after the Manifest, for a non-empty one).
+    view: Option<memmap2::Mmap>,
+    /// Bytes written in order and not yet handed to the file.
+    pending: RefCell<Pending>,
     /// One bit per extent already reserved.
     reserved: Vec<u64>,
     /// The file system cannot reserve space: the file stays sparse.
@@ -112,6 +134,28 @@ pub struct FileSink {
 
 /// Disk space is reserved in extents of this many bytes as chunks arrive.
 pub const RESERVE_EXTENT: u64 = 64 << 20;
+
+/// A [`FileSink`] gathers up to this many bytes written in order into one write.
+pub const WRITE_BATCH: usize = 1 << 20;
+
+/// Contiguous bytes waiting to be written at `offset`.
+#[derive(Default)]
+struct Pending {
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    /// Writes the bytes out and empties the batch; on an error they are kept, to
+    /// be tried again (and fail again) with the next write.
+    fn write_to(&mut self, file: &File) -> io::Result<()> {
+        if !self.bytes.is_empty() {
+            file.write_all_at(&self.bytes, self.offset)?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
+}
 
 impl FileSink {
     /// Creates the partial file (fails early on an unwritable directory); it is removed
@@ -144,7 +188,9 @@ impl FileSink {
             target: target.to_path_buf(),
             partial,
             file: Some(file),
-            map: None,
+            size: 0,
+            view: None,
+            pending: RefCell::default(),
             reserved: Vec::new(),
             no_fallocate: false,
             finished: false,
@@ -159,9 +205,8 @@ impl FileSink {
 
     /// Flushes, syncs and renames the partial file to the target.
     pub fn finish(mut self) -> io::Result<()> {
-        if let Some(map) = self.map.take() {
-            map.flush()?;
-        }
+        self.flush()?;
+        self.view = None;
         if let Some(file) = self.file.take() {
             file.sync_all()?;
         }
@@ -200,41 +245,72 @@ impl Sink for FileSink {
         // Sparse: costs no space until written; extents are reserved in `write_at`.
         file.set_len(len)?;
         // SAFETY: the file was created by us and sized above, and is not resized or
-        // truncated while mapped.
-        let map = unsafe { memmap2::MmapMut::map_mut(file)? };
-        self.map = Some(map);
+        // truncated while mapped; it is only written through `pwrite`, which the
+        // page cache makes visible through the map.
+        let view = unsafe { memmap2::Mmap::map(file)? };
+        self.view = Some(view);
+        self.size = len;
+        self.pending.get_mut().bytes.reserve(WRITE_BATCH);
         self.reserved = vec![0; len.div_ceil(RESERVE_EXTENT).div_ceil(64) as usize];
         Ok(())
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.view.is_none() {
+            return Err(io::Error::other("no Manifest yet"));
+        }
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|end| end > self.size)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "chunk past the end",
+            ));
+        }
         self.reserve_for(offset, data.len() as u64)?;
-        let map = self
-            .map
-            .as_mut()
-            .ok_or_else(|| io::Error::other("no Manifest yet"))?;
-        let start = offset as usize;
-        map.get_mut(start..start + data.len())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "chunk past the end"))?
-            .copy_from_slice(data);
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("sink closed"))?;
+        let p = self.pending.get_mut();
+        let follows = p.offset + p.bytes.len() as u64 == offset;
+        if !follows || p.bytes.len() + data.len() > WRITE_BATCH {
+            p.write_to(file)?;
+        }
+        if data.len() >= WRITE_BATCH {
+            return file.write_all_at(data, offset);
+        }
+        if p.bytes.is_empty() {
+            p.offset = offset;
+        }
+        p.bytes.extend_from_slice(data);
         Ok(())
     }
 
     fn contents(&self) -> io::Result<&[u8]> {
-        Ok(self.map.as_deref().unwrap_or(&[]))
+        self.flush()?;
+        Ok(self.view.as_deref().unwrap_or(&[]))
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        match self.file.as_ref() {
+            Some(file) => self.pending.borrow_mut().write_to(file),
+            None => Ok(()),
+        }
     }
 }
 
 impl FileSink {
     /// Reserves the extents `[offset, offset + len)` touches that are not reserved yet.
     fn reserve_for(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        let (Some(file), Some(map)) = (self.file.as_ref(), self.map.as_ref()) else {
+        let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
-        if self.no_fallocate || len == 0 {
+        if self.no_fallocate || len == 0 || self.view.is_none() {
             return Ok(());
         }
-        let size = map.len() as u64;
+        let size = self.size;
         let first = offset / RESERVE_EXTENT;
         let last = (offset.saturating_add(len) - 1).min(size.saturating_sub(1)) / RESERVE_EXTENT;
         for e in first..=last {
@@ -289,10 +365,9 @@ fn reserve(file: &File, offset: u64, len: u64) -> io::Result<bool> {
 impl Drop for FileSink {
     fn drop(&mut self) {
         if !self.finished {
-            if let Some(map) = self.map.take() {
-                // Whatever the next run resumes must be in the file.
-                let _ = map.flush_async();
-            }
+            // Whatever the next run resumes must be in the file.
+            let _ = self.flush();
+            self.view = None;
             self.file.take();
             if !self.keep {
                 let _ = fs::remove_file(&self.partial);
@@ -351,5 +426,51 @@ mod tests {
         sink.finish().expect("finish");
         let out = fs::read(&target).expect("target");
         assert_eq!(&out[out.len() - 5..], b"tail!");
+    }
+
+    #[test]
+    fn gathered_writes_reach_the_file_on_flush_and_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out");
+        let mut sink = FileSink::resumable(&target, false).expect("create");
+        let len = 3 * WRITE_BATCH as u64;
+        sink.manifest(&info(len)).expect("manifest");
+        let partial = sink.partial_path().to_path_buf();
+        let on_disk = |at: u64, n: usize| {
+            use std::os::unix::fs::FileExt;
+            let mut b = vec![0u8; n];
+            File::open(&partial)
+                .expect("partial")
+                .read_exact_at(&mut b, at)
+                .expect("read");
+            b
+        };
+        // In order: gathered, not written yet.
+        sink.write_at(0, &[1; 1000]).expect("write");
+        sink.write_at(1000, &[2; 1000]).expect("write");
+        assert_eq!(on_disk(0, 2000), vec![0; 2000]);
+        sink.flush().expect("flush");
+        assert_eq!(on_disk(0, 1000), vec![1; 1000]);
+        assert_eq!(on_disk(1000, 1000), vec![2; 1000]);
+        // A gap writes out what was gathered; more than a batch in order writes too.
+        sink.write_at(5000, &[3; 10]).expect("write");
+        sink.write_at(100, &[4; 10]).expect("write");
+        assert_eq!(on_disk(5000, 10), vec![3; 10]);
+        let big = vec![5u8; WRITE_BATCH - 7];
+        sink.write_at(WRITE_BATCH as u64, &big).expect("write");
+        sink.write_at(2 * WRITE_BATCH as u64 - 7, &[6; 20])
+            .expect("write");
+        assert_eq!(on_disk(WRITE_BATCH as u64, 4), vec![5; 4]);
+        // Past the end is refused, whatever is gathered.
+        let e = sink.write_at(len - 1, &[7; 2]).expect_err("past the end");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // The view sees everything written, gathered or not.
+        assert_eq!(&sink.contents().expect("contents")[100..110], &[4; 10]);
+        sink.write_at(len - 3, &[8; 3]).expect("write");
+        drop(sink);
+        // Dropped unfinished: kept for a resume, with every write in it.
+        assert_eq!(on_disk(100, 10), vec![4; 10]);
+        assert_eq!(on_disk(2 * WRITE_BATCH as u64 - 7, 20), vec![6; 20]);
+        assert_eq!(on_disk(len - 3, 3), vec![8; 3]);
     }
 }
