@@ -49,6 +49,8 @@ pub trait Pull:
     fn hash_scheme(&self) -> Option<&Self::Hash>;
     /// The leaves of the output, after [`PullerEvent::VerifyRoot`].
     fn handle_leaves(&mut self, leaves: Vec<Hash>);
+    /// The leaves of the output and their root (see [`Puller::handle_leaves_with_root`]).
+    fn handle_leaves_with_root(&mut self, leaves: Vec<Hash>, root: Hash);
     /// Whether the driver checks the root over the output at the end
     /// ([`PullerEvent::VerifyRoot`]), so it may hash leaves as chunks arrive.
     fn deferred_root(&self) -> bool;
@@ -78,6 +80,9 @@ impl<S: SuiteFactory> Pull for Puller<S> {
     }
     fn handle_leaves(&mut self, leaves: Vec<Hash>) {
         Puller::handle_leaves(self, leaves)
+    }
+    fn handle_leaves_with_root(&mut self, leaves: Vec<Hash>, root: Hash) {
+        Puller::handle_leaves_with_root(self, leaves, root)
     }
     fn deferred_root(&self) -> bool {
         self.config_deferred_root()
@@ -421,12 +426,31 @@ impl<S: SuiteFactory> MultiPuller<S> {
     /// Completes a deferred-root pull (see [`Puller::handle_leaves`]): given to the
     /// source that asked.
     pub fn handle_leaves(&mut self, leaves: Vec<Hash>) {
-        if self.solo() {
-            return self.sources[0].puller.handle_leaves(leaves);
+        self.check_leaves(leaves, None)
+    }
+
+    /// [`MultiPuller::handle_leaves`] with their root (see [`Puller::handle_leaves_with_root`]).
+    pub fn handle_leaves_with_root(&mut self, leaves: Vec<Hash>, root: Hash) {
+        self.check_leaves(leaves, Some(root))
+    }
+
+    fn check_leaves(&mut self, leaves: Vec<Hash>, root: Option<Hash>) {
+        let v = if self.solo() {
+            0
+        } else {
+            match self.verifier {
+                Some(v) => v,
+                None => return,
+            }
+        };
+        let p = &mut self.sources[v].puller;
+        match root {
+            Some(root) => p.handle_leaves_with_root(leaves, root),
+            None => p.handle_leaves(leaves),
         }
-        let Some(v) = self.verifier else { return };
-        self.sources[v].puller.handle_leaves(leaves);
-        self.pump(None);
+        if !self.solo() {
+            self.pump(None);
+        }
     }
 
     /// Takes chunk `idx` from an earlier run's output (see [`Puller::resume_chunk`]);
@@ -851,6 +875,9 @@ impl<S: SuiteFactory> Pull for MultiPuller<S> {
     }
     fn handle_leaves(&mut self, leaves: Vec<Hash>) {
         MultiPuller::handle_leaves(self, leaves)
+    }
+    fn handle_leaves_with_root(&mut self, leaves: Vec<Hash>, root: Hash) {
+        MultiPuller::handle_leaves_with_root(self, leaves, root)
     }
     fn deferred_root(&self) -> bool {
         self.lead().config_deferred_root()

@@ -114,11 +114,17 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
             PullerEvent::VerifyRoot => {
                 if let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) {
                     let contents = self.sink.contents()?;
-                    let leaves = match self.leaves.take() {
-                        Some(h) => h.finish(scheme, contents, m.chunk_size),
-                        None => crate::verify::output_leaves(scheme, contents, m.chunk_size),
-                    };
-                    puller.handle_leaves(leaves);
+                    match self.leaves.take() {
+                        Some(h) => {
+                            let (leaves, root) = h.finish(scheme, contents, m.chunk_size);
+                            puller.handle_leaves_with_root(leaves, root);
+                        }
+                        None => puller.handle_leaves(crate::verify::output_leaves(
+                            scheme,
+                            contents,
+                            m.chunk_size,
+                        )),
+                    }
                 }
             }
             PullerEvent::Complete => return Ok(Some(())),

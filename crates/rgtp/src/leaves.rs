@@ -9,7 +9,7 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use rgtp_proto::merkle::MerkleScheme;
+use rgtp_proto::merkle::{MerkleRootBuilder, MerkleScheme};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// Chunks a batch carries before it goes to the hashing thread.
@@ -28,6 +28,10 @@ struct Done {
     leaves: Vec<Hash>,
     /// One bit per chunk hashed.
     have: Vec<u64>,
+    /// The tree over the leading leaves hashed without a gap.
+    prefix: MerkleRootBuilder,
+    /// How many leaves `prefix` holds.
+    prefix_len: usize,
 }
 
 /// Hashes the leaves of chunks handed to it on a thread of its own.
@@ -64,6 +68,8 @@ impl LeafHasher {
             .spawn(move || {
                 let mut leaves = vec![[0u8; HASH_LEN]; n];
                 let mut have = vec![0u64; n.div_ceil(64)];
+                let mut prefix = MerkleRootBuilder::new();
+                let mut prefix_len = 0;
                 for mut b in rx {
                     let mut start = 0;
                     for &(i, end) in &b.chunks {
@@ -76,8 +82,18 @@ impl LeafHasher {
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
+                    // The root's tree grows here too, over the leaves without a gap.
+                    while prefix_len < n && have[prefix_len / 64] & (1 << (prefix_len % 64)) != 0 {
+                        prefix.push(&scheme, &leaves[prefix_len]);
+                        prefix_len += 1;
+                    }
                 }
-                Done { leaves, have }
+                Done {
+                    leaves,
+                    have,
+                    prefix,
+                    prefix_len,
+                }
             })
             .ok()?;
         Some(LeafHasher {
@@ -125,13 +141,14 @@ impl LeafHasher {
     }
 
     /// Every leaf of `contents` (the whole output, in chunks of `chunk_size`): those
-    /// the thread hashed, and the rest hashed now on every core.
+    /// the thread hashed, and the rest hashed now on every core; with their Merkle
+    /// root, whose tree the thread built over the leaves it had without a gap.
     pub fn finish<M: MerkleScheme + ?Sized>(
         mut self,
         scheme: &M,
         contents: &[u8],
         chunk_size: u32,
-    ) -> Vec<Hash> {
+    ) -> (Vec<Hash>, Hash) {
         if let Some(tx) = self.tx.take() {
             let last = std::mem::take(&mut self.batch);
             if !last.chunks.is_empty() {
@@ -141,8 +158,16 @@ impl LeafHasher {
         let done = self.thread.take().and_then(|t| t.join().ok());
         let chunk = chunk_size.max(1) as usize;
         let n = contents.len().div_ceil(chunk);
-        let Some(Done { mut leaves, have }) = done.filter(|d| d.leaves.len() == n) else {
-            return crate::verify::output_leaves(scheme, contents, chunk_size);
+        let Some(Done {
+            mut leaves,
+            have,
+            mut prefix,
+            prefix_len,
+        }) = done.filter(|d| d.leaves.len() == n)
+        else {
+            let leaves = crate::verify::output_leaves(scheme, contents, chunk_size);
+            let root = rgtp_proto::merkle::root_of(scheme, &leaves);
+            return (leaves, root);
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, |p| p.get())
@@ -163,7 +188,11 @@ impl LeafHasher {
                 });
             }
         });
-        leaves
+        for leaf in &leaves[prefix_len..] {
+            prefix.push(scheme, leaf);
+        }
+        let root = prefix.finish(scheme);
+        (leaves, root)
     }
 }
 

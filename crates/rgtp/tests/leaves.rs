@@ -1,7 +1,9 @@
-//! Leaves hashed on another core while chunks arrive are the leaves of the output.
+//! Leaves hashed on another core while chunks arrive are the leaves of the output,
+//! and the root built along with them is theirs.
 
 use rgtp::leaves::LeafHasher;
 use rgtp::verify::output_leaves;
+use rgtp_proto::merkle::root_of;
 use rgtp_providers::hash::Blake3;
 
 #[test]
@@ -12,8 +14,9 @@ fn overlapped_leaves_equal_the_leaves_of_the_output() {
         .collect();
     let n = data.len().div_ceil(chunk as usize) as u32;
     let want = output_leaves(&Blake3, &data, chunk);
+    let want = (want.clone(), root_of(&Blake3, &want));
     // Every chunk, some, none: the rest is hashed at the end from the output.
-    for stride in [1u32, 3, 7, u32::MAX] {
+    for stride in [1u32, 2, 3, 7, u32::MAX] {
         let mut h = LeafHasher::start(&Blake3, n).expect("a thread");
         let mut i = 0u32;
         while i < n {
@@ -41,8 +44,33 @@ fn a_chunk_pushed_in_reverse_order_is_still_placed_by_index() {
         let at = i as usize * 64;
         h.push(i, &data[at..at + 64]);
     }
-    assert_eq!(
-        h.finish(&Blake3, &data, chunk),
-        output_leaves(&Blake3, &data, chunk)
-    );
+    let leaves = output_leaves(&Blake3, &data, chunk);
+    let root = root_of(&Blake3, &leaves);
+    assert_eq!(h.finish(&Blake3, &data, chunk), (leaves, root));
+}
+
+#[test]
+fn a_gap_late_in_the_output_is_filled_in_before_the_root() {
+    // The first 250 chunks in order (the tree grows over them on the thread), then
+    // chunk 251 onwards: 250 is hashed only at the end.
+    let chunk = 64u32;
+    let data: Vec<u8> = (0..64 * 300).map(|i| (i * 7 % 253) as u8).collect();
+    let mut h = LeafHasher::start(&Blake3, 300).expect("a thread");
+    for i in (0..250u32).chain(251..300) {
+        let at = i as usize * 64;
+        h.push(i, &data[at..at + 64]);
+    }
+    let leaves = output_leaves(&Blake3, &data, chunk);
+    let (got, root) = h.finish(&Blake3, &data, chunk);
+    assert_eq!(got, leaves);
+    assert_eq!(root, root_of(&Blake3, &leaves));
+    // A spoiled output byte in the gap changes the root.
+    let mut spoiled = data.clone();
+    spoiled[250 * 64] ^= 1;
+    let mut h = LeafHasher::start(&Blake3, 300).expect("a thread");
+    for i in (0..250u32).chain(251..300) {
+        let at = i as usize * 64;
+        h.push(i, &data[at..at + 64]);
+    }
+    assert_ne!(h.finish(&Blake3, &spoiled, chunk).1, root);
 }

@@ -198,6 +198,17 @@ impl<S: SuiteFactory> Puller<S> {
     /// Ignored unless [`PullerEvent::VerifyRoot`] was emitted; `leaves` must hold one
     /// leaf a chunk, in order.
     pub fn handle_leaves(&mut self, leaves: Vec<Hash>) {
+        self.check_leaves(leaves, None)
+    }
+
+    /// [`Puller::handle_leaves`] with their root already computed by the caller
+    /// (with the Manifest's scheme, e.g. on another thread while the pull ran):
+    /// `root` must be the Merkle root of `leaves`.
+    pub fn handle_leaves_with_root(&mut self, leaves: Vec<Hash>, root: Hash) {
+        self.check_leaves(leaves, Some(root))
+    }
+
+    fn check_leaves(&mut self, leaves: Vec<Hash>, root: Option<Hash>) {
         if self.phase != Phase::Verifying {
             return;
         }
@@ -210,7 +221,7 @@ impl<S: SuiteFactory> Puller<S> {
             self.fail(PullError::MerkleFailed);
             return;
         }
-        let root = merkle::root_of(&layers.hash, &leaves);
+        let root = root.unwrap_or_else(|| merkle::root_of(&layers.hash, &leaves));
         if bool::from(subtle::ConstantTimeEq::ct_eq(&root[..], &m.merkle_root[..])) {
             self.phase = Phase::Done;
             self.events.push_back(PullerEvent::Complete);
