@@ -1250,7 +1250,8 @@ fn demo(a: DemoArgs) -> CliResult {
     let mut cfg = puller_config(&ticket, Peer::Ip(server_addr));
     cfg.congestion = a.cc.controller;
     let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());
-    let mut sink = MemSink::default();
+    // The size is ours: the sink's memory is faulted in at once, not chunk by chunk.
+    let mut sink = MemSink::prefaulted(a.size);
     let bar = ProgressBar::new(a.size);
     bar.set_style(
         ProgressStyle::with_template(

@@ -45,9 +45,22 @@ impl<K: Sink + ?Sized> Sink for &mut K {
 #[derive(Default)]
 pub struct MemSink {
     map: Option<memmap2::MmapMut>,
+    /// Fault in outputs of at most this many bytes at once (0: never).
+    prefault: u64,
 }
 
 impl MemSink {
+    /// A sink that faults in all of its memory when the Manifest arrives, in bulk,
+    /// instead of page by page as chunks land, if the Manifest's Total_Size is at
+    /// most `up_to` bytes (the size the caller expects: memory is committed, not
+    /// just reserved, so a peer's larger claim gets the ordinary sink).
+    pub fn prefaulted(up_to: u64) -> MemSink {
+        MemSink {
+            map: None,
+            prefault: up_to,
+        }
+    }
+
     /// The output so far.
     pub fn data(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
@@ -75,12 +88,35 @@ pub fn anon_map(len: usize) -> io::Result<memmap2::MmapMut> {
     Ok(map)
 }
 
+/// Faults in every page of `map` at once (zeroed in bulk, as huge pages where the
+/// kernel can), rather than one fault at a time as chunks land.
+fn populate(map: &memmap2::MmapMut) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: advice on a mapping we own, over its whole length.
+    unsafe {
+        libc::madvise(
+            map.as_ptr() as *mut libc::c_void,
+            map.len(),
+            libc::MADV_POPULATE_WRITE,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = map;
+}
+
 impl Sink for MemSink {
     fn manifest(&mut self, info: &ManifestInfo) -> io::Result<()> {
         let len = usize::try_from(info.total_size).map_err(|_| {
             io::Error::new(io::ErrorKind::OutOfMemory, "exposure too large for memory")
         })?;
         self.map = if len == 0 { None } else { Some(anon_map(len)?) };
+        if let Some(map) = self
+            .map
+            .as_ref()
+            .filter(|_| info.total_size <= self.prefault)
+        {
+            populate(map);
+        }
         Ok(())
     }
 
@@ -506,5 +542,29 @@ mod tests {
         assert_eq!(on_disk(100, 10), vec![4; 10]);
         assert_eq!(on_disk(2 * WRITE_BATCH as u64 - 7, 20), vec![6; 20]);
         assert_eq!(on_disk(len - 3, 3), vec![8; 3]);
+    }
+
+    #[test]
+    fn a_prefaulted_sink_commits_memory_only_up_to_its_limit() {
+        let resident = |sink: &MemSink| {
+            let d = sink.data();
+            let pages = d.len().div_ceil(4096);
+            let mut v = vec![0u8; pages];
+            // SAFETY: mincore over a mapping the sink owns, into a vector of one
+            // byte per page.
+            let rc = unsafe { libc::mincore(d.as_ptr() as *mut _, d.len(), v.as_mut_ptr()) };
+            assert_eq!(rc, 0);
+            v.iter().filter(|&&b| b & 1 != 0).count()
+        };
+        let len = 8u64 << 20;
+        let mut sink = MemSink::prefaulted(len);
+        sink.manifest(&info(len)).expect("manifest");
+        assert_eq!(resident(&sink), (len / 4096) as usize);
+        // A larger claim than expected: reserved, not committed.
+        let mut sink = MemSink::prefaulted(len);
+        sink.manifest(&info(len + 4096)).expect("manifest");
+        assert!(resident(&sink) < 16, "{}", resident(&sink));
+        sink.write_at(5, b"x").expect("write");
+        assert_eq!(&sink.contents().expect("contents")[5..6], b"x");
     }
 }
