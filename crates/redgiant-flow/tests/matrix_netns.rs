@@ -68,10 +68,13 @@ const T: Duration = Duration::from_secs(60);
 const DOWN_MARGIN: Duration = Duration::from_secs(2);
 
 /// The share of SDUs an **fec** flow delivers at 5 % random drop. Groups
-/// of up to 8 SDUs with 2 parity shards lose SDUs only when 3 or more of
-/// their datagrams are dropped, about one group in a hundred; without
-/// parity about 5 % of the SDUs are lost.
-const FEC_MIN_DELIVERED: f64 = 0.98;
+/// of 8 SDUs with 2 parity shards lose SDUs only when 3 or more of their
+/// 10 datagrams are dropped, about one group in a hundred: of 1000 SDUs,
+/// 3 are lost in the median and more than 19 once in ten thousand runs.
+/// The rest of the margin is for a busy machine, where an SDU rebuilt
+/// later than `max_gap` has been skipped. Without parity about 5 % of the
+/// SDUs are lost (50 of 1000, standard deviation 7).
+const FEC_MIN_DELIVERED: f64 = 0.97;
 
 /// The flow header's kind codes (`spec/flow.md`), as nftables matches them
 /// in the byte after the version; a sealed datagram has the top bit set.
@@ -459,7 +462,8 @@ fn best_effort_sends_one_data_datagram_per_sdu_with_and_without_drop() {
             let (got, sent, acks) = std::thread::scope(|s| {
                 let reader = s.spawn(|| {
                     let flow = server.accept(Some(T)).expect("accepting");
-                    drain(&flow, &done)
+                    let got = drain(&flow, &done);
+                    (flow, got)
                 });
                 let flow = bed.alloc(&client, &by_address(), qos);
                 for s in &sdus {
@@ -467,8 +471,8 @@ fn best_effort_sends_one_data_datagram_per_sdu_with_and_without_drop() {
                 }
                 flow.flush(T).unwrap();
                 done.store(true, Ordering::Release);
-                let got = reader.join().unwrap();
-                // The client's flow is still up: no DEALLOC counted.
+                let (_accepted, got) = reader.join().unwrap();
+                // Both ends are still up: no DEALLOC counted.
                 (got, bed.sent(Side::B), bed.sent(Side::A).get("ack"))
             });
             let what = format!("{qos:?} at {drop_percent}% drop");
@@ -829,10 +833,10 @@ struct Stream {
     dropped: u64,
 }
 
-/// Writes `n` SDUs of 200 to 1100 bytes, one every 5 ms, on a flow with
+/// Writes `n` SDUs of 200 to 1100 bytes, one every 2 ms, on a flow with
 /// `qos` through 5 % random drop both ways, on a test bed of its own.
 fn stream(qos: QoS, n: u32, seed: u64) -> Stream {
-    const EVERY: Duration = Duration::from_millis(5);
+    const EVERY: Duration = Duration::from_millis(2);
     let key = (qos.cypher_s > 0).then_some(KEY);
     let sdus = sdus(seed, n, |i| 200 + (i * 61) % 900);
     assert_eq!(fragments(&sdus, &qos), u64::from(n));
@@ -843,7 +847,8 @@ fn stream(qos: QoS, n: u32, seed: u64) -> Stream {
     std::thread::scope(|s| {
         let reader = s.spawn(|| {
             let flow = server.accept(Some(T)).expect("accepting");
-            drain(&flow, &done)
+            let got = drain(&flow, &done);
+            (flow, got)
         });
         let flow = bed.alloc(&client, &by_address(), qos);
         let start = Instant::now();
@@ -854,7 +859,7 @@ fn stream(qos: QoS, n: u32, seed: u64) -> Stream {
         }
         flow.flush(T).unwrap();
         done.store(true, Ordering::Release);
-        let got = reader.join().unwrap();
+        let (_accepted, got) = reader.join().unwrap();
         let seen = arrivals(&got, &sdus);
         assert!(seen.iter().all(|&c| c <= 1), "{qos:?}: an SDU twice");
         let sent = bed.sent(Side::B);
