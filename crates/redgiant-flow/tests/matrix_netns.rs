@@ -9,6 +9,7 @@
 //! | loss tolerated, loose bounds| one DATA datagram per SDU written, never acknowledged, with and without drop |
 //! | `cypher_s > 0` (**aead**)   | no 12-byte window of an SDU in any captured frame; every flow datagram sealed; a plain flow shows them |
 //! | `timeout` (**timeout**)     | a peer whose link went down brings the flow down within the timeout plus [`DOWN_MARGIN`] |
+//! | any                         | a peer whose node is dropped deallocates the flow: a DEALLOC on the wire, the flow ended |
 //! | loss tolerated, tight bound (**fec**) | at 5 % drop at least [`FEC_MIN_DELIVERED`] of the SDUs, more than without parity, no retransmission, no ACK |
 //!
 //! Names cross the namespaces as between machines: a directory server runs
@@ -44,7 +45,7 @@ use std::time::{Duration, Instant};
 use netns::{Netns, VethPair};
 use redgiant_flow::net::directory::DirectoryServer;
 use redgiant_flow::net::names::Names;
-use redgiant_flow::net::{EventKind, Flow, FlowNetError, FlowNode, NodeConfig};
+use redgiant_flow::net::{EventKind, Flow, FlowNetError, FlowNode, FlowSet, NodeConfig};
 use redgiant_flow::wire::Repr;
 use redgiant_flow::{Config, FlowKey, Layers, QoS};
 
@@ -766,21 +767,42 @@ fn encrypted_flow_leaves_no_plaintext_on_the_veth() {
     assert!(leaks(&frames, &sdus) >= 2 * N as usize);
 }
 
+/// Server and client nodes on `bed` and a flow with `qos` between them:
+/// the client's end, then the server's.
+fn connected(bed: &Bed, qos: QoS) -> (FlowNode, FlowNode, Flow, Flow) {
+    let key = (qos.cypher_s > 0).then_some(KEY);
+    let server = bed.server(key, Names::default());
+    let client = bed.node(Side::B, key, Names::default());
+    let (flow, accepted) = std::thread::scope(|s| {
+        let accepting = s.spawn(|| server.accept(Some(T)).expect("accepting"));
+        let flow = bed.alloc(&client, &by_address(), qos);
+        (flow, accepting.join().unwrap())
+    });
+    (server, client, flow, accepted)
+}
+
+/// Waits for an event of `flow` other than [`EventKind::Packet`] on
+/// `set`; returns it and how long after `since` it came.
+fn ending(set: &FlowSet, flow: &Flow, since: Instant) -> (EventKind, Duration) {
+    while since.elapsed() < T {
+        for ev in set.wait(Some(Duration::from_secs(1))).unwrap() {
+            assert_eq!(ev.flow, flow.id());
+            if ev.kind != EventKind::Packet {
+                return (ev.kind, since.elapsed());
+            }
+        }
+    }
+    panic!("{:?}: still up after {T:?}", flow.qos())
+}
+
 #[test]
 fn peer_whose_link_goes_down_brings_the_flow_down_within_its_timeout() {
     const TIMEOUT_MS: u32 = 3_000;
     let timeout = Duration::from_millis(u64::from(TIMEOUT_MS));
     for qos in [QoS::DATA_CRYPT, QoS::VIDEO_CRYPT, QoS::RAW] {
         let qos = qos.with_timeout(TIMEOUT_MS);
-        let key = (qos.cypher_s > 0).then_some(KEY);
         let bed = Bed::new(0);
-        let server = bed.server(key, Names::default());
-        let client = bed.node(Side::B, key, Names::default());
-        let (flow, accepted) = std::thread::scope(|s| {
-            let accepting = s.spawn(|| server.accept(Some(T)).expect("accepting"));
-            let flow = bed.alloc(&client, &by_address(), qos);
-            (flow, accepting.join().unwrap())
-        });
+        let (_server, client, flow, accepted) = connected(&bed, qos);
         let sdus = sdus(7, 20, |_| 300);
         for s in &sdus {
             flow.write(s).unwrap();
@@ -797,18 +819,8 @@ fn peer_whose_link_goes_down_brings_the_flow_down_within_its_timeout() {
             .a
             .ip(&["link", "set", "dev", &bed.pair.a_if, "down"]);
         flow.write(b"anyone?").unwrap();
-        let mut down = None;
-        while down.is_none() && vanish.elapsed() < T {
-            for ev in set.wait(Some(Duration::from_secs(1))).unwrap() {
-                assert_eq!(ev.flow, flow.id());
-                match ev.kind {
-                    EventKind::Down => down = Some(vanish.elapsed()),
-                    EventKind::Packet => {}
-                    other => panic!("{qos:?}: {other:?} before the flow went down"),
-                }
-            }
-        }
-        let down = down.unwrap_or_else(|| panic!("{qos:?}: still up after {T:?}"));
+        let (kind, down) = ending(&set, &flow, vanish);
+        assert_eq!(kind, EventKind::Down, "{qos:?}");
         eprintln!("{qos:?}: down {down:?} after the link went down (timeout {timeout:?})");
         assert!(
             down <= timeout + DOWN_MARGIN,
@@ -820,6 +832,35 @@ fn peer_whose_link_goes_down_brings_the_flow_down_within_its_timeout() {
         match flow.read(Some(Duration::ZERO)) {
             Err(FlowNetError::PeerGone) => {}
             other => panic!("{qos:?}: reading a flow that is down: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn peer_whose_node_is_dropped_deallocates_the_flow() {
+    for qos in [QoS::DATA_CRYPT, QoS::RAW] {
+        let bed = Bed::new(0);
+        let (server, client, flow, accepted) = connected(&bed, qos);
+        flow.write(b"hello").unwrap();
+        assert_eq!(accepted.read(Some(T)).unwrap(), b"hello");
+        let set = client.flow_set();
+        set.add(&flow);
+        assert_eq!(bed.sent(Side::A).get("dealloc"), 0);
+        // The node goes while its application still holds the flow.
+        let gone = Instant::now();
+        drop(server);
+        let (kind, after) = ending(&set, &flow, gone);
+        eprintln!("{qos:?}: {kind:?} {after:?} after the peer's node was dropped");
+        assert_eq!(kind, EventKind::Dealloc, "{qos:?}");
+        assert!(bed.sent(Side::A).get("dealloc") >= 1, "{qos:?}");
+        assert!(flow.is_ended());
+        match flow.read(Some(Duration::ZERO)) {
+            Err(FlowNetError::PeerGone) => {}
+            other => panic!("{qos:?}: reading a deallocated flow: {other:?}"),
+        }
+        match accepted.read(Some(Duration::ZERO)) {
+            Err(FlowNetError::NodeStopped(_)) => {}
+            other => panic!("{qos:?}: reading through a dropped node: {other:?}"),
         }
     }
 }
