@@ -8,9 +8,14 @@
 //! | `loss = 0` (**arq**)        | every SDU exactly once and in order at 20 % drop both ways; DATA sent again |
 //! | loss tolerated, loose bounds| one DATA datagram per SDU written, never acknowledged, with and without drop |
 //! | `cypher_s > 0` (**aead**)   | no 12-byte window of an SDU in any captured frame; every flow datagram sealed; a plain flow shows them |
+//! | `cypher_s > 0`, damage      | DATA and ACKs damaged on the way never reach the application, and are sent again; a plain flow hands them over |
+//! | `cypher_s > 0`, keys        | another key or none at the server: refused with its reason, the server's application never hears of it |
 //! | `timeout` (**timeout**)     | a peer whose link went down brings the flow down within the timeout plus [`DOWN_MARGIN`] |
 //! | any                         | a peer whose node is dropped deallocates the flow: a DEALLOC on the wire, the flow ended |
 //! | loss tolerated, tight bound (**fec**) | at 5 % drop at least [`FEC_MIN_DELIVERED`] of the SDUs, more than without parity, no retransmission, no ACK |
+//!
+//! Reordering (`in_order`) is left to the simulator: it needs netem,
+//! which not every kernel has.
 //!
 //! Names cross the namespaces as between machines: a directory server runs
 //! in the server's namespace and both nodes use it (the encrypted echo);
@@ -22,7 +27,7 @@
 //! not). Drops are made on the way in, in the `input` hook of each
 //! namespace, on datagrams to the node's port arriving through the veth, so
 //! directory traffic and the node's own wake-ups are neither dropped nor
-//! counted.
+//! counted; damage is done there too, after the drops.
 //!
 //! Every test builds its own namespaces, so they run in parallel. They need
 //! root, `ip` (iproute2) and `nft` (nftables); without them they fail with
@@ -46,7 +51,7 @@ use netns::{Netns, VethPair};
 use redgiant_flow::net::directory::DirectoryServer;
 use redgiant_flow::net::names::Names;
 use redgiant_flow::net::{EventKind, Flow, FlowNetError, FlowNode, FlowSet, NodeConfig};
-use redgiant_flow::wire::Repr;
+use redgiant_flow::wire::{Reason, Repr};
 use redgiant_flow::{Config, FlowKey, Layers, QoS};
 
 /// The server's address, in namespace `a`.
@@ -91,6 +96,11 @@ const KINDS: [(&str, u8); 7] = [
 /// The kind code of PARITY.
 const PARITY: (&str, u8) = ("parity", 9);
 
+/// The byte of a flow datagram a damaging test bed overwrites: past the
+/// header and, on a sealed datagram, the packet number, so in the sealed
+/// body or its tag (every sealed DATA or ACK is longer).
+const DAMAGED_BYTE: usize = 30;
+
 /// One side of the test bed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -109,6 +119,13 @@ struct Bed {
 
 impl Bed {
     fn new(drop_percent: u32) -> Bed {
+        Bed::damaging(drop_percent, 0)
+    }
+
+    /// As [`Bed::new`], and damaging `damage_percent` of the DATA and ACK
+    /// datagrams that get through and are long enough (byte
+    /// [`DAMAGED_BYTE`] set to 0x55; a plain ACK is too short).
+    fn damaging(drop_percent: u32, damage_percent: u32) -> Bed {
         let pair = VethPair::new();
         pair.a
             .ip(&["addr", "add", &format!("{A_IP}/24"), "dev", &pair.a_if]);
@@ -116,7 +133,8 @@ impl Bed {
             .ip(&["addr", "add", &format!("{B_IP}/24"), "dev", &pair.b_if]);
         let bed = Bed { pair };
         for side in [Side::A, Side::B] {
-            nft(bed.ns(side), &ruleset(bed.iface(side), drop_percent));
+            let rules = ruleset(bed.iface(side), drop_percent, damage_percent);
+            nft(bed.ns(side), &rules);
         }
         bed
     }
@@ -181,6 +199,11 @@ impl Bed {
         Counts::read(self.ns(side))
     }
 
+    /// DATA and ACK datagrams damaged on their way into `side`.
+    fn damaged(&self, side: Side) -> u64 {
+        Counts::read(self.ns(side)).get("damaged")
+    }
+
     /// Flow datagrams dropped on their way into `side`.
     fn dropped(&self, side: Side) -> u64 {
         Counts::read(self.ns(side)).get("dropped")
@@ -193,10 +216,14 @@ fn by_address() -> String {
 }
 
 /// The nftables ruleset of one side (see the module docs).
-fn ruleset(iface: &str, drop_percent: u32) -> String {
+fn ruleset(iface: &str, drop_percent: u32, damage_percent: u32) -> String {
     let mut counters = String::new();
     let mut rules = String::new();
     let head = format!(r#"oifname "{iface}" udp sport {PORT}"#);
+    // Bits from the start of the UDP header.
+    let damage_bit = (8 + DAMAGED_BYTE) * 8;
+    // UDP lengths of the datagrams that have that byte.
+    let damage_len = 8 + DAMAGED_BYTE;
     for (name, code) in KINDS.iter().chain([&PARITY]) {
         counters.push_str(&format!("counter {name} {{}}\n"));
         rules.push_str(&format!(
@@ -209,6 +236,7 @@ fn ruleset(iface: &str, drop_percent: u32) -> String {
   {counters}
   counter total {{}}
   counter dropped {{}}
+  counter damaged {{}}
   chain output {{
     type filter hook output priority 0; policy accept;
     {head} counter name total
@@ -217,6 +245,7 @@ fn ruleset(iface: &str, drop_percent: u32) -> String {
   chain input {{
     type filter hook input priority 0; policy accept;
     iifname "{iface}" udp dport {PORT} numgen random mod 100 < {drop_percent} counter name dropped drop
+    iifname "{iface}" udp dport {PORT} udp length > {damage_len} @th,72,8 {{ 0x04, 0x84, 0x05, 0x85 }} numgen random mod 100 < {damage_percent} counter name damaged @th,{damage_bit},8 set 0x55
   }}
 }}
 "#
@@ -861,6 +890,82 @@ fn peer_whose_node_is_dropped_deallocates_the_flow() {
         match accepted.read(Some(Duration::ZERO)) {
             Err(FlowNetError::NodeStopped(_)) => {}
             other => panic!("{qos:?}: reading through a dropped node: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn damaged_datagrams_never_reach_an_encrypted_application() {
+    const N: u32 = 200;
+    let sdus = sdus(5, N, |i| 4 + (i * 97) % 2000);
+    // A tenth of the DATA and ACK datagrams damaged on the way in, and a
+    // few dropped.
+    let bed = Bed::damaging(5, 10);
+    let (_server, _client, flow, accepted) = connected(&bed, QoS::DATA_CRYPT);
+    for s in &sdus {
+        flow.write(s).unwrap();
+    }
+    let got = read_n(&accepted, N as usize);
+    flow.flush(T).unwrap();
+    let seen = arrivals(&got, &sdus);
+    assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+    let order: Vec<u32> = got.iter().map(|s| index(s)).collect();
+    assert_eq!(order, (0..N).collect::<Vec<_>>());
+    let (damaged_data, damaged_acks) = (bed.damaged(Side::A), bed.damaged(Side::B));
+    let sent = bed.sent(Side::B).get("data");
+    let first = fragments(&sdus, &QoS::DATA_CRYPT);
+    eprintln!(
+        "damage: {N} SDUs in {first} fragments, {sent} DATA sent, {damaged_data} DATA and \
+         {damaged_acks} ACKs damaged"
+    );
+    assert!(damaged_data > 0 && damaged_acks > 0);
+    // Damaged DATA was refused and sent again.
+    assert!(sent > first);
+
+    // A plain flow hands damaged SDUs to its application: the check above
+    // can fail.
+    let bed = Bed::damaging(0, 10);
+    let (_server, _client, flow, accepted) = connected(&bed, QoS::DATA);
+    for s in &sdus {
+        flow.write(s).unwrap();
+    }
+    let got = read_n(&accepted, N as usize);
+    let damaged = got
+        .iter()
+        .filter(|s| s.len() < 4 || sdus.get(index(s) as usize) != Some(*s))
+        .count();
+    eprintln!("damage on a plain flow: {damaged} of {N} SDUs damaged");
+    assert!(damaged > 0 && bed.damaged(Side::A) > 0);
+}
+
+#[test]
+fn another_key_or_none_is_refused_with_its_reason() {
+    for (server_key, reason) in [
+        (Some([0x24; 32]), Reason::KeyMismatch),
+        (None, Reason::NoKey),
+    ] {
+        let bed = Bed::new(0);
+        let server = bed.server(server_key, Names::default());
+        let client = bed.node(Side::B, Some(KEY), Names::default());
+        let answer = bed
+            .pair
+            .b
+            .run(|| client.alloc(&by_address(), QoS::DATA_CRYPT, T));
+        match answer {
+            Err(FlowNetError::Refused {
+                name,
+                peer,
+                reason: r,
+            }) => {
+                assert_eq!((name.as_str(), peer, r), (NAME, Bed::addr(Side::A), reason));
+            }
+            other => panic!("{server_key:?}: {other:?}"),
+        }
+        assert!(bed.sent(Side::A).get("refused") >= 1);
+        // The server's application never heard of it.
+        match server.accept(Some(Duration::from_millis(500))) {
+            Err(FlowNetError::TimedOut { .. }) => {}
+            other => panic!("{server_key:?}: accepted {other:?}"),
         }
     }
 }
