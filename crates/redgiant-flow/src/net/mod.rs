@@ -159,6 +159,10 @@ struct State {
     blocked_writers: usize,
     /// The address of the node's waker, whose datagrams only wake the driver.
     waker: Option<Peer>,
+    /// Datagrams from peers handed to the endpoint since the driver last looked.
+    heard: usize,
+    /// Wake-up datagrams sent.
+    wakes: u64,
 }
 
 impl State {
@@ -278,6 +282,7 @@ impl Inner {
     fn wake(&self, st: &mut State) {
         if st.sleeping && !st.woken {
             st.woken = true;
+            st.wakes += 1;
             let _ = self.waker.send_to(&[], self.wake_target);
         }
     }
@@ -345,6 +350,8 @@ impl FlowNode {
                 failed: None,
                 blocked_writers: 0,
                 waker: None,
+                heard: 0,
+                wakes: 0,
             }),
             cond: Condvar::new(),
             clock: SystemClock::new(),
@@ -644,6 +651,7 @@ impl DatagramEndpoint for State {
         if Some(from) == self.waker {
             return None;
         }
+        self.heard += 1;
         self.ep.handle_datagram(now, from, data)
     }
 }
@@ -680,7 +688,6 @@ fn drive(inner: &Inner, mut driver: Driver<UdpLink>, refresher: Option<directory
     let ttl = inner.names.ttl();
     let refresh_every = ttl / 3;
     let mut next_refresh = StdInstant::now() + refresh_every;
-    let mut received = 0;
     loop {
         let wait = {
             let mut st = inner.lock();
@@ -706,8 +713,11 @@ fn drive(inner: &Inner, mut driver: Driver<UdpLink>, refresher: Option<directory
                     Duration::ZERO
                 }
             };
-            if router.events > 0 || (received > 0 && st.blocked_writers > 0) || st.failed.is_some()
-            {
+            // Only a peer's datagram (an acknowledgement) frees room for a
+            // blocked writer: the waker's own must not wake it, or writer
+            // and driver would wake each other without end.
+            let heard = std::mem::take(&mut st.heard);
+            if router.events > 0 || (heard > 0 && st.blocked_writers > 0) || st.failed.is_some() {
                 inner.cond.notify_all();
             }
             if st.stop || st.failed.is_some() {
@@ -725,7 +735,7 @@ fn drive(inner: &Inner, mut driver: Driver<UdpLink>, refresher: Option<directory
             wait
         };
         match driver.wait(wait) {
-            Ok(n) => received = n,
+            Ok(_) => {}
             Err(e) => {
                 let mut st = inner.lock();
                 st.failed = Some(format!("receiving on {}: {e}", inner.local));
@@ -829,7 +839,8 @@ impl Flow {
                     return Ok(());
                 }
                 Err(FlowError::WouldBlock) if !nonblocking => {
-                    self.inner.wake(&mut st);
+                    // No new work for the driver: what fills the buffer is
+                    // already due or waits for its retransmission timer.
                     st.blocked_writers += 1;
                     let (s, more) = self.inner.wait(st, deadline);
                     st = s;
@@ -1093,3 +1104,6 @@ impl State {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;
