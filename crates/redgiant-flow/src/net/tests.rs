@@ -55,3 +55,49 @@ fn a_blocked_writer_and_the_driver_do_not_wake_each_other() {
     // The node still works: the flow ends cleanly.
     flow.dealloc().unwrap();
 }
+
+/// A node allocates flows to a name it serves itself, by address and
+/// through the file directory, plain and encrypted: two flow ids of the one
+/// node, carrying messages both ways.
+#[test]
+fn a_node_allocates_flows_to_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NodeConfig {
+        endpoint: Config {
+            key: Some(FlowKey::new([9; 32])),
+            ..Config::default()
+        },
+        names: Names {
+            dir: Some(dir.path().to_path_buf()),
+            ..Names::default()
+        },
+    };
+    let n = FlowNode::bind_with("0.0.0.0:0".parse().unwrap(), config).unwrap();
+    n.register("me").unwrap();
+    let by_address = format!("me@127.0.0.1:{}", n.local_addr().port());
+    for (target, qos) in [
+        (by_address.as_str(), QoS::DATA),
+        ("me", QoS::RAW),
+        ("me", QoS::DATA_CRYPT),
+    ] {
+        let (out, back) = std::thread::scope(|s| {
+            let accepting = s.spawn(|| n.accept(Some(Duration::from_secs(10))).unwrap());
+            let out = n.alloc(target, qos, Duration::from_secs(10)).unwrap();
+            (out, accepting.join().unwrap())
+        });
+        assert_ne!(out.id(), back.id());
+        for i in 0..50u32 {
+            out.write(&i.to_be_bytes()).unwrap();
+            let got = back.read(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(got, i.to_be_bytes(), "{target} {qos:?}");
+            back.write(&got).unwrap();
+            assert_eq!(out.read(Some(Duration::from_secs(10))).unwrap(), got);
+        }
+        assert!(!out.is_ended() && !back.is_ended());
+        out.dealloc().unwrap();
+        assert!(matches!(
+            back.read(Some(Duration::from_secs(10))),
+            Err(FlowNetError::PeerGone)
+        ));
+    }
+}
