@@ -322,7 +322,7 @@ impl Endpoint for Stuck {
 }
 
 impl DatagramEndpoint for Stuck {
-    fn handle_datagram<'d>(&mut self, _: Instant, _: Peer, _: &'d mut [u8]) -> Option<()> {
+    fn handle_datagram(&mut self, _: Instant, _: Peer, _: &mut [u8]) -> Option<()> {
         None
     }
 }
