@@ -437,6 +437,9 @@ pub struct StreamDriver<L, C = SystemClock> {
     written: usize,
     peer_closed: bool,
     shut: bool,
+    /// Transmits taken from the endpoint so far.
+    taken: u64,
+    stuck: u64,
 }
 
 /// Longest wait for room while a transmit is partly written, before reading again.
@@ -462,6 +465,8 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
             written: 0,
             peer_closed: false,
             shut: false,
+            taken: 0,
+            stuck: 0,
             config,
         }
     }
@@ -491,6 +496,12 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
         self.peer_closed
     }
 
+    /// As [`Driver::stuck_deadlines`]: times the endpoint's deadline was
+    /// still due right after its timers fired with nothing sent.
+    pub fn stuck_deadlines(&self) -> u64 {
+        self.stuck
+    }
+
     /// Writes what is due without waiting: the rest of a partial transmit,
     /// then new transmits within the budget, then the end of stream when the
     /// endpoint asks. Returns whether bytes are left to write.
@@ -512,6 +523,7 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
                 Some(t) => {
                     self.tbuf.truncate(t.size);
                     self.written = 0;
+                    self.taken += 1;
                 }
                 None => {
                     self.tbuf.clear();
@@ -574,10 +586,16 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
         let mut wait = match endpoint.poll_timeout() {
             Some(deadline) if deadline <= now => {
                 endpoint.handle_timeout(now);
+                let taken = self.taken;
                 if let (_, Some(out)) = self.flush(endpoint, app, Duration::ZERO)? {
                     return Ok(Turn::Done(out));
                 }
-                Duration::ZERO
+                if self.taken == taken && endpoint.poll_timeout().is_some_and(|d| d <= now) {
+                    self.stuck += 1;
+                    STUCK_WAIT.min(max_wait)
+                } else {
+                    Duration::ZERO
+                }
             }
             Some(deadline) => deadline.saturating_since(now).min(max_wait),
             None => max_wait,

@@ -366,3 +366,28 @@ fn a_deadline_left_due_costs_a_wait_not_a_spin() {
     }
     assert_eq!(d.stuck_deadlines(), 20);
 }
+
+impl StreamEndpoint for Stuck {
+    fn handle_bytes(&mut self, _: Instant, data: &[u8]) -> usize {
+        data.len()
+    }
+    fn handle_close(&mut self, _: Instant, _: bool) {}
+}
+
+#[test]
+fn a_stream_endpoint_with_a_deadline_left_due_is_counted_as_stuck() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let config = DriverConfig {
+        recv_buffer: 1024,
+        ..DriverConfig::default()
+    };
+    let mut d = StreamDriver::with_clock(ScriptedStream::default(), clock, config);
+    let mut e = Stuck::default();
+    for _ in 0..5 {
+        let r = d
+            .turn(&mut e, &mut Idle, Duration::from_millis(100))
+            .unwrap();
+        assert!(matches!(r, Turn::Continue { .. }));
+    }
+    assert_eq!(d.stuck_deadlines(), 5);
+}
