@@ -88,7 +88,10 @@ pub struct Config {
     /// Bytes queued for sending per flow, in flight included.
     pub send_buffer: usize,
     /// Bytes held per flow for reading: fragments, SDUs waiting for order,
-    /// and SDUs not yet read.
+    /// and SDUs not yet read. The fragments of the oldest unfinished SDU,
+    /// which every later one may wait for, are taken beyond it as long as
+    /// the SDUs not yet read leave room (so a flow can hold up to one
+    /// [`max_sdu`](Self::max_sdu) more).
     pub recv_buffer: usize,
     /// SDUs a receiver tracks above the oldest unfinished one.
     pub window: u32,
@@ -678,7 +681,7 @@ impl Flow {
                 let paced = self
                     .pacer
                     .as_ref()
-                    .map(|p| p.clone().ready_at(endpoint_now, config.max_datagram as u64));
+                    .map(|p| p.clone().ready_at(endpoint_now, pacer_unit(config)));
                 at(paced.map_or(due, |p| p.max(due)));
             }
             if let Some(since) = self.rx.gap_since {
@@ -687,6 +690,14 @@ impl Flow {
         }
         d
     }
+}
+
+/// The bytes a pacer must hold before a DATA or PARITY may go: the largest
+/// such datagram. The deadline and the send test use this one unit, so a
+/// deadline that says "now" is one a send honours (a smaller datagram then
+/// leaves tokens over; none overdraws).
+fn pacer_unit(config: &Config) -> u64 {
+    (config.max_datagram + PARITY_PREFIX_LEN) as u64
 }
 
 fn alloc_timeout(layers: &Layers, config: &Config) -> Duration {
@@ -1403,8 +1414,15 @@ impl FlowEndpoint {
             }
         }
         if rx.bytes + payload.len() > config.recv_buffer {
-            self.stats.dropped_buffer += 1;
-            return;
+            // Later SDUs may fill the buffer while the oldest one misses a
+            // fragment; shutting that one out too would stop the flow for
+            // good (with retransmission, nothing else can free the room).
+            // It is taken while what waits for the reader leaves room.
+            let unread: usize = rx.queue.iter().map(Vec::len).sum();
+            if seq != rx.base || unread + payload.len() > config.recv_buffer {
+                self.stats.dropped_buffer += 1;
+                return;
+            }
         }
         rx.bytes += payload.len();
         let p = rx.partials.entry(seq).or_insert_with(|| Partial {
@@ -1674,7 +1692,7 @@ impl FlowEndpoint {
             + PARITY_PREFIX_LEN
             + if f.layers.aead { SEAL_OVERHEAD } else { 0 };
         if let Some(p) = f.pacer.as_mut() {
-            if p.allowance(now, len as u64) == 0 {
+            if p.allowance(now, pacer_unit(config)) == 0 {
                 return None;
             }
             p.spend(now, len as u64);

@@ -8,7 +8,11 @@
 //!   endpoint's next deadline, hand them in, fire timers. [`Driver::run`]
 //!   loops until the [`Application`] says the work is done or a stop flag is
 //!   set; [`Driver::turn`] is one turn, for callers that interleave their own
-//!   work (the C ABI's `rgtp_poll`).
+//!   work (the C ABI's `rgtp_poll`). An endpoint that other threads share
+//!   (behind a lock) is run in halves instead: [`Driver::step`] does the
+//!   work of a turn over a `&mut` endpoint without blocking and says how long
+//!   to wait; [`Driver::wait`] waits on the link with no endpoint at hand, so
+//!   the lock is free meanwhile.
 //! - [`Stepper`] has no link and no clock: the caller moves virtual time and
 //!   carries datagrams (a simulator, a capture replay, a fuzz harness).
 //!   [`simulate`] runs several steppers over a virtual [`Network`].
@@ -97,6 +101,23 @@ pub enum Turn<O> {
     },
 }
 
+/// What one [`Driver::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<O> {
+    /// The application said the run is over.
+    Done(O),
+    /// The endpoint goes on: call [`Driver::wait`] with this (zero when
+    /// transmits are pending), then step again.
+    Wait(Duration),
+}
+
+/// How long a driver waits when an endpoint's deadline is still due right
+/// after its timers fired and it had nothing to send: an endpoint bug (it
+/// breaks the contract of [`crate::endpoint`]), which would otherwise spin
+/// the driver at full speed without progress. Counted in
+/// [`Driver::stuck_deadlines`].
+pub const STUCK_WAIT: Duration = Duration::from_millis(1);
+
 /// How [`Driver::run`] ended without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish<O> {
@@ -114,6 +135,9 @@ pub struct Driver<L, C = SystemClock> {
     rbuf: Vec<u8>,
     tbuf: Vec<u8>,
     metas: Vec<Received>,
+    /// `metas` holds datagrams [`Driver::wait`] received, not yet handed in.
+    held: bool,
+    stuck: u64,
 }
 
 impl<L: Link> Driver<L, SystemClock> {
@@ -132,6 +156,8 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
             rbuf: vec![0; config.recv_buffer],
             tbuf: Vec::with_capacity(64 * 1500),
             metas: Vec::with_capacity(1024),
+            held: false,
+            stuck: 0,
             config,
         }
     }
@@ -156,21 +182,29 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
         &self.clock
     }
 
+    /// Times an endpoint's deadline was still due right after its timers
+    /// fired while it had nothing to send (each cost a [`STUCK_WAIT`]
+    /// instead of a spin). Nonzero means the endpoint has a bug.
+    pub fn stuck_deadlines(&self) -> u64 {
+        self.stuck
+    }
+
     /// The configuration.
     pub fn config(&self) -> &DriverConfig {
         &self.config
     }
 
     /// Sends up to the budget of transmits, each stamped with a fresh `now`.
-    /// Returns whether the budget ran out with transmits left.
-    fn send<E: Endpoint>(&mut self, endpoint: &mut E) -> io::Result<bool> {
-        for _ in 0..self.config.transmit_budget {
+    /// Returns how many were sent and whether the budget ran out with
+    /// transmits left.
+    fn send<E: Endpoint>(&mut self, endpoint: &mut E) -> io::Result<(usize, bool)> {
+        for sent in 0..self.config.transmit_budget {
             let Some(t) = endpoint.poll_transmit(self.clock.now(), &mut self.tbuf) else {
-                return Ok(false);
+                return Ok((sent, false));
             };
             self.link.send(&t, &self.tbuf)?;
         }
-        Ok(true)
+        Ok((self.config.transmit_budget, true))
     }
 
     /// Sends what is due, then hands out events.
@@ -179,11 +213,106 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
         endpoint: &mut E,
         app: &mut A,
     ) -> Result<(bool, Option<A::Output>), A::Error> {
-        let pending = self.send(endpoint)?;
+        let (_, pending) = self.send(endpoint)?;
         Ok((pending, drain_events(endpoint, app)?))
     }
 
-    /// One turn: send what is due and hand out events; fire a due timer; wait
+    /// Fires the endpoint's timers (due at `now`), sends what is due and
+    /// hands out events. Returns how long the driver may wait at most: zero,
+    /// or [`STUCK_WAIT`] when the endpoint left its deadline due with nothing
+    /// sent (counted as stuck).
+    fn fire<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        now: Instant,
+    ) -> Result<Result<Duration, A::Output>, A::Error> {
+        endpoint.handle_timeout(now);
+        let (sent, _) = self.send(endpoint)?;
+        if let Some(out) = drain_events(endpoint, app)? {
+            return Ok(Err(out));
+        }
+        if sent == 0 && endpoint.poll_timeout().is_some_and(|d| d <= now) {
+            self.stuck += 1;
+            return Ok(Ok(STUCK_WAIT));
+        }
+        Ok(Ok(Duration::ZERO))
+    }
+
+    /// Hands in the datagrams [`Driver::wait`] kept, if any, with what they
+    /// deliver and the events they cause.
+    fn hand_in<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+    ) -> Result<Option<A::Output>, A::Error> {
+        if !std::mem::take(&mut self.held) {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        for m in &self.metas {
+            let data = &mut self.rbuf[m.offset..m.offset + m.len];
+            if let Some(d) = endpoint.handle_datagram(now, m.from, data) {
+                app.deliver(d)?;
+            }
+            if let Some(out) = drain_events(endpoint, app)? {
+                return Ok(Some(out));
+            }
+        }
+        self.metas.clear();
+        Ok(None)
+    }
+
+    /// The non-blocking half of a turn, for an endpoint shared with other
+    /// threads: hands in the datagrams the last [`Driver::wait`] received
+    /// (and what they deliver), fires due timers, sends what is due within
+    /// the budget and hands out events. Returns how long to
+    /// [`wait`](Driver::wait) before the next step: up to `max_wait`, less
+    /// if a deadline comes first, zero if transmits are pending.
+    pub fn step<E: DatagramEndpoint, A: Application<E>>(
+        &mut self,
+        endpoint: &mut E,
+        app: &mut A,
+        max_wait: Duration,
+    ) -> Result<Step<A::Output>, A::Error> {
+        if let Some(out) = self.hand_in(endpoint, app)? {
+            return Ok(Step::Done(out));
+        }
+        let (pending, done) = self.flush(endpoint, app)?;
+        if let Some(out) = done {
+            return Ok(Step::Done(out));
+        }
+        let now = self.clock.now();
+        let wait = match endpoint.poll_timeout() {
+            Some(deadline) if deadline <= now => match self.fire(endpoint, app, now)? {
+                Ok(wait) => wait,
+                Err(out) => return Ok(Step::Done(out)),
+            },
+            _ if pending => Duration::ZERO,
+            Some(deadline) => deadline.saturating_since(now).min(max_wait),
+            None => max_wait,
+        };
+        Ok(Step::Wait(wait.min(max_wait)))
+    }
+
+    /// The blocking half of a turn: waits up to `wait` for datagrams and
+    /// keeps them for the next [`Driver::step`]. Needs no endpoint. Returns
+    /// how many arrived; if the last ones were not handed in yet, returns
+    /// their count at once without receiving more.
+    pub fn wait(&mut self, wait: Duration) -> io::Result<usize> {
+        if self.held {
+            return Ok(self.metas.len());
+        }
+        self.metas.clear();
+        let n = self
+            .link
+            .recv(&mut self.rbuf, &mut self.metas, Some(wait))?;
+        self.held = !self.metas.is_empty();
+        Ok(n)
+    }
+
+    /// One turn: hand in what a [`Driver::wait`] kept; send what is due and
+    /// hand out events; fire a due timer; wait
     /// up to `max_wait` (less if a deadline comes first, zero if transmits are
     /// pending) for datagrams and hand each in; fire due timers; send and
     /// hand out events again.
@@ -193,19 +322,19 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
         app: &mut A,
         max_wait: Duration,
     ) -> Result<Turn<A::Output>, A::Error> {
+        if let Some(out) = self.hand_in(endpoint, app)? {
+            return Ok(Turn::Done(out));
+        }
         let (pending, done) = self.flush(endpoint, app)?;
         if let Some(out) = done {
             return Ok(Turn::Done(out));
         }
         let now = self.clock.now();
         let wait = match endpoint.poll_timeout() {
-            Some(deadline) if deadline <= now => {
-                endpoint.handle_timeout(now);
-                if let (_, Some(out)) = self.flush(endpoint, app)? {
-                    return Ok(Turn::Done(out));
-                }
-                Duration::ZERO
-            }
+            Some(deadline) if deadline <= now => match self.fire(endpoint, app, now)? {
+                Ok(wait) => wait.min(max_wait),
+                Err(out) => return Ok(Turn::Done(out)),
+            },
             _ if pending => Duration::ZERO,
             Some(deadline) => deadline.saturating_since(now).min(max_wait),
             None => max_wait,
@@ -308,6 +437,9 @@ pub struct StreamDriver<L, C = SystemClock> {
     written: usize,
     peer_closed: bool,
     shut: bool,
+    /// Transmits taken from the endpoint so far.
+    taken: u64,
+    stuck: u64,
 }
 
 /// Longest wait for room while a transmit is partly written, before reading again.
@@ -333,6 +465,8 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
             written: 0,
             peer_closed: false,
             shut: false,
+            taken: 0,
+            stuck: 0,
             config,
         }
     }
@@ -362,6 +496,12 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
         self.peer_closed
     }
 
+    /// As [`Driver::stuck_deadlines`]: times the endpoint's deadline was
+    /// still due right after its timers fired with nothing sent.
+    pub fn stuck_deadlines(&self) -> u64 {
+        self.stuck
+    }
+
     /// Writes what is due without waiting: the rest of a partial transmit,
     /// then new transmits within the budget, then the end of stream when the
     /// endpoint asks. Returns whether bytes are left to write.
@@ -383,6 +523,7 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
                 Some(t) => {
                     self.tbuf.truncate(t.size);
                     self.written = 0;
+                    self.taken += 1;
                 }
                 None => {
                     self.tbuf.clear();
@@ -445,10 +586,16 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
         let mut wait = match endpoint.poll_timeout() {
             Some(deadline) if deadline <= now => {
                 endpoint.handle_timeout(now);
+                let taken = self.taken;
                 if let (_, Some(out)) = self.flush(endpoint, app, Duration::ZERO)? {
                     return Ok(Turn::Done(out));
                 }
-                Duration::ZERO
+                if self.taken == taken && endpoint.poll_timeout().is_some_and(|d| d <= now) {
+                    self.stuck += 1;
+                    STUCK_WAIT.min(max_wait)
+                } else {
+                    Duration::ZERO
+                }
             }
             Some(deadline) => deadline.saturating_since(now).min(max_wait),
             None => max_wait,

@@ -247,3 +247,147 @@ fn stream_driver_refuses_an_endpoint_that_never_consumes() {
     );
     assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
 }
+
+#[test]
+fn step_and_wait_run_an_endpoint_behind_a_lock_to_completion() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let link = Reflector::new(ME).on_clock(clock.clone()).dropping_every(5);
+    let mut d = driver(link, &clock);
+    let shared = std::sync::Mutex::new((Pinger::new(FAR, 100, 8, RTO), PingApp::default()));
+    let mut steps = 0;
+    let out = loop {
+        steps += 1;
+        assert!(steps < 100_000, "the run never ended");
+        let wait = {
+            let mut g = shared.lock().unwrap();
+            let (p, app) = &mut *g;
+            match d.step(p, app, Duration::from_millis(100)).unwrap() {
+                Step::Done(out) => break out,
+                Step::Wait(w) => w,
+            }
+        };
+        // The lock is free while the driver waits.
+        assert!(shared.try_lock().is_ok());
+        d.wait(wait).unwrap();
+    };
+    assert_eq!(out, 100);
+    let (p, app) = shared.into_inner().unwrap();
+    let mut got = app.delivered.clone();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert!(p.sent > 100, "losses were resent ({} sent)", p.sent);
+    assert_eq!(d.stuck_deadlines(), 0);
+}
+
+#[test]
+fn datagrams_kept_by_wait_are_handed_in_by_the_next_turn() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let mut d = driver(Reflector::new(ME).on_clock(clock.clone()), &clock);
+    let mut p = Pinger::new(FAR, 1, 1, RTO);
+    let mut app = PingApp::default();
+    let Step::Wait(_) = d.step(&mut p, &mut app, RTO).unwrap() else {
+        panic!("one ping is not done before its echo");
+    };
+    assert_eq!(d.wait(Duration::ZERO).unwrap(), 1);
+    // A second wait before the echo is handed in keeps it.
+    assert_eq!(d.wait(Duration::ZERO).unwrap(), 1);
+    let r = d.turn(&mut p, &mut app, Duration::ZERO).unwrap();
+    assert_eq!(r, Turn::Done(1));
+    assert_eq!(app.delivered, vec![0]);
+}
+
+/// An endpoint whose deadline is always due and which never sends: it
+/// breaks the contract the way a stuck timer would.
+#[derive(Default)]
+struct Stuck {
+    timeouts: u32,
+}
+
+impl Endpoint for Stuck {
+    type Event = ();
+    type Delivery<'d> = ();
+    fn handle_timeout(&mut self, _now: Instant) {
+        self.timeouts += 1;
+    }
+    fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<crate::Transmit> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Some(Instant::ZERO)
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+}
+
+impl DatagramEndpoint for Stuck {
+    fn handle_datagram(&mut self, _: Instant, _: Peer, _: &mut [u8]) -> Option<()> {
+        None
+    }
+}
+
+struct Idle;
+
+impl Application<Stuck> for Idle {
+    type Output = ();
+    type Error = io::Error;
+    fn deliver(&mut self, _: ()) -> io::Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, _: &mut Stuck, _: ()) -> io::Result<Option<()>> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_deadline_left_due_costs_a_wait_not_a_spin() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let start = clock.now();
+    let mut d = driver(Reflector::new(ME).on_clock(clock.clone()), &clock);
+    let mut e = Stuck::default();
+    for _ in 0..10 {
+        let r = d
+            .turn(&mut e, &mut Idle, Duration::from_millis(100))
+            .unwrap();
+        assert!(matches!(r, Turn::Continue { .. }));
+    }
+    assert_eq!(d.stuck_deadlines(), 10);
+    // Each turn waited (on the virtual clock) instead of returning at once.
+    assert_eq!(clock.now().saturating_since(start), STUCK_WAIT * 10);
+    for _ in 0..10 {
+        match d
+            .step(&mut e, &mut Idle, Duration::from_millis(100))
+            .unwrap()
+        {
+            Step::Wait(w) => assert_eq!(w, STUCK_WAIT),
+            Step::Done(()) => panic!("the run never ends"),
+        }
+    }
+    assert_eq!(d.stuck_deadlines(), 20);
+}
+
+impl StreamEndpoint for Stuck {
+    fn handle_bytes(&mut self, _: Instant, data: &[u8]) -> usize {
+        data.len()
+    }
+    fn handle_close(&mut self, _: Instant, _: bool) {}
+}
+
+#[test]
+fn a_stream_endpoint_with_a_deadline_left_due_is_counted_as_stuck() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let config = DriverConfig {
+        recv_buffer: 1024,
+        ..DriverConfig::default()
+    };
+    let mut d = StreamDriver::with_clock(ScriptedStream::default(), clock, config);
+    let mut e = Stuck::default();
+    for _ in 0..5 {
+        let r = d
+            .turn(&mut e, &mut Idle, Duration::from_millis(100))
+            .unwrap();
+        assert!(matches!(r, Turn::Continue { .. }));
+    }
+    assert_eq!(d.stuck_deadlines(), 5);
+}

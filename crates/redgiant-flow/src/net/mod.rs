@@ -1,12 +1,14 @@
 //! Flows over real UDP, blocking, with names (feature `net`).
 //!
-//! A [`FlowNode`] is one UDP socket and one driver thread that owns the
-//! sans-IO [`FlowEndpoint`]: it sends what the endpoint has due, waits on
-//! the socket no longer than the endpoint's next deadline, hands datagrams
-//! in and routes the endpoint's events. Application threads call into the
-//! endpoint under a mutex and wait on a condition variable; a command that
-//! gives the driver work while it sleeps wakes it with an empty datagram
-//! sent to the node's own socket from a private one.
+//! A [`FlowNode`] is one UDP socket and one thread running the base
+//! [`Driver`] over the sans-IO [`FlowEndpoint`], which application threads
+//! share under a mutex. Each [`Driver::step`] runs under the lock: it hands
+//! in what arrived, fires due timers, sends what is due and routes the
+//! endpoint's events; each [`Driver::wait`] on the socket (no longer than
+//! the endpoint's next deadline) runs without it. Application threads wait
+//! on a condition variable; a command that gives the driver work while it
+//! waits wakes it with an empty datagram sent to the node's own socket from
+//! a private one.
 //!
 //! - [`FlowNode::register`] a name and [`FlowNode::accept`] flows to it;
 //! - [`FlowNode::alloc`] a flow to a name (looked up as [`names`] says) or
@@ -33,8 +35,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
+use redgiant_base::driver::{Application, Driver, DriverConfig, Step};
 use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
-use redgiant_base::link::{Link, Received};
 use redgiant_base::{Peer, SystemClock};
 use rgtp_link::udp::UdpLink;
 
@@ -51,7 +53,7 @@ pub type Result<T> = std::result::Result<T, FlowNetError>;
 /// Allocations waiting for [`FlowNode::accept`] beyond which new ones are refused.
 pub const MAX_PENDING: usize = 1024;
 
-/// Most transmits sent in one driver pass before reading the socket again.
+/// Most transmits sent in one driver step before reading the socket again.
 const TRANSMIT_BUDGET: usize = 256;
 
 /// Longest sleep of the driver when nothing is due (it wakes for commands).
@@ -155,6 +157,12 @@ struct State {
     stop: bool,
     failed: Option<String>,
     blocked_writers: usize,
+    /// The address of the node's waker, whose datagrams only wake the driver.
+    waker: Option<Peer>,
+    /// Datagrams from peers handed to the endpoint since the driver last looked.
+    heard: usize,
+    /// Wake-up datagrams sent.
+    wakes: u64,
 }
 
 impl State {
@@ -274,6 +282,7 @@ impl Inner {
     fn wake(&self, st: &mut State) {
         if st.sleeping && !st.woken {
             st.woken = true;
+            st.wakes += 1;
             let _ = self.waker.send_to(&[], self.wake_target);
         }
     }
@@ -340,6 +349,9 @@ impl FlowNode {
                 stop: false,
                 failed: None,
                 blocked_writers: 0,
+                waker: None,
+                heard: 0,
+                wakes: 0,
             }),
             cond: Condvar::new(),
             clock: SystemClock::new(),
@@ -348,15 +360,22 @@ impl FlowNode {
             names: config.names,
             waker,
         });
-        let waker_peer = Peer::Ip(inner.waker.local_addr()?);
+        inner.lock().waker = Some(Peer::Ip(inner.waker.local_addr()?));
         let refresher = match inner.names.server {
             Some(s) => Some(directory::Refresher::new(s)?),
             None => None,
         };
+        let config = DriverConfig {
+            max_wait: IDLE_WAIT,
+            transmit_budget: TRANSMIT_BUDGET,
+            recv_buffer: link.recommended_recv_buffer_len(),
+            ..DriverConfig::default()
+        };
+        let driver = Driver::with_clock(link, inner.clock, config);
         let shared = inner.clone();
         let thread = std::thread::Builder::new()
             .name(format!("flow-node-{}", local.port()))
-            .spawn(move || drive(&shared, link, waker_peer, refresher))?;
+            .spawn(move || drive(&shared, driver, refresher))?;
         let node = FlowNode {
             inner,
             thread: Some(thread),
@@ -595,11 +614,77 @@ fn flow_error(e: FlowError, name: &str) -> FlowNetError {
     }
 }
 
-/// The driver thread: see the module docs.
-fn drive(inner: &Inner, mut link: UdpLink, waker: Peer, refresher: Option<directory::Refresher>) {
-    let mut rbuf = vec![0u8; link.recommended_recv_buffer_len()];
-    let mut tbuf = Vec::with_capacity(2048);
-    let mut metas: Vec<Received> = Vec::new();
+/// The node's state as the driver sees it: the flow endpoint, with the
+/// wake-up datagrams of the node's own waker dropped on the way in.
+impl Endpoint for State {
+    type Event = Event;
+    type Delivery<'d> = core::convert::Infallible;
+
+    fn handle_timeout(&mut self, now: redgiant_base::Instant) {
+        self.ep.handle_timeout(now);
+    }
+
+    fn poll_transmit(
+        &mut self,
+        now: redgiant_base::Instant,
+        buf: &mut Vec<u8>,
+    ) -> Option<redgiant_base::Transmit> {
+        self.ep.poll_transmit(now, buf)
+    }
+
+    fn poll_timeout(&self) -> Option<redgiant_base::Instant> {
+        self.ep.poll_timeout()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.ep.poll_event()
+    }
+}
+
+impl DatagramEndpoint for State {
+    fn handle_datagram<'d>(
+        &mut self,
+        now: redgiant_base::Instant,
+        from: Peer,
+        data: &'d mut [u8],
+    ) -> Option<Self::Delivery<'d>> {
+        if Some(from) == self.waker {
+            return None;
+        }
+        self.heard += 1;
+        self.ep.handle_datagram(now, from, data)
+    }
+}
+
+/// Routes the endpoint's events into the node's state, counting them.
+#[derive(Debug, Default)]
+struct Router {
+    events: usize,
+}
+
+impl Application<State> for Router {
+    type Output = std::convert::Infallible;
+    type Error = std::io::Error;
+
+    fn deliver(&mut self, d: std::convert::Infallible) -> std::io::Result<()> {
+        match d {}
+    }
+
+    fn event(
+        &mut self,
+        st: &mut State,
+        ev: Event,
+    ) -> std::io::Result<Option<std::convert::Infallible>> {
+        let now = st.ep.now();
+        st.on_event(now, ev);
+        self.events += 1;
+        Ok(None)
+    }
+}
+
+/// The driver thread: the base driver's steps under the state's lock, its
+/// waits on the socket outside it. See the module docs.
+fn drive(inner: &Inner, mut driver: Driver<UdpLink>, refresher: Option<directory::Refresher>) {
     let ttl = inner.names.ttl();
     let refresh_every = ttl / 3;
     let mut next_refresh = StdInstant::now() + refresh_every;
@@ -607,42 +692,32 @@ fn drive(inner: &Inner, mut link: UdpLink, waker: Peer, refresher: Option<direct
         let wait = {
             let mut st = inner.lock();
             st.sleeping = false;
-            let now = inner.clock.now();
-            let received = metas.len();
-            for m in metas.drain(..) {
-                if m.from == waker {
-                    continue;
-                }
-                let data = &mut rbuf[m.offset..m.offset + m.len];
-                let _ = st.ep.handle_datagram(now, m.from, data);
-            }
-            if st.ep.poll_timeout().is_some_and(|d| d <= now) {
-                st.ep.handle_timeout(now);
-            }
             if st.stop {
                 // Tell the peers, then go.
+                let now = inner.clock.now();
                 let ids: Vec<FlowId> = st.flows.keys().copied().collect();
                 for id in ids {
                     let _ = st.ep.dealloc(now, id);
                 }
             }
-            let mut sent = 0;
-            while sent < TRANSMIT_BUDGET {
-                let Some(t) = st.ep.poll_transmit(inner.clock.now(), &mut tbuf) else {
-                    break;
-                };
-                if let Err(e) = link.send(&t, &tbuf) {
+            let mut max_wait = IDLE_WAIT;
+            if refresher.is_some() {
+                max_wait = max_wait.min(next_refresh.saturating_duration_since(StdInstant::now()));
+            }
+            let mut router = Router::default();
+            let wait = match driver.step(&mut *st, &mut router, max_wait) {
+                Ok(Step::Wait(wait)) => wait,
+                Ok(Step::Done(never)) => match never {},
+                Err(e) => {
                     st.failed = Some(format!("sending on {}: {e}", inner.local));
-                    break;
+                    Duration::ZERO
                 }
-                sent += 1;
-            }
-            let mut events = 0;
-            while let Some(ev) = st.ep.poll_event() {
-                st.on_event(now, ev);
-                events += 1;
-            }
-            if events > 0 || (received > 0 && st.blocked_writers > 0) || st.failed.is_some() {
+            };
+            // Only a peer's datagram (an acknowledgement) frees room for a
+            // blocked writer: the waker's own must not wake it, or writer
+            // and driver would wake each other without end.
+            let heard = std::mem::take(&mut st.heard);
+            if router.events > 0 || (heard > 0 && st.blocked_writers > 0) || st.failed.is_some() {
                 inner.cond.notify_all();
             }
             if st.stop || st.failed.is_some() {
@@ -655,24 +730,18 @@ fn drive(inner: &Inner, mut link: UdpLink, waker: Peer, refresher: Option<direct
                     next_refresh = StdInstant::now() + refresh_every;
                 }
             }
-            let now = inner.clock.now();
-            let mut wait = match st.ep.poll_timeout() {
-                _ if sent >= TRANSMIT_BUDGET => Duration::ZERO,
-                Some(d) => d.saturating_since(now),
-                None => IDLE_WAIT,
-            };
-            if refresher.is_some() {
-                wait = wait.min(next_refresh.saturating_duration_since(StdInstant::now()));
-            }
             st.sleeping = true;
             st.woken = false;
-            wait.min(IDLE_WAIT)
+            wait
         };
-        if let Err(e) = link.recv(&mut rbuf, &mut metas, Some(wait)) {
-            let mut st = inner.lock();
-            st.failed = Some(format!("receiving on {}: {e}", inner.local));
-            inner.cond.notify_all();
-            return;
+        match driver.wait(wait) {
+            Ok(_) => {}
+            Err(e) => {
+                let mut st = inner.lock();
+                st.failed = Some(format!("receiving on {}: {e}", inner.local));
+                inner.cond.notify_all();
+                return;
+            }
         }
     }
 }
@@ -770,7 +839,8 @@ impl Flow {
                     return Ok(());
                 }
                 Err(FlowError::WouldBlock) if !nonblocking => {
-                    self.inner.wake(&mut st);
+                    // No new work for the driver: what fills the buffer is
+                    // already due or waits for its retransmission timer.
                     st.blocked_writers += 1;
                     let (s, more) = self.inner.wait(st, deadline);
                     st = s;
@@ -1034,3 +1104,6 @@ impl State {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;
