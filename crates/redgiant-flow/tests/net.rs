@@ -479,3 +479,60 @@ fn test_encrypted_echo_and_clear_refusals() {
         other => panic!("{:?}", other.map(|f| f.id())),
     }
 }
+
+/// Echoes 30 messages over a flow from a node recording into a pcap; returns the
+/// datagrams the capture holds and how many of them carry a 12-byte window of
+/// some message.
+fn recorded_echo(qos: QoS, key: Option<[u8; 32]>) -> (usize, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("client.pcap");
+    let server = keyed_node(dir_names(dir.path()), key);
+    server.register("recorded").unwrap();
+    let config = NodeConfig {
+        endpoint: Config {
+            key: key.map(redgiant_flow::FlowKey::new),
+            ..Config::default()
+        },
+        names: dir_names(dir.path()),
+    };
+    let client = FlowNode::bind_recording(LOOPBACK.parse().unwrap(), config, &pcap).unwrap();
+    let msgs: Vec<Vec<u8>> = (0..30)
+        .map(|i| format!("secret {i:04} {}", "abcdefghij".repeat(i % 7 + 2)).into_bytes())
+        .collect();
+    std::thread::scope(|s| {
+        s.spawn(|| echo_one(&server));
+        let flow = client.alloc("recorded", qos, T).unwrap();
+        for m in &msgs {
+            flow.write(m).unwrap();
+            assert_eq!(&flow.read(Some(T)).unwrap(), m);
+        }
+        flow.dealloc().unwrap();
+    });
+    // Dropping the node ends its driver and closes the capture.
+    drop(client);
+    let capture = rgtp_capture::read(&std::fs::read(&pcap).unwrap()).unwrap();
+    let datagrams: Vec<Vec<u8>> = capture
+        .datagrams()
+        .map(|(_, d)| d.payload.clone())
+        .collect();
+    let leaked = datagrams
+        .iter()
+        .filter(|d| {
+            msgs.iter()
+                .any(|m| m.windows(12).any(|w| d.windows(12).any(|x| x == w)))
+        })
+        .count();
+    (datagrams.len(), leaked)
+}
+
+#[test]
+fn test_a_recorded_capture_of_an_encrypted_flow_holds_no_plaintext() {
+    // Both directions of 30 echoes at least, and the handshake.
+    let (n, leaked) = recorded_echo(QoS::DATA_CRYPT, Some([0x31; 32]));
+    assert!(n >= 60, "{n} datagrams recorded");
+    assert_eq!(leaked, 0, "{leaked} of {n} datagrams carry plaintext");
+    // The same check on a plain flow finds every message, both ways.
+    let (n, leaked) = recorded_echo(QoS::DATA, None);
+    assert!(n >= 60, "{n} datagrams recorded");
+    assert!(leaked >= 60, "{leaked} of {n} datagrams carry plaintext");
+}

@@ -31,14 +31,23 @@ pub mod names;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
 use redgiant_base::driver::{Application, Driver, DriverConfig, Step};
 use redgiant_base::endpoint::{DatagramEndpoint, Endpoint};
+use redgiant_base::link::Link;
 use redgiant_base::{Peer, SystemClock};
+use rgtp_capture::Recorder;
 use rgtp_link::udp::UdpLink;
+
+/// The node's link: its UDP socket, recorded or not.
+type NodeLink = Box<dyn Link + Send>;
+
+/// The environment variable naming a pcap file [`FlowNode::bind`] records into.
+pub const RECORD_ENV: &str = "RGTP_FLOW_RECORD";
 
 pub use self::error::FlowNetError;
 pub use self::names::Names;
@@ -323,15 +332,39 @@ impl FlowNode {
     /// Binds `addr` with [`NodeConfig::from_env`] (and registers
     /// `RGTP_FLOW_BIND` if set).
     pub fn bind(addr: SocketAddr) -> Result<FlowNode> {
-        FlowNode::bind_with(addr, NodeConfig::from_env()?)
+        let config = NodeConfig::from_env()?;
+        match std::env::var_os(RECORD_ENV) {
+            Some(path) if !path.is_empty() => {
+                FlowNode::bind_recording(addr, config, Path::new(&path))
+            }
+            _ => FlowNode::bind_with(addr, config),
+        }
     }
 
     /// Binds `addr` with `config`; registers `config.names.bind` if set.
     pub fn bind_with(addr: SocketAddr, config: NodeConfig) -> Result<FlowNode> {
+        FlowNode::open(addr, config, None)
+    }
+
+    /// [`FlowNode::bind_with`], recording every datagram the node sends and
+    /// receives into a new pcap file at `pcap` (the stack's capture recorder:
+    /// UDP in Ethernet/IP frames, wall-clock timestamps; `rgtp inspect` and
+    /// Wireshark read it). [`FlowNode::bind`] does this when
+    /// `RGTP_FLOW_RECORD` names a file.
+    pub fn bind_recording(addr: SocketAddr, config: NodeConfig, pcap: &Path) -> Result<FlowNode> {
+        FlowNode::open(addr, config, Some(pcap))
+    }
+
+    fn open(addr: SocketAddr, config: NodeConfig, record: Option<&Path>) -> Result<FlowNode> {
         let ep = FlowEndpoint::seeded(config.endpoint, crate::seal::random_seed()?)
             .map_err(|e| FlowNetError::Io(std::io::Error::other(e.to_string())))?;
-        let link = UdpLink::bind(addr)?;
-        let local = link.local_addr();
+        let udp = UdpLink::bind(addr)?;
+        let local = udp.local_addr();
+        let recv_buffer = udp.recommended_recv_buffer_len();
+        let link: NodeLink = match record {
+            Some(path) => Box::new(Recorder::create(udp, path)?),
+            None => Box::new(udp),
+        };
         let wake_target = wake_target(local);
         let waker = UdpSocket::bind(SocketAddr::new(wake_target.ip(), 0))?;
         let inner = Arc::new(Inner {
@@ -368,7 +401,7 @@ impl FlowNode {
         let config = DriverConfig {
             max_wait: IDLE_WAIT,
             transmit_budget: TRANSMIT_BUDGET,
-            recv_buffer: link.recommended_recv_buffer_len(),
+            recv_buffer,
             ..DriverConfig::default()
         };
         let driver = Driver::with_clock(link, inner.clock, config);
@@ -684,7 +717,7 @@ impl Application<State> for Router {
 
 /// The driver thread: the base driver's steps under the state's lock, its
 /// waits on the socket outside it. See the module docs.
-fn drive(inner: &Inner, mut driver: Driver<UdpLink>, refresher: Option<directory::Refresher>) {
+fn drive(inner: &Inner, mut driver: Driver<NodeLink>, refresher: Option<directory::Refresher>) {
     let ttl = inner.names.ttl();
     let refresh_every = ttl / 3;
     let mut next_refresh = StdInstant::now() + refresh_every;
