@@ -14,8 +14,11 @@
 //! | any                         | a peer whose node is dropped deallocates the flow: a DEALLOC on the wire, the flow ended |
 //! | loss tolerated, tight bound (**fec**) | at 5 % drop at least [`FEC_MIN_DELIVERED`] of the SDUs, more than without parity, no retransmission, no ACK |
 //!
-//! Reordering (`in_order`) is left to the simulator: it needs netem,
-//! which not every kernel has.
+//! | `in_order` (**reorder**)    | SDUs in sequence, exactly once, while 20 % of the datagrams are held back on the veth; an unordered flow shows the inversions |
+//!
+//! Reordering without netem: an HTB qdisc on the sender's veth end has a
+//! 2 Mbit/s class, and nftables gives a random 20 % of the node's datagrams
+//! that class as their priority, so they leave after later ones.
 //!
 //! Names cross the namespaces as between machines: a directory server runs
 //! in the server's namespace and both nodes use it (the encrypted echo);
@@ -1064,4 +1067,95 @@ fn fec_flow_at_5_percent_drop_rebuilds_without_retransmission() {
             s.delivered
         );
     }
+}
+
+/// Holds back `percent` of the flow datagrams leaving `side` in a 2 Mbit/s HTB
+/// class (nftables sets their priority to it) while the rest leave at once, so
+/// they arrive after later ones: reordering on a real veth, without netem.
+fn reorder(bed: &Bed, side: Side, percent: u32) {
+    let (ns, dev) = (bed.ns(side), bed.iface(side));
+    for args in [
+        &[
+            "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "10", "r2q",
+            "100000",
+        ][..],
+        &[
+            "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit",
+        ],
+        &[
+            "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate", "2mbit",
+            "ceil", "2mbit", "burst", "1600", "cburst", "1600",
+        ],
+    ] {
+        let out = ns
+            .command("tc")
+            .args(args)
+            .output()
+            .expect("running tc inside the namespace: install iproute2");
+        assert!(
+            out.status.success(),
+            "tc {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    nft(
+        ns,
+        &format!(
+            "table inet reorder {{\n  chain output {{\n    type filter hook output priority 0;\n    \
+             oifname \"{dev}\" udp sport {PORT} numgen random mod 100 < {percent} meta priority set 1:20\n  }}\n}}\n"
+        ),
+    );
+}
+
+#[test]
+fn in_order_flow_delivers_in_sequence_through_reordering() {
+    const N: u32 = 400;
+    let sdus = sdus(7, N, |i| 200 + (i * 131) % 1000);
+    let run = |qos: QoS| -> Vec<u32> {
+        let bed = Bed::new(0);
+        reorder(&bed, Side::B, 20);
+        let server = bed.server(None, Names::default());
+        let client = bed.node(Side::B, None, Names::default());
+        let done = AtomicBool::new(false);
+        let got = std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let flow = server.accept(Some(T)).expect("accepting");
+                drain(&flow, &done)
+            });
+            let flow = bed.alloc(&client, &by_address(), qos);
+            for s in &sdus {
+                flow.write(s).unwrap();
+            }
+            flow.flush(Duration::from_secs(120))
+                .unwrap_or_else(|e| panic!("{qos:?}: flushing: {e}"));
+            done.store(true, Ordering::Release);
+            reader.join().unwrap()
+        });
+        let seen = arrivals(&got, &sdus);
+        assert!(seen.iter().all(|&n| n <= 1), "{qos:?}: an SDU twice");
+        got.iter().map(|s| index(s)).collect()
+    };
+    // SDUs handed over after one written later.
+    let late = |o: &[u32]| {
+        let mut top = None;
+        o.iter()
+            .filter(|&&i| {
+                let behind = top.is_some_and(|t| i < t);
+                top = top.max(Some(i));
+                behind
+            })
+            .count()
+    };
+    // Unordered: the veth's reordering reaches the application.
+    let raw = run(QoS::RAW);
+    eprintln!(
+        "reorder: raw flow {} of {N} SDUs, {} handed over late",
+        raw.len(),
+        late(&raw)
+    );
+    assert!(late(&raw) >= 10, "the veth hardly reordered: {raw:?}");
+    // In order (and reliable): every SDU, in sequence.
+    let data = run(QoS::DATA);
+    assert_eq!(data, (0..N).collect::<Vec<_>>());
 }
