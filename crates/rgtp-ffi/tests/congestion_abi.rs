@@ -2,9 +2,9 @@
 //! would: the names it takes and refuses, and the controller the pulls started
 //! afterwards run (reported in the puller's "surface created" log event).
 
+mod dl;
+
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -13,8 +13,6 @@ use std::time::Duration;
 mod abi;
 
 use abi::{rgtp_log_event_t, rgtp_socket_t, rgtp_surface_t, RGTP_ERR_INVALID_ARG, RGTP_OK};
-
-const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 type Sock = *mut rgtp_socket_t;
 type Surf = *mut rgtp_surface_t;
@@ -33,61 +31,23 @@ struct Lib {
     set_log_callback: unsafe extern "C" fn(Option<LogFn>, *mut c_void) -> c_int,
 }
 
-/// A symbol's address as the function pointer type `F`.
-///
-/// # Safety
-/// `p` is the address of a function of type `F`.
-unsafe fn cast<F: Copy>(p: *mut c_void) -> F {
-    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // SAFETY: same size; the caller vouches for the type.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
-/// `target/<profile>`, from this test binary's path (`target/<profile>/deps/…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 fn lib() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        // `cargo test` does not refresh the uplifted cdylib: build it (a no-op when fresh).
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rgtp-ffi"])
-            .current_dir(CRATE)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "cargo build -p rgtp-ffi failed");
-        let path = profile_dir().join("librgtp.so");
-        let cpath = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: loading our own library; its initialisers have no requirements.
-        let h = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "dlopen {} failed", path.display());
-        let sym = |name: &str| -> *mut c_void {
-            let c = CString::new(name).unwrap();
-            // SAFETY: `h` is a live dlopen handle, `c` a NUL-terminated name.
-            let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-            assert!(!p.is_null(), "librgtp.so does not export {name}");
-            p
-        };
         // SAFETY: each symbol has the signature rgtp.h declares for it (configs are
         // passed as NULL only, so their pointer type does not matter).
         unsafe {
             Lib {
-                socket_create: cast(sym("rgtp_socket_create")),
-                socket_destroy: cast(sym("rgtp_socket_destroy")),
-                set_congestion: cast(sym("rgtp_socket_set_congestion")),
-                expose: cast(sym("rgtp_expose")),
-                get_ticket: cast(sym("rgtp_get_ticket")),
-                pull_start_ticket: cast(sym("rgtp_pull_start_ticket")),
-                pull_next: cast(sym("rgtp_pull_next")),
-                poll: cast(sym("rgtp_poll")),
-                destroy_surface: cast(sym("rgtp_destroy_surface")),
-                set_log_callback: cast(sym("rgtp_set_log_callback")),
+                socket_create: dl::sym("rgtp_socket_create"),
+                socket_destroy: dl::sym("rgtp_socket_destroy"),
+                set_congestion: dl::sym("rgtp_socket_set_congestion"),
+                expose: dl::sym("rgtp_expose"),
+                get_ticket: dl::sym("rgtp_get_ticket"),
+                pull_start_ticket: dl::sym("rgtp_pull_start_ticket"),
+                pull_next: dl::sym("rgtp_pull_next"),
+                poll: dl::sym("rgtp_poll"),
+                destroy_surface: dl::sym("rgtp_destroy_surface"),
+                set_log_callback: dl::sym("rgtp_set_log_callback"),
             }
         }
     })

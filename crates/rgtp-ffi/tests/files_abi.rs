@@ -2,12 +2,11 @@
 //! loaded with dlopen and called as C would: a tree sent and fetched on loopback,
 //! its progress events, a callback that stops the transfer, and a bad ticket.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod dl;
 
-const CRATE: &str = env!("CARGO_MANIFEST_DIR");
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::Path;
+use std::sync::OnceLock;
 
 const RGTP_OK: c_int = 0;
 const RGTP_ERR_INVALID_ARG: c_int = -2;
@@ -95,56 +94,18 @@ struct Lib {
     last_error: unsafe extern "C" fn() -> *const c_char,
 }
 
-/// A symbol's address as the function pointer type `F`.
-///
-/// # Safety
-/// `p` is the address of a function of type `F`.
-unsafe fn cast<F: Copy>(p: *mut c_void) -> F {
-    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // SAFETY: same size; the caller vouches for the type.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
-/// `target/<profile>`, from this test binary's path (`target/<profile>/deps/…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 fn lib() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        // `cargo test` does not refresh the uplifted cdylib: build it (a no-op when fresh).
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rgtp-ffi"])
-            .current_dir(CRATE)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "cargo build -p rgtp-ffi failed");
-        let path = profile_dir().join("librgtp.so");
-        let cpath = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: loading our own library; its initialisers have no requirements.
-        let h = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "dlopen {} failed", path.display());
-        let sym = |name: &str| -> *mut c_void {
-            let c = CString::new(name).unwrap();
-            // SAFETY: `h` is a live dlopen handle, `c` a NUL-terminated name.
-            let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-            assert!(!p.is_null(), "librgtp.so does not export {name}");
-            p
-        };
         // SAFETY: each symbol has the signature rgtp.h declares for it.
         unsafe {
             Lib {
-                send_start: cast(sym("rgtp_send_start")),
-                ticket: cast(sym("rgtp_sender_ticket")),
-                stop: cast(sym("rgtp_sender_stop")),
-                free: cast(sym("rgtp_sender_free")),
-                get: cast(sym("rgtp_get")),
-                last_error: cast(sym("rgtp_files_last_error")),
+                send_start: dl::sym("rgtp_send_start"),
+                ticket: dl::sym("rgtp_sender_ticket"),
+                stop: dl::sym("rgtp_sender_stop"),
+                free: dl::sym("rgtp_sender_free"),
+                get: dl::sym("rgtp_get"),
+                last_error: dl::sym("rgtp_files_last_error"),
             }
         }
     })

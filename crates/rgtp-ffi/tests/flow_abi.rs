@@ -5,14 +5,12 @@
 //!
 //! Names go to the default file directory, each made unique by the process id.
 
+mod dl;
+
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
-
-const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 const RGTP_OK: c_int = 0;
 const RGTP_ERR_INVALID_ARG: c_int = -2;
@@ -91,73 +89,35 @@ struct Lib {
     set_wait: unsafe extern "C" fn(S, *mut Event, usize, *mut usize, i32) -> c_int,
 }
 
-/// A symbol's address as the function pointer type `T`.
-///
-/// # Safety
-/// `p` is the address of a function of type `T`.
-unsafe fn cast<T: Copy>(p: *mut c_void) -> T {
-    assert_eq!(std::mem::size_of::<T>(), std::mem::size_of::<*mut c_void>());
-    // SAFETY: same size; the caller vouches for the type.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
-/// `target/<profile>`, from this test binary's path (`target/<profile>/deps/…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 fn lib() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        // `cargo test` does not refresh the uplifted cdylib: build it (a no-op when fresh).
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rgtp-ffi"])
-            .current_dir(CRATE)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "cargo build -p rgtp-ffi failed");
-        let path = profile_dir().join("librgtp.so");
-        let cpath = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: loading our own library; its initialisers have no requirements.
-        let h = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "dlopen {} failed", path.display());
-        let sym = |name: &str| -> *mut c_void {
-            let c = CString::new(name).unwrap();
-            // SAFETY: `h` is a live dlopen handle, `c` a NUL-terminated name.
-            let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-            assert!(!p.is_null(), "librgtp.so does not export {name}");
-            p
-        };
         // SAFETY: each symbol has the signature rgtp.h declares for it.
         unsafe {
             Lib {
-                last_error: cast(sym("rgtp_flow_last_error")),
-                preset: cast(sym("rgtp_flow_qos_preset")),
-                node_open: cast(sym("rgtp_flow_node_open")),
-                node_close: cast(sym("rgtp_flow_node_close")),
-                node_addr: cast(sym("rgtp_flow_node_addr")),
-                register: cast(sym("rgtp_flow_register")),
-                alloc: cast(sym("rgtp_flow_alloc")),
-                accept: cast(sym("rgtp_flow_accept")),
-                join: cast(sym("rgtp_flow_join")),
-                write: cast(sym("rgtp_flow_write")),
-                read: cast(sym("rgtp_flow_read")),
-                set_flags: cast(sym("rgtp_flow_set_flags")),
-                flags: cast(sym("rgtp_flow_flags")),
-                id: cast(sym("rgtp_flow_id")),
-                qos: cast(sym("rgtp_flow_qos")),
-                layers: cast(sym("rgtp_flow_layers")),
-                dealloc: cast(sym("rgtp_flow_dealloc")),
-                free: cast(sym("rgtp_flow_free")),
-                set_create: cast(sym("rgtp_flow_set_create")),
-                set_destroy: cast(sym("rgtp_flow_set_destroy")),
-                set_add: cast(sym("rgtp_flow_set_add")),
-                set_watch_allocs: cast(sym("rgtp_flow_set_watch_allocs")),
-                set_wait: cast(sym("rgtp_flow_set_wait")),
+                last_error: dl::sym("rgtp_flow_last_error"),
+                preset: dl::sym("rgtp_flow_qos_preset"),
+                node_open: dl::sym("rgtp_flow_node_open"),
+                node_close: dl::sym("rgtp_flow_node_close"),
+                node_addr: dl::sym("rgtp_flow_node_addr"),
+                register: dl::sym("rgtp_flow_register"),
+                alloc: dl::sym("rgtp_flow_alloc"),
+                accept: dl::sym("rgtp_flow_accept"),
+                join: dl::sym("rgtp_flow_join"),
+                write: dl::sym("rgtp_flow_write"),
+                read: dl::sym("rgtp_flow_read"),
+                set_flags: dl::sym("rgtp_flow_set_flags"),
+                flags: dl::sym("rgtp_flow_flags"),
+                id: dl::sym("rgtp_flow_id"),
+                qos: dl::sym("rgtp_flow_qos"),
+                layers: dl::sym("rgtp_flow_layers"),
+                dealloc: dl::sym("rgtp_flow_dealloc"),
+                free: dl::sym("rgtp_flow_free"),
+                set_create: dl::sym("rgtp_flow_set_create"),
+                set_destroy: dl::sym("rgtp_flow_set_destroy"),
+                set_add: dl::sym("rgtp_flow_set_add"),
+                set_watch_allocs: dl::sym("rgtp_flow_set_watch_allocs"),
+                set_wait: dl::sym("rgtp_flow_set_wait"),
             }
         }
     })

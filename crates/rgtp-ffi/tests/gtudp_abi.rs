@@ -2,8 +2,10 @@
 //! datagrams between two handles on loopback, the error codes the header documents,
 //! the magic/types profile and the keyed profile.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::path::{Path, PathBuf};
+mod dl;
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -82,58 +84,20 @@ struct Lib {
     stats: unsafe extern "C" fn(H, *mut Stats) -> c_int,
 }
 
-/// A symbol's address as the function pointer type `F`.
-///
-/// # Safety
-/// `p` is the address of a function of type `F`.
-unsafe fn cast<F: Copy>(p: *mut c_void) -> F {
-    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // SAFETY: same size; the caller vouches for the type.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
-/// `target/<profile>`, from this test binary's path (`target/<profile>/deps/…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 fn lib() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        // `cargo test` does not refresh the uplifted cdylib: build it (a no-op when fresh).
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rgtp-ffi"])
-            .current_dir(CRATE)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "cargo build -p rgtp-ffi failed");
-        let path = profile_dir().join("librgtp.so");
-        let cpath = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: loading our own library; its initialisers have no requirements.
-        let h = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "dlopen {} failed", path.display());
-        let sym = |name: &str| -> *mut c_void {
-            let c = CString::new(name).unwrap();
-            // SAFETY: `h` is a live dlopen handle, `c` a NUL-terminated name.
-            let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-            assert!(!p.is_null(), "librgtp.so does not export {name}");
-            p
-        };
         // SAFETY: each symbol has the signature rgtp.h declares for it.
         unsafe {
             Lib {
-                open: cast(sym("rgtp_gtudp_open")),
-                close: cast(sym("rgtp_gtudp_close")),
-                local_addr: cast(sym("rgtp_gtudp_local_addr")),
-                send_to: cast(sym("rgtp_gtudp_send_to")),
-                send_confirmed: cast(sym("rgtp_gtudp_send_confirmed")),
-                recv_from: cast(sym("rgtp_gtudp_recv_from")),
-                flush: cast(sym("rgtp_gtudp_flush")),
-                stats: cast(sym("rgtp_gtudp_stats")),
+                open: dl::sym("rgtp_gtudp_open"),
+                close: dl::sym("rgtp_gtudp_close"),
+                local_addr: dl::sym("rgtp_gtudp_local_addr"),
+                send_to: dl::sym("rgtp_gtudp_send_to"),
+                send_confirmed: dl::sym("rgtp_gtudp_send_confirmed"),
+                recv_from: dl::sym("rgtp_gtudp_recv_from"),
+                flush: dl::sym("rgtp_gtudp_flush"),
+                stats: dl::sym("rgtp_gtudp_stats"),
             }
         }
     })
@@ -639,7 +603,7 @@ fn a_mismatched_key_never_delivers() {
 #[test]
 fn header_layout_matches() {
     use std::mem::offset_of;
-    let dir = profile_dir().join("rgtp-ffi-gtudp-layout");
+    let dir = dl::profile_dir().join("rgtp-ffi-gtudp-layout");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("layout.c");
     let exe = dir.join(format!("layout-{}", std::process::id()));

@@ -1,19 +1,18 @@
 //! The `rgtp_tej_*` calls through the built `librgtp.so`, loaded with
 //! `dlopen` as a C program (or ctypes) would load it.
 
+mod dl;
+
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
 
 #[path = "../src/abi.rs"]
 mod abi;
 use abi::{RGTP_ERR_INVALID_ARG, RGTP_ERR_SOCKET, RGTP_ERR_TIMEOUT, RGTP_OK};
-
-const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 type Tej = c_void;
 type Listener = c_void;
@@ -52,47 +51,13 @@ struct Api {
     listener_close: unsafe extern "C" fn(*mut Listener),
 }
 
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// A symbol's address as a function pointer of type `F`.
-///
-/// # Safety
-/// `p` is the address of a function of type `F`.
-unsafe fn fn_ptr<F: Copy>(p: *mut c_void) -> F {
-    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // SAFETY: caller contract; the sizes match.
-    unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
-}
-
 fn api() -> &'static Api {
     static API: OnceLock<Api> = OnceLock::new();
     API.get_or_init(|| {
-        // `cargo test` does not refresh the uplifted cdylib: build it (a no-op when fresh).
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "rgtp-ffi"])
-            .current_dir(CRATE)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "cargo build -p rgtp-ffi failed");
-        let lib = profile_dir().join("librgtp.so");
-        let path = CString::new(lib.to_str().unwrap()).unwrap();
-        // SAFETY: a path to the library this crate builds; it stays loaded for the process.
-        let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "dlopen {}", lib.display());
         macro_rules! sym {
             ($name:literal) => {{
-                let n = CString::new($name).unwrap();
-                // SAFETY: a live handle and a NUL-terminated name.
-                let p = unsafe { libc::dlsym(h, n.as_ptr()) };
-                assert!(!p.is_null(), "{} missing from the library", $name);
                 // SAFETY: the symbol is the function the header declares with this type.
-                unsafe { fn_ptr(p) }
+                unsafe { dl::sym($name) }
             }};
         }
         Api {
