@@ -1,7 +1,7 @@
 //! Reproducible variant sweeps of RGTP on the deterministic simulator.
 //!
-//! A [`plan::Plan`] names variant axes (the protocol — RGTP, gtUDP or a flow
-//! QoS preset, [`protocols`] — FEC, congestion controller, chunk size, proofs) and scenario axes (loss, burst loss, delay, rate, queue, ...); the run
+//! A [`plan::Plan`] names variant axes (FEC, congestion controller, chunk size,
+//! proofs) and scenario axes (loss, burst loss, delay, rate, queue, ...); the run
 //! set is their cross product times the seeds. [`sweep::run`] executes every run
 //! twice (the trace hashes must agree), in parallel, appending each finished run to
 //! `runs.jsonl` so an interrupted sweep can resume, and writes `results.csv`,
@@ -11,7 +11,6 @@
 
 pub mod plan;
 pub mod plot;
-pub mod protocols;
 pub mod record;
 pub mod series;
 pub mod sweep;

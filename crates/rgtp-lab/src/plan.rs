@@ -12,7 +12,6 @@ use rgtp_link::trace::DeliveryTrace;
 use rgtp_proto::cc::{Controller, CONTROLLERS};
 use serde::Deserialize;
 
-use crate::protocols::Protocol;
 use crate::series::SeriesSelect;
 use sha2::{Digest, Sha256};
 use toml::{Spanned, Value};
@@ -46,7 +45,6 @@ struct RawPlan {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawVariants {
-    protocol: Option<Spanned<Value>>,
     fec: Option<Spanned<Value>>,
     cc: Option<Spanned<Value>>,
     chunk_size: Option<Spanned<Value>>,
@@ -72,10 +70,6 @@ struct RawScenarios {
 /// One protocol variant: what the exposer and pullers are configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
-    /// The protocol as written in the plan ("rgtp", "gtudp", "gtudp-reference",
-    /// "flow:PRESET"; see [`crate::protocols`]). For the others than RGTP, the
-    /// FEC, controller and proofs axes do not apply: they read "-", "-", false.
-    pub protocol: String,
     /// FEC spec as written in the plan ("none", "rs:40,32", "raptorq:0.25").
     pub fec: String,
     /// Congestion controller name.
@@ -89,27 +83,10 @@ pub struct Variant {
 impl Variant {
     /// A short label for plots and legends.
     pub fn label(&self) -> String {
-        label(
-            &self.protocol,
-            &self.fec,
-            &self.cc,
-            self.chunk_size,
-            self.proofs,
+        format!(
+            "fec={} cc={} chunk={} proofs={}",
+            self.fec, self.cc, self.chunk_size, self.proofs
         )
-    }
-
-    /// True for an RGTP variant.
-    pub fn is_rgtp(&self) -> bool {
-        self.protocol == "rgtp"
-    }
-}
-
-/// A variant's label: RGTP's by its layers, another protocol's by its name.
-pub fn label(protocol: &str, fec: &str, cc: &str, chunk_size: u32, proofs: bool) -> String {
-    if protocol == "rgtp" {
-        format!("fec={fec} cc={cc} chunk={chunk_size} proofs={proofs}")
-    } else {
-        format!("{protocol} chunk={chunk_size}")
     }
 }
 
@@ -513,16 +490,6 @@ impl Plan {
             .map_err(|m| cx.err("series", &v.span(), m))?,
         };
         let v = &raw.variants;
-        let protocols = cx.axis(
-            "variants.protocol",
-            v.protocol.as_ref(),
-            "rgtp".into(),
-            false,
-            |v| match v {
-                Value::String(s) => Protocol::parse(s).map(|_| s.clone()),
-                other => Err(format!("expected a protocol name, found {other}")),
-            },
-        )?;
         let fecs = cx.axis(
             "variants.fec",
             v.fec.as_ref(),
@@ -616,32 +583,16 @@ impl Plan {
         )?;
 
         let mut variants = Vec::new();
-        for proto in &protocols {
-            if proto != "rgtp" {
-                // RGTP's layer axes do not apply: one variant per chunk size.
+        for f in &fecs {
+            for c in &ccs {
                 for &k in &chunks {
-                    variants.push(Variant {
-                        protocol: proto.clone(),
-                        fec: "-".into(),
-                        cc: "-".into(),
-                        chunk_size: k,
-                        proofs: false,
-                    });
-                }
-                continue;
-            }
-            for f in &fecs {
-                for c in &ccs {
-                    for &k in &chunks {
-                        for &p in &proofs {
-                            variants.push(Variant {
-                                protocol: proto.clone(),
-                                fec: f.clone(),
-                                cc: c.clone(),
-                                chunk_size: k,
-                                proofs: p,
-                            });
-                        }
+                    for &p in &proofs {
+                        variants.push(Variant {
+                            fec: f.clone(),
+                            cc: c.clone(),
+                            chunk_size: k,
+                            proofs: p,
+                        });
                     }
                 }
             }

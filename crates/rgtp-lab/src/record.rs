@@ -46,32 +46,6 @@ pub struct Metrics {
     pub wire_overhead: f64,
     /// Hash of the packet trace, hex.
     pub trace_hash: String,
-    /// gtUDP and flow runs only (see [`crate::protocols`]); empty in the CSV otherwise.
-    #[serde(default)]
-    pub units: Option<ProtocolMetrics>,
-}
-
-/// What a gtUDP or flow run measured beyond the common columns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProtocolMetrics {
-    /// Datagrams or SDUs the sender was given.
-    pub sent: u64,
-    /// Of those, delivered intact (each counted once).
-    pub delivered: u64,
-    /// Deliveries beyond the first of a unit.
-    pub duplicates: u64,
-    /// DATA sent again.
-    pub retransmissions: u64,
-    /// Exchanges that failed (gtUDP), or 1 if the flow went down (flows).
-    pub failed: u64,
-    /// Parity datagrams sent (flows with FEC).
-    pub parity_sent: u64,
-    /// SDUs rebuilt from parity.
-    pub recovered: u64,
-    /// Median latency, ms: gtUDP, exchange open to confirmation; flows, write to delivery.
-    pub latency_p50_ms: f64,
-    /// 99th-percentile latency, ms.
-    pub latency_p99_ms: f64,
 }
 
 /// One finished run: its settings and metrics.
@@ -79,9 +53,6 @@ pub struct ProtocolMetrics {
 pub struct RunRecord {
     /// Run id.
     pub id: usize,
-    /// The protocol ("rgtp" unless the plan names another).
-    #[serde(default = "rgtp")]
-    pub protocol: String,
     /// FEC spec.
     pub fec: String,
     /// Congestion controller.
@@ -122,10 +93,6 @@ pub struct RunRecord {
     pub metrics: Metrics,
 }
 
-fn rgtp() -> String {
-    "rgtp".into()
-}
-
 fn no_trace() -> String {
     "none".into()
 }
@@ -133,12 +100,9 @@ fn no_trace() -> String {
 impl RunRecord {
     /// The label of the record's variant.
     pub fn variant_label(&self) -> String {
-        crate::plan::label(
-            &self.protocol,
-            &self.fec,
-            &self.cc,
-            self.chunk_size,
-            self.proofs,
+        format!(
+            "fec={} cc={} chunk={} proofs={}",
+            self.fec, self.cc, self.chunk_size, self.proofs
         )
     }
 }

@@ -18,8 +18,6 @@ use rgtp_proto::{ExposerConfig, PullerConfig};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, PlanError, RunSpec};
-use crate::protocols::{self, Protocol, ProtocolRun, SimPath};
-use crate::record::ProtocolMetrics;
 pub use crate::record::{Metrics, RunRecord};
 use crate::series::{jain, series_csv, Sample, Sampler, SeriesSelect};
 
@@ -184,9 +182,6 @@ pub fn execute_traced(
     trace: bool,
 ) -> Result<Traced, SweepError> {
     let bytes = data(plan.size);
-    if !spec.variant.is_rgtp() {
-        return execute_protocol(plan, spec, &bytes, trace);
-    }
     let p = prepare(plan, spec, &bytes)?;
     let mut sampler = sample.map(|step| {
         Sampler::new(
@@ -208,83 +203,6 @@ pub fn execute_traced(
         sampler.map(Sampler::into_samples),
         b.trace.take(),
     ))
-}
-
-/// A gtUDP or flow run, twice, with the same trace-hash check as an RGTP run's.
-fn execute_protocol(
-    plan: &Plan,
-    spec: &RunSpec,
-    bytes: &[u8],
-    trace: bool,
-) -> Result<Traced, SweepError> {
-    let setup = |reason: String| SweepError::Setup {
-        id: spec.id,
-        reason,
-    };
-    let protocol = Protocol::parse(&spec.variant.protocol).map_err(setup)?;
-    let path = SimPath {
-        uplink: spec.scenario.uplink(),
-        downlink: spec.scenario.downlink(),
-        seed: spec.seed,
-        limit: RUN_LIMIT,
-    };
-    let size = spec.variant.chunk_size;
-    let a = protocols::execute(&protocol, &path, size, bytes, false).map_err(setup)?;
-    let mut b = protocols::execute(&protocol, &path, size, bytes, trace).map_err(setup)?;
-    if a.trace_hash != b.trace_hash {
-        return Err(SweepError::Nondeterministic {
-            id: spec.id,
-            hashes: (a.trace_hash, b.trace_hash),
-        });
-    }
-    let deliveries = b.trace.take();
-    Ok((protocol_record(plan, spec, &a), None, deliveries))
-}
-
-fn protocol_record(plan: &Plan, spec: &RunSpec, r: &ProtocolRun) -> RunRecord {
-    let secs = r.completion.as_secs_f64();
-    let complete = r.delivered == r.units && r.damaged == 0 && r.duplicates_delivered == 0;
-    let goodput = if secs > 0.0 {
-        r.delivered_bytes as f64 / secs
-    } else {
-        0.0
-    };
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let m = Metrics {
-        completed: u32::from(complete),
-        completion_s: secs,
-        goodput_bps: vec![goodput],
-        goodput_mean_bps: goodput,
-        naks: 0,
-        requests: 0,
-        chunks_rerequested: r.retransmissions,
-        parity_requested: 0,
-        parity_received: 0,
-        fec_recoveries: r.recovered,
-        srtt_us: 0,
-        jain: jain(&[goodput]),
-        wire_overhead: (r.sender_bytes + r.receiver_bytes) as f64 / plan.size as f64,
-        puller_bytes_sent: r.receiver_bytes,
-        exposer_bytes_sent: r.sender_bytes,
-        exposer_datagrams: 0,
-        chunks_served: r.units,
-        parity_served: r.parity_sent,
-        trace_hash: format!("{:016x}", r.trace_hash),
-        units: Some(ProtocolMetrics {
-            sent: r.units,
-            delivered: r.delivered,
-            duplicates: r.duplicates_delivered,
-            retransmissions: r.retransmissions,
-            failed: r.failed,
-            parity_sent: r.parity_sent,
-            recovered: r.recovered,
-            latency_p50_ms: ms(r.latency(0.5)),
-            latency_p99_ms: ms(r.latency(0.99)),
-        }),
-    };
-    let mut rec = scenario_record(spec, m);
-    rec.pullers = 1;
-    rec
 }
 
 /// Writes the datagrams run `id` delivered as `pcaps/run-<id>.pcap` in `out`:
@@ -373,7 +291,6 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
         chunks_served: r.exposer.chunks_sent,
         parity_served: r.exposer.parity_sent,
         trace_hash: format!("{:016x}", r.trace_hash),
-        units: None,
     };
     let mut srtt = 0u64;
     for o in &r.pullers {
@@ -404,15 +321,9 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
     m.jain = jain(&m.goodput_bps);
     let payload = plan.size as f64 * n as f64;
     m.wire_overhead = (m.exposer_bytes_sent + m.puller_bytes_sent) as f64 / payload;
-    scenario_record(spec, m)
-}
-
-/// A record of `spec`'s settings with `metrics`.
-fn scenario_record(spec: &RunSpec, metrics: Metrics) -> RunRecord {
     let sc = &spec.scenario;
     RunRecord {
         id: spec.id,
-        protocol: spec.variant.protocol.clone(),
         fec: spec.variant.fec.clone(),
         cc: spec.variant.cc.clone(),
         chunk_size: spec.variant.chunk_size,
@@ -439,7 +350,7 @@ fn scenario_record(spec: &RunSpec, metrics: Metrics) -> RunRecord {
         corrupt: sc.corrupt,
         pullers: sc.pullers,
         seed: spec.seed,
-        metrics,
+        metrics: m,
     }
 }
 
@@ -661,7 +572,7 @@ fn git_commit() -> String {
 }
 
 /// The CSV header.
-pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256,jain,wire_overhead,protocol,units_sent,units_delivered,units_duplicated,retransmissions,failed,latency_p50_ms,latency_p99_ms";
+pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256,jain,wire_overhead";
 
 /// The CSV text of `records` (ordered as given).
 pub fn csv(records: &[RunRecord]) -> String {
@@ -671,29 +582,15 @@ pub fn csv(records: &[RunRecord]) -> String {
         let m = &r.metrics;
         let gmin = m.goodput_bps.iter().copied().fold(f64::INFINITY, f64::min);
         let gmin = if gmin.is_finite() { gmin } else { 0.0 };
-        let units = match &m.units {
-            None => ",,,,,,".to_owned(),
-            Some(u) => format!(
-                "{},{},{},{},{},{},{}",
-                u.sent,
-                u.delivered,
-                u.duplicates,
-                u.retransmissions,
-                u.failed,
-                u.latency_p50_ms,
-                u.latency_p99_ms
-            ),
-        };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.id, r.fec.replace(',', ";"), r.cc, r.chunk_size, r.proofs, r.loss, r.burst,
             r.delay_ms, r.jitter_ms, r.rate_bps, r.queue, r.reorder, r.duplicate, r.corrupt,
             r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin, m.naks,
             m.requests, m.chunks_rerequested, m.parity_requested, m.parity_received,
             m.fec_recoveries, m.srtt_us, m.puller_bytes_sent, m.exposer_bytes_sent,
             m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash,
-            r.trace.replace(',', ";"), r.trace_sha256, m.jain, m.wire_overhead, r.protocol,
-            units
+            r.trace.replace(',', ";"), r.trace_sha256, m.jain, m.wire_overhead
         ));
     }
     out
