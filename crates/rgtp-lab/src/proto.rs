@@ -400,12 +400,16 @@ fn run_gtudp(
     };
     let s = na.endpoint.stats();
     let tally = &nb.0.app.tally;
+    // Every datagram is handed over at the start.
+    let lat = latencies(tally, |_| Some(START));
     let metrics = ProtoMetrics {
         sent: sent.len() as u64,
         delivered: tally.delivered(),
         duplicates: tally.duplicates,
         retransmissions: s.data_repeated,
         failed: Some(s.failed),
+        latency_p50_ms: percentile(&lat, 50.0),
+        latency_p99_ms: percentile(&lat, 99.0),
         ..ProtoMetrics::default()
     };
     Ok(finish(tally, sent.len(), ended, net, metrics))
@@ -590,6 +594,19 @@ pub fn pacing(qos: &QoS) -> Duration {
     }
 }
 
+/// Milliseconds from each payload's hand-over (`written(i)`) to its first
+/// intact arrival, sorted.
+fn latencies(tally: &Tally, written: impl Fn(usize) -> Option<Instant>) -> Vec<f64> {
+    let mut lat: Vec<f64> = tally
+        .first_at
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Some(((*t)? - written(i)?).as_secs_f64() * 1e3))
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    lat
+}
+
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -652,13 +669,7 @@ fn run_flow(
         ended + FLOW_GRACE,
     );
     let tally = &nb.app.tally;
-    let mut lat: Vec<f64> = tally
-        .first_at
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| Some(((*t)? - *na.written_at.get(i)?).as_secs_f64() * 1e3))
-        .collect();
-    lat.sort_by(f64::total_cmp);
+    let lat = latencies(tally, |i| na.written_at.get(i).copied());
     let (ws, rs) = (na.st.endpoint.stats(), nb.endpoint.stats());
     let metrics = ProtoMetrics {
         sent: sent.len() as u64,

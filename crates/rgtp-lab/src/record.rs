@@ -67,9 +67,11 @@ pub struct ProtoMetrics {
     pub failed: Option<u64>,
     /// Flows: whether the SDUs arrived in the order written.
     pub in_order: Option<bool>,
-    /// Flows: median write-to-read latency, milliseconds of virtual time.
+    /// Median latency from hand-over to first arrival, milliseconds of
+    /// virtual time (gtUDP hands every datagram over at the start; a flow
+    /// writes each SDU when its turn comes).
     pub latency_p50_ms: Option<f64>,
-    /// Flows: 99th percentile write-to-read latency, milliseconds.
+    /// 99th percentile of the same latency, milliseconds.
     pub latency_p99_ms: Option<f64>,
     /// Flows: parity datagrams the writer sent.
     pub parity_sent: Option<u64>,

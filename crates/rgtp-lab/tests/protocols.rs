@@ -1,6 +1,7 @@
 //! The `protocol` variant axis: gtUDP and flow runs on the sweep's scenarios.
 
 use rgtp_lab::sweep::{csv, execute, CSV_HEADER};
+use rgtp_lab::{run, Outcome, SweepOptions};
 use rgtp_lab::{Plan, RunRecord};
 
 fn plan(protocol: &str, size: &str, scenarios: &str, seeds: &str) -> Plan {
@@ -174,5 +175,37 @@ fn the_csv_gains_protocol_columns_only_with_other_protocols() {
     assert_eq!(col(lines[2], "sent"), "8");
     assert_eq!(col(lines[2], "duplicates"), "0");
     assert_eq!(col(lines[2], "in_order"), "");
+    assert_eq!(col(lines[2], "parity_sent"), "");
+    assert!(!col(lines[2], "latency_p99_ms").is_empty());
     assert_eq!(lines[2].split(',').count(), head.len());
+}
+
+#[test]
+fn a_mixed_sweep_writes_its_outputs_and_resumes() {
+    let src = "name = \"mixed\"\nsize = \"8kB\"\nseeds = [1, 2]\n[variants]\nprotocol = [\"rgtp\", \"gtudp\", \"flow:voice\"]\n[scenarios]\nloss = [0.0, 0.05]\n";
+    let p = Plan::parse(src).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SweepOptions::new(dir.path());
+    opts.jobs = 2;
+    opts.pcaps = rgtp_lab::SeriesSelect::All;
+    assert_eq!(run(&p, &opts).unwrap(), Outcome::Complete { runs: 12 });
+    let text = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
+    assert_eq!(text.lines().count(), 13);
+    assert!(text
+        .lines()
+        .skip(1)
+        .all(|l| l.contains(",rgtp,") || l.contains(",gtudp,") || l.contains(",flow:voice,")));
+    // A gtUDP run's capture holds its datagrams.
+    assert!(
+        std::fs::metadata(dir.path().join("pcaps/run-4.pcap"))
+            .unwrap()
+            .len()
+            > 8000
+    );
+    opts.resume = true;
+    assert_eq!(run(&p, &opts).unwrap(), Outcome::Complete { runs: 12 });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("results.csv")).unwrap(),
+        text
+    );
 }
