@@ -209,3 +209,25 @@ fn a_mixed_sweep_writes_its_outputs_and_resumes() {
         text
     );
 }
+
+#[test]
+fn every_impairment_of_the_scenario_reaches_the_other_protocols() {
+    let sc = "loss = 0.1\nburst = [0.01, 0.3, 0.5]\ndelay_ms = 5\njitter_ms = 2\nreorder = 0.1\nduplicate = 0.1";
+    let corrupt = format!("{sc}\ncorrupt = 0.02");
+    for (proto, sc) in [
+        ("gtudp", sc),
+        ("gtudp-auth", corrupt.as_str()),
+        ("flow:data", sc),
+        // Sealed, a damaged datagram is refused and sent again.
+        ("flow:data_crypt", corrupt.as_str()),
+    ] {
+        let r = one(proto, "60kB", sc, 8);
+        let p = r.metrics.proto.as_ref().unwrap();
+        assert_eq!(p.duplicates, 0, "{proto}: {p:?}");
+        assert!(p.retransmissions > 0, "{proto}: {p:?}");
+        assert_eq!(p.delivered, p.sent, "{proto}: {p:?}");
+        if proto.starts_with("flow") {
+            assert_eq!(p.in_order, Some(true), "{proto}");
+        }
+    }
+}
