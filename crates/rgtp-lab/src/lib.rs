@@ -7,14 +7,19 @@
 //! `runs.jsonl` so an interrupted sweep can resume, and writes `results.csv`,
 //! `results.json`, `manifest.json` (ordered by run id) and SVG plots. Selected
 //! runs also get a time series of each puller's window, rate and RTT
-//! ([`series`]); runs with several pullers get Jain's fairness index.
+//! ([`series`]); runs with several pullers get Jain's fairness index. The
+//! `protocol` variant axis also runs gtUDP and flows on the same scenarios
+//! ([`proto`]).
 
 pub mod plan;
 pub mod plot;
+pub mod proto;
 pub mod record;
 pub mod series;
 pub mod sweep;
 
 pub use plan::{Plan, PlanError, RunSpec, Scenario, Variant};
+pub use proto::Protocol;
+pub use record::ProtoMetrics;
 pub use series::{jain, Sample, SeriesSelect};
 pub use sweep::{merge, run, Metrics, Outcome, RunRecord, SweepError, SweepOptions};

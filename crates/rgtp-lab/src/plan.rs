@@ -45,6 +45,7 @@ struct RawPlan {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawVariants {
+    protocol: Option<Spanned<Value>>,
     fec: Option<Spanned<Value>>,
     cc: Option<Spanned<Value>>,
     chunk_size: Option<Spanned<Value>>,
@@ -70,6 +71,9 @@ struct RawScenarios {
 /// One protocol variant: what the exposer and pullers are configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
+    /// The protocol run ([`crate::proto::Protocol`] names it): "rgtp" (a pull),
+    /// "gtudp", "gtudp-reference", "gtudp-auth" or "flow:PRESET".
+    pub protocol: String,
     /// FEC spec as written in the plan ("none", "rs:40,32", "raptorq:0.25").
     pub fec: String,
     /// Congestion controller name.
@@ -83,9 +87,12 @@ pub struct Variant {
 impl Variant {
     /// A short label for plots and legends.
     pub fn label(&self) -> String {
-        format!(
-            "fec={} cc={} chunk={} proofs={}",
-            self.fec, self.cc, self.chunk_size, self.proofs
+        crate::proto::label(
+            &self.protocol,
+            &self.fec,
+            &self.cc,
+            self.chunk_size,
+            self.proofs,
         )
     }
 }
@@ -490,6 +497,13 @@ impl Plan {
             .map_err(|m| cx.err("series", &v.span(), m))?,
         };
         let v = &raw.variants;
+        let protocols = cx.axis(
+            "variants.protocol",
+            v.protocol.as_ref(),
+            "rgtp".into(),
+            false,
+            crate::proto::protocol_value,
+        )?;
         let fecs = cx.axis(
             "variants.fec",
             v.fec.as_ref(),
@@ -582,17 +596,44 @@ impl Plan {
             },
         )?;
 
+        if let Some(raw) = &v.protocol {
+            if protocols.iter().any(|p| p != "rgtp") && pullers.iter().any(|&n| n > 1) {
+                return Err(cx.err(
+                    "variants.protocol",
+                    &raw.span(),
+                    "gtUDP and flow runs have one sender and one receiver: \
+                     they take scenarios.pullers = 1",
+                ));
+            }
+        }
         let mut variants = Vec::new();
-        for f in &fecs {
-            for c in &ccs {
+        for proto in &protocols {
+            if proto != "rgtp" {
+                // FEC, controller and proofs are RGTP's; the other protocols
+                // take only the payload size from the variant axes.
                 for &k in &chunks {
-                    for &p in &proofs {
-                        variants.push(Variant {
-                            fec: f.clone(),
-                            cc: c.clone(),
-                            chunk_size: k,
-                            proofs: p,
-                        });
+                    variants.push(Variant {
+                        protocol: proto.clone(),
+                        fec: "none".into(),
+                        cc: "none".into(),
+                        chunk_size: k,
+                        proofs: false,
+                    });
+                }
+                continue;
+            }
+            for f in &fecs {
+                for c in &ccs {
+                    for &k in &chunks {
+                        for &p in &proofs {
+                            variants.push(Variant {
+                                protocol: proto.clone(),
+                                fec: f.clone(),
+                                cc: c.clone(),
+                                chunk_size: k,
+                                proofs: p,
+                            });
+                        }
                     }
                 }
             }

@@ -46,6 +46,48 @@ pub struct Metrics {
     pub wire_overhead: f64,
     /// Hash of the packet trace, hex.
     pub trace_hash: String,
+    /// What only gtUDP and flow runs measure (none for RGTP pulls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<ProtoMetrics>,
+}
+
+/// What a gtUDP or flow run measures besides the common metrics. Fields a
+/// protocol does not have are `None` (empty in the CSV).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProtoMetrics {
+    /// Datagrams (gtUDP) or SDUs (flows) the application handed to the sender.
+    pub sent: u64,
+    /// Distinct datagrams or SDUs the receiver's application got.
+    pub delivered: u64,
+    /// Deliveries of a datagram or SDU already delivered (0 for a correct protocol).
+    pub duplicates: u64,
+    /// Data repeated by the sender: gtUDP DATA repeats, flow retransmissions.
+    pub retransmissions: u64,
+    /// gtUDP exchanges the sender gave up on.
+    pub failed: Option<u64>,
+    /// Flows: whether the SDUs arrived in the order written.
+    pub in_order: Option<bool>,
+    /// Median latency from hand-over to first arrival, milliseconds of
+    /// virtual time (gtUDP hands every datagram over at the start; a flow
+    /// writes each SDU when its turn comes).
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile of the same latency, milliseconds.
+    pub latency_p99_ms: Option<f64>,
+    /// Flows: parity datagrams the writer sent.
+    pub parity_sent: Option<u64>,
+    /// Flows: SDUs the reader rebuilt from parity.
+    pub parity_used: Option<u64>,
+}
+
+impl ProtoMetrics {
+    /// Delivered share of what was sent, percent.
+    pub fn delivered_pct(&self) -> f64 {
+        if self.sent == 0 {
+            100.0
+        } else {
+            self.delivered as f64 * 100.0 / self.sent as f64
+        }
+    }
 }
 
 /// One finished run: its settings and metrics.
@@ -53,6 +95,9 @@ pub struct Metrics {
 pub struct RunRecord {
     /// Run id.
     pub id: usize,
+    /// Protocol ("rgtp" for a pull; see [`crate::proto::Protocol`]).
+    #[serde(default = "rgtp", skip_serializing_if = "is_rgtp")]
+    pub protocol: String,
     /// FEC spec.
     pub fec: String,
     /// Congestion controller.
@@ -93,6 +138,14 @@ pub struct RunRecord {
     pub metrics: Metrics,
 }
 
+fn rgtp() -> String {
+    "rgtp".into()
+}
+
+fn is_rgtp(p: &str) -> bool {
+    p == "rgtp"
+}
+
 fn no_trace() -> String {
     "none".into()
 }
@@ -100,9 +153,12 @@ fn no_trace() -> String {
 impl RunRecord {
     /// The label of the record's variant.
     pub fn variant_label(&self) -> String {
-        format!(
-            "fec={} cc={} chunk={} proofs={}",
-            self.fec, self.cc, self.chunk_size, self.proofs
+        crate::proto::label(
+            &self.protocol,
+            &self.fec,
+            &self.cc,
+            self.chunk_size,
+            self.proofs,
         )
     }
 }

@@ -18,7 +18,8 @@ use rgtp_proto::{ExposerConfig, PullerConfig};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, PlanError, RunSpec};
-pub use crate::record::{Metrics, RunRecord};
+use crate::proto::{ProtoRun, Protocol};
+pub use crate::record::{Metrics, ProtoMetrics, RunRecord};
 use crate::series::{jain, series_csv, Sample, Sampler, SeriesSelect};
 
 /// Virtual time a run may take before its pullers are cut off.
@@ -182,6 +183,25 @@ pub fn execute_traced(
     trace: bool,
 ) -> Result<Traced, SweepError> {
     let bytes = data(plan.size);
+    let protocol = Protocol::parse(&spec.variant.protocol).map_err(|reason| SweepError::Setup {
+        id: spec.id,
+        reason,
+    })?;
+    if protocol != Protocol::Rgtp {
+        let setup = |reason| SweepError::Setup {
+            id: spec.id,
+            reason,
+        };
+        let a = crate::proto::run(protocol, spec, &bytes, RUN_LIMIT, false).map_err(setup)?;
+        let b = crate::proto::run(protocol, spec, &bytes, RUN_LIMIT, trace).map_err(setup)?;
+        if a.trace_hash != b.trace_hash {
+            return Err(SweepError::Nondeterministic {
+                id: spec.id,
+                hashes: (a.trace_hash, b.trace_hash),
+            });
+        }
+        return Ok((proto_record(plan, spec, a), None, b.trace));
+    }
     let p = prepare(plan, spec, &bytes)?;
     let mut sampler = sample.map(|step| {
         Sampler::new(
@@ -291,6 +311,7 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
         chunks_served: r.exposer.chunks_sent,
         parity_served: r.exposer.parity_sent,
         trace_hash: format!("{:016x}", r.trace_hash),
+        proto: None,
     };
     let mut srtt = 0u64;
     for o in &r.pullers {
@@ -321,9 +342,49 @@ fn record(plan: &Plan, spec: &RunSpec, r: &SimReport, data: &[u8]) -> RunRecord 
     m.jain = jain(&m.goodput_bps);
     let payload = plan.size as f64 * n as f64;
     m.wire_overhead = (m.exposer_bytes_sent + m.puller_bytes_sent) as f64 / payload;
+    settings(spec, m)
+}
+
+/// The record of a gtUDP or flow run: the sender stands where the exposer
+/// does, the receiver where the puller does; RGTP's own counters stay 0 (empty
+/// in the CSV).
+fn proto_record(plan: &Plan, spec: &RunSpec, r: ProtoRun) -> RunRecord {
+    let secs = r.completion.as_secs_f64();
+    let g = if secs > 0.0 {
+        r.delivered_bytes as f64 / secs
+    } else {
+        0.0
+    };
+    let m = Metrics {
+        completed: u32::from(r.complete),
+        completion_s: secs,
+        goodput_bps: vec![g],
+        goodput_mean_bps: g,
+        naks: 0,
+        requests: 0,
+        chunks_rerequested: 0,
+        parity_requested: 0,
+        parity_received: 0,
+        fec_recoveries: 0,
+        srtt_us: 0,
+        puller_bytes_sent: r.receiver_bytes,
+        exposer_bytes_sent: r.sender_bytes,
+        exposer_datagrams: r.sender_datagrams,
+        chunks_served: 0,
+        parity_served: 0,
+        jain: jain(&[g]),
+        wire_overhead: (r.sender_bytes + r.receiver_bytes) as f64 / plan.size as f64,
+        trace_hash: format!("{:016x}", r.trace_hash),
+        proto: Some(r.metrics),
+    };
+    settings(spec, m)
+}
+
+fn settings(spec: &RunSpec, m: Metrics) -> RunRecord {
     let sc = &spec.scenario;
     RunRecord {
         id: spec.id,
+        protocol: spec.variant.protocol.clone(),
         fec: spec.variant.fec.clone(),
         cc: spec.variant.cc.clone(),
         chunk_size: spec.variant.chunk_size,
@@ -574,26 +635,74 @@ fn git_commit() -> String {
 /// The CSV header.
 pub const CSV_HEADER: &str = "run_id,fec,cc,chunk_size,proofs,loss,burst,delay_ms,jitter_ms,rate_bps,queue,reorder,duplicate,corrupt,pullers,seed,completed,completion_s,goodput_mean_bps,goodput_min_bps,naks,requests,chunks_rerequested,parity_requested,parity_received,fec_recoveries,srtt_us,puller_bytes_sent,exposer_bytes_sent,exposer_datagrams,chunks_served,parity_served,trace_hash,trace,trace_sha256,jain,wire_overhead";
 
-/// The CSV text of `records` (ordered as given).
+/// The columns added to [`CSV_HEADER`] when a sweep runs protocols other
+/// than RGTP (a sweep of RGTP pulls only keeps the header above).
+pub const CSV_PROTO_HEADER: &str = "protocol,sent,delivered,delivered_pct,duplicates,retransmissions,failed,in_order,latency_p50_ms,latency_p99_ms,parity_sent,parity_used";
+
+/// The CSV text of `records` (ordered as given). With a protocol other than
+/// RGTP among them, every row gains the [`CSV_PROTO_HEADER`] columns, and the
+/// columns that belong to RGTP alone (FEC, controller, proofs, NAKs, requests,
+/// re-requests, parity, recoveries, SRTT, chunks and parity served) are empty
+/// in the other protocols' rows, as the new columns are in RGTP's rows.
 pub fn csv(records: &[RunRecord]) -> String {
+    let mixed = records.iter().any(|r| r.protocol != "rgtp");
     let mut out = String::from(CSV_HEADER);
+    if mixed {
+        out.push(',');
+        out.push_str(CSV_PROTO_HEADER);
+    }
     out.push('\n');
     for r in records {
         let m = &r.metrics;
         let gmin = m.goodput_bps.iter().copied().fold(f64::INFINITY, f64::min);
         let gmin = if gmin.is_finite() { gmin } else { 0.0 };
+        let rgtp = r.protocol == "rgtp";
+        let only = |v: String| if rgtp { v } else { String::new() };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.id, r.fec.replace(',', ";"), r.cc, r.chunk_size, r.proofs, r.loss, r.burst,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.id, only(r.fec.replace(',', ";")), only(r.cc.clone()), r.chunk_size,
+            only(r.proofs.to_string()), r.loss, r.burst,
             r.delay_ms, r.jitter_ms, r.rate_bps, r.queue, r.reorder, r.duplicate, r.corrupt,
-            r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin, m.naks,
-            m.requests, m.chunks_rerequested, m.parity_requested, m.parity_received,
-            m.fec_recoveries, m.srtt_us, m.puller_bytes_sent, m.exposer_bytes_sent,
-            m.exposer_datagrams, m.chunks_served, m.parity_served, m.trace_hash,
+            r.pullers, r.seed, m.completed, m.completion_s, m.goodput_mean_bps, gmin,
+            only(m.naks.to_string()), only(m.requests.to_string()),
+            only(m.chunks_rerequested.to_string()), only(m.parity_requested.to_string()),
+            only(m.parity_received.to_string()), only(m.fec_recoveries.to_string()),
+            only(m.srtt_us.to_string()), m.puller_bytes_sent, m.exposer_bytes_sent,
+            m.exposer_datagrams, only(m.chunks_served.to_string()),
+            only(m.parity_served.to_string()), m.trace_hash,
             r.trace.replace(',', ";"), r.trace_sha256, m.jain, m.wire_overhead
         ));
+        if mixed {
+            out.push(',');
+            out.push_str(&r.protocol);
+            out.push_str(&proto_columns(m.proto.as_ref()));
+        }
+        out.push('\n');
     }
     out
+}
+
+fn proto_columns(p: Option<&ProtoMetrics>) -> String {
+    fn opt<T: ToString>(v: Option<T>) -> String {
+        v.map_or_else(String::new, |v| v.to_string())
+    }
+    let Some(p) = p else {
+        return ",".repeat(11);
+    };
+    format!(
+        ",{},{},{},{},{},{},{},{},{},{},{}",
+        p.sent,
+        p.delivered,
+        p.delivered_pct(),
+        p.duplicates,
+        p.retransmissions,
+        opt(p.failed),
+        opt(p.in_order),
+        opt(p.latency_p50_ms),
+        opt(p.latency_p99_ms),
+        opt(p.parity_sent),
+        opt(p.parity_used)
+    )
 }
 
 fn write_outputs(
