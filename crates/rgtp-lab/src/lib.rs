@@ -14,12 +14,13 @@
 pub mod plan;
 pub mod plot;
 pub mod proto;
+pub mod protocol;
 pub mod record;
 pub mod series;
 pub mod sweep;
 
 pub use plan::{Plan, PlanError, RunSpec, Scenario, Variant};
-pub use proto::Protocol;
+pub use protocol::Protocol;
 pub use record::ProtoMetrics;
 pub use series::{jain, Sample, SeriesSelect};
 pub use sweep::{merge, run, Metrics, Outcome, RunRecord, SweepError, SweepOptions};

@@ -71,7 +71,7 @@ struct RawScenarios {
 /// One protocol variant: what the exposer and pullers are configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
-    /// The protocol run ([`crate::proto::Protocol`] names it): "rgtp" (a pull),
+    /// The protocol run ([`crate::protocol::Protocol`] names it): "rgtp" (a pull),
     /// "gtudp", "gtudp-reference", "gtudp-auth" or "flow:PRESET".
     pub protocol: String,
     /// FEC spec as written in the plan ("none", "rs:40,32", "raptorq:0.25").
@@ -87,7 +87,7 @@ pub struct Variant {
 impl Variant {
     /// A short label for plots and legends.
     pub fn label(&self) -> String {
-        crate::proto::label(
+        crate::protocol::label(
             &self.protocol,
             &self.fec,
             &self.cc,
@@ -502,7 +502,7 @@ impl Plan {
             v.protocol.as_ref(),
             "rgtp".into(),
             false,
-            crate::proto::protocol_value,
+            crate::protocol::protocol_value,
         )?;
         let fecs = cx.axis(
             "variants.fec",

@@ -95,7 +95,7 @@ impl ProtoMetrics {
 pub struct RunRecord {
     /// Run id.
     pub id: usize,
-    /// Protocol ("rgtp" for a pull; see [`crate::proto::Protocol`]).
+    /// Protocol ("rgtp" for a pull; see [`crate::protocol::Protocol`]).
     #[serde(default = "rgtp", skip_serializing_if = "is_rgtp")]
     pub protocol: String,
     /// FEC spec.
@@ -153,7 +153,7 @@ fn no_trace() -> String {
 impl RunRecord {
     /// The label of the record's variant.
     pub fn variant_label(&self) -> String {
-        crate::proto::label(
+        crate::protocol::label(
             &self.protocol,
             &self.fec,
             &self.cc,

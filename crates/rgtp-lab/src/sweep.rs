@@ -18,7 +18,8 @@ use rgtp_proto::{ExposerConfig, PullerConfig};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, PlanError, RunSpec};
-use crate::proto::{ProtoRun, Protocol};
+use crate::proto::ProtoRun;
+use crate::protocol::Protocol;
 pub use crate::record::{Metrics, ProtoMetrics, RunRecord};
 use crate::series::{jain, series_csv, Sample, Sampler, SeriesSelect};
 
