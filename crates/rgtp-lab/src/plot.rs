@@ -351,7 +351,8 @@ fn series<DB: DrawingBackend>(backend: DB, title: &str, samples: &[Sample]) -> R
 /// variant fields, then the scenario fields (pullers always shown).
 fn differing(records: &[&RunRecord]) -> (Vec<String>, Vec<String>) {
     type Field = (&'static str, fn(&RunRecord) -> String);
-    const VARIANT: [Field; 4] = [
+    const VARIANT: [Field; 5] = [
+        ("protocol", |r| r.protocol.clone()),
         ("fec", |r| r.fec.clone()),
         ("cc", |r| r.cc.clone()),
         ("chunk", |r| r.chunk_size.to_string()),

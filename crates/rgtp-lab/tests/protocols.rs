@@ -195,6 +195,11 @@ fn a_mixed_sweep_writes_its_outputs_and_resumes() {
         .lines()
         .skip(1)
         .all(|l| l.contains(",rgtp,") || l.contains(",gtudp,") || l.contains(",flow:voice,")));
+    // The goodput plot has a line per protocol, named in its legend.
+    let svg = std::fs::read_to_string(dir.path().join("goodput-vs-loss.svg")).unwrap();
+    for p in ["protocol=rgtp", "protocol=gtudp", "protocol=flow:voice"] {
+        assert!(svg.contains(p), "{p} not in the legend");
+    }
     // A gtUDP run's capture holds its datagrams.
     assert!(
         std::fs::metadata(dir.path().join("pcaps/run-4.pcap"))
