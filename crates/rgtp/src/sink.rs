@@ -45,22 +45,9 @@ impl<K: Sink + ?Sized> Sink for &mut K {
 #[derive(Default)]
 pub struct MemSink {
     map: Option<memmap2::MmapMut>,
-    /// Fault in outputs of at most this many bytes at once (0: never).
-    prefault: u64,
 }
 
 impl MemSink {
-    /// A sink that faults in all of its memory when the Manifest arrives, in bulk,
-    /// instead of page by page as chunks land, if the Manifest's Total_Size is at
-    /// most `up_to` bytes (the size the caller expects: memory is committed, not
-    /// just reserved, so a peer's larger claim gets the ordinary sink).
-    pub fn prefaulted(up_to: u64) -> MemSink {
-        MemSink {
-            map: None,
-            prefault: up_to,
-        }
-    }
-
     /// The output so far.
     pub fn data(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
@@ -88,35 +75,12 @@ pub fn anon_map(len: usize) -> io::Result<memmap2::MmapMut> {
     Ok(map)
 }
 
-/// Faults in every page of `map` at once (zeroed in bulk, as huge pages where the
-/// kernel can), rather than one fault at a time as chunks land.
-fn populate(map: &memmap2::MmapMut) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: advice on a mapping we own, over its whole length.
-    unsafe {
-        libc::madvise(
-            map.as_ptr() as *mut libc::c_void,
-            map.len(),
-            libc::MADV_POPULATE_WRITE,
-        );
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = map;
-}
-
 impl Sink for MemSink {
     fn manifest(&mut self, info: &ManifestInfo) -> io::Result<()> {
         let len = usize::try_from(info.total_size).map_err(|_| {
             io::Error::new(io::ErrorKind::OutOfMemory, "exposure too large for memory")
         })?;
         self.map = if len == 0 { None } else { Some(anon_map(len)?) };
-        if let Some(map) = self
-            .map
-            .as_ref()
-            .filter(|_| info.total_size <= self.prefault)
-        {
-            populate(map);
-        }
         Ok(())
     }
 
@@ -132,6 +96,92 @@ impl Sink for MemSink {
 
     fn contents(&self) -> io::Result<&[u8]> {
         Ok(self.data())
+    }
+}
+
+/// A sink for an output known beforehand (the demo, benchmarks): each chunk is
+/// compared with the expected bytes as it lands and nothing else is kept, so a
+/// pull of any size costs no memory for its output. Its contents, for the root
+/// check, are the expected bytes, which is what was pulled as long as every chunk
+/// matched; a chunk that did not is an error there.
+pub struct CheckSink<'a> {
+    expected: &'a [u8],
+    chunk_size: u64,
+    /// One bit per chunk written.
+    have: Vec<u64>,
+    mismatched: u64,
+}
+
+impl<'a> CheckSink<'a> {
+    /// A sink expecting exactly `expected`.
+    pub fn new(expected: &'a [u8]) -> CheckSink<'a> {
+        CheckSink {
+            expected,
+            chunk_size: 0,
+            have: Vec::new(),
+            mismatched: 0,
+        }
+    }
+
+    /// Chunks written that differed from the expected bytes.
+    pub fn mismatched(&self) -> u64 {
+        self.mismatched
+    }
+
+    /// True once every chunk was written and each matched.
+    pub fn is_complete(&self) -> bool {
+        if self.mismatched > 0 || (self.chunk_size == 0 && !self.expected.is_empty()) {
+            return false;
+        }
+        let n = (self.expected.len() as u64).div_ceil(self.chunk_size.max(1));
+        (0..n).all(|i| self.have[(i / 64) as usize] & (1 << (i % 64)) != 0)
+    }
+}
+
+impl Sink for CheckSink<'_> {
+    fn manifest(&mut self, info: &ManifestInfo) -> io::Result<()> {
+        if info.total_size != self.expected.len() as u64 || info.chunk_size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the exposure declares {} bytes in chunks of {}; {} bytes were expected",
+                    info.total_size,
+                    info.chunk_size,
+                    self.expected.len()
+                ),
+            ));
+        }
+        self.chunk_size = u64::from(info.chunk_size);
+        let n = info.total_size.div_ceil(self.chunk_size);
+        self.have = vec![0; n.div_ceil(64) as usize];
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let past = || io::Error::new(io::ErrorKind::InvalidData, "chunk past the end");
+        let start = usize::try_from(offset).map_err(|_| past())?;
+        let want = start
+            .checked_add(data.len())
+            .and_then(|end| self.expected.get(start..end))
+            .ok_or_else(past)?;
+        if want != data {
+            self.mismatched += 1;
+        }
+        let i = offset / self.chunk_size.max(1);
+        if let Some(w) = self.have.get_mut((i / 64) as usize) {
+            *w |= 1 << (i % 64);
+        }
+        Ok(())
+    }
+
+    fn contents(&self) -> io::Result<&[u8]> {
+        if self.mismatched > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} chunks differ from the expected bytes", self.mismatched),
+            ));
+        }
+        Ok(self.expected)
     }
 }
 
@@ -545,26 +595,31 @@ mod tests {
     }
 
     #[test]
-    fn a_prefaulted_sink_commits_memory_only_up_to_its_limit() {
-        let resident = |sink: &MemSink| {
-            let d = sink.data();
-            let pages = d.len().div_ceil(4096);
-            let mut v = vec![0u8; pages];
-            // SAFETY: mincore over a mapping the sink owns, into a vector of one
-            // byte per page.
-            let rc = unsafe { libc::mincore(d.as_ptr() as *mut _, d.len(), v.as_mut_ptr()) };
-            assert_eq!(rc, 0);
-            v.iter().filter(|&&b| b & 1 != 0).count()
+    fn a_check_sink_compares_each_chunk_and_keeps_nothing() {
+        let expected: Vec<u8> = (0..10u8).collect();
+        let chunked = |size| ManifestInfo {
+            chunk_size: 4,
+            chunk_count: 3,
+            ..info(size)
         };
-        let len = 8u64 << 20;
-        let mut sink = MemSink::prefaulted(len);
-        sink.manifest(&info(len)).expect("manifest");
-        assert_eq!(resident(&sink), (len / 4096) as usize);
-        // A larger claim than expected: reserved, not committed.
-        let mut sink = MemSink::prefaulted(len);
-        sink.manifest(&info(len + 4096)).expect("manifest");
-        assert!(resident(&sink) < 16, "{}", resident(&sink));
-        sink.write_at(5, b"x").expect("write");
-        assert_eq!(&sink.contents().expect("contents")[5..6], b"x");
+        let mut sink = CheckSink::new(&expected);
+        assert!(
+            sink.manifest(&chunked(11)).is_err(),
+            "another size is refused"
+        );
+        sink.manifest(&chunked(10)).expect("manifest");
+        sink.write_at(8, &[8, 9]).expect("write");
+        sink.write_at(0, &[0, 1, 2, 3]).expect("write");
+        assert!(!sink.is_complete(), "chunk 1 is missing");
+        sink.write_at(4, &[4, 5, 6, 7]).expect("write");
+        assert!(sink.is_complete());
+        assert_eq!(sink.contents().expect("contents"), &expected[..]);
+        assert!(sink.write_at(8, &[8, 9, 10]).is_err(), "past the end");
+        // A chunk that differs: counted, and the contents are refused.
+        sink.write_at(4, &[4, 5, 6, 0]).expect("write");
+        assert_eq!(sink.mismatched(), 1);
+        assert!(!sink.is_complete());
+        let e = sink.contents().expect_err("a chunk differed");
+        assert!(e.to_string().contains("1 chunks differ"), "{e}");
     }
 }
