@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU per packet of a verified pull, each side apart.
 #
-#   benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5]
+#   benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--proofs]
 #
 # Exposes a random file of SIZE from RAM (`rgtp expose`, defaults: 1200-byte chunks)
 # and pulls it over loopback with `rgtp pull` RUNS times, each from a fresh exposer.
@@ -10,17 +10,20 @@
 # /proc before and after the pull, so sealing is left out), each also per chunk.
 # Prints every run and the medians. CPU time is far steadier than wall time on a
 # shared machine, which is why the budget in the README is written in it.
+# --proofs exposes and pulls with a Merkle proof in every chunk packet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${CARGO_TARGET_DIR:-target}/release/rgtp"
 size=256MiB
 runs=5
+proofs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
-    *) echo "usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5]" >&2; exit 2 ;;
+    --proofs) proofs=(--proofs); shift ;;
+    *) echo "usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--proofs]" >&2; exit 2 ;;
   esac
 done
 [ -x "$bin" ] || cargo build --release -q -p rgtp-cli
@@ -34,12 +37,12 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 walls=(); pcpus=(); xcpus=()
 for i in $(seq "$runs"); do
-  "$bin" expose "$dir/src.bin" --port 0 --bind 127.0.0.1 -q > "$dir/ticket" 2>/dev/null &
+  "$bin" expose "$dir/src.bin" "${proofs[@]}" --port 0 --bind 127.0.0.1 -q > "$dir/ticket" 2>/dev/null &
   xp=$!
   for _ in $(seq 100); do [ -s "$dir/ticket" ] && break; sleep 0.05; done
   ticket=$(head -1 "$dir/ticket")
   c0=$(cpu "$xp")
-  /usr/bin/time -f "%e %U %S" -o "$dir/time" "$bin" pull "$ticket" -o "$dir/out.bin" -q
+  /usr/bin/time -f "%e %U %S" -o "$dir/time" "$bin" pull "$ticket" "${proofs[@]}" -o "$dir/out.bin" -q
   c1=$(cpu "$xp")
   kill -INT "$xp"; wait "$xp" 2>/dev/null || true
   cmp -s "$dir/src.bin" "$dir/out.bin" || { echo "run $i: output differs" >&2; exit 1; }

@@ -831,12 +831,15 @@ fn expose(a: ExposeArgs) -> CliResult {
     Ok(())
 }
 
-fn puller_config(ticket: &Ticket, peer: Peer) -> PullerConfig {
+/// A puller of `ticket`'s exposure at `peer`. With `proofs` it asks for a proof with
+/// every chunk and checks each on arrival (the core keeps the tree); without, the
+/// driver hashes the leaves on another thread and checks the root (deferred root).
+fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
     c.expected_cipher = ticket.cipher;
     c.expected_hash = ticket.hash;
-    // Without proofs, hash the reassembled output once at the end, on every core.
-    c.deferred_root = true;
+    c.want_proofs = proofs;
+    c.deferred_root = !proofs;
     c
 }
 
@@ -904,10 +907,8 @@ fn pull(a: PullArgs) -> CliResult {
     // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
     // partial file is kept for a later run, or removed if it holds nothing.
     install_stop_handler();
-    let mut cfg = puller_config(&ticket, server);
+    let mut cfg = puller_config(&ticket, server, a.proofs);
     cfg.max_payload = cfg.max_payload.min(mtu);
-    cfg.want_proofs = a.proofs;
-    cfg.deferred_root = !a.proofs;
     cfg.use_fec = !a.no_fec;
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
     cfg.idle_timeout = Duration::from_secs(a.idle_timeout);
@@ -1247,7 +1248,9 @@ fn demo(a: DemoArgs) -> CliResult {
         .socket_addr()
         .map_err(|e| (exit::IO, e.to_string()))?;
     let clock = Clock::new();
-    let mut cfg = puller_config(&ticket, Peer::Ip(server_addr));
+    // A demo with --proofs pulls as `rgtp pull --proofs` does: every chunk's proof
+    // checked on arrival.
+    let mut cfg = puller_config(&ticket, Peer::Ip(server_addr), a.suite.proofs);
     cfg.congestion = a.cc.controller;
     let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());
     // Each chunk is compared with the source as it lands: no copy of the output.
