@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::io;
 use std::time::Duration;
 
-use redgiant_base::driver::{simulate, Application, Network, Node, Stepper};
+use redgiant_base::driver::{simulate, Application, Network, Stepper, UntilEnd};
 use redgiant_base::{Instant, Peer};
 use redgiant_flow::wire::{Kind, Reason, Repr};
 use redgiant_flow::{Config, Event, FlowEndpoint, FlowId, FlowKey, Layers, QoS};
@@ -241,33 +241,6 @@ impl Application<FlowEndpoint> for Server {
             _ => {}
         }
         Ok(None)
-    }
-}
-
-/// Makes a background node count as one the simulation waits for.
-struct KeepGoing<'n>(&'n mut Stepper<FlowEndpoint, Server>);
-
-impl Node for KeepGoing<'_> {
-    fn peer(&self) -> Peer {
-        self.0.peer()
-    }
-    fn is_done(&self) -> bool {
-        false
-    }
-    fn is_background(&self) -> bool {
-        false
-    }
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
-        self.0.step(now, send)
-    }
-    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
-        self.0.input(now, from, data)
-    }
-    fn events(&mut self) {
-        self.0.events()
     }
 }
 

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io;
 use std::time::Duration;
 
-use redgiant_base::driver::{simulate, Application, Network, Node, Stepper};
+use redgiant_base::driver::{simulate, Application, Network, Stepper, UntilEnd};
 use redgiant_base::{DatagramEndpoint, Endpoint, Instant, Peer};
 use redgiant_flow::wire::{Kind, Repr};
 use redgiant_flow::{Config, Event, FlowEndpoint, FlowId, QoS};
@@ -211,7 +211,7 @@ fn run(net: ImpairmentConfig, seed: u64, client: Client, server: Server, limit: 
     // The client is finished; the server takes what is still on the way.
     simulate(
         &mut net,
-        &mut [&mut KeepGoing(&mut b)],
+        &mut [&mut UntilEnd(&mut b)],
         ended,
         ended + Duration::from_secs(1),
     );
@@ -324,7 +324,7 @@ fn best_effort_in_order_without_loss_delivers_in_sequence() {
     // The client is finished; run the server alone until the network is empty.
     simulate(
         &mut net,
-        &mut [&mut KeepGoing(&mut b)],
+        &mut [&mut UntilEnd(&mut b)],
         t,
         t + Duration::from_secs(1),
     );
@@ -332,34 +332,6 @@ fn best_effort_in_order_without_loss_delivers_in_sequence() {
     let got: Vec<u32> = b.app.got.iter().map(|s| index(s)).collect();
     assert_eq!(got, (0..N).collect::<Vec<_>>());
     assert!(net.impairment_stats().reordered > 0);
-}
-
-/// Makes a background node count as one the simulation waits for, so it
-/// runs until the time limit.
-struct KeepGoing<'n>(&'n mut Stepper<FlowEndpoint, Server>);
-
-impl Node for KeepGoing<'_> {
-    fn peer(&self) -> Peer {
-        self.0.peer()
-    }
-    fn is_done(&self) -> bool {
-        false
-    }
-    fn is_background(&self) -> bool {
-        false
-    }
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
-        self.0.step(now, send)
-    }
-    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
-        self.0.input(now, from, data)
-    }
-    fn events(&mut self) {
-        self.0.events()
-    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::plan::RunSpec;
 use crate::protocol::{GtudpMode, Protocol};
 use crate::record::ProtoMetrics;
-use redgiant_base::driver::{simulate, Application, Network, Node, Stepper};
+use redgiant_base::driver::{simulate, Application, Network, Node, Stepper, UntilEnd};
 use redgiant_base::{Instant, Peer};
 use redgiant_flow::{Event as FlowEvent, FlowEndpoint, FlowError, FlowId, FlowKey, QoS};
 use redgiant_gtudp::{AuthConfig, AuthKey, Config as GtConfig, Datagram, Event as GtEvent, Gtudp};
@@ -489,33 +489,6 @@ impl Application<FlowEndpoint> for Reader<'_> {
     }
 }
 
-/// The reader, waited for until the end of the grace period.
-struct Linger<'a, 's>(&'a mut Stepper<FlowEndpoint, Reader<'s>>);
-
-impl Node for Linger<'_, '_> {
-    fn peer(&self) -> Peer {
-        self.0.peer()
-    }
-    fn is_done(&self) -> bool {
-        false
-    }
-    fn is_background(&self) -> bool {
-        false
-    }
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
-        self.0.step(now, send)
-    }
-    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
-        self.0.input(now, from, data)
-    }
-    fn events(&mut self) {
-        self.0.events()
-    }
-}
-
 /// One SDU every tenth of the delay bound for the presets with a bound of
 /// 100 ms or less (video: 10 ms, voice: 5 ms); back to back otherwise.
 pub fn pacing(qos: &QoS) -> Duration {
@@ -596,7 +569,7 @@ fn run_flow(
     // What is still on the way may yet arrive: the reader alone, for a while.
     simulate(
         &mut net,
-        &mut [&mut Linger(&mut nb)],
+        &mut [&mut UntilEnd(&mut nb)],
         ended,
         ended + FLOW_GRACE,
     );

@@ -880,6 +880,36 @@ impl<E: DatagramEndpoint, A: Application<E>> Node for Stepper<E, A> {
     }
 }
 
+/// A node [`simulate`] waits for until its end time, whatever the node says of
+/// itself: a background server run alone for a while after its clients
+/// finished, to take what is still on the way.
+#[derive(Debug)]
+pub struct UntilEnd<'n, N: ?Sized>(pub &'n mut N);
+
+impl<N: Node + ?Sized> Node for UntilEnd<'_, N> {
+    fn peer(&self) -> Peer {
+        self.0.peer()
+    }
+    fn is_done(&self) -> bool {
+        false
+    }
+    fn is_background(&self) -> bool {
+        false
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.0.deadline()
+    }
+    fn step(&mut self, now: Instant, send: &mut dyn FnMut(Peer, &[u8])) -> bool {
+        self.0.step(now, send)
+    }
+    fn input(&mut self, now: Instant, from: Peer, data: &mut [u8]) {
+        self.0.input(now, from, data)
+    }
+    fn events(&mut self) {
+        self.0.events()
+    }
+}
+
 /// Runs `nodes` over `net` from `start` until every node that is not
 /// background is done, or virtual time passes `end`. Returns the instant the
 /// run stopped at.
