@@ -21,7 +21,8 @@
 //! - **reorder** (`in_order`): SDUs are handed out in sequence order. Without
 //!   **arq**, a missing SDU is skipped once the QoS `max_gap` passed since a
 //!   later one completed (on a **fec** flow, three halves of the group
-//!   flush interval), or once the sequence window is full.
+//!   flush interval), [`Config::reorder_wait`] at most, or once the sequence
+//!   window is full.
 //! - **pacer** (a finite, non-zero `bandwidth`): DATA leaves at most at that rate.
 //! - **timeout**: the flow goes [`Event::Down`] once the peer was silent that
 //!   long; an end that sent nothing for a quarter of it sends a KEEPALIVE, so a
@@ -95,6 +96,11 @@ pub struct Config {
     pub recv_buffer: usize,
     /// SDUs a receiver tracks above the oldest unfinished one.
     pub window: u32,
+    /// How long an ordered flow without **arq** waits for a missing SDU after
+    /// a later one completed, at most: its QoS `max_gap` when that is
+    /// shorter. A QoS that sets no gap bound (best effort) would otherwise
+    /// hold every later SDU back until the window fills.
+    pub reorder_wait: Duration,
     /// Fragments an **arq** flow has unacknowledged at once.
     pub max_in_flight: usize,
     /// Control datagrams (ALLOC answers, ACKs, KEEPALIVEs) waiting to be sent.
@@ -124,6 +130,7 @@ impl Default for Config {
             send_buffer: 4 << 20,
             recv_buffer: 4 << 20,
             window: 1024,
+            reorder_wait: Duration::from_millis(100),
             max_in_flight: 256,
             max_outbox: 4096,
             initial_rto: Duration::from_millis(300),
@@ -636,12 +643,13 @@ impl Flow {
     /// flow three halves of the flush interval (three quarters of the
     /// bound): by then the parity of the missing SDU's group, sent at most
     /// a flush interval after that SDU, came or is lost as well.
-    fn gap_wait(&self) -> Duration {
+    fn gap_wait(&self, config: &Config) -> Duration {
         let max_gap = Duration::from_millis(u64::from(self.qos.max_gap));
-        match self.layers.fec {
+        let wait = match self.layers.fec {
             Some(fec) => (fec.flush * 3 / 2).min(max_gap),
             None => max_gap,
-        }
+        };
+        wait.min(config.reorder_wait)
     }
 
     /// What this flow waits for next, at the latest.
@@ -685,7 +693,7 @@ impl Flow {
                 at(paced.map_or(due, |p| p.max(due)));
             }
             if let Some(since) = self.rx.gap_since {
-                at(since + self.gap_wait());
+                at(since + self.gap_wait(config));
             }
         }
         d
@@ -1647,7 +1655,7 @@ impl FlowEndpoint {
         let Some(f) = self.flows.get_mut(&id) else {
             return;
         };
-        let wait = f.gap_wait();
+        let wait = f.gap_wait(&self.config);
         let rx = &mut f.rx;
         let was_empty = rx.queue.is_empty();
         // Each gap in turn whose first waiting SDU waited long enough.

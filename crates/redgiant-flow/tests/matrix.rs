@@ -7,7 +7,7 @@
 //! | `in_order = 1` (**reorder**)| SDUs in sequence under heavy reordering |
 //! | `cypher_s > 0` (**aead**)   | no SDU byte in clear on the wire; damaged datagrams never reach the application; another key or none is refused |
 //! | `timeout` (**timeout**)     | a vanished peer brings the flow down within the timeout plus [`DOWN_MARGIN`] |
-//! | loss tolerated, loose bounds| DATA sent once per SDU, never acknowledged |
+//! | loss tolerated, loose bounds| DATA sent once per SDU, never acknowledged; in order, a lost SDU holds the rest back no longer than the reorder wait |
 //! | loss tolerated, tight bound (**fec**) | at 5 % loss at least [`FEC_MIN_DELIVERED`] of the SDUs, none later than `max_gap`, no retransmission |
 
 use std::collections::HashSet;
@@ -269,7 +269,7 @@ fn run(
     );
     simulate(
         &mut net,
-        &mut [&mut KeepGoing(&mut b)],
+        &mut [&mut UntilEnd(&mut b)],
         ended,
         ended + Duration::from_secs(1),
     );
@@ -574,6 +574,45 @@ fn best_effort_never_retransmits() {
     }
 }
 
+#[test]
+fn best_effort_in_order_skips_a_lost_sdu_within_the_reorder_wait() {
+    // Best effort asks for order and sets no gap bound: a lost SDU must not
+    // hold back the ones after it for more than the reorder wait, nor the
+    // last ones of the stream for good.
+    const N: u32 = 300;
+    let wait = Config::default().reorder_wait;
+    for (qos, seed) in [(QoS::BEST_EFFORT, 71), (QoS::BEST_EFFORT_CRYPT, 72)] {
+        assert_eq!(qos.max_gap, u32::MAX);
+        let key = key_for(&qos);
+        let mut rng = Rng(seed);
+        let sdus: Vec<Vec<u8>> = (0..N)
+            .map(|i| sdu(&mut rng, i, 4 + (i as usize * 7) % 1100))
+            .collect();
+        let r = run(
+            lossy(0.05),
+            seed,
+            client(qos, key, sdus.clone(), Goal::Drained),
+            server(key, false),
+            Duration::from_secs(60),
+        );
+        let got = &r.b.app.got;
+        let order: Vec<u32> = got.iter().map(|(_, s)| index(s)).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{qos:?}: {order:?}");
+        arrivals(N as usize, got.iter().map(|(_, s)| s), &sdus);
+        let lost = r.b.endpoint.stats().sdus_lost;
+        assert!(lost > 0, "{qos:?}: the network lost nothing");
+        assert_eq!(got.len() as u64 + lost, u64::from(N), "{qos:?}");
+        // All SDUs left within a millisecond and crossed in 10 ± 3 ms: the last
+        // is handed over at most the reorder wait after the first.
+        let (first, last) = (got[0].0, got[got.len() - 1].0);
+        assert!(
+            last - first <= wait + Duration::from_millis(10),
+            "{qos:?}: {:?} between the first and the last SDU",
+            last - first
+        );
+    }
+}
+
 /// What an **fec** flow (or its control) did with a stream of SDUs.
 struct Stream {
     delivered: usize,
@@ -616,7 +655,7 @@ fn stream(qos: QoS, n: u32, seed: u64) -> Stream {
     let end = first_write + EVERY * n;
     simulate(
         &mut net,
-        &mut [&mut KeepGoing(&mut b)],
+        &mut [&mut UntilEnd(&mut b)],
         end,
         end + Duration::from_secs(2),
     );

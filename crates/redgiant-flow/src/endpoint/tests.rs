@@ -323,6 +323,14 @@ fn test_unanswered_alloc_goes_down() {
     assert_eq!(sends, 3);
 }
 
+/// A receiver whose reorder wait leaves the QoS's max gap in charge.
+fn patient() -> Config {
+    Config {
+        reorder_wait: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
 #[test]
 fn test_unreliable_order_skips_a_gap_after_max_gap() {
     // A gap loose enough that no parity is chosen.
@@ -331,7 +339,7 @@ fn test_unreliable_order_skips_a_gap_after_max_gap() {
         ..QoS::BEST_EFFORT
     };
     assert!(Layers::for_qos(&qos).fec.is_none());
-    let (_a, mut b, fa, fb) = pair(Config::default(), qos);
+    let (_a, mut b, fa, fb) = pair(patient(), qos);
     // SDU 0 is lost; 1 and 2 wait behind it.
     for seq in [1, 2] {
         let mut d = data(fa, fb, seq, 0, 1, &[seq as u8]);
@@ -714,12 +722,34 @@ fn test_sealed_fec_flow_rebuilds_from_sealed_parity() {
 }
 
 #[test]
+fn test_unreliable_order_waits_no_longer_than_the_reorder_wait() {
+    // Best effort sets no gap bound; a looser one than the reorder wait is
+    // cut to it too (with a bound at the wait or below, parity is chosen,
+    // which waits less).
+    for (max_gap, waited) in [(u32::MAX, 100), (300, 100)] {
+        let qos = QoS {
+            max_gap,
+            ..QoS::BEST_EFFORT
+        };
+        assert!(Layers::for_qos(&qos).fec.is_none());
+        let (_a, mut b, fa, fb) = pair(Config::default(), qos);
+        b.handle_datagram(t(10), A, &mut data(fa, fb, 1, 0, 1, &[1]));
+        assert_eq!(b.poll_timeout(), Some(t(10 + waited)), "max_gap {max_gap}");
+        b.handle_timeout(t(9 + waited));
+        assert_eq!(b.read(fb), None);
+        b.handle_timeout(t(10 + waited));
+        assert_eq!(b.read(fb), Some(vec![1]), "max_gap {max_gap}");
+        assert_eq!(b.stats().sdus_lost, 1);
+    }
+}
+
+#[test]
 fn test_each_gap_waits_from_when_its_successor_completed() {
     let qos = QoS {
         max_gap: 300,
         ..QoS::BEST_EFFORT
     };
-    let (_a, mut b, fa, fb) = pair(Config::default(), qos);
+    let (_a, mut b, fa, fb) = pair(patient(), qos);
     // 0 and 2 are lost; 1 completes at 10 ms, 3 at 200 ms.
     b.handle_datagram(t(10), A, &mut data(fa, fb, 1, 0, 1, &[1]));
     b.handle_datagram(t(200), A, &mut data(fa, fb, 3, 0, 1, &[3]));
