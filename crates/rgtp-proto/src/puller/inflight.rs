@@ -31,7 +31,8 @@ impl Hasher for IndexHasher {
         }
     }
     fn write_u32(&mut self, i: u32) {
-        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Mixed into what came before: a (height, position) key hashes both.
+        self.0 = (self.0.rotate_left(8) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
     fn write_u64(&mut self, i: u64) {
         // Fold the high half back so the table's low bits see every input bit.

@@ -4,13 +4,11 @@
 //!
 //! State only: the behaviour that uses it is `output.rs`.
 
-use std::collections::HashMap;
-
 use rgtp_wire::Hash;
 
 use super::event::PullError;
 use super::leaves::LeafStore;
-use super::tree::PartialTree;
+use super::tree::{PartialTree, Vouched};
 use crate::merkle::MerkleScheme;
 use crate::replay::ReplayWindow;
 
@@ -34,7 +32,7 @@ pub(super) struct Output {
     /// an FEC-rebuilt chunk, which has no proof of its own, is checked against
     /// (spec §8.11). Entries go when their subtree
     /// completes, so this follows the gaps in what was accepted.
-    pub(super) vouched: HashMap<(u8, u32), Hash>,
+    pub(super) vouched: Vouched,
     pub(super) replay: ReplayWindow,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
@@ -53,7 +51,7 @@ impl Output {
             leaves: None,
             proofs_required: false,
             vouch: false,
-            vouched: HashMap::new(),
+            vouched: Vouched::default(),
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,

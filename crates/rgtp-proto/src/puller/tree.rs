@@ -16,6 +16,10 @@ use rgtp_wire::{Hash, HASH_LEN};
 use super::inflight::IndexHasher;
 use crate::merkle::{proof_depth, MerkleScheme};
 
+/// True hashes of tree nodes by (height, position), from verified proofs: keys a
+/// sender cannot pick freely, so the cheap multiplicative [`IndexHasher`] serves.
+pub(super) type Vouched = HashMap<(u8, u32), Hash, BuildHasherDefault<IndexHasher>>;
+
 /// A node's place: height above the leaves in the high half, position in its
 /// level in the low half.
 fn key(height: usize, pos: u32) -> u64 {
@@ -108,7 +112,7 @@ impl PartialTree {
         scheme: &M,
         idx: u32,
         leaf: Hash,
-        vouched: &HashMap<(u8, u32), Hash>,
+        vouched: &Vouched,
         root: &Hash,
     ) -> Option<bool> {
         let mut node = leaf;
@@ -204,7 +208,7 @@ mod tests {
         let l = leaves(n);
         let root = root_of(&TestingHash, &l);
         let mut t = PartialTree::new(&TestingHash, n);
-        let mut vouched = HashMap::new();
+        let mut vouched = Vouched::default();
         // Nothing beside leaf 5 and nothing vouched: cannot tell.
         assert_eq!(t.check_leaf(&TestingHash, 5, l[5], &vouched, &root), None);
         for i in [0, 1, 2, 3, 4, 6, 7] {
