@@ -112,3 +112,64 @@ impl Epoch {
         true
     }
 }
+
+/// A window in chunks with its slow-start threshold and ceiling, as every window
+/// controller here keeps it: a chunk more per delivery below the threshold (slow
+/// start, RFC 5681), what the controller's congestion avoidance says above it, and
+/// a multiplicative cut that also sets the threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The window, in chunks (fractional: avoidance grows it by fractions).
+    pub cwnd: f64,
+    /// Slow start ends here.
+    pub ssthresh: f64,
+    /// The window never grows beyond this.
+    pub max: f64,
+}
+
+impl Window {
+    /// `cfg.initial_window` (at least one chunk), in slow start up to `cfg.max_window`.
+    pub fn new(cfg: &CcConfig) -> Self {
+        Window {
+            cwnd: f64::from(cfg.initial_window.max(1)),
+            ssthresh: f64::from(cfg.max_window),
+            max: f64::from(cfg.max_window),
+        }
+    }
+
+    /// Whole chunks that may be in flight (at least one).
+    pub fn chunks(&self) -> u32 {
+        (self.cwnd as u32).max(1)
+    }
+
+    /// In slow start, one chunk more and `true`; above the threshold `false`, for
+    /// the caller's avoidance to grow it (then [`Window::cap`]).
+    pub fn slow_start(&mut self) -> bool {
+        if self.cwnd < self.ssthresh {
+            self.cwnd += 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Holds the window to its ceiling.
+    pub fn cap(&mut self) {
+        self.cwnd = self.cwnd.min(self.max);
+    }
+
+    /// One delivery under AIMD: slow start, else a chunk per window.
+    pub fn grow_aimd(&mut self) {
+        if !self.slow_start() {
+            self.cwnd += 1.0 / self.cwnd;
+        }
+        self.cap();
+    }
+
+    /// Multiplicative decrease to `factor` of the window, at least two chunks; the
+    /// result is the new slow-start threshold.
+    pub fn cut(&mut self, factor: f64) {
+        self.ssthresh = (self.cwnd * factor).max(2.0);
+        self.cwnd = self.ssthresh;
+    }
+}

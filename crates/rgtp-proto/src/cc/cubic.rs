@@ -8,7 +8,9 @@
 //! Reno-friendly estimate `W_est` keeps it at least as fast as AIMD on short RTTs
 //! (RFC 9438 §4.3). Like `reno` it reacts to loss, not to delay.
 
-use super::controller::{CcConfig, CongestionController, Context, Controller, Epoch, Signal};
+use super::controller::{
+    CcConfig, CongestionController, Context, Controller, Epoch, Signal, Window,
+};
 use redgiant_base::Instant;
 
 /// The registration.
@@ -26,9 +28,7 @@ const BETA: f64 = 0.7;
 /// The CUBIC window.
 #[derive(Debug)]
 pub struct Cubic {
-    cwnd: f64,
-    ssthresh: f64,
-    max_window: f64,
+    win: Window,
     /// The window before the last decrease (after fast convergence).
     w_max: f64,
     /// Seconds the cubic function takes to return to `w_max`.
@@ -44,9 +44,7 @@ impl Cubic {
     /// A controller starting at `cfg.initial_window`, in slow start.
     pub fn new(cfg: &CcConfig) -> Self {
         Cubic {
-            cwnd: f64::from(cfg.initial_window.max(1)),
-            ssthresh: f64::from(cfg.max_window),
-            max_window: f64::from(cfg.max_window),
+            win: Window::new(cfg),
             w_max: 0.0,
             k: 0.0,
             epoch_start: None,
@@ -62,56 +60,55 @@ impl Cubic {
 
     fn avoid(&mut self, cx: &Context<'_>) {
         let start = *self.epoch_start.get_or_insert_with(|| {
-            if self.cwnd >= self.w_max {
+            if self.win.cwnd >= self.w_max {
                 // Growing past the last loss (or none yet): start the curve here.
-                self.w_max = self.cwnd;
+                self.w_max = self.win.cwnd;
                 self.k = 0.0;
             } else {
-                self.k = ((self.w_max - self.cwnd) / C).cbrt();
+                self.k = ((self.w_max - self.win.cwnd) / C).cbrt();
             }
-            self.w_est = self.cwnd;
+            self.w_est = self.win.cwnd;
             cx.now
         });
         let rtt = cx.rtt.srtt().map_or(0.0, |d| d.as_secs_f64());
         let t = cx.now.saturating_since(start).as_secs_f64();
         // The target one RTT ahead, growth capped at half the window per RTT.
-        let target = self.w_cubic(t + rtt).clamp(self.cwnd, self.cwnd * 1.5);
+        let target = self
+            .w_cubic(t + rtt)
+            .clamp(self.win.cwnd, self.win.cwnd * 1.5);
         // Reno-friendly region: AIMD with β = 0.7 adds 3(1-β)/(1+β) chunks per window.
-        self.w_est += 3.0 * (1.0 - BETA) / (1.0 + BETA) / self.cwnd;
+        self.w_est += 3.0 * (1.0 - BETA) / (1.0 + BETA) / self.win.cwnd;
         if self.w_est > target {
-            self.cwnd += (self.w_est - self.cwnd).max(0.0) / self.cwnd;
+            self.win.cwnd += (self.w_est - self.win.cwnd).max(0.0) / self.win.cwnd;
         } else {
-            self.cwnd += (target - self.cwnd) / self.cwnd;
+            self.win.cwnd += (target - self.win.cwnd) / self.win.cwnd;
         }
     }
 }
 
 impl CongestionController for Cubic {
     fn window(&self) -> u32 {
-        (self.cwnd as u32).max(1)
+        self.win.chunks()
     }
 
     fn on_signal(&mut self, signal: Signal, cx: &Context<'_>) {
         match signal {
             Signal::Delivered => {
-                if self.cwnd < self.ssthresh {
-                    self.cwnd += 1.0;
-                } else {
+                if !self.win.slow_start() {
                     self.avoid(cx);
                 }
-                self.cwnd = self.cwnd.min(self.max_window);
+                self.win.cap();
             }
             Signal::Lost { seq } => {
                 if self.epoch.react(seq, cx.next_seq) {
                     // Fast convergence (RFC 9438 §4.7): a loss before reaching the old
                     // maximum means less room now; release some of it.
-                    self.w_max = if self.cwnd < self.w_max {
-                        self.cwnd * (1.0 + BETA) / 2.0
+                    self.w_max = if self.win.cwnd < self.w_max {
+                        self.win.cwnd * (1.0 + BETA) / 2.0
                     } else {
-                        self.cwnd
+                        self.win.cwnd
                     };
-                    self.ssthresh = (self.cwnd * BETA).max(2.0);
-                    self.cwnd = self.ssthresh;
+                    self.win.cut(BETA);
                     self.epoch_start = None;
                 }
             }

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use super::controller::{CcConfig, CongestionController, Context, Controller, Epoch, Signal};
+use super::controller::{
+    CcConfig, CongestionController, Context, Controller, Epoch, Signal, Window,
+};
 use super::rtt::RttEstimator;
 
 /// Queueing delay below which a rising RTT is not read as congestion.
@@ -24,9 +26,7 @@ pub(super) const CONTROLLER: Controller = Controller {
 /// The delay-signalled AIMD window.
 #[derive(Debug)]
 pub struct Delay {
-    cwnd: f64,
-    ssthresh: f64,
-    max_window: f64,
+    win: Window,
     epoch: Epoch,
 }
 
@@ -34,9 +34,7 @@ impl Delay {
     /// A controller starting at `cfg.initial_window`.
     pub fn new(cfg: &CcConfig) -> Self {
         Delay {
-            cwnd: f64::from(cfg.initial_window.max(1)),
-            ssthresh: f64::from(cfg.max_window),
-            max_window: f64::from(cfg.max_window),
+            win: Window::new(cfg),
             epoch: Epoch::default(),
         }
     }
@@ -46,13 +44,12 @@ impl Delay {
             return;
         }
         tracing::debug!(
-            cwnd = self.cwnd as u32,
+            cwnd = self.win.cwnd as u32,
             min_rtt_us = cx.rtt.min_rtt().map_or(0, |d| d.as_micros() as u64),
             current_us = cx.rtt.recent_min().map_or(0, |d| d.as_micros() as u64),
             "window halved: standing queue"
         );
-        self.ssthresh = (self.cwnd / 2.0).max(2.0);
-        self.cwnd = self.ssthresh;
+        self.win.cut(0.5);
     }
 }
 
@@ -69,19 +66,12 @@ pub fn standing_queue(rtt: &RttEstimator) -> bool {
 
 impl CongestionController for Delay {
     fn window(&self) -> u32 {
-        (self.cwnd as u32).max(1)
+        self.win.chunks()
     }
 
     fn on_signal(&mut self, signal: Signal, cx: &Context<'_>) {
         match signal {
-            Signal::Delivered => {
-                if self.cwnd < self.ssthresh {
-                    self.cwnd += 1.0;
-                } else {
-                    self.cwnd += 1.0 / self.cwnd;
-                }
-                self.cwnd = self.cwnd.min(self.max_window);
-            }
+            Signal::Delivered => self.win.grow_aimd(),
             Signal::Lost { seq } => {
                 if standing_queue(cx.rtt) {
                     self.reduce(seq, cx);

@@ -18,7 +18,7 @@ mod delay;
 mod reno;
 mod rtt;
 
-pub use controller::{CcConfig, CongestionController, Context, Controller, Epoch, Signal};
+pub use controller::{CcConfig, CongestionController, Context, Controller, Epoch, Signal, Window};
 pub use cubic::Cubic;
 pub use delay::{standing_queue, Delay, QUEUE_FLOOR};
 pub use reno::Reno;

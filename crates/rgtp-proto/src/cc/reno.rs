@@ -5,7 +5,9 @@
 //! the window (once per window of requests). It reads no RTT: a queue fills until
 //! it drops, which is what it is here to show beside `delay`.
 
-use super::controller::{CcConfig, CongestionController, Context, Controller, Epoch, Signal};
+use super::controller::{
+    CcConfig, CongestionController, Context, Controller, Epoch, Signal, Window,
+};
 
 /// The registration.
 pub(super) const CONTROLLER: Controller = Controller {
@@ -17,9 +19,7 @@ pub(super) const CONTROLLER: Controller = Controller {
 /// The loss-signalled AIMD window.
 #[derive(Debug)]
 pub struct Reno {
-    cwnd: f64,
-    ssthresh: f64,
-    max_window: f64,
+    win: Window,
     epoch: Epoch,
 }
 
@@ -27,9 +27,7 @@ impl Reno {
     /// A controller starting at `cfg.initial_window`.
     pub fn new(cfg: &CcConfig) -> Self {
         Reno {
-            cwnd: f64::from(cfg.initial_window.max(1)),
-            ssthresh: f64::from(cfg.max_window),
-            max_window: f64::from(cfg.max_window),
+            win: Window::new(cfg),
             epoch: Epoch::default(),
         }
     }
@@ -37,23 +35,15 @@ impl Reno {
 
 impl CongestionController for Reno {
     fn window(&self) -> u32 {
-        (self.cwnd as u32).max(1)
+        self.win.chunks()
     }
 
     fn on_signal(&mut self, signal: Signal, cx: &Context<'_>) {
         match signal {
-            Signal::Delivered => {
-                self.cwnd += if self.cwnd < self.ssthresh {
-                    1.0
-                } else {
-                    1.0 / self.cwnd
-                };
-                self.cwnd = self.cwnd.min(self.max_window);
-            }
+            Signal::Delivered => self.win.grow_aimd(),
             Signal::Lost { seq } => {
                 if self.epoch.react(seq, cx.next_seq) {
-                    self.ssthresh = (self.cwnd / 2.0).max(2.0);
-                    self.cwnd = self.ssthresh;
+                    self.win.cut(0.5);
                 }
             }
             Signal::Rtt { .. } => {}
