@@ -605,6 +605,15 @@ impl FecRx {
     }
 }
 
+/// What a flow holds at one end ([`FlowEndpoint::queue_lens`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueLens {
+    /// SDUs complete and waiting for the application to read them.
+    pub rx: usize,
+    /// Fragments of written SDUs not sent yet or, with **arq**, not acknowledged.
+    pub tx: usize,
+}
+
 #[derive(Debug)]
 struct Flow {
     peer: Peer,
@@ -917,6 +926,20 @@ impl FlowEndpoint {
             }
         }
         Ok(())
+    }
+
+    /// How much `flow` holds: SDUs complete and waiting to be read, and
+    /// fragments written but not yet sent, or on an **arq** flow not yet
+    /// acknowledged (Ouroboros' receive and send queue lengths). `None` for
+    /// an unknown flow.
+    pub fn queue_lens(&self, flow: FlowId) -> Option<QueueLens> {
+        let f = self.flows.get(&flow)?;
+        let is_data = |o: &Outgoing| o.parity.is_none();
+        Some(QueueLens {
+            rx: f.rx.queue.len(),
+            tx: f.queue.iter().filter(|o| is_data(o)).count()
+                + f.in_flight.values().filter(|o| is_data(o)).count(),
+        })
     }
 
     /// The next SDU received on `flow`, if any.

@@ -22,7 +22,7 @@ pub mod qos;
 pub mod seal;
 pub mod wire;
 
-pub use endpoint::{Config, Event, FlowEndpoint, FlowError, Stats};
+pub use endpoint::{Config, Event, FlowEndpoint, FlowError, QueueLens, Stats};
 pub use qos::{Fec, Layers, QoS};
 pub use seal::FlowKey;
 pub use wire::FlowId;

@@ -819,3 +819,31 @@ fn test_parity_from_a_hostile_peer_stays_bounded() {
     // Nothing was handed out from garbage.
     assert_eq!(b.read(fb), None);
 }
+
+#[test]
+fn test_queue_lens_follow_what_each_end_holds() {
+    let (mut a, mut b, fa, fb) = pair(Config::default(), QoS::DATA);
+    assert_eq!(a.queue_lens(fa), Some(QueueLens::default()));
+    // One SDU of three fragments and two of one.
+    let frag = Config::default().fragment_len();
+    a.write(t(1), fa, &vec![7; 2 * frag + 1]).unwrap();
+    a.write(t(1), fa, b"x").unwrap();
+    a.write(t(1), fa, b"y").unwrap();
+    assert_eq!(a.queue_lens(fa), Some(QueueLens { rx: 0, tx: 5 }));
+    // Sent but not acknowledged: still held.
+    let sent = drain(t(2), &mut a);
+    assert_eq!(sent.len(), 5);
+    assert_eq!(a.queue_lens(fa).unwrap().tx, 5);
+    for mut d in sent {
+        b.handle_datagram(t(3), A, &mut d);
+    }
+    assert_eq!(b.queue_lens(fb), Some(QueueLens { rx: 3, tx: 0 }));
+    assert!(b.read(fb).is_some());
+    assert_eq!(b.queue_lens(fb).unwrap().rx, 2);
+    // The acknowledgements empty the sender's queue.
+    for mut d in drain(t(4), &mut b) {
+        a.handle_datagram(t(5), B, &mut d);
+    }
+    assert_eq!(a.queue_lens(fa).unwrap().tx, 0);
+    assert_eq!(a.queue_lens(FlowId(0xdead)), None);
+}

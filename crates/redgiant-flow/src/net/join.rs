@@ -20,7 +20,7 @@ use std::time::{Duration, Instant as StdInstant};
 use redgiant_base::Peer;
 
 use super::{names, FlowInfo, FlowNetError, FlowNode, GroupState, Inner, Result, State, Status};
-use crate::endpoint::FlowError;
+use crate::endpoint::{FlowError, QueueLens};
 use crate::qos::{Layers, QoS};
 use crate::wire::{FlowId, MAX_NAME_LEN};
 
@@ -221,6 +221,20 @@ impl Group {
                 .filter(|id| st.flows.get(id).map(|f| f.status) == Some(Status::Up))
                 .count()
         })
+    }
+
+    /// [`Flow::queue_lens`](super::Flow::queue_lens) summed over the flows to
+    /// the other members.
+    pub fn queue_lens(&self) -> QueueLens {
+        let st = self.inner.lock();
+        let mut sum = QueueLens::default();
+        for id in st.groups.get(&self.id).map_or(&[][..], |g| &g.members[..]) {
+            if let Some(q) = st.ep.queue_lens(*id) {
+                sum.rx += q.rx;
+                sum.tx += q.tx;
+            }
+        }
+        sum
     }
 
     /// Makes calls that would wait fail with [`FlowNetError::WouldBlock`].

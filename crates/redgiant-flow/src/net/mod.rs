@@ -51,7 +51,7 @@ pub const RECORD_ENV: &str = "RGTP_FLOW_RECORD";
 
 pub use self::error::FlowNetError;
 pub use self::names::Names;
-use crate::endpoint::{Config, Event, FlowEndpoint, FlowError};
+use crate::endpoint::{Config, Event, FlowEndpoint, FlowError, QueueLens};
 use crate::qos::{Layers, QoS};
 use crate::seal::FlowKey;
 use crate::wire::{FlowId, Reason};
@@ -832,6 +832,13 @@ impl Flow {
         st.flows.get(&self.id).map_or(true, |f| {
             !matches!(f.status, Status::Up | Status::Allocating | Status::Pending)
         })
+    }
+
+    /// SDUs waiting to be read and fragments not yet sent (or acknowledged);
+    /// zero for both once the flow is gone.
+    pub fn queue_lens(&self) -> QueueLens {
+        let st = self.inner.lock();
+        st.ep.queue_lens(self.id).unwrap_or_default()
     }
 
     /// Whether the flow fails instead of waiting.
