@@ -1012,6 +1012,13 @@ int rgtp_flow_id(const rgtp_flow_t* f, uint64_t* out);
 int rgtp_flow_qos(const rgtp_flow_t* f, rgtp_flow_qos_t* out);
 
 /**
+ * What the flow holds (either pointer may be NULL, not both): SDUs received and
+ * not read yet (an SDU read in part counts) to *rx, fragments written and not
+ * yet sent, or with ARQ not yet acknowledged, to *tx; a group sums its flows.
+ */
+int rgtp_flow_queue_lens(const rgtp_flow_t* f, size_t* rx, size_t* tx);
+
+/**
  * Copies the layers the flow runs ("reorder + arq + timeout 120s", "none") and
  * a NUL if len is enough; the size needed (0: bad handle).
  */

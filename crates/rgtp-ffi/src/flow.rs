@@ -774,6 +774,39 @@ pub unsafe extern "C" fn rgtp_flow_id(f: *const rgtp_flow_t, out: *mut u64) -> c
 
 /// See rgtp.h.
 #[no_mangle]
+pub unsafe extern "C" fn rgtp_flow_queue_lens(
+    f: *const rgtp_flow_t,
+    rx: *mut usize,
+    tx: *mut usize,
+) -> c_int {
+    flow_guard(|| {
+        if rx.is_null() && tx.is_null() {
+            return Err(bad_arg("rx and tx are both NULL"));
+        }
+        // SAFETY: header contract.
+        let h = unsafe { flow(f) }?;
+        let mut q = match &h.kind {
+            Kind::Flow(fl) => fl.queue_lens(),
+            Kind::Group(g) => g.queue_lens(),
+        };
+        // The rest of an SDU read in part waits here, not in the node.
+        if !crate::surface::lock(&h.rest)?.is_empty() {
+            q.rx += 1;
+        }
+        if !rx.is_null() {
+            // SAFETY: header contract: NULL or a writable size_t.
+            unsafe { put(rx, q.rx) }?;
+        }
+        if !tx.is_null() {
+            // SAFETY: header contract: NULL or a writable size_t.
+            unsafe { put(tx, q.tx) }?;
+        }
+        Ok(())
+    })
+}
+
+/// See rgtp.h.
+#[no_mangle]
 pub unsafe extern "C" fn rgtp_flow_qos(f: *const rgtp_flow_t, out: *mut rgtp_flow_qos_t) -> c_int {
     flow_guard(|| {
         // SAFETY: header contract.

@@ -79,6 +79,7 @@ struct Lib {
     flags: unsafe extern "C" fn(F, *mut u32) -> c_int,
     id: unsafe extern "C" fn(F, *mut u64) -> c_int,
     qos: unsafe extern "C" fn(F, *mut Qos) -> c_int,
+    queue_lens: unsafe extern "C" fn(F, *mut usize, *mut usize) -> c_int,
     layers: unsafe extern "C" fn(F, *mut c_char, usize) -> usize,
     dealloc: unsafe extern "C" fn(F) -> c_int,
     free: unsafe extern "C" fn(F),
@@ -110,6 +111,7 @@ fn lib() -> &'static Lib {
                 flags: dl::sym("rgtp_flow_flags"),
                 id: dl::sym("rgtp_flow_id"),
                 qos: dl::sym("rgtp_flow_qos"),
+                queue_lens: dl::sym("rgtp_flow_queue_lens"),
                 layers: dl::sym("rgtp_flow_layers"),
                 dealloc: dl::sym("rgtp_flow_dealloc"),
                 free: dl::sym("rgtp_flow_free"),
@@ -279,6 +281,17 @@ impl Fl {
         // SAFETY: live flow.
         unsafe { (lib().dealloc)(self.0) }
     }
+
+    /// (SDUs waiting to be read, fragments not yet acknowledged).
+    fn queue_lens(&self) -> (usize, usize) {
+        let (mut rx, mut tx) = (usize::MAX, usize::MAX);
+        // SAFETY: live flow, valid out-pointers.
+        assert_eq!(
+            unsafe { (lib().queue_lens)(self.0, &mut rx, &mut tx) },
+            RGTP_OK
+        );
+        (rx, tx)
+    }
 }
 
 /// A flow set pointer shared with the serving thread.
@@ -445,6 +458,41 @@ fn flags_partial_reads_and_writes() {
     // SAFETY: live flow.
     assert_eq!(
         unsafe { (lib().set_flags)(cf.0, 0o40000000) },
+        RGTP_ERR_INVALID_ARG
+    );
+}
+
+#[test]
+fn queue_lens_count_what_waits_at_each_end() {
+    let (_server, _client, cf, sf) = echo_pair(&unique("queues"));
+    assert_eq!(cf.queue_lens(), (0, 0));
+    for m in [&b"one"[..], b"two", b"three"] {
+        cf.write(m).unwrap();
+    }
+    // Nothing read yet: all three reach the server's queue, and once they are
+    // acknowledged the client holds nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (sf.queue_lens().0 < 3 || cf.queue_lens().1 > 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(sf.queue_lens(), (3, 0));
+    assert_eq!(cf.queue_lens(), (0, 0));
+    // An SDU read in part still counts until its rest is read.
+    assert_eq!(sf.read_into(2, T).2, b"on");
+    assert_eq!(sf.queue_lens().0, 3);
+    assert_eq!(sf.read_into(8, T).2, b"e");
+    assert_eq!(sf.queue_lens().0, 2);
+    // Either pointer may be NULL, not both.
+    let mut rx = 0;
+    // SAFETY: live flow; NULL is allowed for one of the two.
+    assert_eq!(
+        unsafe { (lib().queue_lens)(sf.0, &mut rx, std::ptr::null_mut()) },
+        RGTP_OK
+    );
+    assert_eq!(rx, 2);
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { (lib().queue_lens)(sf.0, std::ptr::null_mut(), std::ptr::null_mut()) },
         RGTP_ERR_INVALID_ARG
     );
 }

@@ -184,6 +184,29 @@ def test_sdu_over_the_limit(flowdir: Path) -> None:
             assert f.read(limit) == b"y" * limit
 
 
+def test_queue_lens_count_unread_and_unacknowledged(flowdir: Path) -> None:
+    from rgtp.flow import flow_alloc
+    from rgtp.flow.qos import qos_data
+
+    name = unique("queues")
+    with echo_server(name) as p:
+        first_line(p)
+        with flow_alloc(name, qos_data, T) as f:
+            assert (f.get_rx_queue_len(), f.get_tx_queue_len()) == (0, 0)
+            for m in (b"one", b"two", b"three"):
+                f.write(m)
+            # The echoes wait here unread; what was written is acknowledged.
+            deadline = time.monotonic() + T
+            while (
+                f.get_rx_queue_len() < 3 or f.get_tx_queue_len() > 0
+            ) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert (f.get_rx_queue_len(), f.get_tx_queue_len()) == (3, 0)
+            f.set_rcv_timeout(T)
+            assert f.read(100) == b"one"
+            assert f.get_rx_queue_len() == 2
+
+
 def test_flags_access_mode_and_down(flowdir: Path) -> None:
     from rgtp.flow import (
         FlowDownException,

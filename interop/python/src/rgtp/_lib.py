@@ -609,6 +609,12 @@ _SIGNATURES += [
     ("rgtp_flow_flags", _c_int, [FlowPtr, ctypes.POINTER(ctypes.c_uint32)], False),
     ("rgtp_flow_id", _c_int, [FlowPtr, ctypes.POINTER(ctypes.c_uint64)], False),
     ("rgtp_flow_qos", _c_int, [FlowPtr, _qos_p], False),
+    (
+        "rgtp_flow_queue_lens",
+        _c_int,
+        [FlowPtr, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)],
+        False,
+    ),
     ("rgtp_flow_layers", _c_size_t, [FlowPtr, ctypes.c_char_p, _c_size_t], False),
     ("rgtp_flow_peer", _c_size_t, [FlowPtr, ctypes.c_char_p, _c_size_t], False),
     ("rgtp_flow_dealloc", _c_int, [FlowPtr], False),

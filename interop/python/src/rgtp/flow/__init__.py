@@ -34,7 +34,7 @@ import ctypes
 import threading
 import time
 from enum import IntFlag
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from .. import _lib
 from ..flow.qos import *  # noqa: F401,F403
@@ -546,15 +546,23 @@ class Flow:
         _raise(_lib.load().fn("rgtp_flow_qos")(self._handle(), ctypes.byref(q)))
         return _qosspec_to_qos(q)
 
+    def _queue_lens(self) -> Tuple[int, int]:
+        rx, tx = ctypes.c_size_t(), ctypes.c_size_t()
+        _raise(
+            _lib.load().fn("rgtp_flow_queue_lens")(
+                self._handle(), ctypes.byref(rx), ctypes.byref(tx)
+            )
+        )
+        return int(rx.value), int(tx.value)
+
     def get_rx_queue_len(self) -> int:
-        """Not offered by this stack (raises FlowPermissionException)."""
-        self._handle()
-        raise FlowPermissionException("this stack does not report the receive queue length")
+        """:return: SDUs received and not read yet (one read in part counts)"""
+        return self._queue_lens()[0]
 
     def get_tx_queue_len(self) -> int:
-        """Not offered by this stack (raises FlowPermissionException)."""
-        self._handle()
-        raise FlowPermissionException("this stack does not report the send queue length")
+        """:return: fragments written and not yet sent, or with retransmission
+        not yet acknowledged"""
+        return self._queue_lens()[1]
 
     def set_flags(self, flags: FlowProperties) -> None:
         """Set flags for this flow."""
