@@ -38,6 +38,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from . import _lib, tej
+from ._closing import Closing
 from ._lib import LibraryNotFound, SocketPtr, SurfacePtr
 from ._types import (
     CIPHERS,
@@ -177,7 +178,7 @@ def _cfg_ptr(config: Optional[Config]) -> Tuple[Optional[rgtp_config_t], Any]:
     return s, ctypes.byref(s)
 
 
-class Socket:
+class Socket(Closing):
     """An ``rgtp_socket_t``: holds the configuration its surfaces inherit (each surface
     binds its own UDP socket). ``Config.port`` picks an exposer's port; with port 0 or no
     config the library uses ``RGTP_PORT`` or 9000. A socket may be closed before its
@@ -228,20 +229,9 @@ class Socket:
             raise ValueError("operation on a closed rgtp.Socket")
         return self._ptr
 
-    def __enter__(self) -> "Socket":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
-class Surface:
+class Surface(Closing):
     """An ``rgtp_surface_t``: one exposure (exposer side) or one pull (puller side).
 
     An exposer's data was copied by the library: the caller's buffer may be reused.
@@ -351,17 +341,6 @@ class Surface:
         """Same as :func:`get_latency_stats`."""
         return get_latency_stats(self)
 
-    def __enter__(self) -> "Surface":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ── Exposer API ──────────────────────────────────────────────────────────────

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from . import RgtpError, _check
 from . import _lib
+from ._closing import Closing
 from ._lib import GtudpPtr, rgtp_gtudp_options_t, rgtp_gtudp_stats_t
 from ._types import KEY_LEN, RGTP_ERR_TIMEOUT, RGTP_OK, parse_key
 
@@ -116,7 +117,7 @@ def _u8_array(data: bytes) -> Any:
     return (ctypes.c_uint8 * max(1, len(data))).from_buffer_copy(data or b"\0")
 
 
-class Socket:
+class Socket(Closing):
     """A gtUDP endpoint bound to ``bind`` (``(host, port)``; port 0 picks a free one).
 
     ``magic`` (bytes every datagram starts with), ``types`` (the DATA, RECV and ACK type
@@ -196,17 +197,6 @@ class Socket:
             raise ValueError("operation on a closed rgtp.gtudp.Socket")
         return self._ptr
 
-    def __enter__(self) -> "Socket":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self.closed:

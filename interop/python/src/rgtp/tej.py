@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _lib
+from ._closing import Closing
 from ._lib import TejFramePtr, TejListenerPtr, TejPtr
 from ._types import RGTP_ERR_INVALID_ARG, RGTP_ERR_TIMEOUT, RGTP_OK
 
@@ -136,7 +137,7 @@ def _c_str_at(ptr: Optional[int], length: int) -> bytes:
     return ctypes.string_at(ptr, length) if ptr else b""
 
 
-class Client:
+class Client(Closing):
     """One TEJ connection (from :func:`connect` or :meth:`Listener.accept`)."""
 
     def __init__(self, handle: "ctypes._Pointer[_lib._Tej]", peer: str = "") -> None:
@@ -225,17 +226,6 @@ class Client:
         if h is not None:
             _check(_fn("rgtp_tej_close")(h), "close")
 
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _read_frame(f: "ctypes._Pointer[_lib._TejFrame]") -> Frame:
@@ -258,7 +248,7 @@ def _read_frame(f: "ctypes._Pointer[_lib._TejFrame]") -> Frame:
     return Frame(status=int(_fn("rgtp_tej_frame_status")(f)), files=files, message=msg)
 
 
-class Listener:
+class Listener(Closing):
     """A listening TCP socket for TEJ connections (from :func:`listen`)."""
 
     def __init__(self, handle: "ctypes._Pointer[_lib._TejListener]") -> None:
@@ -291,17 +281,6 @@ class Listener:
         if h is not None:
             _fn("rgtp_tej_listener_close")(h)
 
-    def __enter__(self) -> "Listener":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def connect(host: str, port: int) -> Client:
