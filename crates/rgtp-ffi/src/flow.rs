@@ -320,6 +320,64 @@ fn bounded(ms: i32) -> Duration {
     timeout(ms).unwrap_or(Duration::from_secs(365 * 24 * 3600))
 }
 
+/// How long a read or write may wait: not at all when non-blocking, else `timeout_ms`.
+fn wait_of(nonblocking: bool, timeout_ms: i32) -> Option<Duration> {
+    if nonblocking {
+        Some(Duration::ZERO)
+    } else {
+        timeout(timeout_ms)
+    }
+}
+
+/// A read's or write's error as a code: a non-blocking call that ran out of time
+/// would have blocked.
+fn io_error(e: FlowNetError, nonblocking: bool) -> c_int {
+    match e {
+        FlowNetError::TimedOut { .. } if nonblocking => net_error(FlowNetError::WouldBlock),
+        e => net_error(e),
+    }
+}
+
+/// Refuses a read or write the flow's access mode (`flags`) does not allow: `mode`
+/// is the mode that forbids it, `doing` what was tried, `allow` the modes that would.
+fn check_access(flags: u32, mode: u32, doing: &str, allow: &str) -> Result<(), c_int> {
+    if flags & RGTP_FLOW_F_ACCMODE != mode {
+        return Ok(());
+    }
+    let name = if mode == RGTP_FLOW_F_RDONLY {
+        "read-only (RGTP_FLOW_F_RDONLY)"
+    } else {
+        "write-only (RGTP_FLOW_F_WRONLY)"
+    };
+    Err(fail(
+        RGTP_FLOW_ERR_PERMISSION,
+        &format!("the flow is {name}; set {allow} to {doing}"),
+    ))
+}
+
+/// The body of the calls that make a flow handle on node `n` into `out`: checks
+/// both, runs `make` and hands out the handle.
+///
+/// # Safety
+/// `n` and `out` as the header says for these calls.
+unsafe fn open_flow(
+    n: *mut rgtp_flow_node_t,
+    out: *mut *mut rgtp_flow_t,
+    make: impl FnOnce(&NodeHandle) -> Result<Kind, c_int>,
+) -> c_int {
+    flow_guard(|| {
+        if out.is_null() {
+            return Err(bad_arg("out is NULL"));
+        }
+        // SAFETY: header contract.
+        let h = unsafe { node(n) }?;
+        let kind = make(h)?;
+        // SAFETY: `out` is non-NULL and writable (header contract).
+        unsafe { std::ptr::write_unaligned(out, new_flow(kind)) };
+        Ok(())
+    })
+}
+
 /// Writes `s` and a NUL into `buf` if it fits; the size needed with the NUL.
 ///
 /// # Safety
@@ -513,24 +571,14 @@ pub unsafe extern "C" fn rgtp_flow_alloc(
     timeout_ms: i32,
     out: *mut *mut rgtp_flow_t,
 ) -> c_int {
-    flow_guard(|| {
-        if out.is_null() {
-            return Err(bad_arg("out is NULL"));
-        }
-        // SAFETY: header contract.
-        let h = unsafe { node(n) }?;
-        // SAFETY: header contract.
-        let name = unsafe { text(name, "name") }?;
-        // SAFETY: header contract.
-        let qos = unsafe { qos_arg(qos) }?;
-        let f = h
-            .node
-            .alloc(name, qos, bounded(timeout_ms))
-            .map_err(net_error)?;
-        // SAFETY: `out` is non-NULL and writable (header contract).
-        unsafe { std::ptr::write_unaligned(out, new_flow(Kind::Flow(f))) };
-        Ok(())
-    })
+    // SAFETY: header contract.
+    unsafe {
+        open_flow(n, out, |h| {
+            let (name, qos) = (text(name, "name")?, qos_arg(qos)?);
+            let f = h.node.alloc(name, qos, bounded(timeout_ms));
+            Ok(Kind::Flow(f.map_err(net_error)?))
+        })
+    }
 }
 
 /// See rgtp.h.
@@ -541,21 +589,17 @@ pub unsafe extern "C" fn rgtp_flow_accept(
     qos_out: *mut rgtp_flow_qos_t,
     out: *mut *mut rgtp_flow_t,
 ) -> c_int {
-    flow_guard(|| {
-        if out.is_null() {
-            return Err(bad_arg("out is NULL"));
-        }
-        // SAFETY: header contract.
-        let h = unsafe { node(n) }?;
-        let f = h.node.accept(timeout(timeout_ms)).map_err(net_error)?;
-        if !qos_out.is_null() {
-            // SAFETY: header contract: NULL or a writable rgtp_flow_qos_t.
-            unsafe { put(qos_out, f.qos().into()) }?;
-        }
-        // SAFETY: `out` is non-NULL and writable (header contract).
-        unsafe { std::ptr::write_unaligned(out, new_flow(Kind::Flow(f))) };
-        Ok(())
-    })
+    // SAFETY: header contract.
+    unsafe {
+        open_flow(n, out, |h| {
+            let f = h.node.accept(timeout(timeout_ms)).map_err(net_error)?;
+            if !qos_out.is_null() {
+                // NULL or a writable rgtp_flow_qos_t (header contract).
+                put(qos_out, f.qos().into())?;
+            }
+            Ok(Kind::Flow(f))
+        })
+    }
 }
 
 /// See rgtp.h.
@@ -567,24 +611,14 @@ pub unsafe extern "C" fn rgtp_flow_join(
     timeout_ms: i32,
     out: *mut *mut rgtp_flow_t,
 ) -> c_int {
-    flow_guard(|| {
-        if out.is_null() {
-            return Err(bad_arg("out is NULL"));
-        }
-        // SAFETY: header contract.
-        let h = unsafe { node(n) }?;
-        // SAFETY: header contract.
-        let name = unsafe { text(name, "name") }?;
-        // SAFETY: header contract.
-        let qos = unsafe { qos_arg(qos) }?;
-        let g = h
-            .node
-            .join(name, qos, bounded(timeout_ms))
-            .map_err(net_error)?;
-        // SAFETY: `out` is non-NULL and writable (header contract).
-        unsafe { std::ptr::write_unaligned(out, new_flow(Kind::Group(g))) };
-        Ok(())
-    })
+    // SAFETY: header contract.
+    unsafe {
+        open_flow(n, out, |h| {
+            let (name, qos) = (text(name, "name")?, qos_arg(qos)?);
+            let g = h.node.join(name, qos, bounded(timeout_ms));
+            Ok(Kind::Group(g.map_err(net_error)?))
+        })
+    }
 }
 
 // ---------------------------------------------------------------- data
@@ -608,23 +642,11 @@ pub unsafe extern "C" fn rgtp_flow_write(
             (false, n) => unsafe { std::slice::from_raw_parts(data, n) },
         };
         let flags = h.flags.load(Ordering::Acquire);
-        if flags & RGTP_FLOW_F_ACCMODE == RGTP_FLOW_F_RDONLY {
-            return Err(fail(
-                RGTP_FLOW_ERR_PERMISSION,
-                "the flow is read-only (RGTP_FLOW_F_RDONLY); set RGTP_FLOW_F_WRONLY or \
-                 RGTP_FLOW_F_RDWR to write",
-            ));
-        }
+        let allow = "RGTP_FLOW_F_WRONLY or RGTP_FLOW_F_RDWR";
+        check_access(flags, RGTP_FLOW_F_RDONLY, "write", allow)?;
         let nonblocking = flags & RGTP_FLOW_F_WNOBLOCK != 0;
-        let t = if nonblocking {
-            Some(Duration::ZERO)
-        } else {
-            timeout(timeout_ms)
-        };
-        let map = |e: FlowNetError| match e {
-            FlowNetError::TimedOut { .. } if nonblocking => net_error(FlowNetError::WouldBlock),
-            e => net_error(e),
-        };
+        let t = wait_of(nonblocking, timeout_ms);
+        let map = |e: FlowNetError| io_error(e, nonblocking);
         let sent = match h.kind.write(data, t) {
             Ok(()) => data.len(),
             Err(FlowNetError::TooLarge { max, .. }) if flags & RGTP_FLOW_F_WNOPART == 0 => {
@@ -659,27 +681,15 @@ pub unsafe extern "C" fn rgtp_flow_read(
             ));
         }
         let flags = h.flags.load(Ordering::Acquire);
-        if flags & RGTP_FLOW_F_ACCMODE == RGTP_FLOW_F_WRONLY {
-            return Err(fail(
-                RGTP_FLOW_ERR_PERMISSION,
-                "the flow is write-only (RGTP_FLOW_F_WRONLY); set RGTP_FLOW_F_RDONLY or \
-                 RGTP_FLOW_F_RDWR to read",
-            ));
-        }
+        let allow = "RGTP_FLOW_F_RDONLY or RGTP_FLOW_F_RDWR";
+        check_access(flags, RGTP_FLOW_F_WRONLY, "read", allow)?;
         let nonblocking = flags & RGTP_FLOW_F_RNOBLOCK != 0;
         let rest = std::mem::take(&mut *crate::surface::lock(&h.rest)?);
         let sdu = if !rest.is_empty() {
             rest
         } else {
-            let t = if nonblocking {
-                Some(Duration::ZERO)
-            } else {
-                timeout(timeout_ms)
-            };
-            h.kind.read(t).map_err(|e| match e {
-                FlowNetError::TimedOut { .. } if nonblocking => net_error(FlowNetError::WouldBlock),
-                e => net_error(e),
-            })?
+            let t = wait_of(nonblocking, timeout_ms);
+            h.kind.read(t).map_err(|e| io_error(e, nonblocking))?
         };
         let n = sdu.len().min(cap);
         if sdu.len() > cap && flags & RGTP_FLOW_F_RNOPART != 0 {
