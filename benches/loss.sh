@@ -36,40 +36,22 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--size 256MiB] [--runs 3] [--loss 0,1,5] [--fec 'none;rs:255,223'] [--rate 1gbit] [--bin PATH]" >&2; exit 2 ;;
   esac
 done
-if [ "$(id -u)" != 0 ]; then
-  echo "$0: needs root for network namespaces and nftables" >&2
-  exit 2
-fi
-command -v nft >/dev/null || { echo "$0: needs nftables (apt-get install nftables)" >&2; exit 2; }
-if [ -z "$bin" ]; then
-  cargo build --release -q -p rgtp-cli
-  bin="${CARGO_TARGET_DIR:-target}/release/rgtp"
-fi
-bin=$(realpath "$bin")
+. benches/netns.sh
+bench_need_root nft
+bench_bin
 
 P=rgl-pull
 E=rgl-expose
 work=""
 cleanup() {
-  ip netns pids "$E" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns pids "$P" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$E" 2>/dev/null || true
-  ip netns del "$P" 2>/dev/null || true
+  bench_netns_del "$E" "$P"
   if [ -n "$work" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 cleanup
 work=$(mktemp -d)
 
-ip netns add "$P"
-ip netns add "$E"
-ip -n "$P" link set lo up
-ip -n "$E" link set lo up
-ip link add rglp netns "$P" type veth peer name rgle netns "$E"
-ip -n "$P" addr add 10.78.0.1/24 dev rglp
-ip -n "$E" addr add 10.78.0.2/24 dev rgle
-ip -n "$P" link set rglp up
-ip -n "$E" link set rgle up
+bench_veth "$P" rglp 10.78.0.1 "$E" rgle 10.78.0.2
 if [ -n "$rate" ]; then
   ip netns exec "$E" tc qdisc add dev rgle root tbf rate "$rate" burst 256kb latency 20ms
 fi

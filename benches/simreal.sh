@@ -57,16 +57,9 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--bin PATH] [--size 64MiB] [--runs 3] [--loss 0,1,5]" >&2; exit 2 ;;
   esac
 done
-if [ "$(id -u)" != 0 ]; then
-  echo "$0: needs root for network namespaces, tc and nftables" >&2
-  exit 2
-fi
-command -v nft >/dev/null || { echo "$0: needs nftables (apt-get install nftables)" >&2; exit 2; }
-if [ -z "$bin" ]; then
-  cargo build --release -q -p rgtp-cli
-  bin="${CARGO_TARGET_DIR:-target}/release/rgtp"
-fi
-bin=$(realpath "$bin")
+. benches/netns.sh
+bench_need_root tc nft
+bench_bin
 
 P=rgsr-pull
 E=rgsr-expose
@@ -74,25 +67,14 @@ DEV=rgsre
 RATE=200mbit
 work=""
 cleanup() {
-  ip netns pids "$E" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns pids "$P" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$E" 2>/dev/null || true
-  ip netns del "$P" 2>/dev/null || true
+  bench_netns_del "$E" "$P"
   if [ -n "$work" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 cleanup
 work=$(mktemp -d)
 
-ip netns add "$P"
-ip netns add "$E"
-ip -n "$P" link set lo up
-ip -n "$E" link set lo up
-ip link add rgsrp netns "$P" type veth peer name "$DEV" netns "$E"
-ip -n "$P" addr add 10.79.0.1/24 dev rgsrp
-ip -n "$E" addr add 10.79.0.2/24 dev "$DEV"
-ip -n "$P" link set rgsrp up
-ip -n "$E" link set "$DEV" up
+bench_veth "$P" rgsrp 10.79.0.1 "$E" "$DEV" 10.79.0.2
 # The exposer sends UDP GSO batches (up to 64 datagrams in one buffer). veth would
 # hand a batch to the puller's namespace whole, where nftables would drop or keep the
 # whole batch. With gso_max_segs 1 the kernel splits each batch into datagrams after

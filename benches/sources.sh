@@ -35,42 +35,22 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--rate 40mbit] [--size 48MiB] [--bin PATH] [--runs 3]" >&2; exit 2 ;;
   esac
 done
-if [ "$(id -u)" != 0 ]; then
-  echo "$0: needs root for network namespaces (ip netns, tc)" >&2
-  exit 2
-fi
-if [ -z "$bin" ]; then
-  cargo build --release -q -p rgtp-cli
-  bin="${CARGO_TARGET_DIR:-target}/release/rgtp"
-fi
-bin=$(realpath "$bin")
+. benches/netns.sh
+bench_need_root tc
+bench_bin
 
 P=rgs-pull
 work=""
 cleanup() {
-  for n in 1 2 3 4; do ip netns pids "rgs-e$n" 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-  ip netns pids "$P" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns pids rgs-relay 2>/dev/null | xargs -r kill 2>/dev/null || true
-  for n in 1 2 3 4; do ip netns del "rgs-e$n" 2>/dev/null || true; done
-  ip netns del rgs-relay 2>/dev/null || true
-  ip netns del "$P" 2>/dev/null || true
+  bench_netns_del rgs-e1 rgs-e2 rgs-e3 rgs-e4 rgs-relay "$P"
   if [ -n "$work" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 cleanup 2>/dev/null || true
 work=$(mktemp -d)
 
-ip netns add "$P"
-ip -n "$P" link set lo up
 for n in 1 2 3 4; do
-  e="rgs-e$n"
-  ip netns add "$e"
-  ip -n "$e" link set lo up
-  ip link add "rgsp$n" netns "$P" type veth peer name "rgse$n" netns "$e"
-  ip -n "$P" addr add "10.77.$n.1/24" dev "rgsp$n"
-  ip -n "$e" addr add "10.77.$n.2/24" dev "rgse$n"
-  ip -n "$P" link set "rgsp$n" up
-  ip -n "$e" link set "rgse$n" up
+  bench_veth "$P" "rgsp$n" "10.77.$n.1" "rgs-e$n" "rgse$n" "10.77.$n.2"
 done
 cap() { ip netns exec "rgs-e$1" tc qdisc replace dev "rgse$1" root tbf rate "$rate" burst 32kb latency 50ms; }
 uncap() { ip netns exec "rgs-e$1" tc qdisc del dev "rgse$1" root 2>/dev/null || true; }
