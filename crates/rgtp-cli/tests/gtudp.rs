@@ -5,134 +5,18 @@
 //! Every child is bounded in time: the server is killed at the end of each
 //! test, and a sender that outlives its limit is killed and fails the test.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+mod gtudp_cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rgtp");
-const CHILD_LIMIT: Duration = Duration::from_secs(60);
+use gtudp_cli::{describe, send, Server};
 
 const WIDE: &[&str] = &["--magic", "475455445031", "--types", "001d,005f,00ae"];
-
-/// A running `rgtp gtudp serve`; its stdout lines arrive on `lines`.
-struct Server {
-    child: Child,
-    port: u16,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .env_remove("RGTP_LOG")
-            .args(["gtudp", "serve", "--bind", "127.0.0.1:0", "--echo"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rgtp gtudp serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines
-            .recv_timeout(CHILD_LIMIT)
-            .expect("serve printed no address");
-        let port = first
-            .strip_prefix("listening on 127.0.0.1:")
-            .unwrap_or_else(|| panic!("first line {first:?}"))
-            .parse()
-            .unwrap();
-        Server { child, port, lines }
-    }
-
-    /// Lines printed so far, waiting up to a second for `n` of them.
-    fn received(&self, n: usize) -> Vec<String> {
-        let mut out = Vec::new();
-        let until = Instant::now() + Duration::from_secs(1);
-        while out.len() < n {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => out.push(l),
-                Err(_) => break,
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `rgtp gtudp send ARGS` with `stdin`, killed after [`CHILD_LIMIT`].
-fn send(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .env_remove("RGTP_LOG")
-        .args(["gtudp", "send"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rgtp gtudp send");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let e = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            panic!("rgtp gtudp send ran over {CHILD_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn echo_round_trip(profile: &[&str]) {
     let server = Server::start(profile);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("one.bin");
     std::fs::write(&file, b"first datagram\x00\xff").unwrap();
-    let to = format!("127.0.0.1:{}", server.port);
+    let to = server.to();
     let mut args = vec!["--to", &to, "--expect-echo", "--timeout", "20"];
     args.extend_from_slice(profile);
     let file = file.to_str().unwrap();
@@ -172,7 +56,7 @@ fn echo_with_a_six_byte_magic_and_two_byte_types() {
 #[test]
 fn a_mismatched_profile_is_not_confirmed() {
     let server = Server::start(WIDE);
-    let to = format!("127.0.0.1:{}", server.port);
+    let to = server.to();
     let o = send(
         &["--to", &to, "--timeout", "1.5", "-"],
         b"nobody hears this\n",
