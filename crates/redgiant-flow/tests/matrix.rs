@@ -538,6 +538,24 @@ fn vanished_peer_brings_the_flow_down_within_its_timeout() {
     }
 }
 
+/// `n` SDUs of one datagram each, written at once on a flow with `qos` over
+/// `loss` random loss, until the writer drained; the SDUs and the run.
+fn one_way(qos: QoS, seed: u64, n: u32, loss: f64) -> (Vec<Vec<u8>>, Run) {
+    let key = key_for(&qos);
+    let mut rng = Rng(seed);
+    let sdus: Vec<Vec<u8>> = (0..n)
+        .map(|i| sdu(&mut rng, i, 4 + (i as usize * 7) % 1100))
+        .collect();
+    let r = run(
+        lossy(loss),
+        seed,
+        client(qos, key, sdus.clone(), Goal::Drained),
+        server(key, false),
+        Duration::from_secs(60),
+    );
+    (sdus, r)
+}
+
 #[test]
 fn best_effort_never_retransmits() {
     const N: u32 = 400;
@@ -547,19 +565,7 @@ fn best_effort_never_retransmits() {
         ..QoS::BEST_EFFORT_CRYPT
     };
     for (qos, seed) in [(QoS::RAW, 61), (QoS::RAW_CRYPT, 62), (best_effort, 63)] {
-        let key = key_for(&qos);
-        let mut rng = Rng(seed);
-        // Each SDU fits one datagram.
-        let sdus: Vec<Vec<u8>> = (0..N)
-            .map(|i| sdu(&mut rng, i, 4 + (i as usize * 7) % 1100))
-            .collect();
-        let r = run(
-            lossy(0.2),
-            seed,
-            client(qos, key, sdus.clone(), Goal::Drained),
-            server(key, false),
-            Duration::from_secs(60),
-        );
+        let (sdus, r) = one_way(qos, seed, N, 0.2);
         // One datagram per SDU written, besides the ALLOC; nothing acknowledged.
         let allocs = r.net.count(A, Kind::Alloc);
         assert_eq!(r.net.all_from(A) - allocs, u64::from(N), "{qos:?}");
@@ -583,18 +589,7 @@ fn best_effort_in_order_skips_a_lost_sdu_within_the_reorder_wait() {
     let wait = Config::default().reorder_wait;
     for (qos, seed) in [(QoS::BEST_EFFORT, 71), (QoS::BEST_EFFORT_CRYPT, 72)] {
         assert_eq!(qos.max_gap, u32::MAX);
-        let key = key_for(&qos);
-        let mut rng = Rng(seed);
-        let sdus: Vec<Vec<u8>> = (0..N)
-            .map(|i| sdu(&mut rng, i, 4 + (i as usize * 7) % 1100))
-            .collect();
-        let r = run(
-            lossy(0.05),
-            seed,
-            client(qos, key, sdus.clone(), Goal::Drained),
-            server(key, false),
-            Duration::from_secs(60),
-        );
+        let (sdus, r) = one_way(qos, seed, N, 0.05);
         let got = &r.b.app.got;
         let order: Vec<u32> = got.iter().map(|(_, s)| index(s)).collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{qos:?}: {order:?}");
