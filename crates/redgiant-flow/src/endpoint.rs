@@ -14,9 +14,12 @@
 //! # Layers
 //!
 //! [`Layers::for_qos`] decides what a flow runs:
-//! - **arq** (`loss == 0`): each fragment is acknowledged, and resent after
-//!   an RFC 6298 timeout from the flow's measured round trips (Karn's rule,
-//!   doubling per repetition) until it is; each SDU is handed out exactly once.
+//! - **arq** (`loss == 0`): each fragment is acknowledged, and resent until
+//!   it is: once a fragment sent after it was acknowledged and a quarter of
+//!   the smoothed RTT more passed (RACK, RFC 8985), or after an RFC 6298
+//!   timeout from the flow's measured round trips (Karn's rule, doubling per
+//!   repetition) that counts from the last acknowledgement at the earliest;
+//!   each SDU is handed out exactly once.
 //! - without **arq**, each fragment is sent once; SDUs may be lost.
 //! - **reorder** (`in_order`): SDUs are handed out in sequence order. Without
 //!   **arq**, a missing SDU is skipped once the QoS `max_gap` passed since a
@@ -636,6 +639,12 @@ struct Flow {
     in_flight: BTreeMap<(u32, u16), Outgoing>,
     queued_bytes: usize,
     rtt: Rtt,
+    /// The latest send time of a fragment acknowledged (RACK's xmit_ts): one
+    /// sent before it and still unacknowledged a reordering window later is lost.
+    acked_sent_at: Option<Instant>,
+    /// When a fragment was last acknowledged: timeouts count from here at the
+    /// earliest, as TCP restarts its timer on every new acknowledgement.
+    progress_at: Instant,
     pacer: Option<TokenBucket>,
     alloc_started: Instant,
     alloc_sends: u32,
@@ -652,6 +661,28 @@ impl Flow {
     /// flow three halves of the flush interval (three quarters of the
     /// bound): by then the parity of the missing SDU's group, sent at most
     /// a flush interval after that SDU, came or is lost as well.
+    /// When each in-flight fragment counts as lost and goes again: a
+    /// reordering window (a quarter of the smoothed RTT) after one smoothed
+    /// RTT, once a fragment sent after it was acknowledged (RACK, RFC 8985);
+    /// otherwise at its timeout, which counts from the last acknowledgement
+    /// at the earliest (RFC 6298 §5.3), so a window queued behind a slow link
+    /// is not sent twice while it drains. What is the same for every fragment
+    /// is worked out once, outside the scans over them.
+    fn resend_rule(&self, config: &Config) -> impl Fn(&Outgoing) -> Instant {
+        let restart = self.progress_at + self.rtt.backoff(1, config);
+        // The latest acknowledged send; one RTT and the reordering window.
+        let rack = self
+            .acked_sent_at
+            .zip(self.rtt.srtt.map(|srtt| srtt + srtt / 4));
+        move |o: &Outgoing| {
+            let timer = o.deadline.max(restart);
+            match rack {
+                Some((later, wait)) if later > o.sent_at => timer.min(o.sent_at + wait),
+                _ => timer,
+            }
+        }
+    }
+
     fn gap_wait(&self, config: &Config) -> Duration {
         let max_gap = Duration::from_millis(u64::from(self.qos.max_gap));
         let wait = match self.layers.fec {
@@ -686,7 +717,8 @@ impl Flow {
             }
         }
         if self.state == State::Up {
-            let retransmit = self.in_flight.values().map(|o| o.deadline).min();
+            let resend_at = self.resend_rule(config);
+            let retransmit = self.in_flight.values().map(resend_at).min();
             let fresh = (!self.queue.is_empty() && self.in_flight.len() < config.max_in_flight)
                 .then_some(endpoint_now);
             let due = match (retransmit, fresh) {
@@ -1061,6 +1093,8 @@ impl FlowEndpoint {
             in_flight: BTreeMap::new(),
             queued_bytes: 0,
             rtt: Rtt::new(self.config.initial_rto),
+            acked_sent_at: None,
+            progress_at: now,
             pacer,
             alloc_started: now,
             alloc_sends: 0,
@@ -1381,6 +1415,8 @@ impl FlowEndpoint {
                         let r = now.saturating_since(o.sent_at);
                         f.rtt.sample(r, &self.config);
                     }
+                    f.acked_sent_at = f.acked_sent_at.max(Some(o.sent_at));
+                    f.progress_at = now;
                     f.queued_bytes -= o.bytes.len();
                     if f.queued_bytes == 0 && f.queue.is_empty() && f.in_flight.is_empty() {
                         self.events.push_back(Event::Drained(dst));
@@ -1705,12 +1741,14 @@ impl FlowEndpoint {
         if f.state != State::Up {
             return None;
         }
+        let resend_at = f.resend_rule(config);
         let due = f
             .in_flight
             .iter()
-            .filter(|(_, o)| o.deadline <= now)
-            .min_by_key(|(_, o)| o.deadline)
-            .map(|(k, _)| *k);
+            .map(|(k, o)| (resend_at(o), *k))
+            .filter(|(at, _)| *at <= now)
+            .min()
+            .map(|(_, k)| k);
         let (key, fresh) = match due {
             Some(k) => (Some(k), false),
             None if !f.queue.is_empty() && f.in_flight.len() < config.max_in_flight => (None, true),
