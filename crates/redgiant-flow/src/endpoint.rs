@@ -656,11 +656,6 @@ struct Flow {
 }
 
 impl Flow {
-    /// How long an ordered flow without retransmission waits for a missing
-    /// SDU once a later one is complete: the QoS `max_gap`, or on a **fec**
-    /// flow three halves of the flush interval (three quarters of the
-    /// bound): by then the parity of the missing SDU's group, sent at most
-    /// a flush interval after that SDU, came or is lost as well.
     /// When each in-flight fragment counts as lost and goes again: a
     /// reordering window (a quarter of the smoothed RTT) after one smoothed
     /// RTT, once a fragment sent after it was acknowledged (RACK, RFC 8985);
@@ -683,6 +678,12 @@ impl Flow {
         }
     }
 
+    /// How long an ordered flow without retransmission waits for a missing
+    /// SDU once a later one is complete: the QoS `max_gap`, or on a **fec**
+    /// flow three halves of the flush interval (three quarters of the
+    /// bound): by then the parity of the missing SDU's group, sent at most
+    /// a flush interval after that SDU, came or is lost as well.
+    /// Never longer than [`Config::reorder_wait`].
     fn gap_wait(&self, config: &Config) -> Duration {
         let max_gap = Duration::from_millis(u64::from(self.qos.max_gap));
         let wait = match self.layers.fec {
