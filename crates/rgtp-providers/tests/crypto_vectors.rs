@@ -189,6 +189,11 @@ fn merkle_known_answers() {
 
         let leaves: Vec<[u8; 32]> = case.chunks.iter().map(|c| scheme.leaf(c)).collect();
         assert_eq!(leaves, case.leaves, "{what}: leaves");
+        // The batch path (several messages at once) gives the same answers.
+        let bodies: Vec<&[u8]> = case.chunks.iter().map(|c| &c[..]).collect();
+        let mut batched = vec![[0u8; 32]; bodies.len()];
+        scheme.leaves(&bodies, &mut batched);
+        assert_eq!(batched, case.leaves, "{what}: leaves in a batch");
 
         let tree = MerkleTree::from_leaves(&scheme, leaves.clone());
         assert_eq!(tree.root(), case.root, "{what}: tree root");

@@ -1,7 +1,9 @@
 //! Property tests for Merkle trees over the real hash schemes.
 
 use proptest::prelude::*;
-use rgtp_proto::merkle::{proof_depth, root_of, verify_proof, HashId, MerkleScheme, MerkleTree};
+use rgtp_proto::merkle::{
+    leaves_of, proof_depth, root_of, verify_proof, HashId, MerkleScheme, MerkleTree,
+};
 use rgtp_providers::hash::{Blake2b256, Blake3, Sha256};
 use rgtp_providers::AnyHash;
 
@@ -125,4 +127,57 @@ fn medium_tree() {
         proof.iter(),
         &tree.root()
     ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Hashing many messages at once (SHA-256's multi-message kernel; the loop
+    /// elsewhere) gives exactly what hashing them one by one gives, whatever the
+    /// lengths (mixed, across block boundaries, empty) and however many.
+    #[test]
+    fn batched_leaves_and_nodes_equal_one_at_a_time(
+        scheme in any_hash(),
+        chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..70),
+        long in prop::collection::vec(any::<u8>(), 0..5000),
+        chunk_size in 1usize..1500,
+    ) {
+        let mut bodies: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+        bodies.push(&long);
+        let one: Vec<[u8; 32]> = bodies.iter().map(|c| scheme.leaf(c)).collect();
+        let mut many = vec![[0u8; 32]; bodies.len()];
+        scheme.leaves(&bodies, &mut many);
+        prop_assert_eq!(&many, &one);
+
+        let pairs = one.len() / 2;
+        let mut nodes = vec![[0u8; 32]; pairs];
+        scheme.nodes(&one[..2 * pairs], &mut nodes);
+        for (i, n) in nodes.iter().enumerate() {
+            prop_assert_eq!(*n, scheme.node(&one[2 * i], &one[2 * i + 1]));
+        }
+
+        let mut cut = vec![[0u8; 32]; long.len().div_ceil(chunk_size)];
+        leaves_of(&scheme, &long, chunk_size, &mut cut);
+        let expected: Vec<[u8; 32]> = long.chunks(chunk_size).map(|c| scheme.leaf(c)).collect();
+        prop_assert_eq!(cut, expected);
+    }
+}
+
+/// SHA-256 through the batch path matches the `sha2` crate on messages of every
+/// length from 0 to 300 bytes at once (every padding case, one and two final blocks).
+#[test]
+fn sha256_batches_match_sha2_at_every_length() {
+    use sha2::Digest;
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 31 + 7) as u8).collect();
+    let bodies: Vec<&[u8]> = (0..=300).map(|n| &data[..n]).collect();
+    let mut many = vec![[0u8; 32]; bodies.len()];
+    Sha256::new().leaves(&bodies, &mut many);
+    for (b, h) in bodies.iter().zip(&many) {
+        let want: [u8; 32] = sha2::Sha256::new()
+            .chain_update([0u8])
+            .chain_update(b)
+            .finalize()
+            .into();
+        assert_eq!(*h, want, "length {}", b.len());
+    }
 }

@@ -70,23 +70,34 @@ impl LeafHasher {
                 let mut have = vec![0u64; n.div_ceil(64)];
                 let mut prefix = MerkleRootBuilder::new();
                 let mut prefix_len = 0;
+                let mut hashed = [[0u8; HASH_LEN]; BATCH];
                 for mut b in rx {
+                    // A batch at a time: SHA-256 hashes several chunks together.
                     let mut start = 0;
-                    for &(i, end) in &b.chunks {
-                        if let Some(l) = leaves.get_mut(i as usize) {
-                            *l = scheme.leaf(&b.bytes[start..end]);
-                            have[i as usize / 64] |= 1 << (i % 64);
+                    for group in b.chunks.chunks(BATCH) {
+                        let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+                        for (body, &(_, end)) in bodies.iter_mut().zip(group) {
+                            *body = &b.bytes[start..end];
+                            start = end;
                         }
-                        start = end;
+                        let hashed = &mut hashed[..group.len()];
+                        scheme.leaves(&bodies[..group.len()], hashed);
+                        for (&(i, _), leaf) in group.iter().zip(hashed.iter()) {
+                            if let Some(l) = leaves.get_mut(i as usize) {
+                                *l = *leaf;
+                                have[i as usize / 64] |= 1 << (i % 64);
+                            }
+                        }
                     }
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
                     // The root's tree grows here too, over the leaves without a gap.
+                    let from = prefix_len;
                     while prefix_len < n && have[prefix_len / 64] & (1 << (prefix_len % 64)) != 0 {
-                        prefix.push(&scheme, &leaves[prefix_len]);
                         prefix_len += 1;
                     }
+                    prefix.push_many(&scheme, &leaves[from..prefix_len]);
                 }
                 Done {
                     leaves,
@@ -188,9 +199,7 @@ impl LeafHasher {
                 });
             }
         });
-        for leaf in &leaves[prefix_len..] {
-            prefix.push(scheme, leaf);
-        }
+        prefix.push_many(scheme, &leaves[prefix_len..]);
         let root = prefix.finish(scheme);
         (leaves, root)
     }

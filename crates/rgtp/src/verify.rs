@@ -1,6 +1,6 @@
 //! End-of-transfer verification of a reassembled output, using every core.
 
-use rgtp_proto::merkle::{fill_level, root_of, MerkleScheme, MerkleTree};
+use rgtp_proto::merkle::{fill_level, leaves_of, root_of, MerkleScheme, MerkleTree};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// The Merkle root over `data` cut into `chunk_size` chunks, leaves hashed in parallel.
@@ -27,14 +27,9 @@ pub fn output_leaves<M: MerkleScheme + ?Sized>(
     let per = n.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (t, out) in leaves.chunks_mut(per).enumerate() {
-            let first = t * per;
-            s.spawn(move || {
-                for (j, leaf) in out.iter_mut().enumerate() {
-                    let start = (first + j) * chunk;
-                    let end = (start + chunk).min(data.len());
-                    *leaf = scheme.leaf(&data[start..end]);
-                }
-            });
+            let first = t * per * chunk;
+            let part = &data[first..(first + out.len() * chunk).min(data.len())];
+            s.spawn(move || leaves_of(scheme, part, chunk, out));
         }
     });
     leaves

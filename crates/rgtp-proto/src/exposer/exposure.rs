@@ -204,10 +204,8 @@ impl Exposure {
                 given: store.bytes().len(),
             });
         }
-        let leaves = data
-            .chunks(chunk_size as usize)
-            .map(|plain| hash.leaf(plain))
-            .collect();
+        let mut leaves = vec![[0u8; HASH_LEN]; data.len().div_ceil(chunk_size as usize)];
+        crate::merkle::leaves_of(hash, data, chunk_size as usize, &mut leaves);
         let tree = MerkleTree::from_leaves(hash, leaves);
         seal_chunks(cipher, data, chunk_size, 0, store.bytes_mut())?;
         Self::from_sealed(

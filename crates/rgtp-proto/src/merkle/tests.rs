@@ -230,6 +230,37 @@ fn builder_matches_root_of_at_every_prefix() {
     }
 }
 
+/// Leaves pushed in runs (whole aligned runs of 64 hashed a level at a time)
+/// give the root pushing them one by one gives, wherever the runs start and end.
+#[test]
+fn push_many_matches_push_wherever_runs_split() {
+    let leaves = leaves(400);
+    for n in [0, 1, 63, 64, 65, 127, 128, 129, 200, 256, 300, 400] {
+        let mut one_by_one = MerkleRootBuilder::new();
+        for leaf in &leaves[..n] {
+            one_by_one.push(&ToyHash, leaf);
+        }
+        let expected = one_by_one.finish(&ToyHash);
+        if n > 0 {
+            assert_eq!(expected, naive_levels(&leaves[..n]).last().unwrap()[0]);
+        }
+        for first in [0, 1, 5, 63, 64, 65, 100, 130] {
+            let first = first.min(n);
+            let mut builder = MerkleRootBuilder::new();
+            builder.push_many(&ToyHash, &leaves[..first]);
+            for part in leaves[first..n].chunks(77) {
+                builder.push_many(&ToyHash, part);
+            }
+            assert_eq!(builder.leaf_count(), n as u64);
+            assert_eq!(
+                builder.finish(&ToyHash),
+                expected,
+                "n = {n}, first run {first}"
+            );
+        }
+    }
+}
+
 /// `spec/vectors/merkle.txt`, BLAKE2b-256, zero to two chunks.
 #[test]
 fn testing_hash_is_blake2b_256_of_the_vectors() {
