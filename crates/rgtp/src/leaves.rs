@@ -9,7 +9,7 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use rgtp_proto::merkle::{MerkleRootBuilder, MerkleScheme};
+use rgtp_proto::merkle::{leaves_of, MerkleRootBuilder, MerkleScheme};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// Chunks a batch carries before it goes to the hashing thread.
@@ -189,12 +189,20 @@ impl LeafHasher {
                 let first = t * per;
                 let have = &have;
                 s.spawn(move || {
-                    for (j, leaf) in out.iter_mut().enumerate() {
-                        let i = first + j;
-                        if have[i / 64] & (1 << (i % 64)) == 0 {
-                            let end = ((i + 1) * chunk).min(contents.len());
-                            *leaf = scheme.leaf(&contents[i * chunk..end]);
+                    // Each run of chunks the thread did not see, hashed together.
+                    let missing =
+                        |j: usize| have[(first + j) / 64] & (1 << ((first + j) % 64)) == 0;
+                    let mut j = 0;
+                    while j < out.len() {
+                        if !missing(j) {
+                            j += 1;
+                            continue;
                         }
+                        let run = (j..out.len()).take_while(|&k| missing(k)).count();
+                        let from = (first + j) * chunk;
+                        let to = ((first + j + run) * chunk).min(contents.len());
+                        leaves_of(scheme, &contents[from..to], chunk, &mut out[j..j + run]);
+                        j += run;
                     }
                 });
             }

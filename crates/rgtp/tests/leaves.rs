@@ -3,23 +3,35 @@
 
 use rgtp::leaves::LeafHasher;
 use rgtp::verify::output_leaves;
-use rgtp_proto::merkle::root_of;
-use rgtp_providers::hash::Blake3;
+use rgtp_proto::merkle::{root_of, MerkleScheme};
+use rgtp_providers::hash::{Blake3, Sha256};
 
 #[test]
 fn overlapped_leaves_equal_the_leaves_of_the_output() {
+    overlapped_leaves_are_the_outputs(&Blake3);
+    // SHA-256 hashes batches of chunks together, on the thread and at the end.
+    overlapped_leaves_are_the_outputs(&Sha256::new());
+}
+
+fn overlapped_leaves_are_the_outputs<M: MerkleScheme + Clone>(scheme: &M) {
     let chunk = 1000u32;
     let data: Vec<u8> = (0..2_345_678usize)
         .map(|i| (i * 13 + i / 1013) as u8)
         .collect();
     let n = data.len().div_ceil(chunk as usize) as u32;
-    let want = output_leaves(&Blake3, &data, chunk);
-    let want = (want.clone(), root_of(&Blake3, &want));
-    // Every chunk, some, none: the rest is hashed at the end from the output.
-    for stride in [1u32, 2, 3, 7, u32::MAX] {
-        let mut h = LeafHasher::start(&Blake3, n).expect("a thread");
+    // One leaf at a time, the reference.
+    let want: Vec<_> = data
+        .chunks(chunk as usize)
+        .map(|c| scheme.leaf(c))
+        .collect();
+    assert_eq!(output_leaves(scheme, &data, chunk), want);
+    let want = (want.clone(), root_of(scheme, &want));
+    // Every chunk, some, none, the first half: the rest is hashed at the end
+    // from the output, in runs (the last one ending on the short last chunk).
+    for (stride, upto) in [(1u32, n), (2, n), (3, n), (7, n), (u32::MAX, n), (1, n / 2)] {
+        let mut h = LeafHasher::start(scheme, n).expect("a thread");
         let mut i = 0u32;
-        while i < n {
+        while i < upto {
             let at = i as usize * chunk as usize;
             let end = (at + chunk as usize).min(data.len());
             h.push(i, &data[at..end]);
@@ -28,9 +40,9 @@ fn overlapped_leaves_equal_the_leaves_of_the_output() {
         // Out of range: ignored.
         h.push(n + 5, b"not a chunk");
         assert_eq!(
-            h.finish(&Blake3, &data, chunk),
+            h.finish(scheme, &data, chunk),
             want,
-            "every {stride}th chunk"
+            "every {stride}th chunk up to {upto}"
         );
     }
 }
