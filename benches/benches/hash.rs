@@ -3,6 +3,8 @@
 //!
 //! Throughput:
 //! - `hash/leaf`: chunk bytes hashed (1200 B per leaf);
+//! - `hash/leaves`: the same, 128 chunks at a time through `MerkleScheme::leaves`
+//!   (`batch`) and one by one (`one-by-one`);
 //! - `hash/from_leaves`, `hash/root_of`: the data the 65,536 leaves stand
 //!   for (65,536 × 1200 B = 75 MiB), so the figure compares directly with the
 //!   leaf rate: the tree adds `1/rate_tree` seconds per byte on top of `1/rate_leaf`;
@@ -41,6 +43,35 @@ fn leaf(c: &mut Criterion) {
     for id in HASHES {
         let scheme = AnyHash::new(id).expect("real hash");
         g.bench_function(id.name(), |b| b.iter(|| scheme.leaf(black_box(&chunk))));
+    }
+    g.finish();
+}
+
+/// A batch of leaves as the puller's leaf thread hashes them (128 chunks) and as
+/// sealing does: through `MerkleScheme::leaves`, which SHA-256 hashes several at a
+/// time, against `leaf` one by one. Throughput in chunk bytes, as `hash/leaf`.
+fn leaves(c: &mut Criterion) {
+    const BATCH: usize = 128;
+    let chunks = data(CHUNK * BATCH, SEED);
+    let bodies: Vec<&[u8]> = chunks.chunks(CHUNK).collect();
+    let mut out = vec![[0u8; 32]; BATCH];
+    let mut g = c.benchmark_group("hash/leaves");
+    g.throughput(Throughput::Bytes((CHUNK * BATCH) as u64));
+    for id in HASHES {
+        let scheme = AnyHash::new(id).expect("real hash");
+        let one: Vec<Hash> = bodies.iter().map(|b| scheme.leaf(b)).collect();
+        scheme.leaves(&bodies, &mut out);
+        assert_eq!(out, one, "{}: batched leaves agree", id.name());
+        g.bench_function(format!("{}/batch", id.name()), |b| {
+            b.iter(|| scheme.leaves(black_box(&bodies), &mut out));
+        });
+        g.bench_function(format!("{}/one-by-one", id.name()), |b| {
+            b.iter(|| {
+                for (o, c) in out.iter_mut().zip(black_box(&bodies)) {
+                    *o = scheme.leaf(c);
+                }
+            });
+        });
     }
     g.finish();
 }
@@ -117,5 +148,5 @@ fn proof(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, leaf, tree, proof);
+criterion_group!(benches, leaf, leaves, tree, proof);
 criterion_main!(benches);
