@@ -388,11 +388,13 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         }
         let key = self.key.unwrap_or_else(rgtp_providers::cipher::random_key);
         let hash = self.hash.start()?;
-        // Every leaf hashed once, on every core: for the stable Exposure_ID and the tree.
-        let leaves = crate::verify::output_leaves(&hash, data, self.chunk_size);
-        let id = match (self.exposure_id, self.stable_id) {
+        // Every leaf hashed once, on every core: first when the stable Exposure_ID
+        // (and so the key) depends on the root, else while sealing.
+        let early_leaves = (self.exposure_id.is_none() && self.stable_id)
+            .then(|| crate::verify::output_leaves(&hash, data, self.chunk_size));
+        let id = match (self.exposure_id, &early_leaves) {
             (Some(id), _) => id,
-            (None, true) => {
+            (None, Some(leaves)) => {
                 let suite = self.cipher.cipher_id().ok_or_else(|| {
                     StartError::Cipher(
                         "a custom cipher (a stable Exposure_ID needs a named suite)".into(),
@@ -401,7 +403,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
                 let root = if data.is_empty() {
                     hash.leaf(&[])
                 } else {
-                    rgtp_proto::merkle::root_of(&hash, &leaves)
+                    rgtp_proto::merkle::root_of(&hash, leaves)
                 };
                 rgtp_proto::crypto::stable_exposure_id(
                     &key,
@@ -411,7 +413,7 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
                     &root,
                 )
             }
-            (None, false) => rgtp_providers::cipher::random_exposure_id(),
+            (None, None) => rgtp_providers::cipher::random_exposure_id(),
         };
         let chunk_key = self.key_mode.chunk_key(&key, &id);
         let cipher = self.cipher.start(&chunk_key)?;
@@ -426,7 +428,24 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             self.key_mode,
         )?;
         let mut store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
-        crate::verify::seal_parallel(&cipher, data, self.chunk_size, store.bytes_mut())?;
+        let leaves = match early_leaves {
+            Some(leaves) => {
+                crate::verify::seal_parallel(&cipher, data, self.chunk_size, store.bytes_mut())?;
+                leaves
+            }
+            None => {
+                let mut leaves = vec![[0u8; 32]; data.len().div_ceil(self.chunk_size as usize)];
+                crate::verify::seal_and_hash_parallel(
+                    &cipher,
+                    &hash,
+                    data,
+                    self.chunk_size,
+                    store.bytes_mut(),
+                    &mut leaves,
+                )?;
+                leaves
+            }
+        };
         let tree = crate::verify::tree_parallel(&hash, leaves);
         let exposure = Exposure::from_sealed(
             id,

@@ -79,6 +79,72 @@ pub fn seal_parallel<C: rgtp_proto::CipherSuite + ?Sized>(
     })
 }
 
+/// [`seal_parallel`] and [`output_leaves`] in one pass over `data`: each core
+/// takes a range of chunks and, 64 at a time, hashes their leaves into `leaves`
+/// (one per chunk) and seals them while they are still in cache, so the data is
+/// read from memory once instead of twice. For an exposure whose key does not
+/// depend on its root (every one but a stable Exposure_ID's).
+pub fn seal_and_hash_parallel<C, M>(
+    cipher: &C,
+    scheme: &M,
+    data: &[u8],
+    chunk_size: u32,
+    store: &mut [u8],
+    leaves: &mut [Hash],
+) -> Result<(), rgtp_proto::exposer::BuildError>
+where
+    C: rgtp_proto::CipherSuite + ?Sized,
+    M: MerkleScheme + ?Sized,
+{
+    let chunk = chunk_size.max(1) as usize;
+    let n = data.len().div_ceil(chunk);
+    assert_eq!(leaves.len(), n, "one leaf per chunk");
+    let stride = chunk + rgtp_proto::crypto::TAG_LEN;
+    // One range: leaves then seals, a batch at a time.
+    let range = |first: usize, plain: &[u8], out: &mut [u8], leaves: &mut [Hash]| {
+        const BATCH: usize = 64;
+        for (b, leaves) in leaves.chunks_mut(BATCH).enumerate() {
+            let from = b * BATCH * chunk;
+            let part = &plain[from..(from + BATCH * chunk).min(plain.len())];
+            leaves_of(scheme, part, chunk, leaves);
+            let index = u32::try_from(first + b * BATCH)
+                .map_err(|_| rgtp_proto::exposer::BuildError::TooManyChunks)?;
+            let at = (b * BATCH * stride).min(out.len());
+            rgtp_proto::exposer::seal_chunks(cipher, part, chunk_size, index, &mut out[at..])?;
+        }
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 16);
+    if threads == 1 || data.len() < 4 << 20 {
+        return range(0, data, store, leaves);
+    }
+    let per = n.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = store
+            .chunks_mut(per * stride)
+            .zip(leaves.chunks_mut(per))
+            .enumerate()
+            .map(|(t, (out, leaves))| {
+                let first = t * per;
+                let plain =
+                    &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
+                let range = &range;
+                s.spawn(move || range(first, plain, out, leaves))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(rgtp_proto::exposer::BuildError::Seal))
+            })
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    })
+}
+
 /// The Merkle tree over `leaves`, each wide level hashed on every core.
 pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> MerkleTree {
     let threads = std::thread::available_parallelism()

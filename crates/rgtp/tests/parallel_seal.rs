@@ -1,6 +1,6 @@
 //! Sealing on every core gives the exposure sealing on one gives, byte for byte.
 
-use rgtp::verify::{output_leaves, seal_parallel, tree_parallel};
+use rgtp::verify::{output_leaves, seal_and_hash_parallel, seal_parallel, tree_parallel};
 use rgtp_proto::exposer::seal_chunks;
 use rgtp_proto::fec::NoFec;
 use rgtp_proto::{CipherId, CipherSuite, Exposure, Key, KeyMode, MerkleScheme};
@@ -17,7 +17,13 @@ fn parallel_sealing_matches_serial_sealing() {
     let cipher = AnyCipher::new(CipherId::ChaCha20Poly1305, &key).expect("cipher");
     // Above the threshold for threads, with a short last chunk, and an odd chunk size
     // so thread boundaries fall mid-way through the data.
-    for (len, chunk) in [(9 << 20 | 777, 1200u32), (5 << 20, 1000), (4 << 20, 4096)] {
+    for (len, chunk) in [
+        (9 << 20 | 777, 1200u32),
+        (5 << 20, 1000),
+        (4 << 20, 4096),
+        // Below the threshold for threads: one pass on this thread.
+        (100_000, 1200),
+    ] {
         let d = data(len);
         let store_len = Exposure::store_len(len as u64, chunk);
         let mut serial = vec![0u8; store_len];
@@ -25,6 +31,17 @@ fn parallel_sealing_matches_serial_sealing() {
         let mut parallel = vec![0u8; store_len];
         seal_parallel(&cipher, &d, chunk, &mut parallel).expect("parallel");
         assert!(serial == parallel, "{len} bytes in {chunk}-byte chunks");
+        // Sealing and hashing in one pass: the same store, and the leaves one by one.
+        let mut fused = vec![0u8; store_len];
+        let mut fused_leaves = vec![[0u8; 32]; len.div_ceil(chunk as usize)];
+        seal_and_hash_parallel(&cipher, &Blake3, &d, chunk, &mut fused, &mut fused_leaves)
+            .expect("fused");
+        assert!(serial == fused, "{len} bytes in {chunk}-byte chunks, fused");
+        let one_by_one: Vec<_> = d.chunks(chunk as usize).map(|c| Blake3.leaf(c)).collect();
+        assert_eq!(
+            fused_leaves, one_by_one,
+            "{len} bytes in {chunk}-byte chunks, leaves"
+        );
 
         // And the exposure from it is the one `build` makes.
         let built = Exposure::build(
