@@ -180,9 +180,7 @@ impl LeafHasher {
             let root = rgtp_proto::merkle::root_of(scheme, &leaves);
             return (leaves, root);
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |p| p.get())
-            .clamp(1, 16);
+        let threads = crate::verify::cores();
         let per = n.div_ceil(threads).max(1);
         std::thread::scope(|s| {
             for (t, out) in leaves.chunks_mut(per).enumerate() {

@@ -1,5 +1,7 @@
 //! End-of-transfer verification of a reassembled output, using every core.
 
+use rgtp_proto::crypto::TAG_LEN;
+use rgtp_proto::exposer::{seal_chunks, BuildError};
 use rgtp_proto::merkle::{fill_level, leaves_of, root_of, MerkleScheme, MerkleTree};
 use rgtp_wire::{Hash, HASH_LEN};
 
@@ -21,9 +23,7 @@ pub fn output_leaves<M: MerkleScheme + ?Sized>(
     let chunk = chunk_size.max(1) as usize;
     let n = data.len().div_ceil(chunk);
     let mut leaves = vec![[0u8; HASH_LEN]; n];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 16);
+    let threads = cores();
     let per = n.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (t, out) in leaves.chunks_mut(per).enumerate() {
@@ -35,6 +35,13 @@ pub fn output_leaves<M: MerkleScheme + ?Sized>(
     leaves
 }
 
+/// Threads to spread work over: one per core, at most 16.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 16)
+}
+
 /// Seals `data` in chunks of `chunk_size` into `store` (an
 /// [`Exposure::store_len`](rgtp_proto::Exposure::store_len) store), chunk ranges
 /// sealed at once on every core.
@@ -43,39 +50,9 @@ pub fn seal_parallel<C: rgtp_proto::CipherSuite + ?Sized>(
     data: &[u8],
     chunk_size: u32,
     store: &mut [u8],
-) -> Result<(), rgtp_proto::exposer::BuildError> {
-    let chunk = chunk_size.max(1) as usize;
-    let n = data.len().div_ceil(chunk);
-    let stride = chunk + rgtp_proto::crypto::TAG_LEN;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 16);
-    // Small inputs: not worth a thread.
-    if threads == 1 || data.len() < 4 << 20 {
-        return rgtp_proto::exposer::seal_chunks(cipher, data, chunk_size, 0, store);
-    }
-    let per = n.div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = store
-            .chunks_mut(per * stride)
-            .enumerate()
-            .map(|(t, out)| {
-                let first = t * per;
-                let plain =
-                    &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
-                s.spawn(move || {
-                    rgtp_proto::exposer::seal_chunks(cipher, plain, chunk_size, first as u32, out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or(Err(rgtp_proto::exposer::BuildError::Seal))
-            })
-            .collect::<Result<Vec<()>, _>>()
-            .map(|_| ())
+) -> Result<(), BuildError> {
+    on_every_core(data, chunk_size, store, &mut [], |first, plain, out, _| {
+        seal_chunks(cipher, plain, chunk_size, first, out)
     })
 }
 
@@ -91,55 +68,84 @@ pub fn seal_and_hash_parallel<C, M>(
     chunk_size: u32,
     store: &mut [u8],
     leaves: &mut [Hash],
-) -> Result<(), rgtp_proto::exposer::BuildError>
+) -> Result<(), BuildError>
 where
     C: rgtp_proto::CipherSuite + ?Sized,
     M: MerkleScheme + ?Sized,
 {
+    const BATCH: u32 = 64;
+    let chunk = chunk_size.max(1) as usize;
+    assert_eq!(
+        leaves.len(),
+        data.len().div_ceil(chunk),
+        "one leaf per chunk"
+    );
+    let stride = chunk + TAG_LEN;
+    on_every_core(
+        data,
+        chunk_size,
+        store,
+        leaves,
+        |first, plain, out, leaves| {
+            for ((b, part), leaves) in (0..)
+                .zip(plain.chunks(BATCH as usize * chunk))
+                .zip(leaves.chunks_mut(BATCH as usize))
+            {
+                leaves_of(scheme, part, chunk, leaves);
+                let index = b * BATCH;
+                let at = (index as usize * stride).min(out.len());
+                let index = first.checked_add(index).ok_or(BuildError::TooManyChunks)?;
+                seal_chunks(cipher, part, chunk_size, index, &mut out[at..])?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Cuts `data` into one range of whole chunks per core, with the matching parts
+/// of `store` and of `leaves` (one hash per chunk, or empty when none are
+/// wanted), and runs `range(first chunk, plain, store part, leaves part)` on
+/// each at once; inputs under 4 MiB stay on this thread.
+fn on_every_core<F>(
+    data: &[u8],
+    chunk_size: u32,
+    store: &mut [u8],
+    leaves: &mut [Hash],
+    range: F,
+) -> Result<(), BuildError>
+where
+    F: Fn(u32, &[u8], &mut [u8], &mut [Hash]) -> Result<(), BuildError> + Sync,
+{
     let chunk = chunk_size.max(1) as usize;
     let n = data.len().div_ceil(chunk);
-    assert_eq!(leaves.len(), n, "one leaf per chunk");
-    let stride = chunk + rgtp_proto::crypto::TAG_LEN;
-    // One range: leaves then seals, a batch at a time.
-    let range = |first: usize, plain: &[u8], out: &mut [u8], leaves: &mut [Hash]| {
-        const BATCH: usize = 64;
-        for (b, leaves) in leaves.chunks_mut(BATCH).enumerate() {
-            let from = b * BATCH * chunk;
-            let part = &plain[from..(from + BATCH * chunk).min(plain.len())];
-            leaves_of(scheme, part, chunk, leaves);
-            let index = u32::try_from(first + b * BATCH)
-                .map_err(|_| rgtp_proto::exposer::BuildError::TooManyChunks)?;
-            let at = (b * BATCH * stride).min(out.len());
-            rgtp_proto::exposer::seal_chunks(cipher, part, chunk_size, index, &mut out[at..])?;
-        }
-        Ok(())
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 16);
+    let threads = cores();
     if threads == 1 || data.len() < 4 << 20 {
         return range(0, data, store, leaves);
     }
     let per = n.div_ceil(threads).max(1);
+    let stride = chunk + TAG_LEN;
+    let mut leaves = leaves;
     std::thread::scope(|s| {
         let handles: Vec<_> = store
             .chunks_mut(per * stride)
-            .zip(leaves.chunks_mut(per))
             .enumerate()
-            .map(|(t, (out, leaves))| {
+            .map(|(t, out)| {
                 let first = t * per;
                 let plain =
                     &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
+                let take = per.min(leaves.len());
+                let (mine, rest) = std::mem::take(&mut leaves).split_at_mut(take);
+                leaves = rest;
                 let range = &range;
-                s.spawn(move || range(first, plain, out, leaves))
+                s.spawn(move || {
+                    let first = u32::try_from(first).map_err(|_| BuildError::TooManyChunks)?;
+                    range(first, plain, out, mine)
+                })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or(Err(rgtp_proto::exposer::BuildError::Seal))
-            })
+            .map(|h| h.join().unwrap_or(Err(BuildError::Seal)))
             .collect::<Result<Vec<()>, _>>()
             .map(|_| ())
     })
@@ -147,9 +153,7 @@ where
 
 /// The Merkle tree over `leaves`, each wide level hashed on every core.
 pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> MerkleTree {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 16);
+    let threads = cores();
     MerkleTree::from_leaves_with(scheme, leaves, &|below, pad, out| {
         if threads == 1 || out.len() < 1 << 15 {
             return fill_level(scheme, below, pad, out);
