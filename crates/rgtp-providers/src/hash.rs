@@ -57,10 +57,11 @@ impl RgtpDigest for blake2::Blake2b<U32> {
 }
 
 /// SHA-256 many messages at a time: `tape-sha256` interleaves four messages on
-/// the SHA extensions (or runs 8 or 16 SIMD lanes where those are faster), about
-/// 1.5× the throughput of hashing 1,200-byte leaves one by one and 2.4× for the
-/// 65-byte interior nodes on this project's benchmark machine. Its output is
-/// checked against `sha2` by `tests/merkle_props.rs`.
+/// the SHA extensions (or runs 8 or 16 SIMD lanes where those are faster): on
+/// this project's benchmark machine 1,200-byte leaves go 1.5× (read from memory)
+/// to 2× (in cache, `benches/benches/hash.rs`, `hash/leaves`) as fast as one by
+/// one, and the 65-byte interior nodes 2.4×. Its output is checked against
+/// `sha2` by `tests/merkle_props.rs`.
 #[cfg(feature = "hash-sha256")]
 impl RgtpDigest for sha2::Sha256 {
     const ID: HashId = HashId::Sha256;
