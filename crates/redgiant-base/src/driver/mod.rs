@@ -46,6 +46,16 @@ pub trait Application<E: Endpoint> {
         endpoint: &mut E,
         event: E::Event,
     ) -> Result<Option<Self::Output>, Self::Error>;
+
+    /// Called once a turn, after the datagrams of the turn were handed in and
+    /// before the endpoint's transmits go out: work the application finished
+    /// elsewhere (on a thread of its own) goes back to the endpoint here.
+    /// Returns the longest the driver may wait for datagrams before calling
+    /// again (`None`: no limit of its own). By default, nothing.
+    fn settle(&mut self, endpoint: &mut E, now: Instant) -> Result<Option<Duration>, Self::Error> {
+        let _ = (endpoint, now);
+        Ok(None)
+    }
 }
 
 /// Hands every pending event of `endpoint` to `app`; `Some` once the
@@ -138,6 +148,8 @@ pub struct Driver<L, C = SystemClock> {
     /// `metas` holds datagrams [`Driver::wait`] received, not yet handed in.
     held: bool,
     stuck: u64,
+    /// The longest wait the application's last [`Application::settle`] allowed.
+    settle_cap: Option<Duration>,
 }
 
 impl<L: Link> Driver<L, SystemClock> {
@@ -158,6 +170,7 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
             metas: Vec::with_capacity(1024),
             held: false,
             stuck: 0,
+            settle_cap: None,
             config,
         }
     }
@@ -278,6 +291,8 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
         if let Some(out) = self.hand_in(endpoint, app)? {
             return Ok(Step::Done(out));
         }
+        let cap = app.settle(endpoint, self.clock.now())?;
+        let max_wait = cap.map_or(max_wait, |c| max_wait.min(c));
         let (pending, done) = self.flush(endpoint, app)?;
         if let Some(out) = done {
             return Ok(Step::Done(out));
@@ -339,6 +354,7 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
             Some(deadline) => deadline.saturating_since(now).min(max_wait),
             None => max_wait,
         };
+        let wait = self.settle_cap.map_or(wait, |cap| wait.min(cap));
         self.metas.clear();
         let received = self
             .link
@@ -353,6 +369,7 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
                 return Ok(Turn::Done(out));
             }
         }
+        self.settle_cap = app.settle(endpoint, now)?;
         if endpoint.poll_timeout().is_some_and(|d| d <= now) {
             endpoint.handle_timeout(now);
         }
@@ -440,6 +457,8 @@ pub struct StreamDriver<L, C = SystemClock> {
     /// Transmits taken from the endpoint so far.
     taken: u64,
     stuck: u64,
+    /// The longest wait the application's last [`Application::settle`] allowed.
+    settle_cap: Option<Duration>,
 }
 
 /// Longest wait for room while a transmit is partly written, before reading again.
@@ -467,6 +486,7 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
             shut: false,
             taken: 0,
             stuck: 0,
+            settle_cap: None,
             config,
         }
     }
@@ -600,6 +620,7 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
             Some(deadline) => deadline.saturating_since(now).min(max_wait),
             None => max_wait,
         };
+        wait = self.settle_cap.map_or(wait, |cap| wait.min(cap));
         if pending {
             // Wait for room rather than for bytes, briefly, then read what came.
             let (_, done) = self.flush(endpoint, app, wait.min(ROOM_WAIT))?;
@@ -644,6 +665,7 @@ impl<L: StreamLink, C: TimeSource> StreamDriver<L, C> {
             }
         }
         let now = self.clock.now();
+        self.settle_cap = app.settle(endpoint, now)?;
         if endpoint.poll_timeout().is_some_and(|d| d <= now) {
             endpoint.handle_timeout(now);
         }
@@ -757,9 +779,15 @@ impl<E: DatagramEndpoint, A: Application<E>> Stepper<E, A> {
         self.finished_at = Some(self.now);
     }
 
-    /// Hands pending events to the application.
+    /// Lets the application [settle](Application::settle) what it finished
+    /// elsewhere, then hands pending events to it. (Virtual time has no wait
+    /// for the application's limit to cap.)
     pub fn events(&mut self) {
         if self.is_finished() {
+            return;
+        }
+        if let Err(e) = self.app.settle(&mut self.endpoint, self.now) {
+            self.settle(Err(e));
             return;
         }
         let r = drain_events(&mut self.endpoint, &mut self.app);

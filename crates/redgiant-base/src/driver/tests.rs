@@ -391,3 +391,80 @@ fn a_stream_endpoint_with_a_deadline_left_due_is_counted_as_stuck() {
     }
     assert_eq!(d.stuck_deadlines(), 5);
 }
+
+/// An endpoint with nothing to do, ever.
+struct Quiet;
+
+impl Endpoint for Quiet {
+    type Event = ();
+    type Delivery<'d> = ();
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<crate::Transmit> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+}
+
+impl DatagramEndpoint for Quiet {
+    fn handle_datagram(&mut self, _: Instant, _: Peer, _: &mut [u8]) -> Option<()> {
+        None
+    }
+}
+
+/// An application with work elsewhere: it asks to be called again within `cap`.
+struct Elsewhere {
+    calls: u32,
+    cap: Option<Duration>,
+}
+
+impl Application<Quiet> for Elsewhere {
+    type Output = ();
+    type Error = io::Error;
+    fn deliver(&mut self, _: ()) -> io::Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, _: &mut Quiet, _: ()) -> io::Result<Option<()>> {
+        Ok(None)
+    }
+    fn settle(&mut self, _: &mut Quiet, _: Instant) -> io::Result<Option<Duration>> {
+        self.calls += 1;
+        Ok(self.cap)
+    }
+}
+
+#[test]
+fn settle_runs_every_turn_and_its_limit_shortens_the_wait() {
+    let clock = ManualClock::new(Instant::from_millis(1));
+    let mut d = driver(Reflector::new(ME).on_clock(clock.clone()), &clock);
+    let mut app = Elsewhere {
+        calls: 0,
+        cap: Some(Duration::from_millis(2)),
+    };
+    let max = Duration::from_millis(100);
+    let t0 = clock.now();
+    d.turn(&mut Quiet, &mut app, max).unwrap();
+    // The first wait came before the application was asked.
+    assert_eq!(clock.now().saturating_since(t0), max);
+    let t1 = clock.now();
+    d.turn(&mut Quiet, &mut app, max).unwrap();
+    assert_eq!(clock.now().saturating_since(t1), Duration::from_millis(2));
+    assert_eq!(app.calls, 2);
+    // Nothing elsewhere: the full wait again, after one more turn.
+    app.cap = None;
+    d.turn(&mut Quiet, &mut app, max).unwrap();
+    let t3 = clock.now();
+    d.turn(&mut Quiet, &mut app, max).unwrap();
+    assert_eq!(clock.now().saturating_since(t3), max);
+    // The step-wise half asks too, before it says how long to wait.
+    app.cap = Some(Duration::from_millis(3));
+    assert_eq!(
+        d.step(&mut Quiet, &mut app, max).unwrap(),
+        Step::Wait(Duration::from_millis(3))
+    );
+    assert_eq!(app.calls, 5);
+}
