@@ -832,14 +832,16 @@ fn expose(a: ExposeArgs) -> CliResult {
 }
 
 /// A puller of `ticket`'s exposure at `peer`. With `proofs` it asks for a proof with
-/// every chunk and checks each on arrival (the core keeps the tree); without, the
-/// driver hashes the leaves on another thread and checks the root (deferred root).
+/// every chunk and the driver checks each on another thread before the chunk is
+/// accepted (offloaded proofs); without, the driver hashes the leaves on another
+/// thread and checks the root (deferred root).
 fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
     c.expected_cipher = ticket.cipher;
     c.expected_hash = ticket.hash;
     c.want_proofs = proofs;
     c.deferred_root = !proofs;
+    c.offload_proofs = proofs;
     c
 }
 
@@ -1026,6 +1028,8 @@ fn pull_json(done: &Pulled, started: StdInstant) -> serde_json::Value {
         "fec_recoveries": s.fec_recoveries,
         "repaired_chunks": s.repaired_chunks,
         "repair_fetches": s.repair_fetches,
+        "merkle_failures": s.merkle_failures,
+        "offloaded_checks": s.offloaded_checks,
         "datagrams_received": s.datagrams_received,
         "bytes_received": s.bytes_received,
         "earlier_tries": done.earlier_tries.iter().map(|e| serde_json::json!({
@@ -1249,7 +1253,7 @@ fn demo(a: DemoArgs) -> CliResult {
         .map_err(|e| (exit::IO, e.to_string()))?;
     let clock = Clock::new();
     // A demo with --proofs pulls as `rgtp pull --proofs` does: every chunk's proof
-    // checked on arrival.
+    // checked before it is accepted.
     let mut cfg = puller_config(&ticket, Peer::Ip(server_addr), a.suite.proofs);
     cfg.congestion = a.cc.controller;
     let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());

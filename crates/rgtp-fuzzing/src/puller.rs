@@ -6,7 +6,9 @@
 //! sent from a foreign peer, and arbitrary datagrams and forged packets are injected.
 //!
 //! Invariants: nothing panics; every chunk handed out (as [`Delivered`] or
-//! [`PullerEvent::Recovered`]) equals the real plaintext at its index and offset;
+//! [`PullerEvent::Recovered`]) equals the real plaintext at its index and offset
+//! (offloading, the harness checks proofs as a driver does, and only the real
+//! plaintext passes);
 //! [`PullerEvent::Complete`] comes only once every chunk was handed out and the
 //! whole equals the real plaintext; the puller sends only well-formed puller packets
 //! to the exposer.
@@ -20,7 +22,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use redgiant_base::driver::{Application, Stepper};
 use rgtp::DynSuite;
 use rgtp_proto::merkle::root_of;
-use rgtp_proto::puller::Delivered;
+use rgtp_proto::puller::{Delivered, ProofChecker, Verdict};
 use rgtp_proto::{
     Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
 };
@@ -42,6 +44,7 @@ struct Setup {
     pin_suite: bool,
     initial_window: u8,
     max_entries_per_nak: u8,
+    offload_proofs: bool,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -91,6 +94,10 @@ struct Checker {
     out: Vec<u8>,
     handed: Vec<bool>,
     complete: bool,
+    /// Offloading: the checker a driver runs, from the Manifest on, and the chunks
+    /// handed out unverified (index, plaintext, proof) it judges once a turn.
+    proofs: Option<ProofChecker>,
+    unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 struct Harness {
@@ -113,6 +120,7 @@ pub fn puller(data: &[u8]) {
     cfg.want_proofs = setup.want_proofs;
     cfg.use_fec = setup.use_fec;
     cfg.deferred_root = setup.deferred_root;
+    cfg.offload_proofs = setup.offload_proofs;
     cfg.initial_window = u32::from(setup.initial_window.max(1));
     cfg.max_entries_per_nak = usize::from(setup.max_entries_per_nak.max(1));
     if setup.pin_suite {
@@ -132,6 +140,8 @@ pub fn puller(data: &[u8]) {
         out: vec![0; fx.data.len()],
         handed: vec![false; count],
         complete: false,
+        proofs: None,
+        unverified: Vec::new(),
     };
     let puller = Puller::new(cfg, DynSuite, Instant::from_millis(1_000));
     let mut h = Harness {
@@ -352,7 +362,37 @@ impl Application<Puller<DynSuite>> for Checker {
 
     fn deliver(&mut self, c: Delivered<'_>) -> std::io::Result<()> {
         self.check_chunk(c.index, c.offset, c.data, "delivered");
+        if let Some(proof) = c.proof {
+            assert!(
+                self.proofs.is_some(),
+                "a proof to check, but not offloading"
+            );
+            self.unverified
+                .push((c.index, c.data.to_vec(), Some(proof.to_vec())));
+        }
         Ok(())
+    }
+
+    /// What a driver's verifier does, at once.
+    fn settle(
+        &mut self,
+        puller: &mut Puller<DynSuite>,
+        now: Instant,
+    ) -> std::io::Result<Option<Duration>> {
+        if let Some(checker) = self.proofs.as_mut() {
+            let hash = *puller.hash_scheme().expect("hash after Manifest");
+            for (idx, data, proof) in std::mem::take(&mut self.unverified) {
+                let verdict = checker
+                    .judge(&hash, idx, hash.leaf(&data), proof.as_deref())
+                    .unwrap_or(Verdict::Unproven);
+                assert!(
+                    verdict != Verdict::Verified || data == self.fx.plain(idx),
+                    "chunk {idx}: wrong plaintext passed"
+                );
+                puller.handle_verdict(now, idx, verdict);
+            }
+        }
+        Ok(None)
     }
 
     /// Never ends the run: the harness keeps feeding a finished puller.
@@ -369,12 +409,34 @@ impl Application<Puller<DynSuite>> for Checker {
                 assert_eq!(info.chunk_count, m.chunk_count, "Manifest info differs");
                 assert_eq!(info.chunk_size, m.chunk_size, "Manifest info differs");
                 assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
+                if puller.offloads_proofs() {
+                    let hash = puller.hash_scheme().expect("hash after Manifest");
+                    self.proofs = Some(ProofChecker::new(
+                        hash,
+                        info.chunk_count,
+                        info.merkle_root,
+                        true,
+                    ));
+                }
             }
             PullerEvent::Recovered {
                 index,
                 offset,
                 data,
-            } => self.check_chunk(index, offset, &data, "recovered"),
+                unverified,
+            } => {
+                self.check_chunk(index, offset, &data, "recovered");
+                if unverified {
+                    self.unverified.push((index, data, None));
+                }
+            }
+            PullerEvent::VerifyRoot if self.proofs.is_some() => {
+                // What an offloading driver does: the root its checker folded.
+                let root = self.proofs.as_ref().and_then(ProofChecker::root);
+                let root = root.expect("every chunk passed before VerifyRoot");
+                assert_eq!(root, self.fx.exposure.manifest().merkle_root);
+                puller.handle_root(&root);
+            }
             PullerEvent::VerifyRoot => {
                 // What a driver does: hash the output it wrote.
                 let hash = puller.hash_scheme().expect("hash after Manifest");

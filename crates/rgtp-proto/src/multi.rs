@@ -26,7 +26,7 @@ use redgiant_base::{DatagramEndpoint, Endpoint, Instant, Peer, Transmit};
 use rgtp_wire::{Hash, HASH_LEN};
 
 use crate::latency::Latency;
-use crate::puller::{Delivered, ManifestInfo, PullError};
+use crate::puller::{Delivered, ManifestInfo, PullError, Verdict};
 use crate::{FecScheme, Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
 
 /// What a multi-source pull's driver and application need from a pull, whether one
@@ -58,6 +58,16 @@ pub trait Pull:
     fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool;
     /// One bit per chunk accepted so far.
     fn received_bitmap(&self) -> &[u64];
+    /// The driver's verdict on a chunk handed out unverified (see
+    /// [`Puller::handle_verdict`]).
+    fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict);
+    /// True once proofs were negotiated and the driver is to check them
+    /// ([`PullerConfig::offload_proofs`]).
+    fn offloads_proofs(&self) -> bool;
+    /// The root the driver's [`ProofChecker`](crate::puller::ProofChecker) folded
+    /// over an offloaded pull's chunks, after [`PullerEvent::VerifyRoot`] (see
+    /// [`Puller::handle_root`]).
+    fn handle_root(&mut self, root: &Hash);
 }
 
 impl<S: SuiteFactory> Pull for Puller<S> {
@@ -92,6 +102,15 @@ impl<S: SuiteFactory> Pull for Puller<S> {
     }
     fn received_bitmap(&self) -> &[u64] {
         Puller::received_bitmap(self)
+    }
+    fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
+        Puller::handle_verdict(self, now, idx, verdict)
+    }
+    fn offloads_proofs(&self) -> bool {
+        Puller::offloads_proofs(self)
+    }
+    fn handle_root(&mut self, root: &Hash) {
+        Puller::handle_root(self, root)
     }
 }
 
@@ -222,6 +241,9 @@ impl<S: SuiteFactory + Clone> MultiPuller<S> {
             .map(|peer| {
                 let mut c = cfg.clone();
                 c.exposer = peer;
+                // Chunks from several sources are judged as they are accepted: only a
+                // lone source leaves its proofs to the driver.
+                c.offload_proofs &= n == 1;
                 c.max_rate = cfg.max_rate.map(|r| (r / n as u64).max(1));
                 let puller = if n == 1 {
                     Puller::new(c, factory.clone(), now)
@@ -318,6 +340,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
             t.repaired_chunks += x.repaired_chunks;
             t.repair_fetches += x.repair_fetches;
             t.unproven_rebuilds += x.unproven_rebuilds;
+            t.offloaded_checks += x.offloaded_checks;
             t.malformed += x.malformed;
             t.foreign += x.foreign;
             t.unexpected += x.unexpected;
@@ -887,5 +910,20 @@ impl<S: SuiteFactory> Pull for MultiPuller<S> {
     }
     fn received_bitmap(&self) -> &[u64] {
         MultiPuller::received_bitmap(self)
+    }
+    fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
+        // Only a lone source offloads (`MultiPuller::new`).
+        if self.solo() {
+            self.sources[0].puller.handle_verdict(now, idx, verdict);
+        }
+    }
+    fn offloads_proofs(&self) -> bool {
+        self.solo() && self.sources[0].puller.offloads_proofs()
+    }
+    fn handle_root(&mut self, root: &Hash) {
+        // Only a lone source offloads, and so checks a root it did not fold.
+        if self.solo() {
+            self.sources[0].puller.handle_root(root);
+        }
     }
 }

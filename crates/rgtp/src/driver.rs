@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use redgiant_base::driver::{self, Application, Driver, DriverConfig, Finish};
 use redgiant_base::link::Borrowed;
-use redgiant_base::{DatagramEndpoint, Endpoint};
+use redgiant_base::{DatagramEndpoint, Endpoint, Instant};
 use rgtp_link::Link;
 use rgtp_proto::puller::{Delivered, PullError};
 use rgtp_proto::{Pull, Puller, PullerEvent, SuiteFactory};
 
 use crate::leaves::LeafHasher;
+use crate::proofs::Verifier;
 use crate::resume::ResumeState;
 use crate::sink::Sink;
 
@@ -51,6 +52,9 @@ pub struct PullApp<K> {
     resume: Option<ResumeState>,
     /// Leaves of delivered chunks, hashed on another core while the pull runs.
     leaves: Option<LeafHasher>,
+    /// Proofs of delivered chunks, checked on another core
+    /// ([`PullerConfig::offload_proofs`](rgtp_proto::PullerConfig::offload_proofs)).
+    proofs: Option<Verifier>,
 }
 
 /// Pulls of fewer chunks hash their leaves at the end only.
@@ -63,6 +67,7 @@ impl<K> PullApp<K> {
             sink,
             resume: None,
             leaves: None,
+            proofs: None,
         }
     }
 
@@ -72,6 +77,7 @@ impl<K> PullApp<K> {
             sink,
             resume: state,
             leaves: None,
+            proofs: None,
         }
     }
 }
@@ -82,17 +88,30 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
 
     fn deliver(&mut self, d: Delivered<'_>) -> Result<(), PullFailure> {
         self.sink.write_at(d.offset, d.data)?;
-        if let Some(h) = self.leaves.as_mut() {
+        if let (Some(proof), Some(v)) = (d.proof, self.proofs.as_mut()) {
+            v.push(d.index, d.data, Some(proof))?;
+        } else if let Some(h) = self.leaves.as_mut() {
             h.push(d.index, d.data);
         }
         Ok(())
+    }
+
+    fn settle(&mut self, puller: &mut P, now: Instant) -> Result<Option<Duration>, PullFailure> {
+        match self.proofs.as_mut() {
+            Some(v) => Ok(v.settle(|idx, verdict| puller.handle_verdict(now, idx, verdict))?),
+            None => Ok(None),
+        }
     }
 
     fn event(&mut self, puller: &mut P, ev: PullerEvent) -> Result<Option<()>, PullFailure> {
         match ev {
             PullerEvent::Manifest(info) => {
                 self.sink.manifest(&info)?;
-                if puller.deferred_root() && info.chunk_count >= OVERLAP_FROM_CHUNKS {
+                if puller.offloads_proofs() {
+                    self.proofs = puller
+                        .hash_scheme()
+                        .map(|h| Verifier::start(h, info.chunk_count, info.merkle_root));
+                } else if puller.deferred_root() && info.chunk_count >= OVERLAP_FROM_CHUNKS {
                     self.leaves = puller
                         .hash_scheme()
                         .and_then(|h| LeafHasher::start(h, info.chunk_count));
@@ -105,10 +124,20 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                 index,
                 offset,
                 data,
+                unverified,
             } => {
                 self.sink.write_at(offset, &data)?;
-                if let Some(h) = self.leaves.as_mut() {
+                if let (true, Some(v)) = (unverified, self.proofs.as_mut()) {
+                    v.push(index, &data, None)?;
+                } else if let Some(h) = self.leaves.as_mut() {
                     h.push(index, &data);
+                }
+            }
+            PullerEvent::VerifyRoot if self.proofs.is_some() => {
+                // Every chunk passed its check, and the checker folded their leaves.
+                match self.proofs.take().and_then(|v| v.root()) {
+                    Some(root) => puller.handle_root(&root),
+                    None => return Err(PullFailure::Protocol(PullError::MerkleFailed)),
                 }
             }
             PullerEvent::VerifyRoot => {

@@ -96,3 +96,38 @@ fn proofs_on_request() {
     assert!(out.unwrap() == data);
     server.stop();
 }
+
+/// Proofs checked on another core (`offload_proofs`, what `rgtp pull --proofs` does):
+/// every chunk handed out with its proof, accepted on the driver's verdict, with and
+/// without FEC, for the hashes that batch and those that do not.
+#[test]
+fn proofs_checked_on_another_core() {
+    for (hash, fec) in [
+        (HashId::Sha256, "none"),
+        (HashId::Sha256, "raptorq:0.25"),
+        (HashId::Blake3, "rs:255,223"),
+    ] {
+        let fec: FecSpec = fec.parse().unwrap();
+        for (i, size) in [1, CHUNK + 1, 3 << 20].into_iter().enumerate() {
+            let data = common::data(size, i as u64 + 70);
+            let link = common::loopback(false);
+            let builder = ExposerBuilder::new()
+                .with_hash(hash)
+                .with_fec(fec)
+                .with_proofs(true);
+            let prepared = common::prepare(builder, &link, &data);
+            let server = common::Server::start(&prepared, link);
+            let (out, stats) = common::pull(&prepared, server.addr, |c| {
+                c.want_proofs = true;
+                c.offload_proofs = true;
+            });
+            server.stop();
+            let out = out.unwrap_or_else(|e| panic!("{hash:?}/{fec} size {size}: {e}"));
+            assert!(out == data, "{hash:?}/{fec} size {size}: output differs");
+            assert_eq!(stats.merkle_failures, 0);
+            assert_eq!(stats.missing_proofs, 0);
+            assert_eq!(stats.chunks_received, size.div_ceil(CHUNK) as u64);
+            assert_eq!(stats.offloaded_checks, stats.chunks_received);
+        }
+    }
+}

@@ -58,6 +58,18 @@ pub struct PullerConfig {
     /// driver hash the reassembled output (in parallel) and report the root through
     /// [`Puller::handle_root`](super::Puller::handle_root). Chunks are still authenticated by the AEAD on arrival.
     pub deferred_root: bool,
+    /// With proofs negotiated, leave checking them to the driver, on another core:
+    /// a chunk that carries a proof is opened and handed out in a [`Delivered`](super::Delivered)
+    /// holding its proof, but it is not accepted until the driver reports its
+    /// verdict through [`Puller::handle_verdict`](super::Puller::handle_verdict) (a
+    /// [`ProofChecker`](super::ProofChecker) gives it); a chunk that fails is requested
+    /// again, its spoiled bytes in the output overwritten by the good copy. FEC-rebuilt
+    /// chunks are handed out the same way ([`PullerEvent::Recovered`](super::PullerEvent::Recovered)
+    /// with `unverified` set), and the root check goes to the driver
+    /// ([`PullerEvent::VerifyRoot`](super::PullerEvent::VerifyRoot)). Off by default: a
+    /// driver that writes straight into what its user reads (the C ABI's streaming
+    /// delivery) must see only verified chunks.
+    pub offload_proofs: bool,
     /// Most chunks the search after a root mismatch may ask for with proofs (spec
     /// §8.12); past it the pull fails with [`PullError::MerkleFailed`](super::PullError::MerkleFailed).
     pub max_repair_probes: u32,
@@ -94,6 +106,7 @@ impl PullerConfig {
             rate_report_interval: Duration::from_secs(1),
             token_refresh: Duration::from_secs(20),
             deferred_root: false,
+            offload_proofs: false,
             max_repair_probes: 65_536,
             congestion: Controller::DEFAULT,
             max_rate: None,

@@ -82,6 +82,11 @@ pub enum PullerEvent {
         offset: u64,
         /// Plaintext.
         data: Vec<u8>,
+        /// Set only under [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs):
+        /// no proof vouched for it yet. Write it, check its leaf with
+        /// [`ProofChecker::check_leaf`](super::ProofChecker::check_leaf) and report
+        /// through [`Puller::handle_verdict`](super::Puller::handle_verdict).
+        unverified: bool,
     },
     /// Every chunk arrived (deferred-root mode): hash the output's chunks with
     /// [`Puller::hash_scheme`](super::Puller::hash_scheme), and pass the root to [`Puller::handle_root`](super::Puller::handle_root).
@@ -92,7 +97,8 @@ pub enum PullerEvent {
     Failed(PullError),
 }
 
-/// A verified chunk, decrypted in place in the datagram buffer.
+/// An authentic chunk, decrypted in place in the datagram buffer: verified,
+/// unless it comes with the proof the driver is to check.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Delivered<'d> {
     /// Chunk index.
@@ -101,4 +107,23 @@ pub struct Delivered<'d> {
     pub offset: u64,
     /// Plaintext.
     pub data: &'d [u8],
+    /// Set only under [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs):
+    /// the chunk's Merkle proof, not checked yet. Write the chunk, check the proof
+    /// (a [`ProofChecker`](super::ProofChecker)) and report through
+    /// [`Puller::handle_verdict`](super::Puller::handle_verdict); until then the chunk
+    /// is not accepted.
+    pub proof: Option<&'d [u8]>,
+}
+
+/// What the driver found when it checked a chunk handed out unverified
+/// ([`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its proof (or, rebuilt, the hashes around it) verified, and its leaf was
+    /// folded into the driver's tree: accept it.
+    Verified,
+    /// Its proof failed (or verified hashes contradict a rebuilt chunk): request it again.
+    Failed,
+    /// A rebuilt chunk nothing vouches for yet: request it again, with its proof.
+    Unproven,
 }

@@ -54,8 +54,10 @@ impl<S: SuiteFactory> Puller<S> {
         self.output.size_for(
             &layers.hash,
             m.chunk_count,
+            m.merkle_root,
             self.cfg.deferred_root,
             proofs_required,
+            self.cfg.offload_proofs,
         );
         self.layers = Some(layers);
         self.suite = suite;

@@ -34,7 +34,7 @@
 
 use std::collections::VecDeque;
 
-use rgtp_wire::{Manifest, Repr, Token, HASH_LEN};
+use rgtp_wire::{Manifest, Repr, Token};
 
 use crate::latency::Latency;
 use crate::suite::SuiteId;
@@ -64,8 +64,9 @@ mod shared;
 mod tree;
 
 pub use self::config::PullerConfig;
-pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent};
+pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
+pub use self::tree::ProofChecker;
 pub use crate::cc::QUEUE_FLOOR;
 pub use crate::suite::SuiteFactory;
 
@@ -110,6 +111,9 @@ pub struct PullerStats {
     /// verified proof vouched for their leaf or one contradicted it; they are
     /// requested again (spec §8.11).
     pub unproven_rebuilds: u64,
+    /// Chunks accepted on the driver's verdict, their proofs checked on another core
+    /// ([`PullerConfig::offload_proofs`]).
+    pub offloaded_checks: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,
     /// Datagrams from a peer other than the exposer, or for another exposure.
@@ -314,7 +318,7 @@ impl<S: SuiteFactory> Puller<S> {
             self.stats.foreign += 1;
             return None;
         }
-        let (index, payload_at, proof) = {
+        let (index, payload_at, proof_len) = {
             let repr = match Repr::parse(data, self.cfg.max_payload) {
                 Ok(r) => r,
                 Err(_) => {
@@ -336,28 +340,26 @@ impl<S: SuiteFactory> Puller<S> {
                     return None;
                 }
                 Repr::ChunkData(c) => (c.chunk_index, data.len() - c.payload.len(), None),
-                Repr::ChunkDataWithProof(c) => {
-                    let mut proof = [0u8; HASH_LEN * 32];
-                    proof[..c.proof.len()].copy_from_slice(c.proof);
-                    (
-                        c.chunk_index,
-                        data.len() - c.payload.len(),
-                        Some((proof, c.depth())),
-                    )
-                }
+                // The proof sits right before the payload.
+                Repr::ChunkDataWithProof(c) => (
+                    c.chunk_index,
+                    data.len() - c.payload.len(),
+                    Some(c.proof.len()),
+                ),
                 _ => {
                     self.stats.unexpected += 1;
                     return None;
                 }
             }
         };
-        let payload = &mut data[payload_at..];
-        let proof = proof.as_ref().map(|(p, d)| &p[..d * HASH_LEN]);
-        let (index, offset, len) = self.on_chunk(now, index, payload, proof)?;
+        let (head, payload) = data.split_at_mut(payload_at);
+        let proof: Option<&'d [u8]> = proof_len.map(|n| &head[payload_at - n..]);
+        let (index, offset, len, unverified) = self.on_chunk(now, index, payload, proof)?;
         Some(Delivered {
             index,
             offset,
-            data: &data[payload_at..payload_at + len],
+            data: &payload[..len],
+            proof: proof.filter(|_| unverified),
         })
     }
 

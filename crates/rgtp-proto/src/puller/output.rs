@@ -4,7 +4,7 @@
 //! once; the root over all leaves is folded as they arrive and checked at the
 //! end (here, or by the driver in deferred-root mode).
 
-use super::tree::PartialTree;
+use super::tree::ProofChecker;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
 use crate::exposer::plain_len;
@@ -17,14 +17,15 @@ impl<S: SuiteFactory> Puller<S> {
         self.output.contains(idx)
     }
 
-    /// Authenticates, verifies and records one chunk; returns (index, offset, plaintext length).
+    /// Authenticates, verifies and records one chunk; returns (index, offset, plaintext
+    /// length, whether it goes out unverified with its proof for the driver to check).
     pub(super) fn on_chunk(
         &mut self,
         now: Instant,
         idx: u32,
         payload: &mut [u8],
         proof: Option<&[u8]>,
-    ) -> Option<(u32, u64, usize)> {
+    ) -> Option<(u32, u64, usize, bool)> {
         let Some(m) = self.manifest else {
             self.stats.unexpected += 1;
             return None;
@@ -42,9 +43,12 @@ impl<S: SuiteFactory> Puller<S> {
             return None;
         }
         if self.search.is_some() {
-            return self.on_probe_answer(now, idx, payload, proof);
+            return self
+                .on_probe_answer(now, idx, payload, proof)
+                .map(|(i, o, l)| (i, o, l, false));
         }
-        if self.is_received(idx) || self.output.replay.contains(idx) {
+        if self.is_received(idx) || self.output.replay.contains(idx) || self.output.is_pending(idx)
+        {
             self.stats.duplicates += 1;
             return None;
         }
@@ -77,6 +81,21 @@ impl<S: SuiteFactory> Puller<S> {
             self.output.stall_merkle += 1;
             return None;
         }
+        if self.output.offload {
+            // The driver checks the proof on another core and reports its verdict
+            // (`handle_verdict`); meanwhile the chunk is answered, not accepted.
+            // Its request was answered (an RTT sample now); it counts as delivered,
+            // and as progress, once it passes.
+            self.output.set_pending(idx, true);
+            if let Some(f) = self.flights.remove(idx) {
+                self.answered(now, &f);
+            }
+            if let (Some(b), Some(shard)) = (fec_block, shard_copy) {
+                let slot = (idx % u32::from(self.suite.fec.k)) as usize;
+                self.add_shard(now, b, slot, shard, true);
+            }
+            return Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen, true));
+        }
         let leaf = if proof.is_some() || !self.cfg.deferred_root {
             layers.hash.leaf(body)
         } else {
@@ -101,15 +120,61 @@ impl<S: SuiteFactory> Puller<S> {
         if self.stats.chunks_received == u64::from(m.chunk_count) {
             self.finish(now);
         }
-        Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen))
+        Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen, false))
     }
 
-    /// Checks chunk `idx`'s proof: folds `leaf` up with the proof's siblings until a
-    /// node whose true hash is already known (the root, or a node a proof verified
-    /// earlier), and compares there. Chunks arriving in order thus cost one leaf hash
-    /// and about one node hash each instead of one per tree level. Once proofs are
-    /// required, every node the fold computed and every sibling below the point of
-    /// comparison is then known true, and kept until its subtree completes.
+    /// True once proofs were negotiated and, under
+    /// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs), the driver
+    /// is to check them: from the [`PullerEvent::Manifest`] on.
+    pub fn offloads_proofs(&self) -> bool {
+        self.output.offload
+    }
+
+    /// Takes the driver's verdict on chunk `idx`, handed out unverified under
+    /// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs) (in a
+    /// [`Delivered`](super::Delivered) with its proof, or a rebuilt chunk in
+    /// [`PullerEvent::Recovered`] marked `unverified`): accepts it, or requests it
+    /// again. Ignored for a chunk not waiting for one.
+    pub fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: super::Verdict) {
+        if !self.output.is_pending(idx) {
+            return;
+        }
+        self.output.set_pending(idx, false);
+        let Some(m) = self.manifest else { return };
+        if self.phase != Phase::Transfer || self.is_received(idx) {
+            return;
+        }
+        let rebuilt = !self.output.rebuilt.is_empty() && self.output.rebuilt.remove(&idx);
+        match verdict {
+            super::Verdict::Verified => {
+                self.on_delivery(now);
+                self.accept(idx, [0; HASH_LEN]);
+                self.stats.offloaded_checks += 1;
+                if rebuilt {
+                    self.stats.fec_recoveries += 1;
+                }
+                if self.stats.chunks_received == u64::from(m.chunk_count) {
+                    self.finish(now);
+                }
+            }
+            super::Verdict::Failed | super::Verdict::Unproven => {
+                if verdict == super::Verdict::Failed {
+                    self.stats.merkle_failures += 1;
+                    self.output.stall_merkle += 1;
+                }
+                if rebuilt {
+                    self.stats.unproven_rebuilds += 1;
+                }
+                // Whatever flight it had was answered when it was handed out.
+                self.flights.remove(idx);
+                self.requests.retransmit.push_back((idx, 1));
+            }
+        }
+    }
+
+    /// Checks chunk `idx`'s proof: with the tree kept here, by the [`ProofChecker`]
+    /// (which stops at hashes earlier proofs verified); in deferred-root mode, folded
+    /// all the way to the root.
     fn check_proof(
         &mut self,
         idx: u32,
@@ -121,57 +186,19 @@ impl<S: SuiteFactory> Puller<S> {
         let Some(layers) = self.layers.as_ref() else {
             return false;
         };
-        let depth = merkle::proof_depth(chunk_count);
-        if proof.len() != depth * HASH_LEN || idx >= chunk_count {
-            return false;
+        match self.output.checker.as_mut() {
+            Some(c) => c.check_proof(&layers.hash, idx, leaf, proof),
+            None => merkle::verify_proof(
+                &layers.hash,
+                leaf,
+                idx,
+                chunk_count,
+                proof
+                    .chunks_exact(HASH_LEN)
+                    .map(|s| <&Hash>::try_from(s).expect("32")),
+                root,
+            ),
         }
-        let out = &mut self.output;
-        let cache = out.proofs_required && out.tree.is_some();
-        let mut node = *leaf;
-        let mut pos = idx;
-        let mut path = [[0u8; HASH_LEN]; 32];
-        let mut reached = depth;
-        for (h, sibling) in proof.chunks_exact(HASH_LEN).enumerate() {
-            if cache && out.vouched.contains_key(&(h as u8, pos)) {
-                reached = h;
-                break;
-            }
-            path[h] = node;
-            let sibling: &Hash = sibling.try_into().expect("32");
-            node = if pos & 1 == 0 {
-                layers.hash.node(&node, sibling)
-            } else {
-                layers.hash.node(sibling, &node)
-            };
-            pos >>= 1;
-        }
-        let against = if reached == depth {
-            root
-        } else {
-            out.vouched
-                .get(&(reached as u8, pos))
-                .expect("found in the loop")
-        };
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&node[..], &against[..])) {
-            return false;
-        }
-        if cache {
-            let tree = out.tree.as_ref().expect("checked above");
-            for h in 0..reached {
-                let mine = idx >> h;
-                if h > 0 && !tree.is_pending(h, mine) {
-                    out.vouched.entry((h as u8, mine)).or_insert(path[h]);
-                }
-                let sib = mine ^ 1;
-                if !tree.is_padding(h, sib) && !tree.is_pending(h, sib) {
-                    let s: Hash = proof[h * HASH_LEN..(h + 1) * HASH_LEN]
-                        .try_into()
-                        .expect("32");
-                    out.vouched.entry((h as u8, sib)).or_insert(s);
-                }
-            }
-        }
-        true
     }
 
     /// Takes chunk `idx` as already held from an earlier run of the same pull (the
@@ -220,13 +247,8 @@ impl<S: SuiteFactory> Puller<S> {
         if let Some(leaves) = out.leaves.as_mut() {
             leaves.set(idx, leaf);
         }
-        if let (Some(tree), Some(layers)) = (out.tree.as_mut(), self.layers.as_ref()) {
-            let top = tree.insert(&layers.hash, idx, leaf);
-            if out.vouch && !out.vouched.is_empty() {
-                for h in 0..=top {
-                    out.vouched.remove(&(h as u8, idx >> h));
-                }
-            }
+        if let (Some(checker), Some(layers)) = (out.checker.as_mut(), self.layers.as_ref()) {
+            checker.insert(&layers.hash, idx, leaf);
         }
         out.replay.check_and_set(idx);
         if let Some(log) = out.log.as_mut() {
@@ -241,24 +263,17 @@ impl<S: SuiteFactory> Puller<S> {
     /// if the verified hashes around it lead to a true hash it matches, `Some(false)` if
     /// they contradict it, `None` if they cannot tell.
     pub(super) fn check_rebuilt(&self, idx: u32, leaf: Hash) -> Option<bool> {
-        let m = self.manifest?;
         let layers = self.layers.as_ref()?;
-        match self.output.tree.as_ref() {
-            Some(tree) => tree.check_leaf(
-                &layers.hash,
-                idx,
-                leaf,
-                &self.output.vouched,
-                &m.merkle_root,
-            ),
-            None => self.output.vouched.get(&(0, idx)).map(|v| v == &leaf),
-        }
+        self.output
+            .checker
+            .as_ref()?
+            .check_leaf(&layers.hash, idx, leaf)
     }
 
     /// Every chunk is in: check the root, or hand the check to the driver.
     pub(super) fn finish(&mut self, now: Instant) {
         let Some(m) = self.manifest else { return };
-        if self.cfg.deferred_root && m.chunk_count > 0 {
+        if (self.cfg.deferred_root || self.output.offload) && m.chunk_count > 0 {
             self.phase = Phase::Verifying;
             self.reassembly.clear();
             self.events.push_back(PullerEvent::VerifyRoot);
@@ -268,7 +283,7 @@ impl<S: SuiteFactory> Puller<S> {
         let root = if m.chunk_count == 0 {
             Some(layers.hash.leaf(&[]))
         } else {
-            self.output.tree.as_ref().and_then(PartialTree::root)
+            self.output.checker.as_ref().and_then(ProofChecker::root)
         };
         let Some(root) = root else {
             // Unreachable: every chunk accepted means every leaf folded in.
@@ -282,7 +297,7 @@ impl<S: SuiteFactory> Puller<S> {
         } else if let Some(leaves) = self.output.leaves.take() {
             // A chunk authentic under the key but with the wrong plaintext: find and
             // replace it (spec §8.12).
-            self.output.tree = None;
+            self.output.checker = None;
             self.start_repair(Some(now), leaves.into_leaves());
         } else {
             self.stats.merkle_failures += 1;

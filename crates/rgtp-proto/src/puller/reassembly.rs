@@ -124,7 +124,7 @@ impl<S: SuiteFactory> Puller<S> {
         let mut rebuilt = Vec::new();
         for (j, shard) in shards.iter_mut().enumerate().take(k) {
             let idx = (block as usize * k + j) as u32;
-            if idx >= m.chunk_count || self.is_received(idx) {
+            if idx >= m.chunk_count || self.is_received(idx) || self.output.is_pending(idx) {
                 continue;
             }
             let Some(mut s) = shard.take() else { continue };
@@ -144,7 +144,9 @@ impl<S: SuiteFactory> Puller<S> {
                 return;
             }
             s.truncate(plen);
-            let leaf = if self.cfg.deferred_root && !self.output.proofs_required {
+            let leaf = if self.output.offload
+                || (self.cfg.deferred_root && !self.output.proofs_required)
+            {
                 [0; HASH_LEN]
             } else {
                 layers.hash.leaf(&s)
@@ -155,7 +157,20 @@ impl<S: SuiteFactory> Puller<S> {
         // if verified hashes vouch for its leaf; otherwise it stays missing and is
         // requested again, with its proof (spec §8.11). Accepting one can vouch for
         // the next, so go round until nothing changes.
-        if self.output.proofs_required {
+        if self.output.offload {
+            // The driver checks them against what verified proofs showed it.
+            for (idx, _, data) in std::mem::take(&mut rebuilt) {
+                self.output.set_pending(idx, true);
+                self.output.rebuilt.insert(idx);
+                self.flights.remove(idx);
+                self.events.push_back(PullerEvent::Recovered {
+                    index: idx,
+                    offset: u64::from(idx) * u64::from(m.chunk_size),
+                    data,
+                    unverified: true,
+                });
+            }
+        } else if self.output.proofs_required {
             let mut unsure = rebuilt;
             rebuilt = Vec::new();
             loop {
@@ -195,6 +210,7 @@ impl<S: SuiteFactory> Puller<S> {
             index: idx,
             offset: u64::from(idx) * u64::from(chunk_size),
             data,
+            unverified: false,
         });
     }
 }

@@ -4,11 +4,15 @@
 //!
 //! State only: the behaviour that uses it is `output.rs`.
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
 use rgtp_wire::Hash;
 
 use super::event::PullError;
+use super::inflight::IndexHasher;
 use super::leaves::LeafStore;
-use super::tree::{PartialTree, Vouched};
+use super::tree::ProofChecker;
 use crate::merkle::MerkleScheme;
 use crate::replay::ReplayWindow;
 
@@ -17,22 +21,22 @@ use crate::replay::ReplayWindow;
 pub(super) struct Output {
     /// One bit per chunk.
     pub(super) received: Vec<u64>,
-    /// The Merkle tree over the leaves accepted so far (none in deferred-root mode).
-    pub(super) tree: Option<PartialTree>,
+    /// The proof checker and the Merkle tree over the leaves accepted so far (none
+    /// in deferred-root mode, nor when the driver checks proofs).
+    pub(super) checker: Option<ProofChecker>,
     /// Every leaf accepted, kept when the root is checked here without proofs: a
     /// root mismatch is then traced to the chunks that caused it.
     pub(super) leaves: Option<LeafStore>,
     /// Proofs were negotiated: a chunk without one is dropped (spec §8.11).
     pub(super) proofs_required: bool,
-    /// Proofs are mandatory: keep `vouched` (proofs verified against it stop early;
-    /// FEC-rebuilt chunks are checked against it).
-    pub(super) vouch: bool,
-    /// True hashes of subtrees not complete yet, by (height, position), from the
-    /// siblings and path nodes of verified proofs: what later proofs stop at, and what
-    /// an FEC-rebuilt chunk, which has no proof of its own, is checked against
-    /// (spec §8.11). Entries go when their subtree
-    /// completes, so this follows the gaps in what was accepted.
-    pub(super) vouched: Vouched,
+    /// Proofs are required and the driver checks them
+    /// ([`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs)): chunks
+    /// handed out wait in `pending` for its verdict.
+    pub(super) offload: bool,
+    /// One bit per chunk handed out and waiting for the driver's verdict (offload only).
+    pub(super) pending: Vec<u64>,
+    /// Which of those were rebuilt from FEC (their verdicts count as rebuilds).
+    pub(super) rebuilt: HashSet<u32, BuildHasherDefault<IndexHasher>>,
     pub(super) replay: ReplayWindow,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
@@ -47,11 +51,12 @@ impl Output {
     pub(super) fn new() -> Self {
         Output {
             received: Vec::new(),
-            tree: None,
+            checker: None,
             leaves: None,
             proofs_required: false,
-            vouch: false,
-            vouched: Vouched::default(),
+            offload: false,
+            pending: Vec::new(),
+            rebuilt: HashSet::default(),
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,
@@ -65,16 +70,43 @@ impl Output {
         &mut self,
         scheme: &M,
         count: u32,
+        root: Hash,
         deferred_root: bool,
         proofs_required: bool,
+        offload: bool,
     ) {
         self.received = vec![0; (count as usize).div_ceil(64)];
-        // Deferred-root pulls never need the leaves: the driver hashes the output.
-        self.tree = (!deferred_root && count > 0).then(|| PartialTree::new(scheme, count));
+        self.offload = offload && proofs_required && count > 0;
+        self.pending = if self.offload {
+            vec![0; (count as usize).div_ceil(64)]
+        } else {
+            Vec::new()
+        };
+        // Deferred-root pulls never need the leaves: the driver hashes the output
+        // (or, offloading, checks every proof and folds the tree itself).
+        self.checker = (!deferred_root && !self.offload && count > 0)
+            .then(|| ProofChecker::new(scheme, count, root, proofs_required));
         self.leaves =
             (!deferred_root && !proofs_required && count > 0).then(|| LeafStore::new(count));
         self.proofs_required = proofs_required;
-        self.vouch = proofs_required;
+    }
+
+    /// True if chunk `idx` was handed out and waits for the driver's verdict.
+    pub(super) fn is_pending(&self, idx: u32) -> bool {
+        self.pending
+            .get(idx as usize / 64)
+            .is_some_and(|w| w & (1 << (idx % 64)) != 0)
+    }
+
+    /// Marks chunk `idx` as waiting for a verdict, or not.
+    pub(super) fn set_pending(&mut self, idx: u32, on: bool) {
+        if let Some(w) = self.pending.get_mut(idx as usize / 64) {
+            if on {
+                *w |= 1 << (idx % 64);
+            } else {
+                *w &= !(1 << (idx % 64));
+            }
+        }
     }
 
     /// True if chunk `idx` was accepted.

@@ -14,6 +14,7 @@ use std::hash::BuildHasherDefault;
 use rgtp_wire::{Hash, HASH_LEN};
 
 use super::inflight::IndexHasher;
+use super::event::Verdict;
 use crate::merkle::{proof_depth, MerkleScheme};
 
 /// True hashes of tree nodes by (height, position), from verified proofs: keys a
@@ -62,11 +63,16 @@ impl PartialTree {
     /// Adds leaf `idx` (each index at most once, `idx < count`), folding every
     /// subtree it completes. Returns the height of the largest: the nodes
     /// `(h, idx >> h)` for `h` up to it are now complete.
+    ///
+    /// `known` holds true hashes of nodes: a parent found there is taken instead of
+    /// hashed. Only for a leaf that was verified, whose completed neighbours were too:
+    /// the parent of two true hashes is the true parent.
     pub(super) fn insert<M: MerkleScheme + ?Sized>(
         &mut self,
         scheme: &M,
         idx: u32,
         leaf: Hash,
+        known: Option<&Vouched>,
     ) -> usize {
         debug_assert!(idx < self.count);
         let mut node = leaf;
@@ -81,10 +87,10 @@ impl PartialTree {
                 self.pending.insert(key(h, pos), node);
                 return h;
             };
-            node = if pos & 1 == 0 {
-                scheme.node(&node, &sibling_hash)
-            } else {
-                scheme.node(&sibling_hash, &node)
+            node = match known.and_then(|k| k.get(&((h + 1) as u8, pos >> 1))) {
+                Some(parent) => *parent,
+                None if pos & 1 == 0 => scheme.node(&node, &sibling_hash),
+                None => scheme.node(&sibling_hash, &node),
             };
             pos >>= 1;
         }
@@ -149,6 +155,164 @@ impl PartialTree {
     }
 }
 
+/// Checks chunks against Merkle proofs as a pull runs, and folds the tree over
+/// the leaves it accepted: the state a [`Puller`](super::Puller) keeps when it
+/// checks proofs itself, and what a driver runs on another core under
+/// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs).
+///
+/// A proof is folded up from the leaf until a node whose true hash is already
+/// known (the root, or one an earlier proof verified), so chunks arriving in
+/// order cost about one node hash each instead of one per tree level. When it
+/// `vouches` (proofs are mandatory), every node a verified fold computed and
+/// every sibling below the point of comparison is kept as true until its
+/// subtree completes: memory follows the gaps in what was accepted, never the
+/// Chunk_Count a Manifest declared (spec §8.11).
+#[derive(Debug)]
+pub struct ProofChecker {
+    tree: PartialTree,
+    vouched: Vouched,
+    vouch: bool,
+    count: u32,
+    root: Hash,
+}
+
+impl ProofChecker {
+    /// A checker for `count` chunks (`count >= 1`) under Merkle root `root`;
+    /// `vouch`: remember what verified proofs show (proofs are mandatory).
+    pub fn new<M: MerkleScheme + ?Sized>(scheme: &M, count: u32, root: Hash, vouch: bool) -> Self {
+        ProofChecker {
+            tree: PartialTree::new(scheme, count),
+            vouched: Vouched::default(),
+            vouch,
+            count,
+            root,
+        }
+    }
+
+    /// Checks chunk `idx`'s `proof` (siblings leaf to root, [`proof_depth`] hashes)
+    /// for `leaf`. Does not accept the chunk: [`ProofChecker::insert`] does.
+    pub fn check_proof<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        idx: u32,
+        leaf: &Hash,
+        proof: &[u8],
+    ) -> bool {
+        let depth = self.tree.pads.len();
+        if proof.len() != depth * HASH_LEN || idx >= self.count {
+            return false;
+        }
+        let mut node = *leaf;
+        let mut pos = idx;
+        let mut path = [[0u8; HASH_LEN]; 32];
+        let mut reached = depth;
+        for (h, sibling) in proof.chunks_exact(HASH_LEN).enumerate() {
+            if self.vouch && self.vouched.contains_key(&(h as u8, pos)) {
+                reached = h;
+                break;
+            }
+            path[h] = node;
+            let sibling: &Hash = sibling.try_into().expect("32");
+            node = if pos & 1 == 0 {
+                scheme.node(&node, sibling)
+            } else {
+                scheme.node(sibling, &node)
+            };
+            pos >>= 1;
+        }
+        let against = if reached == depth {
+            &self.root
+        } else {
+            self.vouched
+                .get(&(reached as u8, pos))
+                .expect("found in the loop")
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&node[..], &against[..])) {
+            return false;
+        }
+        if self.vouch {
+            for h in 0..reached {
+                let mine = idx >> h;
+                if h > 0 && !self.tree.is_pending(h, mine) {
+                    self.vouched.entry((h as u8, mine)).or_insert(path[h]);
+                }
+                let sib = mine ^ 1;
+                if !self.tree.is_padding(h, sib) && !self.tree.is_pending(h, sib) {
+                    let s: Hash = proof[h * HASH_LEN..(h + 1) * HASH_LEN]
+                        .try_into()
+                        .expect("32");
+                    self.vouched.entry((h as u8, sib)).or_insert(s);
+                }
+            }
+        }
+        true
+    }
+
+    /// Accepts chunk `idx` (each index at most once, `idx` below the count) with
+    /// `leaf`: folds it into the tree and forgets what its completed subtrees
+    /// no longer need.
+    pub fn insert<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, idx: u32, leaf: Hash) {
+        if idx >= self.count {
+            return;
+        }
+        let known = (self.vouch && !self.vouched.is_empty()).then_some(&self.vouched);
+        let top = self.tree.insert(scheme, idx, leaf, known);
+        if self.vouch && !self.vouched.is_empty() {
+            for h in 0..=top {
+                self.vouched.remove(&(h as u8, idx >> h));
+            }
+        }
+    }
+
+    /// Checks `leaf`, of chunk `idx` not accepted yet and without a proof of its own
+    /// (an FEC-rebuilt chunk, spec §8.11): `Some(true)` if the verified hashes around
+    /// it lead to a true hash it matches, `Some(false)` if they contradict it, `None`
+    /// if they cannot tell.
+    pub fn check_leaf<M: MerkleScheme + ?Sized>(
+        &self,
+        scheme: &M,
+        idx: u32,
+        leaf: Hash,
+    ) -> Option<bool> {
+        if idx >= self.count {
+            return Some(false);
+        }
+        self.tree
+            .check_leaf(scheme, idx, leaf, &self.vouched, &self.root)
+    }
+
+    /// Judges chunk `idx`, handed out unverified, by its `proof`, or (a rebuilt chunk,
+    /// `None`) by what verified proofs vouch for, and inserts its leaf if it passes.
+    /// `None`: a rebuilt chunk nothing vouches for yet (a later proof may).
+    pub fn judge<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        idx: u32,
+        leaf: Hash,
+        proof: Option<&[u8]>,
+    ) -> Option<Verdict> {
+        let passed = match proof {
+            Some(p) => self.check_proof(scheme, idx, &leaf, p),
+            None => self.check_leaf(scheme, idx, leaf)?,
+        };
+        if !passed {
+            return Some(Verdict::Failed);
+        }
+        self.insert(scheme, idx, leaf);
+        Some(Verdict::Verified)
+    }
+
+    /// The root over the leaves inserted, once every chunk is in.
+    pub fn root(&self) -> Option<Hash> {
+        self.tree.root()
+    }
+
+    /// Hashes held: nodes waiting for a sibling and true hashes kept from proofs.
+    pub fn held(&self) -> usize {
+        self.tree.pending.len() + self.vouched.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +327,7 @@ mod tests {
         let mut t = PartialTree::new(&TestingHash, n);
         for i in order {
             assert!(t.root().is_none());
-            t.insert(&TestingHash, i, l[i as usize]);
+            t.insert(&TestingHash, i, l[i as usize], None);
         }
         t
     }
@@ -196,7 +360,7 @@ mod tests {
         let mut t = PartialTree::new(&TestingHash, n);
         let mut most = 0;
         for i in 0..n {
-            t.insert(&TestingHash, i, l[i as usize]);
+            t.insert(&TestingHash, i, l[i as usize], None);
             most = most.max(t.pending());
         }
         assert!(most <= 16, "{most}");
@@ -212,7 +376,7 @@ mod tests {
         // Nothing beside leaf 5 and nothing vouched: cannot tell.
         assert_eq!(t.check_leaf(&TestingHash, 5, l[5], &vouched, &root), None);
         for i in [0, 1, 2, 3, 4, 6, 7] {
-            t.insert(&TestingHash, i, l[i as usize]);
+            t.insert(&TestingHash, i, l[i as usize], None);
         }
         // Every other leaf in: the fold reaches the root.
         assert_eq!(
@@ -229,5 +393,102 @@ mod tests {
             t.check_leaf(&TestingHash, 5, l[0], &vouched, &root),
             Some(true)
         );
+    }
+
+    /// [`TestingHash`], counting node hashes.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicU64);
+
+    impl MerkleScheme for Counting {
+        fn id(&self) -> crate::merkle::HashId {
+            TestingHash.id()
+        }
+        fn leaf(&self, chunk: &[u8]) -> Hash {
+            TestingHash.leaf(chunk)
+        }
+        fn node(&self, left: &Hash, right: &Hash) -> Hash {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            TestingHash.node(left, right)
+        }
+    }
+
+    fn proof_of(tree: &crate::merkle::MerkleTree, i: u32) -> Vec<u8> {
+        let mut p = vec![0u8; tree.depth() * HASH_LEN];
+        tree.write_proof(i, &mut p);
+        p
+    }
+
+    /// Checks and accepts chunks in `order`, every proof honest; returns the
+    /// checker and the node hashes spent.
+    fn check_all(n: u32, order: &[u32]) -> (ProofChecker, u64) {
+        let l = leaves(n);
+        let tree = crate::merkle::MerkleTree::from_leaves(&TestingHash, l.clone());
+        let scheme = Counting::default();
+        let mut c = ProofChecker::new(&scheme, n, tree.root(), true);
+        let before = scheme.0.load(std::sync::atomic::Ordering::Relaxed);
+        for &i in order {
+            assert!(
+                c.check_proof(&scheme, i, &l[i as usize], &proof_of(&tree, i)),
+                "{i}"
+            );
+            c.insert(&scheme, i, l[i as usize]);
+        }
+        let spent = scheme.0.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert_eq!(c.root(), Some(tree.root()));
+        (c, spent)
+    }
+
+    #[test]
+    fn checking_in_order_costs_about_one_node_hash_a_chunk() {
+        let n = 1 << 14;
+        let order: Vec<u32> = (0..n).collect();
+        let (c, spent) = check_all(n, &order);
+        // Building the tree alone takes n - 1; checking each proof on top of that
+        // would double it. Nodes a proof showed are taken, not hashed again.
+        assert!(
+            spent < u64::from(n) * 11 / 10,
+            "{spent} node hashes for {n} chunks"
+        );
+        assert_eq!(c.held(), 0);
+    }
+
+    #[test]
+    fn any_order_checks_and_folds_to_the_root() {
+        for n in [1u32, 2, 3, 7, 64, 100, 1000] {
+            let p = n.next_power_of_two();
+            let scrambled: Vec<u32> = (0..p)
+                .map(|i| i.wrapping_mul(2_654_435_761) % p)
+                .filter(|&i| i < n)
+                .collect();
+            check_all(n, &scrambled);
+            check_all(n, &(0..n).rev().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_wrong_leaf_or_sibling_fails_wherever_the_fold_stops() {
+        let n = 100;
+        let l = leaves(n);
+        let tree = crate::merkle::MerkleTree::from_leaves(&TestingHash, l.clone());
+        let mut c = ProofChecker::new(&TestingHash, n, tree.root(), true);
+        for i in 0..50 {
+            assert!(c.check_proof(&TestingHash, i, &l[i as usize], &proof_of(&tree, i)));
+            c.insert(&TestingHash, i, l[i as usize]);
+        }
+        // Chunks 0-49 in: later folds stop at hashes their proofs vouched for. A
+        // wrong leaf fails there, as does a doctored or cut proof.
+        let good = proof_of(&tree, 51);
+        assert!(!c.check_proof(&TestingHash, 51, &l[52], &good));
+        let mut bad = good.clone();
+        bad[HASH_LEN * 3] ^= 1;
+        assert!(!c.check_proof(&TestingHash, 60, &l[60], &bad));
+        assert!(!c.check_proof(&TestingHash, 51, &l[51], &good[..HASH_LEN]));
+        assert!(!c.check_proof(&TestingHash, n, &l[0], &good));
+        assert!(c.check_proof(&TestingHash, 51, &l[51], &good));
+        // A rebuilt chunk is judged by what verified proofs vouch for: chunk 50's
+        // leaf was a sibling in chunk 51's proof; nothing vouches near chunk 90.
+        assert_eq!(c.check_leaf(&TestingHash, 50, l[50]), Some(true));
+        assert_eq!(c.check_leaf(&TestingHash, 50, l[7]), Some(false));
+        assert_eq!(c.check_leaf(&TestingHash, 90, l[90]), None);
     }
 }

@@ -72,10 +72,15 @@ fn parity_for(data: &[u8], block: u32, target: u32, plain: &[u8]) -> Vec<u8> {
 
 /// Pulls with proofs and FEC; the first answer for chunk 5 is replaced by a parity
 /// packet for its block that rebuilds chunk 5 as `rebuilt`.
-fn pull_rebuilding_chunk5_as(rebuilt: impl Fn(&[u8]) -> Vec<u8> + 'static) -> (Pair, Vec<u8>) {
+/// `offload`: the driver checks proofs (`PullerConfig::offload_proofs`).
+fn pull_rebuilding_chunk5_as(
+    offload: bool,
+    rebuilt: impl Fn(&[u8]) -> Vec<u8> + 'static,
+) -> (Pair, Vec<u8>) {
     let data = data(16 * CHUNK);
     let mut cfg = Pair::puller_config();
     cfg.want_proofs = true;
+    cfg.offload_proofs = offload;
     let mut pair = Pair::new(exposure_fec_proofs(&data), ExposerConfig::default(), cfg);
     let copy = data.clone();
     let mut done = false;
@@ -101,23 +106,29 @@ fn pull_rebuilding_chunk5_as(rebuilt: impl Fn(&[u8]) -> Vec<u8> + 'static) -> (P
 //# chunk missing, to be requested again with its proof.
 #[test]
 fn a_rebuilt_chunk_vouched_for_by_a_neighbours_proof_is_accepted() {
-    let (pair, data) = pull_rebuilding_chunk5_as(<[u8]>::to_vec);
-    assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
-    assert_eq!(pair.output, data);
-    let s = pair.puller.stats();
-    assert_eq!(s.fec_recoveries, 1);
-    assert_eq!(s.unproven_rebuilds, 0);
+    for offload in [false, true] {
+        let (pair, data) = pull_rebuilding_chunk5_as(offload, <[u8]>::to_vec);
+        assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
+        assert_eq!(pair.puller.offloads_proofs(), offload);
+        assert_eq!(pair.output, data);
+        let s = pair.puller.stats();
+        assert_eq!(s.fec_recoveries, 1, "offload {offload}");
+        assert_eq!(s.unproven_rebuilds, 0);
+    }
 }
 
 #[test]
 fn a_rebuilt_chunk_with_the_wrong_plaintext_is_refused_and_fetched_with_its_proof() {
     // Parity a key holder made: the rebuild authenticates but holds other bytes.
-    let (pair, data) = pull_rebuilding_chunk5_as(|p| p.iter().map(|b| b ^ 0x5a).collect());
-    assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
-    assert_eq!(pair.output, data);
-    let s = pair.puller.stats();
-    assert_eq!(s.fec_recoveries, 0);
-    assert_eq!(s.unproven_rebuilds, 1);
-    assert!(s.merkle_failures >= 1);
-    assert!(s.chunks_rerequested >= 1);
+    for offload in [false, true] {
+        let (pair, data) =
+            pull_rebuilding_chunk5_as(offload, |p| p.iter().map(|b| b ^ 0x5a).collect());
+        assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
+        assert_eq!(pair.output, data, "offload {offload}");
+        let s = pair.puller.stats();
+        assert_eq!(s.fec_recoveries, 0);
+        assert_eq!(s.unproven_rebuilds, 1);
+        assert!(s.merkle_failures >= 1);
+        assert!(s.chunks_rerequested >= 1);
+    }
 }

@@ -19,6 +19,7 @@ use crate::{Instant, Peer};
 mod fec_proofs;
 mod hostile;
 mod multi;
+mod offload;
 mod repair;
 mod util;
 

@@ -16,7 +16,7 @@ use crate::crypto::{CipherId, Key, KeyMode, NullCipherAs};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::fec::{FecCodec, NoFec};
 use crate::merkle::{self, MerkleScheme, TestingHash};
-use crate::puller::{Puller, PullerConfig, PullerEvent};
+use crate::puller::{ProofChecker, Puller, PullerConfig, PullerEvent, Verdict};
 use crate::suite::TestingSuite;
 use crate::{Instant, Peer};
 
@@ -116,6 +116,13 @@ pub(crate) struct Pair {
     pub(crate) events: Vec<PullerEvent>,
     /// The output the puller wrote (sized by its Manifest event).
     pub(crate) output: Vec<u8>,
+    /// Under `offload_proofs`: chunks handed out unverified (index, plaintext, proof;
+    /// none for a rebuilt chunk), waiting for this driver's check.
+    pub(crate) unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
+    /// Whether each step checks `unverified` (a driver's verifier); off, they wait.
+    pub(crate) verify: bool,
+    /// The driver's checker, from an offloading puller's Manifest on.
+    checker: Option<ProofChecker>,
     tbuf: Vec<u8>,
 }
 
@@ -134,6 +141,9 @@ impl Pair {
             exposer_sent: Vec::new(),
             events: Vec::new(),
             output: Vec::new(),
+            unverified: Vec::new(),
+            verify: true,
+            checker: None,
             tbuf: Vec::new(),
         }
     }
@@ -175,8 +185,28 @@ impl Pair {
         }
         while let Some(ev) = self.puller.poll_event() {
             match &ev {
-                PullerEvent::Manifest(m) => self.output = vec![0; m.total_size as usize],
-                PullerEvent::Recovered { offset, data, .. } => self.write(*offset, data),
+                PullerEvent::Manifest(m) => {
+                    self.output = vec![0; m.total_size as usize];
+                    self.checker = self.puller.offloads_proofs().then(|| {
+                        ProofChecker::new(&TestingHash, m.chunk_count, m.merkle_root, true)
+                    });
+                }
+                PullerEvent::Recovered {
+                    index,
+                    offset,
+                    data,
+                    unverified,
+                } => {
+                    self.write(*offset, data);
+                    if *unverified {
+                        self.unverified.push((*index, data.clone(), None));
+                    }
+                }
+                PullerEvent::VerifyRoot => {
+                    if let Some(root) = self.checker.as_ref().and_then(ProofChecker::root) {
+                        self.puller.handle_root(&root);
+                    }
+                }
                 _ => {}
             }
             self.events.push(ev);
@@ -221,16 +251,39 @@ impl Pair {
             let mut d = self.to_puller.pop_front().expect("front").data;
             if self.deliverable(Dir::ToPuller, &mut d) {
                 if let Some(c) = self.puller.handle_datagram(self.now, EXPOSER, &mut d) {
-                    let (offset, data) = (c.offset, c.data.to_vec());
+                    let (index, offset, data) = (c.index, c.offset, c.data.to_vec());
+                    if let Some(proof) = c.proof.map(<[u8]>::to_vec) {
+                        self.unverified.push((index, data.clone(), Some(proof)));
+                    }
                     self.write(offset, &data);
                 }
                 self.flush();
             }
         }
+        if self.verify {
+            self.check_unverified();
+        }
         if self.puller.poll_timeout().is_some_and(|t| t <= self.now) {
             self.puller.handle_timeout(self.now);
         }
         true
+    }
+
+    /// Checks every chunk handed out unverified and gives the puller the verdicts,
+    /// as a driver's verifier does (one at a time: a rebuilt chunk nothing vouches
+    /// for is unproven).
+    pub(crate) fn check_unverified(&mut self) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        for (idx, data, proof) in std::mem::take(&mut self.unverified) {
+            let leaf = TestingHash.leaf(&data);
+            let verdict = checker
+                .judge(&TestingHash, idx, leaf, proof.as_deref())
+                .unwrap_or(Verdict::Unproven);
+            self.puller.handle_verdict(self.now, idx, verdict);
+        }
+        self.flush();
     }
 
     /// Datagrams that reach the puller now, from the exposer's address, ahead of

@@ -1,0 +1,179 @@
+//! Proofs checked by the driver (`PullerConfig::offload_proofs`): a chunk is
+//! handed out with its proof and accepted only on the driver's verdict.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use rgtp_wire::{ChunkDataWithProof, Repr};
+
+use crate::exposer::ExposerConfig;
+use crate::puller::{PullError, PullerConfig, PullerEvent, Verdict};
+
+use super::emit;
+use super::hostile::forged_chunk;
+use super::util::{data, exposure, exposure_with_proofs, Dir, Pair};
+
+const CHUNK: u32 = 1_000;
+
+fn offloading() -> PullerConfig {
+    let mut cfg = Pair::puller_config();
+    cfg.want_proofs = true;
+    cfg.offload_proofs = true;
+    cfg
+}
+
+fn pair(data: &[u8]) -> Pair {
+    Pair::new(
+        exposure_with_proofs(data, CHUNK),
+        ExposerConfig::default(),
+        offloading(),
+    )
+}
+
+#[test]
+fn an_offloaded_pull_completes_on_the_drivers_verdicts() {
+    let data = data(50_500);
+    let mut pair = pair(&data);
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert!(pair.puller.offloads_proofs());
+    assert_eq!(pair.output, data);
+    let s = pair.puller.stats();
+    assert_eq!(s.chunks_received, 51);
+    assert_eq!(s.offloaded_checks, 51);
+    assert_eq!(s.merkle_failures, 0);
+    // The driver was asked for the root, and gave the one its checker folded.
+    assert!(pair.events.contains(&PullerEvent::VerifyRoot));
+}
+
+#[test]
+fn without_proofs_negotiated_nothing_is_offloaded() {
+    let data = data(10_000);
+    let mut pair = Pair::new(
+        exposure(&data, CHUNK),
+        ExposerConfig::default(),
+        offloading(),
+    );
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert!(!pair.puller.offloads_proofs());
+    assert!(pair.unverified.is_empty());
+    assert_eq!(pair.output, data);
+}
+
+#[test]
+fn a_chunk_waiting_for_its_verdict_is_not_accepted_and_copies_are_dropped() {
+    let data = data(20_000);
+    let mut pair = pair(&data);
+    pair.verify = false;
+    // Keep every chunk packet the exposer sends, to send again later.
+    let kept = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let k = Rc::clone(&kept);
+    pair.set_hook(move |dir, d| {
+        if dir == Dir::ToPuller && matches!(Repr::parse(d, 65_507), Ok(Repr::ChunkDataWithProof(_)))
+        {
+            k.borrow_mut().push(d.clone());
+        }
+        true
+    });
+    for _ in 0..200 {
+        if !pair.unverified.is_empty() && pair.unverified.len() == 20 {
+            break;
+        }
+        pair.step();
+    }
+    assert_eq!(pair.unverified.len(), 20, "every chunk handed out once");
+    let s = pair.puller.stats();
+    assert_eq!(s.chunks_received, 0, "nothing accepted without a verdict");
+    assert_eq!(pair.puller.progress(), 0.0);
+    // The same chunks again: dropped as duplicates, not handed out twice.
+    let copies = kept.borrow().clone();
+    let n = copies.len() as u64;
+    pair.inject_to_puller(copies);
+    pair.step();
+    assert_eq!(pair.unverified.len(), 20);
+    assert_eq!(pair.puller.stats().duplicates, s.duplicates + n);
+    // A verdict for a chunk never handed out is ignored.
+    pair.puller
+        .handle_verdict(pair.now, 3_000, Verdict::Verified);
+    pair.verify = true;
+    pair.check_unverified();
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+}
+
+#[test]
+fn a_chunk_failing_its_proof_is_requested_again_and_the_good_copy_wins() {
+    let data = data(30_000);
+    let mut pair = pair(&data);
+    // The first answer for chunk 7 carries wrong plaintext, sealed with the key (a
+    // ticket holder's forgery), with the exposer's proof.
+    let forged = Rc::new(Cell::new(0u32));
+    let f = Rc::clone(&forged);
+    pair.set_hook(move |dir, d| {
+        if dir != Dir::ToPuller || f.get() > 0 {
+            return true;
+        }
+        if let Ok(Repr::ChunkDataWithProof(c)) = Repr::parse(d, 65_507) {
+            if c.chunk_index == 7 {
+                f.set(1);
+                let proof = c.proof.to_vec();
+                let bad = forged_chunk(7, &[0xee; CHUNK as usize]);
+                let Ok(Repr::ChunkData(b)) = Repr::parse(&bad, 65_507) else {
+                    unreachable!()
+                };
+                *d = emit(&Repr::ChunkDataWithProof(ChunkDataWithProof {
+                    exposure_id: b.exposure_id,
+                    chunk_index: 7,
+                    payload: b.payload,
+                    proof: &proof,
+                }));
+            }
+        }
+        true
+    });
+    pair.drive();
+    assert_eq!(forged.get(), 1);
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    // The forgery was written, then overwritten by the good copy.
+    assert_eq!(pair.output, data);
+    let s = pair.puller.stats();
+    assert_eq!(s.merkle_failures, 1);
+    assert_eq!(s.chunks_received, 30);
+}
+
+#[test]
+fn only_forgeries_end_in_merkle_failed() {
+    let data = data(5_000);
+    let mut pair = pair(&data);
+    // Every answer for chunk 2 is a forgery carrying the exposer's proof.
+    pair.set_hook(move |dir, d| {
+        if dir != Dir::ToPuller {
+            return true;
+        }
+        if let Ok(Repr::ChunkDataWithProof(c)) = Repr::parse(d, 65_507) {
+            if c.chunk_index == 2 {
+                let proof = c.proof.to_vec();
+                let bad = forged_chunk(2, &[0xee; CHUNK as usize]);
+                let Ok(Repr::ChunkData(b)) = Repr::parse(&bad, 65_507) else {
+                    unreachable!()
+                };
+                *d = emit(&Repr::ChunkDataWithProof(ChunkDataWithProof {
+                    exposure_id: b.exposure_id,
+                    chunk_index: 2,
+                    payload: b.payload,
+                    proof: &proof,
+                }));
+            }
+        }
+        true
+    });
+    pair.drive();
+    assert_eq!(
+        pair.events.last(),
+        Some(&PullerEvent::Failed(PullError::MerkleFailed))
+    );
+    assert!(pair.puller.stats().merkle_failures >= 2);
+    assert_eq!(pair.puller.stats().chunks_received, 4);
+}

@@ -1,0 +1,306 @@
+//! Merkle proofs checked on another core ([`PullerConfig::offload_proofs`]).
+//!
+//! With proofs on the wire, hashing each chunk's leaf and folding its proof is
+//! most of what a puller's receive loop does. Offloaded, the puller opens each
+//! chunk and hands it out with its proof; the driver writes it and copies it,
+//! in batches, to a thread that hashes the leaves together (SHA-256 hashes
+//! several messages at once), checks each proof with a [`ProofChecker`] and
+//! sends the verdicts back, which the driver gives the puller once a turn
+//! ([`Verifier::settle`]). The checker folds the tree over every leaf it
+//! passed, so the root at the end costs nothing more.
+//!
+//! Unlike [`crate::leaves::LeafHasher`], nothing may be dropped here: every
+//! chunk waits for its verdict. When the thread is behind, handing over a batch
+//! waits for it (the receive loop then runs at the thread's speed); when no
+//! thread can be started, batches are checked where they are handed over.
+//!
+//! [`PullerConfig::offload_proofs`]: rgtp_proto::PullerConfig::offload_proofs
+
+use std::io;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rgtp_proto::merkle::MerkleScheme;
+use rgtp_proto::puller::{ProofChecker, Verdict};
+use rgtp_wire::{Hash, HASH_LEN};
+
+/// Chunks a batch carries before it goes to the checking thread.
+const BATCH: usize = 128;
+/// Batches queued for the thread at most (bounded memory: ~15 MB of chunks).
+const QUEUE: usize = 64;
+/// While verdicts are outstanding the driver waits for datagrams at most this
+/// long before it looks for them again.
+pub const POLL: Duration = Duration::from_millis(1);
+
+/// Chunks handed over together: their bytes, each one's plaintext then its proof.
+#[derive(Default)]
+struct Batch {
+    /// (chunk index, end of its plaintext in `bytes`, end of its proof; equal
+    /// ends: no proof, a rebuilt chunk).
+    chunks: Vec<(u32, usize, usize)>,
+    bytes: Vec<u8>,
+}
+
+/// What the thread sends back for a batch.
+struct Verdicts {
+    verdicts: Vec<(u32, Verdict)>,
+    /// The root over every leaf that passed, once all are in.
+    root: Option<Hash>,
+}
+
+/// The checker and what it works with, wherever it runs.
+struct Check {
+    scheme: Box<dyn MerkleScheme>,
+    checker: ProofChecker,
+    /// One bit per chunk that passed (each is inserted once).
+    passed: Vec<u64>,
+    leaves: Vec<Hash>,
+}
+
+impl Check {
+    fn new(scheme: Box<dyn MerkleScheme>, chunk_count: u32, root: Hash) -> Self {
+        let checker = ProofChecker::new(&*scheme, chunk_count, root, true);
+        Check {
+            scheme,
+            checker,
+            passed: vec![0; (chunk_count as usize).div_ceil(64)],
+            leaves: vec![[0; HASH_LEN]; BATCH],
+        }
+    }
+
+    /// The verdict on chunk `idx` (see [`ProofChecker::judge`]); a chunk handed over
+    /// again after it passed passes again, and is not inserted twice.
+    fn judge(&mut self, idx: u32, leaf: Hash, proof: Option<&[u8]>) -> Option<Verdict> {
+        let (word, bit) = (idx as usize / 64, 1u64 << (idx % 64));
+        if self.passed.get(word).is_some_and(|w| w & bit != 0) {
+            return Some(Verdict::Verified);
+        }
+        let v = self.checker.judge(&*self.scheme, idx, leaf, proof)?;
+        if v == Verdict::Verified {
+            if let Some(w) = self.passed.get_mut(word) {
+                *w |= bit;
+            }
+        }
+        Some(v)
+    }
+
+    /// Checks every chunk of `b`, appending the verdicts to `out`.
+    fn run(&mut self, b: &Batch, out: &mut Vec<(u32, Verdict)>) {
+        let mut start = 0;
+        for group in b.chunks.chunks(BATCH) {
+            let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+            let mut from = start;
+            for (body, &(_, data_end, proof_end)) in bodies.iter_mut().zip(group) {
+                *body = &b.bytes[from..data_end];
+                from = proof_end;
+            }
+            let leaves = &mut self.leaves[..group.len()];
+            self.scheme.leaves(&bodies[..group.len()], leaves);
+            // Rebuilt chunks (no proof) the hashes around them cannot vouch for yet:
+            // a later proof in this batch may.
+            let mut unsure = Vec::new();
+            for (j, &(idx, data_end, proof_end)) in group.iter().enumerate() {
+                let leaf = self.leaves[j];
+                let proof = (proof_end > data_end).then(|| &b.bytes[data_end..proof_end]);
+                match self.judge(idx, leaf, proof) {
+                    Some(v) => out.push((idx, v)),
+                    None => unsure.push((idx, leaf)),
+                }
+            }
+            // Accepting one rebuilt chunk can vouch for the next: go round until
+            // nothing changes.
+            while !unsure.is_empty() {
+                let before = unsure.len();
+                unsure.retain(|&(idx, leaf)| match self.judge(idx, leaf, None) {
+                    Some(v) => {
+                        out.push((idx, v));
+                        false
+                    }
+                    None => true,
+                });
+                if unsure.len() == before {
+                    out.extend(unsure.drain(..).map(|(idx, _)| (idx, Verdict::Unproven)));
+                }
+            }
+            start = group.last().map_or(start, |&(_, _, end)| end);
+        }
+    }
+}
+
+enum Runner {
+    /// The checking thread, and the emptied batches it gives back.
+    Thread {
+        tx: mpsc::SyncSender<Batch>,
+        spare: mpsc::Receiver<Batch>,
+        verdicts: mpsc::Receiver<Verdicts>,
+        /// Dropping the verifier closes `tx`, which ends the thread; it is not waited for.
+        _thread: JoinHandle<()>,
+    },
+    /// No thread could be started: batches are checked on the spot.
+    Inline {
+        check: Box<Check>,
+        verdicts: Vec<(u32, Verdict)>,
+    },
+}
+
+/// Checks the proofs of chunks handed to it, on a thread of its own.
+pub struct Verifier {
+    runner: Runner,
+    batch: Batch,
+    chunk_count: u32,
+    /// Chunks handed over whose verdict has not come back.
+    outstanding: u64,
+    root: Option<Hash>,
+}
+
+impl core::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("chunk_count", &self.chunk_count)
+            .field("outstanding", &self.outstanding)
+            .field("root", &self.root.is_some())
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier for an exposure of `chunk_count` chunks (at least one) under
+    /// Merkle root `root`, hashing with `scheme`.
+    pub fn start<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32, root: Hash) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        let (back, spare) = mpsc::channel::<Batch>();
+        let (vtx, verdicts) = mpsc::channel::<Verdicts>();
+        let s = scheme.clone();
+        let thread = std::thread::Builder::new()
+            .name("rgtp-proofs".into())
+            .spawn(move || {
+                let mut check = Check::new(Box::new(s), chunk_count, root);
+                for mut b in rx {
+                    let mut out = Vec::with_capacity(b.chunks.len());
+                    check.run(&b, &mut out);
+                    b.chunks.clear();
+                    b.bytes.clear();
+                    let _ = back.send(b);
+                    let root = check.checker.root();
+                    if vtx
+                        .send(Verdicts {
+                            verdicts: out,
+                            root,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        let runner = match thread {
+            Ok(t) => Runner::Thread {
+                tx,
+                spare,
+                verdicts,
+                _thread: t,
+            },
+            Err(_) => Runner::Inline {
+                check: Box::new(Check::new(Box::new(scheme.clone()), chunk_count, root)),
+                verdicts: Vec::new(),
+            },
+        };
+        Verifier {
+            runner,
+            batch: Batch::default(),
+            chunk_count,
+            outstanding: 0,
+            root: None,
+        }
+    }
+
+    /// Hands over chunk `index`'s plaintext, with its proof (none: a rebuilt chunk,
+    /// checked against what verified proofs showed). Fails only if the checking
+    /// thread stopped.
+    pub fn push(&mut self, index: u32, data: &[u8], proof: Option<&[u8]>) -> io::Result<()> {
+        if index >= self.chunk_count {
+            return Ok(());
+        }
+        self.batch.bytes.extend_from_slice(data);
+        let data_end = self.batch.bytes.len();
+        if let Some(p) = proof {
+            self.batch.bytes.extend_from_slice(p);
+        }
+        self.batch
+            .chunks
+            .push((index, data_end, self.batch.bytes.len()));
+        self.outstanding += 1;
+        if self.batch.chunks.len() >= BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.batch.chunks.is_empty() {
+            return Ok(());
+        }
+        match &mut self.runner {
+            Runner::Thread { tx, spare, .. } => {
+                let next = spare.try_recv().unwrap_or_default();
+                let full = std::mem::replace(&mut self.batch, next);
+                // Waits when the thread is behind: every chunk needs its verdict.
+                tx.send(full).map_err(|_| stopped())
+            }
+            Runner::Inline { check, verdicts } => {
+                check.run(&self.batch, verdicts);
+                self.batch.chunks.clear();
+                self.batch.bytes.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands over what is batched, and gives every verdict that came back to
+    /// `apply`. Returns how long the driver may wait before calling again: a
+    /// short [`POLL`] while verdicts are outstanding. Fails only if the checking
+    /// thread stopped.
+    pub fn settle(&mut self, mut apply: impl FnMut(u32, Verdict)) -> io::Result<Option<Duration>> {
+        self.send()?;
+        match &mut self.runner {
+            Runner::Thread { verdicts, .. } => loop {
+                match verdicts.try_recv() {
+                    Ok(v) => {
+                        self.outstanding -= v.verdicts.len() as u64;
+                        if v.root.is_some() {
+                            self.root = v.root;
+                        }
+                        for (idx, verdict) in v.verdicts {
+                            apply(idx, verdict);
+                        }
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+                }
+            },
+            Runner::Inline { check, verdicts } => {
+                self.outstanding -= verdicts.len() as u64;
+                self.root = self.root.or(check.checker.root());
+                for (idx, verdict) in verdicts.drain(..) {
+                    apply(idx, verdict);
+                }
+            }
+        }
+        Ok((self.outstanding > 0).then_some(POLL))
+    }
+
+    /// Chunks handed over whose verdict has not come back.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding
+    }
+
+    /// The root over every chunk that passed, once all have.
+    pub fn root(&self) -> Option<Hash> {
+        self.root
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the thread checking Merkle proofs stopped")
+}
