@@ -3,7 +3,7 @@
 //! - [`replay_pull`] hands a fresh [`Puller`] holding the ticket every datagram
 //!   the exposer sent in the capture, in order. A complete recording rebuilds
 //!   the file byte for byte; a hostile one shows what our puller makes of it.
-//! - [`replay_expose`] hands an [`Exposer`] rebuilt from the same file, key,
+//! - [`replay_expose`] hands an [`Exposer`](rgtp_proto::Exposer) rebuilt from the same file, key,
 //!   Exposure_ID and token secret every datagram sent to the recorded exposer,
 //!   and compares what it answers with what was recorded, byte for byte. The
 //!   token secret is not in the ticket: [`TokenSecret`] says where it comes from.

@@ -9,7 +9,10 @@
 //!
 //! # Calling order
 //! After [`Puller::handle_datagram`] returns a [`Delivered`] chunk, write it
-//! out before anything else. After any `handle_*` call, drain
+//! out before anything else (one that comes with a proof, under
+//! [`PullerConfig::offload_proofs`], also goes to the driver's [`ProofChecker`],
+//! whose verdict comes back through [`Puller::handle_verdict`]). After any
+//! `handle_*` call, drain
 //! [`Puller::poll_transmit`], then read [`Puller::poll_timeout`], then drain
 //! [`Puller::poll_event`]. Call [`Puller::handle_timeout`] when the deadline
 //! passes; an extra call does nothing.
@@ -26,8 +29,10 @@
 //! - the rate cap: `pacing` (a token bucket over the requests);
 //! - loss detection and the RTO: `loss`, `inflight` (the entries in flight);
 //! - FEC reassembly: `reassembly`, `blocks` (the shards collected per block);
-//! - output: `output` (chunk authentication, Merkle checks, the root),
-//!   `received` (the received set, leaves, anti-replay window);
+//! - output: `output` (chunk authentication, Merkle checks, the root, the
+//!   driver's verdicts), `received` (the received set, the chunks waiting for a
+//!   verdict, anti-replay window), `tree` (the [`ProofChecker`] and the tree it
+//!   folds);
 //! - repair after a root mismatch: `repair` (locating the wrong chunks with
 //!   proofs), `leaves` (the leaf hashes kept for it), `search` (its probes);
 //! - `config` and `event`: the settings, and what the driver is told.

@@ -96,7 +96,7 @@ pub fn pull_failure(e: PullFailure, ticket: &Ticket) -> FilesError {
     FilesError { kind, message }
 }
 
-/// What [`fetch`] reports as it goes. Files are numbered by their place among the
+/// What [`fetch`](super::get::fetch) reports as it goes. Files are numbered by their place among the
 /// catalog's files (`index`); events of one file come in order (started, bytes,
 /// done), those of files fetched at once interleave.
 #[derive(Debug, Clone)]
@@ -173,7 +173,7 @@ pub enum FilesEvent<'a> {
     },
 }
 
-/// Where [`fetch`] sends its events; called from the threads pulling the files.
+/// Where [`fetch`](super::get::fetch) sends its events; called from the threads pulling the files.
 pub trait FilesProgress: Sync {
     /// One event.
     fn on_event(&self, ev: &FilesEvent<'_>);
