@@ -22,11 +22,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rgtp_proto::merkle::MerkleScheme;
-use rgtp_proto::puller::{ProofChecker, Verdict};
+use rgtp_proto::puller::{ProofChecker, Verdict, SUBTREE_MAX};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// Chunks a batch carries before it goes to the checking thread.
 const BATCH: usize = 128;
+/// Chunks of one aligned subtree, arriving in order in one batch, are judged
+/// together ([`ProofChecker::judge_subtree`]).
+const RUN: usize = 1 << SUBTREE_MAX;
 /// Batches queued for the thread at most (bounded memory: ~15 MB of chunks).
 const QUEUE: usize = 64;
 /// While verdicts are outstanding the driver waits for datagrams at most this
@@ -85,6 +88,48 @@ impl Check {
         Some(v)
     }
 
+    /// When `items` (whose leaves start at `self.leaves[at]`) begin with the
+    /// [`RUN`] chunks of one aligned subtree, in order, each with its proof and none
+    /// passed yet: judges them together ([`ProofChecker::judge_subtree`]: one
+    /// subtree root built with the hashes taken many at a time, and one proof
+    /// checked). `None`: they do not; `Some(false)`: some chunk is wrong.
+    fn judge_whole(&mut self, b: &Batch, items: &[(u32, usize, usize)], at: usize) -> Option<bool> {
+        let run = items.get(..RUN)?;
+        let first = run[0].0;
+        if first % RUN as u32 != 0 {
+            return None;
+        }
+        let lined_up = run
+            .iter()
+            .zip(first..)
+            .all(|(&(idx, data_end, proof_end), want)| {
+                idx == want
+                    && proof_end > data_end
+                    && self
+                        .passed
+                        .get(idx as usize / 64)
+                        .is_some_and(|w| w & (1 << (idx % 64)) == 0)
+            });
+        if !lined_up {
+            return None;
+        }
+        let (_, data_end, proof_end) = run[0];
+        let proof = &b.bytes[data_end..proof_end];
+        let leaves = &self.leaves[at..at + RUN];
+        let height = RUN.trailing_zeros() as usize;
+        if !self
+            .checker
+            .judge_subtree(&*self.scheme, height, first >> height, leaves, proof)
+        {
+            // Past the last chunk, or a wrong chunk among them: one by one.
+            return Some(false);
+        }
+        for idx in first..first + RUN as u32 {
+            self.passed[idx as usize / 64] |= 1 << (idx % 64);
+        }
+        Some(true)
+    }
+
     /// Checks every chunk of `b`, appending the verdicts to `out`.
     fn run(&mut self, b: &Batch, out: &mut Vec<(u32, Verdict)>) {
         let mut start = 0;
@@ -100,13 +145,30 @@ impl Check {
             // Rebuilt chunks (no proof) the hashes around them cannot vouch for yet:
             // a later proof in this batch may.
             let mut unsure = Vec::new();
-            for (j, &(idx, data_end, proof_end)) in group.iter().enumerate() {
+            // Chunks before this index are judged one by one (a whole subtree failed).
+            let mut singly = 0;
+            let mut j = 0;
+            while j < group.len() {
+                if j >= singly {
+                    match self.judge_whole(b, &group[j..], j) {
+                        Some(true) => {
+                            let first = group[j].0;
+                            out.extend((first..first + RUN as u32).map(|i| (i, Verdict::Verified)));
+                            j += RUN;
+                            continue;
+                        }
+                        Some(false) => singly = j + RUN,
+                        None => {}
+                    }
+                }
+                let (idx, data_end, proof_end) = group[j];
                 let leaf = self.leaves[j];
                 let proof = (proof_end > data_end).then(|| &b.bytes[data_end..proof_end]);
                 match self.judge(idx, leaf, proof) {
                     Some(v) => out.push((idx, v)),
                     None => unsure.push((idx, leaf)),
                 }
+                j += 1;
             }
             // Accepting one rebuilt chunk can vouch for the next: go round until
             // nothing changes.

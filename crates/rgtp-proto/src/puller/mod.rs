@@ -71,7 +71,7 @@ mod tree;
 pub use self::config::PullerConfig;
 pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
-pub use self::tree::ProofChecker;
+pub use self::tree::{ProofChecker, SUBTREE_MAX};
 pub use crate::cc::QUEUE_FLOOR;
 pub use crate::suite::SuiteFactory;
 

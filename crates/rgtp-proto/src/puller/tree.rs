@@ -13,13 +13,16 @@ use std::hash::BuildHasherDefault;
 
 use rgtp_wire::{Hash, HASH_LEN};
 
-use super::inflight::IndexHasher;
 use super::event::Verdict;
+use super::inflight::IndexHasher;
 use crate::merkle::{proof_depth, MerkleScheme};
 
 /// True hashes of tree nodes by (height, position), from verified proofs: keys a
 /// sender cannot pick freely, so the cheap multiplicative [`IndexHasher`] serves.
 pub(super) type Vouched = HashMap<(u8, u32), Hash, BuildHasherDefault<IndexHasher>>;
+
+/// The largest subtree [`ProofChecker::judge_subtree`] takes: 64 leaves.
+pub const SUBTREE_MAX: usize = 6;
 
 /// A node's place: height above the leaves in the high half, position in its
 /// level in the low half.
@@ -74,10 +77,23 @@ impl PartialTree {
         leaf: Hash,
         known: Option<&Vouched>,
     ) -> usize {
-        debug_assert!(idx < self.count);
-        let mut node = leaf;
-        let mut pos = idx;
-        for (h, pad) in self.pads.iter().enumerate() {
+        self.insert_at(scheme, 0, idx, leaf, known)
+    }
+
+    /// Adds node `(height, pos)`, a whole subtree none of whose leaves is in yet,
+    /// as [`PartialTree::insert`] adds a leaf.
+    pub(super) fn insert_at<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        hash: Hash,
+        known: Option<&Vouched>,
+    ) -> usize {
+        debug_assert!(u64::from(pos) << height < u64::from(self.count));
+        let mut node = hash;
+        let mut pos = pos;
+        for (h, pad) in self.pads.iter().enumerate().skip(height) {
             let sibling = pos ^ 1;
             let sibling_hash = if u64::from(sibling) << h >= u64::from(self.count) {
                 *pad
@@ -198,20 +214,38 @@ impl ProofChecker {
         leaf: &Hash,
         proof: &[u8],
     ) -> bool {
-        let depth = self.tree.pads.len();
-        if proof.len() != depth * HASH_LEN || idx >= self.count {
+        if idx >= self.count {
             return false;
         }
-        let mut node = *leaf;
-        let mut pos = idx;
+        self.check_from(scheme, 0, idx, leaf, proof)
+    }
+
+    /// Checks node `(height, pos)` (a leaf at height 0) against `siblings`, the
+    /// proof's hashes from that height up: folds until a true hash already known,
+    /// then (when it vouches) keeps what the fold showed.
+    fn check_from<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        node: &Hash,
+        siblings: &[u8],
+    ) -> bool {
+        let depth = self.tree.pads.len();
+        if height > depth || siblings.len() != (depth - height) * HASH_LEN {
+            return false;
+        }
+        let start = pos;
+        let mut node = *node;
+        let mut pos = pos;
         let mut path = [[0u8; HASH_LEN]; 32];
         let mut reached = depth;
-        for (h, sibling) in proof.chunks_exact(HASH_LEN).enumerate() {
+        for (h, sibling) in (height..).zip(siblings.chunks_exact(HASH_LEN)) {
             if self.vouch && self.vouched.contains_key(&(h as u8, pos)) {
                 reached = h;
                 break;
             }
-            path[h] = node;
+            path[h - height] = node;
             let sibling: &Hash = sibling.try_into().expect("32");
             node = if pos & 1 == 0 {
                 scheme.node(&node, sibling)
@@ -231,18 +265,70 @@ impl ProofChecker {
             return false;
         }
         if self.vouch {
-            for h in 0..reached {
-                let mine = idx >> h;
-                if h > 0 && !self.tree.is_pending(h, mine) {
-                    self.vouched.entry((h as u8, mine)).or_insert(path[h]);
+            // `path` and `siblings` both start at `height`.
+            let below = path.iter().zip(siblings.chunks_exact(HASH_LEN).map(|s| {
+                let s: Hash = s.try_into().expect("32");
+                s
+            }));
+            for (h, (mine_hash, sib_hash)) in (height..reached).zip(below) {
+                let mine = start >> (h - height);
+                // The node checked itself goes into the tree, not here.
+                if h > height && !self.tree.is_pending(h, mine) {
+                    self.vouched.entry((h as u8, mine)).or_insert(*mine_hash);
                 }
                 let sib = mine ^ 1;
                 if !self.tree.is_padding(h, sib) && !self.tree.is_pending(h, sib) {
-                    let s: Hash = proof[h * HASH_LEN..(h + 1) * HASH_LEN]
-                        .try_into()
-                        .expect("32");
-                    self.vouched.entry((h as u8, sib)).or_insert(s);
+                    self.vouched.entry((h as u8, sib)).or_insert(sib_hash);
                 }
+            }
+        }
+        true
+    }
+
+    /// Judges the `2^height` chunks of aligned subtree `pos` at once, none of them
+    /// accepted yet: `leaves` theirs in index order, `proof` the whole proof of any
+    /// one of them (they share its hashes from `height` up). Builds the subtree's
+    /// root with the hashes taken many at a time and checks that node alone; if it
+    /// passes, every leaf does, and the subtree goes into the tree whole. `false`:
+    /// not checked this way (a subtree reaching past the last chunk, a wrong count),
+    /// or some leaf is wrong; judge them one by one then.
+    pub fn judge_subtree<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        leaves: &[Hash],
+        proof: &[u8],
+    ) -> bool {
+        let depth = self.tree.pads.len();
+        let first = u64::from(pos) << height;
+        if height == 0
+            || height > depth
+            || height > SUBTREE_MAX
+            || leaves.len() != 1 << height
+            || first + leaves.len() as u64 > u64::from(self.count)
+            || proof.len() != depth * HASH_LEN
+        {
+            return false;
+        }
+        let mut level = [[0u8; HASH_LEN]; 1 << SUBTREE_MAX];
+        let mut next = [[0u8; HASH_LEN]; 1 << (SUBTREE_MAX - 1)];
+        level[..leaves.len()].copy_from_slice(leaves);
+        let mut n = leaves.len();
+        while n > 1 {
+            scheme.nodes(&level[..n], &mut next[..n / 2]);
+            level[..n / 2].copy_from_slice(&next[..n / 2]);
+            n /= 2;
+        }
+        let root = level[0];
+        if !self.check_from(scheme, height, pos, &root, &proof[height * HASH_LEN..]) {
+            return false;
+        }
+        let known = (self.vouch && !self.vouched.is_empty()).then_some(&self.vouched);
+        let top = self.tree.insert_at(scheme, height, pos, root, known);
+        if self.vouch && !self.vouched.is_empty() {
+            for h in height..=top {
+                self.vouched.remove(&(h as u8, pos >> (h - height)));
             }
         }
         true
@@ -490,5 +576,74 @@ mod tests {
         assert_eq!(c.check_leaf(&TestingHash, 50, l[50]), Some(true));
         assert_eq!(c.check_leaf(&TestingHash, 50, l[7]), Some(false));
         assert_eq!(c.check_leaf(&TestingHash, 90, l[90]), None);
+    }
+
+    #[test]
+    fn whole_subtrees_judged_at_once_fold_to_the_same_root() {
+        for n in [64u32, 100, 128, 1000, 4096] {
+            let l = leaves(n);
+            let tree = crate::merkle::MerkleTree::from_leaves(&TestingHash, l.clone());
+            let mut c = ProofChecker::new(&TestingHash, n, tree.root(), true);
+            // Every other aligned run of 64 whole, the rest one by one, in order.
+            let mut i = 0;
+            while i < n {
+                let whole = (i / 64) % 2 == 0;
+                if whole
+                    && c.judge_subtree(
+                        &TestingHash,
+                        6,
+                        i / 64,
+                        &l[i as usize..(i + 64).min(n) as usize],
+                        &proof_of(&tree, i),
+                    )
+                {
+                    i += 64;
+                    continue;
+                }
+                // Only a run reaching past the last chunk is refused.
+                assert!(!whole || i + 64 > n, "run at {i} of {n}");
+                assert_eq!(
+                    c.judge(&TestingHash, i, l[i as usize], Some(&proof_of(&tree, i))),
+                    Some(Verdict::Verified)
+                );
+                i += 1;
+            }
+            assert_eq!(c.root(), Some(tree.root()), "{n}");
+            assert_eq!(c.held(), 0);
+        }
+    }
+
+    #[test]
+    fn a_subtree_with_one_wrong_leaf_is_refused_and_changes_nothing() {
+        let n = 256;
+        let l = leaves(n);
+        let tree = crate::merkle::MerkleTree::from_leaves(&TestingHash, l.clone());
+        let mut c = ProofChecker::new(&TestingHash, n, tree.root(), true);
+        assert!(c.judge_subtree(&TestingHash, 6, 0, &l[..64], &proof_of(&tree, 0)));
+        let mut bad = l[64..128].to_vec();
+        bad[17] = l[3];
+        let held = c.held();
+        assert!(!c.judge_subtree(&TestingHash, 6, 1, &bad, &proof_of(&tree, 64)));
+        assert_eq!(c.held(), held);
+        // A wrong count, height or proof is refused too.
+        assert!(!c.judge_subtree(&TestingHash, 6, 1, &l[64..127], &proof_of(&tree, 64)));
+        assert!(!c.judge_subtree(&TestingHash, 7, 0, &l[..128], &proof_of(&tree, 0)));
+        assert!(!c.judge_subtree(&TestingHash, 6, 1, &l[64..128], &proof_of(&tree, 0)[32..]));
+        // One by one, the wrong leaf fails and the others pass.
+        for i in 64..128u32 {
+            let leaf = bad[(i - 64) as usize];
+            let v = c.judge(&TestingHash, i, leaf, Some(&proof_of(&tree, i)));
+            assert_eq!(v == Some(Verdict::Verified), i != 81, "{i}");
+            if i == 81 {
+                assert_eq!(
+                    c.judge(&TestingHash, i, l[81], Some(&proof_of(&tree, i))),
+                    Some(Verdict::Verified)
+                );
+            }
+        }
+        assert!(c.judge_subtree(&TestingHash, 6, 3, &l[192..256], &proof_of(&tree, 200)));
+        assert!(c.judge_subtree(&TestingHash, 6, 2, &l[128..192], &proof_of(&tree, 130)));
+        assert_eq!(c.root(), Some(tree.root()));
+        assert_eq!(c.held(), 0);
     }
 }
