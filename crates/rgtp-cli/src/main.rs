@@ -323,7 +323,9 @@ struct PullArgs {
     /// the same file and key serves the same exposure, and the pull carries on.
     #[arg(long, default_value_t = 0, value_name = "N")]
     retries: u32,
-    /// Ask for a Merkle proof with every chunk.
+    /// Ask for a Merkle proof with every chunk, and accept each chunk only once its
+    /// proof verified (checked on a second thread; with --from, as it arrives): a
+    /// chunk forged by a key holder costs one re-request instead of the whole pull.
     #[arg(long)]
     proofs: bool,
     /// Another exposer of the same exposure (HOST:PORT, or its own ticket), pulled
