@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rgtp::{DynSuite, ExposerBuilder};
-use rgtp_proto::{Instant, Peer, Puller, PullerConfig, PullerEvent};
+use rgtp_proto::puller::{ProofChecker, Verdict};
+use rgtp_proto::{Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent};
 
 struct Counting;
 
@@ -39,14 +40,28 @@ const PULLER: Peer = Peer::Mem(2);
 
 #[test]
 fn steady_state_pull_allocates_less_than_once_per_chunk() {
+    // One after the other: the counter is global.
+    pull_counting(false);
+    // Proofs checked by the driver (`offload_proofs`): the core's pending chunks and
+    // verdicts, and the driver's checker, judged here on the spot.
+    pull_counting(true);
+}
+
+fn pull_counting(proofs: bool) {
     let input: Vec<u8> = (0..8_000_000usize)
         .map(|i| (i * 13 + i / 4099) as u8)
         .collect();
-    let prepared = ExposerBuilder::new().expose(&input).unwrap();
+    let prepared = ExposerBuilder::new()
+        .with_proofs(proofs)
+        .expose(&input)
+        .unwrap();
     let chunks = prepared.exposure.chunk_count() as u64;
     let mut exposer = prepared.exposer();
     let mut cfg = PullerConfig::new(*prepared.exposure.id(), EXPOSER, prepared.key.clone());
     cfg.idle_timeout = Duration::from_secs(30);
+    cfg.want_proofs = proofs;
+    cfg.offload_proofs = proofs;
+    let mut checker: Option<ProofChecker> = None;
     let mut now = Instant::from_micros(1_000_000);
     let mut puller = Puller::new(cfg, DynSuite, now);
 
@@ -73,11 +88,27 @@ fn steady_state_pull_allocates_less_than_once_per_chunk() {
                     let at = d.offset as usize;
                     output[at..at + d.data.len()].copy_from_slice(d.data);
                     received += 1;
+                    if let (Some(proof), Some(c)) = (d.proof, checker.as_mut()) {
+                        let hash = puller.hash_scheme().expect("after the Manifest");
+                        let verdict = c
+                            .judge(hash, d.index, hash.leaf(d.data), Some(proof))
+                            .expect("a proof decides");
+                        assert_eq!(verdict, Verdict::Verified);
+                        puller.handle_verdict(now, d.index, verdict);
+                    }
                 }
             }
         }
         while let Some(ev) = puller.poll_event() {
             match ev {
+                PullerEvent::Manifest(m) if puller.offloads_proofs() => {
+                    let hash = puller.hash_scheme().expect("after the Manifest");
+                    checker = Some(ProofChecker::new(hash, m.chunk_count, m.merkle_root, true));
+                }
+                PullerEvent::VerifyRoot => {
+                    let root = checker.as_ref().and_then(ProofChecker::root);
+                    puller.handle_root(&root.expect("every chunk passed"));
+                }
                 PullerEvent::Complete => done = true,
                 PullerEvent::Failed(e) => panic!("pull failed: {e:?}"),
                 _ => {}
@@ -95,13 +126,15 @@ fn steady_state_pull_allocates_less_than_once_per_chunk() {
             break;
         }
     }
-    assert!(done, "the pull completed");
+    assert!(done, "the pull completed (proofs: {proofs})");
+    assert_eq!(puller.offloads_proofs(), proofs);
     assert!(output == input, "byte-exact");
     let (start_allocs, start_received) = baseline.expect("reached the steady state");
     let allocs = ALLOCS.load(Ordering::Relaxed) - start_allocs;
     let per_chunk = allocs as f64 / (received - start_received) as f64;
     eprintln!(
-        "{allocs} allocations for {} chunks in the steady state: {per_chunk:.3} per chunk",
+        "proofs {proofs}: {allocs} allocations for {} chunks in the steady state: \
+         {per_chunk:.3} per chunk",
         received - start_received
     );
     assert!(per_chunk < 0.25, "{per_chunk:.3} allocations per chunk");
