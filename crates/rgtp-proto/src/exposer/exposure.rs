@@ -551,16 +551,20 @@ pub(super) fn emit_entry(x: &Exposure, e: u32, proofs: bool, out: &mut [u8]) {
         })
         .emit(out);
     } else if proofs {
-        let mut proof = [0u8; HASH_LEN * 32];
-        let depth = x.tree.depth();
-        x.tree.write_proof(e, &mut proof[..depth * HASH_LEN]);
+        // The proof goes straight into the datagram, where it sits right before the
+        // payload: emitted as zeros first, then written in place.
+        static UNWRITTEN: [u8; HASH_LEN * 32] = [0; HASH_LEN * 32];
+        let len = x.tree.depth() * HASH_LEN;
+        let payload = x.ciphertext(e);
         Repr::ChunkDataWithProof(ChunkDataWithProof {
             exposure_id: x.id,
             chunk_index: e,
-            proof: &proof[..depth * HASH_LEN],
-            payload: x.ciphertext(e),
+            proof: &UNWRITTEN[..len],
+            payload,
         })
         .emit(out);
+        let at = out.len() - payload.len() - len;
+        x.tree.write_proof(e, &mut out[at..at + len]);
     } else {
         Repr::ChunkData(ChunkData {
             exposure_id: x.id,
