@@ -83,9 +83,8 @@ impl<S: SuiteFactory> Puller<S> {
         }
         if self.output.offload {
             // The driver checks the proof on another core and reports its verdict
-            // (`handle_verdict`); meanwhile the chunk is answered, not accepted.
-            // Its request was answered (an RTT sample now); it counts as delivered,
-            // and as progress, once it passes.
+            // (`handle_verdict`). Its request is answered now (an RTT sample); it
+            // counts as delivered, and as progress, once it passes.
             self.output.set_pending(idx, true);
             if let Some(f) = self.flights.remove(idx) {
                 self.answered(now, &f);

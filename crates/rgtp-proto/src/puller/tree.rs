@@ -266,10 +266,11 @@ impl ProofChecker {
         }
         if self.vouch {
             // `path` and `siblings` both start at `height`.
-            let below = path.iter().zip(siblings.chunks_exact(HASH_LEN).map(|s| {
-                let s: Hash = s.try_into().expect("32");
-                s
-            }));
+            let below = path.iter().zip(
+                siblings
+                    .chunks_exact(HASH_LEN)
+                    .map(|s| Hash::try_from(s).expect("32")),
+            );
             for (h, (mine_hash, sib_hash)) in (height..reached).zip(below) {
                 let mine = start >> (h - height);
                 // The node checked itself goes into the tree, not here.
