@@ -22,7 +22,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use redgiant_base::driver::{Application, Stepper};
 use rgtp::DynSuite;
 use rgtp_proto::merkle::root_of;
-use rgtp_proto::puller::{Delivered, ProofChecker, Verdict};
+use rgtp_proto::puller::{Delivered, RunChecker, Verdict};
 use rgtp_proto::{
     Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
 };
@@ -96,7 +96,7 @@ struct Checker {
     complete: bool,
     /// Offloading: the checker a driver runs, from the Manifest on, and the chunks
     /// handed out unverified (index, plaintext, proof) it judges once a turn.
-    proofs: Option<ProofChecker>,
+    proofs: Option<RunChecker>,
     unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
 }
 
@@ -362,13 +362,13 @@ impl Application<Puller<DynSuite>> for Checker {
 
     fn deliver(&mut self, c: Delivered<'_>) -> std::io::Result<()> {
         self.check_chunk(c.index, c.offset, c.data, "delivered");
-        if let Some(proof) = c.proof {
+        if c.unverified {
             assert!(
                 self.proofs.is_some(),
-                "a proof to check, but not offloading"
+                "a chunk to check, but not offloading"
             );
             self.unverified
-                .push((c.index, c.data.to_vec(), Some(proof.to_vec())));
+                .push((c.index, c.data.to_vec(), c.proof.map(<[u8]>::to_vec)));
         }
         Ok(())
     }
@@ -381,12 +381,24 @@ impl Application<Puller<DynSuite>> for Checker {
     ) -> std::io::Result<Option<Duration>> {
         if let Some(checker) = self.proofs.as_mut() {
             let hash = *puller.hash_scheme().expect("hash after Manifest");
+            let mut verdicts = Vec::new();
             for (idx, data, proof) in std::mem::take(&mut self.unverified) {
-                let verdict = checker
-                    .judge(&hash, idx, hash.leaf(&data), proof.as_deref())
-                    .unwrap_or(Verdict::Unproven);
+                checker.add(
+                    &hash,
+                    idx,
+                    hash.leaf(&data),
+                    proof.as_deref(),
+                    &mut verdicts,
+                );
+            }
+            let cs = self.fx.shape.chunk_size as usize;
+            for (idx, verdict) in verdicts {
+                // What passed is what was written (copies of a chunk waiting for
+                // its verdict are dropped).
+                let at = idx as usize * cs;
+                let plain = self.fx.plain(idx);
                 assert!(
-                    verdict != Verdict::Verified || data == self.fx.plain(idx),
+                    verdict != Verdict::Verified || &self.out[at..at + plain.len()] == plain,
                     "chunk {idx}: wrong plaintext passed"
                 );
                 puller.handle_verdict(now, idx, verdict);
@@ -411,12 +423,7 @@ impl Application<Puller<DynSuite>> for Checker {
                 assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
                 if puller.offloads_proofs() {
                     let hash = puller.hash_scheme().expect("hash after Manifest");
-                    self.proofs = Some(ProofChecker::new(
-                        hash,
-                        info.chunk_count,
-                        info.merkle_root,
-                        true,
-                    ));
+                    self.proofs = Some(RunChecker::new(hash, info.chunk_count, info.merkle_root));
                 }
             }
             PullerEvent::Recovered {
@@ -432,7 +439,7 @@ impl Application<Puller<DynSuite>> for Checker {
             }
             PullerEvent::VerifyRoot if self.proofs.is_some() => {
                 // What an offloading driver does: the root its checker folded.
-                let root = self.proofs.as_ref().and_then(ProofChecker::root);
+                let root = self.proofs.as_ref().and_then(RunChecker::root);
                 let root = root.expect("every chunk passed before VerifyRoot");
                 assert_eq!(root, self.fx.exposure.manifest().merkle_root);
                 puller.handle_root(&root);

@@ -40,6 +40,9 @@ pub const MAX_PAYLOAD_ETHERNET: usize = 1430;
 pub const TOKEN_LEN: usize = 16;
 /// Length of a hash in a Merkle proof or root.
 pub const HASH_LEN: usize = 32;
+/// Chunks in one aligned run under NakFlags `PROOF_RUNS` (extension, spec §3.6):
+/// only a run's first chunk, an index that is a multiple of this, carries its proof.
+pub const PROOF_RUN: u32 = 64;
 
 /// A 128-bit exposure identifier.
 pub type ExposureId = [u8; 16];

@@ -38,6 +38,9 @@ bitflags! {
         const ADDR_VALIDATION = 1 << 2;
         /// Bit 3 (extension): the puller honours an exposer's rate cap (spec §8.3.3).
         const RATE_CAP = 1 << 3;
+        /// Bit 4 (extension): the puller checks chunks a whole aligned run of 64 at
+        /// a time and would like proofs only on each run's first chunk (spec §3.6).
+        const PROOF_RUNS = 1 << 4;
     }
 }
 
@@ -64,6 +67,9 @@ bitflags! {
         /// An 8-byte rate cap follows the fixed part and the token, if any (spec
         /// §8.3.3): the exposer serves this puller at most that many bytes per second.
         const RATE_CAP = 1 << 7;
+        /// The exposer honours NakFlags `PROOF_RUNS` (spec §3.6); sent only to a
+        /// puller that set PullFlags `PROOF_RUNS`.
+        const PROOF_RUNS = 1 << 8;
     }
 }
 
@@ -75,6 +81,9 @@ bitflags! {
         const TOKEN = 1 << 0;
         /// The puller wants Merkle proofs with the chunks it asks for.
         const PROOFS = 1 << 1;
+        /// Of this NAK's chunk entries, only those whose index is a multiple of
+        /// [`PROOF_RUN`](crate::PROOF_RUN) come with their proof (spec §3.6).
+        const PROOF_RUNS = 1 << 2;
     }
 }
 

@@ -88,8 +88,8 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
 
     fn deliver(&mut self, d: Delivered<'_>) -> Result<(), PullFailure> {
         self.sink.write_at(d.offset, d.data)?;
-        if let (Some(proof), Some(v)) = (d.proof, self.proofs.as_mut()) {
-            v.push(d.index, d.data, Some(proof))?;
+        if let (true, Some(v)) = (d.unverified, self.proofs.as_mut()) {
+            v.push(d.index, d.data, d.proof)?;
         } else if let Some(h) = self.leaves.as_mut() {
             h.push(d.index, d.data);
         }

@@ -2,12 +2,13 @@
 //!
 //! With proofs on the wire, hashing each chunk's leaf and folding its proof is
 //! most of what a puller's receive loop does. Offloaded, the puller opens each
-//! chunk and hands it out with its proof; the driver writes it and copies it,
-//! in batches, to a thread that hashes the leaves together (SHA-256 hashes
-//! several messages at once), checks each proof with a [`ProofChecker`] and
-//! sends the verdicts back, which the driver gives the puller once a turn
-//! ([`Verifier::settle`]). The checker folds the tree over every leaf it
-//! passed, so the root at the end costs nothing more.
+//! chunk and hands it out, with its proof if it has one; the driver writes it and
+//! copies it, in batches, to a thread that hashes the leaves together (SHA-256
+//! hashes several messages at once), judges them an aligned run of 64 at a time
+//! with a [`RunChecker`] (one proof a run is enough, spec §3.6) and sends the
+//! verdicts back, which the driver gives the puller once a turn
+//! ([`Verifier::settle`]). The checker folds the tree over every leaf it passed,
+//! so the root at the end costs nothing more.
 //!
 //! Unlike [`crate::leaves::LeafHasher`], nothing may be dropped here: every
 //! chunk waits for its verdict. When the thread is behind, handing over a batch
@@ -22,14 +23,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rgtp_proto::merkle::MerkleScheme;
-use rgtp_proto::puller::{ProofChecker, Verdict, SUBTREE_MAX};
+use rgtp_proto::puller::{RunChecker, Verdict};
 use rgtp_wire::{Hash, HASH_LEN};
 
 /// Chunks a batch carries before it goes to the checking thread.
 const BATCH: usize = 128;
-/// Chunks of one aligned subtree, arriving in order in one batch, are judged
-/// together ([`ProofChecker::judge_subtree`]).
-const RUN: usize = 1 << SUBTREE_MAX;
 /// Batches queued for the thread at most (bounded memory: ~15 MB of chunks).
 const QUEUE: usize = 64;
 /// While verdicts are outstanding the driver waits for datagrams at most this
@@ -55,82 +53,22 @@ struct Verdicts {
 /// The checker and what it works with, wherever it runs.
 struct Check {
     scheme: Box<dyn MerkleScheme>,
-    checker: ProofChecker,
-    /// One bit per chunk that passed (each is inserted once).
-    passed: Vec<u64>,
+    checker: RunChecker,
     leaves: Vec<Hash>,
 }
 
 impl Check {
     fn new(scheme: Box<dyn MerkleScheme>, chunk_count: u32, root: Hash) -> Self {
-        let checker = ProofChecker::new(&*scheme, chunk_count, root, true);
+        let checker = RunChecker::new(&*scheme, chunk_count, root);
         Check {
             scheme,
             checker,
-            passed: vec![0; (chunk_count as usize).div_ceil(64)],
             leaves: vec![[0; HASH_LEN]; BATCH],
         }
     }
 
-    /// The verdict on chunk `idx` (see [`ProofChecker::judge`]); a chunk handed over
-    /// again after it passed passes again, and is not inserted twice.
-    fn judge(&mut self, idx: u32, leaf: Hash, proof: Option<&[u8]>) -> Option<Verdict> {
-        let (word, bit) = (idx as usize / 64, 1u64 << (idx % 64));
-        if self.passed.get(word).is_some_and(|w| w & bit != 0) {
-            return Some(Verdict::Verified);
-        }
-        let v = self.checker.judge(&*self.scheme, idx, leaf, proof)?;
-        if v == Verdict::Verified {
-            if let Some(w) = self.passed.get_mut(word) {
-                *w |= bit;
-            }
-        }
-        Some(v)
-    }
-
-    /// When `items` (whose leaves start at `self.leaves[at]`) begin with the
-    /// [`RUN`] chunks of one aligned subtree, in order, each with its proof and none
-    /// passed yet: judges them together ([`ProofChecker::judge_subtree`]: one
-    /// subtree root built with the hashes taken many at a time, and one proof
-    /// checked). `None`: they do not; `Some(false)`: some chunk is wrong.
-    fn judge_whole(&mut self, b: &Batch, items: &[(u32, usize, usize)], at: usize) -> Option<bool> {
-        let run = items.get(..RUN)?;
-        let first = run[0].0;
-        if first % RUN as u32 != 0 {
-            return None;
-        }
-        let lined_up = run
-            .iter()
-            .zip(first..)
-            .all(|(&(idx, data_end, proof_end), want)| {
-                idx == want
-                    && proof_end > data_end
-                    && self
-                        .passed
-                        .get(idx as usize / 64)
-                        .is_some_and(|w| w & (1 << (idx % 64)) == 0)
-            });
-        if !lined_up {
-            return None;
-        }
-        let (_, data_end, proof_end) = run[0];
-        let proof = &b.bytes[data_end..proof_end];
-        let leaves = &self.leaves[at..at + RUN];
-        let height = RUN.trailing_zeros() as usize;
-        if !self
-            .checker
-            .judge_subtree(&*self.scheme, height, first >> height, leaves, proof)
-        {
-            // Past the last chunk, or a wrong chunk among them: one by one.
-            return Some(false);
-        }
-        for idx in first..first + RUN as u32 {
-            self.passed[idx as usize / 64] |= 1 << (idx % 64);
-        }
-        Some(true)
-    }
-
-    /// Checks every chunk of `b`, appending the verdicts to `out`.
+    /// Checks the chunks of `b`, appending the verdicts this settles to `out`
+    /// (a chunk whose run is not complete yet has its verdict later).
     fn run(&mut self, b: &Batch, out: &mut Vec<(u32, Verdict)>) {
         let mut start = 0;
         for group in b.chunks.chunks(BATCH) {
@@ -142,48 +80,9 @@ impl Check {
             }
             let leaves = &mut self.leaves[..group.len()];
             self.scheme.leaves(&bodies[..group.len()], leaves);
-            // Rebuilt chunks (no proof) the hashes around them cannot vouch for yet:
-            // a later proof in this batch may.
-            let mut unsure = Vec::new();
-            // Chunks before this index are judged one by one (a whole subtree failed).
-            let mut singly = 0;
-            let mut j = 0;
-            while j < group.len() {
-                if j >= singly {
-                    match self.judge_whole(b, &group[j..], j) {
-                        Some(true) => {
-                            let first = group[j].0;
-                            out.extend((first..first + RUN as u32).map(|i| (i, Verdict::Verified)));
-                            j += RUN;
-                            continue;
-                        }
-                        Some(false) => singly = j + RUN,
-                        None => {}
-                    }
-                }
-                let (idx, data_end, proof_end) = group[j];
-                let leaf = self.leaves[j];
+            for (&(idx, data_end, proof_end), leaf) in group.iter().zip(&self.leaves) {
                 let proof = (proof_end > data_end).then(|| &b.bytes[data_end..proof_end]);
-                match self.judge(idx, leaf, proof) {
-                    Some(v) => out.push((idx, v)),
-                    None => unsure.push((idx, leaf)),
-                }
-                j += 1;
-            }
-            // Accepting one rebuilt chunk can vouch for the next: go round until
-            // nothing changes.
-            while !unsure.is_empty() {
-                let before = unsure.len();
-                unsure.retain(|&(idx, leaf)| match self.judge(idx, leaf, None) {
-                    Some(v) => {
-                        out.push((idx, v));
-                        false
-                    }
-                    None => true,
-                });
-                if unsure.len() == before {
-                    out.extend(unsure.drain(..).map(|(idx, _)| (idx, Verdict::Unproven)));
-                }
+                self.checker.add(&*self.scheme, idx, *leaf, proof, out);
             }
             start = group.last().map_or(start, |&(_, _, end)| end);
         }
@@ -278,7 +177,7 @@ impl Verifier {
     }
 
     /// Hands over chunk `index`'s plaintext, with its proof (none: a rebuilt chunk,
-    /// checked against what verified proofs showed). Fails only if the checking
+    /// or one of a proof run, judged with its run). Fails only if the checking
     /// thread stopped.
     pub fn push(&mut self, index: u32, data: &[u8], proof: Option<&[u8]>) -> io::Result<()> {
         if index >= self.chunk_count {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rgtp::{DynSuite, ExposerBuilder};
-use rgtp_proto::puller::{ProofChecker, Verdict};
+use rgtp_proto::puller::{RunChecker, Verdict};
 use rgtp_proto::{Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent};
 
 struct Counting;
@@ -61,7 +61,8 @@ fn pull_counting(proofs: bool) {
     cfg.idle_timeout = Duration::from_secs(30);
     cfg.want_proofs = proofs;
     cfg.offload_proofs = proofs;
-    let mut checker: Option<ProofChecker> = None;
+    let mut checker: Option<RunChecker> = None;
+    let mut verdicts = Vec::with_capacity(1 << 12);
     let mut now = Instant::from_micros(1_000_000);
     let mut puller = Puller::new(cfg, DynSuite, now);
 
@@ -88,13 +89,14 @@ fn pull_counting(proofs: bool) {
                     let at = d.offset as usize;
                     output[at..at + d.data.len()].copy_from_slice(d.data);
                     received += 1;
-                    if let (Some(proof), Some(c)) = (d.proof, checker.as_mut()) {
+                    if let (true, Some(c)) = (d.unverified, checker.as_mut()) {
+                        // Judged a run at a time (most chunks come without a proof).
                         let hash = puller.hash_scheme().expect("after the Manifest");
-                        let verdict = c
-                            .judge(hash, d.index, hash.leaf(d.data), Some(proof))
-                            .expect("a proof decides");
+                        c.add(hash, d.index, hash.leaf(d.data), d.proof, &mut verdicts);
+                    }
+                    for (idx, verdict) in verdicts.drain(..) {
                         assert_eq!(verdict, Verdict::Verified);
-                        puller.handle_verdict(now, d.index, verdict);
+                        puller.handle_verdict(now, idx, verdict);
                     }
                 }
             }
@@ -103,10 +105,10 @@ fn pull_counting(proofs: bool) {
             match ev {
                 PullerEvent::Manifest(m) if puller.offloads_proofs() => {
                     let hash = puller.hash_scheme().expect("after the Manifest");
-                    checker = Some(ProofChecker::new(hash, m.chunk_count, m.merkle_root, true));
+                    checker = Some(RunChecker::new(hash, m.chunk_count, m.merkle_root));
                 }
                 PullerEvent::VerifyRoot => {
-                    let root = checker.as_ref().and_then(ProofChecker::root);
+                    let root = checker.as_ref().and_then(RunChecker::root);
                     puller.handle_root(&root.expect("every chunk passed"));
                 }
                 PullerEvent::Complete => done = true,

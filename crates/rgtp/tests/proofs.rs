@@ -1,6 +1,7 @@
-//! Proofs checked on another core (`rgtp::proofs::Verifier`): a verdict for every
-//! chunk handed over, only the true plaintext with its true proof passes, and the
-//! root folded over what passed is the exposure's.
+//! Proofs checked on another core (`rgtp::proofs::Verifier`), a run of 64 at a
+//! time: a verdict for every chunk handed over, only the true plaintext (with its
+//! true proof, if it carries one) passes, and the root folded over what passed is
+//! the exposure's.
 
 use std::time::{Duration, Instant};
 
@@ -50,45 +51,61 @@ fn verdicts_are_right<M: MerkleScheme + Clone>(scheme: &M) {
     let tree = MerkleTree::from_leaves(scheme, leaves);
     let mut v = Verifier::start(scheme, n, tree.root());
     let mut got = Vec::new();
-    // Chunk 1000 first of all, with the proof of 1001: nothing else vouches for it
-    // yet, so its own proof decides, and fails. Then all in order, so whole runs of
-    // 64 are judged together, but chunk 100 (inside such a run) with wrong bytes,
-    // and chunk 1500 twice in a row.
-    v.push(1000, chunks[1000], Some(&proof(&tree, 1001)))
-        .unwrap();
+    // As proof runs arrive: each run's first chunk with its proof, the others
+    // without. But chunk 100 with wrong bytes, and chunk 1000 with chunk 1001's
+    // proof (right from the run up, wrong below it).
     let wrong = vec![0xee; CHUNK];
     for i in 0..n {
-        let p = proof(&tree, i);
+        let p = match i {
+            1000 => Some(proof(&tree, 1001)),
+            _ if i % 64 == 0 => Some(proof(&tree, i)),
+            _ => None,
+        };
         let bytes = if i == 100 {
             &wrong[..]
         } else {
             chunks[i as usize]
         };
-        v.push(i, bytes, Some(&p)).unwrap();
-        if i == 1500 {
-            v.push(i, chunks[1500], Some(&p)).unwrap();
-        }
+        v.push(i, bytes, p.as_deref()).unwrap();
     }
     drain(&mut v, &mut got);
-    let failed: Vec<u32> = got
+    assert_eq!(got.len(), n as usize, "one verdict a chunk");
+    got.sort_unstable_by_key(|&(i, _)| i);
+    let not_passed: Vec<(u32, Verdict)> = got
         .iter()
+        .copied()
         .filter(|(_, v)| *v != Verdict::Verified)
-        .map(|&(i, _)| i)
         .collect();
-    assert_eq!(failed, vec![1000, 100]);
-    assert_eq!(got.len(), n as usize + 2);
-    assert_eq!(v.root(), None, "chunk 100 has not passed");
-    // The good copy of 100, rebuilt (no proof): the proofs its neighbours brought
-    // vouch for it.
-    v.push(100, chunks[100], None).unwrap();
+    // Chunk 64's proof showed the true hash of 96..128: that part fails whole.
+    // Chunk 1000 fails by its own proof; what chunk 960's proof showed for
+    // 992..1024 cannot be checked without it: the others there are unproven.
+    let mut want: Vec<(u32, Verdict)> = (96..128).map(|i| (i, Verdict::Failed)).collect();
+    want.extend((992..1024).map(|i| {
+        let v = if i == 1000 {
+            Verdict::Failed
+        } else {
+            Verdict::Unproven
+        };
+        (i, v)
+    }));
+    assert_eq!(not_passed, want);
+    assert_eq!(v.root(), None, "not every chunk has passed");
+    // Asked for again, they come with their proofs and pass one by one; one that
+    // passed already passes again.
+    for i in (96..128).chain(992..1024) {
+        v.push(i, chunks[i as usize], Some(&proof(&tree, i)))
+            .unwrap();
+    }
+    v.push(5, chunks[5], None).unwrap();
     got.clear();
     drain(&mut v, &mut got);
-    assert_eq!(got, vec![(100, Verdict::Verified)]);
+    assert_eq!(got.len(), 65);
+    assert!(got.iter().all(|&(_, v)| v == Verdict::Verified), "{got:?}");
     assert_eq!(v.root(), Some(tree.root()));
 }
 
 #[test]
-fn a_rebuilt_chunk_nothing_vouches_for_is_unproven() {
+fn a_run_without_a_proof_waits_or_is_unproven() {
     let scheme = Sha256::new();
     let data: Vec<u8> = (0..300_000usize).map(|i| (i * 3) as u8).collect();
     let chunks: Vec<&[u8]> = data.chunks(CHUNK).collect();
@@ -96,25 +113,31 @@ fn a_rebuilt_chunk_nothing_vouches_for_is_unproven() {
     let tree = MerkleTree::from_leaves(&scheme, leaves);
     let mut v = Verifier::start(&scheme, chunks.len() as u32, tree.root());
     let mut got = Vec::new();
-    v.push(7, chunks[7], None).unwrap();
-    v.push(200, &[1u8; CHUNK], None).unwrap();
+    // Run 1 (64..128) whole, without a proof: nothing vouches for it yet.
+    for i in 64..128u32 {
+        v.push(i, chunks[i as usize], None).unwrap();
+    }
     drain(&mut v, &mut got);
-    assert_eq!(got, vec![(7, Verdict::Unproven), (200, Verdict::Unproven)]);
-    // Its neighbour's proof vouches for it; a wrong rebuild is contradicted.
-    v.push(6, chunks[6], Some(&proof(&tree, 6))).unwrap();
-    v.push(7, chunks[7], None).unwrap();
-    v.push(9, &[1u8; CHUNK], None).unwrap();
-    v.push(8, chunks[8], Some(&proof(&tree, 8))).unwrap();
+    assert_eq!(got.len(), 64);
+    assert!(got.iter().all(|&(_, v)| v == Verdict::Unproven));
+    // A run with a chunk missing has no verdicts yet.
     got.clear();
+    for i in (0..64).filter(|&i| i != 7) {
+        let p = (i == 0).then(|| proof(&tree, 0));
+        v.push(i as u32, chunks[i], p.as_deref()).unwrap();
+    }
+    v.settle(|i, verdict| got.push((i, verdict))).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    v.settle(|i, verdict| got.push((i, verdict))).unwrap();
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(v.outstanding(), 63);
+    // Chunk 7, rebuilt (no proof), completes it: all pass. Run 1 again, without
+    // proofs: what chunk 0's proof showed vouches for it now.
+    v.push(7, chunks[7], None).unwrap();
+    for i in 64..128u32 {
+        v.push(i, chunks[i as usize], None).unwrap();
+    }
     drain(&mut v, &mut got);
-    got.sort_by_key(|&(i, _)| i);
-    assert_eq!(
-        got,
-        vec![
-            (6, Verdict::Verified),
-            (7, Verdict::Verified),
-            (8, Verdict::Verified),
-            (9, Verdict::Failed)
-        ]
-    );
+    assert_eq!(got.len(), 128);
+    assert!(got.iter().all(|&(_, v)| v == Verdict::Verified));
 }

@@ -23,7 +23,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rgtp_wire::{
-    ManifestFlags, Nak, NakFlags, PullFlags, PullRequest, Repr, Token, NAK_PARITY_BIT, VERSION,
+    ManifestFlags, Nak, NakFlags, PullFlags, PullRequest, Repr, Token, NAK_PARITY_BIT, PROOF_RUN,
+    VERSION,
 };
 
 use crate::latency::Latency;
@@ -165,6 +166,8 @@ enum Job {
         to: Peer,
         token: Option<Token>,
         rate_cap: Option<u64>,
+        /// Answer PullFlags `PROOF_RUNS` (spec §3.6).
+        proof_runs: bool,
         budget: Option<usize>,
         at: Instant,
     },
@@ -173,6 +176,8 @@ enum Job {
         entries: Vec<u32>,
         pos: usize,
         proofs: bool,
+        /// NakFlags `PROOF_RUNS`: of the chunks, only each run's first has its proof.
+        runs: bool,
         budget: Option<usize>,
         at: Instant,
     },
@@ -308,6 +313,7 @@ impl Exposer {
             to: from,
             token,
             rate_cap,
+            proof_runs: p.flags.contains(PullFlags::PROOF_RUNS),
             budget,
             at: now,
         });
@@ -339,6 +345,7 @@ impl Exposer {
             entries,
             pos: 0,
             proofs,
+            runs: n.flags.contains(NakFlags::PROOF_RUNS),
             budget,
             at: now,
         });
@@ -356,6 +363,7 @@ impl Exposer {
                     to,
                     token,
                     rate_cap,
+                    proof_runs,
                     budget,
                     at,
                 } => {
@@ -369,6 +377,9 @@ impl Exposer {
                     if let Some(cap) = rate_cap {
                         m.flags |= ManifestFlags::RATE_CAP;
                         m.rate_cap = Some((*cap).max(1));
+                    }
+                    if *proof_runs {
+                        m.flags |= ManifestFlags::PROOF_RUNS;
                     }
                     let repr = Repr::Manifest(m);
                     let len = repr.buffer_len();
@@ -412,6 +423,7 @@ impl Exposer {
             entries,
             pos,
             proofs,
+            runs,
             budget,
             at,
         }) = self.queue.front_mut()
@@ -424,7 +436,8 @@ impl Exposer {
         let mut finished_short = false;
         while *pos < entries.len() && count < max_segments && !finished_short {
             let e = entries[*pos];
-            let Some(len) = entry_len(&exposure, e, *proofs) else {
+            let proof = *proofs && (!*runs || e % PROOF_RUN == 0);
+            let Some(len) = entry_len(&exposure, e, proof) else {
                 self.stats.out_of_range += 1;
                 *pos += 1;
                 continue;
@@ -449,7 +462,7 @@ impl Exposer {
             seg.get_or_insert(len);
             let start = buf.len();
             buf.resize(start + len, 0);
-            emit_entry(&exposure, e, *proofs, &mut buf[start..]);
+            emit_entry(&exposure, e, proof, &mut buf[start..]);
             if e & NAK_PARITY_BIT != 0 {
                 self.stats.parity_sent += 1;
             } else {

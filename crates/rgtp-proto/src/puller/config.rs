@@ -70,6 +70,14 @@ pub struct PullerConfig {
     /// driver that writes straight into what its user reads (the C ABI's streaming
     /// delivery) must see only verified chunks.
     pub offload_proofs: bool,
+    /// With [`offload_proofs`](Self::offload_proofs), ask the exposer for proofs a
+    /// run at a time (extension, spec §3.6): chunks first requested go out with only
+    /// each aligned run of 64's first chunk carrying its proof, and the driver
+    /// checks a run once all its chunks are in (a [`RunChecker`](super::RunChecker)),
+    /// so proofs cost one packet in 64 instead of every packet. Re-requested
+    /// chunks always come with their proofs. Used only when the Manifest says the
+    /// exposer honours it. On by default.
+    pub proof_runs: bool,
     /// Most chunks the search after a root mismatch may ask for with proofs (spec
     /// §8.12); past it the pull fails with [`PullError::MerkleFailed`](super::PullError::MerkleFailed).
     pub max_repair_probes: u32,
@@ -107,6 +115,7 @@ impl PullerConfig {
             token_refresh: Duration::from_secs(20),
             deferred_root: false,
             offload_proofs: false,
+            proof_runs: true,
             max_repair_probes: 65_536,
             congestion: Controller::DEFAULT,
             max_rate: None,

@@ -113,6 +113,11 @@ pub struct Delivered<'d> {
     /// [`Puller::handle_verdict`](super::Puller::handle_verdict); until then the chunk
     /// is not accepted.
     pub proof: Option<&'d [u8]>,
+    /// Set only under [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs):
+    /// the chunk is not accepted until the driver's verdict. With its `proof`, or
+    /// without one under proof runs (spec §3.6): a [`RunChecker`](super::RunChecker)
+    /// then judges it with its run.
+    pub unverified: bool,
 }
 
 /// What the driver found when it checked a chunk handed out unverified

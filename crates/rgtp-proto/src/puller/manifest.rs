@@ -59,6 +59,9 @@ impl<S: SuiteFactory> Puller<S> {
             proofs_required,
             self.cfg.offload_proofs,
         );
+        self.output.runs = self.output.offload
+            && self.cfg.proof_runs
+            && m.flags.contains(ManifestFlags::PROOF_RUNS);
         self.layers = Some(layers);
         self.suite = suite;
         self.manifest = Some(Manifest { token: None, ..*m });

@@ -65,12 +65,14 @@ mod output;
 mod reassembly;
 mod repair;
 mod request;
+mod runs;
 mod shared;
 mod tree;
 
 pub use self::config::PullerConfig;
 pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
+pub use self::runs::{RunChecker, MAX_OPEN_RUNS};
 pub use self::tree::{ProofChecker, SUBTREE_MAX};
 pub use crate::cc::QUEUE_FLOOR;
 pub use crate::suite::SuiteFactory;
@@ -365,6 +367,7 @@ impl<S: SuiteFactory> Puller<S> {
             offset,
             data: &payload[..len],
             proof: proof.filter(|_| unverified),
+            unverified,
         })
     }
 

@@ -73,7 +73,7 @@ impl<S: SuiteFactory> Puller<S> {
             self.output.stall_auth += 1;
             return None;
         }
-        if proof.is_none() && self.output.proofs_required {
+        if proof.is_none() && self.output.proofs_required && !self.output.runs {
             // Authentic but unverifiable before the end: only a key holder can make
             // one, and accepting it would let it spoil the whole pull at the root
             // check. Drop it; the chunk stays in flight and is re-requested.
@@ -82,8 +82,8 @@ impl<S: SuiteFactory> Puller<S> {
             return None;
         }
         if self.output.offload {
-            // The driver checks the proof on another core and reports its verdict
-            // (`handle_verdict`). Its request is answered now (an RTT sample); it
+            // The driver checks the proof on another core (without one, under proof
+            // runs: with its run) and reports its verdict (`handle_verdict`). Its request is answered now (an RTT sample); it
             // counts as delivered, and as progress, once it passes.
             self.output.set_pending(idx, true);
             if let Some(f) = self.flights.remove(idx) {

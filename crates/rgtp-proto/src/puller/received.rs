@@ -33,6 +33,9 @@ pub(super) struct Output {
     /// ([`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs)): chunks
     /// handed out wait in `pending` for its verdict.
     pub(super) offload: bool,
+    /// Offloading, proofs come a run at a time (spec §3.6): a chunk without one is
+    /// handed out too, and judged with its run.
+    pub(super) runs: bool,
     /// One bit per chunk handed out and waiting for the driver's verdict (offload only).
     pub(super) pending: Vec<u64>,
     /// Which of those were rebuilt from FEC (their verdicts count as rebuilds).
@@ -55,6 +58,7 @@ impl Output {
             leaves: None,
             proofs_required: false,
             offload: false,
+            runs: false,
             pending: Vec::new(),
             rebuilt: HashSet::default(),
             replay: ReplayWindow::new(),
@@ -77,6 +81,7 @@ impl Output {
     ) {
         self.received = vec![0; (count as usize).div_ceil(64)];
         self.offload = offload && proofs_required && count > 0;
+        self.runs = false;
         self.pending = if self.offload {
             vec![0; (count as usize).div_ceil(64)]
         } else {

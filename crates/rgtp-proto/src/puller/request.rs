@@ -40,6 +40,9 @@ impl<S: SuiteFactory> Puller<S> {
         let mut flags = PullFlags::ADDR_VALIDATION | PullFlags::RATE_CAP;
         if self.cfg.want_proofs {
             flags |= PullFlags::PROOFS;
+            if self.cfg.offload_proofs && self.cfg.proof_runs {
+                flags |= PullFlags::PROOF_RUNS;
+            }
         }
         if self.cfg.use_fec {
             flags |= PullFlags::FEC;
@@ -146,6 +149,11 @@ impl<S: SuiteFactory> Puller<S> {
                 }
                 continue;
             }
+            // Re-requested chunks come with their proofs; chunks asked for the first
+            // time with a proof a run (spec §3.6): the two never share a NAK.
+            if self.output.runs && rerequests > 0 {
+                break;
+            }
             let idx = if self.requests.scheduled {
                 match self.requests.next_assigned() {
                     Some(i) if i < m.chunk_count => i,
@@ -207,6 +215,9 @@ impl<S: SuiteFactory> Puller<S> {
         }
         if self.cfg.want_proofs || repairing {
             flags |= NakFlags::PROOFS;
+        }
+        if self.output.runs && !repairing && rerequests == 0 {
+            flags |= NakFlags::PROOF_RUNS;
         }
         let repr = Repr::Nak(Nak {
             exposure_id: self.cfg.exposure_id,

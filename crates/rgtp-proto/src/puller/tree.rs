@@ -286,13 +286,14 @@ impl ProofChecker {
         true
     }
 
-    /// Judges the `2^height` chunks of aligned subtree `pos` at once, none of them
-    /// accepted yet: `leaves` theirs in index order, `proof` the whole proof of any
+    /// Judges the chunks of aligned subtree `pos` of `2^height` leaves at once, none
+    /// of them accepted yet: `leaves` theirs in index order (all `2^height`, or, for
+    /// the subtree holding the last chunk, up to it), `proof` the whole proof of any
     /// one of them (they share its hashes from `height` up). Builds the subtree's
     /// root with the hashes taken many at a time and checks that node alone; if it
     /// passes, every leaf does, and the subtree goes into the tree whole. `false`:
-    /// not checked this way (a subtree reaching past the last chunk, a wrong count),
-    /// or some leaf is wrong; judge them one by one then.
+    /// not checked this way (a wrong count, height or proof length), or some leaf
+    /// is wrong; judge them one by one then.
     pub fn judge_subtree<M: MerkleScheme + ?Sized>(
         &mut self,
         scheme: &M,
@@ -302,29 +303,93 @@ impl ProofChecker {
         proof: &[u8],
     ) -> bool {
         let depth = self.tree.pads.len();
+        let Some(root) = self.subtree_root(scheme, height, pos, leaves) else {
+            return false;
+        };
+        proof.len() == depth * HASH_LEN
+            && self.judge_node(scheme, height, pos, root, Some(&proof[height * HASH_LEN..]))
+                == Some(true)
+    }
+
+    /// Judges `node`, the root of aligned subtree `(height, pos)` none of whose
+    /// leaves is accepted yet (see [`ProofChecker::subtree_root`]): by `siblings`,
+    /// a proof's hashes from `height` up, or, without them, against the true hash
+    /// a verified proof showed for that node (or the Merkle root, for the whole
+    /// tree). `Some(true)`: it passed and the subtree is in the tree whole, every
+    /// leaf under it accepted; `Some(false)`: some leaf under it is wrong (or the
+    /// proof is); `None`: nothing verified vouches for that node yet.
+    pub fn judge_node<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        node: Hash,
+        siblings: Option<&[u8]>,
+    ) -> Option<bool> {
+        let depth = self.tree.pads.len();
+        if height > depth || u64::from(pos) << height >= u64::from(self.count) {
+            return Some(false);
+        }
+        let passed = match siblings {
+            Some(s) => self.check_from(scheme, height, pos, &node, s),
+            None => {
+                let against = if height == depth {
+                    self.root
+                } else {
+                    *self.vouched.get(&(height as u8, pos))?
+                };
+                bool::from(subtle::ConstantTimeEq::ct_eq(&node[..], &against[..]))
+            }
+        };
+        if passed {
+            self.place_subtree(scheme, height, pos, node);
+        }
+        Some(passed)
+    }
+
+    /// The root of aligned subtree `(height, pos)` (`1 <= height <= SUBTREE_MAX`)
+    /// over `leaves`, its leaves in index order (padded past the last chunk), with
+    /// the hashes taken many at a time; `None` if they do not fill it exactly.
+    pub fn subtree_root<M: MerkleScheme + ?Sized>(
+        &self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        leaves: &[Hash],
+    ) -> Option<Hash> {
+        let depth = self.tree.pads.len();
         let first = u64::from(pos) << height;
+        let span = 1u64 << height;
+        let real = (u64::from(self.count).saturating_sub(first)).min(span);
         if height == 0
             || height > depth
             || height > SUBTREE_MAX
-            || leaves.len() != 1 << height
-            || first + leaves.len() as u64 > u64::from(self.count)
-            || proof.len() != depth * HASH_LEN
+            || real == 0
+            || leaves.len() as u64 != real
         {
-            return false;
+            return None;
         }
         let mut level = [[0u8; HASH_LEN]; 1 << SUBTREE_MAX];
         let mut next = [[0u8; HASH_LEN]; 1 << (SUBTREE_MAX - 1)];
+        // Padding leaves are all zero, as the tree's are.
         level[..leaves.len()].copy_from_slice(leaves);
-        let mut n = leaves.len();
+        let mut n = 1usize << height;
         while n > 1 {
             scheme.nodes(&level[..n], &mut next[..n / 2]);
             level[..n / 2].copy_from_slice(&next[..n / 2]);
             n /= 2;
         }
-        let root = level[0];
-        if !self.check_from(scheme, height, pos, &root, &proof[height * HASH_LEN..]) {
-            return false;
-        }
+        Some(level[0])
+    }
+
+    /// Puts subtree `(height, pos)`, checked, into the tree whole.
+    fn place_subtree<M: MerkleScheme + ?Sized>(
+        &mut self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        root: Hash,
+    ) {
         let known = (self.vouch && !self.vouched.is_empty()).then_some(&self.vouched);
         let top = self.tree.insert_at(scheme, height, pos, root, known);
         if self.vouch && !self.vouched.is_empty() {
@@ -332,7 +397,6 @@ impl ProofChecker {
                 self.vouched.remove(&(h as u8, pos >> (h - height)));
             }
         }
-        true
     }
 
     /// Accepts chunk `idx` (each index at most once, `idx` below the count) with

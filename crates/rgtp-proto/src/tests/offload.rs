@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use rgtp_wire::{ChunkDataWithProof, Repr};
+use rgtp_wire::{ChunkDataWithProof, ManifestFlags, NakFlags, Repr};
 
 use crate::exposer::ExposerConfig;
 use crate::puller::{PullError, PullerConfig, PullerEvent, Verdict};
@@ -23,18 +23,29 @@ fn offloading() -> PullerConfig {
 }
 
 fn pair(data: &[u8]) -> Pair {
+    pair_with(data, true)
+}
+
+/// `runs`: proofs a run at a time (spec §3.6), or with every chunk.
+fn pair_with(data: &[u8], runs: bool) -> Pair {
+    let mut cfg = offloading();
+    cfg.proof_runs = runs;
     Pair::new(
         exposure_with_proofs(data, CHUNK),
         ExposerConfig::default(),
-        offloading(),
+        cfg,
     )
 }
 
-/// If `d` is chunk `index` with its proof, replaces its payload by wrong plaintext
-/// sealed with the key (a ticket holder's forgery), keeping the exposer's proof.
+/// If `d` is chunk `index`, replaces its payload by wrong plaintext sealed with the
+/// key (a ticket holder's forgery), keeping the exposer's proof if it has one.
 fn forge_keeping_the_proof(d: &mut Vec<u8>, index: u32) -> bool {
     let proof = match Repr::parse(d, 65_507) {
         Ok(Repr::ChunkDataWithProof(c)) if c.chunk_index == index => c.proof.to_vec(),
+        Ok(Repr::ChunkData(c)) if c.chunk_index == index => {
+            *d = forged_chunk(index, &[0xee; CHUNK as usize]);
+            return true;
+        }
         _ => return false,
     };
     let bad = forged_chunk(index, &[0xee; CHUNK as usize]);
@@ -90,7 +101,11 @@ fn a_chunk_waiting_for_its_verdict_is_not_accepted_and_copies_are_dropped() {
     let kept = Rc::new(std::cell::RefCell::new(Vec::new()));
     let k = Rc::clone(&kept);
     pair.set_hook(move |dir, d| {
-        if dir == Dir::ToPuller && matches!(Repr::parse(d, 65_507), Ok(Repr::ChunkDataWithProof(_)))
+        if dir == Dir::ToPuller
+            && matches!(
+                Repr::parse(d, 65_507),
+                Ok(Repr::ChunkDataWithProof(_) | Repr::ChunkData(_))
+            )
         {
             k.borrow_mut().push(d.clone());
         }
@@ -135,8 +150,14 @@ fn a_chunk_waiting_for_its_verdict_is_not_accepted_and_copies_are_dropped() {
 
 #[test]
 fn a_chunk_failing_its_proof_is_requested_again_and_the_good_copy_wins() {
+    for runs in [false, true] {
+        a_forged_chunk_is_requested_again_and_the_good_copy_wins(runs);
+    }
+}
+
+fn a_forged_chunk_is_requested_again_and_the_good_copy_wins(runs: bool) {
     let data = data(30_000);
-    let mut pair = pair(&data);
+    let mut pair = pair_with(&data, runs);
     // The first answer for chunk 7 carries wrong plaintext, sealed with the key (a
     // ticket holder's forgery), with the exposer's proof.
     let forged = Rc::new(Cell::new(0u32));
@@ -156,14 +177,27 @@ fn a_chunk_failing_its_proof_is_requested_again_and_the_good_copy_wins() {
     // The forgery was written, then overwritten by the good copy.
     assert_eq!(pair.output, data);
     let s = pair.puller.stats();
-    assert_eq!(s.merkle_failures, 1);
+    if runs {
+        // Chunk 7 came without a proof: its run (0..30) failed whole, chunk 0 passed
+        // by its proof, and the part of the run holding 7 whose true hash that proof
+        // showed (4..8) failed; those four came again with their proofs.
+        assert_eq!(s.merkle_failures, 4, "{s:?}");
+    } else {
+        assert_eq!(s.merkle_failures, 1);
+    }
     assert_eq!(s.chunks_received, 30);
 }
 
 #[test]
 fn only_forgeries_end_in_merkle_failed() {
+    for runs in [false, true] {
+        only_forgeries_end_in_merkle_failed_with(runs);
+    }
+}
+
+fn only_forgeries_end_in_merkle_failed_with(runs: bool) {
     let data = data(5_000);
-    let mut pair = pair(&data);
+    let mut pair = pair_with(&data, runs);
     // Every answer for chunk 2 is a forgery carrying the exposer's proof.
     pair.set_hook(move |dir, d| {
         if dir != Dir::ToPuller {
@@ -179,4 +213,82 @@ fn only_forgeries_end_in_merkle_failed() {
     );
     assert!(pair.puller.stats().merkle_failures >= 2);
     assert_eq!(pair.puller.stats().chunks_received, 4);
+}
+
+/// Chunk packets the exposer sent, with and without proofs.
+fn chunk_packets(pair: &Pair) -> (usize, usize) {
+    let mut with = 0;
+    let mut without = 0;
+    for d in &pair.exposer_sent {
+        match Repr::parse(d, 65_507) {
+            Ok(Repr::ChunkDataWithProof(_)) => with += 1,
+            Ok(Repr::ChunkData(_)) => without += 1,
+            _ => {}
+        }
+    }
+    (with, without)
+}
+
+//= spec/rgtp-v1.md#3.6
+//# Of the chunk entries of a NAK with PROOF_RUNS, only those whose index is a
+//# multiple of 64 are answered with Chunk_Data_With_Proof.
+#[test]
+fn proofs_come_a_run_at_a_time_once_negotiated() {
+    let data = data(200_000);
+    for runs in [true, false] {
+        let mut pair = pair_with(&data, runs);
+        pair.drive();
+        assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+        assert_eq!(pair.output, data);
+        let s = pair.puller.stats();
+        assert_eq!((s.chunks_received, s.offloaded_checks), (200, 200));
+        let manifest = pair
+            .exposer_sent
+            .iter()
+            .find_map(|d| match Repr::parse(d, 65_507) {
+                Ok(Repr::Manifest(m)) => Some(m.flags),
+                _ => None,
+            });
+        assert_eq!(
+            manifest.map(|f| f.contains(ManifestFlags::PROOF_RUNS)),
+            Some(runs)
+        );
+        if runs {
+            // Chunks 0, 64, 128 and 192 carry proofs; nothing was lost.
+            assert_eq!(chunk_packets(&pair), (4, 196));
+        } else {
+            assert_eq!(chunk_packets(&pair), (200, 0));
+        }
+    }
+}
+
+#[test]
+fn under_loss_chunks_asked_for_again_come_with_their_proofs() {
+    let data = data(300_000);
+    let mut pair = pair(&data);
+    // Every 7th packet towards the puller is lost.
+    let mut n = 0u32;
+    pair.set_hook(move |dir, _| {
+        n += 1;
+        dir != Dir::ToPuller || !n.is_multiple_of(7)
+    });
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    let s = pair.puller.stats();
+    assert_eq!(s.chunks_received, 300);
+    assert_eq!(s.merkle_failures, 0);
+    assert!(s.chunks_rerequested > 0);
+    // Every NAK asking again asks for proofs, and none of those asks for runs.
+    let mut again = 0;
+    for d in &pair.puller_sent {
+        if let Ok(Repr::Nak(nak)) = Repr::parse(d, 65_507) {
+            let runs = nak.flags.contains(NakFlags::PROOF_RUNS);
+            assert!(nak.flags.contains(NakFlags::PROOFS));
+            again += usize::from(!runs);
+        }
+    }
+    assert!(again > 0);
+    let (with, _) = chunk_packets(&pair);
+    assert!(with as u64 >= s.chunks_rerequested, "{with} {s:?}");
 }

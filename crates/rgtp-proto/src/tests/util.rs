@@ -16,7 +16,7 @@ use crate::crypto::{CipherId, Key, KeyMode, NullCipherAs};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::fec::{FecCodec, NoFec};
 use crate::merkle::{self, MerkleScheme, TestingHash};
-use crate::puller::{ProofChecker, Puller, PullerConfig, PullerEvent, Verdict};
+use crate::puller::{Puller, PullerConfig, PullerEvent, RunChecker};
 use crate::suite::TestingSuite;
 use crate::{Instant, Peer};
 
@@ -117,12 +117,12 @@ pub(crate) struct Pair {
     /// The output the puller wrote (sized by its Manifest event).
     pub(crate) output: Vec<u8>,
     /// Under `offload_proofs`: chunks handed out unverified (index, plaintext, proof;
-    /// none for a rebuilt chunk), waiting for this driver's check.
+    /// none for a rebuilt chunk or one of a proof run), waiting for this driver's check.
     pub(crate) unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
     /// Whether each step checks `unverified` (a driver's verifier); off, they wait.
     pub(crate) verify: bool,
     /// The driver's checker, from an offloading puller's Manifest on.
-    checker: Option<ProofChecker>,
+    checker: Option<RunChecker>,
     tbuf: Vec<u8>,
 }
 
@@ -187,9 +187,10 @@ impl Pair {
             match &ev {
                 PullerEvent::Manifest(m) => {
                     self.output = vec![0; m.total_size as usize];
-                    self.checker = self.puller.offloads_proofs().then(|| {
-                        ProofChecker::new(&TestingHash, m.chunk_count, m.merkle_root, true)
-                    });
+                    self.checker = self
+                        .puller
+                        .offloads_proofs()
+                        .then(|| RunChecker::new(&TestingHash, m.chunk_count, m.merkle_root));
                 }
                 PullerEvent::Recovered {
                     index,
@@ -203,7 +204,7 @@ impl Pair {
                     }
                 }
                 PullerEvent::VerifyRoot => {
-                    if let Some(root) = self.checker.as_ref().and_then(ProofChecker::root) {
+                    if let Some(root) = self.checker.as_ref().and_then(RunChecker::root) {
                         self.puller.handle_root(&root);
                     }
                 }
@@ -252,8 +253,9 @@ impl Pair {
             if self.deliverable(Dir::ToPuller, &mut d) {
                 if let Some(c) = self.puller.handle_datagram(self.now, EXPOSER, &mut d) {
                     let (index, offset, data) = (c.index, c.offset, c.data.to_vec());
-                    if let Some(proof) = c.proof.map(<[u8]>::to_vec) {
-                        self.unverified.push((index, data.clone(), Some(proof)));
+                    if c.unverified {
+                        let proof = c.proof.map(<[u8]>::to_vec);
+                        self.unverified.push((index, data.clone(), proof));
                     }
                     self.write(offset, &data);
                 }
@@ -269,18 +271,19 @@ impl Pair {
         true
     }
 
-    /// Checks every chunk handed out unverified and gives the puller the verdicts,
-    /// as a driver's verifier does (one at a time: a rebuilt chunk nothing vouches
-    /// for is unproven).
+    /// Checks every chunk handed out unverified and gives the puller the verdicts
+    /// this settles, as a driver's verifier does (a chunk whose run is not complete
+    /// waits for it).
     pub(crate) fn check_unverified(&mut self) {
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
+        let mut verdicts = Vec::new();
         for (idx, data, proof) in std::mem::take(&mut self.unverified) {
             let leaf = TestingHash.leaf(&data);
-            let verdict = checker
-                .judge(&TestingHash, idx, leaf, proof.as_deref())
-                .unwrap_or(Verdict::Unproven);
+            checker.add(&TestingHash, idx, leaf, proof.as_deref(), &mut verdicts);
+        }
+        for (idx, verdict) in verdicts {
             self.puller.handle_verdict(self.now, idx, verdict);
         }
         self.flush();
