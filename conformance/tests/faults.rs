@@ -11,7 +11,7 @@ use common::*;
 use rgtp::{ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_conformance::adversary::{self, Hooks, InboundHook, Mangle, OutboundHook};
 use rgtp_conformance::faulty::{chunks_of, PushAfterManifest};
-use rgtp_conformance::{failing_ids, Selection};
+use rgtp_conformance::{failing_ids, Selection, Verdict};
 use rgtp_proto::crypto::{AeadError, TAG_LEN};
 use rgtp_proto::{CipherId, CipherSuite, ExposerConfig, FecParams, HashId, Key, SuiteFactory};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
@@ -87,7 +87,8 @@ fn exposer_exceeding_the_amplification_bound() {
 
 #[test]
 fn exposer_with_a_wrong_merkle_root() {
-    // Alters the root of every Manifest it sends.
+    // Alters the root of every Manifest it sends: the full pull's root (EXP-022) and
+    // every proof checked against it (EXP-023, and EXP-064's run heads) disagree.
     let hooks = Hooks {
         inbound: pass_in(),
         outbound: Box::new(|d| {
@@ -97,7 +98,7 @@ fn exposer_with_a_wrong_merkle_root() {
         }),
     };
     let failing = faulty_exposer(ExposerConfig::default(), hooks);
-    assert_eq!(failing, ids(&["EXP-022", "EXP-023"]));
+    assert_eq!(failing, ids(&["EXP-022", "EXP-023", "EXP-064"]));
 }
 
 #[test]
@@ -123,6 +124,73 @@ fn exposer_pushing_chunks_after_its_manifest() {
         failing,
         ids(&["EXP-001", "EXP-002", "EXP-006", "EXP-010", "EXP-043", "EXP-044", "EXP-062"])
     );
+}
+
+#[test]
+fn exposer_announcing_proof_runs_unasked() {
+    // Sets ManifestFlags PROOF_RUNS (bit 8, high byte bit 0) in every Manifest, also
+    // those answering a Pull_Request without PullFlags PROOF_RUNS.
+    let hooks = Hooks {
+        inbound: pass_in(),
+        outbound: Box::new(|d| {
+            if d.len() >= 72 && d[1] == 2 {
+                d[70] |= 0x01;
+            }
+        }),
+    };
+    let failing = faulty_exposer(ExposerConfig::default(), hooks);
+    assert_eq!(failing, ids(&["EXP-063"]));
+}
+
+#[test]
+fn exposer_announcing_proof_runs_but_ignoring_the_nak_bit() {
+    // Clears NakFlags PROOF_RUNS (bit 2) of every NAK before the exposer sees it: it
+    // announced the extension, yet answers every chunk of such a NAK with its proof.
+    let hooks = Hooks {
+        inbound: Box::new(|d| {
+            if d.len() >= 24 && d[0] == 1 && d[1] == 6 {
+                d[23] &= !0x04;
+            }
+            true
+        }),
+        outbound: pass_out(),
+    };
+    let failing = faulty_exposer(ExposerConfig::default(), hooks);
+    assert_eq!(failing, ids(&["EXP-064"]));
+}
+
+#[test]
+fn exposer_without_proof_runs_is_not_blamed() {
+    // Clears PullFlags PROOF_RUNS (bit 4) before the exposer sees it, as an exposer
+    // without the extension ignores it: never announced, so EXP-063 passes saying so
+    // and EXP-064 is n/a.
+    let hooks = Hooks {
+        inbound: Box::new(|d| {
+            if d.len() == 36 && d[0] == 1 && d[1] == 1 {
+                d[31] &= !0x10;
+            }
+            true
+        }),
+        outbound: pass_out(),
+    };
+    let prepared = prepared(ExposerConfig::default());
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let srv = adversary::spawn(prepared.exposer(), bind, Box::new(hooks)).unwrap();
+    let ticket: Ticket = prepared.ticket(srv.addr);
+    let sel = Selection {
+        cases: vec!["EXP-063".into(), "EXP-064".into()],
+        ..Selection::default()
+    };
+    let out = rgtp_conformance::run_exposer(srv.addr, ticket, QUIET, &sel);
+    print!("{}", rgtp_conformance::report::table(&out));
+    let verdicts: Vec<(&str, Verdict)> = out.iter().map(|o| (o.info.id, o.verdict)).collect();
+    assert_eq!(
+        verdicts,
+        [("EXP-063", Verdict::Pass), ("EXP-064", Verdict::Skip)],
+        "{out:#?}"
+    );
+    assert!(out[0].detail.contains("not supported"), "{}", out[0].detail);
+    assert!(out[1].detail.starts_with("n/a: "), "{}", out[1].detail);
 }
 
 // ------------------------------------------------------------------ faulty puller

@@ -1,9 +1,10 @@
 -- rgtp.lua: Wireshark dissector for RGTP v1, the Red Giant Transport Protocol.
 --
 -- Wire format: spec/rgtp-v1.md §2 (packet formats), §3.4 (parity entries),
--- §4.1 (suite flags), §5.3 (tokens). The reference parser is crates/rgtp-wire;
--- field names follow its reprs, and malformed datagrams are classified by the
--- checks of §2.13 in the same order, with the same class names.
+-- §3.6 (proof runs), §4.1 (suite flags), §5.3 (tokens). The reference parser
+-- is crates/rgtp-wire; field names follow its reprs, and malformed datagrams
+-- are classified by the checks of §2.13 in the same order, with the same
+-- class names.
 --
 -- Registered on:
 --   * EtherType 0x88B5 (raw Ethernet, 802.1Q-tagged frames included);
@@ -91,7 +92,11 @@ field("pull_flags_fec", ProtoField.bool("rgtp.pull.flags.fec", "FEC", 32, nil, 0
     "The puller will use FEC parity (advisory)"))
 field("pull_flags_addr_validation", ProtoField.bool("rgtp.pull.flags.addr_validation", "ADDR_VALIDATION", 32, nil, 0x00000004,
     "Extension: the puller understands tokens (§5.2)"))
-field("pull_flags_reserved", ProtoField.uint32("rgtp.pull.flags.reserved", "Reserved", base.HEX, nil, 0xfffffff8,
+field("pull_flags_rate_cap", ProtoField.bool("rgtp.pull.flags.rate_cap", "RATE_CAP", 32, nil, 0x00000008,
+    "Extension: the puller honours an exposer's rate cap (§8.3.3)"))
+field("pull_flags_proof_runs", ProtoField.bool("rgtp.pull.flags.proof_runs", "PROOF_RUNS", 32, nil, 0x00000010,
+    "Extension: the puller judges chunks a run of 64 at a time, proofs on run heads only (§3.6)"))
+field("pull_flags_reserved", ProtoField.uint32("rgtp.pull.flags.reserved", "Reserved", base.HEX, nil, 0xffffffe0,
     "Reserved bits: sent as 0, ignored (and kept) on receipt"))
 field("pull_version_min", ProtoField.uint16("rgtp.pull.version_min", "Version_Min", base.DEC))
 field("pull_version_max", ProtoField.uint16("rgtp.pull.version_max", "Version_Max", base.DEC))
@@ -124,8 +129,10 @@ field("man_flags_rate_cap", ProtoField.bool("rgtp.manifest.flags.rate_cap", "RAT
     "Extension: an 8-byte rate cap follows the fixed part and the token (§8.3.3)"))
 field("man_rate_cap", ProtoField.uint64("rgtp.manifest.rate_cap", "Rate_Cap", base.DEC, nil, nil,
     "Extension (§8.3.3): the most bytes per second the exposer serves this puller"))
-field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xff00,
-    "Bits 7-15: MUST be 0 (BadFlags otherwise)"))
+field("man_flags_proof_runs", ProtoField.bool("rgtp.manifest.flags.proof_runs", "PROOF_RUNS", 16, nil, 0x0100,
+    "Extension: the exposer honours NakFlags PROOF_RUNS (§3.6)"))
+field("man_flags_undefined", ProtoField.uint16("rgtp.manifest.flags.undefined", "Undefined", base.HEX, nil, 0xfe00,
+    "Bits 9-15: MUST be 0 (BadFlags otherwise)"))
 field("man_aead", ProtoField.string("rgtp.manifest.aead", "AEAD", base.ASCII, "Suite: AEAD (§4.1)"))
 field("man_hash", ProtoField.string("rgtp.manifest.hash", "Merkle hash", base.ASCII, "Suite: Merkle hash (§4.1)"))
 field("man_fec", ProtoField.string("rgtp.manifest.fec", "FEC", base.ASCII, "Suite: FEC code (§4.1)"))
@@ -160,7 +167,9 @@ field("nak_flags_token", ProtoField.bool("rgtp.nak.flags.token", "TOKEN", 16, ni
     "A 16-byte token follows the entry list"))
 field("nak_flags_proofs", ProtoField.bool("rgtp.nak.flags.proofs", "PROOFS", 16, nil, 0x0002,
     "Answer this NAK's chunk entries with proofs"))
-field("nak_flags_reserved", ProtoField.uint16("rgtp.nak.flags.reserved", "Reserved", base.HEX, nil, 0xfffc,
+field("nak_flags_proof_runs", ProtoField.bool("rgtp.nak.flags.proof_runs", "PROOF_RUNS", 16, nil, 0x0004,
+    "Extension: proofs only on chunk entries at multiples of 64 (§3.6)"))
+field("nak_flags_reserved", ProtoField.uint16("rgtp.nak.flags.reserved", "Reserved", base.HEX, nil, 0xfff8,
     "Reserved bits: sent as 0, ignored (and kept) on receipt"))
 field("nak_entry", ProtoField.uint32("rgtp.nak.entry", "Entry", base.HEX, nil, nil,
     "Raw 32-bit entry, in request order"))
@@ -284,10 +293,12 @@ local function flag_names(value, names)
     return table.concat(set, "|")
 end
 
-local pull_flag_names = { {0x1, "PROOFS"}, {0x2, "FEC"}, {0x4, "ADDR_VALIDATION"} }
+local pull_flag_names = { {0x1, "PROOFS"}, {0x2, "FEC"}, {0x4, "ADDR_VALIDATION"}, {0x8, "RATE_CAP"},
+    {0x10, "PROOF_RUNS"} }
 local manifest_flag_names = { {0x01, "AES_256_GCM"}, {0x02, "HASH_SHA256"}, {0x04, "HASH_BLAKE3"},
-    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"}, {0x40, "DERIVED_KEY"}, {0x80, "RATE_CAP"} }
-local nak_flag_names = { {0x1, "TOKEN"}, {0x2, "PROOFS"} }
+    {0x08, "FEC_RAPTORQ"}, {0x10, "PROOFS"}, {0x20, "TOKEN"}, {0x40, "DERIVED_KEY"}, {0x80, "RATE_CAP"},
+    {0x100, "PROOF_RUNS"} }
+local nak_flag_names = { {0x1, "TOKEN"}, {0x2, "PROOFS"}, {0x4, "PROOF_RUNS"} }
 
 -- Microseconds since the epoch (UInt64) to an NSTime.
 local function us_to_nstime(us)
@@ -330,7 +341,7 @@ local function classify(tvb, n, captured, limit)
         local want = 72 + (bit.band(flags, 0x20) ~= 0 and TOKEN_LEN or 0)
             + (bit.band(flags, 0x80) ~= 0 and RATE_CAP_LEN or 0)
         if n ~= want then return "BadLength", "BadLength" end
-        if bit.band(flags, 0xff00) ~= 0 or bit.band(flags, 0x6) == 0x6 then
+        if bit.band(flags, 0xfe00) ~= 0 or bit.band(flags, 0x6) == 0x6 then
             return "BadFlags", "BadFlags"
         end
     elseif ty == CHUNK_DATA then
@@ -430,8 +441,10 @@ dissect_body[PULL_REQUEST] = function(tvb, pinfo, tree, n)
         ft:add(F.pull_flags_proofs, tvb(28, 4))
         ft:add(F.pull_flags_fec, tvb(28, 4))
         ft:add(F.pull_flags_addr_validation, tvb(28, 4))
+        ft:add(F.pull_flags_rate_cap, tvb(28, 4))
+        ft:add(F.pull_flags_proof_runs, tvb(28, 4))
         local r = ft:add(F.pull_flags_reserved, tvb(28, 4))
-        if bit.band(flags, 0xfffffff8) ~= 0 then r:add_proto_expert_info(e_reserved) end
+        if bit.band(flags, 0xffffffe0) ~= 0 then r:add_proto_expert_info(e_reserved) end
         info = info .. " flags=" .. flag_names(flags, pull_flag_names)
     end
     add_if(tree, F.pull_version_min, tvb, n, 32, 2)
@@ -470,6 +483,7 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
     ft:add(F.man_flags_token, tvb(70, 2))
     ft:add(F.man_flags_derived_key, tvb(70, 2))
     ft:add(F.man_flags_rate_cap, tvb(70, 2))
+    ft:add(F.man_flags_proof_runs, tvb(70, 2))
     ft:add(F.man_flags_undefined, tvb(70, 2))
 
     -- The suite (§4.1), as generated fields.
@@ -520,6 +534,7 @@ dissect_body[MANIFEST] = function(tvb, pinfo, tree, n)
         aead, hash, fec)
     if bit.band(flags, 0x10) ~= 0 then info = info .. " proofs" end
     if bit.band(flags, 0x20) ~= 0 then info = info .. " token" end
+    if bit.band(flags, 0x100) ~= 0 then info = info .. " proof_runs" end
     if cap then info = info .. " cap=" .. tostring(cap) .. "B/s" end
     return info
 end
@@ -611,8 +626,9 @@ dissect_body[NAK] = function(tvb, pinfo, tree, n)
     ft:append_text(" (" .. flag_names(flags, nak_flag_names) .. ")")
     ft:add(F.nak_flags_token, tvb(22, 2))
     ft:add(F.nak_flags_proofs, tvb(22, 2))
+    ft:add(F.nak_flags_proof_runs, tvb(22, 2))
     local r = ft:add(F.nak_flags_reserved, tvb(22, 2))
-    if bit.band(flags, 0xfffc) ~= 0 then r:add_proto_expert_info(e_reserved) end
+    if bit.band(flags, 0xfff8) ~= 0 then r:add_proto_expert_info(e_reserved) end
 
     local present = math.min(count, math.floor((n - 24) / 4))
     local shown = {}
@@ -644,6 +660,7 @@ dissect_body[NAK] = function(tvb, pinfo, tree, n)
     end
     if bit.band(flags, 1) ~= 0 then info = info .. " token" end
     if bit.band(flags, 2) ~= 0 then info = info .. " proofs" end
+    if bit.band(flags, 4) ~= 0 then info = info .. " proof_runs" end
     return info
 end
 

@@ -11,7 +11,9 @@ use rgtp::Ticket;
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
 use rgtp_proto::{CipherSuite, FecCodec, FecScheme, KeyMode, MerkleScheme, SuiteId};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
-use rgtp_wire::{Hash, Manifest, ManifestFlags, NakFlags, PullFlags, Repr, NAK_PARITY_BIT};
+use rgtp_wire::{
+    Hash, Manifest, ManifestFlags, NakFlags, PullFlags, Repr, NAK_PARITY_BIT, PROOF_RUN,
+};
 
 use super::{fail, skip, Case, CaseResult, Level, OrFail, Stop};
 use crate::ensure;
@@ -366,10 +368,164 @@ fn exp062(ctx: &ExposerCtx) -> CaseResult {
     }
 }
 
+/// The Manifest a fresh probe's handshake with `flags` draws, and the probe.
+fn manifest_for(ctx: &ExposerCtx, flags: PullFlags) -> Result<(Manifest, Probe), Stop> {
+    let mut p = ctx.probe()?;
+    let (m, _) = p.handshake(flags).map_err(Stop::Fail)?;
+    Ok((m, p))
+}
+
+/// What a Manifest describes, without what depends on the Pull_Request it answers.
+fn exposure_part(mut m: Manifest) -> Manifest {
+    m.flags -= ManifestFlags::TOKEN | ManifestFlags::PROOF_RUNS | ManifestFlags::RATE_CAP;
+    m.token = None;
+    m.rate_cap = None;
+    m
+}
+
+//= spec/rgtp-v1.md#3.6
+//# An exposer that honours the NAK bit below answers such a Pull_Request with
+//# ManifestFlags bit 8 (PROOF_RUNS) set, and never sets it otherwise
+fn exp063(ctx: &ExposerCtx) -> CaseResult {
+    let asks = PullFlags::ADDR_VALIDATION | PullFlags::PROOFS;
+    for (what, m) in [
+        ("the setup handshake's Manifest", ctx.manifest),
+        (
+            "a Pull_Request without PROOF_RUNS",
+            manifest_for(ctx, asks)?.0,
+        ),
+    ] {
+        ensure!(
+            !m.flags.contains(ManifestFlags::PROOF_RUNS),
+            "{what} was answered with ManifestFlags PROOF_RUNS ({:#06x}); it is sent only to a puller that set PullFlags PROOF_RUNS",
+            m.flags.bits()
+        );
+    }
+    let (m, _) = manifest_for(ctx, asks | PullFlags::PROOF_RUNS)?;
+    ensure!(
+        exposure_part(m) == exposure_part(ctx.manifest),
+        "the Manifest answering PullFlags PROOF_RUNS describes another exposure (flags {:#06x})",
+        m.flags.bits()
+    );
+    if m.flags.contains(ManifestFlags::PROOF_RUNS) {
+        Ok("PROOF_RUNS only in the Manifest answering PullFlags PROOF_RUNS: the extension is supported".into())
+    } else {
+        Ok(
+            "no PROOF_RUNS in any Manifest, asked for or not: the extension is not supported"
+                .into(),
+        )
+    }
+}
+
+/// A chunk entry of a NAK with PROOF_RUNS that is answered with its proof.
+fn run_head(i: u32) -> bool {
+    i % PROOF_RUN == 0
+}
+
+//= spec/rgtp-v1.md#3.6
+//# Of the chunk entries of a NAK with PROOF_RUNS, only
+//# those whose index is a multiple of 64 are answered with
+//# Chunk_Data_With_Proof.
+fn exp064(ctx: &ExposerCtx) -> CaseResult {
+    let n = ctx.need_chunks()?;
+    let (m, p) = manifest_for(
+        ctx,
+        PullFlags::ADDR_VALIDATION | PullFlags::PROOFS | PullFlags::PROOF_RUNS,
+    )?;
+    if !m.flags.contains(ManifestFlags::PROOF_RUNS) {
+        return skip(
+            "n/a: the Manifest answering PullFlags PROOF_RUNS has no ManifestFlags PROOF_RUNS \
+             (the extension is not supported)",
+        );
+    }
+    let depth = proof_depth(n);
+    // A run head comes with its proof, which must fit the link (§2.6, §9.1): ask only
+    // for the heads that do. The other chunks come without one and always fit.
+    let max = ctx.endpoint.max_datagram();
+    let fits = |i: u32| 25 + 32 * depth + ctx.plain_len(i) + 16 <= max;
+    let mut wanted: Vec<u32> = [0, 1, PROOF_RUN - 1, PROOF_RUN, PROOF_RUN + 1]
+        .into_iter()
+        .filter(|&i| i < n)
+        .collect();
+    if !wanted.contains(&(n - 1)) {
+        wanted.push(n - 1);
+    }
+    let entries: Vec<u32> = wanted
+        .iter()
+        .copied()
+        .filter(|&i| !run_head(i) || fits(i))
+        .collect();
+    let left_out = wanted.len() - entries.len();
+    if entries.is_empty() {
+        return skip(format!(
+            "n/a: chunk 0 with its depth-{depth} proof is {} B, more than the link carries ({max} B)",
+            25 + 32 * depth + ctx.plain_len(0) + 16
+        ));
+    }
+    let a = p.request(
+        &entries,
+        NakFlags::PROOFS | NakFlags::PROOF_RUNS,
+        entries.len(),
+    );
+    let got = check_chunks(ctx, &a, &entries)?;
+    let mut heads = 0usize;
+    for c in &got {
+        let plain = ctx.open(c.index, &c.payload).map_err(Stop::Fail)?;
+        match (&c.proof, run_head(c.index)) {
+            (Some(proof), true) => {
+                ensure!(
+                    proof.len() == depth,
+                    "chunk {}: proof depth {}, §6.4 requires ceil(log2 {n}) = {depth}",
+                    c.index,
+                    proof.len()
+                );
+                let leaf = ctx.hash.leaf(&plain);
+                ensure!(
+                    verify_proof(
+                        &ctx.hash,
+                        &leaf,
+                        c.index,
+                        n,
+                        proof.iter(),
+                        &ctx.manifest.merkle_root
+                    ),
+                    "chunk {}: the proof does not verify against the Manifest's root",
+                    c.index
+                );
+                heads += 1;
+            }
+            (None, true) => {
+                return fail(format!(
+                    "chunk {} (a multiple of {PROOF_RUN}) of a NAK with PROOFS and PROOF_RUNS came without its proof",
+                    c.index
+                ))
+            }
+            (Some(_), false) => {
+                return fail(format!(
+                    "chunk {} (not a multiple of {PROOF_RUN}) of a NAK with PROOF_RUNS came with a proof; only run heads carry one",
+                    c.index
+                ))
+            }
+            (None, false) => {}
+        }
+    }
+    Ok(format!(
+        "chunks {entries:?} with PROOFS|PROOF_RUNS: {heads} run head(s) with a depth-{depth} proof that verifies, {} without, all open{}",
+        got.len() - heads,
+        if left_out > 0 {
+            format!(
+                "; {left_out} run head(s) left out: with a proof they exceed the link's {max} B"
+            )
+        } else {
+            String::new()
+        }
+    ))
+}
+
 fn exp004(ctx: &ExposerCtx) -> CaseResult {
     let m = &ctx.manifest;
     ensure!(
-        m.flags.bits() & 0xff00 == 0,
+        m.flags.bits() & 0xfe00 == 0,
         "undefined flag bits set: {:#06x}",
         m.flags.bits()
     );
@@ -1714,5 +1870,19 @@ pub static CASES: &[Case<ExposerCtx>] = &[
         section: "§8.3.3",
         level: Level::Must,
         run: exp062,
+    },
+    Case {
+        id: "EXP-063",
+        title: "ManifestFlags PROOF_RUNS only in answer to PullFlags PROOF_RUNS (or never, without the extension)",
+        section: "§3.6",
+        level: Level::Must,
+        run: exp063,
+    },
+    Case {
+        id: "EXP-064",
+        title: "NakFlags PROOF_RUNS: proofs exactly on chunks at multiples of 64, and they verify",
+        section: "§3.6",
+        level: Level::Must,
+        run: exp064,
     },
 ];

@@ -150,6 +150,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("rgtp.pull.flags.proofs", Kind::Bool),
     ("rgtp.pull.flags.fec", Kind::Bool),
     ("rgtp.pull.flags.addr_validation", Kind::Bool),
+    ("rgtp.pull.flags.rate_cap", Kind::Bool),
+    ("rgtp.pull.flags.proof_runs", Kind::Bool),
     ("rgtp.pull.version_min", Kind::Int),
     ("rgtp.pull.version_max", Kind::Int),
     ("rgtp.manifest.total_size", Kind::Int),
@@ -165,7 +167,9 @@ const FIELDS: &[(&str, Kind)] = &[
     ("rgtp.manifest.flags.fec_raptorq", Kind::Bool),
     ("rgtp.manifest.flags.proofs", Kind::Bool),
     ("rgtp.manifest.flags.token", Kind::Bool),
+    ("rgtp.manifest.flags.derived_key", Kind::Bool),
     ("rgtp.manifest.flags.rate_cap", Kind::Bool),
+    ("rgtp.manifest.flags.proof_runs", Kind::Bool),
     ("rgtp.manifest.rate_cap", Kind::Int),
     ("rgtp.chunk.index", Kind::Int),
     ("rgtp.chunk.payload", Kind::Bytes),
@@ -181,6 +185,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("rgtp.nak.flags", Kind::Int),
     ("rgtp.nak.flags.token", Kind::Bool),
     ("rgtp.nak.flags.proofs", Kind::Bool),
+    ("rgtp.nak.flags.proof_runs", Kind::Bool),
     ("rgtp.nak.entry", Kind::Int),
     ("rgtp.nak.entry.parity", Kind::Bool),
     ("rgtp.nak.entry.chunk", Kind::Int),
@@ -397,6 +402,8 @@ fn expected_fields(repr: &Repr<'_>, data: &[u8]) -> Row {
             m.insert("rgtp.pull.flags.proofs", bit(flags, 1));
             m.insert("rgtp.pull.flags.fec", bit(flags, 2));
             m.insert("rgtp.pull.flags.addr_validation", bit(flags, 4));
+            m.insert("rgtp.pull.flags.rate_cap", bit(flags, 8));
+            m.insert("rgtp.pull.flags.proof_runs", bit(flags, 0x10));
             m.insert("rgtp.pull.version_min", p.version_min.to_string());
             m.insert("rgtp.pull.version_max", p.version_max.to_string());
         }
@@ -415,7 +422,9 @@ fn expected_fields(repr: &Repr<'_>, data: &[u8]) -> Row {
             m.insert("rgtp.manifest.flags.fec_raptorq", bit(flags, 0x08));
             m.insert("rgtp.manifest.flags.proofs", bit(flags, 0x10));
             m.insert("rgtp.manifest.flags.token", bit(flags, 0x20));
+            m.insert("rgtp.manifest.flags.derived_key", bit(flags, 0x40));
             m.insert("rgtp.manifest.flags.rate_cap", bit(flags, 0x80));
+            m.insert("rgtp.manifest.flags.proof_runs", bit(flags, 0x100));
             if let Some(cap) = p.rate_cap {
                 m.insert("rgtp.manifest.rate_cap", cap.to_string());
             }
@@ -450,6 +459,7 @@ fn expected_fields(repr: &Repr<'_>, data: &[u8]) -> Row {
             m.insert("rgtp.nak.flags", flags.to_string());
             m.insert("rgtp.nak.flags.token", bit(flags, 1));
             m.insert("rgtp.nak.flags.proofs", bit(flags, 2));
+            m.insert("rgtp.nak.flags.proof_runs", bit(flags, 4));
             m.insert("rgtp.nak.entry", join(&entries));
             m.insert(
                 "rgtp.nak.entry.parity",

@@ -74,14 +74,14 @@
 //!                            fec_parity, nak, rate_report, keepalive}:
 //!                            {to_exposer: {packets, bytes}, from_exposer: {packets, bytes}}
 //!   manifest                null | {count, total_size, chunk_count, chunk_size, merkle_root,
-//!                            fec_n, fec_k, flags, cipher, hash, fec, proofs, token,
-//!                            consistent, problems: [text]}
+//!                            fec_n, fec_k, flags, cipher, hash, fec, proofs, proof_runs,
+//!                            token, consistent, problems: [text]}
 //!                            cipher: "aes-256-gcm" | "chacha20-poly1305";
 //!                            hash: "sha256" | "blake3" | "blake2b-256";
 //!                            fec: "none" | "reed-solomon" | "raptorq"
-//!   requests                {naks, naks_with_proofs, chunk_entries, parity_entries,
-//!                            distinct_chunks, rerequests, rerequested, over_limit,
-//!                            out_of_range, servable, undelivered, loss_seen}
+//!   requests                {naks, naks_with_proofs, naks_with_proof_runs, chunk_entries,
+//!                            parity_entries, distinct_chunks, rerequests, rerequested,
+//!                            over_limit, out_of_range, servable, undelivered, loss_seen}
 //!                            loss_seen: fraction 0..1, null when nothing was servable
 //!   chunks                  {packets, payload_bytes, distinct, seen_more_than_once,
 //!                            extra_copies, retransmitted, unrequested, out_of_range,
@@ -313,9 +313,12 @@ pub struct ManifestFacts {
     pub fec: &'static str,
     /// Chunks carry Merkle proofs.
     pub proofs: bool,
+    /// The (first) Manifest has PROOF_RUNS: the exposer honours NakFlags
+    /// PROOF_RUNS (spec §3.6).
+    pub proof_runs: bool,
     /// The (first) Manifest carries an address-validation token.
     pub token: bool,
-    /// Every Manifest seen agrees with the first (tokens aside).
+    /// Every Manifest seen agrees with the first (tokens and PROOF_RUNS aside).
     pub consistent: bool,
     /// Semantic problems (spec §2.4, §8.2): chunk count, FEC parameters.
     pub problems: Vec<String>,
@@ -351,6 +354,8 @@ pub struct Requests {
     pub naks: u64,
     /// NAKs with the PROOFS flag.
     pub naks_with_proofs: u64,
+    /// NAKs with the PROOF_RUNS flag (proofs only on chunks at multiples of 64, spec §3.6).
+    pub naks_with_proof_runs: u64,
     /// Chunk entries.
     pub chunk_entries: u64,
     /// Parity entries.
@@ -639,9 +644,21 @@ fn error_class(e: &rgtp_wire::Error) -> &'static str {
 enum Kind {
     PullRequest,
     Manifest(rgtp_wire::Manifest),
-    Chunk { index: u32, payload_len: usize },
-    Parity { block: u32, p: u8, n: u8, k: u8 },
-    Nak { entries: Vec<u32>, proofs: bool },
+    Chunk {
+        index: u32,
+        payload_len: usize,
+    },
+    Parity {
+        block: u32,
+        p: u8,
+        n: u8,
+        k: u8,
+    },
+    Nak {
+        entries: Vec<u32>,
+        proofs: bool,
+        proof_runs: bool,
+    },
     RateReport(rgtp_wire::RateReport),
     Keepalive,
 }
@@ -677,6 +694,7 @@ fn event(ts: u64, src: Peer, dst: Peer, len: usize, repr: &Repr<'_>) -> Event {
         Repr::Nak(n) => Kind::Nak {
             entries: n.indices.iter().collect(),
             proofs: n.flags.contains(NakFlags::PROOFS),
+            proof_runs: n.flags.contains(NakFlags::PROOF_RUNS),
         },
         Repr::RateReport(r) => Kind::RateReport(*r),
         Repr::Keepalive(_) => Kind::Keepalive,
@@ -748,6 +766,9 @@ fn manifest_facts(manifests: &[rgtp_wire::Manifest]) -> Option<ManifestFacts> {
     if !has_fec && f.contains(ManifestFlags::FEC_RAPTORQ) {
         problems.push("FEC_RAPTORQ set without FEC_N and FEC_K".to_string());
     }
+    // A token and PROOF_RUNS (spec §3.6) are per puller: only a puller that asked
+    // for them gets them, so Manifests of one exposure may differ in those.
+    let per_puller = ManifestFlags::TOKEN | ManifestFlags::PROOF_RUNS;
     let same = |o: &rgtp_wire::Manifest| {
         (
             o.total_size,
@@ -756,7 +777,7 @@ fn manifest_facts(manifests: &[rgtp_wire::Manifest]) -> Option<ManifestFacts> {
             o.merkle_root,
             o.fec_n,
             o.fec_k,
-            o.flags - ManifestFlags::TOKEN,
+            o.flags - per_puller,
         ) == (
             m.total_size,
             m.chunk_count,
@@ -764,7 +785,7 @@ fn manifest_facts(manifests: &[rgtp_wire::Manifest]) -> Option<ManifestFacts> {
             m.merkle_root,
             m.fec_n,
             m.fec_k,
-            m.flags - ManifestFlags::TOKEN,
+            m.flags - per_puller,
         )
     };
     let consistent = manifests.iter().all(same);
@@ -784,6 +805,7 @@ fn manifest_facts(manifests: &[rgtp_wire::Manifest]) -> Option<ManifestFacts> {
         hash,
         fec,
         proofs: f.contains(ManifestFlags::PROOFS),
+        proof_runs: f.contains(ManifestFlags::PROOF_RUNS),
         token: m.token.is_some(),
         consistent,
         problems,
@@ -859,11 +881,17 @@ fn build_exposure(id: ExposureId, events: &[Event]) -> ExposureReport {
     let mut asked_order: Vec<(Peer, Entry)> = Vec::new();
     let mut chunks_asked: HashSet<u32> = HashSet::new();
     for e in events {
-        let Kind::Nak { entries, proofs } = &e.kind else {
+        let Kind::Nak {
+            entries,
+            proofs,
+            proof_runs,
+        } = &e.kind
+        else {
             continue;
         };
         req.naks += 1;
         req.naks_with_proofs += u64::from(*proofs);
+        req.naks_with_proof_runs += u64::from(*proof_runs);
         for (pos, &raw) in entries.iter().enumerate() {
             // Without FEC, bit 31 is part of a chunk index (spec §3.4).
             let fec_possible = match m {
@@ -1285,6 +1313,7 @@ impl ManifestFacts {
             "hash": self.hash,
             "fec": self.fec,
             "proofs": self.proofs,
+            "proof_runs": self.proof_runs,
             "token": self.token,
             "consistent": self.consistent,
             "problems": self.problems,
@@ -1322,6 +1351,7 @@ impl ExposureReport {
             "requests": {
                 "naks": r.naks,
                 "naks_with_proofs": r.naks_with_proofs,
+                "naks_with_proof_runs": r.naks_with_proof_runs,
                 "chunk_entries": r.chunk_entries,
                 "parity_entries": r.parity_entries,
                 "distinct_chunks": r.distinct_chunks,
@@ -1587,7 +1617,7 @@ impl fmt::Display for ExposureReport {
             Some(m) => {
                 writeln!(
                     f,
-                    "  manifest   {} B in {} of {} B; {}, {}, FEC {}{}, proofs {}, token {}",
+                    "  manifest   {} B in {} of {} B; {}, {}, FEC {}{}, proofs {}, proof runs {}, token {}",
                     m.total_size,
                     pl(u64::from(m.chunk_count), "chunk", "chunks"),
                     m.chunk_size,
@@ -1600,6 +1630,7 @@ impl fmt::Display for ExposureReport {
                         String::new()
                     },
                     yes_no(m.proofs),
+                    yes_no(m.proof_runs),
                     yes_no(m.token),
                 )?;
                 writeln!(
@@ -1637,9 +1668,21 @@ impl fmt::Display for ExposureReport {
             )?;
         }
         let r = &self.requests;
+        let mut flagged = Vec::new();
+        if r.naks_with_proofs > 0 {
+            flagged.push(format!("{} with proofs", r.naks_with_proofs));
+        }
+        if r.naks_with_proof_runs > 0 {
+            flagged.push(format!("{} with proof runs", r.naks_with_proof_runs));
+        }
+        let flagged = if flagged.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flagged.join(", "))
+        };
         writeln!(
             f,
-            "  requests   {}: {} ({}), {}",
+            "  requests   {}{flagged}: {} ({}), {}",
             pl(r.naks, "NAK", "NAKs"),
             pl(r.chunk_entries, "chunk entry", "chunk entries"),
             pl(r.distinct_chunks, "distinct chunk", "distinct chunks"),

@@ -137,7 +137,9 @@ struct SuiteArgs {
     /// FEC: none, rs:N,K (e.g. rs:255,223) or raptorq:OVERHEAD (e.g. raptorq:0.25).
     #[arg(long, default_value = "none")]
     fec: FecSpec,
-    /// Send a Merkle proof with every chunk.
+    /// Prepare the exposure with Merkle proofs: chunks carry theirs, every chunk, or
+    /// the first of each aligned run of 64 for a puller that asks for proof runs
+    /// (spec §3.6). With `demo`, the pull checks them as `rgtp pull --proofs` does.
     #[arg(long)]
     proofs: bool,
     /// Plaintext bytes per chunk [default: 1200 over UDP, 1400 over raw Ethernet].
@@ -323,11 +325,17 @@ struct PullArgs {
     /// the same file and key serves the same exposure, and the pull carries on.
     #[arg(long, default_value_t = 0, value_name = "N")]
     retries: u32,
-    /// Ask for a Merkle proof with every chunk, and accept each chunk only once its
-    /// proof verified (checked on a second thread; with --from, as it arrives): a
-    /// chunk forged by a key holder costs one re-request instead of the whole pull.
+    /// Ask for Merkle proofs, and accept each chunk only once hashes leading to the
+    /// root vouch for it: a chunk forged by a key holder costs a re-request instead
+    /// of the whole pull. Checked on a second thread, an aligned run of 64 chunks at
+    /// a time with one proof a run where the exposer offers proof runs (spec §3.6);
+    /// with --from, every chunk's proof as it arrives.
     #[arg(long)]
     proofs: bool,
+    /// With --proofs: a proof with every chunk, each checked alone, instead of one
+    /// a run of 64.
+    #[arg(long, requires = "proofs")]
+    no_proof_runs: bool,
     /// Another exposer of the same exposure (HOST:PORT, or its own ticket), pulled
     /// from at the same time as the ticket's; repeat for more. Every chunk is verified
     /// whatever its source; a source that sends chunks failing verification, stops
@@ -375,6 +383,10 @@ struct DemoArgs {
     /// Seed for the generated data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// With --proofs: a proof with every chunk, each checked alone, instead of one
+    /// a run of 64 (spec §3.6).
+    #[arg(long, requires = "proofs")]
+    no_proof_runs: bool,
     #[command(flatten)]
     cc: CcArg,
 }
@@ -833,17 +845,19 @@ fn expose(a: ExposeArgs) -> CliResult {
     Ok(())
 }
 
-/// A puller of `ticket`'s exposure at `peer`. With `proofs` it asks for a proof with
-/// every chunk and the driver checks each on another thread before the chunk is
-/// accepted (offloaded proofs); without, the driver hashes the leaves on another
-/// thread and checks the root (deferred root).
-fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool) -> PullerConfig {
+/// A puller of `ticket`'s exposure at `peer`. With `proofs` it asks for proofs (one
+/// per run of 64 chunks where the exposer offers it and `proof_runs` is set) and the
+/// driver checks them on another thread before a chunk is accepted (offloaded
+/// proofs); without, the driver hashes the leaves on another thread and checks the
+/// root (deferred root).
+fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool, proof_runs: bool) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
     c.expected_cipher = ticket.cipher;
     c.expected_hash = ticket.hash;
     c.want_proofs = proofs;
     c.deferred_root = !proofs;
     c.offload_proofs = proofs;
+    c.proof_runs = proof_runs;
     c
 }
 
@@ -911,7 +925,7 @@ fn pull(a: PullArgs) -> CliResult {
     // Before the partial file exists: a Ctrl-C from here on stops the pull, so the
     // partial file is kept for a later run, or removed if it holds nothing.
     install_stop_handler();
-    let mut cfg = puller_config(&ticket, server, a.proofs);
+    let mut cfg = puller_config(&ticket, server, a.proofs, !a.no_proof_runs);
     cfg.max_payload = cfg.max_payload.min(mtu);
     cfg.use_fec = !a.no_fec;
     cfg.handshake_timeout = Duration::from_secs(a.connect_timeout);
@@ -1254,9 +1268,14 @@ fn demo(a: DemoArgs) -> CliResult {
         .socket_addr()
         .map_err(|e| (exit::IO, e.to_string()))?;
     let clock = Clock::new();
-    // A demo with --proofs pulls as `rgtp pull --proofs` does: every chunk's proof
-    // checked before it is accepted.
-    let mut cfg = puller_config(&ticket, Peer::Ip(server_addr), a.suite.proofs);
+    // A demo with --proofs pulls as `rgtp pull --proofs` does: every chunk checked
+    // against the root before it is accepted.
+    let mut cfg = puller_config(
+        &ticket,
+        Peer::Ip(server_addr),
+        a.suite.proofs,
+        !a.no_proof_runs,
+    );
     cfg.congestion = a.cc.controller;
     let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());
     // Each chunk is compared with the source as it lands: no copy of the output.

@@ -663,6 +663,93 @@ fn missing_chunks_are_listed_as_ranges() {
 }
 
 #[test]
+fn proof_runs_in_manifests_and_naks() {
+    let mut w = CaptureWriter::new(Vec::new()).unwrap();
+    let q = ip("198.51.100.3:41001");
+    // P asks for proof runs and gets them; Q does not ask and gets a Manifest without.
+    for (t, from, flags) in [
+        (0u64, P, PullFlags::PROOFS | PullFlags::PROOF_RUNS),
+        (10, q, PullFlags::PROOFS),
+    ] {
+        let pr = Repr::PullRequest(PullRequest {
+            exposure_id: ID,
+            window_size: 16,
+            loss_rate_q16: 0,
+            flags,
+            version_min: 1,
+            version_max: 1,
+        });
+        w.write_datagram(T0 + t, from, X, None, &emit(&pr)).unwrap();
+    }
+    let manifest = |flags| {
+        Repr::Manifest(Manifest {
+            exposure_id: ID,
+            total_size: 13_000,
+            chunk_count: 130,
+            chunk_size: 100,
+            merkle_root: [3; 32],
+            fec_n: 0,
+            fec_k: 0,
+            flags,
+            token: None,
+            rate_cap: None,
+        })
+    };
+    let m = manifest(ManifestFlags::PROOF_RUNS);
+    w.write_datagram(T0 + 1_000, X, P, None, &emit(&m)).unwrap();
+    let m = manifest(ManifestFlags::empty());
+    w.write_datagram(T0 + 1_010, X, q, None, &emit(&m)).unwrap();
+    // P: first requests with proof runs, a re-request with proofs on every chunk; Q: plain.
+    let naks = [
+        (
+            P,
+            NakFlags::PROOFS | NakFlags::PROOF_RUNS,
+            &[0u32, 1, 63, 64, 65][..],
+        ),
+        (P, NakFlags::PROOFS | NakFlags::PROOF_RUNS, &[128, 129][..]),
+        (P, NakFlags::PROOFS, &[1][..]),
+        (q, NakFlags::empty(), &[0][..]),
+    ];
+    for (n, (from, flags, entries)) in naks.iter().enumerate() {
+        let nak = Repr::Nak(Nak {
+            exposure_id: ID,
+            flags: *flags,
+            indices: IndexList::Slice(entries),
+            token: None,
+        });
+        w.write_datagram(T0 + 2_000 + n as u64, *from, X, None, &emit(&nak))
+            .unwrap();
+    }
+    let r = inspect(&finish(w), None);
+    let x = only(&r);
+    let m = x.manifest.as_ref().unwrap();
+    assert!(m.proof_runs, "the first Manifest has PROOF_RUNS");
+    assert!(!m.proofs);
+    assert!(m.consistent, "PROOF_RUNS is per puller: {:?}", m.problems);
+    assert_eq!(m.count, 2);
+    assert_eq!(x.requests.naks, 4);
+    assert_eq!(x.requests.naks_with_proofs, 3);
+    assert_eq!(x.requests.naks_with_proof_runs, 2);
+
+    let j = r.to_json();
+    let e = &j["exposures"][0];
+    assert_eq!(e["manifest"]["proof_runs"], true);
+    assert_eq!(e["manifest"]["consistent"], true);
+    assert_eq!(e["requests"]["naks_with_proofs"], 3);
+    assert_eq!(e["requests"]["naks_with_proof_runs"], 2);
+
+    let text = r.to_string();
+    assert!(
+        text.contains("proofs no, proof runs yes, token no"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  requests   4 NAKs (3 with proofs, 2 with proof runs): "),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_keys_and_values_match_the_report() {
     let (c, sidecar) = load("lossy");
     let r = inspect(&c, Some(&ticket_of(&sidecar)));
@@ -760,6 +847,8 @@ fn json_keys_and_values_match_the_report() {
     let doc = include_str!("../src/inspect.rs");
     for k in [
         "naks_with_proofs",
+        "naks_with_proof_runs",
+        "proof_runs",
         "missing_fec_covered",
         "seen_more_than_once",
     ] {

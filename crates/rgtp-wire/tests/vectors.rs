@@ -2,7 +2,7 @@
 
 use rgtp_wire::{
     ChunkData, ChunkDataWithProof, Error, FecParity, IndexList, Keepalive, Manifest, ManifestFlags,
-    Nak, NakFlags, PullFlags, PullRequest, RateReport, Repr, MAX_PAYLOAD_UDP,
+    Nak, NakFlags, PullFlags, PullRequest, RateReport, Repr, MAX_PAYLOAD_UDP, PROOF_RUN,
 };
 
 const VECTORS: &str = include_str!(concat!(
@@ -224,4 +224,70 @@ fn test_vectors() {
     // The file covers every packet type and every error class.
     assert_eq!(seen_types.len(), 8, "{seen_types:?}");
     assert_eq!(seen_errors.len(), 9, "{seen_errors:?}");
+}
+
+/// The record named `name`, parsed.
+fn parsed<'a>(records: &'a [Record], name: &str) -> (&'a Record, Vec<u8>) {
+    let record = records
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no record `{name}`"));
+    (record, record.bytes("hex"))
+}
+
+#[test]
+fn proof_runs_vectors_carry_the_defined_bits() {
+    let records = records(VECTORS);
+
+    let (r, bytes) = parsed(&records, "pull_request_proof_runs");
+    let Ok(Repr::PullRequest(p)) = Repr::parse(&bytes, r.max_payload()) else {
+        panic!("{}: not a Pull_Request", r.name);
+    };
+    assert_eq!(
+        p.flags,
+        PullFlags::PROOFS
+            | PullFlags::ADDR_VALIDATION
+            | PullFlags::RATE_CAP
+            | PullFlags::PROOF_RUNS
+    );
+
+    for name in ["manifest_proof_runs", "manifest_token_rate_cap_proof_runs"] {
+        let (r, bytes) = parsed(&records, name);
+        let Ok(Repr::Manifest(m)) = Repr::parse(&bytes, r.max_payload()) else {
+            panic!("{name}: not a Manifest");
+        };
+        assert!(m.flags.contains(ManifestFlags::PROOF_RUNS), "{name}");
+    }
+    // PROOF_RUNS adds no bytes: the same Manifest without it is as long.
+    let (r, bytes) = parsed(&records, "manifest_token_rate_cap_proof_runs");
+    let Ok(Repr::Manifest(mut m)) = Repr::parse(&bytes, r.max_payload()) else {
+        panic!("{}: not a Manifest", r.name);
+    };
+    m.flags -= ManifestFlags::PROOF_RUNS;
+    assert_eq!(Repr::Manifest(m).buffer_len(), bytes.len());
+
+    let (r, bytes) = parsed(&records, "nak_proof_runs");
+    let Ok(Repr::Nak(n)) = Repr::parse(&bytes, r.max_payload()) else {
+        panic!("{}: not a NAK", r.name);
+    };
+    assert_eq!(n.flags, NakFlags::PROOFS | NakFlags::PROOF_RUNS);
+    let heads: Vec<u32> = n.indices.iter().filter(|i| i % PROOF_RUN == 0).collect();
+    assert_eq!(heads, [0, 64], "the entries answered with their proofs");
+    assert!(n.indices.iter().any(|i| i % PROOF_RUN != 0));
+
+    // The undefined-bit vectors use bit 9, the lowest bit ManifestFlags does not define.
+    let lowest_undefined = (ManifestFlags::all().bits() + 1).trailing_zeros();
+    assert_eq!(
+        lowest_undefined, 9,
+        "ManifestFlags defines a new bit: move the undefined-bit vectors above it"
+    );
+    for name in [
+        "manifest_undefined_flag",
+        "manifest_proof_runs_undefined_flag",
+    ] {
+        let (r, bytes) = parsed(&records, name);
+        assert_eq!(r.get("error"), "BadFlags", "{name}");
+        let flags = u16::from_be_bytes([bytes[70], bytes[71]]);
+        assert_ne!(flags & (1 << lowest_undefined), 0, "{name}: {flags:#06x}");
+    }
 }

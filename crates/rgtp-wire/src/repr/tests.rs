@@ -588,7 +588,7 @@ fn test_manifest_bad_length() {
 
 #[test]
 fn test_manifest_bad_flags() {
-    for flags in [0x0100u16, 0x8000, 0xffdf, 0x0006, 0x0026, 0x0086] {
+    for flags in [0x0200u16, 0x8000, 0xffdf, 0x0006, 0x0026, 0x0086] {
         let bytes = edited(&MANIFEST_BYTES, |b| {
             b[field::manifest::FLAGS].copy_from_slice(&flags.to_be_bytes());
             if flags & ManifestFlags::TOKEN.bits() != 0 {
@@ -727,7 +727,7 @@ fn test_check() {
     assert_eq!(bad(Manifest { token: None, ..t }), Err(Error::BadFlags));
     let both = ManifestFlags::HASH_SHA256 | ManifestFlags::HASH_BLAKE3;
     assert_eq!(bad(Manifest { flags: both, ..m }), Err(Error::BadFlags));
-    let unknown = ManifestFlags::from_bits_retain(0x0100);
+    let unknown = ManifestFlags::from_bits_retain(0x0200);
     assert_eq!(
         bad(Manifest {
             flags: unknown,
