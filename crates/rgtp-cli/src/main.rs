@@ -1046,6 +1046,7 @@ fn pull_json(done: &Pulled, started: StdInstant) -> serde_json::Value {
         "repair_fetches": s.repair_fetches,
         "merkle_failures": s.merkle_failures,
         "offloaded_checks": s.offloaded_checks,
+        "proof_run_members": s.proof_run_members,
         "datagrams_received": s.datagrams_received,
         "bytes_received": s.bytes_received,
         "earlier_tries": done.earlier_tries.iter().map(|e| serde_json::json!({

@@ -341,6 +341,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
             t.repair_fetches += x.repair_fetches;
             t.unproven_rebuilds += x.unproven_rebuilds;
             t.offloaded_checks += x.offloaded_checks;
+            t.proof_run_members += x.proof_run_members;
             t.malformed += x.malformed;
             t.foreign += x.foreign;
             t.unexpected += x.unexpected;

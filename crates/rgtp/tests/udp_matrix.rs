@@ -98,8 +98,9 @@ fn proofs_on_request() {
 }
 
 /// Proofs checked on another core (`offload_proofs`, what `rgtp pull --proofs` does):
-/// every chunk handed out with its proof, accepted on the driver's verdict, with and
-/// without FEC, for the hashes that batch and those that do not.
+/// every chunk handed out (with its proof, or to be judged with its run of 64) and
+/// accepted on the driver's verdict, with and without FEC, for the hashes that batch
+/// and those that do not.
 #[test]
 fn proofs_checked_on_another_core() {
     for (hash, fec) in [
@@ -128,6 +129,15 @@ fn proofs_checked_on_another_core() {
             assert_eq!(stats.missing_proofs, 0);
             assert_eq!(stats.chunks_received, size.div_ceil(CHUNK) as u64);
             assert_eq!(stats.offloaded_checks, stats.chunks_received);
+            if size == 3 << 20 {
+                // Proof runs (spec §3.6): most chunks came without a proof of their own.
+                assert!(
+                    stats.proof_run_members > stats.chunks_received / 2,
+                    "{hash:?}/{fec}: {} of {} chunks without a proof",
+                    stats.proof_run_members,
+                    stats.chunks_received
+                );
+            }
         }
     }
 }

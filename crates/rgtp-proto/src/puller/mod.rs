@@ -121,6 +121,9 @@ pub struct PullerStats {
     /// Chunks accepted on the driver's verdict, their proofs checked on another core
     /// ([`PullerConfig::offload_proofs`]).
     pub offloaded_checks: u64,
+    /// Of the chunks handed out for the driver to check, those that came without a
+    /// proof of their own under proof runs (spec §3.6), to be judged with their run.
+    pub proof_run_members: u64,
     /// Datagrams that failed to parse or had impossible field values.
     pub malformed: u64,
     /// Datagrams from a peer other than the exposer, or for another exposure.

@@ -86,6 +86,9 @@ impl<S: SuiteFactory> Puller<S> {
             // runs: with its run) and reports its verdict (`handle_verdict`). Its request is answered now (an RTT sample); it
             // counts as delivered, and as progress, once it passes.
             self.output.set_pending(idx, true);
+            if proof.is_none() {
+                self.stats.proof_run_members += 1;
+            }
             if let Some(f) = self.flights.remove(idx) {
                 self.answered(now, &f);
             }
