@@ -1,9 +1,13 @@
 //! A deliberately faulty exposer: after every Manifest it sends, it pushes a burst of
 //! chunks nobody asked for (as upstream's C library does when a puller connects). The
-//! chunks are genuine, so a puller can still complete; an exposer test catches it
-//! (EXP-001, EXP-002, EXP-006, EXP-010, EXP-043, EXP-044). `tests/faults.rs` runs the
-//! exposer cases against it and the `faulty-exposer` example serves a file with it, for
-//! the interop matrix.
+//! chunks are genuine, so a puller can still complete; the exposer cases catch it, and
+//! exactly these fail: EXP-001, EXP-002, EXP-010 and EXP-062 (each sends a Pull_Request,
+//! EXP-062's with RATE_CAP, and expects its Manifest and nothing more), EXP-006
+//! (a Pull_Request answered with Chunk_Data), EXP-043 and EXP-044 (the burst is far more
+//! than 3× the 36-byte Pull_Request it follows). The proof-run cases EXP-063 and EXP-064
+//! pass: each starts from a quiet socket once its handshake is done, so the burst is
+//! never taken for an answer to a NAK. `tests/faults.rs` runs the exposer cases against
+//! it and the `faulty-exposer` example serves a file with it, for the interop matrix.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

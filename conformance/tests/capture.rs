@@ -1,22 +1,26 @@
 //! The capture target judges recorded transfers: every capture of `pcaps/` (honest
 //! ones pass every applicable case, hostile ones fail exactly the cases their attack
-//! breaks), and captures built here with `CaptureWriter` around our sans-IO exposer
-//! in which the exposer, or the puller, misbehaves in one known way.
+//! breaks), captures built here with `CaptureWriter` around our sans-IO exposer in
+//! which the exposer, or the puller, misbehaves in one known way, and a pull with proof
+//! runs between our exposer and our puller over loopback UDP, recorded by the relay.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use common::bytes;
+use common::{bytes, serve_ours};
 use rgtp::{ExposerBuilder, FecSpec, Prepared, Ticket};
 use rgtp_capture::CaptureWriter;
 use rgtp_conformance::cases::capture::{CaptureCtx, CaptureOptions, CASES};
-use rgtp_conformance::net;
+use rgtp_conformance::relay::Relay;
 use rgtp_conformance::{failing_ids, Outcome, Selection, Verdict};
+use rgtp_conformance::{net, reference};
+use rgtp_link::impair::ImpairmentConfig;
 use rgtp_proto::{Exposer, ExposerConfig, Instant, Peer};
-use rgtp_wire::{NakFlags, PullFlags, Repr, Token, NAK_PARITY_BIT};
+use rgtp_wire::{ManifestFlags, NakFlags, PullFlags, Repr, Token, NAK_PARITY_BIT, PROOF_RUN};
 
 fn ids(v: &[&str]) -> BTreeSet<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -387,14 +391,26 @@ impl Recording {
             .unwrap();
     }
 
-    /// Pull_Request with ADDR_VALIDATION from `from`: the token of the Manifest.
-    fn handshake_from(&mut self, from: &str) -> Option<Token> {
-        let pr = net::pull_request(self.id(), PullFlags::ADDR_VALIDATION, 1, 1);
-        let a = self.ask_from(from, &pr, true);
+    /// Pull_Request with `flags` from `from`, recorded when `record`: the Manifest's
+    /// flags and token.
+    fn handshake_with(
+        &mut self,
+        from: &str,
+        flags: PullFlags,
+        record: bool,
+    ) -> (ManifestFlags, Option<Token>) {
+        let pr = net::pull_request(self.id(), flags, 1, 1);
+        let a = self.ask_from(from, &pr, record);
         match Repr::parse(&a[0], 65_535) {
-            Ok(Repr::Manifest(m)) => m.token,
+            Ok(Repr::Manifest(m)) => (m.flags, m.token),
             other => panic!("no Manifest: {other:?}"),
         }
+    }
+
+    /// Pull_Request with ADDR_VALIDATION from `from`: the token of the Manifest.
+    fn handshake_from(&mut self, from: &str) -> Option<Token> {
+        self.handshake_with(from, PullFlags::ADDR_VALIDATION, true)
+            .1
     }
 
     fn handshake(&mut self) -> Option<Token> {
@@ -620,6 +636,249 @@ fn puller_with_bad_reserved_fields_and_reports() {
     assert!(verdict_of(&out, "CAP-108")
         .detail
         .contains("Loss_Rate_Q16 70000"));
+}
+
+// ------------------------------------------------------------------ proof runs (§3.6)
+
+/// What a puller that judges runs asks for in its Pull_Request.
+const RUNS_PULL: PullFlags = PullFlags::ADDR_VALIDATION
+    .union(PullFlags::PROOFS)
+    .union(PullFlags::PROOF_RUNS);
+/// What it sets on NAKs asking for chunks the first time.
+const RUNS_NAK: NakFlags = NakFlags::PROOFS.union(NakFlags::PROOF_RUNS);
+
+/// Chunk packets in answers: (with a proof, without).
+fn proofs_in(answers: &[Vec<u8>]) -> (Vec<u32>, Vec<u32>) {
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for d in answers {
+        match Repr::parse(d, 65_535) {
+            Ok(Repr::ChunkDataWithProof(c)) => with.push(c.chunk_index),
+            Ok(Repr::ChunkData(c)) => without.push(c.chunk_index),
+            _ => {}
+        }
+    }
+    (with, without)
+}
+
+fn assert_pass(out: &[Outcome], cases: &[&str]) {
+    for id in cases {
+        let o = verdict_of(out, id);
+        assert_eq!(o.verdict, Verdict::Pass, "{id}: {}", o.detail);
+    }
+}
+
+#[test]
+fn synthetic_transfer_with_proof_runs_passes() {
+    // 150 chunks: runs start at 0, 64 and 128 (the last one short).
+    let mut r = Recording::plain(180_000);
+    let id = r.id();
+    let (flags, token) = r.handshake_with(PULLER, RUNS_PULL, true);
+    assert!(flags.contains(ManifestFlags::PROOF_RUNS), "{flags:?}");
+    // First requests, 64 entries a NAK at most as our puller sends them: proofs on run
+    // heads only.
+    let mut answers = Vec::new();
+    for part in all(150).chunks(64) {
+        answers.extend(r.ask(&net::nak(id, part, RUNS_NAK, token), true));
+    }
+    let (with, without) = proofs_in(&answers);
+    assert_eq!(with, [0, 64, 128]);
+    assert_eq!(without.len(), 147);
+    // A re-request goes out with PROOFS alone: every chunk with its proof.
+    let again = r.ask(&net::nak(id, &[1, 65, 149], NakFlags::PROOFS, token), true);
+    assert_eq!(proofs_in(&again).0, [1, 65, 149]);
+    // Another puller, which did not ask for proof runs: its Manifest has no PROOF_RUNS,
+    // which does not make it another exposure (CAP-012).
+    let (flags, theirs) = r.handshake_with(OTHER, PullFlags::ADDR_VALIDATION, true);
+    assert!(!flags.contains(ManifestFlags::PROOF_RUNS), "{flags:?}");
+    r.ask_from(
+        OTHER,
+        &net::nak(id, &[0, 1], NakFlags::PROOFS, theirs),
+        true,
+    );
+    let (failing, out) = r.judge(true);
+    assert!(failing.is_empty(), "{failing:?}");
+    assert_pass(
+        &out,
+        &[
+            "CAP-012", "CAP-015", "CAP-025", "CAP-041", "CAP-042", "CAP-103", "CAP-109",
+        ],
+    );
+    let d = &verdict_of(&out, "CAP-015").detail;
+    assert!(d.contains("1 with PROOF_RUNS"), "{d}");
+    let d = &verdict_of(&out, "CAP-025").detail;
+    assert!(d.starts_with("155 requested chunk packets"), "{d}");
+    let d = &verdict_of(&out, "CAP-041").detail;
+    assert!(d.starts_with("8 proofs"), "{d}");
+}
+
+#[test]
+fn pull_with_proof_runs_over_udp_passes() {
+    // Our exposer of an exposure prepared with proofs (`rgtp expose --proofs`) on
+    // loopback, and our puller as `rgtp pull --proofs` configures it (proofs checked on
+    // another core, a run at a time), through a relay that records what each side was
+    // handed. Proofs are negotiated (ManifestFlags PROOFS), and NakFlags PROOF_RUNS
+    // overrides the exposure's PROOFS flag off the run heads. 300 chunks: five runs, the
+    // last one short.
+    let data = bytes(360_000, 11);
+    let exposure = ExposerBuilder::new().with_proofs(true);
+    let ours = serve_ours(&data, exposure, ExposerConfig::default());
+    let relay = Relay::spawn(ours.addr, ImpairmentConfig::perfect(), 7).unwrap();
+    let mut via = ours.ticket.clone();
+    via.host = relay.addr.ip().to_string();
+    via.port = relay.addr.port();
+    let got = reference::pull_configured(
+        &via,
+        rgtp::DynSuite,
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+        |c| {
+            c.want_proofs = true;
+            c.offload_proofs = true;
+            c.proof_runs = true;
+            c.deferred_root = false;
+        },
+    )
+    .unwrap();
+    assert!(got == data, "the pulled bytes differ");
+    let (delivered, _, _) = relay.finish();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proof-runs.pcap");
+    Relay::write_pcap(ours.addr, &delivered, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // The capture shows what it is meant to: PROOF_RUNS asked, announced and used, and
+    // most chunks sent without proofs (re-requested ones, if any, carry theirs).
+    let (mut runs_naks, mut announced) = (0, false);
+    let (mut heads, mut with, mut without) = (0, 0, 0);
+    for d in delivered.iter().map(|d| &d.data) {
+        match Repr::parse(d, 65_535) {
+            Ok(Repr::Nak(n)) if n.flags.contains(NakFlags::PROOF_RUNS) => runs_naks += 1,
+            Ok(Repr::Manifest(m)) => announced |= m.flags.contains(ManifestFlags::PROOF_RUNS),
+            Ok(Repr::ChunkDataWithProof(c)) => {
+                with += 1;
+                heads += usize::from(c.chunk_index % PROOF_RUN == 0);
+            }
+            Ok(Repr::ChunkData(_)) => without += 1,
+            _ => {}
+        }
+    }
+    println!(
+        "announced {announced}, {runs_naks} NAKs with PROOF_RUNS, chunks: {with} with a proof ({heads} run heads), {without} without"
+    );
+    assert!(announced && runs_naks > 0 && heads >= 5 && without >= 150);
+    let opts = CaptureOptions {
+        ticket: Some(ours.ticket.clone()),
+        ..Default::default()
+    };
+    let ctx = CaptureCtx::new(&bytes, opts).unwrap();
+    println!("{}", ctx.summary());
+    let out = rgtp_conformance::run_capture(&ctx, &Selection::default());
+    print!("{}", rgtp_conformance::report::table(&out));
+    let failing = failing_ids(&out);
+    assert!(failing.is_empty(), "{failing:?}");
+    assert_pass(
+        &out,
+        &[
+            "CAP-015", "CAP-020", "CAP-023", "CAP-025", "CAP-040", "CAP-041", "CAP-042", "CAP-103",
+            "CAP-109",
+        ],
+    );
+}
+
+#[test]
+fn exposer_answering_a_proof_runs_nak_with_proofs_on_every_chunk() {
+    // It announced PROOF_RUNS, then served the NAK as if the bit were clear: chunks 1,
+    // 63 and 65 carry proofs §3.6 says they do not.
+    let mut r = Recording::plain(120_000); // 100 chunks
+    let id = r.id();
+    let (flags, token) = r.handshake_with(PULLER, RUNS_PULL, true);
+    assert!(flags.contains(ManifestFlags::PROOF_RUNS));
+    let entries = [0, 1, 63, 64, 65];
+    r.puller_sends(&net::nak(id, &entries, RUNS_NAK, token));
+    let a = r.ask(&net::nak(id, &entries, NakFlags::PROOFS, token), false);
+    assert_eq!(proofs_in(&a).0, entries);
+    let (failing, out) = r.judge(true);
+    assert_eq!(failing, ids(&["CAP-025"]));
+    let d = &verdict_of(&out, "CAP-025").detail;
+    assert!(
+        d.starts_with("3 of 5 requested chunk packets fail")
+            && d.contains("chunk 1 sent with a proof")
+            && d.contains(
+                "PROOF_RUNS set and announced to this puller (chunk 1 is not a multiple of 64"
+            ),
+        "{d}"
+    );
+    // The proofs themselves are genuine, and the puller did nothing wrong.
+    assert_pass(&out, &["CAP-041", "CAP-109"]);
+}
+
+#[test]
+fn exposer_leaving_out_a_run_heads_proof() {
+    // It announced PROOF_RUNS, then answered chunk 64 of a NAK with PROOFS and
+    // PROOF_RUNS without its proof (as if PROOFS were clear); chunk 65 rightly has none.
+    let mut r = Recording::plain(120_000);
+    let id = r.id();
+    let (_, token) = r.handshake_with(PULLER, RUNS_PULL, true);
+    r.puller_sends(&net::nak(id, &[64, 65], RUNS_NAK, token));
+    let a = r.ask(&net::nak(id, &[64, 65], NakFlags::PROOF_RUNS, token), false);
+    assert_eq!(proofs_in(&a), (vec![], vec![64, 65]));
+    let (failing, out) = r.judge(true);
+    assert_eq!(failing, ids(&["CAP-025"]));
+    let d = &verdict_of(&out, "CAP-025").detail;
+    assert!(
+        d.starts_with("1 of 2 requested chunk packets fail")
+            && d.contains("chunk 64 sent without a proof; Manifest PROOFS clear, NAK")
+            && d.contains("PROOFS set, PROOF_RUNS set and announced"),
+        "{d}"
+    );
+}
+
+#[test]
+fn proof_runs_nak_without_the_extension_announced() {
+    // The puller never asked for proof runs, so its Manifest has no PROOF_RUNS; its NAK
+    // sets the bit all the same: the puller's fault (CAP-109). The exposer may ignore the
+    // bit or honour it: either answer passes CAP-025.
+    for honour in [true, false] {
+        let mut r = Recording::plain(120_000);
+        let id = r.id();
+        let asks = PullFlags::ADDR_VALIDATION | PullFlags::PROOFS;
+        let (flags, token) = r.handshake_with(PULLER, asks, true);
+        assert!(!flags.contains(ManifestFlags::PROOF_RUNS));
+        let entries = [0, 1, 64, 65];
+        r.puller_sends(&net::nak(id, &entries, RUNS_NAK, token));
+        let served = if honour { RUNS_NAK } else { NakFlags::PROOFS };
+        let a = r.ask(&net::nak(id, &entries, served, token), false);
+        let want: &[u32] = if honour { &[0, 64] } else { &entries };
+        assert_eq!(proofs_in(&a).0, want);
+        let (failing, out) = r.judge(true);
+        assert_eq!(failing, ids(&["CAP-109"]), "honour {honour}");
+        assert_pass(&out, &["CAP-015", "CAP-025"]);
+        let d = &verdict_of(&out, "CAP-109").detail;
+        assert!(
+            d.contains("sets PROOF_RUNS, but no Manifest the exposer sent it"),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn exposer_announcing_proof_runs_unasked() {
+    // The recorded Pull_Request has no PullFlags PROOF_RUNS; the Manifest answering it
+    // (drawn by one that had) announces the extension anyway.
+    let mut r = Recording::plain(24_000);
+    let id = r.id();
+    r.puller_sends(&net::pull_request(id, PullFlags::ADDR_VALIDATION, 1, 1));
+    let (flags, token) = r.handshake_with(PULLER, RUNS_PULL, false);
+    assert!(flags.contains(ManifestFlags::PROOF_RUNS));
+    r.ask(&net::nak(id, &[0, 1], RUNS_NAK, token), true);
+    let (failing, out) = r.judge(true);
+    assert_eq!(failing, ids(&["CAP-015"]));
+    let d = &verdict_of(&out, "CAP-015").detail;
+    assert!(
+        d.contains("Manifest with PROOF_RUNS to 192.0.2.2:40000, whose Pull_Request (frame 1) did not set PullFlags PROOF_RUNS"),
+        "{d}"
+    );
+    // Once announced, the puller may use the bit, and the exposer must honour it.
+    assert_pass(&out, &["CAP-025", "CAP-109"]);
 }
 
 // ------------------------------------------------------------------ the command

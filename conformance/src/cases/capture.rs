@@ -33,6 +33,21 @@
 //! token was issued to that address in the capture) cannot be judged; those
 //! NAKs are left out of the bound and counted in the detail.
 //!
+//! # Proof runs (§3.6)
+//!
+//! ManifestFlags PROOF_RUNS belongs to the puller a Manifest answers, as a token and a
+//! rate cap do: it may be sent only to a puller whose Pull_Request set PullFlags
+//! PROOF_RUNS (CAP-015), and Manifests are compared without all three (CAP-012). Which
+//! chunks of a NAK come with a proof (CAP-025) depends on the puller too: once the
+//! exposer announced PROOF_RUNS to that address for that exposure, a NAK with NakFlags
+//! PROOF_RUNS gets proofs on its chunks at multiples of 64 (where Manifest or NAK PROOFS
+//! ask for them) and on no other chunk. An exposer that announced nothing to that
+//! address may ignore the bit or, keeping no state, honour it anyway: either answer
+//! passes. A puller may set the NAK bit only after a Manifest sent to it announced
+//! PROOF_RUNS (CAP-109). What a puller does with a chunk that arrives without a proof,
+//! waiting for its run or dropping it, is not on the wire; the replay of CAP-042 asks
+//! for no proofs and judges the output by its root.
+//!
 //! # What the capture cannot show
 //!
 //! A capture taken at the puller misses requests lost on the way to the
@@ -54,7 +69,10 @@ use rgtp_proto::crypto::TAG_LEN;
 use rgtp_proto::merkle::{proof_depth, root_of, verify_proof};
 use rgtp_proto::{CipherSuite, FecCodec, FecScheme, KeyMode, MerkleScheme, Peer, SuiteId};
 use rgtp_providers::{AnyCipher, AnyFec, AnyHash};
-use rgtp_wire::{ExposureId, Hash, Manifest, ManifestFlags, Repr, Token, NAK_PARITY_BIT};
+use rgtp_wire::{
+    ExposureId, Hash, Manifest, ManifestFlags, NakFlags, PullFlags, Repr, Token, NAK_PARITY_BIT,
+    PROOF_RUN,
+};
 
 use super::{fail, skip, Case, CaseResult, Level, Stop};
 
@@ -382,6 +400,9 @@ struct Findings {
     manifest_same: Tally,
     manifest_wellformed: Tally,
     manifest_token: Tally,
+    manifest_runs: Tally,
+    /// Manifests answering a Pull_Request that announce PROOF_RUNS.
+    manifest_runs_announced: usize,
     chunk_requested: Tally,
     parity_requested: Tally,
     nak_limit: Tally,
@@ -399,6 +420,9 @@ struct Findings {
     pul_nak_size: Tally,
     pul_token: Tally,
     pul_token_unverifiable: usize,
+    pul_runs: Tally,
+    /// NAKs with PROOF_RUNS from a puller sent no Manifest of that exposure in the capture.
+    pul_runs_unverifiable: usize,
     pul_reports: Tally,
 }
 
@@ -420,13 +444,15 @@ enum ReqKind {
     Pull {
         version_ok: bool,
         asks_token: bool,
+        /// PullFlags PROOF_RUNS.
+        asks_runs: bool,
         answered: bool,
     },
     Nak {
         entries: usize,
         /// Position after the last entry answered (where a FIFO exposer goes on).
         cursor: usize,
-        proofs: bool,
+        ask: ProofAsk,
         token: TokenStatus,
         /// One past the highest position answered.
         max_pos: usize,
@@ -469,6 +495,41 @@ impl Request {
 /// Key of an open NAK entry: (puller, exposure, entry value).
 type EntryKey = (Peer, ExposureId, u32);
 
+/// What a NAK's flags ask of the proofs on its chunks (§3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProofAsk {
+    /// NakFlags PROOFS.
+    proofs: bool,
+    /// NakFlags PROOF_RUNS.
+    runs: bool,
+    /// Before the NAK, the exposer sent this puller a Manifest of this exposure with
+    /// ManifestFlags PROOF_RUNS: it said it honours the NAK bit.
+    announced: bool,
+}
+
+/// Whether chunk `index`, answering a NAK that asked `ask` of an exposure whose Manifest
+/// has PROOFS (`manifest_proofs`) or not, may be sent with a proof (`with`) or without
+/// one (§3.6).
+fn proof_allowed(manifest_proofs: bool, ask: ProofAsk, index: u32, with: bool) -> bool {
+    let wanted = manifest_proofs || ask.proofs;
+    // Without proof runs: a proof exactly when the Manifest or the NAK has PROOFS.
+    let plain = with == wanted;
+    if !ask.runs {
+        return plain;
+    }
+    // With them, chunks off a multiple of 64 come without a proof, whatever PROOFS
+    // says; a run head has one when PROOFS asks for it. When nothing asks for proofs
+    // §3.6 does not settle a run head's packet type, so either passes.
+    let runs = if index % PROOF_RUN == 0 {
+        with || !wanted
+    } else {
+        !with
+    };
+    // An exposer that did not announce the extension to this puller may ignore the
+    // bit; keeping no state, it may as well honour it.
+    runs || (!ask.announced && plain)
+}
+
 #[derive(Debug, Default)]
 struct Analysis {
     pkts: Vec<Pkt>,
@@ -490,6 +551,10 @@ struct Analysis {
     last_req: HashMap<Peer, usize>,
     /// Tokens the exposer issued: (to, exposure, token).
     tokens: Vec<(Peer, ExposureId, Token)>,
+    /// (puller, exposure) pairs the exposer sent a Manifest to, so far in the walk.
+    manifest_sent: HashSet<(Peer, ExposureId)>,
+    /// Of those, the pairs sent a Manifest with ManifestFlags PROOF_RUNS (§3.6).
+    runs_announced: HashSet<(Peer, ExposureId)>,
     /// Chunk and parity packets from the exposer (indices into `pkts`).
     chunks: Vec<usize>,
     parity: Vec<usize>,
@@ -504,9 +569,13 @@ fn link_kind(p: &Peer) -> LinkKind {
     }
 }
 
-fn strip_token(mut m: Manifest) -> Manifest {
-    m.flags -= ManifestFlags::TOKEN;
+/// What a Manifest says about the exposure, without what belongs to the puller it
+/// answers: the token (§5.2), the rate cap (§8.3.3) and PROOF_RUNS (§3.6), each sent only
+/// to a puller that asked.
+fn exposure_part(mut m: Manifest) -> Manifest {
+    m.flags -= ManifestFlags::TOKEN | ManifestFlags::RATE_CAP | ManifestFlags::PROOF_RUNS;
     m.token = None;
+    m.rate_cap = None;
     m
 }
 
@@ -788,16 +857,15 @@ fn attribute(
     let best = (0..cands.len()).min_by_key(|&ci| {
         let (q, pos) = cands[ci];
         let ReqKind::Nak {
-            cursor,
-            proofs,
-            token,
-            ..
+            cursor, ask, token, ..
         } = reqs[q].kind
         else {
             unreachable!("only NAK entries are open");
         };
         let over = pos >= NAK_SERVE_LIMIT;
-        let mismatch = manifest_proofs.is_some_and(|mp| (mp || proofs) != is_proof);
+        // Only chunk entries are charged with a Manifest's PROOFS flag known: `value`
+        // is then the chunk's index.
+        let mismatch = manifest_proofs.is_some_and(|mp| !proof_allowed(mp, ask, value, is_proof));
         let bound = matches!(token, TokenStatus::Absent | TokenStatus::Invalid);
         let skip = if pos >= cursor {
             pos - cursor
@@ -858,11 +926,15 @@ fn exposer_packet(
                 None => a.f.manifest_wellformed.ok(),
                 Some(why) => a.f.manifest_wellformed.bad(format!("frame {frame}: {why}")),
             }
+            a.manifest_sent.insert((peer, m.exposure_id));
+            if m.flags.contains(ManifestFlags::PROOF_RUNS) {
+                a.runs_announced.insert((peer, m.exposure_id));
+            }
             match a.manifests.get(&m.exposure_id) {
                 Some(first) => a
                     .f
                     .manifest_same
-                    .check(strip_token(*first) == strip_token(m), || {
+                    .check(exposure_part(*first) == exposure_part(m), || {
                         format!(
                             "frame {frame}: Manifest to {} differs from the first one of exposure {}",
                             peer_text(peer),
@@ -873,8 +945,10 @@ fn exposer_packet(
                     a.manifests.insert(m.exposure_id, m);
                 }
             }
-            // The Pull_Request it answers: a supported version, then a token request
-            // matching the token sent, then the oldest.
+            // The Pull_Request it answers: a supported version, then one that asked for
+            // what the Manifest brings (a token, PROOF_RUNS), then one whose asks match it
+            // exactly, then the oldest.
+            let runs = m.flags.contains(ManifestFlags::PROOF_RUNS);
             let pick = a
                 .reqs
                 .iter()
@@ -894,12 +968,21 @@ fn exposer_packet(
                     let ReqKind::Pull {
                         version_ok,
                         asks_token,
+                        asks_runs,
                         ..
                     } = q.kind
                     else {
                         unreachable!()
                     };
-                    (!version_ok, asks_token != m.token.is_some(), *qi)
+                    let unasked = usize::from(m.token.is_some() && !asks_token)
+                        + usize::from(runs && !asks_runs);
+                    (
+                        !version_ok,
+                        unasked,
+                        asks_token != m.token.is_some(),
+                        asks_runs != runs,
+                        *qi,
+                    )
                 })
                 .map(|(qi, _)| qi);
             match pick {
@@ -918,18 +1001,29 @@ fn exposer_packet(
                     if let ReqKind::Pull {
                         answered,
                         asks_token,
+                        asks_runs,
                         ..
                     } = &mut q.kind
                     {
                         *answered = true;
-                        let asked = *asks_token;
+                        let (asked, asked_runs) = (*asks_token, *asks_runs);
+                        let pr_frame = q.frame;
                         a.f.manifest_token.check(asked || m.token.is_none(), || {
                             format!(
-                                "frame {frame}: Manifest with a token to {}, whose Pull_Request (frame {}) did not set ADDR_VALIDATION",
+                                "frame {frame}: Manifest with a token to {}, whose Pull_Request (frame {pr_frame}) did not set ADDR_VALIDATION",
                                 peer_text(peer),
-                                a.reqs[qi].frame
                             )
                         });
+                        // §3.6: PROOF_RUNS only in answer to PullFlags PROOF_RUNS.
+                        a.f.manifest_runs.check(asked_runs || !runs, || {
+                            format!(
+                                "frame {frame}: Manifest with PROOF_RUNS to {}, whose Pull_Request (frame {pr_frame}) did not set PullFlags PROOF_RUNS",
+                                peer_text(peer),
+                            )
+                        });
+                        if runs {
+                            a.f.manifest_runs_announced += 1;
+                        }
                     }
                 }
             }
@@ -986,19 +1080,20 @@ fn exposer_packet(
                 }
                 Some(q) => {
                     a.f.chunk_requested.ok();
-                    if let (Some(mp), ReqKind::Nak { proofs, .. }) =
-                        (manifest_proofs, &a.reqs[q].kind)
+                    if let (Some(mp), ReqKind::Nak { ask, .. }) = (manifest_proofs, &a.reqs[q].kind)
                     {
-                        let want = mp || *proofs;
+                        let ask = *ask;
                         let nak_frame = a.reqs[q].frame;
-                        a.f.proof_type.check(want == is_proof, || {
-                            format!(
-                                "frame {frame}: chunk {index} sent {} a proof; Manifest PROOFS {}, NAK (frame {nak_frame}) PROOFS {}",
-                                if is_proof { "with" } else { "without" },
-                                if mp { "set" } else { "clear" },
-                                if *proofs { "set" } else { "clear" },
-                            )
-                        });
+                        a.f.proof_type
+                            .check(proof_allowed(mp, ask, index, is_proof), || {
+                                format!(
+                                    "frame {frame}: chunk {index} sent {} a proof; Manifest PROOFS {}, NAK (frame {nak_frame}) PROOFS {}{}",
+                                    if is_proof { "with" } else { "without" },
+                                    set(mp),
+                                    set(ask.proofs),
+                                    runs_rule(ask, index),
+                                )
+                            });
                     }
                 }
             }
@@ -1064,6 +1159,33 @@ fn exposer_packet(
     }
 }
 
+fn set(b: bool) -> &'static str {
+    if b {
+        "set"
+    } else {
+        "clear"
+    }
+}
+
+/// The proof-run part of a CAP-025 failure: what PROOF_RUNS made of chunk `index`.
+fn runs_rule(ask: ProofAsk, index: u32) -> String {
+    if !ask.runs {
+        return String::new();
+    }
+    let place = if index % PROOF_RUN == 0 {
+        format!("a multiple of {PROOF_RUN}")
+    } else {
+        format!("not a multiple of {PROOF_RUN}")
+    };
+    if ask.announced {
+        format!(
+            ", PROOF_RUNS set and announced to this puller (chunk {index} is {place}; §3.6: a proof only on those that are)"
+        )
+    } else {
+        format!(", PROOF_RUNS set but not announced to this puller (chunk {index} is {place})")
+    }
+}
+
 fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>) {
     let peer = p.peer;
     let id = *r.exposure_id();
@@ -1080,9 +1202,11 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
     }
     match r {
         Repr::PullRequest(pr) => {
-            a.f.pul_reserved.check(pr.flags.bits() & !0b1111 == 0, || {
+            // Bits 0-4 are defined (PROOF_RUNS is bit 4, §3.6); 5-31 are reserved.
+            let reserved = pr.flags.bits() & !PullFlags::all().bits();
+            a.f.pul_reserved.check(reserved == 0, || {
                 format!(
-                    "frame {frame}: PullFlags {:#010x} set reserved bits 4-31",
+                    "frame {frame}: PullFlags {:#010x} set reserved bits {reserved:#010x}",
                     pr.flags.bits()
                 )
             });
@@ -1106,18 +1230,40 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 unrequested_bytes: 0,
                 kind: ReqKind::Pull {
                     version_ok,
-                    asks_token: pr.flags.contains(rgtp_wire::PullFlags::ADDR_VALIDATION),
+                    asks_token: pr.flags.contains(PullFlags::ADDR_VALIDATION),
+                    asks_runs: pr.flags.contains(PullFlags::PROOF_RUNS),
                     answered: false,
                 },
             });
         }
         Repr::Nak(nak) => {
-            a.f.pul_reserved.check(nak.flags.bits() & !0b11 == 0, || {
+            // Bits 0-2 are defined (PROOF_RUNS is bit 2, §3.6); 3-15 are reserved.
+            let reserved = nak.flags.bits() & !NakFlags::all().bits();
+            a.f.pul_reserved.check(reserved == 0, || {
                 format!(
-                    "frame {frame}: NakFlags {:#06x} set reserved bits 2-15",
+                    "frame {frame}: NakFlags {:#06x} set reserved bits {reserved:#06x}",
                     nak.flags.bits()
                 )
             });
+            let ask = ProofAsk {
+                proofs: nak.flags.contains(NakFlags::PROOFS),
+                runs: nak.flags.contains(NakFlags::PROOF_RUNS),
+                announced: a.runs_announced.contains(&(peer, id)),
+            };
+            // CAP-109 (§3.6): NakFlags PROOF_RUNS only once a Manifest announced it.
+            if ask.runs {
+                if ask.announced {
+                    a.f.pul_runs.ok();
+                } else if a.manifest_sent.contains(&(peer, id)) {
+                    a.f.pul_runs.bad(format!(
+                        "frame {frame}: NAK from {} sets PROOF_RUNS, but no Manifest the exposer sent it for exposure {} announced PROOF_RUNS",
+                        peer_text(peer),
+                        hex::encode(id)
+                    ));
+                } else {
+                    a.f.pul_runs_unverifiable += 1;
+                }
+            }
             let entries = nak.indices.len();
             a.f.pul_nak_size.check(entries <= NAK_SERVE_LIMIT, || {
                 format!(
@@ -1174,7 +1320,7 @@ fn puller_packet(a: &mut Analysis, p: &Pkt, frame: usize, b: &[u8], r: Repr<'_>)
                 kind: ReqKind::Nak {
                     entries,
                     cursor: 0,
-                    proofs: nak.flags.contains(rgtp_wire::NakFlags::PROOFS),
+                    ask,
                     token,
                     max_pos: 0,
                 },
@@ -1339,7 +1485,7 @@ fn cap002(ctx: &CaptureCtx) -> CaseResult {
 fn cap003(ctx: &CaptureCtx) -> CaseResult {
     ctx.a.f.exp_reserved.verdict(
         "FEC_Parity packets",
-        "no FEC_Parity, the only exposer packet with a Reserved field (undefined Manifest flag bits are parse errors, CAP-001)",
+        "no FEC_Parity, the only exposer packet with a Reserved field (undefined Manifest flag bits, 9-15, are parse errors, CAP-001)",
         "",
     )
 }
@@ -1398,6 +1544,15 @@ fn cap014(ctx: &CaptureCtx) -> CaseResult {
         "Manifests answering a Pull_Request",
         "no Manifest answered a Pull_Request",
         "",
+    )
+}
+
+fn cap015(ctx: &CaptureCtx) -> CaseResult {
+    let n = ctx.a.f.manifest_runs_announced;
+    ctx.a.f.manifest_runs.verdict(
+        "Manifests answering a Pull_Request",
+        "no Manifest answered a Pull_Request",
+        &format!("{n} with PROOF_RUNS"),
     )
 }
 
@@ -1785,6 +1940,22 @@ fn cap108(ctx: &CaptureCtx) -> CaseResult {
     )
 }
 
+fn cap109(ctx: &CaptureCtx) -> CaseResult {
+    let n = ctx.a.f.pul_runs_unverifiable;
+    let (none, note) = if n == 0 {
+        ("no NAK sets PROOF_RUNS".to_string(), String::new())
+    } else {
+        (
+            format!("the {n} NAKs with PROOF_RUNS come from pullers whose Manifest is not in the capture"),
+            format!("{n} from pullers whose Manifest is not in the capture not judged"),
+        )
+    };
+    ctx.a
+        .f
+        .pul_runs
+        .verdict("NAKs with PROOF_RUNS", &none, &note)
+}
+
 /// The capture catalogue: `CAP-0xx` judge the exposer, `CAP-1xx` the puller(s).
 pub static CASES: &[Case<CaptureCtx>] = &[
     Case {
@@ -1858,6 +2029,13 @@ pub static CASES: &[Case<CaptureCtx>] = &[
         run: cap014,
     },
     Case {
+        id: "CAP-015",
+        title: "exposer: PROOF_RUNS only if the puller asked",
+        section: "§3.6",
+        level: Level::Must,
+        run: cap015,
+    },
+    Case {
         id: "CAP-020",
         title: "exposer: every chunk answers a NAK entry",
         section: "§3.3",
@@ -1894,7 +2072,7 @@ pub static CASES: &[Case<CaptureCtx>] = &[
     },
     Case {
         id: "CAP-025",
-        title: "exposer: proof iff Manifest or NAK PROOFS",
+        title: "exposer: proofs as PROOFS and PROOF_RUNS ask",
         section: "§3.6",
         level: Level::Must,
         run: cap025,
@@ -1989,5 +2167,12 @@ pub static CASES: &[Case<CaptureCtx>] = &[
         section: "§8.5",
         level: Level::Should,
         run: cap108,
+    },
+    Case {
+        id: "CAP-109",
+        title: "puller: NAK PROOF_RUNS only once announced",
+        section: "§3.6",
+        level: Level::Must,
+        run: cap109,
     },
 ];
