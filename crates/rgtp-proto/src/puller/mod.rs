@@ -73,7 +73,7 @@ pub use self::config::PullerConfig;
 pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
 pub use self::runs::{RunChecker, MAX_OPEN_RUNS};
-pub use self::tree::{ProofChecker, SUBTREE_MAX};
+pub use self::tree::{level_start, ProofChecker, SUBTREE_MAX, SUBTREE_NODES};
 pub use crate::cc::QUEUE_FLOOR;
 pub use crate::suite::SuiteFactory;
 

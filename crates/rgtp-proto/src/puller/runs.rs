@@ -20,7 +20,7 @@ use rgtp_wire::{Hash, HASH_LEN};
 
 use super::event::Verdict;
 use super::inflight::IndexHasher;
-use super::tree::{ProofChecker, SUBTREE_MAX};
+use super::tree::{level_start, ProofChecker, SUBTREE_MAX, SUBTREE_NODES};
 use crate::merkle::{proof_depth, MerkleScheme};
 
 /// Runs held open at most (each ~2 KiB of leaves plus its proofs); past this the
@@ -58,23 +58,6 @@ impl Run {
     }
 }
 
-/// Folds `leaf`, at `slot` of its run, up through `siblings` (a proof's hashes
-/// below the run's height).
-fn fold<M: MerkleScheme + ?Sized>(scheme: &M, leaf: Hash, slot: u8, siblings: &[u8]) -> Hash {
-    let mut node = leaf;
-    let mut pos = slot;
-    for s in siblings.chunks_exact(HASH_LEN) {
-        let s: &Hash = s.try_into().expect("32");
-        node = if pos & 1 == 0 {
-            scheme.node(&node, s)
-        } else {
-            scheme.node(s, &node)
-        };
-        pos >>= 1;
-    }
-    node
-}
-
 /// Judges chunks handed out unverified ([`PullerConfig::offload_proofs`]), with or
 /// without a proof of their own, a run at a time; folds the tree over those that
 /// pass, so the root at the end costs nothing more. What a driver runs on its
@@ -91,6 +74,8 @@ pub struct RunChecker {
     /// One bit per chunk that passed.
     passed: Vec<u64>,
     open: HashMap<u32, Box<Run>, BuildHasherDefault<IndexHasher>>,
+    /// Every node of the run being judged.
+    levels: Box<[Hash; SUBTREE_NODES]>,
     /// Emptied runs, reused. Boxed: a run moves between here and `open` as a
     /// pointer, not as its 2 KiB of leaves.
     #[allow(clippy::vec_box)]
@@ -108,6 +93,7 @@ impl RunChecker {
             proof_len: depth * HASH_LEN,
             passed: vec![0; (count as usize).div_ceil(64)],
             open: HashMap::default(),
+            levels: Box::new([[0; HASH_LEN]; SUBTREE_NODES]),
             spare: Vec::new(),
         }
     }
@@ -231,11 +217,14 @@ impl RunChecker {
             // must lead to that root too.
             let h = self.height;
             let leaves = &run.leaves[..n as usize];
-            let root = self.checker.subtree_root(scheme, h, r, leaves);
-            let consistent = root.is_some_and(|root| {
-                run.with_proof.iter().all(|&(slot, at)| {
-                    let below = &run.proofs[at..at + h * HASH_LEN];
-                    fold(scheme, run.leaves[slot as usize], slot, below) == root
+            let levels = &mut self.levels;
+            let root = self.checker.subtree_levels(scheme, h, r, leaves, levels);
+            // A member's proof below the run's height must name the run's own nodes.
+            let consistent = run.with_proof.iter().all(|&(slot, at)| {
+                let below = run.proofs[at..at + h * HASH_LEN].chunks_exact(HASH_LEN);
+                below.enumerate().all(|(k, sibling)| {
+                    let node = level_start(h, k) + ((usize::from(slot) >> k) ^ 1);
+                    levels[node][..] == *sibling
                 })
             });
             if let (Some(root), true) = (root, consistent) {

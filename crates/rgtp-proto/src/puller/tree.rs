@@ -24,6 +24,15 @@ pub(super) type Vouched = HashMap<(u8, u32), Hash, BuildHasherDefault<IndexHashe
 /// The largest subtree [`ProofChecker::judge_subtree`] takes: 64 leaves.
 pub const SUBTREE_MAX: usize = 6;
 
+/// Nodes of a subtree of height [`SUBTREE_MAX`], leaves included.
+pub const SUBTREE_NODES: usize = (2 << SUBTREE_MAX) - 1;
+
+/// Where level `k` (leaves at 0) of a subtree of `height` starts in the nodes
+/// [`ProofChecker::subtree_levels`] keeps.
+pub fn level_start(height: usize, k: usize) -> usize {
+    (0..k).map(|j| 1usize << (height - j)).sum()
+}
+
 /// A node's place: height above the leaves in the high half, position in its
 /// level in the low half.
 fn key(height: usize, pos: u32) -> u64 {
@@ -357,6 +366,20 @@ impl ProofChecker {
         pos: u32,
         leaves: &[Hash],
     ) -> Option<Hash> {
+        let mut levels = [[0u8; HASH_LEN]; SUBTREE_NODES];
+        self.subtree_levels(scheme, height, pos, leaves, &mut levels)
+    }
+
+    /// As [`ProofChecker::subtree_root`], keeping every node of the subtree in
+    /// `levels`: level `k` (leaves at 0) from [`level_start`]`(height, k)`, in order.
+    pub fn subtree_levels<M: MerkleScheme + ?Sized>(
+        &self,
+        scheme: &M,
+        height: usize,
+        pos: u32,
+        leaves: &[Hash],
+        levels: &mut [Hash; SUBTREE_NODES],
+    ) -> Option<Hash> {
         let depth = self.tree.pads.len();
         let first = u64::from(pos) << height;
         let span = 1u64 << height;
@@ -369,17 +392,15 @@ impl ProofChecker {
         {
             return None;
         }
-        let mut level = [[0u8; HASH_LEN]; 1 << SUBTREE_MAX];
-        let mut next = [[0u8; HASH_LEN]; 1 << (SUBTREE_MAX - 1)];
         // Padding leaves are all zero, as the tree's are.
-        level[..leaves.len()].copy_from_slice(leaves);
-        let mut n = 1usize << height;
-        while n > 1 {
-            scheme.nodes(&level[..n], &mut next[..n / 2]);
-            level[..n / 2].copy_from_slice(&next[..n / 2]);
-            n /= 2;
+        levels[..leaves.len()].copy_from_slice(leaves);
+        levels[leaves.len()..1 << height].fill([0; HASH_LEN]);
+        for k in 0..height {
+            let (at, n) = (level_start(height, k), 1usize << (height - k));
+            let (lower, upper) = levels.split_at_mut(at + n);
+            scheme.nodes(&lower[at..], &mut upper[..n / 2]);
         }
-        Some(level[0])
+        Some(levels[level_start(height, height)])
     }
 
     /// Puts subtree `(height, pos)`, checked, into the tree whole.
