@@ -105,7 +105,7 @@ fn verdicts_are_right<M: MerkleScheme + Clone>(scheme: &M) {
 }
 
 #[test]
-fn a_run_without_a_proof_waits_or_is_unproven() {
+fn a_run_without_a_proof_waits_for_what_vouches_for_it() {
     let scheme = Sha256::new();
     let data: Vec<u8> = (0..300_000usize).map(|i| (i * 3) as u8).collect();
     let chunks: Vec<&[u8]> = data.chunks(CHUNK).collect();
@@ -113,31 +113,40 @@ fn a_run_without_a_proof_waits_or_is_unproven() {
     let tree = MerkleTree::from_leaves(&scheme, leaves);
     let mut v = Verifier::start(&scheme, chunks.len() as u32, tree.root());
     let mut got = Vec::new();
-    // Run 1 (64..128) whole, without a proof: nothing vouches for it yet.
+    // Run 1 (64..128) whole, without a proof: nothing vouches for it yet, so its
+    // first chunk is unproven (to be asked for again) and the others wait.
     for i in 64..128u32 {
         v.push(i, chunks[i as usize], None).unwrap();
     }
-    drain(&mut v, &mut got);
-    assert_eq!(got.len(), 64);
-    assert!(got.iter().all(|&(_, v)| v == Verdict::Unproven));
-    // A run with a chunk missing has no verdicts yet.
+    settle_until(&mut v, &mut got, 1);
+    assert_eq!(got, vec![(64, Verdict::Unproven)]);
+    assert_eq!(v.outstanding(), 63);
+    // Run 0 with a chunk missing has no verdicts yet.
     got.clear();
-    for i in (0..64).filter(|&i| i != 7) {
+    for i in (0..64u32).filter(|&i| i != 7) {
         let p = (i == 0).then(|| proof(&tree, 0));
-        v.push(i as u32, chunks[i], p.as_deref()).unwrap();
+        v.push(i, chunks[i as usize], p.as_deref()).unwrap();
     }
     v.settle(|i, verdict| got.push((i, verdict))).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     v.settle(|i, verdict| got.push((i, verdict))).unwrap();
     assert!(got.is_empty(), "{got:?}");
-    assert_eq!(v.outstanding(), 63);
-    // Chunk 7, rebuilt (no proof), completes it: all pass. Run 1 again, without
-    // proofs: what chunk 0's proof showed vouches for it now.
+    assert_eq!(v.outstanding(), 63 + 63);
+    // Chunk 7, rebuilt (no proof), completes run 0: all pass, and chunk 0's proof
+    // vouches for run 1, which passes once chunk 64 is back, rebuilt too.
     v.push(7, chunks[7], None).unwrap();
-    for i in 64..128u32 {
-        v.push(i, chunks[i as usize], None).unwrap();
-    }
+    v.push(64, chunks[64], None).unwrap();
     drain(&mut v, &mut got);
     assert_eq!(got.len(), 128);
     assert!(got.iter().all(|&(_, v)| v == Verdict::Verified));
+}
+
+/// Settles until `n` verdicts came back (or a minute passes).
+fn settle_until(v: &mut Verifier, got: &mut Vec<(u32, Verdict)>, n: usize) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while got.len() < n {
+        v.settle(|i, verdict| got.push((i, verdict))).unwrap();
+        assert!(Instant::now() < until, "verdicts missing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -232,12 +232,24 @@ impl RunChecker {
                     .with_proof
                     .first()
                     .map(|&(_, at)| &run.proofs[at + h * HASH_LEN..at + self.proof_len]);
-                if self.checker.judge_node(scheme, h, r, root, above) == Some(true) {
-                    for s in 0..n {
-                        self.pass(first + s, out);
+                match self.checker.judge_node(scheme, h, r, root, above) {
+                    Some(true) => {
+                        for s in 0..n {
+                            self.pass(first + s, out);
+                        }
+                        self.recycle(run);
+                        return;
                     }
-                    self.recycle(run);
-                    return;
+                    None => {
+                        // No proof among them (a head rebuilt by FEC) and nothing
+                        // verified vouches for the run yet: its first chunk is asked
+                        // for again, and comes with its proof; the others wait.
+                        run.present &= !1;
+                        out.push((first, Verdict::Unproven));
+                        self.open.insert(r, run);
+                        return;
+                    }
+                    Some(false) => {}
                 }
             }
         }
@@ -411,22 +423,28 @@ mod tests {
     #[test]
     fn a_run_without_proofs_passes_on_what_a_neighbours_proof_showed() {
         let (mut c, l, tree) = setup(256);
-        // Run 1 first, no proof: nothing vouches for it yet.
+        // Run 1 first, no proof: nothing vouches for it yet. Its first chunk is
+        // asked for again; the others wait.
         let mut out = Vec::new();
         for i in 64..128 {
             out.extend(add(&mut c, &tree, i, l[i as usize], false));
         }
-        assert_eq!(out.len(), 64);
-        assert!(out.iter().all(|v| v.1 == Verdict::Unproven), "{out:?}");
-        // Run 0 with its head's proof shows run 1's root: run 1 without proofs passes.
+        assert_eq!(out, vec![(64, Verdict::Unproven)]);
+        assert_eq!(c.open_runs(), 1);
+        // Run 0 with its head's proof shows run 1's root: run 1 passes once its first
+        // chunk is back, even without a proof (rebuilt by FEC, say).
         for i in 0..64 {
             add(&mut c, &tree, i, l[i as usize], i == 0);
         }
-        let mut out = Vec::new();
-        for i in 64..128 {
-            out.extend(add(&mut c, &tree, i, l[i as usize], false));
-        }
+        let out = add(&mut c, &tree, 64, l[64], false);
         assert!(out.iter().all(|v| v.1 == Verdict::Verified) && out.len() == 64);
+        // Run 3 the same way, its first chunk back with its proof: it passes too.
+        for i in 193..256 {
+            assert!(add(&mut c, &tree, i, l[i as usize], false).is_empty());
+        }
+        assert_eq!(add(&mut c, &tree, 192, l[192], false), vec![(192, Verdict::Unproven)]);
+        assert_eq!(add(&mut c, &tree, 192, l[192], true).len(), 64);
+        assert_eq!(c.open_runs(), 0);
     }
 
     #[test]
