@@ -417,6 +417,36 @@ fn exp063(ctx: &ExposerCtx) -> CaseResult {
     }
 }
 
+/// Chunk `index`'s `proof` (of an exposure of `n` chunks) has the depth §6.4
+/// requires and folds from the leaf of `plain` to the Manifest's root.
+fn proof_holds(
+    ctx: &ExposerCtx,
+    n: u32,
+    index: u32,
+    plain: &[u8],
+    proof: &[Hash],
+) -> Result<(), Stop> {
+    let depth = proof_depth(n);
+    ensure!(
+        proof.len() == depth,
+        "chunk {index}: proof depth {}, §6.4 requires ceil(log2 {n}) = {depth}",
+        proof.len()
+    );
+    let leaf = ctx.hash.leaf(plain);
+    ensure!(
+        verify_proof(
+            &ctx.hash,
+            &leaf,
+            index,
+            n,
+            proof.iter(),
+            &ctx.manifest.merkle_root
+        ),
+        "chunk {index}: the proof does not verify against the Manifest's root"
+    );
+    Ok(())
+}
+
 /// A chunk entry of a NAK with PROOF_RUNS that is answered with its proof.
 fn run_head(i: u32) -> bool {
     i % PROOF_RUN == 0
@@ -473,25 +503,7 @@ fn exp064(ctx: &ExposerCtx) -> CaseResult {
         let plain = ctx.open(c.index, &c.payload).map_err(Stop::Fail)?;
         match (&c.proof, run_head(c.index)) {
             (Some(proof), true) => {
-                ensure!(
-                    proof.len() == depth,
-                    "chunk {}: proof depth {}, §6.4 requires ceil(log2 {n}) = {depth}",
-                    c.index,
-                    proof.len()
-                );
-                let leaf = ctx.hash.leaf(&plain);
-                ensure!(
-                    verify_proof(
-                        &ctx.hash,
-                        &leaf,
-                        c.index,
-                        n,
-                        proof.iter(),
-                        &ctx.manifest.merkle_root
-                    ),
-                    "chunk {}: the proof does not verify against the Manifest's root",
-                    c.index
-                );
+                proof_holds(ctx, n, c.index, &plain, proof)?;
                 heads += 1;
             }
             (None, true) => {
@@ -857,26 +869,8 @@ fn exp023(ctx: &ExposerCtx) -> CaseResult {
                 c.index
             ));
         };
-        ensure!(
-            proof.len() == depth,
-            "chunk {}: proof depth {}, §6.4 requires ceil(log2 {n}) = {depth}",
-            c.index,
-            proof.len()
-        );
         let plain = ctx.open(c.index, &c.payload).map_err(Stop::Fail)?;
-        let leaf = ctx.hash.leaf(&plain);
-        ensure!(
-            verify_proof(
-                &ctx.hash,
-                &leaf,
-                c.index,
-                n,
-                proof.iter(),
-                &ctx.manifest.merkle_root
-            ),
-            "chunk {}: the proof does not verify against the Manifest's root",
-            c.index
-        );
+        proof_holds(ctx, n, c.index, &plain, proof)?;
     }
     Ok(format!(
         "{} proofs of depth {depth} verify against the root{}",

@@ -442,7 +442,10 @@ mod tests {
         for i in 193..256 {
             assert!(add(&mut c, &tree, i, l[i as usize], false).is_empty());
         }
-        assert_eq!(add(&mut c, &tree, 192, l[192], false), vec![(192, Verdict::Unproven)]);
+        assert_eq!(
+            add(&mut c, &tree, 192, l[192], false),
+            vec![(192, Verdict::Unproven)]
+        );
         assert_eq!(add(&mut c, &tree, 192, l[192], true).len(), 64);
         assert_eq!(c.open_runs(), 0);
     }
