@@ -83,8 +83,9 @@ impl<S: SuiteFactory> Puller<S> {
         }
         if self.output.offload {
             // The driver checks the proof on another core (without one, under proof
-            // runs: with its run) and reports its verdict (`handle_verdict`). Its request is answered now (an RTT sample); it
-            // counts as delivered, and as progress, once it passes.
+            // runs: with its run) and reports its verdict (`handle_verdict`). Its
+            // request is answered now (an RTT sample); it counts as delivered, and as
+            // progress, once it passes.
             self.output.set_pending(idx, true);
             if proof.is_none() {
                 self.stats.proof_run_members += 1;

@@ -132,7 +132,12 @@ impl<S: SuiteFactory> Puller<S> {
         }
         while !repairing && entries.len() < room {
             if let Some((idx, attempt)) = self.requests.retransmit.pop_front() {
-                if !self.is_received(idx) && !self.flights.contains(idx) {
+                // A chunk that arrived late, after it was given up for lost, may be
+                // waiting for its verdict (offloaded proofs): not asked for again.
+                if !self.is_received(idx)
+                    && !self.flights.contains(idx)
+                    && !self.output.is_pending(idx)
+                {
                     entries.push(idx);
                     attempts.push(attempt);
                     rerequests += 1;
