@@ -98,6 +98,8 @@ struct Request {
     len: usize,
     max_datagrams: usize,
     token: bool,
+    /// A Pull_Request with PullFlags PROOF_RUNS (spec §3.6).
+    proof_runs: bool,
 }
 
 struct Harness {
@@ -243,17 +245,19 @@ impl Harness {
         if let Ok(r) = Repr::parse(d, self.max_payload) {
             if r.exposure_id() == self.fx.exposure.id() {
                 match r {
-                    Repr::PullRequest(_) => self.pending.push(Request {
+                    Repr::PullRequest(p) => self.pending.push(Request {
                         from,
                         len: d.len(),
                         max_datagrams: 1,
                         token: false,
+                        proof_runs: p.flags.contains(PullFlags::PROOF_RUNS),
                     }),
                     Repr::Nak(n) => self.pending.push(Request {
                         from,
                         len: d.len(),
                         max_datagrams: n.indices.len().min(256),
                         token: n.token.is_some(),
+                        proof_runs: false,
                     }),
                     _ => {}
                 }
@@ -293,10 +297,20 @@ impl Harness {
                 assert_eq!(r.exposure_id(), x.id());
                 match r {
                     Repr::Manifest(m) => {
+                        use rgtp_wire::ManifestFlags;
                         let mut real = x.manifest();
-                        real.flags |= m.flags & rgtp_wire::ManifestFlags::TOKEN;
+                        real.flags |= m.flags & (ManifestFlags::TOKEN | ManifestFlags::PROOF_RUNS);
                         real.token = m.token;
                         assert_eq!(m, real, "a Manifest that is not the exposure's");
+                        // PROOF_RUNS only to a peer that asked for it (spec §3.6).
+                        assert!(
+                            !m.flags.contains(ManifestFlags::PROOF_RUNS)
+                                || self
+                                    .pending
+                                    .iter()
+                                    .any(|r| r.from == t.destination && r.proof_runs),
+                            "ManifestFlags PROOF_RUNS to a peer that did not ask"
+                        );
                         if let Some(t) = m.token {
                             self.minted.push(t);
                         }
