@@ -453,8 +453,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RGTP_LOG"))
+        .with_env_filter(
+            // Warnings (a path too small for the datagrams, a socket filter that
+            // could not be attached) show unless RGTP_LOG says otherwise.
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+                .with_env_var("RGTP_LOG")
+                .from_env_lossy(),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let r = match cli.command {

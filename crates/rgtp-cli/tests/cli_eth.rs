@@ -1,6 +1,7 @@
 //! `rgtp expose/pull --link eth:IFACE` between two network namespaces joined
 //! by a veth pair: plain, with an 802.1Q tag, and with nftables dropping 5% of
-//! frames at random. Every test creates and removes its own namespaces; they
+//! frames at random; and UDP over the same kind of path, whose 1500-byte MTU
+//! chunk packets with proofs do not fit. Every test creates and removes its own namespaces; they
 //! need root (the README's test command runs as root).
 #![cfg(target_os = "linux")]
 
@@ -33,6 +34,11 @@ struct Exposer {
 
 impl Exposer {
     fn start(ns: &Netns, file: &Path, args: &[&str]) -> Exposer {
+        Exposer::start_with(ns, file, args, Stdio::inherit())
+    }
+
+    /// [`Exposer::start`] with its standard error sent to `stderr`.
+    fn start_with(ns: &Netns, file: &Path, args: &[&str], stderr: Stdio) -> Exposer {
         let mut child = ns
             .command(BIN)
             .arg("expose")
@@ -40,7 +46,7 @@ impl Exposer {
             .arg("-q")
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn rgtp expose");
         let stdout = child.stdout.take().expect("stdout");
@@ -391,4 +397,50 @@ fn an_exposer_serves_raw_ethernet_from_a_fanout_group_of_channels() {
     x.stop();
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--channels on the exposer"), "{err}");
+}
+
+/// `--proofs` over UDP on a path with a 1500-byte MTU: a 1200-byte chunk with its
+/// proof is a 1,593-byte datagram here, too big for the path. IP fragments those,
+/// the exposer says so once on standard error, and pulls complete verified, with
+/// proof runs and with a proof in every packet.
+#[test]
+fn udp_proofs_over_a_path_with_a_1500_byte_mtu() {
+    let pair = VethPair::new();
+    pair.set_mtu(1500);
+    pair.a
+        .ip(&["addr", "add", "10.83.1.1/24", "dev", &pair.a_if]);
+    pair.b
+        .ip(&["addr", "add", "10.83.1.2/24", "dev", &pair.b_if]);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let bytes = data(2 << 20, 7);
+    std::fs::write(&src, &bytes).unwrap();
+    let err_path = dir.path().join("expose.err");
+    let err_file = std::fs::File::create(&err_path).unwrap();
+    let x = Exposer::start_with(
+        &pair.a,
+        &src,
+        &["--bind", "10.83.1.1", "--port", "0", "--proofs"],
+        Stdio::from(err_file),
+    );
+    for (i, args) in [&["--proofs"][..], &["--proofs", "--no-proof-runs"]]
+        .into_iter()
+        .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}.bin"));
+        let (code, err) = pull(&pair.b, &x.ticket, &out, args);
+        assert_eq!(code, Some(0), "pull {args:?} failed: {err}");
+        assert!(
+            std::fs::read(&out).unwrap() == bytes,
+            "pull {args:?}: output differs"
+        );
+    }
+    x.stop();
+    let said = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(
+        said.matches("do not fit the path").count(),
+        1,
+        "the exposer should say once that its datagrams are fragmented: {said}"
+    );
+    assert!(said.contains("1593 bytes"), "{said}");
 }

@@ -7,6 +7,15 @@
 //! buffers are split back into datagrams at their stride. Waiting is `poll(2)`
 //! on the socket, which stays non-blocking.
 //!
+//! Datagrams larger than the path MTU are IP-fragmented, as by a plain socket
+//! (`IP_PMTUDISC_WANT`), unless [`UdpConfig::fragment`] is off: then they carry
+//! DF and the kernel refuses them (`EMSGSIZE`, counted). Either way they are
+//! sent one per `sendmsg`, never in a GSO batch (the kernel refuses a batch whose
+//! segments do not fit, and quinn-udp would then stop using GSO for good). The
+//! path MTU is read once per destination address from the route
+//! (`IP_MTU` of a connected probe socket); the first datagram that does not fit
+//! is logged as a warning, and [`UdpStats::fragmented`] counts them.
+//!
 //! A full send buffer is waited out with `poll(POLLOUT)` for up to
 //! [`UdpConfig::send_block_timeout`], then the datagrams are dropped and
 //! counted. Errors a datagram's fate can cause (`EMSGSIZE`, `ECONNREFUSED`,
@@ -49,6 +58,10 @@ pub struct UdpConfig {
     /// kernel spreads peers over them by address, so several threads can serve one
     /// port (`rgtp expose --channels N`).
     pub reuse_port: bool,
+    /// Let IP fragment datagrams larger than the path MTU (`IP_PMTUDISC_WANT`, a
+    /// plain socket's default). Off: every datagram carries DF and one that does
+    /// not fit the path is refused and counted in [`UdpStats::send_errors`].
+    pub fragment: bool,
 }
 
 impl Default for UdpConfig {
@@ -58,6 +71,7 @@ impl Default for UdpConfig {
             socket_buffer_bytes: 32 << 20,
             send_block_timeout: Duration::from_millis(100),
             reuse_port: false,
+            fragment: true,
         }
     }
 }
@@ -94,6 +108,9 @@ pub struct UdpStats {
     pub send_dropped: u64,
     /// Datagrams the kernel refused (counted, not returned).
     pub send_errors: u64,
+    /// Datagrams larger than the path MTU toward their destination, sent one per
+    /// `sendmsg` (IP-fragmented, or refused when [`UdpConfig::fragment`] is off).
+    pub fragmented: u64,
     /// Datagrams received.
     pub datagrams_received: u64,
     /// Bytes received.
@@ -124,6 +141,11 @@ pub struct UdpLink {
     /// The local address each peer's datagrams arrived at (IP_PKTINFO), for a
     /// socket bound to an unspecified address; bounded.
     local_ips: std::collections::HashMap<SocketAddr, IpAddr>,
+    /// The largest UDP payload that goes unfragmented to each destination address
+    /// (`None`: the route could not be read); bounded.
+    path_payloads: std::collections::HashMap<IpAddr, Option<usize>>,
+    /// Whether a datagram too big for its path has been logged.
+    warned_fragment: bool,
 }
 
 /// Most peers whose arrival address [`UdpLink`] remembers.
@@ -159,6 +181,9 @@ impl UdpLink {
         socket.bind(&addr.into())?;
         let socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
+        if config.fragment {
+            allow_fragmentation(&socket, addr.is_ipv6())?;
+        }
         let local = socket.local_addr()?;
         tracing::debug!(
             %local,
@@ -178,6 +203,8 @@ impl UdpLink {
             staging: Vec::new(),
             staged: VecDeque::new(),
             local_ips: std::collections::HashMap::new(),
+            path_payloads: std::collections::HashMap::new(),
+            warned_fragment: false,
         })
     }
 
@@ -224,6 +251,40 @@ impl UdpLink {
                 SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
             }
             other => other,
+        }
+    }
+
+    /// The largest UDP payload that reaches `ip` unfragmented, from the route's
+    /// MTU; `None` if it cannot be read. Cached per address (bounded).
+    fn path_payload(&mut self, ip: IpAddr) -> Option<usize> {
+        if let Some(&p) = self.path_payloads.get(&ip) {
+            return p;
+        }
+        if self.path_payloads.len() >= LOCAL_IPS_MAX {
+            self.path_payloads.clear();
+        }
+        let p = route_mtu(ip).map(|mtu| {
+            let headers = if ip.to_canonical().is_ipv4() { 28 } else { 48 };
+            mtu.saturating_sub(headers)
+        });
+        self.path_payloads.insert(ip, p);
+        p
+    }
+
+    /// Counts `n` datagrams of `len` bytes that do not fit the path to `ip`
+    /// (`payload` at most), and says so the first time.
+    fn note_oversize(&mut self, ip: IpAddr, len: usize, payload: usize, n: u64) {
+        self.stats.fragmented += n;
+        if !self.warned_fragment {
+            self.warned_fragment = true;
+            let fate = if self.config.fragment {
+                "IP fragments them, and a lost fragment loses the whole datagram"
+            } else {
+                "they are refused (fragmentation is off)"
+            };
+            tracing::warn!(
+                "UDP datagrams of {len} bytes do not fit the path to {ip}, which carries at most {payload}: {fate}; datagrams of {payload} bytes or less go whole"
+            );
         }
     }
 
@@ -437,11 +498,27 @@ impl Link for UdpLink {
                 "a UDP link sends only to IP peers",
             ));
         };
+        let ip = destination.ip();
         let destination = self.kernel_destination(destination);
         let contents = &buf[..transmit.size];
-        let Some(segment) = transmit.segment_size.filter(|&s| s < contents.len()) else {
+        let segment = transmit
+            .segment_size
+            .filter(|&s| s < contents.len())
+            .unwrap_or(contents.len());
+        if let Some(payload) = self.path_payload(ip).filter(|&p| segment > p) {
+            // Too big for the path: one datagram per sendmsg, so that the kernel
+            // fragments them (or refuses them one by one) and GSO stays usable.
+            let oversize = contents.chunks(segment).filter(|d| d.len() > payload);
+            let n = oversize.count() as u64;
+            self.note_oversize(ip, segment, payload, n);
+            for datagram in contents.chunks(segment) {
+                self.send_one(destination, datagram)?;
+            }
+            return Ok(());
+        }
+        if segment == contents.len() {
             return self.send_one(destination, contents);
-        };
+        }
 
         let gso = self
             .state
@@ -464,6 +541,15 @@ impl Link for UdpLink {
                     // quinn-udp has already stopped offering GSO; resend one by one.
                     tracing::debug!(error = %e, "GSO send failed; falling back to single datagrams");
                     self.stats.gso_fallbacks += 1;
+                    self.path_payloads.remove(&ip);
+                    if self.path_payload(ip).is_some_and(|p| segment > p) {
+                        // The path shrank under us (a lower path MTU learned since the
+                        // last look): GSO itself works, so take it back.
+                        self.state = UdpSocketState::new(UdpSockRef::from(&self.socket))?;
+                        if self.config.fragment {
+                            allow_fragmentation(&self.socket, self.ipv6)?;
+                        }
+                    }
                     for datagram in batch.chunks(segment) {
                         self.send_one(destination, datagram)?;
                     }
@@ -528,6 +614,91 @@ fn peer_of(addr: SocketAddr) -> Peer {
 }
 
 /// Asks for `bytes` of send and receive buffer, forcing past the sysctl limits when permitted.
+/// Sets the socket back to a plain socket's path-MTU behaviour (quinn-udp sets DF
+/// on everything): datagrams that fit carry DF, larger ones are fragmented.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn allow_fragmentation(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    setsockopt_int(
+        fd,
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_WANT,
+    )?;
+    if ipv6 {
+        setsockopt_int(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_WANT,
+        )?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 0)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn allow_fragmentation(_: &impl AsRawFd, _: bool) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn setsockopt_int(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `fd` is a live socket; the value is a c_int passed with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The MTU of the route to `ip` (the path MTU the kernel knows), read from a UDP
+/// socket connected to it (connecting sends nothing); `None` if there is no route.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn route_mtu(ip: IpAddr) -> Option<usize> {
+    let ip = ip.to_canonical();
+    let addr = SocketAddr::new(ip, 9);
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).ok()?;
+    probe.connect(&addr.into()).ok()?;
+    let (level, name) = if ip.is_ipv4() {
+        (libc::IPPROTO_IP, libc::IP_MTU)
+    } else {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU)
+    };
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `probe` is a live socket; `value` and `len` describe a c_int buffer.
+    let r = unsafe {
+        libc::getsockopt(
+            probe.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && value > 0).then_some(value as usize)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn route_mtu(_: IpAddr) -> Option<usize> {
+    None
+}
+
 fn set_buffers(socket: &Socket, bytes: usize) -> BufferSizes {
     let recv_forced = force_buffer(socket, ForceOption::Recv, bytes);
     if !recv_forced {
