@@ -41,6 +41,21 @@ pub trait Endpoint {
     #[must_use]
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit>;
 
+    /// As [`Endpoint::poll_transmit`], but the bytes may be handed out from the
+    /// endpoint's own memory instead of being written into `buf`: an endpoint
+    /// that keeps ready datagrams (an exposer's sealed store) sends them without
+    /// a copy. Returns the transmit and its `size` bytes. The drivers call this
+    /// one; by default it is [`Endpoint::poll_transmit`] into `buf`.
+    #[must_use]
+    fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        let t = self.poll_transmit(now, buf)?;
+        Some((t, &buf[..t.size]))
+    }
+
     /// When to call [`Endpoint::handle_timeout`] next; `None`: no timer.
     #[must_use]
     fn poll_timeout(&self) -> Option<Instant>;

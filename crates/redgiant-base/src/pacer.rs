@@ -162,6 +162,20 @@ impl<E: Endpoint> Endpoint for Paced<E> {
         Some(t)
     }
 
+    fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        if self.bucket.allowance(now, 1) == 0 {
+            self.wake = Some(self.bucket.ready_at(now, 1));
+            return None;
+        }
+        let (t, bytes) = self.inner.poll_transmit_ref(now, buf)?;
+        self.bucket.spend(now, t.size as u64);
+        Some((t, bytes))
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         match (self.inner.poll_timeout(), self.wake) {
             (Some(a), Some(b)) => Some(a.min(b)),

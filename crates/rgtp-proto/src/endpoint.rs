@@ -21,6 +21,14 @@ impl Endpoint for Exposer {
         Exposer::poll_transmit(self, now, buf)
     }
 
+    fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        Exposer::poll_transmit_ref(self, now, buf)
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         Exposer::poll_timeout(self)
     }

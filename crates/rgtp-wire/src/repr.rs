@@ -141,6 +141,34 @@ pub struct ChunkData<'a> {
     pub payload: &'a [u8],
 }
 
+impl ChunkData<'_> {
+    /// Bytes before the payload.
+    pub const HEADER_LEN: usize = 24;
+
+    /// Writes the first [`ChunkData::HEADER_LEN`] bytes of the Chunk_Data packet
+    /// carrying chunk `chunk_index` of `exposure_id` with a payload of `payload_len`
+    /// bytes: the packet [`Repr::emit`] would write, but for the payload, which the
+    /// caller keeps right after it (an exposer whose store holds ready packets).
+    ///
+    /// # Panics
+    /// If `buf` is shorter than the header, or the packet would exceed 65,535 bytes.
+    pub fn emit_header(
+        exposure_id: &ExposureId,
+        chunk_index: u32,
+        payload_len: usize,
+        buf: &mut [u8],
+    ) {
+        let len = Self::HEADER_LEN + payload_len;
+        let len = u16::try_from(len).expect("a Chunk_Data packet is at most 65,535 bytes");
+        let mut packet = crate::Packet::new_unchecked(&mut buf[..Self::HEADER_LEN]);
+        packet.set_version(crate::VERSION);
+        packet.set_packet_type(crate::PacketType::ChunkData);
+        packet.set_length(len);
+        packet.set_exposure_id(exposure_id);
+        buf[crate::packet::field::chunk::CHUNK_INDEX].copy_from_slice(&chunk_index.to_be_bytes());
+    }
+}
+
 /// Chunk_Data_With_Proof (0x04): 25 + 32·depth bytes + payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkDataWithProof<'a> {

@@ -430,13 +430,20 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
         let mut store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
         let leaves = match early_leaves {
             Some(leaves) => {
-                crate::verify::seal_parallel(&cipher, data, self.chunk_size, store.bytes_mut())?;
+                crate::verify::seal_parallel(
+                    &cipher,
+                    &id,
+                    data,
+                    self.chunk_size,
+                    store.bytes_mut(),
+                )?;
                 leaves
             }
             None => {
                 let mut leaves = vec![[0u8; 32]; data.len().div_ceil(self.chunk_size as usize)];
                 crate::verify::seal_and_hash_parallel(
                     &cipher,
+                    &id,
                     &hash,
                     data,
                     self.chunk_size,

@@ -1,9 +1,8 @@
 //! End-of-transfer verification of a reassembled output, using every core.
 
-use rgtp_proto::crypto::TAG_LEN;
-use rgtp_proto::exposer::{seal_chunks, BuildError};
+use rgtp_proto::exposer::{seal_chunks, slot_len, BuildError};
 use rgtp_proto::merkle::{fill_level, leaves_of, root_of, MerkleScheme, MerkleTree};
-use rgtp_wire::{Hash, HASH_LEN};
+use rgtp_wire::{ExposureId, Hash, HASH_LEN};
 
 /// The Merkle root over `data` cut into `chunk_size` chunks, leaves hashed in parallel.
 pub fn output_root<M: MerkleScheme + ?Sized>(scheme: &M, data: &[u8], chunk_size: u32) -> Hash {
@@ -42,17 +41,18 @@ pub(crate) fn cores() -> usize {
         .clamp(1, 16)
 }
 
-/// Seals `data` in chunks of `chunk_size` into `store` (an
+/// Seals `data` in chunks of `chunk_size` for exposure `id` into `store` (an
 /// [`Exposure::store_len`](rgtp_proto::Exposure::store_len) store), chunk ranges
 /// sealed at once on every core.
 pub fn seal_parallel<C: rgtp_proto::CipherSuite + ?Sized>(
     cipher: &C,
+    id: &ExposureId,
     data: &[u8],
     chunk_size: u32,
     store: &mut [u8],
 ) -> Result<(), BuildError> {
     on_every_core(data, chunk_size, store, &mut [], |first, plain, out, _| {
-        seal_chunks(cipher, plain, chunk_size, first, out)
+        seal_chunks(cipher, id, plain, chunk_size, first, out)
     })
 }
 
@@ -63,6 +63,7 @@ pub fn seal_parallel<C: rgtp_proto::CipherSuite + ?Sized>(
 /// depend on its root (every one but a stable Exposure_ID's).
 pub fn seal_and_hash_parallel<C, M>(
     cipher: &C,
+    id: &ExposureId,
     scheme: &M,
     data: &[u8],
     chunk_size: u32,
@@ -80,7 +81,7 @@ where
         data.len().div_ceil(chunk),
         "one leaf per chunk"
     );
-    let stride = chunk + TAG_LEN;
+    let stride = slot_len(chunk_size);
     on_every_core(
         data,
         chunk_size,
@@ -95,7 +96,7 @@ where
                 let index = b * BATCH;
                 let at = (index as usize * stride).min(out.len());
                 let index = first.checked_add(index).ok_or(BuildError::TooManyChunks)?;
-                seal_chunks(cipher, part, chunk_size, index, &mut out[at..])?;
+                seal_chunks(cipher, id, part, chunk_size, index, &mut out[at..])?;
             }
             Ok(())
         },
@@ -123,7 +124,7 @@ where
         return range(0, data, store, leaves);
     }
     let per = n.div_ceil(threads).max(1);
-    let stride = chunk + TAG_LEN;
+    let stride = slot_len(chunk_size);
     let mut leaves = leaves;
     std::thread::scope(|s| {
         let handles: Vec<_> = store

@@ -27,15 +27,23 @@ fn parallel_sealing_matches_serial_sealing() {
         let d = data(len);
         let store_len = Exposure::store_len(len as u64, chunk);
         let mut serial = vec![0u8; store_len];
-        seal_chunks(&cipher, &d, chunk, 0, &mut serial).expect("serial");
+        seal_chunks(&cipher, &[1; 16], &d, chunk, 0, &mut serial).expect("serial");
         let mut parallel = vec![0u8; store_len];
-        seal_parallel(&cipher, &d, chunk, &mut parallel).expect("parallel");
+        seal_parallel(&cipher, &[1; 16], &d, chunk, &mut parallel).expect("parallel");
         assert!(serial == parallel, "{len} bytes in {chunk}-byte chunks");
         // Sealing and hashing in one pass: the same store, and the leaves one by one.
         let mut fused = vec![0u8; store_len];
         let mut fused_leaves = vec![[0u8; 32]; len.div_ceil(chunk as usize)];
-        seal_and_hash_parallel(&cipher, &Blake3, &d, chunk, &mut fused, &mut fused_leaves)
-            .expect("fused");
+        seal_and_hash_parallel(
+            &cipher,
+            &[1; 16],
+            &Blake3,
+            &d,
+            chunk,
+            &mut fused,
+            &mut fused_leaves,
+        )
+        .expect("fused");
         assert!(serial == fused, "{len} bytes in {chunk}-byte chunks, fused");
         let one_by_one: Vec<_> = d.chunks(chunk as usize).map(|c| Blake3.leaf(c)).collect();
         assert_eq!(
@@ -74,6 +82,7 @@ fn parallel_sealing_matches_serial_sealing() {
         assert_eq!(assembled.root(), built.root());
         for i in [0, built.chunk_count() / 2, built.chunk_count() - 1] {
             assert_eq!(assembled.ciphertext(i), built.ciphertext(i));
+            assert_eq!(assembled.packet(i), built.packet(i));
         }
     }
 }

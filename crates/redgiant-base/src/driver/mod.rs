@@ -212,10 +212,11 @@ impl<L: Link, C: TimeSource> Driver<L, C> {
     /// transmits left.
     fn send<E: Endpoint>(&mut self, endpoint: &mut E) -> io::Result<(usize, bool)> {
         for sent in 0..self.config.transmit_budget {
-            let Some(t) = endpoint.poll_transmit(self.clock.now(), &mut self.tbuf) else {
+            let Some((t, bytes)) = endpoint.poll_transmit_ref(self.clock.now(), &mut self.tbuf)
+            else {
                 return Ok((sent, false));
             };
-            self.link.send(&t, &self.tbuf)?;
+            self.link.send(&t, bytes)?;
         }
         Ok((self.config.transmit_budget, true))
     }
@@ -823,8 +824,8 @@ impl<E: DatagramEndpoint, A: Application<E>> Stepper<E, A> {
         }
         self.now = now;
         let mut any = false;
-        while let Some(t) = self.endpoint.poll_transmit(now, &mut self.buf) {
-            for d in t.datagrams(&self.buf) {
+        while let Some((t, bytes)) = self.endpoint.poll_transmit_ref(now, &mut self.buf) {
+            for d in t.datagrams(bytes) {
                 send(t.destination, d);
             }
             any = true;

@@ -2,8 +2,11 @@
 //! FEC-coded once at build time, and the packets its entries become.
 //!
 //! All cryptographic work happens in [`Exposure::build`]: every chunk is
-//! sealed, the Merkle tree is built and FEC parity is computed. Serving an
-//! entry is then a table look-up and a copy ([`entry_len`], [`emit_entry`]).
+//! sealed, the Merkle tree is built and FEC parity is computed. The store
+//! holds each chunk as its ready Chunk_Data packet (header, ciphertext, tag),
+//! so serving an entry is a table look-up and at most one copy ([`entry_len`],
+//! [`emit_entry`]), and a run of consecutive chunks is one slice of the store
+//! ([`Exposure::packets_range`]) a driver can send as it lies.
 
 use rgtp_wire::{
     ChunkData, ChunkDataWithProof, ExposureId, FecParity, Hash, Manifest, ManifestFlags, Repr,
@@ -15,7 +18,8 @@ use crate::fec::{FecCodec, FecError, FecParams, FecScheme};
 use crate::merkle::{MerkleScheme, MerkleTree};
 use crate::suite::{SuiteError, SuiteId};
 
-/// Backing memory for an exposure's ciphertext (a `Vec`, or an anonymous map for large files).
+/// Backing memory for an exposure's sealed chunks (a `Vec`, or an anonymous map for large
+/// files), laid out in slots of [`slot_len`] bytes.
 pub trait ChunkStore: Send + Sync + 'static {
     /// The bytes.
     fn bytes(&self) -> &[u8];
@@ -129,6 +133,12 @@ fn check_chunk_size(chunk_size: u32) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Bytes of store one chunk occupies: its Chunk_Data packet (a 24-byte header, the
+/// ciphertext and the 16-byte tag), the exposure's last chunk padded to full length.
+pub fn slot_len(chunk_size: u32) -> usize {
+    ChunkData::HEADER_LEN + chunk_size as usize + TAG_LEN
+}
+
 /// Number of chunks for `total` bytes in chunks of `chunk_size`.
 pub fn chunk_count(total: u64, chunk_size: u32) -> u64 {
     total.div_ceil(u64::from(chunk_size.max(1)))
@@ -137,7 +147,7 @@ pub fn chunk_count(total: u64, chunk_size: u32) -> u64 {
 impl Exposure {
     /// Bytes of store [`Exposure::build_into`] needs.
     pub fn store_len(total_size: u64, chunk_size: u32) -> usize {
-        (chunk_count(total_size, chunk_size) * (u64::from(chunk_size) + TAG_LEN as u64)) as usize
+        (chunk_count(total_size, chunk_size) * slot_len(chunk_size) as u64) as usize
     }
 
     /// Seals `data` chunk by chunk into a fresh `Vec`, builds the tree and parity.
@@ -207,7 +217,7 @@ impl Exposure {
         let mut leaves = vec![[0u8; HASH_LEN]; data.len().div_ceil(chunk_size as usize)];
         crate::merkle::leaves_of(hash, data, chunk_size as usize, &mut leaves);
         let tree = MerkleTree::from_leaves(hash, leaves);
-        seal_chunks(cipher, data, chunk_size, 0, store.bytes_mut())?;
+        seal_chunks(cipher, &id, data, chunk_size, 0, store.bytes_mut())?;
         Self::from_sealed(
             id,
             total,
@@ -411,10 +421,39 @@ impl Exposure {
     /// # Panics
     /// If `index >= chunk_count()`.
     pub fn ciphertext(&self, index: u32) -> &[u8] {
-        let stride = self.shard_len();
-        let start = index as usize * stride;
-        let len = plain_len(self.total_size, self.chunk_size, index) + TAG_LEN;
-        &self.store.bytes()[start..start + len]
+        &self.packet(index)[ChunkData::HEADER_LEN..]
+    }
+
+    /// The Chunk_Data packet serving chunk `index`, as it goes on the wire.
+    ///
+    /// # Panics
+    /// If `index >= chunk_count()`.
+    pub fn packet(&self, index: u32) -> &[u8] {
+        &self.store.bytes()[self.packets_range(index, 1)]
+    }
+
+    /// Where in [`Exposure::store_bytes`] the Chunk_Data packets of chunks `first`,
+    /// `first + 1`, … (`count` of them, at least one) lie back to back.
+    ///
+    /// # Panics
+    /// If a chunk is out of range or `count` is 0.
+    pub fn packets_range(&self, first: u32, count: u32) -> core::ops::Range<usize> {
+        assert!(count > 0, "no packets");
+        let last = first
+            .checked_add(count - 1)
+            .filter(|&l| l < self.chunk_count)
+            .expect("chunks in range");
+        let stride = slot_len(self.chunk_size);
+        let end = last as usize * stride
+            + ChunkData::HEADER_LEN
+            + plain_len(self.total_size, self.chunk_size, last)
+            + TAG_LEN;
+        first as usize * stride..end
+    }
+
+    /// The store: each chunk's Chunk_Data packet, [`slot_len`] bytes apart.
+    pub fn store_bytes(&self) -> &[u8] {
+        self.store.bytes()
     }
 
     /// Parity shard `p` of block `block`.
@@ -458,25 +497,27 @@ impl Exposure {
     }
 }
 
-/// Seals the chunks of `data`, the first of which is chunk `first` of its exposure,
-/// into `out` (their slots, `chunk_size + 16` bytes apart: the part of an
-/// [`Exposure::store_len`] store from slot `first` on). Touches nothing else, so
+/// Seals the chunks of `data`, the first of which is chunk `first` of exposure `id`,
+/// into `out` (their slots, [`slot_len`] bytes apart: the part of an
+/// [`Exposure::store_len`] store from slot `first` on). Each slot becomes the
+/// chunk's Chunk_Data packet: header, ciphertext, tag. Touches nothing else, so
 /// disjoint ranges may be sealed at once on several threads before
 /// [`Exposure::from_sealed`].
 pub fn seal_chunks<C: CipherSuite + ?Sized>(
     cipher: &C,
+    id: &ExposureId,
     data: &[u8],
     chunk_size: u32,
     first: u32,
     out: &mut [u8],
 ) -> Result<(), BuildError> {
     check_chunk_size(chunk_size)?;
-    let stride = chunk_size as usize + TAG_LEN;
+    let stride = slot_len(chunk_size);
     let count = data.len().div_ceil(chunk_size as usize);
     let full = data.len() / chunk_size as usize;
     let needed = full * stride
         + if count > full {
-            data.len() - full * chunk_size as usize + TAG_LEN
+            ChunkData::HEADER_LEN + data.len() - full * chunk_size as usize + TAG_LEN
         } else {
             0
         };
@@ -487,14 +528,17 @@ pub fn seal_chunks<C: CipherSuite + ?Sized>(
         });
     }
     for (i, plain) in data.chunks(chunk_size as usize).enumerate() {
-        let slot = &mut out[i * stride..i * stride + plain.len() + TAG_LEN];
-        let (body, tag) = slot.split_at_mut(plain.len());
+        let at = i * stride;
+        let slot = &mut out[at..at + ChunkData::HEADER_LEN + plain.len() + TAG_LEN];
+        let (header, sealed) = slot.split_at_mut(ChunkData::HEADER_LEN);
+        let (body, tag) = sealed.split_at_mut(plain.len());
         body.copy_from_slice(plain);
         let index = first
             .checked_add(i as u32)
             .ok_or(BuildError::TooManyChunks)?;
         let t = cipher.seal(index, body).map_err(|_| BuildError::Seal)?;
         tag.copy_from_slice(&t);
+        ChunkData::emit_header(id, index, plain.len() + TAG_LEN, header);
     }
     Ok(())
 }
@@ -566,11 +610,6 @@ pub(super) fn emit_entry(x: &Exposure, e: u32, proofs: bool, out: &mut [u8]) {
         let at = out.len() - payload.len() - len;
         x.tree.write_proof(e, &mut out[at..at + len]);
     } else {
-        Repr::ChunkData(ChunkData {
-            exposure_id: x.id,
-            chunk_index: e,
-            payload: x.ciphertext(e),
-        })
-        .emit(out);
+        out.copy_from_slice(x.packet(e));
     }
 }

@@ -36,7 +36,7 @@ mod budget;
 mod exposure;
 
 pub use self::exposure::{
-    chunk_count, make_parity_entry, max_packet_len, parity_entry, plain_len, seal_chunks,
+    chunk_count, make_parity_entry, max_packet_len, parity_entry, plain_len, seal_chunks, slot_len,
     BuildError, ChunkStore, Exposure, MAX_CHUNK_SIZE, MAX_DATAGRAM,
 };
 
@@ -355,6 +355,34 @@ impl Exposer {
     /// batch go to one destination and, but for the last, have one size.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.next_batch(now, buf, false).map(|(t, _)| t)
+    }
+
+    /// As [`Exposer::poll_transmit`], but a batch of consecutive chunks without proofs
+    /// is not copied: it is handed out as the slice of the exposure's store that holds
+    /// their packets back to back. Other batches are written into `buf`. Returns the
+    /// transmit and its bytes.
+    #[must_use]
+    pub fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        let (t, stored) = self.next_batch(now, buf, true)?;
+        let bytes = match stored {
+            Some(range) => &self.exposure.store_bytes()[range],
+            None => &buf[..t.size],
+        };
+        Some((t, bytes))
+    }
+
+    /// The next batch: in `buf`, or (when `borrow`) the range of the store that holds it.
+    fn next_batch(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        borrow: bool,
+    ) -> Option<(Transmit, Option<core::ops::Range<usize>>)> {
         buf.clear();
         loop {
             let job = self.queue.front_mut()?;
@@ -399,14 +427,15 @@ impl Exposer {
                     self.stats.manifests_sent += 1;
                     self.stats.datagrams_out += 1;
                     self.stats.bytes_out += len as u64;
-                    return Some(Transmit {
+                    let t = Transmit {
                         destination: to,
                         size: len,
                         segment_size: None,
-                    });
+                    };
+                    return Some((t, None));
                 }
                 Job::Serve { .. } => {
-                    if let Some(t) = self.serve_batch(now, buf) {
+                    if let Some(t) = self.serve_batch(now, buf, borrow) {
                         return Some(t);
                     }
                 }
@@ -415,7 +444,14 @@ impl Exposer {
     }
 
     /// Emits up to `max_segments` datagrams of the front Serve job; pops it when done.
-    fn serve_batch(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// With `borrow`, a batch of consecutive chunks without proofs is not copied into
+    /// `buf`: its range in the store is returned instead.
+    fn serve_batch(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        borrow: bool,
+    ) -> Option<(Transmit, Option<core::ops::Range<usize>>)> {
         let exposure = Arc::clone(&self.exposure);
         let max_segments = self.config.max_segments.max(1);
         let Some(Job::Serve {
@@ -433,7 +469,11 @@ impl Exposer {
         let to = *to;
         let mut seg: Option<usize> = None;
         let mut count = 0usize;
+        let mut size = 0usize;
         let mut finished_short = false;
+        // While the batch is consecutive chunks without proofs: the first and how many,
+        // not copied yet.
+        let mut stored: Option<(u32, u32)> = None;
         while *pos < entries.len() && count < max_segments && !finished_short {
             let e = entries[*pos];
             let proof = *proofs && (!*runs || e % PROOF_RUN == 0);
@@ -460,9 +500,28 @@ impl Exposer {
                 self.stats.unvalidated_bytes_out += len as u64;
             }
             seg.get_or_insert(len);
-            let start = buf.len();
-            buf.resize(start + len, 0);
-            emit_entry(&exposure, e, proof, &mut buf[start..]);
+            size += len;
+            let bare = !proof && e & NAK_PARITY_BIT == 0;
+            match stored {
+                None if borrow && bare && count == 0 => stored = Some((e, 1)),
+                Some((first, n)) if bare && first.checked_add(n) == Some(e) => {
+                    stored = Some((first, n + 1));
+                }
+                _ => {
+                    if let Some((first, n)) = stored.take() {
+                        // The run is broken: what it held goes into `buf` after all.
+                        let range = exposure.packets_range(first, n);
+                        buf.extend_from_slice(&exposure.store_bytes()[range]);
+                    }
+                    if bare {
+                        buf.extend_from_slice(exposure.packet(e));
+                    } else {
+                        let start = buf.len();
+                        buf.resize(start + len, 0);
+                        emit_entry(&exposure, e, proof, &mut buf[start..]);
+                    }
+                }
+            }
             if e & NAK_PARITY_BIT != 0 {
                 self.stats.parity_sent += 1;
             } else {
@@ -481,12 +540,18 @@ impl Exposer {
             return None;
         }
         self.stats.datagrams_out += count as u64;
-        self.stats.bytes_out += buf.len() as u64;
-        let size = buf.len();
-        Some(Transmit {
+        self.stats.bytes_out += size as u64;
+        let t = Transmit {
             destination: to,
             size,
             segment_size: (count > 1).then_some(seg.unwrap_or(size)),
-        })
+        };
+        let stored = stored.map(|(first, n)| exposure.packets_range(first, n));
+        debug_assert_eq!(
+            stored.as_ref().map_or(buf.len(), |r| r.len()),
+            size,
+            "the batch's bytes"
+        );
+        Some((t, stored))
     }
 }

@@ -512,3 +512,104 @@ fn pair_runs_on_virtual_time() {
     assert_eq!(pair.now, Instant::ZERO + Duration::from_millis(160));
     assert_eq!(pair.puller.stats().srtt_us, 80_000);
 }
+
+/// What drivers call, `poll_transmit_ref`, hands out a batch of consecutive chunks
+/// without proofs as the slice of the store that holds their packets, and writes
+/// every other batch into `buf`; batch for batch, the bytes are the ones
+/// `poll_transmit` writes. Requests mix runs, gaps, repeats, the short last chunk,
+/// proofs, proof runs, parity and indices out of range.
+#[test]
+fn batches_sent_from_the_store_are_the_batches_written_out() {
+    use crate::crypto::{CipherId, Key, NullCipherAs};
+    use crate::exposer::{make_parity_entry, Exposure};
+    use crate::fec::XorParity;
+    use crate::merkle::TestingHash;
+
+    let data = data(100 * 100 + 37);
+    let cipher = NullCipherAs::new(CipherId::ChaCha20Poly1305, &Key::from_bytes([0x42; 32]));
+    let fec = XorParity::new(8).unwrap();
+    let exposure = std::sync::Arc::new(
+        Exposure::build(
+            ID,
+            &data,
+            100,
+            &cipher,
+            KeyMode::Raw,
+            &TestingHash,
+            &fec,
+            false,
+        )
+        .unwrap(),
+    );
+    let store = exposure.store_bytes().as_ptr_range();
+    let config = ExposerConfig {
+        max_segments: 16,
+        dangerous_serve_unvalidated: true,
+        ..ExposerConfig::default()
+    };
+    let mut copying = Exposer::new(std::sync::Arc::clone(&exposure), config.clone());
+    let mut borrowing = Exposer::new(std::sync::Arc::clone(&exposure), config);
+    let requests: Vec<(Vec<u32>, NakFlags)> = vec![
+        ((0..40).collect(), NakFlags::empty()),
+        ((90..101).collect(), NakFlags::empty()),
+        (
+            vec![3, 4, 5, 9, 10, 100, 7, 7, 8, 500, 11, 12],
+            NakFlags::empty(),
+        ),
+        ((60..70).collect(), NakFlags::PROOFS),
+        (
+            (60..140).filter(|i| i % 3 != 0).collect(),
+            NakFlags::PROOFS | NakFlags::PROOF_RUNS,
+        ),
+        (
+            vec![
+                20,
+                21,
+                make_parity_entry(2, 0),
+                22,
+                make_parity_entry(12, 0),
+                make_parity_entry(99, 0),
+                23,
+            ],
+            NakFlags::empty(),
+        ),
+    ];
+    let (mut stored, mut written) = (0, 0);
+    for (indices, flags) in &requests {
+        let request = emit(&Repr::Nak(Nak {
+            exposure_id: ID,
+            flags: *flags,
+            indices: IndexList::Slice(indices),
+            token: None,
+        }));
+        let now = Instant::ZERO;
+        copying.handle_datagram(now, PULLER, &request);
+        borrowing.handle_datagram(now, PULLER, &request);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        loop {
+            let ta = copying.poll_transmit(now, &mut a);
+            let tb = borrowing.poll_transmit_ref(now, &mut b);
+            match (ta, tb) {
+                (None, None) => break,
+                (Some(ta), Some((tb, bytes))) => {
+                    assert_eq!(ta, tb, "request {indices:?}");
+                    assert!(bytes == &a[..ta.size], "request {indices:?}: bytes differ");
+                    if store.contains(&bytes.as_ptr()) {
+                        stored += 1;
+                        let reprs: Vec<_> = tb
+                            .datagrams(bytes)
+                            .map(|d| Repr::parse(d, 65_507).unwrap())
+                            .collect();
+                        assert!(reprs.iter().all(|r| matches!(r, Repr::ChunkData(_))));
+                    } else {
+                        written += 1;
+                    }
+                }
+                (ta, tb) => panic!("request {indices:?}: {ta:?} against {:?}", tb.map(|t| t.0)),
+            }
+        }
+    }
+    assert_eq!(copying.stats(), borrowing.stats());
+    assert!(stored >= 4, "{stored} batches sent from the store");
+    assert!(written >= 4, "{written} batches written out");
+}

@@ -172,10 +172,10 @@ impl Pair {
                 data: self.tbuf.clone(),
             });
         }
-        while let Some(t) = self.exposer.poll_transmit(self.now, &mut self.tbuf) {
+        // As the drivers do: batches of consecutive chunks come straight from the store.
+        while let Some((t, bytes)) = self.exposer.poll_transmit_ref(self.now, &mut self.tbuf) {
             assert_eq!(t.destination, PULLER);
-            let seg = t.segment_size.unwrap_or(t.size);
-            for d in self.tbuf[..t.size].chunks(seg) {
+            for d in t.datagrams(bytes) {
                 self.exposer_sent.push(d.to_vec());
                 self.to_puller.push_back(InFlight {
                     arrival: self.now + self.latency,

@@ -1005,3 +1005,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_chunk_data_header_then_its_payload_is_the_emitted_packet() {
+    for (index, payload_len) in [(0u32, 0usize), (7, 1216), (u32::MAX, 65_511)] {
+        let payload: Vec<u8> = (0..payload_len).map(|i| (i * 13) as u8).collect();
+        let id = [0x5a; 16];
+        let repr = Repr::ChunkData(ChunkData {
+            exposure_id: id,
+            chunk_index: index,
+            payload: &payload,
+        });
+        let mut emitted = vec![0xee; repr.buffer_len()];
+        repr.emit(&mut emitted);
+        let mut ready = vec![0xee; ChunkData::HEADER_LEN];
+        ChunkData::emit_header(&id, index, payload_len, &mut ready);
+        ready.extend_from_slice(&payload);
+        assert_eq!(ready, emitted, "chunk {index}, {payload_len}-byte payload");
+    }
+}
