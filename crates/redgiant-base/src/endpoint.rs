@@ -10,7 +10,8 @@
 //! # Calling order
 //!
 //! After any `handle_*` call a driver calls, until each returns `None`:
-//! 1. [`Endpoint::poll_transmit`], sending each transmit;
+//! 1. [`Endpoint::poll_transmit`] (or [`Endpoint::poll_transmit_ref`], which
+//!    lets the endpoint hand out bytes it already holds), sending each transmit;
 //! 2. [`Endpoint::poll_event`], acting on each event;
 //!
 //! and then [`Endpoint::poll_timeout`] to learn when to wake up. Calling
