@@ -26,6 +26,12 @@ fn emit(buf: &mut Vec<u8>, repr: &Repr<'_>) -> usize {
 }
 
 impl<S: SuiteFactory> Puller<S> {
+    /// Whether chunk `idx` waits in the retransmission queue (for tests).
+    #[cfg(test)]
+    pub(crate) fn queued_for_retransmit(&self, idx: u32) -> bool {
+        self.requests.retransmit.iter().any(|&(i, _)| i == idx)
+    }
+
     pub(super) fn pull_request(&mut self, now: Instant, buf: &mut Vec<u8>) -> usize {
         self.timers.want_pull_request = false;
         if self.phase == Phase::Handshake {

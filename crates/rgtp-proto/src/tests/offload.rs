@@ -292,3 +292,83 @@ fn under_loss_chunks_asked_for_again_come_with_their_proofs() {
     let (with, _) = chunk_packets(&pair);
     assert!(with as u64 >= s.chunks_rerequested, "{with} {s:?}");
 }
+
+/// The chunk index of a chunk packet, with or without a proof.
+fn chunk_of(d: &[u8]) -> Option<u32> {
+    match Repr::parse(d, 65_507) {
+        Ok(Repr::ChunkData(c)) => Some(c.chunk_index),
+        Ok(Repr::ChunkDataWithProof(c)) => Some(c.chunk_index),
+        _ => None,
+    }
+}
+
+/// How many of the puller's NAKs so far name chunk `index`.
+fn naks_naming(pair: &Pair, index: u32) -> usize {
+    pair.puller_sent
+        .iter()
+        .filter_map(|d| match Repr::parse(d, 65_507) {
+            Ok(r) => super::nak_indices(&r),
+            Err(_) => None,
+        })
+        .filter(|indices| indices.contains(&index))
+        .count()
+}
+
+/// A chunk that arrives late, after it was taken for lost but while it still waits in
+/// the retransmission queue (requests are paced, so the queue backs up), waits for its
+/// verdict like any other and is not asked for again when its turn in the queue
+/// comes, however long the verdict takes.
+#[test]
+fn a_late_chunk_waiting_for_its_verdict_is_not_asked_for_again() {
+    let data = data(100_000);
+    let mut cfg = offloading();
+    cfg.proof_runs = false;
+    cfg.max_rate = Some(100_000);
+    let mut pair = Pair::new(
+        exposure_with_proofs(&data, CHUNK),
+        ExposerConfig::default(),
+        cfg,
+    );
+    pair.verify = false;
+    // The first copies of chunks 10 to 39 are held back.
+    let held = Rc::new(std::cell::RefCell::new(std::collections::BTreeMap::new()));
+    let h = Rc::clone(&held);
+    pair.set_hook(move |dir, d| match chunk_of(d) {
+        Some(i) if dir == Dir::ToPuller && (10..40).contains(&i) => {
+            h.borrow_mut().insert(i, d.clone()).is_some()
+        }
+        _ => true,
+    });
+    let late = 30;
+    for _ in 0..100_000 {
+        if pair.puller.queued_for_retransmit(late) {
+            break;
+        }
+        pair.step();
+    }
+    assert!(
+        pair.puller.queued_for_retransmit(late),
+        "chunk {late} was taken for lost"
+    );
+    assert_eq!(naks_naming(&pair, late), 1, "and not asked for again yet");
+    // Its first copy arrives now, late: handed out, waiting for its verdict.
+    let copy = held.borrow()[&late].clone();
+    pair.inject_to_puller(vec![copy]);
+    pair.step();
+    assert!(pair.unverified.iter().any(|u| u.0 == late));
+    // Verdicts take their time: three seconds, long enough for the whole queue.
+    let until = pair.now + std::time::Duration::from_secs(3);
+    while pair.now < until && pair.step() {}
+    assert!(!pair.puller.queued_for_retransmit(late));
+    assert_eq!(
+        naks_naming(&pair, late),
+        1,
+        "a chunk waiting for its verdict was asked for again"
+    );
+    assert!(naks_naming(&pair, late - 1) >= 2, "its neighbours were");
+    pair.verify = true;
+    pair.check_unverified();
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+}
