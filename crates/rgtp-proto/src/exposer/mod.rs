@@ -41,6 +41,10 @@ pub use self::exposure::{
 };
 
 use self::budget::{amplification_budget, Pressure};
+
+/// A batch to send: its transmit and, when its bytes are not in the caller's buffer,
+/// where in the exposure's store they lie.
+type Batch = (Transmit, Option<core::ops::Range<usize>>);
 use self::exposure::{emit_entry, entry_len};
 
 /// Exposer settings.
@@ -377,12 +381,7 @@ impl Exposer {
     }
 
     /// The next batch: in `buf`, or (when `borrow`) the range of the store that holds it.
-    fn next_batch(
-        &mut self,
-        now: Instant,
-        buf: &mut Vec<u8>,
-        borrow: bool,
-    ) -> Option<(Transmit, Option<core::ops::Range<usize>>)> {
+    fn next_batch(&mut self, now: Instant, buf: &mut Vec<u8>, borrow: bool) -> Option<Batch> {
         buf.clear();
         loop {
             let job = self.queue.front_mut()?;
@@ -446,12 +445,7 @@ impl Exposer {
     /// Emits up to `max_segments` datagrams of the front Serve job; pops it when done.
     /// With `borrow`, a batch of consecutive chunks without proofs is not copied into
     /// `buf`: its range in the store is returned instead.
-    fn serve_batch(
-        &mut self,
-        now: Instant,
-        buf: &mut Vec<u8>,
-        borrow: bool,
-    ) -> Option<(Transmit, Option<core::ops::Range<usize>>)> {
+    fn serve_batch(&mut self, now: Instant, buf: &mut Vec<u8>, borrow: bool) -> Option<Batch> {
         let exposure = Arc::clone(&self.exposure);
         let max_segments = self.config.max_segments.max(1);
         let Some(Job::Serve {
