@@ -188,10 +188,10 @@ impl Sink for CheckSink<'_> {
 /// Writes into `NAME.rgtp-partial` beside the target, renamed to the target by
 /// [`FileSink::finish`] and removed if dropped unfinished.
 ///
-/// Chunks are gathered while they arrive in order and written with one `pwrite`
-/// per [`WRITE_BATCH`] bytes (or per gap, or per [`Sink::flush`]): written whole,
-/// fresh page-cache pages are never zeroed first, which a fault on a writable map
-/// of a new file costs every page. The output is read back through a read-only
+/// Chunks are gathered while they arrive in order, up to [`WRITE_BATCH`] bytes (or
+/// up to a gap, or a [`Sink::flush`]), and written with one `pwrite` per aligned
+/// [`WRITE_PIECE`]: written whole, fresh page-cache pages are never zeroed first,
+/// which a fault on a writable map of a new file costs every page. The output is read back through a read-only
 /// map, which the page cache keeps coherent with the writes.
 ///
 /// The Manifest's Total_Size is a peer's claim, so nothing is reserved on its word
@@ -242,7 +242,7 @@ impl Pending {
     /// be tried again (and fail again) with the next write.
     fn write_to(&mut self, file: &File) -> io::Result<()> {
         if !self.bytes.is_empty() {
-            file.write_all_at(&self.bytes, self.offset)?;
+            write_in_pieces(file, &self.bytes, self.offset)?;
             self.wrote(file, self.bytes.len());
             self.bytes.clear();
         }
@@ -382,7 +382,7 @@ impl Sink for FileSink {
             p.write_to(file)?;
         }
         if data.len() >= WRITE_BATCH {
-            file.write_all_at(data, offset)?;
+            write_in_pieces(file, data, offset)?;
             p.wrote(file, data.len());
             return Ok(());
         }
@@ -436,6 +436,26 @@ impl FileSink {
         }
         Ok(())
     }
+}
+
+/// Bytes per `pwrite`: a batch goes out in pieces this long, aligned to it in the
+/// file. Larger writes make the page cache take larger folios, which on the VMs
+/// this was measured on cost several times more to fill (eight `dd` of 256 MiB at
+/// once: 1,340–1,660 MB/s with 16 KiB writes, 380–410 MB/s with 1 MiB writes).
+pub const WRITE_PIECE: usize = 16 << 10;
+
+/// Writes `data` at `offset` with one `pwrite` per [`WRITE_PIECE`]-aligned piece.
+fn write_in_pieces(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    let mut at = offset;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let to_boundary = WRITE_PIECE - (at % WRITE_PIECE as u64) as usize;
+        let (piece, tail) = rest.split_at(to_boundary.min(rest.len()));
+        file.write_all_at(piece, at)?;
+        at += piece.len() as u64;
+        rest = tail;
+    }
+    Ok(())
 }
 
 /// Starts writing `file`'s dirty pages to disk without waiting for them (advice:
@@ -511,6 +531,31 @@ mod tests {
             suite: SuiteId::default(),
             rate_cap: None,
         }
+    }
+
+    /// Written in pieces, at offsets on and off [`WRITE_PIECE`] boundaries, every
+    /// byte lands where it belongs.
+    #[test]
+    fn writes_in_aligned_pieces_put_every_byte_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pieces");
+        let file = File::create(&path).unwrap();
+        let size = 5 * WRITE_PIECE + 777;
+        let mut expected = vec![0u8; size];
+        for (offset, len) in [
+            (0, 1),
+            (1, WRITE_PIECE),
+            (WRITE_PIECE - 3, 7),
+            (2 * WRITE_PIECE, WRITE_PIECE),
+            (1200 * 7, 3 * WRITE_PIECE + 5),
+            (size - 10, 10),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 + offset) as u8).collect();
+            write_in_pieces(&file, &data, offset as u64).unwrap();
+            expected[offset..offset + len].copy_from_slice(&data);
+        }
+        drop(file);
+        assert!(std::fs::read(&path).unwrap() == expected);
     }
 
     #[test]
