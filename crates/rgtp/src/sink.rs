@@ -281,6 +281,20 @@ impl FileSink {
         let mut partial_name = name.to_os_string();
         partial_name.push(".rgtp-partial");
         let partial = target.with_file_name(partial_name);
+        // The finished output is renamed over the target: never over a device, a
+        // pipe or a directory (run as root, `-o /dev/null` would replace the device).
+        if let Ok(meta) = std::fs::metadata(target) {
+            if !meta.is_file() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is not a regular file: the output is written to {} and renamed over it once verified; name a file to write",
+                        target.display(),
+                        partial.display()
+                    ),
+                ));
+            }
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -531,6 +545,19 @@ mod tests {
             suite: SuiteId::default(),
             rate_cap: None,
         }
+    }
+
+    /// A device, a pipe or a directory is never replaced by the output.
+    #[test]
+    fn an_output_that_is_not_a_regular_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for target in [Path::new("/dev/null"), dir.path()] {
+            let err = FileSink::create(target).err().expect("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        assert!(std::fs::metadata(dir.path()).unwrap().is_dir());
     }
 
     /// Written in pieces, at offsets on and off [`WRITE_PIECE`] boundaries, every

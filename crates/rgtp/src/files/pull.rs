@@ -115,10 +115,14 @@ pub fn pull_file<L: Link>(
         };
         restart = false;
         let sink = FileSink::resumable(output, state.is_some()).map_err(|e| {
-            PullFileError::Open(format!(
-                "cannot create output {}: {e} (check the directory exists and is writable)",
-                output.display()
-            ))
+            PullFileError::Open(if e.kind() == std::io::ErrorKind::InvalidInput {
+                format!("cannot write output {}: {e}", output.display())
+            } else {
+                format!(
+                    "cannot create output {}: {e} (check the directory exists and is writable)",
+                    output.display()
+                )
+            })
         })?;
         let mut puller = MultiPuller::new(
             job.cfg.clone(),
