@@ -348,6 +348,10 @@ impl Output {
             .to_os_string();
         name.push(".partial");
         let partial = target.with_file_name(name);
+        // Renamed over at the end: never over a device (`--out /dev/null` as root).
+        if fs::metadata(target).is_ok_and(|m| !m.is_file()) {
+            return Err(format!("--out {} is not a regular file", target.display()).into());
+        }
         Ok(Output {
             file: File::create(&partial)?,
             partial,
