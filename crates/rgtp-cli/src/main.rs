@@ -314,9 +314,14 @@ struct PullArgs {
     ticket: String,
     /// Output file (written as OUT.rgtp-partial, renamed when verified). A pull that
     /// stops before the end keeps OUT.rgtp-partial and OUT.rgtp-state; the same command
-    /// run again resumes it, fetching only what is missing.
-    #[arg(long, short)]
-    output: PathBuf,
+    /// run again resumes it, fetching only what is missing. `-o /dev/null` is --discard.
+    #[arg(long, short, required_unless_present = "discard")]
+    output: Option<PathBuf>,
+    /// Keep nothing: verify every chunk and the Merkle root as any pull does, then drop
+    /// the bytes. Checks that an exposure is whole and measures the path without a disk
+    /// in the way; nothing is kept to resume, so a retry starts from the beginning.
+    #[arg(long, conflicts_with_all = ["output", "restart"])]
+    discard: bool,
     /// Start over: ignore what an earlier, unfinished run of this pull left.
     #[arg(long)]
     restart: bool,
@@ -972,14 +977,21 @@ fn pull(a: PullArgs) -> CliResult {
         bar: &bar,
         quiet: a.quiet,
     };
-    let result = pull_file(&job, &a.output, &mut link, &clock, &progress, &STOP);
+    let keep = a
+        .output
+        .as_deref()
+        .filter(|out| !rgtp::sink::is_null_device(out));
+    let result = match keep {
+        Some(out) => pull_file(&job, out, &mut link, &clock, &progress, &STOP),
+        None => rgtp::files::pull_discard(&job, &mut link, &clock, &progress, &STOP),
+    };
     let flushed = link.flush();
     match result {
         Ok(done) => {
             flushed.map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
             bar.finish();
             if !a.quiet {
-                report_pull(&done, started);
+                report_pull(&done, started, keep.is_none());
             }
             if a.json {
                 println!("{}", pull_json(&done, started));
@@ -1004,7 +1016,7 @@ fn pull(a: PullArgs) -> CliResult {
 }
 
 /// The summary of a completed pull, on standard error.
-fn report_pull(done: &Pulled, started: StdInstant) {
+fn report_pull(done: &Pulled, started: StdInstant, discarded: bool) {
     let (s, m) = (&done.stats, &done.manifest);
     let secs = started.elapsed().as_secs_f64();
     if s.chunks_resumed > 0 {
@@ -1014,11 +1026,12 @@ fn report_pull(done: &Pulled, started: StdInstant) {
         );
     }
     eprintln!(
-        "pulled {} bytes in {:.2}s ({}/s), verified against root {}; retransmitted {}, FEC rebuilt {}",
+        "pulled {} bytes in {:.2}s ({}/s), verified against root {}{}; retransmitted {}, FEC rebuilt {}",
         m.total_size,
         secs,
         indicatif::HumanBytes((m.total_size as f64 / secs.max(1e-9)) as u64),
         hex::encode(&m.merkle_root[..8]),
+        if discarded { " and discarded" } else { "" },
         s.chunks_rerequested,
         s.fec_recoveries,
     );

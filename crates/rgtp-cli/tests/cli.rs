@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -489,6 +490,56 @@ fn an_exposure_larger_than_max_size_is_refused_and_nothing_written() {
 #[test]
 fn an_exposure_within_max_size_is_pulled() {
     round_trip(300_000, &[], &["--max-size", "300000"]);
+}
+
+#[test]
+fn discard_and_dev_null_verify_the_pull_and_keep_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    let out = dir.path().join("out.bin");
+    std::fs::write(&src, data(3 << 20, 41)).expect("write source");
+    let x = Exposer::start(&src, &[]);
+    let kept = pull(&x.ticket, &out, &["--json"]);
+    kept.expect_code(0);
+    let root_of = |r: &Run| {
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("json");
+        v["merkle_root"].as_str().expect("root").to_string()
+    };
+    let root = root_of(&kept);
+    std::fs::remove_file(&out).expect("remove output");
+    // Run where nothing else lives: whatever a pull wrote would show up here.
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let null_before = std::fs::metadata("/dev/null").expect("/dev/null");
+    for how in [&["--discard"][..], &["-o", "/dev/null"]] {
+        let mut c = rgtp();
+        c.current_dir(cwd.path())
+            .arg("pull")
+            .arg(&x.ticket)
+            .args(how)
+            .args(["--json", "--connect-timeout", "10", "--idle-timeout", "15"]);
+        let r = run_bounded(c, CHILD_LIMIT);
+        r.expect_code(0);
+        assert_eq!(root_of(&r), root, "{how:?}");
+        assert!(
+            r.stderr.contains("verified against root") && r.stderr.contains("and discarded"),
+            "{}",
+            r.stderr
+        );
+        let left: Vec<_> = std::fs::read_dir(cwd.path()).expect("cwd").collect();
+        assert!(left.is_empty(), "{how:?} left {left:?}");
+    }
+    x.stop();
+    let null_after = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(null_after.file_type().is_char_device());
+    assert_eq!(null_after.rdev(), null_before.rdev());
+    for name in ["/dev/null.rgtp-partial", "/dev/null.rgtp-state"] {
+        assert!(!Path::new(name).exists(), "{name} was created");
+    }
+    // Discarding and naming an output contradict each other.
+    let mut c = rgtp();
+    c.args(["pull", "rgtp://127.0.0.1:9/00#00", "--discard", "-o"])
+        .arg(&out);
+    run_bounded(c, CHILD_LIMIT).expect_code(2);
 }
 
 #[test]

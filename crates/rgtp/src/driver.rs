@@ -111,6 +111,18 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                     self.proofs = puller
                         .hash_scheme()
                         .map(|h| Verifier::start(h, info.chunk_count, info.merkle_root));
+                } else if puller.deferred_root() && !self.sink.retains() {
+                    // Nothing to read back at the end: every leaf is hashed as it lands.
+                    let hasher = puller
+                        .hash_scheme()
+                        .and_then(|h| LeafHasher::start_lossless(h, info.chunk_count));
+                    if hasher.is_none() {
+                        return Err(io::Error::other(
+                            "cannot start the thread that hashes the chunks of a pull kept nowhere",
+                        )
+                        .into());
+                    }
+                    self.leaves = hasher;
                 } else if puller.deferred_root() && info.chunk_count >= OVERLAP_FROM_CHUNKS {
                     self.leaves = puller
                         .hash_scheme()
@@ -138,6 +150,21 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                 match self.proofs.take().and_then(|v| v.root()) {
                     Some(root) => puller.handle_root(&root),
                     None => return Err(PullFailure::Protocol(PullError::MerkleFailed)),
+                }
+            }
+            PullerEvent::VerifyRoot if !self.sink.retains() => {
+                let seen = match (self.leaves.take(), puller.hash_scheme()) {
+                    (Some(h), Some(scheme)) => h.finish_seen(scheme),
+                    _ => None,
+                };
+                match seen {
+                    Some((leaves, root)) => puller.handle_leaves_with_root(leaves, root),
+                    None => {
+                        return Err(io::Error::other(
+                            "the leaves of some chunks were not hashed, and the output was kept nowhere to hash them from",
+                        )
+                        .into())
+                    }
                 }
             }
             PullerEvent::VerifyRoot => {

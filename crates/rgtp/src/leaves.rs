@@ -4,7 +4,9 @@
 //! (resumed from an earlier run, or sent while it was behind) are hashed.
 //!
 //! The receive loop never waits for it: a batch that finds the thread's queue
-//! full is dropped, and its chunks are hashed at the end from the output.
+//! full is dropped, and its chunks are hashed at the end from the output. Only a
+//! pull that keeps no output ([`LeafHasher::start_lossless`]) waits instead, since
+//! it has nothing to hash them from later.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -44,6 +46,8 @@ pub struct LeafHasher {
     chunk_count: u32,
     /// Batches dropped because the thread was behind.
     dropped: u64,
+    /// Wait for the thread instead of dropping a batch.
+    lossless: bool,
 }
 
 impl core::fmt::Debug for LeafHasher {
@@ -59,6 +63,24 @@ impl LeafHasher {
     /// A hasher for an exposure of `chunk_count` chunks, hashing with `scheme`;
     /// `None` if no thread could be started (everything is then hashed at the end).
     pub fn start<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32) -> Option<LeafHasher> {
+        Self::spawn(scheme, chunk_count, false)
+    }
+
+    /// A hasher that never drops a batch: [`LeafHasher::push`] waits while the
+    /// thread is behind, so every chunk pushed is hashed, and
+    /// [`LeafHasher::finish_seen`] needs no output to read back.
+    pub fn start_lossless<M: MerkleScheme + Clone>(
+        scheme: &M,
+        chunk_count: u32,
+    ) -> Option<LeafHasher> {
+        Self::spawn(scheme, chunk_count, true)
+    }
+
+    fn spawn<M: MerkleScheme + Clone>(
+        scheme: &M,
+        chunk_count: u32,
+        lossless: bool,
+    ) -> Option<LeafHasher> {
         let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
         let scheme = scheme.clone();
@@ -114,6 +136,7 @@ impl LeafHasher {
             thread: Some(thread),
             chunk_count,
             dropped: 0,
+            lossless,
         })
     }
 
@@ -133,6 +156,12 @@ impl LeafHasher {
         let Some(tx) = self.tx.as_ref() else { return };
         let next = self.spare.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
+        if self.lossless {
+            if tx.send(full).is_err() {
+                self.tx = None;
+            }
+            return;
+        }
         match tx.try_send(full) {
             Ok(()) => {}
             Err(mpsc::TrySendError::Full(mut b)) => {
@@ -151,6 +180,32 @@ impl LeafHasher {
         self.dropped
     }
 
+    /// Ends the hashing and returns every leaf with their Merkle root, if the thread
+    /// hashed every chunk (what a [`LeafHasher::start_lossless`] hasher was given
+    /// for each index); `None` if any chunk is missing.
+    pub fn finish_seen<M: MerkleScheme + ?Sized>(
+        mut self,
+        scheme: &M,
+    ) -> Option<(Vec<Hash>, Hash)> {
+        self.close();
+        let done = self.thread.take()?.join().ok()?;
+        let n = self.chunk_count as usize;
+        if done.leaves.len() != n || done.prefix_len != n {
+            return None;
+        }
+        Some((done.leaves, done.prefix.finish(scheme)))
+    }
+
+    /// Sends the last batch and closes the queue, which ends the thread.
+    fn close(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let last = std::mem::take(&mut self.batch);
+            if !last.chunks.is_empty() {
+                let _ = tx.send(last);
+            }
+        }
+    }
+
     /// Every leaf of `contents` (the whole output, in chunks of `chunk_size`): those
     /// the thread hashed, and the rest hashed now on every core; with their Merkle
     /// root, whose tree the thread built over the leaves it had without a gap.
@@ -160,12 +215,7 @@ impl LeafHasher {
         contents: &[u8],
         chunk_size: u32,
     ) -> (Vec<Hash>, Hash) {
-        if let Some(tx) = self.tx.take() {
-            let last = std::mem::take(&mut self.batch);
-            if !last.chunks.is_empty() {
-                let _ = tx.send(last);
-            }
-        }
+        self.close();
         let done = self.thread.take().and_then(|t| t.join().ok());
         let chunk = chunk_size.max(1) as usize;
         let n = contents.len().div_ceil(chunk);
@@ -215,5 +265,78 @@ impl Drop for LeafHasher {
     fn drop(&mut self) {
         // Closing the queue ends the thread; it is not waited for.
         self.tx = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rgtp_proto::merkle::{root_of, HashId};
+    use rgtp_providers::hash::AnyHash;
+
+    const CHUNK: usize = 1_000;
+
+    fn chunks(n: usize) -> Vec<u8> {
+        (0..n * CHUNK - 123).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn push_all(h: &mut LeafHasher, data: &[u8], skip: Option<u32>) {
+        for (i, c) in data.chunks(CHUNK).enumerate() {
+            if Some(i as u32) != skip {
+                h.push(i as u32, c);
+            }
+        }
+    }
+
+    #[test]
+    fn a_lossless_hasher_hashes_every_chunk_however_far_behind_it_falls() {
+        let scheme = AnyHash::new(HashId::Sha256).unwrap();
+        // Far more batches than the queue holds, pushed without pause: a dropping
+        // hasher would lose some of them.
+        let n = BATCH * QUEUE * 3;
+        let data = chunks(n);
+        let want = crate::verify::output_leaves(&scheme, &data, CHUNK as u32);
+        let mut h = LeafHasher::start_lossless(&scheme, n as u32).unwrap();
+        push_all(&mut h, &data, None);
+        assert_eq!(h.dropped(), 0);
+        let (leaves, root) = h.finish_seen(&scheme).expect("every chunk was hashed");
+        assert!(leaves == want, "leaves differ from the data's");
+        assert_eq!(root, root_of(&scheme, &want));
+    }
+
+    #[test]
+    fn a_lossless_hasher_missing_a_chunk_gives_no_root() {
+        let scheme = AnyHash::new(HashId::Sha256).unwrap();
+        let n = 1_000;
+        let data = chunks(n);
+        for skip in [0, 517, n as u32 - 1] {
+            let mut h = LeafHasher::start_lossless(&scheme, n as u32).unwrap();
+            push_all(&mut h, &data, Some(skip));
+            assert!(h.finish_seen(&scheme).is_none(), "chunk {skip} missing");
+        }
+    }
+
+    #[test]
+    fn a_lossless_hasher_roots_what_it_was_given() {
+        // A chunk delivered with other bytes than the exposure's gives another root,
+        // which the puller then repairs (spec §8.12) or fails on.
+        let scheme = AnyHash::new(HashId::Sha256).unwrap();
+        let n = 300;
+        let data = chunks(n);
+        let good = root_of(
+            &scheme,
+            &crate::verify::output_leaves(&scheme, &data, CHUNK as u32),
+        );
+        let mut bad = data.clone();
+        bad[150 * CHUNK + 9] ^= 1;
+        let mut h = LeafHasher::start_lossless(&scheme, n as u32).unwrap();
+        push_all(&mut h, &bad, None);
+        let (leaves, root) = h.finish_seen(&scheme).unwrap();
+        assert_ne!(root, good);
+        assert_eq!(root, root_of(&scheme, &leaves));
+        assert_eq!(
+            leaves[150],
+            crate::verify::output_leaves(&scheme, &bad[150 * CHUNK..151 * CHUNK], CHUNK as u32)[0]
+        );
     }
 }

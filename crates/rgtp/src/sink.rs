@@ -23,6 +23,11 @@ pub trait Sink {
     fn flush(&self) -> io::Result<()> {
         Ok(())
     }
+    /// False for a sink that keeps nothing, whose [`Sink::contents`] is an error: the
+    /// pull then hashes every chunk's leaf as it lands and never reads the output back.
+    fn retains(&self) -> bool {
+        true
+    }
 }
 
 impl<K: Sink + ?Sized> Sink for &mut K {
@@ -38,6 +43,56 @@ impl<K: Sink + ?Sized> Sink for &mut K {
     fn flush(&self) -> io::Result<()> {
         (**self).flush()
     }
+    fn retains(&self) -> bool {
+        (**self).retains()
+    }
+}
+
+/// Keeps nothing: each chunk is verified as in any pull (its leaf hashed on another
+/// core as it lands, the root checked at the end) and then dropped. For a pull that
+/// only checks an exposure, or measures the path without a disk in the way
+/// (`rgtp pull --discard`, or `-o /dev/null`).
+#[derive(Debug, Default)]
+pub struct DiscardSink {
+    received: u64,
+}
+
+impl DiscardSink {
+    /// Bytes handed to the sink (repaired chunks count again).
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+}
+
+impl Sink for DiscardSink {
+    fn manifest(&mut self, _: &ManifestInfo) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_at(&mut self, _: u64, data: &[u8]) -> io::Result<()> {
+        self.received += data.len() as u64;
+        Ok(())
+    }
+
+    fn contents(&self) -> io::Result<&[u8]> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a discarding sink keeps nothing to read back",
+        ))
+    }
+
+    fn retains(&self) -> bool {
+        false
+    }
+}
+
+/// True if `path` is the null device (`/dev/null`, or another node of it): writing
+/// there means keeping nothing, which a [`DiscardSink`] does without the rename a
+/// file output ends with.
+pub fn is_null_device(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fs::metadata(path)
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == libc::makedev(1, 3))
 }
 
 /// Collects the output in memory (an anonymous map advised for huge pages, so a

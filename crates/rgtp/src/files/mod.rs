@@ -15,7 +15,9 @@ mod send;
 mod types;
 
 pub use get::{fetch, sources, Fetched, GetOptions};
-pub use pull::{pull_file, NoProgress, NotPulled, PullFileError, PullJob, PullProgress, Pulled};
+pub use pull::{
+    pull_discard, pull_file, NoProgress, NotPulled, PullFileError, PullJob, PullProgress, Pulled,
+};
 pub use send::{prepare, serve, serve_with, Prepared, SendOptions};
 pub use types::{
     pull_failure, ErrorKind, FilesError, FilesEvent, FilesProgress, PullCaps, ServeCaps,

@@ -14,7 +14,7 @@ use rgtp_wire::Hash;
 
 use crate::driver::{self, Clock, PullApp, PullFailure};
 use crate::resume::{state_path, ResumeState};
-use crate::sink::FileSink;
+use crate::sink::{DiscardSink, FileSink, Sink};
 use crate::{Backend, DynSuiteOn};
 
 /// How to run one pull.
@@ -98,32 +98,96 @@ pub fn pull_file<L: Link>(
     progress: &dyn PullProgress,
     stop: &AtomicBool,
 ) -> Result<Pulled, PullFileError> {
-    let state_file = state_path(output);
+    pull_into(job, Some(output), link, clock, progress, stop)
+}
+
+/// Pulls `job` over `link` and keeps nothing: every chunk is verified and the root
+/// checked as [`pull_file`] does, then the bytes are dropped ([`DiscardSink`]). It
+/// retries as the job says, each try from the start (nothing is kept to resume).
+pub fn pull_discard<L: Link>(
+    job: &PullJob,
+    link: &mut L,
+    clock: &Clock,
+    progress: &dyn PullProgress,
+    stop: &AtomicBool,
+) -> Result<Pulled, PullFileError> {
+    pull_into(job, None, link, clock, progress, stop)
+}
+
+/// Where a pull's bytes go: a file that can be resumed, or nowhere.
+enum Out {
+    File(FileSink),
+    Discard(DiscardSink),
+}
+
+impl Sink for Out {
+    fn manifest(&mut self, info: &ManifestInfo) -> std::io::Result<()> {
+        match self {
+            Out::File(s) => s.manifest(info),
+            Out::Discard(s) => s.manifest(info),
+        }
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::File(s) => s.write_at(offset, data),
+            Out::Discard(s) => s.write_at(offset, data),
+        }
+    }
+    fn contents(&self) -> std::io::Result<&[u8]> {
+        match self {
+            Out::File(s) => s.contents(),
+            Out::Discard(s) => s.contents(),
+        }
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        match self {
+            Out::File(s) => s.flush(),
+            Out::Discard(s) => s.flush(),
+        }
+    }
+    fn retains(&self) -> bool {
+        matches!(self, Out::File(_))
+    }
+}
+
+fn pull_into<L: Link>(
+    job: &PullJob,
+    output: Option<&Path>,
+    link: &mut L,
+    clock: &Clock,
+    progress: &dyn PullProgress,
+    stop: &AtomicBool,
+) -> Result<Pulled, PullFileError> {
+    let state_file = output.map(state_path);
     let mut restart = job.restart;
     let mut attempt = 0u32;
     let mut earlier_tries = Vec::new();
     loop {
-        let state = if restart {
-            None
-        } else {
-            ResumeState::load(&state_file).map_err(|e| {
+        let state = match &state_file {
+            Some(state_file) if !restart => ResumeState::load(state_file).map_err(|e| {
                 PullFileError::Open(format!(
                     "cannot read {}: {e} (use --restart to start over)",
                     state_file.display()
                 ))
-            })?
+            })?,
+            _ => None,
         };
         restart = false;
-        let sink = FileSink::resumable(output, state.is_some()).map_err(|e| {
-            PullFileError::Open(if e.kind() == std::io::ErrorKind::InvalidInput {
-                format!("cannot write output {}: {e}", output.display())
-            } else {
-                format!(
-                    "cannot create output {}: {e} (check the directory exists and is writable)",
-                    output.display()
-                )
-            })
-        })?;
+        let sink = match output {
+            None => Out::Discard(DiscardSink::default()),
+            Some(output) => {
+                Out::File(FileSink::resumable(output, state.is_some()).map_err(|e| {
+                    PullFileError::Open(if e.kind() == std::io::ErrorKind::InvalidInput {
+                        format!("cannot write output {}: {e}", output.display())
+                    } else {
+                        format!(
+                        "cannot create output {}: {e} (check the directory exists and is writable)",
+                        output.display()
+                    )
+                    })
+                })?)
+            }
+        };
         let mut puller = MultiPuller::new(
             job.cfg.clone(),
             &job.sources,
@@ -135,10 +199,13 @@ pub fn pull_file<L: Link>(
         let mut saved = StdInstant::now();
         let result = driver::pull_with(&mut puller, link, clock, &mut app, stop, |p| {
             // The record of what is in the partial file, at most a second old.
-            if saved.elapsed() >= Duration::from_secs(1) {
+            if let Some(state_file) = state_file
+                .as_ref()
+                .filter(|_| saved.elapsed() >= Duration::from_secs(1))
+            {
                 saved = StdInstant::now();
                 if let Some(s) = ResumeState::of(p) {
-                    let _ = s.save(&state_file);
+                    let _ = s.save(state_file);
                 }
             }
             if let Some(m) = p.manifest() {
@@ -155,10 +222,14 @@ pub fn pull_file<L: Link>(
         });
         match result {
             Ok(()) => {
-                sink.finish().map_err(|e| {
-                    PullFileError::Open(format!("finishing {}: {e}", output.display()))
-                })?;
-                let _ = std::fs::remove_file(&state_file);
+                if let (Out::File(sink), Some(output), Some(state_file)) =
+                    (sink, output, state_file.as_ref())
+                {
+                    sink.finish().map_err(|e| {
+                        PullFileError::Open(format!("finishing {}: {e}", output.display()))
+                    })?;
+                    let _ = std::fs::remove_file(state_file);
+                }
                 let manifest = puller.manifest().expect("complete implies a Manifest");
                 return Ok(Pulled {
                     stats: puller.stats(),
@@ -170,7 +241,7 @@ pub fn pull_file<L: Link>(
             Err(PullFailure::Protocol(e @ (PullError::HandshakeTimeout | PullError::Timeout)))
                 if attempt < job.retries =>
             {
-                keep_for_resume(&puller, sink, &state_file);
+                keep_for_resume(&puller, sink, state_file.as_deref());
                 earlier_tries.push(puller.stats());
                 let wait = Duration::from_secs(1 << attempt.min(5));
                 attempt += 1;
@@ -180,17 +251,17 @@ pub fn pull_file<L: Link>(
                     if stop.load(Ordering::Relaxed) {
                         return Err(PullFileError::Pull(NotPulled {
                             failure: PullFailure::Stopped,
-                            kept: kept_message(&state_file, output),
+                            kept: kept_message(state_file.as_deref(), output),
                         }));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
             Err(failure) => {
-                keep_for_resume(&puller, sink, &state_file);
+                keep_for_resume(&puller, sink, state_file.as_deref());
                 return Err(PullFileError::Pull(NotPulled {
                     failure,
-                    kept: kept_message(&state_file, output),
+                    kept: kept_message(state_file.as_deref(), output),
                 }));
             }
         }
@@ -199,7 +270,10 @@ pub fn pull_file<L: Link>(
 
 /// After a pull that did not finish: keeps the partial output and the record of what
 /// it holds for the next run, or removes the partial file if nothing arrived.
-fn keep_for_resume(puller: &impl Pull, sink: FileSink, state_file: &Path) {
+fn keep_for_resume(puller: &impl Pull, sink: Out, state_file: Option<&Path>) {
+    let (Out::File(sink), Some(state_file)) = (sink, state_file) else {
+        return;
+    };
     let partial = sink.partial_path().to_path_buf();
     drop(sink);
     match ResumeState::of(puller) {
@@ -215,7 +289,8 @@ fn keep_for_resume(puller: &impl Pull, sink: FileSink, state_file: &Path) {
 }
 
 /// What was kept for the next run, if anything.
-fn kept_message(state_file: &Path, output: &Path) -> Option<String> {
+fn kept_message(state_file: Option<&Path>, output: Option<&Path>) -> Option<String> {
+    let (state_file, output) = (state_file?, output?);
     let s = ResumeState::load(state_file).ok()??;
     Some(format!(
         "kept {} of {} chunks of {}: run the same command again to resume (--restart to start over)",
