@@ -139,6 +139,15 @@ impl<E> Paced<E> {
     pub fn into_inner(self) -> E {
         self.inner
     }
+
+    /// True if the bucket holds a token; otherwise notes when it will, to wake then.
+    fn may_send(&mut self, now: Instant) -> bool {
+        if self.bucket.allowance(now, 1) == 0 {
+            self.wake = Some(self.bucket.ready_at(now, 1));
+            return false;
+        }
+        true
+    }
 }
 
 impl<E: Endpoint> Endpoint for Paced<E> {
@@ -153,8 +162,7 @@ impl<E: Endpoint> Endpoint for Paced<E> {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.bucket.allowance(now, 1) == 0 {
-            self.wake = Some(self.bucket.ready_at(now, 1));
+        if !self.may_send(now) {
             return None;
         }
         let t = self.inner.poll_transmit(now, buf)?;
@@ -167,8 +175,7 @@ impl<E: Endpoint> Endpoint for Paced<E> {
         now: Instant,
         buf: &'a mut Vec<u8>,
     ) -> Option<(Transmit, &'a [u8])> {
-        if self.bucket.allowance(now, 1) == 0 {
-            self.wake = Some(self.bucket.ready_at(now, 1));
+        if !self.may_send(now) {
             return None;
         }
         let (t, bytes) = self.inner.poll_transmit_ref(now, buf)?;
