@@ -90,6 +90,28 @@ impl Router {
         }
         None
     }
+
+    /// As [`Router::poll_transmit`], but a batch an exposer holds ready in its store
+    /// is handed out from there, not copied ([`Exposer::poll_transmit_ref`]).
+    pub fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        let n = self.exposers.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if let Some((t, stored)) = self.exposers[i].poll_transmit_stored(now, buf) {
+                self.next = (i + 1) % n;
+                let bytes = match stored {
+                    Some(range) => &self.exposers[i].exposure().store_bytes()[range],
+                    None => &buf[..t.size],
+                };
+                return Some((t, bytes));
+            }
+        }
+        None
+    }
 }
 
 impl Endpoint for Router {
@@ -104,6 +126,14 @@ impl Endpoint for Router {
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         Router::poll_transmit(self, now, buf)
+    }
+
+    fn poll_transmit_ref<'a>(
+        &'a mut self,
+        now: Instant,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<(Transmit, &'a [u8])> {
+        Router::poll_transmit_ref(self, now, buf)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -165,5 +195,80 @@ mod tests {
         assert_eq!(r.add(dup), 0);
         assert_eq!(r.exposers().len(), 2);
         assert!(Router::poll_transmit(&mut r, now, &mut Vec::new()).is_none());
+    }
+
+    #[test]
+    fn batches_from_the_stores_are_the_batches_written_out_in_the_same_turns() {
+        use rgtp_proto::ExposerConfig;
+        use rgtp_wire::{IndexList, Nak, NakFlags, Repr};
+
+        let config = ExposerConfig {
+            max_segments: 8,
+            dangerous_serve_unvalidated: true,
+            ..ExposerConfig::default()
+        };
+        let prepared: Vec<_> = [50_000usize, 30_001]
+            .iter()
+            .map(|&len| {
+                let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                ExposerBuilder::new()
+                    .with_config(config.clone())
+                    .expose(&data)
+                    .unwrap()
+            })
+            .collect();
+        let (mut copying, mut borrowing) = (Router::new(), Router::new());
+        for p in &prepared {
+            copying.add(p.exposer());
+            borrowing.add(p.exposer());
+        }
+        let stores: Vec<_> = prepared
+            .iter()
+            .map(|p| p.exposure.store_bytes().as_ptr_range())
+            .collect();
+        let now = Instant::from_millis(1);
+        let from = Peer::Mem(3);
+        // Runs of chunks (sent from the stores), and runs with proofs (written out).
+        let asks: [(Vec<u32>, NakFlags); 3] = [
+            ((0..30).collect(), NakFlags::empty()),
+            ((3..9).chain(20..24).collect(), NakFlags::PROOFS),
+            ((10..26).rev().collect(), NakFlags::empty()),
+        ];
+        let (mut stored, mut written) = (0, 0);
+        for (indices, flags) in &asks {
+            for p in &prepared {
+                let nak = Repr::Nak(Nak {
+                    exposure_id: *p.exposure.id(),
+                    flags: *flags,
+                    indices: IndexList::Slice(indices),
+                    token: None,
+                });
+                let mut d = vec![0; nak.buffer_len()];
+                nak.emit(&mut d);
+                copying.handle_datagram(now, from, &d);
+                borrowing.handle_datagram(now, from, &d);
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            loop {
+                let ta = Router::poll_transmit(&mut copying, now, &mut a);
+                let tb = Router::poll_transmit_ref(&mut borrowing, now, &mut b);
+                match (ta, tb) {
+                    (None, None) => break,
+                    (Some(ta), Some((tb, bytes))) => {
+                        assert_eq!(ta, tb, "{indices:?}");
+                        assert!(bytes == &a[..ta.size], "{indices:?}: bytes differ");
+                        if stores.iter().any(|s| s.contains(&bytes.as_ptr())) {
+                            stored += 1;
+                        } else {
+                            written += 1;
+                        }
+                    }
+                    (ta, tb) => panic!("{indices:?}: {ta:?} against {:?}", tb.map(|t| t.0)),
+                }
+            }
+        }
+        assert_eq!(copying.stats(), borrowing.stats());
+        assert!(stored >= 4, "{stored} batches sent from the stores");
+        assert!(written >= 2, "{written} batches written out");
     }
 }

@@ -372,12 +372,24 @@ impl Exposer {
         now: Instant,
         buf: &'a mut Vec<u8>,
     ) -> Option<(Transmit, &'a [u8])> {
-        let (t, stored) = self.next_batch(now, buf, true)?;
+        let (t, stored) = self.poll_transmit_stored(now, buf)?;
         let bytes = match stored {
             Some(range) => &self.exposure.store_bytes()[range],
             None => &buf[..t.size],
         };
         Some((t, bytes))
+    }
+
+    /// [`Exposer::poll_transmit_ref`] for a caller that holds several exposers and
+    /// cannot keep one borrowed while it asks the next: the batch's bytes are
+    /// `exposure().store_bytes()[range]` when a range is given, else `buf[..size]`.
+    #[must_use]
+    pub fn poll_transmit_stored(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+    ) -> Option<(Transmit, Option<core::ops::Range<usize>>)> {
+        self.next_batch(now, buf, true)
     }
 
     /// The next batch: in `buf`, or (when `borrow`) the range of the store that holds it.
