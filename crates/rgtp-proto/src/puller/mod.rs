@@ -220,7 +220,7 @@ impl<S: SuiteFactory> Puller<S> {
             too_large: None,
             output: Output::new(),
             requests: Requests::new(),
-            flights: InFlight::new(),
+            flights: InFlight::new(cfg.max_window),
             reassembly: Reassembly::new(),
             search: None,
             cc: Congestion::new(&cfg),

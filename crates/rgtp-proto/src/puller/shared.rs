@@ -62,6 +62,7 @@ impl<S: SuiteFactory> Puller<S> {
             self.flights
                 .map
                 .drain()
+                .into_iter()
                 .map(|(e, _)| e)
                 .filter(|e| e & NAK_PARITY_BIT == 0),
         );
