@@ -2,7 +2,7 @@
 //!
 //! Throughput is the packet's length on the wire. Chunk payloads are 1216
 //! bytes (a 1200-byte chunk plus its tag), proofs are 18 hashes deep, and the
-//! NAK carries 64 entries and a token, as a puller sends them.
+//! NAK carries 256 entries and a token, as a puller sends them.
 //!
 //! `cargo bench -p rgtp-benches --bench wire`
 
@@ -20,7 +20,7 @@ use rgtp_wire::{
 /// Proof depth of the Chunk_Data_With_Proof case (2^18 chunks of 1200 B ≈ 300 MiB).
 const PROOF_DEPTH: usize = 18;
 /// Entries of the NAK case (the puller's default `max_entries_per_nak`).
-const NAK_ENTRIES: u32 = 64;
+const NAK_ENTRIES: u32 = 256;
 
 struct Buffers {
     payload: Vec<u8>,
