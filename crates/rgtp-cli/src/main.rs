@@ -315,7 +315,7 @@ struct PullArgs {
     /// Output file (written as OUT.rgtp-partial, renamed when verified). A pull that
     /// stops before the end keeps OUT.rgtp-partial and OUT.rgtp-state; the same command
     /// run again resumes it, fetching only what is missing. `-o /dev/null` is --discard.
-    #[arg(long, short, required_unless_present = "discard")]
+    #[arg(long, short)]
     output: Option<PathBuf>,
     /// Keep nothing: verify every chunk and the Merkle root as any pull does, then drop
     /// the bytes. Checks that an exposure is whole and measures the path without a disk
@@ -875,6 +875,12 @@ fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool, proof_runs: bool) ->
 }
 
 fn pull(a: PullArgs) -> CliResult {
+    if a.output.is_none() && !a.discard {
+        return Err((
+            exit::USAGE,
+            "no output named: give -o FILE to keep what is pulled, or --discard to verify it and keep nothing".into(),
+        ));
+    }
     let ticket: Ticket = a
         .ticket
         .parse()

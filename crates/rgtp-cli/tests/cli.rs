@@ -535,6 +535,16 @@ fn discard_and_dev_null_verify_the_pull_and_keep_nothing() {
     for name in ["/dev/null.rgtp-partial", "/dev/null.rgtp-state"] {
         assert!(!Path::new(name).exists(), "{name} was created");
     }
+    // Neither is a usage error that names both ways.
+    let mut c = rgtp();
+    c.args(["pull", "rgtp://127.0.0.1:9/00#00"]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("-o FILE") && r.stderr.contains("--discard"),
+        "{}",
+        r.stderr
+    );
     // Discarding and naming an output contradict each other.
     let mut c = rgtp();
     c.args(["pull", "rgtp://127.0.0.1:9/00#00", "--discard", "-o"])
