@@ -636,7 +636,7 @@ struct Flow {
     // Sending.
     next_seq: u32,
     queue: VecDeque<Outgoing>,
-    in_flight: BTreeMap<(u32, u16), Outgoing>,
+    in_flight: InFlight,
     queued_bytes: usize,
     rtt: Rtt,
     /// The latest send time of a fragment acknowledged (RACK's xmit_ts): one
@@ -662,19 +662,14 @@ impl Flow {
     /// otherwise at its timeout, which counts from the last acknowledgement
     /// at the earliest (RFC 6298 §5.3), so a window queued behind a slow link
     /// is not sent twice while it drains. What is the same for every fragment
-    /// is worked out once, outside the scans over them.
-    fn resend_rule(&self, config: &Config) -> impl Fn(&Outgoing) -> Instant {
-        let restart = self.progress_at + self.rtt.backoff(1, config);
-        // The latest acknowledged send; one RTT and the reordering window.
-        let rack = self
-            .acked_sent_at
-            .zip(self.rtt.srtt.map(|srtt| srtt + srtt / 4));
-        move |o: &Outgoing| {
-            let timer = o.deadline.max(restart);
-            match rack {
-                Some((later, wait)) if later > o.sent_at => timer.min(o.sent_at + wait),
-                _ => timer,
-            }
+    /// is worked out once; [`InFlight::next_due`] applies it.
+    fn resend_rule(&self, config: &Config) -> Resend {
+        Resend {
+            restart: self.progress_at + self.rtt.backoff(1, config),
+            // The latest acknowledged send; one RTT and the reordering window.
+            rack: self
+                .acked_sent_at
+                .zip(self.rtt.srtt.map(|srtt| srtt + srtt / 4)),
         }
     }
 
@@ -718,8 +713,10 @@ impl Flow {
             }
         }
         if self.state == State::Up {
-            let resend_at = self.resend_rule(config);
-            let retransmit = self.in_flight.values().map(resend_at).min();
+            let retransmit = self
+                .in_flight
+                .next_due(&self.resend_rule(config))
+                .map(|(at, _)| at);
             let fresh = (!self.queue.is_empty() && self.in_flight.len() < config.max_in_flight)
                 .then_some(endpoint_now);
             let due = match (retransmit, fresh) {
@@ -1091,7 +1088,7 @@ impl FlowEndpoint {
             fec_rx: FecRx::default(),
             next_seq: 0,
             queue: VecDeque::new(),
-            in_flight: BTreeMap::new(),
+            in_flight: InFlight::default(),
             queued_bytes: 0,
             rtt: Rtt::new(self.config.initial_rto),
             acked_sent_at: None,
@@ -1742,13 +1739,10 @@ impl FlowEndpoint {
         if f.state != State::Up {
             return None;
         }
-        let resend_at = f.resend_rule(config);
         let due = f
             .in_flight
-            .iter()
-            .map(|(k, o)| (resend_at(o), *k))
-            .filter(|(at, _)| *at <= now)
-            .min()
+            .next_due(&f.resend_rule(config))
+            .filter(|&(at, _)| at <= now)
             .map(|(_, k)| k);
         let (key, fresh) = match due {
             Some(k) => (Some(k), false),
@@ -1798,7 +1792,7 @@ impl FlowEndpoint {
             o.sends += 1;
             o.sent_at = now;
             o.deadline = now + f.rtt.backoff(o.sends, config);
-            f.in_flight.insert((o.seq, o.frag.index), o);
+            f.in_flight.insert(o);
         } else {
             f.queued_bytes -= o.bytes.len();
             if f.queue.is_empty() {
@@ -2110,6 +2104,9 @@ impl DatagramEndpoint for FlowEndpoint {
         None
     }
 }
+
+mod inflight;
+use inflight::{InFlight, Resend};
 
 #[cfg(test)]
 mod tests;
