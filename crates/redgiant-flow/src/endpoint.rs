@@ -382,20 +382,6 @@ enum State {
     },
 }
 
-/// A fragment waiting to be sent or acknowledged.
-#[derive(Debug)]
-struct Outgoing {
-    seq: u32,
-    frag: Frag,
-    /// A fragment of a parity shard of the group starting at `seq`.
-    parity: Option<Group>,
-    bytes: Vec<u8>,
-    /// Times sent.
-    sends: u32,
-    sent_at: Instant,
-    deadline: Instant,
-}
-
 /// An RFC 6298 estimator.
 #[derive(Debug, Clone, Copy)]
 struct Rtt {
@@ -2106,7 +2092,7 @@ impl DatagramEndpoint for FlowEndpoint {
 }
 
 mod inflight;
-use inflight::{InFlight, Resend};
+use inflight::{InFlight, Outgoing, Resend};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,21 @@ use std::time::Duration;
 
 use redgiant_base::Instant;
 
-use super::Outgoing;
+use crate::wire::{Frag, Group};
+
+/// A fragment waiting to be sent or acknowledged.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub(super) seq: u32,
+    pub(super) frag: Frag,
+    /// A fragment of a parity shard of the group starting at `seq`.
+    pub(super) parity: Option<Group>,
+    pub(super) bytes: Vec<u8>,
+    /// Times sent.
+    pub(super) sends: u32,
+    pub(super) sent_at: Instant,
+    pub(super) deadline: Instant,
+}
 
 /// A fragment: SDU sequence number and fragment index.
 pub(super) type Key = (u32, u16);
@@ -134,7 +148,6 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Frag;
     use proptest::prelude::*;
 
     fn outgoing(seq: u32, index: u16, sent_at: u64, deadline: u64) -> Outgoing {
