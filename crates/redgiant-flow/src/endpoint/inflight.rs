@@ -136,10 +136,9 @@ impl InFlight {
                 .map(|&(_, k)| k)
                 .min();
         }
-        if let Some((t, k)) = by_rack.filter(|&(t, _)| t == due) {
+        if let Some((_, k)) = by_rack.filter(|&(t, _)| t == due) {
             // The earliest sent (least key among equal times) is the first due by RACK.
             key = Some(key.map_or(k, |x: Key| x.min(k)));
-            debug_assert_eq!(t, due);
         }
         Some((due, key?))
     }

@@ -174,7 +174,7 @@ fn pull_into<L: Link>(
         };
         restart = false;
         let sink = match output {
-            None => Out::Discard(DiscardSink::default()),
+            None => Out::Discard(DiscardSink),
             Some(output) => {
                 Out::File(FileSink::resumable(output, state.is_some()).map_err(|e| {
                     PullFileError::Open(if e.kind() == std::io::ErrorKind::InvalidInput {
