@@ -41,7 +41,8 @@ impl TokenKey {
             <Blake2bMac<U16> as Mac>::new_from_slice(&self.0).expect("32-byte key is valid");
         m.update(b"rgtp-v1 token");
         m.update(id);
-        m.update(&peer_bytes(peer));
+        let (bytes, len) = peer_bytes(peer);
+        m.update(&bytes[..len]);
         m.update(&epoch.to_be_bytes());
         m.finalize().into_bytes().into()
     }
@@ -87,20 +88,23 @@ impl core::fmt::Debug for TokenKey {
 /// address without the port, so a puller that sends from several ports
 /// (`--channels`) or whose NAT changes its port keeps its validation; the bound
 /// of §5.1 protects an address, and a port adds nothing to that.
-fn peer_bytes(peer: &Peer) -> Vec<u8> {
-    let mut out = Vec::with_capacity(17);
-    match peer {
-        Peer::Ip(std::net::SocketAddr::V4(a)) => {
-            out.push(4);
-            out.extend_from_slice(&a.ip().octets());
-        }
-        Peer::Ip(std::net::SocketAddr::V6(a)) => {
-            out.push(6);
-            out.extend_from_slice(&a.ip().octets());
-        }
-        other => other.key_bytes(&mut out),
-    }
-    out
+///
+/// Written into an array (the first `len` bytes of it): validating a token, once
+/// per NAK, allocates nothing.
+fn peer_bytes(peer: &Peer) -> ([u8; 17], usize) {
+    let mut out = [0u8; 17];
+    let mut put = |tag: u8, bytes: &[u8]| {
+        out[0] = tag;
+        out[1..1 + bytes.len()].copy_from_slice(bytes);
+        1 + bytes.len()
+    };
+    let len = match peer {
+        Peer::Ip(std::net::SocketAddr::V4(a)) => put(4, &a.ip().octets()),
+        Peer::Ip(std::net::SocketAddr::V6(a)) => put(6, &a.ip().octets()),
+        Peer::Ethernet(mac) => put(0xe, mac),
+        Peer::Mem(n) => put(0xf, &n.to_be_bytes()),
+    };
+    (out, len)
 }
 
 #[cfg(test)]
@@ -108,6 +112,27 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
+
+    /// The address bytes a token covers are a peer's key bytes, less the port of
+    /// a UDP address: tokens minted before they were written into an array stay valid.
+    #[test]
+    fn a_token_covers_the_peer_key_without_the_port() {
+        let peers = [
+            Peer::Ip("192.0.2.7:4000".parse().unwrap()),
+            Peer::Ip("[2001:db8::1]:53".parse().unwrap()),
+            Peer::Ethernet([2, 0, 0x5e, 0x10, 0, 1]),
+            Peer::Mem(0x0102_0304),
+        ];
+        for p in peers {
+            let mut key = Vec::new();
+            p.key_bytes(&mut key);
+            if matches!(p, Peer::Ip(_)) {
+                key.truncate(key.len() - 2);
+            }
+            let (bytes, len) = peer_bytes(&p);
+            assert_eq!(&bytes[..len], &key[..], "{p:?}");
+        }
+    }
 
     #[test]
     fn bound_to_address_exposure_and_time() {

@@ -1,7 +1,10 @@
 //! The per-packet path does not allocate: a pull of a few thousand chunks,
 //! exposer and puller wired back to back with no link in between, is counted
 //! by a global allocator, and the steady state (after the window has grown)
-//! must average well under one allocation per chunk served and received.
+//! must average under one allocation per hundred chunks served and received:
+//! NAKs are built and served from reused lists and tokens checked without a
+//! heap buffer, so what is left is the exposer's spare lists filling up and the
+//! puller's leaf store taking a page (14 in 4,683 chunks).
 //!
 //! Its own test binary: the counting allocator sees only this test.
 
@@ -139,5 +142,5 @@ fn pull_counting(proofs: bool) {
          {per_chunk:.3} per chunk",
         received - start_received
     );
-    assert!(per_chunk < 0.25, "{per_chunk:.3} allocations per chunk");
+    assert!(per_chunk < 0.01, "{per_chunk:.3} allocations per chunk");
 }

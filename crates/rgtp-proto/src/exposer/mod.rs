@@ -196,7 +196,13 @@ pub struct Exposer {
     stats: ExposerStats,
     pressure: Pressure,
     service: Latency,
+    /// The entry lists of served requests, emptied, for the next NAKs to fill:
+    /// serving allocates nothing once a few are here.
+    spare: Vec<Vec<u32>>,
 }
+
+/// Emptied entry lists an exposer keeps for reuse, at most.
+const SPARE_LISTS: usize = 16;
 
 impl Exposer {
     /// Serves `exposure` with `config`.
@@ -210,6 +216,7 @@ impl Exposer {
             stats: ExposerStats::default(),
             pressure: Pressure::new(),
             service: Latency::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -292,9 +299,20 @@ impl Exposer {
     fn push(&mut self, job: Job) {
         if self.queue.len() >= self.config.queue_limit {
             self.stats.busy += 1;
+            self.recycle(job);
             return;
         }
         self.queue.push_back(job);
+    }
+
+    /// Keeps a finished or refused job's entry list for a later NAK.
+    fn recycle(&mut self, job: Job) {
+        if let Job::Serve { mut entries, .. } = job {
+            if self.spare.len() < SPARE_LISTS {
+                entries.clear();
+                self.spare.push(entries);
+            }
+        }
     }
 
     fn on_pull_request(&mut self, now: Instant, from: Peer, p: &PullRequest, len: usize) {
@@ -341,7 +359,8 @@ impl Exposer {
         if total > limit {
             self.stats.over_limit += (total - limit) as u64;
         }
-        let entries: Vec<u32> = n.indices.iter().take(limit).collect();
+        let mut entries = self.spare.pop().unwrap_or_default();
+        entries.extend(n.indices.iter().take(limit));
         self.stats.requests += 1;
         let proofs = n.flags.contains(NakFlags::PROOFS) || self.exposure.suite().proofs;
         self.push(Job::Serve {
@@ -538,7 +557,9 @@ impl Exposer {
         }
         if *pos >= entries.len() {
             let at = *at;
-            self.queue.pop_front();
+            if let Some(done) = self.queue.pop_front() {
+                self.recycle(done);
+            }
             self.service
                 .record(now.saturating_since(at).as_micros() as u64);
         }

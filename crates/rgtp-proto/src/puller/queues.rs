@@ -24,6 +24,9 @@ pub(super) struct Requests {
     pub(super) scheduled: bool,
     /// Chunks assigned to this puller and not requested yet, in order.
     pub(super) assigned: VecDeque<Range<u32>>,
+    /// The entries of the NAK being built and their attempt numbers: kept
+    /// between NAKs so building one allocates nothing.
+    pub(super) nak_scratch: (Vec<u32>, Vec<u32>),
 }
 
 impl Requests {
@@ -52,6 +55,7 @@ impl Requests {
             fec_wait: HashMap::new(),
             scheduled: false,
             assigned: VecDeque::new(),
+            nak_scratch: (Vec::new(), Vec::new()),
         }
     }
 }

@@ -125,8 +125,9 @@ impl<S: SuiteFactory> Puller<S> {
         if room == 0 {
             return None;
         }
-        let mut entries: Vec<u32> = Vec::with_capacity(room);
-        let mut attempts: Vec<u32> = Vec::with_capacity(room);
+        let (mut entries, mut attempts) = std::mem::take(&mut self.requests.nak_scratch);
+        entries.clear();
+        attempts.clear();
         let mut rerequests = 0u64;
         let fec_on = self.layers.as_ref().is_some_and(|l| l.fec.is_some());
         // While searching for wrong chunks (spec §8.12) every chunk is in: only
@@ -201,6 +202,7 @@ impl<S: SuiteFactory> Puller<S> {
             }
         }
         if entries.is_empty() {
+            self.requests.nak_scratch = (entries, attempts);
             return None;
         }
         self.pacing.spend(now, entries.len());
@@ -236,7 +238,9 @@ impl<S: SuiteFactory> Puller<S> {
             indices: IndexList::Slice(&entries),
             token: self.token,
         });
-        Some(emit(buf, &repr))
+        let len = emit(buf, &repr);
+        self.requests.nak_scratch = (entries, attempts);
+        Some(len)
     }
 
     /// True while some chunk of `block` is still missing.
