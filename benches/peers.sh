@@ -60,6 +60,10 @@ mult = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9,
 print(int(m.group(1)) * mult)
 PY
 )
+if [[ -n $out_dir && ! ( -d $out_dir && -w $out_dir ) ]]; then
+    echo "peers.sh: --out-dir $out_dir is not a writable folder (name one to make the receivers' folder in, e.g. /dev/shm)" >&2
+    exit 2
+fi
 IFS=, read -r -a counts <<< "$receivers"
 systems=(rgtp tls quic tcp)
 peers=(tls quic tcp)
@@ -83,7 +87,6 @@ cleanup() {
 }
 trap cleanup EXIT
 if [[ -n $out_dir ]]; then
-    [[ -d $out_dir && -w $out_dir ]] || { echo "peers.sh: --out-dir $out_dir is not a writable folder" >&2; exit 2; }
     outs=$(mktemp -d "$out_dir/peers-out.XXXXXX")
 fi
 out_fs=$(stat -f -c %T "$outs")
