@@ -21,10 +21,12 @@
 # (N x SIZE / wall time from launching the receivers until the last one
 # exits), the server's CPU seconds per GB served (utime + stime from
 # /proc/PID/stat, read just before and after the run, the same way for every
-# server; RGTP's one-off sealing happens before and is not counted), and the
-# ratio of RGTP's goodput to each peer's in that repetition. At the end, per
-# N and system: the median goodput, the median CPU per GB, and the median of
-# the per-repetition ratios RGTP / peer. Rates are MB/s (10^6 B/s).
+# server; RGTP's one-off sealing happens before and is not counted), the
+# receivers' CPU seconds per GB received (each one's rusage, from wait4), and
+# the ratio of RGTP's goodput to each peer's in that repetition. At the end,
+# per N and system: the median goodput, the median CPU per GB of each side,
+# and the median of the per-repetition ratios RGTP / peer. Rates are MB/s
+# (10^6 B/s).
 #
 # Every receiver syncs its file before it exits, so on a disk the figures
 # include the disk's write speed, the same for every system; on this kind of
@@ -135,32 +137,50 @@ ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-# Runs N receivers of SYSTEM at once; prints "goodput_MBps cpu_s_per_GB".
+# Starts N receivers of SYSTEM at once and reaps each with wait4, for its CPU
+# time; prints "wall_seconds receivers_cpu_seconds" and then the index of every
+# receiver that failed, one per line. The clock runs from the first launch to
+# the last exit, inside the launcher, so its own start-up is not counted.
+launch() {
+    python3 - "$1" "$2" "$rgtp" "$peers_bin" "$ticket" "${addr_of[$1]:-}" "$work/$1.der" "$outs" <<'PY'
+import os, subprocess, sys, time
+system, n, rgtp, peers, ticket, addr, cert, outs = sys.argv[1:]
+cmds = []
+for i in range(int(n)):
+    out = f"{outs}/out.{i}"
+    if system == "rgtp":
+        cmd = [rgtp, "pull", "-q", "-o", out, ticket]
+    else:
+        cmd = [peers, "get", "--proto", system, "--addr", addr, "--out", out, "--cert", cert]
+    cmds.append((cmd, open(f"{out}.log", "w")))
+t0 = time.monotonic()
+procs = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT) for c, log in cmds]
+cpu, failed = 0.0, []
+for i, p in enumerate(procs):
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    cpu += ru.ru_utime + ru.ru_stime
+    if p.returncode != 0:
+        failed.append(i)
+print(f"{time.monotonic() - t0:.6f} {cpu:.6f}")
+for i in failed:
+    print(i)
+PY
+}
+
+# Runs N receivers of SYSTEM at once; prints "goodput_MBps server_cpu_s_per_GB
+# receivers_cpu_s_per_GB".
 run() {
-    local system=$1 n=$2 i rc=0 pids=() t0 t1 c0 c1
+    local system=$1 n=$2 i c0 c1 wall rcpu failed=()
     local server=${pid_of[$system]}
     c0=$(ticks "$server")
-    t0=$EPOCHREALTIME
-    for ((i = 0; i < n; i++)); do
-        local out=$outs/out.$i
-        if [[ $system == rgtp ]]; then
-            "$rgtp" pull -q -o "$out" "$ticket" > "$out.log" 2>&1 &
-        else
-            "$peers_bin" get --proto "$system" --addr "${addr_of[$system]}" --out "$out" \
-                --cert "$work/$system.der" > "$out.log" 2>&1 &
-        fi
-        pids+=($!)
-    done
-    for i in "${!pids[@]}"; do
-        if ! wait "${pids[$i]}"; then
-            echo "peers.sh: $system receiver $i of $n failed:" >&2
-            cat "$outs/out.$i.log" >&2
-            rc=1
-        fi
-    done
-    t1=$EPOCHREALTIME
+    { read -r wall rcpu; mapfile -t failed; } < <(launch "$system" "$n")
     c1=$(ticks "$server")
-    [[ $rc == 0 ]] || exit 1
+    for i in "${failed[@]}"; do
+        echo "peers.sh: $system receiver $i of $n failed:" >&2
+        cat "$outs/out.$i.log" >&2
+    done
+    [[ -n $wall && ${#failed[@]} == 0 ]] || exit 1
     for ((i = 0; i < n; i++)); do
         if ! cmp -s "$src" "$outs/out.$i"; then
             echo "peers.sh: $system receiver $i of $n: output differs from the source" >&2
@@ -170,10 +190,10 @@ run() {
     done
     python3 -c "
 import sys
-t0, t1, c0, c1, hz, n, b = map(float, sys.argv[1:])
-total = n * b
-print(f'{total / (t1 - t0) / 1e6:.1f} {(c1 - c0) / hz / (total / 1e9):.3f}')
-" "$t0" "$t1" "$c0" "$c1" "$hz" "$n" "$bytes"
+wall, rcpu, c0, c1, hz, n, b = map(float, sys.argv[1:])
+gb = n * b / 1e9
+print(f'{gb * 1e3 / wall:.1f} {(c1 - c0) / hz / gb:.3f} {rcpu / gb:.3f}')
+" "$wall" "$rcpu" "$c0" "$c1" "$hz" "$n" "$bytes"
 }
 
 for system in "${systems[@]}"; do
@@ -184,7 +204,7 @@ done
 results=$work/results.tsv
 : > "$results"
 printf '%-4s %3s' rep N
-for system in "${systems[@]}"; do printf ' %10s %8s' "$system MB/s" "CPU s/GB"; done
+for system in "${systems[@]}"; do printf ' %10s %8s %8s' "$system MB/s" "srv s/GB" "rcv s/GB"; done
 for peer in "${peers[@]}"; do printf ' %10s' "rgtp/$peer"; done
 echo
 for ((rep = 1; rep <= reps; rep++)); do
@@ -192,10 +212,11 @@ for ((rep = 1; rep <= reps; rep++)); do
         declare -A g=()
         printf '%-4s %3s' "$rep" "$n"
         for system in "${systems[@]}"; do
-            read -r goodput cpu < <(run "$system" "$n")
+            read -r goodput cpu rcpu < <(run "$system" "$n")
+            [[ -n $rcpu ]] || exit 1
             g[$system]=$goodput
-            printf '\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" >> "$results"
-            printf ' %10s %8s' "$goodput" "$cpu"
+            printf '\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" "$rcpu" >> "$results"
+            printf ' %10s %8s %8s' "$goodput" "$cpu" "$rcpu"
         done
         for peer in "${peers[@]}"; do
             printf ' %10s' "$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "${g[rgtp]}" "${g[$peer]}")"
@@ -209,17 +230,19 @@ import json, statistics, sys
 from collections import defaultdict
 path, json_out, size, out_fs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
-cpu = defaultdict(list)       # (n, system) -> [CPU s per GB]
+cpu = defaultdict(list)       # (n, system) -> [server CPU s per GB]
+rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
 for line in open(path):
-    _, rep, n, system, g, c = line.rstrip("\n").split("\t")
+    _, rep, n, system, g, c, r = line.rstrip("\n").split("\t")
     goodput[(int(n), system)][int(rep)] = float(g)
     cpu[(int(n), system)].append(float(c))
+    rcpu[(int(n), system)].append(float(r))
 systems = ["rgtp", "tls", "quic", "tcp"]
 counts = sorted({n for n, _ in goodput})
 summary = []
 print()
 print(f"medians ({size} bytes per receiver, outputs on {out_fs})")
-print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'CPU s/GB':>9} {'rgtp/system':>12}")
+print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'rgtp/system':>12}")
 for n in counts:
     for system in systems:
         reps = goodput[(n, system)]
@@ -229,14 +252,17 @@ for n in counts:
             "system": system,
             "median_goodput_MBps": statistics.median(reps.values()),
             "median_cpu_s_per_GB": statistics.median(cpu[(n, system)]),
+            "median_receivers_cpu_s_per_GB": statistics.median(rcpu[(n, system)]),
             "median_ratio_rgtp_over_system": statistics.median(ratios),
             "goodput_MBps": [reps[r] for r in sorted(reps)],
             "cpu_s_per_GB": cpu[(n, system)],
+            "receivers_cpu_s_per_GB": rcpu[(n, system)],
         }
         summary.append(row)
         ratio = "" if system == "rgtp" else f"{row['median_ratio_rgtp_over_system']:.3f}"
         print(f"{n:>3} {system:<6} {row['median_goodput_MBps']:>13.1f} "
-              f"{row['median_cpu_s_per_GB']:>9.3f} {ratio:>12}")
+              f"{row['median_cpu_s_per_GB']:>12.3f} "
+              f"{row['median_receivers_cpu_s_per_GB']:>15.3f} {ratio:>12}")
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "results": summary}, f, indent=2)
