@@ -32,7 +32,7 @@ pub mod transmit;
 pub use clock::{ManualClock, SystemClock, TimeSource};
 pub use endpoint::{DatagramEndpoint, Endpoint, StreamEndpoint};
 pub use pacer::{parse_rate, Paced, TokenBucket};
-pub use peer::Peer;
+pub use peer::{Peer, PeerKey};
 pub use stream::{StreamFraming, StreamLink, StreamRecv};
 pub use time::Instant;
 pub use transmit::Transmit;

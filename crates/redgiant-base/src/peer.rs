@@ -20,26 +20,58 @@ impl Peer {
     /// Bytes that identify the peer, for token binding: a one-byte kind
     /// (4, 6, 0x0e, 0x0f) then the address (and port, big-endian).
     pub fn key_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.key().as_bytes());
+    }
+
+    /// The bytes of [`Peer::key_bytes`], in an array: no allocation.
+    pub fn key(&self) -> PeerKey {
+        let mut k = PeerKey {
+            bytes: [0; PeerKey::MAX],
+            len: 0,
+        };
+        let mut put = |part: &[u8]| {
+            let at = usize::from(k.len);
+            k.bytes[at..at + part.len()].copy_from_slice(part);
+            k.len += part.len() as u8;
+        };
         match self {
             Peer::Ip(SocketAddr::V4(a)) => {
-                out.push(4);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_be_bytes());
+                put(&[4]);
+                put(&a.ip().octets());
+                put(&a.port().to_be_bytes());
             }
             Peer::Ip(SocketAddr::V6(a)) => {
-                out.push(6);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_be_bytes());
+                put(&[6]);
+                put(&a.ip().octets());
+                put(&a.port().to_be_bytes());
             }
             Peer::Ethernet(mac) => {
-                out.push(0xe);
-                out.extend_from_slice(mac);
+                put(&[0xe]);
+                put(mac);
             }
             Peer::Mem(n) => {
-                out.push(0xf);
-                out.extend_from_slice(&n.to_be_bytes());
+                put(&[0xf]);
+                put(&n.to_be_bytes());
             }
         }
+        k
+    }
+}
+
+/// A peer's identifying bytes ([`Peer::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerKey {
+    bytes: [u8; PeerKey::MAX],
+    len: u8,
+}
+
+impl PeerKey {
+    /// The longest key: kind, IPv6 address, port.
+    const MAX: usize = 1 + 16 + 2;
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -97,5 +129,11 @@ mod tests {
         out.clear();
         Peer::Mem(0x0102_0304).key_bytes(&mut out);
         assert_eq!(out, [0xf, 1, 2, 3, 4]);
+        // The longest key: kind, 16 address bytes, port.
+        let v6 = Peer::Ip("[2001:db8::1]:53".parse().unwrap()).key();
+        let mut want = vec![6, 0x20, 0x01, 0x0d, 0xb8];
+        want.extend_from_slice(&[0; 11]);
+        want.extend_from_slice(&[1, 0, 53]);
+        assert_eq!(v6.as_bytes(), &want[..]);
     }
 }

@@ -15,7 +15,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use rgtp_wire::{ExposureId, Token};
 
 use crate::Peer;
-use redgiant_base::Instant;
+use redgiant_base::{Instant, PeerKey};
 
 /// A token is valid in the epoch it was minted in and the next one.
 pub const EPOCH_MICROS: u64 = 30_000_000;
@@ -41,8 +41,7 @@ impl TokenKey {
             <Blake2bMac<U16> as Mac>::new_from_slice(&self.0).expect("32-byte key is valid");
         m.update(b"rgtp-v1 token");
         m.update(id);
-        let (bytes, len) = peer_bytes(peer);
-        m.update(&bytes[..len]);
+        m.update(address_bytes(peer, &peer.key()));
         m.update(&epoch.to_be_bytes());
         m.finalize().into_bytes().into()
     }
@@ -84,27 +83,16 @@ impl core::fmt::Debug for TokenKey {
     }
 }
 
-/// The address a token vouches for (spec §5.3): for UDP the family and the IP
-/// address without the port, so a puller that sends from several ports
-/// (`--channels`) or whose NAT changes its port keeps its validation; the bound
-/// of §5.1 protects an address, and a port adds nothing to that.
-///
-/// Written into an array (the first `len` bytes of it): validating a token, once
-/// per NAK, allocates nothing.
-fn peer_bytes(peer: &Peer) -> ([u8; 17], usize) {
-    let mut out = [0u8; 17];
-    let mut put = |tag: u8, bytes: &[u8]| {
-        out[0] = tag;
-        out[1..1 + bytes.len()].copy_from_slice(bytes);
-        1 + bytes.len()
-    };
-    let len = match peer {
-        Peer::Ip(std::net::SocketAddr::V4(a)) => put(4, &a.ip().octets()),
-        Peer::Ip(std::net::SocketAddr::V6(a)) => put(6, &a.ip().octets()),
-        Peer::Ethernet(mac) => put(0xe, mac),
-        Peer::Mem(n) => put(0xf, &n.to_be_bytes()),
-    };
-    (out, len)
+/// The address a token vouches for (spec §5.3): the peer's key bytes, for UDP
+/// without the port, so a puller that sends from several ports (`--channels`)
+/// or whose NAT changes its port keeps its validation; the bound of §5.1
+/// protects an address, and a port adds nothing to that.
+fn address_bytes<'k>(peer: &Peer, key: &'k PeerKey) -> &'k [u8] {
+    let b = key.as_bytes();
+    match peer {
+        Peer::Ip(_) => &b[..b.len() - 2],
+        _ => b,
+    }
 }
 
 #[cfg(test)]
@@ -114,23 +102,26 @@ mod tests {
     use super::*;
 
     /// The address bytes a token covers are a peer's key bytes, less the port of
-    /// a UDP address: tokens minted before they were written into an array stay valid.
+    /// a UDP address, as they were when each was a `Vec`: earlier tokens stay valid.
     #[test]
     fn a_token_covers_the_peer_key_without_the_port() {
-        let peers = [
-            Peer::Ip("192.0.2.7:4000".parse().unwrap()),
-            Peer::Ip("[2001:db8::1]:53".parse().unwrap()),
-            Peer::Ethernet([2, 0, 0x5e, 0x10, 0, 1]),
-            Peer::Mem(0x0102_0304),
+        let mut v6 = vec![6, 0x20, 0x01, 0x0d, 0xb8];
+        v6.extend_from_slice(&[0; 11]);
+        v6.push(1);
+        let cases: [(Peer, Vec<u8>); 4] = [
+            (
+                Peer::Ip("192.0.2.7:4000".parse().unwrap()),
+                vec![4, 192, 0, 2, 7],
+            ),
+            (Peer::Ip("[2001:db8::1]:53".parse().unwrap()), v6),
+            (
+                Peer::Ethernet([2, 0, 0x5e, 0x10, 0, 1]),
+                vec![0xe, 2, 0, 0x5e, 0x10, 0, 1],
+            ),
+            (Peer::Mem(0x0102_0304), vec![0xf, 1, 2, 3, 4]),
         ];
-        for p in peers {
-            let mut key = Vec::new();
-            p.key_bytes(&mut key);
-            if matches!(p, Peer::Ip(_)) {
-                key.truncate(key.len() - 2);
-            }
-            let (bytes, len) = peer_bytes(&p);
-            assert_eq!(&bytes[..len], &key[..], "{p:?}");
+        for (p, want) in cases {
+            assert_eq!(address_bytes(&p, &p.key()), &want[..], "{p:?}");
         }
     }
 
