@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -55,10 +56,15 @@ pub struct PullApp<K> {
     /// Proofs of delivered chunks, checked on another core
     /// ([`PullerConfig::offload_proofs`](rgtp_proto::PullerConfig::offload_proofs)).
     proofs: Option<Verifier>,
+    /// Where the record of what the output holds is saved, and when it was last.
+    record: Option<(PathBuf, Option<Instant>)>,
 }
 
 /// Pulls of fewer chunks hash their leaves at the end only.
 const OVERLAP_FROM_CHUNKS: u32 = 4096;
+
+/// The record of what the output holds is saved this often.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 impl<K> PullApp<K> {
     /// Output into `sink`.
@@ -68,6 +74,7 @@ impl<K> PullApp<K> {
             resume: None,
             leaves: None,
             proofs: None,
+            record: None,
         }
     }
 
@@ -78,6 +85,84 @@ impl<K> PullApp<K> {
             resume: state,
             leaves: None,
             proofs: None,
+            record: None,
+        }
+    }
+
+    /// Saves the record of what the output holds ([`ResumeState`]) at `path` about
+    /// every second while the pull runs, each time once the output holds every chunk
+    /// the record claims.
+    pub fn recording(mut self, path: PathBuf) -> Self {
+        self.record = Some((path, None));
+        self
+    }
+}
+
+impl<K: Sink> PullApp<K> {
+    /// The sink, once everything delivered is in it (the thread writing it, if
+    /// any, has finished and given the writing back).
+    pub fn into_sink(mut self) -> K {
+        let _ = self.take_back_writer();
+        self.sink
+    }
+
+    /// Ends the thread that writes the output, if one does, and hands its writer
+    /// back to the sink; the first error it met, if any.
+    fn take_back_writer(&mut self) -> io::Result<()> {
+        let Some(h) = self.leaves.as_mut().filter(|h| h.writes()) else {
+            return Ok(());
+        };
+        let (writer, result) = h.wait();
+        if let Some(w) = writer {
+            self.sink.attach_writer(w);
+        }
+        result
+    }
+
+    /// Everything delivered so far is in the output (or the error that kept it out).
+    fn sync(&mut self) -> io::Result<()> {
+        self.sink.flush()?;
+        match self.leaves.as_mut().filter(|h| h.writes()) {
+            Some(h) => h.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts hashing the leaves on another core; the thread writes the output too
+    /// where the sink lets go of its writer.
+    fn start_leaves<M: rgtp_proto::merkle::MerkleScheme + Clone>(
+        &mut self,
+        scheme: &M,
+        chunk_count: u32,
+        chunk_size: u32,
+    ) {
+        if let Some(w) = self.sink.detach_writer() {
+            match LeafHasher::start_writing(scheme, chunk_count, chunk_size, w) {
+                Ok(h) => {
+                    self.leaves = Some(h);
+                    return;
+                }
+                Err(Some(w)) => self.sink.attach_writer(w),
+                // Never: a thread that did not start never took the writer.
+                Err(None) => return,
+            }
+        }
+        self.leaves = LeafHasher::start(scheme, chunk_count);
+    }
+
+    /// Writes a verified chunk: into the sink, or through the thread that writes it.
+    fn put(&mut self, index: u32, offset: u64, data: &[u8]) -> io::Result<()> {
+        match self.leaves.as_mut() {
+            Some(h) if h.writes() => {
+                h.push(index, data);
+                h.check()
+            }
+            Some(h) => {
+                self.sink.write_at(offset, data)?;
+                h.push(index, data);
+                Ok(())
+            }
+            None => self.sink.write_at(offset, data),
         }
     }
 }
@@ -87,16 +172,34 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
     type Error = PullFailure;
 
     fn deliver(&mut self, d: Delivered<'_>) -> Result<(), PullFailure> {
-        self.sink.write_at(d.offset, d.data)?;
         if let (true, Some(v)) = (d.unverified, self.proofs.as_mut()) {
+            self.sink.write_at(d.offset, d.data)?;
             v.push(d.index, d.data, d.proof)?;
-        } else if let Some(h) = self.leaves.as_mut() {
-            h.push(d.index, d.data);
+        } else {
+            self.put(d.index, d.offset, d.data)?;
         }
         Ok(())
     }
 
     fn settle(&mut self, puller: &mut P, now: Instant) -> Result<Option<Duration>, PullFailure> {
+        let due = match self.record.as_mut() {
+            Some((_, Some(last))) => now.saturating_since(*last) >= RECORD_EVERY,
+            Some((_, last)) => {
+                // The first record is due a second after the start.
+                *last = Some(now);
+                false
+            }
+            None => false,
+        };
+        if due {
+            self.sync()?;
+            if let Some((path, last)) = self.record.as_mut() {
+                *last = Some(now);
+                if let Some(s) = ResumeState::of(puller) {
+                    let _ = s.save(path);
+                }
+            }
+        }
         match self.proofs.as_mut() {
             Some(v) => Ok(v.settle(|idx, verdict| puller.handle_verdict(now, idx, verdict))?),
             None => Ok(None),
@@ -124,9 +227,9 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                     }
                     self.leaves = hasher;
                 } else if puller.deferred_root() && info.chunk_count >= OVERLAP_FROM_CHUNKS {
-                    self.leaves = puller
-                        .hash_scheme()
-                        .and_then(|h| LeafHasher::start(h, info.chunk_count));
+                    if let Some(h) = puller.hash_scheme() {
+                        self.start_leaves(h, info.chunk_count, info.chunk_size);
+                    }
                 }
                 if let Some(state) = self.resume.take() {
                     state.resume(puller, self.sink.contents()?);
@@ -138,11 +241,11 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                 data,
                 unverified,
             } => {
-                self.sink.write_at(offset, &data)?;
                 if let (true, Some(v)) = (unverified, self.proofs.as_mut()) {
+                    self.sink.write_at(offset, &data)?;
                     v.push(index, &data, None)?;
-                } else if let Some(h) = self.leaves.as_mut() {
-                    h.push(index, &data);
+                } else {
+                    self.put(index, offset, &data)?;
                 }
             }
             PullerEvent::VerifyRoot if self.proofs.is_some() => {
@@ -168,6 +271,8 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                 }
             }
             PullerEvent::VerifyRoot => {
+                // The thread writing the output, if one does, finishes first.
+                self.take_back_writer()?;
                 if let (Some(m), Some(scheme)) = (puller.manifest(), puller.hash_scheme()) {
                     let contents = self.sink.contents()?;
                     match self.leaves.take() {
@@ -317,13 +422,7 @@ pub fn pull_with<P: Pull, L: Link, K: Sink>(
     mut progress: impl FnMut(&P),
 ) -> Result<(), PullFailure> {
     let mut d = Driver::with_clock(Borrowed(link), *clock, DriverConfig::default());
-    // A record of what the output holds (what `progress` may save) is only true
-    // once the sink has handed its writes to the file.
-    let tick = |p: &P, a: &PullApp<K>| {
-        if a.sink.flush().is_ok() {
-            progress(p)
-        }
-    };
+    let tick = |p: &P, _: &PullApp<K>| progress(p);
     match d.run(puller, app, stop, tick)? {
         Finish::Done(()) => Ok(()),
         Finish::Stopped => Err(PullFailure::Stopped),

@@ -6,10 +6,17 @@
 //! The receive loop never waits for it: a batch that finds the thread's queue
 //! full is dropped, and its chunks are hashed at the end from the output. Only a
 //! pull that keeps no output ([`LeafHasher::start_lossless`]) waits instead, since
-//! it has nothing to hash them from later.
+//! it has nothing to hash them from later, and one whose output the thread writes
+//! ([`LeafHasher::start_writing`]): the thread then hands every batch to the file
+//! after hashing it, so the receive loop makes one copy of each chunk, not two,
+//! and the writes cost the other core.
 
-use std::sync::mpsc;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+
+use crate::sink::FileWriter;
 
 use rgtp_proto::merkle::{leaves_of, MerkleRootBuilder, MerkleScheme};
 use rgtp_wire::{Hash, HASH_LEN};
@@ -26,7 +33,19 @@ struct Batch {
     bytes: Vec<u8>,
 }
 
+/// What the thread is handed.
+enum Job {
+    /// Chunks to hash (and write).
+    Batch(Batch),
+    /// Answer on the acknowledgement channel once everything before is written.
+    Sync,
+}
+
 struct Done {
+    /// The writer, given back.
+    writer: Option<FileWriter>,
+    /// The first write that failed; nothing was written after it.
+    error: Option<io::Error>,
     leaves: Vec<Hash>,
     /// One bit per chunk hashed.
     have: Vec<u64>,
@@ -38,16 +57,26 @@ struct Done {
 
 /// Hashes the leaves of chunks handed to it on a thread of its own.
 pub struct LeafHasher {
-    tx: Option<mpsc::SyncSender<Batch>>,
+    tx: Option<mpsc::SyncSender<Job>>,
     /// Emptied batches coming back, to be reused.
     spare: mpsc::Receiver<Batch>,
+    /// The thread's answers to [`Job::Sync`].
+    acks: mpsc::Receiver<Result<(), (io::ErrorKind, String)>>,
     batch: Batch,
     thread: Option<JoinHandle<Done>>,
+    /// What the thread returned, once joined.
+    done: Option<Done>,
+    /// The thread writes the output.
+    writing: bool,
     chunk_count: u32,
     /// Batches dropped because the thread was behind.
     dropped: u64,
     /// Wait for the thread instead of dropping a batch.
     lossless: bool,
+    /// A batch could not be handed over: the thread is gone.
+    tx_broken: bool,
+    /// Set by the thread when a write fails.
+    failed: Arc<AtomicBool>,
 }
 
 impl core::fmt::Debug for LeafHasher {
@@ -63,7 +92,21 @@ impl LeafHasher {
     /// A hasher for an exposure of `chunk_count` chunks, hashing with `scheme`;
     /// `None` if no thread could be started (everything is then hashed at the end).
     pub fn start<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32) -> Option<LeafHasher> {
-        Self::spawn(scheme, chunk_count, false)
+        Self::spawn(scheme, chunk_count, false, None).ok()
+    }
+
+    /// A lossless hasher ([`LeafHasher::start_lossless`]) whose thread also writes
+    /// each chunk with `writer`, at its index times `chunk_size`, once hashed. The
+    /// writer comes back with [`LeafHasher::wait`]; errors come out of
+    /// [`LeafHasher::sync`] and [`LeafHasher::wait`]. If no thread could be started
+    /// the writer is handed back.
+    pub fn start_writing<M: MerkleScheme + Clone>(
+        scheme: &M,
+        chunk_count: u32,
+        chunk_size: u32,
+        writer: FileWriter,
+    ) -> Result<LeafHasher, Option<FileWriter>> {
+        Self::spawn(scheme, chunk_count, true, Some((writer, chunk_size)))
     }
 
     /// A hasher that never drops a batch: [`LeafHasher::push`] waits while the
@@ -73,27 +116,58 @@ impl LeafHasher {
         scheme: &M,
         chunk_count: u32,
     ) -> Option<LeafHasher> {
-        Self::spawn(scheme, chunk_count, true)
+        Self::spawn(scheme, chunk_count, true, None).ok()
     }
 
     fn spawn<M: MerkleScheme + Clone>(
         scheme: &M,
         chunk_count: u32,
         lossless: bool,
-    ) -> Option<LeafHasher> {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        writer: Option<(FileWriter, u32)>,
+    ) -> Result<LeafHasher, Option<FileWriter>> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
+        let (ack, acks) = mpsc::channel();
         let scheme = scheme.clone();
         let n = chunk_count as usize;
-        let thread = std::thread::Builder::new()
+        let writing = writer.is_some();
+        // Handed back if the thread cannot be started.
+        let slot = Arc::new(Mutex::new(writer));
+        let theirs = slot.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let fail = failed.clone();
+        let spawned = std::thread::Builder::new()
             .name("rgtp-leaves".into())
             .spawn(move || {
+                let (mut writer, chunk_size) = match theirs.lock().map(|mut w| w.take()) {
+                    Ok(Some((w, size))) => (Some(w), u64::from(size)),
+                    _ => (None, 0),
+                };
+                drop(theirs);
+                let mut error: Option<io::Error> = None;
                 let mut leaves = vec![[0u8; HASH_LEN]; n];
                 let mut have = vec![0u64; n.div_ceil(64)];
                 let mut prefix = MerkleRootBuilder::new();
                 let mut prefix_len = 0;
                 let mut hashed = [[0u8; HASH_LEN]; BATCH];
-                for mut b in rx {
+                for job in rx {
+                    let mut b = match job {
+                        Job::Batch(b) => b,
+                        Job::Sync => {
+                            if error.is_none() {
+                                if let Some(Err(e)) = writer.as_mut().map(|w| w.flush()) {
+                                    fail.store(true, Ordering::Relaxed);
+                                    error = Some(e);
+                                }
+                            }
+                            let answer = match &error {
+                                Some(e) => Err((e.kind(), e.to_string())),
+                                None => Ok(()),
+                            };
+                            let _ = ack.send(answer);
+                            continue;
+                        }
+                    };
                     // A batch at a time: SHA-256 hashes several chunks together.
                     let mut start = 0;
                     for group in b.chunks.chunks(BATCH) {
@@ -111,6 +185,12 @@ impl LeafHasher {
                             }
                         }
                     }
+                    if let (Some(w), None) = (writer.as_mut(), error.as_ref()) {
+                        if let Err(e) = write_runs(w, chunk_size, &b) {
+                            fail.store(true, Ordering::Relaxed);
+                            error = Some(e);
+                        }
+                    }
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
@@ -122,21 +202,34 @@ impl LeafHasher {
                     prefix.push_many(&scheme, &leaves[from..prefix_len]);
                 }
                 Done {
+                    writer,
+                    error,
                     leaves,
                     have,
                     prefix,
                     prefix_len,
                 }
-            })
-            .ok()?;
-        Some(LeafHasher {
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(_) => {
+                let back = slot.lock().ok().and_then(|mut w| w.take());
+                return Err(back.map(|(w, _)| w));
+            }
+        };
+        Ok(LeafHasher {
             tx: Some(tx),
             spare,
+            acks,
             batch: Batch::default(),
             thread: Some(thread),
+            done: None,
+            writing,
             chunk_count,
             dropped: 0,
-            lossless,
+            lossless: lossless || writing,
+            tx_broken: false,
+            failed,
         })
     }
 
@@ -157,22 +250,76 @@ impl LeafHasher {
         let next = self.spare.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
         if self.lossless {
-            if tx.send(full).is_err() {
+            if tx.send(Job::Batch(full)).is_err() {
                 self.tx = None;
+                self.tx_broken = true;
             }
             return;
         }
-        match tx.try_send(full) {
+        match tx.try_send(Job::Batch(full)) {
             Ok(()) => {}
-            Err(mpsc::TrySendError::Full(mut b)) => {
+            Err(mpsc::TrySendError::Full(Job::Batch(mut b))) => {
                 // Behind: these are hashed at the end instead; never wait here.
                 self.dropped += 1;
                 b.chunks.clear();
                 b.bytes.clear();
                 self.batch = b;
             }
+            Err(mpsc::TrySendError::Full(Job::Sync)) => {}
             Err(mpsc::TrySendError::Disconnected(_)) => self.tx = None,
         }
+    }
+
+    /// True if the thread writes the output ([`LeafHasher::start_writing`]).
+    pub fn writes(&self) -> bool {
+        self.writing
+    }
+
+    /// The error of a write the thread made, if one failed (its first); cheap
+    /// enough to ask after every chunk.
+    pub fn check(&mut self) -> io::Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            return self.sync();
+        }
+        Ok(())
+    }
+
+    /// Waits until the thread has written everything pushed so far: after this, the
+    /// output holds every chunk pushed (what a record of the output may then claim).
+    /// The first write error, if any; an error too if the thread is gone.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if !self.batch.chunks.is_empty() {
+            self.send();
+        }
+        let gone = || io::Error::other("the thread writing the output stopped");
+        let tx = self.tx.as_ref().ok_or_else(gone)?;
+        tx.send(Job::Sync).map_err(|_| gone())?;
+        match self.acks.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((kind, msg))) => Err(io::Error::new(kind, msg)),
+            Err(_) => Err(gone()),
+        }
+    }
+
+    /// Ends the thread and waits for it: every chunk pushed is hashed, and written
+    /// if it writes. Gives back the writer, with the first write error if any.
+    pub fn wait(&mut self) -> (Option<FileWriter>, io::Result<()>) {
+        self.close();
+        if let Some(t) = self.thread.take() {
+            self.done = t.join().ok();
+        }
+        let Some(done) = self.done.as_mut() else {
+            let e = io::Error::other("the thread hashing the output stopped");
+            return (None, if self.writing { Err(e) } else { Ok(()) });
+        };
+        let result = match done.error.take() {
+            Some(e) => Err(e),
+            None if self.writing && self.tx_broken => {
+                Err(io::Error::other("the thread writing the output stopped"))
+            }
+            None => Ok(()),
+        };
+        (done.writer.take(), result)
     }
 
     /// Batches dropped because the thread was behind.
@@ -187,8 +334,8 @@ impl LeafHasher {
         mut self,
         scheme: &M,
     ) -> Option<(Vec<Hash>, Hash)> {
-        self.close();
-        let done = self.thread.take()?.join().ok()?;
+        let _ = self.wait();
+        let done = self.done.take()?;
         let n = self.chunk_count as usize;
         if done.leaves.len() != n || done.prefix_len != n {
             return None;
@@ -201,7 +348,7 @@ impl LeafHasher {
         if let Some(tx) = self.tx.take() {
             let last = std::mem::take(&mut self.batch);
             if !last.chunks.is_empty() {
-                let _ = tx.send(last);
+                let _ = tx.send(Job::Batch(last));
             }
         }
     }
@@ -215,8 +362,8 @@ impl LeafHasher {
         contents: &[u8],
         chunk_size: u32,
     ) -> (Vec<Hash>, Hash) {
-        self.close();
-        let done = self.thread.take().and_then(|t| t.join().ok());
+        let _ = self.wait();
+        let done = self.done.take();
         let chunk = chunk_size.max(1) as usize;
         let n = contents.len().div_ceil(chunk);
         let Some(Done {
@@ -224,6 +371,7 @@ impl LeafHasher {
             have,
             mut prefix,
             prefix_len,
+            ..
         }) = done.filter(|d| d.leaves.len() == n)
         else {
             let leaves = crate::verify::output_leaves(scheme, contents, chunk_size);
@@ -263,9 +411,32 @@ impl LeafHasher {
 
 impl Drop for LeafHasher {
     fn drop(&mut self) {
-        // Closing the queue ends the thread; it is not waited for.
-        self.tx = None;
+        if self.writing {
+            // What was pushed must be in the file before anyone reads or records it.
+            let _ = self.wait();
+        } else {
+            // Closing the queue ends the thread; it is not waited for.
+            self.tx = None;
+        }
     }
+}
+
+/// Writes the chunks of `b` with `w`, one write per run of consecutive indices.
+fn write_runs(w: &mut FileWriter, chunk_size: u64, b: &Batch) -> io::Result<()> {
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.chunks.len() {
+        let first = b.chunks[i].0;
+        let mut j = i + 1;
+        while j < b.chunks.len() && b.chunks[j].0 == b.chunks[j - 1].0.wrapping_add(1) {
+            j += 1;
+        }
+        let end = b.chunks[j - 1].1;
+        w.write_now(u64::from(first) * chunk_size, &b.bytes[start..end])?;
+        start = end;
+        i = j;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -346,5 +517,94 @@ mod tests {
             leaves[150],
             crate::verify::output_leaves(&scheme, &bad[150 * CHUNK..151 * CHUNK], CHUNK as u32)[0]
         );
+    }
+
+    /// A file sink for `n` chunks of `data`, its writer taken out.
+    fn detached(dir: &std::path::Path, size: u64, n: u32) -> (crate::sink::FileSink, FileWriter) {
+        use crate::sink::{FileSink, Sink};
+        let mut sink = FileSink::create(&dir.join("out")).unwrap();
+        let info = rgtp_proto::puller::ManifestInfo {
+            exposure_id: [0; 16],
+            total_size: size,
+            chunk_count: n,
+            chunk_size: CHUNK as u32,
+            merkle_root: [0; 32],
+            suite: rgtp_proto::SuiteId::default(),
+            rate_cap: None,
+        };
+        sink.manifest(&info).unwrap();
+        let w = sink
+            .detach_writer()
+            .expect("a file sink lets go of its writer");
+        (sink, w)
+    }
+
+    #[test]
+    fn a_writing_hasher_puts_every_chunk_in_its_place_and_gives_the_writer_back() {
+        use crate::sink::Sink;
+        let scheme = scheme();
+        let n = BATCH * 3 + 17;
+        let data = chunks(n);
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sink, w) = detached(dir.path(), data.len() as u64, n as u32);
+        assert!(
+            sink.write_at(0, &data[..CHUNK]).is_err(),
+            "the writer is out"
+        );
+        let mut h = LeafHasher::start_writing(&scheme, n as u32, CHUNK as u32, w).unwrap();
+        assert!(h.writes());
+        // Out of order: runs backwards, then every other chunk, then the rest.
+        let order: Vec<usize> = (BATCH..n)
+            .rev()
+            .filter(|i| i % 2 == 0)
+            .chain((0..BATCH).filter(|i| i % 2 == 0))
+            .chain((0..n).filter(|i| i % 2 == 1))
+            .collect();
+        assert_eq!(order.len(), n);
+        let chunk = |i: usize| &data[i * CHUNK..((i + 1) * CHUNK).min(data.len())];
+        for &i in &order {
+            h.push(i as u32, chunk(i));
+            h.check().unwrap();
+        }
+        // After a sync the file holds everything pushed, while the thread still runs.
+        h.sync().unwrap();
+        let partial = sink.partial_path().to_path_buf();
+        assert!(std::fs::read(&partial).unwrap() == data, "output differs");
+        let (writer, result) = h.wait();
+        result.unwrap();
+        sink.attach_writer(writer.expect("the writer comes back"));
+        sink.write_at(5, b"again").unwrap();
+        let want = crate::verify::output_leaves(&scheme, &data, CHUNK as u32);
+        let (leaves, root) = h.finish(&scheme, &data, CHUNK as u32);
+        assert!(leaves == want);
+        assert_eq!(root, root_of(&scheme, &want));
+        assert_eq!(&sink.contents().unwrap()[5..10], b"again");
+    }
+
+    #[test]
+    fn a_write_that_fails_on_the_thread_is_reported_and_stops_the_writing() {
+        let scheme = scheme();
+        let n = 300;
+        let data = chunks(n);
+        let dir = tempfile::tempdir().unwrap();
+        // The file is ten chunks long: chunk 200 falls past its end.
+        let (sink, w) = detached(dir.path(), 10 * CHUNK as u64, n as u32);
+        let mut h = LeafHasher::start_writing(&scheme, n as u32, CHUNK as u32, w).unwrap();
+        for i in [0, 1, 200, 2] {
+            h.push(i, &data[i as usize * CHUNK..(i as usize + 1) * CHUNK]);
+        }
+        let e = h.sync().expect_err("chunk 200 is past the end");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        assert!(h.check().is_err(), "the failure stays");
+        let (writer, result) = h.wait();
+        assert!(writer.is_some());
+        assert_eq!(
+            result.expect_err("reported again").kind(),
+            io::ErrorKind::InvalidData
+        );
+        // What came before the failed write is in the file; what came after is not.
+        let out = std::fs::read(sink.partial_path()).unwrap();
+        assert!(out[..2 * CHUNK] == data[..2 * CHUNK]);
+        assert!(out[2 * CHUNK..3 * CHUNK].iter().all(|&b| b == 0));
     }
 }

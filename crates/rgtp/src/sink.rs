@@ -28,6 +28,17 @@ pub trait Sink {
     fn retains(&self) -> bool {
         true
     }
+    /// Hands over the part that writes the output, for the caller to run on another
+    /// thread and give back with [`Sink::attach_writer`]; meanwhile [`Sink::write_at`]
+    /// fails and [`Sink::flush`] covers nothing of what the writer holds. `None`
+    /// where there is no such part (in memory, or nothing kept) or no Manifest yet.
+    fn detach_writer(&mut self) -> Option<FileWriter> {
+        None
+    }
+    /// Takes back what [`Sink::detach_writer`] handed over.
+    fn attach_writer(&mut self, writer: FileWriter) {
+        let _ = writer;
+    }
 }
 
 impl<K: Sink + ?Sized> Sink for &mut K {
@@ -45,6 +56,12 @@ impl<K: Sink + ?Sized> Sink for &mut K {
     }
     fn retains(&self) -> bool {
         (**self).retains()
+    }
+    fn detach_writer(&mut self) -> Option<FileWriter> {
+        (**self).detach_writer()
+    }
+    fn attach_writer(&mut self, writer: FileWriter) {
+        (**self).attach_writer(writer)
     }
 }
 
@@ -250,19 +267,42 @@ pub struct FileSink {
     target: PathBuf,
     partial: PathBuf,
     file: Option<File>,
-    /// The output's size, once the Manifest gave it.
-    size: u64,
     /// A read-only view of the output (after the Manifest, for a non-empty one).
     view: Option<memmap2::Mmap>,
+    /// What writes the output, once the Manifest gave its size; `None` before, and
+    /// while it is out on another thread ([`Sink::detach_writer`]).
+    writer: RefCell<Option<FileWriter>>,
+    /// The writer is out on another thread.
+    detached: bool,
+    finished: bool,
+    /// Left in place when dropped unfinished, for a later run to resume.
+    keep: bool,
+}
+
+/// The part of a [`FileSink`] that writes the output: it gathers writes made in
+/// order, reserves space as they land and hands them to the file. A pull can take
+/// it to the thread that hashes the chunks' leaves ([`Sink::detach_writer`]), so
+/// the copy into the file is made there, off the receive path.
+pub struct FileWriter {
+    /// A second handle on the partial file.
+    file: File,
+    /// The output's size.
+    size: u64,
     /// Bytes written in order and not yet handed to the file.
-    pending: RefCell<Pending>,
+    pending: Pending,
     /// One bit per extent already reserved.
     reserved: Vec<u64>,
     /// The file system cannot reserve space: the file stays sparse.
     no_fallocate: bool,
-    finished: bool,
-    /// Left in place when dropped unfinished, for a later run to resume.
-    keep: bool,
+}
+
+impl core::fmt::Debug for FileWriter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileWriter")
+            .field("size", &self.size)
+            .field("pending", &self.pending.bytes.len())
+            .finish()
+    }
 }
 
 /// Disk space is reserved in extents of this many bytes as chunks arrive.
@@ -352,11 +392,9 @@ impl FileSink {
             target: target.to_path_buf(),
             partial,
             file: Some(file),
-            size: 0,
             view: None,
-            pending: RefCell::default(),
-            reserved: Vec::new(),
-            no_fallocate: false,
+            writer: RefCell::new(None),
+            detached: false,
             finished: false,
             keep,
         })
@@ -412,10 +450,19 @@ impl Sink for FileSink {
         // truncated while mapped; it is only written through `pwrite`, which the
         // page cache makes visible through the map.
         let view = unsafe { memmap2::Mmap::map(file)? };
+        let writer = FileWriter {
+            file: file.try_clone()?,
+            size: len,
+            pending: Pending {
+                bytes: Vec::with_capacity(WRITE_BATCH),
+                ..Pending::default()
+            },
+            reserved: vec![0; len.div_ceil(RESERVE_EXTENT).div_ceil(64) as usize],
+            no_fallocate: false,
+        };
         self.view = Some(view);
-        self.size = len;
-        self.pending.get_mut().bytes.reserve(WRITE_BATCH);
-        self.reserved = vec![0; len.div_ceil(RESERVE_EXTENT).div_ceil(64) as usize];
+        *self.writer.get_mut() = Some(writer);
+        self.detached = false;
         Ok(())
     }
 
@@ -423,8 +470,45 @@ impl Sink for FileSink {
         if self.view.is_none() {
             return Err(io::Error::other("no Manifest yet"));
         }
+        match self.writer.get_mut() {
+            Some(w) => w.write_at(offset, data),
+            None => Err(io::Error::other(
+                "the output's writer is out on another thread",
+            )),
+        }
+    }
+
+    fn contents(&self) -> io::Result<&[u8]> {
+        self.flush()?;
+        Ok(self.view.as_deref().unwrap_or(&[]))
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        match self.writer.borrow_mut().as_mut() {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn detach_writer(&mut self) -> Option<FileWriter> {
+        let w = self.writer.get_mut().take()?;
+        self.detached = true;
+        Some(w)
+    }
+
+    fn attach_writer(&mut self, writer: FileWriter) {
+        if self.detached {
+            *self.writer.get_mut() = Some(writer);
+            self.detached = false;
+        }
+    }
+}
+
+impl FileWriter {
+    /// Checks that `[offset, offset + len)` lies inside the output.
+    fn check(&self, offset: u64, len: usize) -> io::Result<()> {
         if offset
-            .checked_add(data.len() as u64)
+            .checked_add(len as u64)
             .is_none_or(|end| end > self.size)
         {
             return Err(io::Error::new(
@@ -432,19 +516,22 @@ impl Sink for FileSink {
                 "chunk past the end",
             ));
         }
+        Ok(())
+    }
+
+    /// Writes verified plaintext at `offset`, gathered with the writes before it
+    /// while they follow each other (up to [`WRITE_BATCH`] bytes).
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.check(offset, data.len())?;
         self.reserve_for(offset, data.len() as u64)?;
-        let file = self
-            .file
-            .as_ref()
-            .ok_or_else(|| io::Error::other("sink closed"))?;
-        let p = self.pending.get_mut();
+        let p = &mut self.pending;
         let follows = p.offset + p.bytes.len() as u64 == offset;
         if !follows || p.bytes.len() + data.len() > WRITE_BATCH {
-            p.write_to(file)?;
+            p.write_to(&self.file)?;
         }
         if data.len() >= WRITE_BATCH {
-            write_in_pieces(file, data, offset)?;
-            p.wrote(file, data.len());
+            write_in_pieces(&self.file, data, offset)?;
+            p.wrote(&self.file, data.len());
             return Ok(());
         }
         if p.bytes.is_empty() {
@@ -454,26 +541,25 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn contents(&self) -> io::Result<&[u8]> {
-        self.flush()?;
-        Ok(self.view.as_deref().unwrap_or(&[]))
+    /// Writes `data` at `offset` at once, without gathering it: for a caller that
+    /// hands over runs of chunks already gathered.
+    pub fn write_now(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.check(offset, data.len())?;
+        self.reserve_for(offset, data.len() as u64)?;
+        self.pending.write_to(&self.file)?;
+        write_in_pieces(&self.file, data, offset)?;
+        self.pending.wrote(&self.file, data.len());
+        Ok(())
     }
 
-    fn flush(&self) -> io::Result<()> {
-        match self.file.as_ref() {
-            Some(file) => self.pending.borrow_mut().write_to(file),
-            None => Ok(()),
-        }
+    /// Hands everything gathered to the file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.pending.write_to(&self.file)
     }
-}
 
-impl FileSink {
     /// Reserves the extents `[offset, offset + len)` touches that are not reserved yet.
     fn reserve_for(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        let Some(file) = self.file.as_ref() else {
-            return Ok(());
-        };
-        if self.no_fallocate || len == 0 || self.view.is_none() {
+        if self.no_fallocate || len == 0 {
             return Ok(());
         }
         let size = self.size;
@@ -489,7 +575,7 @@ impl FileSink {
             }
             let start = e * RESERVE_EXTENT;
             let end = (start + RESERVE_EXTENT).min(size);
-            if !reserve(file, start, end - start)? {
+            if !reserve(&self.file, start, end - start)? {
                 self.no_fallocate = true;
                 return Ok(());
             }
@@ -560,6 +646,13 @@ fn reserve(file: &File, offset: u64, len: u64) -> io::Result<bool> {
         0 => Ok(true),
         libc::EOPNOTSUPP | libc::EINVAL => Ok(false),
         e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        // Whatever was gathered must reach the file.
+        let _ = self.flush();
     }
 }
 
@@ -711,6 +804,29 @@ mod tests {
         assert_eq!(on_disk(100, 10), vec![4; 10]);
         assert_eq!(on_disk(2 * WRITE_BATCH as u64 - 7, 20), vec![6; 20]);
         assert_eq!(on_disk(len - 3, 3), vec![8; 3]);
+    }
+
+    #[test]
+    fn a_file_sink_lends_its_writer_only_after_the_manifest_and_takes_it_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out");
+        let mut sink = FileSink::create(&target).expect("create");
+        assert!(sink.detach_writer().is_none(), "no Manifest yet");
+        sink.manifest(&info(100)).expect("manifest");
+        let mut w = sink.detach_writer().expect("the writer");
+        let e = sink.write_at(0, b"x").expect_err("the writer is out");
+        assert!(e.to_string().contains("another thread"), "{e}");
+        assert!(sink.detach_writer().is_none(), "lent once");
+        w.write_now(10, b"lent").expect("write");
+        w.write_at(90, b"gathered").expect("write");
+        assert!(w.write_now(99, b"xy").is_err(), "past the end");
+        sink.attach_writer(w);
+        sink.write_at(0, b"back").expect("write");
+        sink.finish().expect("finish");
+        let out = fs::read(&target).expect("target");
+        assert_eq!(&out[..4], b"back");
+        assert_eq!(&out[10..14], b"lent");
+        assert_eq!(&out[90..98], b"gathered");
     }
 
     #[test]

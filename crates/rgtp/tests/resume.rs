@@ -46,9 +46,11 @@ fn run(
             stop.store(true, Ordering::Relaxed);
         }
     });
+    // Everything delivered is in the file once the sink is handed back.
+    let sink = app.into_sink();
     match &r {
         Ok(()) => {
-            app.sink.finish().unwrap();
+            sink.finish().unwrap();
             let _ = std::fs::remove_file(&state_file);
         }
         Err(_) => {
@@ -150,4 +152,55 @@ fn the_state_of_another_exposure_is_not_used() {
     r.unwrap();
     assert_eq!(second.chunks_resumed, 0);
     assert!(std::fs::read(&out).unwrap() == b);
+}
+
+/// The record `rgtp pull` saves every second while it runs is what a later run
+/// trusts after a crash: each chunk it claims must already be in the file, even
+/// while a thread of the pull is still writing the chunks that came after.
+#[test]
+fn the_record_saved_while_pulling_claims_only_chunks_already_in_the_file() {
+    let data = common::data(8 << 20, 35);
+    let link = loopback(false);
+    let p = prepare(ExposerBuilder::new(), &link, &data);
+    let server = Server::start(&p, link);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bin");
+    let state_file = state_path(&out);
+    let ticket = p.ticket(server.addr);
+    let mut cfg = PullerConfig::new(ticket.exposure_id, Peer::Ip(server.addr), ticket.key);
+    cfg.deferred_root = true;
+    // About 3 s in all: the record is saved twice before it is stopped.
+    cfg.max_rate = Some(3_000_000);
+    let sink = FileSink::resumable(&out, false).unwrap();
+    let mut app = PullApp::resuming(sink, None).recording(state_file.clone());
+    let clock = Clock::new();
+    let mut puller = Puller::new(cfg, DynSuite, clock.now());
+    let mut link = loopback(false);
+    let stop = AtomicBool::new(false);
+    let mut claims = Vec::new();
+    let r = driver::pull_with(&mut puller, &mut link, &clock, &mut app, &stop, |_| {
+        let Some(s) = ResumeState::load(&state_file).unwrap() else {
+            return;
+        };
+        let on_disk = std::fs::read(partial(&out)).unwrap();
+        for i in s.chunks() {
+            let at = i as usize * 1200;
+            let end = (at + 1200).min(data.len());
+            assert!(
+                on_disk[at..end] == data[at..end],
+                "the record claims chunk {i}, which is not in the file yet"
+            );
+        }
+        if claims.last() != Some(&s.held()) {
+            claims.push(s.held());
+        }
+        if claims.len() >= 2 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(matches!(r, Err(PullFailure::Stopped)), "{r:?}");
+    assert_eq!(claims.len(), 2, "records seen: {claims:?}");
+    assert!(claims[0] > 0 && claims[0] < claims[1], "{claims:?}");
+    drop(app.into_sink());
+    server.stop();
 }

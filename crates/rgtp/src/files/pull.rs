@@ -14,7 +14,7 @@ use rgtp_wire::Hash;
 
 use crate::driver::{self, Clock, PullApp, PullFailure};
 use crate::resume::{state_path, ResumeState};
-use crate::sink::{DiscardSink, FileSink, Sink};
+use crate::sink::{DiscardSink, FileSink, FileWriter, Sink};
 use crate::{Backend, DynSuiteOn};
 
 /// How to run one pull.
@@ -148,6 +148,17 @@ impl Sink for Out {
     fn retains(&self) -> bool {
         matches!(self, Out::File(_))
     }
+    fn detach_writer(&mut self) -> Option<FileWriter> {
+        match self {
+            Out::File(s) => s.detach_writer(),
+            Out::Discard(_) => None,
+        }
+    }
+    fn attach_writer(&mut self, writer: FileWriter) {
+        if let Out::File(s) = self {
+            s.attach_writer(writer)
+        }
+    }
 }
 
 fn pull_into<L: Link>(
@@ -196,24 +207,17 @@ fn pull_into<L: Link>(
             clock.now(),
         );
         let mut app = PullApp::resuming(sink, state);
-        let mut saved = StdInstant::now();
-        let result = driver::pull_with(&mut puller, link, clock, &mut app, stop, |p| {
+        if let Some(state_file) = state_file.as_ref() {
             // The record of what is in the partial file, at most a second old.
-            if let Some(state_file) = state_file
-                .as_ref()
-                .filter(|_| saved.elapsed() >= Duration::from_secs(1))
-            {
-                saved = StdInstant::now();
-                if let Some(s) = ResumeState::of(p) {
-                    let _ = s.save(state_file);
-                }
-            }
+            app = app.recording(state_file.clone());
+        }
+        let result = driver::pull_with(&mut puller, link, clock, &mut app, stop, |p| {
             if let Some(m) = p.manifest() {
                 let done = (p.progress() as f64 * m.total_size as f64) as u64;
                 progress.update(done.min(m.total_size), m.total_size, &p.stats());
             }
         });
-        let sink = app.sink;
+        let sink = app.into_sink();
         let result = result.and_then(|()| match (job.expect_root, puller.manifest()) {
             (Some(want), Some(m)) if m.merkle_root != want => {
                 Err(PullFailure::Protocol(PullError::MerkleFailed))
