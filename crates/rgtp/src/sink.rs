@@ -255,8 +255,10 @@ impl Sink for CheckSink<'_> {
 /// Chunks are gathered while they arrive in order, up to [`WRITE_BATCH`] bytes (or
 /// up to a gap, or a [`Sink::flush`]), and written with one `pwrite` per aligned
 /// [`WRITE_PIECE`]: written whole, fresh page-cache pages are never zeroed first,
-/// which a fault on a writable map of a new file costs every page. The output is read back through a read-only
-/// map, which the page cache keeps coherent with the writes.
+/// which a fault on a writable map of a new file costs every page. The part that
+/// writes, a [`FileWriter`], can be lent to another thread ([`Sink::detach_writer`]):
+/// a pull lends it to the thread that hashes the leaves. The output is read back
+/// through a read-only map, which the page cache keeps coherent with the writes.
 ///
 /// The Manifest's Total_Size is a peer's claim, so nothing is reserved on its word
 /// alone (spec §8.11): a Total_Size beyond the file system's free space is refused
