@@ -109,10 +109,13 @@ impl<K: Sink> PullApp<K> {
     /// Ends the thread that writes the output, if one does, and hands its writer
     /// back to the sink; the first error it met, if any.
     fn take_back_writer(&mut self) -> io::Result<()> {
-        let Some(h) = self.leaves.as_mut().filter(|h| h.writes()) else {
+        let (writer, result) = if let Some(h) = self.leaves.as_mut().filter(|h| h.writes()) {
+            h.wait()
+        } else if let Some(v) = self.proofs.as_mut().filter(|v| v.writes()) {
+            v.wait()
+        } else {
             return Ok(());
         };
-        let (writer, result) = h.wait();
         if let Some(w) = writer {
             self.sink.attach_writer(w);
         }
@@ -122,10 +125,55 @@ impl<K: Sink> PullApp<K> {
     /// Everything delivered so far is in the output (or the error that kept it out).
     fn sync(&mut self) -> io::Result<()> {
         self.sink.flush()?;
-        match self.leaves.as_mut().filter(|h| h.writes()) {
-            Some(h) => h.sync(),
-            None => Ok(()),
+        if let Some(h) = self.leaves.as_mut().filter(|h| h.writes()) {
+            h.sync()?;
         }
+        if let Some(v) = self.proofs.as_mut().filter(|v| v.writes()) {
+            v.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Starts checking proofs on another core; the thread writes the output too
+    /// where the sink lets go of its writer.
+    fn start_proofs<M: rgtp_proto::merkle::MerkleScheme + Clone>(
+        &mut self,
+        scheme: &M,
+        info: &rgtp_proto::puller::ManifestInfo,
+    ) {
+        let (count, root) = (info.chunk_count, info.merkle_root);
+        if let Some(w) = self.sink.detach_writer() {
+            match Verifier::start_writing(scheme, count, root, info.chunk_size, w) {
+                Ok(v) => {
+                    self.proofs = Some(v);
+                    return;
+                }
+                Err(Some(w)) => self.sink.attach_writer(w),
+                // Never: a thread that did not start never took the writer.
+                Err(None) => return,
+            }
+        }
+        self.proofs = Some(Verifier::start(scheme, count, root));
+    }
+
+    /// Hands an unverified chunk to the proof checker, and writes it: into the sink,
+    /// or through the checker where it writes.
+    fn put_unverified(
+        &mut self,
+        index: u32,
+        offset: u64,
+        data: &[u8],
+        proof: Option<&[u8]>,
+    ) -> io::Result<()> {
+        let Some(v) = self.proofs.as_mut() else {
+            return self.sink.write_at(offset, data);
+        };
+        if v.writes() {
+            v.push(index, data, proof)?;
+            return v.check();
+        }
+        self.sink.write_at(offset, data)?;
+        v.push(index, data, proof)
     }
 
     /// Starts hashing the leaves on another core; the thread writes the output too
@@ -152,6 +200,14 @@ impl<K: Sink> PullApp<K> {
 
     /// Writes a verified chunk: into the sink, or through the thread that writes it.
     fn put(&mut self, index: u32, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.proofs.as_ref().is_some_and(|v| v.writes()) {
+            // Under offloaded proofs every chunk comes out unverified, so this is
+            // never reached; were it, the output is not written behind the checker's
+            // back.
+            return Err(io::Error::other(
+                "a verified chunk arrived while the proof checker holds the output",
+            ));
+        }
         match self.leaves.as_mut() {
             Some(h) if h.writes() => {
                 h.push(index, data);
@@ -172,9 +228,8 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
     type Error = PullFailure;
 
     fn deliver(&mut self, d: Delivered<'_>) -> Result<(), PullFailure> {
-        if let (true, Some(v)) = (d.unverified, self.proofs.as_mut()) {
-            self.sink.write_at(d.offset, d.data)?;
-            v.push(d.index, d.data, d.proof)?;
+        if d.unverified && self.proofs.is_some() {
+            self.put_unverified(d.index, d.offset, d.data, d.proof)?;
         } else {
             self.put(d.index, d.offset, d.data)?;
         }
@@ -211,9 +266,9 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
             PullerEvent::Manifest(info) => {
                 self.sink.manifest(&info)?;
                 if puller.offloads_proofs() {
-                    self.proofs = puller
-                        .hash_scheme()
-                        .map(|h| Verifier::start(h, info.chunk_count, info.merkle_root));
+                    if let Some(h) = puller.hash_scheme() {
+                        self.start_proofs(h, &info);
+                    }
                 } else if puller.deferred_root() && !self.sink.retains() {
                     // Nothing to read back at the end: every leaf is hashed as it lands.
                     let hasher = puller
@@ -241,15 +296,16 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                 data,
                 unverified,
             } => {
-                if let (true, Some(v)) = (unverified, self.proofs.as_mut()) {
-                    self.sink.write_at(offset, &data)?;
-                    v.push(index, &data, None)?;
+                if unverified && self.proofs.is_some() {
+                    self.put_unverified(index, offset, &data, None)?;
                 } else {
                     self.put(index, offset, &data)?;
                 }
             }
             PullerEvent::VerifyRoot if self.proofs.is_some() => {
-                // Every chunk passed its check, and the checker folded their leaves.
+                // Every chunk passed its check, and the checker folded their leaves;
+                // the checker's thread, if it writes the output, finishes first.
+                self.take_back_writer()?;
                 match self.proofs.take().and_then(|v| v.root()) {
                     Some(root) => puller.handle_root(&root),
                     None => return Err(PullFailure::Protocol(PullError::MerkleFailed)),

@@ -15,12 +15,21 @@
 //! waits for it (the receive loop then runs at the thread's speed); when no
 //! thread can be started, batches are checked where they are handed over.
 //!
+//! Started with a file's writer ([`Verifier::start_writing`]), the thread also
+//! writes each batch once it has checked it, before it sends the verdicts back:
+//! the driver then copies each chunk once, into the batch, and a chunk the puller
+//! hears has passed is already in the file. A chunk that fails is written all the
+//! same and overwritten by its good copy, which comes later through the same queue.
+//!
 //! [`PullerConfig::offload_proofs`]: rgtp_proto::PullerConfig::offload_proofs
 
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use crate::sink::FileWriter;
 
 use rgtp_proto::merkle::MerkleScheme;
 use rgtp_proto::puller::{RunChecker, Verdict};
@@ -89,14 +98,29 @@ impl Check {
     }
 }
 
+/// What the thread is handed.
+enum Job {
+    /// Chunks to check (and write).
+    Batch(Batch),
+    /// Answer on the acknowledgement channel once everything before is written.
+    Sync,
+}
+
+/// What the thread gives back when it ends: the writer, and the first write error.
+type Ended = (Option<FileWriter>, Option<io::Error>);
+
 enum Runner {
     /// The checking thread, and the emptied batches it gives back.
     Thread {
-        tx: mpsc::SyncSender<Batch>,
+        /// Closing it ends the thread (not waited for unless it writes).
+        tx: Option<mpsc::SyncSender<Job>>,
         spare: mpsc::Receiver<Batch>,
         verdicts: mpsc::Receiver<Verdicts>,
-        /// Dropping the verifier closes `tx`, which ends the thread; it is not waited for.
-        _thread: JoinHandle<()>,
+        /// The thread's answers to [`Job::Sync`].
+        acks: mpsc::Receiver<Result<(), (io::ErrorKind, String)>>,
+        /// Set by the thread when a write fails.
+        failed: Arc<AtomicBool>,
+        thread: Option<JoinHandle<Ended>>,
     },
     /// No thread could be started: batches are checked on the spot.
     Inline {
@@ -108,6 +132,8 @@ enum Runner {
 /// Checks the proofs of chunks handed to it, on a thread of its own.
 pub struct Verifier {
     runner: Runner,
+    /// The thread writes the output.
+    writing: bool,
     batch: Batch,
     chunk_count: u32,
     /// Chunks handed over whose verdict has not come back.
@@ -129,17 +155,87 @@ impl Verifier {
     /// A verifier for an exposure of `chunk_count` chunks (at least one) under
     /// Merkle root `root`, hashing with `scheme`.
     pub fn start<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32, root: Hash) -> Self {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        match Self::spawn(scheme, chunk_count, root, None) {
+            Ok(v) => v,
+            Err(_) => Verifier::inline(scheme, chunk_count, root),
+        }
+    }
+
+    /// A verifier whose thread also writes each chunk with `writer`, at its index
+    /// times `chunk_size`, once its batch is checked. The writer comes back with
+    /// [`Verifier::wait`]; errors come out of [`Verifier::check`],
+    /// [`Verifier::sync`] and [`Verifier::wait`]. If no thread could be started
+    /// the writer is handed back.
+    pub fn start_writing<M: MerkleScheme + Clone>(
+        scheme: &M,
+        chunk_count: u32,
+        root: Hash,
+        chunk_size: u32,
+        writer: FileWriter,
+    ) -> Result<Self, Option<FileWriter>> {
+        Self::spawn(scheme, chunk_count, root, Some((writer, chunk_size)))
+    }
+
+    fn inline<M: MerkleScheme + Clone>(scheme: &M, chunk_count: u32, root: Hash) -> Self {
+        Verifier {
+            runner: Runner::Inline {
+                check: Box::new(Check::new(Box::new(scheme.clone()), chunk_count, root)),
+                verdicts: Vec::new(),
+            },
+            writing: false,
+            batch: Batch::default(),
+            chunk_count,
+            outstanding: 0,
+            root: None,
+        }
+    }
+
+    fn spawn<M: MerkleScheme + Clone>(
+        scheme: &M,
+        chunk_count: u32,
+        root: Hash,
+        writer: Option<(FileWriter, u32)>,
+    ) -> Result<Self, Option<FileWriter>> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
         let (vtx, verdicts) = mpsc::channel::<Verdicts>();
+        let (ack, acks) = mpsc::channel();
         let s = scheme.clone();
+        let writing = writer.is_some();
+        // Handed back if the thread cannot be started.
+        let slot = Arc::new(Mutex::new(writer));
+        let theirs = slot.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let fail = failed.clone();
         let thread = std::thread::Builder::new()
             .name("rgtp-proofs".into())
             .spawn(move || {
+                let (mut writer, chunk_size) = match theirs.lock().map(|mut w| w.take()) {
+                    Ok(Some((w, size))) => (Some(w), u64::from(size)),
+                    _ => (None, 0),
+                };
+                drop(theirs);
+                let mut error: Option<io::Error> = None;
                 let mut check = Check::new(Box::new(s), chunk_count, root);
-                for mut b in rx {
+                for job in rx {
+                    let mut b = match job {
+                        Job::Batch(b) => b,
+                        Job::Sync => {
+                            let _ = ack.send(match &error {
+                                Some(e) => Err((e.kind(), e.to_string())),
+                                None => Ok(()),
+                            });
+                            continue;
+                        }
+                    };
                     let mut out = Vec::with_capacity(b.chunks.len());
                     check.run(&b, &mut out);
+                    if let (Some(w), None) = (writer.as_mut(), error.as_ref()) {
+                        if let Err(e) = write_runs(w, chunk_size, &b) {
+                            fail.store(true, Ordering::Relaxed);
+                            error = Some(e);
+                        }
+                    }
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
@@ -150,29 +246,83 @@ impl Verifier {
                             root,
                         })
                         .is_err()
+                        && writer.is_none()
                     {
-                        return;
+                        // Nobody listens, and nothing is left to write.
+                        return (None, error);
                     }
                 }
+                (writer, error)
             });
-        let runner = match thread {
-            Ok(t) => Runner::Thread {
-                tx,
+        let thread = match thread {
+            Ok(t) => t,
+            Err(_) => {
+                let back = slot.lock().ok().and_then(|mut w| w.take());
+                return Err(back.map(|(w, _)| w));
+            }
+        };
+        Ok(Verifier {
+            runner: Runner::Thread {
+                tx: Some(tx),
                 spare,
                 verdicts,
-                _thread: t,
+                acks,
+                failed,
+                thread: Some(thread),
             },
-            Err(_) => Runner::Inline {
-                check: Box::new(Check::new(Box::new(scheme.clone()), chunk_count, root)),
-                verdicts: Vec::new(),
-            },
-        };
-        Verifier {
-            runner,
+            writing,
             batch: Batch::default(),
             chunk_count,
             outstanding: 0,
             root: None,
+        })
+    }
+
+    /// True if the thread writes the output ([`Verifier::start_writing`]).
+    pub fn writes(&self) -> bool {
+        self.writing
+    }
+
+    /// The error of a write the thread made, if one failed (its first); cheap
+    /// enough to ask after every chunk.
+    pub fn check(&mut self) -> io::Result<()> {
+        match &self.runner {
+            Runner::Thread { failed, .. } if failed.load(Ordering::Relaxed) => self.sync(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until the thread has written everything handed over so far; the first
+    /// write error, if any.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.send()?;
+        let Runner::Thread { tx, acks, .. } = &mut self.runner else {
+            return Ok(());
+        };
+        let tx = tx.as_ref().ok_or_else(stopped)?;
+        tx.send(Job::Sync).map_err(|_| stopped())?;
+        match acks.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((kind, msg))) => Err(io::Error::new(kind, msg)),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Ends the thread and waits for it: everything handed over is checked, and
+    /// written if it writes. Gives back the writer, with the first write error if
+    /// any. Verdicts that came back and were not settled are dropped.
+    pub fn wait(&mut self) -> (Option<FileWriter>, io::Result<()>) {
+        let sent = self.send();
+        let Runner::Thread { tx, thread, .. } = &mut self.runner else {
+            return (None, sent);
+        };
+        tx.take();
+        let Some(t) = thread.take() else {
+            return (None, sent);
+        };
+        match t.join() {
+            Ok((writer, error)) => (writer, error.map_or(sent, Err)),
+            Err(_) => (None, Err(stopped())),
         }
     }
 
@@ -204,10 +354,11 @@ impl Verifier {
         }
         match &mut self.runner {
             Runner::Thread { tx, spare, .. } => {
+                let tx = tx.as_ref().ok_or_else(stopped)?;
                 let next = spare.try_recv().unwrap_or_default();
                 let full = std::mem::replace(&mut self.batch, next);
                 // Waits when the thread is behind: every chunk needs its verdict.
-                tx.send(full).map_err(|_| stopped())
+                tx.send(Job::Batch(full)).map_err(|_| stopped())
             }
             Runner::Inline { check, verdicts } => {
                 check.run(&self.batch, verdicts);
@@ -264,4 +415,36 @@ impl Verifier {
 
 fn stopped() -> io::Error {
     io::Error::other("the thread checking Merkle proofs stopped")
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        if self.writing {
+            // What was handed over must be in the file before anyone reads or
+            // records it.
+            let _ = self.wait();
+        }
+    }
+}
+
+/// Writes the chunks of `b` with `w`: one write per run of consecutive chunks
+/// whose bytes follow each other in the batch (a proof between two ends a run).
+fn write_runs(w: &mut FileWriter, chunk_size: u64, b: &Batch) -> io::Result<()> {
+    let mut from = 0;
+    let mut i = 0;
+    while i < b.chunks.len() {
+        let (first, mut end, mut proof_end) = b.chunks[i];
+        let mut j = i + 1;
+        while j < b.chunks.len()
+            && proof_end == end
+            && b.chunks[j].0 == b.chunks[j - 1].0.wrapping_add(1)
+        {
+            (_, end, proof_end) = b.chunks[j];
+            j += 1;
+        }
+        w.write_now(u64::from(first) * chunk_size, &b.bytes[from..end])?;
+        from = proof_end;
+        i = j;
+    }
+    Ok(())
 }

@@ -150,3 +150,90 @@ fn settle_until(v: &mut Verifier, got: &mut Vec<(u32, Verdict)>, n: usize) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// A verifier that writes the output: every chunk lands at its offset, one that
+/// failed is overwritten by its good copy handed over later, and a chunk's verdict
+/// comes back only once its bytes are in the file.
+#[test]
+fn a_writing_verifier_writes_before_it_answers_and_good_copies_overwrite_bad() {
+    use rgtp::sink::{FileSink, Sink};
+    use std::os::unix::fs::FileExt;
+    let scheme = Sha256::new();
+    let data: Vec<u8> = (0..700_000usize)
+        .map(|i| (i * 13 + i / 977) as u8)
+        .collect();
+    let chunks: Vec<&[u8]> = data.chunks(CHUNK).collect();
+    let n = chunks.len() as u32;
+    let leaves: Vec<_> = chunks.iter().map(|c| scheme.leaf(c)).collect();
+    let tree = MerkleTree::from_leaves(&scheme, leaves);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::create(&dir.path().join("out")).unwrap();
+    sink.manifest(&rgtp_proto::puller::ManifestInfo {
+        exposure_id: [0; 16],
+        total_size: data.len() as u64,
+        chunk_count: n,
+        chunk_size: CHUNK as u32,
+        merkle_root: tree.root(),
+        suite: rgtp_proto::SuiteId::default(),
+        rate_cap: None,
+    })
+    .unwrap();
+    let writer = sink.detach_writer().unwrap();
+    let mut v = Verifier::start_writing(&scheme, n, tree.root(), CHUNK as u32, writer).unwrap();
+    assert!(v.writes());
+    let file = std::fs::File::open(sink.partial_path()).unwrap();
+    let on_disk = |i: u32| {
+        let mut b = vec![0u8; chunks[i as usize].len()];
+        file.read_exact_at(&mut b, u64::from(i) * CHUNK as u64)
+            .unwrap();
+        b
+    };
+    let wrong = vec![0xee; CHUNK];
+    let mut got = Vec::new();
+    for i in 0..n {
+        let p = (i % 64 == 0).then(|| proof(&tree, i));
+        let bytes = if i == 300 {
+            &wrong[..]
+        } else {
+            chunks[i as usize]
+        };
+        v.push(i, bytes, p.as_deref()).unwrap();
+        v.check().unwrap();
+        // Each verdict as it comes: its chunk is already in the file.
+        v.settle(|i, verdict| {
+            let want: &[u8] = if i == 300 { &wrong } else { chunks[i as usize] };
+            assert!(on_disk(i) == want, "verdict for chunk {i} before its bytes");
+            got.push((i, verdict));
+        })
+        .unwrap();
+    }
+    drain(&mut v, &mut got);
+    assert_eq!(got.len(), n as usize);
+    let failed: Vec<u32> = got
+        .iter()
+        .filter(|(_, v)| *v != Verdict::Verified)
+        .map(|&(i, _)| i)
+        .collect();
+    assert!(failed.contains(&300), "{failed:?}");
+    assert_eq!(
+        on_disk(300),
+        wrong,
+        "a failed chunk is written all the same"
+    );
+    // The good copies, each with its own proof, as a puller asks for them again.
+    for &i in &failed {
+        v.push(i, chunks[i as usize], Some(&proof(&tree, i)))
+            .unwrap();
+    }
+    let mut again = Vec::new();
+    drain(&mut v, &mut again);
+    assert!(
+        again.iter().all(|(_, v)| *v == Verdict::Verified),
+        "{again:?}"
+    );
+    assert_eq!(v.root(), Some(tree.root()));
+    let (writer, result) = v.wait();
+    result.unwrap();
+    sink.attach_writer(writer.expect("the writer comes back"));
+    assert!(sink.contents().unwrap() == &data[..], "output differs");
+}
