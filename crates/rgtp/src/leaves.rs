@@ -12,10 +12,10 @@
 //! and the writes cost the other core.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use crate::lend::{self, Job, Lender};
 use crate::sink::FileWriter;
 
 use rgtp_proto::merkle::{leaves_of, MerkleRootBuilder, MerkleScheme};
@@ -31,14 +31,6 @@ struct Batch {
     /// (chunk index, end of its bytes in `bytes`).
     chunks: Vec<(u32, usize)>,
     bytes: Vec<u8>,
-}
-
-/// What the thread is handed.
-enum Job {
-    /// Chunks to hash (and write).
-    Batch(Batch),
-    /// Answer on the acknowledgement channel once everything before is written.
-    Sync,
 }
 
 struct Done {
@@ -57,13 +49,13 @@ struct Done {
 
 /// Hashes the leaves of chunks handed to it on a thread of its own.
 pub struct LeafHasher {
-    tx: Option<mpsc::SyncSender<Job>>,
+    tx: Option<mpsc::SyncSender<Job<Batch>>>,
     /// Emptied batches coming back, to be reused.
     spare: mpsc::Receiver<Batch>,
-    /// The thread's answers to [`Job::Sync`].
-    acks: mpsc::Receiver<Result<(), (io::ErrorKind, String)>>,
+    /// The lender's side of the writer, if the thread writes.
+    lender: Lender,
     batch: Batch,
-    thread: Option<JoinHandle<Done>>,
+    thread: Option<JoinHandle<Option<Done>>>,
     /// What the thread returned, once joined.
     done: Option<Done>,
     /// The thread writes the output.
@@ -75,8 +67,6 @@ pub struct LeafHasher {
     lossless: bool,
     /// A batch could not be handed over: the thread is gone.
     tx_broken: bool,
-    /// Set by the thread when a write fails.
-    failed: Arc<AtomicBool>,
 }
 
 impl core::fmt::Debug for LeafHasher {
@@ -125,26 +115,19 @@ impl LeafHasher {
         lossless: bool,
         writer: Option<(FileWriter, u32)>,
     ) -> Result<LeafHasher, Option<FileWriter>> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<Job<Batch>>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
-        let (ack, acks) = mpsc::channel();
         let scheme = scheme.clone();
         let n = chunk_count as usize;
         let writing = writer.is_some();
-        // Handed back if the thread cannot be started.
-        let slot = Arc::new(Mutex::new(writer));
+        let (lender, slot) = lend::lend(writer);
         let theirs = slot.clone();
-        let failed = Arc::new(AtomicBool::new(false));
-        let fail = failed.clone();
         let spawned = std::thread::Builder::new()
             .name("rgtp-leaves".into())
             .spawn(move || {
-                let (mut writer, chunk_size) = match theirs.lock().map(|mut w| w.take()) {
-                    Ok(Some((w, size))) => (Some(w), u64::from(size)),
-                    _ => (None, 0),
-                };
+                // The thread's side of the writer (writing nothing when none was lent).
+                let mut out = lend::take(&theirs)?;
                 drop(theirs);
-                let mut error: Option<io::Error> = None;
                 let mut leaves = vec![[0u8; HASH_LEN]; n];
                 let mut have = vec![0u64; n.div_ceil(64)];
                 let mut prefix = MerkleRootBuilder::new();
@@ -154,17 +137,7 @@ impl LeafHasher {
                     let mut b = match job {
                         Job::Batch(b) => b,
                         Job::Sync => {
-                            if error.is_none() {
-                                if let Some(Err(e)) = writer.as_mut().map(|w| w.flush()) {
-                                    fail.store(true, Ordering::Relaxed);
-                                    error = Some(e);
-                                }
-                            }
-                            let answer = match &error {
-                                Some(e) => Err((e.kind(), e.to_string())),
-                                None => Ok(()),
-                            };
-                            let _ = ack.send(answer);
+                            out.answer();
                             continue;
                         }
                     };
@@ -185,12 +158,7 @@ impl LeafHasher {
                             }
                         }
                     }
-                    if let (Some(w), None) = (writer.as_mut(), error.as_ref()) {
-                        if let Err(e) = write_runs(w, chunk_size, &b) {
-                            fail.store(true, Ordering::Relaxed);
-                            error = Some(e);
-                        }
-                    }
+                    out.write(|w, chunk_size| write_runs(w, chunk_size, &b));
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
@@ -201,26 +169,24 @@ impl LeafHasher {
                     }
                     prefix.push_many(&scheme, &leaves[from..prefix_len]);
                 }
-                Done {
+                let (writer, error) = out.end();
+                Some(Done {
                     writer,
                     error,
                     leaves,
                     have,
                     prefix,
                     prefix_len,
-                }
+                })
             });
-        let thread = match spawned {
-            Ok(t) => t,
-            Err(_) => {
-                let back = slot.lock().ok().and_then(|mut w| w.take());
-                return Err(back.map(|(w, _)| w));
-            }
+        let Ok(thread) = spawned else {
+            // Never started: the writer is still in the slot.
+            return Err(lend::take_back(&slot));
         };
         Ok(LeafHasher {
             tx: Some(tx),
             spare,
-            acks,
+            lender,
             batch: Batch::default(),
             thread: Some(thread),
             done: None,
@@ -229,7 +195,6 @@ impl LeafHasher {
             dropped: 0,
             lossless: lossless || writing,
             tx_broken: false,
-            failed,
         })
     }
 
@@ -278,7 +243,7 @@ impl LeafHasher {
     /// The error of a write the thread made, if one failed (its first); cheap
     /// enough to ask after every chunk.
     pub fn check(&mut self) -> io::Result<()> {
-        if self.failed.load(Ordering::Relaxed) {
+        if self.lender.failed() {
             return self.sync();
         }
         Ok(())
@@ -291,14 +256,8 @@ impl LeafHasher {
         if !self.batch.chunks.is_empty() {
             self.send();
         }
-        let gone = || io::Error::other("the thread writing the output stopped");
         let tx = self.tx.as_ref().ok_or_else(gone)?;
-        tx.send(Job::Sync).map_err(|_| gone())?;
-        match self.acks.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err((kind, msg))) => Err(io::Error::new(kind, msg)),
-            Err(_) => Err(gone()),
-        }
+        self.lender.sync(tx)
     }
 
     /// Ends the thread and waits for it: every chunk pushed is hashed, and written
@@ -306,7 +265,7 @@ impl LeafHasher {
     pub fn wait(&mut self) -> (Option<FileWriter>, io::Result<()>) {
         self.close();
         if let Some(t) = self.thread.take() {
-            self.done = t.join().ok();
+            self.done = t.join().ok().flatten();
         }
         let Some(done) = self.done.as_mut() else {
             let e = io::Error::other("the thread hashing the output stopped");
@@ -314,9 +273,7 @@ impl LeafHasher {
         };
         let result = match done.error.take() {
             Some(e) => Err(e),
-            None if self.writing && self.tx_broken => {
-                Err(io::Error::other("the thread writing the output stopped"))
-            }
+            None if self.writing && self.tx_broken => Err(gone()),
             None => Ok(()),
         };
         (done.writer.take(), result)
@@ -419,6 +376,10 @@ impl Drop for LeafHasher {
             self.tx = None;
         }
     }
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the thread writing the output stopped")
 }
 
 /// Writes the chunks of `b` with `w`, one write per run of consecutive indices.

@@ -29,6 +29,7 @@ pub mod files;
 #[cfg(feature = "flow")]
 pub mod flow_bulk;
 pub mod leaves;
+mod lend;
 pub mod proofs;
 mod raw_keys;
 pub mod replay;

@@ -24,11 +24,11 @@
 //! [`PullerConfig::offload_proofs`]: rgtp_proto::PullerConfig::offload_proofs
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::lend::{self, Job, Lender};
 use crate::sink::FileWriter;
 
 use rgtp_proto::merkle::MerkleScheme;
@@ -98,14 +98,6 @@ impl Check {
     }
 }
 
-/// What the thread is handed.
-enum Job {
-    /// Chunks to check (and write).
-    Batch(Batch),
-    /// Answer on the acknowledgement channel once everything before is written.
-    Sync,
-}
-
 /// What the thread gives back when it ends: the writer, and the first write error.
 type Ended = (Option<FileWriter>, Option<io::Error>);
 
@@ -113,13 +105,11 @@ enum Runner {
     /// The checking thread, and the emptied batches it gives back.
     Thread {
         /// Closing it ends the thread (not waited for unless it writes).
-        tx: Option<mpsc::SyncSender<Job>>,
+        tx: Option<mpsc::SyncSender<Job<Batch>>>,
         spare: mpsc::Receiver<Batch>,
         verdicts: mpsc::Receiver<Verdicts>,
-        /// The thread's answers to [`Job::Sync`].
-        acks: mpsc::Receiver<Result<(), (io::ErrorKind, String)>>,
-        /// Set by the thread when a write fails.
-        failed: Arc<AtomicBool>,
+        /// The lender's side of the writer, if the thread writes.
+        lender: Lender,
         thread: Option<JoinHandle<Ended>>,
     },
     /// No thread could be started: batches are checked on the spot.
@@ -196,46 +186,33 @@ impl Verifier {
         root: Hash,
         writer: Option<(FileWriter, u32)>,
     ) -> Result<Self, Option<FileWriter>> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<Job<Batch>>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
         let (vtx, verdicts) = mpsc::channel::<Verdicts>();
-        let (ack, acks) = mpsc::channel();
         let s = scheme.clone();
         let writing = writer.is_some();
-        // Handed back if the thread cannot be started.
-        let slot = Arc::new(Mutex::new(writer));
+        let (lender, slot) = lend::lend(writer);
         let theirs = slot.clone();
-        let failed = Arc::new(AtomicBool::new(false));
-        let fail = failed.clone();
         let thread = std::thread::Builder::new()
             .name("rgtp-proofs".into())
             .spawn(move || {
-                let (mut writer, chunk_size) = match theirs.lock().map(|mut w| w.take()) {
-                    Ok(Some((w, size))) => (Some(w), u64::from(size)),
-                    _ => (None, 0),
+                let Some(mut file) = lend::take(&theirs) else {
+                    return (None, None);
                 };
                 drop(theirs);
-                let mut error: Option<io::Error> = None;
                 let mut check = Check::new(Box::new(s), chunk_count, root);
                 for job in rx {
                     let mut b = match job {
                         Job::Batch(b) => b,
                         Job::Sync => {
-                            let _ = ack.send(match &error {
-                                Some(e) => Err((e.kind(), e.to_string())),
-                                None => Ok(()),
-                            });
+                            file.answer();
                             continue;
                         }
                     };
                     let mut out = Vec::with_capacity(b.chunks.len());
                     check.run(&b, &mut out);
-                    if let (Some(w), None) = (writer.as_mut(), error.as_ref()) {
-                        if let Err(e) = write_runs(w, chunk_size, &b) {
-                            fail.store(true, Ordering::Relaxed);
-                            error = Some(e);
-                        }
-                    }
+                    // Written before the verdicts go back.
+                    file.write(|w, chunk_size| write_runs(w, chunk_size, &b));
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
@@ -246,28 +223,24 @@ impl Verifier {
                             root,
                         })
                         .is_err()
-                        && writer.is_none()
+                        && !file.writes()
                     {
                         // Nobody listens, and nothing is left to write.
-                        return (None, error);
+                        return file.end();
                     }
                 }
-                (writer, error)
+                file.end()
             });
-        let thread = match thread {
-            Ok(t) => t,
-            Err(_) => {
-                let back = slot.lock().ok().and_then(|mut w| w.take());
-                return Err(back.map(|(w, _)| w));
-            }
+        let Ok(thread) = thread else {
+            // Never started: the writer is still in the slot.
+            return Err(lend::take_back(&slot));
         };
         Ok(Verifier {
             runner: Runner::Thread {
                 tx: Some(tx),
                 spare,
                 verdicts,
-                acks,
-                failed,
+                lender,
                 thread: Some(thread),
             },
             writing,
@@ -287,7 +260,7 @@ impl Verifier {
     /// enough to ask after every chunk.
     pub fn check(&mut self) -> io::Result<()> {
         match &self.runner {
-            Runner::Thread { failed, .. } if failed.load(Ordering::Relaxed) => self.sync(),
+            Runner::Thread { lender, .. } if lender.failed() => self.sync(),
             _ => Ok(()),
         }
     }
@@ -296,16 +269,10 @@ impl Verifier {
     /// write error, if any.
     pub fn sync(&mut self) -> io::Result<()> {
         self.send()?;
-        let Runner::Thread { tx, acks, .. } = &mut self.runner else {
+        let Runner::Thread { tx, lender, .. } = &mut self.runner else {
             return Ok(());
         };
-        let tx = tx.as_ref().ok_or_else(stopped)?;
-        tx.send(Job::Sync).map_err(|_| stopped())?;
-        match acks.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err((kind, msg))) => Err(io::Error::new(kind, msg)),
-            Err(_) => Err(stopped()),
-        }
+        lender.sync(tx.as_ref().ok_or_else(stopped)?)
     }
 
     /// Ends the thread and waits for it: everything handed over is checked, and
