@@ -99,13 +99,6 @@ impl<S: SuiteFactory> Puller<S> {
             }
             return Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen, true));
         }
-        // A proof this puller did not ask for, in a pull whose root is checked at the
-        // end over every leaf, adds nothing that check does not give (and a chunk it
-        // would have caught is found there and fetched again, spec §8.12); folding it
-        // to the root on the receive thread would cost more than the rest of the
-        // chunk's handling. Such proofs come from an exposure prepared with proofs
-        // (§3.6), which sends them whether asked or not.
-        let proof = proof.filter(|_| self.output.proofs_required || !self.cfg.deferred_root);
         let leaf = if proof.is_some() || !self.cfg.deferred_root {
             layers.hash.leaf(body)
         } else {

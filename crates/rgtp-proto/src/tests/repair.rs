@@ -14,7 +14,7 @@ use crate::puller::{PullError, PullerConfig, PullerEvent};
 
 use super::emit;
 use super::hostile::forged_chunk;
-use super::util::{data, exposure, exposure_with_proofs, Dir, Pair};
+use super::util::{data, exposure, Dir, Pair};
 
 const CHUNK: u32 = 1_000;
 
@@ -215,56 +215,4 @@ fn the_probe_cap_ends_a_search_for_too_many_wrong_chunks() {
         Some(&PullerEvent::Failed(PullError::MerkleFailed))
     );
     assert!(pair.puller.stats().repair_fetches <= 4 * 6);
-}
-
-/// An exposure prepared with proofs sends one with every chunk, asked or not
-/// (§3.6). A deferred-root puller that did not ask leaves them to its root check,
-/// which covers every leaf: a chunk forged under the key, with the exposer's true
-/// proof beside it, is not refused on arrival but found at the root check and
-/// fetched again, as in any pull without proofs.
-#[test]
-fn proofs_nobody_asked_for_are_left_to_the_deferred_root_check() {
-    let data = data(64_500);
-    let mut cfg = Pair::puller_config();
-    cfg.deferred_root = true;
-    assert!(!cfg.want_proofs);
-    let mut pair = Pair::new(
-        exposure_with_proofs(&data, CHUNK),
-        ExposerConfig::default(),
-        cfg,
-    );
-    let mut forged = false;
-    pair.set_hook(move |dir, d| {
-        if dir != Dir::ToPuller {
-            return true;
-        }
-        if let Ok(Repr::ChunkDataWithProof(c)) = Repr::parse(d, 65_507) {
-            if c.chunk_index == 37 && !forged {
-                forged = true;
-                let proof = c.proof.to_vec();
-                let len = c.payload.len() - crate::crypto::TAG_LEN;
-                let f = forged_chunk(37, &vec![0xee; len]);
-                let Ok(Repr::ChunkData(f)) = Repr::parse(&f, 65_507) else {
-                    unreachable!()
-                };
-                *d = emit(&Repr::ChunkDataWithProof(ChunkDataWithProof {
-                    exposure_id: f.exposure_id,
-                    chunk_index: 37,
-                    payload: f.payload,
-                    proof: &proof,
-                }));
-            }
-        }
-        true
-    });
-    pair.drive();
-    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
-    // Taken on arrival: its proof was not folded.
-    assert_eq!(pair.puller.stats().merkle_failures, 0);
-    let leaves = pair.output_leaves(CHUNK);
-    pair.puller.handle_leaves(leaves);
-    pair.drive();
-    assert!(pair.puller.is_complete(), "{:?}", pair.events.last());
-    assert_eq!(pair.output, data);
-    assert_eq!(pair.puller.stats().repaired_chunks, 1);
 }
