@@ -334,7 +334,9 @@ struct PullArgs {
     /// root vouch for it: a chunk forged by a key holder costs a re-request instead
     /// of the whole pull. Checked on a second thread, an aligned run of 64 chunks at
     /// a time with one proof a run where the exposer offers proof runs (spec §3.6);
-    /// with --from, every chunk's proof as it arrives.
+    /// with --from, every chunk's proof as it arrives. Without --proofs, the proofs
+    /// of an exposure prepared with them (`rgtp expose --proofs`) are checked the
+    /// same way, since its exposer sends them anyway.
     #[arg(long)]
     proofs: bool,
     /// With --proofs: a proof with every chunk, each checked alone, instead of one
@@ -862,14 +864,16 @@ fn expose(a: ExposeArgs) -> CliResult {
 /// per run of 64 chunks where the exposer offers it and `proof_runs` is set) and the
 /// driver checks them on another thread before a chunk is accepted (offloaded
 /// proofs); without, the driver hashes the leaves on another thread and checks the
-/// root (deferred root).
+/// root (deferred root), unless the exposure was prepared with proofs: those it
+/// checks as `proofs` would, since the exposer sends them anyway.
 fn puller_config(ticket: &Ticket, peer: Peer, proofs: bool, proof_runs: bool) -> PullerConfig {
     let mut c = PullerConfig::new(ticket.exposure_id, peer, ticket.key.clone());
     c.expected_cipher = ticket.cipher;
     c.expected_hash = ticket.hash;
     c.want_proofs = proofs;
     c.deferred_root = !proofs;
-    c.offload_proofs = proofs;
+    c.offload_proofs = true;
+    c.take_offered_proofs = true;
     c.proof_runs = proof_runs;
     c
 }

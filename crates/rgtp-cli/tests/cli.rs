@@ -222,6 +222,11 @@ fn pull(ticket: &str, out: &Path, extra: &[&str]) -> Run {
 
 /// Exposes `len` random bytes, pulls them, and checks the result byte for byte.
 fn round_trip(len: usize, expose_extra: &[&str], pull_extra: &[&str]) -> String {
+    round_trip_run(len, expose_extra, pull_extra).0
+}
+
+/// [`round_trip`], with the pull's run.
+fn round_trip_run(len: usize, expose_extra: &[&str], pull_extra: &[&str]) -> (String, Run) {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
     let out = dir.path().join("out.bin");
@@ -245,7 +250,7 @@ fn round_trip(len: usize, expose_extra: &[&str], pull_extra: &[&str]) -> String 
         bytes.len()
     );
     assert!(!partial_of(&out).exists(), "partial file left behind");
-    ticket
+    (ticket, r)
 }
 
 // ---------------------------------------------------------------- 1. round trips
@@ -342,7 +347,14 @@ fn round_trip_fec_raptorq() {
 
 #[test]
 fn round_trip_exposer_proofs() {
-    round_trip((1 << 20) + 17, &["--proofs"], &[]);
+    // A plain pull takes up the proofs the exposer sends anyway, and checks them a
+    // run of 64 at a time off the receive path, as --proofs does (spec §8.11).
+    let (_, r) = round_trip_run((1 << 20) + 17, &["--proofs"], &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("pull --json");
+    let chunks = v["chunk_count"].as_u64().expect("chunk_count");
+    assert_eq!(v["offloaded_checks"].as_u64(), Some(chunks), "{v}");
+    let members = v["proof_run_members"].as_u64().expect("proof_run_members");
+    assert!(members > 0 && members < chunks, "{v}");
 }
 
 #[test]

@@ -80,6 +80,15 @@ pub struct PullerConfig {
     /// chunks always come with their proofs. Used only when the Manifest says the
     /// exposer honours it. On by default.
     pub proof_runs: bool,
+    /// With [`offload_proofs`](Self::offload_proofs), take up the proofs of an
+    /// exposure prepared with them (ManifestFlags PROOFS) even without
+    /// [`want_proofs`](Self::want_proofs): such an exposer sends them anyway (spec
+    /// §3.6), so from the Manifest on the puller asks for them on its NAKs and
+    /// checks them as `want_proofs` would, off the receive path, a run at a time
+    /// where [`proof_runs`](Self::proof_runs) is negotiated (spec §8.11). Without it,
+    /// proofs nobody asked for are folded to the root on the receive path, every
+    /// one of them. Off by default.
+    pub take_offered_proofs: bool,
     /// Most chunks the search after a root mismatch may ask for with proofs (spec
     /// §8.12); past it the pull fails with [`PullError::MerkleFailed`](super::PullError::MerkleFailed).
     pub max_repair_probes: u32,
@@ -118,6 +127,7 @@ impl PullerConfig {
             deferred_root: false,
             offload_proofs: false,
             proof_runs: true,
+            take_offered_proofs: false,
             max_repair_probes: 65_536,
             congestion: Controller::DEFAULT,
             max_rate: None,

@@ -49,8 +49,11 @@ impl<S: SuiteFactory> Puller<S> {
         };
         let (layers, suite) = layers_suite;
         // Proofs are negotiated when the puller asked and the Manifest says the
-        // exposer sends them; from then on they are mandatory (spec §8.11).
-        let proofs_required = self.cfg.want_proofs && m.flags.contains(ManifestFlags::PROOFS);
+        // exposer sends them; from then on they are mandatory (spec §8.11). A
+        // puller that checks proofs off the receive path takes up those an
+        // exposure sends unasked, and asks for them from its first NAK on.
+        let proofs_required = m.flags.contains(ManifestFlags::PROOFS)
+            && (self.cfg.want_proofs || (self.cfg.offload_proofs && self.cfg.take_offered_proofs));
         self.output.size_for(
             &layers.hash,
             m.chunk_count,

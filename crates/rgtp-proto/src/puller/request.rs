@@ -46,9 +46,14 @@ impl<S: SuiteFactory> Puller<S> {
         let mut flags = PullFlags::ADDR_VALIDATION | PullFlags::RATE_CAP;
         if self.cfg.want_proofs {
             flags |= PullFlags::PROOFS;
-            if self.cfg.offload_proofs && self.cfg.proof_runs {
-                flags |= PullFlags::PROOF_RUNS;
-            }
+        }
+        // Runs are asked for by a puller that may check proofs off the receive
+        // path: one that wants them, or takes up those an exposure offers.
+        if (self.cfg.want_proofs || self.cfg.take_offered_proofs)
+            && self.cfg.offload_proofs
+            && self.cfg.proof_runs
+        {
+            flags |= PullFlags::PROOF_RUNS;
         }
         if self.cfg.use_fec {
             flags |= PullFlags::FEC;
@@ -226,7 +231,7 @@ impl<S: SuiteFactory> Puller<S> {
         if self.token.is_some() {
             flags |= NakFlags::TOKEN;
         }
-        if self.cfg.want_proofs || repairing {
+        if self.cfg.want_proofs || self.output.proofs_required || repairing {
             flags |= NakFlags::PROOFS;
         }
         if self.output.runs && !repairing && rerequests == 0 {

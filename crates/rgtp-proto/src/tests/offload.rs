@@ -372,3 +372,113 @@ fn a_late_chunk_waiting_for_its_verdict_is_not_asked_for_again() {
     assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
     assert_eq!(pair.output, data);
 }
+
+/// A puller that did not ask for proofs but takes up those the exposure offers.
+fn taking_offered() -> PullerConfig {
+    let mut cfg = Pair::puller_config();
+    cfg.deferred_root = true;
+    cfg.offload_proofs = true;
+    cfg.take_offered_proofs = true;
+    cfg
+}
+
+#[test]
+fn proofs_an_exposure_sends_unasked_are_taken_up_a_run_at_a_time() {
+    let data = data(200_000);
+    let mut pair = Pair::new(
+        exposure_with_proofs(&data, CHUNK),
+        ExposerConfig::default(),
+        taking_offered(),
+    );
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    assert!(pair.puller.offloads_proofs());
+    let s = pair.puller.stats();
+    assert_eq!((s.chunks_received, s.offloaded_checks), (200, 200));
+    // Only each run's first chunk came with its proof, and every NAK asked for
+    // proofs: from the Manifest on they were the puller's own request.
+    assert_eq!(chunk_packets(&pair), (4, 196));
+    let mut naks = 0;
+    for d in &pair.puller_sent {
+        match Repr::parse(d, 65_507) {
+            Ok(Repr::Nak(nak)) => {
+                naks += 1;
+                assert!(nak.flags.contains(NakFlags::PROOFS));
+            }
+            Ok(Repr::PullRequest(p)) => {
+                assert!(!p.flags.contains(rgtp_wire::PullFlags::PROOFS));
+                assert!(p.flags.contains(rgtp_wire::PullFlags::PROOF_RUNS));
+            }
+            _ => {}
+        }
+    }
+    assert!(naks > 0);
+}
+
+#[test]
+fn forged_proofs_sent_unasked_fail_a_pull_that_takes_them_up() {
+    let data = data(5_000);
+    let mut pair = Pair::new(
+        exposure_with_proofs(&data, CHUNK),
+        ExposerConfig::default(),
+        taking_offered(),
+    );
+    pair.set_hook(move |dir, d| {
+        if dir == Dir::ToPuller {
+            forge_keeping_the_proof(d, 2);
+        }
+        true
+    });
+    pair.drive();
+    assert_eq!(
+        pair.events.last(),
+        Some(&PullerEvent::Failed(PullError::MerkleFailed))
+    );
+    assert!(pair.puller.stats().merkle_failures >= 2);
+}
+
+#[test]
+fn a_plain_exposure_is_pulled_plainly_by_a_puller_that_would_take_up_proofs() {
+    let data = data(100_000);
+    let mut pair = Pair::new(
+        exposure(&data, CHUNK),
+        ExposerConfig::default(),
+        taking_offered(),
+    );
+    pair.drive();
+    // Deferred root, nothing offloaded: the driver hashes the output.
+    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
+    pair.puller.handle_root(&pair.output_root(CHUNK));
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    assert!(!pair.puller.offloads_proofs());
+    assert_eq!(chunk_packets(&pair), (0, 100));
+    for d in &pair.puller_sent {
+        if let Ok(Repr::Nak(nak)) = Repr::parse(d, 65_507) {
+            assert!(!nak.flags.contains(NakFlags::PROOFS));
+        }
+    }
+}
+
+#[test]
+fn without_taking_them_up_offered_proofs_are_checked_on_the_receive_path() {
+    let data = data(100_000);
+    let mut cfg = taking_offered();
+    cfg.take_offered_proofs = false;
+    let mut pair = Pair::new(
+        exposure_with_proofs(&data, CHUNK),
+        ExposerConfig::default(),
+        cfg,
+    );
+    pair.drive();
+    // Deferred root, nothing offloaded: the driver hashes the output.
+    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
+    pair.puller.handle_root(&pair.output_root(CHUNK));
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    assert!(!pair.puller.offloads_proofs());
+    assert_eq!(chunk_packets(&pair), (100, 0));
+}
