@@ -102,6 +102,10 @@ impl<K: Sink> PullApp<K> {
     /// The sink, once everything delivered is in it (the thread writing it, if
     /// any, has finished and given the writing back).
     pub fn into_sink(mut self) -> K {
+        // A pull that completed took the writer back at its root check, and met
+        // any error there; here the pull failed or stopped, and a chunk the thread
+        // could not write is one the saved record never claimed (it is saved
+        // only after `sync`), so a later run fetches it again.
         let _ = self.take_back_writer();
         self.sink
     }

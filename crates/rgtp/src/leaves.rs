@@ -193,7 +193,7 @@ impl LeafHasher {
             writing,
             chunk_count,
             dropped: 0,
-            lossless: lossless || writing,
+            lossless,
             tx_broken: false,
         })
     }
@@ -223,14 +223,15 @@ impl LeafHasher {
         }
         match tx.try_send(Job::Batch(full)) {
             Ok(()) => {}
-            Err(mpsc::TrySendError::Full(Job::Batch(mut b))) => {
+            Err(mpsc::TrySendError::Full(job)) => {
                 // Behind: these are hashed at the end instead; never wait here.
                 self.dropped += 1;
-                b.chunks.clear();
-                b.bytes.clear();
-                self.batch = b;
+                if let Job::Batch(mut b) = job {
+                    b.chunks.clear();
+                    b.bytes.clear();
+                    self.batch = b;
+                }
             }
-            Err(mpsc::TrySendError::Full(Job::Sync)) => {}
             Err(mpsc::TrySendError::Disconnected(_)) => self.tx = None,
         }
     }
