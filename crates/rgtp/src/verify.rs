@@ -103,10 +103,14 @@ where
     )
 }
 
-/// Cuts `data` into one range of whole chunks per core, with the matching parts
-/// of `store` and of `leaves` (one hash per chunk, or empty when none are
-/// wanted), and runs `range(first chunk, plain, store part, leaves part)` on
-/// each at once; inputs under 4 MiB stay on this thread.
+/// Cuts `data` into pieces of whole chunks, with the matching parts of `store`
+/// and of `leaves` (one hash per chunk, or empty when none are wanted), and runs
+/// `range(first chunk, plain, store part, leaves part)` on every core at once,
+/// each core taking the next piece as it finishes one; inputs under 4 MiB stay
+/// on this thread. Pieces, not one range per core: the pages of a fresh store
+/// cost far more to touch in some parts than in others (on a VM, memory the host
+/// has not backed yet), and with one range per core the slow range alone set
+/// the time.
 fn on_every_core<F>(
     data: &[u8],
     chunk_size: u32,
@@ -123,27 +127,32 @@ where
     if threads == 1 || data.len() < 4 << 20 {
         return range(0, data, store, leaves);
     }
-    let per = n.div_ceil(threads).max(1);
+    // About 2 MiB of input a piece, and at least four pieces a core.
+    let per = (PIECE_BYTES / chunk)
+        .clamp(1, n.div_ceil(4 * threads).max(1))
+        .max(1);
     let stride = slot_len(chunk_size);
     let mut leaves = leaves;
+    let mut pieces = Vec::with_capacity(n.div_ceil(per));
+    for (t, out) in store.chunks_mut(per * stride).enumerate() {
+        let first = t * per;
+        let plain = &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
+        let take = per.min(leaves.len());
+        let (mine, rest) = std::mem::take(&mut leaves).split_at_mut(take);
+        leaves = rest;
+        pieces.push((first, plain, out, mine));
+    }
+    let queue = std::sync::Mutex::new(pieces.into_iter());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    let work = || -> Result<(), BuildError> {
+        while let Some((first, plain, out, mine)) = next() {
+            let first = u32::try_from(first).map_err(|_| BuildError::TooManyChunks)?;
+            range(first, plain, out, mine)?;
+        }
+        Ok(())
+    };
     std::thread::scope(|s| {
-        let handles: Vec<_> = store
-            .chunks_mut(per * stride)
-            .enumerate()
-            .map(|(t, out)| {
-                let first = t * per;
-                let plain =
-                    &data[(first * chunk).min(data.len())..((first + per) * chunk).min(data.len())];
-                let take = per.min(leaves.len());
-                let (mine, rest) = std::mem::take(&mut leaves).split_at_mut(take);
-                leaves = rest;
-                let range = &range;
-                s.spawn(move || {
-                    let first = u32::try_from(first).map_err(|_| BuildError::TooManyChunks)?;
-                    range(first, plain, out, mine)
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or(Err(BuildError::Seal)))
@@ -151,6 +160,9 @@ where
             .map(|_| ())
     })
 }
+
+/// Input bytes in one piece of [`on_every_core`]'s work.
+const PIECE_BYTES: usize = 2 << 20;
 
 /// The Merkle tree over `leaves`, each wide level hashed on every core.
 pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> MerkleTree {
