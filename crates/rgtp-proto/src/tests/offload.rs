@@ -438,22 +438,31 @@ fn forged_proofs_sent_unasked_fail_a_pull_that_takes_them_up() {
     assert!(pair.puller.stats().merkle_failures >= 2);
 }
 
-#[test]
-fn a_plain_exposure_is_pulled_plainly_by_a_puller_that_would_take_up_proofs() {
-    let data = data(100_000);
-    let mut pair = Pair::new(
-        exposure(&data, CHUNK),
-        ExposerConfig::default(),
-        taking_offered(),
-    );
+/// A deferred-root pull of `exposure` by a puller taking up offered proofs or
+/// not, driven to its end with nothing offloaded: the driver answers the root
+/// check with the root over the output.
+fn pulled_without_offloading(
+    exposure: std::sync::Arc<crate::Exposure>,
+    data: &[u8],
+    take: bool,
+) -> Pair {
+    let mut cfg = taking_offered();
+    cfg.take_offered_proofs = take;
+    let mut pair = Pair::new(exposure, ExposerConfig::default(), cfg);
     pair.drive();
-    // Deferred root, nothing offloaded: the driver hashes the output.
     assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
     pair.puller.handle_root(&pair.output_root(CHUNK));
     pair.drive();
     assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
     assert_eq!(pair.output, data);
     assert!(!pair.puller.offloads_proofs());
+    pair
+}
+
+#[test]
+fn a_plain_exposure_is_pulled_plainly_by_a_puller_that_would_take_up_proofs() {
+    let data = data(100_000);
+    let pair = pulled_without_offloading(exposure(&data, CHUNK), &data, true);
     assert_eq!(chunk_packets(&pair), (0, 100));
     for d in &pair.puller_sent {
         if let Ok(Repr::Nak(nak)) = Repr::parse(d, 65_507) {
@@ -465,20 +474,6 @@ fn a_plain_exposure_is_pulled_plainly_by_a_puller_that_would_take_up_proofs() {
 #[test]
 fn without_taking_them_up_offered_proofs_are_checked_on_the_receive_path() {
     let data = data(100_000);
-    let mut cfg = taking_offered();
-    cfg.take_offered_proofs = false;
-    let mut pair = Pair::new(
-        exposure_with_proofs(&data, CHUNK),
-        ExposerConfig::default(),
-        cfg,
-    );
-    pair.drive();
-    // Deferred root, nothing offloaded: the driver hashes the output.
-    assert_eq!(pair.events.last(), Some(&PullerEvent::VerifyRoot));
-    pair.puller.handle_root(&pair.output_root(CHUNK));
-    pair.drive();
-    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
-    assert_eq!(pair.output, data);
-    assert!(!pair.puller.offloads_proofs());
+    let pair = pulled_without_offloading(exposure_with_proofs(&data, CHUNK), &data, false);
     assert_eq!(chunk_packets(&pair), (100, 0));
 }
