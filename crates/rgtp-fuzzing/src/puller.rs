@@ -121,6 +121,9 @@ pub fn puller(data: &[u8]) {
     cfg.use_fec = setup.use_fec;
     cfg.deferred_root = setup.deferred_root;
     cfg.offload_proofs = setup.offload_proofs;
+    // An offloading puller takes up the proofs a fixture prepared with them sends
+    // unasked, as `rgtp pull` does.
+    cfg.take_offered_proofs = setup.offload_proofs;
     cfg.initial_window = u32::from(setup.initial_window.max(1));
     cfg.max_entries_per_nak = usize::from(setup.max_entries_per_nak.max(1));
     if setup.pin_suite {
