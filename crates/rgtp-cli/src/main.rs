@@ -339,9 +339,9 @@ struct PullArgs {
     /// same way, since its exposer sends them anyway.
     #[arg(long)]
     proofs: bool,
-    /// With --proofs: a proof with every chunk, each checked alone, instead of one
-    /// a run of 64.
-    #[arg(long, requires = "proofs")]
+    /// Whenever proofs are checked (--proofs, or an exposure prepared with them): a
+    /// proof with every chunk, each checked alone, instead of one a run of 64.
+    #[arg(long)]
     no_proof_runs: bool,
     /// Another exposer of the same exposure (HOST:PORT, or its own ticket), pulled
     /// from at the same time as the ticket's; repeat for more. Every chunk is verified

@@ -355,6 +355,15 @@ fn round_trip_exposer_proofs() {
     assert_eq!(v["offloaded_checks"].as_u64(), Some(chunks), "{v}");
     let members = v["proof_run_members"].as_u64().expect("proof_run_members");
     assert!(members > 0 && members < chunks, "{v}");
+    // Without runs, every chunk comes with its proof and is checked alone.
+    let (_, r) = round_trip_run(
+        (1 << 20) + 17,
+        &["--proofs"],
+        &["--json", "--no-proof-runs"],
+    );
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("pull --json");
+    assert_eq!(v["offloaded_checks"].as_u64(), Some(chunks), "{v}");
+    assert_eq!(v["proof_run_members"].as_u64(), Some(0), "{v}");
 }
 
 #[test]
