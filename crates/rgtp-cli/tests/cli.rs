@@ -853,13 +853,24 @@ fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
 
 #[test]
 fn an_interrupted_pull_keeps_what_arrived_and_the_same_command_resumes() {
+    interrupted_pull_resumes(&[]);
+}
+
+#[test]
+fn an_interrupted_pull_of_an_exposure_with_proofs_resumes_too() {
+    // A plain pull takes up the proofs such an exposure offers, but not while it
+    // resumes: chunks from an earlier run carry no proofs.
+    interrupted_pull_resumes(&["--proofs"]);
+}
+
+fn interrupted_pull_resumes(expose_extra: &[&str]) {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
     let out = dir.path().join("out.bin");
     let bytes = data(16 << 20, 9);
     std::fs::write(&src, &bytes).expect("write source");
-    let x = Exposer::start(&src, &[]);
+    let x = Exposer::start(&src, expose_extra);
     // 4 MB/s: four seconds of transfer, so it is certainly in progress when stopped.
     let args = ["--max-rate", "4MB/s", "--connect-timeout", "60"];
     let child = spawn_pull_with(&x.ticket, &out, &args);
