@@ -853,17 +853,22 @@ fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
 
 #[test]
 fn an_interrupted_pull_keeps_what_arrived_and_the_same_command_resumes() {
-    interrupted_pull_resumes(&[]);
+    interrupted_pull_resumes(&[], &[]);
 }
 
 #[test]
 fn an_interrupted_pull_of_an_exposure_with_proofs_resumes_too() {
-    // A plain pull takes up the proofs such an exposure offers, but not while it
-    // resumes: chunks from an earlier run carry no proofs.
-    interrupted_pull_resumes(&["--proofs"]);
+    // A plain pull takes up the proofs such an exposure offers: the chunks an
+    // earlier run kept carry none, and are judged with their proof runs.
+    interrupted_pull_resumes(&["--proofs"], &[]);
 }
 
-fn interrupted_pull_resumes(expose_extra: &[&str]) {
+#[test]
+fn an_interrupted_pull_with_proofs_resumes_too() {
+    interrupted_pull_resumes(&["--proofs"], &["--proofs"]);
+}
+
+fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
@@ -872,7 +877,8 @@ fn interrupted_pull_resumes(expose_extra: &[&str]) {
     std::fs::write(&src, &bytes).expect("write source");
     let x = Exposer::start(&src, expose_extra);
     // 4 MB/s: four seconds of transfer, so it is certainly in progress when stopped.
-    let args = ["--max-rate", "4MB/s", "--connect-timeout", "60"];
+    let mut args = vec!["--max-rate", "4MB/s", "--connect-timeout", "60"];
+    args.extend_from_slice(pull_extra);
     let child = spawn_pull_with(&x.ticket, &out, &args);
     // The state is first written a second into the transfer.
     assert!(
@@ -895,15 +901,30 @@ fn interrupted_pull_resumes(expose_extra: &[&str]) {
         err.contains("run the same command again to resume"),
         "{err}"
     );
+    let record = std::fs::read(state_of(&out)).expect("state");
+    let held = rgtp::resume::ResumeState::decode(&record)
+        .expect("a state the pull wrote parses")
+        .held();
+    assert!(held > 1_000, "{held} chunks after a second at 4 MB/s");
 
     // The same command again: only the rest is fetched, and the output is exact.
-    let (status, err) = finish(
-        spawn_pull_with(&x.ticket, &out, &["--connect-timeout", "60"]),
-        CHILD_LIMIT,
-    );
+    let mut args = vec!["--connect-timeout", "60"];
+    args.extend_from_slice(pull_extra);
+    let (status, err) = finish(spawn_pull_with(&x.ticket, &out, &args), CHILD_LIMIT);
     x.stop();
     assert!(status.success(), "{status:?}: {err}");
-    assert!(err.contains("resumed: "), "{err}");
+    let resumed: u64 = err
+        .split("resumed: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no resumed count: {err}"));
+    // All the record held, but for what the first request asks for before the
+    // record is read and, with proofs, the first chunk of each run of 64.
+    assert!(
+        resumed <= held && resumed + held / 64 + 128 >= held,
+        "{resumed} of {held} resumed: {err}"
+    );
     assert!(
         std::fs::read(&out).expect("output") == bytes,
         "output differs"

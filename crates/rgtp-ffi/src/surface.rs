@@ -423,8 +423,9 @@ impl Application<Puller<DynSuite>> for Handout {
                 );
             }
             PullerEvent::Recovered { index, data, .. } => self.ready.push_back((index, data)),
-            // deferred_root is off: the core checks the root itself.
-            PullerEvent::VerifyRoot => {}
+            // deferred_root is off: the core checks the root itself; and nothing is
+            // resumed, so nothing is kept.
+            PullerEvent::VerifyRoot | PullerEvent::Kept { .. } => {}
             PullerEvent::Complete => {
                 self.complete = true;
                 let s = puller.stats();

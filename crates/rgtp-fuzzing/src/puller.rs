@@ -465,6 +465,7 @@ impl Application<Puller<DynSuite>> for Checker {
                 self.complete = true;
             }
             PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),
+            PullerEvent::Kept { first, .. } => panic!("run {first}: kept chunks, and no resume"),
         }
         Ok(None)
     }

@@ -308,6 +308,9 @@ impl Harness {
                     self.ended = true;
                 }
                 PullerEvent::Failed(_) => self.ended = true,
+                PullerEvent::Kept { first, .. } => {
+                    panic!("run {first}: kept chunks, and no resume")
+                }
             }
         }
     }

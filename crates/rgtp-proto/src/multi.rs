@@ -779,7 +779,9 @@ impl<S: SuiteFactory> MultiPuller<S> {
                 }
                 match ev {
                     PullerEvent::Manifest(info) => self.on_manifest(i, info, now),
-                    PullerEvent::Recovered { .. } => self.events.push_back(ev),
+                    PullerEvent::Recovered { .. } | PullerEvent::Kept { .. } => {
+                        self.events.push_back(ev)
+                    }
                     PullerEvent::VerifyRoot => {
                         if self.verifier.is_none() {
                             self.verifier = Some(i);

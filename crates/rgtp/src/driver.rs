@@ -180,6 +180,31 @@ impl<K: Sink> PullApp<K> {
         v.push(index, data, proof)
     }
 
+    /// Hands the chunks of run `first` kept from an earlier run (bit `i` of
+    /// `members`: chunk `first + i`) to the proof checker, read back from the output.
+    fn check_kept<P: Pull>(&mut self, puller: &P, first: u32, members: u64) -> io::Result<()> {
+        let (Some(v), Some(m)) = (self.proofs.as_mut(), puller.manifest()) else {
+            // Never: only an offloading puller keeps chunks this way.
+            return Err(io::Error::other(
+                "kept chunks to check, and no proof checker to check them",
+            ));
+        };
+        let data = self.sink.contents()?;
+        let size = u64::from(m.chunk_size);
+        for i in (0..64).filter(|i| members & (1 << i) != 0) {
+            let index = first + i;
+            let start = u64::from(index) * size;
+            let end = (start + size).min(m.total_size);
+            let Some(chunk) = data.get(start as usize..end as usize) else {
+                return Err(io::Error::other(
+                    "the output is shorter than the chunks it was said to hold",
+                ));
+            };
+            v.push_kept(index, chunk)?;
+        }
+        Ok(())
+    }
+
     /// Starts hashing the leaves on another core; the thread writes the output too
     /// where the sink lets go of its writer.
     fn start_leaves<M: rgtp_proto::merkle::MerkleScheme + Clone>(
@@ -306,6 +331,7 @@ impl<K: Sink, P: Pull> Application<P> for PullApp<K> {
                     self.put(index, offset, &data)?;
                 }
             }
+            PullerEvent::Kept { first, members } => self.check_kept(puller, first, members)?,
             PullerEvent::VerifyRoot if self.proofs.is_some() => {
                 // Every chunk passed its check, and the checker folded their leaves;
                 // the checker's thread, if it writes the output, finishes first.

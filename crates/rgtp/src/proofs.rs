@@ -50,6 +50,9 @@ struct Batch {
     /// ends: no proof, a rebuilt chunk).
     chunks: Vec<(u32, usize, usize)>,
     bytes: Vec<u8>,
+    /// The chunks are in the output already (kept from an earlier run): checked,
+    /// not written.
+    kept: bool,
 }
 
 /// What the thread sends back for a batch.
@@ -212,7 +215,9 @@ impl Verifier {
                     let mut out = Vec::with_capacity(b.chunks.len());
                     check.run(&b, &mut out);
                     // Written before the verdicts go back.
-                    file.write(|w, chunk_size| write_runs(w, chunk_size, &b));
+                    if !b.kept {
+                        file.write(|w, chunk_size| write_runs(w, chunk_size, &b));
+                    }
                     b.chunks.clear();
                     b.bytes.clear();
                     let _ = back.send(b);
@@ -297,8 +302,30 @@ impl Verifier {
     /// or one of a proof run, judged with its run). Fails only if the checking
     /// thread stopped.
     pub fn push(&mut self, index: u32, data: &[u8], proof: Option<&[u8]>) -> io::Result<()> {
+        self.stage(index, data, proof, false)
+    }
+
+    /// Hands over chunk `index`'s plaintext, which the output holds already (kept
+    /// from an earlier run, [`rgtp_proto::PullerEvent::Kept`]): checked with its run
+    /// like any other, never written. Fails only if the checking thread stopped.
+    pub fn push_kept(&mut self, index: u32, data: &[u8]) -> io::Result<()> {
+        self.stage(index, data, None, true)
+    }
+
+    fn stage(
+        &mut self,
+        index: u32,
+        data: &[u8],
+        proof: Option<&[u8]>,
+        kept: bool,
+    ) -> io::Result<()> {
         if index >= self.chunk_count {
             return Ok(());
+        }
+        if self.batch.kept != kept {
+            // A batch is written whole or not at all.
+            self.send()?;
+            self.batch.kept = kept;
         }
         self.batch.bytes.extend_from_slice(data);
         let data_end = self.batch.bytes.len();

@@ -88,6 +88,20 @@ pub enum PullerEvent {
         /// through [`Puller::handle_verdict`](super::Puller::handle_verdict).
         unverified: bool,
     },
+    /// Under [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs):
+    /// chunks taken from an earlier run's output
+    /// ([`Puller::resume_chunk`](super::Puller::resume_chunk)) that are now to be
+    /// judged with their proof run (spec §3.6), whose first chunk was just handed out
+    /// with its proof: chunk `first + i` for each bit `i` of `members`. They are in the
+    /// output already: read each back and hand it to the checker without a proof; its
+    /// verdict goes to [`Puller::handle_verdict`](super::Puller::handle_verdict) like
+    /// any other.
+    Kept {
+        /// The run's first chunk.
+        first: u32,
+        /// Which chunks of the run (bit `i`: chunk `first + i`).
+        members: u64,
+    },
     /// Every chunk arrived (deferred-root mode): hash the output's chunks with
     /// [`Puller::hash_scheme`](super::Puller::hash_scheme), and pass the root to [`Puller::handle_root`](super::Puller::handle_root).
     VerifyRoot,

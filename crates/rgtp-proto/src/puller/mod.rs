@@ -110,7 +110,8 @@ pub struct PullerStats {
     /// Authentic chunks dropped for carrying no proof although proofs were negotiated.
     pub missing_proofs: u64,
     /// Chunks found wrong after the root did not match, and replaced by copies whose
-    /// proofs verified (spec §8.12).
+    /// proofs verified (spec §8.12); offloading, chunks kept from an earlier run that
+    /// failed the check with their proof run, and are fetched again (§8.10).
     pub repaired_chunks: u64,
     /// Chunk entries requested with proofs to locate wrong chunks (spec §8.12).
     pub repair_fetches: u64,

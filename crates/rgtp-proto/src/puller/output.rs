@@ -4,6 +4,7 @@
 //! once; the root over all leaves is folded as they arrive and checked at the
 //! end (here, or by the driver in deferred-root mode).
 
+use super::received::{bit, set_bit};
 use super::tree::ProofChecker;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
@@ -97,6 +98,7 @@ impl<S: SuiteFactory> Puller<S> {
                 let slot = (idx % u32::from(self.suite.fec.k)) as usize;
                 self.add_shard(now, b, slot, shard, true);
             }
+            self.release_kept(idx);
             return Some((idx, u64::from(idx) * u64::from(m.chunk_size), plen, true));
         }
         let leaf = if proof.is_some() || !self.cfg.deferred_root {
@@ -148,9 +150,16 @@ impl<S: SuiteFactory> Puller<S> {
             return;
         }
         let rebuilt = !self.output.rebuilt.is_empty() && self.output.rebuilt.remove(&idx);
+        let resumed = bit(&self.output.resumed, idx);
+        set_bit(&mut self.output.resumed, idx, false);
         match verdict {
             super::Verdict::Verified => {
-                self.on_delivery(now);
+                if resumed {
+                    // Nothing the exposer sent: no delivery, and no news of the path.
+                    self.stats.chunks_resumed += 1;
+                } else {
+                    self.on_delivery(now);
+                }
                 self.accept(idx, [0; HASH_LEN]);
                 self.stats.offloaded_checks += 1;
                 if rebuilt {
@@ -161,7 +170,13 @@ impl<S: SuiteFactory> Puller<S> {
                 }
             }
             super::Verdict::Failed | super::Verdict::Unproven => {
-                if verdict == super::Verdict::Failed {
+                if resumed {
+                    // Spoiled on disk since the earlier run, not the exposer's doing:
+                    // fetched again, with its proof.
+                    if verdict == super::Verdict::Failed {
+                        self.stats.repaired_chunks += 1;
+                    }
+                } else if verdict == super::Verdict::Failed {
                     self.stats.merkle_failures += 1;
                     self.output.stall_merkle += 1;
                 }
@@ -209,20 +224,42 @@ impl<S: SuiteFactory> Puller<S> {
     ///
     /// Nothing vouches for it yet: it is trusted no more than any chunk is before the
     /// root check, which covers it (here, or over the output in deferred-root mode), and
-    /// a mismatch is traced to the wrong chunks and repaired (spec §8.12). With proofs
-    /// mandatory nothing is taken this way, since a resumed chunk has no proof. Returns
-    /// whether it was taken: only in transfer, only once, only at its exact length.
+    /// a mismatch is traced to the wrong chunks and repaired (spec §8.12).
+    ///
+    /// With proofs negotiated, a chunk read back has no proof: without
+    /// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs) nothing is
+    /// taken. Offloading, it is judged with its run (spec §3.6) by the driver's checker:
+    /// the first chunk of each run is never taken (it is fetched, with its proof), and
+    /// once that one is handed out, so are the run's kept chunks
+    /// ([`PullerEvent::Kept`]); each counts as resumed once it passes, and one that
+    /// fails is fetched again.
+    ///
+    /// Returns whether it was taken: only in transfer, only once, only at its exact
+    /// length.
     pub fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool {
         let Some(m) = self.manifest else { return false };
         if self.phase != Phase::Transfer
             || self.search.is_some()
-            || self.output.proofs_required
+            || (self.output.proofs_required && !self.output.offload)
             || idx >= m.chunk_count
             || self.is_received(idx)
             || self.flights.contains(idx)
             || data.len() != plain_len(m.total_size, m.chunk_size, idx)
+            || self.output.is_pending(idx)
         {
             return false;
+        }
+        if self.output.offload {
+            let head = idx >> self.output.run_shift << self.output.run_shift;
+            // The head is fetched; once it is in hand its run's kept chunks would
+            // never be handed out.
+            if head == idx || self.is_received(head) || self.output.is_pending(head) {
+                return false;
+            }
+            self.output.set_pending(idx, true);
+            set_bit(&mut self.output.kept, idx, true);
+            set_bit(&mut self.output.resumed, idx, true);
+            return true;
         }
         let leaf = match (&self.layers, self.cfg.deferred_root) {
             (Some(layers), false) => layers.hash.leaf(data),
@@ -235,6 +272,32 @@ impl<S: SuiteFactory> Puller<S> {
             self.finish(self.timers.last_progress);
         }
         true
+    }
+
+    /// Once chunk `idx` is handed out unverified: if it heads a proof run whose
+    /// other chunks were kept from an earlier run, hands those out too, to be judged
+    /// with it ([`PullerEvent::Kept`]).
+    pub(super) fn release_kept(&mut self, idx: u32) {
+        let shift = self.output.run_shift;
+        let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
+            return;
+        };
+        if idx & ((1 << shift) - 1) != 0 {
+            return;
+        }
+        let mask = if shift == 6 {
+            u64::MAX
+        } else {
+            ((1u64 << (1 << shift)) - 1) << (idx % 64)
+        };
+        let members = (*word & mask) >> (idx % 64);
+        if members != 0 {
+            *word &= !mask;
+            self.events.push_back(PullerEvent::Kept {
+                first: idx,
+                members,
+            });
+        }
     }
 
     /// One bit per chunk accepted so far (bit `i % 64` of word `i / 64`): what a driver

@@ -169,6 +169,7 @@ impl<S: SuiteFactory> Puller<S> {
                     data,
                     unverified: true,
                 });
+                self.release_kept(idx);
             }
         } else if self.output.proofs_required {
             let mut unsure = rebuilt;

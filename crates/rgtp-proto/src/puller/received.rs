@@ -12,8 +12,8 @@ use rgtp_wire::Hash;
 use super::event::PullError;
 use super::inflight::IndexHasher;
 use super::leaves::LeafStore;
-use super::tree::ProofChecker;
-use crate::merkle::MerkleScheme;
+use super::tree::{ProofChecker, SUBTREE_MAX};
+use crate::merkle::{proof_depth, MerkleScheme};
 use crate::replay::ReplayWindow;
 
 /// Which chunks were accepted and the tree over their leaves, and the failures seen
@@ -40,6 +40,16 @@ pub(super) struct Output {
     pub(super) pending: Vec<u64>,
     /// Which of those were rebuilt from FEC (their verdicts count as rebuilds).
     pub(super) rebuilt: HashSet<u32, BuildHasherDefault<IndexHasher>>,
+    /// log2 of the length of a proof run (spec §3.6) when offloading: 64 chunks,
+    /// or fewer in a tree shallower than that.
+    pub(super) run_shift: u32,
+    /// Offloading: chunks taken from an earlier run's output, not yet handed out:
+    /// they go to the driver with their run's first chunk, which comes with its
+    /// proof ([`PullerEvent::Kept`](super::PullerEvent::Kept)).
+    pub(super) kept: Vec<u64>,
+    /// Offloading: chunks taken from an earlier run's output still waiting for
+    /// their verdict (handed out or not).
+    pub(super) resumed: Vec<u64>,
     pub(super) replay: ReplayWindow,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
@@ -48,6 +58,23 @@ pub(super) struct Output {
     /// Chunks accepted (received, rebuilt or resumed) with their leaves, not yet
     /// taken by the multi-source pull this puller is part of; `None` when alone.
     pub(super) log: Option<Vec<(u32, Hash)>>,
+}
+
+/// Bit `idx` of a bitmap (bit `i % 64` of word `i / 64`); false past its end.
+pub(super) fn bit(map: &[u64], idx: u32) -> bool {
+    map.get(idx as usize / 64)
+        .is_some_and(|w| w & (1 << (idx % 64)) != 0)
+}
+
+/// Sets or clears bit `idx` of a bitmap; nothing past its end.
+pub(super) fn set_bit(map: &mut [u64], idx: u32, on: bool) {
+    if let Some(w) = map.get_mut(idx as usize / 64) {
+        if on {
+            *w |= 1 << (idx % 64);
+        } else {
+            *w &= !(1 << (idx % 64));
+        }
+    }
 }
 
 impl Output {
@@ -61,6 +88,9 @@ impl Output {
             runs: false,
             pending: Vec::new(),
             rebuilt: HashSet::default(),
+            run_shift: 0,
+            kept: Vec::new(),
+            resumed: Vec::new(),
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,
@@ -82,11 +112,16 @@ impl Output {
         self.received = vec![0; (count as usize).div_ceil(64)];
         self.offload = offload && proofs_required && count > 0;
         self.runs = false;
-        self.pending = if self.offload {
-            vec![0; (count as usize).div_ceil(64)]
-        } else {
-            Vec::new()
+        let offload = self.offload;
+        let bitmap = || {
+            if offload {
+                vec![0; (count as usize).div_ceil(64)]
+            } else {
+                Vec::new()
+            }
         };
+        (self.pending, self.kept, self.resumed) = (bitmap(), bitmap(), bitmap());
+        self.run_shift = proof_depth(count).min(SUBTREE_MAX) as u32;
         // Deferred-root pulls never need the leaves: the driver hashes the output
         // (or, offloading, checks every proof and folds the tree itself).
         self.checker = (!deferred_root && !self.offload && count > 0)
@@ -98,27 +133,17 @@ impl Output {
 
     /// True if chunk `idx` was handed out and waits for the driver's verdict.
     pub(super) fn is_pending(&self, idx: u32) -> bool {
-        self.pending
-            .get(idx as usize / 64)
-            .is_some_and(|w| w & (1 << (idx % 64)) != 0)
+        bit(&self.pending, idx)
     }
 
     /// Marks chunk `idx` as waiting for a verdict, or not.
     pub(super) fn set_pending(&mut self, idx: u32, on: bool) {
-        if let Some(w) = self.pending.get_mut(idx as usize / 64) {
-            if on {
-                *w |= 1 << (idx % 64);
-            } else {
-                *w &= !(1 << (idx % 64));
-            }
-        }
+        set_bit(&mut self.pending, idx, on);
     }
 
     /// True if chunk `idx` was accepted.
     pub(super) fn contains(&self, idx: u32) -> bool {
-        self.received
-            .get(idx as usize / 64)
-            .is_some_and(|w| w & (1 << (idx % 64)) != 0)
+        bit(&self.received, idx)
     }
 
     /// Why a transfer that stopped progressing failed.

@@ -184,7 +184,8 @@ impl<S: SuiteFactory> Puller<S> {
                 self.requests.next_new += 1;
                 self.requests.next_new - 1
             };
-            if self.is_received(idx) || self.flights.contains(idx) {
+            // Pending: handed out for its verdict, or kept from an earlier run.
+            if self.is_received(idx) || self.flights.contains(idx) || self.output.is_pending(idx) {
                 continue;
             }
             entries.push(idx);

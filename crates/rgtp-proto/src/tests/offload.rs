@@ -477,3 +477,104 @@ fn without_taking_them_up_offered_proofs_are_checked_on_the_receive_path() {
     let pair = pulled_without_offloading(exposure_with_proofs(&data, CHUNK), &data, false);
     assert_eq!(chunk_packets(&pair), (100, 0));
 }
+
+/// A pull with proofs that resumes an earlier run's output: the chunks that run
+/// kept are judged with their proof runs, whose first chunks are fetched with
+/// their proofs; a kept chunk spoiled meanwhile fails with the part of its run that
+/// proof cannot vouch for, which is fetched again.
+#[test]
+fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
+    let data = data(329_500);
+    for runs in [true, false] {
+        let mut earlier = data.clone();
+        // Chunks 100..150 never arrived; chunk 200 was spoiled on disk since.
+        earlier[100_000..150_000].fill(0);
+        earlier[200_500] ^= 0x5a;
+        let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
+        let mut pair = pair_with(&data, runs);
+        pair.earlier = Some((earlier, held.clone()));
+        pair.drive();
+        assert_eq!(
+            pair.events.last(),
+            Some(&PullerEvent::Complete),
+            "runs {runs}"
+        );
+        assert_eq!(pair.output, data);
+        // The first NAK goes out with the Manifest, before the earlier run's record
+        // is read: what it asks for comes again. Then the first chunks of the kept
+        // runs (128 is among the missing), the missing, and the part of run 3 that
+        // chunk 192's proof shows wrong (chunks 200..208).
+        let first: Vec<u32> = pair
+            .puller_sent
+            .iter()
+            .find_map(|d| super::nak_indices(&Repr::parse(d, 65_507).ok()?))
+            .expect("a NAK");
+        assert!(first.len() <= 64, "{first:?}");
+        let mut sent: Vec<u32> = pair
+            .exposer_sent
+            .iter()
+            .filter_map(|d| chunk_of(d))
+            .collect();
+        sent.sort_unstable();
+        sent.dedup();
+        let heads = [64, 192, 256, 320];
+        let mut want: Vec<u32> = first
+            .iter()
+            .copied()
+            .chain(heads)
+            .chain(100..150)
+            .chain(200..208)
+            .collect();
+        want.sort_unstable();
+        assert_eq!(sent, want, "runs {runs}");
+        let s = pair.puller.stats();
+        assert_eq!(s.chunks_received, 330);
+        let refused = first.len() as u64 + 4;
+        assert_eq!(s.chunks_resumed, held.len() as u64 - refused - 8);
+        assert_eq!(s.repaired_chunks, 8);
+        assert_eq!(s.merkle_failures, 0);
+        let kept: Vec<u32> = pair
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                PullerEvent::Kept { first, members } => {
+                    // Runs 1 and 2 lack 100..150; run 5 is the last, of 10 chunks.
+                    let want = match first {
+                        64 => 35,
+                        128 => 42,
+                        320 => 9,
+                        _ => 63,
+                    };
+                    assert_eq!(members.count_ones(), want, "run {first}");
+                    Some(*first)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [64, 128, 192, 256, 320],
+            "each run's kept chunks once, after its first chunk"
+        );
+    }
+}
+
+/// Proofs negotiated and checked on the receive path: a kept chunk has no proof
+/// and nothing is taken.
+#[test]
+fn without_offloading_nothing_is_kept_once_proofs_are_negotiated() {
+    let data = data(100_000);
+    let mut cfg = offloading();
+    cfg.offload_proofs = false;
+    let mut pair = Pair::new(
+        exposure_with_proofs(&data, CHUNK),
+        ExposerConfig::default(),
+        cfg,
+    );
+    pair.earlier = Some((data.clone(), (0..100).collect()));
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    let s = pair.puller.stats();
+    assert_eq!((s.chunks_resumed, s.chunks_requested), (0, 100));
+}

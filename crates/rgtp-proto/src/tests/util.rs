@@ -123,6 +123,9 @@ pub(crate) struct Pair {
     pub(crate) verify: bool,
     /// The driver's checker, from an offloading puller's Manifest on.
     checker: Option<RunChecker>,
+    /// What an earlier run left: its output, and the chunks its record claims,
+    /// handed to the puller once its Manifest is accepted.
+    pub(crate) earlier: Option<(Vec<u8>, Vec<u32>)>,
     tbuf: Vec<u8>,
 }
 
@@ -144,6 +147,7 @@ impl Pair {
             unverified: Vec::new(),
             verify: true,
             checker: None,
+            earlier: None,
             tbuf: Vec::new(),
         }
     }
@@ -191,6 +195,24 @@ impl Pair {
                         .puller
                         .offloads_proofs()
                         .then(|| RunChecker::new(&TestingHash, m.chunk_count, m.merkle_root));
+                    if let Some((out, held)) = self.earlier.take() {
+                        self.output = out;
+                        let size = m.chunk_size as usize;
+                        for i in held {
+                            let at = i as usize * size;
+                            let end = (at + size).min(self.output.len());
+                            self.puller.resume_chunk(i, &self.output[at..end]);
+                        }
+                    }
+                }
+                PullerEvent::Kept { first, members } => {
+                    let size = self.puller.manifest().expect("Manifest").chunk_size;
+                    for i in (0..64).filter(|i| members & (1 << i) != 0) {
+                        let at = (first + i) as usize * size as usize;
+                        let end = (at + size as usize).min(self.output.len());
+                        let data = self.output[at..end].to_vec();
+                        self.unverified.push((first + i, data, None));
+                    }
                 }
                 PullerEvent::Recovered {
                     index,

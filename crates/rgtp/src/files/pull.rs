@@ -199,13 +199,8 @@ fn pull_into<L: Link>(
                 })?)
             }
         };
-        let mut cfg = job.cfg.clone();
-        // Chunks kept from an earlier run carry no proofs, so a try that resumes
-        // does not take up the proofs the exposure offers (it would have to fetch
-        // every kept chunk again): it checks them on the receive path instead.
-        cfg.take_offered_proofs &= state.is_none();
         let mut puller = MultiPuller::new(
-            cfg,
+            job.cfg.clone(),
             &job.sources,
             MultiConfig::default(),
             DynSuiteOn(job.backend),
