@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resuming a large pull over real UDP on loopback: what a kill costs.
 #
-#   benches/resume.sh [--size 1GiB] [--seconds 20] [--bin PATH] [--json]
+#   benches/resume.sh [--size 1GiB] [--seconds 20] [--proofs] [--bin PATH] [--json]
 #
 # A random file of SIZE is exposed with `rgtp expose --key K` (so that a restarted
 # exposer serves the same exposure) and pulled with `rgtp pull TICKET -o OUT --json`.
@@ -30,6 +30,10 @@
 #             that chunk fetched again (repaired_chunks >= 1: the root did not match,
 #             the wrong chunk was located with proofs and fetched, spec §8.12).
 #
+# With --proofs the file is exposed with `rgtp expose --proofs` and pulled with
+# `rgtp pull --proofs`: the chunks a rerun keeps carry no proofs and are judged with
+# their proof runs, whose first chunks are fetched again (one in 64, within the 2%).
+#
 # Every pull is capped (`pull --max-rate`) at SIZE / SECONDS per second, so that it lasts
 # about SECONDS and the state, written once a second, moves in steps of about 1/SECONDS
 # of the file: uncapped, a 1 GiB pull on loopback can be over in two or three seconds,
@@ -45,13 +49,15 @@ size=1GiB
 seconds=20
 bin=""
 json=0
+proofs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --json) json=1; shift ;;
-    *) echo "usage: $0 [--size 1GiB] [--seconds 20] [--bin PATH] [--json]" >&2; exit 2 ;;
+    --proofs) proofs=(--proofs); shift ;;
+    *) echo "usage: $0 [--size 1GiB] [--seconds 20] [--proofs] [--bin PATH] [--json]" >&2; exit 2 ;;
   esac
 done
 if [ -z "$bin" ]; then
@@ -136,7 +142,7 @@ head -c "$bytes" /dev/urandom > "$work/src.bin"
 # Starts `rgtp expose` on PORT (0: any); sets $xpid and $exposed (its ticket).
 expose() {
   local port=$1 out="$work/ticket.$RANDOM"
-  "$bin" expose "$work/src.bin" --port "$port" --bind 127.0.0.1 -q --key "$key" \
+  "$bin" expose "$work/src.bin" --port "$port" --bind 127.0.0.1 -q --key "$key" "${proofs[@]}" \
     > "$out" 2> "$work/expose.err" &
   xpid=$!
   pids+=("$xpid")
@@ -157,11 +163,11 @@ pull_bg() {
   ppid_=$!
   pids+=("$ppid_")
 }
-caps=()
+caps=("${proofs[@]}")
 rate=0
 if [ "$seconds" != 0 ]; then
   rate=$((bytes / seconds))
-  caps=(--max-rate "$rate")
+  caps+=(--max-rate "$rate")
 fi
 
 # Waits until OUT's state records at least half the chunks (60 s at most, and not
