@@ -9,8 +9,10 @@
 //! [`PullerEvent::Recovered`]) equals the real plaintext at its index and offset
 //! (offloading, the harness checks proofs as a driver does, and only the real
 //! plaintext passes);
-//! [`PullerEvent::Complete`] comes only once every chunk was handed out and the
-//! whole equals the real plaintext; the puller sends only well-formed puller packets
+//! [`PullerEvent::Complete`] comes only once every chunk was handed out (or
+//! resumed: the input may leave chunks of an earlier run in the output, some
+//! spoiled, which the puller takes before the first operation) and the whole
+//! equals the real plaintext; the puller sends only well-formed puller packets
 //! to the exposer.
 //!
 //! [`Delivered`]: rgtp_proto::puller::Delivered
@@ -45,6 +47,9 @@ struct Setup {
     initial_window: u8,
     max_entries_per_nak: u8,
     offload_proofs: bool,
+    /// Chunks an earlier run left in the output (index, spoiled on disk since),
+    /// resumed once the Manifest is accepted.
+    earlier: Vec<(u16, bool)>,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -98,6 +103,8 @@ struct Checker {
     /// handed out unverified (index, plaintext, proof) it judges once a turn.
     proofs: Option<RunChecker>,
     unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
+    /// What an earlier run left (index, spoiled), given to the puller at the Manifest.
+    earlier: Vec<(u32, bool)>,
 }
 
 struct Harness {
@@ -145,6 +152,12 @@ pub fn puller(data: &[u8]) {
         complete: false,
         proofs: None,
         unverified: Vec::new(),
+        earlier: setup
+            .earlier
+            .iter()
+            .filter(|_| count > 0)
+            .map(|&(i, spoiled)| (u32::from(i) % count as u32, spoiled))
+            .collect(),
     };
     let puller = Puller::new(cfg, DynSuite, Instant::from_millis(1_000));
     let mut h = Harness {
@@ -359,6 +372,30 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// Writes what the earlier run left into the output (a spoiled chunk with one
+    /// byte changed) and hands it to the puller, as a driver resuming a pull does.
+    fn resume(&mut self, puller: &mut Puller<DynSuite>) {
+        let cs = self.fx.shape.chunk_size as usize;
+        let mut earlier = std::mem::take(&mut self.earlier);
+        // One state per chunk: the file holds one copy of it.
+        earlier.sort_by_key(|&(idx, _)| idx);
+        earlier.dedup_by_key(|&mut (idx, _)| idx);
+        for (idx, spoiled) in earlier {
+            let at = idx as usize * cs;
+            let plain = self.fx.plain(idx);
+            let end = at + plain.len();
+            self.out[at..end].copy_from_slice(plain);
+            if spoiled {
+                self.out[at] ^= 0x01;
+            }
+            if puller.resume_chunk(idx, &self.out[at..end]) {
+                self.handed[idx as usize] = true;
+            }
+        }
+    }
+}
+
 impl Application<Puller<DynSuite>> for Checker {
     type Output = ();
     type Error = std::io::Error;
@@ -428,6 +465,19 @@ impl Application<Puller<DynSuite>> for Checker {
                     let hash = puller.hash_scheme().expect("hash after Manifest");
                     self.proofs = Some(RunChecker::new(hash, info.chunk_count, info.merkle_root));
                 }
+                self.resume(puller);
+            }
+            PullerEvent::Kept { first, members } => {
+                // What a driver does: read them back, and check them with their run.
+                assert!(self.proofs.is_some(), "kept chunks, but not offloading");
+                let cs = self.fx.shape.chunk_size as usize;
+                for i in (0..64).filter(|i| members & (1 << i) != 0) {
+                    let idx = first + i;
+                    let at = idx as usize * cs;
+                    let len = self.fx.plain(idx).len();
+                    self.unverified
+                        .push((idx, self.out[at..at + len].to_vec(), None));
+                }
             }
             PullerEvent::Recovered {
                 index,
@@ -465,7 +515,6 @@ impl Application<Puller<DynSuite>> for Checker {
                 self.complete = true;
             }
             PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),
-            PullerEvent::Kept { first, .. } => panic!("run {first}: kept chunks, and no resume"),
         }
         Ok(None)
     }
