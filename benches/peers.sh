@@ -22,10 +22,12 @@
 # exits), the server's CPU seconds per GB served (utime + stime from
 # /proc/PID/stat, read just before and after the run, the same way for every
 # server; RGTP's one-off sealing happens before and is not counted), the
-# receivers' CPU seconds per GB received (each one's rusage, from wait4), and
-# the ratio of RGTP's goodput to each peer's in that repetition. At the end,
-# per N and system: the median goodput, the median CPU per GB of each side,
-# and the median of the per-repetition ratios RGTP / peer. Rates are MB/s
+# receivers' CPU seconds per GB received (each one's rusage, from wait4), the
+# share of the machine's CPUs left idle meanwhile (/proc/stat: near 0, the run
+# was bound by the CPUs, not by a wait), and the ratio of RGTP's goodput to each
+# peer's in that repetition. At the end, per N and system: the median goodput,
+# the median CPU per GB of each side, the median idle share, and the median of
+# the per-repetition ratios RGTP / peer. Rates are MB/s
 # (10^6 B/s).
 #
 # Every receiver syncs its file before it exits, so on a disk the figures
@@ -138,9 +140,11 @@ ticks() {
 hz=$(getconf CLK_TCK)
 
 # Starts N receivers of SYSTEM at once and reaps each with wait4, for its CPU
-# time; prints "wall_seconds receivers_cpu_seconds" and then the index of every
-# receiver that failed, one per line. The clock runs from the first launch to
-# the last exit, inside the launcher, so its own start-up is not counted.
+# time; prints "wall_seconds receivers_cpu_seconds idle_percent" and then the
+# index of every receiver that failed, one per line. The clock runs from the
+# first launch to the last exit, inside the launcher, so its own start-up is not
+# counted; the idle share is of every CPU over the same span (idle and iowait
+# ticks of /proc/stat over all ticks, steal included).
 launch() {
     python3 - "$1" "$2" "$rgtp" "$peers_bin" "$ticket" "${addr_of[$1]:-}" "$work/$1.der" "$outs" <<'PY'
 import os, subprocess, sys, time
@@ -153,6 +157,11 @@ for i in range(int(n)):
     else:
         cmd = [peers, "get", "--proto", system, "--addr", addr, "--out", out, "--cert", cert]
     cmds.append((cmd, open(f"{out}.log", "w")))
+def cpu_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[3] + v[4], sum(v)
+idle0, all0 = cpu_ticks()
 t0 = time.monotonic()
 procs = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT) for c, log in cmds]
 cpu, failed = 0.0, []
@@ -162,19 +171,22 @@ for i, p in enumerate(procs):
     cpu += ru.ru_utime + ru.ru_stime
     if p.returncode != 0:
         failed.append(i)
-print(f"{time.monotonic() - t0:.6f} {cpu:.6f}")
+wall = time.monotonic() - t0
+idle1, all1 = cpu_ticks()
+idle = 100 * (idle1 - idle0) / max(all1 - all0, 1)
+print(f"{wall:.6f} {cpu:.6f} {idle:.1f}")
 for i in failed:
     print(i)
 PY
 }
 
 # Runs N receivers of SYSTEM at once; prints "goodput_MBps server_cpu_s_per_GB
-# receivers_cpu_s_per_GB".
+# receivers_cpu_s_per_GB idle_percent".
 run() {
-    local system=$1 n=$2 i c0 c1 wall rcpu failed=()
+    local system=$1 n=$2 i c0 c1 wall rcpu idle failed=()
     local server=${pid_of[$system]}
     c0=$(ticks "$server")
-    { read -r wall rcpu; mapfile -t failed; } < <(launch "$system" "$n")
+    { read -r wall rcpu idle; mapfile -t failed; } < <(launch "$system" "$n")
     c1=$(ticks "$server")
     for i in "${failed[@]}"; do
         echo "peers.sh: $system receiver $i of $n failed:" >&2
@@ -193,7 +205,8 @@ import sys
 wall, rcpu, c0, c1, hz, n, b = map(float, sys.argv[1:])
 gb = n * b / 1e9
 print(f'{gb * 1e3 / wall:.1f} {(c1 - c0) / hz / gb:.3f} {rcpu / gb:.3f}')
-" "$wall" "$rcpu" "$c0" "$c1" "$hz" "$n" "$bytes"
+" "$wall" "$rcpu" "$c0" "$c1" "$hz" "$n" "$bytes" | tr '\n' ' '
+    echo "$idle"
 }
 
 for system in "${systems[@]}"; do
@@ -204,7 +217,7 @@ done
 results=$work/results.tsv
 : > "$results"
 printf '%-4s %3s' rep N
-for system in "${systems[@]}"; do printf ' %10s %8s %8s' "$system MB/s" "srv s/GB" "rcv s/GB"; done
+for system in "${systems[@]}"; do printf ' %10s %8s %8s %5s' "$system MB/s" "srv s/GB" "rcv s/GB" "idle%"; done
 for peer in "${peers[@]}"; do printf ' %10s' "rgtp/$peer"; done
 echo
 for ((rep = 1; rep <= reps; rep++)); do
@@ -212,11 +225,11 @@ for ((rep = 1; rep <= reps; rep++)); do
         declare -A g=()
         printf '%-4s %3s' "$rep" "$n"
         for system in "${systems[@]}"; do
-            read -r goodput cpu rcpu < <(run "$system" "$n")
-            [[ -n $rcpu ]] || exit 1
+            read -r goodput cpu rcpu idle < <(run "$system" "$n")
+            [[ -n $idle ]] || exit 1
             g[$system]=$goodput
-            printf '\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" "$rcpu" >> "$results"
-            printf ' %10s %8s %8s' "$goodput" "$cpu" "$rcpu"
+            printf '\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" "$rcpu" "$idle" >> "$results"
+            printf ' %10s %8s %8s %5s' "$goodput" "$cpu" "$rcpu" "$idle"
         done
         for peer in "${peers[@]}"; do
             printf ' %10s' "$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "${g[rgtp]}" "${g[$peer]}")"
@@ -232,17 +245,19 @@ path, json_out, size, out_fs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.a
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
 cpu = defaultdict(list)       # (n, system) -> [server CPU s per GB]
 rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
+idle = defaultdict(list)      # (n, system) -> [% of all CPUs idle]
 for line in open(path):
-    _, rep, n, system, g, c, r = line.rstrip("\n").split("\t")
+    _, rep, n, system, g, c, r, i = line.rstrip("\n").split("\t")
     goodput[(int(n), system)][int(rep)] = float(g)
     cpu[(int(n), system)].append(float(c))
     rcpu[(int(n), system)].append(float(r))
+    idle[(int(n), system)].append(float(i))
 systems = ["rgtp", "tls", "quic", "tcp"]
 counts = sorted({n for n, _ in goodput})
 summary = []
 print()
 print(f"medians ({size} bytes per receiver, outputs on {out_fs})")
-print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'rgtp/system':>12}")
+print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'idle %':>7} {'rgtp/system':>12}")
 for n in counts:
     for system in systems:
         reps = goodput[(n, system)]
@@ -253,16 +268,19 @@ for n in counts:
             "median_goodput_MBps": statistics.median(reps.values()),
             "median_cpu_s_per_GB": statistics.median(cpu[(n, system)]),
             "median_receivers_cpu_s_per_GB": statistics.median(rcpu[(n, system)]),
+            "median_idle_percent": statistics.median(idle[(n, system)]),
             "median_ratio_rgtp_over_system": statistics.median(ratios),
             "goodput_MBps": [reps[r] for r in sorted(reps)],
             "cpu_s_per_GB": cpu[(n, system)],
             "receivers_cpu_s_per_GB": rcpu[(n, system)],
+            "idle_percent": idle[(n, system)],
         }
         summary.append(row)
         ratio = "" if system == "rgtp" else f"{row['median_ratio_rgtp_over_system']:.3f}"
         print(f"{n:>3} {system:<6} {row['median_goodput_MBps']:>13.1f} "
               f"{row['median_cpu_s_per_GB']:>12.3f} "
-              f"{row['median_receivers_cpu_s_per_GB']:>15.3f} {ratio:>12}")
+              f"{row['median_receivers_cpu_s_per_GB']:>15.3f} "
+              f"{row['median_idle_percent']:>7.1f} {ratio:>12}")
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "results": summary}, f, indent=2)
