@@ -15,6 +15,17 @@ use rgtp_proto::{Peer, Puller, PullerConfig, PullerStats};
 
 use common::{loopback, prepare, Server};
 
+/// How the pull checks chunks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Check {
+    /// No proofs: the root over the output at the end.
+    Root,
+    /// Proofs, each folded on the receive path.
+    Proofs,
+    /// Proofs a run at a time, checked on another thread (as `rgtp pull --proofs`).
+    Offloaded,
+}
+
 /// One run of `rgtp pull`'s resumable path, stopped once `stop_after` chunks are in
 /// (if given, at 4 MB/s so that it stops part way). Returns the outcome and the puller's counters; saves the state when it
 /// stops unfinished, removes it when it completes.
@@ -23,12 +34,13 @@ fn run(
     server: &Server,
     out: &Path,
     stop_after: Option<u64>,
-    proofs: bool,
+    check: Check,
 ) -> (Result<(), PullFailure>, PullerStats) {
     let ticket = p.ticket(server.addr);
     let mut cfg = PullerConfig::new(ticket.exposure_id, Peer::Ip(server.addr), ticket.key);
-    cfg.want_proofs = proofs;
-    cfg.deferred_root = !proofs;
+    cfg.want_proofs = check != Check::Root;
+    cfg.deferred_root = check == Check::Root;
+    cfg.offload_proofs = check == Check::Offloaded;
     if stop_after.is_some() {
         // Slow enough for the progress callback (every 100 ms) to stop it half way.
         cfg.max_rate = Some(4_000_000);
@@ -71,7 +83,8 @@ fn partial(out: &Path) -> std::path::PathBuf {
 
 #[test]
 fn a_stopped_pull_resumes_asking_only_for_the_rest() {
-    for proofs in [false, true] {
+    for check in [Check::Root, Check::Proofs, Check::Offloaded] {
+        let proofs = check != Check::Root;
         let data = common::data(8 << 20, 31);
         let link = loopback(false);
         let p = prepare(ExposerBuilder::new().with_proofs(proofs), &link, &data);
@@ -79,7 +92,7 @@ fn a_stopped_pull_resumes_asking_only_for_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.bin");
 
-        let (r, first) = run(&p, &server, &out, Some(2_000), proofs);
+        let (r, first) = run(&p, &server, &out, Some(2_000), check);
         assert!(matches!(r, Err(PullFailure::Stopped)), "{r:?}");
         assert!(partial(&out).exists() && state_path(&out).exists());
         let held = ResumeState::load(&state_path(&out))
@@ -88,48 +101,83 @@ fn a_stopped_pull_resumes_asking_only_for_the_rest() {
             .held();
         assert!(held >= 2_000, "{held}");
 
-        let (r, second) = run(&p, &server, &out, None, proofs);
+        let (r, second) = run(&p, &server, &out, None, check);
         r.unwrap();
         assert!(std::fs::read(&out).unwrap() == data, "output differs");
         assert!(!state_path(&out).exists() && !partial(&out).exists());
         let count = data.len().div_ceil(1200) as u64;
-        if proofs {
-            // A resumed chunk has no proof: with proofs mandatory none is taken.
-            assert_eq!(second.chunks_resumed, 0);
-        } else {
-            assert_eq!(second.chunks_resumed, held);
-            assert_eq!(second.chunks_requested, count - held, "{second:?}");
+        match check {
+            // A resumed chunk has no proof: checked on the receive path, none is taken.
+            Check::Proofs => assert_eq!(second.chunks_resumed, 0),
+            Check::Root => {
+                assert_eq!(second.chunks_resumed, held);
+                assert_eq!(second.chunks_requested, count - held, "{second:?}");
+            }
+            // Judged with their runs: each run's first chunk is fetched, with its proof.
+            Check::Offloaded => {
+                let heads = held.div_ceil(64) + 1;
+                assert!(
+                    second.chunks_resumed <= held && second.chunks_resumed + heads >= held,
+                    "{held} held: {second:?}"
+                );
+                assert_eq!(
+                    second.chunks_requested,
+                    count - second.chunks_resumed,
+                    "{second:?}"
+                );
+                assert_eq!(second.offloaded_checks, count, "{second:?}");
+            }
         }
         let stats = server.stop();
-        eprintln!("proofs {proofs}: first {first:?}\nsecond {second:?}\nexposer {stats:?}");
+        eprintln!("{check:?}: first {first:?}\nsecond {second:?}\nexposer {stats:?}");
     }
 }
 
 #[test]
 fn chunks_spoiled_on_disk_are_found_and_fetched_again() {
+    chunks_spoiled_on_disk(Check::Root);
+}
+
+#[test]
+fn chunks_spoiled_on_disk_are_found_by_their_runs_and_fetched_again() {
+    chunks_spoiled_on_disk(Check::Offloaded);
+}
+
+fn chunks_spoiled_on_disk(check: Check) {
     let data = common::data(4 << 20, 32);
     let link = loopback(false);
-    let p = prepare(ExposerBuilder::new(), &link, &data);
+    let p = prepare(
+        ExposerBuilder::new().with_proofs(check != Check::Root),
+        &link,
+        &data,
+    );
     let server = Server::start(&p, link);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
-    let (r, _) = run(&p, &server, &out, Some(1_500), false);
+    let (r, _) = run(&p, &server, &out, Some(1_500), check);
     assert!(r.is_err());
-    // Spoil two chunks the state records as held.
+    // Spoil two chunks the state records as held, neither the first of a run of 64
+    // (which a pull with proofs fetches again anyway).
     let state = ResumeState::load(&state_path(&out)).unwrap().unwrap();
-    let held: Vec<u32> = state.chunks().collect();
+    let held: Vec<u32> = state.chunks().filter(|i| i % 64 != 0).collect();
     let mut bytes = std::fs::read(partial(&out)).unwrap();
     for &i in [held[3], held[held.len() / 2]].iter() {
         bytes[i as usize * 1200 + 7] ^= 0x40;
     }
     std::fs::write(partial(&out), &bytes).unwrap();
-    let (r, second) = run(&p, &server, &out, None, false);
+    let (r, second) = run(&p, &server, &out, None, check);
     r.unwrap();
     assert!(
         std::fs::read(&out).unwrap() == data,
         "spoiled output delivered"
     );
-    assert_eq!(second.repaired_chunks, 2, "{second:?}");
+    if check == Check::Root {
+        assert_eq!(second.repaired_chunks, 2, "{second:?}");
+    } else {
+        // Each fails with the part of its run its run's first proof cannot vouch
+        // for, which is fetched again: at most a run each.
+        assert!((2..=126).contains(&second.repaired_chunks), "{second:?}");
+    }
 }
 
 #[test]
@@ -140,7 +188,7 @@ fn the_state_of_another_exposure_is_not_used() {
     let server = Server::start(&pa, link);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
-    let (r, _) = run(&pa, &server, &out, Some(500), false);
+    let (r, _) = run(&pa, &server, &out, Some(500), Check::Root);
     assert!(r.is_err());
     drop(server);
     // Another exposure into the same output: the old state does not match its Manifest.
@@ -148,7 +196,7 @@ fn the_state_of_another_exposure_is_not_used() {
     let b = common::data(2 << 20, 34);
     let pb = prepare(ExposerBuilder::new(), &link, &b);
     let server = Server::start(&pb, link);
-    let (r, second) = run(&pb, &server, &out, None, false);
+    let (r, second) = run(&pb, &server, &out, None, Check::Root);
     r.unwrap();
     assert_eq!(second.chunks_resumed, 0);
     assert!(std::fs::read(&out).unwrap() == b);
