@@ -336,7 +336,9 @@ struct PullArgs {
     /// a time with one proof a run where the exposer offers proof runs (spec §3.6);
     /// with --from, every chunk's proof as it arrives. Without --proofs, the proofs
     /// of an exposure prepared with them (`rgtp expose --proofs`) are checked the
-    /// same way, since its exposer sends them anyway.
+    /// same way, since its exposer sends them anyway. A pull that resumes checks the
+    /// chunks it kept with their runs, fetching the first chunk of each again (with
+    /// --from, it keeps none).
     #[arg(long)]
     proofs: bool,
     /// Whenever proofs are checked (--proofs, or an exposure prepared with them): a
