@@ -278,17 +278,18 @@ impl<S: SuiteFactory> Puller<S> {
     /// other chunks were kept from an earlier run, hands those out too, to be judged
     /// with it ([`PullerEvent::Kept`]).
     pub(super) fn release_kept(&mut self, idx: u32) {
-        let shift = self.output.run_shift;
+        // A run is 64 chunks or fewer, aligned: it lies within one word.
+        let len = 1u32 << self.output.run_shift;
         let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
             return;
         };
-        if idx & ((1 << shift) - 1) != 0 {
+        if idx % len != 0 {
             return;
         }
-        let mask = if shift == 6 {
+        let mask = if len == 64 {
             u64::MAX
         } else {
-            ((1u64 << (1 << shift)) - 1) << (idx % 64)
+            ((1u64 << len) - 1) << (idx % 64)
         };
         let members = (*word & mask) >> (idx % 64);
         if members != 0 {
