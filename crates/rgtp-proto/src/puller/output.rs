@@ -283,7 +283,7 @@ impl<S: SuiteFactory> Puller<S> {
         let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
             return;
         };
-        if idx % len != 0 {
+        if !idx.is_multiple_of(len) {
             return;
         }
         let mask = if len == 64 {
