@@ -32,7 +32,9 @@
 #
 # With --proofs the file is exposed with `rgtp expose --proofs` and pulled with
 # `rgtp pull --proofs`: the chunks a rerun keeps carry no proofs and are judged with
-# their proof runs, whose first chunks are fetched again (one in 64, within the 2%).
+# their proof runs, whose first chunks are fetched again (one in 64, within the 2%;
+# for the same reason the exposer case's retry may keep up to 2% fewer chunks than
+# were recorded, and the corrupt case never spoils the first chunk of a run).
 #
 # Every pull is capped (`pull --max-rate`) at SIZE / SECONDS per second, so that it lasts
 # about SECONDS and the state, written once a second, moves in steps of about 1/SECONDS
@@ -249,8 +251,11 @@ print(len(every), j["chunks_resumed"], requests, delivered, j["chunks_requested"
 EOF
 )"
 check "exposer: the pull never retried (tries $tries)" test "$tries" -ge 2
-check "exposer: the retry resumed $x_resumed chunks, fewer than the $xheld recorded" \
-  test "$x_resumed" -ge "$xheld"
+# With proofs the first chunk of each run of 64 is fetched again: 2% at most, as above.
+x_floor=$xheld
+[ ${#proofs[@]} -gt 0 ] && x_floor=$((xheld - xheld / 50))
+check "exposer: the retry resumed $x_resumed chunks, fewer than the $xheld recorded (at least $x_floor)" \
+  test "$x_resumed" -ge "$x_floor"
 check "exposer: the last try requested $x_lastreq chunks, more than the $((count - x_resumed)) missing" \
   test "$x_lastreq" -le $((count - x_resumed))
 x_again=$((x_requests - count))
@@ -266,14 +271,15 @@ pull_bg "$ticket" "$out"
 s=$(wait_half "$out" "$ppid_")
 read -r cheld _ _ <<< "$s"
 kill -9 "$ppid_"; wait "$ppid_" 2>/dev/null || true
-# A chunk the state records, half way through the recorded ones; 16 bytes of it flipped.
+# A chunk the state records, half way through the recorded ones, and not the first of
+# a run of 64 (which a pull with proofs fetches again anyway); 16 bytes of it flipped.
 victim=$(python3 - "$out.rgtp-state" "$out.rgtp-partial" <<'EOF'
 import struct, sys
 b = open(sys.argv[1], "rb").read()
 total, = struct.unpack(">Q", b[56:64])
 cs, count = struct.unpack(">II", b[64:72])
 words = struct.unpack("<%dQ" % ((count + 63) // 64), b[72:])
-held = [i for i in range(count) if words[i // 64] >> (i % 64) & 1]
+held = [i for i in range(count) if words[i // 64] >> (i % 64) & 1 and i % 64]
 i = held[len(held) // 2]
 at = i * cs + min(cs, total - i * cs) // 2
 with open(sys.argv[2], "r+b") as f:
