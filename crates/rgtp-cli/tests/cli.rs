@@ -833,6 +833,14 @@ fn spawn_pull_with(ticket: &str, out: &Path, extra: &[&str]) -> Child {
         .expect("spawn rgtp pull")
 }
 
+/// How many chunks the record beside `out` claims.
+fn held_in(out: &Path) -> u64 {
+    let record = std::fs::read(state_of(out)).expect("state");
+    rgtp::resume::ResumeState::decode(&record)
+        .expect("a state the pull wrote parses")
+        .held()
+}
+
 fn state_of(out: &Path) -> PathBuf {
     let mut name = out.file_name().expect("name").to_os_string();
     name.push(".rgtp-state");
@@ -901,11 +909,29 @@ fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
         err.contains("run the same command again to resume"),
         "{err}"
     );
-    let record = std::fs::read(state_of(&out)).expect("state");
-    let held = rgtp::resume::ResumeState::decode(&record)
-        .expect("a state the pull wrote parses")
-        .held();
+    let held = held_in(&out);
     assert!(held > 1_000, "{held} chunks after a second at 4 MB/s");
+
+    // Stopped again early in the next run, slowed so that most of its runs are not
+    // judged yet (with proofs, the kept chunks of a run wait for its first chunk):
+    // the record still claims everything the first one did.
+    let mut args = vec!["--max-rate", "50kB/s", "--connect-timeout", "60"];
+    args.extend_from_slice(pull_extra);
+    let child = spawn_pull_with(&x.ticket, &out, &args);
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&child, libc::SIGTERM);
+    let (status, err) = finish(child, Duration::from_secs(10));
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "status {status:?}: {err}"
+    );
+    let again = held_in(&out);
+    assert!(
+        again >= held,
+        "after a second stop the record claims {again} chunks, the first claimed {held}"
+    );
+    let held = again;
 
     // The same command again: only the rest is fetched, and the output is exact.
     let mut args = vec!["--connect-timeout", "60"];

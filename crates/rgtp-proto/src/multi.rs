@@ -58,6 +58,9 @@ pub trait Pull:
     fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool;
     /// One bit per chunk accepted so far.
     fn received_bitmap(&self) -> &[u64];
+    /// One bit per chunk taken from an earlier run and not judged yet (see
+    /// [`Puller::kept_bitmap`]): still held, for a record of the output.
+    fn kept_bitmap(&self) -> &[u64];
     /// The driver's verdict on a chunk handed out unverified (see
     /// [`Puller::handle_verdict`]).
     fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict);
@@ -102,6 +105,9 @@ impl<S: SuiteFactory> Pull for Puller<S> {
     }
     fn received_bitmap(&self) -> &[u64] {
         Puller::received_bitmap(self)
+    }
+    fn kept_bitmap(&self) -> &[u64] {
+        Puller::kept_bitmap(self)
     }
     fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
         Puller::handle_verdict(self, now, idx, verdict)
@@ -445,6 +451,15 @@ impl<S: SuiteFactory> MultiPuller<S> {
             return self.sources[0].puller.received_bitmap();
         }
         &self.held
+    }
+
+    /// One bit per chunk taken from an earlier run and not judged yet (see
+    /// [`Puller::kept_bitmap`]).
+    pub fn kept_bitmap(&self) -> &[u64] {
+        if self.solo() {
+            return self.sources[0].puller.kept_bitmap();
+        }
+        &[]
     }
 
     /// Completes a deferred-root pull (see [`Puller::handle_leaves`]): given to the
@@ -913,6 +928,9 @@ impl<S: SuiteFactory> Pull for MultiPuller<S> {
     }
     fn received_bitmap(&self) -> &[u64] {
         MultiPuller::received_bitmap(self)
+    }
+    fn kept_bitmap(&self) -> &[u64] {
+        MultiPuller::kept_bitmap(self)
     }
     fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
         // Only a lone source offloads (`MultiPuller::new`).

@@ -38,6 +38,15 @@ pub struct ResumeState {
     pub bitmap: Vec<u64>,
 }
 
+/// `puller`'s accepted chunks and its kept ones not judged yet, one bit each.
+fn held_bitmap(puller: &impl Pull) -> Vec<u64> {
+    let mut bits = puller.received_bitmap().to_vec();
+    for (w, k) in bits.iter_mut().zip(puller.kept_bitmap()) {
+        *w |= k;
+    }
+    bits
+}
+
 /// Where the state of a pull into `output` is kept: `OUTPUT.rgtp-state`.
 pub fn state_path(output: &Path) -> PathBuf {
     let mut name = output.file_name().unwrap_or_default().to_os_string();
@@ -46,7 +55,9 @@ pub fn state_path(output: &Path) -> PathBuf {
 }
 
 impl ResumeState {
-    /// What `puller` has accepted so far, once it has a Manifest.
+    /// What `puller` holds so far, once it has a Manifest: the chunks it accepted,
+    /// and those it took from an earlier run that wait for their verdict (still in
+    /// the output as that run left them).
     pub fn of(puller: &impl Pull) -> Option<ResumeState> {
         let m = puller.manifest()?;
         Some(ResumeState {
@@ -55,7 +66,7 @@ impl ResumeState {
             total_size: m.total_size,
             chunk_size: m.chunk_size,
             chunk_count: m.chunk_count,
-            bitmap: puller.received_bitmap().to_vec(),
+            bitmap: held_bitmap(puller),
         })
     }
 

@@ -229,7 +229,8 @@ impl<S: SuiteFactory> Puller<S> {
     /// With proofs negotiated, a chunk read back has no proof: without
     /// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs) nothing is
     /// taken. Offloading, it is judged with its run (spec §3.6) by the driver's checker:
-    /// the first chunk of each run is never taken (it is fetched, with its proof), and
+    /// the first chunk of each run is never taken (it is fetched, with its proof; until
+    /// then [`Puller::kept_bitmap`] still claims the earlier copy), and
     /// once that one is handed out, so are the run's kept chunks
     /// ([`PullerEvent::Kept`]); each counts as resumed once it passes, and one that
     /// fails is fetched again.
@@ -251,9 +252,16 @@ impl<S: SuiteFactory> Puller<S> {
         }
         if self.output.offload {
             let head = idx >> self.output.run_shift << self.output.run_shift;
-            // The head is fetched; once it is in hand its run's kept chunks would
-            // never be handed out.
-            if head == idx || self.is_received(head) || self.output.is_pending(head) {
+            if head == idx {
+                // Fetched again, with its proof; until its copy is handed out, the
+                // one the earlier run left is what the output holds: still claimed
+                // by a record of it (`kept_bitmap`).
+                set_bit(&mut self.output.resumed, idx, true);
+                return false;
+            }
+            // Once the head is in hand its run's kept chunks would never be handed
+            // out.
+            if self.is_received(head) || self.output.is_pending(head) {
                 return false;
             }
             self.output.set_pending(idx, true);
@@ -280,12 +288,14 @@ impl<S: SuiteFactory> Puller<S> {
     pub(super) fn release_kept(&mut self, idx: u32) {
         // A run is 64 chunks or fewer, aligned: it lies within one word.
         let len = 1u32 << self.output.run_shift;
-        let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
-            return;
-        };
         if !idx.is_multiple_of(len) {
             return;
         }
+        // Its earlier copy (if any) is overwritten by this one: no longer kept.
+        set_bit(&mut self.output.resumed, idx, false);
+        let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
+            return;
+        };
         let mask = if len == 64 {
             u64::MAX
         } else {
@@ -302,9 +312,19 @@ impl<S: SuiteFactory> Puller<S> {
     }
 
     /// One bit per chunk accepted so far (bit `i % 64` of word `i / 64`): what a driver
-    /// keeps beside a partial output so that a later run can resume it.
+    /// keeps beside a partial output so that a later run can resume it, together
+    /// with [`Puller::kept_bitmap`].
     pub fn received_bitmap(&self) -> &[u64] {
         &self.output.received
+    }
+
+    /// One bit per chunk taken from an earlier run's output ([`Puller::resume_chunk`])
+    /// that still waits for its verdict (offloading only; empty otherwise). Such a
+    /// chunk is in the output as the earlier run left it, so a record of what the
+    /// output holds claims it too: a pull stopped before its runs were judged keeps
+    /// them for the next. One that fails leaves this set when it does.
+    pub fn kept_bitmap(&self) -> &[u64] {
+        &self.output.resumed
     }
 
     /// Records chunk `idx` (received or rebuilt) with its leaf hash.

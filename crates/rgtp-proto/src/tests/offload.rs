@@ -559,6 +559,51 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
     }
 }
 
+/// Kept chunks wait for their runs; a record of the output taken meanwhile (a pull
+/// stopped again) must still claim them, and the runs' first chunks, which are in
+/// the output as the earlier run left them until their new copies are handed out.
+#[test]
+fn what_was_kept_stays_claimed_until_it_is_judged() {
+    let data = data(329_500);
+    let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
+    let mut pair = pair(&data);
+    pair.earlier = Some((data.clone(), held.clone()));
+    while !pair
+        .events
+        .iter()
+        .any(|e| matches!(e, PullerEvent::Manifest(_)))
+    {
+        assert!(pair.step(), "the pull stopped before its Manifest");
+    }
+    let claimed = |p: &crate::Puller<_>| -> Vec<u32> {
+        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
+        (0..330u32)
+            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
+            .collect()
+    };
+    // Nothing judged yet. The first NAK went out with the Manifest, before the
+    // earlier run's record was read: what it asks for is in flight, not kept.
+    let first: Vec<u32> = pair
+        .puller_sent
+        .iter()
+        .find_map(|d| super::nak_indices(&Repr::parse(d, 65_507).ok()?))
+        .expect("a NAK");
+    assert!(pair.exposer_sent.iter().all(|d| chunk_of(d).is_none()));
+    let want: Vec<u32> = held
+        .iter()
+        .copied()
+        .filter(|i| !first.contains(i))
+        .collect();
+    assert!(want.len() > 200, "{first:?}");
+    assert_eq!(claimed(&pair.puller), want);
+    assert_eq!(pair.puller.stats().chunks_received, 0);
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    assert!(pair.puller.kept_bitmap().iter().all(|&w| w == 0));
+    assert_eq!(claimed(&pair.puller), (0..330).collect::<Vec<_>>());
+}
+
 /// Proofs negotiated and checked on the receive path: a kept chunk has no proof
 /// and nothing is taken.
 #[test]
