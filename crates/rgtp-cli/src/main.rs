@@ -333,12 +333,11 @@ struct PullArgs {
     /// Ask for Merkle proofs, and accept each chunk only once hashes leading to the
     /// root vouch for it: a chunk forged by a key holder costs a re-request instead
     /// of the whole pull. Checked on a second thread, an aligned run of 64 chunks at
-    /// a time with one proof a run where the exposer offers proof runs (spec §3.6);
-    /// with --from, every chunk's proof as it arrives. Without --proofs, the proofs
-    /// of an exposure prepared with them (`rgtp expose --proofs`) are checked the
-    /// same way, since its exposer sends them anyway. A pull that resumes checks the
-    /// chunks it kept with their runs, fetching the first chunk of each again (with
-    /// --from, it keeps none).
+    /// a time with one proof a run where the exposer offers proof runs (spec §3.6),
+    /// whichever --from source brings them. Without --proofs, the proofs of an
+    /// exposure prepared with them (`rgtp expose --proofs`) are checked the same way,
+    /// since its exposer sends them anyway. A pull that resumes checks the chunks it
+    /// kept with their runs, fetching the first chunk of each again.
     #[arg(long)]
     proofs: bool,
     /// Whenever proofs are checked (--proofs, or an exposure prepared with them): a

@@ -876,6 +876,20 @@ fn an_interrupted_pull_with_proofs_resumes_too() {
     interrupted_pull_resumes(&["--proofs"], &["--proofs"]);
 }
 
+#[test]
+fn an_interrupted_pull_with_proofs_from_two_exposers_resumes_too() {
+    // Kept chunks are judged with their runs whichever exposer sends a run's first
+    // chunk.
+    let key = "5c".repeat(32);
+    let expose = ["--proofs", "--key", key.as_str()];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, data(16 << 20, 9)).expect("write source");
+    let other = Exposer::start(&src, &expose);
+    interrupted_pull_resumes(&expose, &["--proofs", "--from", &other.ticket]);
+    other.stop();
+}
+
 fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().expect("tempdir");

@@ -16,6 +16,13 @@
 //! Manifest), or when its own pull fails. The pull fails only when no source is
 //! left.
 //!
+//! Under [`PullerConfig::offload_proofs`] every source hands its chunks out
+//! unverified, and the driver's one checker judges them whichever source brought
+//! them: [`MultiPuller::handle_verdict`] gives each verdict to the source that
+//! handed the chunk out. Chunks kept from an earlier run
+//! ([`MultiPuller::resume_chunk`]) are judged here, with their proof runs, once
+//! any source hands out a run's first chunk ([`PullerEvent::Kept`]).
+//!
 //! With one source, a multi-source pull is that source's [`Puller`], unchanged.
 
 use std::collections::VecDeque;
@@ -26,7 +33,7 @@ use redgiant_base::{DatagramEndpoint, Endpoint, Instant, Peer, Transmit};
 use rgtp_wire::{Hash, HASH_LEN};
 
 use crate::latency::Latency;
-use crate::puller::{Delivered, ManifestInfo, PullError, Verdict};
+use crate::puller::{bit, set_bit, Delivered, ManifestInfo, PullError, Verdict};
 use crate::{FecScheme, Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
 
 /// What a multi-source pull's driver and application need from a pull, whether one
@@ -216,6 +223,21 @@ pub struct MultiPuller<S: SuiteFactory> {
     leaves: Option<Vec<Hash>>,
     /// The source whose `VerifyRoot` was passed on: it checks the root.
     verifier: Option<usize>,
+    /// Proofs are checked by the driver, whatever the source
+    /// ([`PullerConfig::offload_proofs`]), once the first Manifest negotiated them.
+    offload: bool,
+    /// Offloading: chunks in a proof run (spec §3.6).
+    run_len: u32,
+    /// Offloading: chunks kept from an earlier run whose run's first chunk no source
+    /// handed out yet ([`PullerEvent::Kept`] follows it, whichever source it comes from).
+    kept: Vec<u64>,
+    /// Offloading: chunks kept from an earlier run not judged yet, and the first
+    /// chunks of their runs until they are fetched again: what the output holds as
+    /// that run left it (see [`Puller::kept_bitmap`]).
+    resumed: Vec<u64>,
+    /// Kept chunks that passed with their runs, and that failed.
+    kept_passed: u64,
+    kept_failed: u64,
     finished: bool,
     events: VecDeque<PullerEvent>,
     /// Next source to ask for a datagram.
@@ -247,9 +269,6 @@ impl<S: SuiteFactory + Clone> MultiPuller<S> {
             .map(|peer| {
                 let mut c = cfg.clone();
                 c.exposer = peer;
-                // Chunks from several sources are judged as they are accepted: only a
-                // lone source leaves its proofs to the driver.
-                c.offload_proofs &= n == 1;
                 c.max_rate = cfg.max_rate.map(|r| (r / n as u64).max(1));
                 let puller = if n == 1 {
                     Puller::new(c, factory.clone(), now)
@@ -274,6 +293,12 @@ impl<S: SuiteFactory + Clone> MultiPuller<S> {
             held_count: 0,
             leaves: None,
             verifier: None,
+            offload: false,
+            run_len: 1,
+            kept: Vec::new(),
+            resumed: Vec::new(),
+            kept_passed: 0,
+            kept_failed: 0,
             finished: false,
             events: VecDeque::new(),
             rr: 0,
@@ -376,6 +401,9 @@ impl<S: SuiteFactory> MultiPuller<S> {
         }
         t.foreign += self.dropped_datagrams;
         t.chunks_received = self.held_count;
+        t.chunks_resumed += self.kept_passed;
+        t.offloaded_checks += self.kept_passed;
+        t.repaired_chunks += self.kept_failed;
         t
     }
 
@@ -416,10 +444,14 @@ impl<S: SuiteFactory> MultiPuller<S> {
         self.finished && self.events_complete()
     }
 
-    /// The source checking the root, else the first live one.
+    /// The source checking the root, else the first whose Manifest was taken (the
+    /// first to answer need not be the first named), else the first live one.
     fn lead(&self) -> &Puller<S> {
         let i = self
             .verifier
+            .or_else(|| {
+                (0..self.sources.len()).find(|&i| self.sources[i].state == SourceState::Active)
+            })
             .or_else(|| (0..self.sources.len()).find(|&i| self.live(i)))
             .unwrap_or(0);
         &self.sources[i].puller
@@ -459,7 +491,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if self.solo() {
             return self.sources[0].puller.kept_bitmap();
         }
-        &[]
+        &self.resumed
     }
 
     /// Completes a deferred-root pull (see [`Puller::handle_leaves`]): given to the
@@ -492,11 +524,37 @@ impl<S: SuiteFactory> MultiPuller<S> {
         }
     }
 
+    /// Completes a pull whose proofs the driver checked (see [`Puller::handle_root`]):
+    /// given to the source whose [`PullerEvent::VerifyRoot`] was passed on.
+    pub fn handle_root(&mut self, root: &Hash) {
+        if self.solo() {
+            return self.sources[0].puller.handle_root(root);
+        }
+        if let Some(v) = self.verifier {
+            self.sources[v].puller.handle_root(root);
+            self.pump(None);
+        }
+    }
+
+    /// True once proofs were negotiated and the driver checks them, for every source
+    /// ([`PullerConfig::offload_proofs`]).
+    pub fn offloads_proofs(&self) -> bool {
+        if self.solo() {
+            return self.sources[0].puller.offloads_proofs();
+        }
+        self.offload
+    }
+
     /// Takes chunk `idx` from an earlier run's output (see [`Puller::resume_chunk`]);
-    /// every source then holds it.
+    /// every source then holds it. Offloading, it is judged with its proof run once
+    /// some source hands out the run's first chunk ([`PullerEvent::Kept`]), and until
+    /// its verdict no source asks for it.
     pub fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool {
         if self.solo() {
             return self.sources[0].puller.resume_chunk(idx, data);
+        }
+        if self.offload {
+            return self.keep(idx, data);
         }
         let Some(i) = (0..self.sources.len()).find(|&i| {
             self.sources[i].state == SourceState::Active && self.sources[i].puller.transferring()
@@ -512,6 +570,130 @@ impl<S: SuiteFactory> MultiPuller<S> {
             self.sources[i].delivered = before;
         }
         took
+    }
+
+    /// [`MultiPuller::resume_chunk`] under offloaded proofs.
+    fn keep(&mut self, idx: u32, data: &[u8]) -> bool {
+        let Some(m) = self.manifest else { return false };
+        let start = u64::from(idx) * u64::from(m.chunk_size);
+        if self.finished
+            || idx >= m.chunk_count
+            || self.is_held(idx)
+            || bit(&self.resumed, idx)
+            // Given to a source already: it may be on its way.
+            || idx < self.next_unassigned
+            || data.len() as u64 != u64::from(m.chunk_size).min(m.total_size - start)
+        {
+            return false;
+        }
+        let head = idx / self.run_len * self.run_len;
+        if head == idx {
+            // Fetched again, with its proof; claimed until its copy is handed out.
+            set_bit(&mut self.resumed, idx, true);
+            return false;
+        }
+        // Once its run's first chunk is in hand the kept chunks would never go out.
+        if self.is_held(head)
+            || head < self.next_unassigned
+            || self.sources.iter().any(|s| s.puller.awaits_verdict(head))
+        {
+            return false;
+        }
+        set_bit(&mut self.kept, idx, true);
+        set_bit(&mut self.resumed, idx, true);
+        for s in &mut self.sources {
+            s.puller.hold_for_verdict(idx, true);
+        }
+        true
+    }
+
+    /// Once chunk `idx` was handed out unverified by any source: if it heads a proof
+    /// run with kept chunks, hands those out to be judged with it.
+    fn release_kept(&mut self, idx: u32) {
+        if !self.offload || !idx.is_multiple_of(self.run_len) {
+            return;
+        }
+        set_bit(&mut self.resumed, idx, false);
+        let len = self.run_len;
+        let Some(word) = self.kept.get_mut(idx as usize / 64) else {
+            return;
+        };
+        let mask = if len == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << len) - 1) << (idx % 64)
+        };
+        let members = (*word & mask) >> (idx % 64);
+        if members != 0 {
+            *word &= !mask;
+            self.events.push_back(PullerEvent::Kept {
+                first: idx,
+                members,
+            });
+        }
+    }
+
+    /// The driver's verdict on chunk `idx` (see [`Puller::handle_verdict`]): a kept
+    /// chunk is judged here, any other goes to the source that handed it out.
+    pub fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
+        if self.solo() {
+            return self.sources[0].puller.handle_verdict(now, idx, verdict);
+        }
+        if !self.offload || self.finished {
+            return;
+        }
+        let kept = bit(&self.resumed, idx) && !idx.is_multiple_of(self.run_len);
+        if kept && bit(&self.kept, idx) {
+            // Not handed out yet: no verdict can be due.
+            return;
+        }
+        if kept {
+            set_bit(&mut self.resumed, idx, false);
+            for s in &mut self.sources {
+                s.puller.hold_for_verdict(idx, false);
+            }
+            if verdict == Verdict::Verified {
+                self.kept_passed += 1;
+                self.take_as_held(None, idx, [0; HASH_LEN], now);
+            } else {
+                // Spoiled on disk since: fetched again, with its proof.
+                if verdict == Verdict::Failed {
+                    self.kept_failed += 1;
+                }
+                self.give_back(idx);
+            }
+        } else {
+            for i in 0..self.sources.len() {
+                if !self.sources[i].puller.awaits_verdict(idx) {
+                    continue;
+                }
+                if self.live(i) {
+                    self.sources[i].puller.handle_verdict(now, idx, verdict);
+                    self.sync(i, now);
+                    self.judge(i, now);
+                } else {
+                    // From a source dropped since: what passed is as good as any.
+                    self.sources[i].puller.hold_for_verdict(idx, false);
+                    if verdict == Verdict::Verified {
+                        self.take_as_held(None, idx, [0; HASH_LEN], now);
+                    } else {
+                        self.returned.push_back(idx..idx + 1);
+                    }
+                }
+            }
+        }
+        self.pump(Some(now));
+    }
+
+    /// Chunk `idx` is to be fetched again: by a source fetching, with its proof.
+    fn give_back(&mut self, idx: u32) {
+        let fetching = (0..self.sources.len()).find(|&i| {
+            self.sources[i].state == SourceState::Active && self.sources[i].puller.transferring()
+        });
+        match fetching {
+            Some(i) => self.sources[i].puller.refetch(idx),
+            None => self.returned.push_back(idx..idx + 1),
+        }
     }
 
     /// Handles one datagram, given to the source it came from.
@@ -537,6 +719,9 @@ impl<S: SuiteFactory> MultiPuller<S> {
         self.sync(i, now);
         self.judge(i, now);
         self.pump(Some(now));
+        if let Some(d) = d.as_ref().filter(|d| d.unverified) {
+            self.release_kept(d.index);
+        }
         // A chunk from a source just dropped for lying is still verified: keep it.
         d
     }
@@ -706,23 +891,31 @@ impl<S: SuiteFactory> MultiPuller<S> {
         }
         let accepted = std::mem::take(&mut self.scratch);
         for &(idx, leaf) in &accepted {
-            if self.is_held(idx) || idx as usize / 64 >= self.held.len() {
-                continue;
-            }
-            self.held[idx as usize / 64] |= 1 << (idx % 64);
-            self.held_count += 1;
-            if let Some(l) = self.leaves.as_mut() {
-                l[idx as usize] = leaf;
-            }
-            self.sources[i].delivered += 1;
-            self.sources[i].last_delivery = now;
-            for (j, s) in self.sources.iter_mut().enumerate() {
-                if j != i && s.state == SourceState::Active {
-                    s.puller.accept_elsewhere(now, idx, leaf);
-                }
-            }
+            self.take_as_held(Some(i), idx, leaf, now);
         }
         self.scratch = accepted;
+    }
+
+    /// Holds chunk `idx`, which source `from` accepted (`None`: kept from an earlier
+    /// run, or from a source dropped since), and gives it to every other source.
+    fn take_as_held(&mut self, from: Option<usize>, idx: u32, leaf: Hash, now: Instant) {
+        if self.is_held(idx) || idx as usize / 64 >= self.held.len() {
+            return;
+        }
+        self.held[idx as usize / 64] |= 1 << (idx % 64);
+        self.held_count += 1;
+        if let Some(l) = self.leaves.as_mut() {
+            l[idx as usize] = leaf;
+        }
+        if let Some(i) = from {
+            self.sources[i].delivered += 1;
+            self.sources[i].last_delivery = now;
+        }
+        for (j, s) in self.sources.iter_mut().enumerate() {
+            if Some(j) != from && s.state == SourceState::Active {
+                s.puller.accept_elsewhere(now, idx, leaf);
+            }
+        }
     }
 
     /// Drops source `i` if it sent too many chunks that failed verification.
@@ -794,6 +987,14 @@ impl<S: SuiteFactory> MultiPuller<S> {
                 }
                 match ev {
                     PullerEvent::Manifest(info) => self.on_manifest(i, info, now),
+                    PullerEvent::Recovered {
+                        index,
+                        unverified: true,
+                        ..
+                    } => {
+                        self.events.push_back(ev);
+                        self.release_kept(index);
+                    }
                     PullerEvent::Recovered { .. } | PullerEvent::Kept { .. } => {
                         self.events.push_back(ev)
                     }
@@ -824,9 +1025,17 @@ impl<S: SuiteFactory> MultiPuller<S> {
         match self.manifest {
             None => {
                 self.manifest = Some(info);
-                self.held = vec![0; (info.chunk_count as usize).div_ceil(64)];
+                let words = (info.chunk_count as usize).div_ceil(64);
+                self.held = vec![0; words];
                 let deferred = self.sources[i].puller.config_deferred_root();
-                self.leaves = (!deferred).then(|| vec![[0; HASH_LEN]; info.chunk_count as usize]);
+                // Offloading, the driver folds the tree: no leaves are kept here.
+                self.offload = self.sources[i].puller.offloads_proofs();
+                if self.offload {
+                    self.run_len = self.sources[i].puller.run_len();
+                    (self.kept, self.resumed) = (vec![0; words], vec![0; words]);
+                }
+                self.leaves = (!deferred && !self.offload)
+                    .then(|| vec![[0; HASH_LEN]; info.chunk_count as usize]);
                 self.sources[i].state = SourceState::Active;
                 self.sources[i].last_delivery = now;
                 self.events.push_back(PullerEvent::Manifest(info));
@@ -856,6 +1065,17 @@ impl<S: SuiteFactory> MultiPuller<S> {
                             .as_ref()
                             .map_or([0; HASH_LEN], |l| l[idx as usize]);
                         self.sources[i].puller.accept_elsewhere(now, idx, leaf);
+                    }
+                }
+                // Kept chunks waiting for their runs are judged here, not asked for.
+                for w in 0..self.resumed.len() {
+                    let mut bits = self.resumed[w];
+                    while bits != 0 {
+                        let idx = (w * 64) as u32 + bits.trailing_zeros();
+                        bits &= bits - 1;
+                        if !idx.is_multiple_of(self.run_len) {
+                            self.sources[i].puller.hold_for_verdict(idx, true);
+                        }
                     }
                 }
             }
@@ -933,18 +1153,12 @@ impl<S: SuiteFactory> Pull for MultiPuller<S> {
         MultiPuller::kept_bitmap(self)
     }
     fn handle_verdict(&mut self, now: Instant, idx: u32, verdict: Verdict) {
-        // Only a lone source offloads (`MultiPuller::new`).
-        if self.solo() {
-            self.sources[0].puller.handle_verdict(now, idx, verdict);
-        }
+        MultiPuller::handle_verdict(self, now, idx, verdict)
     }
     fn offloads_proofs(&self) -> bool {
-        self.solo() && self.sources[0].puller.offloads_proofs()
+        MultiPuller::offloads_proofs(self)
     }
     fn handle_root(&mut self, root: &Hash) {
-        // Only a lone source offloads, and so checks a root it did not fold.
-        if self.solo() {
-            self.sources[0].puller.handle_root(root);
-        }
+        MultiPuller::handle_root(self, root)
     }
 }

@@ -61,13 +61,13 @@ pub(super) struct Output {
 }
 
 /// Bit `idx` of a bitmap (bit `i % 64` of word `i / 64`); false past its end.
-pub(super) fn bit(map: &[u64], idx: u32) -> bool {
+pub(crate) fn bit(map: &[u64], idx: u32) -> bool {
     map.get(idx as usize / 64)
         .is_some_and(|w| w & (1 << (idx % 64)) != 0)
 }
 
 /// Sets or clears bit `idx` of a bitmap; nothing past its end.
-pub(super) fn set_bit(map: &mut [u64], idx: u32, on: bool) {
+pub(crate) fn set_bit(map: &mut [u64], idx: u32, on: bool) {
     if let Some(w) = map.get_mut(idx as usize / 64) {
         if on {
             *w |= 1 << (idx % 64);

@@ -109,6 +109,32 @@ impl<S: SuiteFactory> Puller<S> {
         }
     }
 
+    /// Marks chunk `idx` as judged elsewhere (a chunk kept from an earlier run, which
+    /// the multi-source pull judges itself), or no longer: while marked it is neither
+    /// requested nor taken from the exposer.
+    pub(crate) fn hold_for_verdict(&mut self, idx: u32, on: bool) {
+        self.output.set_pending(idx, on);
+    }
+
+    /// True if chunk `idx` waits here for the driver's verdict.
+    pub(crate) fn awaits_verdict(&self, idx: u32) -> bool {
+        self.output.is_pending(idx)
+    }
+
+    /// Requests chunk `idx` again, with its proof: a chunk judged elsewhere failed.
+    pub(crate) fn refetch(&mut self, idx: u32) {
+        self.output.set_pending(idx, false);
+        if !self.is_received(idx) {
+            self.requests.retransmit.push_back((idx, 1));
+        }
+    }
+
+    /// Chunks in a proof run (spec §3.6), once offloading: 64, or fewer in a tree
+    /// shallower than that.
+    pub(crate) fn run_len(&self) -> u32 {
+        1 << self.output.run_shift
+    }
+
     /// The exposer this puller pulls from.
     pub(crate) fn config_exposer(&self) -> redgiant_base::Peer {
         self.cfg.exposer

@@ -6,11 +6,14 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{data, exposure, exposure_with, key, ID, PULLER};
+use rgtp_wire::Repr;
+
+use super::offload::forge_keeping_the_proof;
+use super::util::{data, exposure, exposure_with, exposure_with_proofs, key, ID, PULLER};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::merkle::{MerkleScheme, TestingHash};
 use crate::multi::{DropReason, MultiConfig, MultiPuller, SourceState};
-use crate::puller::{PullError, PullerConfig, PullerEvent};
+use crate::puller::{PullError, PullerConfig, PullerEvent, RunChecker};
 use crate::suite::TestingSuite;
 use crate::{Instant, Peer};
 
@@ -27,6 +30,9 @@ struct Source {
     silent_from: Option<Instant>,
     /// Drop one datagram in this many (deterministic).
     drop_every: Option<u64>,
+    /// Replace every chunk by wrong bytes sealed with the key (a ticket holder's
+    /// forgery), keeping any proof it carries.
+    forge: bool,
     sent: u64,
 }
 
@@ -44,6 +50,10 @@ struct Net {
     events: Vec<PullerEvent>,
     chunk_size: u32,
     buf: Vec<u8>,
+    /// Offloading: the driver's checker, from the Manifest on, and the chunks
+    /// handed out unverified that wait for it (index, plaintext, proof).
+    checker: Option<RunChecker>,
+    unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 fn peer(i: usize) -> Peer {
@@ -63,6 +73,7 @@ impl Net {
                 corrupt: false,
                 silent_from: None,
                 drop_every: None,
+                forge: false,
                 sent: 0,
             })
             .collect();
@@ -84,6 +95,8 @@ impl Net {
             events: Vec::new(),
             chunk_size,
             buf: Vec::new(),
+            checker: None,
+            unverified: Vec::new(),
         }
     }
 
@@ -119,6 +132,16 @@ impl Net {
                     {
                         continue;
                     }
+                    if s.forge {
+                        let idx = match Repr::parse(&d, 65_507) {
+                            Ok(Repr::ChunkData(c)) => Some(c.chunk_index),
+                            Ok(Repr::ChunkDataWithProof(c)) => Some(c.chunk_index),
+                            _ => None,
+                        };
+                        if let Some(idx) = idx {
+                            forge_keeping_the_proof(&mut d, idx);
+                        }
+                    }
                     // Chunks only: the Manifest goes through untouched.
                     if s.corrupt && d.len() > 512 {
                         let at = d.len() - 20;
@@ -133,12 +156,44 @@ impl Net {
                 }
             }
         }
+        self.take_events();
+    }
+
+    /// Takes the puller's events as a driver does.
+    fn take_events(&mut self) {
         while let Some(ev) = self.puller.poll_event() {
             match &ev {
-                PullerEvent::Manifest(m) => self.output = vec![0; m.total_size as usize],
-                PullerEvent::Recovered { offset, data, .. } => {
+                PullerEvent::Manifest(m) => {
+                    self.output = vec![0; m.total_size as usize];
+                    self.checker = self
+                        .puller
+                        .offloads_proofs()
+                        .then(|| RunChecker::new(&TestingHash, m.chunk_count, m.merkle_root));
+                }
+                PullerEvent::Recovered {
+                    index,
+                    offset,
+                    data,
+                    unverified,
+                } => {
                     let at = *offset as usize;
                     self.output[at..at + data.len()].copy_from_slice(data);
+                    if *unverified {
+                        self.unverified.push((*index, data.clone(), None));
+                    }
+                }
+                PullerEvent::Kept { first, members } => {
+                    for i in (0..64).filter(|i| members & (1 << i) != 0) {
+                        let at = (first + i) as usize * self.chunk_size as usize;
+                        let end = (at + self.chunk_size as usize).min(self.output.len());
+                        let data = self.output[at..end].to_vec();
+                        self.unverified.push((first + i, data, None));
+                    }
+                }
+                PullerEvent::VerifyRoot if self.checker.is_some() => {
+                    if let Some(root) = self.checker.as_ref().and_then(RunChecker::root) {
+                        self.puller.handle_root(&root);
+                    }
                 }
                 PullerEvent::VerifyRoot => {
                     let leaves = self
@@ -152,6 +207,33 @@ impl Net {
             }
             self.events.push(ev);
         }
+    }
+
+    /// Runs the handshakes until the first Manifest is accepted, and takes it (as a
+    /// driver does) before any request goes out.
+    fn until_manifest(&mut self) {
+        while self.puller.manifest().is_none() {
+            let before = self.now;
+            self.flush();
+            let next = self
+                .queue
+                .peek()
+                .map(|Reverse(x)| x.0)
+                .expect("handshake under way");
+            self.now = next.max(before);
+            while self.queue.peek().is_some_and(|Reverse(x)| x.0 <= self.now) {
+                let Reverse((_, _, to_puller, src, mut dg)) = self.queue.pop().expect("peeked");
+                if to_puller {
+                    let from = self.sources[src].peer;
+                    let _ = self.puller.handle_datagram(self.now, from, &mut dg);
+                } else {
+                    self.sources[src]
+                        .exposer
+                        .handle_datagram(self.now, PULLER, &dg);
+                }
+            }
+        }
+        self.take_events();
     }
 
     /// Runs until the pull finishes; returns the virtual time it took.
@@ -179,6 +261,10 @@ impl Net {
                     if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
                         let at = c.offset as usize;
                         self.output[at..at + c.data.len()].copy_from_slice(c.data);
+                        if c.unverified {
+                            let proof = c.proof.map(<[u8]>::to_vec);
+                            self.unverified.push((c.index, c.data.to_vec(), proof));
+                        }
                     }
                 } else {
                     self.sources[src]
@@ -187,6 +273,7 @@ impl Net {
                 }
                 self.flush();
             }
+            self.check_unverified();
             if self.puller.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.puller.handle_timeout(self.now);
             }
@@ -197,6 +284,23 @@ impl Net {
             }
         }
         panic!("the pull did not finish");
+    }
+
+    /// Checks the chunks handed out unverified, as a driver's verifier does, and
+    /// gives the puller the verdicts this settles.
+    fn check_unverified(&mut self) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        let mut verdicts = Vec::new();
+        for (idx, data, proof) in std::mem::take(&mut self.unverified) {
+            let leaf = TestingHash.leaf(&data);
+            checker.add(&TestingHash, idx, leaf, proof.as_deref(), &mut verdicts);
+        }
+        for (idx, verdict) in verdicts {
+            self.puller.handle_verdict(self.now, idx, verdict);
+        }
+        self.flush();
     }
 
     fn complete(&self) -> bool {
@@ -338,34 +442,7 @@ fn resumed_chunks_are_held_by_every_source() {
     let e = exposure(&d, 1024);
     let mut net = Net::new(&[e.clone(), e], RATE, config(true), 1024);
     // Run until the Manifest, then hand over the first half as resumed.
-    while net.puller.manifest().is_none() {
-        let before = net.now;
-        net.flush();
-        let next = net
-            .queue
-            .peek()
-            .map(|Reverse(x)| x.0)
-            .expect("handshake under way");
-        net.now = next.max(before);
-        while net.queue.peek().is_some_and(|Reverse(x)| x.0 <= net.now) {
-            let Reverse((_, _, to_puller, src, mut dg)) = net.queue.pop().expect("peeked");
-            if to_puller {
-                let from = net.sources[src].peer;
-                net.puller.handle_datagram(net.now, from, &mut dg);
-            } else {
-                net.sources[src]
-                    .exposer
-                    .handle_datagram(net.now, PULLER, &dg);
-            }
-        }
-    }
-    // The Manifest event first (as a driver takes it), before any request goes out.
-    while let Some(ev) = net.puller.poll_event() {
-        if let PullerEvent::Manifest(m) = &ev {
-            net.output = vec![0; m.total_size as usize];
-        }
-        net.events.push(ev);
-    }
+    net.until_manifest();
     let chunks = net.puller.manifest().expect("manifest").chunk_count;
     let half = chunks / 2;
     for i in 0..half {
@@ -380,4 +457,160 @@ fn resumed_chunks_are_held_by_every_source() {
     let s = net.puller.stats();
     assert_eq!(s.chunks_resumed, u64::from(half));
     assert!(s.chunks_requested <= u64::from(chunks - half), "{s:?}");
+}
+
+fn offloading() -> PullerConfig {
+    let mut c = config(false);
+    c.want_proofs = true;
+    c.offload_proofs = true;
+    c
+}
+
+/// Chunk size of the pulls with proofs (that of the forged chunks).
+const PROOF_CHUNK: u32 = 1_000;
+
+#[test]
+fn with_proofs_every_source_leaves_them_to_the_driver() {
+    let d = data(700_000);
+    let e = exposure_with_proofs(&d, PROOF_CHUNK);
+    let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, offloading(), PROOF_CHUNK);
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert!(net.puller.offloads_proofs());
+    assert_eq!(net.output, d);
+    let s = net.puller.stats();
+    assert_eq!((s.chunks_received, s.offloaded_checks), (700, 700), "{s:?}");
+    assert_eq!(s.merkle_failures, 0);
+    // A proof a run: most chunks came without one, judged with their runs.
+    assert!(s.proof_run_members >= 600, "{s:?}");
+    assert!(net.events.contains(&PullerEvent::VerifyRoot));
+    let reports = net.puller.sources();
+    assert_eq!(reports.iter().map(|r| r.delivered).sum::<u64>(), 700);
+    for r in &reports {
+        assert_eq!(r.state, SourceState::Active);
+        assert!(r.delivered > 100, "{reports:?}");
+    }
+}
+
+#[test]
+fn a_source_forging_with_the_key_is_dropped_on_the_drivers_verdicts() {
+    let d = data(600_000);
+    let e = exposure_with_proofs(&d, PROOF_CHUNK);
+    let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, offloading(), PROOF_CHUNK);
+    // Sealed with the key, so only the Merkle check tells them apart.
+    net.sources[1].forge = true;
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let reports = net.puller.sources();
+    assert!(
+        matches!(reports[1].state, SourceState::Dropped(DropReason::Forged(n)) if n >= 8),
+        "{reports:?}"
+    );
+    assert_eq!(reports[1].delivered, 0);
+    assert_eq!(reports[0].state, SourceState::Active);
+    assert_eq!(reports[2].state, SourceState::Active);
+    let s = net.puller.stats();
+    assert!(s.merkle_failures >= 8 && s.auth_failures == 0, "{s:?}");
+}
+
+/// Resuming with proofs from several sources: the kept chunks wait for their runs'
+/// first chunks, whichever source brings them; no source asks for them meanwhile;
+/// one spoiled on disk fails with the part of its run the first chunk's proof
+/// shows wrong, and that part is fetched again.
+#[test]
+fn kept_chunks_are_judged_with_their_runs_whichever_source_brings_the_first() {
+    let d = data(640_000);
+    let e = exposure_with_proofs(&d, PROOF_CHUNK);
+    let mut net = Net::new(&[e.clone(), e], RATE, offloading(), PROOF_CHUNK);
+    net.until_manifest();
+    assert!(net.puller.offloads_proofs());
+    // An earlier run kept chunks 0..400; chunk 130 was spoiled on disk since.
+    let mut earlier = d.clone();
+    earlier[130_500] ^= 0x5a;
+    earlier[400_000..].fill(0);
+    net.output = earlier.clone();
+    let taken: Vec<u32> = (0..400u32)
+        .filter(|&i| {
+            let at = i as usize * 1000;
+            net.puller.resume_chunk(i, &earlier[at..at + 1000])
+        })
+        .collect();
+    // Every chunk but the first of each run of 64, which is fetched with its proof.
+    let heads: Vec<u32> = (0..400).step_by(64).collect();
+    assert_eq!(
+        taken,
+        (0..400)
+            .filter(|i| !heads.contains(i))
+            .collect::<Vec<u32>>()
+    );
+    // Until judged, all of it is still claimed for a record of the output.
+    let claimed = |p: &MultiPuller<TestingSuite>| -> u32 {
+        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
+        (0..640u32)
+            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
+            .count() as u32
+    };
+    assert_eq!(claimed(&net.puller), 400);
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let s = net.puller.stats();
+    // Chunk 130 is in run 128..192; the proof of chunk 128 vouches for 130..132 as
+    // one node, which fails whole.
+    assert_eq!(s.repaired_chunks, 2, "{s:?}");
+    assert_eq!(s.chunks_resumed, taken.len() as u64 - 2, "{s:?}");
+    assert_eq!(s.chunks_received, 640);
+    assert_eq!(s.offloaded_checks, 640, "{s:?}");
+    assert_eq!(s.merkle_failures, 0);
+    // Nothing kept was asked for but the two fetched again.
+    assert!(
+        s.chunks_requested <= 640 - taken.len() as u64,
+        "{} kept: {s:?}",
+        taken.len()
+    );
+    // Once each, in the order the sources brought the runs' first chunks.
+    let mut kept: Vec<(u32, u32)> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            PullerEvent::Kept { first, members } => Some((*first, members.count_ones())),
+            _ => None,
+        })
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        [
+            (0, 63),
+            (64, 63),
+            (128, 63),
+            (192, 63),
+            (256, 63),
+            (320, 63),
+            (384, 15)
+        ]
+    );
+    assert!(net.puller.kept_bitmap().iter().all(|&w| w == 0));
+    assert_eq!(claimed(&net.puller), 640);
+    for r in net.puller.sources() {
+        assert!(r.delivered > 0, "{:?}", net.puller.sources());
+    }
+}
+
+/// The first source named may be the last to answer, or never answer: the Merkle
+/// scheme a driver needs at the Manifest is that of a source whose Manifest was
+/// taken.
+#[test]
+fn the_scheme_comes_from_a_source_that_answered() {
+    let d = data(300_000);
+    let e = exposure(&d, 1024);
+    let mut net = Net::new(&[e.clone(), e], RATE, config(true), 1024);
+    net.sources[0].silent_from = Some(Instant::ZERO);
+    net.until_manifest();
+    assert_eq!(net.puller.sources()[0].state, SourceState::Connecting);
+    assert!(net.puller.hash_scheme().is_some());
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
 }

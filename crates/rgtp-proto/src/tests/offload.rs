@@ -39,7 +39,7 @@ fn pair_with(data: &[u8], runs: bool) -> Pair {
 
 /// If `d` is chunk `index`, replaces its payload by wrong plaintext sealed with the
 /// key (a ticket holder's forgery), keeping the exposer's proof if it has one.
-fn forge_keeping_the_proof(d: &mut Vec<u8>, index: u32) -> bool {
+pub(super) fn forge_keeping_the_proof(d: &mut Vec<u8>, index: u32) -> bool {
     let proof = match Repr::parse(d, 65_507) {
         Ok(Repr::ChunkDataWithProof(c)) if c.chunk_index == index => c.proof.to_vec(),
         Ok(Repr::ChunkData(c)) if c.chunk_index == index => {
