@@ -12,6 +12,7 @@
 //! | `merkle_proof` | a proof to check, or a real tree's proof and one mutation         |
 //! | `fec`          | RS / RaptorQ shards with erasures and corruptions                 |
 //! | `puller`       | datagrams (real, mutated or arbitrary) after a valid Manifest     |
+//! | `multi`        | two or three sources' datagrams (real, mutated, swapped, forged by a key holder) |
 //! | `exposer`      | datagrams from arbitrary peers                                    |
 //! | `ffi`          | C ABI calls with arbitrary arguments (loads the built `librgtp.so`) |
 //! | `pcap`         | a selector byte and capture bytes, replayed and inspected          |
@@ -38,6 +39,7 @@ mod flow;
 mod gtudp;
 mod manifest_size;
 mod merkle_proof;
+mod multi;
 mod packet;
 mod pcap;
 mod proofs;
@@ -56,6 +58,7 @@ pub use flow::flow;
 pub use gtudp::{gtudp_endpoint, gtudp_packet};
 pub use manifest_size::manifest_size;
 pub use merkle_proof::merkle_proof;
+pub use multi::multi;
 pub use packet::packet;
 pub use pcap::pcap;
 pub use proofs::proofs;
@@ -75,6 +78,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("merkle_proof", merkle_proof),
     ("fec", fec),
     ("puller", puller),
+    ("multi", multi),
     ("exposer", exposer),
     ("ffi", ffi),
     ("pcap", pcap),

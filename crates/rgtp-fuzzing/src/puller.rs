@@ -24,6 +24,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use redgiant_base::driver::{Application, Stepper};
 use rgtp::DynSuite;
 use rgtp_proto::merkle::root_of;
+use rgtp_proto::multi::Pull;
 use rgtp_proto::puller::{Delivered, RunChecker, Verdict};
 use rgtp_proto::{
     Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
@@ -93,12 +94,21 @@ enum Op {
 }
 
 /// The harness drives the puller through the stack's one step-wise driver;
-/// this is the application side it checks every output with.
-struct Checker {
+/// this is the application side it checks every output with (the `multi` target's
+/// too).
+pub(crate) struct Checker {
     fx: &'static Fixture,
     out: Vec<u8>,
     handed: Vec<bool>,
     complete: bool,
+    /// Key holders forge chunks: one handed out that no proof vouched for may hold
+    /// other bytes (what the driver's checker passes, and the whole at Complete,
+    /// must still be the real plaintext).
+    forgeries: bool,
+    /// The puller takes up proofs where the exposure offers them, and the Manifest
+    /// taken offers them: a chunk handed out as verified had its proof checked.
+    proofs_asked: bool,
+    vouched: bool,
     /// Offloading: the checker a driver runs, from the Manifest on, and the chunks
     /// handed out unverified (index, plaintext, proof) it judges once a turn.
     proofs: Option<RunChecker>,
@@ -144,21 +154,7 @@ pub fn puller(data: &[u8]) {
             ..Default::default()
         },
     );
-    let count = fx.exposure.chunk_count() as usize;
-    let checker = Checker {
-        fx,
-        out: vec![0; fx.data.len()],
-        handed: vec![false; count],
-        complete: false,
-        proofs: None,
-        unverified: Vec::new(),
-        earlier: setup
-            .earlier
-            .iter()
-            .filter(|_| count > 0)
-            .map(|&(i, spoiled)| (u32::from(i) % count as u32, spoiled))
-            .collect(),
-    };
+    let checker = Checker::new(fx, &setup.earlier);
     let puller = Puller::new(cfg, DynSuite, Instant::from_millis(1_000));
     let mut h = Harness {
         fx,
@@ -350,8 +346,40 @@ impl Harness {
 }
 
 impl Checker {
-    fn check_chunk(&mut self, index: u32, offset: u64, data: &[u8], how: &str) {
+    /// A checker of pulls of `fx`, whose output an earlier run left `earlier`
+    /// (index, spoiled on disk since).
+    pub(crate) fn new(fx: &'static Fixture, earlier: &[(u16, bool)]) -> Self {
+        let count = fx.exposure.chunk_count() as usize;
+        Checker {
+            fx,
+            out: vec![0; fx.data.len()],
+            handed: vec![false; count],
+            complete: false,
+            forgeries: false,
+            proofs_asked: false,
+            vouched: false,
+            proofs: None,
+            unverified: Vec::new(),
+            earlier: earlier
+                .iter()
+                .filter(|_| count > 0)
+                .map(|&(i, spoiled)| (u32::from(i) % count as u32, spoiled))
+                .collect(),
+        }
+    }
+
+    /// With key holders forging chunks, for a puller that takes up the proofs an
+    /// exposure offers if `proofs_asked`.
+    pub(crate) fn with_forgeries(mut self, proofs_asked: bool) -> Self {
+        self.forgeries = true;
+        self.proofs_asked = proofs_asked;
+        self
+    }
+
+    /// `unverified`: handed out for the driver's checker to judge.
+    fn check_chunk(&mut self, index: u32, offset: u64, data: &[u8], how: &str, unverified: bool) {
         let fx = self.fx;
+        let vouched = self.vouched && !unverified;
         assert!(
             index < fx.exposure.chunk_count(),
             "{how} chunk {index} out of range"
@@ -362,7 +390,7 @@ impl Checker {
             "{how} chunk {index} at the wrong offset"
         );
         assert!(
-            data == fx.plain(index),
+            data == fx.plain(index) || (self.forgeries && !vouched),
             "{how} chunk {index} differs from the real plaintext"
         );
         assert!(!self.complete, "{how} chunk {index} after Complete");
@@ -375,7 +403,7 @@ impl Checker {
 impl Checker {
     /// Writes what the earlier run left into the output (a spoiled chunk with one
     /// byte changed) and hands it to the puller, as a driver resuming a pull does.
-    fn resume(&mut self, puller: &mut Puller<DynSuite>) {
+    fn resume(&mut self, puller: &mut impl Pull) {
         let cs = self.fx.shape.chunk_size as usize;
         let mut earlier = std::mem::take(&mut self.earlier);
         // One state per chunk: the file holds one copy of it.
@@ -396,12 +424,12 @@ impl Checker {
     }
 }
 
-impl Application<Puller<DynSuite>> for Checker {
+impl<P: Pull> Application<P> for Checker {
     type Output = ();
     type Error = std::io::Error;
 
     fn deliver(&mut self, c: Delivered<'_>) -> std::io::Result<()> {
-        self.check_chunk(c.index, c.offset, c.data, "delivered");
+        self.check_chunk(c.index, c.offset, c.data, "delivered", c.unverified);
         if c.unverified {
             assert!(
                 self.proofs.is_some(),
@@ -414,13 +442,9 @@ impl Application<Puller<DynSuite>> for Checker {
     }
 
     /// What a driver's verifier does, at once.
-    fn settle(
-        &mut self,
-        puller: &mut Puller<DynSuite>,
-        now: Instant,
-    ) -> std::io::Result<Option<Duration>> {
+    fn settle(&mut self, puller: &mut P, now: Instant) -> std::io::Result<Option<Duration>> {
         if let Some(checker) = self.proofs.as_mut() {
-            let hash = *puller.hash_scheme().expect("hash after Manifest");
+            let hash = puller.hash_scheme().expect("hash after Manifest").clone();
             let mut verdicts = Vec::new();
             for (idx, data, proof) in std::mem::take(&mut self.unverified) {
                 checker.add(
@@ -448,11 +472,7 @@ impl Application<Puller<DynSuite>> for Checker {
     }
 
     /// Never ends the run: the harness keeps feeding a finished puller.
-    fn event(
-        &mut self,
-        puller: &mut Puller<DynSuite>,
-        e: PullerEvent,
-    ) -> std::io::Result<Option<()>> {
+    fn event(&mut self, puller: &mut P, e: PullerEvent) -> std::io::Result<Option<()>> {
         match e {
             PullerEvent::Manifest(info) => {
                 let m = self.fx.exposure.manifest();
@@ -461,6 +481,7 @@ impl Application<Puller<DynSuite>> for Checker {
                 assert_eq!(info.chunk_count, m.chunk_count, "Manifest info differs");
                 assert_eq!(info.chunk_size, m.chunk_size, "Manifest info differs");
                 assert_eq!(info.merkle_root, m.merkle_root, "Manifest info differs");
+                self.vouched = self.proofs_asked && info.suite.proofs;
                 if puller.offloads_proofs() {
                     let hash = puller.hash_scheme().expect("hash after Manifest");
                     self.proofs = Some(RunChecker::new(hash, info.chunk_count, info.merkle_root));
@@ -485,7 +506,7 @@ impl Application<Puller<DynSuite>> for Checker {
                 data,
                 unverified,
             } => {
-                self.check_chunk(index, offset, &data, "recovered");
+                self.check_chunk(index, offset, &data, "recovered", unverified);
                 if unverified {
                     self.unverified.push((index, data, None));
                 }
@@ -508,10 +529,17 @@ impl Application<Puller<DynSuite>> for Checker {
             PullerEvent::Complete => {
                 assert!(
                     self.handed.iter().all(|&h| h),
-                    "Complete before every chunk was handed out"
+                    "Complete before every chunk was handed out: {:?} {:?}",
+                    self.handed
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, h)| !**h)
+                        .map(|(i, _)| i)
+                        .collect::<Vec<_>>(),
+                    puller.stats()
                 );
                 assert!(self.out == self.fx.data, "Complete, but the whole differs");
-                assert!(puller.is_complete());
+                assert!(puller.is_finished());
                 self.complete = true;
             }
             PullerEvent::Failed(_) => assert!(!self.complete, "Failed after Complete"),

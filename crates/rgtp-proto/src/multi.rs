@@ -444,15 +444,16 @@ impl<S: SuiteFactory> MultiPuller<S> {
         self.finished && self.events_complete()
     }
 
-    /// The source checking the root, else the first whose Manifest was taken (the
-    /// first to answer need not be the first named), else the first live one.
+    /// The source checking the root, else the first active one (the first to answer
+    /// need not be the first named), else the first whose Manifest was taken, even if
+    /// dropped since, else the first live one.
     fn lead(&self) -> &Puller<S> {
+        let n = self.sources.len();
         let i = self
             .verifier
-            .or_else(|| {
-                (0..self.sources.len()).find(|&i| self.sources[i].state == SourceState::Active)
-            })
-            .or_else(|| (0..self.sources.len()).find(|&i| self.live(i)))
+            .or_else(|| (0..n).find(|&i| self.sources[i].state == SourceState::Active))
+            .or_else(|| (0..n).find(|&i| self.sources[i].puller.manifest().is_some()))
+            .or_else(|| (0..n).find(|&i| self.live(i)))
             .unwrap_or(0);
         &self.sources[i].puller
     }
@@ -685,6 +686,20 @@ impl<S: SuiteFactory> MultiPuller<S> {
         self.pump(Some(now));
     }
 
+    /// True if chunk `idx`, just handed out unverified by source `i`, is held already
+    /// or waits for a verdict on another source's copy (a source may send chunks it
+    /// was not asked for): then it is not handed on, and `i` forgets it. The checker
+    /// sees one copy of a chunk at a time, so a copy it judges is the one written.
+    fn judged_elsewhere(&mut self, i: usize, idx: u32) -> bool {
+        let elsewhere = self.is_held(idx)
+            || (0..self.sources.len())
+                .any(|j| j != i && self.sources[j].puller.awaits_verdict(idx));
+        if elsewhere {
+            self.sources[i].puller.hold_for_verdict(idx, false);
+        }
+        elsewhere
+    }
+
     /// Chunk `idx` is to be fetched again: by a source fetching, with its proof.
     fn give_back(&mut self, idx: u32) {
         let fetching = (0..self.sources.len()).find(|&i| {
@@ -706,6 +721,10 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if self.solo() {
             return self.sources[0].puller.handle_datagram(now, from, data);
         }
+        if self.finished {
+            // A source that answers late must not hand out chunks after the end.
+            return None;
+        }
         let Some(i) = self
             .sources
             .iter()
@@ -715,7 +734,12 @@ impl<S: SuiteFactory> MultiPuller<S> {
             self.dropped_datagrams += 1;
             return None;
         };
-        let d = self.sources[i].puller.handle_datagram(now, from, data);
+        let mut d = self.sources[i].puller.handle_datagram(now, from, data);
+        if d.as_ref()
+            .is_some_and(|d| d.unverified && self.judged_elsewhere(i, d.index))
+        {
+            d = None;
+        }
         self.sync(i, now);
         self.judge(i, now);
         self.pump(Some(now));
@@ -978,11 +1002,17 @@ impl<S: SuiteFactory> MultiPuller<S> {
     }
 
     /// Takes every source's events: the first Manifest and the first root check pass
-    /// on, later Manifests must match the first, a source's failure drops it.
+    /// on, later Manifests must match the first, a source's failure drops it. The end
+    /// passes on last: a source may complete on chunks another rebuilt, whose
+    /// [`PullerEvent::Recovered`] still waits in that other's queue.
     fn pump(&mut self, now: Option<Instant>) {
+        let mut complete = false;
         for i in 0..self.sources.len() {
             while let Some(ev) = self.sources[i].puller.poll_event() {
-                if self.finished || !self.live(i) {
+                // A source dropped by the datagram that made it rebuild chunks still
+                // hands them out: they were taken as held just before.
+                let rebuilt = matches!(ev, PullerEvent::Recovered { .. });
+                if self.finished || !(self.live(i) || rebuilt) {
                     continue;
                 }
                 match ev {
@@ -992,8 +1022,10 @@ impl<S: SuiteFactory> MultiPuller<S> {
                         unverified: true,
                         ..
                     } => {
-                        self.events.push_back(ev);
-                        self.release_kept(index);
+                        if !self.judged_elsewhere(i, index) {
+                            self.events.push_back(ev);
+                            self.release_kept(index);
+                        }
                     }
                     PullerEvent::Recovered { .. } | PullerEvent::Kept { .. } => {
                         self.events.push_back(ev)
@@ -1007,16 +1039,21 @@ impl<S: SuiteFactory> MultiPuller<S> {
                     PullerEvent::Complete => {
                         if self.verifier.is_none_or(|v| v == i) {
                             self.verifier = Some(i);
-                            self.finished = true;
-                            self.events.push_back(ev);
+                            complete = true;
                         }
                     }
+                    // Once complete, a source's own failure changes nothing.
+                    PullerEvent::Failed(_) if complete => {}
                     PullerEvent::Failed(e) => self.drop_source(i, DropReason::Failed(e)),
                 }
             }
             if let Some(now) = now {
                 self.sync(i, now);
             }
+        }
+        if complete && !self.finished {
+            self.finished = true;
+            self.events.push_back(PullerEvent::Complete);
         }
     }
 
