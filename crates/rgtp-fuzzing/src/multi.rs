@@ -7,8 +7,9 @@
 //! reorders it, hands one source's datagram to the puller as another's, silences a
 //! source, injects real chunks, chunks with the wrong proof, and chunks a key
 //! holder forged (sealed under the key, other bytes) from any source, whether asked
-//! for or not. Proofs may be checked by the driver (offloaded), and an earlier
-//! run's output may be resumed, some of it spoiled on disk.
+//! for or not. Proofs may be checked by the driver (offloaded; its verdicts at once,
+//! or a turn late as from a checking thread), and an earlier run's output may be
+//! resumed, some of it spoiled on disk.
 //!
 //! Invariants (the `puller` target's checker): nothing panics; a chunk handed out
 //! as verified, and every chunk the driver's checker passes, is the real plaintext
@@ -47,6 +48,9 @@ struct Setup {
     want_proofs: bool,
     deferred_root: bool,
     offload_proofs: bool,
+    /// Its top bit also says the checker's verdicts reach the puller a turn late, as
+    /// from a thread (a bit of a field rather than a field of its own: the inputs
+    /// kept in `fuzz/regressions/multi` keep their meaning).
     initial_window: u8,
     /// Chunks an earlier run left in the output (index, spoiled on disk since),
     /// resumed once the Manifest is accepted.
@@ -126,7 +130,9 @@ pub fn multi(data: &[u8]) {
         fx,
         st: Stepper::new(
             puller,
-            Checker::new(fx, &setup.earlier).with_forgeries(asked),
+            Checker::new(fx, &setup.earlier)
+                .with_forgeries(asked)
+                .with_lagging_verdicts(setup.initial_window >= 128),
             PULLER,
         ),
         exposers,

@@ -109,6 +109,10 @@ pub(crate) struct Checker {
     /// taken offers them: a chunk handed out as verified had its proof checked.
     proofs_asked: bool,
     vouched: bool,
+    /// Verdicts reach the puller a turn after the checker gave them, as from a
+    /// driver's checking thread; meanwhile, more chunks come in.
+    lag: bool,
+    late: Vec<(u32, Verdict)>,
     /// Offloading: the checker a driver runs, from the Manifest on, and the chunks
     /// handed out unverified (index, plaintext, proof) it judges once a turn.
     proofs: Option<RunChecker>,
@@ -358,6 +362,8 @@ impl Checker {
             forgeries: false,
             proofs_asked: false,
             vouched: false,
+            lag: false,
+            late: Vec::new(),
             proofs: None,
             unverified: Vec::new(),
             earlier: earlier
@@ -373,6 +379,12 @@ impl Checker {
     pub(crate) fn with_forgeries(mut self, proofs_asked: bool) -> Self {
         self.forgeries = true;
         self.proofs_asked = proofs_asked;
+        self
+    }
+
+    /// With the checker's verdicts given to the puller a turn late, if `lag`.
+    pub(crate) fn with_lagging_verdicts(mut self, lag: bool) -> Self {
+        self.lag = lag;
         self
     }
 
@@ -441,8 +453,11 @@ impl<P: Pull> Application<P> for Checker {
         Ok(())
     }
 
-    /// What a driver's verifier does, at once.
+    /// What a driver's verifier does, at once (or its verdicts a turn late).
     fn settle(&mut self, puller: &mut P, now: Instant) -> std::io::Result<Option<Duration>> {
+        for (idx, verdict) in std::mem::take(&mut self.late) {
+            puller.handle_verdict(now, idx, verdict);
+        }
         if let Some(checker) = self.proofs.as_mut() {
             let hash = puller.hash_scheme().expect("hash after Manifest").clone();
             let mut verdicts = Vec::new();
@@ -465,7 +480,11 @@ impl<P: Pull> Application<P> for Checker {
                     verdict != Verdict::Verified || &self.out[at..at + plain.len()] == plain,
                     "chunk {idx}: wrong plaintext passed"
                 );
-                puller.handle_verdict(now, idx, verdict);
+                if self.lag {
+                    self.late.push((idx, verdict));
+                } else {
+                    puller.handle_verdict(now, idx, verdict);
+                }
             }
         }
         Ok(None)

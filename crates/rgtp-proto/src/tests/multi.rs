@@ -614,3 +614,44 @@ fn the_scheme_comes_from_a_source_that_answered() {
     assert!(net.complete(), "{:?}", net.events.last());
     assert_eq!(net.output, d);
 }
+
+/// A source may send chunks it was not asked for. A copy of a chunk whose verdict on
+/// another source's copy is still to come is not handed on: the driver's checker
+/// writes what it is given, and a chunk that passed passes again, so a key holder's
+/// copy handed on after the real one passed would be written unchecked.
+#[test]
+fn a_copy_of_a_chunk_judged_elsewhere_is_not_handed_on() {
+    let d = data(200_000);
+    let e = exposure_with_proofs(&d, PROOF_CHUNK);
+    let mut net = Net::new(&[e.clone(), e.clone()], RATE, offloading(), PROOF_CHUNK);
+    net.until_manifest();
+    assert!(
+        net.puller
+            .sources()
+            .iter()
+            .all(|s| s.state == SourceState::Active),
+        "{:?}",
+        net.puller.sources()
+    );
+    let now = net.now;
+    let x = 10;
+    let mut real = e.packet(x).to_vec();
+    let got = net.puller.handle_datagram(now, peer(0), &mut real);
+    assert!(got.is_some_and(|c| c.index == x && c.unverified));
+    let mut forged = e.packet(x).to_vec();
+    assert!(forge_keeping_the_proof(&mut forged, x));
+
+    assert!(net
+        .puller
+        .handle_datagram(now, peer(1), &mut forged.clone())
+        .is_none());
+    // Once the real copy passed, the chunk is held by both.
+    net.puller
+        .handle_verdict(now, x, crate::puller::Verdict::Verified);
+    assert!(net.puller.received_bitmap()[0] & (1 << x) != 0);
+    assert!(net
+        .puller
+        .handle_datagram(now, peer(1), &mut forged)
+        .is_none());
+    assert_eq!(net.puller.sources()[0].delivered, 1);
+}
