@@ -833,6 +833,21 @@ fn spawn_pull_with(ticket: &str, out: &Path, extra: &[&str]) -> Child {
         .expect("spawn rgtp pull")
 }
 
+/// Stops a running `rgtp pull` as Ctrl-C or `kill` would (SIGTERM), which it reports
+/// by ending on that signal once it has saved what it holds; returns its standard
+/// error.
+fn stop_pull(child: Child) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    signal(&child, libc::SIGTERM);
+    let (status, err) = finish(child, Duration::from_secs(10));
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "status {status:?}: {err}"
+    );
+    err
+}
+
 /// How many chunks the record beside `out` claims.
 fn held_in(out: &Path) -> u64 {
     let record = std::fs::read(state_of(out)).expect("state");
@@ -891,7 +906,6 @@ fn an_interrupted_pull_with_proofs_from_two_exposers_resumes_too() {
 }
 
 fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
-    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.bin");
     let out = dir.path().join("out.bin");
@@ -907,13 +921,7 @@ fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
         wait_for(Duration::from_secs(30), || state_of(&out).exists()),
         "the pull never recorded its state"
     );
-    signal(&child, libc::SIGTERM);
-    let (status, err) = finish(child, Duration::from_secs(10));
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGTERM),
-        "status {status:?}: {err}"
-    );
+    let err = stop_pull(child);
     assert!(
         !out.exists(),
         "an unfinished pull must not produce the output"
@@ -933,13 +941,7 @@ fn interrupted_pull_resumes(expose_extra: &[&str], pull_extra: &[&str]) {
     args.extend_from_slice(pull_extra);
     let child = spawn_pull_with(&x.ticket, &out, &args);
     std::thread::sleep(Duration::from_millis(700));
-    signal(&child, libc::SIGTERM);
-    let (status, err) = finish(child, Duration::from_secs(10));
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGTERM),
-        "status {status:?}: {err}"
-    );
+    stop_pull(child);
     let again = held_in(&out);
     assert!(
         again >= held,

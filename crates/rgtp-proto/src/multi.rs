@@ -33,7 +33,7 @@ use redgiant_base::{DatagramEndpoint, Endpoint, Instant, Peer, Transmit};
 use rgtp_wire::{Hash, HASH_LEN};
 
 use crate::latency::Latency;
-use crate::puller::{bit, set_bit, Delivered, ManifestInfo, PullError, Verdict};
+use crate::puller::{bit, set_bit, take_run, Delivered, ManifestInfo, PullError, Verdict};
 use crate::{FecScheme, Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
 
 /// What a multi-source pull's driver and application need from a pull, whether one
@@ -615,18 +615,8 @@ impl<S: SuiteFactory> MultiPuller<S> {
             return;
         }
         set_bit(&mut self.resumed, idx, false);
-        let len = self.run_len;
-        let Some(word) = self.kept.get_mut(idx as usize / 64) else {
-            return;
-        };
-        let mask = if len == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << len) - 1) << (idx % 64)
-        };
-        let members = (*word & mask) >> (idx % 64);
+        let members = take_run(&mut self.kept, idx, self.run_len);
         if members != 0 {
-            *word &= !mask;
             self.events.push_back(PullerEvent::Kept {
                 first: idx,
                 members,

@@ -72,7 +72,7 @@ mod tree;
 pub use self::config::PullerConfig;
 pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
-pub(crate) use self::received::{bit, set_bit};
+pub(crate) use self::received::{bit, set_bit, take_run};
 pub use self::runs::{RunChecker, MAX_OPEN_RUNS};
 pub use self::tree::{level_start, ProofChecker, SUBTREE_MAX, SUBTREE_NODES};
 pub use crate::cc::QUEUE_FLOOR;

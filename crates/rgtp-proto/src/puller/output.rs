@@ -4,7 +4,7 @@
 //! once; the root over all leaves is folded as they arrive and checked at the
 //! end (here, or by the driver in deferred-root mode).
 
-use super::received::{bit, set_bit};
+use super::received::{bit, set_bit, take_run};
 use super::tree::ProofChecker;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
@@ -293,17 +293,8 @@ impl<S: SuiteFactory> Puller<S> {
         }
         // Its earlier copy (if any) is overwritten by this one: no longer kept.
         set_bit(&mut self.output.resumed, idx, false);
-        let Some(word) = self.output.kept.get_mut(idx as usize / 64) else {
-            return;
-        };
-        let mask = if len == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << len) - 1) << (idx % 64)
-        };
-        let members = (*word & mask) >> (idx % 64);
+        let members = take_run(&mut self.output.kept, idx, len);
         if members != 0 {
-            *word &= !mask;
             self.events.push_back(PullerEvent::Kept {
                 first: idx,
                 members,

@@ -66,6 +66,22 @@ pub(crate) fn bit(map: &[u64], idx: u32) -> bool {
         .is_some_and(|w| w & (1 << (idx % 64)) != 0)
 }
 
+/// Clears and returns the bits of the aligned run of `len` chunks (64 or fewer, a
+/// power of two) that starts at `first`, shifted down: bit `i` is chunk `first + i`.
+pub(crate) fn take_run(map: &mut [u64], first: u32, len: u32) -> u64 {
+    let Some(word) = map.get_mut(first as usize / 64) else {
+        return 0;
+    };
+    let mask = if len >= 64 {
+        u64::MAX
+    } else {
+        ((1u64 << len) - 1) << (first % 64)
+    };
+    let members = (*word & mask) >> (first % 64);
+    *word &= !mask;
+    members
+}
+
 /// Sets or clears bit `idx` of a bitmap; nothing past its end.
 pub(crate) fn set_bit(map: &mut [u64], idx: u32, on: bool) {
     if let Some(w) = map.get_mut(idx as usize / 64) {

@@ -9,7 +9,10 @@ use std::time::Duration;
 use rgtp_wire::Repr;
 
 use super::offload::forge_keeping_the_proof;
-use super::util::{data, exposure, exposure_with, exposure_with_proofs, key, ID, PULLER};
+use super::util::{
+    data, exposure, exposure_with, exposure_with_proofs, judge, key, read_kept, Unverified, ID,
+    PULLER,
+};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::merkle::{MerkleScheme, TestingHash};
 use crate::multi::{DropReason, MultiConfig, MultiPuller, SourceState};
@@ -53,7 +56,7 @@ struct Net {
     /// Offloading: the driver's checker, from the Manifest on, and the chunks
     /// handed out unverified that wait for it (index, plaintext, proof).
     checker: Option<RunChecker>,
-    unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
+    unverified: Vec<Unverified>,
 }
 
 fn peer(i: usize) -> Peer {
@@ -183,12 +186,8 @@ impl Net {
                     }
                 }
                 PullerEvent::Kept { first, members } => {
-                    for i in (0..64).filter(|i| members & (1 << i) != 0) {
-                        let at = (first + i) as usize * self.chunk_size as usize;
-                        let end = (at + self.chunk_size as usize).min(self.output.len());
-                        let data = self.output[at..end].to_vec();
-                        self.unverified.push((first + i, data, None));
-                    }
+                    let kept = read_kept(&self.output, self.chunk_size, *first, *members);
+                    self.unverified.extend(kept);
                 }
                 PullerEvent::VerifyRoot if self.checker.is_some() => {
                     if let Some(root) = self.checker.as_ref().and_then(RunChecker::root) {
@@ -292,12 +291,7 @@ impl Net {
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
-        let mut verdicts = Vec::new();
-        for (idx, data, proof) in std::mem::take(&mut self.unverified) {
-            let leaf = TestingHash.leaf(&data);
-            checker.add(&TestingHash, idx, leaf, proof.as_deref(), &mut verdicts);
-        }
-        for (idx, verdict) in verdicts {
+        for (idx, verdict) in judge(checker, std::mem::take(&mut self.unverified)) {
             self.puller.handle_verdict(self.now, idx, verdict);
         }
         self.flush();
@@ -353,25 +347,39 @@ fn four_capped_sources_pull_about_four_times_as_fast_as_one() {
     assert_eq!(one.puller.sources()[0].delivered, chunks);
 }
 
+/// Three sources of `e`, the second lying (`forge`: a key holder's forgeries, else
+/// corrupted bytes): it is dropped, the pull completes from the others. Returns the
+/// counters.
+fn with_a_liar(
+    d: &[u8],
+    e: Arc<Exposure>,
+    cfg: PullerConfig,
+    chunk: u32,
+    forge: bool,
+) -> crate::PullerStats {
+    let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, cfg, chunk);
+    net.sources[1].forge = forge;
+    net.sources[1].corrupt = !forge;
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    let reports = net.puller.sources();
+    assert!(
+        matches!(reports[1].state, SourceState::Dropped(DropReason::Forged(n)) if n >= 8),
+        "{reports:?}"
+    );
+    assert_eq!(reports[1].delivered, 0);
+    assert_eq!(reports[0].state, SourceState::Active);
+    assert_eq!(reports[2].state, SourceState::Active);
+    net.puller.stats()
+}
+
 #[test]
 fn a_source_sending_forged_chunks_is_dropped_and_the_pull_completes() {
     for deferred in [true, false] {
         let d = data(600_000);
-        let e = exposure(&d, 1024);
-        let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, config(deferred), 1024);
-        net.sources[1].corrupt = true;
-        net.run();
-        assert!(net.complete(), "{:?}", net.events.last());
-        assert_eq!(net.output, d);
-        let reports = net.puller.sources();
-        assert!(
-            matches!(reports[1].state, SourceState::Dropped(DropReason::Forged(n)) if n >= 8),
-            "{reports:?}"
-        );
-        assert_eq!(reports[1].delivered, 0);
-        assert_eq!(reports[0].state, SourceState::Active);
-        assert_eq!(reports[2].state, SourceState::Active);
-        assert!(net.puller.stats().auth_failures >= 8);
+        let s = with_a_liar(&d, exposure(&d, 1024), config(deferred), 1024, false);
+        assert!(s.auth_failures >= 8);
     }
 }
 
@@ -496,21 +504,8 @@ fn with_proofs_every_source_leaves_them_to_the_driver() {
 fn a_source_forging_with_the_key_is_dropped_on_the_drivers_verdicts() {
     let d = data(600_000);
     let e = exposure_with_proofs(&d, PROOF_CHUNK);
-    let mut net = Net::new(&[e.clone(), e.clone(), e], RATE, offloading(), PROOF_CHUNK);
     // Sealed with the key, so only the Merkle check tells them apart.
-    net.sources[1].forge = true;
-    net.run();
-    assert!(net.complete(), "{:?}", net.events.last());
-    assert_eq!(net.output, d);
-    let reports = net.puller.sources();
-    assert!(
-        matches!(reports[1].state, SourceState::Dropped(DropReason::Forged(n)) if n >= 8),
-        "{reports:?}"
-    );
-    assert_eq!(reports[1].delivered, 0);
-    assert_eq!(reports[0].state, SourceState::Active);
-    assert_eq!(reports[2].state, SourceState::Active);
-    let s = net.puller.stats();
+    let s = with_a_liar(&d, e, offloading(), PROOF_CHUNK, true);
     assert!(s.merkle_failures >= 8 && s.auth_failures == 0, "{s:?}");
 }
 

@@ -16,7 +16,7 @@ use crate::crypto::{CipherId, Key, KeyMode, NullCipherAs};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::fec::{FecCodec, NoFec};
 use crate::merkle::{self, MerkleScheme, TestingHash};
-use crate::puller::{Puller, PullerConfig, PullerEvent, RunChecker};
+use crate::puller::{Puller, PullerConfig, PullerEvent, RunChecker, Verdict};
 use crate::suite::TestingSuite;
 use crate::{Instant, Peer};
 
@@ -118,7 +118,7 @@ pub(crate) struct Pair {
     pub(crate) output: Vec<u8>,
     /// Under `offload_proofs`: chunks handed out unverified (index, plaintext, proof;
     /// none for a rebuilt chunk or one of a proof run), waiting for this driver's check.
-    pub(crate) unverified: Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
+    pub(crate) unverified: Vec<Unverified>,
     /// Whether each step checks `unverified` (a driver's verifier); off, they wait.
     pub(crate) verify: bool,
     /// The driver's checker, from an offloading puller's Manifest on.
@@ -207,12 +207,8 @@ impl Pair {
                 }
                 PullerEvent::Kept { first, members } => {
                     let size = self.puller.manifest().expect("Manifest").chunk_size;
-                    for i in (0..64).filter(|i| members & (1 << i) != 0) {
-                        let at = (first + i) as usize * size as usize;
-                        let end = (at + size as usize).min(self.output.len());
-                        let data = self.output[at..end].to_vec();
-                        self.unverified.push((first + i, data, None));
-                    }
+                    let kept = read_kept(&self.output, size, *first, *members);
+                    self.unverified.extend(kept);
                 }
                 PullerEvent::Recovered {
                     index,
@@ -300,12 +296,7 @@ impl Pair {
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
-        let mut verdicts = Vec::new();
-        for (idx, data, proof) in std::mem::take(&mut self.unverified) {
-            let leaf = TestingHash.leaf(&data);
-            checker.add(&TestingHash, idx, leaf, proof.as_deref(), &mut verdicts);
-        }
-        for (idx, verdict) in verdicts {
+        for (idx, verdict) in judge(checker, std::mem::take(&mut self.unverified)) {
             self.puller.handle_verdict(self.now, idx, verdict);
         }
         self.flush();
@@ -367,4 +358,38 @@ pub(crate) fn parsed(sent: &[Vec<u8>]) -> Vec<Repr<'_>> {
     sent.iter()
         .map(|d| Repr::parse(d, 65_507).expect("our own datagrams parse"))
         .collect()
+}
+
+/// A chunk handed out for the driver's check: index, plaintext, proof (none for a
+/// rebuilt chunk, one of a proof run, or one kept from an earlier run).
+pub(crate) type Unverified = (u32, Vec<u8>, Option<Vec<u8>>);
+
+/// What a driver does on [`PullerEvent::Kept`]: reads the run's kept chunks back
+/// from the output, for its checker.
+pub(crate) fn read_kept(
+    output: &[u8],
+    chunk_size: u32,
+    first: u32,
+    members: u64,
+) -> Vec<Unverified> {
+    let size = chunk_size as usize;
+    (0..64)
+        .filter(|i| members & (1 << i) != 0)
+        .map(|i| {
+            let at = (first + i) as usize * size;
+            let end = (at + size).min(output.len());
+            (first + i, output[at..end].to_vec(), None)
+        })
+        .collect()
+}
+
+/// What a driver's checker does with the chunks handed out unverified: the
+/// verdicts they settle (a chunk whose run is not complete waits for it).
+pub(crate) fn judge(checker: &mut RunChecker, chunks: Vec<Unverified>) -> Vec<(u32, Verdict)> {
+    let mut verdicts = Vec::new();
+    for (idx, data, proof) in chunks {
+        let leaf = TestingHash.leaf(&data);
+        checker.add(&TestingHash, idx, leaf, proof.as_deref(), &mut verdicts);
+    }
+    verdicts
 }
