@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Parallel channels and many sources, across network namespaces.
 #
-#   sudo benches/sources.sh [--rate 40mbit] [--size 48MiB] [--bin PATH] [--runs 3]
+#   sudo benches/sources.sh [--rate 40mbit] [--size 48MiB] [--bin PATH] [--runs 3] [--proofs]
 #
 # Builds one namespace for the puller and four for exposers, each exposer joined to
 # the puller by its own veth pair (10.77.N.2 <-> 10.77.N.1), every exposer's egress
@@ -18,6 +18,10 @@
 # the file byte for byte, and the liar run must name the relay as dropped. Exits
 # non-zero when a check fails (a 4-source ratio under 3 counts as failed).
 #
+# With --proofs every exposer serves the file with Merkle proofs (`rgtp expose --proofs`)
+# and every pull checks them (`rgtp pull --proofs`: proof runs, checked off the receive
+# path, whichever source sends a run).
+#
 # Timing figures belong here, not in the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,13 +30,15 @@ rate=40mbit
 size=48MiB
 bin=""
 runs=3
+proofs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) rate=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    *) echo "usage: $0 [--rate 40mbit] [--size 48MiB] [--bin PATH] [--runs 3]" >&2; exit 2 ;;
+    --proofs) proofs=(--proofs); shift ;;
+    *) echo "usage: $0 [--rate 40mbit] [--size 48MiB] [--bin PATH] [--runs 3] [--proofs]" >&2; exit 2 ;;
   esac
 done
 . benches/netns.sh
@@ -65,7 +71,7 @@ key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 expose() { # n, extra args
   local n=$1; shift
   ip netns exec "rgs-e$n" "$bin" expose "$work/data.bin" --bind "10.77.$n.2" --port 7000 \
-    --key "$key" -q "$@" > "$work/ticket$n" 2>"$work/expose$n.log" &
+    --key "$key" -q "${proofs[@]}" "$@" > "$work/ticket$n" 2>"$work/expose$n.log" &
   for _ in $(seq 200); do [ -s "$work/ticket$n" ] && return; sleep 0.05; done
   echo "exposer $n printed no ticket" >&2; cat "$work/expose$n.log" >&2; exit 1
 }
@@ -80,7 +86,7 @@ pull() {
   rm -f "$out" "$out".rgtp-*
   local t0 t1
   t0=$(date +%s.%N)
-  ip netns exec "$P" "$bin" pull -q -o "$out" --restart "$@" 2>"$work/pull.log" || {
+  ip netns exec "$P" "$bin" pull -q -o "$out" --restart "${proofs[@]}" "$@" 2>"$work/pull.log" || {
     echo "pull failed:" >&2; cat "$work/pull.log" >&2; return 1; }
   t1=$(date +%s.%N)
   cmp -s "$out" "$work/data.bin" || { echo "output differs" >&2; return 1; }
@@ -89,7 +95,7 @@ pull() {
 median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
 
 fail=0
-echo "file $size, each exposer's egress capped at $rate (tbf), $runs runs each, medians"
+echo "file $size, each exposer's egress capped at $rate (tbf), $runs runs each, medians${proofs[*]:+, with proofs}"
 
 # Channels: one exposer, uncapped.
 uncap 1
@@ -147,7 +153,7 @@ sleep 0.5
 r=()
 for _ in $(seq "$runs"); do
   r+=("$(pull liar.bin "$t" --from 10.77.2.2:7000 --from 10.77.3.2:7000 --from 10.77.4.2:7001)") || fail=1
-  ip netns exec "$P" "$bin" pull -o "$work/liar2.bin" --restart "$t" --from 10.77.2.2:7000 \
+  ip netns exec "$P" "$bin" pull -o "$work/liar2.bin" --restart "${proofs[@]}" "$t" --from 10.77.2.2:7000 \
     --from 10.77.3.2:7000 --from 10.77.4.2:7001 2>"$work/liar.log" >/dev/null || fail=1
   if ! grep -q "10.77.4.2:7001: dropped (sent" "$work/liar.log"; then
     echo "FAIL: the lying source was not dropped:" >&2; cat "$work/liar.log" >&2; fail=1
