@@ -33,7 +33,7 @@ use redgiant_base::{DatagramEndpoint, Endpoint, Instant, Peer, Transmit};
 use rgtp_wire::{Hash, HASH_LEN};
 
 use crate::latency::Latency;
-use crate::puller::{bit, set_bit, take_run, Delivered, ManifestInfo, PullError, Verdict};
+use crate::puller::{ones, Delivered, Judged, KeptRuns, ManifestInfo, PullError, Verdict};
 use crate::{FecScheme, Puller, PullerConfig, PullerEvent, PullerStats, SuiteFactory};
 
 /// What a multi-source pull's driver and application need from a pull, whether one
@@ -226,15 +226,9 @@ pub struct MultiPuller<S: SuiteFactory> {
     /// Proofs are checked by the driver, whatever the source
     /// ([`PullerConfig::offload_proofs`]), once the first Manifest negotiated them.
     offload: bool,
-    /// Offloading: chunks in a proof run (spec §3.6).
-    run_len: u32,
-    /// Offloading: chunks kept from an earlier run whose run's first chunk no source
-    /// handed out yet ([`PullerEvent::Kept`] follows it, whichever source it comes from).
-    kept: Vec<u64>,
-    /// Offloading: chunks kept from an earlier run not judged yet, and the first
-    /// chunks of their runs until they are fetched again: what the output holds as
-    /// that run left it (see [`Puller::kept_bitmap`]).
-    resumed: Vec<u64>,
+    /// Offloading: chunks kept from an earlier run, judged with their proof runs
+    /// (spec §3.6), whichever source hands out a run's first chunk.
+    kept: KeptRuns,
     /// Kept chunks that passed with their runs, and that failed.
     kept_passed: u64,
     kept_failed: u64,
@@ -294,9 +288,7 @@ impl<S: SuiteFactory + Clone> MultiPuller<S> {
             leaves: None,
             verifier: None,
             offload: false,
-            run_len: 1,
-            kept: Vec::new(),
-            resumed: Vec::new(),
+            kept: KeptRuns::new(),
             kept_passed: 0,
             kept_failed: 0,
             finished: false,
@@ -492,7 +484,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if self.solo() {
             return self.sources[0].puller.kept_bitmap();
         }
-        &self.resumed
+        self.kept.bitmap()
     }
 
     /// Completes a deferred-root pull (see [`Puller::handle_leaves`]): given to the
@@ -580,28 +572,23 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if self.finished
             || idx >= m.chunk_count
             || self.is_held(idx)
-            || bit(&self.resumed, idx)
+            || self.kept.claims(idx)
             // Given to a source already: it may be on its way.
             || idx < self.next_unassigned
             || data.len() as u64 != u64::from(m.chunk_size).min(m.total_size - start)
         {
             return false;
         }
-        let head = idx / self.run_len * self.run_len;
-        if head == idx {
-            // Fetched again, with its proof; claimed until its copy is handed out.
-            set_bit(&mut self.resumed, idx, true);
-            return false;
-        }
-        // Once its run's first chunk is in hand the kept chunks would never go out.
-        if self.is_held(head)
+        // A run's first chunk is fetched again, with its proof (claimed until its
+        // copy is handed out); once it is in hand, its run's kept chunks would never
+        // go out.
+        let head = self.kept.head_of(idx);
+        let in_hand = self.is_held(head)
             || head < self.next_unassigned
-            || self.sources.iter().any(|s| s.puller.awaits_verdict(head))
-        {
+            || self.sources.iter().any(|s| s.puller.awaits_verdict(head));
+        if !self.kept.keep(idx, in_hand) {
             return false;
         }
-        set_bit(&mut self.kept, idx, true);
-        set_bit(&mut self.resumed, idx, true);
         for s in &mut self.sources {
             s.puller.hold_for_verdict(idx, true);
         }
@@ -611,16 +598,8 @@ impl<S: SuiteFactory> MultiPuller<S> {
     /// Once chunk `idx` was handed out unverified by any source: if it heads a proof
     /// run with kept chunks, hands those out to be judged with it.
     fn release_kept(&mut self, idx: u32) {
-        if !self.offload || !idx.is_multiple_of(self.run_len) {
-            return;
-        }
-        set_bit(&mut self.resumed, idx, false);
-        let members = take_run(&mut self.kept, idx, self.run_len);
-        if members != 0 {
-            self.events.push_back(PullerEvent::Kept {
-                first: idx,
-                members,
-            });
+        if let Some(kept) = self.kept.release(idx) {
+            self.events.push_back(kept);
         }
     }
 
@@ -633,13 +612,12 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if !self.offload || self.finished {
             return;
         }
-        let kept = bit(&self.resumed, idx) && !idx.is_multiple_of(self.run_len);
-        if kept && bit(&self.kept, idx) {
+        let judged = self.kept.judge(idx);
+        if judged == Judged::NotHandedOut {
             // Not handed out yet: no verdict can be due.
             return;
         }
-        if kept {
-            set_bit(&mut self.resumed, idx, false);
+        if judged == Judged::Kept {
             for s in &mut self.sources {
                 s.puller.hold_for_verdict(idx, false);
             }
@@ -1057,10 +1035,8 @@ impl<S: SuiteFactory> MultiPuller<S> {
                 let deferred = self.sources[i].puller.config_deferred_root();
                 // Offloading, the driver folds the tree: no leaves are kept here.
                 self.offload = self.sources[i].puller.offloads_proofs();
-                if self.offload {
-                    self.run_len = self.sources[i].puller.run_len();
-                    (self.kept, self.resumed) = (vec![0; words], vec![0; words]);
-                }
+                let run_len = self.sources[i].puller.run_len();
+                self.kept.size_for(info.chunk_count, run_len, self.offload);
                 self.leaves = (!deferred && !self.offload)
                     .then(|| vec![[0; HASH_LEN]; info.chunk_count as usize]);
                 self.sources[i].state = SourceState::Active;
@@ -1081,29 +1057,16 @@ impl<S: SuiteFactory> MultiPuller<S> {
                 self.sources[i].state = SourceState::Active;
                 self.sources[i].last_delivery = now;
                 // Bring it up to date with what the others delivered.
-                for w in 0..self.held.len() {
-                    let mut bits = self.held[w];
-                    while bits != 0 {
-                        let b = bits.trailing_zeros();
-                        bits &= bits - 1;
-                        let idx = (w * 64) as u32 + b;
-                        let leaf = self
-                            .leaves
-                            .as_ref()
-                            .map_or([0; HASH_LEN], |l| l[idx as usize]);
-                        self.sources[i].puller.accept_elsewhere(now, idx, leaf);
-                    }
+                for idx in ones(&self.held) {
+                    let leaf = self
+                        .leaves
+                        .as_ref()
+                        .map_or([0; HASH_LEN], |l| l[idx as usize]);
+                    self.sources[i].puller.accept_elsewhere(now, idx, leaf);
                 }
                 // Kept chunks waiting for their runs are judged here, not asked for.
-                for w in 0..self.resumed.len() {
-                    let mut bits = self.resumed[w];
-                    while bits != 0 {
-                        let idx = (w * 64) as u32 + bits.trailing_zeros();
-                        bits &= bits - 1;
-                        if !idx.is_multiple_of(self.run_len) {
-                            self.sources[i].puller.hold_for_verdict(idx, true);
-                        }
-                    }
+                for idx in self.kept.unjudged() {
+                    self.sources[i].puller.hold_for_verdict(idx, true);
                 }
             }
         }

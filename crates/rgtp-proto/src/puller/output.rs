@@ -4,7 +4,7 @@
 //! once; the root over all leaves is folded as they arrive and checked at the
 //! end (here, or by the driver in deferred-root mode).
 
-use super::received::{bit, set_bit, take_run};
+use super::kept::Judged;
 use super::tree::ProofChecker;
 use super::{Phase, PullError, Puller, PullerEvent, SuiteFactory};
 use crate::crypto::{CipherSuite, TAG_LEN};
@@ -144,14 +144,18 @@ impl<S: SuiteFactory> Puller<S> {
         if !self.output.is_pending(idx) {
             return;
         }
+        let resumed = match self.output.kept.judge(idx) {
+            // Not handed out yet: no verdict can be due.
+            Judged::NotHandedOut => return,
+            Judged::Kept => true,
+            Judged::NotKept => false,
+        };
         self.output.set_pending(idx, false);
         let Some(m) = self.manifest else { return };
         if self.phase != Phase::Transfer || self.is_received(idx) {
             return;
         }
         let rebuilt = !self.output.rebuilt.is_empty() && self.output.rebuilt.remove(&idx);
-        let resumed = bit(&self.output.resumed, idx);
-        set_bit(&mut self.output.resumed, idx, false);
         match verdict {
             super::Verdict::Verified => {
                 if resumed {
@@ -251,22 +255,15 @@ impl<S: SuiteFactory> Puller<S> {
             return false;
         }
         if self.output.offload {
-            let head = idx >> self.output.run_shift << self.output.run_shift;
-            if head == idx {
-                // Fetched again, with its proof; until its copy is handed out, the
-                // one the earlier run left is what the output holds: still claimed
-                // by a record of it (`kept_bitmap`).
-                set_bit(&mut self.output.resumed, idx, true);
-                return false;
-            }
-            // Once the head is in hand its run's kept chunks would never be handed
-            // out.
-            if self.is_received(head) || self.output.is_pending(head) {
+            // A run's first chunk is fetched again, with its proof (claimed until
+            // its copy is handed out: `kept_bitmap`); once it is in hand, its run's
+            // kept chunks would never be handed out.
+            let head = self.output.kept.head_of(idx);
+            let in_hand = self.is_received(head) || self.output.is_pending(head);
+            if !self.output.kept.keep(idx, in_hand) {
                 return false;
             }
             self.output.set_pending(idx, true);
-            set_bit(&mut self.output.kept, idx, true);
-            set_bit(&mut self.output.resumed, idx, true);
             return true;
         }
         let leaf = match (&self.layers, self.cfg.deferred_root) {
@@ -286,19 +283,8 @@ impl<S: SuiteFactory> Puller<S> {
     /// other chunks were kept from an earlier run, hands those out too, to be judged
     /// with it ([`PullerEvent::Kept`]).
     pub(super) fn release_kept(&mut self, idx: u32) {
-        // A run is 64 chunks or fewer, aligned: it lies within one word.
-        let len = 1u32 << self.output.run_shift;
-        if !idx.is_multiple_of(len) {
-            return;
-        }
-        // Its earlier copy (if any) is overwritten by this one: no longer kept.
-        set_bit(&mut self.output.resumed, idx, false);
-        let members = take_run(&mut self.output.kept, idx, len);
-        if members != 0 {
-            self.events.push_back(PullerEvent::Kept {
-                first: idx,
-                members,
-            });
+        if let Some(kept) = self.output.kept.release(idx) {
+            self.events.push_back(kept);
         }
     }
 
@@ -315,7 +301,7 @@ impl<S: SuiteFactory> Puller<S> {
     /// output holds claims it too: a pull stopped before its runs were judged keeps
     /// them for the next. One that fails leaves this set when it does.
     pub fn kept_bitmap(&self) -> &[u64] {
-        &self.output.resumed
+        self.output.kept.bitmap()
     }
 
     /// Records chunk `idx` (received or rebuilt) with its leaf hash.

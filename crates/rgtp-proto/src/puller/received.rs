@@ -11,6 +11,7 @@ use rgtp_wire::Hash;
 
 use super::event::PullError;
 use super::inflight::IndexHasher;
+use super::kept::KeptRuns;
 use super::leaves::LeafStore;
 use super::tree::{ProofChecker, SUBTREE_MAX};
 use crate::merkle::{proof_depth, MerkleScheme};
@@ -43,13 +44,9 @@ pub(super) struct Output {
     /// log2 of the length of a proof run (spec §3.6) when offloading: 64 chunks,
     /// or fewer in a tree shallower than that.
     pub(super) run_shift: u32,
-    /// Offloading: chunks taken from an earlier run's output, not yet handed out:
-    /// they go to the driver with their run's first chunk, which comes with its
-    /// proof ([`PullerEvent::Kept`](super::PullerEvent::Kept)).
-    pub(super) kept: Vec<u64>,
-    /// Offloading: chunks taken from an earlier run's output still waiting for
-    /// their verdict (handed out or not).
-    pub(super) resumed: Vec<u64>,
+    /// Offloading: chunks taken from an earlier run's output, judged with their
+    /// proof runs.
+    pub(super) kept: KeptRuns,
     pub(super) replay: ReplayWindow,
     /// AEAD failures since the last accepted chunk.
     pub(super) stall_auth: u64,
@@ -64,22 +61,6 @@ pub(super) struct Output {
 pub(crate) fn bit(map: &[u64], idx: u32) -> bool {
     map.get(idx as usize / 64)
         .is_some_and(|w| w & (1 << (idx % 64)) != 0)
-}
-
-/// Clears and returns the bits of the aligned run of `len` chunks (64 or fewer, a
-/// power of two) that starts at `first`, shifted down: bit `i` is chunk `first + i`.
-pub(crate) fn take_run(map: &mut [u64], first: u32, len: u32) -> u64 {
-    let Some(word) = map.get_mut(first as usize / 64) else {
-        return 0;
-    };
-    let mask = if len >= 64 {
-        u64::MAX
-    } else {
-        ((1u64 << len) - 1) << (first % 64)
-    };
-    let members = (*word & mask) >> (first % 64);
-    *word &= !mask;
-    members
 }
 
 /// Sets or clears bit `idx` of a bitmap; nothing past its end.
@@ -105,8 +86,7 @@ impl Output {
             pending: Vec::new(),
             rebuilt: HashSet::default(),
             run_shift: 0,
-            kept: Vec::new(),
-            resumed: Vec::new(),
+            kept: KeptRuns::new(),
             replay: ReplayWindow::new(),
             stall_auth: 0,
             stall_merkle: 0,
@@ -129,15 +109,13 @@ impl Output {
         self.offload = offload && proofs_required && count > 0;
         self.runs = false;
         let offload = self.offload;
-        let bitmap = || {
-            if offload {
-                vec![0; (count as usize).div_ceil(64)]
-            } else {
-                Vec::new()
-            }
+        self.pending = if offload {
+            vec![0; (count as usize).div_ceil(64)]
+        } else {
+            Vec::new()
         };
-        (self.pending, self.kept, self.resumed) = (bitmap(), bitmap(), bitmap());
         self.run_shift = proof_depth(count).min(SUBTREE_MAX) as u32;
+        self.kept.size_for(count, 1 << self.run_shift, offload);
         // Deferred-root pulls never need the leaves: the driver hashes the output
         // (or, offloading, checks every proof and folds the tree itself).
         self.checker = (!deferred_root && !self.offload && count > 0)
