@@ -4,7 +4,7 @@
 //! While [`record`] runs, the case runner opens a [`CaseScope`] around each case and
 //! everything the harness sends or receives through a [`crate::net::Probe`] or the
 //! harness's exposer ([`crate::adversary`]) during that case lands in the case's [`Tap`].
-//! [`write`] then lays out, per case, `ID/case.txt` (the expectation with its spec
+//! [`write()`] then lays out, per case, `ID/case.txt` (the expectation with its spec
 //! citation, the verdict, the detail, a summary of the traffic and a packet log),
 //! `ID/case.json` (the same, structured) and `ID/traffic.pcap` when the case exchanged
 //! datagrams; beside them `index.html` (the matrix, [`crate::html`]) and `results.json`.
@@ -276,7 +276,7 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (R, Traffic) {
     )
 }
 
-/// What [`write`] says about the run beyond the outcomes.
+/// What [`write()`] says about the run beyond the outcomes.
 #[derive(Debug, Clone, Default)]
 pub struct RunInfo {
     /// Target name, as on the command line.

@@ -1,5 +1,5 @@
 //! The interop matrix: every configured exposer against every configured puller, over
-//! seeded impairments (a [`relay::Relay`] between them), each cell judged pass (exit 0
+//! seeded impairments (a [`Relay`] between them), each cell judged pass (exit 0
 //! and a byte-exact file within the bound), fail (with the reason) or n/a (the puller
 //! exited 127, or the exposer did before its ticket).
 //!

@@ -15,7 +15,7 @@
 //!   happen, which libpcap's dumper hides behind `FILE*` buffering.
 //!
 //! Capturing live on an interface is what libpcap is for (BPF filters, ring
-//! buffers, every capture backend), so [`live`] uses the `pcap` crate, behind
+//! buffers, every capture backend), so `live` uses the `pcap` crate, behind
 //! the `live` feature, which needs `libpcap-dev` to build.
 //!
 //! Written files are classic pcap, link type Ethernet, microsecond

@@ -23,8 +23,9 @@ const HOME: Peer = Peer::Mem(1);
 /// - 3 modulo 4: a keyed peer allocates three flows to a keyed endpoint (encrypted
 ///   and reliable, encrypted with parity, plain with parity) and the rest is a
 ///   script of writes on them, deliveries of what the peer sent (as sent, or with
-///   a byte changed), raw datagrams and time steps ([`sealed`]). Checks: no
-///   panic; every SDU read from an encrypted flow is one the peer wrote on it.
+///   a byte changed), raw datagrams and time steps (the layout is at the private
+///   `sealed`). Checks: no panic; every SDU read from an encrypted flow is one the
+///   peer wrote on it.
 pub fn flow(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;

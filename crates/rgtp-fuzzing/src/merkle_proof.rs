@@ -71,7 +71,7 @@ fn fold(scheme: &AnyHash, leaf: Hash, index: u32, siblings: &[Hash]) -> Hash {
     h
 }
 
-/// The padded tree computed the slow, obvious way: levels[0] = leaves padded with
+/// The padded tree computed the slow, obvious way: `levels[0]` = leaves padded with
 /// zero hashes to a power of two.
 fn padded_levels(scheme: &AnyHash, leaves: &[Hash]) -> Vec<Vec<Hash>> {
     let width = 1usize << proof_depth(leaves.len() as u32);
