@@ -56,23 +56,32 @@ impl ServeCaps {
 mod tests {
     use super::*;
 
+    // How the caps combine is the library's (`rgtp::files`, tested there); here,
+    // that each flag lands in its own field, and the banner.
     #[test]
-    fn the_lowest_cap_is_advertised() {
+    fn each_serving_flag_is_its_own_cap() {
         let none = ServeCaps::default();
-        assert_eq!(none.advertised(None), None);
+        assert_eq!(none.lib(), rgtp::files::ServeCaps::default());
         assert_eq!(none.describe(None), None);
         let c = ServeCaps {
-            max_rate: Some(10_000_000),
-            max_rate_per_connection: Some(2_000_000),
+            max_rate: Some(10_485_760),
+            max_rate_per_connection: Some(2_097_152),
         };
-        assert_eq!(c.advertised(None), Some(2_000_000));
+        assert_eq!(
+            c.lib(),
+            rgtp::files::ServeCaps {
+                max_rate: Some(10_485_760),
+                max_rate_per_connection: Some(2_097_152),
+            }
+        );
         assert_eq!(c.advertised(Some(500_000)), Some(500_000));
-        let total_only = ServeCaps {
-            max_rate: Some(3_000_000),
-            ..ServeCaps::default()
-        };
-        assert_eq!(total_only.advertised(Some(5_000_000)), Some(3_000_000));
-        assert!(c.describe(Some(1)).unwrap().contains("per file"));
+        let line = c.describe(Some(1_000)).expect("capped");
+        assert!(
+            line.contains("total 10.00 MiB/s")
+                && line.contains("per file 1000 B/s")
+                && line.contains("per connection 2.00 MiB/s"),
+            "{line}"
+        );
     }
 }
 
@@ -114,19 +123,20 @@ mod pull_tests {
     use super::*;
 
     #[test]
-    fn the_total_is_shared_by_the_files_in_flight() {
+    fn each_pulling_flag_is_its_own_cap() {
         let c = PullCaps {
             max_rate: Some(8_000_000),
             max_rate_per_file: Some(3_000_000),
-            max_rate_per_connection: None,
-        };
-        assert_eq!(c.per_pull(1), Some(3_000_000));
-        assert_eq!(c.per_pull(4), Some(2_000_000));
-        assert_eq!(PullCaps::default().per_pull(3), None);
-        let conn = PullCaps {
             max_rate_per_connection: Some(1_000),
-            ..PullCaps::default()
         };
-        assert_eq!(conn.per_pull(2), Some(1_000));
+        assert_eq!(
+            c.lib(),
+            rgtp::files::PullCaps {
+                max_rate: Some(8_000_000),
+                max_rate_per_file: Some(3_000_000),
+                max_rate_per_connection: Some(1_000),
+            }
+        );
+        assert_eq!(c.per_pull(2), Some(1_000));
     }
 }
