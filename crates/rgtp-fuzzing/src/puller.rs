@@ -25,7 +25,7 @@ use redgiant_base::driver::{Application, Stepper};
 use rgtp::DynSuite;
 use rgtp_proto::merkle::root_of;
 use rgtp_proto::multi::Pull;
-use rgtp_proto::puller::{Delivered, RunChecker, Verdict};
+use rgtp_proto::puller::{kept_chunks, Delivered, RunChecker, Verdict};
 use rgtp_proto::{
     Exposer, ExposerConfig, Instant, MerkleScheme, Peer, Puller, PullerConfig, PullerEvent,
 };
@@ -511,8 +511,7 @@ impl<P: Pull> Application<P> for Checker {
                 // What a driver does: read them back, and check them with their run.
                 assert!(self.proofs.is_some(), "kept chunks, but not offloading");
                 let cs = self.fx.shape.chunk_size as usize;
-                for i in (0..64).filter(|i| members & (1 << i) != 0) {
-                    let idx = first + i;
+                for idx in kept_chunks(first, members) {
                     let at = idx as usize * cs;
                     let len = self.fx.plain(idx).len();
                     self.unverified

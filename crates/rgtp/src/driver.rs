@@ -15,7 +15,7 @@ use redgiant_base::driver::{self, Application, Driver, DriverConfig, Finish};
 use redgiant_base::link::Borrowed;
 use redgiant_base::{DatagramEndpoint, Endpoint, Instant};
 use rgtp_link::Link;
-use rgtp_proto::puller::{Delivered, PullError};
+use rgtp_proto::puller::{kept_chunks, Delivered, PullError};
 use rgtp_proto::{Pull, Puller, PullerEvent, SuiteFactory};
 
 use crate::leaves::LeafHasher;
@@ -190,12 +190,9 @@ impl<K: Sink> PullApp<K> {
             ));
         };
         let data = self.sink.contents()?;
-        let size = u64::from(m.chunk_size);
-        for i in (0..64).filter(|i| members & (1 << i) != 0) {
-            let index = first + i;
-            let start = u64::from(index) * size;
-            let end = (start + size).min(m.total_size);
-            let Some(chunk) = data.get(start as usize..end as usize) else {
+        for index in kept_chunks(first, members) {
+            let r = m.chunk_range(index);
+            let Some(chunk) = data.get(r.start as usize..r.end as usize) else {
                 return Err(io::Error::other(
                     "the output is shorter than the chunks it was said to hold",
                 ));

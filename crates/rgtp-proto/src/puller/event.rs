@@ -25,6 +25,26 @@ pub struct ManifestInfo {
     pub rate_cap: Option<u64>,
 }
 
+impl ManifestInfo {
+    /// Where chunk `idx`'s plaintext lies in the output, in bytes: `chunk_size`
+    /// long, the last chunk shorter; empty past the end.
+    pub fn chunk_range(&self, idx: u32) -> core::ops::Range<u64> {
+        let start = (u64::from(idx) * u64::from(self.chunk_size)).min(self.total_size);
+        start
+            ..start
+                .saturating_add(u64::from(self.chunk_size))
+                .min(self.total_size)
+    }
+}
+
+/// The chunks a [`PullerEvent::Kept`] names, in order: `first + i` for each bit `i`
+/// of `members`.
+pub fn kept_chunks(first: u32, members: u64) -> impl Iterator<Item = u32> {
+    (0..64u32)
+        .filter(move |i| members & (1 << i) != 0)
+        .map(move |i| first + i)
+}
+
 /// Why a pull ended without the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -92,8 +112,9 @@ pub enum PullerEvent {
     /// chunks taken from an earlier run's output
     /// ([`Puller::resume_chunk`](super::Puller::resume_chunk)) that are now to be
     /// judged with their proof run (spec §3.6), whose first chunk was just handed out
-    /// with its proof: chunk `first + i` for each bit `i` of `members`. They are in the
-    /// output already: read each back and hand it to the checker without a proof; its
+    /// with its proof: chunk `first + i` for each bit `i` of `members`
+    /// ([`kept_chunks`]). They are in the output already
+    /// ([`ManifestInfo::chunk_range`]): read each back and hand it to the checker without a proof; its
     /// verdict goes to [`Puller::handle_verdict`](super::Puller::handle_verdict) like
     /// any other.
     Kept {
@@ -145,4 +166,47 @@ pub enum Verdict {
     Failed,
     /// A rebuilt chunk nothing vouches for yet: request it again, with its proof.
     Unproven,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(total_size: u64, chunk_size: u32) -> ManifestInfo {
+        ManifestInfo {
+            exposure_id: [0; 16],
+            total_size,
+            chunk_count: total_size.div_ceil(u64::from(chunk_size)) as u32,
+            chunk_size,
+            merkle_root: [0; 32],
+            suite: SuiteId::default(),
+            rate_cap: None,
+        }
+    }
+
+    #[test]
+    fn a_chunk_lies_at_its_index_times_the_chunk_size_and_the_last_is_short() {
+        let m = info(2_500, 1_000);
+        assert_eq!(m.chunk_range(0), 0..1_000);
+        assert_eq!(m.chunk_range(1), 1_000..2_000);
+        assert_eq!(m.chunk_range(2), 2_000..2_500);
+        assert!(m.chunk_range(3).is_empty());
+        assert!(m.chunk_range(u32::MAX).is_empty());
+        let huge = info(u64::MAX, u32::MAX);
+        let last = huge.chunk_range(u32::MAX);
+        assert_eq!(
+            last.end - last.start,
+            u64::from(u32::MAX),
+            "the largest index fits"
+        );
+    }
+
+    #[test]
+    fn kept_chunks_are_listed_in_order() {
+        assert_eq!(
+            kept_chunks(128, 1 | 1 << 5 | 1 << 63).collect::<Vec<_>>(),
+            [128, 133, 191]
+        );
+        assert_eq!(kept_chunks(64, 0).count(), 0);
+    }
 }

@@ -71,7 +71,7 @@ mod shared;
 mod tree;
 
 pub use self::config::PullerConfig;
-pub use self::event::{Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
+pub use self::event::{kept_chunks, Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
 pub(crate) use self::kept::{ones, Judged, KeptRuns};
 pub use self::runs::{RunChecker, MAX_OPEN_RUNS};

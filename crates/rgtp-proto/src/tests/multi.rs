@@ -186,7 +186,8 @@ impl Net {
                     }
                 }
                 PullerEvent::Kept { first, members } => {
-                    let kept = read_kept(&self.output, self.chunk_size, *first, *members);
+                    let m = self.puller.manifest().expect("Manifest");
+                    let kept = read_kept(&self.output, &m, *first, *members);
                     self.unverified.extend(kept);
                 }
                 PullerEvent::VerifyRoot if self.checker.is_some() => {

@@ -16,7 +16,9 @@ use crate::crypto::{CipherId, Key, KeyMode, NullCipherAs};
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::fec::{FecCodec, NoFec};
 use crate::merkle::{self, MerkleScheme, TestingHash};
-use crate::puller::{Puller, PullerConfig, PullerEvent, RunChecker, Verdict};
+use crate::puller::{
+    kept_chunks, ManifestInfo, Puller, PullerConfig, PullerEvent, RunChecker, Verdict,
+};
 use crate::suite::TestingSuite;
 use crate::{Instant, Peer};
 
@@ -206,8 +208,8 @@ impl Pair {
                     }
                 }
                 PullerEvent::Kept { first, members } => {
-                    let size = self.puller.manifest().expect("Manifest").chunk_size;
-                    let kept = read_kept(&self.output, size, *first, *members);
+                    let m = self.puller.manifest().expect("Manifest");
+                    let kept = read_kept(&self.output, &m, *first, *members);
                     self.unverified.extend(kept);
                 }
                 PullerEvent::Recovered {
@@ -368,17 +370,14 @@ pub(crate) type Unverified = (u32, Vec<u8>, Option<Vec<u8>>);
 /// from the output, for its checker.
 pub(crate) fn read_kept(
     output: &[u8],
-    chunk_size: u32,
+    m: &ManifestInfo,
     first: u32,
     members: u64,
 ) -> Vec<Unverified> {
-    let size = chunk_size as usize;
-    (0..64)
-        .filter(|i| members & (1 << i) != 0)
-        .map(|i| {
-            let at = (first + i) as usize * size;
-            let end = (at + size).min(output.len());
-            (first + i, output[at..end].to_vec(), None)
+    kept_chunks(first, members)
+        .map(|idx| {
+            let r = m.chunk_range(idx);
+            (idx, output[r.start as usize..r.end as usize].to_vec(), None)
         })
         .collect()
 }
