@@ -604,6 +604,46 @@ fn what_was_kept_stays_claimed_until_it_is_judged() {
     assert_eq!(claimed(&pair.puller), (0..330).collect::<Vec<_>>());
 }
 
+/// A verdict on a kept chunk before its run's first chunk handed it out is none a
+/// driver could give: it is ignored (neither taken nor fetched again), and the chunk
+/// is judged with its run.
+#[test]
+fn a_verdict_on_a_kept_chunk_not_yet_handed_out_is_ignored() {
+    let data = data(329_500);
+    let mut pair = pair(&data);
+    pair.earlier = Some((data.clone(), (0..330).collect()));
+    while !pair
+        .events
+        .iter()
+        .any(|e| matches!(e, PullerEvent::Manifest(_)))
+    {
+        assert!(pair.step(), "the pull stopped before its Manifest");
+    }
+    let run = pair.puller.run_len();
+    let bit = |map: &[u64], i: u32| map[i as usize / 64] & (1 << (i % 64)) != 0;
+    // The last run's chunks: its first chunk is not asked for yet.
+    let kept = 329;
+    assert!(kept % run != 0 && bit(pair.puller.kept_bitmap(), kept));
+    assert!(!pair
+        .events
+        .iter()
+        .any(|e| matches!(e, PullerEvent::Kept { first, .. } if *first == kept / run * run)));
+    let now = pair.now;
+    pair.puller.handle_verdict(now, kept, Verdict::Failed);
+    pair.puller.handle_verdict(now, kept, Verdict::Verified);
+    assert!(bit(pair.puller.kept_bitmap(), kept), "still kept");
+    assert!(!bit(pair.puller.received_bitmap(), kept), "not taken");
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    let s = pair.puller.stats();
+    assert_eq!(s.repaired_chunks, 0);
+    assert!(
+        pair.exposer_sent.iter().all(|d| chunk_of(d) != Some(kept)),
+        "it was not fetched again"
+    );
+}
+
 /// Proofs negotiated and checked on the receive path: a kept chunk has no proof
 /// and nothing is taken.
 #[test]
