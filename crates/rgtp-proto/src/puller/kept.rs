@@ -6,8 +6,8 @@
 //! first chunks: [`Puller`](super::Puller) and
 //! [`MultiPuller`](crate::MultiPuller) each own one of these.
 
+use super::bits::{bit, ones, set_bit, take_run};
 use super::event::PullerEvent;
-use super::received::{bit, set_bit};
 
 /// Which chunks were kept from an earlier run, which of those are still to be
 /// handed out, and what a record of the output may still claim.
@@ -120,36 +120,6 @@ impl KeptRuns {
     }
 }
 
-/// The indices of the set bits of a bitmap, in order.
-pub(crate) fn ones(map: &[u64]) -> impl Iterator<Item = u32> + '_ {
-    map.iter().enumerate().flat_map(|(w, &word)| {
-        let mut bits = word;
-        std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let b = bits.trailing_zeros();
-                bits &= bits - 1;
-                (w * 64) as u32 + b
-            })
-        })
-    })
-}
-
-/// Clears and returns the bits of the aligned run of `len` chunks (64 or fewer, a
-/// power of two) that starts at `first`, shifted down: bit `i` is chunk `first + i`.
-fn take_run(map: &mut [u64], first: u32, len: u32) -> u64 {
-    let Some(word) = map.get_mut(first as usize / 64) else {
-        return 0;
-    };
-    let mask = if len >= 64 {
-        u64::MAX
-    } else {
-        ((1u64 << len) - 1) << (first % 64)
-    };
-    let members = (*word & mask) >> (first % 64);
-    *word &= !mask;
-    members
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,11 +174,5 @@ mod tests {
         assert_eq!(k.release(0), None);
         assert_eq!(k.judge(3), Judged::NotKept);
         assert!(k.bitmap().is_empty());
-    }
-
-    #[test]
-    fn bits_are_listed_in_order() {
-        let map = [1u64 << 63 | 1, 0, 1 << 5];
-        assert_eq!(ones(&map).collect::<Vec<_>>(), [0, 63, 133]);
     }
 }

@@ -47,6 +47,7 @@ use crate::{Peer, Transmit};
 use redgiant_base::Instant;
 
 // State, one concern a module; none of them imports from this file.
+mod bits;
 mod blocks;
 mod config;
 mod congestion;
@@ -70,10 +71,11 @@ mod runs;
 mod shared;
 mod tree;
 
+pub(crate) use self::bits::ones;
 pub use self::config::PullerConfig;
 pub use self::event::{kept_chunks, Delivered, ManifestInfo, PullError, PullerEvent, Verdict};
 pub use self::inflight::PACKET_THRESHOLD;
-pub(crate) use self::kept::{ones, Judged, KeptRuns};
+pub(crate) use self::kept::{Judged, KeptRuns};
 pub use self::runs::{RunChecker, MAX_OPEN_RUNS};
 pub use self::tree::{level_start, ProofChecker, SUBTREE_MAX, SUBTREE_NODES};
 pub use crate::cc::QUEUE_FLOOR;

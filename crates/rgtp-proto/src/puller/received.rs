@@ -9,6 +9,7 @@ use std::hash::BuildHasherDefault;
 
 use rgtp_wire::Hash;
 
+use super::bits::{bit, set_bit};
 use super::event::PullError;
 use super::inflight::IndexHasher;
 use super::kept::KeptRuns;
@@ -55,23 +56,6 @@ pub(super) struct Output {
     /// Chunks accepted (received, rebuilt or resumed) with their leaves, not yet
     /// taken by the multi-source pull this puller is part of; `None` when alone.
     pub(super) log: Option<Vec<(u32, Hash)>>,
-}
-
-/// Bit `idx` of a bitmap (bit `i % 64` of word `i / 64`); false past its end.
-pub(crate) fn bit(map: &[u64], idx: u32) -> bool {
-    map.get(idx as usize / 64)
-        .is_some_and(|w| w & (1 << (idx % 64)) != 0)
-}
-
-/// Sets or clears bit `idx` of a bitmap; nothing past its end.
-pub(crate) fn set_bit(map: &mut [u64], idx: u32, on: bool) {
-    if let Some(w) = map.get_mut(idx as usize / 64) {
-        if on {
-            *w |= 1 << (idx % 64);
-        } else {
-            *w &= !(1 << (idx % 64));
-        }
-    }
 }
 
 impl Output {
