@@ -5,18 +5,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::RngCore;
-use rand_chacha::rand_core::SeedableRng;
 
 use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
 use rgtp::driver::{self, Clock, PullFailure};
-use rgtp::sink::CheckSink;
-use rgtp::{Backend, DynSuiteOn, ExposerBuilder, FecSpec, Prepared, Ticket};
+use rgtp::{Backend, ExposerBuilder, FecSpec, Ticket};
 use rgtp_capture::Recorder;
 use rgtp_cli::transfer::{
     pull_failure, pull_file, BarProgress, NotPulled, PullFileError, PullJob, Pulled,
@@ -25,8 +21,9 @@ use rgtp_link::eth::{EthConfig, EthLink};
 use rgtp_link::udp::UdpLink;
 use rgtp_link::Link;
 use rgtp_proto::cc::Controller;
-use rgtp_proto::{CipherId, ExposerStats, HashId, Peer, Puller, PullerConfig, PullerStats};
+use rgtp_proto::{CipherId, ExposerStats, HashId, Peer, PullerConfig};
 
+mod demo;
 mod gtudp_cmd;
 mod sweep_cmd;
 
@@ -397,6 +394,16 @@ struct DemoArgs {
     no_proof_runs: bool,
     #[command(flatten)]
     cc: CcArg,
+    /// Seal and pull the same data N times, each run in a fresh store and over fresh
+    /// sockets, and report each run, then the median, lowest and highest goodput
+    /// and seal rate.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: u32,
+    /// Print one JSON object on stdout instead of the report: the settings, each
+    /// run's times and counters, and with more than one run their medians.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The puller's congestion controller: a local choice, nothing on the wire names it.
@@ -460,6 +467,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // Printing into a pipe whose reader is gone (`rgtp demo --json | head`) ends the
+    // process quietly, as it does any Unix tool, instead of panicking on the failed
+    // print. Sockets keep their errors: the standard library sends on them with
+    // MSG_NOSIGNAL, and UDP and packet sockets raise no SIGPIPE.
+    // SAFETY: signal(2) with the default disposition, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             // Warnings (a path too small for the datagrams, a socket filter that
@@ -488,7 +503,7 @@ fn main() -> ExitCode {
             }
             r
         }
-        Command::Demo(a) => demo(a),
+        Command::Demo(a) => demo::run(a),
         Command::Replay(a) => replay(a),
         Command::Inspect(a) => inspect(a),
         Command::Tej(a) => rgtp_cli::tej_cmd::run(a),
@@ -1263,154 +1278,4 @@ fn replay(a: ReplayArgs) -> CliResult {
             format!("the capture ends before the transfer: {received} of {total} chunks verified; {counters}"),
         )),
     }
-}
-
-fn demo(a: DemoArgs) -> CliResult {
-    let size = usize::try_from(a.size).map_err(|_| (exit::USAGE, "size too large".to_string()))?;
-    eprintln!("generating {} of data…", indicatif::HumanBytes(a.size));
-    let mut data = vec![0u8; size];
-    rand_chacha::ChaCha8Rng::seed_from_u64(a.seed).fill_bytes(&mut data);
-
-    let mut link = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
-        .map_err(|e| (exit::IO, format!("cannot bind loopback UDP: {e}")))?;
-    let caps = link.capabilities();
-    let config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_payload: caps.mtu,
-        ..Default::default()
-    };
-    let t0 = StdInstant::now();
-    let prepared: Prepared = builder(&a.suite, DEFAULT_CHUNK_SIZE)
-        .with_config(config)
-        .expose(&data)
-        .map_err(|e| (exit::USAGE, e.to_string()))?;
-    let expose_time = t0.elapsed();
-    let ticket = prepared.ticket(link.local_addr());
-    let mut exposer = prepared.exposer();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let server = std::thread::spawn(move || {
-        let clock = Clock::new();
-        let r = driver::serve(&mut exposer, &mut link, &clock, &stop2, |_| {});
-        (r, exposer.stats())
-    });
-
-    let mut plink = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
-        .map_err(|e| (exit::IO, format!("cannot bind loopback UDP: {e}")))?;
-    let server_addr = ticket
-        .socket_addr()
-        .map_err(|e| (exit::IO, e.to_string()))?;
-    let clock = Clock::new();
-    // A demo with --proofs pulls as `rgtp pull --proofs` does: every chunk checked
-    // against the root before it is accepted.
-    let mut cfg = puller_config(
-        &ticket,
-        Peer::Ip(server_addr),
-        a.suite.proofs,
-        !a.no_proof_runs,
-    );
-    cfg.congestion = a.cc.controller;
-    let mut puller = Puller::new(cfg, DynSuiteOn(a.suite.backend.cipher_backend), clock.now());
-    // Each chunk is compared with the source as it lands: no copy of the output.
-    let mut sink = CheckSink::new(&data);
-    let bar = ProgressBar::new(a.size);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("template"),
-    );
-    let t1 = StdInstant::now();
-    let r = driver::pull(&mut puller, &mut plink, &clock, &mut sink, |p| {
-        bar.set_position((p.progress() as f64 * a.size as f64) as u64);
-    });
-    let pull_time = t1.elapsed();
-    bar.finish_and_clear();
-    stop.store(true, Ordering::Relaxed);
-    let (serve_result, xstats) = server
-        .join()
-        .map_err(|_| (exit::PROTOCOL, "exposer thread panicked".to_string()))?;
-    serve_result.map_err(|e| (exit::IO, format!("exposer failed: {e}")))?;
-    r.map_err(|e| pull_failure(e, &ticket))?;
-    if !sink.is_complete() {
-        return Err((
-            exit::MERKLE,
-            format!(
-                "pulled data differs from the source ({} chunks differ)",
-                sink.mismatched()
-            ),
-        ));
-    }
-    report(
-        &a,
-        &prepared,
-        expose_time,
-        pull_time,
-        &puller.stats(),
-        &xstats,
-    );
-    Ok(())
-}
-
-fn report(
-    a: &DemoArgs,
-    p: &Prepared,
-    expose_time: Duration,
-    pull_time: Duration,
-    s: &PullerStats,
-    x: &rgtp_proto::ExposerStats,
-) {
-    let suite = p.exposure.suite();
-    let secs = pull_time.as_secs_f64().max(1e-9);
-    println!("rgtp demo: loopback UDP transfer, verified byte-exact");
-    println!(
-        "  size            {} ({} bytes)",
-        indicatif::HumanBytes(a.size),
-        a.size
-    );
-    println!(
-        "  suite           {} ({}) + {}, fec {:?} {}/{}, proofs {}, chunk {} B",
-        suite.cipher.name(),
-        a.suite.backend.cipher_backend,
-        suite.hash.name(),
-        suite.fec.scheme,
-        suite.fec.n,
-        suite.fec.k,
-        suite.proofs,
-        p.exposure.chunk_size()
-    );
-    println!(
-        "  expose (seal)   {:.3} s ({:.0} MB/s)",
-        expose_time.as_secs_f64(),
-        a.size as f64 / 1e6 / expose_time.as_secs_f64().max(1e-9)
-    );
-    println!("  pull            {:.3} s", secs);
-    println!(
-        "  goodput         {:.1} MB/s ({:.2} Gbit/s)",
-        a.size as f64 / 1e6 / secs,
-        a.size as f64 * 8.0 / 1e9 / secs
-    );
-    println!(
-        "  packets         puller sent {} / received {}; exposer sent {} / received {}",
-        s.datagrams_sent, s.datagrams_received, x.datagrams_out, x.datagrams_in
-    );
-    println!(
-        "  requests        {} NAKs ({} carrying re-requests), {} Pull_Requests",
-        s.naks_sent, s.retransmit_naks, s.pull_requests_sent
-    );
-    println!(
-        "  retransmissions {} chunks re-requested, {} duplicates received",
-        s.chunks_rerequested, s.duplicates
-    );
-    println!(
-        "  FEC             {} parity received, {} chunks rebuilt",
-        s.parity_received, s.fec_recoveries
-    );
-    println!(
-        "  RTT / loss      {:.2} ms / {:.2}%, final window {} chunks ({})",
-        s.srtt_us as f64 / 1000.0,
-        s.loss_rate * 100.0,
-        s.window,
-        a.cc.controller.name
-    );
 }

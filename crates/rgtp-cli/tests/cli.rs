@@ -740,6 +740,93 @@ fn demo_reports_a_verified_transfer() {
     assert!(r.stdout.contains("2097152 bytes"), "{}", r.stdout);
 }
 
+#[test]
+fn demo_runs_several_times_and_reports_each_and_their_spread() {
+    let mut c = rgtp();
+    c.args(["demo", "--size", "1MiB", "--runs", "2"]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(0);
+    assert_eq!(
+        r.stdout.matches("verified byte-exact").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("run 2 of 2"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 runs of 1.00 MiB"), "{}", r.stdout);
+    assert!(r.stdout.contains("highest/lowest"), "{}", r.stdout);
+}
+
+#[test]
+fn demo_json_gives_each_run_and_the_medians() {
+    let mut c = rgtp();
+    c.args([
+        "demo", "--size", "600KiB", "--runs", "3", "--hash", "blake3", "--json",
+    ]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("demo --json prints JSON");
+    assert_eq!(v["size"], 600 * 1024);
+    assert_eq!(v["hash"], "blake3");
+    assert_eq!(v["chunk_size"], 1200);
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    let chunks = (600 * 1024u64).div_ceil(1200);
+    let mut goodputs = Vec::new();
+    for run in runs {
+        assert!(run["puller_datagrams_received"].as_u64().expect("count") >= chunks);
+        assert!(run["exposer_datagrams_sent"].as_u64().expect("count") >= chunks);
+        let g = run["goodput_mb_per_s"].as_f64().expect("goodput");
+        assert!(g > 0.0, "{run}");
+        goodputs.push(g);
+    }
+    goodputs.sort_by(f64::total_cmp);
+    let spread = &v["goodput_mb_per_s"];
+    assert_eq!(spread["median"].as_f64(), Some(goodputs[1]), "{spread}");
+    assert_eq!(spread["lowest"].as_f64(), Some(goodputs[0]), "{spread}");
+    assert_eq!(spread["highest"].as_f64(), Some(goodputs[2]), "{spread}");
+    assert!(v["seal_mb_per_s"]["median"].as_f64().expect("seal") > 0.0);
+}
+
+/// A report printed into a pipe whose reader has gone ends the process as a
+/// Unix tool ends, by SIGPIPE, not with a panic about the failed print.
+#[test]
+fn a_report_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = rgtp()
+        .args(["demo", "--size", "64KiB", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rgtp");
+    drop(child.stdout.take());
+    let err = drain(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if started.elapsed() > CHILD_LIMIT {
+            let _ = child.kill();
+            panic!("rgtp demo did not end");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = err.join().unwrap_or_default();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
+}
+
+#[test]
+fn demo_runs_must_be_one_or_more() {
+    let mut c = rgtp();
+    c.args(["demo", "--size", "1k", "--runs", "0"]);
+    let r = run_bounded(c, Duration::from_secs(60));
+    r.expect_code(2);
+    assert!(r.stderr.contains("--runs"), "{}", r.stderr);
+}
+
 // ---------------------------------------------------------------- interrupting a pull
 
 fn signal(child: &Child, sig: libc::c_int) {
