@@ -11,7 +11,7 @@
 //! a disk error, an edit) is found and fetched again (spec §8.12).
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rgtp_proto::puller::ManifestInfo;
@@ -162,12 +162,29 @@ impl ResumeState {
     }
 
     /// Reads the state at `path`: `Ok(None)` if there is none or it is not a state file.
+    ///
+    /// The header is read first, and the rest only if the file is exactly as long as
+    /// a record of the chunk count it declares: whatever else lies at that path, it
+    /// is not read into memory.
     pub fn load(path: &Path) -> io::Result<Option<ResumeState>> {
-        match fs::read(path) {
-            Ok(b) => Ok(ResumeState::decode(&b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let mut f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut b = vec![0u8; HEADER];
+        match f.read_exact(&mut b) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
         }
+        let count = u32::from_be_bytes(b[68..72].try_into().expect("4"));
+        let rest = u64::from(count).div_ceil(64) * 8;
+        if &b[..8] != MAGIC || f.metadata()?.len() != HEADER as u64 + rest {
+            return Ok(None);
+        }
+        f.take(rest).read_to_end(&mut b)?;
+        Ok(ResumeState::decode(&b))
     }
 
     /// Writes the state to `path` atomically (a temporary file beside it, synced, then
@@ -241,5 +258,16 @@ mod tests {
         fs::write(&p, b"not a state").unwrap();
         assert_eq!(ResumeState::load(&p).unwrap(), None);
         assert!(!dir.path().join("out.bin.rgtp-state.tmp").exists());
+        // A record's header with more after it than its chunk count needs: not
+        // a record, and not read (4 GiB, sparse).
+        let f = File::create(&p).unwrap();
+        (&f).write_all(&state().encode()).unwrap();
+        f.set_len(4 << 30).unwrap();
+        assert_eq!(ResumeState::load(&p).unwrap(), None);
+        // Exactly a record's length, but the header is not one.
+        let mut b = state().encode();
+        b[0] ^= 1;
+        fs::write(&p, &b).unwrap();
+        assert_eq!(ResumeState::load(&p).unwrap(), None);
     }
 }
