@@ -232,6 +232,10 @@ pub struct MultiPuller<S: SuiteFactory> {
     /// Kept chunks that passed with their runs, and that failed.
     kept_passed: u64,
     kept_failed: u64,
+    /// When the first Manifest was taken, until the driver's next `handle_timeout`
+    /// (due at once): no chunk is given to a source before the driver has taken the
+    /// Manifest event and handed over what it holds already.
+    manifest_turn: Option<Instant>,
     finished: bool,
     events: VecDeque<PullerEvent>,
     /// Next source to ask for a datagram.
@@ -291,6 +295,7 @@ impl<S: SuiteFactory + Clone> MultiPuller<S> {
             kept: KeptRuns::new(),
             kept_passed: 0,
             kept_failed: 0,
+            manifest_turn: None,
             finished: false,
             events: VecDeque::new(),
             rr: 0,
@@ -723,6 +728,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if self.solo() {
             return self.sources[0].puller.handle_timeout(now);
         }
+        self.manifest_turn = None;
         for i in 0..self.sources.len() {
             if self.live(i) {
                 self.sources[i].puller.handle_timeout(now);
@@ -770,6 +776,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
                     .then(|| s.last_delivery + self.cfg.stall_timeout);
                 s.puller.poll_timeout().into_iter().chain(stall)
             })
+            .chain(self.manifest_turn)
             .min()
     }
 
@@ -839,7 +846,9 @@ impl<S: SuiteFactory> MultiPuller<S> {
     /// Tops up every active source to about two windows of owed chunks; once nothing
     /// is left to give, an idle source takes half of what another has not requested.
     fn schedule(&mut self) {
-        let Some(_) = self.manifest else { return };
+        if self.manifest.is_none() || self.manifest_turn.is_some() {
+            return;
+        }
         for i in 0..self.sources.len() {
             let s = &self.sources[i];
             if s.state != SourceState::Active || !s.puller.transferring() {
@@ -1041,6 +1050,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
                     .then(|| vec![[0; HASH_LEN]; info.chunk_count as usize]);
                 self.sources[i].state = SourceState::Active;
                 self.sources[i].last_delivery = now;
+                self.manifest_turn = Some(now);
                 self.events.push_back(PullerEvent::Manifest(info));
             }
             Some(m) => {

@@ -74,6 +74,7 @@ impl<S: SuiteFactory> Puller<S> {
         self.pacing
             .start(self.rate_limit(), u64::from(m.chunk_size), now);
         self.timers.last_progress = now;
+        self.timers.manifest_turn = Some(now);
         // Karn: only an unambiguous handshake gives an RTT sample.
         if self.timers.handshake_tries == 1 {
             self.sample_rtt(

@@ -400,6 +400,7 @@ impl<S: SuiteFactory> Puller<S> {
                 }
             }
             Phase::Transfer => {
+                self.timers.manifest_turn = None;
                 self.repair_clock(now);
                 self.pacing.expire(now);
                 self.detect_losses(now);
@@ -455,7 +456,13 @@ impl<S: SuiteFactory> Puller<S> {
             return None;
         } else if self.timers.want_rate_report {
             self.rate_report(now, buf)
-        } else if let Some(len) = self.build_nak(now, buf) {
+        } else if let Some(len) = self
+            .timers
+            .manifest_turn
+            .is_none()
+            .then(|| self.build_nak(now, buf))
+            .flatten()
+        {
             len
         } else if self.timers.want_keepalive {
             self.keepalive(now, buf)

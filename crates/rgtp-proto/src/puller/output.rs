@@ -239,6 +239,10 @@ impl<S: SuiteFactory> Puller<S> {
     /// ([`PullerEvent::Kept`]); each counts as resumed once it passes, and one that
     /// fails is fetched again.
     ///
+    /// Hand chunks over as the Manifest event is taken: no chunk is asked for before
+    /// the driver's next [`Puller::handle_timeout`], which [`Puller::poll_timeout`]
+    /// makes due at once, whether the driver drains transmits or events first.
+    ///
     /// Returns whether it was taken: only in transfer, only once, only at its exact
     /// length.
     pub fn resume_chunk(&mut self, idx: u32, data: &[u8]) -> bool {

@@ -73,6 +73,11 @@ pub(super) struct Timers {
     pub(super) want_pull_request: bool,
     pub(super) want_rate_report: bool,
     pub(super) want_keepalive: bool,
+    /// When the Manifest was accepted, until the driver's next `handle_timeout`
+    /// (due at once): no chunk is asked for before the driver has taken the
+    /// Manifest event and handed over what it holds already (`resume_chunk`),
+    /// whichever order it drains transmits and events in.
+    pub(super) manifest_turn: Option<Instant>,
 }
 
 impl Timers {
@@ -89,6 +94,7 @@ impl Timers {
             want_pull_request: true,
             want_rate_report: false,
             want_keepalive: false,
+            manifest_turn: None,
         }
     }
 
@@ -106,6 +112,9 @@ impl Timers {
             .min(self.last_sent + cfg.keepalive_interval);
         if has_token {
             t = t.min(self.next_token_refresh);
+        }
+        if let Some(at) = self.manifest_turn {
+            t = t.min(at);
         }
         t
     }

@@ -5,7 +5,9 @@
 //! token, a Rate_Report when one is due, a NAK filling the window (re-requests
 //! first, then parity, then new chunks), and a Keepalive when nothing else was
 //! sent for a while. A lost chunk waits for its block's parity when that parity
-//! may still rebuild it.
+//! may still rebuild it. The first NAK waits for the driver's `handle_timeout`
+//! after the Manifest (due at once), so that chunks the driver hands over as it
+//! takes the Manifest event (`resume_chunk`) are never asked for.
 
 use super::{Phase, Puller, SuiteFactory};
 use crate::exposer::{make_parity_entry, parity_entry};

@@ -513,6 +513,33 @@ fn pair_runs_on_virtual_time() {
     assert_eq!(pair.puller.stats().srtt_us, 80_000);
 }
 
+/// A pull that resumes an earlier run's output asks for what that run lacks and
+/// nothing else, though the pair drains transmits before events: the first request
+/// waits for the chunks handed over as the Manifest event is taken.
+#[test]
+fn a_resumed_pull_asks_only_for_what_it_lacks() {
+    let data = data(100_000);
+    let mut earlier = data.clone();
+    earlier[40_000..60_000].fill(0);
+    let mut pair = Pair::with(exposure(&data, 1_000));
+    pair.earlier = Some((
+        earlier,
+        (0..100).filter(|i| !(40..60).contains(i)).collect(),
+    ));
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    let mut sent: Vec<u32> = pair
+        .exposer_sent
+        .iter()
+        .filter_map(|d| chunk_index(d))
+        .collect();
+    sent.sort_unstable();
+    assert_eq!(sent, (40..60).collect::<Vec<u32>>());
+    let s = pair.puller.stats();
+    assert_eq!((s.chunks_resumed, s.chunks_requested), (80, 20));
+}
+
 /// What drivers call, `poll_transmit_ref`, hands out a batch of consecutive chunks
 /// without proofs as the slice of the store that holds their packets, and writes
 /// every other batch into `buf`; batch for batch, the bytes are the ones

@@ -500,16 +500,24 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
             "runs {runs}"
         );
         assert_eq!(pair.output, data);
-        // The first NAK goes out with the Manifest, before the earlier run's record
-        // is read: what it asks for comes again. Then the first chunks of the kept
-        // runs (128 is among the missing), the missing, and the part of run 3 that
-        // chunk 192's proof shows wrong (chunks 200..208).
+        // The first NAK waits until the earlier run's chunks are handed over (the
+        // pair drains transmits before events): it asks for the first chunks of the
+        // kept runs, then the missing (128 is among them).
         let first: Vec<u32> = pair
             .puller_sent
             .iter()
             .find_map(|d| super::nak_indices(&Repr::parse(d, 65_507).ok()?))
             .expect("a NAK");
-        assert!(first.len() <= 64, "{first:?}");
+        let heads = [0, 64, 192, 256, 320];
+        assert_eq!(first[..3], [0, 64, 100], "runs {runs}");
+        assert!(
+            first
+                .iter()
+                .all(|i| heads.contains(i) || (100..150).contains(i)),
+            "{first:?}"
+        );
+        // Fetched: those, and the part of run 3 that chunk 192's proof shows wrong
+        // (chunks 200..208). Nothing else the earlier run held.
         let mut sent: Vec<u32> = pair
             .exposer_sent
             .iter()
@@ -517,20 +525,12 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
             .collect();
         sent.sort_unstable();
         sent.dedup();
-        let heads = [64, 192, 256, 320];
-        let mut want: Vec<u32> = first
-            .iter()
-            .copied()
-            .chain(heads)
-            .chain(100..150)
-            .chain(200..208)
-            .collect();
+        let mut want: Vec<u32> = heads.into_iter().chain(100..150).chain(200..208).collect();
         want.sort_unstable();
         assert_eq!(sent, want, "runs {runs}");
         let s = pair.puller.stats();
         assert_eq!(s.chunks_received, 330);
-        let refused = first.len() as u64 + 4;
-        assert_eq!(s.chunks_resumed, held.len() as u64 - refused - 8);
+        assert_eq!(s.chunks_resumed, held.len() as u64 - heads.len() as u64 - 8);
         assert_eq!(s.repaired_chunks, 8);
         assert_eq!(s.merkle_failures, 0);
         let kept: Vec<u32> = pair
@@ -540,10 +540,11 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
                 PullerEvent::Kept { first, members } => {
                     // Runs 1 and 2 lack 100..150; run 5 is the last, of 10 chunks.
                     let want = match first {
+                        0 | 192 | 256 => 63,
                         64 => 35,
                         128 => 42,
                         320 => 9,
-                        _ => 63,
+                        _ => unreachable!("run {first}"),
                     };
                     assert_eq!(members.count_ones(), want, "run {first}");
                     Some(*first)
@@ -553,7 +554,7 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
             .collect();
         assert_eq!(
             kept,
-            [64, 128, 192, 256, 320],
+            [0, 64, 128, 192, 256, 320],
             "each run's kept chunks once, after its first chunk"
         );
     }
@@ -581,21 +582,9 @@ fn what_was_kept_stays_claimed_until_it_is_judged() {
             .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
             .collect()
     };
-    // Nothing judged yet. The first NAK went out with the Manifest, before the
-    // earlier run's record was read: what it asks for is in flight, not kept.
-    let first: Vec<u32> = pair
-        .puller_sent
-        .iter()
-        .find_map(|d| super::nak_indices(&Repr::parse(d, 65_507).ok()?))
-        .expect("a NAK");
+    // Nothing judged yet, nothing asked for yet: everything held is claimed.
     assert!(pair.exposer_sent.iter().all(|d| chunk_of(d).is_none()));
-    let want: Vec<u32> = held
-        .iter()
-        .copied()
-        .filter(|i| !first.contains(i))
-        .collect();
-    assert!(want.len() > 200, "{first:?}");
-    assert_eq!(claimed(&pair.puller), want);
+    assert_eq!(claimed(&pair.puller), held);
     assert_eq!(pair.puller.stats().chunks_received, 0);
     pair.drive();
     assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
