@@ -37,6 +37,26 @@ fn path(v6: bool) -> (VethPair, IpAddr, IpAddr) {
         }
         ns.ip(&args);
     }
+    // Each side knows the other's MAC from the start: no datagram waits for (or is
+    // dropped from the queue of) an ARP or neighbour discovery still under way.
+    let mac = |m: [u8; 6]| m.map(|b| format!("{b:02x}")).join(":");
+    let (a_mac, b_mac) = (mac(pair.a_mac()), mac(pair.b_mac()));
+    for (ns, iface, peer, lladdr) in [
+        (&pair.a, &pair.a_if, b, &b_mac),
+        (&pair.b, &pair.b_if, a, &a_mac),
+    ] {
+        ns.ip(&[
+            "neigh",
+            "replace",
+            peer,
+            "lladdr",
+            lladdr,
+            "dev",
+            iface,
+            "nud",
+            "permanent",
+        ]);
+    }
     (pair, a.parse().unwrap(), b.parse().unwrap())
 }
 
