@@ -15,7 +15,10 @@
 //! `handle_*` call, drain
 //! [`Puller::poll_transmit`], then read [`Puller::poll_timeout`], then drain
 //! [`Puller::poll_event`]. Call [`Puller::handle_timeout`] when the deadline
-//! passes; an extra call does nothing.
+//! passes; an extra call does nothing. Chunks held from an earlier run go in with
+//! [`Puller::resume_chunk`] as the [`PullerEvent::Manifest`] event is taken: the
+//! first request waits for the `handle_timeout` that the Manifest makes due at
+//! once, so none of them is asked for, in either order of draining.
 //!
 //! # Layout
 //! Each concern keeps its state in a sub-struct of [`Puller`], in a module
