@@ -1,6 +1,5 @@
 //! The `rgtp` command: expose a file, pull one, or run a loopback demo.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +24,7 @@ use rgtp_proto::{CipherId, ExposerStats, HashId, Peer, PullerConfig};
 
 mod demo;
 mod gtudp_cmd;
+mod stdio;
 mod sweep_cmd;
 
 /// Exit statuses, one per kind of failure.
@@ -251,7 +251,8 @@ impl LinkArgs {
 
 #[derive(clap::Args)]
 struct ExposeArgs {
-    /// File to expose (mapped, not read into memory first).
+    /// File to expose (mapped, not read into memory first). `-`, a pipe or a device
+    /// is read to its end first: sealing needs all of it.
     file: PathBuf,
     /// UDP port to serve on.
     #[arg(long, short, default_value_t = 9000)]
@@ -312,6 +313,8 @@ struct PullArgs {
     /// Output file (written as OUT.rgtp-partial, renamed when verified). A pull that
     /// stops before the end keeps OUT.rgtp-partial and OUT.rgtp-state; the same command
     /// run again resumes it, fetching only what is missing. `-o /dev/null` is --discard.
+    /// `-o -` writes to standard output, once the whole is verified (held in a file
+    /// under $TMPDIR until then, and not resumable).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Keep nothing: verify every chunk and the Merkle root as any pull does, then drop
@@ -603,30 +606,6 @@ fn install_stop_handler() {
     }
 }
 
-fn map_file(path: &Path) -> Result<(Option<memmap2::Mmap>, u64), (u8, String)> {
-    let file = File::open(path).map_err(|e| {
-        (
-            exit::IO,
-            format!(
-                "cannot open {}: {e} (check the path and its permissions)",
-                path.display()
-            ),
-        )
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|e| (exit::IO, format!("{}: {e}", path.display())))?
-        .len();
-    if len == 0 {
-        return Ok((None, 0));
-    }
-    // SAFETY: the map is read once, at expose time; a concurrent writer could change what
-    // we seal but cannot make us read out of bounds.
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|e| (exit::IO, format!("cannot map {}: {e}", path.display())))?;
-    Ok((Some(map), len))
-}
-
 /// Where `rgtp expose --record FILE` keeps the token secret: `FILE.secret`.
 fn secret_path(record: &Path) -> PathBuf {
     let mut p = record.as_os_str().to_owned();
@@ -687,8 +666,8 @@ fn expose(a: ExposeArgs) -> CliResult {
             "--record captures one socket: record with --channels 1, or capture the port with tcpdump".into(),
         ));
     }
-    let (map, len) = map_file(&a.file)?;
-    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let (input, len) = stdio::input(&a.file)?;
+    let data: &[u8] = &input;
     let (link, where_): (Box<dyn Link>, Peer) = match &a.link.link {
         LinkArg::Udp => {
             let addr = SocketAddr::new(a.bind, a.port);
@@ -747,7 +726,7 @@ fn expose(a: ExposeArgs) -> CliResult {
         b = b.dangerous_raw_key();
     }
     let prepared = b.expose(data).map_err(|e| (exit::USAGE, e.to_string()))?;
-    drop(map);
+    drop(input);
     if let Some(record) = &a.link.record {
         write_token_secret(&secret_path(record), prepared.token_secret())?;
     }
@@ -783,7 +762,11 @@ fn expose(a: ExposeArgs) -> CliResult {
         eprintln!(
             "exposing {} ({len} bytes, {} chunks of {}) on {shown}; sealed in {:.2?}\n\
              suite: {} + {}, fec {:?} ({}/{}), proofs {}. Ctrl-C to stop.",
-            a.file.display(),
+            if a.file == Path::new("-") {
+                "standard input".into()
+            } else {
+                a.file.display().to_string()
+            },
             prepared.exposure.chunk_count(),
             prepared.exposure.chunk_size(),
             started.elapsed(),
@@ -901,6 +884,23 @@ fn pull(a: PullArgs) -> CliResult {
             "no output named: give -o FILE to keep what is pulled, or --discard to verify it and keep nothing".into(),
         ));
     }
+    let to_stdout = a.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && a.json {
+        return Err((
+            exit::USAGE,
+            "-o - writes the pulled bytes to standard output, where --json would print too: \
+             name a file with -o, or leave out --json"
+                .into(),
+        ));
+    }
+    if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err((
+            exit::USAGE,
+            "-o - would print the pulled bytes on the terminal: redirect standard output \
+             (> FILE, | CMD) or name a file with -o"
+                .into(),
+        ));
+    }
     let ticket: Ticket = a
         .ticket
         .parse()
@@ -1003,11 +1003,15 @@ fn pull(a: PullArgs) -> CliResult {
         bar: &bar,
         quiet: a.quiet,
     };
-    let keep = a
-        .output
-        .as_deref()
-        .filter(|out| !rgtp::sink::is_null_device(out));
-    let result = match keep {
+    let spool = to_stdout.then(stdio::Spool::new).transpose()?;
+    let keep: Option<PathBuf> = match &spool {
+        Some(spool) => Some(spool.path().to_path_buf()),
+        None => a
+            .output
+            .clone()
+            .filter(|out| !rgtp::sink::is_null_device(out)),
+    };
+    let result = match keep.as_deref() {
         Some(out) => pull_file(&job, out, &mut link, &clock, &progress, &STOP),
         None => rgtp::files::pull_discard(&job, &mut link, &clock, &progress, &STOP),
     };
@@ -1016,6 +1020,9 @@ fn pull(a: PullArgs) -> CliResult {
         Ok(done) => {
             flushed.map_err(|e| (exit::IO, format!("completing the capture file: {e}")))?;
             bar.finish();
+            if let Some(spool) = spool {
+                spool.send()?;
+            }
             if !a.quiet {
                 report_pull(&done, started, keep.is_none());
             }
@@ -1030,7 +1037,10 @@ fn pull(a: PullArgs) -> CliResult {
         }
         Err(PullFileError::Pull(NotPulled { failure, kept })) => {
             bar.abandon();
-            if let (Some(kept), false) = (&kept, a.quiet) {
+            // What a pull to standard output held goes with it: it is not resumable.
+            let resumable = spool.is_none();
+            drop(spool);
+            if let (Some(kept), false, true) = (&kept, a.quiet, resumable) {
                 eprintln!("{kept}");
             }
             if let PullFailure::Stopped = failure {
@@ -1187,8 +1197,8 @@ fn replay(a: ReplayArgs) -> CliResult {
         "cannot tell the exposer's address: the ticket's host does not resolve and the capture has no Pull_Request".to_string(),
     ))?;
     if let Some(src) = &a.source {
-        let (map, _) = map_file(src)?;
-        let data: &[u8] = map.as_deref().unwrap_or(&[]);
+        let (input, _) = stdio::input(src)?;
+        let data: &[u8] = &input;
         let default_secret = secret_path(&a.capture);
         let secret = match (&a.token_secret, a.token_secret_from_key) {
             (Some(path), _) => rgtp::replay::TokenSecret::Given(read_token_secret(path)?),

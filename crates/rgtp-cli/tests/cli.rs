@@ -125,16 +125,37 @@ struct Exposer {
 impl Exposer {
     /// Exposes `file` on a free loopback port with the extra arguments.
     fn start(file: &Path, extra: &[&str]) -> Exposer {
+        Self::launch(file, extra, None)
+    }
+
+    /// Exposes `input`, given on standard input (`rgtp expose -`).
+    fn start_from_stdin(input: Vec<u8>, extra: &[&str]) -> Exposer {
+        Self::launch(Path::new("-"), extra, Some(input))
+    }
+
+    fn launch(file: &Path, extra: &[&str], input: Option<Vec<u8>>) -> Exposer {
         let mut child = rgtp()
             .arg("expose")
             .arg(file)
             .args(["--port", "0", "--bind", "127.0.0.1", "-q"])
             .args(extra)
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn rgtp expose");
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("stdin");
+            thread::spawn(move || {
+                use std::io::Write;
+                // Closed when the thread ends: the end of the input.
+                let _ = stdin.write_all(&input);
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -1777,4 +1798,119 @@ fn pull_from_three_exposers_at_once_uses_all_and_drops_a_liar() {
     for e in [a, b, c] {
         e.stop();
     }
+}
+
+// ---------------------------------------------------------------- standard input and output
+
+/// `rgtp pull TICKET -o - ARGS` with `TMPDIR` at `tmp`: its status, the bytes it
+/// wrote to standard output, and what it said on standard error.
+fn pull_to_stdout(ticket: &str, tmp: &Path, extra: &[&str]) -> (ExitStatus, Vec<u8>, String) {
+    let mut child = rgtp()
+        .args(["pull", ticket, "-o", "-", "-q"])
+        .args(extra)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rgtp pull");
+    let mut out = child.stdout.take().expect("stdout");
+    let err = drain(child.stderr.take().expect("stderr"));
+    let bytes = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if started.elapsed() > CHILD_LIMIT {
+            let _ = child.kill();
+            panic!("rgtp pull -o - did not finish within {CHILD_LIMIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        bytes.join().expect("stdout reader"),
+        err.join().unwrap_or_default(),
+    )
+}
+
+fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect()
+}
+
+/// `rgtp expose -` seals what it reads on standard input; `rgtp pull -o -` writes
+/// the verified whole to standard output and leaves nothing under `TMPDIR`.
+#[test]
+fn expose_reads_standard_input_and_pull_writes_standard_output() {
+    let src = data(300_000, 41);
+    let exposer = Exposer::start_from_stdin(src.clone(), &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (status, bytes, stderr) = pull_to_stdout(
+        &exposer.ticket,
+        tmp.path(),
+        &["--connect-timeout", "10", "--idle-timeout", "15"],
+    );
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(
+        bytes == src,
+        "standard output differs ({} bytes)",
+        bytes.len()
+    );
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+    exposer.stop();
+}
+
+/// A pull to standard output that fails writes nothing there and keeps nothing: it
+/// is not resumable, so it says nothing of resuming either.
+#[test]
+fn a_failed_pull_to_standard_output_leaves_nothing() {
+    let ticket = format!(
+        "rgtp://127.0.0.1:{}/{}#{}",
+        free_port(),
+        "ab".repeat(16),
+        "11".repeat(32)
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (status, bytes, stderr) = pull_to_stdout(
+        &ticket,
+        tmp.path(),
+        &["--connect-timeout", "1", "--retries", "1"],
+    );
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no answer"), "{stderr}");
+    assert!(!stderr.contains("resume"), "{stderr}");
+    assert!(bytes.is_empty(), "{} bytes on standard output", bytes.len());
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
+/// `-o -` and `--json` would both print to standard output: a usage error.
+#[test]
+fn a_pull_to_standard_output_refuses_json() {
+    let mut c = rgtp();
+    c.args(["pull", "rgtp://127.0.0.1:9/00#00", "-o", "-", "--json"]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--json"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+/// A directory is not a file to expose: the error names `rgtp send`.
+#[test]
+fn exposing_a_directory_names_send() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = rgtp();
+    c.arg("expose").arg(dir.path()).args(["--port", "0", "-q"]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(2);
+    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    assert!(r.stderr.contains("rgtp send"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "no ticket expected: {}", r.stdout);
 }
