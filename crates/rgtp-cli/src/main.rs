@@ -71,7 +71,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct InspectArgs {
-    /// Capture file: from `rgtp expose/pull --record`, tcpdump -w or tshark -w.
+    /// Capture file: from `rgtp expose/pull --record`, tcpdump -w or tshark -w; `-`
+    /// reads standard input (`tcpdump -w - … | rgtp inspect -`, summarised at its end).
     capture: PathBuf,
     /// Decrypt and verify with this ticket (replays the exposer's packets into a puller).
     #[arg(long)]
@@ -1116,14 +1117,23 @@ fn pull_json(done: &Pulled, started: StdInstant) -> serde_json::Value {
     })
 }
 
+/// Reads a capture file, or standard input for `-` (`tcpdump -w - | rgtp inspect -`).
 fn read_capture(path: &Path) -> Result<rgtp_capture::Capture, (u8, String)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        (
-            exit::IO,
-            format!("cannot read {}: {e} (check the path)", path.display()),
-        )
-    })?;
-    rgtp_capture::read(&bytes).map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))
+    let (bytes, name) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| (exit::IO, format!("cannot read standard input: {e}")))?;
+        (bytes, "standard input".to_string())
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| {
+            (
+                exit::IO,
+                format!("cannot read {}: {e} (check the path)", path.display()),
+            )
+        })?;
+        (bytes, path.display().to_string())
+    };
+    rgtp_capture::read(&bytes).map_err(|e| (exit::USAGE, format!("{name}: {e}")))
 }
 
 fn inspect(a: InspectArgs) -> CliResult {

@@ -1914,3 +1914,23 @@ fn exposing_a_directory_names_send() {
     assert!(r.stderr.contains("rgtp send"), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "no ticket expected: {}", r.stdout);
 }
+
+/// `rgtp inspect -` reads the capture from standard input (`tcpdump -w - | rgtp
+/// inspect -`) and says what it says of the same file.
+#[test]
+fn inspect_reads_a_capture_from_standard_input() {
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pcaps/bottleneck.pcap");
+    let mut c = rgtp();
+    c.arg("inspect").arg(&pcap).arg("--json");
+    let from_file = run_bounded(c, CHILD_LIMIT);
+    from_file.expect_code(0);
+    let mut c = Command::new("sh");
+    c.args(["-c", "\"$0\" inspect - --json < \"$1\"", BIN])
+        .arg(&pcap);
+    let from_stdin = run_bounded(c, CHILD_LIMIT);
+    from_stdin.expect_code(0);
+    let v: serde_json::Value =
+        serde_json::from_str(&from_stdin.stdout).expect("inspect --json prints JSON");
+    assert_eq!(v["exposures"][0]["chunks"]["distinct"], 100);
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+}
