@@ -583,6 +583,21 @@ extern "C" fn on_signal(sig: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
+/// The first SIGINT does nothing, a second one ends the process as usual. For a
+/// reader at the end of a pipeline (`tcpdump -w - | rgtp inspect -`): Ctrl-C reaches
+/// every process of it, and this one must outlast the writer to read to the end.
+fn outlast_one_interrupt() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a handler that does nothing is async-signal-safe; the struct is zeroed
+    // (an empty mask) before the handler and flags are set.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+}
+
 /// Dies of the signal that stopped us, as if it had never been caught, once
 /// cleanup is done (so the shell sees the usual interrupted status).
 fn die_of_stop_signal() -> ! {
@@ -1120,6 +1135,7 @@ fn pull_json(done: &Pulled, started: StdInstant) -> serde_json::Value {
 /// Reads a capture file, or standard input for `-` (`tcpdump -w - | rgtp inspect -`).
 fn read_capture(path: &Path) -> Result<rgtp_capture::Capture, (u8, String)> {
     let (bytes, name) = if path == Path::new("-") {
+        outlast_one_interrupt();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
             .map_err(|e| (exit::IO, format!("cannot read standard input: {e}")))?;

@@ -1934,3 +1934,86 @@ fn inspect_reads_a_capture_from_standard_input() {
     assert_eq!(v["exposures"][0]["chunks"]["distinct"], 100);
     assert_eq!(from_stdin.stdout, from_file.stdout);
 }
+
+/// Ctrl-C at a pipeline `tcpdump -w - | rgtp inspect -` reaches both: the first
+/// SIGINT leaves `inspect -` reading to the end of what the writer sent; a second
+/// one ends it as usual.
+#[test]
+fn inspect_from_standard_input_outlasts_one_interrupt() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let pcap =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pcaps/bottleneck.pcap"))
+            .expect("read the capture");
+    // Whether the child catches SIGINT now (its handler, not the default), once it
+    // runs `rgtp` (before the exec, it has the test's dispositions).
+    let catching = |child: &Child| -> bool {
+        let exec = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+        if !exec.windows(7).any(|w| w == b"inspect") {
+            return false;
+        }
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
+    };
+    let wait_for = |child: &Child, want: bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while catching(child) != want {
+            assert!(Instant::now() < deadline, "SIGINT caught: never {want}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let interrupt = |child: &Child| {
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: plain kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    };
+    let spawn = || {
+        rgtp()
+            .args(["inspect", "-", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rgtp inspect")
+    };
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(&pcap[..pcap.len() / 2])
+        .expect("first half");
+    wait_for(&child, true);
+    interrupt(&child);
+    wait_for(&child, false);
+    stdin
+        .write_all(&pcap[pcap.len() / 2..])
+        .expect("second half");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["exposures"][0]["chunks"]["distinct"], 100);
+
+    let mut child = spawn();
+    let stdin = child.stdin.take().expect("stdin");
+    wait_for(&child, true);
+    interrupt(&child);
+    wait_for(&child, false);
+    interrupt(&child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "a second SIGINT did not end it");
+        thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+}
