@@ -20,6 +20,10 @@
 //!   pair (either way round) carried at least one valid RGTP packet in the
 //!   capture; other UDP payloads (DNS, …) are **not RGTP**
 //!   (`not_rgtp.udp_datagrams`).
+//! - A datagram that is a segment batch captured whole (a UDP GSO send, seen on
+//!   the sending host or on loopback before the kernel cuts it up:
+//!   [`rgtp_wire::split_batch`]) counts as the packets it holds, each classified
+//!   on its own; the replay with a ticket feeds them one by one too.
 //! - A candidate that [`Repr::parse`] rejects (parsed with a payload limit of
 //!   [`MAX_PAYLOAD`]) is **malformed**. It is attributed to the exposure named
 //!   at bytes 4..20 when that exposure has valid packets, else to the one
@@ -1097,7 +1101,7 @@ pub fn inspect(capture: &Capture, ticket: Option<&Ticket>) -> Report {
     // Pass 1: address pairs that carried valid RGTP.
     let mut rgtp_pairs: HashSet<(Peer, Peer)> = HashSet::new();
     for (_, d) in capture.datagrams() {
-        if Repr::parse(&d.payload, MAX_PAYLOAD).is_ok() {
+        if rgtp_wire::captured_packets(&d.payload).any(|p| Repr::parse(p, MAX_PAYLOAD).is_ok()) {
             rgtp_pairs.insert(pair(canonical(d.src), canonical(d.dst)));
         }
     }
@@ -1126,52 +1130,53 @@ pub fn inspect(capture: &Capture, ticket: Option<&Ticket>) -> Report {
             }
         };
         let (src, dst) = (canonical(d.src), canonical(d.dst));
-        match Repr::parse(&d.payload, MAX_PAYLOAD) {
-            Ok(repr) => {
-                valid_packets += 1;
-                let id = *repr.exposure_id();
-                let list = events.entry(id).or_insert_with(|| {
-                    order.push(id);
-                    Vec::new()
-                });
-                list.push(event(r.ts_us, src, dst, d.payload.len(), &repr));
-                let ids = pair_exposures.entry(pair(src, dst)).or_default();
-                if !ids.contains(&id) {
-                    ids.push(id);
+        for payload in rgtp_wire::captured_packets(&d.payload) {
+            match Repr::parse(payload, MAX_PAYLOAD) {
+                Ok(repr) => {
+                    valid_packets += 1;
+                    let id = *repr.exposure_id();
+                    let list = events.entry(id).or_insert_with(|| {
+                        order.push(id);
+                        Vec::new()
+                    });
+                    list.push(event(r.ts_us, src, dst, payload.len(), &repr));
+                    let ids = pair_exposures.entry(pair(src, dst)).or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
                 }
-            }
-            Err(e) => {
-                let candidate = match d.src {
-                    Peer::Ip(_) => looks_rgtp(&d.payload) || rgtp_pairs.contains(&pair(src, dst)),
-                    _ => true,
-                };
-                if !candidate {
-                    not_rgtp.udp_datagrams += 1;
-                    continue;
-                }
-                let mut reason = e.to_string();
-                if r.captured_len < r.orig_len {
-                    reason.push_str(&format!(
-                        " (frame captured short: {} of {} bytes)",
-                        r.captured_len, r.orig_len
+                Err(e) => {
+                    let candidate = match d.src {
+                        Peer::Ip(_) => looks_rgtp(payload) || rgtp_pairs.contains(&pair(src, dst)),
+                        _ => true,
+                    };
+                    if !candidate {
+                        not_rgtp.udp_datagrams += 1;
+                        continue;
+                    }
+                    let mut reason = e.to_string();
+                    if r.captured_len < r.orig_len {
+                        reason.push_str(&format!(
+                            " (frame captured short: {} of {} bytes)",
+                            r.captured_len, r.orig_len
+                        ));
+                    }
+                    let named = payload
+                        .get(4..20)
+                        .map(|b| <ExposureId>::try_from(b).expect("16 bytes"));
+                    malformed.push((
+                        named,
+                        Malformed {
+                            index: r.index,
+                            ts_us: r.ts_us,
+                            src,
+                            dst,
+                            len: payload.len(),
+                            class: error_class(&e),
+                            reason,
+                        },
                     ));
                 }
-                let named = d
-                    .payload
-                    .get(4..20)
-                    .map(|b| <ExposureId>::try_from(b).expect("16 bytes"));
-                malformed.push((
-                    named,
-                    Malformed {
-                        index: r.index,
-                        ts_us: r.ts_us,
-                        src,
-                        dst,
-                        len: d.payload.len(),
-                        class: error_class(&e),
-                        reason,
-                    },
-                ));
             }
         }
     }

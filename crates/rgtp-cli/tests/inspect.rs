@@ -921,3 +921,64 @@ proptest::proptest! {
         );
     }
 }
+
+/// A capture taken on the sending host or on loopback, before the kernel cuts a
+/// UDP GSO send into datagrams, holds each batch of chunk packets as one datagram:
+/// `multi-chunk` with its exposer's chunks so batched reads as the original does,
+/// packet by packet, and pulls with its ticket.
+#[test]
+fn segment_batches_captured_whole_are_read_packet_by_packet() {
+    let (c, sidecar) = load("multi-chunk");
+    let mut w = CaptureWriter::new(Vec::new()).unwrap();
+    // (first record's time, src, dst, the batch so far, its packet size)
+    let mut batch: Option<(u64, Peer, Peer, Vec<u8>, usize)> = None;
+    let flush = |w: &mut CaptureWriter<Vec<u8>>,
+                 b: &mut Option<(u64, Peer, Peer, Vec<u8>, usize)>| {
+        if let Some((ts, src, dst, bytes, _)) = b.take() {
+            w.write_datagram(ts, src, dst, None, &bytes).unwrap();
+        }
+    };
+    for (r, d) in c.datagrams() {
+        let chunk = matches!(Repr::parse(&d.payload, 65_507), Ok(Repr::ChunkData(_)));
+        let joins = batch.as_ref().is_some_and(|(_, src, dst, bytes, size)| {
+            chunk
+                && (*src, *dst) == (d.src, d.dst)
+                && bytes.len() % size == 0
+                && bytes.len() / size < 16
+                && d.payload.len() <= *size
+        });
+        if joins {
+            batch.as_mut().unwrap().3.extend_from_slice(&d.payload);
+            continue;
+        }
+        flush(&mut w, &mut batch);
+        if chunk {
+            batch = Some((r.ts_us, d.src, d.dst, d.payload.clone(), d.payload.len()));
+        } else {
+            w.write_datagram(r.ts_us, d.src, d.dst, None, &d.payload)
+                .unwrap();
+        }
+    }
+    flush(&mut w, &mut batch);
+    let batched = finish(w);
+    assert!(
+        batched.records.len() + 60 < c.records.len(),
+        "{} records of {}",
+        batched.records.len(),
+        c.records.len()
+    );
+
+    let t = ticket_of(&sidecar);
+    let (a, b) = (inspect(&c, Some(&t)), inspect(&batched, Some(&t)));
+    let (xa, xb) = (only(&a), only(&b));
+    assert_eq!(b.malformed_total(), 0, "{b}");
+    assert_eq!(b.valid_packets, a.valid_packets);
+    assert_eq!(xb.chunks.distinct, xa.chunks.distinct);
+    assert_eq!(
+        xb.packets_of(PacketType::ChunkData).from_exposer.packets,
+        xa.packets_of(PacketType::ChunkData).from_exposer.packets
+    );
+    let p = b.pull.as_ref().unwrap();
+    assert_eq!(p.verdict, Verdict::Complete, "{b}");
+    assert_eq!(b.recovered, a.recovered);
+}

@@ -18,12 +18,14 @@
 
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
+mod batch;
 mod emit;
 mod error;
 mod packet;
 mod parse;
 mod repr;
 
+pub use batch::{captured_packets, split_batch};
 pub use error::Error;
 pub use packet::Packet;
 pub use repr::*;

@@ -186,12 +186,14 @@ pub fn replay_pull(
                 break;
             }
         }
-        let mut bytes = d.payload.clone();
-        fed += 1;
         let from = exposer.unwrap_or(d.src);
-        st.input(now, from, &mut bytes);
-        st.transmit(now, discard);
-        st.events();
+        for packet in rgtp_wire::captured_packets(&d.payload) {
+            let mut bytes = packet.to_vec();
+            fed += 1;
+            st.input(now, from, &mut bytes);
+            st.transmit(now, discard);
+            st.events();
+        }
     }
     let (puller, app, outcome) = st.into_parts();
     let stats = puller.stats();
@@ -300,10 +302,10 @@ pub fn replay_expose(
     let mut produced = Vec::new();
     for (r, d) in capture.datagrams() {
         if canonical(d.src) == exposer_peer {
-            recorded.push(Sent {
+            recorded.extend(rgtp_wire::captured_packets(&d.payload).map(|p| Sent {
                 to: canonical(d.dst),
-                bytes: d.payload.clone(),
-            });
+                bytes: p.to_vec(),
+            }));
             continue;
         }
         if canonical(d.dst) != exposer_peer {
