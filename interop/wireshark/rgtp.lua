@@ -771,6 +771,44 @@ local function dissect(tvb, pinfo, tree, over_udp)
     return size
 end
 
+-- A UDP GSO send captured uncut (spec §1.4): packets back to back, all as long
+-- as the first but the last, each starting with version 1 and a Length equal to
+-- its own size. Returns the first packet's size, or nil for anything else.
+local function batch_size(tvb)
+    local size = tvb:len()
+    if size ~= tvb:reported_len() or size < HEADER_LEN then return nil end
+    local first = tvb(2, 2):uint()
+    if first < HEADER_LEN or first >= size then return nil end
+    local off = 0
+    while off < size do
+        local len = math.min(first, size - off)
+        if len < HEADER_LEN or tvb(off, 1):uint() ~= VERSION
+            or tvb(off + 2, 2):uint() ~= len then
+            return nil
+        end
+        off = off + first
+    end
+    return first
+end
+
+-- Each packet of a batch gets a tree of its own; Info names the batch and its
+-- first packet.
+local function dissect_batch(tvb, pinfo, tree, first)
+    local size = tvb:len()
+    local count, info = 0, nil
+    local off = 0
+    while off < size do
+        local len = math.min(first, size - off)
+        dissect(tvb(off, len):tvb(), pinfo, tree, true)
+        count = count + 1
+        if not info then info = tostring(pinfo.cols.info) end
+        off = off + first
+    end
+    pinfo.cols.info = string.format("%d packets of one GSO send, captured uncut: %s, ...",
+        count, info)
+    return size
+end
+
 local ETHERTYPE_RGTP = 0x88b5
 local PT_UDP = 3
 
@@ -783,19 +821,30 @@ function rgtp.dissector(tvb, pinfo, tree)
         over_udp = pinfo.port_type == PT_UDP
             and (pinfo.src_port == ETHERTYPE_RGTP or pinfo.dst_port == ETHERTYPE_RGTP)
     end
+    local first = over_udp and batch_size(tvb)
+    if first then return dissect_batch(tvb, pinfo, tree, first) end
     return dissect(tvb, pinfo, tree, over_udp)
 end
 
 -- Heuristic on UDP: only datagrams that pass the header checks of §2.13
 -- (version 1, type 1..8, Length equal to the datagram's size, at least the
--- type's fixed part) are claimed.
+-- type's fixed part) are claimed, and batches whose first packet passes them
+-- with its own size.
 local function heuristic(tvb, pinfo, tree)
     local size = tvb:len()
     if size < 24 or size ~= tvb:reported_len() then return false end
     if tvb(0, 1):uint() ~= VERSION then return false end
     local ty = tvb(1, 1):uint()
     if not type_names[ty] then return false end
-    if tvb(2, 2):uint() ~= size or size < fixed_len[ty] then return false end
+    local declared = tvb(2, 2):uint()
+    if declared < size and declared >= fixed_len[ty] then
+        local first = batch_size(tvb)
+        if first then
+            dissect_batch(tvb, pinfo, tree, first)
+            return true
+        end
+    end
+    if declared ~= size or size < fixed_len[ty] then return false end
     dissect(tvb, pinfo, tree, true)
     return true
 end

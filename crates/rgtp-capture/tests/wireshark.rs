@@ -987,3 +987,71 @@ fn dissector_agrees_with_rgtp_wire_on_the_pcaps_corpus() {
     }
     report(&failures);
 }
+
+/// A UDP GSO send captured uncut (spec §1.4) is dissected packet by packet, on the
+/// registered port and by the heuristic alike; a datagram that only looks like a
+/// batch (one piece declaring another size) stays one malformed packet.
+#[test]
+fn dissector_cuts_a_batch_captured_uncut_into_its_packets() {
+    let chunk = |i: u32, len: usize| {
+        let payload = vec![0x5a; len];
+        let r = Repr::ChunkData(rgtp_wire::ChunkData {
+            exposure_id: [7; 16],
+            chunk_index: i,
+            payload: &payload,
+        });
+        let mut b = vec![0; r.buffer_len()];
+        r.emit(&mut b);
+        b
+    };
+    let batch = [chunk(0, 1216), chunk(1, 1216), chunk(2, 600)].concat();
+    let mut odd = [chunk(3, 1216), chunk(4, 1216)].concat();
+    odd[1240 + 3] ^= 1; // the second piece's Length no longer its size
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("batch.pcap");
+    let mut w = CaptureWriter::new(Vec::new()).expect("writer");
+    let (x, p) = (ip("192.0.2.1:9000"), ip("192.0.2.2:40000"));
+    let (hx, hp) = (ip("192.0.2.1:41000"), ip("192.0.2.2:40001"));
+    w.write_datagram(1, x, p, None, &batch).expect("write");
+    w.write_datagram(2, hx, hp, None, &batch).expect("write");
+    w.write_datagram(3, x, p, None, &odd).expect("write");
+    std::fs::write(&path, w.into_inner().expect("capture")).expect("write capture");
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(tshark_binary())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("WIRESHARK_CONFIG_DIR", home.path().join("wireshark"))
+        .arg("-n")
+        .arg("-X")
+        .arg(format!("lua_script:{}", script().display()))
+        .arg("-r")
+        .arg(&path)
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=,", "-E", "quote=n"])
+        .args([
+            "-e",
+            "rgtp.chunk.index",
+            "-e",
+            "rgtp.length",
+            "-e",
+            "rgtp.malformed",
+        ])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    for row in &rows[..2] {
+        assert_eq!(row[0], "0,1,2", "{stdout}");
+        assert_eq!(row[1], "1240,1240,624", "{stdout}");
+        assert_eq!(row[2], "", "{stdout}");
+    }
+    assert_eq!(rows[2][1], "1240", "one packet: {stdout}");
+    assert!(rows[2][2].contains("LengthMismatch"), "{stdout}");
+}
