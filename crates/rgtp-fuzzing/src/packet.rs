@@ -1,4 +1,5 @@
-//! `packet`: the wire parser on any datagram, and parse → emit → parse equality.
+//! `packet`: the wire parser on any datagram, and parse → emit → parse equality;
+//! the cutting of captured segment batches on the same datagrams.
 
 use arbitrary::{Arbitrary, Unstructured};
 use rgtp_wire::{Packet, Repr, MAX_PAYLOAD_ETHERNET, MAX_PAYLOAD_UDP};
@@ -23,6 +24,23 @@ fn datagram(data: &[u8], mode: u8) {
         2 => 65_507,
         _ => usize::from(mode),
     };
+    // A batch is cut into pieces that make up the datagram, each declaring its own
+    // size, all as long as the first but the last; a valid packet is never one.
+    if let Some(pieces) = rgtp_wire::split_batch(data) {
+        let pieces: Vec<&[u8]> = pieces.collect();
+        assert!(pieces.len() >= 2, "a batch of one");
+        assert_eq!(pieces.concat(), data, "the pieces are not the datagram");
+        for (i, p) in pieces.iter().enumerate() {
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len());
+            assert!(
+                p.len() <= pieces[0].len() && (i + 1 == pieces.len() || p.len() == pieces[0].len())
+            );
+        }
+        assert!(
+            Repr::parse(data, 65_507).is_err(),
+            "a valid packet taken for a batch"
+        );
+    }
     // The view: after new_checked succeeds, no accessor may panic.
     if let Ok(p) = Packet::new_checked(data) {
         let _ = (p.version(), p.type_byte(), p.packet_type(), p.length());
