@@ -283,12 +283,11 @@ fn tshark_binary() -> String {
     }
 }
 
-/// Runs tshark with the dissector over `capture` in a clean profile (no
-/// personal preferences or plugins), with extra `args` (`-o`, `-d`).
-fn run_tshark(capture: &Path, args: &[String]) -> Tshark {
-    let binary = tshark_binary();
+/// tshark reading `capture` with the dissector, in a clean profile (no personal
+/// preferences or plugins) kept in the directory returned with it.
+fn tshark_with_dissector(capture: &Path) -> (Command, tempfile::TempDir) {
     let home = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(binary);
+    let mut cmd = Command::new(tshark_binary());
     cmd.env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env("WIRESHARK_CONFIG_DIR", home.path().join("wireshark"))
@@ -296,8 +295,15 @@ fn run_tshark(capture: &Path, args: &[String]) -> Tshark {
         .arg("-X")
         .arg(format!("lua_script:{}", script().display()))
         .arg("-r")
-        .arg(capture)
-        .args(args)
+        .arg(capture);
+    (cmd, home)
+}
+
+/// Runs tshark with the dissector over `capture` in a clean profile (no
+/// personal preferences or plugins), with extra `args` (`-o`, `-d`).
+fn run_tshark(capture: &Path, args: &[String]) -> Tshark {
+    let (mut cmd, _home) = tshark_with_dissector(capture);
+    cmd.args(args)
         .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
         .args(["-E", "aggregator=,", "-E", "quote=n"]);
     for (name, _) in FIELDS {
@@ -1017,16 +1023,8 @@ fn dissector_cuts_a_batch_captured_uncut_into_its_packets() {
     w.write_datagram(3, x, p, None, &odd).expect("write");
     std::fs::write(&path, w.into_inner().expect("capture")).expect("write capture");
 
-    let home = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(tshark_binary())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join(".config"))
-        .env("WIRESHARK_CONFIG_DIR", home.path().join("wireshark"))
-        .arg("-n")
-        .arg("-X")
-        .arg(format!("lua_script:{}", script().display()))
-        .arg("-r")
-        .arg(&path)
+    let (mut cmd, _home) = tshark_with_dissector(&path);
+    let out = cmd
         .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
         .args(["-E", "aggregator=,", "-E", "quote=n"])
         .args([

@@ -98,6 +98,22 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
     }
 }
 
+/// Waits for `child` to end, killing it (and failing the test) past `limit`.
+fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {limit:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
@@ -823,17 +839,7 @@ fn a_report_into_a_closed_pipe_ends_quietly() {
         .expect("spawn rgtp");
     drop(child.stdout.take());
     let err = drain(child.stderr.take().expect("stderr"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if started.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            panic!("rgtp demo did not end");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_bounded(&mut child, CHILD_LIMIT, "rgtp demo");
     let stderr = err.join().unwrap_or_default();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
@@ -1821,17 +1827,7 @@ fn pull_to_stdout(ticket: &str, tmp: &Path, extra: &[&str]) -> (ExitStatus, Vec<
         let _ = out.read_to_end(&mut v);
         v
     });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if started.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            panic!("rgtp pull -o - did not finish within {CHILD_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_bounded(&mut child, CHILD_LIMIT, "rgtp pull -o -");
     (
         status,
         bytes.join().expect("stdout reader"),
@@ -2006,14 +2002,7 @@ fn inspect_from_standard_input_outlasts_one_interrupt() {
     interrupt(&child);
     wait_for(&child, false);
     interrupt(&child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "a second SIGINT did not end it");
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_bounded(&mut child, CHILD_LIMIT, "inspect after a second SIGINT");
     drop(stdin);
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }
