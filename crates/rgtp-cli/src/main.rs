@@ -1062,7 +1062,16 @@ fn pull(a: PullArgs) -> CliResult {
             if let PullFailure::Stopped = failure {
                 die_of_stop_signal()
             }
-            Err(pull_failure(failure, &ticket))
+            let no_room = matches!(&failure, PullFailure::Io(e) if e.kind() == std::io::ErrorKind::StorageFull);
+            let (code, mut msg) = pull_failure(failure, &ticket);
+            if to_stdout && no_room {
+                msg.push_str(&format!(
+                    "; `-o -` holds the whole pull in {} until its root is verified: set \
+                     TMPDIR to a directory with room for it",
+                    std::env::temp_dir().display()
+                ));
+            }
+            Err((code, msg))
         }
     }
 }

@@ -1887,6 +1887,36 @@ fn a_failed_pull_to_standard_output_leaves_nothing() {
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
 
+/// A pull to standard output is held under `TMPDIR` until verified; when that has no
+/// room, the error says so and names the fix. A 64 KiB tmpfs, mounted in a mount
+/// namespace of the pull's own, stands for a small `/tmp`.
+#[test]
+fn a_pull_to_standard_output_without_room_names_tmpdir() {
+    let exposer = Exposer::start_from_stdin(data(300_000, 43), &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=64k rgtp-small \"$1\" && TMPDIR=\"$1\" exec \"$0\" pull \"$2\" \
+             -o - -q --connect-timeout 10 --idle-timeout 15",
+        )
+        .arg(BIN)
+        .arg(tmp.path())
+        .arg(&exposer.ticket);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(6);
+    assert!(r.stderr.contains("only"), "{}", r.stderr);
+    assert!(r.stderr.contains("bytes are free"), "{}", r.stderr);
+    assert!(r.stderr.contains("set TMPDIR"), "{}", r.stderr);
+    assert!(
+        r.stdout.is_empty(),
+        "{} bytes on standard output",
+        r.stdout.len()
+    );
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+    exposer.stop();
+}
+
 /// `-o -` and `--json` would both print to standard output: a usage error.
 #[test]
 fn a_pull_to_standard_output_refuses_json() {
