@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use rgtp::builder::{DEFAULT_CHUNK_SIZE, DEFAULT_CIPHER, DEFAULT_HASH};
@@ -24,6 +24,7 @@ use rgtp_proto::{CipherId, ExposerStats, HashId, Peer, PullerConfig};
 
 mod demo;
 mod gtudp_cmd;
+mod manual;
 mod stdio;
 mod sweep_cmd;
 
@@ -34,7 +35,8 @@ use rgtp_cli::exit;
 #[command(
     name = "rgtp",
     version,
-    about = "Red Giant Transport Protocol: expose and pull files over UDP or raw Ethernet"
+    about = "Red Giant Transport Protocol: expose and pull files over UDP or raw Ethernet",
+    after_long_help = manual::after_help()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +69,11 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Flows by name over UDP: echo-server, echo, directory, bind.
     Flow(rgtp_cli::flow_cmd::FlowArgs),
+    /// Print the manual page of rgtp or one of its commands (roff, for `man -l -`), or
+    /// write them all with --dir.
+    Man(manual::ManArgs),
+    /// Print a completion script: `rgtp completions bash > /etc/bash_completion.d/rgtp`.
+    Completions(manual::CompletionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -517,6 +524,8 @@ fn main() -> ExitCode {
             install_stop_handler();
             rgtp_cli::flow_cmd::run(a, &STOP)
         }
+        Command::Man(a) => manual::man(Cli::command(), a),
+        Command::Completions(a) => manual::completions(Cli::command(), a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -2036,3 +2036,154 @@ fn inspect_from_standard_input_outlasts_one_interrupt() {
     drop(stdin);
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }
+
+/// `rgtp man --dir` writes a page for every command at every depth, each the same
+/// bytes `rgtp man COMMAND…` prints; the main page has the exit statuses and the
+/// environment as sections, every other page points back at it.
+#[test]
+fn manual_pages_cover_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = rgtp();
+    c.args(["man", "--dir"]).arg(dir.path());
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(0);
+    let mut pages: Vec<String> = entries(dir.path())
+        .into_iter()
+        .map(|n| n.into_string().expect("utf-8 name"))
+        .collect();
+    pages.sort();
+    for want in [
+        "rgtp.1",
+        "rgtp-expose.1",
+        "rgtp-pull.1",
+        "rgtp-send.1",
+        "rgtp-get.1",
+        "rgtp-inspect.1",
+        "rgtp-replay.1",
+        "rgtp-demo.1",
+        "rgtp-tej-serve.1",
+        "rgtp-gtudp-send.1",
+        "rgtp-flow-echo-server.1",
+        "rgtp-sweep-merge.1",
+        "rgtp-man.1",
+        "rgtp-completions.1",
+    ] {
+        assert!(pages.iter().any(|p| p == want), "{want} missing: {pages:?}");
+    }
+    assert!(
+        r.stderr.contains(&format!("{} manual pages", pages.len())),
+        "{}",
+        r.stderr
+    );
+    let texts: Vec<(String, String)> = pages
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(dir.path().join(p)).expect("page");
+            (p.trim_end_matches(".1").to_string(), text)
+        })
+        .collect();
+    // A command's words: its parent's (the one page that lists it among its
+    // commands) and its own name (which may hold a hyphen: `flow echo-server`).
+    let words = |name: &str| -> Vec<String> {
+        let mut words = Vec::new();
+        let mut name = name.to_string();
+        while name != "rgtp" {
+            let listed = format!("{}(1)", name.replace('-', "\\-"));
+            let parents: Vec<&String> = texts
+                .iter()
+                .filter(|(n, t)| *n != name && t.contains(&listed))
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(parents.len(), 1, "pages listing {name}: {parents:?}");
+            let own = name[parents[0].len() + 1..].to_string();
+            words.insert(0, own);
+            name = parents[0].clone();
+        }
+        words
+    };
+    for (name, text) in &texts {
+        let page = format!("{name}.1");
+        assert!(text.contains(&format!(".TH {name} 1")), "{page}: {text}");
+        let mut c = rgtp();
+        c.arg("man").args(words(name));
+        let printed = run_bounded(c, CHILD_LIMIT);
+        printed.expect_code(0);
+        assert!(
+            printed.stdout == *text,
+            "`rgtp man` for {page} differs from the file"
+        );
+        if name == "rgtp" {
+            for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", "rgtp\\-pull(1)"] {
+                assert!(text.contains(section), "{section} missing from rgtp.1");
+            }
+            for code in [0, 2, 3, 4, 5, 6, 7] {
+                assert!(
+                    text.contains(&format!(".B {code}\n")),
+                    "status {code} missing"
+                );
+            }
+        } else {
+            assert!(
+                text.contains(".BR rgtp (1)"),
+                "{page} does not point at rgtp(1)"
+            );
+        }
+    }
+    let pull = std::fs::read_to_string(dir.path().join("rgtp-pull.1")).expect("page");
+    for option in ["\\-\\-idle\\-timeout", "\\-\\-proofs", "\\-\\-retries"] {
+        assert!(pull.contains(option), "rgtp-pull.1 lacks {option}");
+    }
+}
+
+/// A page for a command that does not exist is a usage error naming the ones that do.
+#[test]
+fn a_manual_page_for_an_unknown_command_names_the_known_ones() {
+    let mut c = rgtp();
+    c.args(["man", "tej", "nope"]);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("`rgtp tej` has no command \"nope\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("serve, send"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+/// The bash completion script completes commands and each command's options: it is
+/// sourced into bash and asked, as bash asks it on Tab.
+#[test]
+fn bash_completion_completes_commands_and_options() {
+    let mut c = rgtp();
+    c.args(["completions", "bash"]);
+    let script = run_bounded(c, CHILD_LIMIT);
+    script.expect_code(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rgtp.bash");
+    std::fs::write(&path, &script.stdout).expect("write script");
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(
+            "source \"$0\" || exit 9
+             ask() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1));
+                     _rgtp rgtp \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\" 2>/dev/null
+                     echo \"${COMPREPLY[*]}\"; }
+             ask rgtp pu
+             ask rgtp pull --idle
+             ask rgtp tej s",
+        )
+        .arg(&path);
+    let r = run_bounded(c, CHILD_LIMIT);
+    r.expect_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert_eq!(lines[0], "pull", "{}", r.stdout);
+    assert_eq!(lines[1], "--idle-timeout", "{}", r.stdout);
+    let words: Vec<&str> = lines[2].split_whitespace().collect();
+    assert!(
+        words.contains(&"serve") && words.contains(&"send"),
+        "{}",
+        r.stdout
+    );
+}
