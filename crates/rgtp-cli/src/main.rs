@@ -46,20 +46,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Seal FILE once and serve it until Ctrl-C; prints the ticket pullers need.
+    #[command(after_long_help = manual::examples::EXPOSE)]
     Expose(ExposeArgs),
     /// Pull the exposure a ticket names into OUT, verified.
+    #[command(after_long_help = manual::examples::PULL)]
     Pull(PullArgs),
     /// Send files and directory trees as one exposure set; prints the ticket for `get`.
+    #[command(after_long_help = manual::examples::SEND)]
     Send(rgtp_cli::files_cmd::SendArgs),
     /// Fetch the files and trees a `send` ticket names into DEST, each verified.
+    #[command(after_long_help = manual::examples::GET)]
     Get(rgtp_cli::files_cmd::GetArgs),
     /// Generate data, expose and pull it over loopback UDP in one process, and report.
+    #[command(after_long_help = manual::examples::DEMO)]
     Demo(DemoArgs),
     /// Feed a recorded capture into a fresh puller (rebuilds the file) or, with --source,
     /// into an exposer rebuilt from the file, and compare its answers with the recording.
+    #[command(after_long_help = manual::examples::REPLAY)]
     Replay(ReplayArgs),
     /// Summarise a capture (pcap or pcapng): per exposure, packets by type, requests,
     /// retransmissions, loss, FEC, RTT, malformed packets; with --ticket, decrypt and verify.
+    #[command(after_long_help = manual::examples::INSPECT)]
     Inspect(InspectArgs),
     /// TEJ (tej-protoc v1) over TCP: serve, or send files and a message.
     Tej(rgtp_cli::tej_cmd::TejArgs),
@@ -1331,5 +1338,43 @@ fn replay(a: ReplayArgs) -> CliResult {
             exit::TIMEOUT,
             format!("the capture ends before the transfer: {received} of {total} chunks verified; {counters}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example a command's help and manual page show parses as that command,
+    /// and each command carries its own examples.
+    #[test]
+    fn every_example_parses() {
+        let root = Cli::command();
+        let mut lines = 0;
+        for (name, text) in manual::examples::ALL {
+            let sub = root.find_subcommand(name).expect("a command");
+            assert_eq!(
+                sub.get_after_long_help().map(|h| h.to_string()).as_deref(),
+                Some(*text),
+                "`rgtp {name} --help` does not end with its examples"
+            );
+            for line in text.lines().skip(1).map(str::trim) {
+                if line.starts_with('#') || line.is_empty() {
+                    continue;
+                }
+                let at = line.find("rgtp ").expect("an rgtp command line");
+                let command = line[at..].split(" | ").next().unwrap_or_default();
+                let words: Vec<&str> = command
+                    .split_whitespace()
+                    .map(|w| w.trim_matches('"'))
+                    .collect();
+                assert_eq!(words.get(1), Some(name), "{line}");
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{line}: {e}");
+                }
+                lines += 1;
+            }
+        }
+        assert!(lines >= 15, "{lines} example lines");
     }
 }

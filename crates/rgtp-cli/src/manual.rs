@@ -116,11 +116,9 @@ pub fn man(root: clap::Command, a: ManArgs) -> Result<(), (u8, String)> {
 /// and the environment (in place of `--help`'s closing text); every other page
 /// points back at it.
 fn render(cmd: clap::Command, main: bool, w: &mut dyn Write) -> std::io::Result<()> {
-    let cmd = if main {
-        cmd.after_long_help(None::<&str>).version(None::<&str>)
-    } else {
-        cmd
-    };
+    let examples = cmd.get_after_long_help().map(|h| h.to_string());
+    let cmd = cmd.after_long_help(None::<&str>);
+    let cmd = if main { cmd.version(None::<&str>) } else { cmd };
     clap_mangen::Man::new(cmd)
         .source(format!("rgtp {}", env!("CARGO_PKG_VERSION")))
         .manual("rgtp manual")
@@ -135,7 +133,42 @@ fn render(cmd: clap::Command, main: bool, w: &mut dyn Write) -> std::io::Result<
             writeln!(w, ".TP\n.B {}\n{}", roff_text(name), roff_text(what))?;
         }
     } else {
+        if let Some(examples) = examples {
+            writeln!(w, ".SH EXAMPLES")?;
+            examples_roff(&examples, w)?;
+        }
         writeln!(w, ".SH \"SEE ALSO\"\n.BR rgtp (1)")?;
+    }
+    Ok(())
+}
+
+/// [`examples`] text in roff: each run of `#` lines a paragraph, each run of
+/// command lines indented and unfilled.
+fn examples_roff(text: &str, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut in_code = false;
+    let mut in_prose = false;
+    for line in text.lines().skip(1).map(str::trim) {
+        if let Some(prose) = line.strip_prefix('#') {
+            if in_code {
+                writeln!(w, ".fi\n.RE")?;
+                in_code = false;
+            }
+            if !in_prose {
+                writeln!(w, ".PP")?;
+                in_prose = true;
+            }
+            writeln!(w, "{}", roff_text(prose.trim()))?;
+        } else if !line.is_empty() {
+            if !in_code {
+                writeln!(w, ".RS 4\n.nf")?;
+                in_code = true;
+            }
+            in_prose = false;
+            writeln!(w, "{}", roff_text(line))?;
+        }
+    }
+    if in_code {
+        writeln!(w, ".fi\n.RE")?;
     }
     Ok(())
 }
@@ -192,4 +225,88 @@ pub fn completions(mut root: clap::Command, a: CompletionsArgs) -> Result<(), (u
     clap_complete::generate(a.shell, &mut root, "rgtp", &mut out);
     out.flush()
         .map_err(|e| (exit::IO, format!("writing to standard output: {e}")))
+}
+
+/// The examples each command's `--help` ends with, and its manual page's EXAMPLES
+/// section. Every line that is not a `#` comment holds an `rgtp` command line that
+/// parses (a unit test of the command checks them all).
+pub mod examples {
+    /// `rgtp expose`.
+    pub const EXPOSE: &str = "\
+Examples:
+  # Serve a file on UDP port 9000; hand the ticket it prints to the pullers
+  rgtp expose big.iso
+  # Reed-Solomon parity for a lossy path, and proofs for pullers that check as they go
+  rgtp expose big.iso --fec rs:20,16 --proofs
+  # The same ticket after a restart, so pullers resume where they were
+  RGTP_KEY=$(cat key.hex) rgtp expose big.iso
+  # What a pipeline writes (read to its end first: sealing needs all of it)
+  tar c photos | rgtp expose -";
+
+    /// `rgtp pull`.
+    pub const PULL: &str = "\
+Examples:
+  # Pull into a file, verified; the same command after a failure resumes it
+  rgtp pull \"$TICKET\" -o big.iso
+  # From a second exposer of the same file at once, at most 50 MB/s in all
+  rgtp pull \"$TICKET\" -o big.iso --from 10.0.0.2:9000 --max-rate 50MB/s
+  # Check Merkle proofs as chunks arrive, and keep a capture for `rgtp inspect`
+  rgtp pull \"$TICKET\" -o big.iso --proofs --record pull.pcap
+  # To standard output, once the whole is verified
+  rgtp pull \"$TICKET\" -o - | tar x";
+
+    /// `rgtp send`.
+    pub const SEND: &str = "\
+Examples:
+  # A directory tree and a file as one set; prints one ticket for `rgtp get`
+  rgtp send photos notes.txt
+  # At most 100 MB/s, with a fixed key so that receivers resume after a restart
+  RGTP_KEY=$(cat key.hex) rgtp send photos --max-rate 100MB/s";
+
+    /// `rgtp get`.
+    pub const GET: &str = "\
+Examples:
+  # Fetch the set into ~/incoming (made if missing); run again to resume
+  rgtp get \"$TICKET\" ~/incoming
+  # Four files at a time, retrying each while the sender is away
+  rgtp get \"$TICKET\" ~/incoming --parallel-files 4 --retries 5";
+
+    /// `rgtp inspect`.
+    pub const INSPECT: &str = "\
+Examples:
+  # Packets by type, requests, loss, RTT and malformed packets, per exposure
+  rgtp inspect pull.pcap
+  # Decrypt and verify with the ticket, and write what the capture holds
+  rgtp inspect pull.pcap --ticket \"$TICKET\" -o recovered.bin
+  # A live capture, summarised when tcpdump stops
+  tcpdump -i eth0 -w - udp port 9000 | rgtp inspect - --json";
+
+    /// `rgtp replay`.
+    pub const REPLAY: &str = "\
+Examples:
+  # Feed a puller's capture to a fresh puller: rebuilds and verifies the file
+  rgtp replay pull.pcap --ticket \"$TICKET\" -o rebuilt.bin
+  # Feed an exposer's capture (`rgtp expose --record expose.pcap`, which also wrote
+  # expose.pcap.secret) to an exposer rebuilt from the file, and compare its answers
+  rgtp replay expose.pcap --ticket \"$TICKET\" --source big.iso";
+
+    /// `rgtp demo`.
+    pub const DEMO: &str = "\
+Examples:
+  # 1 GiB ten times: median, lowest and highest goodput and seal rate
+  rgtp demo --size 1GiB --runs 10
+  # With parity and proofs, as one JSON object
+  rgtp demo --fec rs:20,16 --proofs --json";
+
+    /// Every command's examples, with the command they belong to.
+    #[cfg(test)]
+    pub const ALL: &[(&str, &str)] = &[
+        ("expose", EXPOSE),
+        ("pull", PULL),
+        ("send", SEND),
+        ("get", GET),
+        ("inspect", INSPECT),
+        ("replay", REPLAY),
+        ("demo", DEMO),
+    ];
 }

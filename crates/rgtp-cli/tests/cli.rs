@@ -2133,6 +2133,12 @@ fn manual_pages_cover_every_command() {
     for option in ["\\-\\-idle\\-timeout", "\\-\\-proofs", "\\-\\-retries"] {
         assert!(pull.contains(option), "rgtp-pull.1 lacks {option}");
     }
+    // `--help`'s closing examples become an EXAMPLES section, commands unfilled.
+    assert!(
+        pull.contains(".SH EXAMPLES\n.PP\nPull into a file")
+            && pull.contains(".nf\nrgtp pull \"$TICKET\" \\-o big.iso\n.fi"),
+        "{pull}"
+    );
 }
 
 /// A page for a command that does not exist is a usage error naming the ones that do.
