@@ -585,7 +585,7 @@ impl<S: SuiteFactory> MultiPuller<S> {
             return false;
         }
         // A run's first chunk is fetched again, with its proof (claimed until its
-        // copy is handed out); once it is in hand, its run's kept chunks would never
+        // new copy is judged); once it is in hand, its run's kept chunks would never
         // go out.
         let head = self.kept.head_of(idx);
         let in_hand = self.is_held(head)

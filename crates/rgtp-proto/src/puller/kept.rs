@@ -18,7 +18,8 @@ pub(crate) struct KeptRuns {
     /// Kept chunks whose run's first chunk was not handed out yet.
     waiting: Vec<u64>,
     /// Kept chunks not judged yet, and the first chunks of their runs until their
-    /// new copies are handed out: what the output holds as the earlier run left it.
+    /// new copies are judged: what the output may hold as the earlier run left it,
+    /// or as this one wrote it before a verdict came.
     claimed: Vec<u64>,
 }
 
@@ -83,13 +84,13 @@ impl KeptRuns {
     }
 
     /// Chunk `idx` was handed out: if it heads a run with kept chunks, those are to
-    /// be handed out with it ([`PullerEvent::Kept`]). Its earlier copy is no longer
-    /// what the output holds.
+    /// be handed out with it ([`PullerEvent::Kept`]). It stays claimed until its
+    /// verdict: the output holds one copy or the other in between, and a record
+    /// taken then must not lose it.
     pub(crate) fn release(&mut self, idx: u32) -> Option<PullerEvent> {
         if self.claimed.is_empty() || self.head_of(idx) != idx {
             return None;
         }
-        set_bit(&mut self.claimed, idx, false);
         let members = take_run(&mut self.waiting, idx, self.run_len);
         (members != 0).then_some(PullerEvent::Kept {
             first: idx,
@@ -97,9 +98,14 @@ impl KeptRuns {
         })
     }
 
-    /// A verdict on chunk `idx` came: whether it was a kept chunk's.
+    /// A verdict on chunk `idx` came: whether it was a kept chunk's. A run's first
+    /// chunk is never one (its copy came from a source), and leaves the claim here:
+    /// from now on it is received or fetched again.
     pub(crate) fn judge(&mut self, idx: u32) -> Judged {
-        if !self.claims(idx) || self.head_of(idx) == idx {
+        if !self.claims(idx) {
+            Judged::NotKept
+        } else if self.head_of(idx) == idx {
+            set_bit(&mut self.claimed, idx, false);
             Judged::NotKept
         } else if bit(&self.waiting, idx) {
             Judged::NotHandedOut
@@ -159,11 +165,33 @@ mod tests {
         );
         assert_eq!(k.release(16), None, "once");
         assert_eq!(k.judge(16), Judged::NotKept);
+        assert!(!k.claims(16), "judged");
         assert_eq!(k.judge(17), Judged::Kept);
         assert_eq!(k.judge(17), Judged::NotKept, "once");
         assert_eq!(k.judge(20), Judged::NotKept);
         assert_eq!(ones(k.bitmap()).collect::<Vec<_>>(), [18, 31, 33]);
         assert_eq!(k.judge(33), Judged::NotHandedOut);
+    }
+
+    /// A record taken between a run's first chunk going out and its verdict (a
+    /// pull stopped then) still claims it: the output holds a copy all along.
+    #[test]
+    fn a_runs_first_chunk_stays_claimed_until_its_verdict() {
+        let mut k = runs(128, 64);
+        assert!(!k.keep(64, false));
+        assert!(k.keep(65, false));
+        assert!(k.release(64).is_some());
+        assert_eq!(ones(k.bitmap()).collect::<Vec<_>>(), [64, 65]);
+        assert_eq!(k.judge(65), Judged::Kept);
+        assert_eq!(ones(k.bitmap()).collect::<Vec<_>>(), [64]);
+        assert_eq!(k.judge(64), Judged::NotKept);
+        assert!(k.bitmap().iter().all(|&w| w == 0));
+        // A first chunk kept alone, with no members, likewise.
+        assert!(!k.keep(0, false));
+        assert_eq!(k.release(0), None);
+        assert!(k.claims(0));
+        assert_eq!(k.judge(0), Judged::NotKept);
+        assert!(!k.claims(0));
     }
 
     #[test]

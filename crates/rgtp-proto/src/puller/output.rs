@@ -233,8 +233,8 @@ impl<S: SuiteFactory> Puller<S> {
     /// With proofs negotiated, a chunk read back has no proof: without
     /// [`PullerConfig::offload_proofs`](super::PullerConfig::offload_proofs) nothing is
     /// taken. Offloading, it is judged with its run (spec §3.6) by the driver's checker:
-    /// the first chunk of each run is never taken (it is fetched, with its proof; until
-    /// then [`Puller::kept_bitmap`] still claims the earlier copy), and
+    /// the first chunk of each run is never taken (it is fetched, with its proof, and
+    /// [`Puller::kept_bitmap`] claims it until the new copy is judged), and
     /// once that one is handed out, so are the run's kept chunks
     /// ([`PullerEvent::Kept`]); each counts as resumed once it passes, and one that
     /// fails is fetched again.
@@ -260,7 +260,7 @@ impl<S: SuiteFactory> Puller<S> {
         }
         if self.output.offload {
             // A run's first chunk is fetched again, with its proof (claimed until
-            // its copy is handed out: `kept_bitmap`); once it is in hand, its run's
+            // its new copy is judged: `kept_bitmap`); once it is in hand, its run's
             // kept chunks would never be handed out.
             let head = self.output.kept.head_of(idx);
             let in_hand = self.is_received(head) || self.output.is_pending(head);

@@ -562,7 +562,7 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
 
 /// Kept chunks wait for their runs; a record of the output taken meanwhile (a pull
 /// stopped again) must still claim them, and the runs' first chunks, which are in
-/// the output as the earlier run left them until their new copies are handed out.
+/// the output as the earlier run left them until their new copies are judged.
 #[test]
 fn what_was_kept_stays_claimed_until_it_is_judged() {
     let data = data(329_500);
@@ -591,6 +591,55 @@ fn what_was_kept_stays_claimed_until_it_is_judged() {
     assert_eq!(pair.output, data);
     assert!(pair.puller.kept_bitmap().iter().all(|&w| w == 0));
     assert_eq!(claimed(&pair.puller), (0..330).collect::<Vec<_>>());
+}
+
+/// A run's first chunk is fetched again; between its new copy going out and the
+/// driver's verdict on it the output holds one copy or the other, so a record of the
+/// output taken then (a pull stopped again) still claims it.
+#[test]
+fn a_runs_first_chunk_stays_claimed_until_its_verdict() {
+    let data = data(329_500);
+    let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
+    let mut pair = pair(&data);
+    pair.earlier = Some((data.clone(), held.clone()));
+    // The driver's checker is slow: no verdict comes until every run went out.
+    pair.verify = false;
+    while !pair
+        .events
+        .iter()
+        .any(|e| matches!(e, PullerEvent::Manifest(_)))
+    {
+        assert!(pair.step(), "the pull stopped before its Manifest");
+    }
+    let run = pair.puller.run_len();
+    // The runs with chunks kept, each of which goes out with its first chunk.
+    let runs = (0..330u32)
+        .step_by(run as usize)
+        .filter(|&h| held.iter().any(|&i| i != h && i / run == h / run))
+        .count();
+    let claimed = |p: &crate::Puller<_>| -> Vec<u32> {
+        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
+        (0..330u32)
+            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
+            .collect()
+    };
+    let kept_events = |events: &[PullerEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, PullerEvent::Kept { .. }))
+            .count()
+    };
+    while kept_events(&pair.events) < runs {
+        assert!(pair.step(), "the pull stopped before every run went out");
+    }
+    assert!(runs > 2, "{runs} runs of {run}");
+    assert_eq!(pair.puller.stats().chunks_received, 0);
+    assert_eq!(claimed(&pair.puller), held);
+    pair.verify = true;
+    pair.drive();
+    assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
+    assert_eq!(pair.output, data);
+    assert!(pair.puller.kept_bitmap().iter().all(|&w| w == 0));
 }
 
 /// A verdict on a kept chunk before its run's first chunk handed it out is none a
