@@ -57,6 +57,8 @@ struct Net {
     /// handed out unverified that wait for it (index, plaintext, proof).
     checker: Option<RunChecker>,
     unverified: Vec<Unverified>,
+    /// No verdicts are given while set.
+    hold_verdicts: bool,
 }
 
 fn peer(i: usize) -> Peer {
@@ -100,6 +102,7 @@ impl Net {
             buf: Vec::new(),
             checker: None,
             unverified: Vec::new(),
+            hold_verdicts: false,
         }
     }
 
@@ -245,6 +248,27 @@ impl Net {
                 self.flush();
                 return self.now.saturating_since(Instant::ZERO);
             }
+            self.turn();
+        }
+        panic!("the pull did not finish");
+    }
+
+    /// Runs until `done` holds; panics if the pull finishes first.
+    fn run_until(&mut self, mut done: impl FnMut(&Net) -> bool) {
+        for _ in 0..2_000_000 {
+            self.flush();
+            if done(self) {
+                return;
+            }
+            assert!(!self.puller.is_finished(), "the pull finished first");
+            self.turn();
+        }
+        panic!("it never came to pass");
+    }
+
+    /// Moves virtual time to the next thing due and does it.
+    fn turn(&mut self) {
+        {
             let next = [
                 self.queue.peek().map(|Reverse(x)| x.0),
                 self.puller.poll_timeout(),
@@ -284,12 +308,15 @@ impl Net {
                 }
             }
         }
-        panic!("the pull did not finish");
     }
 
     /// Checks the chunks handed out unverified, as a driver's verifier does, and
-    /// gives the puller the verdicts this settles.
+    /// gives the puller the verdicts this settles (none while `hold_verdicts`: a
+    /// checker that is behind).
     fn check_unverified(&mut self) {
+        if self.hold_verdicts {
+            return;
+        }
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
@@ -510,6 +537,47 @@ fn a_source_forging_with_the_key_is_dropped_on_the_drivers_verdicts() {
     // Sealed with the key, so only the Merkle check tells them apart.
     let s = with_a_liar(&d, e, offloading(), PROOF_CHUNK, true);
     assert!(s.merkle_failures >= 8 && s.auth_failures == 0, "{s:?}");
+}
+
+/// A run's first chunk, fetched again by whichever source, stays claimed for a
+/// record of the output until its verdict: the output holds one copy or the other.
+#[test]
+fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it() {
+    let d = data(640_000);
+    let e = exposure_with_proofs(&d, PROOF_CHUNK);
+    let mut net = Net::new(&[e.clone(), e], RATE, offloading(), PROOF_CHUNK);
+    net.until_manifest();
+    assert!(net.puller.offloads_proofs());
+    net.output = d.clone();
+    // An earlier run left chunks 0..400: all but the runs' first chunks are taken.
+    let held: Vec<u32> = (0..400).collect();
+    for &i in &held {
+        let at = i as usize * 1000;
+        assert_eq!(net.puller.resume_chunk(i, &d[at..at + 1000]), i % 64 != 0);
+    }
+    let claimed = |p: &MultiPuller<TestingSuite>| -> Vec<u32> {
+        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
+        (0..640u32)
+            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
+            .collect()
+    };
+    assert_eq!(claimed(&net.puller), held);
+    // The checker is behind: every run with kept chunks goes out, no verdict comes.
+    net.hold_verdicts = true;
+    net.run_until(|n| {
+        n.events
+            .iter()
+            .filter(|e| matches!(e, PullerEvent::Kept { .. }))
+            .count()
+            == 7
+    });
+    assert_eq!(claimed(&net.puller), held);
+    net.hold_verdicts = false;
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    assert!(net.puller.kept_bitmap().iter().all(|&w| w == 0));
+    assert_eq!(claimed(&net.puller), (0..640).collect::<Vec<_>>());
 }
 
 /// Resuming with proofs from several sources: the kept chunks wait for their runs'
