@@ -33,7 +33,9 @@
 # Every receiver syncs its file before it exits, so on a disk the figures
 # include the disk's write speed, the same for every system; on this kind of
 # VM that moved plain TCP from 590 to 990 MB/s between days. The output file
-# system is printed first and recorded in the JSON.
+# system is printed first and recorded in the JSON, and so is the machine: the
+# CPU's model and the extensions that decide what AES-GCM and SHA-256 cost
+# (aes, vaes, pclmulqdq, vpclmulqdq, sha_ni, avx2, avx512f), and the kernel.
 #
 # This machine is shared: quote the medians and ratios, not single runs.
 set -euo pipefail
@@ -95,6 +97,23 @@ if [[ -n $out_dir ]]; then
 fi
 out_fs=$(stat -f -c %T "$outs")
 echo "== outputs in $outs ($out_fs)" >&2
+# The figures depend on the CPU (VAES makes AES-GCM cheap for every system; SHA-NI
+# and AVX-512 the Merkle leaves) and on the kernel: both are printed and recorded.
+machine=$(python3 - <<'PY'
+import os, platform
+info = {}
+for line in open("/proc/cpuinfo"):
+    k, _, v = line.partition(":")
+    info.setdefault(k.strip(), v.strip())
+flags = set(info.get("flags", "").split())
+wanted = ["aes", "vaes", "pclmulqdq", "vpclmulqdq", "sha_ni", "avx2", "avx512f"]
+print(f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, "
+      f"model {info.get('model', '?')}), {os.cpu_count()} CPUs, "
+      f"{' '.join(f for f in wanted if f in flags) or 'no AES/SHA extensions'}, "
+      f"Linux {platform.release()}")
+PY
+)
+echo "== machine: $machine" >&2
 
 src=$work/source
 echo "== writing $bytes random bytes to $src" >&2
@@ -238,10 +257,10 @@ for ((rep = 1; rep <= reps; rep++)); do
     done
 done
 
-python3 - "$results" "$json" "$bytes" "$out_fs" <<'PY'
+python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
-path, json_out, size, out_fs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+path, json_out, size, out_fs, machine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
 cpu = defaultdict(list)       # (n, system) -> [server CPU s per GB]
 rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
@@ -256,7 +275,7 @@ systems = ["rgtp", "tls", "quic", "tcp"]
 counts = sorted({n for n, _ in goodput})
 summary = []
 print()
-print(f"medians ({size} bytes per receiver, outputs on {out_fs})")
+print(f"medians ({size} bytes per receiver, outputs on {out_fs}; {machine})")
 print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'idle %':>7} {'rgtp/system':>12}")
 for n in counts:
     for system in systems:
@@ -283,7 +302,8 @@ for n in counts:
               f"{row['median_idle_percent']:>7.1f} {ratio:>12}")
 if json_out:
     with open(json_out, "w") as f:
-        json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "results": summary}, f, indent=2)
+        json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "machine": machine,
+                   "results": summary}, f, indent=2)
         f.write("\n")
     print(f"(written to {json_out})")
 PY
