@@ -17,7 +17,11 @@
 # receiver count N, the systems one after the other: N receivers at once
 # (`rgtp pull` or `peers get`, separate processes that each write, sync and
 # rename their file), every output compared byte for byte with the source (a
-# mismatch or a failed receiver fails the run). Per run it prints the goodput
+# mismatch or a failed receiver fails the run). The order of the systems turns
+# by one each repetition: on these VMs a run costs more when the memory its
+# files take was handed back to the host before it (eight 256 MiB pulls into
+# tmpfs: 2.5-3.2 s right after 2 GiB was freed, 3.4-3.6 s after a 10 s pause),
+# so no system should always follow the same one. Per run it prints the goodput
 # (N x SIZE / wall time from launching the receivers until the last one
 # exits), the server's CPU seconds per GB served (utime + stime from
 # /proc/PID/stat, read just before and after the run, the same way for every
@@ -241,15 +245,19 @@ for peer in "${peers[@]}"; do printf ' %10s' "rgtp/$peer"; done
 echo
 for ((rep = 1; rep <= reps; rep++)); do
     for n in "${counts[@]}"; do
-        declare -A g=()
-        printf '%-4s %3s' "$rep" "$n"
-        for system in "${systems[@]}"; do
+        declare -A g=() row=()
+        # The order turns by one system each repetition: none always runs first, or
+        # after the same one.
+        for ((k = 0; k < ${#systems[@]}; k++)); do
+            system=${systems[(k + rep - 1) % ${#systems[@]}]}
             read -r goodput cpu rcpu idle < <(run "$system" "$n")
             [[ -n $idle ]] || exit 1
             g[$system]=$goodput
+            row[$system]=$(printf ' %10s %8s %8s %5s' "$goodput" "$cpu" "$rcpu" "$idle")
             printf '\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$n" "$system" "$goodput" "$cpu" "$rcpu" "$idle" >> "$results"
-            printf ' %10s %8s %8s %5s' "$goodput" "$cpu" "$rcpu" "$idle"
         done
+        printf '%-4s %3s' "$rep" "$n"
+        for system in "${systems[@]}"; do printf '%s' "${row[$system]}"; done
         for peer in "${peers[@]}"; do
             printf ' %10s' "$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "${g[rgtp]}" "${g[$peer]}")"
         done
