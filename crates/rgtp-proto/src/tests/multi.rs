@@ -10,8 +10,8 @@ use rgtp_wire::Repr;
 
 use super::offload::forge_keeping_the_proof;
 use super::util::{
-    data, exposure, exposure_with, exposure_with_proofs, judge, key, read_kept, Unverified, ID,
-    PULLER,
+    claimed, data, exposure, exposure_with, exposure_with_proofs, judge, key, read_kept,
+    Unverified, ID, PULLER,
 };
 use crate::exposer::{Exposer, ExposerConfig, Exposure};
 use crate::merkle::{MerkleScheme, TestingHash};
@@ -539,15 +539,22 @@ fn a_source_forging_with_the_key_is_dropped_on_the_drivers_verdicts() {
     assert!(s.merkle_failures >= 8 && s.auth_failures == 0, "{s:?}");
 }
 
-/// A run's first chunk, fetched again by whichever source, stays claimed for a
-/// record of the output until its verdict: the output holds one copy or the other.
-#[test]
-fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it() {
+/// Two sources of a 640-chunk exposure with proofs, offloaded, past the Manifest:
+/// the data, and the network.
+fn resuming_from_two() -> (Vec<u8>, Net) {
     let d = data(640_000);
     let e = exposure_with_proofs(&d, PROOF_CHUNK);
     let mut net = Net::new(&[e.clone(), e], RATE, offloading(), PROOF_CHUNK);
     net.until_manifest();
     assert!(net.puller.offloads_proofs());
+    (d, net)
+}
+
+/// A run's first chunk, fetched again by whichever source, stays claimed for a
+/// record of the output until its verdict: the output holds one copy or the other.
+#[test]
+fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it() {
+    let (d, mut net) = resuming_from_two();
     net.output = d.clone();
     // An earlier run left chunks 0..400: all but the runs' first chunks are taken.
     let held: Vec<u32> = (0..400).collect();
@@ -555,13 +562,7 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it
         let at = i as usize * 1000;
         assert_eq!(net.puller.resume_chunk(i, &d[at..at + 1000]), i % 64 != 0);
     }
-    let claimed = |p: &MultiPuller<TestingSuite>| -> Vec<u32> {
-        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
-        (0..640u32)
-            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
-            .collect()
-    };
-    assert_eq!(claimed(&net.puller), held);
+    assert_eq!(claimed(&net.puller, 640), held);
     // The checker is behind: every run with kept chunks goes out, no verdict comes.
     net.hold_verdicts = true;
     net.run_until(|n| {
@@ -571,13 +572,13 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it
             .count()
             == 7
     });
-    assert_eq!(claimed(&net.puller), held);
+    assert_eq!(claimed(&net.puller, 640), held);
     net.hold_verdicts = false;
     net.run();
     assert!(net.complete(), "{:?}", net.events.last());
     assert_eq!(net.output, d);
     assert!(net.puller.kept_bitmap().iter().all(|&w| w == 0));
-    assert_eq!(claimed(&net.puller), (0..640).collect::<Vec<_>>());
+    assert_eq!(claimed(&net.puller, 640), (0..640).collect::<Vec<_>>());
 }
 
 /// Resuming with proofs from several sources: the kept chunks wait for their runs'
@@ -586,11 +587,7 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it
 /// shows wrong, and that part is fetched again.
 #[test]
 fn kept_chunks_are_judged_with_their_runs_whichever_source_brings_the_first() {
-    let d = data(640_000);
-    let e = exposure_with_proofs(&d, PROOF_CHUNK);
-    let mut net = Net::new(&[e.clone(), e], RATE, offloading(), PROOF_CHUNK);
-    net.until_manifest();
-    assert!(net.puller.offloads_proofs());
+    let (d, mut net) = resuming_from_two();
     // An earlier run kept chunks 0..400; chunk 130 was spoiled on disk since.
     let mut earlier = d.clone();
     earlier[130_500] ^= 0x5a;
@@ -611,13 +608,7 @@ fn kept_chunks_are_judged_with_their_runs_whichever_source_brings_the_first() {
             .collect::<Vec<u32>>()
     );
     // Until judged, all of it is still claimed for a record of the output.
-    let claimed = |p: &MultiPuller<TestingSuite>| -> u32 {
-        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
-        (0..640u32)
-            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
-            .count() as u32
-    };
-    assert_eq!(claimed(&net.puller), 400);
+    assert_eq!(claimed(&net.puller, 640).len(), 400);
     net.run();
     assert!(net.complete(), "{:?}", net.events.last());
     assert_eq!(net.output, d);
@@ -658,7 +649,7 @@ fn kept_chunks_are_judged_with_their_runs_whichever_source_brings_the_first() {
         ]
     );
     assert!(net.puller.kept_bitmap().iter().all(|&w| w == 0));
-    assert_eq!(claimed(&net.puller), 640);
+    assert_eq!(claimed(&net.puller, 640).len(), 640);
     for r in net.puller.sources() {
         assert!(r.delivered > 0, "{:?}", net.puller.sources());
     }

@@ -11,7 +11,7 @@ use crate::puller::{PullError, PullerConfig, PullerEvent, Verdict};
 
 use super::emit;
 use super::hostile::forged_chunk;
-use super::util::{data, exposure, exposure_with_proofs, Dir, Pair};
+use super::util::{claimed, data, exposure, exposure_with_proofs, Dir, Pair};
 
 const CHUNK: u32 = 1_000;
 
@@ -560,15 +560,8 @@ fn kept_chunks_are_judged_with_their_runs_and_spoiled_ones_fetched_again() {
     }
 }
 
-/// Kept chunks wait for their runs; a record of the output taken meanwhile (a pull
-/// stopped again) must still claim them, and the runs' first chunks, which are in
-/// the output as the earlier run left them until their new copies are judged.
-#[test]
-fn what_was_kept_stays_claimed_until_it_is_judged() {
-    let data = data(329_500);
-    let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
-    let mut pair = pair(&data);
-    pair.earlier = Some((data.clone(), held.clone()));
+/// Steps `pair` until the puller has taken the Manifest event.
+fn until_manifest(pair: &mut Pair) {
     while !pair
         .events
         .iter()
@@ -576,21 +569,34 @@ fn what_was_kept_stays_claimed_until_it_is_judged() {
     {
         assert!(pair.step(), "the pull stopped before its Manifest");
     }
-    let claimed = |p: &crate::Puller<_>| -> Vec<u32> {
-        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
-        (0..330u32)
-            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
-            .collect()
-    };
+}
+
+/// A pair whose puller finds chunks 0..330 but 100..150 of the right data held from
+/// an earlier run, past the Manifest: the data, the chunks held, and the pair.
+fn resuming_pair() -> (Vec<u8>, Vec<u32>, Pair) {
+    let data = data(329_500);
+    let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
+    let mut pair = pair(&data);
+    pair.earlier = Some((data.clone(), held.clone()));
+    until_manifest(&mut pair);
+    (data, held, pair)
+}
+
+/// Kept chunks wait for their runs; a record of the output taken meanwhile (a pull
+/// stopped again) must still claim them, and the runs' first chunks, which are in
+/// the output as the earlier run left them until their new copies are judged.
+#[test]
+fn what_was_kept_stays_claimed_until_it_is_judged() {
+    let (data, held, mut pair) = resuming_pair();
     // Nothing judged yet, nothing asked for yet: everything held is claimed.
     assert!(pair.exposer_sent.iter().all(|d| chunk_of(d).is_none()));
-    assert_eq!(claimed(&pair.puller), held);
+    assert_eq!(claimed(&pair.puller, 330), held);
     assert_eq!(pair.puller.stats().chunks_received, 0);
     pair.drive();
     assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
     assert_eq!(pair.output, data);
     assert!(pair.puller.kept_bitmap().iter().all(|&w| w == 0));
-    assert_eq!(claimed(&pair.puller), (0..330).collect::<Vec<_>>());
+    assert_eq!(claimed(&pair.puller, 330), (0..330).collect::<Vec<_>>());
 }
 
 /// A run's first chunk is fetched again; between its new copy going out and the
@@ -598,31 +604,15 @@ fn what_was_kept_stays_claimed_until_it_is_judged() {
 /// output taken then (a pull stopped again) still claims it.
 #[test]
 fn a_runs_first_chunk_stays_claimed_until_its_verdict() {
-    let data = data(329_500);
-    let held: Vec<u32> = (0..330).filter(|i| !(100..150).contains(i)).collect();
-    let mut pair = pair(&data);
-    pair.earlier = Some((data.clone(), held.clone()));
+    let (data, held, mut pair) = resuming_pair();
     // The driver's checker is slow: no verdict comes until every run went out.
     pair.verify = false;
-    while !pair
-        .events
-        .iter()
-        .any(|e| matches!(e, PullerEvent::Manifest(_)))
-    {
-        assert!(pair.step(), "the pull stopped before its Manifest");
-    }
     let run = pair.puller.run_len();
     // The runs with chunks kept, each of which goes out with its first chunk.
     let runs = (0..330u32)
         .step_by(run as usize)
         .filter(|&h| held.iter().any(|&i| i != h && i / run == h / run))
         .count();
-    let claimed = |p: &crate::Puller<_>| -> Vec<u32> {
-        let (r, k) = (p.received_bitmap(), p.kept_bitmap());
-        (0..330u32)
-            .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
-            .collect()
-    };
     let kept_events = |events: &[PullerEvent]| {
         events
             .iter()
@@ -634,7 +624,7 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict() {
     }
     assert!(runs > 2, "{runs} runs of {run}");
     assert_eq!(pair.puller.stats().chunks_received, 0);
-    assert_eq!(claimed(&pair.puller), held);
+    assert_eq!(claimed(&pair.puller, 330), held);
     pair.verify = true;
     pair.drive();
     assert_eq!(pair.events.last(), Some(&PullerEvent::Complete));
@@ -650,13 +640,7 @@ fn a_verdict_on_a_kept_chunk_not_yet_handed_out_is_ignored() {
     let data = data(329_500);
     let mut pair = pair(&data);
     pair.earlier = Some((data.clone(), (0..330).collect()));
-    while !pair
-        .events
-        .iter()
-        .any(|e| matches!(e, PullerEvent::Manifest(_)))
-    {
-        assert!(pair.step(), "the pull stopped before its Manifest");
-    }
+    until_manifest(&mut pair);
     let run = pair.puller.run_len();
     let bit = |map: &[u64], i: u32| map[i as usize / 64] & (1 << (i % 64)) != 0;
     // The last run's chunks: its first chunk is not asked for yet.

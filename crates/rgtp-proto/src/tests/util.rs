@@ -355,6 +355,15 @@ impl Pair {
     }
 }
 
+/// The chunks of the first `count` a record of `p`'s output would claim now: those
+/// accepted and those kept from an earlier run not judged yet.
+pub(crate) fn claimed(p: &impl crate::Pull, count: u32) -> Vec<u32> {
+    let (r, k) = (p.received_bitmap(), p.kept_bitmap());
+    (0..count)
+        .filter(|&i| (r[i as usize / 64] | k[i as usize / 64]) & (1 << (i % 64)) != 0)
+        .collect()
+}
+
 /// The parsed datagrams of `sent` (all must parse).
 pub(crate) fn parsed(sent: &[Vec<u8>]) -> Vec<Repr<'_>> {
     sent.iter()
