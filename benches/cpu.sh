@@ -72,6 +72,7 @@ for i in $(seq "$runs"); do
     "$x" "$(echo "$x * 1000000 / $chunks" | bc -l)"
 done
 w=$(median "${walls[@]}"); p=$(median "${pcpus[@]}"); x=$(median "${xcpus[@]}")
+echo "machine: $(bash benches/machine.sh)"
 printf 'median of %d (pulls at once: %d, chunks: %d): wall %.2f s (%.0f MB/s), puller %.2f us/chunk, exposer %.2f us/chunk, both %.2f us/chunk\n' \
   "$runs" "$pullers" "$chunks" "$w" "$(echo "$pullers * $bytes / $w / 1000000" | bc -l)" "$(echo "$p * 1000000 / $chunks" | bc -l)" \
   "$(echo "$x * 1000000 / $chunks" | bc -l)" "$(echo "($p + $x) * 1000000 / $chunks" | bc -l)"

@@ -80,6 +80,7 @@ median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(flo
 
 declare -A good
 fail=0
+echo "machine: $(bash benches/machine.sh)"
 echo "file $size over veth${rate:+ shaped at $rate}, loss on the exposer->puller path only, $runs runs, medians"
 printf '%-16s %5s %12s %10s %10s %12s %12s\n' fec loss "MB/s" "vs 0%" "vs none@0%" rerequested fec-rebuilt
 for fec in $fecs; do

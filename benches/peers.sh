@@ -101,22 +101,8 @@ if [[ -n $out_dir ]]; then
 fi
 out_fs=$(stat -f -c %T "$outs")
 echo "== outputs in $outs ($out_fs)" >&2
-# The figures depend on the CPU (VAES makes AES-GCM cheap for every system; SHA-NI
-# and AVX-512 the Merkle leaves) and on the kernel: both are printed and recorded.
-machine=$(python3 - <<'PY'
-import os, platform
-info = {}
-for line in open("/proc/cpuinfo"):
-    k, _, v = line.partition(":")
-    info.setdefault(k.strip(), v.strip())
-flags = set(info.get("flags", "").split())
-wanted = ["aes", "vaes", "pclmulqdq", "vpclmulqdq", "sha_ni", "avx2", "avx512f"]
-print(f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, "
-      f"model {info.get('model', '?')}), {os.cpu_count()} CPUs, "
-      f"{' '.join(f for f in wanted if f in flags) or 'no AES/SHA extensions'}, "
-      f"Linux {platform.release()}")
-PY
-)
+# The figures depend on the CPU and the kernel: both are printed and recorded.
+machine=$(bash benches/machine.sh)
 echo "== machine: $machine" >&2
 
 src=$work/source
