@@ -268,44 +268,42 @@ impl Net {
 
     /// Moves virtual time to the next thing due and does it.
     fn turn(&mut self) {
-        {
-            let next = [
-                self.queue.peek().map(|Reverse(x)| x.0),
-                self.puller.poll_timeout(),
-            ]
-            .into_iter()
-            .chain(self.sources.iter().map(|s| s.exposer.poll_timeout()))
-            .flatten()
-            .min()
-            .expect("something to wait for");
-            self.now = self.now.max(next);
-            while self.queue.peek().is_some_and(|Reverse(x)| x.0 <= self.now) {
-                let Reverse((_, _, to_puller, src, mut d)) = self.queue.pop().expect("peeked");
-                if to_puller {
-                    let from = self.sources[src].peer;
-                    if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
-                        let at = c.offset as usize;
-                        self.output[at..at + c.data.len()].copy_from_slice(c.data);
-                        if c.unverified {
-                            let proof = c.proof.map(<[u8]>::to_vec);
-                            self.unverified.push((c.index, c.data.to_vec(), proof));
-                        }
+        let next = [
+            self.queue.peek().map(|Reverse(x)| x.0),
+            self.puller.poll_timeout(),
+        ]
+        .into_iter()
+        .chain(self.sources.iter().map(|s| s.exposer.poll_timeout()))
+        .flatten()
+        .min()
+        .expect("something to wait for");
+        self.now = self.now.max(next);
+        while self.queue.peek().is_some_and(|Reverse(x)| x.0 <= self.now) {
+            let Reverse((_, _, to_puller, src, mut d)) = self.queue.pop().expect("peeked");
+            if to_puller {
+                let from = self.sources[src].peer;
+                if let Some(c) = self.puller.handle_datagram(self.now, from, &mut d) {
+                    let at = c.offset as usize;
+                    self.output[at..at + c.data.len()].copy_from_slice(c.data);
+                    if c.unverified {
+                        let proof = c.proof.map(<[u8]>::to_vec);
+                        self.unverified.push((c.index, c.data.to_vec(), proof));
                     }
-                } else {
-                    self.sources[src]
-                        .exposer
-                        .handle_datagram(self.now, PULLER, &d);
                 }
-                self.flush();
+            } else {
+                self.sources[src]
+                    .exposer
+                    .handle_datagram(self.now, PULLER, &d);
             }
-            self.check_unverified();
-            if self.puller.poll_timeout().is_some_and(|t| t <= self.now) {
-                self.puller.handle_timeout(self.now);
-            }
-            for s in &mut self.sources {
-                if s.exposer.poll_timeout().is_some_and(|t| t <= self.now) {
-                    s.exposer.handle_timeout(self.now);
-                }
+            self.flush();
+        }
+        self.check_unverified();
+        if self.puller.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.puller.handle_timeout(self.now);
+        }
+        for s in &mut self.sources {
+            if s.exposer.poll_timeout().is_some_and(|t| t <= self.now) {
+                s.exposer.handle_timeout(self.now);
             }
         }
     }
