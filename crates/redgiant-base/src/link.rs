@@ -58,6 +58,10 @@ pub struct Capabilities {
     pub mtu: usize,
     /// Most datagrams one [`Link::send`] may carry.
     pub max_segments: usize,
+    /// Most bytes, all its datagrams together, that one [`Link::send`] hands the
+    /// system in one call; a larger batch still goes out, in several calls
+    /// (UDP GSO: 65,507). `usize::MAX` where only `max_segments` bounds a batch.
+    pub max_batch_bytes: usize,
 }
 
 /// One received datagram's metadata; the bytes are `buf[offset..offset + len]`.

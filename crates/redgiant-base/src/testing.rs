@@ -58,6 +58,7 @@ impl Link for Reflector {
         Capabilities {
             mtu: 1500,
             max_segments: 64,
+            max_batch_bytes: usize::MAX,
         }
     }
 

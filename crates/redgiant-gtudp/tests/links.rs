@@ -61,6 +61,7 @@ impl<L: Link> Link for Shim<L> {
         Capabilities {
             mtu: c.mtu - SHIM_LEN,
             max_segments: 1,
+            max_batch_bytes: c.max_batch_bytes,
         }
     }
 

@@ -70,6 +70,7 @@ impl Link for EthLike {
         Capabilities {
             mtu: 1500,
             max_segments: 64,
+            max_batch_bytes: usize::MAX,
         }
     }
     fn local_peer(&self) -> Peer {

@@ -73,6 +73,7 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
     let caps = link.capabilities();
     let config = rgtp_proto::ExposerConfig {
         max_segments: caps.max_segments,
+        max_batch_bytes: caps.max_batch_bytes,
         max_payload: caps.mtu,
         ..Default::default()
     };

@@ -738,6 +738,7 @@ fn expose(a: ExposeArgs) -> CliResult {
     let started = StdInstant::now();
     let mut config = rgtp_proto::ExposerConfig {
         max_segments: caps.max_segments,
+        max_batch_bytes: caps.max_batch_bytes,
         dangerous_serve_unvalidated: a.dangerous_serve_unvalidated,
         rate_cap: a.caps.advertised(None),
         ..Default::default()

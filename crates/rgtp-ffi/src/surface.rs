@@ -247,6 +247,7 @@ pub(crate) fn expose(
     let caps = link.capabilities();
     let config = ExposerConfig {
         max_segments: caps.max_segments,
+        max_batch_bytes: caps.max_batch_bytes,
         max_payload: caps.mtu,
         ..Default::default()
     };

@@ -623,6 +623,7 @@ impl Link for EthLink {
         Capabilities {
             mtu: self.current_mtu().min(MAX_PACKET),
             max_segments: MAX_SEGMENTS,
+            max_batch_bytes: usize::MAX,
         }
     }
 

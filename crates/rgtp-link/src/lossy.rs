@@ -307,6 +307,7 @@ mod tests {
             Capabilities {
                 mtu: 1500,
                 max_segments: 1,
+                max_batch_bytes: usize::MAX,
             }
         }
         fn local_peer(&self) -> Peer {

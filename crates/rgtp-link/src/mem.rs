@@ -275,6 +275,7 @@ impl Link for MemLink {
         Capabilities {
             mtu: 65535,
             max_segments: 64,
+            max_batch_bytes: usize::MAX,
         }
     }
 
@@ -693,7 +694,8 @@ mod tests {
             a.capabilities(),
             Capabilities {
                 mtu: 65535,
-                max_segments: 64
+                max_segments: 64,
+                max_batch_bytes: usize::MAX,
             }
         );
         let t = thread::spawn(move || {

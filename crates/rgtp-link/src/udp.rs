@@ -471,6 +471,7 @@ impl Link for UdpLink {
         Capabilities {
             mtu: self.config.max_datagram_size,
             max_segments: 64,
+            max_batch_bytes: MAX_UDP_PAYLOAD_V4,
         }
     }
 

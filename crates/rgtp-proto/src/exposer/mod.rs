@@ -58,6 +58,11 @@ pub struct ExposerConfig {
     pub queue_limit: usize,
     /// Most datagrams per [`Transmit`] (the link's GSO limit). Default 1.
     pub max_segments: usize,
+    /// Most bytes per [`Transmit`], its datagrams together (the link's
+    /// [`Capabilities::max_batch_bytes`](redgiant_base::link::Capabilities)): a
+    /// batch that would pass it ends before, so that it goes out in one system
+    /// call, never as a full send and a short one. Default `usize::MAX`.
+    pub max_batch_bytes: usize,
     /// Largest payload accepted when parsing.
     pub max_payload: usize,
     /// Serve NAKs without a token as if validated, as upstream v1 exposers do.
@@ -83,6 +88,7 @@ impl Default for ExposerConfig {
             max_entries_per_request: 256,
             queue_limit: 1024,
             max_segments: 1,
+            max_batch_bytes: usize::MAX,
             max_payload: 65_507,
             dangerous_serve_unvalidated: false,
             token_secret: [0; 32],
@@ -479,6 +485,7 @@ impl Exposer {
     fn serve_batch(&mut self, now: Instant, buf: &mut Vec<u8>, borrow: bool) -> Option<Batch> {
         let exposure = Arc::clone(&self.exposure);
         let max_segments = self.config.max_segments.max(1);
+        let max_bytes = self.config.max_batch_bytes;
         let Some(Job::Serve {
             to,
             entries,
@@ -508,7 +515,7 @@ impl Exposer {
                 continue;
             };
             if let Some(s) = seg {
-                if len > s {
+                if len > s || size + len > max_bytes {
                     break;
                 }
                 if len < s {

@@ -640,3 +640,46 @@ fn batches_sent_from_the_store_are_the_batches_written_out() {
     assert!(stored >= 4, "{stored} batches sent from the store");
     assert!(written >= 4, "{written} batches written out");
 }
+
+/// A batch ends before it would pass `max_batch_bytes`, so that the link can hand
+/// it over in one call (UDP GSO takes at most 65,507 bytes): a request for 100
+/// chunks with room for 10 packets a batch goes out as ten batches of 10, where
+/// `max_segments` alone (64) made a batch of 64 and one of 36. The short last
+/// chunk still joins the batch before it, and every chunk is served once.
+#[test]
+fn a_batch_ends_before_it_would_pass_the_links_byte_bound() {
+    let data = data(99 * 100 + 37);
+    let exposure = exposure(&data, 100);
+    let packet = exposure.packet(0).len();
+    let serve = |max_batch_bytes: usize| {
+        let mut exposer = Exposer::new(
+            std::sync::Arc::clone(&exposure),
+            ExposerConfig {
+                max_segments: 64,
+                max_batch_bytes,
+                dangerous_serve_unvalidated: true,
+                ..ExposerConfig::default()
+            },
+        );
+        let request = emit(&Repr::Nak(Nak {
+            exposure_id: ID,
+            flags: NakFlags::empty(),
+            indices: IndexList::Slice(&(0..100).collect::<Vec<u32>>()),
+            token: None,
+        }));
+        exposer.handle_datagram(Instant::ZERO, PULLER, &request);
+        let (mut buf, mut batches, mut served) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(t) = exposer.poll_transmit(Instant::ZERO, &mut buf) {
+            assert!(t.size <= max_batch_bytes, "{} > {max_batch_bytes}", t.size);
+            let n = t.datagrams(&buf[..t.size]).count();
+            served.extend(t.datagrams(&buf[..t.size]).filter_map(chunk_index));
+            batches.push(n);
+        }
+        assert_eq!(served, (0..100).collect::<Vec<u32>>());
+        batches
+    };
+    assert_eq!(serve(10 * packet + packet / 2), vec![10; 10]);
+    assert_eq!(serve(usize::MAX), vec![64, 36]);
+    // Room for one packet and a half: one a batch, never none.
+    assert_eq!(serve(packet + packet / 2), vec![1; 100]);
+}

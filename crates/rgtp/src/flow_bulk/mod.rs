@@ -265,6 +265,7 @@ pub fn send_file(
     let caps = link.capabilities();
     let config = rgtp_proto::ExposerConfig {
         max_segments: caps.max_segments,
+        max_batch_bytes: caps.max_batch_bytes,
         max_payload: caps.mtu,
         ..Default::default()
     };
