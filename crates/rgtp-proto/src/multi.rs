@@ -617,6 +617,13 @@ impl<S: SuiteFactory> MultiPuller<S> {
         if !self.offload || self.finished {
             return;
         }
+        // A run's first chunk is judged through the source that handed it out: a
+        // verdict none awaits is stray, and must not end its claim in the record.
+        if self.kept.head_of(idx) == idx
+            && !self.sources.iter().any(|s| s.puller.awaits_verdict(idx))
+        {
+            return;
+        }
         let judged = self.kept.judge(idx);
         if judged == Judged::NotHandedOut {
             // Not handed out yet: no verdict can be due.

@@ -579,6 +579,31 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it
     assert_eq!(claimed(&net.puller, 640), (0..640).collect::<Vec<_>>());
 }
 
+/// A verdict on a run's first chunk that no source handed out is stray: it ends
+/// neither the chunk's claim in a record of the output nor anything else, and the
+/// pull goes on to fetch and judge the chunk as before.
+#[test]
+fn a_stray_verdict_on_a_runs_first_chunk_leaves_its_claim() {
+    let (d, mut net) = resuming_from_two();
+    net.output = d.clone();
+    let held: Vec<u32> = (0..400).collect();
+    for &i in &held {
+        let at = i as usize * 1000;
+        net.puller.resume_chunk(i, &d[at..at + 1000]);
+    }
+    assert_eq!(claimed(&net.puller, 640), held);
+    let now = net.now;
+    net.puller
+        .handle_verdict(now, 0, crate::puller::Verdict::Verified);
+    net.puller
+        .handle_verdict(now, 64, crate::puller::Verdict::Failed);
+    assert_eq!(claimed(&net.puller, 640), held);
+    net.run();
+    assert!(net.complete(), "{:?}", net.events.last());
+    assert_eq!(net.output, d);
+    assert_eq!(claimed(&net.puller, 640), (0..640).collect::<Vec<_>>());
+}
+
 /// Resuming with proofs from several sources: the kept chunks wait for their runs'
 /// first chunks, whichever source brings them; no source asks for them meanwhile;
 /// one spoiled on disk fails with the part of its run the first chunk's proof
