@@ -5,7 +5,8 @@
 //! when no request carried a token the bytes sent are at most three times the
 //! bytes of the requests (§5.5); a Pull_Request gets at most one datagram and a
 //! NAK at most min(entries, 256) (§3.5, §3.7); every datagram sent is a well-formed
-//! answer carrying the exposure's real bytes, to a peer that asked; the byte and
+//! answer carrying the exposure's real bytes, to a peer that asked; a batch of
+//! several datagrams fits the link's bound on a batch's bytes; the byte and
 //! datagram counters match what was sent.
 
 use std::time::Duration;
@@ -23,6 +24,8 @@ const MAX_OPS: usize = 256;
 struct Setup {
     fixture: u8,
     max_segments: u8,
+    /// The link's bound on a batch's bytes, if any.
+    batch_bytes: Option<u16>,
     queue_limit: u16,
     small_mtu: bool,
     drain_each: bool,
@@ -106,6 +109,8 @@ struct Harness {
     fx: &'static Fixture,
     exposer: Exposer,
     max_payload: usize,
+    /// The bound on a batch's bytes the exposer was given.
+    max_batch_bytes: usize,
     now: Instant,
     pending: Vec<Request>,
     minted: Vec<[u8; 16]>,
@@ -126,8 +131,10 @@ pub fn exposer(data: &[u8]) {
     } else {
         65_507
     };
+    let max_batch_bytes = setup.batch_bytes.map_or(usize::MAX, usize::from);
     let config = ExposerConfig {
         max_segments: usize::from(setup.max_segments % 16).max(1),
+        max_batch_bytes,
         queue_limit: usize::from(setup.queue_limit % 1025).max(1),
         max_payload,
         token_secret: [0x77; 32],
@@ -140,6 +147,7 @@ pub fn exposer(data: &[u8]) {
         fx,
         exposer: Exposer::new(fx.exposure.clone(), config),
         max_payload,
+        max_batch_bytes,
         now: Instant::from_micros(u64::from(setup.start_secs) * 1_000_000),
         pending: Vec::new(),
         minted: Vec::new(),
@@ -288,6 +296,12 @@ impl Harness {
                 assert!(
                     s > 0 && t.size > s,
                     "a batch of one datagram with a segment size"
+                );
+                assert!(
+                    t.size <= self.max_batch_bytes,
+                    "a batch of {} bytes past the link's {}",
+                    t.size,
+                    self.max_batch_bytes
                 );
             }
             for d in t.datagrams(&self.buf) {
