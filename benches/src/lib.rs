@@ -145,11 +145,7 @@ pub fn builder(choice: Choice, config: ExposerConfig) -> ExposerBuilder {
 pub fn udp_config() -> ExposerConfig {
     let link = bind_loopback();
     let caps = link.capabilities();
-    ExposerConfig {
-        max_segments: caps.max_segments,
-        max_payload: caps.mtu,
-        ..ExposerConfig::default()
-    }
+    ExposerConfig::for_link(&caps)
 }
 
 /// Seals `data` with `choice`, serving settings for loopback UDP.

@@ -43,11 +43,7 @@ impl Recorded {
         let handle = std::thread::spawn(move || {
             let link = UdpLink::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
             let caps = link.capabilities();
-            let config = ExposerConfig {
-                max_segments: caps.max_segments,
-                max_payload: caps.mtu,
-                ..ExposerConfig::default()
-            };
+            let config = ExposerConfig::for_link(&caps);
             let prepared = ExposerBuilder::new()
                 .with_fec(FecSpec::ReedSolomon { n: 6, k: 4 })
                 .with_config(config)

@@ -228,11 +228,7 @@ fn flow_sdus(data: &[u8], sdu: usize, out: &Path) -> Result<f64, String> {
 fn rgtp_pull(data: &[u8], out: &Path) -> (f64, f64) {
     let mut link = UdpLink::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
     let caps = link.capabilities();
-    let config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_payload: caps.mtu,
-        ..Default::default()
-    };
+    let config = rgtp_proto::ExposerConfig::for_link(&caps);
     let o = SendOptions::default();
     let t0 = Instant::now();
     let prepared = ExposerBuilder::new()

@@ -458,11 +458,7 @@ fn start_exposers() -> (Vec<Target>, Vec<Server>) {
             let link = UdpLink::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
                 .expect("bind loopback UDP");
             let caps = link.capabilities();
-            let config = ExposerConfig {
-                max_segments: caps.max_segments,
-                max_payload: caps.mtu,
-                ..ExposerConfig::default()
-            };
+            let config = ExposerConfig::for_link(&caps);
             // 40–75 KiB, so pulls are short and many.
             let bytes = data(40 * 1024 + 5000 * n as usize, 0x50a6 + n);
             let choice = Choice {

@@ -70,6 +70,7 @@ pub fn serve_ours(data: &[u8], b: ExposerBuilder, config: ExposerConfig) -> Ours
         let caps = link.capabilities();
         let config = ExposerConfig {
             max_segments: caps.max_segments,
+            max_batch_bytes: caps.max_batch_bytes,
             max_payload: caps.mtu,
             ..config
         };

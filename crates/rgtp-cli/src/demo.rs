@@ -71,12 +71,7 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
     let mut link = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
         .map_err(|e| (exit::IO, format!("cannot bind loopback UDP: {e}")))?;
     let caps = link.capabilities();
-    let config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_batch_bytes: caps.max_batch_bytes,
-        max_payload: caps.mtu,
-        ..Default::default()
-    };
+    let config = rgtp_proto::ExposerConfig::for_link(&caps);
     let t0 = StdInstant::now();
     let prepared = builder(&a.suite, DEFAULT_CHUNK_SIZE)
         .with_config(config)

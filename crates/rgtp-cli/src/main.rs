@@ -736,14 +736,11 @@ fn expose(a: ExposeArgs) -> CliResult {
     }
     let mut link = a.link.wrap(link)?;
     let started = StdInstant::now();
-    let mut config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_batch_bytes: caps.max_batch_bytes,
+    let config = rgtp_proto::ExposerConfig {
         dangerous_serve_unvalidated: a.dangerous_serve_unvalidated,
         rate_cap: a.caps.advertised(None),
-        ..Default::default()
+        ..rgtp_proto::ExposerConfig::for_link(&caps)
     };
-    config.max_payload = caps.mtu;
     let mut b = builder(&a.suite, default_chunk).with_config(config);
     if let Some(KeyArg(k)) = &a.key {
         // A chosen key: the same file and key make the same exposure after a restart,

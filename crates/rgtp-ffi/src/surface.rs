@@ -245,12 +245,7 @@ pub(crate) fn expose(
         RGTP_ERR_SOCKET
     })?;
     let caps = link.capabilities();
-    let config = ExposerConfig {
-        max_segments: caps.max_segments,
-        max_batch_bytes: caps.max_batch_bytes,
-        max_payload: caps.mtu,
-        ..Default::default()
-    };
+    let config = ExposerConfig::for_link(&caps);
     let mut b = ExposerBuilder::new()
         .with_cipher(cipher)
         .with_hash(hash)

@@ -97,6 +97,20 @@ impl Default for ExposerConfig {
     }
 }
 
+impl ExposerConfig {
+    /// The defaults, fitted to the link the exposer serves on: as many datagrams
+    /// and bytes a batch as one send of it carries, and its largest datagram as the
+    /// largest request parsed.
+    pub fn for_link(caps: &redgiant_base::link::Capabilities) -> Self {
+        ExposerConfig {
+            max_segments: caps.max_segments,
+            max_batch_bytes: caps.max_batch_bytes,
+            max_payload: caps.mtu,
+            ..Self::default()
+        }
+    }
+}
+
 /// What the exposer did and what it dropped, and why.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExposerStats {

@@ -117,11 +117,8 @@ pub fn prepare(o: &SendOptions) -> Result<Prepared, FilesError> {
     })?;
     let caps = link.capabilities();
     let config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_batch_bytes: caps.max_batch_bytes,
-        max_payload: caps.mtu,
         rate_cap: o.caps.advertised(o.max_rate_per_file),
-        ..Default::default()
+        ..rgtp_proto::ExposerConfig::for_link(&caps)
     };
     let builder = || {
         ExposerBuilder::new()

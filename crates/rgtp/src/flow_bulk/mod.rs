@@ -263,12 +263,7 @@ pub fn send_file(
     let mut link = UdpLink::bind(SocketAddr::new(ip, 0))
         .map_err(|e| BulkError::Local(format!("cannot bind a UDP port on {ip}: {e}")))?;
     let caps = link.capabilities();
-    let config = rgtp_proto::ExposerConfig {
-        max_segments: caps.max_segments,
-        max_batch_bytes: caps.max_batch_bytes,
-        max_payload: caps.mtu,
-        ..Default::default()
-    };
+    let config = rgtp_proto::ExposerConfig::for_link(&caps);
     let prepared = {
         let map = map_file(path)?;
         ExposerBuilder::new()
