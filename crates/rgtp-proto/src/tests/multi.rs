@@ -548,19 +548,25 @@ fn resuming_from_two() -> (Vec<u8>, Net) {
     (d, net)
 }
 
-/// A run's first chunk, fetched again by whichever source, stays claimed for a
-/// record of the output until its verdict: the output holds one copy or the other.
-#[test]
-fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it() {
+/// [`resuming_from_two`], after an earlier run left chunks `0..held` in the output:
+/// all but the runs' first chunks are taken, and every one of them is claimed.
+fn resumed_from_two(held: u32) -> (Vec<u8>, Net, Vec<u32>) {
     let (d, mut net) = resuming_from_two();
     net.output = d.clone();
-    // An earlier run left chunks 0..400: all but the runs' first chunks are taken.
-    let held: Vec<u32> = (0..400).collect();
+    let held: Vec<u32> = (0..held).collect();
     for &i in &held {
         let at = i as usize * 1000;
         assert_eq!(net.puller.resume_chunk(i, &d[at..at + 1000]), i % 64 != 0);
     }
     assert_eq!(claimed(&net.puller, 640), held);
+    (d, net, held)
+}
+
+/// A run's first chunk, fetched again by whichever source, stays claimed for a
+/// record of the output until its verdict: the output holds one copy or the other.
+#[test]
+fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it() {
+    let (d, mut net, held) = resumed_from_two(400);
     // The checker is behind: every run with kept chunks goes out, no verdict comes.
     net.hold_verdicts = true;
     net.run_until(|n| {
@@ -584,14 +590,7 @@ fn a_runs_first_chunk_stays_claimed_until_its_verdict_whichever_source_brings_it
 /// pull goes on to fetch and judge the chunk as before.
 #[test]
 fn a_stray_verdict_on_a_runs_first_chunk_leaves_its_claim() {
-    let (d, mut net) = resuming_from_two();
-    net.output = d.clone();
-    let held: Vec<u32> = (0..400).collect();
-    for &i in &held {
-        let at = i as usize * 1000;
-        net.puller.resume_chunk(i, &d[at..at + 1000]);
-    }
-    assert_eq!(claimed(&net.puller, 640), held);
+    let (d, mut net, held) = resumed_from_two(400);
     let now = net.now;
     net.puller
         .handle_verdict(now, 0, crate::puller::Verdict::Verified);
