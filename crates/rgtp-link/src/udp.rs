@@ -843,6 +843,20 @@ mod tests {
         }
         eprintln!("{addr}: sender {stats:?}\nreceiver {:?}", b.stats());
 
+        // A batch as large as the link says one send carries goes out in one call
+        // (what an exposer fitted to the link, `ExposerConfig::for_link`, relies on).
+        let fits = a.capabilities().max_batch_bytes / 1240;
+        assert_eq!(fits, 52);
+        let calls = a.stats().send_calls;
+        send(&mut a, pb, &buf[..fits * 1240], Some(1240));
+        assert_eq!(recv_n(&mut b, fits, 1 << 16).len(), fits);
+        let gso = a.max_gso_segments();
+        assert_eq!(
+            a.stats().send_calls - calls,
+            fits.div_ceil(gso.min(fits)) as u64,
+            "GSO of {gso} segments"
+        );
+
         // A batch with a short tail, and the extremes of datagram size, in reverse.
         send(&mut b, pa, &buf[..1240 * 3 + 17], Some(1240));
         let got = recv_n(&mut a, 4, 1 << 16);
