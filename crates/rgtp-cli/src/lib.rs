@@ -28,6 +28,7 @@ pub mod files_cmd;
 pub mod flow_cmd;
 pub mod inspect;
 pub mod pcaps_gtudp_tej;
+pub mod sched;
 pub mod sources;
 pub mod tej_cmd;
 pub mod tej_via;

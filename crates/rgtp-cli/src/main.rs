@@ -387,6 +387,14 @@ struct PullArgs {
     cc: CcArg,
     #[command(flatten)]
     caps: rgtp_cli::caps::PullCaps,
+    /// Scheduling policy of the pull's threads (Linux): batch (the default) runs
+    /// them under SCHED_BATCH, as bulk work: the same share of the CPU at the same
+    /// nice value, but a burst of arriving packets never preempts the task running,
+    /// which saves a context switch per burst when the CPUs are busy (eight pulls
+    /// and their exposer on two cores: about 5% more goodput). normal keeps the
+    /// ordinary policy. Where the system refuses batch, the pull runs as it is.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = rgtp_cli::sched::Sched::Batch)]
+    sched: rgtp_cli::sched::Sched,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -936,6 +944,9 @@ fn pull(a: PullArgs) -> CliResult {
         .parse()
         .map_err(|e| (exit::USAGE, format!("bad ticket: {e}")))?;
     a.link.check()?;
+    // Before any thread starts, so that every one of the pull's inherits it. A
+    // policy the system refuses leaves the pull as it started (--sched says so).
+    let _ = a.sched.apply();
     let (link, server): (Box<dyn Link>, Peer) = match (&a.link.link, ticket.mac) {
         (LinkArg::Eth(_), _) if !a.from.is_empty() => {
             return Err((

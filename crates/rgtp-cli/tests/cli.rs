@@ -484,6 +484,69 @@ fn unreachable_exposer_times_out() {
     assert_no_output(&out);
 }
 
+/// The scheduling policy of every thread of process `pid` (field 41 of
+/// /proc/PID/task/TID/stat: 0 normal, 3 batch).
+fn thread_policies(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name, which may hold spaces: state is 3rd.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(41 - 3)?.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_pull_runs_its_threads_under_the_policy_sched_names() {
+    for (args, policy) in [
+        (&[][..], 3),
+        (&["--sched", "batch"][..], 3),
+        (&["--sched", "normal"][..], 0),
+    ] {
+        // An exposer that never answers, one per pull: the pull waits for its
+        // Manifest meanwhile, and what arrives is this pull's.
+        let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let ticket = format!(
+            "rgtp://127.0.0.1:{}/{}#{}",
+            silent.local_addr().expect("addr").port(),
+            "ab".repeat(16),
+            "11".repeat(32)
+        );
+        let mut c = rgtp();
+        c.args([
+            "pull",
+            &ticket,
+            "--discard",
+            "-q",
+            "--connect-timeout",
+            "30",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn rgtp pull");
+        // By its first request the pull has chosen its policy.
+        let mut buf = [0u8; 2048];
+        silent
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let got = silent.recv_from(&mut buf);
+        let seen = thread_policies(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        got.expect("the pull's first request");
+        assert!(!seen.is_empty(), "{args:?}: no threads read");
+        assert!(
+            seen.iter().all(|&p| p == policy),
+            "{args:?}: thread policies {seen:?}, want all {policy}"
+        );
+    }
+}
+
 #[test]
 fn wrong_exposure_id_times_out() {
     let dir = tempfile::tempdir().expect("tempdir");
