@@ -109,6 +109,12 @@ pub struct GetArgs {
     /// Seconds without progress before a file's pull gives up.
     #[arg(long, default_value_t = 10)]
     pub idle_timeout: u64,
+    /// Scheduling policy of the pulls' threads (Linux), as for `rgtp pull`: batch
+    /// (the default) runs them under SCHED_BATCH, the same share of the CPU but
+    /// never preempting the task running when packets arrive; normal keeps the
+    /// ordinary policy. Where the system refuses batch, the pulls run as they are.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = crate::sched::Sched::Batch)]
+    pub sched: crate::sched::Sched,
     /// Print one JSON object per line (a file done, the end) on standard output.
     #[arg(long)]
     pub json: bool,
@@ -323,6 +329,9 @@ impl FilesProgress for Bars {
 
 /// Fetches a set into `a.dest`.
 pub fn get(a: GetArgs, stop: &AtomicBool) -> CmdResult {
+    // Before any pull's thread starts, so that all inherit it; a refusal leaves
+    // them as they started.
+    let _ = a.sched.apply();
     fetch(&a, stop).map(|_| ())
 }
 

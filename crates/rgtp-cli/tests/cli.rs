@@ -501,14 +501,19 @@ fn thread_policies(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn a_pull_runs_its_threads_under_the_policy_sched_names() {
-    for (args, policy) in [
-        (&[][..], 3),
-        (&["--sched", "batch"][..], 3),
-        (&["--sched", "normal"][..], 0),
+fn pull_and_get_run_their_threads_under_the_policy_sched_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("got");
+    let dest = dest.to_str().expect("a UTF-8 temporary path");
+    for (command, args, policy) in [
+        ("pull", &[][..], 3),
+        ("pull", &["--sched", "batch"][..], 3),
+        ("pull", &["--sched", "normal"][..], 0),
+        ("get", &[][..], 3),
+        ("get", &["--sched", "normal"][..], 0),
     ] {
-        // An exposer that never answers, one per pull: the pull waits for its
-        // Manifest meanwhile, and what arrives is this pull's.
+        // A peer that never answers, one per run: the command waits for its first
+        // answer meanwhile, and what arrives is this run's.
         let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let ticket = format!(
             "rgtp://127.0.0.1:{}/{}#{}",
@@ -517,19 +522,15 @@ fn a_pull_runs_its_threads_under_the_policy_sched_names() {
             "11".repeat(32)
         );
         let mut c = rgtp();
-        c.args([
-            "pull",
-            &ticket,
-            "--discard",
-            "-q",
-            "--connect-timeout",
-            "30",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let mut child = c.spawn().expect("spawn rgtp pull");
-        // By its first request the pull has chosen its policy.
+        c.args([command, &ticket, "-q", "--connect-timeout", "30"]);
+        if command == "pull" {
+            c.arg("--discard");
+        } else {
+            c.arg(dest);
+        }
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn rgtp");
+        // By its first request the command has chosen its policy.
         let mut buf = [0u8; 2048];
         silent
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -538,11 +539,11 @@ fn a_pull_runs_its_threads_under_the_policy_sched_names() {
         let seen = thread_policies(child.id());
         let _ = child.kill();
         let _ = child.wait();
-        got.expect("the pull's first request");
-        assert!(!seen.is_empty(), "{args:?}: no threads read");
+        got.unwrap_or_else(|e| panic!("{command} {args:?}: no first request: {e}"));
+        assert!(!seen.is_empty(), "{command} {args:?}: no threads read");
         assert!(
             seen.iter().all(|&p| p == policy),
-            "{args:?}: thread policies {seen:?}, want all {policy}"
+            "{command} {args:?}: thread policies {seen:?}, want all {policy}"
         );
     }
 }
