@@ -338,15 +338,30 @@ pub fn root_of<M: MerkleScheme + ?Sized>(scheme: &M, leaves: &[Hash]) -> Hash {
 /// Computes a Merkle root from leaves pushed one at a time, in order, keeping
 /// only O(log n) hashes (one per set bit of the leaf count) and never allocating.
 ///
+/// Leaves wait in a run of 64 until it is whole, which is then hashed a level
+/// at a time through [`MerkleScheme::nodes`] (several nodes at once where the
+/// scheme can), however the leaves were split between calls; only the nodes above
+/// the runs, and those of the last, partial run at [`finish`](Self::finish), are
+/// hashed one at a time.
+///
 /// The same `scheme` must be passed to every call.
 #[derive(Debug, Clone)]
 pub struct MerkleRootBuilder {
     /// Roots of complete subtrees, largest first; their heights are the set
     /// bits of `count`, highest first.
     stack: [Hash; 64],
-    /// Number of leaves pushed.
+    /// Number of leaves merged into `stack`: a whole number of runs.
     count: u64,
+    /// Leaves pushed since the last whole run, waiting for the rest of theirs.
+    run: [Hash; RUN],
+    /// How many of `run` are pushed.
+    run_len: usize,
 }
+
+/// Leaves in one run of [`MerkleRootBuilder`]: a complete subtree of height
+/// `RUN_HEIGHT`.
+const RUN_HEIGHT: u32 = 6;
+const RUN: usize = 1 << RUN_HEIGHT;
 
 impl Default for MerkleRootBuilder {
     fn default() -> Self {
@@ -360,16 +375,70 @@ impl MerkleRootBuilder {
         MerkleRootBuilder {
             stack: [ZERO_HASH; 64],
             count: 0,
+            run: [ZERO_HASH; RUN],
+            run_len: 0,
         }
     }
 
     /// Number of leaves pushed so far.
     pub fn leaf_count(&self) -> u64 {
-        self.count
+        self.count + self.run_len as u64
     }
 
     /// Appends the next leaf hash.
     pub fn push<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaf: &Hash) {
+        self.push_many(scheme, core::slice::from_ref(leaf));
+    }
+
+    /// Appends the next leaf hashes, in order: the same as [`push`](Self::push)ing
+    /// them one by one.
+    pub fn push_many<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaves: &[Hash]) {
+        let mut rest = leaves;
+        if self.run_len > 0 {
+            let take = (RUN - self.run_len).min(rest.len());
+            self.run[self.run_len..self.run_len + take].copy_from_slice(&rest[..take]);
+            self.run_len += take;
+            rest = &rest[take..];
+            if self.run_len < RUN {
+                return;
+            }
+            let run = self.run;
+            self.merge_run(scheme, &run);
+            self.run_len = 0;
+        }
+        let mut runs = rest.chunks_exact(RUN);
+        for run in &mut runs {
+            self.merge_run(scheme, run.try_into().expect("chunks of RUN"));
+        }
+        let tail = runs.remainder();
+        self.run[..tail.len()].copy_from_slice(tail);
+        self.run_len = tail.len();
+    }
+
+    /// Merges a whole run, whose subtree is hashed a level at a time; `count` is a
+    /// multiple of its size, so it merges as a leaf does, one level up the count.
+    fn merge_run<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, run: &[Hash; RUN]) {
+        let mut level = *run;
+        let mut above = [ZERO_HASH; RUN / 2];
+        let mut width = RUN;
+        while width > 1 {
+            scheme.nodes(&level[..width], &mut above[..width / 2]);
+            level[..width / 2].copy_from_slice(&above[..width / 2]);
+            width /= 2;
+        }
+        let mut len = self.count.count_ones() as usize;
+        let mut hash = level[0];
+        for _ in 0..(self.count >> RUN_HEIGHT).trailing_ones() {
+            len -= 1;
+            hash = scheme.node(&self.stack[len], &hash);
+        }
+        self.stack[len] = hash;
+        self.count += RUN as u64;
+    }
+
+    /// Merges one leaf; past the last whole run, `count` need not be a multiple of
+    /// anything.
+    fn merge_leaf<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaf: &Hash) {
         let mut len = self.count.count_ones() as usize;
         let mut hash = *leaf;
         // Every trailing one bit of the count is a complete subtree of the
@@ -382,44 +451,12 @@ impl MerkleRootBuilder {
         self.count += 1;
     }
 
-    /// Appends the next leaf hashes, in order: the same as [`push`](Self::push)ing
-    /// them one by one, with the nodes of every whole aligned run of 64 leaves
-    /// hashed a level at a time through [`MerkleScheme::nodes`].
-    pub fn push_many<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaves: &[Hash]) {
-        const HEIGHT: u32 = 6;
-        const RUN: usize = 1 << HEIGHT;
-        let mut rest = leaves;
-        while let Some(first) = rest.first() {
-            if !self.count.is_multiple_of(RUN as u64) || rest.len() < RUN {
-                self.push(scheme, first);
-                rest = &rest[1..];
-                continue;
-            }
-            let mut level = [ZERO_HASH; RUN];
-            let mut above = [ZERO_HASH; RUN / 2];
-            level.copy_from_slice(&rest[..RUN]);
-            let mut width = RUN;
-            while width > 1 {
-                scheme.nodes(&level[..width], &mut above[..width / 2]);
-                level[..width / 2].copy_from_slice(&above[..width / 2]);
-                width /= 2;
-            }
-            // A complete subtree of height HEIGHT, at a count that is a multiple
-            // of its size: it merges as a leaf does, one level up the count.
-            let mut len = self.count.count_ones() as usize;
-            let mut hash = level[0];
-            for _ in 0..(self.count >> HEIGHT).trailing_ones() {
-                len -= 1;
-                hash = scheme.node(&self.stack[len], &hash);
-            }
-            self.stack[len] = hash;
-            self.count += RUN as u64;
-            rest = &rest[RUN..];
-        }
-    }
-
     /// The root of the tree over all pushed leaves (padded as [`MerkleTree`] pads).
-    pub fn finish<M: MerkleScheme + ?Sized>(self, scheme: &M) -> Hash {
+    pub fn finish<M: MerkleScheme + ?Sized>(mut self, scheme: &M) -> Hash {
+        let run = self.run;
+        for leaf in &run[..self.run_len] {
+            self.merge_leaf(scheme, leaf);
+        }
         let n = self.count;
         if n == 0 {
             return scheme.leaf(&[]);

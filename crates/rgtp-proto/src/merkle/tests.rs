@@ -261,6 +261,64 @@ fn push_many_matches_push_wherever_runs_split() {
     }
 }
 
+/// [`ToyHash`], counting the nodes it hashes alone and those it hashes through
+/// [`MerkleScheme::nodes`].
+#[derive(Default)]
+struct CountingToy {
+    alone: std::sync::atomic::AtomicUsize,
+    batched: std::sync::atomic::AtomicUsize,
+}
+
+impl MerkleScheme for CountingToy {
+    fn id(&self) -> HashId {
+        ToyHash.id()
+    }
+    fn leaf(&self, chunk: &[u8]) -> Hash {
+        ToyHash.leaf(chunk)
+    }
+    fn node(&self, left: &Hash, right: &Hash) -> Hash {
+        self.alone
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ToyHash.node(left, right)
+    }
+    fn nodes(&self, children: &[Hash], out: &mut [Hash]) {
+        self.batched
+            .fetch_add(out.len(), std::sync::atomic::Ordering::Relaxed);
+        ToyHash.nodes(children, out)
+    }
+}
+
+/// However the leaves are split between calls, every whole run of 64 is hashed
+/// through `nodes`: leaves handed over a few at a time, out of step with the runs
+/// (as the puller's leaf thread hands over the leaves without a gap, after each
+/// batch), cost no more lone node hashes than leaves handed over at once.
+#[test]
+fn whole_runs_are_hashed_together_however_the_calls_split_them() {
+    let leaves = leaves(1000);
+    let at_once = CountingToy::default();
+    let mut b = MerkleRootBuilder::new();
+    b.push_many(&at_once, &leaves);
+    let root = b.finish(&at_once);
+    for part in [1, 7, 77, 100, 129] {
+        let split = CountingToy::default();
+        let mut b = MerkleRootBuilder::new();
+        for p in leaves.chunks(part) {
+            b.push_many(&split, p);
+        }
+        assert_eq!(b.finish(&split), root, "parts of {part}");
+        let batched = split.batched.load(std::sync::atomic::Ordering::Relaxed);
+        let alone = split.alone.load(std::sync::atomic::Ordering::Relaxed);
+        // 15 whole runs of 63 nodes each; the last 40 leaves and what lies above
+        // the runs, alone.
+        assert_eq!(batched, 15 * 63, "parts of {part}");
+        assert_eq!(
+            alone,
+            at_once.alone.load(std::sync::atomic::Ordering::Relaxed),
+            "parts of {part}"
+        );
+    }
+}
+
 /// `spec/vectors/merkle.txt`, BLAKE2b-256, zero to two chunks.
 #[test]
 fn testing_hash_is_blake2b_256_of_the_vectors() {
