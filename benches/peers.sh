@@ -30,9 +30,9 @@
 # share of the machine's CPUs left idle meanwhile (/proc/stat: near 0, the run
 # was bound by the CPUs, not by a wait), and the ratio of RGTP's goodput to each
 # peer's in that repetition. At the end, per N and system: the median goodput,
-# the median CPU per GB of each side, the median idle share, and the median of
-# the per-repetition ratios RGTP / peer. Rates are MB/s
-# (10^6 B/s).
+# the median CPU per GB of each side, the median idle share, and the medians of
+# the per-repetition ratios RGTP / peer: of goodput, and of the server's CPU per
+# GB (the exposer's over that server's). Rates are MB/s (10^6 B/s).
 #
 # Every receiver syncs its file before it exits, so on a disk the figures
 # include the disk's write speed, the same for every system; on this kind of
@@ -256,13 +256,13 @@ import json, statistics, sys
 from collections import defaultdict
 path, json_out, size, out_fs, machine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
-cpu = defaultdict(list)       # (n, system) -> [server CPU s per GB]
+cpu = defaultdict(dict)       # (n, system) -> {rep: server CPU s per GB}
 rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
 idle = defaultdict(list)      # (n, system) -> [% of all CPUs idle]
 for line in open(path):
     _, rep, n, system, g, c, r, i = line.rstrip("\n").split("\t")
     goodput[(int(n), system)][int(rep)] = float(g)
-    cpu[(int(n), system)].append(float(c))
+    cpu[(int(n), system)][int(rep)] = float(c)
     rcpu[(int(n), system)].append(float(r))
     idle[(int(n), system)].append(float(i))
 systems = ["rgtp", "tls", "quic", "tcp"]
@@ -270,30 +270,37 @@ counts = sorted({n for n, _ in goodput})
 summary = []
 print()
 print(f"medians ({size} bytes per receiver, outputs on {out_fs}; {machine})")
-print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'idle %':>7} {'rgtp/system':>12}")
+print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'idle %':>7} {'rgtp/system':>12} {'server rgtp/system':>19}")
 for n in counts:
     for system in systems:
         reps = goodput[(n, system)]
         ratios = [goodput[(n, "rgtp")][r] / reps[r] for r in reps]
+        # The exposer's CPU per GB over this server's, repetition by repetition.
+        servers = cpu[(n, system)]
+        server_ratios = [cpu[(n, "rgtp")][r] / servers[r] for r in servers if servers[r] > 0]
         row = {
             "receivers": n,
             "system": system,
             "median_goodput_MBps": statistics.median(reps.values()),
-            "median_cpu_s_per_GB": statistics.median(cpu[(n, system)]),
+            "median_cpu_s_per_GB": statistics.median(cpu[(n, system)].values()),
             "median_receivers_cpu_s_per_GB": statistics.median(rcpu[(n, system)]),
             "median_idle_percent": statistics.median(idle[(n, system)]),
             "median_ratio_rgtp_over_system": statistics.median(ratios),
+            "median_server_cpu_ratio_rgtp_over_system":
+                statistics.median(server_ratios) if server_ratios else None,
             "goodput_MBps": [reps[r] for r in sorted(reps)],
-            "cpu_s_per_GB": cpu[(n, system)],
+            "cpu_s_per_GB": [cpu[(n, system)][r] for r in sorted(cpu[(n, system)])],
             "receivers_cpu_s_per_GB": rcpu[(n, system)],
             "idle_percent": idle[(n, system)],
         }
         summary.append(row)
         ratio = "" if system == "rgtp" else f"{row['median_ratio_rgtp_over_system']:.3f}"
+        server_ratio = row["median_server_cpu_ratio_rgtp_over_system"]
+        server_ratio = "" if system == "rgtp" or server_ratio is None else f"{server_ratio:.3f}"
         print(f"{n:>3} {system:<6} {row['median_goodput_MBps']:>13.1f} "
               f"{row['median_cpu_s_per_GB']:>12.3f} "
               f"{row['median_receivers_cpu_s_per_GB']:>15.3f} "
-              f"{row['median_idle_percent']:>7.1f} {ratio:>12}")
+              f"{row['median_idle_percent']:>7.1f} {ratio:>12} {server_ratio:>19}")
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "machine": machine,
