@@ -111,8 +111,9 @@ pub struct GetArgs {
     pub idle_timeout: u64,
     /// Scheduling policy of the pulls' threads (Linux), as for `rgtp pull`: batch
     /// (the default) runs them under SCHED_BATCH, the same share of the CPU but
-    /// never preempting the task running when packets arrive; normal keeps the
-    /// ordinary policy. Where the system refuses batch, the pulls run as they are.
+    /// never preempting the task running when packets arrive; normal leaves the
+    /// policy the command started with. Where the system refuses batch, the pulls
+    /// run as they are.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = crate::sched::Sched::Batch)]
     pub sched: crate::sched::Sched,
     /// Print one JSON object per line (a file done, the end) on standard output.

@@ -391,8 +391,9 @@ struct PullArgs {
     /// them under SCHED_BATCH, as bulk work: the same share of the CPU at the same
     /// nice value, but a burst of arriving packets never preempts the task running,
     /// which saves a context switch per burst when the CPUs are busy (eight pulls
-    /// and their exposer on two cores: about 5% more goodput). normal keeps the
-    /// ordinary policy. Where the system refuses batch, the pull runs as it is.
+    /// and their exposer on two cores: about 5% more goodput). normal leaves the
+    /// policy the command started with (the ordinary one, unless it was started
+    /// under `chrt`). Where the system refuses batch, the pull runs as it is.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = rgtp_cli::sched::Sched::Batch)]
     sched: rgtp_cli::sched::Sched,
     /// No progress bar.

@@ -15,7 +15,8 @@ pub enum Sched {
     /// `SCHED_BATCH`: the same CPU share, no preemption on wakeup.
     #[default]
     Batch,
-    /// The ordinary policy (`SCHED_OTHER`), left as the process started.
+    /// The policy the process started with, left as it is (the ordinary
+    /// `SCHED_OTHER`, unless it was started under another).
     Normal,
 }
 
