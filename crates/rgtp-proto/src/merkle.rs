@@ -415,8 +415,7 @@ impl MerkleRootBuilder {
         self.run_len = tail.len();
     }
 
-    /// Merges a whole run, whose subtree is hashed a level at a time; `count` is a
-    /// multiple of its size, so it merges as a leaf does, one level up the count.
+    /// Merges a whole run, whose subtree is hashed a level at a time.
     fn merge_run<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, run: &[Hash; RUN]) {
         let mut level = *run;
         let mut above = [ZERO_HASH; RUN / 2];
@@ -426,36 +425,30 @@ impl MerkleRootBuilder {
             level[..width / 2].copy_from_slice(&above[..width / 2]);
             width /= 2;
         }
-        let mut len = self.count.count_ones() as usize;
-        let mut hash = level[0];
-        for _ in 0..(self.count >> RUN_HEIGHT).trailing_ones() {
-            len -= 1;
-            hash = scheme.node(&self.stack[len], &hash);
-        }
-        self.stack[len] = hash;
-        self.count += RUN as u64;
+        self.merge(scheme, level[0], RUN_HEIGHT);
     }
 
-    /// Merges one leaf; past the last whole run, `count` need not be a multiple of
-    /// anything.
-    fn merge_leaf<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, leaf: &Hash) {
+    /// Merges the root of a complete subtree of `height` (0: a leaf) at a count
+    /// that is a multiple of its size (every count, for a leaf): it merges as a
+    /// leaf does, `height` levels up the count.
+    fn merge<M: MerkleScheme + ?Sized>(&mut self, scheme: &M, root: Hash, height: u32) {
         let mut len = self.count.count_ones() as usize;
-        let mut hash = *leaf;
-        // Every trailing one bit of the count is a complete subtree of the
-        // same height as `hash` sitting just left of it: merge.
-        for _ in 0..self.count.trailing_ones() {
+        let mut hash = root;
+        // Every trailing one bit of the count at this height is a complete
+        // subtree of the same height as `hash` sitting just left of it: merge.
+        for _ in 0..(self.count >> height).trailing_ones() {
             len -= 1;
             hash = scheme.node(&self.stack[len], &hash);
         }
         self.stack[len] = hash;
-        self.count += 1;
+        self.count += 1 << height;
     }
 
     /// The root of the tree over all pushed leaves (padded as [`MerkleTree`] pads).
     pub fn finish<M: MerkleScheme + ?Sized>(mut self, scheme: &M) -> Hash {
         let run = self.run;
         for leaf in &run[..self.run_len] {
-            self.merge_leaf(scheme, leaf);
+            self.merge(scheme, *leaf, 0);
         }
         let n = self.count;
         if n == 0 {
