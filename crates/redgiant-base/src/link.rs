@@ -5,6 +5,7 @@
 //! them) and receives batches (as UDP GRO and `recvmmsg` give them).
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Peer, Transmit};
@@ -75,6 +76,27 @@ pub struct Received {
     pub len: usize,
 }
 
+/// Memory whose bytes a link may hand to the kernel by reference instead of
+/// copying them into each datagram ([`Link::lend`]): an exposer's sealed store,
+/// whose datagrams lie ready back to back.
+///
+/// # Contract
+///
+/// The kernel may go on reading the pages after the send that lent them has
+/// returned (a datagram queued at a receiver on this host, or on its way out of a
+/// NIC), and it reads whatever they hold then. An implementor promises that the
+/// bytes [`LentMemory::bytes`] returns stay at the same address and never change
+/// while the value lives, and that the memory is given back to the system (an
+/// anonymous mapping of its own, unmapped) rather than reused by the process once
+/// it is dropped. Heap memory does not qualify: freed, it is written again, and
+/// datagrams still queued would carry what was written. Breaking the promise
+/// cannot make the process misbehave, only its datagrams: it is a contract on
+/// what goes on the wire, not on memory safety.
+pub trait LentMemory: Send + Sync {
+    /// The bytes lent.
+    fn bytes(&self) -> &[u8];
+}
+
 /// A datagram link.
 pub trait Link {
     /// What the link can carry.
@@ -103,6 +125,15 @@ pub trait Link {
     /// UDP socket bound to an unspecified address learns it per datagram).
     fn local_ip_for(&self, _peer: &Peer) -> Option<std::net::IpAddr> {
         None
+    }
+
+    /// Offers `memory` for sends without a copy: a later [`Link::send`] whose
+    /// bytes lie within it may pass its pages to the kernel by reference (the
+    /// link keeps `memory` alive for as long as it might). Returns whether the
+    /// link does; by default it does not, and every send copies.
+    fn lend(&mut self, memory: Arc<dyn LentMemory>) -> bool {
+        let _ = memory;
+        false
     }
 
     /// Sends the datagrams of `transmit` held in `buf[..transmit.size]`.
@@ -138,6 +169,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
         (**self).local_ip_for(peer)
+    }
+    fn lend(&mut self, memory: Arc<dyn LentMemory>) -> bool {
+        (**self).lend(memory)
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         (**self).send(transmit, buf)
@@ -175,6 +209,9 @@ impl<L: Link + ?Sized> Link for Borrowed<'_, L> {
     }
     fn local_ip_for(&self, peer: &Peer) -> Option<std::net::IpAddr> {
         self.0.local_ip_for(peer)
+    }
+    fn lend(&mut self, memory: Arc<dyn LentMemory>) -> bool {
+        self.0.lend(memory)
     }
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         self.0.send(transmit, buf)

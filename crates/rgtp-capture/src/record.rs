@@ -177,6 +177,10 @@ impl<L: Link, W: Write> Link for Recorder<L, W> {
         self.inner.local_ip_for(peer)
     }
 
+    fn lend(&mut self, memory: std::sync::Arc<dyn redgiant_base::link::LentMemory>) -> bool {
+        self.inner.lend(memory)
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         let ts = (self.clock)();
         let src = self.local_for(transmit.destination);

@@ -79,6 +79,9 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
         .map_err(|e| (exit::USAGE, e.to_string()))?;
     let seal = t0.elapsed();
     let ticket = prepared.ticket(link.local_addr());
+    if let Some(store) = prepared.lent_store().filter(|_| !a.copy_sends) {
+        link.lend(store);
+    }
     let mut exposer = prepared.exposer();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -305,6 +306,11 @@ struct ExposeArgs {
     /// with AES-256-GCM, let chunks be forged.
     #[arg(long)]
     dangerous_raw_key: bool,
+    /// Copy every datagram into the kernel as it is sent, instead of letting the
+    /// kernel take batches of chunks from the sealed store's own pages (the
+    /// default, for exposures of 1 MiB and more on UDP): for comparing the two.
+    #[arg(long)]
+    copy_sends: bool,
     /// Print only the ticket.
     #[arg(long, short)]
     quiet: bool,
@@ -419,6 +425,10 @@ struct DemoArgs {
     /// a run of 64 (spec §3.6).
     #[arg(long, requires = "proofs")]
     no_proof_runs: bool,
+    /// As `rgtp expose --copy-sends`: the exposer copies every datagram into the
+    /// kernel instead of lending it the sealed store's pages.
+    #[arg(long)]
+    copy_sends: bool,
     #[command(flatten)]
     cc: CcArg,
     /// Seal and pull the same data N times, each run in a fresh store and over fresh
@@ -851,6 +861,12 @@ fn expose(a: ExposeArgs) -> CliResult {
             }
             (LinkArg::Udp, _) => unreachable!("a UDP link has an IP address"),
         });
+    }
+    if let Some(store) = prepared.lent_store().filter(|_| !a.copy_sends) {
+        link.lend(Arc::clone(&store));
+        for l in &mut extra {
+            l.lend(Arc::clone(&store));
+        }
     }
     let served = std::thread::scope(|s| {
         for (i, mut l) in extra.into_iter().enumerate() {

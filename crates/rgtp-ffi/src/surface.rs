@@ -235,7 +235,7 @@ pub(crate) fn expose(
     };
     // Dual-stack where the host has IPv6, so IPv4 and IPv6 pullers both reach it;
     // IPv4 only where it has not.
-    let link = UdpLink::bind(SocketAddr::new(
+    let mut link = UdpLink::bind(SocketAddr::new(
         std::net::Ipv6Addr::UNSPECIFIED.into(),
         port,
     ))
@@ -267,6 +267,10 @@ pub(crate) fn expose(
         }
     })?;
     let exposer = prepared.exposer();
+    // Batches of chunks leave from the sealed store's own pages, as `rgtp expose` sends them.
+    if let Some(store) = prepared.lent_store() {
+        link.lend(store);
+    }
     let rgtp::Prepared { exposure, key, .. } = prepared;
     let local = link.local_addr();
     let host = if local.ip().is_unspecified() {

@@ -85,6 +85,14 @@ impl Link for Channels {
         self.links[0].local_ip_for(peer)
     }
 
+    fn lend(&mut self, memory: std::sync::Arc<dyn crate::LentMemory>) -> bool {
+        let mut all = true;
+        for l in &mut self.links {
+            all &= l.lend(std::sync::Arc::clone(&memory));
+        }
+        all
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         let i = self.next_send;
         self.next_send = (i + 1) % self.links.len();

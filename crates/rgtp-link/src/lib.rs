@@ -14,6 +14,7 @@ pub mod channels;
 pub mod eth;
 pub mod ether;
 pub mod impair;
+mod lend;
 pub mod lossy;
 pub mod mem;
 pub mod pipe;
@@ -23,7 +24,7 @@ pub mod tcp;
 pub mod trace;
 pub mod udp;
 
-pub use redgiant_base::link::{Capabilities, Framing, Link, Received, Vlan};
+pub use redgiant_base::link::{Capabilities, Framing, LentMemory, Link, Received, Vlan};
 pub use redgiant_base::stream::{StreamFraming, StreamLink, StreamRecv};
 pub use redgiant_base::{Instant, Peer, Transmit};
 

@@ -136,6 +136,10 @@ impl<L: Link, C: TimeSource> Link for Lossy<L, C> {
         self.inner.local_ip_for(peer)
     }
 
+    fn lend(&mut self, memory: std::sync::Arc<dyn redgiant_base::link::LentMemory>) -> bool {
+        self.inner.lend(memory)
+    }
+
     fn send(&mut self, transmit: &Transmit, buf: &[u8]) -> io::Result<()> {
         check_transmit(transmit, buf)?;
         self.release_due()?;

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use redgiant_base::link::LentMemory;
 use rgtp_proto::exposer::{BuildError, ChunkStore, MAX_CHUNK_SIZE};
 use rgtp_proto::{
     CipherId, CipherSuite, Exposer, ExposerConfig, Exposure, FecCodec, HashId, Key, KeyMode,
@@ -427,7 +428,8 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             self.proofs,
             self.key_mode,
         )?;
-        let mut store = alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
+        let (mut store, mapped) =
+            alloc_store(Exposure::store_len(data.len() as u64, self.chunk_size))?;
         let leaves = match early_leaves {
             Some(leaves) => {
                 crate::verify::seal_parallel(
@@ -491,8 +493,10 @@ impl<C: CipherProvider, H: HashProvider, F: FecProvider> ExposerBuilder<C, H, F>
             }
             TokenSecret::Random => {}
         }
+        let exposure = Arc::new(exposure);
         Ok(Prepared {
-            exposure: Arc::new(exposure),
+            mapped: mapped.then(|| Arc::clone(&exposure)),
+            exposure,
             key,
             config,
         })
@@ -511,12 +515,26 @@ impl ChunkStore for AnonStore {
     }
 }
 
-fn alloc_store(len: usize) -> Result<Box<dyn ChunkStore>, StartError> {
+/// A store of `len` bytes: on the heap below 1 MiB, else in an anonymous mapping
+/// of its own (true).
+fn alloc_store(len: usize) -> Result<(Box<dyn ChunkStore>, bool), StartError> {
     if len < (1 << 20) {
-        return Ok(Box::new(vec![0u8; len]));
+        return Ok((Box::new(vec![0u8; len]), false));
     }
     let map = crate::sink::anon_map(len).map_err(|e| StartError::Alloc(len, e))?;
-    Ok(Box::new(AnonStore(map)))
+    Ok((Box::new(AnonStore(map)), true))
+}
+
+/// An exposure whose store the builder put in an anonymous mapping of its own:
+/// written only while sealing, handed out shared ever after (an [`Exposure`] never
+/// gives its store out mutably), and unmapped when the last owner drops it, so it
+/// keeps the [`LentMemory`] contract.
+struct LentStore(Arc<Exposure>);
+
+impl LentMemory for LentStore {
+    fn bytes(&self) -> &[u8] {
+        self.0.store_bytes()
+    }
 }
 
 /// A prepared exposure with its key: make tickets and exposers from it.
@@ -527,9 +545,20 @@ pub struct Prepared {
     pub key: Key,
     /// Serving settings.
     pub config: ExposerConfig,
+    /// The exposure as sealed, when its store is a mapping of its own.
+    mapped: Option<Arc<Exposure>>,
 }
 
 impl Prepared {
+    /// The sealed store as memory a link may send from without copying it
+    /// ([`Link::lend`](redgiant_base::link::Link::lend)): every batch of chunks
+    /// then leaves from the store's own pages. `None` for an exposure under 1 MiB,
+    /// whose store is on the heap and is copied.
+    pub fn lent_store(&self) -> Option<Arc<dyn LentMemory>> {
+        let exposure = Arc::clone(self.mapped.as_ref()?);
+        Some(Arc::new(LentStore(exposure)))
+    }
+
     /// The ticket for pulling from `addr`, with the suite pinned.
     pub fn ticket(&self, addr: SocketAddr) -> Ticket {
         let suite = self.exposure.suite();

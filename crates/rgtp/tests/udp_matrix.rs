@@ -24,7 +24,7 @@ fn run_combo(cipher: CipherId, hash: HashId, fec: &str) {
         );
         let server = common::Server::start(&prepared, link);
         let (out, stats) = common::pull(&prepared, server.addr, |_| {});
-        let xstats = server.stop();
+        let (xstats, link) = server.stop_with_link();
         let out = out.unwrap_or_else(|e| panic!("{cipher:?}/{hash:?}/{fec} size {size}: {e}"));
         assert!(
             out == data,
@@ -34,6 +34,20 @@ fn run_combo(cipher: CipherId, hash: HashId, fec: &str) {
         assert_eq!(stats.chunks_received, size.div_ceil(CHUNK) as u64);
         assert!(xstats.chunks_sent >= stats.chunks_received - stats.fec_recoveries);
         assert_eq!(xstats.malformed, 0);
+        // Stores of 1 MiB and more are mapped and lent: their batches of chunks
+        // leave from the store's pages, and none had to be copied after all.
+        assert_eq!(link.lend_fallbacks, 0, "size {size}");
+        if size >= 1 << 20 {
+            assert!(
+                link.lent_batches > 0 && link.lent_batches <= link.gso_batches,
+                "{cipher:?}/{hash:?}/{fec} size {size}: {link:?}"
+            );
+        } else {
+            assert_eq!(
+                link.lent_batches, 0,
+                "size {size}: the store is on the heap"
+            );
+        }
     }
 }
 

@@ -109,7 +109,7 @@ pub fn prepare(o: &SendOptions) -> Result<Prepared, FilesError> {
         .map(Key::from_bytes)
         .unwrap_or_else(rgtp_providers::cipher::random_key);
     let addr = o.bind;
-    let link = UdpLink::bind(addr).map_err(|e| {
+    let mut link = UdpLink::bind(addr).map_err(|e| {
         FilesError::new(
             ErrorKind::Io,
             format!("cannot bind UDP {addr}: {e} (is the port in use? try --port 0)"),
@@ -152,6 +152,10 @@ pub fn prepare(o: &SendOptions) -> Result<Prepared, FilesError> {
                     root: hex::encode(p.exposure.manifest().merkle_root),
                 };
                 router.add(p.exposer());
+                // Each file's chunks leave from its sealed store's own pages.
+                if let Some(store) = p.lent_store() {
+                    link.lend(store);
+                }
                 k
             }
         };

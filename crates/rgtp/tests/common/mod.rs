@@ -12,7 +12,7 @@ use rgtp::builder::{CipherProvider, FecProvider, HashProvider};
 use rgtp::driver::{self, Clock, PullFailure};
 use rgtp::sink::MemSink;
 use rgtp::{DynSuite, ExposerBuilder, Prepared};
-use rgtp_link::udp::UdpLink;
+use rgtp_link::udp::{UdpLink, UdpStats};
 use rgtp_link::Link;
 use rgtp_proto::{ExposerConfig, ExposerStats, Peer, Puller, PullerConfig, PullerStats};
 
@@ -36,12 +36,16 @@ pub fn udp_config(link: &UdpLink) -> ExposerConfig {
 pub struct Server {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<ExposerStats>>,
+    handle: Option<std::thread::JoinHandle<(ExposerStats, UdpStats)>>,
 }
 
 impl Server {
-    /// Serves `prepared` on 127.0.0.1 (or `[::1]` when `v6`).
-    pub fn start(prepared: &Prepared, link: UdpLink) -> Server {
+    /// Serves `prepared` on `link`, its store lent to the link as `rgtp expose` does
+    /// (batches of chunks leave from the store's pages without a copy).
+    pub fn start(prepared: &Prepared, mut link: UdpLink) -> Server {
+        if let Some(store) = prepared.lent_store() {
+            assert!(link.lend(store), "a UDP link takes lent memory");
+        }
         let addr = link.local_addr();
         let mut exposer = prepared.exposer();
         let stop = Arc::new(AtomicBool::new(false));
@@ -50,7 +54,7 @@ impl Server {
             let mut link = link;
             let clock = Clock::new();
             driver::serve(&mut exposer, &mut link, &clock, &stop2, |_| {}).expect("serve");
-            exposer.stats()
+            (exposer.stats(), link.stats())
         });
         Server {
             addr,
@@ -60,7 +64,12 @@ impl Server {
     }
 
     /// Stops serving and returns the exposer's counters.
-    pub fn stop(mut self) -> ExposerStats {
+    pub fn stop(self) -> ExposerStats {
+        self.stop_with_link().0
+    }
+
+    /// Stops serving and returns the exposer's counters and its link's.
+    pub fn stop_with_link(mut self) -> (ExposerStats, UdpStats) {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .take()
