@@ -235,6 +235,28 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
+    struct Bytes(&'static [u8]);
+
+    impl rgtp_link::LentMemory for Bytes {
+        fn bytes(&self) -> &[u8] {
+            self.0
+        }
+    }
+
+    /// A recorder passes lent memory to the link it records: a UDP link takes it,
+    /// an in-memory one declines.
+    #[test]
+    fn lent_memory_passes_to_the_recorded_link() {
+        let lent: Arc<dyn rgtp_link::LentMemory> = Arc::new(Bytes(b"sealed"));
+        let clock = || -> TimeSource { Box::new(|| 0) };
+        let udp = rgtp_link::UdpLink::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut rec = Recorder::with_writer(udp, Vec::new(), clock()).unwrap();
+        assert!(rec.lend(Arc::clone(&lent)));
+        let (mem, _) = MemLink::pair(ImpairmentConfig::default(), 1);
+        let mut rec = Recorder::with_writer(mem, Vec::new(), clock()).unwrap();
+        assert!(!rec.lend(lent));
+    }
+
     #[test]
     fn records_both_directions_of_a_mem_link() {
         let (a, mut b) = MemLink::pair(ImpairmentConfig::default(), 1);

@@ -199,6 +199,39 @@ mod tests {
         assert_eq!(n, 0);
     }
 
+    /// Memory lent to the channels is lent to every socket: a batch within it
+    /// leaves from its pages whichever channel sends it.
+    #[test]
+    fn lent_memory_reaches_every_channel() {
+        let mut ch = Channels::bind(loopback(), 2, UdpConfig::default()).unwrap();
+        if ch.links[0].max_gso_segments() < 52 {
+            eprintln!("skipping: no GSO here");
+            return;
+        }
+        let mut peer = UdpLink::bind(loopback()).unwrap();
+        let bytes: Vec<u8> = (0..52 * 1240u32).map(|i| (i % 241) as u8).collect();
+        let lent = crate::udp::tests::Mapped::with(&bytes);
+        assert!(ch.lend(lent.clone()));
+        let t = Transmit {
+            destination: Peer::Ip(peer.local_addr()),
+            size: bytes.len(),
+            segment_size: Some(1240),
+        };
+        ch.send(&t, &lent.0).unwrap();
+        ch.send(&t, &lent.0).unwrap();
+        let lent_batches: Vec<u64> = ch.links.iter().map(|l| l.stats().lent_batches).collect();
+        assert_eq!(lent_batches, [1, 1]);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = Vec::new();
+        while got.len() < 104 {
+            let mut out = Vec::new();
+            peer.recv(&mut buf, &mut out, Some(Duration::from_secs(5)))
+                .unwrap();
+            got.extend(out.iter().map(|r| buf[r.offset..r.offset + r.len].to_vec()));
+        }
+        assert!(got[..52].concat() == bytes && got[52..].concat() == bytes);
+    }
+
     #[test]
     fn channel_counts_are_checked() {
         assert!(Channels::bind(loopback(), 0, UdpConfig::default()).is_err());

@@ -362,8 +362,15 @@ mod tests {
             lossy.local_ip_for(&peer),
             Some(IpAddr::from([192, 0, 2, 1]))
         );
+        let lent = crate::udp::tests::Mapped::with(&[1; 4096]);
+        let mut lossy = lossy;
+        assert!(
+            !lossy.lend(lent.clone()),
+            "a link that copies declines lent memory"
+        );
         let udp = crate::UdpLink::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let lossy = Lossy::new(udp, ImpairmentConfig::default(), 1);
+        let mut lossy = Lossy::new(udp, ImpairmentConfig::default(), 1);
         assert_eq!(lossy.framing(), Framing::Udp);
+        assert!(lossy.lend(lent), "a UDP link takes it");
     }
 }
