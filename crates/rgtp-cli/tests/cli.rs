@@ -299,6 +299,13 @@ fn round_trip_default_suite_edge_sizes() {
     }
 }
 
+/// `--copy-sends` (every datagram copied into the kernel, the store's pages not
+/// lent) serves the same bytes, at a size whose store is lent by default.
+#[test]
+fn round_trip_with_copied_sends() {
+    round_trip((3 << 20) + 5, &["--copy-sends"], &[]);
+}
+
 #[test]
 fn round_trip_across_cipher_backends() {
     // Ring on one side, RustCrypto on the other, both suites: the same bytes.
