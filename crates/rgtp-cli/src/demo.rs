@@ -12,7 +12,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rgtp::driver::{self, Clock};
 use rgtp::sink::CheckSink;
 use rgtp::DynSuiteOn;
-use rgtp_link::udp::UdpLink;
+use rgtp_link::udp::{UdpLink, UdpStats};
 use rgtp_link::Link;
 use rgtp_proto::{ExposerStats, Peer, Puller, PullerStats, SuiteId};
 
@@ -24,6 +24,8 @@ struct Run {
     pull: Duration,
     puller: PullerStats,
     exposer: ExposerStats,
+    /// The exposer's socket.
+    exposer_link: UdpStats,
     suite: SuiteId,
     chunk_size: u32,
 }
@@ -88,7 +90,7 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
     let server = std::thread::spawn(move || {
         let clock = Clock::new();
         let r = driver::serve(&mut exposer, &mut link, &clock, &stop2, |_| {});
-        (r, exposer.stats())
+        (r, exposer.stats(), link.stats())
     });
 
     let mut plink = UdpLink::bind("127.0.0.1:0".parse().expect("literal"))
@@ -127,7 +129,7 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
     let pull = t1.elapsed();
     bar.finish_and_clear();
     stop.store(true, Ordering::Relaxed);
-    let (serve_result, exposer_stats) = server
+    let (serve_result, exposer_stats, exposer_link) = server
         .join()
         .map_err(|_| (exit::PROTOCOL, "exposer thread panicked".to_string()))?;
     serve_result.map_err(|e| (exit::IO, format!("exposer failed: {e}")))?;
@@ -146,6 +148,7 @@ fn once(a: &DemoArgs, data: &[u8]) -> Result<Run, (u8, String)> {
         pull,
         puller: puller.stats(),
         exposer: exposer_stats,
+        exposer_link,
         suite: prepared.exposure.suite(),
         chunk_size: prepared.exposure.chunk_size(),
     })
@@ -184,6 +187,11 @@ fn report(a: &DemoArgs, r: &Run) {
     println!(
         "  packets         puller sent {} / received {}; exposer sent {} / received {}",
         s.datagrams_sent, s.datagrams_received, x.datagrams_out, x.datagrams_in
+    );
+    let l = &r.exposer_link;
+    println!(
+        "  exposer sends   {} calls, {} GSO batches, {} of them from the store's pages (no copy)",
+        l.send_calls, l.gso_batches, l.lent_batches
     );
     println!(
         "  requests        {} NAKs ({} carrying re-requests), {} Pull_Requests",
@@ -248,6 +256,9 @@ fn json(a: &DemoArgs, runs: &[Run]) -> serde_json::Value {
                 "puller_datagrams_received": s.datagrams_received,
                 "exposer_datagrams_sent": x.datagrams_out,
                 "exposer_datagrams_received": x.datagrams_in,
+                "exposer_send_calls": r.exposer_link.send_calls,
+                "exposer_gso_batches": r.exposer_link.gso_batches,
+                "exposer_lent_batches": r.exposer_link.lent_batches,
                 "naks_sent": s.naks_sent,
                 "retransmit_naks": s.retransmit_naks,
                 "pull_requests_sent": s.pull_requests_sent,

@@ -896,6 +896,30 @@ fn demo_json_gives_each_run_and_the_medians() {
     assert!(v["seal_mb_per_s"]["median"].as_f64().expect("seal") > 0.0);
 }
 
+/// The demo's exposer sends batches of chunks from the sealed store's own pages
+/// once the store is a mapping (1 MiB and more), and copies them all with
+/// `--copy-sends`; the JSON counts both, and the data arrives the same.
+#[test]
+fn demo_counts_the_batches_sent_from_the_store() {
+    let lent = |extra: &[&str]| {
+        let mut c = rgtp();
+        c.args(["demo", "--size", "4MiB", "--json"]).args(extra);
+        let r = run_bounded(c, CHILD_LIMIT);
+        r.expect_code(0);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.stdout).expect("demo --json prints JSON");
+        let run = &v["runs"][0];
+        let count = |k: &str| run[k].as_u64().unwrap_or_else(|| panic!("{k}: {run}"));
+        (count("exposer_lent_batches"), count("exposer_gso_batches"))
+    };
+    let (lent_by_default, gso) = lent(&[]);
+    assert!(
+        lent_by_default > 0 && lent_by_default <= gso,
+        "{lent_by_default} of {gso} GSO batches lent"
+    );
+    assert_eq!(lent(&["--copy-sends"]).0, 0);
+}
+
 /// A report printed into a pipe whose reader has gone ends the process as a
 /// Unix tool ends, by SIGPIPE, not with a panic about the failed print.
 #[test]
