@@ -230,58 +230,30 @@ impl<L: Link + ?Sized> Link for Borrowed<'_, L> {
 mod tests {
     use super::*;
 
-    /// A link that takes lent memory and says how much it holds.
-    #[derive(Default)]
-    struct Taker(Vec<Arc<dyn LentMemory>>);
+    /// A link that takes lent memory: a reflector that keeps the loans.
+    struct Taker(crate::testing::Reflector, Vec<Arc<dyn LentMemory>>);
 
     impl Link for Taker {
         fn capabilities(&self) -> Capabilities {
-            Capabilities {
-                mtu: 1500,
-                max_segments: 1,
-                max_batch_bytes: usize::MAX,
-            }
+            self.0.capabilities()
         }
         fn local_peer(&self) -> Peer {
-            Peer::Mem(1)
+            self.0.local_peer()
         }
         fn lend(&mut self, memory: Arc<dyn LentMemory>) -> bool {
-            self.0.push(memory);
+            self.1.push(memory);
             true
         }
-        fn send(&mut self, _: &Transmit, _: &[u8]) -> io::Result<()> {
-            Ok(())
+        fn send(&mut self, t: &Transmit, buf: &[u8]) -> io::Result<()> {
+            self.0.send(t, buf)
         }
         fn recv(
             &mut self,
-            _: &mut [u8],
-            _: &mut Vec<Received>,
-            _: Option<Duration>,
+            buf: &mut [u8],
+            out: &mut Vec<Received>,
+            timeout: Option<Duration>,
         ) -> io::Result<usize> {
-            Ok(0)
-        }
-    }
-
-    /// A link that keeps the default.
-    struct Copier;
-
-    impl Link for Copier {
-        fn capabilities(&self) -> Capabilities {
-            Taker::default().capabilities()
-        }
-        fn local_peer(&self) -> Peer {
-            Peer::Mem(2)
-        }
-        fn send(&mut self, _: &Transmit, _: &[u8]) -> io::Result<()> {
-            Ok(())
-        }
-        fn recv(
-            &mut self,
-            _: &mut [u8],
-            _: &mut Vec<Received>,
-            _: Option<Duration>,
-        ) -> io::Result<usize> {
-            Ok(0)
+            self.0.recv(buf, out, timeout)
         }
     }
 
@@ -294,15 +266,15 @@ mod tests {
     }
 
     /// Lent memory passes through a box and a borrow to the link itself; a link
-    /// that copies everything declines it.
+    /// that keeps the default (the reflector) declines it.
     #[test]
     fn lending_reaches_the_link_through_boxes_and_borrows() {
         let memory: Arc<dyn LentMemory> = Arc::new(Bytes(b"sealed"));
-        let mut taker = Taker::default();
+        let mut taker = Taker(crate::testing::Reflector::new(Peer::Mem(1)), Vec::new());
         assert!(Borrowed(&mut taker).lend(Arc::clone(&memory)));
         let mut boxed: Box<dyn Link> = Box::new(taker);
         assert!(boxed.lend(Arc::clone(&memory)));
-        let mut copier: Box<dyn Link> = Box::new(Copier);
+        let mut copier: Box<dyn Link> = Box::new(crate::testing::Reflector::new(Peer::Mem(2)));
         assert!(!Borrowed(&mut copier).lend(Arc::clone(&memory)));
         // The taker holds both loans; the copier none.
         assert_eq!(Arc::strong_count(&memory), 3);
