@@ -16,6 +16,12 @@
 //! (`IP_MTU` of a connected probe socket); the first datagram that does not fit
 //! is logged as a warning, and [`UdpStats::fragmented`] counts them.
 //!
+//! A GSO batch that lies within memory lent to the link ([`Link::lend`]: an
+//! exposer's sealed store) leaves without the copy into the kernel: the kernel
+//! takes its pages by reference (`vmsplice`, then `splice` onto a corked
+//! datagram), and a batch that cannot go that way is copied as any other
+//! ([`UdpStats::lent_batches`], [`UdpStats::lend_fallbacks`]).
+//!
 //! A full send buffer is waited out with `poll(POLLOUT)` for up to
 //! [`UdpConfig::send_block_timeout`], then the datagrams are dropped and
 //! counted. Errors a datagram's fate can cause (`EMSGSIZE`, `ECONNREFUSED`,
