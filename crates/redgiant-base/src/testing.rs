@@ -514,3 +514,61 @@ impl Application<Shouter> for ShoutApp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::link::{Borrowed, LentMemory};
+
+    /// A link that takes lent memory: a reflector that keeps the loans.
+    struct Taker(Reflector, Vec<Arc<dyn LentMemory>>);
+
+    impl Link for Taker {
+        fn capabilities(&self) -> Capabilities {
+            self.0.capabilities()
+        }
+        fn local_peer(&self) -> Peer {
+            self.0.local_peer()
+        }
+        fn lend(&mut self, memory: Arc<dyn LentMemory>) -> bool {
+            self.1.push(memory);
+            true
+        }
+        fn send(&mut self, t: &Transmit, buf: &[u8]) -> io::Result<()> {
+            self.0.send(t, buf)
+        }
+        fn recv(
+            &mut self,
+            buf: &mut [u8],
+            out: &mut Vec<Received>,
+            timeout: Option<Duration>,
+        ) -> io::Result<usize> {
+            self.0.recv(buf, out, timeout)
+        }
+    }
+
+    struct Bytes(&'static [u8]);
+
+    impl LentMemory for Bytes {
+        fn bytes(&self) -> &[u8] {
+            self.0
+        }
+    }
+
+    /// Lent memory passes through a box and a borrow to the link itself; a link
+    /// that keeps the default (the reflector) declines it.
+    #[test]
+    fn lending_reaches_the_link_through_boxes_and_borrows() {
+        let memory: Arc<dyn LentMemory> = Arc::new(Bytes(b"sealed"));
+        let mut taker = Taker(Reflector::new(Peer::Mem(1)), Vec::new());
+        assert!(Borrowed(&mut taker).lend(Arc::clone(&memory)));
+        let mut boxed: Box<dyn Link> = Box::new(taker);
+        assert!(boxed.lend(Arc::clone(&memory)));
+        let mut copier: Box<dyn Link> = Box::new(Reflector::new(Peer::Mem(2)));
+        assert!(!Borrowed(&mut copier).lend(Arc::clone(&memory)));
+        // The taker holds both loans; the copier none.
+        assert_eq!(Arc::strong_count(&memory), 3);
+    }
+}

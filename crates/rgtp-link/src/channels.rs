@@ -210,7 +210,7 @@ mod tests {
         }
         let mut peer = UdpLink::bind(loopback()).unwrap();
         let bytes: Vec<u8> = (0..52 * 1240u32).map(|i| (i % 241) as u8).collect();
-        let lent = crate::udp::tests::Mapped::with(&bytes);
+        let lent = crate::lend::tests::Mapped::with(&bytes);
         assert!(ch.lend(lent.clone()));
         let t = Transmit {
             destination: Peer::Ip(peer.local_addr()),

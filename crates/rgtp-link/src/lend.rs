@@ -300,28 +300,45 @@ fn page_size() -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::SocketAddr;
+pub(crate) mod tests {
+    use std::net::UdpSocket;
     use std::time::Duration;
 
     use super::*;
-    use crate::udp::tests::Mapped;
-    use crate::udp::UdpLink;
-    use crate::{Link, Peer, Transmit};
 
-    fn loopback() -> UdpLink {
-        UdpLink::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap()
+    /// Memory for lending in tests: an anonymous mapping of its own, filled once.
+    pub(crate) struct Mapped(pub(crate) memmap2::Mmap);
+
+    impl Mapped {
+        pub(crate) fn with(bytes: &[u8]) -> Arc<Mapped> {
+            let mut m = memmap2::MmapMut::map_anon(bytes.len()).unwrap();
+            m.copy_from_slice(bytes);
+            Arc::new(Mapped(m.make_read_only().unwrap()))
+        }
     }
 
-    fn recv_all(link: &mut UdpLink, wait: Duration) -> Vec<Vec<u8>> {
+    impl LentMemory for Mapped {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    fn loopback() -> UdpSocket {
+        UdpSocket::bind("127.0.0.1:0").unwrap()
+    }
+
+    fn to(socket: &UdpSocket) -> SockAddr {
+        SockAddr::from(socket.local_addr().unwrap())
+    }
+
+    /// Every datagram that arrives within `wait` of the last (the receiver has no
+    /// GRO, so a GSO batch arrives one datagram at a time).
+    fn recv_all(socket: &UdpSocket, wait: Duration) -> Vec<Vec<u8>> {
+        socket.set_read_timeout(Some(wait)).unwrap();
         let mut buf = vec![0; 1 << 16];
         let mut got = Vec::new();
-        let mut meta = Vec::new();
-        while link.recv(&mut buf, &mut meta, Some(wait)).unwrap() > 0 {
-            got.extend(
-                meta.drain(..)
-                    .map(|r| buf[r.offset..r.offset + r.len].to_vec()),
-            );
+        while let Ok(n) = socket.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
         }
         got
     }
@@ -331,38 +348,30 @@ mod tests {
     /// and whole instead of being appended to a datagram left corked. Refused here
     /// for carrying 200 segments (the kernel cuts a datagram into 64 at most, 128
     /// in later kernels, and says so only as it leaves, after every page is in).
-    /// The lender still
-    /// works afterwards, from a start that is not on a page boundary (the batch
-    /// then spans 17 pages, as many as a datagram takes).
+    /// The lender still works afterwards, from a start that is not on a page
+    /// boundary (the batch then spans 17 pages, as many as a datagram takes).
     #[test]
     fn a_failed_lent_send_leaves_the_socket_clean() {
-        let mut a = loopback();
-        let (mut b, mut c) = (loopback(), loopback());
+        let (a, b, c) = (loopback(), loopback(), loopback());
         let bytes: Vec<u8> = (0..80 * 1240u32).map(|i| (i % 253) as u8).collect();
         let lent = Mapped::with(&bytes);
         let mut lender = Lender::default();
         assert!(lender.lend(lent.clone()));
-        let to_b = SockAddr::from(b.local_addr());
-        let hello = Transmit {
-            destination: Peer::Ip(c.local_addr()),
-            size: 5,
-            segment_size: None,
-        };
         let many = &lent.0[..200 * 300];
-        assert_eq!(lender.send(a.raw_fd(), &to_b, many, 300), Lent::Failed);
-        a.send(&hello, b"hello").unwrap();
+        assert_eq!(lender.send(a.as_raw_fd(), &to(&b), many, 300), Lent::Failed);
+        a.send_to(b"hello", c.local_addr().unwrap()).unwrap();
         assert_eq!(
-            recv_all(&mut c, Duration::from_millis(300)),
+            recv_all(&c, Duration::from_millis(300)),
             [b"hello".to_vec()]
         );
         assert_eq!(
-            recv_all(&mut b, Duration::from_millis(100)),
+            recv_all(&b, Duration::from_millis(100)),
             Vec::<Vec<u8>>::new()
         );
 
         let ok = &lent.0[3000..3000 + 52 * 1240];
-        assert_eq!(lender.send(a.raw_fd(), &to_b, ok, 1240), Lent::Sent);
-        let got = recv_all(&mut b, Duration::from_millis(300));
+        assert_eq!(lender.send(a.as_raw_fd(), &to(&b), ok, 1240), Lent::Sent);
+        let got = recv_all(&b, Duration::from_millis(300));
         assert_eq!(got.len(), 52);
         assert!(got.concat() == ok);
     }
@@ -378,13 +387,11 @@ mod tests {
                 &self.0 .0[..32 << 10]
             }
         }
-        let a = loopback();
-        let b = loopback();
+        let (a, b) = (loopback(), loopback());
         let bytes = vec![7u8; 128 << 10];
         let map = Mapped::with(&bytes);
         let mut lender = Lender::default();
-        let to = SockAddr::from(b.local_addr());
-        let fd = a.raw_fd();
+        let (fd, to) = (a.as_raw_fd(), to(&b));
         assert_eq!(lender.send(fd, &to, &map.0[..20_000], 1000), Lent::Skipped);
         lender.lend(Arc::new(FirstHalf(map.clone())));
         // From the heap; partly past the lent half; too small; one datagram.
@@ -412,5 +419,6 @@ mod tests {
             lender.send(fd, &to, &map.0[..LEND_MAX_BYTES], 1000),
             Lent::Sent
         );
+        assert_eq!(recv_all(&b, Duration::from_millis(300)).len(), 20 + 66);
     }
 }

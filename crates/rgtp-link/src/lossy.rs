@@ -362,7 +362,7 @@ mod tests {
             lossy.local_ip_for(&peer),
             Some(IpAddr::from([192, 0, 2, 1]))
         );
-        let lent = crate::udp::tests::Mapped::with(&[1; 4096]);
+        let lent = crate::lend::tests::Mapped::with(&[1; 4096]);
         let mut lossy = lossy;
         assert!(
             !lossy.lend(lent.clone()),

@@ -796,10 +796,11 @@ fn force_buffer(_: &Socket, _: ForceOption, _: usize) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
+    use crate::lend::tests::Mapped;
 
     fn has_ipv6_loopback() -> bool {
         std::fs::read_to_string("/proc/net/if_inet6")
@@ -961,23 +962,6 @@ pub(crate) mod tests {
             recv_n(&mut a, 1, 1 << 16),
             vec![(Peer::Ip(to_any), b"back".to_vec())]
         );
-    }
-
-    /// Memory for lending in tests: an anonymous mapping of its own, filled once.
-    pub(crate) struct Mapped(pub(crate) memmap2::Mmap);
-
-    impl Mapped {
-        pub(crate) fn with(bytes: &[u8]) -> std::sync::Arc<Mapped> {
-            let mut m = memmap2::MmapMut::map_anon(bytes.len()).unwrap();
-            m.copy_from_slice(bytes);
-            std::sync::Arc::new(Mapped(m.make_read_only().unwrap()))
-        }
-    }
-
-    impl crate::LentMemory for Mapped {
-        fn bytes(&self) -> &[u8] {
-            &self.0
-        }
     }
 
     /// A batch within lent memory leaves from its pages (one GSO send of 52
