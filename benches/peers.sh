@@ -2,14 +2,16 @@
 # RGTP side by side with what a user would pick instead, interleaved, as ratios.
 #
 #   benches/peers.sh [--size 256MiB] [--reps 5] [--receivers 1,8] [--port 7600]
-#                    [--out-dir DIR] [--json FILE]
+#                    [--out-dir DIR] [--json FILE] [--expose-args ARGS] [--pull-args ARGS]
 #
 # Builds `rgtp` and the `peers` example (benches/examples/peers.rs), writes a
 # random file of SIZE bytes into a temporary folder under the target directory
 # (outputs land beside it, on the same file system, unless --out-dir names a
 # folder to make theirs in: e.g. /dev/shm, to take the disk out of the figures),
 # and starts four servers on loopback that stay up for the whole run:
-#   rgtp  `rgtp expose` with its defaults (AES-256-GCM, SHA-256, 1200-byte chunks)
+#   rgtp  `rgtp expose` with its defaults (AES-256-GCM, SHA-256, 1200-byte chunks),
+#         or with the flags --expose-args names (split on spaces, e.g. "--fec rs"),
+#         pulled by `rgtp pull` with those of --pull-args (e.g. "--proofs")
 #   tls   TLS 1.3 over TCP, AES-256-GCM only, a thread per connection
 #   quic  QUIC (quinn defaults: GSO/GRO), TLS 1.3 AES-256-GCM, one stream each
 #   tcp   plain TCP, a thread per connection
@@ -45,7 +47,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size=256MiB reps=5 receivers=1,8 port=7600 json="" out_dir=""
+size=256MiB reps=5 receivers=1,8 port=7600 json="" out_dir="" expose_args=() pull_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --size) size="$2"; shift ;;
@@ -54,6 +56,8 @@ while [[ $# -gt 0 ]]; do
         --port) port="$2"; shift ;;
         --out-dir) out_dir="$2"; shift ;;
         --json) json="$2"; shift ;;
+        --expose-args) read -r -a expose_args <<< "$2"; shift ;;
+        --pull-args) read -r -a pull_args <<< "$2"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "peers.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -125,7 +129,7 @@ first_line() {
 }
 
 declare -A pid_of addr_of
-"$rgtp" expose "$src" --port "$port" -q > "$work/rgtp.out" 2> "$work/rgtp.out.err" &
+"$rgtp" expose "$src" "${expose_args[@]}" --port "$port" -q > "$work/rgtp.out" 2> "$work/rgtp.out.err" &
 pid_of[rgtp]=$! server_pids+=($!)
 ticket=$(first_line "$work/rgtp.out" "${pid_of[rgtp]}")
 p=$port
@@ -155,14 +159,15 @@ hz=$(getconf CLK_TCK)
 # counted; the idle share is of every CPU over the same span (idle and iowait
 # ticks of /proc/stat over all ticks, steal included).
 launch() {
-    python3 - "$1" "$2" "$rgtp" "$peers_bin" "$ticket" "${addr_of[$1]:-}" "$work/$1.der" "$outs" <<'PY'
+    python3 - "$1" "$2" "$rgtp" "$peers_bin" "$ticket" "${addr_of[$1]:-}" "$work/$1.der" "$outs" "${pull_args[@]}" <<'PY'
 import os, subprocess, sys, time
-system, n, rgtp, peers, ticket, addr, cert, outs = sys.argv[1:]
+system, n, rgtp, peers, ticket, addr, cert, outs = sys.argv[1:9]
+pull_args = sys.argv[9:]
 cmds = []
 for i in range(int(n)):
     out = f"{outs}/out.{i}"
     if system == "rgtp":
-        cmd = [rgtp, "pull", "-q", "-o", out, ticket]
+        cmd = [rgtp, "pull", "-q", *pull_args, "-o", out, ticket]
     else:
         cmd = [peers, "get", "--proto", system, "--addr", addr, "--out", out, "--cert", cert]
     cmds.append((cmd, open(f"{out}.log", "w")))
@@ -251,10 +256,11 @@ for ((rep = 1; rep <= reps; rep++)); do
     done
 done
 
-python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" <<'PY'
+python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" "${expose_args[*]}" "${pull_args[*]}" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 path, json_out, size, out_fs, machine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+expose_args, pull_args = sys.argv[6], sys.argv[7]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
 cpu = defaultdict(dict)       # (n, system) -> {rep: server CPU s per GB}
 rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
@@ -270,6 +276,8 @@ counts = sorted({n for n, _ in goodput})
 summary = []
 print()
 print(f"medians ({size} bytes per receiver, outputs on {out_fs}; {machine})")
+if expose_args or pull_args:
+    print(f"  rgtp expose {expose_args or '(defaults)'}; rgtp pull {pull_args or '(defaults)'}")
 print(f"{'N':>3} {'system':<6} {'goodput MB/s':>13} {'server s/GB':>12} {'receivers s/GB':>15} {'idle %':>7} {'rgtp/system':>12} {'server rgtp/system':>19}")
 for n in counts:
     for system in systems:
@@ -304,6 +312,7 @@ for n in counts:
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "machine": machine,
+                   "expose_args": expose_args, "pull_args": pull_args,
                    "results": summary}, f, indent=2)
         f.write("\n")
     print(f"(written to {json_out})")
