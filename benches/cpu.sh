@@ -2,7 +2,7 @@
 # CPU per packet of a verified pull, each side apart.
 #
 #   benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs]
-#                  [--expose-args "ARGS"] [--versus "ARGS"]
+#                  [--expose-args "ARGS"] [--versus "ARGS"] [--versus-bin PATH]
 #
 # Exposes a random file of SIZE from RAM (`rgtp expose`, defaults: 1200-byte chunks)
 # and pulls it over loopback with `rgtp pull` RUNS times, each from a fresh exposer;
@@ -21,6 +21,8 @@
 # A (as above) and B (with ARGS added to `rgtp expose` too), their order turning
 # each run; it prints both sides' medians and the medians of the per-pair ratios
 # B / A. For instance `--pullers 8 --versus --copy-sends`: lent sends against copies.
+# --versus-bin PATH: B runs that build of `rgtp` (both ends) instead: two builds
+# compared the same way (with --versus, B has both).
 # Outputs go under $TMPDIR (TMPDIR=/dev/shm takes the disk out of the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,8 @@ proofs=()
 extra=()
 versus=()
 has_versus=0
-usage="usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs] [--expose-args ARGS] [--versus ARGS]"
+bin_b=""
+usage="usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs] [--expose-args ARGS] [--versus ARGS] [--versus-bin PATH]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin="$2"; shift 2 ;;
@@ -42,11 +45,13 @@ while [ $# -gt 0 ]; do
     --proofs) proofs=(--proofs); shift ;;
     --expose-args) read -r -a extra <<< "$2"; shift 2 ;;
     --versus) read -r -a versus <<< "$2"; has_versus=1; shift 2 ;;
+    --versus-bin) bin_b="$2"; has_versus=1; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 [ -x "$bin" ] || cargo build --release -q -p rgtp-cli
+if [ -n "$bin_b" ] && ! [ -x "$bin_b" ]; then echo "cpu.sh: --versus-bin $bin_b is not an executable" >&2; exit 2; fi
 s=${size%B}; bytes=$(numfmt --from=iec "${s%i}")
 dir=$(mktemp -d)
 xp=""
@@ -61,9 +66,10 @@ stat_cpu() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + 
 ratio() { awk -v n="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.6f\n", n / d }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# One run with `rgtp expose ... "$@"`; sets wall, pcpu, xcpu (seconds) and idle (share).
+# One run with `$run expose ... "$@"`; sets wall, pcpu, xcpu (seconds) and idle (share).
+run=$bin
 one() {
-  "$bin" expose "$dir/src.bin" "${proofs[@]}" "${extra[@]}" "$@" --port 0 --bind 127.0.0.1 -q > "$dir/ticket" 2> "$dir/expose.err" &
+  "$run" expose "$dir/src.bin" "${proofs[@]}" "${extra[@]}" "$@" --port 0 --bind 127.0.0.1 -q > "$dir/ticket" 2> "$dir/expose.err" &
   xp=$!
   for _ in $(seq 100); do [ -s "$dir/ticket" ] && break; sleep 0.05; done
   if ! [ -s "$dir/ticket" ]; then
@@ -77,7 +83,7 @@ one() {
   read -r i0 a0 < <(stat_cpu)
   t0=$EPOCHREALTIME
   for j in $(seq "$pullers"); do
-    /usr/bin/time -f "%e %U %S" -o "$dir/time.$j" "$bin" pull "$ticket" "${proofs[@]}" -o "$dir/out.$j" -q &
+    /usr/bin/time -f "%e %U %S" -o "$dir/time.$j" "$run" pull "$ticket" "${proofs[@]}" -o "$dir/out.$j" -q &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || { echo "a pull failed" >&2; return 1; }; done
@@ -111,7 +117,7 @@ for i in $(seq "$runs"); do
   [ "${#sides[@]}" = 2 ] && [ $((i % 2)) = 0 ] && order=(B A)
   declare -A r=()
   for side in "${order[@]}"; do
-    if [ "$side" = A ]; then args=(); else args=("${versus[@]}"); fi
+    if [ "$side" = A ]; then args=() run=$bin; else args=("${versus[@]}") run=${bin_b:-$bin}; fi
     one "${args[@]}" || { echo "run $i ($side): failed" >&2; exit 1; }
     w=$wall p=$pcpu x=$xcpu
     walls[$side]+="$w "; pcpus[$side]+="$p "; xcpus[$side]+="$x "; idles[$side]+="$idle "
@@ -134,7 +140,9 @@ for side in "${sides[@]}"; do
   if [ "${#sides[@]}" = 2 ]; then
     all=("${extra[@]}")
     [ "$side" = B ] && all+=("${versus[@]}")
-    label=" $side (rgtp expose${all[*]:+ ${all[*]}})"
+    build=$bin
+    [ "$side" = B ] && build=${bin_b:-$bin}
+    label=" $side ($build expose${all[*]:+ ${all[*]}})"
   fi
   printf 'median of %d%s (pulls at once: %d, chunks: %d): wall %.2f s (%.0f MB/s), puller %.2f us/chunk, exposer %.2f us/chunk, both %.2f us/chunk, idle %.1f%%\n' \
     "$runs" "$label" "$pullers" "$chunks" "$w" "$(echo "$pullers * $bytes / $w / 1000000" | bc -l)" "$(echo "$p * 1000000 / $chunks" | bc -l)" \
