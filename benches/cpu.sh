@@ -2,7 +2,7 @@
 # CPU per packet of a verified pull, each side apart.
 #
 #   benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs]
-#                  [--expose-args "ARGS"] [--versus "ARGS"] [--versus-bin PATH]
+#                  [--expose-args "ARGS"] [--versus "ARGS"] [--versus-bin PATH] [--json FILE]
 #
 # Exposes a random file of SIZE from RAM (`rgtp expose`, defaults: 1200-byte chunks)
 # and pulls it over loopback with `rgtp pull` RUNS times, each from a fresh exposer;
@@ -23,6 +23,7 @@
 # B / A. For instance `--pullers 8 --versus --copy-sends`: lent sends against copies.
 # --versus-bin PATH: B runs that build of `rgtp` (both ends) instead: two builds
 # compared the same way (with --versus, B has both).
+# --json FILE also writes every run, the medians and the ratios there, for plots.
 # Outputs go under $TMPDIR (TMPDIR=/dev/shm takes the disk out of the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,8 @@ extra=()
 versus=()
 has_versus=0
 bin_b=""
-usage="usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs] [--expose-args ARGS] [--versus ARGS] [--versus-bin PATH]"
+json=""
+usage="usage: benches/cpu.sh [--bin PATH] [--size 256MiB] [--runs 5] [--pullers 1] [--proofs] [--expose-args ARGS] [--versus ARGS] [--versus-bin PATH] [--json FILE]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin="$2"; shift 2 ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --expose-args) read -r -a extra <<< "$2"; shift 2 ;;
     --versus) read -r -a versus <<< "$2"; has_versus=1; shift 2 ;;
     --versus-bin) bin_b="$2"; has_versus=1; shift 2 ;;
+    --json) json="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
@@ -124,6 +127,7 @@ for i in $(seq "$runs"); do
     r[$side]="$w $p $x"
     label=""; [ "${#sides[@]}" = 2 ] && label=" $side"
     show "$label" "$i" "$w" "$p" "$x" "$idle"
+    printf '%s\t%d\t%s\t%s\t%s\t%s\n' "$side" "$i" "$w" "$p" "$x" "$idle" >> "$dir/runs.tsv"
   done
   if [ "${#sides[@]}" = 2 ]; then
     read -r wa pa xa <<< "${r[A]}"; read -r wb pb xb <<< "${r[B]}"
@@ -151,4 +155,43 @@ done
 if [ "${#sides[@]}" = 2 ]; then
   m() { if [ $# -gt 0 ]; then printf '%.3f' "$(median "$@")"; else printf 'n/a (no CPU counted)'; fi; }
   echo "B / A, medians of the per-pair ratios: goodput $(m "${rate[@]}"), puller CPU $(m "${pratio[@]}"), exposer CPU $(m "${xratio[@]}")"
+fi
+if [ -n "$json" ]; then
+  machine=$(bash benches/machine.sh)
+  b_bin=${bin_b:-$bin}
+  python3 - "$dir/runs.tsv" "$json" "$bytes" "$pullers" "$chunks" "$machine" "$bin" "$b_bin" "${extra[*]}" "${versus[*]}" "${#sides[@]}" "${proofs[*]}" <<'PY'
+import json, statistics, sys
+path, out, size, pullers, chunks, machine, bin_a, bin_b, extra, versus, sides, proofs = sys.argv[1:]
+size, pullers, chunks = int(size), int(pullers), int(chunks)
+runs = {}
+for line in open(path):
+    side, i, w, p, x, idle = line.split("\t")
+    runs.setdefault(side, []).append({
+        "run": int(i), "wall_s": float(w), "goodput_MBps": pullers * size / float(w) / 1e6,
+        "puller_cpu_s": float(p), "exposer_cpu_s": float(x), "idle_share": float(idle),
+        "puller_us_per_chunk": float(p) * 1e6 / chunks, "exposer_us_per_chunk": float(x) * 1e6 / chunks})
+def summary(rows):
+    return {k: statistics.median(r[k] for r in rows) for k in
+            ("wall_s", "goodput_MBps", "puller_us_per_chunk", "exposer_us_per_chunk", "idle_share")}
+doc = {"bytes": size, "pullers": pullers, "chunks_delivered": chunks, "machine": machine,
+       "proofs": bool(proofs), "sides": {}}
+for side, rows in runs.items():
+    args = extra + (" " + versus if side == "B" and versus else "")
+    doc["sides"][side] = {"bin": bin_a if side == "A" else bin_b, "expose_args": args.strip(),
+                          "runs": rows, "medians": summary(rows)}
+if int(sides) == 2:
+    a = {r["run"]: r for r in runs["A"]}
+    b = {r["run"]: r for r in runs["B"]}
+    def med(xs):
+        return statistics.median(xs) if xs else None
+    doc["b_over_a"] = {
+        "goodput": med([b[i]["goodput_MBps"] / a[i]["goodput_MBps"] for i in a]),
+        "puller_cpu": med([b[i]["puller_cpu_s"] / a[i]["puller_cpu_s"] for i in a if a[i]["puller_cpu_s"] > 0]),
+        "exposer_cpu": med([b[i]["exposer_cpu_s"] / a[i]["exposer_cpu_s"] for i in a if a[i]["exposer_cpu_s"] > 0]),
+    }
+with open(out, "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+print(f"(written to {out})")
+PY
 fi
