@@ -641,11 +641,71 @@ fn batches_sent_from_the_store_are_the_batches_written_out() {
     assert!(written >= 4, "{written} batches written out");
 }
 
+/// With proofs in runs (one chunk in 64 carries its proof, and is longer), the 62
+/// chunks between a run's first two and the next run go out as two batches of 31,
+/// both from the store, not as 52 from the store and 10 copied (too few for the
+/// link to send from the store): a batch that would leave a small one after it is
+/// halved. The datagrams and their order are those `poll_transmit` writes.
+#[test]
+fn runs_between_proofs_go_out_in_two_even_batches_from_the_store() {
+    let data = data(200 * 1200);
+    let exposure = exposure(&data, 1200);
+    let store = exposure.store_bytes().as_ptr_range();
+    let config = ExposerConfig {
+        max_segments: 64,
+        max_batch_bytes: 65_507,
+        dangerous_serve_unvalidated: true,
+        ..ExposerConfig::default()
+    };
+    let request = emit(&Repr::Nak(Nak {
+        exposure_id: ID,
+        flags: NakFlags::PROOFS | NakFlags::PROOF_RUNS,
+        indices: IndexList::Slice(&(0..128).collect::<Vec<u32>>()),
+        token: None,
+    }));
+    let mut copying = Exposer::new(std::sync::Arc::clone(&exposure), config.clone());
+    let mut borrowing = Exposer::new(std::sync::Arc::clone(&exposure), config);
+    copying.handle_datagram(Instant::ZERO, PULLER, &request);
+    borrowing.handle_datagram(Instant::ZERO, PULLER, &request);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut batches, mut from_store, mut served) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some((t, bytes)) = borrowing.poll_transmit_ref(Instant::ZERO, &mut b) {
+        let copied = copying
+            .poll_transmit(Instant::ZERO, &mut a)
+            .expect("the same batches");
+        assert_eq!(t, copied);
+        assert!(bytes == &a[..t.size], "the same bytes");
+        batches.push(t.datagrams(bytes).count());
+        from_store.push(store.contains(&bytes.as_ptr()));
+        served.extend(t.datagrams(bytes).map(|d| match Repr::parse(d, 65_507) {
+            Ok(Repr::ChunkData(c)) => (c.chunk_index, false),
+            Ok(Repr::ChunkDataWithProof(c)) => (c.chunk_index, true),
+            other => panic!("not a chunk: {other:?}"),
+        }));
+    }
+    assert!(copying.poll_transmit(Instant::ZERO, &mut a).is_none());
+    let (served, proofs): (Vec<u32>, Vec<bool>) = served.into_iter().unzip();
+    assert_eq!(
+        proofs
+            .iter()
+            .enumerate()
+            .filter(|(_, &p)| p)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>(),
+        [0, 64]
+    );
+    assert_eq!(served, (0..128).collect::<Vec<u32>>());
+    // A proof chunk and the next (shorter: it ends the batch), then 62 in two.
+    assert_eq!(batches, [2, 31, 31, 2, 31, 31]);
+    assert_eq!(from_store, [false, true, true, false, true, true]);
+}
+
 /// A batch ends before it would pass `max_batch_bytes`, so that the link can hand
 /// it over in one call (UDP GSO takes at most 65,507 bytes): a request for 100
 /// chunks with room for 10 packets a batch goes out as ten batches of 10, where
-/// `max_segments` alone (64) made a batch of 64 and one of 36. The short last
-/// chunk still joins the batch before it, and every chunk is served once.
+/// `max_segments` alone (64) makes two batches of 50 (not 64 and 36: what would
+/// fill one batch and leave a small one is halved). The short last chunk still
+/// joins the batch before it, and every chunk is served once.
 #[test]
 fn a_batch_ends_before_it_would_pass_the_links_byte_bound() {
     let data = data(99 * 100 + 37);
@@ -679,7 +739,7 @@ fn a_batch_ends_before_it_would_pass_the_links_byte_bound() {
         batches
     };
     assert_eq!(serve(10 * packet + packet / 2), vec![10; 10]);
-    assert_eq!(serve(usize::MAX), vec![64, 36]);
+    assert_eq!(serve(usize::MAX), vec![50, 50]);
     // Room for one packet and a half: one a batch, never none.
     assert_eq!(serve(packet + packet / 2), vec![1; 100]);
 }
