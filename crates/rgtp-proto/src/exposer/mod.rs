@@ -530,7 +530,7 @@ impl Exposer {
         let mut stored: Option<(u32, u32)> = None;
         while *pos < entries.len() && count < limit && !finished_short {
             let e = entries[*pos];
-            let proof = *proofs && (!*runs || e % PROOF_RUN == 0);
+            let proof = carries_proof(e, *proofs, *runs);
             let Some(len) = entry_len(&exposure, e, proof) else {
                 self.stats.out_of_range += 1;
                 *pos += 1;
@@ -618,8 +618,9 @@ impl Exposer {
 /// small one after it, half of them (rounded up), so both batches are about equal.
 /// A small batch costs a send of its own all the same, and one too small for the
 /// link to send from the store without a copy (under 16 KiB over UDP) is copied:
-/// with proofs in runs, each run of 63 chunks without one went out as 52 and a
-/// copied 10; now as 32 and 31. The datagrams and their order are the same.
+/// with proofs in runs, the 62 chunks between a run's first two (a proof and the
+/// shorter chunk that ends its batch) and the next run went out as 52 and a copied
+/// 10; now as 31 and 31. The datagrams and their order are the same.
 fn batch_limit(
     x: &Exposure,
     rest: &[u32],
@@ -628,7 +629,7 @@ fn batch_limit(
     max_segments: usize,
     max_bytes: usize,
 ) -> usize {
-    let len_of = |e: u32| entry_len(x, e, proofs && (!runs || e.is_multiple_of(PROOF_RUN)));
+    let len_of = |e: u32| entry_len(x, e, carries_proof(e, proofs, runs));
     let Some(first) = rest.first().and_then(|&e| len_of(e)) else {
         return max_segments;
     };
@@ -643,4 +644,10 @@ fn batch_limit(
     } else {
         cap
     }
+}
+
+/// Whether entry `e` of a Serve job goes out with its proof: every chunk when the
+/// request asked for proofs, or only each run's first with `PROOF_RUNS` (spec §3.6).
+fn carries_proof(e: u32, proofs: bool, runs: bool) -> bool {
+    proofs && (!runs || e.is_multiple_of(PROOF_RUN))
 }
