@@ -23,6 +23,9 @@
 # B / A. For instance `--pullers 8 --versus --copy-sends`: lent sends against copies.
 # --versus-bin PATH: B runs that build of `rgtp` (both ends) instead: two builds
 # compared the same way (with --versus, B has both).
+# Under the medians of the ratios, where each may lie: a distribution-free interval
+# from the order of the per-pair ratios (benches/stats.py: 95% or better from 6
+# pairs on, 98.8% from the 2nd to the 10th of 11); 1.0 inside shows no difference.
 # --json FILE also writes every run, the medians and the ratios there, for plots.
 # Outputs go under $TMPDIR (TMPDIR=/dev/shm takes the disk out of the figures).
 set -euo pipefail
@@ -155,12 +158,23 @@ done
 if [ "${#sides[@]}" = 2 ]; then
   m() { if [ $# -gt 0 ]; then printf '%.3f' "$(median "$@")"; else printf 'n/a (no CPU counted)'; fi; }
   echo "B / A, medians of the per-pair ratios: goodput $(m "${rate[@]}"), puller CPU $(m "${pratio[@]}"), exposer CPU $(m "${xratio[@]}")"
+  # Where each median may lie (benches/stats.py): 1.0 inside shows no difference.
+  iv() {
+    if [ $# -gt 0 ]; then
+      python3 benches/stats.py interval "$@" | awk '{ printf "%.3f-%.3f (%.1f%%)", $2, $3, $4 * 100 }'
+    else
+      printf 'n/a'
+    fi
+  }
+  echo "  distribution-free intervals of those medians: goodput $(iv "${rate[@]}"), puller CPU $(iv "${pratio[@]}"), exposer CPU $(iv "${xratio[@]}")"
 fi
 if [ -n "$json" ]; then
   machine=$(bash benches/machine.sh)
   b_bin=${bin_b:-$bin}
   python3 - "$dir/runs.tsv" "$json" "$bytes" "$pullers" "$chunks" "$machine" "$bin" "$b_bin" "${extra[*]}" "${versus[*]}" "${#sides[@]}" "${proofs[*]}" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, "benches")
+from stats import median_interval
 path, out, size, pullers, chunks, machine, bin_a, bin_b, extra, versus, sides, proofs = sys.argv[1:]
 size, pullers, chunks = int(size), int(pullers), int(chunks)
 runs = {}
@@ -184,11 +198,14 @@ if int(sides) == 2:
     b = {r["run"]: r for r in runs["B"]}
     def med(xs):
         return statistics.median(xs) if xs else None
-    doc["b_over_a"] = {
-        "goodput": med([b[i]["goodput_MBps"] / a[i]["goodput_MBps"] for i in a]),
-        "puller_cpu": med([b[i]["puller_cpu_s"] / a[i]["puller_cpu_s"] for i in a if a[i]["puller_cpu_s"] > 0]),
-        "exposer_cpu": med([b[i]["exposer_cpu_s"] / a[i]["exposer_cpu_s"] for i in a if a[i]["exposer_cpu_s"] > 0]),
+    ratios = {
+        "goodput": [b[i]["goodput_MBps"] / a[i]["goodput_MBps"] for i in a],
+        "puller_cpu": [b[i]["puller_cpu_s"] / a[i]["puller_cpu_s"] for i in a if a[i]["puller_cpu_s"] > 0],
+        "exposer_cpu": [b[i]["exposer_cpu_s"] / a[i]["exposer_cpu_s"] for i in a if a[i]["exposer_cpu_s"] > 0],
     }
+    doc["b_over_a"] = {k: med(v) for k, v in ratios.items()}
+    # [low, high, the chance the median lies between] (benches/stats.py).
+    doc["b_over_a_intervals"] = {k: median_interval(v) for k, v in ratios.items()}
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
     f.write("\n")

@@ -34,7 +34,13 @@
 # peer's in that repetition. At the end, per N and system: the median goodput,
 # the median CPU per GB of each side, the median idle share, and the medians of
 # the per-repetition ratios RGTP / peer: of goodput, and of the server's CPU per
-# GB (the exposer's over that server's). Rates are MB/s (10^6 B/s).
+# GB (the exposer's over that server's). Rates are MB/s (10^6 B/s). Then, for
+# each of those medians of ratios, where it may lie: a distribution-free
+# interval (the k-th smallest and k-th largest of the per-repetition ratios, k
+# as large as keeps a 95% or better chance of holding the median, which 6 or
+# more repetitions reach; 11 give 98.8% from the 2nd to the 10th), and in how
+# many repetitions RGTP was ahead. An interval with 1.0 inside shows no
+# difference either way.
 #
 # Every receiver syncs its file before it exits, so on a disk the figures
 # include the disk's write speed, the same for every system; on this kind of
@@ -259,6 +265,9 @@ done
 python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" "${expose_args[*]}" "${pull_args[*]}" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
+sys.path.insert(0, "benches")
+from stats import median_interval
+
 path, json_out, size, out_fs, machine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 expose_args, pull_args = sys.argv[6], sys.argv[7]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
@@ -296,6 +305,10 @@ for n in counts:
             "median_ratio_rgtp_over_system": statistics.median(ratios),
             "median_server_cpu_ratio_rgtp_over_system":
                 statistics.median(server_ratios) if server_ratios else None,
+            # [low, high, the chance the median lies between]: benches/stats.py.
+            "ratio_interval": median_interval(ratios),
+            "server_cpu_ratio_interval": median_interval(server_ratios),
+            "repetitions_rgtp_ahead": sum(1 for q in ratios if q > 1),
             "goodput_MBps": [reps[r] for r in sorted(reps)],
             "cpu_s_per_GB": [cpu[(n, system)][r] for r in sorted(cpu[(n, system)])],
             "receivers_cpu_s_per_GB": rcpu[(n, system)],
@@ -309,6 +322,22 @@ for n in counts:
               f"{row['median_cpu_s_per_GB']:>12.3f} "
               f"{row['median_receivers_cpu_s_per_GB']:>15.3f} "
               f"{row['median_idle_percent']:>7.1f} {ratio:>12} {server_ratio:>19}")
+print()
+print("where the medians of the ratios may lie (distribution-free intervals, from the")
+print("order of the per-repetition ratios; a ratio of 1.0 inside means no difference shown):")
+for row in summary:
+    if row["system"] == "rgtp":
+        continue
+    n, system = row["receivers"], row["system"]
+    lo, hi, cov = row["ratio_interval"]
+    reps = len(row["goodput_MBps"])
+    line = (f"{n:>3} rgtp/{system:<5} goodput {row['median_ratio_rgtp_over_system']:.3f} "
+            f"in {lo:.3f}-{hi:.3f} ({cov:.1%}), ahead in {row['repetitions_rgtp_ahead']} of {reps}")
+    if row["server_cpu_ratio_interval"]:
+        slo, shi, scov = row["server_cpu_ratio_interval"]
+        line += (f"; server CPU {row['median_server_cpu_ratio_rgtp_over_system']:.3f} "
+                 f"in {slo:.3f}-{shi:.3f} ({scov:.1%})")
+    print(line)
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "machine": machine,
