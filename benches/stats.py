@@ -34,18 +34,26 @@ def median_interval(values, level=0.95):
 
 
 def _check():
-    # 11 values: 2nd to 10th, 1 - 2 * (1 + 11) / 2048 = 98.8%.
-    assert median_interval(range(11, 0, -1)) == (2, 10, 1 - 24 / 2048)
-    # 6 values reach 95% with the extremes (96.9%); 5 do not (93.8%).
-    assert median_interval([3, 1, 2, 6, 5, 4]) == (1, 6, 1 - 2 / 64)
-    assert median_interval([1, 2, 3, 4, 5]) == (1, 5, 1 - 2 / 32)
-    # 30 values: the 10th to the 21st (95.7%); the 11th to the 20th would be 90.1%.
-    lo, hi, c = median_interval(range(30))
-    assert (lo, hi) == (9, 20) and 0.957 < c < 0.958
-    assert 1 - 2 * sum(comb(30, i) for i in range(11)) / 2**30 < 0.95
-    assert median_interval([7]) == (7, 7, 0.0)
-    assert median_interval([]) is None
+    """Raises if an interval is not the one the binomial gives (plain `if`s, not
+    `assert`, so that `python3 -O` checks them too)."""
 
+    def expect(got, want):
+        if got != want:
+            raise SystemExit(f"median_interval: got {got}, want {want}")
+
+    # 11 values: 2nd to 10th, 1 - 2 * (1 + 11) / 2048 = 98.8%.
+    expect(median_interval(range(11, 0, -1)), (2, 10, 1 - 24 / 2048))
+    # 6 values reach 95% with the extremes (96.9%); 5 do not (93.8%).
+    expect(median_interval([3, 1, 2, 6, 5, 4]), (1, 6, 1 - 2 / 64))
+    expect(median_interval([1, 2, 3, 4, 5]), (1, 5, 1 - 2 / 32))
+    # 30 values: the 10th to the 21st (95.7%); one step in, the 11th to the 20th
+    # (90.1%), is what a 90% level takes.
+    c95 = 1 - 2 * sum(comb(30, i) for i in range(10)) / 2**30
+    c90 = 1 - 2 * sum(comb(30, i) for i in range(11)) / 2**30
+    expect(median_interval(range(30)), (9, 20, c95))
+    expect(median_interval(range(30), level=0.90), (10, 19, c90))
+    expect(median_interval([7]), (7, 7, 0.0))
+    expect(median_interval([]), None)
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["check"]:
