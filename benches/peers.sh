@@ -3,6 +3,7 @@
 #
 #   benches/peers.sh [--size 256MiB] [--reps 5] [--receivers 1,8] [--port 7600]
 #                    [--out-dir DIR] [--json FILE] [--expose-args ARGS] [--pull-args ARGS]
+#                    [--bin PATH]
 #
 # Builds `rgtp` and the `peers` example (benches/examples/peers.rs), writes a
 # random file of SIZE bytes into a temporary folder under the target directory
@@ -11,7 +12,9 @@
 # and starts four servers on loopback that stay up for the whole run:
 #   rgtp  `rgtp expose` with its defaults (AES-256-GCM, SHA-256, 1200-byte chunks),
 #         or with the flags --expose-args names (split on spaces, e.g. "--fec rs"),
-#         pulled by `rgtp pull` with those of --pull-args (e.g. "--proofs")
+#         pulled by `rgtp pull` with those of --pull-args (e.g. "--proofs");
+#         --bin PATH runs that build of `rgtp` (both ends) instead of building
+#         one, to set another build beside the same peers
 #   tls   TLS 1.3 over TCP, AES-256-GCM only, a thread per connection
 #   quic  QUIC (quinn defaults: GSO/GRO), TLS 1.3 AES-256-GCM, one stream each
 #   tcp   plain TCP, a thread per connection
@@ -53,7 +56,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size=256MiB reps=5 receivers=1,8 port=7600 json="" out_dir="" expose_args=() pull_args=()
+size=256MiB reps=5 receivers=1,8 port=7600 json="" out_dir="" expose_args=() pull_args=() bin=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --size) size="$2"; shift ;;
@@ -64,6 +67,7 @@ while [[ $# -gt 0 ]]; do
         --json) json="$2"; shift ;;
         --expose-args) read -r -a expose_args <<< "$2"; shift ;;
         --pull-args) read -r -a pull_args <<< "$2"; shift ;;
+        --bin) bin=$(cd "$OLDPWD" && realpath -m "$2"); shift ;;  # relative to the caller's folder
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "peers.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -89,10 +93,14 @@ systems=(rgtp tls quic tcp)
 peers=(tls quic tcp)
 
 echo "== building (release)" >&2
-cargo build --release -p rgtp-cli >&2
+[ -n "$bin" ] || cargo build --release -p rgtp-cli >&2
 cargo build --release -p rgtp-benches --example peers >&2
 target=${CARGO_TARGET_DIR:-target}
-rgtp=$target/release/rgtp
+rgtp=${bin:-$target/release/rgtp}
+if ! [ -x "$rgtp" ]; then
+    echo "peers.sh: --bin $rgtp is not an executable (name a built rgtp, e.g. target/release/rgtp)" >&2
+    exit 2
+fi
 peers_bin=$target/release/examples/peers
 
 work=$(mktemp -d "$target/peers.XXXXXX")
@@ -262,14 +270,14 @@ for ((rep = 1; rep <= reps; rep++)); do
     done
 done
 
-python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" "${expose_args[*]}" "${pull_args[*]}" <<'PY'
+python3 - "$results" "$json" "$bytes" "$out_fs" "$machine" "${expose_args[*]}" "${pull_args[*]}" "$rgtp" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 sys.path.insert(0, "benches")
 from stats import median_interval
 
 path, json_out, size, out_fs, machine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-expose_args, pull_args = sys.argv[6], sys.argv[7]
+expose_args, pull_args, rgtp_bin = sys.argv[6], sys.argv[7], sys.argv[8]
 goodput = defaultdict(dict)   # (n, system) -> {rep: MB/s}
 cpu = defaultdict(dict)       # (n, system) -> {rep: server CPU s per GB}
 rcpu = defaultdict(list)      # (n, system) -> [receivers' CPU s per GB]
@@ -341,7 +349,7 @@ for row in summary:
 if json_out:
     with open(json_out, "w") as f:
         json.dump({"bytes_per_receiver": size, "output_fs": out_fs, "machine": machine,
-                   "expose_args": expose_args, "pull_args": pull_args,
+                   "expose_args": expose_args, "pull_args": pull_args, "rgtp_bin": rgtp_bin,
                    "results": summary}, f, indent=2)
         f.write("\n")
     print(f"(written to {json_out})")
