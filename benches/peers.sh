@@ -97,8 +97,8 @@ echo "== building (release)" >&2
 cargo build --release -p rgtp-benches --example peers >&2
 target=${CARGO_TARGET_DIR:-target}
 rgtp=${bin:-$target/release/rgtp}
-if ! [ -x "$rgtp" ]; then
-    echo "peers.sh: --bin $rgtp is not an executable (name a built rgtp, e.g. target/release/rgtp)" >&2
+if [ -n "$bin" ] && ! [ -x "$bin" ]; then
+    echo "peers.sh: --bin $bin is not an executable (name a built rgtp, e.g. target/release/rgtp)" >&2
     exit 2
 fi
 peers_bin=$target/release/examples/peers
