@@ -51,9 +51,92 @@ pub trait RgtpDigest: Digest<OutputSize = U32> + Sized + 'static {
     }
 }
 
+/// BLAKE2b-256 many messages at a time: `blake2b_simd` runs one message per
+/// 64-bit SIMD lane (four with AVX2), where one message alone gets little from
+/// SIMD. One by one (`leaf`, `node`) it stays on RustCrypto's `blake2`, which
+/// `tests/merkle_props.rs` checks the batches against.
 #[cfg(feature = "hash-blake2b")]
 impl RgtpDigest for blake2::Blake2b<U32> {
     const ID: HashId = HashId::Blake2b256;
+
+    fn hash_prefixed(prefix: &[u8], bodies: &[&[u8]], out: &mut [Hash]) {
+        blake2b_many::prefixed(prefix, bodies, out);
+    }
+
+    fn hash_pairs(prefix: &[u8], left: &[&[u8]], right: &[&[u8]], out: &mut [Hash]) {
+        blake2b_many::pairs(prefix, left, right, out);
+    }
+}
+
+#[cfg(feature = "hash-blake2b")]
+mod blake2b_many {
+    use super::Hash;
+    use blake2b_simd::many::{hash_many, HashManyJob};
+    use blake2b_simd::Params;
+
+    /// Messages hashed together: enough to keep every lane busy.
+    const GROUP: usize = 16;
+    /// Bytes of the stack buffer messages are gathered in.
+    const GATHER: usize = 32 << 10;
+
+    /// `H(prefix ‖ body)` for each body.
+    pub(super) fn prefixed(prefix: &[u8], bodies: &[&[u8]], out: &mut [Hash]) {
+        gathered(out, |k| [prefix, bodies[k], &[]]);
+    }
+
+    /// `H(prefix ‖ left ‖ right)` for each pair (the Merkle nodes).
+    pub(super) fn pairs(prefix: &[u8], left: &[&[u8]], right: &[&[u8]], out: &mut [Hash]) {
+        gathered(out, |k| [prefix, left[k], right[k]]);
+    }
+
+    /// The hash of each message `k` of `out.len()`, given as the parts `parts(k)`
+    /// in order. The parts of each message are copied one after the other into a
+    /// buffer on the stack, up to [`GROUP`] messages at a time, and hashed whole
+    /// across the lanes, final blocks included: a message's first bytes (the
+    /// prefix) need no block of their own. A message longer than the buffer is
+    /// hashed alone.
+    fn gathered<'a>(out: &mut [Hash], parts: impl Fn(usize) -> [&'a [u8]; 3]) {
+        let mut params = Params::new();
+        params.hash_length(32);
+        let mut buf = [0u8; GATHER];
+        let mut first = 0;
+        while first < out.len() {
+            let mut ends = [0usize; GROUP];
+            let mut n = 0;
+            let mut used = 0;
+            while n < GROUP && first + n < out.len() {
+                let message = parts(first + n);
+                let len: usize = message.iter().map(|p| p.len()).sum();
+                if used + len > GATHER {
+                    break;
+                }
+                for part in message {
+                    buf[used..used + part.len()].copy_from_slice(part);
+                    used += part.len();
+                }
+                ends[n] = used;
+                n += 1;
+            }
+            if n == 0 {
+                let mut state = params.to_state();
+                for part in parts(first) {
+                    state.update(part);
+                }
+                out[first].copy_from_slice(state.finalize().as_bytes());
+                first += 1;
+                continue;
+            }
+            let mut jobs: [HashManyJob<'_>; GROUP] = core::array::from_fn(|k| {
+                let start = if k == 0 { 0 } else { ends[k - 1] };
+                HashManyJob::new(&params, &buf[start.min(ends[k])..ends[k]])
+            });
+            hash_many(jobs[..n].iter_mut());
+            for (o, job) in out[first..first + n].iter_mut().zip(&jobs) {
+                o.copy_from_slice(job.to_hash().as_bytes());
+            }
+            first += n;
+        }
+    }
 }
 
 /// SHA-256 many messages at a time: `tape-sha256` interleaves four messages on
