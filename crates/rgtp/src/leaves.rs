@@ -10,9 +10,15 @@
 //! ([`LeafHasher::start_writing`]): the thread then hands every batch to the file
 //! after hashing it, so the receive loop makes one copy of each chunk, not two,
 //! and the writes cost the other core.
+//!
+//! When the thread falls behind (more than [`AHEAD`] batches waiting), the
+//! receive loop hashes the next batch itself before handing it over, and the
+//! thread only records those leaves (and writes the chunks): the two share the
+//! hashing as their loads require, without either waiting for the other.
 
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::lend::{self, Job, Lender};
@@ -25,12 +31,50 @@ use rgtp_wire::{Hash, HASH_LEN};
 const BATCH: usize = 128;
 /// Batches queued for the hashing thread at most (bounded memory).
 const QUEUE: usize = 64;
+/// Batches waiting for the thread past which the receive loop hashes the next one
+/// itself.
+const AHEAD: usize = 2;
 
 #[derive(Default)]
 struct Batch {
     /// (chunk index, end of its bytes in `bytes`).
     chunks: Vec<(u32, usize)>,
     bytes: Vec<u8>,
+    /// The chunks' leaves, in order, when the receive loop hashed them; else empty.
+    leaves: Vec<Hash>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.bytes.clear();
+        self.leaves.clear();
+    }
+
+    /// Each chunk's bytes, in order, `BATCH` at a time, with their indices.
+    fn groups(&self, mut each: impl FnMut(&[(u32, usize)], &[&[u8]])) {
+        let mut start = 0;
+        for group in self.chunks.chunks(BATCH) {
+            let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+            for (body, &(_, end)) in bodies.iter_mut().zip(group) {
+                *body = &self.bytes[start..end];
+                start = end;
+            }
+            each(group, &bodies[..group.len()]);
+        }
+    }
+
+    /// Hashes every chunk's leaf into `leaves`.
+    fn hash(&mut self, scheme: &dyn MerkleScheme) {
+        let mut leaves = std::mem::take(&mut self.leaves);
+        leaves.clear();
+        self.groups(|_, bodies| {
+            let from = leaves.len();
+            leaves.resize(from + bodies.len(), [0u8; HASH_LEN]);
+            scheme.leaves(bodies, &mut leaves[from..]);
+        });
+        self.leaves = leaves;
+    }
 }
 
 struct Done {
@@ -65,6 +109,14 @@ pub struct LeafHasher {
     dropped: u64,
     /// Wait for the thread instead of dropping a batch.
     lossless: bool,
+    /// The scheme, for the batches hashed here.
+    scheme: Box<dyn MerkleScheme>,
+    /// Batches handed to the thread that it has not finished.
+    queued: Arc<AtomicUsize>,
+    /// Waiting batches past which the next is hashed here ([`AHEAD`]).
+    ahead: usize,
+    /// Batches hashed here because the thread was behind.
+    hashed_here: u64,
     /// A batch could not be handed over: the thread is gone.
     tx_broken: bool,
 }
@@ -117,7 +169,10 @@ impl LeafHasher {
     ) -> Result<LeafHasher, Option<FileWriter>> {
         let (tx, rx) = mpsc::sync_channel::<Job<Batch>>(QUEUE);
         let (back, spare) = mpsc::channel::<Batch>();
+        let mine: Box<dyn MerkleScheme> = Box::new(scheme.clone());
         let scheme = scheme.clone();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let done_one = queued.clone();
         let n = chunk_count as usize;
         let writing = writer.is_some();
         let (lender, slot) = lend::lend(writer);
@@ -141,26 +196,28 @@ impl LeafHasher {
                             continue;
                         }
                     };
-                    // A batch at a time: SHA-256 hashes several chunks together.
-                    let mut start = 0;
-                    for group in b.chunks.chunks(BATCH) {
-                        let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
-                        for (body, &(_, end)) in bodies.iter_mut().zip(group) {
-                            *body = &b.bytes[start..end];
-                            start = end;
-                        }
-                        let hashed = &mut hashed[..group.len()];
-                        scheme.leaves(&bodies[..group.len()], hashed);
-                        for (&(i, _), leaf) in group.iter().zip(hashed.iter()) {
+                    let mut record = |group: &[(u32, usize)], hashed: &[Hash]| {
+                        for (&(i, _), leaf) in group.iter().zip(hashed) {
                             if let Some(l) = leaves.get_mut(i as usize) {
                                 *l = *leaf;
                                 have[i as usize / 64] |= 1 << (i % 64);
                             }
                         }
+                    };
+                    if b.leaves.len() == b.chunks.len() {
+                        // Hashed by the receive loop.
+                        record(&b.chunks, &b.leaves);
+                    } else {
+                        // A batch at a time: SHA-256 hashes several chunks together.
+                        b.groups(|group, bodies| {
+                            let hashed = &mut hashed[..group.len()];
+                            scheme.leaves(bodies, hashed);
+                            record(group, hashed);
+                        });
                     }
                     out.write(|w, chunk_size| write_runs(w, chunk_size, &b));
-                    b.chunks.clear();
-                    b.bytes.clear();
+                    b.clear();
+                    done_one.fetch_sub(1, Ordering::Relaxed);
                     let _ = back.send(b);
                     // The root's tree grows here too, over the leaves without a gap.
                     let from = prefix_len;
@@ -194,6 +251,10 @@ impl LeafHasher {
             chunk_count,
             dropped: 0,
             lossless,
+            scheme: mine,
+            queued,
+            ahead: AHEAD,
+            hashed_here: 0,
             tx_broken: false,
         })
     }
@@ -213,9 +274,16 @@ impl LeafHasher {
     fn send(&mut self) {
         let Some(tx) = self.tx.as_ref() else { return };
         let next = self.spare.try_recv().unwrap_or_default();
-        let full = std::mem::replace(&mut self.batch, next);
+        let mut full = std::mem::replace(&mut self.batch, next);
+        // Counted before it goes: the thread counts it off once done with it.
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.ahead {
+            // The thread is behind: take this batch's hashing off it.
+            full.hash(&*self.scheme);
+            self.hashed_here += 1;
+        }
         if self.lossless {
             if tx.send(Job::Batch(full)).is_err() {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.tx = None;
                 self.tx_broken = true;
             }
@@ -225,14 +293,17 @@ impl LeafHasher {
             Ok(()) => {}
             Err(mpsc::TrySendError::Full(job)) => {
                 // Behind: these are hashed at the end instead; never wait here.
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.dropped += 1;
                 if let Job::Batch(mut b) = job {
-                    b.chunks.clear();
-                    b.bytes.clear();
+                    b.clear();
                     self.batch = b;
                 }
             }
-            Err(mpsc::TrySendError::Disconnected(_)) => self.tx = None,
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.tx = None;
+            }
         }
     }
 
@@ -285,6 +356,12 @@ impl LeafHasher {
         self.dropped
     }
 
+    /// Batches the caller's thread hashed itself, in [`LeafHasher::push`], because
+    /// the hashing thread was behind.
+    pub fn hashed_here(&self) -> u64 {
+        self.hashed_here
+    }
+
     /// Ends the hashing and returns every leaf with their Merkle root, if the thread
     /// hashed every chunk (what a [`LeafHasher::start_lossless`] hasher was given
     /// for each index); `None` if any chunk is missing.
@@ -306,6 +383,7 @@ impl LeafHasher {
         if let Some(tx) = self.tx.take() {
             let last = std::mem::take(&mut self.batch);
             if !last.chunks.is_empty() {
+                self.queued.fetch_add(1, Ordering::Relaxed);
                 let _ = tx.send(Job::Batch(last));
             }
         }
@@ -541,6 +619,52 @@ mod tests {
         assert!(leaves == want);
         assert_eq!(root, root_of(&scheme, &want));
         assert_eq!(&sink.contents().unwrap()[5..10], b"again");
+    }
+
+    #[test]
+    fn batches_hashed_by_the_pushing_thread_give_the_same_leaves_and_file() {
+        // `ahead` 0: every batch is hashed by the pusher, as when the thread is
+        // always behind; `usize::MAX`: never, as when it keeps up. Both give the
+        // data's leaves, root and file, chunks pushed out of order and a short
+        // last batch included.
+        let scheme = scheme();
+        let n = BATCH * 5 + 17;
+        let data = chunks(n);
+        let want = crate::verify::output_leaves(&scheme, &data, CHUNK as u32);
+        let chunk = |i: usize| &data[i * CHUNK..((i + 1) * CHUNK).min(data.len())];
+        for ahead in [0, usize::MAX] {
+            let dir = tempfile::tempdir().unwrap();
+            let (sink, w) = detached(dir.path(), data.len() as u64, n as u32);
+            let mut h = LeafHasher::start_writing(&scheme, n as u32, CHUNK as u32, w).unwrap();
+            h.ahead = ahead;
+            for i in (0..n)
+                .filter(|i| i % 3 != 1)
+                .chain((0..n).filter(|i| i % 3 == 1))
+            {
+                h.push(i as u32, chunk(i));
+            }
+            h.sync().unwrap();
+            assert!(
+                std::fs::read(sink.partial_path()).unwrap() == data,
+                "output differs (ahead {ahead})"
+            );
+            let here = h.hashed_here();
+            if ahead == 0 {
+                assert_eq!(here, n.div_ceil(BATCH) as u64, "every batch hashed here");
+            } else {
+                assert_eq!(here, 0);
+            }
+            let (leaves, root) = h.finish(&scheme, &data, CHUNK as u32);
+            assert!(leaves == want, "leaves differ (ahead {ahead})");
+            assert_eq!(root, root_of(&scheme, &want));
+        }
+        // The lossless hasher without a file: every leaf from the pusher's hashing.
+        let mut h = LeafHasher::start_lossless(&scheme, n as u32).unwrap();
+        h.ahead = 0;
+        push_all(&mut h, &data, None);
+        let (leaves, root) = h.finish_seen(&scheme).expect("every chunk was hashed");
+        assert!(leaves == want);
+        assert_eq!(root, root_of(&scheme, &want));
     }
 
     #[test]
