@@ -11,10 +11,11 @@
 //! after hashing it, so the receive loop makes one copy of each chunk, not two,
 //! and the writes cost the other core.
 //!
-//! When the thread falls behind (more than [`AHEAD`] batches waiting), the
-//! receive loop hashes the next batch itself before handing it over, and the
-//! thread only records those leaves (and writes the chunks): the two share the
-//! hashing as their loads require, without either waiting for the other.
+//! When the thread falls behind (two batches still with it, the one it is on
+//! included), the receive loop hashes the next batch itself before handing it
+//! over, and the thread only records those leaves (and writes the chunks): the
+//! two share the hashing as their loads require, without either waiting for the
+//! other.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,8 +32,8 @@ use rgtp_wire::{Hash, HASH_LEN};
 const BATCH: usize = 128;
 /// Batches queued for the hashing thread at most (bounded memory).
 const QUEUE: usize = 64;
-/// Batches waiting for the thread past which the receive loop hashes the next one
-/// itself.
+/// Batches still with the thread (the one it is on included) from which the
+/// receive loop hashes the next one itself.
 const AHEAD: usize = 2;
 
 #[derive(Default)]
