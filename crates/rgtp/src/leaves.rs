@@ -114,7 +114,8 @@ pub struct LeafHasher {
     scheme: Box<dyn MerkleScheme>,
     /// Batches handed to the thread that it has not finished.
     queued: Arc<AtomicUsize>,
-    /// Waiting batches past which the next is hashed here ([`AHEAD`]).
+    /// Batches still with the thread from which the next is hashed here ([`AHEAD`];
+    /// tests set it to 0 or `usize::MAX`).
     ahead: usize,
     /// Batches hashed here because the thread was behind.
     hashed_here: u64,
