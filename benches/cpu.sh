@@ -12,8 +12,10 @@
 # CPU while it served them (its utime + stime from /proc before and after, so
 # sealing is left out), each also per chunk delivered (N x the file's chunks),
 # and the share of the machine's CPUs left idle meanwhile (/proc/stat). Prints
-# every run and the medians. CPU time is far steadier than wall time on a
-# shared machine, which is why the budget in the README is written in it.
+# every run and the medians. Each exposer is left to finish what it does once it
+# serves (until its CPU time stands still for 0.2 s) before the pulls start. CPU
+# time is far steadier than wall time on a shared machine, which is why the
+# budget in the README is written in it.
 # --proofs exposes and pulls with Merkle proofs (`rgtp pull --proofs`: one chunk packet
 # in 64 carries a proof, spec §3.6).
 # --expose-args adds ARGS (split on spaces) to every `rgtp expose`.
@@ -72,6 +74,20 @@ stat_cpu() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + 
 ratio() { awk -v n="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.6f\n", n / d }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# Waits until process $1 has taken no CPU for 0.2 s (at most 10 s): the work an
+# exposer does once it serves, before any request (moving its store onto huge
+# pages), is left out as its sealing is.
+settle() {
+  local last now same=0
+  last=$(cpu "$1")
+  for _ in $(seq 100); do
+    sleep 0.1
+    now=$(cpu "$1")
+    if [ "$now" = "$last" ]; then same=$((same + 1)); [ "$same" -ge 2 ] && return 0; else same=0; fi
+    last=$now
+  done
+}
+
 # One run with `$run expose ... "$@"`; sets wall, pcpu, xcpu (seconds) and idle (share).
 run=$bin
 one() {
@@ -84,6 +100,7 @@ one() {
     return 1
   fi
   ticket=$(head -1 "$dir/ticket")
+  settle "$xp"
   local c0 c1 t0 t1 i0 a0 i1 a1 p=0 pids=() j u s
   c0=$(cpu "$xp")
   read -r i0 a0 < <(stat_cpu)

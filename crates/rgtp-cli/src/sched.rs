@@ -53,6 +53,31 @@ fn batch() -> std::io::Result<()> {
     ))
 }
 
+/// Puts the calling thread under `SCHED_IDLE`: it runs only when a CPU has
+/// nothing else to run, for work that may wait (the exposer moving its store onto
+/// huge pages). Where the system refuses, the thread keeps its policy and the
+/// reason comes back.
+#[cfg(target_os = "linux")]
+pub fn idle() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the call's duration; pid 0 is the
+    // calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Not on this system: `SCHED_IDLE` is a Linux scheduling policy.
+#[cfg(not(target_os = "linux"))]
+pub fn idle() -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "SCHED_IDLE is a Linux scheduling policy",
+    ))
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -76,6 +101,22 @@ mod tests {
                 libc::SCHED_BATCH,
                 "a thread started later inherits it"
             );
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
+    fn idle_holds_for_the_thread_only() {
+        std::thread::spawn(|| {
+            let before = policy();
+            std::thread::spawn(|| {
+                idle().expect("an unprivileged thread may choose SCHED_IDLE");
+                assert_eq!(policy(), libc::SCHED_IDLE);
+            })
+            .join()
+            .expect("the idle thread");
+            assert_eq!(policy(), before, "the thread that started it keeps its own");
         })
         .join()
         .expect("the test thread");

@@ -559,6 +559,15 @@ impl Prepared {
         Some(Arc::new(LentStore(exposure)))
     }
 
+    /// A job that moves the sealed store onto transparent huge pages
+    /// ([`crate::huge`]), so that sends from it pin a page per 2 MiB instead of
+    /// per 4 KiB; `rgtp expose` runs it on a thread that runs when a CPU is idle.
+    /// `None` where the store is on the heap (an exposure under 1 MiB).
+    pub fn huge_pages(&self) -> Option<crate::huge::HugePages> {
+        let exposure = Arc::clone(self.mapped.as_ref()?);
+        Some(crate::huge::HugePages::new(exposure))
+    }
+
     /// The ticket for pulling from `addr`, with the suite pinned.
     pub fn ticket(&self, addr: SocketAddr) -> Ticket {
         let suite = self.exposure.suite();

@@ -28,6 +28,7 @@ pub mod driver;
 pub mod files;
 #[cfg(feature = "flow")]
 pub mod flow_bulk;
+pub mod huge;
 pub mod leaves;
 mod lend;
 pub mod proofs;
