@@ -306,6 +306,66 @@ fn round_trip_with_copied_sends() {
     round_trip((3 << 20) + 5, &["--copy-sends"], &[]);
 }
 
+/// `--small-pages` (the sealed store left on the pages it was sealed on) serves
+/// the same bytes.
+#[test]
+fn round_trip_with_the_store_on_small_pages() {
+    round_trip((3 << 20) + 5, &["--small-pages"], &[]);
+}
+
+/// Without `-q`, the exposer says how much of its store it moved onto huge pages
+/// once it serves, on a kernel that has them.
+#[test]
+fn expose_moves_its_store_onto_huge_pages_and_says_so() {
+    let has_huge = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+        .is_ok_and(|s| s.trim() == "2097152");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, data(12 << 20, 3)).expect("write source");
+    let mut child = rgtp()
+        .arg("expose")
+        .arg(&src)
+        .args(["--port", "0", "--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rgtp expose");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("store on huge pages") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let said = rx.recv_timeout(Duration::from_secs(if has_huge { 60 } else { 2 }));
+    let _ = child.kill();
+    let _ = child.wait();
+    if !has_huge {
+        // A kernel without 2 MiB transparent huge pages: nothing to report.
+        return;
+    }
+    let line = said.expect("no report of the store's pages within 60 s");
+    // 12 MiB of chunks (and their headers) span at least five whole 2 MiB pages.
+    let (moved, pieces) = line
+        .strip_prefix("store on huge pages: ")
+        .and_then(|r| r.split_once(" × "))
+        .and_then(|(counts, _)| counts.split_once(" of "))
+        .map(|(m, p)| {
+            (
+                m.parse::<usize>().expect("moved"),
+                p.parse::<usize>().expect("pieces"),
+            )
+        })
+        .unwrap_or_else(|| panic!("unexpected report {line:?}"));
+    assert!(pieces >= 5, "{line}");
+    // A piece the kernel could not move (no huge page free) is named with the reason.
+    assert!(moved > 0 && moved <= pieces, "{line}");
+    assert_eq!(moved < pieces, line.contains("(the kernel said:"), "{line}");
+}
+
 #[test]
 fn round_trip_across_cipher_backends() {
     // Ring on one side, RustCrypto on the other, both suites: the same bytes.
