@@ -18,10 +18,11 @@
 #   tls   TLS 1.3 over TCP, AES-256-GCM only, a thread per connection
 #   quic  QUIC (quinn defaults: GSO/GRO), TLS 1.3 AES-256-GCM, one stream each
 #   tcp   plain TCP, a thread per connection
-# After one warm-up transfer per system, each repetition runs, for every
-# receiver count N, the systems one after the other: N receivers at once
-# (`rgtp pull` or `peers get`, separate processes that each write, sync and
-# rename their file), every output compared byte for byte with the source (a
+# Once the exposer is idle (its CPU time still for 0.2 s: it moves its sealed
+# store onto huge pages first) and after one warm-up transfer per system, each
+# repetition runs, for every receiver count N, the systems one after the other:
+# N receivers at once (`rgtp pull` or `peers get`, separate processes that each
+# write, sync and rename their file), every output compared byte for byte with the source (a
 # mismatch or a failed receiver fails the run). The order of the systems turns
 # by one each repetition: on these VMs a run costs more when the memory its
 # files take was handed back to the host before it (eight 256 MiB pulls into
@@ -165,6 +166,17 @@ ticks() {
     awk '{ print $12 + $13 }' <<< "$stat"
 }
 hz=$(getconf CLK_TCK)
+
+# Waits until the exposer has taken no CPU for 0.2 s (at most 10 s): what it does
+# once, after it starts serving (moving its store onto huge pages), is done before
+# the warm-up, as its sealing is.
+settled=0 last=$(ticks "${pid_of[rgtp]}")
+for _ in $(seq 100); do
+    sleep 0.1
+    now=$(ticks "${pid_of[rgtp]}")
+    if [ "$now" = "$last" ]; then settled=$((settled + 1)); [ "$settled" -ge 2 ] && break; else settled=0; fi
+    last=$now
+done
 
 # Starts N receivers of SYSTEM at once and reaps each with wait4, for its CPU
 # time; prints "wall_seconds receivers_cpu_seconds idle_percent" and then the
