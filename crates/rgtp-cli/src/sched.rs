@@ -33,48 +33,50 @@ impl Sched {
     }
 }
 
-#[cfg(target_os = "linux")]
 fn batch() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param for the call's duration; pid 0 is the
-    // calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn batch() -> std::io::Result<()> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "SCHED_BATCH is a Linux scheduling policy",
-    ))
+    set_policy(Policy::Batch)
 }
 
 /// Puts the calling thread under `SCHED_IDLE`: it runs only when a CPU has
 /// nothing else to run, for work that may wait (the exposer moving its store onto
 /// huge pages). Where the system refuses, the thread keeps its policy and the
 /// reason comes back.
-#[cfg(target_os = "linux")]
 pub fn idle() -> std::io::Result<()> {
+    set_policy(Policy::Idle)
+}
+
+/// The Linux policies the calls above choose.
+#[derive(Clone, Copy)]
+enum Policy {
+    Batch,
+    Idle,
+}
+
+#[cfg(target_os = "linux")]
+fn set_policy(policy: Policy) -> std::io::Result<()> {
+    let policy = match policy {
+        Policy::Batch => libc::SCHED_BATCH,
+        Policy::Idle => libc::SCHED_IDLE,
+    };
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid sched_param for the call's duration; pid 0 is the
     // calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } == 0 {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
     }
 }
 
-/// Not on this system: `SCHED_IDLE` is a Linux scheduling policy.
 #[cfg(not(target_os = "linux"))]
-pub fn idle() -> std::io::Result<()> {
+fn set_policy(policy: Policy) -> std::io::Result<()> {
+    let name = match policy {
+        Policy::Batch => "SCHED_BATCH",
+        Policy::Idle => "SCHED_IDLE",
+    };
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "SCHED_IDLE is a Linux scheduling policy",
+        format!("{name} is a Linux scheduling policy"),
     ))
 }
 
