@@ -314,8 +314,8 @@ struct ExposeArgs {
     /// Leave the sealed store on the small pages it was sealed on. By default, once
     /// it serves, the exposer moves its store onto transparent huge pages (Linux
     /// 6.1 and later), 2 MiB at a time, from a thread that runs only when a CPU is
-    /// idle: each send from the store then pins one page per 2 MiB instead of one
-    /// per 4 KiB. No byte of the store changes.
+    /// idle: each send from the store then finds and pins its bytes in one huge
+    /// page instead of 16 or 17 small ones. No byte of the store changes.
     #[arg(long)]
     small_pages: bool,
     /// Print only the ticket.

@@ -560,8 +560,9 @@ impl Prepared {
     }
 
     /// A job that moves the sealed store onto transparent huge pages
-    /// ([`crate::huge`]), so that sends from it pin a page per 2 MiB instead of
-    /// per 4 KiB; `rgtp expose` runs it on a thread that runs when a CPU is idle.
+    /// ([`crate::huge`]), so that each send from it finds and pins its bytes in
+    /// one huge page instead of 16 or 17 small ones; `rgtp expose` runs it on a
+    /// thread that runs only when a CPU is idle.
     /// `None` where the store is on the heap (an exposure under 1 MiB).
     pub fn huge_pages(&self) -> Option<crate::huge::HugePages> {
         let exposure = Arc::clone(self.mapped.as_ref()?);

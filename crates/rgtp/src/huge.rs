@@ -9,13 +9,14 @@
 //! It is not sealed on huge pages in the first place: on a virtual machine that
 //! hands free memory back to its host, a huge page fresh from the host must be
 //! backed again first, which made sealing several times slower
-//! ([`crate::sink::anon_map`]). Moving the store afterwards costs the same, but
-//! while the exposer already serves, from a thread that runs when a CPU is idle
-//! (`rgtp expose` does so), and a piece at a time: each 2 MiB piece is copied
-//! into a huge page by the kernel (`MADV_COLLAPSE`, Linux 6.1), which changes
-//! none of its bytes, and a piece the kernel cannot move now (one of its pages is
-//! in a send, or no huge page is free) stays as it was and is tried once more at
-//! the end.
+//! ([`crate::sink::anon_map`]). Moving the store afterwards costs about as much,
+//! but while the exposer already serves, from a thread that runs when a CPU is
+//! idle (`rgtp expose` does so), and a piece at a time: each 2 MiB piece is
+//! copied into a huge page by the kernel (`MADV_COLLAPSE`, Linux 6.1), which
+//! changes none of its bytes. A piece the kernel cannot move just now (a page of
+//! it in a send) is tried once more at the end; any other refusal (no huge page
+//! to be had, a kernel without the call) ends the run, and the rest of the store
+//! stays on the pages it was sealed on.
 //!
 //! [`Prepared::huge_pages`]: crate::Prepared::huge_pages
 
